@@ -1,0 +1,61 @@
+// Bundles the action's entry points into dist/ with esbuild. The esbuild version is pinned
+// exactly in package.json, so the same sources always give the same bytes; `--check` builds
+// into a temporary folder and fails when the committed dist/ differs from it.
+import { build } from 'esbuild';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const entryPoints = { main: 'src/index.ts', post: 'src/post.ts', local: 'src/local.ts' };
+
+async function bundle(outdir) {
+  await build({
+    entryPoints: Object.fromEntries(Object.entries(entryPoints).filter(([, path]) => existsSync(path))),
+    outdir,
+    bundle: true,
+    platform: 'node',
+    // The runner uses node24; Node 20 stays supported for self-hosted runners and local runs.
+    target: 'node20',
+    format: 'esm',
+    // Some bundled dependencies still call require(); give ESM output one.
+    banner: {
+      js: "import { createRequire as __bspCreateRequire } from 'node:module'; const require = __bspCreateRequire(import.meta.url);",
+    },
+    legalComments: 'linked',
+    sourcemap: false,
+    minify: false,
+    logLevel: 'warning',
+  });
+}
+
+function listFiles(dir) {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name).slice(dir.length + 1))
+    .sort();
+}
+
+if (process.argv.includes('--check')) {
+  const fresh = mkdtempSync(join(tmpdir(), 'bsp-dist-'));
+  try {
+    await bundle(fresh);
+    const expected = listFiles(fresh);
+    const actual = existsSync('dist') ? listFiles('dist') : [];
+    const stale = [...new Set([...expected, ...actual])].filter(
+      (file) =>
+        !expected.includes(file) ||
+        !actual.includes(file) ||
+        !readFileSync(join(fresh, file)).equals(readFileSync(join('dist', file))),
+    );
+    if (stale.length > 0) {
+      console.error(`dist/ is stale (${stale.join(', ')}): run \`npm run build\` and commit dist/.`);
+      process.exit(1);
+    }
+    console.log('dist/ is in sync with src/.');
+  } finally {
+    rmSync(fresh, { recursive: true, force: true });
+  }
+} else {
+  rmSync('dist', { recursive: true, force: true });
+  await bundle('dist');
+}
