@@ -19961,10 +19961,11 @@ function buildConfig(sources) {
   }
   const pushValue = oneOf("push", ["auto", "true", "false"]);
   const push = pushValue === "auto" ? !isPullRequestEvent(github.eventName) : pushValue === "true";
+  const problemsBeforeSeverity = problems.length;
   const severity = severities("severity");
   const failOn = severities("fail-on");
   const unreported = failOn.filter((level) => !severity.includes(level));
-  if (unreported.length > 0)
+  if (unreported.length > 0 && problems.length === problemsBeforeSeverity)
     problem(
       "fail-on",
       raw("fail-on"),

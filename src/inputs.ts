@@ -328,10 +328,12 @@ export function buildConfig(sources: ConfigSources): Config {
   const push = pushValue === 'auto' ? !isPullRequestEvent(github.eventName) : pushValue === 'true';
 
   // Scan and policy.
+  const problemsBeforeSeverity = problems.length;
   const severity = severities('severity');
   const failOn = severities('fail-on');
   const unreported = failOn.filter((level) => !severity.includes(level));
-  if (unreported.length > 0)
+  // An unknown severity is already reported; comparing the two lists would only repeat it.
+  if (unreported.length > 0 && problems.length === problemsBeforeSeverity)
     problem(
       'fail-on',
       raw('fail-on'),

@@ -1,0 +1,252 @@
+import { mkdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { EventPayload, GitHubContext } from '../src/context.js';
+import type { InputName } from '../src/inputs.js';
+import {
+  DEFAULT_TRIVY_DB_REPOSITORIES,
+  INPUT_DEFAULTS,
+  InputError,
+  buildConfig,
+  listInput,
+} from '../src/inputs.js';
+import { CRANE_DEFAULT, KANIKO_IMAGE_DEFAULT, TRIVY_DEFAULT } from '../src/tools/releases.js';
+import { githubContext, makeWorkspace } from './helpers/github-context.js';
+
+type Inputs = Partial<Record<InputName, string>>;
+
+function configFor(
+  inputs: Inputs = {},
+  options: {
+    workspace?: string;
+    context?: Partial<GitHubContext>;
+    payload?: EventPayload;
+    commitTime?: Date;
+  } = {},
+) {
+  const workspace = options.workspace ?? makeWorkspace();
+  return buildConfig({
+    read: (name) => inputs[name] ?? '',
+    github: githubContext({ workspace, ...options.context }, options.payload),
+    outputDir: join(workspace, 'out'),
+    tempDir: join(workspace, 'tmp'),
+    now: new Date('2026-11-24T12:00:00Z'),
+    commitTime: options.commitTime,
+  });
+}
+
+function problemsFor(inputs: Inputs, workspace?: string): readonly string[] {
+  try {
+    configFor(inputs, { workspace });
+  } catch (error) {
+    expect(error).toBeInstanceOf(InputError);
+    return (error as InputError).problems;
+  }
+  throw new Error('expected the inputs to be refused');
+}
+
+describe('buildConfig defaults', () => {
+  it('gives the documented defaults on a push to main', () => {
+    const workspace = makeWorkspace();
+    const config = configFor({}, { workspace });
+    expect(config.image).toBe('ghcr.io/octo-org/hello-app');
+    expect(config.registry).toBe('ghcr.io');
+    expect(config.tags).toEqual(['main', 'sha-0123456']);
+    expect(config.push).toBe(true);
+    expect(config.context).toBe(workspace);
+    expect(config.dockerfile).toBe(join(workspace, 'Dockerfile'));
+    expect(config.failOn).toEqual(['HIGH', 'CRITICAL']);
+    expect(config.severity).toEqual(['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL']);
+    expect(config.scanners).toEqual(['vuln', 'secret']);
+    expect(config.sbom).toBe('cyclonedx');
+    expect(config.sarifCategory).toBe('build-scan-push:ghcr.io/octo-org/hello-app');
+    expect(config.cacheRepo).toBe('ghcr.io/octo-org/hello-app/cache');
+    expect(config.kanikoImage).toBe(KANIKO_IMAGE_DEFAULT);
+    expect(config.trivyVersion).toBe(TRIVY_DEFAULT.version);
+    expect(config.craneVersion).toBe(CRANE_DEFAULT.version);
+    expect(config.toolMirror).toBe('https://github.com');
+    expect(config.trivyDbRepositories).toEqual(DEFAULT_TRIVY_DB_REPOSITORIES);
+    expect(config.registryUsername).toBe('octocat');
+    expect(config.ignoreFile).toBe('');
+    expect(config.labels['org.opencontainers.image.version']).toBe('main');
+    expect(config.labels['org.opencontainers.image.created']).toBe('2026-11-24T12:00:00.000Z');
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('does not push on pull requests with push: auto, but does with push: true', () => {
+    const pr = { context: { eventName: 'pull_request', ref: 'refs/pull/3/merge' } };
+    expect(configFor({}, pr).push).toBe(false);
+    expect(configFor({ push: 'true' }, pr).push).toBe(true);
+    expect(configFor({ push: 'false' }).push).toBe(false);
+  });
+
+  it('takes the user tags instead of computed ones, deduplicated', () => {
+    expect(configFor({ tags: 'stable\nv2, stable' }).tags).toEqual(['stable', 'v2']);
+  });
+
+  it('parses build args, labels and lists', () => {
+    const config = configFor({
+      'build-args': 'A=1\nB=x=y z\n',
+      labels: 'team=platform\norg.opencontainers.image.title=custom',
+      'insecure-registries': 'localhost:5000\n127.0.0.1:5001',
+      'kaniko-args': '--cleanup\n--log-format=json',
+      'fail-on': 'critical',
+    });
+    expect(config.buildArgs).toEqual(['A=1', 'B=x=y z']);
+    expect(config.labels.team).toBe('platform');
+    expect(config.labels['org.opencontainers.image.title']).toBe('custom');
+    expect(config.insecureRegistries).toEqual(['localhost:5000', '127.0.0.1:5001']);
+    expect(config.kanikoArgs).toEqual(['--cleanup', '--log-format=json']);
+    expect(config.failOn).toEqual(['CRITICAL']);
+  });
+
+  it('accepts fail-on none: only secrets block', () => {
+    expect(configFor({ 'fail-on': 'none' }).failOn).toEqual([]);
+  });
+
+  it('finds an ignore file at the workspace root, preferring the YAML form', () => {
+    const workspace = makeWorkspace({
+      '.trivyignore': 'CVE-1\n',
+      '.trivyignore.yaml': 'vulnerabilities: []\n',
+    });
+    expect(configFor({}, { workspace }).ignoreFile).toBe(join(workspace, '.trivyignore.yaml'));
+  });
+
+  it('uses the commit time as created when reproducible', () => {
+    const config = configFor({ reproducible: 'true' }, { commitTime: new Date('2026-11-20T08:00:00Z') });
+    expect(config.labels['org.opencontainers.image.created']).toBe('2026-11-20T08:00:00.000Z');
+  });
+
+  it('normalises versions with a leading v', () => {
+    expect(configFor({ 'trivy-version': 'v0.75.0', 'crane-version': 'v0.22.1' })).toMatchObject({
+      trivyVersion: '0.75.0',
+      craneVersion: '0.22.1',
+    });
+  });
+
+  it('resolves a Dockerfile given relative to the workspace', () => {
+    const workspace = makeWorkspace({ 'app/Dockerfile.prod': 'FROM scratch\n' });
+    const config = configFor({ context: 'app', file: 'app/Dockerfile.prod' }, { workspace });
+    expect(config.context).toBe(join(workspace, 'app'));
+    expect(config.dockerfile).toBe(join(workspace, 'app', 'Dockerfile.prod'));
+  });
+});
+
+describe('buildConfig refuses bad inputs before any work', () => {
+  const cases: Array<[string, Inputs, InputName, RegExp]> = [
+    ['upper-case image', { image: 'ghcr.io/Octo/App' }, 'image', /path component "Octo"/],
+    ['image with a tag', { image: 'ghcr.io/octo/app:1.0' }, 'image', /tag or digest/],
+    ['image with a digest', { image: `ghcr.io/octo/app@sha256:${'a'.repeat(64)}` }, 'image', /tag or digest/],
+    ['image without registry', { image: 'octo/app' }, 'image', /registry host/],
+    ['image with bad characters', { image: 'ghcr.io/octo/app$(id)' }, 'image', /not allowed/],
+    ['image with double dash at the end', { image: 'ghcr.io/octo/app-' }, 'image', /not allowed/],
+    ['unknown severity', { severity: 'HIGH,SEVERE' }, 'severity', /unknown severity/],
+    ['unknown fail-on severity', { 'fail-on': 'BAD' }, 'fail-on', /unknown severity/],
+    ['fail-on outside severity', { severity: 'CRITICAL', 'fail-on': 'HIGH' }, 'fail-on', /does not report/],
+    ['bad boolean', { 'ignore-unfixed': 'yes' }, 'ignore-unfixed', /true or false/],
+    ['bad upload-sarif', { 'upload-sarif': '1' }, 'upload-sarif', /true or false/],
+    ['bad cache', { cache: 'on' }, 'cache', /true or false/],
+    ['bad reproducible', { reproducible: 'TRUE!' }, 'reproducible', /true or false/],
+    ['bad push', { push: 'maybe' }, 'push', /auto, true, false/],
+    ['build arg without =', { 'build-args': 'VERSION' }, 'build-args', /NAME=value/],
+    ['build arg with a bad name', { 'build-args': '1X=2' }, 'build-args', /NAME=value/],
+    ['label without =', { labels: 'team' }, 'labels', /key=value/],
+    ['missing context', { context: 'nowhere' }, 'context', /does not exist/],
+    ['context outside the workspace', { context: '..' }, 'context', /outside the workspace/],
+    ['missing Dockerfile', { file: 'Dockerfile.missing' }, 'file', /does not exist/],
+    ['Dockerfile outside the workspace', { file: '/etc/hostname' }, 'file', /outside the workspace/],
+    ['tool-mirror not http', { 'tool-mirror': 'ftp://mirror.example.com' }, 'tool-mirror', /http\(s\) URL/],
+    ['tool-mirror not a URL', { 'tool-mirror': 'mirror.example.com' }, 'tool-mirror', /http\(s\) URL/],
+    ['malformed trivy version', { 'trivy-version': 'latest' }, 'trivy-version', /x\.y\.z/],
+    ['malformed crane version', { 'crane-version': '0.21' }, 'crane-version', /x\.y\.z/],
+    ['refused trivy version 0.69.4', { 'trivy-version': '0.69.4' }, 'trivy-version', /malicious release/],
+    ['deleted trivy release', { 'trivy-version': 'v0.50.0' }, 'trivy-version', /deleted/],
+    ['unknown scanner', { scanners: 'vuln,virus' }, 'scanners', /unknown scanner/],
+    ['unknown sbom format', { sbom: 'spdx' }, 'sbom', /cyclonedx, spdx-json, none/],
+    ['tag with image name', { tags: 'ghcr.io/octo/app:1' }, 'tags', /bare tag/],
+    ['invalid tag', { tags: '-bad' }, 'tags', /not a valid tag/],
+    [
+      'kaniko image without tag or digest',
+      { 'kaniko-image': 'ghcr.io/osscontainertools/kaniko' },
+      'kaniko-image',
+      /tag or a digest/,
+    ],
+    [
+      'kaniko image with a short digest',
+      { 'kaniko-image': 'ghcr.io/x/kaniko@sha256:abc' },
+      'kaniko-image',
+      /sha256:<64 hex>/,
+    ],
+    [
+      'insecure registry with a scheme',
+      { 'insecure-registries': 'http://localhost:5000' },
+      'insecure-registries',
+      /host\[:port\]/,
+    ],
+    [
+      'bad DB repository',
+      { 'trivy-db-repositories': 'Mirror/Trivy-DB:2' },
+      'trivy-db-repositories',
+      /registry host|not allowed/,
+    ],
+    [
+      'kaniko-args owning a flag',
+      { 'kaniko-args': '--destination=evil.io/x' },
+      'kaniko-args',
+      /the action controls/,
+    ],
+    ['kaniko-args not a flag', { 'kaniko-args': 'rm -rf /' }, 'kaniko-args', /not a flag/],
+    ['bad target', { target: 'build stage' }, 'target', /stage name/],
+    ['bad cache-repo', { 'cache-repo': 'ghcr.io/Octo/cache' }, 'cache-repo', /path component/],
+  ];
+
+  it.each(cases)('%s', (_title, inputs, name, message) => {
+    const problems = problemsFor(inputs);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(`\`${name}\``);
+    expect(problems[0]).toMatch(message);
+    const value = inputs[name]!.split(/[\n,]/)[0]!;
+    expect(problems[0]).toContain(JSON.stringify(value).slice(1, -1));
+  });
+
+  it('reports several bad inputs together', () => {
+    const problems = problemsFor({ push: 'maybe', sbom: 'xml', 'fail-on': 'HUGE' });
+    expect(problems).toHaveLength(3);
+    expect(problems.join('\n')).toMatch(/`push`[\s\S]*`fail-on`[\s\S]*`sbom`/);
+  });
+
+  it('refuses a context that escapes through a symlink', () => {
+    const workspace = makeWorkspace();
+    symlinkSync('/etc', join(workspace, 'escape'));
+    expect(problemsFor({ context: 'escape' }, workspace)[0]).toMatch(/outside the workspace/);
+  });
+
+  it('refuses a context that is a file and a file that is a directory', () => {
+    const workspace = makeWorkspace();
+    mkdirSync(join(workspace, 'dir'));
+    expect(problemsFor({ context: 'Dockerfile' }, workspace)[0]).toMatch(/`context`.*not a directory/);
+    expect(problemsFor({ file: 'dir' }, workspace)[0]).toMatch(/`file`.*not a file/);
+  });
+
+  it('never shows the registry password in a problem', () => {
+    const problems = problemsFor({ 'registry-password': 'hunter2-secret', push: 'nope' });
+    expect(problems.join('\n')).not.toContain('hunter2-secret');
+  });
+
+  it('needs an image when GITHUB_REPOSITORY is unset', () => {
+    expect(() => configFor({}, { context: { repository: '' } })).toThrow(/`image`.*GITHUB_REPOSITORY/);
+  });
+});
+
+describe('listInput', () => {
+  it('splits on newlines (and commas when asked), skipping blanks and comments', () => {
+    expect(listInput('a\n\n# note\n b ')).toEqual(['a', 'b']);
+    expect(listInput('a, b\nc', { commas: true })).toEqual(['a', 'b', 'c']);
+  });
+});
+
+describe('INPUT_DEFAULTS', () => {
+  it('lists every input once', () => {
+    expect(Object.keys(INPUT_DEFAULTS)).toHaveLength(29);
+  });
+});
