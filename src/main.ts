@@ -6,13 +6,13 @@ import type { Config, InputName } from './inputs.js';
 import { buildConfig } from './inputs.js';
 
 /** Reads the action's inputs and context into a Config; nothing runs before this succeeds. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(options: MainOptions = {}, env: NodeJS.ProcessEnv = process.env): Config {
   const github = readGitHubContext(env);
   const runnerTemp = github.runnerTemp || join(github.workspace, 'out');
   const config = buildConfig({
     read: (name: InputName) => core.getInput(name),
     github,
-    outputDir: join(runnerTemp, 'build-scan-push'),
+    outputDir: options.outputDir ?? join(runnerTemp, 'build-scan-push'),
     tempDir: join(runnerTemp, 'build-scan-push-private'),
     now: new Date(),
     commitTime: commitTime(env),
@@ -41,9 +41,14 @@ function notBuiltYet(stage: string): never {
   throw new Error(`the ${stage} stage is not built yet: this version of the action only checks its inputs.`);
 }
 
-export async function main(): Promise<void> {
+export interface MainOptions {
+  /** Where results go; the runner's default is RUNNER_TEMP, the local runner's ./out. */
+  readonly outputDir?: string;
+}
+
+export async function main(options: MainOptions = {}): Promise<void> {
   try {
-    await runPipeline(loadConfig());
+    await runPipeline(loadConfig(options));
   } catch (error) {
     core.setFailed(error instanceof Error ? error.message : String(error));
   }

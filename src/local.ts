@@ -1,0 +1,107 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { INPUT_DEFAULTS } from './inputs.js';
+import type { InputName } from './inputs.js';
+import { main } from './main.js';
+import { pathsRecordedThisRun, removePaths } from './cleanup.js';
+
+const USAGE = `Usage: npm run local -- [--<input> <value>]...
+
+Runs the action's pipeline on this Linux machine, the way the runner would, and writes the
+tarball, report, SARIF, SBOM, summary and outputs to ./out (or --out <dir>).
+Every action input is a flag of the same name, e.g.
+  npm run local -- --context examples/hello --fail-on CRITICAL --tool-mirror http://mirror.internal
+Defaults are the action's, except: push false, upload-sarif false unless --github-token is given,
+and image localhost/<folder name> outside a GitHub workflow.`;
+
+/** `--name value` and `--name=value` pairs; every name must be an action input (or --out). */
+export function parseFlags(argv: readonly string[]): {
+  inputs: Partial<Record<InputName, string>>;
+  out?: string;
+} {
+  const inputs: Partial<Record<InputName, string>> = {};
+  let out: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument ${JSON.stringify(arg)}\n\n${USAGE}`);
+    const equals = arg.indexOf('=');
+    const name = equals === -1 ? arg.slice(2) : arg.slice(2, equals);
+    const value = equals === -1 ? argv[++i] : arg.slice(equals + 1);
+    if (value === undefined) throw new Error(`--${name} needs a value\n\n${USAGE}`);
+    if (name === 'out') out = value;
+    else if (name in INPUT_DEFAULTS) inputs[name as InputName] = value;
+    else throw new Error(`--${name} is not an input of the action\n\n${USAGE}`);
+  }
+  return out === undefined ? { inputs } : { inputs, out };
+}
+
+function git(args: string[]): string {
+  try {
+    return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '';
+  }
+}
+
+/** The environment the runner would give the action, filled in from this machine and git. */
+export function localEnvironment(
+  flags: ReturnType<typeof parseFlags>,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  out: string,
+): Record<string, string> {
+  const inputs: Partial<Record<InputName, string>> = {
+    push: 'false',
+    'upload-sarif': flags.inputs['github-token'] ? 'true' : 'false',
+    ...(env.GITHUB_REPOSITORY
+      ? {}
+      : {
+          image: `localhost/${basename(cwd)
+            .toLowerCase()
+            .replace(/[^a-z0-9._-]/g, '-')}`,
+        }),
+    ...flags.inputs,
+  };
+  const branch = git(['symbolic-ref', '--quiet', 'HEAD']);
+  const result: Record<string, string> = {
+    GITHUB_WORKSPACE: env.GITHUB_WORKSPACE ?? cwd,
+    GITHUB_SHA: env.GITHUB_SHA ?? git(['rev-parse', 'HEAD']),
+    GITHUB_REF: env.GITHUB_REF ?? branch,
+    GITHUB_EVENT_NAME: env.GITHUB_EVENT_NAME ?? 'workflow_dispatch',
+    RUNNER_TEMP: env.RUNNER_TEMP ?? mkdtempSync(join(tmpdir(), 'build-scan-push-')),
+    RUNNER_TOOL_CACHE: env.RUNNER_TOOL_CACHE ?? join(homedir(), '.cache', 'build-scan-push', 'tools'),
+    GITHUB_OUTPUT: join(out, 'outputs.txt'),
+    GITHUB_STEP_SUMMARY: join(out, 'summary.md'),
+    GITHUB_STATE: join(out, '.state'),
+  };
+  for (const [name, value] of Object.entries(inputs)) result[`INPUT_${name.toUpperCase()}`] = value;
+  return result;
+}
+
+async function local(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
+  const flags = parseFlags(argv);
+  const outputDir = resolve(flags.out ?? 'out');
+  const environment = localEnvironment(flags, process.env, process.cwd(), outputDir);
+  mkdirSync(outputDir, { recursive: true });
+  for (const file of ['GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_STATE'] as const)
+    writeFileSync(environment[file]!, '');
+  Object.assign(process.env, environment);
+  try {
+    await main({ outputDir });
+  } finally {
+    await removePaths(pathsRecordedThisRun());
+  }
+  console.log(`\nResults are in ${outputDir}.`);
+}
+
+local().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exitCode = 1;
+});
