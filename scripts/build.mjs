@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const entryPoints = { main: 'src/index.ts', post: 'src/post.ts', local: 'src/local.ts' };
+const entryPoints = { main: 'src/index.ts', post: 'src/post.ts', local: 'src/local-cli.ts' };
 
 async function bundle(outdir) {
   await build({

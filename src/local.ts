@@ -80,8 +80,8 @@ export function localEnvironment(
   return result;
 }
 
-async function local(): Promise<void> {
-  const argv = process.argv.slice(2);
+/** The local runner: the runner's environment from flags, the pipeline, then the post step's cleanup. */
+export async function runLocal(argv: readonly string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(USAGE);
     return;
@@ -100,8 +100,3 @@ async function local(): Promise<void> {
   }
   console.log(`\nResults are in ${outputDir}.`);
 }
-
-local().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : String(error));
-  process.exitCode = 1;
-});

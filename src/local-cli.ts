@@ -1,0 +1,6 @@
+import { runLocal } from './local.js';
+
+runLocal(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exitCode = 1;
+});

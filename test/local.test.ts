@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { localEnvironment, parseFlags } from '../src/local.js';
+
+describe('parseFlags', () => {
+  it('maps --name value and --name=value onto inputs', () => {
+    expect(
+      parseFlags(['--context', 'examples/hello', '--fail-on=CRITICAL', '--out', '/tmp/results']),
+    ).toEqual({
+      inputs: { context: 'examples/hello', 'fail-on': 'CRITICAL' },
+      out: '/tmp/results',
+    });
+  });
+
+  it('refuses flags that are not inputs, and flags without a value', () => {
+    expect(() => parseFlags(['--contxt', '.'])).toThrow(/--contxt is not an input/);
+    expect(() => parseFlags(['--context'])).toThrow(/--context needs a value/);
+    expect(() => parseFlags(['examples/hello'])).toThrow(/unexpected argument/);
+  });
+});
+
+describe('localEnvironment', () => {
+  it('does not push or upload by default and names a local image', () => {
+    const env = localEnvironment(parseFlags([]), {}, '/home/dev/My App', '/home/dev/My App/out');
+    expect(env).toMatchObject({
+      INPUT_PUSH: 'false',
+      'INPUT_UPLOAD-SARIF': 'false',
+      INPUT_IMAGE: 'localhost/my-app',
+      GITHUB_WORKSPACE: '/home/dev/My App',
+      GITHUB_OUTPUT: '/home/dev/My App/out/outputs.txt',
+      GITHUB_STEP_SUMMARY: '/home/dev/My App/out/summary.md',
+    });
+  });
+
+  it('lets flags override the local defaults', () => {
+    const env = localEnvironment(
+      parseFlags(['--push', 'true', '--github-token', 't', '--image', 'ghcr.io/o/r']),
+      { GITHUB_REPOSITORY: 'o/r' },
+      '/w',
+      '/w/out',
+    );
+    expect(env).toMatchObject({
+      INPUT_PUSH: 'true',
+      'INPUT_UPLOAD-SARIF': 'true',
+      INPUT_IMAGE: 'ghcr.io/o/r',
+    });
+  });
+});
