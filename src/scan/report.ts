@@ -1,0 +1,237 @@
+import { SEVERITIES } from '../inputs.js';
+import type { Severity } from '../inputs.js';
+
+/**
+ * The parts of Trivy's JSON report (SchemaVersion 2) that the action reads. Trivy writes more;
+ * unknown fields are kept as they are. Field names are Trivy's own.
+ */
+export interface TrivyReport {
+  readonly SchemaVersion: number;
+  readonly ArtifactName?: string;
+  readonly ArtifactType?: string;
+  readonly Metadata?: TrivyMetadata;
+  readonly Results?: readonly TrivyResult[] | null;
+}
+
+export interface TrivyMetadata {
+  readonly ImageID?: string;
+  readonly DiffIDs?: readonly string[];
+  readonly RepoDigests?: readonly string[] | null;
+  readonly ImageConfig?: ImageConfig;
+  readonly Layers?: readonly TrivyLayer[];
+}
+
+/** The OCI image config: the history that maps layers to the instructions that made them. */
+export interface ImageConfig {
+  readonly history?: readonly HistoryEntry[];
+  readonly rootfs?: { readonly type?: string; readonly diff_ids?: readonly string[] };
+}
+
+export interface HistoryEntry {
+  readonly created?: string;
+  readonly created_by?: string;
+  readonly comment?: string;
+  readonly empty_layer?: boolean;
+}
+
+export interface TrivyLayer {
+  readonly Digest?: string;
+  readonly DiffID?: string;
+  readonly CreatedBy?: string;
+}
+
+export interface TrivyResult {
+  readonly Target: string;
+  readonly Class?: string;
+  readonly Type?: string;
+  readonly Packages?: readonly TrivyPackage[] | null;
+  readonly Vulnerabilities?: readonly TrivyVulnerability[] | null;
+  readonly Secrets?: readonly TrivySecret[] | null;
+  readonly Misconfigurations?: readonly TrivyMisconfiguration[] | null;
+}
+
+export interface TrivyPackage {
+  readonly ID?: string;
+  readonly Name: string;
+  readonly Version?: string;
+  readonly Identifier?: { readonly PURL?: string };
+  readonly Layer?: TrivyLayer;
+}
+
+export interface TrivyVulnerability {
+  readonly VulnerabilityID: string;
+  readonly PkgName: string;
+  readonly PkgPath?: string;
+  readonly PkgIdentifier?: { readonly PURL?: string };
+  readonly InstalledVersion?: string;
+  readonly FixedVersion?: string;
+  /** affected, fixed, will_not_fix, fix_deferred, end_of_life, under_investigation, … */
+  readonly Status?: string;
+  readonly Severity: string;
+  readonly Title?: string;
+  readonly PrimaryURL?: string;
+  readonly Layer?: TrivyLayer;
+}
+
+export interface TrivySecret {
+  readonly RuleID: string;
+  readonly Category?: string;
+  readonly Severity: string;
+  readonly Title?: string;
+  readonly StartLine?: number;
+  readonly EndLine?: number;
+  readonly Match?: string;
+  readonly Layer?: TrivyLayer;
+}
+
+export interface TrivyMisconfiguration {
+  readonly ID: string;
+  readonly AVDID?: string;
+  readonly Title?: string;
+  readonly Severity: string;
+  readonly Status?: string;
+  readonly Message?: string;
+  readonly PrimaryURL?: string;
+  readonly Layer?: TrivyLayer;
+}
+
+export type FindingKind = 'vulnerability' | 'secret' | 'misconfiguration';
+
+/** One finding of any kind, flattened from the report for the gate, SARIF and the summary. */
+export interface Finding {
+  readonly kind: FindingKind;
+  /** CVE/GHSA ID, secret rule ID or misconfiguration ID. */
+  readonly id: string;
+  readonly severity: Severity;
+  /** Trivy's result target: the image (OS packages) or a file path inside the image. */
+  readonly target: string;
+  readonly title: string;
+  readonly packageName?: string;
+  readonly installedVersion?: string;
+  readonly fixedVersion?: string;
+  readonly status?: string;
+  readonly purl?: string;
+  /** File inside the image: the package's path, or the target file of a secret/misconfiguration. */
+  readonly path?: string;
+  readonly line?: number;
+  /** Uncompressed layer digest (DiffID) that introduced the finding, when Trivy knows it. */
+  readonly layerDiffId?: string;
+  readonly layerDigest?: string;
+}
+
+/** A report that is not Trivy's JSON is a scanner failure, never "no findings". */
+export class ReportError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReportError';
+  }
+}
+
+/**
+ * Parses Trivy's JSON report and checks the shape the gate relies on. Anything unexpected throws,
+ * naming the file: a report the action cannot read must never look clean.
+ */
+export function parseTrivyReport(text: string, source: string): TrivyReport {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ReportError(
+      `the Trivy report ${source} is not valid JSON (${(error as Error).message}); the scan cannot be trusted, so nothing is pushed.`,
+    );
+  }
+  const fail = (what: string): never => {
+    throw new ReportError(
+      `the Trivy report ${source} ${what}; the scan cannot be trusted, so nothing is pushed.`,
+    );
+  };
+  if (!isRecord(value)) return fail('is not a JSON object');
+  if (value.SchemaVersion !== 2) return fail(`has SchemaVersion ${String(value.SchemaVersion)}, expected 2`);
+  const results = value.Results;
+  if (results !== undefined && results !== null && !Array.isArray(results))
+    return fail('has Results that is not a list');
+  for (const [index, result] of ((results as unknown[] | null | undefined) ?? []).entries()) {
+    if (!isRecord(result) || typeof result.Target !== 'string')
+      return fail(`has Results[${index}] without a Target`);
+    for (const [field, idField] of [
+      ['Vulnerabilities', 'VulnerabilityID'],
+      ['Secrets', 'RuleID'],
+      ['Misconfigurations', 'ID'],
+    ] as const) {
+      const list = result[field];
+      if (list === undefined || list === null) continue;
+      if (!Array.isArray(list)) return fail(`has Results[${index}].${field} that is not a list`);
+      for (const [itemIndex, item] of list.entries()) {
+        if (!isRecord(item) || typeof item[idField] !== 'string' || typeof item.Severity !== 'string')
+          return fail(`has Results[${index}].${field}[${itemIndex}] without ${idField} or Severity`);
+      }
+    }
+  }
+  return value as unknown as TrivyReport;
+}
+
+/** Every finding in report order; severities Trivy does not know become UNKNOWN. */
+export function findingsOf(report: TrivyReport): Finding[] {
+  const findings: Finding[] = [];
+  for (const result of report.Results ?? []) {
+    for (const vulnerability of result.Vulnerabilities ?? []) {
+      findings.push({
+        kind: 'vulnerability',
+        id: vulnerability.VulnerabilityID,
+        severity: severityOf(vulnerability.Severity),
+        target: result.Target,
+        title: vulnerability.Title ?? '',
+        packageName: vulnerability.PkgName,
+        installedVersion: vulnerability.InstalledVersion ?? '',
+        fixedVersion: vulnerability.FixedVersion ?? '',
+        status: vulnerability.Status ?? '',
+        purl: vulnerability.PkgIdentifier?.PURL ?? '',
+        path: vulnerability.PkgPath ?? '',
+        layerDiffId: vulnerability.Layer?.DiffID ?? '',
+        layerDigest: vulnerability.Layer?.Digest ?? '',
+      });
+    }
+    for (const secret of result.Secrets ?? []) {
+      findings.push({
+        kind: 'secret',
+        id: secret.RuleID,
+        severity: severityOf(secret.Severity),
+        target: result.Target,
+        title: secret.Title ?? secret.RuleID,
+        path: result.Target,
+        line: secret.StartLine ?? 0,
+        layerDiffId: secret.Layer?.DiffID ?? '',
+        layerDigest: secret.Layer?.Digest ?? '',
+      });
+    }
+    for (const misconfiguration of result.Misconfigurations ?? []) {
+      // Trivy lists passed checks too when asked to; only failures are findings.
+      if (misconfiguration.Status !== undefined && misconfiguration.Status !== 'FAIL') continue;
+      findings.push({
+        kind: 'misconfiguration',
+        id: misconfiguration.ID,
+        severity: severityOf(misconfiguration.Severity),
+        target: result.Target,
+        title: misconfiguration.Title ?? misconfiguration.Message ?? misconfiguration.ID,
+        path: result.Target,
+        layerDiffId: misconfiguration.Layer?.DiffID ?? '',
+        layerDigest: misconfiguration.Layer?.Digest ?? '',
+      });
+    }
+  }
+  return findings;
+}
+
+export function severityOf(value: string): Severity {
+  const upper = value.toUpperCase();
+  return (SEVERITIES as readonly string[]).includes(upper) ? (upper as Severity) : 'UNKNOWN';
+}
+
+/** Larger is more severe: UNKNOWN 0 … CRITICAL 4. */
+export function severityRank(severity: Severity): number {
+  return SEVERITIES.indexOf(severity);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
