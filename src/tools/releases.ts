@@ -62,3 +62,11 @@ export function refusedTrivyVersion(version: string): string | undefined {
   }
   return undefined;
 }
+
+/** The runner's architecture as the tools name it, or an error that says what is supported. */
+export function toolArch(arch: string): Arch {
+  if (arch === 'x64' || arch === 'arm64') return arch;
+  throw new Error(
+    `unsupported runner architecture "${arch}": build-scan-push installs Trivy, crane and kaniko for Linux x64 and arm64 only. Run the job on an x64 or arm64 Linux runner.`,
+  );
+}
