@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { ImageConfig } from '../../src/scan/report.js';
+import { findingsOf } from '../../src/scan/report.js';
+import { attributeLayers, parseDockerfile, sourceOf } from '../../src/report/dockerfile.js';
+import { trivyFixture } from '../scan/trivy-fixtures.js';
+
+const fixtures = join(import.meta.dirname, '..', 'fixtures', 'attribution');
+const dockerfileText = readFileSync(join(fixtures, 'Dockerfile'), 'utf8');
+const config = (name: string) => JSON.parse(readFileSync(join(fixtures, name), 'utf8')) as ImageConfig;
+const layer = (n: number | string) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
+const linesByLayer = (imageConfig: ImageConfig, target = '') => {
+  const attribution = attributeLayers({ dockerfileText, imageConfig, target });
+  return imageConfig.rootfs!.diff_ids!.map((diffId) => attribution.byDiffId.get(diffId)?.line);
+};
+
+describe('parseDockerfile', () => {
+  it('finds stages, FROM lines and instruction lines across continuations, comments and heredocs', () => {
+    const stages = parseDockerfile(dockerfileText);
+    expect(stages.map(({ name, base, from }) => [name, base, from.line])).toEqual([
+      ['build', 'golang:${GO_VERSION}', 3],
+      ['runtime-base', 'alpine:3.20', 12],
+      ['', 'runtime-base', 19],
+    ]);
+    expect(stages[0]!.instructions.map(({ keyword, line }) => `${keyword}@${line}`)).toEqual([
+      'WORKDIR@4',
+      'COPY@5',
+      'RUN@6',
+      'COPY@7',
+      'RUN@8',
+    ]);
+    expect(stages[1]!.instructions[0]).toEqual({
+      keyword: 'RUN',
+      args: 'apk add --no-cache ca-certificates curl',
+      line: 13,
+    });
+    expect(stages[2]!.instructions.map(({ keyword, line }) => `${keyword}@${line}`)).toEqual([
+      'COPY@20',
+      'RUN@21',
+      'USER@23',
+      'ENTRYPOINT@24',
+    ]);
+  });
+
+  it('honours the escape directive', () => {
+    const stages = parseDockerfile(
+      '# escape=`\nFROM mcr.microsoft.com/windows/servercore\nRUN dir `\n  c:\\\nCOPY a b\n',
+    );
+    expect(stages[0]!.instructions).toEqual([
+      { keyword: 'RUN', args: 'dir c:\\', line: 3 },
+      { keyword: 'COPY', args: 'a b', line: 5 },
+    ]);
+  });
+});
+
+describe('attributeLayers', () => {
+  it('kaniko, final stage: base layer → FROM alpine (line 12), then RUN 13, COPY 20, RUN 21', () => {
+    expect(linesByLayer(config('kaniko-final.json'))).toEqual([12, 13, 20, 21]);
+  });
+
+  it('BuildKit, final stage: the same lines although BuildKit drops --from and wraps RUN in /bin/sh -c', () => {
+    expect(linesByLayer(config('buildkit-final.json'))).toEqual([12, 13, 20, 21]);
+  });
+
+  it('target build: golang base layers → line 3, then WORKDIR 4, COPY 5, RUN 6, COPY 7, heredoc RUN 8', () => {
+    expect(linesByLayer(config('kaniko-target-build.json'), 'build')).toEqual([3, 3, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('keeps the instruction text and whether the layer is the base image', () => {
+    const attribution = attributeLayers({ dockerfileText, imageConfig: config('kaniko-final.json') });
+    expect(attribution.byDiffId.get(layer(1))).toEqual({
+      line: 12,
+      instruction: 'FROM alpine:3.20 AS runtime-base',
+      fromBaseImage: true,
+    });
+    expect(attribution.byDiffId.get(layer(3))).toEqual({
+      line: 20,
+      instruction: 'COPY --from=build --chown=1000:1000 /out/app /usr/local/bin/app',
+      fromBaseImage: false,
+    });
+    expect(attribution.fallback.line).toBe(19);
+  });
+
+  it('an unknown target is an error that names the input', () => {
+    expect(() => attributeLayers({ dockerfileText, target: 'tests' })).toThrow(/no stage named "tests"/);
+  });
+
+  it('findings without a known layer fall back to the final stage FROM line', () => {
+    const attribution = attributeLayers({ dockerfileText, imageConfig: config('kaniko-final.json') });
+    const [finding] = findingsOf(trivyFixture('secrets.json'));
+    expect(sourceOf(attribution, finding!).line).toBe(19);
+    expect(sourceOf(attribution, { ...finding!, layerDiffId: layer(4) }).line).toBe(21);
+  });
+
+  it('a real Trivy report: its one layer (classic ADD) is the base image, found by DiffID or by Digest', () => {
+    const report = trivyFixture('alpine-310.json');
+    const attribution = attributeLayers({ dockerfileText: 'FROM alpine:3.10\nRUN echo hi\n', report });
+    const [finding] = findingsOf(report);
+    expect(sourceOf(attribution, finding!)).toEqual({
+      line: 1,
+      instruction: 'FROM alpine:3.10',
+      fromBaseImage: true,
+    });
+    expect(sourceOf(attribution, { ...finding!, layerDiffId: '' }).line).toBe(1);
+    expect(attribution.diffIdByDigest.get(finding!.layerDigest!)).toBe(finding!.layerDiffId);
+  });
+});
