@@ -1,0 +1,91 @@
+import * as core from '@actions/core';
+import { installCrane } from './crane.js';
+import type { DownloadPolicy } from './download.js';
+import type { InstalledKaniko } from './kaniko.js';
+import { installKaniko, ociPlatform } from './kaniko.js';
+import type { InstalledTool } from './release-tool.js';
+import type { PinnedRelease } from './releases.js';
+import { CRANE_DEFAULT, TRIVY_DEFAULT, toolArch } from './releases.js';
+import { installTrivy } from './trivy.js';
+
+export interface InstallOptions {
+  /** Plain x.y.z (the inputs normalise a leading v away). */
+  readonly trivyVersion: string;
+  readonly craneVersion: string;
+  /** kaniko executor image reference, by tag or (safest) by digest. */
+  readonly kanikoImage: string;
+  /** Replaces `https://github.com` in release URLs. */
+  readonly toolMirror: string;
+  readonly insecureRegistries: readonly string[];
+  /** The runner's `process.arch`; only x64 and arm64 are supported. */
+  readonly arch: NodeJS.Architecture;
+  /** Credentials folder crane uses to pull a private executor image. */
+  readonly dockerConfig?: string;
+  readonly download?: DownloadPolicy;
+  /** The pinned default versions; tests replace them because real pinned archives cannot be served. */
+  readonly pins?: { readonly trivy: PinnedRelease; readonly crane: PinnedRelease };
+}
+
+export interface InstalledTools {
+  readonly trivy: InstalledTool;
+  readonly crane: InstalledTool;
+  readonly kaniko: InstalledKaniko;
+}
+
+/**
+ * Installs Trivy, crane and the kaniko root filesystem concurrently; kaniko waits only for crane,
+ * and not even for it when the pinned image is already cached. Logs one line per tool. When
+ * several installs fail, every distinct error is reported.
+ */
+export async function installTools(options: InstallOptions): Promise<InstalledTools> {
+  const arch = toolArch(options.arch);
+  const pins = options.pins ?? { trivy: TRIVY_DEFAULT, crane: CRANE_DEFAULT };
+  const common = {
+    arch,
+    toolMirror: options.toolMirror,
+    ...(options.download && { download: options.download }),
+  };
+
+  const trivy = timed(() => installTrivy({ ...common, version: options.trivyVersion, pinned: pins.trivy }));
+  const crane = timed(() => installCrane({ ...common, version: options.craneVersion, pinned: pins.crane }));
+  const kaniko = timed(() =>
+    installKaniko({
+      image: options.kanikoImage,
+      arch,
+      crane: async () => (await crane).result.path,
+      insecureRegistries: options.insecureRegistries,
+      ...(options.dockerConfig && { dockerConfig: options.dockerConfig }),
+    }),
+  );
+
+  const settled = await Promise.allSettled([trivy, crane, kaniko]);
+  const errors = [
+    ...new Set(
+      settled.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as Error] : [])),
+    ),
+  ];
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1)
+    throw new AggregateError(
+      errors,
+      `installing the tools failed:\n${errors.map((error) => `  - ${error.message}`).join('\n')}`,
+    );
+
+  const [t, c, k] = [await trivy, await crane, await kaniko];
+  core.info(`trivy ${t.result.version} from ${t.result.source} in ${t.seconds}`);
+  core.info(`crane ${c.result.version} from ${c.result.source} in ${c.seconds}`);
+  const digests = [
+    k.result.indexDigest && `index ${k.result.indexDigest}`,
+    `${ociPlatform(arch)} ${k.result.platformDigest}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  core.info(`kaniko ${k.result.image} (${digests}) from ${k.result.source} in ${k.seconds}`);
+  return { trivy: t.result, crane: c.result, kaniko: k.result };
+}
+
+async function timed<T>(task: () => Promise<T>): Promise<{ result: T; seconds: string }> {
+  const started = performance.now();
+  const result = await task();
+  return { result, seconds: `${((performance.now() - started) / 1000).toFixed(2)} s` };
+}
