@@ -1,0 +1,794 @@
+#!/usr/bin/env node
+// A TEST STAND-IN for google/go-containerregistry's `crane`; it is NOT the real tool.
+//
+// It implements the few subcommands the action uses (version, auth login, push, tag, digest,
+// manifest, export) with crane's argv, output and error style, in plain Node without
+// dependencies, and speaks the real registry HTTP API v2 to a real registry. It is deliberately
+// stricter than crane: it never retries (crane retries a few transient errors itself; the action
+// has its own retries, which the tests exercise), it does not use proxies or credential helpers,
+// and anything it does not implement fails loudly instead of guessing.
+
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { homedir } from 'node:os';
+import { posix } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+
+const VERSION = process.env.CRANE_STANDIN_VERSION ?? '0.21.9';
+
+const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
+const DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
+const ACCEPTED_MANIFESTS = [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST].join(',');
+const INDEX_TYPES = new Set([OCI_INDEX, DOCKER_LIST]);
+
+/** Flags as cobra knows them: persistent (global) ones and those of each subcommand. */
+const FLAGS = {
+  insecure: { type: 'bool', scope: 'global' },
+  platform: { type: 'string', scope: 'global' },
+  verbose: { type: 'bool', scope: 'global', short: 'v' },
+  'allow-nondistributable-artifacts': { type: 'bool', scope: 'global' },
+  username: { type: 'string', scope: 'auth login', short: 'u' },
+  password: { type: 'string', scope: 'auth login', short: 'p' },
+  'password-stdin': { type: 'bool', scope: 'auth login' },
+  'image-refs': { type: 'string', scope: 'push' },
+  index: { type: 'bool', scope: 'push' },
+  'full-ref': { type: 'bool', scope: 'digest' },
+  tarball: { type: 'string', scope: 'digest' },
+};
+
+class UsageError extends Error {}
+
+function parseArgv(argv) {
+  const flags = {};
+  const positionals = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg === '-' || !arg.startsWith('-')) {
+      positionals.push(arg);
+      continue;
+    }
+    let name;
+    let value;
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      value = eq < 0 ? undefined : arg.slice(eq + 1);
+      if (!FLAGS[name]) throw new UsageError(`unknown flag: --${name}`);
+    } else {
+      const short = arg[1];
+      name = Object.keys(FLAGS).find((key) => FLAGS[key].short === short);
+      if (!name) throw new UsageError(`unknown shorthand flag: '${short}' in ${arg}`);
+      const rest = arg.slice(2);
+      value = rest === '' ? undefined : rest.startsWith('=') ? rest.slice(1) : rest;
+    }
+    if (FLAGS[name].type === 'bool') {
+      flags[name] = value === undefined ? true : value === 'true' || value === '1';
+    } else {
+      if (value === undefined) {
+        if (i + 1 >= argv.length) throw new UsageError(`flag needs an argument: --${name}`);
+        value = argv[++i];
+      }
+      flags[name] = value;
+    }
+  }
+  return { flags, positionals };
+}
+
+function expectArgs(args, min, max) {
+  if (args.length >= min && args.length <= max) return;
+  if (min === max) throw new UsageError(`accepts ${min} arg(s), received ${args.length}`);
+  if (min === 0) throw new UsageError(`accepts at most ${max} arg(s), received ${args.length}`);
+  throw new UsageError(`accepts between ${min} and ${max} arg(s), received ${args.length}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// References, as go-containerregistry's pkg/name parses them.
+
+const DEFAULT_REGISTRY = 'index.docker.io';
+const REPOSITORY_CHARS = /^[a-z0-9_\-./]+$/;
+const TAG_PATTERN = /^[\w][\w.-]{0,127}$/;
+
+function parseRegistry(name) {
+  if (name === 'docker.io') return DEFAULT_REGISTRY;
+  if (!name || /[/\s]/.test(name))
+    throw new Error(`registries must be valid RFC 3986 URI authorities: ${name}`);
+  return name;
+}
+
+function parseReference(text) {
+  const at = text.indexOf('@');
+  let repositoryPart = text;
+  let tag;
+  let digest;
+  if (at >= 0) {
+    repositoryPart = text.slice(0, at);
+    digest = text.slice(at + 1);
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new Error(`could not parse reference: ${text}`);
+  } else {
+    const colon = text.lastIndexOf(':');
+    if (colon > text.lastIndexOf('/')) {
+      repositoryPart = text.slice(0, colon);
+      tag = text.slice(colon + 1);
+      if (!TAG_PATTERN.test(tag)) throw new Error(`could not parse reference: ${text}`);
+    } else tag = 'latest';
+  }
+  const slash = repositoryPart.indexOf('/');
+  const first = slash < 0 ? '' : repositoryPart.slice(0, slash);
+  let registry = DEFAULT_REGISTRY;
+  let repository = repositoryPart;
+  if (first && (first.includes('.') || first.includes(':') || first === 'localhost')) {
+    registry = parseRegistry(first);
+    repository = repositoryPart.slice(slash + 1);
+  }
+  if (registry === DEFAULT_REGISTRY && !repository.includes('/')) repository = `library/${repository}`;
+  if (!repository || !REPOSITORY_CHARS.test(repository))
+    throw new Error(
+      `repository can only contain the characters \`abcdefghijklmnopqrstuvwxyz0123456789_-./\`: ${repository}`,
+    );
+  return { registry, repository, tag, digest, identifier: digest ?? tag };
+}
+
+const repositoryName = (ref) => `${ref.registry}/${ref.repository}`;
+
+/** go-containerregistry's name.Registry.Scheme: plain http for loopback and private addresses. */
+function scheme(registry, insecure) {
+  if (insecure) return 'http';
+  const host = registry.replace(/:\d{1,5}$/, '');
+  if (/^(10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)/.test(host) && /^[\d.]+$/.test(host)) return 'http';
+  if (registry.startsWith('localhost:') || /\.localhost(:\d{1,5})?$/.test(registry)) return 'http';
+  if (/^127\.0\.0\.1(:\d{1,5})?$/.test(registry) || /^(::1|\[::1\](:\d{1,5})?)$/.test(registry))
+    return 'http';
+  return 'https';
+}
+
+function parsePlatform(text) {
+  const [os, architecture, variant] = (text ?? 'linux/amd64').split(':')[0].split('/');
+  if (!os || !architecture) throw new Error(`failed to parse platform '${text}': expected os/arch[/variant]`);
+  return { os, architecture, variant };
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP, with errors worded like Go's net/http and go-containerregistry's transport.Error.
+
+const STATUS_TEXT = http.STATUS_CODES;
+
+function goMethod(method) {
+  return method[0] + method.slice(1).toLowerCase();
+}
+
+function networkReason(error) {
+  switch (error.code) {
+    case 'ECONNRESET':
+      return error.message === 'socket hang up' ? 'EOF' : 'read: connection reset by peer';
+    case 'ECONNREFUSED':
+      return `dial tcp ${error.address}:${error.port}: connect: connection refused`;
+    case 'ETIMEDOUT':
+      return 'dial tcp: i/o timeout';
+    case 'ENOTFOUND':
+      return `dial tcp: lookup ${error.hostname}: no such host`;
+    default:
+      return error.message;
+  }
+}
+
+function send(method, url, { headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const transport = target.protocol === 'https:' ? https : http;
+    const request = transport.request(target, { method, headers, agent: false }, (response) => {
+      const chunks = [];
+      response.on('data', (chunk) => chunks.push(chunk));
+      response.on('error', (error) =>
+        reject(new Error(`${goMethod(method)} "${url}": ${networkReason(error)}`)),
+      );
+      response.on('aborted', () => reject(new Error(`${goMethod(method)} "${url}": unexpected EOF`)));
+      response.on('end', () =>
+        resolve({ status: response.statusCode, headers: response.headers, body: Buffer.concat(chunks) }),
+      );
+    });
+    request.on('error', (error) =>
+      reject(new Error(`${goMethod(method)} "${url}": ${networkReason(error)}`)),
+    );
+    request.end(body);
+  });
+}
+
+function transportError(method, url, response) {
+  const raw = method === 'HEAD' ? '' : response.body.toString('utf8');
+  let diagnostics = [];
+  try {
+    diagnostics = JSON.parse(raw).errors ?? [];
+  } catch {
+    // Not a structured registry error: the raw body is reported instead.
+  }
+  const describe = (d) => `${d.code}: ${d.message}${d.detail ? `; ${JSON.stringify(d.detail)}` : ''}`;
+  let text;
+  if (diagnostics.length === 1) text = describe(diagnostics[0]);
+  else if (diagnostics.length > 1) text = `multiple errors returned: ${diagnostics.map(describe).join('; ')}`;
+  else {
+    text = `unexpected status code ${response.status} ${STATUS_TEXT[response.status] ?? ''}`;
+    if (raw) text += `: ${raw}`;
+    else if (method === 'HEAD') text += ' (HEAD responses have no body, use GET for details)';
+  }
+  return new Error(`${method} ${url}: ${text}`);
+}
+
+function parseChallenge(header) {
+  if (!header) return undefined;
+  const space = header.indexOf(' ');
+  const kind = (space < 0 ? header : header.slice(0, space)).toLowerCase();
+  const params = {};
+  for (const match of header.slice(space + 1).matchAll(/(\w+)="([^"]*)"/g))
+    params[match[1].toLowerCase()] = match[2];
+  return { kind, params };
+}
+
+/** The credentials `crane auth login` (or `docker login`) stored for a registry, if any. */
+function storedCredentials(registry) {
+  const file = posix.join(process.env.DOCKER_CONFIG || posix.join(homedir(), '.docker'), 'config.json');
+  if (!existsSync(file)) return undefined;
+  const config = JSON.parse(readFileSync(file, 'utf8'));
+  const key = registry === DEFAULT_REGISTRY ? 'https://index.docker.io/v1/' : registry;
+  if (config.credHelpers?.[registry] || config.credsStore)
+    throw new Error(`credential helpers are not supported by the crane stand-in (${file})`);
+  const entry = config.auths?.[key] ?? config.auths?.[`https://${key}`] ?? config.auths?.[`http://${key}`];
+  if (!entry) return undefined;
+  if (entry.auth) {
+    const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+  }
+  if (entry.username !== undefined) return { username: entry.username, password: entry.password ?? '' };
+  return undefined;
+}
+
+class RegistryClient {
+  constructor(registry, insecure) {
+    this.registry = registry;
+    this.base = `${scheme(registry, insecure)}://${registry}`;
+    this.authorization = undefined;
+  }
+
+  /** Like transport.Ping: anonymous when `/v2/` answers 200, otherwise follow the challenge. */
+  async authenticate(repository, actions) {
+    const url = `${this.base}/v2/`;
+    const response = await send('GET', url);
+    if (response.status === 200) return;
+    if (response.status !== 401) throw transportError('GET', url, response);
+    const challenge = parseChallenge(response.headers['www-authenticate']);
+    const credentials = storedCredentials(this.registry);
+    const basic =
+      credentials &&
+      `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+    if (challenge?.kind === 'basic') {
+      this.authorization = basic;
+      return;
+    }
+    if (challenge?.kind !== 'bearer' || !challenge.params.realm)
+      throw new Error(`unrecognized challenge: ${response.headers['www-authenticate'] ?? '(none)'}`);
+    const tokenUrl = new URL(challenge.params.realm);
+    if (challenge.params.service) tokenUrl.searchParams.set('service', challenge.params.service);
+    tokenUrl.searchParams.set('scope', `repository:${repository}:${actions}`);
+    const tokenResponse = await send('GET', tokenUrl.href, {
+      headers: basic ? { Authorization: basic } : {},
+    });
+    if (tokenResponse.status !== 200) throw transportError('GET', tokenUrl.href, tokenResponse);
+    const token = JSON.parse(tokenResponse.body.toString('utf8'));
+    this.authorization = `Bearer ${token.token ?? token.access_token}`;
+  }
+
+  async call(method, pathOrUrl, { headers = {}, body, expect = [200] } = {}) {
+    const url = new URL(pathOrUrl, this.base).href;
+    const response = await send(method, url, {
+      headers: { ...headers, ...(this.authorization && { Authorization: this.authorization }) },
+      body,
+    });
+    if (!expect.includes(response.status)) throw transportError(method, url, response);
+    return response;
+  }
+
+  /** A blob, following the redirects registries use for storage backends, checked against its digest. */
+  async blob(repository, digest) {
+    let url = `${this.base}/v2/${repository}/blobs/${digest}`;
+    for (let redirects = 0; redirects < 10; redirects++) {
+      const external = !url.startsWith(this.base);
+      const response = await send('GET', url, {
+        headers: !external && this.authorization ? { Authorization: this.authorization } : {},
+      });
+      if ([301, 302, 303, 307, 308].includes(response.status)) {
+        url = new URL(response.headers.location, url).href;
+        continue;
+      }
+      if (response.status !== 200) throw transportError('GET', url, response);
+      const actual = sha256(response.body);
+      if (actual !== digest)
+        throw new Error(`error verifying sha256 checksum after reading ${actual}; expected ${digest}`);
+      return response.body;
+    }
+    throw new Error(`GET ${url}: stopped after 10 redirects`);
+  }
+
+  async manifest(ref) {
+    const response = await this.call('GET', `/v2/${ref.repository}/manifests/${ref.identifier}`, {
+      headers: { Accept: ACCEPTED_MANIFESTS },
+    });
+    const digest = sha256(response.body);
+    if (ref.digest && digest !== ref.digest)
+      throw new Error(
+        `manifest digest: "${digest}" does not match requested digest: "${ref.digest}" for "${ref.registry}/${ref.repository}@${ref.digest}"`,
+      );
+    const mediaType = response.headers['content-type']?.split(';')[0] ?? JSON.parse(response.body).mediaType;
+    return { body: response.body, mediaType, digest };
+  }
+
+  async putManifest(repository, identifier, body, mediaType) {
+    await this.call('PUT', `/v2/${repository}/manifests/${identifier}`, {
+      headers: { 'Content-Type': mediaType },
+      body,
+      expect: [201],
+    });
+  }
+
+  async uploadBlob(repository, digest, content) {
+    const head = await this.call('HEAD', `/v2/${repository}/blobs/${digest}`, { expect: [200, 404] });
+    if (head.status === 200) return;
+    const started = await this.call('POST', `/v2/${repository}/blobs/uploads/`, { expect: [202] });
+    const patched = await this.call('PATCH', started.headers.location, {
+      headers: { 'Content-Type': 'application/octet-stream' },
+      body: content,
+      expect: [202, 204],
+    });
+    const location = new URL(patched.headers.location ?? started.headers.location, this.base);
+    location.searchParams.set('digest', digest);
+    await this.call('PUT', location.href, { expect: [201] });
+  }
+}
+
+function sha256(data) {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/** Picks the platform's manifest from an index, as remote.Descriptor.Image() does. */
+async function resolveImage(client, ref, platformText) {
+  const manifest = await client.manifest(ref);
+  if (!INDEX_TYPES.has(manifest.mediaType)) return { ...manifest, ref };
+  const platform = parsePlatform(platformText);
+  const child = JSON.parse(manifest.body.toString('utf8')).manifests.find(
+    (entry) =>
+      entry.platform?.os === platform.os &&
+      entry.platform?.architecture === platform.architecture &&
+      (!platform.variant || entry.platform?.variant === platform.variant),
+  );
+  if (!child) {
+    const wanted = [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/');
+    throw new Error(`no child with platform ${wanted} in index ${repositoryName(ref)}:${ref.identifier}`);
+  }
+  const childRef = { ...ref, tag: undefined, digest: child.digest, identifier: child.digest };
+  return { ...(await client.manifest(childRef)), ref: childRef };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tar reading and writing (USTAR, with PAX and GNU long names on input).
+
+function readOctal(block, offset, length) {
+  if (block[offset] & 0x80) {
+    let value = 0;
+    for (let i = offset + 1; i < offset + length; i++) value = value * 256 + block[i];
+    return value;
+  }
+  const text = block
+    .toString('latin1', offset, offset + length)
+    .replace(/[\0 ]+$/, '')
+    .trim();
+  return text ? parseInt(text, 8) : 0;
+}
+
+function readString(block, offset, length) {
+  const end = block.indexOf(0, offset);
+  return block.toString('utf8', offset, end < 0 || end > offset + length ? offset + length : end);
+}
+
+function* readTar(archive) {
+  let offset = 0;
+  let longName;
+  let longLink;
+  let pax = {};
+  while (offset + 512 <= archive.length) {
+    const block = archive.subarray(offset, offset + 512);
+    if (block.every((byte) => byte === 0)) return;
+    const size = readOctal(block, 124, 12);
+    const type = String.fromCharCode(block[156] || 48);
+    const data = archive.subarray(offset + 512, offset + 512 + size);
+    offset += 512 + Math.ceil(size / 512) * 512;
+    if (type === 'L') longName = readString(data, 0, data.length);
+    else if (type === 'K') longLink = readString(data, 0, data.length);
+    else if (type === 'x') pax = parsePax(data);
+    else if (type !== 'g') {
+      const prefix = block.toString('latin1', 257, 262) === 'ustar' ? readString(block, 345, 155) : '';
+      const name = pax.path ?? longName ?? (prefix ? `${prefix}/` : '') + readString(block, 0, 100);
+      yield {
+        name,
+        mode: readOctal(block, 100, 8),
+        uid: readOctal(block, 108, 8),
+        gid: readOctal(block, 116, 8),
+        mtime: readOctal(block, 136, 12),
+        type: type === '\0' ? '0' : type,
+        linkname: pax.linkpath ?? longLink ?? readString(block, 157, 100),
+        uname: readString(block, 265, 32),
+        gname: readString(block, 297, 32),
+        devmajor: readOctal(block, 329, 8),
+        devminor: readOctal(block, 337, 8),
+        data,
+      };
+      longName = longLink = undefined;
+      pax = {};
+    }
+  }
+}
+
+function parsePax(data) {
+  const records = {};
+  let offset = 0;
+  while (offset < data.length) {
+    const space = data.indexOf(0x20, offset);
+    const length = parseInt(data.toString('latin1', offset, space), 10);
+    if (!(length > 0)) break;
+    const record = data.toString('utf8', space + 1, offset + length - 1);
+    const eq = record.indexOf('=');
+    records[record.slice(0, eq)] = record.slice(eq + 1);
+    offset += length;
+  }
+  return records;
+}
+
+function octal(value, width) {
+  return `${value.toString(8).padStart(width - 1, '0')}\0`;
+}
+
+function header(entry, name, linkname, size, type) {
+  const block = Buffer.alloc(512);
+  block.write(name, 0, 100, 'utf8');
+  block.write(octal(entry.mode & 0o7777777, 8), 100);
+  block.write(octal(entry.uid, 8), 108);
+  block.write(octal(entry.gid, 8), 116);
+  block.write(octal(size, 12), 124);
+  block.write(octal(entry.mtime, 12), 136);
+  block.write('        ', 148);
+  block.write(type, 156);
+  block.write(linkname, 157, 100, 'utf8');
+  block.write('ustar\u000000', 257, 'latin1');
+  block.write(entry.uname, 265, 32, 'utf8');
+  block.write(entry.gname, 297, 32, 'utf8');
+  block.write(octal(entry.devmajor, 8), 329);
+  block.write(octal(entry.devminor, 8), 337);
+  let checksum = 0;
+  for (const byte of block) checksum += byte;
+  block.write(`${checksum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return block;
+}
+
+function paxRecord(key, value) {
+  const body = ` ${key}=${value}\n`;
+  let length = Buffer.byteLength(body);
+  length += String(length).length;
+  if (String(length).length !== String(length - String(length).length).length) length++;
+  return `${length}${body}`;
+}
+
+function padded(data) {
+  return [data, Buffer.alloc((512 - (data.length % 512)) % 512)];
+}
+
+/** An entry's blocks; names that do not fit USTAR go into a PAX header, as Go's FormatPAX does. */
+function writeEntry(entry) {
+  const blocks = [];
+  const long = (text) => Buffer.byteLength(text) > 100 || /[^\x20-\x7e]/.test(text);
+  if (long(entry.name) || long(entry.linkname)) {
+    const records = Buffer.from(
+      (long(entry.name) ? paxRecord('path', entry.name) : '') +
+        (long(entry.linkname) ? paxRecord('linkpath', entry.linkname) : ''),
+    );
+    const paxName = posix
+      .join(posix.dirname(entry.name), 'PaxHeaders.0', posix.basename(entry.name))
+      .slice(0, 99);
+    blocks.push(header(entry, paxName, '', records.length, 'x'), ...padded(records));
+  }
+  const data = entry.type === '0' || entry.type === '7' ? entry.data : Buffer.alloc(0);
+  blocks.push(header(entry, entry.name.slice(0, 100), entry.linkname.slice(0, 100), data.length, entry.type));
+  blocks.push(...padded(data));
+  return blocks;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flattening layers, following go-containerregistry's mutate.Extract (v0.21).
+
+const WHITEOUT_PREFIX = '.wh.';
+const OPAQUE_WHITEOUT = '.wh..wh..opq';
+
+function cleanArchivePath(name) {
+  return posix.normalize(name.replaceAll('\\', '/')).replace(/\/+$/, '') || '.';
+}
+
+function underMarkedDirectory(marks, file, hides) {
+  let current = file;
+  for (;;) {
+    const parent = posix.dirname(current);
+    if (parent === current) return false;
+    if (hides(marks.get(parent))) return true;
+    current = parent;
+  }
+}
+
+function flattenLayers(layerTars, emit) {
+  const fileMap = new Map();
+  const opaqueDirs = new Map();
+  for (let index = layerTars.length - 1; index >= 0; index--) {
+    const layerOpaque = [];
+    for (const entry of readTar(layerTars[index])) {
+      const name0 = cleanArchivePath(entry.name);
+      if (
+        name0 === '..' ||
+        name0.startsWith('../') ||
+        entry.name.startsWith('\\') ||
+        /^[A-Za-z]:/.test(name0)
+      )
+        throw new Error(`unsafe tar path "${name0}"`);
+      if (entry.type === '1' || entry.type === '2') {
+        const link = cleanArchivePath(entry.linkname);
+        if (
+          !posix.isAbsolute(link) &&
+          posix.normalize(posix.join(posix.dirname(name0), link)).startsWith('..')
+        )
+          continue;
+      }
+      const dirname = posix.dirname(name0);
+      let basename = posix.basename(name0);
+      if (basename === OPAQUE_WHITEOUT) {
+        layerOpaque.push(dirname);
+        continue;
+      }
+      const tombstone = basename.startsWith(WHITEOUT_PREFIX);
+      if (tombstone) basename = basename.slice(WHITEOUT_PREFIX.length);
+      const name = entry.type === '5' ? name0 : posix.join(dirname, basename);
+      if (fileMap.has(name) && !tombstone) continue;
+      if (underMarkedDirectory(fileMap, name, (value) => value === true)) continue;
+      if (underMarkedDirectory(opaqueDirs, name, (value) => value === true)) continue;
+      fileMap.set(name, tombstone || entry.type !== '5');
+      if (!tombstone) emit(writeEntry({ ...entry, name: name0 }));
+    }
+    for (const directory of layerOpaque) opaqueDirs.set(directory, true);
+  }
+  emit([Buffer.alloc(1024)]);
+}
+
+function uncompress(blob, digest) {
+  if (blob[0] === 0x1f && blob[1] === 0x8b) return gunzipSync(blob);
+  if (blob.readUInt32LE(0) === 0xfd2fb528)
+    throw new Error(`zstd layers are not supported by the crane stand-in (${digest})`);
+  return blob;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading a docker-archive tarball, as tarball.Image does.
+
+function loadTarball(path) {
+  const files = new Map();
+  for (const entry of readTar(readFileSync(path))) files.set(posix.normalize(entry.name), entry.data);
+  const file = (name) => {
+    const data = files.get(posix.normalize(name));
+    if (!data) throw new Error(`loading ${path} as tarball: file ${name} not found in tar`);
+    return data;
+  };
+  const descriptors = JSON.parse(file('manifest.json').toString('utf8'));
+  if (!Array.isArray(descriptors) || descriptors.length !== 1)
+    throw new Error(
+      `loading ${path} as tarball: tarball must contain only a single image to be used with tarball.Image`,
+    );
+  const descriptor = descriptors[0];
+  if (descriptor.LayerSources && Object.keys(descriptor.LayerSources).length > 0)
+    throw new Error(`loading ${path} as tarball: foreign layers are not supported by the crane stand-in`);
+  const config = file(descriptor.Config);
+  const layers = descriptor.Layers.map((name) => file(name));
+  if (layers.length === 0 || !(layers[0][0] === 0x1f && layers[0][1] === 0x8b))
+    throw new Error(
+      `loading ${path} as tarball: the crane stand-in only pushes gzip-compressed layers (crane would compress them itself)`,
+    );
+  const diffIds = JSON.parse(config.toString('utf8')).rootfs?.diff_ids ?? [];
+  if (layers.length > diffIds.length)
+    throw new Error(
+      `tarball manifest references ${layers.length} layer(s) but config has ${diffIds.length} rootfs.diff_ids; the config may not describe a runnable image (for example, a buildkit cacheconfig)`,
+    );
+  // The Docker schema 2 manifest compressedImage.Manifest builds; json.Marshal keeps this key order.
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: DOCKER_MANIFEST,
+      config: { mediaType: DOCKER_CONFIG, size: config.length, digest: sha256(config) },
+      layers: layers.map((layer) => ({ mediaType: DOCKER_LAYER, size: layer.length, digest: sha256(layer) })),
+    }),
+  );
+  return { manifest, blobs: [...layers, config] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subcommands.
+
+async function login(args, flags) {
+  expectArgs(args, 1, 1);
+  const registry = parseRegistry(args[0]);
+  let password = flags.password ?? '';
+  if (flags['password-stdin']) password = readFileSync(0, 'utf8').replace(/\n$/, '').replace(/\r$/, '');
+  const username = flags.username ?? '';
+  if (!username && !password) throw new Error('username and password required');
+  const directory = process.env.DOCKER_CONFIG || posix.join(homedir(), '.docker');
+  const file = posix.join(directory, 'config.json');
+  const config = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const key = registry === DEFAULT_REGISTRY ? 'https://index.docker.io/v1/' : registry;
+  config.auths = {
+    ...config.auths,
+    [key]: { auth: Buffer.from(`${username}:${password}`).toString('base64') },
+  };
+  mkdirSync(directory, { recursive: true, mode: 0o700 });
+  // docker/cli's configfile.Save: a private temporary file renamed over the old one.
+  const temporary = posix.join(directory, `.config.json.${process.pid}`);
+  writeFileSync(temporary, JSON.stringify(config, null, '\t'), { mode: 0o600 });
+  chmodSync(temporary, 0o600);
+  renameSync(temporary, file);
+  const now = new Date();
+  const pad = (n) => String(n).padStart(2, '0');
+  const stamp = `${now.getFullYear()}/${pad(now.getMonth() + 1)}/${pad(now.getDate())} ${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())}`;
+  process.stderr.write(`${stamp} logged in via ${file}\n`);
+}
+
+async function push(args, flags) {
+  expectArgs(args, 2, 2);
+  if (flags.index) throw new Error('--index is not supported by the crane stand-in');
+  const image = loadTarball(args[0]);
+  const ref = parseReference(args[1]);
+  const client = new RegistryClient(ref.registry, flags.insecure);
+  await client.authenticate(ref.repository, 'push,pull');
+  for (const blob of image.blobs) await client.uploadBlob(ref.repository, sha256(blob), blob);
+  await client.putManifest(ref.repository, ref.identifier, image.manifest, DOCKER_MANIFEST);
+  const pushed = `${repositoryName(ref)}@${sha256(image.manifest)}`;
+  if (flags['image-refs']) writeFileSync(flags['image-refs'], pushed, { mode: 0o600 });
+  process.stdout.write(`${pushed}\n`);
+}
+
+async function tag(args, flags) {
+  expectArgs(args, 2, 2);
+  const ref = parseReference(args[0]);
+  if (!TAG_PATTERN.test(args[1])) throw new Error(`could not parse reference: ${args[1]}`);
+  const client = new RegistryClient(ref.registry, flags.insecure);
+  await client.authenticate(ref.repository, 'push,pull');
+  const manifest = await client.manifest(ref);
+  await client.putManifest(ref.repository, args[1], manifest.body, manifest.mediaType);
+}
+
+async function digest(args, flags) {
+  expectArgs(args, 0, 1);
+  if (flags.tarball) throw new Error('--tarball is not supported by the crane stand-in');
+  if (args.length === 0) throw new Error('image reference required without --tarball');
+  const ref = parseReference(args[0]);
+  const client = new RegistryClient(ref.registry, flags.insecure);
+  await client.authenticate(ref.repository, 'pull');
+  let result;
+  if (flags.platform) result = (await resolveImage(client, ref, flags.platform)).digest;
+  else {
+    const url = `/v2/${ref.repository}/manifests/${ref.identifier}`;
+    try {
+      const head = await client.call('HEAD', url, { headers: { Accept: ACCEPTED_MANIFESTS } });
+      result = head.headers['docker-content-digest'];
+      if (!/^sha256:[0-9a-f]{64}$/.test(result ?? ''))
+        throw new Error(`invalid Docker-Content-Digest: ${result}`);
+    } catch (error) {
+      process.stderr.write(`${logStamp()} HEAD request failed, falling back on GET: ${error.message}\n`);
+      result = (await client.manifest(ref)).digest;
+    }
+  }
+  process.stdout.write(`${flags['full-ref'] ? `${repositoryName(ref)}@${result}` : result}\n`);
+}
+
+function logStamp() {
+  return new Date().toISOString().replace('T', ' ').replace(/-/g, '/').slice(0, 19);
+}
+
+async function manifest(args, flags) {
+  expectArgs(args, 1, 1);
+  const ref = parseReference(args[0]);
+  const client = new RegistryClient(ref.registry, flags.insecure);
+  let body;
+  try {
+    await client.authenticate(ref.repository, 'pull');
+    body = (await client.manifest(ref)).body;
+  } catch (error) {
+    throw new Error(`fetching manifest ${args[0]}: ${error.message}`, { cause: error });
+  }
+  process.stdout.write(body);
+}
+
+async function exportFilesystem(args, flags) {
+  expectArgs(args, 1, 2);
+  if (args[0] === '-') throw new Error('reading a tarball from stdin is not supported by the crane stand-in');
+  const ref = parseReference(args[0]);
+  const client = new RegistryClient(ref.registry, flags.insecure);
+  let image;
+  try {
+    await client.authenticate(ref.repository, 'pull');
+    image = await resolveImage(client, ref, flags.platform);
+  } catch (error) {
+    throw new Error(`pulling ${args[0]}: ${error.message}`, { cause: error });
+  }
+  const parsed = JSON.parse(image.body.toString('utf8'));
+  if (parsed.schemaVersion === 1) throw new Error('schema 1 images are not supported by the crane stand-in');
+  const layerTars = [];
+  for (const layer of parsed.layers ?? [])
+    layerTars.push(uncompress(await client.blob(image.ref.repository, layer.digest), layer.digest));
+  const destination = args[1] ?? '-';
+  const output = destination === '-' ? process.stdout : createWriteStream(destination);
+  flattenLayers(layerTars, (blocks) => {
+    for (const block of blocks) output.write(block);
+  });
+  if (output !== process.stdout)
+    await new Promise((resolve, reject) => {
+      output.on('error', reject);
+      output.end(resolve);
+    });
+}
+
+async function main(argv) {
+  const { flags, positionals } = parseArgv(argv);
+  const [command, ...rest] = positionals;
+  const scoped = command === 'auth' ? `auth ${rest[0] ?? ''}` : command;
+  for (const name of Object.keys(flags))
+    if (FLAGS[name].scope !== 'global' && FLAGS[name].scope !== scoped)
+      throw new UsageError(`unknown flag: --${name}`);
+  switch (scoped) {
+    case 'version':
+      expectArgs(rest, 0, 0);
+      process.stdout.write(`${VERSION}\n`);
+      return;
+    case 'auth login':
+      return login(rest.slice(1), flags);
+    case 'push':
+      return push(rest, flags);
+    case 'tag':
+      return tag(rest, flags);
+    case 'digest':
+      return digest(rest, flags);
+    case 'manifest':
+      return manifest(rest, flags);
+    case 'export':
+      return exportFilesystem(rest, flags);
+    default:
+      throw new UsageError(
+        `unknown command "${positionals.join(' ')}" for "crane" (the stand-in implements version, auth login, push, tag, digest, manifest, export)`,
+      );
+  }
+}
+
+// exitCode rather than exit(): stdout may still hold an exported filesystem being written.
+main(process.argv.slice(2)).then(
+  () => (process.exitCode = 0),
+  (error) => {
+    process.stderr.write(`Error: ${error.message}\n`);
+    process.exitCode = 1;
+  },
+);
