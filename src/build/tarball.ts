@@ -1,0 +1,281 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { posix } from 'node:path';
+
+export const DOCKER_MANIFEST_SCHEMA2 = 'application/vnd.docker.distribution.manifest.v2+json';
+export const DOCKER_CONFIG_JSON = 'application/vnd.docker.container.image.v1+json';
+export const DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
+
+/** The parts of an image config the action reads; the rest is kept as parsed. */
+export interface ImageConfig {
+  readonly architecture?: string;
+  readonly os?: string;
+  readonly created?: string;
+  readonly config?: {
+    readonly Env?: readonly string[];
+    readonly Labels?: Readonly<Record<string, string>>;
+    readonly [key: string]: unknown;
+  };
+  readonly rootfs?: { readonly type?: string; readonly diff_ids?: readonly string[] };
+  readonly history?: readonly ImageHistory[];
+  readonly [key: string]: unknown;
+}
+
+export interface ImageHistory {
+  readonly created?: string;
+  readonly created_by?: string;
+  readonly author?: string;
+  readonly comment?: string;
+  readonly empty_layer?: boolean;
+}
+
+export interface Descriptor {
+  readonly mediaType: string;
+  readonly size: number;
+  readonly digest: string;
+}
+
+export interface ImageTarball {
+  /** `sha256:…` of `manifest`: the digest the registry will report after `crane push`. */
+  readonly digest: string;
+  /** The Docker schema 2 manifest, byte for byte as crane will upload it. */
+  readonly manifest: string;
+  readonly config: ImageConfig;
+  readonly configDescriptor: Descriptor;
+  readonly layers: readonly Descriptor[];
+  readonly repoTags: readonly string[];
+}
+
+interface TarEntry {
+  readonly name: string;
+  readonly type: string;
+  readonly linkname: string;
+  readonly offset: number;
+  readonly size: number;
+}
+
+interface ArchiveManifestEntry {
+  readonly Config?: unknown;
+  readonly RepoTags?: unknown;
+  readonly Layers?: unknown;
+  readonly LayerSources?: unknown;
+}
+
+/**
+ * Reads a docker-archive tarball (as kaniko's `--tar-path` writes it) and computes the manifest
+ * digest exactly as go-containerregistry's `tarball.Image` does, which is what `crane push`
+ * uploads: config descriptor plus one gzip-typed descriptor per stored layer file, hashed as
+ * stored, serialized like Go's json.Marshal. kaniko's own digest file is not used because it can
+ * differ for OCI-typed base images (go-containerregistry#1568).
+ */
+export async function readImageTarball(path: string): Promise<ImageTarball> {
+  const handle = await open(path, 'r').catch((error: unknown) => {
+    throw new Error(`cannot open the image tarball ${path}: ${(error as Error).message}`, { cause: error });
+  });
+  try {
+    const entries = await listTarEntries(handle, path);
+    const find = (name: string): TarEntry => resolveEntry(entries, name, path);
+
+    const archiveManifest = parseJson<unknown>(
+      await readEntry(handle, find('manifest.json')),
+      `manifest.json in ${path}`,
+    );
+    if (!Array.isArray(archiveManifest) || archiveManifest.length !== 1)
+      throw new Error(
+        `${path}: manifest.json must describe exactly one image (found ${Array.isArray(archiveManifest) ? archiveManifest.length : 'no list'}); crane push accepts only a single-image tarball`,
+      );
+    const image = archiveManifest[0] as ArchiveManifestEntry;
+    if (typeof image.Config !== 'string' || !isStringList(image.Layers))
+      throw new Error(`${path}: manifest.json has no Config file name or no Layers list`);
+    if (image.LayerSources !== undefined && Object.keys(image.LayerSources as object).length > 0)
+      throw new Error(
+        `${path}: the image has foreign layers (LayerSources); their descriptors cannot be reproduced here, so the pushed digest is unknown`,
+      );
+
+    const configBytes = await readEntry(handle, find(image.Config));
+    const config = parseJson<ImageConfig>(configBytes, `the image config ${image.Config} in ${path}`);
+    const configDescriptor: Descriptor = {
+      mediaType: DOCKER_CONFIG_JSON,
+      size: configBytes.length,
+      digest: sha256(configBytes),
+    };
+    const diffIds = config.rootfs?.diff_ids ?? [];
+    const layerEntries = image.Layers.map(find);
+
+    const compressions = await Promise.all(layerEntries.map((entry) => peekCompression(handle, entry)));
+    if (layerEntries.length > 0 && !compressions.some((kind) => kind !== 'none'))
+      throw new Error(
+        `${path}: no layer is compressed, so crane would gzip the layers while pushing and the pushed digest cannot be known in advance. ` +
+          'kaniko writes gzip layers by default: remove any --compression/--compressed-caching option from kaniko-args that changes this.',
+      );
+    if (layerEntries.length === 0 && diffIds.length > 0)
+      throw new Error(`${path}: the config lists ${diffIds.length} layer(s) but manifest.json lists none`);
+    if (layerEntries.length > diffIds.length)
+      throw new Error(
+        `${path}: manifest.json lists ${layerEntries.length} layer(s) but the config has ${diffIds.length} rootfs.diff_ids`,
+      );
+
+    const layers: Descriptor[] = [];
+    for (const entry of layerEntries) {
+      const hash = await hashRange(path, entry);
+      layers.push({ mediaType: DOCKER_LAYER, size: entry.size, digest: hash });
+    }
+    const manifest = goJsonManifest(configDescriptor, layers);
+    return {
+      digest: sha256(Buffer.from(manifest)),
+      manifest,
+      config,
+      configDescriptor,
+      layers,
+      repoTags: isStringList(image.RepoTags) ? image.RepoTags : [],
+    };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** json.Marshal of go-containerregistry's v1.Manifest: field order and no white space. */
+export function goJsonManifest(config: Descriptor, layers: readonly Descriptor[]): string {
+  const descriptor = (d: Descriptor): string =>
+    `{"mediaType":${JSON.stringify(d.mediaType)},"size":${d.size},"digest":${JSON.stringify(d.digest)}}`;
+  return `{"schemaVersion":2,"mediaType":${JSON.stringify(DOCKER_MANIFEST_SCHEMA2)},"config":${descriptor(config)},"layers":[${layers.map(descriptor).join(',')}]}`;
+}
+
+function sha256(data: Buffer): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+function isStringList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
+}
+
+function parseJson<T>(data: Buffer, what: string): T {
+  try {
+    return JSON.parse(data.toString('utf8')) as T;
+  } catch (error) {
+    throw new Error(`${what} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Finds a file by name as Go's archive/tar reader would (path.Clean), following links like ggcr. */
+function resolveEntry(entries: readonly TarEntry[], name: string, tarball: string): TarEntry {
+  const seen = new Set<string>();
+  let wanted = posix.normalize(name);
+  for (;;) {
+    if (seen.has(wanted)) throw new Error(`${tarball}: link cycle at ${wanted}`);
+    seen.add(wanted);
+    const entry = entries.find((candidate) => posix.normalize(candidate.name) === wanted);
+    if (!entry) throw new Error(`${tarball}: file ${name} is not in the tarball`);
+    if (entry.type !== '1' && entry.type !== '2') return entry;
+    wanted = posix.normalize(posix.join(posix.dirname(wanted), entry.linkname));
+  }
+}
+
+async function readAt(handle: FileHandle, offset: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(length);
+  const { bytesRead } = await handle.read(buffer, 0, length, offset);
+  return buffer.subarray(0, bytesRead);
+}
+
+async function readEntry(handle: FileHandle, entry: TarEntry): Promise<Buffer> {
+  return readAt(handle, entry.offset, entry.size);
+}
+
+/** ggcr's PeekCompression: gzip and zstd are told apart by their magic bytes. */
+async function peekCompression(handle: FileHandle, entry: TarEntry): Promise<'gzip' | 'zstd' | 'none'> {
+  const head = await readAt(handle, entry.offset, Math.min(4, entry.size));
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32BE(0) === 0x28b52ffd) return 'zstd';
+  return 'none';
+}
+
+async function hashRange(path: string, entry: TarEntry): Promise<string> {
+  const hash = createHash('sha256');
+  if (entry.size > 0)
+    for await (const chunk of createReadStream(path, {
+      start: entry.offset,
+      end: entry.offset + entry.size - 1,
+    }))
+      hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/** Lists the entries of a tar file (ustar, GNU long names, PAX path/size) without reading contents. */
+async function listTarEntries(handle: FileHandle, path: string): Promise<TarEntry[]> {
+  const entries: TarEntry[] = [];
+  const { size: fileSize } = await handle.stat();
+  let offset = 0;
+  let longName: string | undefined;
+  let longLink: string | undefined;
+  let pax: Record<string, string> = {};
+  while (offset + 512 <= fileSize) {
+    const header = await readAt(handle, offset, 512);
+    if (header.every((byte) => byte === 0)) break;
+    if (!validChecksum(header))
+      throw new Error(`${path} is not a tar file (bad header checksum at byte ${offset})`);
+    const type = String.fromCharCode(header[156] ?? 0x30).replace('\0', '0');
+    const size = pax.size !== undefined ? Number(pax.size) : parseNumber(header.subarray(124, 136));
+    const dataOffset = offset + 512;
+    const next = dataOffset + Math.ceil(size / 512) * 512;
+    if (type === 'L' || type === 'K' || type === 'x' || type === 'g') {
+      const data = (await readAt(handle, dataOffset, size)).toString('utf8');
+      if (type === 'L') longName = data.replace(/\0.*$/s, '');
+      else if (type === 'K') longLink = data.replace(/\0.*$/s, '');
+      else if (type === 'x') pax = parsePax(data);
+      offset = next;
+      continue;
+    }
+    const prefix = cString(header.subarray(345, 500));
+    const shortName = cString(header.subarray(0, 100));
+    entries.push({
+      name: pax.path ?? longName ?? (prefix ? `${prefix}/${shortName}` : shortName),
+      type,
+      linkname: pax.linkpath ?? longLink ?? cString(header.subarray(157, 257)),
+      offset: dataOffset,
+      size: type === '1' || type === '2' || type === '5' ? 0 : size,
+    });
+    longName = longLink = undefined;
+    pax = {};
+    offset = next;
+  }
+  return entries;
+}
+
+function cString(bytes: Buffer): string {
+  const end = bytes.indexOf(0);
+  return bytes.subarray(0, end === -1 ? bytes.length : end).toString('utf8');
+}
+
+function parseNumber(field: Buffer): number {
+  // GNU base-256 for sizes of 8 GiB and more.
+  if ((field[0] ?? 0) & 0x80) {
+    let value = 0;
+    for (let i = 1; i < field.length; i++) value = value * 256 + (field[i] ?? 0);
+    return value;
+  }
+  const text = cString(field).trim();
+  return text === '' ? 0 : parseInt(text, 8);
+}
+
+function validChecksum(header: Buffer): boolean {
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : (header[i] ?? 0);
+  return sum === parseNumber(header.subarray(148, 156));
+}
+
+function parsePax(data: string): Record<string, string> {
+  const records: Record<string, string> = {};
+  let rest = Buffer.from(data, 'utf8');
+  while (rest.length > 0) {
+    const space = rest.indexOf(0x20);
+    const length = parseInt(rest.subarray(0, space).toString('utf8'), 10);
+    if (space < 0 || !Number.isFinite(length) || length <= 0) break;
+    const record = rest.subarray(space + 1, length - 1).toString('utf8');
+    const equals = record.indexOf('=');
+    records[record.slice(0, equals)] = record.slice(equals + 1);
+    rest = rest.subarray(length);
+  }
+  return records;
+}

@@ -1,0 +1,157 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { goJsonManifest, readImageTarball } from '../../src/build/tarball.js';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const sha = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
+const GZIP_LAYER = Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0x00]), Buffer.from('not really deflate')]);
+const ZSTD_LAYER = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.from('zstd frame')]);
+const PLAIN_LAYER = Buffer.from('plain tar bytes');
+
+interface Archive {
+  readonly config?: string;
+  readonly layers?: readonly Buffer[];
+  readonly manifest?: (configName: string, layerNames: string[]) => unknown;
+  readonly longNames?: boolean;
+}
+
+/** Writes a docker-archive with the host's tar, so the reader is checked against another writer. */
+function archive({ config, layers = [GZIP_LAYER], manifest, longNames = false }: Archive = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bsp-tarball-'));
+  dirs.push(dir);
+  const files = join(dir, 'files');
+  mkdirSync(files);
+  const configText =
+    config ??
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      rootfs: { type: 'layers', diff_ids: layers.map((_, i) => `sha256:${sha(`diff${i}`)}`) },
+      history: [{ created_by: 'COPY . /app' }],
+    });
+  const configName = `sha256:${sha(configText)}`;
+  writeFileSync(join(files, configName), configText);
+  const prefix = longNames ? `${'deep/'.repeat(30)}` : '';
+  const layerNames = layers.map((layer) => `${prefix}${sha(layer)}.tar.gz`);
+  layers.forEach((layer, i) => {
+    mkdirSync(join(files, prefix || '.'), { recursive: true });
+    writeFileSync(join(files, layerNames[i]!), layer);
+  });
+  const entry = manifest?.(configName, layerNames) ?? [
+    { Config: configName, RepoTags: ['ghcr.io/o/app:1'], Layers: layerNames },
+  ];
+  writeFileSync(join(files, 'manifest.json'), JSON.stringify(entry));
+  const tarball = join(dir, 'image.tar');
+  execFileSync('tar', ['--format', longNames ? 'gnu' : 'ustar', '-C', files, '-cf', tarball, '.']);
+  return tarball;
+}
+
+describe('goJsonManifest', () => {
+  it('serializes like Go json.Marshal of v1.Manifest', () => {
+    const config = {
+      mediaType: 'application/vnd.docker.container.image.v1+json',
+      size: 12,
+      digest: 'sha256:aa',
+    };
+    const layer = {
+      mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+      size: 34,
+      digest: 'sha256:bb',
+    };
+    expect(goJsonManifest(config, [layer])).toBe(
+      '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",' +
+        '"config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":12,"digest":"sha256:aa"},' +
+        '"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":34,"digest":"sha256:bb"}]}',
+    );
+    expect(goJsonManifest(config, [])).toMatch(/"layers":\[\]}$/);
+  });
+});
+
+describe('readImageTarball', () => {
+  it('computes the Docker manifest digest from the stored config and compressed layers', async () => {
+    const config = JSON.stringify({
+      rootfs: { type: 'layers', diff_ids: ['sha256:1', 'sha256:2'] },
+      history: [{ created_by: 'RUN a' }, { created_by: 'RUN b' }],
+    });
+    const tarball = archive({ config, layers: [GZIP_LAYER, ZSTD_LAYER] });
+    const image = await readImageTarball(tarball);
+    const expected =
+      `{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",` +
+      `"config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":${config.length},"digest":"sha256:${sha(config)}"},` +
+      `"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":${GZIP_LAYER.length},"digest":"sha256:${sha(GZIP_LAYER)}"},` +
+      `{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":${ZSTD_LAYER.length},"digest":"sha256:${sha(ZSTD_LAYER)}"}]}`;
+    expect(image.manifest).toBe(expected);
+    expect(image.digest).toBe(`sha256:${sha(expected)}`);
+    expect(image.config.history?.map((entry) => entry.created_by)).toEqual(['RUN a', 'RUN b']);
+    expect(image.repoTags).toEqual(['ghcr.io/o/app:1']);
+  });
+
+  it('hashes an uncompressed layer as stored when another layer is compressed, as ggcr does', async () => {
+    const image = await readImageTarball(archive({ layers: [PLAIN_LAYER, GZIP_LAYER] }));
+    expect(image.layers.map((layer) => layer.digest)).toEqual([
+      `sha256:${sha(PLAIN_LAYER)}`,
+      `sha256:${sha(GZIP_LAYER)}`,
+    ]);
+  });
+
+  it('refuses to guess when no layer is compressed (crane would gzip them itself)', async () => {
+    await expect(readImageTarball(archive({ layers: [PLAIN_LAYER] }))).rejects.toThrow(
+      /no layer is compressed.*cannot be known/s,
+    );
+  });
+
+  it('gives an empty layer list for an image without layers', async () => {
+    const image = await readImageTarball(archive({ layers: [] }));
+    expect(image.manifest).toMatch(/"layers":\[\]}$/);
+  });
+
+  it('reads GNU long names and follows symlinked entries', async () => {
+    const long = await readImageTarball(archive({ longNames: true }));
+    expect(long.layers[0]?.digest).toBe(`sha256:${sha(GZIP_LAYER)}`);
+
+    const tarball = archive({
+      manifest: (configName, layerNames) => [{ Config: 'config.json', RepoTags: [], Layers: layerNames }],
+    });
+    // Rebuild with a symlink named in manifest.json pointing at the real config file.
+    const files = join(tarball, '..', 'files');
+    const configName = execFileSync('ls', [files], { encoding: 'utf8' })
+      .split('\n')
+      .find((name) => name.startsWith('sha256:'))!;
+    symlinkSync(configName, join(files, 'config.json'));
+    execFileSync('tar', ['-C', files, '-cf', tarball, '.']);
+    const linked = await readImageTarball(tarball);
+    expect(linked.configDescriptor.digest).toBe(configName);
+  });
+
+  it('fails clearly on archives crane would not push', async () => {
+    const two = archive({
+      manifest: (c, l) => [
+        { Config: c, Layers: l },
+        { Config: c, Layers: l },
+      ],
+    });
+    await expect(readImageTarball(two)).rejects.toThrow(/exactly one image/);
+    const foreign = archive({
+      manifest: (c, l) => [{ Config: c, Layers: l, LayerSources: { 'sha256:1': { mediaType: 'x' } } }],
+    });
+    await expect(readImageTarball(foreign)).rejects.toThrow(/foreign layers/);
+    const missing = archive({ manifest: (c) => [{ Config: c, Layers: ['nope.tar.gz'] }] });
+    await expect(readImageTarball(missing)).rejects.toThrow(/nope.tar.gz is not in the tarball/);
+    const tooMany = archive({ config: JSON.stringify({ rootfs: { diff_ids: [] } }) });
+    await expect(readImageTarball(tooMany)).rejects.toThrow(/1 layer\(s\) but the config has 0/);
+    const notTar = join(dirs[0]!, 'not-a.tar');
+    writeFileSync(notTar, 'x'.repeat(1024));
+    await expect(readImageTarball(notTar)).rejects.toThrow(/is not a tar file/);
+    await expect(readImageTarball(join(dirs[0]!, 'absent.tar'))).rejects.toThrow(
+      /cannot open the image tarball/,
+    );
+  });
+});
