@@ -1,0 +1,312 @@
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import type { Severity } from '../inputs.js';
+import type { Decision } from '../gate/policy.js';
+import type { Finding, TrivyReport } from '../scan/report.js';
+import { findingsOf, severityRank } from '../scan/report.js';
+import type { LayerAttribution } from './dockerfile.js';
+import { sourceOf } from './dockerfile.js';
+
+/** The parts of SARIF 2.1.0 that are read or rewritten; everything else passes through. */
+export interface SarifLog {
+  readonly version: string;
+  readonly $schema?: string;
+  readonly runs: SarifRun[];
+}
+
+export interface SarifRun {
+  tool: { driver: { name: string; rules?: SarifRule[]; [key: string]: unknown } };
+  results?: SarifResult[];
+  automationDetails?: { id: string };
+  [key: string]: unknown;
+}
+
+export interface SarifRule {
+  id: string;
+  properties?: { 'security-severity'?: string; tags?: string[]; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+export interface SarifResult {
+  ruleId?: string;
+  ruleIndex?: number;
+  level?: string;
+  message: { text?: string };
+  locations?: SarifLocation[];
+  partialFingerprints?: Record<string, string>;
+  [key: string]: unknown;
+}
+
+export interface SarifLocation {
+  physicalLocation?: {
+    artifactLocation?: { uri?: string; uriBaseId?: string };
+    region?: { startLine?: number; startColumn?: number; endLine?: number; endColumn?: number };
+  };
+  message?: { text?: string };
+}
+
+/** GitHub's documented upload limits. */
+export const SARIF_LIMITS = {
+  gzippedBytes: 10 * 1024 * 1024,
+  resultsPerRun: 25_000,
+  locationsPerResult: 1_000,
+} as const;
+
+export interface RewriteOptions {
+  /** Code-scanning category; two images in one workflow need two categories. */
+  readonly category: string;
+  /** The Dockerfile's path relative to the repository root, with forward slashes. */
+  readonly dockerfilePath: string;
+  readonly attribution: LayerAttribution;
+  readonly report: TrivyReport;
+  readonly decision: Decision;
+  /** Overrides for tests; GitHub's limits by default. */
+  readonly limits?: Partial<typeof SARIF_LIMITS>;
+}
+
+export interface RewriteResult {
+  readonly sarif: SarifLog;
+  readonly results: number;
+  /** Findings the policy hides (ignored, unfixed with ignore-unfixed, outside `severity`). */
+  readonly hiddenByPolicy: number;
+  /** Sentences saying what was cut to fit GitHub's limits; empty when nothing was. */
+  readonly dropped: readonly string[];
+}
+
+/**
+ * Rewrites the SARIF that `trivy convert` wrote so code scanning can show it: the category goes
+ * into `automationDetails.id`; each result points at the Dockerfile line whose instruction made
+ * the layer that brought the finding in (the path inside the image stays in the message); results
+ * the policy hides are left out, so code scanning shows what the gate counted; GitHub's limits
+ * are enforced by keeping the most severe results. Pure: no I/O.
+ */
+export function rewriteSarif(input: SarifLog, options: RewriteOptions): RewriteResult {
+  if (!options.dockerfilePath)
+    throw new Error('rewriteSarif needs the Dockerfile path: a location URI is never empty.');
+  const limits = { ...SARIF_LIMITS, ...options.limits };
+  const index = indexFindings(options.report, options.decision);
+  const dropped: string[] = [];
+  let hiddenByPolicy = 0;
+  const keptByRun = input.runs.map((run) => {
+    const rules = run.tool.driver.rules ?? [];
+    const kept: Ranked[] = [];
+    for (const result of run.results ?? []) {
+      const match = index.match(result);
+      if (match === 'hidden') {
+        hiddenByPolicy += 1;
+        continue;
+      }
+      const severity = match?.severity ?? severityOfResult(result, rules);
+      kept.push({ result: relocate(result, match, options), severity });
+    }
+    // Most severe first, report order within a severity: what survives a cut is what matters.
+    kept.sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
+    if (kept.length > limits.resultsPerRun) {
+      dropped.push(describeCut(kept.slice(limits.resultsPerRun), `${limits.resultsPerRun} results per run`));
+      kept.length = limits.resultsPerRun;
+    }
+    return kept;
+  });
+  const build = (): SarifLog => ({
+    ...input,
+    runs: input.runs.map((run, runIndex) => {
+      const rewritten: SarifRun = {
+        ...run,
+        automationDetails: { id: automationId(options.category) },
+        results: keptByRun[runIndex]!.map(({ result }) => ({ ...result })),
+      };
+      pruneRules(rewritten);
+      return rewritten;
+    }),
+  });
+  const sarif = fitSize(build, keptByRun, limits.gzippedBytes, dropped);
+  return {
+    sarif,
+    results: sarif.runs.reduce((sum, run) => sum + (run.results?.length ?? 0), 0),
+    hiddenByPolicy,
+    dropped,
+  };
+}
+
+interface Ranked {
+  readonly result: SarifResult;
+  readonly severity: Severity;
+}
+
+/**
+ * Code scanning reads the category as everything up to the last `/` of the automation ID, so the
+ * ID ends with one.
+ */
+function automationId(category: string): string {
+  return category.endsWith('/') ? category : `${category}/`;
+}
+
+interface FindingIndex {
+  /** The reported finding for a result, 'hidden' when only hidden findings match, or undefined. */
+  match(result: SarifResult): Finding | 'hidden' | undefined;
+}
+
+function indexFindings(report: TrivyReport, decision: Decision): FindingIndex {
+  const reportedKeys = new Set(decision.reported.map(findingIdentity));
+  const byKey = new Map<string, Finding[]>();
+  for (const finding of findingsOf(report)) {
+    const key = lookupKey(
+      finding.kind,
+      finding.id,
+      finding.packageName,
+      finding.installedVersion,
+      finding.line,
+    );
+    byKey.set(key, [...(byKey.get(key) ?? []), finding]);
+  }
+  return {
+    match(result) {
+      const text = result.message.text ?? '';
+      const packageName = /^Package: (.*)$/m.exec(text)?.[1];
+      const installed = /^Installed Version: (.*)$/m.exec(text)?.[1];
+      const location = result.locations?.[0]?.physicalLocation;
+      const uri = trimSlash(location?.artifactLocation?.uri ?? '');
+      const ruleId = result.ruleId ?? '';
+      const candidates =
+        packageName !== undefined
+          ? byKey.get(lookupKey('vulnerability', ruleId, packageName, installed ?? ''))
+          : (byKey.get(lookupKey('secret', ruleId, undefined, undefined, location?.region?.startLine ?? 0)) ??
+            byKey.get(lookupKey('misconfiguration', ruleId)));
+      if (!candidates) return undefined;
+      const reported = candidates.filter((finding) => reportedKeys.has(findingIdentity(finding)));
+      if (reported.length === 0) return 'hidden';
+      return (
+        reported.find(
+          (finding) => uri !== '' && [finding.path ?? '', finding.target].map(trimSlash).includes(uri),
+        ) ?? reported[0]
+      );
+    },
+  };
+}
+
+function lookupKey(kind: string, id: string, packageName = '', installed = '', line = 0): string {
+  return kind === 'vulnerability'
+    ? `v\0${id}\0${packageName}\0${installed}`
+    : kind === 'secret'
+      ? `s\0${id}\0${line}`
+      : `m\0${id}`;
+}
+
+function findingIdentity(finding: Finding): string {
+  return [
+    finding.kind,
+    finding.id,
+    finding.target,
+    finding.packageName,
+    finding.installedVersion,
+    finding.path,
+    finding.line,
+  ].join('\0');
+}
+
+/** One location per result, so GitHub's 1,000 locations per result holds by construction. */
+function relocate(result: SarifResult, finding: Finding | undefined, options: RewriteOptions): SarifResult {
+  const source = finding ? sourceOf(options.attribution, finding) : options.attribution.fallback;
+  const original = result.locations?.[0];
+  const imagePath =
+    original?.physicalLocation?.artifactLocation?.uri ?? finding?.path ?? finding?.target ?? '';
+  const what = original?.message?.text ?? (imagePath || (result.ruleId ?? ''));
+  const origin = source.fromBaseImage
+    ? `came with the base image (Dockerfile line ${source.line}: ${source.instruction})`
+    : `introduced by Dockerfile line ${source.line}: ${source.instruction}`;
+  const location: SarifLocation = {
+    physicalLocation: {
+      artifactLocation: { uri: options.dockerfilePath },
+      region: { startLine: source.line, startColumn: 1 },
+    },
+    message: { text: `In the image: ${what}; ${origin}` },
+  };
+  const identity = finding ? findingIdentity(finding) : `${result.ruleId ?? ''}\0${what}`;
+  return {
+    ...result,
+    message: {
+      ...result.message,
+      text: `${result.message.text ?? ''}\nIn the image: ${imagePath}\nLayer ${origin}`,
+    },
+    locations: [location],
+    // Several packages share a CVE and a line; a fingerprint per finding keeps them apart as alerts.
+    partialFingerprints: {
+      ...result.partialFingerprints,
+      'buildScanPushFinding/v1': createHash('sha256').update(identity).digest('hex').slice(0, 32),
+    },
+  };
+}
+
+/** Severity from Trivy's rule (`security-severity`, tags), else from the SARIF level. */
+function severityOfResult(result: SarifResult, rules: readonly SarifRule[]): Severity {
+  const rule =
+    result.ruleIndex !== undefined ? rules[result.ruleIndex] : rules.find((r) => r.id === result.ruleId);
+  const tagged = rule?.properties?.tags?.find((tag) => ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW'].includes(tag));
+  if (tagged) return tagged as Severity;
+  const score = Number(rule?.properties?.['security-severity']);
+  if (score >= 9) return 'CRITICAL';
+  if (score >= 7) return 'HIGH';
+  if (score >= 4) return 'MEDIUM';
+  if (score > 0) return 'LOW';
+  return result.level === 'error' ? 'HIGH' : result.level === 'warning' ? 'MEDIUM' : 'LOW';
+}
+
+/**
+ * Drops the least severe results (each run's list is sorted most severe first) until the gzipped
+ * log fits. The uncompressed size bounds the compressed one, so most logs are never compressed.
+ */
+function fitSize(
+  build: () => SarifLog,
+  keptByRun: Ranked[][],
+  maxGzipped: number,
+  dropped: string[],
+): SarifLog {
+  for (;;) {
+    const sarif = build();
+    const text = JSON.stringify(sarif);
+    if (Buffer.byteLength(text) <= maxGzipped) return sarif;
+    const size = gzipSync(text).length;
+    if (size <= maxGzipped) return sarif;
+    if (keptByRun.every((kept) => kept.length === 0))
+      throw new Error(
+        `the SARIF log is ${size} bytes gzipped without any result; GitHub accepts ${maxGzipped}.`,
+      );
+    // Cut in proportion to the excess (at least 10% a round) so a few rounds suffice.
+    const keepFraction = Math.min(0.9, (maxGzipped / size) * 0.95);
+    for (const kept of keptByRun) {
+      const keep = Math.floor(kept.length * keepFraction);
+      if (keep < kept.length)
+        dropped.push(describeCut(kept.slice(keep), `${maxGzipped} bytes gzipped per upload`));
+      kept.length = keep;
+    }
+  }
+}
+
+function describeCut(cut: readonly Ranked[], limit: string): string {
+  const bySeverity = new Map<Severity, number>();
+  for (const { severity } of cut) bySeverity.set(severity, (bySeverity.get(severity) ?? 0) + 1);
+  const parts = [...bySeverity].map(([severity, count]) => `${count} ${severity}`).join(', ');
+  return `dropped ${cut.length} result${cut.length === 1 ? '' : 's'} (${parts}) to stay within GitHub's limit of ${limit}; the JSON report lists every finding.`;
+}
+
+/** Keeps only the rules some result still uses and renumbers `ruleIndex`. */
+function pruneRules(run: SarifRun): void {
+  const rules = run.tool.driver.rules;
+  if (!rules) return;
+  const used = new Map<number, number>();
+  const kept: SarifRule[] = [];
+  for (const result of run.results ?? []) {
+    const oldIndex = result.ruleIndex ?? rules.findIndex((rule) => rule.id === result.ruleId);
+    if (oldIndex < 0 || rules[oldIndex] === undefined) continue;
+    if (!used.has(oldIndex)) {
+      used.set(oldIndex, kept.length);
+      kept.push(rules[oldIndex]!);
+    }
+    if (result.ruleIndex !== undefined) result.ruleIndex = used.get(oldIndex)!;
+  }
+  run.tool = { ...run.tool, driver: { ...run.tool.driver, rules: kept } };
+}
+
+function trimSlash(path: string): string {
+  return path.replace(/^\/+/, '');
+}
