@@ -1,0 +1,364 @@
+import * as core from '@actions/core';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { basename, isAbsolute, join, relative } from 'node:path';
+import type { RootStrategy, SandboxFile, SandboxMount } from './sandbox.js';
+import { runInSandbox } from './sandbox.js';
+import type { ImageConfig } from './tarball.js';
+import { readImageTarball } from './tarball.js';
+
+/** Where things live inside the sandbox. */
+export const SANDBOX_CONTEXT = '/workspace';
+export const SANDBOX_OUTPUT = '/output';
+const SANDBOX_DOCKERFILE_DIR = '/kaniko/dockerfile';
+const EXECUTOR = '/kaniko/executor';
+const EXECUTOR_CA_BUNDLE = '/kaniko/ssl/certs/ca-certificates.crt';
+const EXECUTOR_DOCKER_CONFIG = '/kaniko/.docker/config.json';
+export const HOST_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+
+/** The environment the executor image declares; nothing else of the runner's enters the build. */
+export const EXECUTOR_ENV: Readonly<Record<string, string>> = Object.freeze({
+  HOME: '/root',
+  USER: 'root',
+  PATH: '/usr/local/bin:/kaniko',
+  SSL_CERT_DIR: '/kaniko/ssl/certs',
+  DOCKER_CONFIG: '/kaniko/.docker/',
+});
+
+/** Proxy variables passed to the executor and, as Docker does, to the build as predefined args. */
+export const PROXY_VARIABLES = [
+  'HTTP_PROXY',
+  'http_proxy',
+  'HTTPS_PROXY',
+  'https_proxy',
+  'NO_PROXY',
+  'no_proxy',
+];
+
+export interface KanikoArgvOptions {
+  /** Dockerfile path inside the sandbox. */
+  readonly dockerfile: string;
+  /** Repository without tag. */
+  readonly image: string;
+  readonly firstTag: string;
+  /** NAME=value, as checked by inputs.ts. */
+  readonly buildArgs: readonly string[];
+  /** Computed and user labels, already merged. */
+  readonly labels: Readonly<Record<string, string>>;
+  readonly target: string;
+  readonly reproducible: boolean;
+  readonly cache: boolean;
+  readonly cacheRepo: string;
+  readonly insecureRegistries: readonly string[];
+  /** The runner's proxy settings, handed to the build as args unless `buildArgs` sets them. */
+  readonly proxy: Readonly<Record<string, string>>;
+  /** `kaniko-args`, already checked not to touch the flags the action owns. */
+  readonly extraArgs: readonly string[];
+}
+
+/** The executor's argv after `/kaniko/executor`: one entry per value, never a shell line. */
+export function kanikoArgv(options: KanikoArgvOptions): string[] {
+  const argv = [
+    '--force',
+    '--context',
+    `dir://${SANDBOX_CONTEXT}`,
+    '--dockerfile',
+    options.dockerfile,
+    '--destination',
+    `${options.image}:${options.firstTag}`,
+    '--no-push',
+    '--tar-path',
+    `${SANDBOX_OUTPUT}/image.tar`,
+    '--digest-file',
+    `${SANDBOX_OUTPUT}/digest`,
+  ];
+  const userArgNames = new Set(options.buildArgs.map((arg) => arg.split('=', 1)[0]));
+  const proxyArgs = Object.entries(options.proxy)
+    .filter(([name]) => !userArgNames.has(name))
+    .map(([name, value]) => `${name}=${value}`);
+  for (const arg of [...options.buildArgs, ...proxyArgs]) argv.push('--build-arg', arg);
+  for (const [key, value] of Object.entries(options.labels)) argv.push('--label', `${key}=${value}`);
+  if (options.target) argv.push('--target', options.target);
+  if (options.reproducible) argv.push('--reproducible');
+  argv.push('--snapshot-mode=redo');
+  if (options.cache) argv.push('--cache=true', `--cache-repo=${options.cacheRepo}`);
+  for (const registry of options.insecureRegistries)
+    argv.push(`--insecure-registry=${registry}`, `--skip-tls-verify-registry=${registry}`);
+  argv.push(...options.extraArgs);
+  return argv;
+}
+
+/** The proxy variables that are set (non-empty) in an environment. */
+export function proxySettings(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const settings: Record<string, string> = {};
+  for (const name of PROXY_VARIABLES) if (env[name]) settings[name] = env[name];
+  return settings;
+}
+
+export interface RegistryCredential {
+  readonly registry: string;
+  readonly username: string;
+  readonly password: string;
+}
+
+export interface BuildOptions extends Omit<KanikoArgvOptions, 'dockerfile' | 'proxy'> {
+  /** The executor's root filesystem (cached, never written). */
+  readonly rootfs: string;
+  /** Build context on the host; mounted read-only. */
+  readonly context: string;
+  /** Dockerfile on the host, inside or outside the context. */
+  readonly dockerfile: string;
+  /** Host folder under which this build's output folder is created. */
+  readonly outputDir: string;
+  /** Host folder (under RUNNER_TEMP) for the sandbox's private work folder. */
+  readonly tempDir: string;
+  /**
+   * Written into the sandbox only when `cache` is on (kaniko must push cache layers). Every RUN
+   * line can read it there, which is why it is never given otherwise.
+   */
+  readonly cacheCredential?: RegistryCredential;
+  /** Where proxy settings are read from; the process environment by default. */
+  readonly hostEnv?: Readonly<Record<string, string | undefined>>;
+  /** The runner's CA bundle, appended to the executor's. */
+  readonly hostCaBundle?: string;
+  /** `/etc` files copied in; tests point this elsewhere. */
+  readonly hostEtc?: string;
+  readonly strategy?: 'auto' | RootStrategy;
+}
+
+export interface BuildResult {
+  /** Host path of the docker-archive tarball. */
+  readonly tarball: string;
+  /** The digest crane will push, computed from the tarball. */
+  readonly digest: string;
+  /** What kaniko wrote to its digest file (informational; can differ, see tarball.ts). */
+  readonly kanikoDigest: string;
+  readonly manifest: string;
+  readonly imageConfig: ImageConfig;
+  /** Host folder holding the tarball and digest file. */
+  readonly outputDir: string;
+  readonly strategy: RootStrategy;
+}
+
+/** Builds the Dockerfile with kaniko in a throw-away root and reads the result from the tarball. */
+export async function buildImage(options: BuildOptions): Promise<BuildResult> {
+  await mkdir(options.outputDir, { recursive: true });
+  const outputDir = await mkdtemp(join(options.outputDir, 'build-'));
+  const inContext = relative(options.context, options.dockerfile);
+  const dockerfileInContext = !inContext.startsWith('..') && !isAbsolute(inContext);
+  const sandboxDockerfile = dockerfileInContext
+    ? `${SANDBOX_CONTEXT}/${inContext.split('\\').join('/')}`
+    : `${SANDBOX_DOCKERFILE_DIR}/${basename(options.dockerfile)}`;
+
+  const mounts: SandboxMount[] = [
+    { source: options.context, target: SANDBOX_CONTEXT, readOnly: true },
+    { source: outputDir, target: SANDBOX_OUTPUT, readOnly: false },
+  ];
+  if (!dockerfileInContext)
+    mounts.push({ source: options.dockerfile, target: sandboxDockerfile, readOnly: true });
+
+  const proxy = proxySettings(options.hostEnv ?? process.env);
+  const argv = kanikoArgv({ ...options, dockerfile: sandboxDockerfile, proxy });
+  const result = await runInSandbox({
+    rootfs: options.rootfs,
+    tempDir: options.tempDir,
+    argv: [EXECUTOR, ...argv],
+    env: { ...EXECUTOR_ENV, ...proxy },
+    mounts,
+    files: await sandboxFiles(options),
+    title: `Build ${options.image}:${options.firstTag} with kaniko`,
+    strategy: options.strategy ?? 'auto',
+  });
+  if (result.exitCode !== 0) {
+    const dockerfileText = await readFile(options.dockerfile, 'utf8');
+    throw new Error(
+      kanikoFailure(result.exitCode, result.output, result.tail, dockerfileText, options.dockerfile),
+    );
+  }
+
+  const tarball = join(outputDir, 'image.tar');
+  if (!existsSync(tarball))
+    throw new Error(
+      `kaniko exited successfully but wrote no tarball at ${tarball}; its last lines:\n${result.tail}`,
+    );
+  const image = await readImageTarball(tarball);
+  const kanikoDigest = existsSync(join(outputDir, 'digest'))
+    ? (await readFile(join(outputDir, 'digest'), 'utf8')).trim()
+    : '';
+  if (kanikoDigest && kanikoDigest !== image.digest)
+    core.info(
+      `kaniko's digest file says ${kanikoDigest}; crane will push ${image.digest} (the tarball's Docker manifest), which is the digest used from here on`,
+    );
+  return {
+    tarball,
+    digest: image.digest,
+    kanikoDigest,
+    manifest: image.manifest,
+    imageConfig: image.config,
+    outputDir,
+    strategy: result.strategy,
+  };
+}
+
+async function sandboxFiles(options: BuildOptions): Promise<SandboxFile[]> {
+  const files: SandboxFile[] = [];
+  const etc = options.hostEtc ?? '/etc';
+  for (const name of ['resolv.conf', 'hosts']) {
+    const path = join(etc, name);
+    if (existsSync(path))
+      files.push({ target: `/etc/${name}`, content: await readFile(path), asMount: true });
+  }
+  const hostBundle = options.hostCaBundle ?? HOST_CA_BUNDLE;
+  if (existsSync(hostBundle)) {
+    const executorBundle = join(options.rootfs, EXECUTOR_CA_BUNDLE);
+    const base = existsSync(executorBundle) ? await readFile(executorBundle) : Buffer.alloc(0);
+    const separator = base.length > 0 && base.at(-1) !== 0x0a ? '\n' : '';
+    files.push({
+      target: EXECUTOR_CA_BUNDLE,
+      content: Buffer.concat([base, Buffer.from(separator), await readFile(hostBundle)]),
+    });
+  }
+  if (options.cache && options.cacheCredential) {
+    const { registry, username, password } = options.cacheCredential;
+    const auth = Buffer.from(`${username}:${password}`).toString('base64');
+    files.push({
+      target: EXECUTOR_DOCKER_CONFIG,
+      content: JSON.stringify({ auths: { [registry]: { auth } } }),
+      mode: 0o600,
+    });
+  }
+  return files;
+}
+
+const INSTRUCTIONS = new Set([
+  'ADD',
+  'ARG',
+  'CMD',
+  'COPY',
+  'ENTRYPOINT',
+  'ENV',
+  'EXPOSE',
+  'FROM',
+  'HEALTHCHECK',
+  'LABEL',
+  'MAINTAINER',
+  'ONBUILD',
+  'RUN',
+  'SHELL',
+  'STOPSIGNAL',
+  'USER',
+  'VOLUME',
+  'WORKDIR',
+]);
+
+// The `color` log format wraps the level in terminal colour codes.
+const ANSI_COLOR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
+
+export interface DockerfileInstruction {
+  /** 1-based line where the instruction starts. */
+  readonly line: number;
+  /** The instruction with continuations joined, as kaniko logs it. */
+  readonly text: string;
+}
+
+/** Splits a Dockerfile into instructions with their first line, honouring `# escape=`. */
+export function dockerfileInstructions(dockerfile: string): DockerfileInstruction[] {
+  const lines = dockerfile.split(/\r?\n/);
+  const escape = /^#\s*escape\s*=\s*`/i.test(lines.find((line) => line.trim() !== '') ?? '') ? '`' : '\\';
+  const instructions: DockerfileInstruction[] = [];
+  let current: { line: number; parts: string[] } | undefined;
+  for (const [index, raw] of lines.entries()) {
+    const trimmed = raw.trim();
+    // Comments and blank lines are dropped, also between continuation lines, as Docker does.
+    if (trimmed === '' || trimmed.startsWith('#')) continue;
+    const continues = trimmed.endsWith(escape);
+    const part = continues ? trimmed.slice(0, -1) : trimmed;
+    if (current) current.parts.push(part);
+    else current = { line: index + 1, parts: [part] };
+    if (!continues) {
+      instructions.push({ line: current.line, text: current.parts.join(' ').trim() });
+      current = undefined;
+    }
+  }
+  if (current) instructions.push({ line: current.line, text: current.parts.join(' ').trim() });
+  return instructions;
+}
+
+/**
+ * The instruction messages kaniko logged, in order. kaniko logs `logrus.Info(command.String())`
+ * before running each instruction; its formats are `color` (`INFO[0001] RUN …`, the default),
+ * `text` (`level=info msg="RUN …"`) and `json` (`{"level":"info","msg":"RUN …"}`).
+ */
+export function loggedInstructions(output: string): string[] {
+  const messages: string[] = [];
+  for (const raw of output.split('\n')) {
+    const line = raw.replace(ANSI_COLOR, '').trim();
+    let message: string | undefined;
+    const color = /^INFO\[[^\]]*\]\s+(.*)$/.exec(line);
+    if (color) message = color[1];
+    else if (/\blevel=info\b/.test(line)) {
+      const quoted = /\bmsg=("(?:[^"\\]|\\.)*")/.exec(line);
+      message = quoted ? parseQuoted(quoted[1]!) : undefined;
+    } else if (line.startsWith('{')) {
+      try {
+        const record = JSON.parse(line) as { level?: unknown; msg?: unknown };
+        if (record.level === 'info' && typeof record.msg === 'string') message = record.msg;
+      } catch {
+        message = undefined;
+      }
+    }
+    const keyword = message?.split(/\s/, 1)[0]?.toUpperCase() ?? '';
+    if (message && INSTRUCTIONS.has(keyword) && keyword !== 'FROM') messages.push(message.trim());
+  }
+  return messages;
+}
+
+function parseQuoted(quoted: string): string | undefined {
+  try {
+    return JSON.parse(quoted) as string;
+  } catch {
+    return quoted.slice(1, -1);
+  }
+}
+
+const comparable = (text: string): string => text.replace(/\s+/g, '').toLowerCase();
+
+/**
+ * The Dockerfile instruction kaniko was on when it stopped: the last logged instruction, matched
+ * in order against the Dockerfile (stages run top to bottom, so a repeated line resolves to the
+ * occurrence after the previous match).
+ */
+export function failingInstruction(
+  instructions: readonly DockerfileInstruction[],
+  logged: readonly string[],
+): DockerfileInstruction | undefined {
+  let cursor = 0;
+  let found: DockerfileInstruction | undefined;
+  for (const message of logged) {
+    const wanted = comparable(message);
+    const match = (from: number, to: number): number =>
+      instructions.slice(from, to).findIndex((instruction) => comparable(instruction.text) === wanted);
+    let index = match(cursor, instructions.length);
+    if (index >= 0) index += cursor;
+    else index = match(0, cursor);
+    if (index < 0) continue;
+    found = instructions[index];
+    cursor = index + 1;
+  }
+  return found;
+}
+
+/** The step's error: exit code, the Dockerfile line kaniko was on, and its last lines. */
+export function kanikoFailure(
+  exitCode: number,
+  output: string,
+  tail: string,
+  dockerfileText: string,
+  dockerfilePath: string,
+): string {
+  const instruction = failingInstruction(dockerfileInstructions(dockerfileText), loggedInstructions(output));
+  const where = instruction
+    ? `at ${dockerfilePath}:${instruction.line}: ${instruction.text}`
+    : `before running any instruction of ${dockerfilePath} (reading the Dockerfile, the context or a base image)`;
+  return `kaniko failed with exit code ${exitCode} ${where}\nkaniko's last lines:\n${tail}`;
+}

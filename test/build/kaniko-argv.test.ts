@@ -1,0 +1,215 @@
+import { describe, expect, it } from 'vitest';
+import type { KanikoArgvOptions } from '../../src/build/kaniko.js';
+import {
+  dockerfileInstructions,
+  failingInstruction,
+  kanikoArgv,
+  kanikoFailure,
+  loggedInstructions,
+  proxySettings,
+} from '../../src/build/kaniko.js';
+
+const base: KanikoArgvOptions = {
+  dockerfile: '/workspace/Dockerfile',
+  image: 'ghcr.io/octo-org/app',
+  firstTag: 'sha-0123456',
+  buildArgs: [],
+  labels: {},
+  target: '',
+  reproducible: false,
+  cache: false,
+  cacheRepo: 'ghcr.io/octo-org/app/cache',
+  insecureRegistries: [],
+  proxy: {},
+  extraArgs: [],
+};
+
+/** The value after each occurrence of `flag` in argv. */
+function values(argv: readonly string[], flag: string): string[] {
+  return argv.flatMap((arg, i) => (arg === flag ? [argv[i + 1]!] : []));
+}
+
+describe('kanikoArgv', () => {
+  it('sets the flags the action owns', () => {
+    expect(kanikoArgv(base)).toEqual([
+      '--force',
+      '--context',
+      'dir:///workspace',
+      '--dockerfile',
+      '/workspace/Dockerfile',
+      '--destination',
+      'ghcr.io/octo-org/app:sha-0123456',
+      '--no-push',
+      '--tar-path',
+      '/output/image.tar',
+      '--digest-file',
+      '/output/digest',
+      '--snapshot-mode=redo',
+    ]);
+  });
+
+  it('passes build args, labels and the target with quoting-hostile values as single entries', () => {
+    const hostile = ['two words', '$(touch /pwned)', 'line\nbreak', 'semi;colon && `tick`', '\'"quotes"\''];
+    const argv = kanikoArgv({
+      ...base,
+      dockerfile: '/workspace/sub dir/Dockerfile $(x)',
+      buildArgs: hostile.map((value, i) => `ARG${i}=${value}`),
+      labels: Object.fromEntries(hostile.map((value, i) => [`org.example.l${i}`, value])),
+      target: 'release',
+    });
+    expect(values(argv, '--build-arg')).toEqual(hostile.map((value, i) => `ARG${i}=${value}`));
+    expect(values(argv, '--label')).toEqual(hostile.map((value, i) => `org.example.l${i}=${value}`));
+    expect(values(argv, '--target')).toEqual(['release']);
+    expect(values(argv, '--dockerfile')).toEqual(['/workspace/sub dir/Dockerfile $(x)']);
+  });
+
+  it('adds --reproducible, the cache repository and insecure registries only when asked', () => {
+    const argv = kanikoArgv({
+      ...base,
+      reproducible: true,
+      cache: true,
+      cacheRepo: 'registry.example:5000/team/app/cache',
+      insecureRegistries: ['127.0.0.1:5000', 'registry.local'],
+    });
+    expect(argv).toContain('--reproducible');
+    expect(argv).toContain('--cache=true');
+    expect(argv).toContain('--cache-repo=registry.example:5000/team/app/cache');
+    expect(argv.filter((arg) => arg.startsWith('--insecure-registry='))).toEqual([
+      '--insecure-registry=127.0.0.1:5000',
+      '--insecure-registry=registry.local',
+    ]);
+    expect(argv.filter((arg) => arg.startsWith('--skip-tls-verify-registry='))).toEqual([
+      '--skip-tls-verify-registry=127.0.0.1:5000',
+      '--skip-tls-verify-registry=registry.local',
+    ]);
+    expect(kanikoArgv(base).some((arg) => /reproducible|cache|insecure|skip-tls/.test(arg))).toBe(false);
+  });
+
+  it("appends the user's kaniko-args last, unchanged", () => {
+    const argv = kanikoArgv({ ...base, extraArgs: ['--verbosity=debug', '--ignore-path=/a b'] });
+    expect(argv.slice(-2)).toEqual(['--verbosity=debug', '--ignore-path=/a b']);
+  });
+
+  it('hands proxy settings to the build as predefined args unless the user set them', () => {
+    const argv = kanikoArgv({
+      ...base,
+      buildArgs: ['HTTPS_PROXY=http://mine:3128'],
+      proxy: { HTTP_PROXY: 'http://proxy:3128', HTTPS_PROXY: 'http://proxy:3128', no_proxy: 'localhost' },
+    });
+    expect(values(argv, '--build-arg')).toEqual([
+      'HTTPS_PROXY=http://mine:3128',
+      'HTTP_PROXY=http://proxy:3128',
+      'no_proxy=localhost',
+    ]);
+  });
+});
+
+describe('proxySettings', () => {
+  it('keeps the set proxy variables in both cases and nothing else', () => {
+    expect(
+      proxySettings({
+        HTTP_PROXY: 'http://p:1',
+        https_proxy: 'http://p:2',
+        NO_PROXY: '',
+        no_proxy: '127.0.0.1',
+        GITHUB_TOKEN: 'x',
+        ALL_PROXY: 'socks5://p',
+      }),
+    ).toEqual({ HTTP_PROXY: 'http://p:1', https_proxy: 'http://p:2', no_proxy: '127.0.0.1' });
+  });
+});
+
+const DOCKERFILE = `# syntax=docker/dockerfile:1
+FROM alpine:3.20 AS build
+ARG VERSION
+
+# a comment
+RUN apk add --no-cache \\
+    # comment inside a continuation
+    curl \\
+    git
+COPY . /src
+RUN make
+
+FROM scratch
+COPY --from=build /src/app /app
+RUN make
+ENTRYPOINT ["/app"]
+`;
+
+describe('dockerfileInstructions', () => {
+  it('joins continuations, drops comments and keeps the first line of each instruction', () => {
+    expect(dockerfileInstructions(DOCKERFILE)).toEqual([
+      { line: 2, text: 'FROM alpine:3.20 AS build' },
+      { line: 3, text: 'ARG VERSION' },
+      { line: 6, text: 'RUN apk add --no-cache  curl  git' },
+      { line: 10, text: 'COPY . /src' },
+      { line: 11, text: 'RUN make' },
+      { line: 13, text: 'FROM scratch' },
+      { line: 14, text: 'COPY --from=build /src/app /app' },
+      { line: 15, text: 'RUN make' },
+      { line: 16, text: 'ENTRYPOINT ["/app"]' },
+    ]);
+  });
+
+  it('honours the escape parser directive', () => {
+    expect(dockerfileInstructions('# escape=`\nFROM x\nRUN a `\n  b\n')).toEqual([
+      { line: 2, text: 'FROM x' },
+      { line: 3, text: 'RUN a  b' },
+    ]);
+  });
+});
+
+describe('loggedInstructions', () => {
+  it('reads the color, text and json log formats and skips other messages', () => {
+    const output = [
+      '\u001b[36mINFO\u001b[0m[0000] Retrieving image manifest alpine:3.20',
+      '\u001b[36mINFO\u001b[0m[0001] RUN apk add --no-cache curl git',
+      'fetch https://dl-cdn.alpinelinux.org/alpine/v3.20/main/x86_64/APKINDEX.tar.gz',
+      'time="2026-11-24T20:00:00Z" level=info msg="COPY . /src"',
+      '{"level":"info","msg":"RUN make","time":"2026-11-24T20:00:01Z"}',
+      '\u001b[31mERRO\u001b[0m[0002] error building image: exit status 2',
+    ].join('\n');
+    expect(loggedInstructions(output)).toEqual([
+      'RUN apk add --no-cache curl git',
+      'COPY . /src',
+      'RUN make',
+    ]);
+  });
+});
+
+describe('failingInstruction', () => {
+  const instructions = dockerfileInstructions(DOCKERFILE);
+
+  it('maps the last logged instruction to its Dockerfile line, in stage order', () => {
+    const logged = ['ARG VERSION', 'RUN apk add --no-cache curl git', 'COPY . /src', 'RUN make'];
+    expect(failingInstruction(instructions, logged)?.line).toBe(11);
+    expect(
+      failingInstruction(instructions, [...logged, 'COPY --from=build /src/app /app', 'RUN make'])?.line,
+    ).toBe(15);
+  });
+
+  it('finds a later stage when earlier stages were skipped, and nothing when nothing ran', () => {
+    expect(failingInstruction(instructions, ['COPY --from=build /src/app /app'])?.line).toBe(14);
+    expect(failingInstruction(instructions, [])).toBeUndefined();
+  });
+});
+
+describe('kanikoFailure', () => {
+  it('names the exit code, the Dockerfile line and the last lines', () => {
+    const output = '\u001b[36mINFO\u001b[0m[0000] RUN make\nmake: *** No rule to make target\n';
+    const message = kanikoFailure(
+      1,
+      output,
+      'make: *** No rule to make target',
+      DOCKERFILE,
+      '/ws/Dockerfile',
+    );
+    expect(message).toBe(
+      "kaniko failed with exit code 1 at /ws/Dockerfile:11: RUN make\nkaniko's last lines:\nmake: *** No rule to make target",
+    );
+    expect(kanikoFailure(1, 'ERRO unauthorized', 'ERRO unauthorized', DOCKERFILE, '/ws/Dockerfile')).toMatch(
+      /before running any instruction of \/ws\/Dockerfile/,
+    );
+  });
+});
