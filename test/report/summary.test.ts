@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import { parseIgnoreFile } from '../../src/gate/ignore.js';
+import type { Policy } from '../../src/gate/policy.js';
+import { decide } from '../../src/gate/policy.js';
+import { attributeLayers } from '../../src/report/dockerfile.js';
+import { describeDecision, renderSummary, scanOutputs } from '../../src/report/summary.js';
+import type { TrivyReport } from '../../src/scan/report.js';
+import { trivyFixture } from '../scan/trivy-fixtures.js';
+
+const policy = (overrides: Partial<Policy> = {}): Policy => ({
+  failOn: ['CRITICAL', 'HIGH'],
+  severity: ['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'],
+  ignoreUnfixed: false,
+  scanners: ['vuln', 'secret'],
+  ignores: [],
+  now: new Date('2026-11-24T20:00:00Z'),
+  ...overrides,
+});
+const digest = `sha256:${'ab'.repeat(32)}`;
+const summarize = (report: TrivyReport, decision = decide(report, policy()), pushed?: string[]) =>
+  renderSummary({
+    decision,
+    image: 'ghcr.io/octo/app',
+    digest,
+    dockerfilePath: 'Dockerfile',
+    attribution: attributeLayers({ dockerfileText: '# base\nFROM debian:10\nRUN true\n', report }),
+    failOn: ['CRITICAL', 'HIGH'],
+    pushed,
+  });
+
+describe('renderSummary', () => {
+  it('debian-buster: verdict, counts, the blocking CRITICAL with its Dockerfile line, image and digest', () => {
+    const markdown = summarize(trivyFixture('debian-buster.json'));
+    expect(markdown).toContain(
+      '**Policy: ❌ fail**: 1 blocking finding (fail-on: CRITICAL, HIGH; secrets always block)',
+    );
+    expect(markdown).toContain('| 1 | 0 | 0 | 1 | 0 | 0 | 0 | 0 |');
+    expect(markdown).toContain(
+      '| CRITICAL | CVE-2019-18224 | libidn2-0 | 2.0.5-1 | 2.0.5-1+deb10u1 | Dockerfile:2 `FROM debian:10` | CRITICAL is in fail-on |',
+    );
+    expect(markdown).toContain(`Digest: \`${digest}\``);
+    expect(markdown).not.toContain('### Pushed');
+  });
+
+  it('ignored findings with why and until, warnings, and pushed references', () => {
+    const report = trivyFixture('debian-buster.json');
+    const ignores = parseIgnoreFile('CVE-2019-18224 exp:2026-12-01\n', '.trivyignore');
+    const markdown = summarize(report, decide(report, policy({ ignores })), ['ghcr.io/octo/app:main']);
+    expect(markdown).toContain('**Policy: ✅ pass**');
+    expect(markdown).toContain(
+      '| CRITICAL | CVE-2019-18224 | libidn2-0 | listed in .trivyignore:1 | 2026-12-01 |',
+    );
+    expect(markdown).toContain(
+      '- ignore of CVE-2019-18224 (.trivyignore:1) expires on 2026-12-01, in 7 days.',
+    );
+    expect(markdown).toContain('### Pushed\n\n- `ghcr.io/octo/app:main`');
+  });
+
+  it('secrets show their file; no fix is said plainly', () => {
+    const markdown = summarize(trivyFixture('secrets.json'));
+    expect(markdown).toContain('| CRITICAL | aws-access-key-id | deploy.sh |  |  | Dockerfile:2');
+    expect(
+      summarize(
+        trivyFixture('distroless-base.json'),
+        decide(trivyFixture('distroless-base.json'), policy({ failOn: ['MEDIUM'] })),
+      ),
+    ).toContain('| MEDIUM | CVE-2019-1551 | libssl1.1 | 1.1.0k-1~deb9u1 | no fix |');
+  });
+
+  it('lists the first 20 blocking findings and says how many more', () => {
+    const base = trivyFixture('alpine-310.json');
+    const vulnerabilities = base.Results![0]!.Vulnerabilities!;
+    const many: TrivyReport = {
+      ...base,
+      Results: [
+        {
+          ...base.Results![0]!,
+          Vulnerabilities: Array.from({ length: 25 }, (_, i) => ({
+            ...vulnerabilities[i % 4]!,
+            PkgName: `pkg-${i}`,
+          })),
+        },
+      ],
+    };
+    const markdown = summarize(many, decide(many, policy({ failOn: ['MEDIUM'] })));
+    expect(markdown.match(/^\| MEDIUM \| CVE-/gm)).toHaveLength(20);
+    expect(markdown).toContain('…and 5 more (the JSON report lists every finding).');
+  });
+
+  it('escapes table and HTML characters that come from the image', () => {
+    const base = trivyFixture('alpine-310.json');
+    const odd: TrivyReport = {
+      ...base,
+      Results: [
+        {
+          ...base.Results![0]!,
+          Vulnerabilities: [
+            { ...base.Results![0]!.Vulnerabilities![0]!, PkgName: 'a|b<script>', Severity: 'HIGH' },
+          ],
+        },
+      ],
+    };
+    expect(summarize(odd)).toContain('| a\\|b&lt;script&gt; |');
+  });
+});
+
+describe('outputs and log line agree with the summary', () => {
+  it('debian-buster', () => {
+    const report = trivyFixture('debian-buster.json');
+    const decision = decide(report, policy());
+    expect(scanOutputs(decision, { report: '/tmp/r.json', sarif: '/tmp/r.sarif' })).toEqual({
+      vulnerabilities: '{"CRITICAL":1,"HIGH":0,"MEDIUM":0,"LOW":1,"UNKNOWN":0}',
+      critical: '1',
+      high: '0',
+      medium: '0',
+      low: '1',
+      secrets: '0',
+      policy: 'fail',
+      report: '/tmp/r.json',
+      sarif: '/tmp/r.sarif',
+      sbom: '',
+    });
+    expect(describeDecision(decision)).toBe(
+      'vulnerabilities CRITICAL 1, HIGH 0, MEDIUM 0, LOW 1, UNKNOWN 0; secrets 0; misconfigurations 0; ignored 0; policy failed: 1 blocking finding',
+    );
+  });
+
+  it('secrets', () => {
+    const decision = decide(trivyFixture('secrets.json'), policy());
+    expect(scanOutputs(decision, { report: 'r', sarif: 's', sbom: 'b' })).toMatchObject({
+      secrets: '2',
+      policy: 'fail',
+      sbom: 'b',
+    });
+  });
+});
