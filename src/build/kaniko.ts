@@ -158,6 +158,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     mounts.push({ source: options.dockerfile, target: sandboxDockerfile, readOnly: true });
 
   const proxy = proxySettings(options.hostEnv ?? process.env);
+  // A proxy URL may carry a user and password; they must not show in the logged argv.
+  for (const value of Object.values(proxy)) if (/\/\/[^/]*@/.test(value)) core.setSecret(value);
   const argv = kanikoArgv({ ...options, dockerfile: sandboxDockerfile, proxy });
   const result = await runInSandbox({
     rootfs: options.rootfs,

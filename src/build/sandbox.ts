@@ -1,4 +1,5 @@
 import * as core from '@actions/core';
+import { getExecOutput } from '@actions/exec';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
@@ -291,7 +292,18 @@ async function attempt(
   if (strategy === 'overlay')
     for (const dir of [layout.upper, layout.work, layout.root]) await mkdir(dir, { recursive: true });
   const [command, ...args] = [...prefix, ...sandboxCommand(spec, layout, fileDirectives, hostChroot())];
-  const result = await run(command!, args, { env: { PATH: HOST_PATH } });
+  core.info(`sandbox (${strategy} of ${spec.rootfs}): ${spec.argv.map(shellDisplay).join(' ')}`);
+  // Not exec.ts `run`: its echo of the whole command line would print the setup script and the
+  // environment (proxy URLs may hold credentials). The output still streams live to the log.
+  const result = await getExecOutput(command!, args, {
+    env: { PATH: HOST_PATH },
+    silent: true,
+    ignoreReturnCode: true,
+    listeners: {
+      stdout: (data: Buffer) => process.stdout.write(data),
+      stderr: (data: Buffer) => process.stderr.write(data),
+    },
+  });
   const output = result.stdout + result.stderr;
   return {
     exitCode: result.exitCode,
@@ -299,6 +311,11 @@ async function attempt(
     tail: lastLines(output.trimEnd(), spec.tailLines ?? 30),
     strategy,
   };
+}
+
+/** One argv entry as a reader would type it; for the log only, never executed. */
+function shellDisplay(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg);
 }
 
 async function stageFiles(files: readonly SandboxFile[], dir: string): Promise<string[]> {

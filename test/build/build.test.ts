@@ -1,0 +1,242 @@
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BuildOptions } from '../../src/build/kaniko.js';
+import { buildImage } from '../../src/build/kaniko.js';
+import { EXECUTOR_CA_MARKER, hashTree, makeTestRoot, mountsUnder } from '../helpers/rootfs.js';
+
+const HOSTILE = ['two words', '$(touch /pwned)', 'line\nbreak', 'it\'s "quoted" `here`'];
+const CREDENTIAL = { registry: 'ghcr.io', username: 'octocat', password: 'cache-push-secret' };
+
+let root: string;
+let rootHash: string;
+let scratch: string;
+let runnerTemp: string;
+let hostEtc: string;
+const hostMarker = join(tmpdir(), `bsp-build-host-marker-${process.pid}`);
+
+beforeAll(() => {
+  root = makeTestRoot();
+  rootHash = hashTree(root);
+  scratch = mkdtempSync(join(tmpdir(), 'bsp-build-'));
+  runnerTemp = join(scratch, 'runner-temp');
+  mkdirSync(runnerTemp);
+  writeFileSync(join(runnerTemp, 'runner-temp-marker'), 'runner secret');
+  writeFileSync(hostMarker, 'host');
+  hostEtc = join(scratch, 'etc');
+  mkdirSync(hostEtc);
+  writeFileSync(join(hostEtc, 'resolv.conf'), 'nameserver 192.0.2.53\n');
+  writeFileSync(join(hostEtc, 'hosts'), '127.0.0.1 localhost runner-host\n');
+  writeFileSync(join(scratch, 'runner-ca.crt'), '# runner CA bundle\n');
+});
+afterAll(() => {
+  for (const path of [root, scratch, hostMarker]) rmSync(path, { recursive: true, force: true });
+});
+
+let contexts = 0;
+function makeContext(dockerfile: string, files: Record<string, string> = { 'app.txt': 'hello\n' }): string {
+  const context = join(scratch, `context-${++contexts}`);
+  mkdirSync(context);
+  writeFileSync(join(context, 'Dockerfile'), dockerfile);
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(context, name), content);
+  return context;
+}
+
+function options(context: string, overrides: Partial<BuildOptions> = {}): BuildOptions {
+  return {
+    rootfs: root,
+    context,
+    dockerfile: join(context, 'Dockerfile'),
+    outputDir: join(scratch, 'out'),
+    tempDir: runnerTemp,
+    image: 'ghcr.io/octo-org/app',
+    firstTag: 'sha-0123456',
+    buildArgs: [],
+    labels: { 'org.opencontainers.image.revision': '0123456' },
+    target: '',
+    reproducible: false,
+    cache: false,
+    cacheRepo: 'ghcr.io/octo-org/app/cache',
+    insecureRegistries: [],
+    extraArgs: [],
+    hostEnv: {},
+    hostEtc,
+    hostCaBundle: join(scratch, 'runner-ca.crt'),
+    ...overrides,
+  };
+}
+
+const report = (outputDir: string, name: string): string => readFileSync(join(outputDir, name), 'utf8');
+const argvOf = (outputDir: string): string[] => report(outputDir, 'standin-argv').split('\0').slice(0, -1);
+
+describe('buildImage (real sandbox, stand-in executor)', () => {
+  it('builds into a tarball on the host without touching the runner', async () => {
+    const context = makeContext(
+      'FROM scratch\nCOPY app.txt /app.txt\nRUN echo built > /etc/written-by-build\n',
+    );
+    const hostEnv = {
+      GITHUB_TOKEN: 'ghs_secret',
+      ACTIONS_RUNTIME_TOKEN: 'runtime',
+      INPUT_REGISTRY_PASSWORD: 'pw',
+      HTTPS_PROXY: 'http://proxy.example:3128',
+      no_proxy: 'localhost',
+    };
+    const result = await buildImage(
+      options(context, {
+        hostEnv,
+        cacheCredential: CREDENTIAL,
+        buildArgs: HOSTILE.map((v, i) => `A${i}=${v}`),
+      }),
+    );
+
+    expect(result.tarball).toBe(join(result.outputDir, 'image.tar'));
+    expect(result.outputDir.startsWith(join(scratch, 'out', 'build-'))).toBe(true);
+    expect(existsSync(result.tarball)).toBe(true);
+    expect(result.digest).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect(result.digest).toBe(result.kanikoDigest);
+    expect(result.imageConfig.history?.map((entry) => entry.created_by)).toEqual([
+      'COPY app.txt /app.txt',
+      'RUN echo built > /etc/written-by-build',
+    ]);
+    expect(result.imageConfig.config?.Labels).toEqual({ 'org.opencontainers.image.revision': '0123456' });
+
+    const argv = argvOf(result.outputDir);
+    expect(argv.slice(0, 3)).toEqual(['--force', '--context', 'dir:///workspace']);
+    expect(argv.filter((_, i) => argv[i - 1] === '--build-arg')).toEqual([
+      ...HOSTILE.map((v, i) => `A${i}=${v}`),
+      'HTTPS_PROXY=http://proxy.example:3128',
+      'no_proxy=localhost',
+    ]);
+
+    const env = report(result.outputDir, 'standin-env');
+    expect(env).not.toMatch(/GITHUB_|ACTIONS_|INPUT_|RUNNER_|ghs_secret/);
+    for (const line of [
+      'HOME=/root',
+      'USER=root',
+      'PATH=/usr/local/bin:/kaniko',
+      'SSL_CERT_DIR=/kaniko/ssl/certs',
+      'DOCKER_CONFIG=/kaniko/.docker/',
+      'HTTPS_PROXY=http://proxy.example:3128',
+      'no_proxy=localhost',
+    ])
+      expect(env.split('\n')).toContain(line);
+
+    const visible = report(result.outputDir, 'standin-visible').split('\n');
+    expect(visible).not.toContain(hostMarker);
+    expect(visible.filter((path) => path.includes('runner-temp'))).toEqual([]);
+    expect(visible.filter((path) => /\.docker|credential|config\.json/.test(path))).toEqual([]);
+    expect(visible).toContain('/workspace/app.txt');
+    expect(report(result.outputDir, 'standin-context-writable')).toBe('no\n');
+    const mounts = report(result.outputDir, 'standin-mountinfo');
+    expect(mounts).toMatch(/ \/workspace ro,/);
+    expect(mounts).toMatch(/ \/etc\/resolv\.conf ro,/);
+    expect(mounts).toMatch(/ \/etc\/hosts ro,/);
+
+    expect(existsSync(join(context, '.standin-probe'))).toBe(false);
+    expect(hashTree(root)).toBe(rootHash);
+    expect(mountsUnder(runnerTemp)).toEqual([]);
+    expect(mountsUnder(scratch)).toEqual([]);
+    expect(readdirSync(runnerTemp)).toEqual(['runner-temp-marker']);
+  });
+
+  it('appends the runner CA bundle and gives resolv.conf and hosts as read-only mounts', async () => {
+    const context = makeContext(
+      'FROM scratch\nRUN cat /kaniko/ssl/certs/ca-certificates.crt /etc/resolv.conf /etc/hosts\n',
+    );
+    const result = await buildImage(options(context));
+    expect(result.digest).toMatch(/^sha256:/);
+    const log = readFileSync(join(result.outputDir, 'standin-env'), 'utf8');
+    expect(log).toContain('SSL_CERT_DIR=/kaniko/ssl/certs');
+  });
+
+  it('writes the cache credential into the sandbox only with cache on', async () => {
+    const context = makeContext(
+      'FROM scratch\nRUN cp /kaniko/.docker/config.json /output/seen-config.json && cp /kaniko/ssl/certs/ca-certificates.crt /output/seen-ca\n',
+    );
+    const result = await buildImage(options(context, { cache: true, cacheCredential: CREDENTIAL }));
+    const config = JSON.parse(report(result.outputDir, 'seen-config.json')) as {
+      auths: Record<string, { auth: string }>;
+    };
+    expect(Buffer.from(config.auths['ghcr.io']!.auth, 'base64').toString()).toBe('octocat:cache-push-secret');
+    expect(report(result.outputDir, 'seen-ca')).toBe(`${EXECUTOR_CA_MARKER}# runner CA bundle\n`);
+    const argv = argvOf(result.outputDir);
+    expect(argv).toContain('--cache=true');
+    expect(argv).toContain('--cache-repo=ghcr.io/octo-org/app/cache');
+    expect(hashTree(root)).toBe(rootHash);
+  });
+
+  it('mounts a Dockerfile that lives outside the context', async () => {
+    const context = makeContext('FROM scratch\n');
+    const elsewhere = join(scratch, 'docker files');
+    mkdirSync(elsewhere);
+    writeFileSync(join(elsewhere, 'Build.dockerfile'), 'FROM scratch AS release\nCOPY . /\n');
+    const result = await buildImage(
+      options(context, { dockerfile: join(elsewhere, 'Build.dockerfile'), target: 'release' }),
+    );
+    const argv = argvOf(result.outputDir);
+    expect(argv.filter((_, i) => argv[i - 1] === '--dockerfile')).toEqual([
+      '/kaniko/dockerfile/Build.dockerfile',
+    ]);
+    expect(argv.filter((_, i) => argv[i - 1] === '--target')).toEqual(['release']);
+  });
+
+  it('fails the stage with kaniko’s message and the Dockerfile line', async () => {
+    const context = makeContext(
+      'FROM scratch\nCOPY . /\n\nRUN echo compiling && \\\n    exit 3\nRUN echo never\n',
+    );
+    const failure = buildImage(options(context));
+    await expect(failure).rejects.toThrow(
+      /kaniko failed with exit code 1 at .*Dockerfile:4: RUN echo compiling && +exit 3\nkaniko's last lines:\n[^]*compiling[^]*error building image/,
+    );
+    expect(hashTree(root)).toBe(rootHash);
+    expect(readdirSync(runnerTemp)).toEqual(['runner-temp-marker']);
+    expect(mountsUnder(scratch)).toEqual([]);
+  });
+
+  it('fails clearly when the executor rejects its flags', async () => {
+    const context = makeContext('FROM scratch\n');
+    await expect(buildImage(options(context, { extraArgs: ['--no-such-flag'] }))).rejects.toThrow(
+      /before running any instruction[^]*unknown flag: --no-such-flag/,
+    );
+  });
+
+  it('runs two builds at once without interference', async () => {
+    const one = makeContext('FROM scratch\nCOPY . /\nRUN echo one > /tmp/which\n', { 'which.txt': 'one' });
+    const two = makeContext('FROM scratch\nCOPY . /\nRUN echo two > /tmp/which\n', { 'which.txt': 'two' });
+    const [first, second] = await Promise.all([buildImage(options(one)), buildImage(options(two))]);
+    expect(first.outputDir).not.toBe(second.outputDir);
+    expect(first.digest).not.toBe(second.digest);
+    expect(report(first.outputDir, 'standin-visible')).toContain('/workspace/which.txt');
+    expect(first.imageConfig.history?.at(-1)?.created_by).toBe('RUN echo one > /tmp/which');
+    expect(second.imageConfig.history?.at(-1)?.created_by).toBe('RUN echo two > /tmp/which');
+    expect(hashTree(root)).toBe(rootHash);
+    expect(mountsUnder(scratch)).toEqual([]);
+  });
+
+  it('builds the same way on a copied root when overlayfs is unavailable', async () => {
+    const context = makeContext('FROM scratch\nCOPY . /\n');
+    const result = await buildImage(options(context, { strategy: 'copy', reproducible: true }));
+    expect(result.strategy).toBe('copy');
+    expect(result.digest).toBe(result.kanikoDigest);
+    expect(argvOf(result.outputDir)).toContain('--reproducible');
+    expect(hashTree(root)).toBe(rootHash);
+    expect(readdirSync(runnerTemp)).toEqual(['runner-temp-marker']);
+  });
+
+  it('computes the same digest as the tarball bytes say (independent check)', async () => {
+    const context = makeContext('FROM scratch\nCOPY . /\n');
+    const result = await buildImage(options(context));
+    const manifestBytes = Buffer.from(result.manifest);
+    expect(`sha256:${createHash('sha256').update(manifestBytes).digest('hex')}`).toBe(result.digest);
+  });
+});
