@@ -149,14 +149,20 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     expect(readdirSync(runnerTemp)).toEqual(['runner-temp-marker']);
   });
 
-  it('appends the runner CA bundle and gives resolv.conf and hosts as read-only mounts', async () => {
+  it('appends the runner CA bundle, gives resolv.conf and hosts read-only, and no credential without cache', async () => {
     const context = makeContext(
-      'FROM scratch\nRUN cat /kaniko/ssl/certs/ca-certificates.crt /etc/resolv.conf /etc/hosts\n',
+      [
+        'FROM scratch',
+        'RUN cp /kaniko/ssl/certs/ca-certificates.crt /output/seen-ca && cat /etc/resolv.conf /etc/hosts > /output/seen-etc',
+        'RUN if [ -e /kaniko/.docker/config.json ]; then echo present; else echo absent; fi > /output/seen-credential',
+      ].join('\n'),
     );
-    const result = await buildImage(options(context));
-    expect(result.digest).toMatch(/^sha256:/);
-    const log = readFileSync(join(result.outputDir, 'standin-env'), 'utf8');
-    expect(log).toContain('SSL_CERT_DIR=/kaniko/ssl/certs');
+    const result = await buildImage(options(context, { cacheCredential: CREDENTIAL }));
+    expect(report(result.outputDir, 'seen-ca')).toBe(`${EXECUTOR_CA_MARKER}# runner CA bundle\n`);
+    expect(report(result.outputDir, 'seen-etc')).toBe(
+      'nameserver 192.0.2.53\n127.0.0.1 localhost runner-host\n',
+    );
+    expect(report(result.outputDir, 'seen-credential')).toBe('absent\n');
   });
 
   it('writes the cache credential into the sandbox only with cache on', async () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { goJsonManifest, readImageTarball } from '../../src/build/tarball.js';
+import { writeImageTarball } from '../helpers/image-tarball.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -153,5 +154,24 @@ describe('readImageTarball', () => {
     await expect(readImageTarball(join(dirs[0]!, 'absent.tar'))).rejects.toThrow(
       /cannot open the image tarball/,
     );
+  });
+});
+
+describe('cross-check with the image-tarball test helper', () => {
+  it('agrees with writeImageTarball on the digest, config and layers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bsp-tarball-'));
+    dirs.push(dir);
+    const path = join(dir, 'image.tar');
+    const written = await writeImageTarball(path, {
+      layers: [{ 'app/': '', 'app/hello.txt': 'hello\n' }, { 'etc/motd': 'welcome\n' }],
+      config: { labels: { 'org.opencontainers.image.title': 'app' } },
+      repoTag: 'ghcr.io/octo-org/app:1',
+    });
+    const read = await readImageTarball(path);
+    expect(read.digest).toBe(written.digest);
+    expect(read.manifest).toBe(written.manifest);
+    expect(read.configDescriptor.digest).toBe(written.configDigest);
+    expect(read.layers.map((layer) => layer.digest)).toEqual(written.layers.map((layer) => layer.digest));
+    expect(read.config.config?.Labels).toEqual({ 'org.opencontainers.image.title': 'app' });
   });
 });
