@@ -5,7 +5,7 @@
  * files are computed here from the archives' real bytes.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
@@ -77,12 +77,23 @@ function corrupted(body: Buffer): Buffer {
   return copy;
 }
 
+/**
+ * A script followed by `bytes` random (incompressible) bytes, so archives and binaries have a
+ * real tool's size for the benchmark; the script must end in `exit` so the shell never reads them.
+ */
+function padded(script: string, bytes: number): string | Buffer {
+  return bytes === 0 ? script : Buffer.concat([Buffer.from(script), randomBytes(bytes)]);
+}
+
 export function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
 /** A gzipped tar of `files` (name → content; executables get mode 0755), built by the system tar. */
-export function tarGz(files: Readonly<Record<string, string>>, executables: readonly string[]): Buffer {
+export function tarGz(
+  files: Readonly<Record<string, string | Buffer>>,
+  executables: readonly string[],
+): Buffer {
   const folder = mkdtempSync(join(tmpdir(), 'release-archive-'));
   try {
     for (const [name, content] of Object.entries(files)) {
@@ -121,7 +132,8 @@ export function trivyStandin(version: string): string {
 /**
  * Publishes `trivy_<V>_Linux-64bit.tar.gz` and `…_Linux-ARM64.tar.gz` in release `v<V>` with a
  * `trivy_<V>_checksums.txt` listing both (and a .deb, as real ones do). `omitFromChecksums`
- * leaves the given architecture's line out; `under` publishes below a mirror's path prefix.
+ * leaves the given architecture's line out; `under` publishes below a mirror's path prefix;
+ * `padding` (bytes) makes the archives as large as real ones.
  */
 export function publishTrivy(
   server: ReleaseServer,
@@ -130,7 +142,8 @@ export function publishTrivy(
     arch = 'x64',
     omitFromChecksums,
     under = '',
-  }: { arch?: ReleaseArch; omitFromChecksums?: ReleaseArch; under?: string } = {},
+    padding = 0,
+  }: { arch?: ReleaseArch; omitFromChecksums?: ReleaseArch; under?: string; padding?: number } = {},
 ): PublishedRelease {
   const base = `${under}/aquasecurity/trivy/releases/download/v${version}`;
   const assets = { x64: `trivy_${version}_Linux-64bit.tar.gz`, arm64: `trivy_${version}_Linux-ARM64.tar.gz` };
@@ -139,7 +152,7 @@ export function publishTrivy(
   for (const each of ['x64', 'arm64'] as const) {
     const archive = tarGz(
       {
-        trivy: trivyStandin(version) + `# ${each}\n`,
+        trivy: padded(trivyStandin(version) + `# ${each}\nexit 0\n`, padding),
         LICENSE: 'Apache-2.0\n',
         'README.md': 'stand-in\n',
         'contrib/html.tpl': '{{ . }}\n',
@@ -158,11 +171,17 @@ export function publishTrivy(
 /**
  * Publishes `go-containerregistry_Linux_x86_64.tar.gz` and `…_Linux_arm64.tar.gz` in release
  * `v<V>` with `checksums.txt`. The archives hold crane (the given script), gcrane and krane.
+ * `padding` (bytes) makes the archives as large as real ones; the script must then end in `exit`.
  */
 export function publishCrane(
   server: ReleaseServer,
   version: string,
-  { arch = 'x64', crane, under = '' }: { arch?: ReleaseArch; crane: string; under?: string },
+  {
+    arch = 'x64',
+    crane,
+    under = '',
+    padding = 0,
+  }: { arch?: ReleaseArch; crane: string; under?: string; padding?: number },
 ): PublishedRelease {
   const base = `${under}/google/go-containerregistry/releases/download/v${version}`;
   const assets = {
@@ -173,11 +192,10 @@ export function publishCrane(
   let archSha = '';
   for (const each of ['x64', 'arm64'] as const) {
     const other = '#!/bin/sh\n# Stand-in: never run by the tests.\nexit 1\n';
-    const archive = tarGz({ crane, gcrane: other, krane: other, LICENSE: 'Apache-2.0\n' }, [
-      'crane',
-      'gcrane',
-      'krane',
-    ]);
+    const archive = tarGz(
+      { crane: padded(crane, padding), gcrane: other, krane: other, LICENSE: 'Apache-2.0\n' },
+      ['crane', 'gcrane', 'krane'],
+    );
     server.put(`${base}/${assets[each]}`, archive);
     if (each === arch) archSha = sha256(archive);
     lines.push(`${sha256(archive)}  ${assets[each]}`);
