@@ -34,8 +34,8 @@ export interface InstalledTools {
 
 /**
  * Installs Trivy, crane and the kaniko root filesystem concurrently; kaniko waits only for crane,
- * and not even for it when the pinned image is already cached. Logs one line per tool. When
- * several installs fail, every distinct error is reported.
+ * and not even for it when the pinned image is already cached. Logs one line per tool as it
+ * finishes. When several installs fail, every distinct error is reported once.
  */
 export async function installTools(options: InstallOptions): Promise<InstalledTools> {
   const arch = toolArch(options.arch);
@@ -46,16 +46,30 @@ export async function installTools(options: InstallOptions): Promise<InstalledTo
     ...(options.download && { download: options.download }),
   };
 
-  const trivy = timed(() => installTrivy({ ...common, version: options.trivyVersion, pinned: pins.trivy }));
-  const crane = timed(() => installCrane({ ...common, version: options.craneVersion, pinned: pins.crane }));
-  const kaniko = timed(() =>
-    installKaniko({
-      image: options.kanikoImage,
-      arch,
-      crane: async () => (await crane).result.path,
-      insecureRegistries: options.insecureRegistries,
-      ...(options.dockerConfig && { dockerConfig: options.dockerConfig }),
-    }),
+  const trivy = logged(
+    () => installTrivy({ ...common, version: options.trivyVersion, pinned: pins.trivy }),
+    (tool) => `trivy ${tool.version} from ${tool.source}`,
+  );
+  const crane = logged(
+    () => installCrane({ ...common, version: options.craneVersion, pinned: pins.crane }),
+    (tool) => `crane ${tool.version} from ${tool.source}`,
+  );
+  const kaniko = logged(
+    () =>
+      installKaniko({
+        image: options.kanikoImage,
+        arch,
+        crane: async () => (await crane).path,
+        insecureRegistries: options.insecureRegistries,
+        ...(options.dockerConfig && { dockerConfig: options.dockerConfig }),
+      }),
+    (root) => {
+      const digests = [
+        root.indexDigest && `index ${root.indexDigest}`,
+        `${ociPlatform(arch)} ${root.platformDigest}`,
+      ];
+      return `kaniko ${root.image} (${digests.filter(Boolean).join(', ')}) from ${root.source}`;
+    },
   );
 
   const settled = await Promise.allSettled([trivy, crane, kaniko]);
@@ -70,22 +84,13 @@ export async function installTools(options: InstallOptions): Promise<InstalledTo
       errors,
       `installing the tools failed:\n${errors.map((error) => `  - ${error.message}`).join('\n')}`,
     );
-
-  const [t, c, k] = [await trivy, await crane, await kaniko];
-  core.info(`trivy ${t.result.version} from ${t.result.source} in ${t.seconds}`);
-  core.info(`crane ${c.result.version} from ${c.result.source} in ${c.seconds}`);
-  const digests = [
-    k.result.indexDigest && `index ${k.result.indexDigest}`,
-    `${ociPlatform(arch)} ${k.result.platformDigest}`,
-  ]
-    .filter(Boolean)
-    .join(', ');
-  core.info(`kaniko ${k.result.image} (${digests}) from ${k.result.source} in ${k.seconds}`);
-  return { trivy: t.result, crane: c.result, kaniko: k.result };
+  return { trivy: await trivy, crane: await crane, kaniko: await kaniko };
 }
 
-async function timed<T>(task: () => Promise<T>): Promise<{ result: T; seconds: string }> {
+/** Runs one install and logs its line as soon as it is done, so a later failure keeps it. */
+async function logged<T>(task: () => Promise<T>, describe: (result: T) => string): Promise<T> {
   const started = performance.now();
   const result = await task();
-  return { result, seconds: `${((performance.now() - started) / 1000).toFixed(2)} s` };
+  core.info(`${describe(result)} in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+  return result;
 }

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { assertSuccess, lastLines, run } from '../exec.js';
+import { toolCacheRoot } from './release-tool.js';
 import type { Arch } from './releases.js';
 
 export interface KanikoInstallOptions {
@@ -112,10 +113,7 @@ export async function installKaniko(options: KanikoInstallOptions): Promise<Inst
 
 /** Same layout as @actions/tool-cache (`<cache>/<tool>/<version>/<arch>` plus `.complete`). */
 function cacheFolder(digest: string, arch: Arch): string {
-  const toolCache = process.env.RUNNER_TOOL_CACHE;
-  if (!toolCache)
-    throw new Error('RUNNER_TOOL_CACHE is not set: it is where the kaniko root filesystem is cached.');
-  return join(toolCache, 'kaniko', digest.replace(':', '-'), arch);
+  return join(toolCacheRoot(), 'kaniko', digest.replace(':', '-'), arch);
 }
 
 function completeMarker(folder: string): string {

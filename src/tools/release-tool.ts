@@ -54,6 +54,7 @@ export async function installReleaseTool(
   options: ReleaseToolOptions,
 ): Promise<InstalledTool> {
   const { version, arch } = options;
+  toolCacheRoot();
   const cached = toolCache.find(spec.name, version, arch);
   if (cached && existsSync(join(cached, spec.name)))
     return { path: join(cached, spec.name), version, source: 'tool cache' };
@@ -89,6 +90,16 @@ export async function installReleaseTool(
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** RUNNER_TOOL_CACHE, which @actions/tool-cache reads on every call; a clear error when unset. */
+export function toolCacheRoot(): string {
+  const root = process.env.RUNNER_TOOL_CACHE;
+  if (!root)
+    throw new Error(
+      'RUNNER_TOOL_CACHE is not set: the tools are installed into the tool cache. A runner sets it; for a local run, point it at a writable folder.',
+    );
+  return root;
 }
 
 async function fetchAsset(

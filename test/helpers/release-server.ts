@@ -16,9 +16,10 @@ import { dirname, join } from 'node:path';
 /**
  * What the next request of a path meets instead of the file: a 404, a 500, a connection closed
  * before any answer, a server that never answers, one that stops in the middle of the body, or
- * the file with one byte changed.
+ * the file with one byte changed, or a 302 to the same file elsewhere (GitHub redirects every
+ * release download to its object storage).
  */
-export type Fault = 'not-found' | 'server-error' | 'reset' | 'stall' | 'stall-body' | 'corrupt';
+export type Fault = 'not-found' | 'server-error' | 'reset' | 'stall' | 'stall-body' | 'corrupt' | 'redirect';
 
 export interface ReleaseServer {
   /** `http://127.0.0.1:<port>`: pass it (or a path below it) as `tool-mirror`. */
@@ -42,6 +43,7 @@ export async function startReleaseServer(): Promise<ReleaseServer> {
     const fault = faults.get(path)?.shift();
     if (fault === 'reset') return void request.socket.destroy();
     if (fault === 'stall') return;
+    if (fault === 'redirect') return void response.writeHead(302, { location: `${path}?redirected=1` }).end();
     if (fault === 'server-error') return void response.writeHead(500).end('injected server error');
     if (fault === 'not-found' || body === undefined) return void response.writeHead(404).end('Not Found');
     if (fault === 'stall-body') {

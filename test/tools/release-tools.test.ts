@@ -115,6 +115,24 @@ describe('installTrivy from a release mirror', () => {
     );
   });
 
+  it('follows redirects, as GitHub answers every release download', async () => {
+    const release = publishTrivy(server, VERSION);
+    server.inject(release.checksumsPath, 'redirect');
+    server.inject(release.assetPath, 'redirect');
+    await installTrivy(options());
+    expect(server.requests).toEqual([
+      release.checksumsPath,
+      release.checksumsPath,
+      release.assetPath,
+      release.assetPath,
+    ]);
+  });
+
+  it('without RUNNER_TOOL_CACHE says what to set', async () => {
+    delete process.env.RUNNER_TOOL_CACHE;
+    await expect(installTrivy(options())).rejects.toThrow(/^RUNNER_TOOL_CACHE is not set/);
+  });
+
   it('retries a 500 and succeeds', async () => {
     const release = publishTrivy(server, VERSION);
     server.inject(release.assetPath, 'server-error');
