@@ -108,7 +108,7 @@ cp /tmp/standin-argv "$report/standin-argv"
 env > "$report/standin-env"
 find / -path /proc -prune -o -print > "$report/standin-visible" 2>/dev/null || true
 if touch "$context_dir/.standin-probe" 2>/dev/null; then echo yes; else echo no; fi > "$report/standin-context-writable"
-cat /proc/self/mountinfo > "$report/standin-mountinfo"
+cat /proc/self/mountinfo > "$report/standin-mountinfo" 2>/dev/null || true
 
 # Read the Dockerfile: one instruction per line after joining continuations, comments dropped.
 instructions=/tmp/standin-instructions
