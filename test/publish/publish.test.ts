@@ -1,0 +1,251 @@
+import { execFile } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { PublishOptions } from '../../src/publish/crane.js';
+import { PublishError, loginRegistry, publishImage } from '../../src/publish/crane.js';
+import type { FaultyProxy } from '../helpers/faulty-proxy.js';
+import { startFaultyProxy } from '../helpers/faulty-proxy.js';
+import type { ImageTarball } from '../helpers/image-tarball.js';
+import { CRANE_STANDIN, writeImageTarball } from '../helpers/image-tarball.js';
+import type { RunningRegistry } from '../helpers/registry.js';
+import { startRegistry } from '../helpers/registry.js';
+
+// publishImage and loginRegistry against a real registry, through the crane stand-in and a
+// proxy that injects the failures real registries produce.
+
+let registry: RunningRegistry;
+let proxy: FaultyProxy;
+let work: string;
+let tarball: string;
+let image: ImageTarball;
+/** A wrapper around the stand-in that records every argv it is given, one argument a line. */
+let crane: string;
+let argvLog: string;
+let delays: number[];
+let stdout: string[];
+let repositoryCount = 0;
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  work = await mkdtemp(join(tmpdir(), 'publish-'));
+  tarball = join(work, 'image.tar');
+  image = await writeImageTarball(tarball, { layers: [{ 'app/main': 'binary', 'etc/app.conf': 'x=1' }] });
+  argvLog = join(work, 'argv.log');
+  crane = join(work, 'crane');
+  await writeFile(crane, `#!/bin/sh\nprintf '%s\\n' "$@" >> '${argvLog}'\nexec '${CRANE_STANDIN}' "$@"\n`);
+  await chmod(crane, 0o755);
+});
+
+afterAll(async () => {
+  await registry?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+beforeEach(async () => {
+  proxy = await startFaultyProxy(registry.host);
+  delays = [];
+  stdout = [];
+  // @actions/core writes workflow commands (masks, state, warnings) to stdout.
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    stdout.push(String(chunk));
+    return true;
+  });
+  delete process.env.GITHUB_STATE;
+});
+
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await proxy.stop();
+});
+
+function options(overrides: Partial<PublishOptions> = {}): PublishOptions {
+  return {
+    crane,
+    tarball,
+    image: `${proxy.host}/team/app-${++repositoryCount}`,
+    tags: ['1.0.0', '1.0', 'latest'],
+    expectedDigest: image.digest,
+    insecure: true,
+    retry: { attempts: 3, initialDelayMs: 100, sleep: async (ms) => void delays.push(ms) },
+    ...overrides,
+  };
+}
+
+/** The digest the registry itself serves for a reference, asked by skopeo, an independent client. */
+async function registryDigest(reference: string): Promise<string> {
+  const { stdout: digest } = await promisify(execFile)('skopeo', [
+    'inspect',
+    '--tls-verify=false',
+    '--format',
+    '{{.Digest}}',
+    `docker://${reference}`,
+  ]);
+  return digest.trim();
+}
+
+const blobUploads = (): number =>
+  proxy.requests.filter((request) => request.method === 'POST' && request.path.includes('/blobs/uploads/'))
+    .length;
+
+describe('publishImage', () => {
+  it('uploads once, tags the rest, and every reference serves the scanned digest', async () => {
+    const opts = options();
+    const result = await publishImage(opts);
+    expect(result).toEqual({
+      digest: image.digest,
+      image: `${opts.image}@${image.digest}`,
+      references: [`${opts.image}:1.0.0`, `${opts.image}:1.0`, `${opts.image}:latest`],
+    });
+    for (const tag of opts.tags)
+      expect(
+        await registryDigest(`${registry.host}/${opts.image.split('/').slice(1).join('/')}:${tag}`),
+      ).toBe(image.digest);
+    expect(blobUploads()).toBe(image.layers.length + 1);
+    expect(delays).toEqual([]);
+  });
+
+  it('retries a 503 on the manifest upload and then succeeds', async () => {
+    proxy.addRules({ method: 'PUT', path: /\/manifests\/1\.0\.0$/, fault: { kind: 'status', status: 503 } });
+    const result = await publishImage(options());
+    expect(result.digest).toBe(image.digest);
+    expect(delays).toEqual([100]);
+    expect(stdout.join('')).toMatch(
+      /::warning::crane push .* failed \(attempt 1 of 3\), retrying in 0\.1 s: .*503/,
+    );
+  });
+
+  it('retries 429 Too Many Requests twice with growing delays', async () => {
+    proxy.addRules({
+      method: 'POST',
+      path: /\/blobs\/uploads\//,
+      times: 2,
+      fault: { kind: 'status', status: 429 },
+    });
+    expect((await publishImage(options())).digest).toBe(image.digest);
+    expect(delays).toEqual([100, 200]);
+  });
+
+  it('retries a connection reset during tagging', async () => {
+    proxy.addRules({ method: 'PUT', path: /\/manifests\/latest$/, fault: { kind: 'reset' } });
+    expect((await publishImage(options())).references).toHaveLength(3);
+    expect(delays).toEqual([100]);
+  });
+
+  it('gives up after the bounded attempts and says which references were pushed', async () => {
+    proxy.addRules({
+      method: 'PUT',
+      path: /\/manifests\/1\.0$/,
+      times: Infinity,
+      fault: { kind: 'status', status: 500 },
+    });
+    const opts = options();
+    const error = await publishImage(opts).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(PublishError);
+    const failure = error as PublishError;
+    expect(failure.message).toMatch(/crane tag .* failed 3 times with transient registry errors/);
+    expect(failure.message).toContain('unexpected status code 500');
+    expect(failure.message).toContain(
+      `Pushed: ${opts.image}:1.0.0. Not pushed: ${opts.image}:1.0, ${opts.image}:latest.`,
+    );
+    expect(failure.pushed).toEqual([`${opts.image}:1.0.0`]);
+    expect(failure.notPushed).toEqual([`${opts.image}:1.0`, `${opts.image}:latest`]);
+    expect(delays).toEqual([100, 200]);
+  });
+
+  it('fails loudly when the registry serves another digest than the one scanned', async () => {
+    proxy.addRules({ method: 'HEAD', path: /\/manifests\/1\.0\.0$/, fault: { kind: 'tamper-manifest' } });
+    const error = (await publishImage(options()).catch((caught: unknown) => caught)) as Error;
+    expect(error.message).toMatch(
+      /^Digest mismatch for .*:1\.0\.0: the registry reports sha256:[0-9a-f]{64} but the scanned image is/,
+    );
+    expect(error.message).toContain(image.digest);
+    expect(error.message).toContain('Not pushed:');
+    expect(delays).toEqual([]);
+  });
+
+  it('refuses to go on when crane uploads something other than what was scanned', async () => {
+    const scanned = `sha256:${'0'.repeat(64)}`;
+    const error = (await publishImage(options({ expectedDigest: scanned })).catch(
+      (caught: unknown) => caught,
+    )) as Error;
+    expect(error.message).toContain(`crane uploaded ${image.digest} but the scanned image is ${scanned}`);
+    expect(proxy.requests.filter((request) => /\/manifests\/(1\.0|latest)$/.test(request.path))).toEqual([]);
+  });
+
+  it('fails at once on 401 with a hint, and nothing is pushed', async () => {
+    await proxy.stop();
+    proxy = await startFaultyProxy(registry.host, { basicAuth: { username: 'robot', password: 'right' } });
+    const dockerConfigDir = join(work, 'wrong-login');
+    await loginRegistry({
+      crane,
+      registry: proxy.host,
+      username: 'robot',
+      password: 'wrong',
+      dockerConfigDir,
+    });
+    const error = (await publishImage(options({ dockerConfigDir })).catch(
+      (caught: unknown) => caught,
+    )) as Error;
+    expect(error).toBeInstanceOf(PublishError);
+    expect(error.message).toMatch(/unexpected status code 401 Unauthorized|UNAUTHORIZED/);
+    expect(error.message).toContain('registry-username');
+    expect(error.message).toContain('Nothing was pushed.');
+    expect(delays).toEqual([]);
+  });
+});
+
+describe('loginRegistry', () => {
+  it('keeps the password out of argv and the log, in a private config that publishing uses', async () => {
+    const password = 'pa55-word-that-must-not-leak';
+    await proxy.stop();
+    proxy = await startFaultyProxy(registry.host, { basicAuth: { username: 'robot', password } });
+    await writeFile(argvLog, '');
+    const dockerConfigDir = join(work, 'private', 'docker-config');
+    const login = await loginRegistry({
+      crane,
+      registry: proxy.host,
+      username: 'robot',
+      password,
+      dockerConfigDir,
+    });
+
+    expect(login.configFile).toBe(join(dockerConfigDir, 'config.json'));
+    expect((await stat(dockerConfigDir)).mode & 0o777).toBe(0o700);
+    expect((await stat(login.configFile)).mode & 0o777).toBe(0o600);
+    const basic = Buffer.from(`robot:${password}`).toString('base64');
+    expect(JSON.parse(await readFile(login.configFile, 'utf8'))).toEqual({
+      auths: { [proxy.host]: { auth: basic } },
+    });
+
+    const argv = await readFile(argvLog, 'utf8');
+    expect(argv.split('\n')).toEqual(['auth', 'login', proxy.host, '-u', 'robot', '--password-stdin', '']);
+    const log = stdout.join('');
+    expect(log).toContain(`::add-mask::${password}`);
+    expect(log).toContain(`::add-mask::${basic}`);
+    expect(log).toMatch(/::save-state name=cleanup-paths::.*docker-config/);
+    const unmasked = log.split('\n').filter((line) => !line.startsWith('::add-mask::'));
+    expect(unmasked.join('\n')).not.toContain(password);
+
+    const result = await publishImage(options({ dockerConfigDir }));
+    expect(result.digest).toBe(image.digest);
+    expect(proxy.requests.filter((request) => request.path !== '/v2/').every((r) => r.hasAuthorization)).toBe(
+      true,
+    );
+    expect(await readFile(argvLog, 'utf8')).not.toContain(password);
+  });
+
+  it('refuses an empty password before running crane', async () => {
+    await expect(
+      loginRegistry({
+        crane,
+        registry: proxy.host,
+        username: 'robot',
+        password: '',
+        dockerConfigDir: join(work, 'x'),
+      }),
+    ).rejects.toThrow(/password is empty.*registry-password/);
+  });
+});
