@@ -1,0 +1,252 @@
+import * as cache from '@actions/cache';
+import * as core from '@actions/core';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { arch, platform, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { assertSuccess, lastLines, run } from '../exec.js';
+import type { SbomFormat, Scanner } from '../inputs.js';
+import type { TrivyReport } from './report.js';
+import { parseTrivyReport } from './report.js';
+
+/**
+ * Variables Trivy may see. Everything else stays out: GITHUB_TOKEN (Trivy sends it to ghcr.io),
+ * INPUT_* and ACTIONS_* (runner internals), and TRIVY_* (each one sets a flag, so a workflow
+ * variable could quietly change the policy).
+ */
+const PASSED_ENV = [
+  'PATH',
+  'TMPDIR',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+];
+
+interface TrivyProcessOptions {
+  readonly trivyPath: string;
+  /** Extra variables for the child; tests use it to steer the stand-in. */
+  readonly extraEnv?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Runs Trivy in a fresh empty directory (so no `trivy.yaml` or `.trivyignore` of the repository
+ * applies) with HOME pointing there too (no user config) and a minimal environment.
+ */
+async function runTrivy(options: TrivyProcessOptions, args: readonly string[]) {
+  const directory = await mkdtemp(join(tmpdir(), 'bsp-trivy-'));
+  try {
+    const env: Record<string, string> = { HOME: directory };
+    for (const name of PASSED_ENV) {
+      const value = process.env[name];
+      if (value !== undefined) env[name] = value;
+    }
+    return await run(options.trivyPath, args, { cwd: directory, env: { ...env, ...options.extraEnv } });
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+const COMMON_FLAGS = ['--skip-version-check', '--disable-telemetry', '--no-progress'] as const;
+
+/** Stores the DB between runs; `@actions/cache` on a runner, a fake in tests. */
+export interface DbCacheStore {
+  /** false when no cache service is reachable (a local run). */
+  available(): boolean;
+  /** The key that was restored, or undefined on a miss. */
+  restore(paths: string[], key: string, restoreKeys: string[]): Promise<string | undefined>;
+  save(paths: string[], key: string): Promise<void>;
+}
+
+export const actionsCacheStore: DbCacheStore = {
+  available: () => cache.isFeatureAvailable(),
+  restore: (paths, key, restoreKeys) => cache.restoreCache(paths, key, restoreKeys),
+  save: async (paths, key) => {
+    await cache.saveCache(paths, key);
+  },
+};
+
+export interface TrivyDbOptions extends TrivyProcessOptions {
+  /** The action's own Trivy cache directory; the DB lives in `<cacheDir>/db`. */
+  readonly cacheDir: string;
+  /** Tried in order; the `trivy-db-repositories` input. */
+  readonly repositories: readonly string[];
+  readonly timeout?: string;
+  /** Today's date picks the cache key, so a runner refreshes the DB at most once a day. */
+  readonly now?: Date;
+  readonly store?: DbCacheStore;
+}
+
+export interface TrivyDbResult {
+  readonly source: 'cache' | 'download';
+  /** The repository the DB came from when downloaded. */
+  readonly repository?: string;
+  readonly cacheKey: string;
+}
+
+let warnedNoCacheService = false;
+
+/**
+ * Makes the vulnerability DB ready for a scan with `--skip-db-update`. Meant to start while
+ * kaniko builds. A cache hit for today's key needs no network; otherwise each repository is
+ * tried in turn (Trivy itself only moves on after 429/5xx, not after a network error) and the
+ * fresh DB is saved under today's key.
+ */
+export async function prepareTrivyDb(options: TrivyDbOptions): Promise<TrivyDbResult> {
+  if (options.repositories.length === 0)
+    throw new Error('no Trivy DB repository to download from: set `trivy-db-repositories`.');
+  const store = options.store ?? actionsCacheStore;
+  const dbDir = join(options.cacheDir, 'db');
+  const prefix = `build-scan-push-trivy-db-v2-${platform()}-${arch()}-`;
+  const cacheKey = `${prefix}${(options.now ?? new Date()).toISOString().slice(0, 10)}`;
+  await mkdir(options.cacheDir, { recursive: true });
+
+  const useCache = store.available();
+  let restoredKey: string | undefined;
+  if (!useCache) {
+    if (!warnedNoCacheService) {
+      warnedNoCacheService = true;
+      core.warning(
+        'No cache service (ACTIONS_CACHE_URL / ACTIONS_RESULTS_URL unset, e.g. a local run): the Trivy DB is downloaded instead of restored.',
+      );
+    }
+  } else {
+    try {
+      restoredKey = await store.restore([dbDir], cacheKey, [prefix]);
+    } catch (error) {
+      core.warning(
+        `Restoring the Trivy DB from the cache failed (${(error as Error).message}); downloading it.`,
+      );
+    }
+    if (restoredKey === cacheKey && hasDb(dbDir)) {
+      core.info(`Trivy DB restored from the cache (${cacheKey}).`);
+      return { source: 'cache', cacheKey };
+    }
+  }
+
+  const failures: string[] = [];
+  for (const repository of options.repositories) {
+    const result = await runTrivy(options, [
+      'image',
+      '--download-db-only',
+      '--cache-dir',
+      options.cacheDir,
+      '--db-repository',
+      repository,
+      '--timeout',
+      options.timeout ?? '10m',
+      ...COMMON_FLAGS,
+    ]);
+    if (result.exitCode === 0 && hasDb(dbDir)) {
+      core.info(`Trivy DB downloaded from ${repository}.`);
+      if (useCache && restoredKey !== cacheKey) await saveDb(store, dbDir, cacheKey);
+      return { source: 'download', repository, cacheKey };
+    }
+    const reason =
+      lastLines(result.stderr.trim() || result.stdout.trim(), 1) || `exit code ${result.exitCode}`;
+    failures.push(`  ${repository}: ${reason}`);
+    core.warning(`Trivy DB download from ${repository} failed; trying the next repository if any.`);
+  }
+  throw new Error(
+    `the Trivy vulnerability DB could not be downloaded from any repository:\n${failures.join('\n')}\n` +
+      'Check the runner can reach one of them, or list a reachable mirror in `trivy-db-repositories`.',
+  );
+}
+
+async function saveDb(store: DbCacheStore, dbDir: string, key: string): Promise<void> {
+  try {
+    await store.save([dbDir], key);
+  } catch (error) {
+    // Another job of this workflow may have saved today's DB first; the scan does not depend on it.
+    core.warning(`Saving the Trivy DB to the cache under ${key} failed: ${(error as Error).message}`);
+  }
+}
+
+function hasDb(dbDir: string): boolean {
+  return existsSync(join(dbDir, 'trivy.db')) && existsSync(join(dbDir, 'metadata.json'));
+}
+
+export interface ScanOptions extends TrivyProcessOptions {
+  /** The docker-archive tarball kaniko wrote: the exact bytes that would be pushed. */
+  readonly tarball: string;
+  /** Where the report, SARIF and SBOM are written. */
+  readonly outputDir: string;
+  /** The cache directory `prepareTrivyDb` filled. */
+  readonly cacheDir: string;
+  readonly scanners: readonly Scanner[];
+  readonly sbom: SbomFormat;
+  readonly timeout?: string;
+}
+
+export interface ScanResult {
+  readonly report: TrivyReport;
+  readonly reportPath: string;
+  readonly sarifPath: string;
+  readonly sbomPath?: string;
+}
+
+const SBOM_FILES: Record<Exclude<SbomFormat, 'none'>, string> = {
+  cyclonedx: 'sbom.cdx.json',
+  'spdx-json': 'sbom.spdx.json',
+};
+
+/**
+ * Scans the tarball once and derives SARIF and the SBOM from that report with `trivy convert`.
+ *
+ * No `--severity`: the gate needs every finding to apply `severity`, `fail-on` and the counts
+ * itself. No `--ignorefile`: the gate applies the ignore file so that it can list what was
+ * ignored, why and until when (see decide()). `--exit-code 0` because the verdict is the gate's;
+ * any non-zero exit is therefore a scanner failure, and so is a report that cannot be parsed.
+ */
+export async function scanImage(options: ScanOptions): Promise<ScanResult> {
+  await mkdir(options.outputDir, { recursive: true });
+  const reportPath = join(options.outputDir, 'trivy-report.json');
+  const sarifPath = join(options.outputDir, 'trivy-results.sarif');
+  const sbomPath = options.sbom === 'none' ? undefined : join(options.outputDir, SBOM_FILES[options.sbom]);
+  const scan = await runTrivy(options, [
+    'image',
+    '--input',
+    options.tarball,
+    '--format',
+    'json',
+    '--output',
+    reportPath,
+    '--scanners',
+    options.scanners.join(','),
+    ...(sbomPath ? ['--list-all-pkgs'] : []),
+    '--cache-dir',
+    options.cacheDir,
+    '--skip-db-update',
+    '--exit-code',
+    '0',
+    '--timeout',
+    options.timeout ?? '15m',
+    ...COMMON_FLAGS,
+  ]);
+  assertSuccess(
+    scan,
+    `Trivy scan of ${options.tarball}`,
+    'The scan did not complete, so the image is treated as failing: nothing is pushed.',
+  );
+  let text: string;
+  try {
+    text = await readFile(reportPath, 'utf8');
+  } catch (error) {
+    throw new Error(`Trivy exited 0 but wrote no report at ${reportPath}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  const report = parseTrivyReport(text, reportPath);
+
+  const convert = async (format: string, output: string) =>
+    assertSuccess(
+      await runTrivy(options, ['convert', '--format', format, '--output', output, reportPath]),
+      `trivy convert --format ${format} of ${reportPath}`,
+    );
+  await Promise.all([convert('sarif', sarifPath), ...(sbomPath ? [convert(options.sbom, sbomPath)] : [])]);
+  return { report, reportPath, sarifPath, ...(sbomPath ? { sbomPath } : {}) };
+}

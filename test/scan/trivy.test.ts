@@ -1,0 +1,420 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DbCacheStore } from '../../src/scan/trivy.js';
+import { prepareTrivyDb, scanImage } from '../../src/scan/trivy.js';
+import { ReportError } from '../../src/scan/report.js';
+import { TRIVY_FIXTURES } from './trivy-fixtures.js';
+
+const standin = join(import.meta.dirname, '..', 'standins', 'trivy-standin.mjs');
+const repositories = [
+  'mirror.gcr.io/aquasec/trivy-db:2',
+  'ghcr.io/aquasecurity/trivy-db:2',
+  'public.ecr.aws/aquasecurity/trivy-db:2',
+];
+let root: string;
+let tarball: string;
+let calls = 0;
+
+interface Call {
+  argv: string[];
+  cwd: string;
+  env: string[];
+}
+
+/** A fresh cache dir and call log per test; the stand-in appends one JSON line per run. */
+function setup(extraEnv: Record<string, string> = {}) {
+  calls += 1;
+  const dir = join(root, `case-${calls}`);
+  mkdirSync(dir, { recursive: true });
+  const log = join(dir, 'calls.jsonl');
+  return {
+    cacheDir: join(dir, 'cache'),
+    outputDir: join(dir, 'out'),
+    log,
+    calls: (): Call[] =>
+      existsSync(log)
+        ? readFileSync(log, 'utf8')
+            .trim()
+            .split('\n')
+            .map((line) => JSON.parse(line) as Call)
+        : [],
+    process: { trivyPath: standin, extraEnv: { TRIVY_STANDIN_LOG: log, ...extraEnv } },
+  };
+}
+
+const noCacheService: DbCacheStore = {
+  available: () => false,
+  restore: () => Promise.reject(new Error('not available')),
+  save: () => Promise.reject(new Error('not available')),
+};
+
+function fakeStore(restoredKey: string | undefined, fillOnRestore: () => void) {
+  const saved: string[] = [];
+  const store: DbCacheStore = {
+    available: () => true,
+    restore: async () => {
+      if (restoredKey) fillOnRestore();
+      return restoredKey;
+    },
+    save: async (_paths, key) => {
+      saved.push(key);
+    },
+  };
+  return { store, saved };
+}
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'bsp-scan-test-'));
+  const image = join(root, 'image');
+  mkdirSync(image);
+  writeFileSync(
+    join(image, 'manifest.json'),
+    JSON.stringify([{ Config: 'config.json', RepoTags: [], Layers: [] }]),
+  );
+  writeFileSync(join(image, 'config.json'), '{}');
+  tarball = join(root, 'image.tar');
+  execFileSync('tar', ['-cf', tarball, '-C', image, 'manifest.json', 'config.json']);
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('prepareTrivyDb', () => {
+  const now = new Date('2026-11-24T20:00:00Z');
+
+  it('without a cache service downloads from the first repository', async () => {
+    const t = setup();
+    const result = await prepareTrivyDb({
+      ...t.process,
+      cacheDir: t.cacheDir,
+      repositories,
+      store: noCacheService,
+      now,
+    });
+    expect(result).toMatchObject({ source: 'download', repository: repositories[0] });
+    expect(result.cacheKey).toMatch(/^build-scan-push-trivy-db-v2-.+-2026-11-24$/);
+    expect(existsSync(join(t.cacheDir, 'db', 'trivy.db'))).toBe(true);
+    expect(t.calls().map((call) => call.argv)).toEqual([
+      [
+        'image',
+        '--download-db-only',
+        '--cache-dir',
+        t.cacheDir,
+        '--db-repository',
+        repositories[0],
+        '--timeout',
+        '10m',
+        '--skip-version-check',
+        '--disable-telemetry',
+        '--no-progress',
+      ],
+    ]);
+  });
+
+  it('tries the next repository itself when one fails on the network', async () => {
+    const t = setup({ TRIVY_STANDIN_FAIL_REPOS: repositories[0]! });
+    const result = await prepareTrivyDb({
+      ...t.process,
+      cacheDir: t.cacheDir,
+      repositories,
+      store: noCacheService,
+      now,
+    });
+    expect(result).toMatchObject({ source: 'download', repository: repositories[1] });
+    expect(t.calls().map((call) => call.argv[5])).toEqual([repositories[0], repositories[1]]);
+  });
+
+  it('fails with every repository and its error when none works', async () => {
+    const t = setup({ TRIVY_STANDIN_FAIL_REPOS: repositories.join(',') });
+    const error = await prepareTrivyDb({
+      ...t.process,
+      cacheDir: t.cacheDir,
+      repositories,
+      store: noCacheService,
+      now,
+    }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/could not be downloaded from any repository/);
+    for (const repository of repositories) expect((error as Error).message).toContain(`  ${repository}: `);
+    expect((error as Error).message).toMatch(/no such host/);
+    expect((error as Error).message).toMatch(/trivy-db-repositories/);
+  });
+
+  it("a cache hit on today's key needs no download", async () => {
+    const t = setup();
+    const fill = () => {
+      mkdirSync(join(t.cacheDir, 'db'), { recursive: true });
+      writeFileSync(join(t.cacheDir, 'db', 'trivy.db'), 'db');
+      writeFileSync(join(t.cacheDir, 'db', 'metadata.json'), '{}');
+    };
+    const today = `build-scan-push-trivy-db-v2-${process.platform}-${process.arch}-2026-11-24`;
+    const { store, saved } = fakeStore(today, fill);
+    expect(await prepareTrivyDb({ ...t.process, cacheDir: t.cacheDir, repositories, store, now })).toEqual({
+      source: 'cache',
+      cacheKey: today,
+    });
+    expect(t.calls()).toEqual([]);
+    expect(saved).toEqual([]);
+  });
+
+  it("yesterday's DB is refreshed and saved under today's key; a miss is downloaded and saved", async () => {
+    for (const restored of ['build-scan-push-trivy-db-v2-linux-x64-2026-11-23', undefined]) {
+      const t = setup();
+      const { store, saved } = fakeStore(restored, () => undefined);
+      const result = await prepareTrivyDb({ ...t.process, cacheDir: t.cacheDir, repositories, store, now });
+      expect(result.source).toBe('download');
+      expect(saved).toEqual([result.cacheKey]);
+    }
+  });
+});
+
+describe('scanImage through the Trivy stand-in', () => {
+  async function readyDb(t: ReturnType<typeof setup>) {
+    await prepareTrivyDb({ ...t.process, cacheDir: t.cacheDir, repositories, store: noCacheService });
+  }
+
+  it('scans once, then converts that report to SARIF and an SBOM', async () => {
+    const t = setup();
+    await readyDb(t);
+    const result = await scanImage({
+      ...t.process,
+      tarball,
+      outputDir: t.outputDir,
+      cacheDir: t.cacheDir,
+      scanners: ['vuln', 'secret'],
+      sbom: 'cyclonedx',
+    });
+    expect(result.report.ArtifactName).toBe(tarball);
+    expect(result.report.Results![0]!.Vulnerabilities).toHaveLength(4);
+    expect(result.reportPath).toBe(join(t.outputDir, 'trivy-report.json'));
+    const sarif = JSON.parse(readFileSync(result.sarifPath, 'utf8')) as { runs: { results: unknown[] }[] };
+    expect(sarif.runs[0]!.results).toHaveLength(4);
+    const sbom = JSON.parse(readFileSync(result.sbomPath!, 'utf8')) as {
+      bomFormat: string;
+      components: { name: string }[];
+    };
+    expect(sbom.bomFormat).toBe('CycloneDX');
+    expect(sbom.components.map((c) => c.name).sort()).toEqual(['libcrypto1.1', 'libssl1.1']);
+
+    const [, scan, ...converts] = t.calls();
+    expect(scan!.argv).toEqual([
+      'image',
+      '--input',
+      tarball,
+      '--format',
+      'json',
+      '--output',
+      result.reportPath,
+      '--scanners',
+      'vuln,secret',
+      '--list-all-pkgs',
+      '--cache-dir',
+      t.cacheDir,
+      '--skip-db-update',
+      '--exit-code',
+      '0',
+      '--timeout',
+      '15m',
+      '--skip-version-check',
+      '--disable-telemetry',
+      '--no-progress',
+    ]);
+    expect(converts.map((call) => call.argv.slice(0, 3)).sort()).toEqual([
+      ['convert', '--format', 'cyclonedx'],
+      ['convert', '--format', 'sarif'],
+    ]);
+    for (const call of t.calls()) {
+      expect(call.cwd).not.toBe(process.cwd());
+      expect(existsSync(call.cwd)).toBe(false);
+    }
+  });
+
+  it('spdx-json and none', async () => {
+    const t = setup();
+    await readyDb(t);
+    const base = {
+      ...t.process,
+      tarball,
+      outputDir: t.outputDir,
+      cacheDir: t.cacheDir,
+      scanners: ['vuln'] as const,
+    };
+    const spdx = await scanImage({ ...base, sbom: 'spdx-json' });
+    expect(JSON.parse(readFileSync(spdx.sbomPath!, 'utf8'))).toMatchObject({ spdxVersion: 'SPDX-2.3' });
+    const none = await scanImage({ ...base, sbom: 'none' });
+    expect(none.sbomPath).toBeUndefined();
+    expect(t.calls().at(-2)!.argv).not.toContain('--list-all-pkgs');
+  });
+
+  it('Trivy never sees GITHUB_TOKEN, INPUT_*, ACTIONS_* or TRIVY_* from the runner', async () => {
+    const t = setup();
+    await readyDb(t);
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      GITHUB_TOKEN: 'ghs_not_for_trivy',
+      INPUT_GITHUB_TOKEN: 'ghs_not_for_trivy',
+      ACTIONS_RUNTIME_TOKEN: 'x',
+      TRIVY_SEVERITY: 'CRITICAL',
+    });
+    try {
+      await scanImage({
+        ...t.process,
+        tarball,
+        outputDir: t.outputDir,
+        cacheDir: t.cacheDir,
+        scanners: ['vuln'],
+        sbom: 'none',
+      });
+    } finally {
+      for (const name of ['GITHUB_TOKEN', 'INPUT_GITHUB_TOKEN', 'ACTIONS_RUNTIME_TOKEN', 'TRIVY_SEVERITY'])
+        delete process.env[name];
+      Object.assign(process.env, saved);
+    }
+    for (const call of t.calls()) {
+      expect(call.env.filter((name) => /^(GITHUB_|INPUT_|ACTIONS_)/.test(name))).toEqual([]);
+      expect(call.env.filter((name) => name.startsWith('TRIVY_'))).toEqual(['TRIVY_STANDIN_LOG']);
+    }
+  });
+
+  it('a trivy.yaml in the workspace does not change the scan (the stand-in honours it where it runs)', async () => {
+    const t = setup();
+    await readyDb(t);
+    const workspace = join(root, `workspace-${calls}`);
+    mkdirSync(workspace);
+    writeFileSync(join(workspace, 'trivy.yaml'), 'severity:\n  - CRITICAL\nexit-code: 1\n');
+    // Control: run where the file is, the stand-in filters as Trivy would.
+    const direct = spawnSync(
+      process.execPath,
+      [
+        standin,
+        'image',
+        '--input',
+        tarball,
+        '--format',
+        'json',
+        '--cache-dir',
+        t.cacheDir,
+        '--skip-db-update',
+      ],
+      { cwd: workspace, encoding: 'utf8' },
+    );
+    expect(JSON.parse(direct.stdout).Results[0].Vulnerabilities).toEqual([]);
+    const before = process.cwd();
+    process.chdir(workspace);
+    try {
+      const result = await scanImage({
+        ...t.process,
+        tarball,
+        outputDir: t.outputDir,
+        cacheDir: t.cacheDir,
+        scanners: ['vuln'],
+        sbom: 'none',
+      });
+      expect(result.report.Results![0]!.Vulnerabilities).toHaveLength(4);
+    } finally {
+      process.chdir(before);
+    }
+  });
+
+  it('a non-zero exit is a scanner failure even when a report was written', async () => {
+    const t = setup({ TRIVY_STANDIN_EXIT: '2' });
+    await readyDb(t);
+    await expect(
+      scanImage({
+        ...t.process,
+        tarball,
+        outputDir: t.outputDir,
+        cacheDir: t.cacheDir,
+        scanners: ['vuln'],
+        sbom: 'none',
+      }),
+    ).rejects.toThrow(/Trivy scan of .*image\.tar failed with exit code 2[\s\S]*nothing is pushed/);
+  });
+
+  it('a report that is not JSON is a scanner failure', async () => {
+    const t = setup({ TRIVY_STANDIN_REPORT: 'garbage' });
+    await readyDb(t);
+    const error = await scanImage({
+      ...t.process,
+      tarball,
+      outputDir: t.outputDir,
+      cacheDir: t.cacheDir,
+      scanners: ['vuln'],
+      sbom: 'none',
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ReportError);
+    expect((error as Error).message).toMatch(/trivy-report\.json is not valid JSON/);
+  });
+
+  it('scanning before the DB is ready fails (--skip-db-update on the first run)', async () => {
+    const t = setup();
+    await expect(
+      scanImage({
+        ...t.process,
+        tarball,
+        outputDir: t.outputDir,
+        cacheDir: t.cacheDir,
+        scanners: ['vuln'],
+        sbom: 'none',
+      }),
+    ).rejects.toThrow(/--skip-db-update cannot be specified on the first run/);
+  });
+
+  it('a file that is not an image tarball fails the scan', async () => {
+    const t = setup();
+    await readyDb(t);
+    const notImage = join(root, 'not-an-image.tar');
+    writeFileSync(notImage, 'hello');
+    await expect(
+      scanImage({
+        ...t.process,
+        tarball: notImage,
+        outputDir: t.outputDir,
+        cacheDir: t.cacheDir,
+        scanners: ['vuln'],
+        sbom: 'none',
+      }),
+    ).rejects.toThrow(/no manifest\.json/);
+  });
+});
+
+describe('the stand-in writes SARIF in the shape real Trivy wrote for alpine-310', () => {
+  it('same rules, results, levels, messages and locations', () => {
+    const converted = spawnSync(
+      process.execPath,
+      [standin, 'convert', '--format', 'sarif', join(TRIVY_FIXTURES, 'alpine-310.json')],
+      { encoding: 'utf8' },
+    );
+    expect(converted.status).toBe(0);
+    type Run = {
+      tool: { driver: { rules: { id: string; properties: Record<string, unknown> }[] } };
+      results: { ruleId: string; ruleIndex: number; level: string; message: unknown; locations: unknown[] }[];
+    };
+    const mine = (JSON.parse(converted.stdout) as { runs: Run[] }).runs[0]!;
+    const real = (
+      JSON.parse(readFileSync(join(TRIVY_FIXTURES, 'alpine-310.sarif'), 'utf8')) as { runs: Run[] }
+    ).runs[0]!;
+    const pick = (run: Run) => ({
+      rules: run.tool.driver.rules.map((rule) => [
+        rule.id,
+        rule.properties['security-severity'],
+        rule.properties.tags,
+      ]),
+      results: run.results.map(({ ruleId, ruleIndex, level, message, locations }) => ({
+        ruleId,
+        ruleIndex,
+        level,
+        message,
+        locations,
+      })),
+    });
+    expect(pick(mine)).toEqual(pick(real));
+  });
+
+  it('rejects bad argv with a non-zero exit and a message', () => {
+    const result = spawnSync(process.execPath, [standin, 'image', '--bogus'], { encoding: 'utf8' });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/unknown flag: --bogus/);
+  });
+});
