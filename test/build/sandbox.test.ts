@@ -1,4 +1,13 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -171,6 +180,29 @@ describe('runInSandbox (real namespaces, busybox root)', () => {
       }
     },
   );
+
+  it('falls back to a copied root when overlayfs cannot be mounted (auto)', async () => {
+    // The kernel refuses an overlay whose upper directory is itself on overlayfs (as in many
+    // containers): a real "overlay unavailable", not a simulated one.
+    const base = mkdtempSync(join(tmpdir(), 'bsp-nested-'));
+    for (const dir of ['l', 'u', 'w', 'm']) mkdirSync(join(base, dir));
+    const options = `lowerdir=${base}/l,upperdir=${base}/u,workdir=${base}/w`;
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', options, join(base, 'm')]);
+    try {
+      const result = await runInSandbox(spec('echo "fallback ran"', { tempDir: join(base, 'm') }));
+      expect(result.strategy).toBe('copy');
+      expect(result.exitCode).toBe(0);
+      expect(result.output).toContain('fallback ran');
+      expect(readdirSync(join(base, 'm'))).toEqual([]);
+      expect(hashTree(root)).toBe(rootHash);
+      await expect(
+        runInSandbox(spec('true', { tempDir: join(base, 'm'), strategy: 'overlay' })),
+      ).resolves.toMatchObject({ exitCode: 97, strategy: 'overlay' });
+    } finally {
+      execFileSync('umount', [join(base, 'm')]);
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
 
   it('kills every process of the sandbox when the program ends', async () => {
     const result = await runInSandbox(spec('sleep 300 & echo "started $!"'));
