@@ -180,10 +180,14 @@ class Crane {
       env: this.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const extractor = spawn('tar', ['-x', '-f', '-', '-C', folder, '--numeric-owner'], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      stdio: ['pipe', 'ignore', 'pipe'],
-    });
+    const extractor = spawn(
+      'tar',
+      ['-x', '-f', '-', '-C', folder, '--numeric-owner', '--preserve-permissions'],
+      {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+        stdio: ['pipe', 'ignore', 'pipe'],
+      },
+    );
     exporter.stdout.pipe(extractor.stdin);
     // tar may exit early on bad input; crane then sees EPIPE, which its own exit code reports.
     extractor.stdin.on('error', () => undefined);

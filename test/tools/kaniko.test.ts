@@ -228,6 +228,20 @@ describe('installKaniko', () => {
     ).toEqual([]);
   });
 
+  it('a failed export reports crane’s error and leaves nothing in the cache', async () => {
+    const failing = join(folder, 'crane-failing-export');
+    writeFileSync(
+      failing,
+      `#!/bin/sh\nif [ "$1" = export ]; then printf 'partial' ; echo 'Error: pulling: unexpected EOF' >&2; exit 1; fi\nexec '${crane}' "$@"\n`,
+    );
+    chmodSync(failing, 0o755);
+    await expect(installKaniko(options({ crane: () => Promise.resolve(failing) }))).rejects.toThrow(
+      /crane export --platform linux\/amd64 .*@sha256:[a-f0-9]{64} failed with exit code 1:\nError: pulling: unexpected EOF/,
+    );
+    const digestFolder = join(process.env.RUNNER_TOOL_CACHE!, 'kaniko', single.digest.replace(':', '-'));
+    expect(readdirSync(digestFolder)).toEqual([]);
+  });
+
   it('gives crane a minimal environment: no GITHUB_TOKEN, no INPUT_*, DOCKER_CONFIG when given', async () => {
     const envFile = join(folder, 'crane-env');
     const recorder = join(folder, 'crane-recorder');
