@@ -30,11 +30,13 @@ export interface InstalledKaniko {
   readonly source: string;
 }
 
-interface CachedImage {
-  readonly image: string;
+/** Stored beside (never inside) the cached root, so a cache hit can report both digests. */
+interface CachedDigests {
   readonly indexDigest?: string;
   readonly platformDigest: string;
 }
+
+const DIGESTS_FILE = 'digests.json';
 
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
@@ -72,19 +74,18 @@ export function ociPlatform(arch: Arch): string {
 export async function installKaniko(options: KanikoInstallOptions): Promise<InstalledKaniko> {
   const reference = parseImageReference(options.image);
   const platform = ociPlatform(options.arch);
-  const cached = reference.digest ? await readCache(reference.digest, options.arch) : undefined;
+  const cached = reference.digest ? await readCache(reference.digest, options) : undefined;
   if (cached) return cached;
 
   const crane = new Crane(await options.crane(), options);
   const topDigest = reference.digest ?? (await crane.digest(options.image));
   const pinned = `${reference.name}@${topDigest}`;
   if (!reference.digest) {
-    const cachedByTag = await readCache(topDigest, options.arch);
+    const cachedByTag = await readCache(topDigest, options);
     if (cachedByTag) return cachedByTag;
   }
   const platformDigest = await crane.digest(pinned, platform);
-  const image: CachedImage = {
-    image: options.image,
+  const digests: CachedDigests = {
     ...(platformDigest !== topDigest && { indexDigest: topDigest }),
     platformDigest,
   };
@@ -99,16 +100,18 @@ export async function installKaniko(options: KanikoInstallOptions): Promise<Inst
       throw new Error(
         `the image ${options.image} (${platform} ${platformDigest}) has no /kaniko/executor: \`kaniko-image\` must name a kaniko executor image such as ghcr.io/osscontainertools/kaniko.`,
       );
-    await writeFile(join(partial, 'image.json'), JSON.stringify(image));
-    // Another job sharing this tool cache may have finished first; its copy is as good as ours.
-    await rm(completeMarker(folder), { force: true });
-    await rm(folder, { recursive: true, force: true });
-    await rename(partial, folder);
-    await writeFile(completeMarker(folder), '');
+    await writeFile(join(partial, DIGESTS_FILE), JSON.stringify(digests));
+    // A job sharing this tool cache may have completed the same digest meanwhile and be building
+    // on it: keep that copy (same digest, same content) and drop ours.
+    if (!existsSync(completeMarker(folder))) {
+      await rm(folder, { recursive: true, force: true });
+      await rename(partial, folder);
+      await writeFile(completeMarker(folder), '');
+    }
   } finally {
     await rm(partial, { recursive: true, force: true });
   }
-  return { rootfs: join(folder, 'rootfs'), ...image, source: reference.registry };
+  return { rootfs: join(folder, 'rootfs'), image: options.image, ...digests, source: reference.registry };
 }
 
 /** Same layout as @actions/tool-cache (`<cache>/<tool>/<version>/<arch>` plus `.complete`). */
@@ -120,13 +123,16 @@ function completeMarker(folder: string): string {
   return `${folder}.complete`;
 }
 
-async function readCache(digest: string, arch: Arch): Promise<InstalledKaniko | undefined> {
+async function readCache(
+  digest: string,
+  options: KanikoInstallOptions,
+): Promise<InstalledKaniko | undefined> {
   if (!DIGEST.test(digest)) return undefined;
-  const folder = cacheFolder(digest, arch);
+  const folder = cacheFolder(digest, options.arch);
   if (!existsSync(completeMarker(folder)) || !existsSync(join(folder, 'rootfs', 'kaniko', 'executor')))
     return undefined;
-  const image = JSON.parse(await readFile(join(folder, 'image.json'), 'utf8')) as CachedImage;
-  return { rootfs: join(folder, 'rootfs'), ...image, source: 'tool cache' };
+  const digests = JSON.parse(await readFile(join(folder, DIGESTS_FILE), 'utf8')) as CachedDigests;
+  return { rootfs: join(folder, 'rootfs'), image: options.image, ...digests, source: 'tool cache' };
 }
 
 const PASSED_ENV = [

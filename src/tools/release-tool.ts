@@ -54,7 +54,7 @@ export async function installReleaseTool(
   options: ReleaseToolOptions,
 ): Promise<InstalledTool> {
   const { version, arch } = options;
-  toolCacheRoot();
+  toolCacheRoot(); // fails with a clear message where tool-cache would only assert
   const cached = toolCache.find(spec.name, version, arch);
   if (cached && existsSync(join(cached, spec.name)))
     return { path: join(cached, spec.name), version, source: 'tool cache' };

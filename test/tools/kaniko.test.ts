@@ -184,7 +184,11 @@ describe('installKaniko', () => {
     );
     const before = fingerprint(first.rootfs);
     const second = await installKaniko(options());
-    expect(second.source).toBe('tool cache');
+    expect(second).toEqual({
+      ...first,
+      image: `${registry.host}/kaniko/executor:single`,
+      source: 'tool cache',
+    });
     expect(second.rootfs).toBe(first.rootfs);
     expect(fingerprint(second.rootfs)).toEqual(before);
   });
