@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { DownloadPolicy } from '../../src/tools/download.js';
 import type { InstallOptions } from '../../src/tools/install.js';
 import { installTools } from '../../src/tools/install.js';
@@ -21,7 +21,8 @@ let folder: string;
 let indexDigest: string;
 let platformDigest: string;
 
-beforeAll(async () => {
+// Each test gets its own registry: the warm-install test stops it to prove no request is made.
+beforeEach(async () => {
   registry = await startRegistry();
   const images = mkdtempSync(join(tmpdir(), 'install-images-'));
   try {
@@ -45,10 +46,6 @@ beforeAll(async () => {
   } finally {
     rmSync(images, { recursive: true, force: true });
   }
-}, 60_000);
-
-afterAll(async () => {
-  await registry.stop();
 });
 
 beforeEach(async () => {
@@ -61,6 +58,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   vi.restoreAllMocks();
+  await registry.stop();
   await server.stop();
   rmSync(folder, { recursive: true, force: true });
 });
@@ -139,6 +137,24 @@ describe('installTools', () => {
       /Trivy 0\.69\.4 is refused: v0\.69\.4 was a malicious release/,
     );
     expect(server.requests.filter((path) => path.includes('trivy'))).toEqual([]);
+  });
+
+  it('checks a default version against the injected pin, not the checksums file', async () => {
+    publishTrivy(server, '0.75.0');
+    publishCrane(server, '0.22.1', { crane: CRANE_WRAPPER });
+    const pin = 'b'.repeat(64);
+    const pins = {
+      trivy: { version: '0.75.0', sha256: { x64: pin, arm64: pin } },
+      crane: { version: '0.21.9', sha256: { x64: pin, arm64: pin } },
+    };
+    await expect(installTools(options({ pins }))).rejects.toThrow(
+      new RegExp(
+        `^checksum mismatch for trivy_0\\.75\\.0_Linux-64bit\\.tar\\.gz: expected ${pin}, got [a-f0-9]{64}`,
+      ),
+    );
+    expect(server.requests).not.toContain(
+      '/aquasecurity/trivy/releases/download/v0.75.0/trivy_0.75.0_checksums.txt',
+    );
   });
 
   it('reports every distinct failure once when several installs fail', async () => {
