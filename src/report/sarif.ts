@@ -265,6 +265,8 @@ function fitSize(
     const sarif = build();
     const text = JSON.stringify(sarif);
     if (Buffer.byteLength(text) <= maxGzipped) return sarif;
+    // The fastest level compresses worst: if even it fits, the upload's default level fits too.
+    if (gzipSync(text, { level: 1 }).length <= maxGzipped) return sarif;
     const size = gzipSync(text).length;
     if (size <= maxGzipped) return sarif;
     if (keptByRun.every((kept) => kept.length === 0))
