@@ -89,7 +89,7 @@ function parseYamlIgnore(text: string, fileName: string): IgnoreRule[] {
         kind,
         id: id as string,
         paths: stringList(paths, `${source}.paths`),
-        purls: kind === 'vulnerability' ? stringList(purls, `${source}.purls`) : [],
+        purls: kind === 'vulnerability' ? checkedPurls(stringList(purls, `${source}.purls`), source) : [],
         expiresAt:
           expiredAt === undefined || expiredAt === null
             ? undefined
@@ -111,6 +111,15 @@ function stringList(value: unknown, where: string): string[] {
   if (!Array.isArray(value) || value.some((item) => typeof item !== 'string'))
     throw new Error(`${where} must be a list of strings.`);
   return value as string[];
+}
+
+function checkedPurls(purls: string[], source: string): string[] {
+  const bad = purls.find((purl) => parsePurl(purl) === undefined);
+  if (bad !== undefined)
+    throw new Error(
+      `${source}: "${bad}" is not a package URL; write pkg:<type>/<namespace>/<name>[@version].`,
+    );
+  return purls;
 }
 
 function checkedDate(value: string, source: string, field: string): string {

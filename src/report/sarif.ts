@@ -134,8 +134,9 @@ interface Ranked {
 }
 
 /**
- * Code scanning reads the category as everything up to the last `/` of the automation ID, so the
- * ID ends with one.
+ * Code scanning reads the category as everything up to the last `/` of the automation ID and the
+ * rest as a run ID. Without a trailing `/`, `…:ghcr.io/o/app` and `…:ghcr.io/o/api` would both
+ * land in category `…:ghcr.io/o/` and replace each other's alerts.
  */
 function automationId(category: string): string {
   return category.endsWith('/') ? category : `${category}/`;

@@ -121,6 +121,11 @@ describe('parseIgnoreFile: .trivyignore.yaml', () => {
     expect(() => parseIgnoreFile('secrets:\n  - id: x\n    expired_at: soon\n', '.trivyignore.yaml')).toThrow(
       '.trivyignore.yaml: secrets[0]: expired_at "soon" is not a date; write YYYY-MM-DD.',
     );
+    expect(() =>
+      parseIgnoreFile('vulnerabilities:\n  - id: x\n    purls: [libssl3]\n', '.trivyignore.yaml'),
+    ).toThrow(
+      '.trivyignore.yaml: vulnerabilities[0]: "libssl3" is not a package URL; write pkg:<type>/<namespace>/<name>[@version].',
+    );
     expect(() => parseIgnoreFile('secrets:\n  - id: x\n    paths: etc\n', '.trivyignore.yaml')).toThrow(
       '.trivyignore.yaml: secrets[0].paths must be a list of strings.',
     );
