@@ -362,5 +362,5 @@ export function kanikoFailure(
   const where = instruction
     ? `at ${dockerfilePath}:${instruction.line}: ${instruction.text}`
     : `before running any instruction of ${dockerfilePath} (reading the Dockerfile, the context or a base image)`;
-  return `kaniko failed with exit code ${exitCode} ${where}\nkaniko's last lines:\n${tail}`;
+  return `kaniko failed with exit code ${exitCode} ${where}\nkaniko's last lines:\n${tail.replace(ANSI_COLOR, '')}`;
 }

@@ -105,10 +105,14 @@ export async function readImageTarball(path: string): Promise<ImageTarball> {
     const layerEntries = image.Layers.map(find);
 
     const compressions = await Promise.all(layerEntries.map((entry) => peekCompression(handle, entry)));
-    if (layerEntries.length > 0 && !compressions.some((kind) => kind !== 'none'))
+    // ggcr gzips uncompressed layers itself while pushing (bytes this code cannot predict), and
+    // when only some are uncompressed it uploads them as stored under a gzip media type, which
+    // makes a broken image. Either way the digest is not knowable here: refuse, do not guess.
+    const uncompressed = image.Layers.filter((_, index) => compressions[index] === 'none');
+    if (uncompressed.length > 0)
       throw new Error(
-        `${path}: no layer is compressed, so crane would gzip the layers while pushing and the pushed digest cannot be known in advance. ` +
-          'kaniko writes gzip layers by default: remove any --compression/--compressed-caching option from kaniko-args that changes this.',
+        `${path}: layer(s) ${uncompressed.join(', ')} are not compressed, so the digest crane would push cannot be known in advance ` +
+          '(crane compresses them itself). kaniko writes gzip layers by default: remove any --compression/--compressed-caching option from kaniko-args that changes this.',
       );
     if (layerEntries.length === 0 && diffIds.length > 0)
       throw new Error(`${path}: the config lists ${diffIds.length} layer(s) but manifest.json lists none`);

@@ -208,6 +208,10 @@ describe('kanikoFailure', () => {
     expect(message).toBe(
       "kaniko failed with exit code 1 at /ws/Dockerfile:11: RUN make\nkaniko's last lines:\nmake: *** No rule to make target",
     );
+    const colored = '\u001b[36mINFO\u001b[0m[0000] RUN make';
+    expect(kanikoFailure(1, colored, colored, DOCKERFILE, 'Dockerfile')).toMatch(
+      /last lines:\nINFO\[0000\] RUN make$/,
+    );
     expect(kanikoFailure(1, 'ERRO unauthorized', 'ERRO unauthorized', DOCKERFILE, '/ws/Dockerfile')).toMatch(
       /before running any instruction of \/ws\/Dockerfile/,
     );

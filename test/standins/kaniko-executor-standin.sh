@@ -16,9 +16,10 @@
 set -eu
 
 INFO=$(printf '\033[36mINFO\033[0m[0000]')
-ERROR=$(printf '\033[31mERRO\033[0m[0000]')
+# kaniko prints flag and option errors through cobra ("Error: …") and a failed build as a plain
+# "error building image: …" line, both on stderr, and exits 1.
 die() {
-  echo "$ERROR $*"
+  echo "$*" >&2
   exit 1
 }
 
@@ -48,14 +49,14 @@ while [ $# -gt 0 ]; do
     --*=*) name=${flag%%=*} value=${flag#*=} has_value=yes ;;
     --*) name=$flag value='' has_value=no ;;
     -c | -f | -d) name=$flag value='' has_value=no ;;
-    *) die "unexpected argument \"$flag\": the executor takes flags only" ;;
+    *) die "Error: unexpected argument \"$flag\": the executor takes flags only" ;;
   esac
   case $name in
     --force | --no-push | --reproducible | --cache | --insecure | --skip-tls-verify | --insecure-pull | \
       --skip-tls-verify-pull | --single-snapshot | --cleanup | --use-new-run | --log-timestamp | \
       --skip-unused-stages | --cache-copy-layers | --cache-run-layers | --compressed-caching)
       [ "$has_value" = no ] && value=true
-      case $value in true | false) ;; *) die "invalid argument \"$value\" for \"$name\" flag: parse error" ;; esac
+      case $value in true | false) ;; *) die "Error: invalid argument \"$value\" for \"$name\" flag: parse error" ;; esac
       case $name in
         --force) force=$value ;;
         --no-push) no_push=$value ;;
@@ -70,12 +71,12 @@ while [ $# -gt 0 ]; do
       --image-fs-extract-retry | --push-retry | --registry-mirror | --compression | --compression-level | \
       --kaniko-dir | --build-arg-file)
       if [ "$has_value" = no ]; then
-        [ $# -gt 0 ] || die "flag needs an argument: $name"
+        [ $# -gt 0 ] || die "Error: flag needs an argument: $name"
         value=$1
         shift
       fi
       ;;
-    *) die "unknown flag: $name" ;;
+    *) die "Error: unknown flag: $name" ;;
   esac
   case $name in
     --context | -c) context=$value ;;
@@ -93,13 +94,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-[ "$force" = true ] || die "kaniko should only be run inside of a container, run with the --force flag if you are sure you want to continue"
-case $snapshot_mode in full | redo | time) ;; *) die "$snapshot_mode is not a valid snapshot mode" ;; esac
-[ -n "$tar_path" ] && [ -z "$destination" ] && die "you must provide --destination if setting --tar-path"
-[ "$no_push" = true ] || [ -n "$destination" ] || die "you must provide --destination, or use --no-push"
-case $context in dir://*) context_dir=${context#dir://} ;; *) die "unsupported context $context" ;; esac
-[ -d "$context_dir" ] || die "context directory $context_dir does not exist"
-[ -f "$dockerfile" ] || die "error resolving dockerfile path: please provide a valid path to a Dockerfile within the build context with --dockerfile"
+[ "$force" = true ] || die "Error: kaniko should only be run inside of a container, run with the --force flag if you are sure you want to continue"
+case $snapshot_mode in full | redo | time) ;; *) die "Error: $snapshot_mode is not a valid snapshot mode" ;; esac
+[ -n "$tar_path" ] && [ -z "$destination" ] && die "Error: you must provide --destination if setting --tar-path"
+[ "$no_push" = true ] || [ -n "$destination" ] || die "Error: you must provide --destination, or use --no-push"
+case $context in dir://*) context_dir=${context#dir://} ;; *) die "Error: unsupported context $context" ;; esac
+[ -d "$context_dir" ] || die "Error: context directory $context_dir does not exist"
+[ -f "$dockerfile" ] || die "Error: error resolving dockerfile path: please provide a valid path to a Dockerfile within the build context with --dockerfile"
 
 # The report for the tests.
 report=$(dirname "${tar_path:-/output/image.tar}")
