@@ -3,8 +3,7 @@
 // `npm run bench -- install` runs only the benchmarks whose file name contains "install".
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const filters = process.argv.slice(2);
@@ -12,7 +11,9 @@ const benches = readdirSync('bench')
   .filter((file) => file.endsWith('.bench.ts'))
   .filter((file) => filters.length === 0 || filters.some((filter) => file.includes(filter)))
   .sort();
-const outdir = mkdtempSync(join(tmpdir(), 'bsp-bench-'));
+// Inside the repository, so the bundles (which leave packages external) resolve node_modules.
+mkdirSync('node_modules/.cache', { recursive: true });
+const outdir = mkdtempSync(join('node_modules/.cache', 'bsp-bench-'));
 let failed = false;
 try {
   await build({

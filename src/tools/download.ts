@@ -4,6 +4,8 @@ import { rm } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { EnvHttpProxyAgent, fetch } from 'undici';
+import type { Response } from 'undici';
 
 /** How hard a download tries: the defaults suit a runner; tests shrink them. */
 export interface DownloadPolicy {
@@ -90,7 +92,13 @@ async function downloadOnce(url: string, destination: string, stallMs: number): 
   try {
     let response: Response;
     try {
-      response = await fetch(url, { signal: controller.signal, redirect: 'follow' });
+      // undici's fetch with EnvHttpProxyAgent honours HTTP(S)_PROXY and NO_PROXY, as a
+      // self-hosted runner behind a proxy needs; Node's global fetch ignores them.
+      response = await fetch(url, {
+        signal: controller.signal,
+        redirect: 'follow',
+        dispatcher: new EnvHttpProxyAgent(),
+      });
     } catch (error) {
       throw transient(error);
     }
