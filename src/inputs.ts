@@ -88,8 +88,6 @@ export const KANIKO_OWNED_FLAGS = [
   '--image-name-with-digest-file',
   '--image-name-tag-with-digest-file',
   '--oci-layout-path',
-  '--snapshot-mode',
-  '--snapshotMode',
   '--push-retry',
   '--registry-mirror',
   '--registry-map',

@@ -80,7 +80,9 @@ export function kanikoArgv(options: KanikoArgvOptions): string[] {
   for (const [key, value] of Object.entries(options.labels)) argv.push('--label', `${key}=${value}`);
   if (options.target) argv.push('--target', options.target);
   if (options.reproducible) argv.push('--reproducible');
-  argv.push('--snapshot-mode=redo');
+  // redo is the default, not a rule: a Dockerfile that needs full snapshots may ask for them.
+  if (!options.extraArgs.some((arg) => /^--snapshot-?[mM]ode(=|$)/.test(arg)))
+    argv.push('--snapshot-mode=redo');
   if (options.cache) argv.push('--cache=true', `--cache-repo=${options.cacheRepo}`);
   for (const registry of options.insecureRegistries)
     argv.push(`--insecure-registry=${registry}`, `--skip-tls-verify-registry=${registry}`);

@@ -48,6 +48,11 @@ describe('kanikoArgv', () => {
     ]);
   });
 
+  it('uses --snapshot-mode=redo by default and lets kaniko-args choose another mode', () => {
+    const argv = kanikoArgv({ ...base, extraArgs: ['--snapshot-mode=full'] });
+    expect(argv.filter((arg) => arg.startsWith('--snapshot-mode'))).toEqual(['--snapshot-mode=full']);
+  });
+
   it('passes build args, labels and the target with quoting-hostile values as single entries', () => {
     const hostile = ['two words', '$(touch /pwned)', 'line\nbreak', 'semi;colon && `tick`', '\'"quotes"\''];
     const argv = kanikoArgv({
