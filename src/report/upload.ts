@@ -77,6 +77,10 @@ export async function uploadSarif(options: UploadOptions): Promise<UploadResult>
       status: 'skipped',
       warning: 'SARIF not uploaded: `github-token` is empty (set it or `upload-sarif: false`).',
     };
+  if (!/^[0-9a-f]{40}$/.test(options.commitSha))
+    throw new Error(
+      `cannot upload SARIF: commit "${options.commitSha}" is not a 40-hex commit SHA (GITHUB_SHA or the checked-out HEAD).`,
+    );
   const octokit = new Octokit({
     auth: options.token,
     baseUrl: options.apiUrl.replace(/\/+$/, ''),

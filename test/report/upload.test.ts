@@ -146,6 +146,11 @@ describe('uploadSarif against a loopback code-scanning API', () => {
     ).rejects.toThrow(/HTTP 422: commit_sha is invalid/);
   });
 
+  it('a commit that is not a 40-hex SHA is refused before sending', async () => {
+    await expect(upload({}, { commitSha: 'main' })).rejects.toThrow(/"main" is not a 40-hex commit SHA/);
+    expect(api!.uploads).toEqual([]);
+  });
+
   it('no token: skipped with a warning, nothing sent', async () => {
     expect((await upload({}, { token: '' })).status).toBe('skipped');
     expect(api!.uploads).toEqual([]);
