@@ -45,11 +45,13 @@ export interface SarifLocation {
   message?: { text?: string };
 }
 
-/** GitHub's documented upload limits. */
+/**
+ * GitHub's documented upload limits. The third, 1,000 locations per result, holds by
+ * construction: every rewritten result has exactly one location.
+ */
 export const SARIF_LIMITS = {
   gzippedBytes: 10 * 1024 * 1024,
   resultsPerRun: 25_000,
-  locationsPerResult: 1_000,
 } as const;
 
 export interface RewriteOptions {
@@ -205,7 +207,7 @@ function findingIdentity(finding: Finding): string {
   ].join('\0');
 }
 
-/** One location per result, so GitHub's 1,000 locations per result holds by construction. */
+/** Replaces the result's locations with one: the Dockerfile line that made its layer. */
 function relocate(result: SarifResult, finding: Finding | undefined, options: RewriteOptions): SarifResult {
   const source = finding ? sourceOf(options.attribution, finding) : options.attribution.fallback;
   const original = result.locations?.[0];
