@@ -33,8 +33,12 @@ export interface ImageConfigOptions {
 }
 
 export interface ImageTarballOptions {
-  /** Layers from the bottom up; at least one (kaniko writes an uncompressed image otherwise). */
-  readonly layers: readonly LayerFiles[];
+  /**
+   * Layers from the bottom up; at least one (kaniko writes an uncompressed image otherwise).
+   * A Buffer is an uncompressed layer tar made elsewhere (e.g. by `tar` from a root filesystem,
+   * keeping modes and symlinks).
+   */
+  readonly layers: readonly (LayerFiles | Buffer)[];
   readonly config?: ImageConfigOptions;
   /** `RepoTags` entry of manifest.json, as kaniko writes its first `--destination`. */
   readonly repoTag?: string;
@@ -60,7 +64,7 @@ export interface ImageTarball {
 export async function writeImageTarball(path: string, options: ImageTarballOptions): Promise<ImageTarball> {
   if (options.layers.length === 0) throw new Error('writeImageTarball needs at least one layer');
   const blobs = options.layers.map((files) => {
-    const uncompressed = layerTar(files);
+    const uncompressed = Buffer.isBuffer(files) ? files : layerTar(files);
     const compressed = gzipSync(uncompressed);
     return { compressed, diffId: sha256(uncompressed), digest: sha256(compressed) };
   });
