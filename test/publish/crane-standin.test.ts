@@ -81,6 +81,27 @@ describe('crane stand-in', () => {
     expect(head.headers.get('docker-content-digest')).toBe(image.digest);
   });
 
+  it('a second push of the same image to the same tag uploads nothing, like remote.Write', async () => {
+    const proxy = await startFaultyProxy(registry.host);
+    try {
+      const first = await crane(['push', tarball, `${proxy.host}/team/again:v1`]);
+      expect(first.stderr).toMatch(/pushed blob: sha256:.*\n.*pushed blob: sha256:/);
+      expect(first.stderr).toContain(
+        `${proxy.host}/team/again:v1: digest: ${image.digest} size: ${image.manifest.length}`,
+      );
+      proxy.reset();
+      const second = await crane(['push', tarball, `${proxy.host}/team/again:v1`]);
+      expect(second).toMatchObject({ code: 0, stdout: `${proxy.host}/team/again@${image.digest}\n` });
+      expect(second.stderr).toMatch(/existing manifest: v1@sha256:/);
+      expect(proxy.requests.map((request) => `${request.method} ${request.path}`)).toEqual([
+        'GET /v2/',
+        'HEAD /v2/team/again/manifests/v1',
+      ]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('tag, digest and manifest read back what push wrote', async () => {
     await crane(['push', tarball, `${registry.host}/team/tagged:one`]);
     expect((await crane(['tag', `${registry.host}/team/tagged:one`, 'two'])).code).toBe(0);

@@ -349,7 +349,10 @@ class RegistryClient {
 
   async uploadBlob(repository, digest, content) {
     const head = await this.call('HEAD', `/v2/${repository}/blobs/${digest}`, { expect: [200, 404] });
-    if (head.status === 200) return;
+    if (head.status === 200) {
+      log(`existing blob: ${digest}`);
+      return;
+    }
     const started = await this.call('POST', `/v2/${repository}/blobs/uploads/`, { expect: [202] });
     const patched = await this.call('PATCH', started.headers.location, {
       headers: { 'Content-Type': 'application/octet-stream' },
@@ -359,6 +362,7 @@ class RegistryClient {
     const location = new URL(patched.headers.location ?? started.headers.location, this.base);
     location.searchParams.set('digest', digest);
     await this.call('PUT', location.href, { expect: [201] });
+    log(`pushed blob: ${digest}`);
   }
 }
 
@@ -652,10 +656,7 @@ async function login(args, flags) {
   writeFileSync(temporary, JSON.stringify(config, null, '\t'), { mode: 0o600 });
   chmodSync(temporary, 0o600);
   renameSync(temporary, file);
-  const now = new Date();
-  const pad = (n) => String(n).padStart(2, '0');
-  const stamp = `${now.getFullYear()}/${pad(now.getMonth() + 1)}/${pad(now.getDate())} ${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())}`;
-  process.stderr.write(`${stamp} logged in via ${file}\n`);
+  log(`logged in via ${file}`);
 }
 
 async function push(args, flags) {
@@ -665,9 +666,24 @@ async function push(args, flags) {
   const ref = parseReference(args[1]);
   const client = new RegistryClient(ref.registry, flags.insecure);
   await client.authenticate(ref.repository, 'push,pull');
-  for (const blob of image.blobs) await client.uploadBlob(ref.repository, sha256(blob), blob);
-  await client.putManifest(ref.repository, ref.identifier, image.manifest, DOCKER_MANIFEST);
-  const pushed = `${repositoryName(ref)}@${sha256(image.manifest)}`;
+  const manifestDigest = sha256(image.manifest);
+  // Like remote.Write: a tag that already names this manifest needs no upload (403 counts as absent).
+  const existing = ref.tag
+    ? await client.call('HEAD', `/v2/${ref.repository}/manifests/${ref.tag}`, {
+        headers: { Accept: ACCEPTED_MANIFESTS },
+        expect: [200, 403, 404],
+      })
+    : undefined;
+  if (existing?.status === 200 && existing.headers['docker-content-digest'] === manifestDigest) {
+    log(`existing manifest: ${ref.tag}@${manifestDigest}`);
+  } else {
+    for (const blob of image.blobs) await client.uploadBlob(ref.repository, sha256(blob), blob);
+    await client.putManifest(ref.repository, ref.identifier, image.manifest, DOCKER_MANIFEST);
+    log(
+      `${repositoryName(ref)}${ref.tag ? ':' : '@'}${ref.identifier}: digest: ${manifestDigest} size: ${image.manifest.length}`,
+    );
+  }
+  const pushed = `${repositoryName(ref)}@${manifestDigest}`;
   if (flags['image-refs']) writeFileSync(flags['image-refs'], pushed, { mode: 0o600 });
   process.stdout.write(`${pushed}\n`);
 }
@@ -680,6 +696,7 @@ async function tag(args, flags) {
   await client.authenticate(ref.repository, 'push,pull');
   const manifest = await client.manifest(ref);
   await client.putManifest(ref.repository, args[1], manifest.body, manifest.mediaType);
+  log(`${repositoryName(ref)}:${args[1]}: digest: ${manifest.digest} size: ${manifest.body.length}`);
 }
 
 async function digest(args, flags) {
@@ -699,15 +716,21 @@ async function digest(args, flags) {
       if (!/^sha256:[0-9a-f]{64}$/.test(result ?? ''))
         throw new Error(`invalid Docker-Content-Digest: ${result}`);
     } catch (error) {
-      process.stderr.write(`${logStamp()} HEAD request failed, falling back on GET: ${error.message}\n`);
+      log(`HEAD request failed, falling back on GET: ${error.message}`);
       result = (await client.manifest(ref)).digest;
     }
   }
   process.stdout.write(`${flags['full-ref'] ? `${repositoryName(ref)}@${result}` : result}\n`);
 }
 
-function logStamp() {
-  return new Date().toISOString().replace('T', ' ').replace(/-/g, '/').slice(0, 19);
+/** Go's log package format, which crane's progress and warning lines use (local time). */
+function log(message) {
+  const now = new Date();
+  const pad = (n) => String(n).padStart(2, '0');
+  const date = `${now.getFullYear()}/${pad(now.getMonth() + 1)}/${pad(now.getDate())}`;
+  process.stderr.write(
+    `${date} ${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())} ${message}\n`,
+  );
 }
 
 async function manifest(args, flags) {
