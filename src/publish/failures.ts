@@ -42,11 +42,6 @@ const PERMANENT: ReadonlyArray<{ readonly pattern: RegExp; readonly hint: (regis
     hint: (registry) =>
       `${registry} rejected the image manifest or one of its blobs; the tarball may be damaged.`,
   },
-  {
-    pattern: /server gave HTTP response to HTTPS client|x509:|certificate/,
-    hint: (registry) =>
-      `TLS with ${registry} failed: a registry without valid TLS must be listed in \`insecure-registries\`.`,
-  },
 ];
 
 const TRANSIENT = [
@@ -60,6 +55,13 @@ const TRANSIENT = [
 ];
 
 /**
+ * Checked after the transient patterns: for loopback and private registries crane tries https and
+ * http and reports both failures in one line, e.g. "server gave HTTP response to HTTPS client;
+ * GET http://…: unexpected status code 502", where the 502 is what matters.
+ */
+const TLS_PROBLEM = /server gave HTTP response to HTTPS client|x509:|certificate/;
+
+/**
  * Classifies by crane's final `Error: …` line when there is one: earlier lines are warnings about
  * steps crane recovered from (e.g. a HEAD request it retried as GET). Unknown errors are not
  * transient: failing at once is safer than repeating something that cannot work.
@@ -70,5 +72,11 @@ export function classifyCraneFailure(stderr: string, registry: string): CraneFai
   const error = errorLine >= 0 ? lines.slice(errorLine).join('\n') : stderr;
   const permanent = PERMANENT.find(({ pattern }) => pattern.test(error));
   if (permanent) return { transient: false, hint: permanent.hint(registry) };
-  return { transient: TRANSIENT.some((pattern) => pattern.test(error)), hint: '' };
+  if (TRANSIENT.some((pattern) => pattern.test(error))) return { transient: true, hint: '' };
+  if (TLS_PROBLEM.test(error))
+    return {
+      transient: false,
+      hint: `TLS with ${registry} failed: a registry without valid TLS must be listed in \`insecure-registries\`.`,
+    };
+  return { transient: false, hint: '' };
 }

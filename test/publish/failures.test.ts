@@ -16,6 +16,8 @@ describe('classifyCraneFailure', () => {
     `Error: Get "https://r.example/v2/": dial tcp 1.2.3.4:443: connect: connection refused`,
     `Error: Get "https://r.example/v2/": net/http: TLS handshake timeout`,
     `Error: Put "${url}": unexpected EOF`,
+    // Real crane 0.20.2 against a plain-http loopback registry answering 502 (https tried first).
+    'Error: Get "https://127.0.0.1:33339/v2/": http: server gave HTTP response to HTTPS client; GET http://127.0.0.1:33339/v2/: unexpected status code 502 Bad Gateway',
   ])('retries %s', (stderr) => {
     expect(classifyCraneFailure(stderr, 'ghcr.io')).toEqual({ transient: true, hint: '' });
   });

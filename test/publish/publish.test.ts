@@ -156,7 +156,12 @@ describe('publishImage', () => {
   });
 
   it('fails loudly when the registry serves another digest than the one scanned', async () => {
-    proxy.addRules({ method: 'HEAD', path: /\/manifests\/1\.0\.0$/, fault: { kind: 'tamper-manifest' } });
+    proxy.addRules({
+      method: 'HEAD',
+      path: /\/manifests\/1\.0\.0$/,
+      times: Infinity,
+      fault: { kind: 'tamper-manifest' },
+    });
     const error = (await publishImage(options()).catch((caught: unknown) => caught)) as Error;
     expect(error.message).toMatch(
       /^Digest mismatch for .*:1\.0\.0: the registry reports sha256:[0-9a-f]{64} but the scanned image is/,
