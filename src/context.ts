@@ -30,7 +30,11 @@ export interface EventPayload {
   };
   readonly pull_request?: {
     readonly number?: number;
-    readonly head?: { readonly sha?: string; readonly ref?: string };
+    readonly head?: {
+      readonly sha?: string;
+      readonly ref?: string;
+      readonly repo?: { readonly full_name?: string };
+    };
     readonly base?: { readonly ref?: string };
   };
   readonly head_commit?: { readonly timestamp?: string } | null;

@@ -1,9 +1,32 @@
 import * as core from '@actions/core';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import type { BuildResult } from './build/kaniko.js';
+import { buildImage } from './build/kaniko.js';
+import { recordForCleanup } from './cleanup.js';
 import { readGitHubContext } from './context.js';
+import type { Decision } from './gate/policy.js';
+import { decide } from './gate/policy.js';
+import { parseIgnoreFile } from './gate/ignore.js';
 import type { Config, InputName } from './inputs.js';
 import { buildConfig } from './inputs.js';
+import type { PublishResult } from './publish/crane.js';
+import { PublishError, loginRegistry, publishImage } from './publish/crane.js';
+import type { LayerAttribution } from './report/dockerfile.js';
+import { attributeLayers } from './report/dockerfile.js';
+import type { SarifLog } from './report/sarif.js';
+import { rewriteSarif } from './report/sarif.js';
+import { describeDecision, renderSummary, scanOutputs } from './report/summary.js';
+import { checkedOutCommit, resolveUploadTarget, uploadSarif } from './report/upload.js';
+import type { ScanResult } from './scan/trivy.js';
+import { prepareTrivyDb, scanImage } from './scan/trivy.js';
+import type { InstalledTools } from './tools/install.js';
+import { installTools } from './tools/install.js';
+
+export interface MainOptions {
+  /** Where results go; the runner's default is RUNNER_TEMP, the local runner's ./out. */
+  readonly outputDir?: string;
+}
 
 /** Reads the action's inputs and context into a Config; nothing runs before this succeeds. */
 export function loadConfig(options: MainOptions = {}, env: NodeJS.ProcessEnv = process.env): Config {
@@ -15,7 +38,7 @@ export function loadConfig(options: MainOptions = {}, env: NodeJS.ProcessEnv = p
     outputDir: options.outputDir ?? join(runnerTemp, 'build-scan-push'),
     tempDir: join(runnerTemp, 'build-scan-push-private'),
     now: new Date(),
-    commitTime: commitTime(env),
+    commitTime: commitTime(env, github.payload.head_commit?.timestamp),
   });
   // The password may be a PAT rather than the masked job token; mask it before anything logs.
   if (config.registryPassword) core.setSecret(config.registryPassword);
@@ -24,26 +47,243 @@ export function loadConfig(options: MainOptions = {}, env: NodeJS.ProcessEnv = p
 }
 
 /** SOURCE_DATE_EPOCH wins, as reproducible-builds.org specifies; then the pushed commit's time. */
-function commitTime(env: NodeJS.ProcessEnv): Date | undefined {
+function commitTime(env: NodeJS.ProcessEnv, headCommitTime: string | undefined): Date | undefined {
   if (env.SOURCE_DATE_EPOCH && /^\d+$/.test(env.SOURCE_DATE_EPOCH))
     return new Date(Number(env.SOURCE_DATE_EPOCH) * 1000);
-  const timestamp = readGitHubContext(env).payload.head_commit?.timestamp;
-  return timestamp ? new Date(timestamp) : undefined;
+  return headCommitTime ? new Date(headCommitTime) : undefined;
 }
 
-/** The pipeline: install → build → scan → gate → report → publish → outputs. */
+/** The pipeline: install → build (DB fetched meanwhile) → scan → gate → report → publish → outputs. */
 export async function runPipeline(config: Config): Promise<void> {
-  mkdirSync(config.outputDir, { recursive: true });
-  notBuiltYet('install');
+  core.setOutput('pushed', 'false');
+  await prepareFolders(config);
+  const tools = await install(config);
+  const trivyDb = fetchTrivyDb(config, tools);
+  const build = await buildStage(config, tools);
+  core.setOutput('digest', build.digest);
+  core.setOutput('tarball', build.tarball);
+  await trivyDb;
+  const scan = await scanStage(config, tools, build);
+  const decision = await gate(config, scan);
+  const paths = { report: scan.reportPath, sarif: scan.sarifPath, sbom: scan.sbomPath ?? '' };
+  for (const [name, value] of Object.entries(scanOutputs(decision, paths))) core.setOutput(name, value);
+  const reported = await report(config, build, scan, decision);
+  const published = decision.pass && config.push ? await publish(config, tools, build) : undefined;
+  await writeResults(config, tools, build, decision, reported, published);
+  if (!decision.pass) throw new Error(`${describeDecision(decision)}. Nothing was pushed.`);
 }
 
-function notBuiltYet(stage: string): never {
-  throw new Error(`the ${stage} stage is not built yet: this version of the action only checks its inputs.`);
+async function prepareFolders(config: Config): Promise<void> {
+  await mkdir(config.outputDir, { recursive: true });
+  recordForCleanup(config.tempDir);
+  await mkdir(config.tempDir, { recursive: true, mode: 0o700 });
 }
 
-export interface MainOptions {
-  /** Where results go; the runner's default is RUNNER_TEMP, the local runner's ./out. */
-  readonly outputDir?: string;
+function install(config: Config): Promise<InstalledTools> {
+  return installTools({
+    trivyVersion: config.trivyVersion,
+    craneVersion: config.craneVersion,
+    kanikoImage: config.kanikoImage,
+    toolMirror: config.toolMirror,
+    insecureRegistries: config.insecureRegistries,
+    arch: process.arch,
+  });
+}
+
+function trivyCacheDir(config: Config): string {
+  return join(config.tempDir, 'trivy-cache');
+}
+
+/** Starts the DB download while kaniko builds; the scan awaits it, a build failure ignores it. */
+function fetchTrivyDb(config: Config, tools: InstalledTools): Promise<unknown> {
+  const ready = prepareTrivyDb({
+    trivyPath: tools.trivy.path,
+    cacheDir: trivyCacheDir(config),
+    repositories: config.trivyDbRepositories,
+  });
+  ready.catch(() => undefined);
+  return ready;
+}
+
+function buildStage(config: Config, tools: InstalledTools): Promise<BuildResult> {
+  const cacheRegistry = config.cacheRepo.split('/', 1)[0]!;
+  return buildImage({
+    rootfs: tools.kaniko.rootfs,
+    context: config.context,
+    dockerfile: config.dockerfile,
+    outputDir: config.outputDir,
+    tempDir: config.tempDir,
+    image: config.image,
+    firstTag: config.tags[0]!,
+    buildArgs: config.buildArgs,
+    labels: config.labels,
+    target: config.target,
+    reproducible: config.reproducible,
+    cache: config.cache,
+    cacheRepo: config.cacheRepo,
+    insecureRegistries: config.insecureRegistries,
+    extraArgs: config.kanikoArgs,
+    ...(config.cache && config.registryPassword
+      ? {
+          cacheCredential: {
+            registry: cacheRegistry,
+            username: config.registryUsername,
+            password: config.registryPassword,
+          },
+        }
+      : {}),
+  });
+}
+
+function scanStage(config: Config, tools: InstalledTools, build: BuildResult): Promise<ScanResult> {
+  return scanImage({
+    trivyPath: tools.trivy.path,
+    tarball: build.tarball,
+    outputDir: config.outputDir,
+    cacheDir: trivyCacheDir(config),
+    scanners: config.scanners,
+    sbom: config.sbom,
+  });
+}
+
+async function gate(config: Config, scan: ScanResult): Promise<Decision> {
+  const ignores = config.ignoreFile
+    ? parseIgnoreFile(await readFile(config.ignoreFile, 'utf8'), repositoryPath(config, config.ignoreFile))
+    : [];
+  const decision = decide(scan.report, {
+    failOn: config.failOn,
+    severity: config.severity,
+    ignoreUnfixed: config.ignoreUnfixed,
+    scanners: config.scanners,
+    ignores,
+    now: new Date(),
+  });
+  for (const warning of decision.warnings) core.warning(warning);
+  core.info(describeDecision(decision));
+  return decision;
+}
+
+interface ReportResult {
+  readonly attribution: LayerAttribution;
+  /** What the summary must say about the SARIF: results dropped to fit limits, upload warnings. */
+  readonly notes: readonly string[];
+}
+
+/** Rewrites the SARIF for code scanning and uploads it, whether the policy passed or not. */
+async function report(
+  config: Config,
+  build: BuildResult,
+  scan: ScanResult,
+  decision: Decision,
+): Promise<ReportResult> {
+  const attribution = attributeLayers({
+    dockerfileText: await readFile(config.dockerfile, 'utf8'),
+    target: config.target,
+    imageConfig: build.imageConfig,
+    report: scan.report,
+  });
+  const rewritten = rewriteSarif(JSON.parse(await readFile(scan.sarifPath, 'utf8')) as SarifLog, {
+    category: config.sarifCategory,
+    dockerfilePath: repositoryPath(config, config.dockerfile),
+    attribution,
+    report: scan.report,
+    decision,
+  });
+  const notes = [...rewritten.dropped];
+  for (const note of rewritten.dropped) core.warning(note);
+  await writeFile(scan.sarifPath, JSON.stringify(rewritten.sarif));
+  if (!config.uploadSarif) return { attribution, notes };
+
+  const { github } = config;
+  const target = resolveUploadTarget({
+    ref: github.ref,
+    sha: github.sha,
+    checkedOutSha: await checkedOutCommit(config.workspace),
+  });
+  const head = github.payload.pull_request?.head?.repo?.full_name;
+  const uploaded = await uploadSarif({
+    sarif: rewritten.sarif,
+    token: config.githubToken,
+    apiUrl: github.apiUrl,
+    owner: github.owner,
+    repo: github.repoName,
+    ref: target.ref,
+    commitSha: target.commitSha,
+    checkoutPath: config.workspace,
+    startedAt: new Date(),
+    fromFork: head !== undefined && head !== github.repository,
+  });
+  if (uploaded.status === 'complete') core.info(`SARIF uploaded to code scanning (${uploaded.id}).`);
+  else {
+    core.warning(uploaded.warning);
+    notes.push(uploaded.warning);
+  }
+  return { attribution, notes };
+}
+
+async function publish(config: Config, tools: InstalledTools, build: BuildResult): Promise<PublishResult> {
+  const login = config.registryPassword
+    ? await loginRegistry({
+        crane: tools.crane.path,
+        registry: config.registry,
+        username: config.registryUsername,
+        password: config.registryPassword,
+        dockerConfigDir: join(config.tempDir, 'docker-config'),
+      })
+    : undefined;
+  try {
+    const published = await publishImage({
+      crane: tools.crane.path,
+      tarball: build.tarball,
+      image: config.image,
+      tags: config.tags,
+      expectedDigest: build.digest,
+      insecure: config.insecureRegistries.includes(config.registry),
+      ...(login ? { dockerConfigDir: login.dockerConfigDir } : {}),
+    });
+    core.setOutput('pushed', 'true');
+    return published;
+  } catch (error) {
+    // `pushed` stays false, but the references that do exist are listed for whoever cleans up.
+    if (error instanceof PublishError) core.setOutput('tags', error.pushed.join('\n'));
+    throw error;
+  }
+}
+
+async function writeResults(
+  config: Config,
+  tools: InstalledTools,
+  build: BuildResult,
+  decision: Decision,
+  reported: ReportResult,
+  published: PublishResult | undefined,
+): Promise<void> {
+  core.setOutput('image', published?.image ?? '');
+  core.setOutput('tags', published?.references.join('\n') ?? '');
+  await core.summary
+    .addRaw(
+      renderSummary({
+        decision,
+        image: config.image,
+        digest: build.digest,
+        dockerfilePath: repositoryPath(config, config.dockerfile),
+        attribution: reported.attribution,
+        failOn: config.failOn,
+        notes: [...reported.notes, toolsNote(tools)],
+        ...(published ? { pushed: published.references } : {}),
+      }),
+    )
+    .write();
+}
+
+function toolsNote({ trivy, crane, kaniko }: InstalledTools): string {
+  const platform = `${kaniko.platformDigest}${kaniko.indexDigest ? ` (index ${kaniko.indexDigest})` : ''}`;
+  return `Built with kaniko \`${kaniko.image}\` → \`${platform}\`, scanned with Trivy ${trivy.version}, pushed with crane ${crane.version}.`;
+}
+
+/** A path relative to the repository root with forward slashes, as code scanning wants it. */
+function repositoryPath(config: Config, path: string): string {
+  return relative(config.workspace, path).split(sep).join('/');
 }
 
 export async function main(options: MainOptions = {}): Promise<void> {

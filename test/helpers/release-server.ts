@@ -135,7 +135,7 @@ export function trivyStandin(version: string): string {
  * Publishes `trivy_<V>_Linux-64bit.tar.gz` and `…_Linux-ARM64.tar.gz` in release `v<V>` with a
  * `trivy_<V>_checksums.txt` listing both (and a .deb, as real ones do). `omitFromChecksums`
  * leaves the given architecture's line out; `under` publishes below a mirror's path prefix;
- * `padding` (bytes) makes the archives as large as real ones.
+ * `padding` (bytes) makes the archives as large as real ones; `trivy` replaces the script.
  */
 export function publishTrivy(
   server: ReleaseServer,
@@ -145,7 +145,8 @@ export function publishTrivy(
     omitFromChecksums,
     under = '',
     padding = 0,
-  }: { arch?: ReleaseArch; omitFromChecksums?: ReleaseArch; under?: string; padding?: number } = {},
+    trivy = trivyStandin(version),
+  }: { arch?: ReleaseArch; omitFromChecksums?: ReleaseArch; under?: string; padding?: number; trivy?: string } = {},
 ): PublishedRelease {
   const base = `${under}/aquasecurity/trivy/releases/download/v${version}`;
   const assets = { x64: `trivy_${version}_Linux-64bit.tar.gz`, arm64: `trivy_${version}_Linux-ARM64.tar.gz` };
@@ -154,7 +155,7 @@ export function publishTrivy(
   for (const each of ['x64', 'arm64'] as const) {
     const archive = tarGz(
       {
-        trivy: padded(trivyStandin(version) + `# ${each}\nexit 0\n`, padding),
+        trivy: padded(trivy + `# ${each}\nexit 0\n`, padding),
         LICENSE: 'Apache-2.0\n',
         'README.md': 'stand-in\n',
         'contrib/html.tpl': '{{ . }}\n',

@@ -6,9 +6,9 @@
 //   image --input <tar> --format json --output <f> [--scanners …] [--severity …] [--list-all-pkgs]
 //         [--cache-dir <d>] [--skip-db-update] [--db-repository <r>] [--exit-code <n>] …
 //     The input must be a readable docker-archive tarball (manifest.json inside). The report is a
-//     real Trivy report from test/fixtures/trivy chosen by TRIVY_STANDIN_REPORT (default
-//     alpine-310.json; "garbage" writes something that is not JSON), with ArtifactName set to
-//     the input. --skip-db-update fails, as in Trivy, when the cache dir holds no DB; without it
+//     real Trivy report from test/fixtures/trivy chosen by TRIVY_STANDIN_REPORT, else by a
+//     /trivy-standin-report file inside the image (default alpine-310.json; "garbage" writes
+//     something that is not JSON), with ArtifactName set to the input. --skip-db-update fails, as in Trivy, when the cache dir holds no DB; without it
 //     the DB is "downloaded" first. A trivy.yaml in the working directory is read as Trivy
 //     reads it (severity, exit-code), so tests can show the action keeps it out.
 //   image --download-db-only --cache-dir <d> --db-repository <r>
@@ -18,6 +18,7 @@
 //
 // TRIVY_STANDIN_LOG: a file that gets one JSON line per call (argv, cwd, environment names).
 // TRIVY_STANDIN_EXIT: exit with this code after writing the report (a crashing scanner).
+import { gunzipSync } from 'node:zlib';
 import {
   appendFileSync,
   existsSync,
@@ -143,7 +144,7 @@ function image() {
   if (format !== 'json') fatal(`stand-in: only --format json is implemented for image (got ${format})`);
 
   const config = existsSync('trivy.yaml') ? (parseYaml(readFileSync('trivy.yaml', 'utf8')) ?? {}) : {};
-  const choice = process.env.TRIVY_STANDIN_REPORT ?? 'alpine-310.json';
+  const choice = process.env.TRIVY_STANDIN_REPORT ?? reportNamedInImage(input) ?? 'alpine-310.json';
   let text;
   if (choice === 'garbage') text = '{"SchemaVersion": 2, "Results": [ truncated';
   else {
@@ -193,6 +194,43 @@ function packagesOf(result) {
       Layer: v.Layer,
     });
   return [...byId.values()];
+}
+
+/** Entries of a plain tar held in memory: name → content. */
+function tarEntries(buffer) {
+  const entries = new Map();
+  for (let offset = 0; offset + 512 <= buffer.length;) {
+    const name = buffer.toString('utf8', offset, offset + 100).replace(/\0.*$/s, '');
+    if (name === '') break;
+    const size = parseInt(
+      buffer
+        .toString('utf8', offset + 124, offset + 136)
+        .replace(/\0.*$/s, '')
+        .trim() || '0',
+      8,
+    );
+    entries.set(name.replace(/^\.\//, ''), buffer.subarray(offset + 512, offset + 512 + size));
+    offset += 512 + Math.ceil(size / 512) * 512;
+  }
+  return entries;
+}
+
+/**
+ * The fixture named by a `/trivy-standin-report` file inside the scanned image, newest layer
+ * first: the end-to-end tests build images whose content decides what the "scanner" finds,
+ * because the action hands Trivy no TRIVY_* variable.
+ */
+function reportNamedInImage(input) {
+  const archive = tarEntries(readFileSync(input));
+  const [image] = JSON.parse(archive.get('manifest.json')?.toString('utf8') ?? '[]');
+  for (const layer of [...(image?.Layers ?? [])].reverse()) {
+    const content = archive.get(layer);
+    if (!content) continue;
+    const files = tarEntries(content[0] === 0x1f && content[1] === 0x8b ? gunzipSync(content) : content);
+    const named = files.get('trivy-standin-report');
+    if (named) return named.toString('utf8').trim();
+  }
+  return undefined;
 }
 
 /** Reads tar headers looking for manifest.json (docker-archive; plain tar as kaniko writes it). */
