@@ -20334,6 +20334,7 @@ function getState(name) {
 }
 
 // src/cleanup.ts
+import { readFileSync } from "node:fs";
 import { rm as rm2 } from "node:fs/promises";
 
 // src/exec.ts
@@ -20350,34 +20351,45 @@ async function run(command, args, options = {}) {
 
 // src/cleanup.ts
 var STATE_KEY = "cleanup-paths";
-function recordedPaths() {
+function pathsRecordedByMain() {
   const saved = getState(STATE_KEY);
   return saved ? JSON.parse(saved) : [];
 }
+var asRoot = (args) => process.getuid?.() === 0 ? [args[0], args.slice(1)] : ["sudo", ["-n", ...args]];
+function mountsBelow(path4, mountinfo = readFileSync("/proc/self/mountinfo", "utf8")) {
+  const unescape = (field) => field.replace(/\\([0-7]{3})/g, (_m, octal) => String.fromCharCode(parseInt(octal, 8)));
+  return mountinfo.split("\n").map((line) => unescape(line.split(" ")[4] ?? "")).filter((mountPoint) => mountPoint === path4 || mountPoint.startsWith(`${path4}/`)).sort((a, b) => b.length - a.length);
+}
 async function removePath(path4) {
+  for (const mountPoint of mountsBelow(path4)) {
+    const [command, args] = asRoot(["umount", "--lazy", mountPoint]);
+    const result = await run(command, args, { silent: true });
+    if (result.exitCode !== 0) throw new Error(`cannot unmount ${mountPoint}: ${result.stderr.trim()}`);
+  }
   try {
     await rm2(path4, { recursive: true, force: true });
   } catch (error2) {
     const code = error2.code;
     if (code !== "EACCES" && code !== "EPERM" || process.getuid?.() === 0) throw error2;
-    const result = await run("sudo", ["-n", "rm", "-rf", "--", path4], { silent: true });
+    const [command, args] = asRoot(["rm", "-rf", "--", path4]);
+    const result = await run(command, args, { silent: true });
     if (result.exitCode !== 0)
       throw new Error(`cannot remove ${path4}: ${result.stderr.trim() || code}`, { cause: error2 });
   }
 }
-
-// src/post.ts
-async function post() {
+async function removePaths(paths) {
   const failures = [];
-  for (const path4 of recordedPaths()) {
+  for (const path4 of paths) {
     try {
       await removePath(path4);
     } catch (error2) {
       failures.push(`${path4}: ${error2.message}`);
     }
   }
-  if (failures.length > 0) setFailed(`cleanup could not remove:
+  if (failures.length > 0) throw new Error(`cleanup could not remove:
 ${failures.join("\n")}`);
 }
-void post();
+
+// src/post.ts
+removePaths(pathsRecordedByMain()).catch((error2) => setFailed(error2.message));
 /*! For license information please see post.js.LEGAL.txt */

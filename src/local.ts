@@ -14,7 +14,7 @@ tarball, report, SARIF, SBOM, summary and outputs to ./out (or --out <dir>).
 Every action input is a flag of the same name, e.g.
   npm run local -- --context examples/hello --fail-on CRITICAL --tool-mirror http://mirror.internal
 Defaults are the action's, except: push false, upload-sarif false unless --github-token is given,
-and image localhost/<folder name> outside a GitHub workflow.`;
+image localhost/<folder name> outside a GitHub workflow, and tag local outside a git checkout.`;
 
 /** `--name value` and `--name=value` pairs; every name must be an action input (or --out). */
 export function parseFlags(argv: readonly string[]): {
@@ -52,8 +52,11 @@ export function localEnvironment(
   cwd: string,
   out: string,
 ): Record<string, string> {
+  const sha = env.GITHUB_SHA ?? git(['rev-parse', 'HEAD']);
   const inputs: Partial<Record<InputName, string>> = {
     push: 'false',
+    // Outside a git checkout there is no commit to tag the image by.
+    ...(sha ? {} : { tags: 'local' }),
     'upload-sarif': flags.inputs['github-token'] ? 'true' : 'false',
     ...(env.GITHUB_REPOSITORY
       ? {}
@@ -67,7 +70,7 @@ export function localEnvironment(
   const branch = git(['symbolic-ref', '--quiet', 'HEAD']);
   const result: Record<string, string> = {
     GITHUB_WORKSPACE: env.GITHUB_WORKSPACE ?? cwd,
-    GITHUB_SHA: env.GITHUB_SHA ?? git(['rev-parse', 'HEAD']),
+    GITHUB_SHA: sha,
     GITHUB_REF: env.GITHUB_REF ?? branch,
     GITHUB_EVENT_NAME: env.GITHUB_EVENT_NAME ?? 'workflow_dispatch',
     RUNNER_TEMP: env.RUNNER_TEMP ?? mkdtempSync(join(tmpdir(), 'build-scan-push-')),

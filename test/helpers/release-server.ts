@@ -146,7 +146,13 @@ export function publishTrivy(
     under = '',
     padding = 0,
     trivy = trivyStandin(version),
-  }: { arch?: ReleaseArch; omitFromChecksums?: ReleaseArch; under?: string; padding?: number; trivy?: string } = {},
+  }: {
+    arch?: ReleaseArch;
+    omitFromChecksums?: ReleaseArch;
+    under?: string;
+    padding?: number;
+    trivy?: string;
+  } = {},
 ): PublishedRelease {
   const base = `${under}/aquasecurity/trivy/releases/download/v${version}`;
   const assets = { x64: `trivy_${version}_Linux-64bit.tar.gz`, arm64: `trivy_${version}_Linux-ARM64.tar.gz` };
