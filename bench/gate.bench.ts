@@ -12,7 +12,7 @@ import { formatTiming, peakRssMiB, time } from './measure.js';
 
 const FINDINGS = 20_000;
 const DISTINCT_IDS = 2_000;
-const root = process.env.BENCH_ROOT ?? process.cwd();
+const root = join(import.meta.dirname, '..');
 const fixture = (...parts: string[]) => readFileSync(join(root, 'test', 'fixtures', ...parts), 'utf8');
 const dockerfileText = fixture('attribution', 'Dockerfile');
 const imageConfig = JSON.parse(fixture('attribution', 'kaniko-final.json')) as ImageConfig;

@@ -26,7 +26,7 @@ const CRANE_BYTES = 12 * MiB;
 const EXECUTOR_BYTES = 24 * MiB;
 const WARM_TARGET_MS = 100;
 /** From the repository root: the bundled benchmark runs from a temporary folder. */
-const CRANE_STANDIN = join(process.env.BENCH_ROOT ?? process.cwd(), 'test/standins/crane-standin.mjs');
+const CRANE_STANDIN = join(import.meta.dirname, '..', 'test/standins/crane-standin.mjs');
 
 const root = mkdtempSync(join(tmpdir(), 'bench-install-'));
 const server = await startReleaseServer();

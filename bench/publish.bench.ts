@@ -13,7 +13,7 @@ import { writeImageTarball } from '../test/helpers/image-tarball.js';
 import { startRegistry } from '../test/helpers/registry.js';
 import { formatTiming, peakRssMiB, time } from './measure.js';
 
-const root = process.env.BENCH_ROOT ?? process.cwd();
+const root = join(import.meta.dirname, '..');
 const crane = join(root, 'test', 'standins', 'crane-standin.mjs');
 const work = await mkdtemp(join(tmpdir(), 'publish-bench-'));
 const registry = await startRegistry();

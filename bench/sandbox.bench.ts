@@ -14,7 +14,7 @@ import { formatTiming, time } from './measure.js';
 
 const RUNS = 9;
 /** From the repository root: the bundled benchmark runs from a temporary folder. */
-const STANDIN = join(process.env.BENCH_ROOT ?? process.cwd(), 'test/standins/kaniko-executor-standin.sh');
+const STANDIN = join(import.meta.dirname, '..', 'test/standins/kaniko-executor-standin.sh');
 
 const scratch = mkdtempSync(join(tmpdir(), 'bench-sandbox-'));
 const root = makeTestRoot({ executor: STANDIN });

@@ -82896,7 +82896,7 @@ async function downloadOnce(url2, destination, stallMs) {
       response = await (0, import_undici2.fetch)(url2, {
         signal: controller.signal,
         redirect: "follow",
-        dispatcher: new import_undici2.EnvHttpProxyAgent()
+        ...proxyConfigured() ? { dispatcher: new import_undici2.EnvHttpProxyAgent() } : {}
       });
     } catch (error2) {
       throw transient(error2);
@@ -82931,6 +82931,11 @@ async function downloadOnce(url2, destination, stallMs) {
   } finally {
     clearTimeout(timer);
   }
+}
+function proxyConfigured() {
+  return ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"].some(
+    (name) => Boolean(process.env[name])
+  );
 }
 function describeNetworkError(error2) {
   const cause = error2.cause;

@@ -97,7 +97,7 @@ async function downloadOnce(url: string, destination: string, stallMs: number): 
       response = await fetch(url, {
         signal: controller.signal,
         redirect: 'follow',
-        dispatcher: new EnvHttpProxyAgent(),
+        ...(proxyConfigured() ? { dispatcher: new EnvHttpProxyAgent() } : {}),
       });
     } catch (error) {
       throw transient(error);
@@ -132,6 +132,13 @@ async function downloadOnce(url: string, destination: string, stallMs: number): 
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Only then is the proxy agent made: undici warns on every process that creates one. */
+function proxyConfigured(): boolean {
+  return ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) =>
+    Boolean(process.env[name]),
+  );
 }
 
 /** fetch reports every network failure as "fetch failed"; the useful part is in the cause. */
