@@ -83295,8 +83295,10 @@ async function runPipeline(config) {
   const reported = await report(config, build, scan, decision);
   const published = decision.pass && config.push ? await publish(config, tools, build) : void 0;
   await writeResults(config, tools, build, decision, reported, published);
-  if (!decision.pass) throw new Error(`${describeDecision(decision)}. Nothing was pushed.`);
+  if (!decision.pass) throw new PolicyFailure(`${describeDecision(decision)}. Nothing was pushed.`);
 }
+var PolicyFailure = class extends Error {
+};
 async function prepareFolders(config) {
   await mkdir8(config.outputDir, { recursive: true });
   recordForCleanup(config.tempDir);
@@ -83471,8 +83473,14 @@ async function main(options = {}) {
   try {
     await runPipeline(loadConfig(options));
   } catch (error2) {
-    setFailed(error2 instanceof Error ? error2.message : String(error2));
+    const message = error2 instanceof Error ? error2.message : String(error2);
+    setFailed(message);
+    if (!(error2 instanceof PolicyFailure)) await summarizeFailure(message);
   }
+}
+async function summarizeFailure(message) {
+  if (!process.env.GITHUB_STEP_SUMMARY) return;
+  await summary.addHeading("Build, scan and push: failed", 2).addCodeBlock(message).addRaw("Nothing was pushed unless the message above lists pushed references.", true).write();
 }
 
 // src/index.ts

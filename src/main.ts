@@ -70,8 +70,11 @@ export async function runPipeline(config: Config): Promise<void> {
   const reported = await report(config, build, scan, decision);
   const published = decision.pass && config.push ? await publish(config, tools, build) : undefined;
   await writeResults(config, tools, build, decision, reported, published);
-  if (!decision.pass) throw new Error(`${describeDecision(decision)}. Nothing was pushed.`);
+  if (!decision.pass) throw new PolicyFailure(`${describeDecision(decision)}. Nothing was pushed.`);
 }
+
+/** The policy said no: the summary already explains why, so only the step's status changes. */
+class PolicyFailure extends Error {}
 
 async function prepareFolders(config: Config): Promise<void> {
   await mkdir(config.outputDir, { recursive: true });
@@ -290,6 +293,18 @@ export async function main(options: MainOptions = {}): Promise<void> {
   try {
     await runPipeline(loadConfig(options));
   } catch (error) {
-    core.setFailed(error instanceof Error ? error.message : String(error));
+    const message = error instanceof Error ? error.message : String(error);
+    core.setFailed(message);
+    if (!(error instanceof PolicyFailure)) await summarizeFailure(message);
   }
+}
+
+/** A failed run still leaves a summary: which step stopped and why, and that nothing was pushed. */
+async function summarizeFailure(message: string): Promise<void> {
+  if (!process.env.GITHUB_STEP_SUMMARY) return;
+  await core.summary
+    .addHeading('Build, scan and push: failed', 2)
+    .addCodeBlock(message)
+    .addRaw('Nothing was pushed unless the message above lists pushed references.', true)
+    .write();
 }

@@ -155,6 +155,22 @@ describe('the action end to end', () => {
     expect(result.stdout).toMatch(/digest/i);
     expect(result.stdout).toContain(result.outputs.digest ?? 'no digest output');
     expect(result.outputs.pushed).toBe('false');
+    expect(result.summary).toContain('Build, scan and push: failed');
+  });
+
+  it('bad inputs fail the step before any download, process or registry request', async () => {
+    const mirrorRequests = harness.releases.requests.length;
+    const result = await harness.runAction({
+      report: 'alpine-310.json',
+      inputs: { push: 'maybe', 'fail-on': 'SEVERE', 'tool-mirror': 'ftp://mirror' },
+    });
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toMatch(/3 invalid inputs/);
+    expect(result.stdout).toMatch(/`push` "maybe"/);
+    expect(harness.releases.requests.length).toBe(mirrorRequests);
+    expect(harness.proxy.requests).toEqual([]);
+    expect(readdirSync(result.runnerTemp)).toEqual([]);
+    expect(result.summary).toContain('3 invalid inputs');
   });
 
   it('after the post step no credential is left under RUNNER_TEMP or the workspace, and nothing is mounted', async () => {
