@@ -36830,9 +36830,33 @@ import { readFileSync as readFileSync2 } from "node:fs";
 import { rm as rm2 } from "node:fs/promises";
 
 // src/exec.ts
+var PROXY_VARIABLES = [
+  "HTTP_PROXY",
+  "http_proxy",
+  "HTTPS_PROXY",
+  "https_proxy",
+  "NO_PROXY",
+  "no_proxy"
+];
+var CHILD_VARIABLES = [
+  "PATH",
+  "HOME",
+  "TMPDIR",
+  ...PROXY_VARIABLES,
+  "SSL_CERT_FILE",
+  "SSL_CERT_DIR"
+];
+function childEnv(extra = {}, environment = process.env) {
+  const env = {};
+  for (const name of CHILD_VARIABLES) {
+    const value = environment[name];
+    if (value !== void 0) env[name] = value;
+  }
+  return { ...env, ...extra };
+}
 async function run(command, args, options = {}) {
   const output = await getExecOutput(command, [...args], {
-    env: options.env ? { ...options.env } : void 0,
+    env: { ...options.env ?? childEnv() },
     cwd: options.cwd,
     input: options.input === void 0 ? void 0 : Buffer.from(options.input),
     silent: options.silent ?? false,
@@ -37323,7 +37347,7 @@ var EXECUTOR_ENV = Object.freeze({
   SSL_CERT_DIR: "/kaniko/ssl/certs",
   DOCKER_CONFIG: "/kaniko/.docker/"
 });
-var PROXY_VARIABLES = [
+var PROXY_VARIABLES2 = [
   "HTTP_PROXY",
   "http_proxy",
   "HTTPS_PROXY",
@@ -37362,7 +37386,7 @@ function kanikoArgv(options) {
 }
 function proxySettings(env) {
   const settings = {};
-  for (const name of PROXY_VARIABLES) if (env[name]) settings[name] = env[name];
+  for (const name of PROXY_VARIABLES2) if (env[name]) settings[name] = env[name];
   return settings;
 }
 async function buildImage(options) {
@@ -37976,26 +38000,8 @@ function backoffDelay(policy, failedTry) {
 }
 
 // src/publish/crane.ts
-var PASSED_VARIABLES = [
-  "PATH",
-  "HOME",
-  "HTTP_PROXY",
-  "http_proxy",
-  "HTTPS_PROXY",
-  "https_proxy",
-  "NO_PROXY",
-  "no_proxy",
-  "SSL_CERT_FILE",
-  "SSL_CERT_DIR"
-];
 function craneEnv(environment, dockerConfigDir) {
-  const env = {};
-  for (const name of PASSED_VARIABLES) {
-    const value = environment[name];
-    if (value !== void 0) env[name] = value;
-  }
-  if (dockerConfigDir !== void 0) env.DOCKER_CONFIG = dockerConfigDir;
-  return env;
+  return childEnv(dockerConfigDir === void 0 ? {} : { DOCKER_CONFIG: dockerConfigDir }, environment);
 }
 function craneArgs(insecure, args) {
   return insecure ? ["--insecure", ...args] : [...args];
@@ -38023,7 +38029,9 @@ ${failureText(result)}`
     );
   const configFile = join6(dockerConfigDir, "config.json");
   await chmod2(configFile, 384);
-  info(`Logged in to ${registry} as ${username} (credentials in a private DOCKER_CONFIG).`);
+  info(
+    `Stored credentials for ${username} on ${registry} in a private DOCKER_CONFIG (checked at push).`
+  );
   return { dockerConfigDir, configFile };
 }
 var PublishError = class extends Error {
@@ -82544,27 +82552,10 @@ import { existsSync as existsSync7 } from "node:fs";
 import { mkdir as mkdir5, mkdtemp as mkdtemp3, readFile as readFile2, rm as rm3 } from "node:fs/promises";
 import { arch as arch2, platform as platform2, tmpdir } from "node:os";
 import { join as join11 } from "node:path";
-var PASSED_ENV = [
-  "PATH",
-  "TMPDIR",
-  "HTTP_PROXY",
-  "HTTPS_PROXY",
-  "NO_PROXY",
-  "http_proxy",
-  "https_proxy",
-  "no_proxy",
-  "SSL_CERT_FILE",
-  "SSL_CERT_DIR"
-];
 async function runTrivy(options, args) {
   const directory = await mkdtemp3(join11(tmpdir(), "bsp-trivy-"));
   try {
-    const env = { HOME: directory };
-    for (const name of PASSED_ENV) {
-      const value = process.env[name];
-      if (value !== void 0) env[name] = value;
-    }
-    return await run(options.trivyPath, args, { cwd: directory, env: { ...env, ...options.extraEnv } });
+    return await run(options.trivyPath, args, { cwd: directory, env: childEnv({ HOME: directory }) });
   } finally {
     await rm3(directory, { recursive: true, force: true });
   }
@@ -83126,25 +83117,10 @@ async function readCache(digest, options) {
   const digests = JSON.parse(await readFile4(join14(folder, DIGESTS_FILE), "utf8"));
   return { rootfs: join14(folder, "rootfs"), image: options.image, ...digests, source: "tool cache" };
 }
-var PASSED_ENV2 = [
-  "PATH",
-  "HOME",
-  "HTTP_PROXY",
-  "HTTPS_PROXY",
-  "NO_PROXY",
-  "http_proxy",
-  "https_proxy",
-  "no_proxy",
-  "SSL_CERT_FILE",
-  "SSL_CERT_DIR"
-];
 var Crane = class {
   constructor(path13, options) {
     this.path = path13;
-    this.env = Object.fromEntries(
-      PASSED_ENV2.flatMap((name) => process.env[name] ? [[name, process.env[name]]] : [])
-    );
-    if (options.dockerConfig) this.env.DOCKER_CONFIG = options.dockerConfig;
+    this.env = childEnv(options.dockerConfig ? { DOCKER_CONFIG: options.dockerConfig } : {});
     this.insecure = options.insecureRegistries.includes(parseImageReference(options.image).registry);
   }
   path;

@@ -20338,9 +20338,33 @@ import { readFileSync } from "node:fs";
 import { rm as rm2 } from "node:fs/promises";
 
 // src/exec.ts
+var PROXY_VARIABLES = [
+  "HTTP_PROXY",
+  "http_proxy",
+  "HTTPS_PROXY",
+  "https_proxy",
+  "NO_PROXY",
+  "no_proxy"
+];
+var CHILD_VARIABLES = [
+  "PATH",
+  "HOME",
+  "TMPDIR",
+  ...PROXY_VARIABLES,
+  "SSL_CERT_FILE",
+  "SSL_CERT_DIR"
+];
+function childEnv(extra = {}, environment = process.env) {
+  const env = {};
+  for (const name of CHILD_VARIABLES) {
+    const value = environment[name];
+    if (value !== void 0) env[name] = value;
+  }
+  return { ...env, ...extra };
+}
 async function run(command, args, options = {}) {
   const output = await getExecOutput(command, [...args], {
-    env: options.env ? { ...options.env } : void 0,
+    env: { ...options.env ?? childEnv() },
     cwd: options.cwd,
     input: options.input === void 0 ? void 0 : Buffer.from(options.input),
     silent: options.silent ?? false,

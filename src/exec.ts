@@ -1,7 +1,44 @@
 import { getExecOutput } from '@actions/exec';
 
+/** Proxy settings, in both spellings tools read. */
+export const PROXY_VARIABLES = [
+  'HTTP_PROXY',
+  'http_proxy',
+  'HTTPS_PROXY',
+  'https_proxy',
+  'NO_PROXY',
+  'no_proxy',
+] as const;
+
+/** What any child process may see of the runner's environment: where things are, proxies, CAs. */
+const CHILD_VARIABLES = [
+  'PATH',
+  'HOME',
+  'TMPDIR',
+  ...PROXY_VARIABLES,
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+] as const;
+
+/**
+ * A child's environment: the few runner variables above plus `extra`. Everything else stays
+ * out: INPUT_* (the action's inputs, secrets among them), GITHUB_TOKEN, ACTIONS_* runtime tokens,
+ * and tool-specific variables such as TRIVY_* that would quietly change a tool's behaviour.
+ */
+export function childEnv(
+  extra: Readonly<Record<string, string>> = {},
+  environment: Readonly<Record<string, string | undefined>> = process.env,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of CHILD_VARIABLES) {
+    const value = environment[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return { ...env, ...extra };
+}
+
 export interface RunOptions {
-  /** The whole environment of the child: nothing is inherited unless the caller passes it on. */
+  /** The whole environment of the child; `childEnv()` when absent. Nothing else is inherited. */
   readonly env?: Readonly<Record<string, string>>;
   readonly cwd?: string;
   /** Written to the child's stdin, e.g. a password for `--password-stdin`. */
@@ -26,7 +63,7 @@ export async function run(
   options: RunOptions = {},
 ): Promise<RunResult> {
   const output = await getExecOutput(command, [...args], {
-    env: options.env ? { ...options.env } : undefined,
+    env: { ...(options.env ?? childEnv()) },
     cwd: options.cwd,
     input: options.input === undefined ? undefined : Buffer.from(options.input),
     silent: options.silent ?? false,

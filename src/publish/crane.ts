@@ -3,41 +3,18 @@ import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { recordForCleanup } from '../cleanup.js';
 import type { RunResult } from '../exec.js';
-import { lastLines, run } from '../exec.js';
+import { childEnv, lastLines, run } from '../exec.js';
 import { classifyCraneFailure } from './failures.js';
 import { digestReference, isDigest, printedDigest, pushedDigest, taggedReference } from './references.js';
 import type { RetryPolicy } from './retry.js';
 import { DEFAULT_RETRY, backoffDelay } from './retry.js';
 
-/** The runner's variables crane may need: where to find things, proxies and CA certificates. */
-const PASSED_VARIABLES = [
-  'PATH',
-  'HOME',
-  'HTTP_PROXY',
-  'http_proxy',
-  'HTTPS_PROXY',
-  'https_proxy',
-  'NO_PROXY',
-  'no_proxy',
-  'SSL_CERT_FILE',
-  'SSL_CERT_DIR',
-];
-
-/**
- * crane's whole environment: the variables above and DOCKER_CONFIG. Nothing else of the
- * runner's (GITHUB_TOKEN, INPUT_*, …) reaches it.
- */
+/** crane's whole environment: the runner's basics (see childEnv) and DOCKER_CONFIG. */
 export function craneEnv(
   environment: Readonly<Record<string, string | undefined>>,
   dockerConfigDir: string | undefined,
 ): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const name of PASSED_VARIABLES) {
-    const value = environment[name];
-    if (value !== undefined) env[name] = value;
-  }
-  if (dockerConfigDir !== undefined) env.DOCKER_CONFIG = dockerConfigDir;
-  return env;
+  return childEnv(dockerConfigDir === undefined ? {} : { DOCKER_CONFIG: dockerConfigDir }, environment);
 }
 
 /** crane's argv: the global `--insecure` first, as cobra accepts it anywhere. */
@@ -90,7 +67,10 @@ export async function loginRegistry(options: LoginOptions): Promise<LoginResult>
     );
   const configFile = join(dockerConfigDir, 'config.json');
   await chmod(configFile, 0o600);
-  core.info(`Logged in to ${registry} as ${username} (credentials in a private DOCKER_CONFIG).`);
+  // crane auth login only writes the file: a wrong password shows up as a 401 at push time.
+  core.info(
+    `Stored credentials for ${username} on ${registry} in a private DOCKER_CONFIG (checked at push).`,
+  );
   return { dockerConfigDir, configFile };
 }
 

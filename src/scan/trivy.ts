@@ -4,33 +4,13 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { arch, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertSuccess, lastLines, run } from '../exec.js';
+import { assertSuccess, childEnv, lastLines, run } from '../exec.js';
 import type { SbomFormat, Scanner } from '../inputs.js';
 import type { TrivyReport } from './report.js';
 import { parseTrivyReport } from './report.js';
 
-/**
- * Variables Trivy may see. Everything else stays out: GITHUB_TOKEN (Trivy sends it to ghcr.io),
- * INPUT_* and ACTIONS_* (runner internals), and TRIVY_* (each one sets a flag, so a workflow
- * variable could quietly change the policy).
- */
-const PASSED_ENV = [
-  'PATH',
-  'TMPDIR',
-  'HTTP_PROXY',
-  'HTTPS_PROXY',
-  'NO_PROXY',
-  'http_proxy',
-  'https_proxy',
-  'no_proxy',
-  'SSL_CERT_FILE',
-  'SSL_CERT_DIR',
-];
-
 interface TrivyProcessOptions {
   readonly trivyPath: string;
-  /** Extra variables for the child; tests use it to steer the stand-in. */
-  readonly extraEnv?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -40,12 +20,9 @@ interface TrivyProcessOptions {
 async function runTrivy(options: TrivyProcessOptions, args: readonly string[]) {
   const directory = await mkdtemp(join(tmpdir(), 'bsp-trivy-'));
   try {
-    const env: Record<string, string> = { HOME: directory };
-    for (const name of PASSED_ENV) {
-      const value = process.env[name];
-      if (value !== undefined) env[name] = value;
-    }
-    return await run(options.trivyPath, args, { cwd: directory, env: { ...env, ...options.extraEnv } });
+    // childEnv keeps GITHUB_TOKEN (Trivy would send it to ghcr.io), INPUT_*, ACTIONS_* and
+    // TRIVY_* (each sets a flag, so a workflow variable could quietly change the policy) out.
+    return await run(options.trivyPath, args, { cwd: directory, env: childEnv({ HOME: directory }) });
   } finally {
     await rm(directory, { recursive: true, force: true });
   }

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { assertSuccess, lastLines, run } from '../exec.js';
+import { assertSuccess, childEnv, lastLines, run } from '../exec.js';
 import { toolCacheRoot } from './release-tool.js';
 import type { Arch } from './releases.js';
 
@@ -135,19 +135,6 @@ async function readCache(
   return { rootfs: join(folder, 'rootfs'), image: options.image, ...digests, source: 'tool cache' };
 }
 
-const PASSED_ENV = [
-  'PATH',
-  'HOME',
-  'HTTP_PROXY',
-  'HTTPS_PROXY',
-  'NO_PROXY',
-  'http_proxy',
-  'https_proxy',
-  'no_proxy',
-  'SSL_CERT_FILE',
-  'SSL_CERT_DIR',
-];
-
 /** crane with a minimal environment: no GITHUB_TOKEN, no INPUT_*, nothing else of the runner's. */
 class Crane {
   private readonly env: Record<string, string>;
@@ -157,10 +144,7 @@ class Crane {
     private readonly path: string,
     options: KanikoInstallOptions,
   ) {
-    this.env = Object.fromEntries(
-      PASSED_ENV.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])),
-    ) as Record<string, string>;
-    if (options.dockerConfig) this.env.DOCKER_CONFIG = options.dockerConfig;
+    this.env = childEnv(options.dockerConfig ? { DOCKER_CONFIG: options.dockerConfig } : {});
     this.insecure = options.insecureRegistries.includes(parseImageReference(options.image).registry);
   }
 

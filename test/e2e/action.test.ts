@@ -136,8 +136,9 @@ describe('the action end to end', () => {
         { method: 'PUT', path: /\/manifests\//, times: 2, fault: { kind: 'status', status: 503 } },
       ],
     });
+    // The real crane retries a 5xx itself before the action's own retries; either way the push
+    // must end in success with every tag.
     expect(result.exitCode, result.stdout).toBe(0);
-    expect(result.stdout).toMatch(/retry|again/i);
     expect(harness.proxy.requests.filter((request) => request.faulted)).toHaveLength(2);
     expect((await harness.registryTags('octo-org/flaky')).sort()).toEqual(['main', 'sha-c0ffee0']);
   });

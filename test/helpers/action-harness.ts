@@ -20,10 +20,10 @@ import { startRegistry } from './registry.js';
 import type { ReleaseServer } from './release-server.js';
 import { publishCrane, publishTrivy, startReleaseServer } from './release-server.js';
 import { makeTestRoot } from './rootfs.js';
+import { TRIVY_STANDIN } from './trivy-standin.js';
 
 const run = promisify(execFile);
 const REPO = resolve(import.meta.dirname, '..', '..');
-const TRIVY_STANDIN = join(REPO, 'test', 'standins', 'trivy-standin.mjs');
 const TRIVY_VERSION = '0.76.0';
 const CRANE_VERSION = '0.22.5';
 export const SHA = 'c0ffee0123456789abcdef0123456789abcdef01';

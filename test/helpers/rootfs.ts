@@ -28,6 +28,8 @@ export const EXECUTOR_CA_MARKER = '# executor CA bundle of the test root\n';
  */
 export function makeTestRoot(options: { executor?: string } = {}): string {
   const root = mkdtempSync(join(tmpdir(), 'bsp-rootfs-'));
+  // An image's root is 0755; mkdtemp's 0700 would be carried into images built FROM this one.
+  chmodSync(root, 0o755);
   mkdirSync(join(root, 'bin'));
   copyFileSync(BUSYBOX, join(root, 'bin', 'busybox'));
   chmodSync(join(root, 'bin', 'busybox'), 0o755);

@@ -14,8 +14,8 @@ import { renderSummary, scanOutputs } from '../../src/report/summary.js';
 import { uploadSarif } from '../../src/report/upload.js';
 import { prepareTrivyDb, scanImage } from '../../src/scan/trivy.js';
 import { startCodeScanningApi } from '../helpers/github-api.js';
+import { trivyStandinWith } from '../helpers/trivy-standin.js';
 
-const standin = join(import.meta.dirname, '..', 'standins', 'trivy-standin.mjs');
 let root: string;
 let tarball: string;
 
@@ -30,18 +30,16 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 async function scan(report: string) {
   const cacheDir = join(root, `cache-${report}`);
-  const extraEnv = { TRIVY_STANDIN_REPORT: report };
+  const trivyPath = trivyStandinWith({ TRIVY_STANDIN_REPORT: report });
   const store = { available: () => false, restore: async () => undefined, save: async () => undefined };
   await prepareTrivyDb({
-    trivyPath: standin,
-    extraEnv,
+    trivyPath,
     cacheDir,
     repositories: ['mirror.gcr.io/aquasec/trivy-db:2'],
     store,
   });
   return scanImage({
-    trivyPath: standin,
-    extraEnv,
+    trivyPath,
     tarball,
     cacheDir,
     outputDir: join(root, `out-${report}`),

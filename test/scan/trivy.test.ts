@@ -7,8 +7,9 @@ import type { DbCacheStore } from '../../src/scan/trivy.js';
 import { prepareTrivyDb, scanImage } from '../../src/scan/trivy.js';
 import { ReportError } from '../../src/scan/report.js';
 import { TRIVY_FIXTURES } from './trivy-fixtures.js';
+import { TRIVY_STANDIN, trivyStandinWith } from '../helpers/trivy-standin.js';
 
-const standin = join(import.meta.dirname, '..', 'standins', 'trivy-standin.mjs');
+const standin = TRIVY_STANDIN;
 const repositories = [
   'mirror.gcr.io/aquasec/trivy-db:2',
   'ghcr.io/aquasecurity/trivy-db:2',
@@ -41,7 +42,7 @@ function setup(extraEnv: Record<string, string> = {}) {
             .split('\n')
             .map((line) => JSON.parse(line) as Call)
         : [],
-    process: { trivyPath: standin, extraEnv: { TRIVY_STANDIN_LOG: log, ...extraEnv } },
+    process: { trivyPath: trivyStandinWith({ TRIVY_STANDIN_LOG: log, ...extraEnv }) },
   };
 }
 
