@@ -274,7 +274,12 @@ export function buildConfig(sources: ConfigSources): Config {
     ? insidePath('file', fileValue, github.workspace)
     : context &&
       insidePath('file', join(relative(github.workspace, context) || '.', 'Dockerfile'), github.workspace);
-  if (dockerfile && !statSync(dockerfile).isFile()) problem('file', fileValue, 'is not a file');
+  if (dockerfile && !statSync(dockerfile).isFile())
+    problem(
+      'file',
+      fileValue || dockerfile,
+      'is not a file: give the path of the Dockerfile, relative to the workspace',
+    );
 
   const buildArgs = listInput(raw('build-args'));
   for (const arg of buildArgs) {
@@ -368,7 +373,7 @@ export function buildConfig(sources: ConfigSources): Config {
 
   const trivyVersion = toolVersion('trivy-version');
   const refusal = trivyVersion ? refusedTrivyVersion(trivyVersion) : undefined;
-  if (refusal) problem('trivy-version', raw('trivy-version'), `: ${refusal}`);
+  if (refusal) problem('trivy-version', raw('trivy-version'), `is refused. ${refusal}`);
   const craneVersion = toolVersion('crane-version');
 
   const toolMirror = raw('tool-mirror').replace(/\/+$/, '');
