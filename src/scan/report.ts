@@ -235,3 +235,26 @@ export function severityRank(severity: Severity): number {
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+/** The image a build wrote, as Trivy identifies an image: its config digest and layer DiffIDs. */
+export interface ImageIdentity {
+  readonly configDigest: string;
+  readonly diffIds: readonly string[];
+}
+
+/**
+ * Why the report does not describe the image the build wrote, or undefined when it does. Trivy
+ * names the scanned image by its config digest (`Metadata.ImageID`) and layers (`DiffIDs`); a
+ * report about anything else must never decide whether this image is pushed.
+ */
+export function scannedImageMismatch(report: TrivyReport, expected: ImageIdentity): string | undefined {
+  const scanned = report.Metadata;
+  if (!scanned?.ImageID)
+    return 'the Trivy report does not name the image it scanned (no Metadata.ImageID), so it cannot be matched to the build';
+  if (scanned.ImageID !== expected.configDigest)
+    return `Trivy scanned image ${scanned.ImageID}, but the build wrote ${expected.configDigest}`;
+  const diffIds = scanned.DiffIDs ?? [];
+  if (diffIds.length !== expected.diffIds.length || diffIds.some((id, i) => id !== expected.diffIds[i]))
+    return `Trivy scanned layers ${diffIds.join(', ') || '(none)'}, but the build wrote ${expected.diffIds.join(', ')}`;
+  return undefined;
+}

@@ -52,6 +52,8 @@ export interface TrivyDbOptions extends TrivyProcessOptions {
   readonly cacheDir: string;
   /** Tried in order; the `trivy-db-repositories` input. */
   readonly repositories: readonly string[];
+  /** Registries reached over plain HTTP (`insecure-registries`); a DB repository there gets `--insecure`. */
+  readonly insecureRegistries?: readonly string[];
   readonly timeout?: string;
   /** Today's date picks the cache key, so a runner refreshes the DB at most once a day. */
   readonly now?: Date;
@@ -114,6 +116,7 @@ export async function prepareTrivyDb(options: TrivyDbOptions): Promise<TrivyDbRe
       options.cacheDir,
       '--db-repository',
       repository,
+      ...(options.insecureRegistries?.includes(repository.split('/', 1)[0]!) ? ['--insecure'] : []),
       '--timeout',
       options.timeout ?? '10m',
       ...COMMON_FLAGS,
@@ -184,6 +187,9 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
   const reportPath = join(options.outputDir, 'trivy-report.json');
   const sarifPath = join(options.outputDir, 'trivy-results.sarif');
   const sbomPath = options.sbom === 'none' ? undefined : join(options.outputDir, SBOM_FILES[options.sbom]);
+  // A report left by an earlier run in the same folder (the local runner reuses ./out) must
+  // never stand in for this scan's.
+  await Promise.all([reportPath, sarifPath, sbomPath].map((path) => path && rm(path, { force: true })));
   const scan = await runTrivy(options, [
     'image',
     '--input',

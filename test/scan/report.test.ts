@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ReportError, findingsOf, parseTrivyReport } from '../../src/scan/report.js';
+import type { TrivyReport } from '../../src/scan/report.js';
+import { ReportError, findingsOf, parseTrivyReport, scannedImageMismatch } from '../../src/scan/report.js';
 import { TRIVY_FIXTURES, trivyFixture } from './trivy-fixtures.js';
 
 describe('parseTrivyReport', () => {
@@ -71,5 +72,32 @@ describe('findingsOf', () => {
       'r.json',
     );
     expect(findingsOf(report)[0]!.severity).toBe('UNKNOWN');
+  });
+});
+
+describe('scannedImageMismatch', () => {
+  const identity = { configDigest: `sha256:${'a'.repeat(64)}`, diffIds: [`sha256:${'b'.repeat(64)}`] };
+  const report = (metadata: TrivyReport['Metadata']): TrivyReport => ({
+    SchemaVersion: 2,
+    Metadata: metadata,
+  });
+
+  it('accepts the report of the image the build wrote', () => {
+    expect(
+      scannedImageMismatch(report({ ImageID: identity.configDigest, DiffIDs: identity.diffIds }), identity),
+    ).toBeUndefined();
+  });
+
+  it('refuses a report of another image, other layers, or no image at all', () => {
+    expect(
+      scannedImageMismatch(
+        report({ ImageID: `sha256:${'c'.repeat(64)}`, DiffIDs: identity.diffIds }),
+        identity,
+      ),
+    ).toMatch(/scanned image sha256:c+, but the build wrote sha256:a+/);
+    expect(scannedImageMismatch(report({ ImageID: identity.configDigest, DiffIDs: [] }), identity)).toMatch(
+      /layers \(none\)/,
+    );
+    expect(scannedImageMismatch(report(undefined), identity)).toMatch(/does not name the image/);
   });
 });

@@ -113,6 +113,29 @@ describe('prepareTrivyDb', () => {
     ]);
   });
 
+  it('passes --insecure only for a DB repository on a registry listed as insecure', async () => {
+    const t = setup();
+    await prepareTrivyDb({
+      ...t.process,
+      cacheDir: t.cacheDir,
+      repositories: ['127.0.0.1:5000/trivy-db:2'],
+      insecureRegistries: ['127.0.0.1:5000'],
+      store: noCacheService,
+      now,
+    });
+    await prepareTrivyDb({
+      ...t.process,
+      cacheDir: t.cacheDir,
+      repositories,
+      insecureRegistries: ['127.0.0.1:5000'],
+      store: noCacheService,
+      now,
+    });
+    const [insecure, secure] = t.calls().map((call) => call.argv);
+    expect(insecure).toContain('--insecure');
+    expect(secure).not.toContain('--insecure');
+  });
+
   it('tries the next repository itself when one fails on the network', async () => {
     const t = setup({ TRIVY_STANDIN_FAIL_REPOS: repositories[0]! });
     const result = await prepareTrivyDb({
@@ -346,6 +369,29 @@ describe('scanImage through the Trivy stand-in', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ReportError);
     expect((error as Error).message).toMatch(/trivy-report\.json is not valid JSON/);
+  });
+
+  it('a Trivy that exits 0 without writing never has an earlier report read as its own', async () => {
+    const t = setup();
+    await readyDb(t);
+    const options = {
+      tarball,
+      outputDir: t.outputDir,
+      cacheDir: t.cacheDir,
+      scanners: ['vuln'] as const,
+      sbom: 'none' as const,
+    };
+    await scanImage({ ...t.process, ...options });
+    expect(existsSync(join(t.outputDir, 'trivy-report.json'))).toBe(true);
+    const silent = join(t.outputDir, '..', 'silent-trivy');
+    writeFileSync(
+      silent,
+      '#!/bin/sh\n# A broken scanner for this test: exits 0 and writes nothing.\nexit 0\n',
+      { mode: 0o755 },
+    );
+    await expect(scanImage({ trivyPath: silent, ...options })).rejects.toThrow(
+      /exited 0 but wrote no report/,
+    );
   });
 
   it('scanning before the DB is ready fails (--skip-db-update on the first run)', async () => {

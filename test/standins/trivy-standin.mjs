@@ -18,6 +18,7 @@
 //
 // TRIVY_STANDIN_LOG: a file that gets one JSON line per call (argv, cwd, environment names).
 // TRIVY_STANDIN_EXIT: exit with this code after writing the report (a crashing scanner).
+import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import {
   appendFileSync,
@@ -56,6 +57,7 @@ const BOOLEAN_FLAGS = new Set([
   '--skip-version-check',
   '--disable-telemetry',
   '--no-progress',
+  '--insecure',
   '--list-all-pkgs',
   '--download-db-only',
   '--quiet',
@@ -150,6 +152,10 @@ function image() {
   else {
     const report = JSON.parse(readFileSync(choice.startsWith('/') ? choice : join(FIXTURES, choice), 'utf8'));
     report.ArtifactName = input;
+    // Real Trivy identifies the image it scanned by its config: ImageID is the config's digest,
+    // DiffIDs its layers. The action checks them against what the build wrote.
+    const identity = imageIdentity(input);
+    if (identity) report.Metadata = { ...report.Metadata, ...identity };
     const severities = (flags.get('--severity') ?? [].concat(config.severity ?? SEVERITIES).join(','))
       .split(',')
       .map((s) => s.trim().toUpperCase());
@@ -213,6 +219,20 @@ function tarEntries(buffer) {
     offset += 512 + Math.ceil(size / 512) * 512;
   }
   return entries;
+}
+
+/** ImageID, DiffIDs and ImageConfig of a docker-archive, as Trivy reports them. */
+function imageIdentity(input) {
+  const archive = tarEntries(readFileSync(input));
+  const [image] = JSON.parse(archive.get('manifest.json')?.toString('utf8') ?? '[]');
+  const config = image && archive.get(image.Config);
+  if (!config) return undefined;
+  const parsed = JSON.parse(config.toString('utf8'));
+  return {
+    ImageID: `sha256:${createHash('sha256').update(config).digest('hex')}`,
+    DiffIDs: parsed.rootfs?.diff_ids ?? [],
+    ImageConfig: parsed,
+  };
 }
 
 /**
