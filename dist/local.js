@@ -34277,9 +34277,9 @@ var require_commonjs2 = __commonJS({
 });
 
 // src/local.ts
-import { execFileSync } from "node:child_process";
+import { execFileSync as execFileSync2 } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync as writeFileSync4 } from "node:fs";
-import { homedir as homedir2, tmpdir as tmpdir3 } from "node:os";
+import { homedir as homedir2, tmpdir as tmpdir4 } from "node:os";
 import { basename as basename6, join as join16, resolve as resolve4 } from "node:path";
 
 // src/inputs.ts
@@ -34599,7 +34599,12 @@ function buildConfig(sources) {
   if (context3 && !statSync(context3).isDirectory()) problem("context", contextValue, "is not a directory");
   const fileValue = sources.read("file").trim();
   const dockerfile = fileValue ? insidePath("file", fileValue, github.workspace) : context3 && insidePath("file", join(relative(github.workspace, context3) || ".", "Dockerfile"), github.workspace);
-  if (dockerfile && !statSync(dockerfile).isFile()) problem("file", fileValue, "is not a file");
+  if (dockerfile && !statSync(dockerfile).isFile())
+    problem(
+      "file",
+      fileValue || dockerfile,
+      "is not a file: give the path of the Dockerfile, relative to the workspace"
+    );
   const buildArgs = listInput(raw("build-args"));
   for (const arg of buildArgs) {
     const key = arg.split("=", 1)[0];
@@ -34673,7 +34678,7 @@ function buildConfig(sources) {
     problem("kaniko-image", kanikoImage, "needs a tag or a digest (a digest is safest)");
   const trivyVersion = toolVersion("trivy-version");
   const refusal = trivyVersion ? refusedTrivyVersion(trivyVersion) : void 0;
-  if (refusal) problem("trivy-version", raw("trivy-version"), `: ${refusal}`);
+  if (refusal) problem("trivy-version", raw("trivy-version"), `is refused. ${refusal}`);
   const craneVersion = toolVersion("crane-version");
   const toolMirror = raw("tool-mirror").replace(/\/+$/, "");
   if (!/^https?:\/\/[^\s/]+(\/\S*)?$/.test(toolMirror))
@@ -36812,7 +36817,9 @@ function saveState(name, value) {
 }
 
 // src/main.ts
+import { execFileSync } from "node:child_process";
 import { mkdir as mkdir8, readFile as readFile5, writeFile as writeFile4 } from "node:fs/promises";
+import { tmpdir as tmpdir3 } from "node:os";
 import { join as join15, relative as relative5, sep as sep10 } from "node:path";
 
 // src/build/kaniko.ts
@@ -82608,6 +82615,7 @@ async function prepareTrivyDb(options) {
       options.cacheDir,
       "--db-repository",
       repository,
+      ...options.insecureRegistries?.includes(repository.split("/", 1)[0]) ? ["--insecure"] : [],
       "--timeout",
       options.timeout ?? "10m",
       ...COMMON_FLAGS
@@ -82646,6 +82654,7 @@ async function scanImage(options) {
   const reportPath = join11(options.outputDir, "trivy-report.json");
   const sarifPath = join11(options.outputDir, "trivy-results.sarif");
   const sbomPath = options.sbom === "none" ? void 0 : join11(options.outputDir, SBOM_FILES[options.sbom]);
+  await Promise.all([reportPath, sarifPath, sbomPath].map((path13) => path13 && rm3(path13, { force: true })));
   const scan = await runTrivy(options, [
     "image",
     "--input",
@@ -83258,23 +83267,35 @@ async function logged(task, describe2) {
 // src/main.ts
 function loadConfig(options = {}, env = process.env) {
   const github = readGitHubContext(env);
-  const runnerTemp = github.runnerTemp || join15(github.workspace, "out");
+  const runnerTemp = github.runnerTemp || tmpdir3();
   const config = buildConfig({
     read: (name) => getInput(name),
     github,
     outputDir: options.outputDir ?? join15(runnerTemp, "build-scan-push"),
     tempDir: join15(runnerTemp, "build-scan-push-private"),
     now: /* @__PURE__ */ new Date(),
-    commitTime: commitTime(env, github.payload.head_commit?.timestamp)
+    commitTime: commitTime(env, github.payload.head_commit?.timestamp, github.workspace)
   });
-  if (config.registryPassword) setSecret(config.registryPassword);
-  if (config.githubToken) setSecret(config.githubToken);
+  const { registryUsername: username, registryPassword: password, githubToken } = config;
+  for (const secret of [password, githubToken]) if (secret) setSecret(secret);
+  if (password) setSecret(Buffer.from(`${username}:${password}`).toString("base64"));
   return config;
 }
-function commitTime(env, headCommitTime) {
+function commitTime(env, headCommitTime, workspace) {
   if (env.SOURCE_DATE_EPOCH && /^\d+$/.test(env.SOURCE_DATE_EPOCH))
     return new Date(Number(env.SOURCE_DATE_EPOCH) * 1e3);
-  return headCommitTime ? new Date(headCommitTime) : void 0;
+  if (headCommitTime) return new Date(headCommitTime);
+  try {
+    const seconds = execFileSync("git", ["log", "-1", "--format=%ct"], {
+      cwd: workspace,
+      env: childEnv(),
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"]
+    }).trim();
+    return /^\d+$/.test(seconds) ? new Date(Number(seconds) * 1e3) : void 0;
+  } catch {
+    return void 0;
+  }
 }
 async function runPipeline(config) {
   setOutput("pushed", "false");
@@ -83290,8 +83311,14 @@ async function runPipeline(config) {
   const paths = { report: scan.reportPath, sarif: scan.sarifPath, sbom: scan.sbomPath ?? "" };
   for (const [name, value] of Object.entries(scanOutputs(decision, paths))) setOutput(name, value);
   const reported = await report(config, build, scan, decision);
-  const published = decision.pass && config.push ? await publish(config, tools, build) : void 0;
-  await writeResults(config, tools, build, decision, reported, published);
+  const publishing = decision.pass && config.push ? publish(config, tools, build) : Promise.resolve(void 0);
+  const [outcome] = await Promise.allSettled([publishing]);
+  await writeResults(config, tools, build, decision, reported, outcome);
+  if (outcome.status === "rejected") throw outcome.reason;
+  if (reported.uploadError)
+    throw new Error(
+      `${reported.uploadError}${outcome.value ? ` The image was pushed: ${outcome.value.image}.` : ""}`
+    );
   if (!decision.pass) throw new PolicyFailure(`${describeDecision(decision)}. Nothing was pushed.`);
 }
 var PolicyFailure = class extends Error {
@@ -83318,7 +83345,8 @@ function fetchTrivyDb(config, tools) {
   const ready = prepareTrivyDb({
     trivyPath: tools.trivy.path,
     cacheDir: trivyCacheDir(config),
-    repositories: config.trivyDbRepositories
+    repositories: config.trivyDbRepositories,
+    insecureRegistries: config.insecureRegistries
   });
   ready.catch(() => void 0);
   return ready;
@@ -83399,7 +83427,7 @@ async function report(config, build, scan, decision) {
     checkedOutSha: await checkedOutCommit(config.workspace)
   });
   const head = github.payload.pull_request?.head?.repo?.full_name;
-  const uploaded = await uploadSarif({
+  const uploading = uploadSarif({
     sarif: rewritten.sarif,
     token: config.githubToken,
     apiUrl: github.apiUrl,
@@ -83411,10 +83439,17 @@ async function report(config, build, scan, decision) {
     startedAt: /* @__PURE__ */ new Date(),
     fromFork: head !== void 0 && head !== github.repository
   });
-  if (uploaded.status === "complete") info(`SARIF uploaded to code scanning (${uploaded.id}).`);
+  const [uploaded] = await Promise.allSettled([uploading]);
+  if (uploaded.status === "rejected") {
+    const uploadError = `SARIF upload failed: ${uploaded.reason.message}`;
+    error(uploadError);
+    return { attribution, notes: [...notes, uploadError], uploadError };
+  }
+  if (uploaded.value.status === "complete")
+    info(`SARIF uploaded to code scanning (${uploaded.value.id}).`);
   else {
-    warning(uploaded.warning);
-    notes.push(uploaded.warning);
+    warning(uploaded.value.warning);
+    notes.push(uploaded.value.warning);
   }
   return { attribution, notes };
 }
@@ -83426,26 +83461,24 @@ async function publish(config, tools, build) {
     password: config.registryPassword,
     dockerConfigDir: join15(config.tempDir, "docker-config")
   }) : void 0;
-  try {
-    const published = await publishImage({
-      crane: tools.crane.path,
-      tarball: build.tarball,
-      image: config.image,
-      tags: config.tags,
-      expectedDigest: build.digest,
-      insecure: config.insecureRegistries.includes(config.registry),
-      ...login ? { dockerConfigDir: login.dockerConfigDir } : {}
-    });
-    setOutput("pushed", "true");
-    return published;
-  } catch (error2) {
-    if (error2 instanceof PublishError) setOutput("tags", error2.pushed.join("\n"));
-    throw error2;
-  }
+  const published = await publishImage({
+    crane: tools.crane.path,
+    tarball: build.tarball,
+    image: config.image,
+    tags: config.tags,
+    expectedDigest: build.digest,
+    insecure: config.insecureRegistries.includes(config.registry),
+    ...login ? { dockerConfigDir: login.dockerConfigDir } : {}
+  });
+  setOutput("pushed", "true");
+  return published;
 }
-async function writeResults(config, tools, build, decision, reported, published) {
+async function writeResults(config, tools, build, decision, reported, outcome) {
+  const published = outcome.status === "fulfilled" ? outcome.value : void 0;
+  const failure = outcome.status === "rejected" ? outcome.reason : void 0;
+  const partial = failure instanceof PublishError ? failure.pushed : [];
   setOutput("image", published?.image ?? "");
-  setOutput("tags", published?.references.join("\n") ?? "");
+  setOutput("tags", (published?.references ?? partial).join("\n"));
   await summary.addRaw(
     renderSummary({
       decision,
@@ -83454,7 +83487,7 @@ async function writeResults(config, tools, build, decision, reported, published)
       dockerfilePath: repositoryPath(config, config.dockerfile),
       attribution: reported.attribution,
       failOn: config.failOn,
-      notes: [...reported.notes, toolsNote(tools)],
+      notes: [...reported.notes, ...failure ? [`Push failed: ${failure.message}`] : [], toolsNote(tools)],
       ...published ? { pushed: published.references } : {}
     })
   ).write();
@@ -83513,7 +83546,7 @@ ${USAGE}`);
 }
 function git(args) {
   try {
-    return execFileSync("git", args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    return execFileSync2("git", args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
   } catch {
     return "";
   }
@@ -83536,7 +83569,7 @@ function localEnvironment(flags, env, cwd, out) {
     GITHUB_SHA: sha,
     GITHUB_REF: env.GITHUB_REF ?? branch,
     GITHUB_EVENT_NAME: env.GITHUB_EVENT_NAME ?? "workflow_dispatch",
-    RUNNER_TEMP: env.RUNNER_TEMP ?? mkdtempSync(join16(tmpdir3(), "build-scan-push-")),
+    RUNNER_TEMP: env.RUNNER_TEMP ?? mkdtempSync(join16(tmpdir4(), "build-scan-push-")),
     RUNNER_TOOL_CACHE: env.RUNNER_TOOL_CACHE ?? join16(homedir2(), ".cache", "build-scan-push", "tools"),
     GITHUB_OUTPUT: join16(out, "outputs.txt"),
     GITHUB_STEP_SUMMARY: join16(out, "summary.md"),

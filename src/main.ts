@@ -1,10 +1,13 @@
 import * as core from '@actions/core';
+import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import type { BuildResult } from './build/kaniko.js';
 import { buildImage } from './build/kaniko.js';
 import { recordForCleanup } from './cleanup.js';
 import { readGitHubContext } from './context.js';
+import { childEnv } from './exec.js';
 import type { Decision } from './gate/policy.js';
 import { decide } from './gate/policy.js';
 import { parseIgnoreFile } from './gate/ignore.js';
@@ -31,26 +34,48 @@ export interface MainOptions {
 /** Reads the action's inputs and context into a Config; nothing runs before this succeeds. */
 export function loadConfig(options: MainOptions = {}, env: NodeJS.ProcessEnv = process.env): Config {
   const github = readGitHubContext(env);
-  const runnerTemp = github.runnerTemp || join(github.workspace, 'out');
+  // Never the workspace: the private folder holds registry credentials while the step runs.
+  const runnerTemp = github.runnerTemp || tmpdir();
   const config = buildConfig({
     read: (name: InputName) => core.getInput(name),
     github,
     outputDir: options.outputDir ?? join(runnerTemp, 'build-scan-push'),
     tempDir: join(runnerTemp, 'build-scan-push-private'),
     now: new Date(),
-    commitTime: commitTime(env, github.payload.head_commit?.timestamp),
+    commitTime: commitTime(env, github.payload.head_commit?.timestamp, github.workspace),
   });
-  // The password may be a PAT rather than the masked job token; mask it before anything logs.
-  if (config.registryPassword) core.setSecret(config.registryPassword);
-  if (config.githubToken) core.setSecret(config.githubToken);
+  // Mask every form of the secrets before anything can log them: the password may be a PAT
+  // rather than the job token, and its basic-auth form lands in credential files.
+  const { registryUsername: username, registryPassword: password, githubToken } = config;
+  for (const secret of [password, githubToken]) if (secret) core.setSecret(secret);
+  if (password) core.setSecret(Buffer.from(`${username}:${password}`).toString('base64'));
   return config;
 }
 
-/** SOURCE_DATE_EPOCH wins, as reproducible-builds.org specifies; then the pushed commit's time. */
-function commitTime(env: NodeJS.ProcessEnv, headCommitTime: string | undefined): Date | undefined {
+/**
+ * SOURCE_DATE_EPOCH wins, as reproducible-builds.org specifies; then the pushed commit's time
+ * from the event; then the checked-out commit's (pull requests, workflow_dispatch, local runs).
+ */
+function commitTime(
+  env: NodeJS.ProcessEnv,
+  headCommitTime: string | undefined,
+  workspace: string,
+): Date | undefined {
   if (env.SOURCE_DATE_EPOCH && /^\d+$/.test(env.SOURCE_DATE_EPOCH))
     return new Date(Number(env.SOURCE_DATE_EPOCH) * 1000);
-  return headCommitTime ? new Date(headCommitTime) : undefined;
+  if (headCommitTime) return new Date(headCommitTime);
+  try {
+    const seconds = execFileSync('git', ['log', '-1', '--format=%ct'], {
+      cwd: workspace,
+      env: childEnv(),
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    return /^\d+$/.test(seconds) ? new Date(Number(seconds) * 1000) : undefined;
+  } catch {
+    // Not a git checkout: a reproducible build then dates its image at the epoch, as kaniko does.
+    return undefined;
+  }
 }
 
 /** The pipeline: install → build (DB fetched meanwhile) → scan → gate → report → publish → outputs. */
@@ -68,8 +93,16 @@ export async function runPipeline(config: Config): Promise<void> {
   const paths = { report: scan.reportPath, sarif: scan.sarifPath, sbom: scan.sbomPath ?? '' };
   for (const [name, value] of Object.entries(scanOutputs(decision, paths))) core.setOutput(name, value);
   const reported = await report(config, build, scan, decision);
-  const published = decision.pass && config.push ? await publish(config, tools, build) : undefined;
-  await writeResults(config, tools, build, decision, reported, published);
+  const publishing =
+    decision.pass && config.push ? publish(config, tools, build) : Promise.resolve(undefined);
+  const [outcome] = await Promise.allSettled([publishing]);
+  // The summary is written whatever the push did: counts, verdict and what reached the registry.
+  await writeResults(config, tools, build, decision, reported, outcome);
+  if (outcome.status === 'rejected') throw outcome.reason;
+  if (reported.uploadError)
+    throw new Error(
+      `${reported.uploadError}${outcome.value ? ` The image was pushed: ${outcome.value.image}.` : ''}`,
+    );
   if (!decision.pass) throw new PolicyFailure(`${describeDecision(decision)}. Nothing was pushed.`);
 }
 
@@ -103,6 +136,7 @@ function fetchTrivyDb(config: Config, tools: InstalledTools): Promise<unknown> {
     trivyPath: tools.trivy.path,
     cacheDir: trivyCacheDir(config),
     repositories: config.trivyDbRepositories,
+    insecureRegistries: config.insecureRegistries,
   });
   ready.catch(() => undefined);
   return ready;
@@ -170,6 +204,11 @@ interface ReportResult {
   readonly attribution: LayerAttribution;
   /** What the summary must say about the SARIF: results dropped to fit limits, upload warnings. */
   readonly notes: readonly string[];
+  /**
+   * An upload that failed for a reason other than a permission or setting. The step fails for
+   * it, but only after the push: code scanning being down must not block an image that passed.
+   */
+  readonly uploadError?: string;
 }
 
 /** Rewrites the SARIF for code scanning and uploads it, whether the policy passed or not. */
@@ -204,7 +243,7 @@ async function report(
     checkedOutSha: await checkedOutCommit(config.workspace),
   });
   const head = github.payload.pull_request?.head?.repo?.full_name;
-  const uploaded = await uploadSarif({
+  const uploading = uploadSarif({
     sarif: rewritten.sarif,
     token: config.githubToken,
     apiUrl: github.apiUrl,
@@ -216,10 +255,17 @@ async function report(
     startedAt: new Date(),
     fromFork: head !== undefined && head !== github.repository,
   });
-  if (uploaded.status === 'complete') core.info(`SARIF uploaded to code scanning (${uploaded.id}).`);
+  const [uploaded] = await Promise.allSettled([uploading]);
+  if (uploaded.status === 'rejected') {
+    const uploadError = `SARIF upload failed: ${(uploaded.reason as Error).message}`;
+    core.error(uploadError);
+    return { attribution, notes: [...notes, uploadError], uploadError };
+  }
+  if (uploaded.value.status === 'complete')
+    core.info(`SARIF uploaded to code scanning (${uploaded.value.id}).`);
   else {
-    core.warning(uploaded.warning);
-    notes.push(uploaded.warning);
+    core.warning(uploaded.value.warning);
+    notes.push(uploaded.value.warning);
   }
   return { attribution, notes };
 }
@@ -234,23 +280,17 @@ async function publish(config: Config, tools: InstalledTools, build: BuildResult
         dockerConfigDir: join(config.tempDir, 'docker-config'),
       })
     : undefined;
-  try {
-    const published = await publishImage({
-      crane: tools.crane.path,
-      tarball: build.tarball,
-      image: config.image,
-      tags: config.tags,
-      expectedDigest: build.digest,
-      insecure: config.insecureRegistries.includes(config.registry),
-      ...(login ? { dockerConfigDir: login.dockerConfigDir } : {}),
-    });
-    core.setOutput('pushed', 'true');
-    return published;
-  } catch (error) {
-    // `pushed` stays false, but the references that do exist are listed for whoever cleans up.
-    if (error instanceof PublishError) core.setOutput('tags', error.pushed.join('\n'));
-    throw error;
-  }
+  const published = await publishImage({
+    crane: tools.crane.path,
+    tarball: build.tarball,
+    image: config.image,
+    tags: config.tags,
+    expectedDigest: build.digest,
+    insecure: config.insecureRegistries.includes(config.registry),
+    ...(login ? { dockerConfigDir: login.dockerConfigDir } : {}),
+  });
+  core.setOutput('pushed', 'true');
+  return published;
 }
 
 async function writeResults(
@@ -259,10 +299,15 @@ async function writeResults(
   build: BuildResult,
   decision: Decision,
   reported: ReportResult,
-  published: PublishResult | undefined,
+  outcome: PromiseSettledResult<PublishResult | undefined>,
 ): Promise<void> {
+  const published = outcome.status === 'fulfilled' ? outcome.value : undefined;
+  // After a push that stopped part-way, `tags` lists the references that do exist (and `pushed`
+  // stays false), so whoever cleans up knows what to remove.
+  const failure = outcome.status === 'rejected' ? (outcome.reason as Error) : undefined;
+  const partial = failure instanceof PublishError ? failure.pushed : [];
   core.setOutput('image', published?.image ?? '');
-  core.setOutput('tags', published?.references.join('\n') ?? '');
+  core.setOutput('tags', (published?.references ?? partial).join('\n'));
   await core.summary
     .addRaw(
       renderSummary({
@@ -272,7 +317,7 @@ async function writeResults(
         dockerfilePath: repositoryPath(config, config.dockerfile),
         attribution: reported.attribution,
         failOn: config.failOn,
-        notes: [...reported.notes, toolsNote(tools)],
+        notes: [...reported.notes, ...(failure ? [`Push failed: ${failure.message}`] : []), toolsNote(tools)],
         ...(published ? { pushed: published.references } : {}),
       }),
     )

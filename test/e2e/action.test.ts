@@ -90,6 +90,31 @@ describe('the action end to end', () => {
     expect(await harness.registryTags('octo-org/secret')).toEqual([]);
   });
 
+  it('a failing build stops the run: nothing scanned, nothing pushed, the Dockerfile line named', async () => {
+    const result = await harness.runAction({
+      report: 'alpine-310.json',
+      inputs: { image: `${harness.proxy.host}/octo-org/broken` },
+      dockerfile: 'FROM scratch\nCOPY . /\nRUN exit 3\n',
+    });
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toMatch(/Dockerfile:3/);
+    expect(result.outputs).toMatchObject({ pushed: 'false' });
+    expect(result.outputs.policy).toBeUndefined();
+    expect(await harness.registryTags('octo-org/broken')).toEqual([]);
+    expect(result.summary).toContain('Build, scan and push: failed');
+  });
+
+  it('a scanner report that cannot be read fails closed: nothing pushed', async () => {
+    const result = await harness.runAction({
+      report: 'garbage',
+      inputs: { image: `${harness.proxy.host}/octo-org/unscanned` },
+    });
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toMatch(/not valid JSON/);
+    expect(result.outputs).toMatchObject({ pushed: 'false' });
+    expect(await harness.registryTags('octo-org/unscanned')).toEqual([]);
+  });
+
   it('a pull request builds and scans, uploads SARIF for the PR ref, and pushes nothing', async () => {
     const uploadsBefore = harness.api.uploads.length;
     const result = await harness.runAction({

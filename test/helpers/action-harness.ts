@@ -50,6 +50,8 @@ export interface Scenario {
   readonly inputs?: Record<string, string>;
   readonly event?: { name: string; ref: string; payload?: Record<string, unknown> };
   readonly registryFaults?: readonly FaultRule[];
+  /** The Dockerfile; `FROM scratch` + `COPY . /` by default. */
+  readonly dockerfile?: string;
 }
 
 export interface ActionHarness {
@@ -146,7 +148,7 @@ export async function startActionHarness(options: { timeLog?: string } = {}): Pr
     const runnerTemp = join(top, 'runner-temp');
     const files = join(top, 'runner-files');
     for (const dir of [workspace, runnerTemp, files]) mkdirSync(dir);
-    writeFileSync(join(workspace, 'Dockerfile'), 'FROM scratch\nCOPY . /\n');
+    writeFileSync(join(workspace, 'Dockerfile'), scenario.dockerfile ?? 'FROM scratch\nCOPY . /\n');
     writeFileSync(join(workspace, 'hello.txt'), 'hello\n');
     writeFileSync(join(workspace, 'trivy-standin-report'), `${scenario.report}\n`);
     const event = scenario.event ?? { name: 'push', ref: 'refs/heads/main' };
