@@ -2,6 +2,7 @@ import { Octokit } from '@octokit/rest';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { run } from '../exec.js';
+import { sleep, withRetry } from '../retry.js';
 import type { SarifLog } from './sarif.js';
 
 export interface UploadTarget {
@@ -87,7 +88,11 @@ export async function uploadSarif(options: UploadOptions): Promise<UploadResult>
     log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
   });
   const retrying = <T>(request: () => Promise<T>) =>
-    withRetries(request, options.attempts ?? 3, options.retryDelayMs ?? 2_000);
+    withRetry(request, {
+      attempts: options.attempts ?? 3,
+      initialDelayMs: options.retryDelayMs ?? 2_000,
+      isTransient: isTransientHttpError,
+    });
   const repository = `${options.owner}/${options.repo}`;
 
   let id: string;
@@ -155,18 +160,10 @@ function permissionWarning(error: unknown, repository: string, fromFork: boolean
   return undefined;
 }
 
-/** Retries 5xx answers and requests that got no answer; 4xx answers are final. */
-async function withRetries<T>(request: () => Promise<T>, attempts: number, delayMs: number): Promise<T> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await request();
-    } catch (error) {
-      const status = statusOf(error);
-      const transient = status === undefined || status >= 500;
-      if (!transient || attempt >= attempts) throw error;
-      await sleep(delayMs * attempt);
-    }
-  }
+/** 5xx answers and requests that got no answer are worth another try; 4xx answers are final. */
+function isTransientHttpError(error: unknown): boolean {
+  const status = statusOf(error);
+  return status === undefined || status >= 500;
 }
 
 function statusOf(error: unknown): number | undefined {
@@ -178,8 +175,4 @@ function describe(error: unknown): string {
   const status = statusOf(error);
   const message = error instanceof Error ? error.message : String(error);
   return status === undefined ? message : `HTTP ${status}: ${message}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

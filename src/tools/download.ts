@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { EnvHttpProxyAgent, fetch } from 'undici';
 import type { Response } from 'undici';
+import { withRetry } from '../retry.js';
 
 /** How hard a download tries: the defaults suit a runner; tests shrink them. */
 export interface DownloadPolicy {
@@ -56,19 +57,28 @@ export async function downloadFile(
   destination: string,
   policy: DownloadPolicy = DEFAULT_DOWNLOAD_POLICY,
 ): Promise<Downloaded> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await downloadOnce(url, destination, policy.stallMs);
-    } catch (error) {
-      await rm(destination, { force: true });
-      if (!(error instanceof TransientError)) throw error;
-      if (attempt >= policy.attempts)
-        throw new Error(
-          `download of ${url} failed after ${attempt} attempts: ${error.message}. Check the network, or point \`tool-mirror\` at a reachable mirror.`,
-          { cause: error },
-        );
-      await sleep(policy.backoffMs * 2 ** (attempt - 1));
-    }
+  try {
+    return await withRetry(
+      async () => {
+        try {
+          return await downloadOnce(url, destination, policy.stallMs);
+        } catch (error) {
+          await rm(destination, { force: true });
+          throw error;
+        }
+      },
+      {
+        attempts: policy.attempts,
+        initialDelayMs: policy.backoffMs,
+        isTransient: (error) => error instanceof TransientError,
+      },
+    );
+  } catch (error) {
+    if (!(error instanceof TransientError)) throw error;
+    throw new Error(
+      `download of ${url} failed after ${policy.attempts} attempts: ${error.message}. Check the network, or point \`tool-mirror\` at a reachable mirror.`,
+      { cause: error },
+    );
   }
 }
 
@@ -146,10 +156,6 @@ function describeNetworkError(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   const message = (error as Error).message;
   return cause?.code ?? cause?.message ?? message;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** `<sha256>  <file>` lines (sha256sum and goreleaser format) → file name → lower-case hash. */

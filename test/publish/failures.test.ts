@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { classifyCraneFailure } from '../../src/publish/failures.js';
-import { backoffDelay } from '../../src/publish/retry.js';
 
 const url = 'https://ghcr.io/v2/owner/app/manifests/1.0';
 
@@ -60,14 +59,5 @@ describe('classifyCraneFailure', () => {
       '2026/11/24 20:00:00 HEAD request failed, falling back on GET: HEAD x: unexpected status code 404 Not Found\n' +
       `Error: GET ${url}: unexpected status code 502 Bad Gateway`;
     expect(classifyCraneFailure(stderr, 'ghcr.io').transient).toBe(true);
-  });
-});
-
-describe('backoffDelay', () => {
-  it('doubles from the first delay up to the cap', () => {
-    const policy = { initialDelayMs: 1000, maxDelayMs: 5000 };
-    expect([1, 2, 3, 4, 5].map((failedTry) => backoffDelay(policy, failedTry))).toEqual([
-      1000, 2000, 4000, 5000, 5000,
-    ]);
   });
 });
