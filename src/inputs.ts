@@ -3,6 +3,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { GitHubContext } from './context.js';
 import { isPullRequestEvent } from './context.js';
 import { TAG_PATTERN, computeLabels, computeTags } from './metadata.js';
+import { isDigest, parseReference, registryOf } from './reference.js';
 import {
   CRANE_DEFAULT,
   KANIKO_IMAGE_DEFAULT,
@@ -169,7 +170,6 @@ const HOST_WITH_PORT = /^(?:[a-zA-Z0-9-]+)(?::\d{1,5})$/;
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
 /** Splits a list input on newlines (and commas where values cannot contain them). */
 export function listInput(value: string, { commas = false } = {}): string[] {
@@ -181,7 +181,8 @@ export function listInput(value: string, { commas = false } = {}): string[] {
 
 /** `registry/path` with no tag or digest, or the problem with it. */
 export function imageProblem(image: string): string | undefined {
-  if (/[@]/.test(image) || /:[^/]*$/.test(image.slice(image.indexOf('/') + 1)))
+  const { tag, digest } = parseReference(image);
+  if (tag !== undefined || digest !== undefined)
     return 'must not contain a tag or digest (give tags in `tags`)';
   const [registry = '', ...path] = image.split('/');
   if (path.length === 0 || !(HOST.test(registry) || HOST_WITH_PORT.test(registry)))
@@ -196,14 +197,10 @@ export function imageProblem(image: string): string | undefined {
 
 /** A full image reference with a tag and/or digest, as `kaniko-image` and DB repositories take. */
 export function referenceProblem(reference: string): string | undefined {
-  const [name = '', digest] = reference.split('@');
-  if (digest !== undefined && !DIGEST.test(digest)) return `digest "${digest}" is not sha256:<64 hex>`;
-  const slash = name.lastIndexOf('/');
-  const colon = name.lastIndexOf(':');
-  const tag = colon > slash ? name.slice(colon + 1) : undefined;
-  const repository = colon > slash ? name.slice(0, colon) : name;
+  const { name, tag, digest } = parseReference(reference);
+  if (digest !== undefined && !isDigest(digest)) return `digest "${digest}" is not sha256:<64 hex>`;
   if (tag !== undefined && !TAG_PATTERN.test(tag)) return `tag "${tag}" is not a valid tag`;
-  return imageProblem(repository);
+  return imageProblem(name);
 }
 
 function quote(value: string): string {
@@ -305,7 +302,7 @@ export function buildConfig(sources: ConfigSources): Config {
       ? imageProblem(imageValue)
       : 'is empty and GITHUB_REPOSITORY is not set: give `image`';
   if (imageIssue) problem('image', imageValue, imageIssue);
-  const registry = imageValue.split('/', 1)[0]!;
+  const registry = registryOf(imageValue);
 
   let tags: string[] = [];
   let version = '';
@@ -367,8 +364,9 @@ export function buildConfig(sources: ConfigSources): Config {
   }
   const kanikoImage = raw('kaniko-image');
   const kanikoIssue = referenceProblem(kanikoImage);
+  const { tag: kanikoTag, digest: kanikoDigest } = parseReference(kanikoImage);
   if (kanikoIssue) problem('kaniko-image', kanikoImage, kanikoIssue);
-  else if (!kanikoImage.includes('@') && !/:[^/]+$/.test(kanikoImage))
+  else if (kanikoTag === undefined && kanikoDigest === undefined)
     problem('kaniko-image', kanikoImage, 'needs a tag or a digest (a digest is safest)');
 
   const trivyVersion = toolVersion('trivy-version');
