@@ -12,15 +12,13 @@ export interface InstallOptions {
   /** Plain x.y.z (the inputs normalise a leading v away). */
   readonly trivyVersion: string;
   readonly craneVersion: string;
-  /** kaniko executor image reference, by tag or (safest) by digest. */
+  /** kaniko executor image reference, by tag or (safest) by digest; pulled anonymously, so it must be public. */
   readonly kanikoImage: string;
   /** Replaces `https://github.com` in release URLs. */
   readonly toolMirror: string;
   readonly insecureRegistries: readonly string[];
   /** The runner's `process.arch`; only x64 and arm64 are supported. */
   readonly arch: NodeJS.Architecture;
-  /** Credentials folder crane uses to pull a private executor image. */
-  readonly dockerConfig?: string;
   readonly download?: DownloadPolicy;
   /** The pinned default versions; tests replace them because real pinned archives cannot be served. */
   readonly pins?: { readonly trivy: PinnedRelease; readonly crane: PinnedRelease };
@@ -61,7 +59,6 @@ export async function installTools(options: InstallOptions): Promise<InstalledTo
         arch,
         crane: async () => (await crane).path,
         insecureRegistries: options.insecureRegistries,
-        ...(options.dockerConfig && { dockerConfig: options.dockerConfig }),
       }),
     (root) => {
       const digests = [
