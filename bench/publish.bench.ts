@@ -1,5 +1,5 @@
-// Publishing through the crane stand-in to a real loopback registry: one push of an image with a
-// 32 MiB incompressible layer plus two more tags, each reference's digest read back. The stand-in
+// Publishing through the crane stand-in to a real loopback registry: one push by digest of an image with a
+// 32 MiB incompressible layer, then three tags, each tag's digest read back. The stand-in
 // costs a Node start per crane call (~60 ms), so these figures bound the action's own overhead
 // from above. Targets: first publish ≤ 1500 ms; a re-publish whose blobs exist ≤ 800 ms;
 // classifying 100,000 crane error lines ≤ 200 ms.

@@ -3,24 +3,18 @@ import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { recordForCleanup } from '../cleanup.js';
 import type { RunResult } from '../exec.js';
-import { childEnv, lastLines, run } from '../exec.js';
+import { lastLines } from '../exec.js';
+import { digestReference, isDigest, registryOf, taggedReference } from '../reference.js';
+import type { RetryOptions } from '../retry.js';
+import { withRetry } from '../retry.js';
+import type { CraneRunner } from '../tools/crane.js';
+import { CraneError, craneRunner, printedDigest, pushedDigest } from '../tools/crane.js';
 import { classifyCraneFailure } from './failures.js';
-import { digestReference, isDigest, printedDigest, pushedDigest, taggedReference } from './references.js';
-import type { RetryPolicy } from './retry.js';
-import { DEFAULT_RETRY, backoffDelay } from './retry.js';
 
-/** crane's whole environment: the runner's basics (see childEnv) and DOCKER_CONFIG. */
-export function craneEnv(
-  environment: Readonly<Record<string, string | undefined>>,
-  dockerConfigDir: string | undefined,
-): Record<string, string> {
-  return childEnv(dockerConfigDir === undefined ? {} : { DOCKER_CONFIG: dockerConfigDir }, environment);
-}
+/** How hard publishing tries a registry request that failed transiently. */
+export type PublishRetry = Pick<RetryOptions, 'attempts' | 'initialDelayMs' | 'maxDelayMs' | 'sleep'>;
 
-/** crane's argv: the global `--insecure` first, as cobra accepts it anywhere. */
-export function craneArgs(insecure: boolean, args: readonly string[]): string[] {
-  return insecure ? ['--insecure', ...args] : [...args];
-}
+export const DEFAULT_PUBLISH_RETRY: PublishRetry = { attempts: 4, initialDelayMs: 2_000, maxDelayMs: 30_000 };
 
 export interface LoginOptions {
   /** Path of the crane binary. */
@@ -56,15 +50,10 @@ export async function loginRegistry(options: LoginOptions): Promise<LoginResult>
   recordForCleanup(dockerConfigDir);
   await mkdir(dockerConfigDir, { recursive: true, mode: 0o700 });
   await chmod(dockerConfigDir, 0o700);
-  const result = await run(crane, ['auth', 'login', registry, '-u', username, '--password-stdin'], {
-    env: craneEnv(process.env, dockerConfigDir),
-    input: password,
-    silent: true,
-  });
-  if (result.exitCode !== 0)
-    throw new Error(
-      `crane auth login ${registry} failed (exit code ${result.exitCode}):\n${failureText(result)}`,
-    );
+  await craneRunner({ path: crane, insecure: false, dockerConfigDir }).run(
+    ['auth', 'login', registry, '-u', username, '--password-stdin'],
+    password,
+  );
   const configFile = join(dockerConfigDir, 'config.json');
   await chmod(configFile, 0o600);
   // crane auth login only writes the file: a wrong password shows up as a 401 at push time.
@@ -81,7 +70,7 @@ export interface PublishOptions {
   readonly tarball: string;
   /** Repository without tag or digest, e.g. `ghcr.io/owner/app`. */
   readonly image: string;
-  /** Bare tags; the first is uploaded, the others point at it. At least one. */
+  /** Bare tags, each pointed at the pushed digest once it is verified. At least one. */
   readonly tags: readonly string[];
   /** The tarball's manifest digest, as the build computed it: what was scanned. */
   readonly expectedDigest: string;
@@ -89,7 +78,7 @@ export interface PublishOptions {
   readonly insecure: boolean;
   /** From `loginRegistry`; without it crane uses the runner's own Docker configuration. */
   readonly dockerConfigDir?: string;
-  readonly retry?: Partial<RetryPolicy>;
+  readonly retry?: Partial<PublishRetry>;
 }
 
 export interface PublishResult {
@@ -114,27 +103,34 @@ export class PublishError extends Error {
 }
 
 /**
- * Uploads the scanned tarball once (`crane push`), adds the other tags without a second upload
- * (`crane tag`), and reads the digest of every reference back from the registry: each must be
- * the digest of what was scanned. Transient registry errors are retried with backoff.
+ * Uploads the scanned tarball once, by digest (`crane push <tarball> image@<expectedDigest>`): the
+ * registry refuses a manifest whose content does not match the digest in its URL, so nothing is
+ * stored under a name unless it is exactly what was scanned, and no tag exists yet. Only then
+ * does each tag point at that digest (`crane tag`), and each is read back from the registry.
+ * Transient registry errors are retried with backoff.
  */
 export async function publishImage(options: PublishOptions): Promise<PublishResult> {
   const { image, tags, expectedDigest } = options;
-  const [firstTag, ...otherTags] = tags;
-  if (firstTag === undefined) throw new Error(`No tags to publish ${image} with: give at least one tag.`);
+  if (tags.length === 0) throw new Error(`No tags to publish ${image} with: give at least one tag.`);
   if (!isDigest(expectedDigest))
     throw new Error(`The expected digest "${expectedDigest}" of ${options.tarball} is not a sha256 digest.`);
-  const policy: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
-  const registry = image.split('/', 1)[0] ?? image;
+  const retry: PublishRetry = { ...DEFAULT_PUBLISH_RETRY, ...options.retry };
+  const registry = registryOf(image);
+  const pinned = digestReference(image, expectedDigest);
   const references = tags.map((tag) => taggedReference(image, tag));
   const pushed: string[] = [];
+  const runner = craneRunner({
+    path: options.crane,
+    insecure: options.insecure,
+    ...(options.dockerConfigDir !== undefined && { dockerConfigDir: options.dockerConfigDir }),
+  });
 
-  const crane = (what: string, args: readonly string[]): Promise<RunResult> =>
-    runWithRetry(options, policy, registry, what, args).catch((error: unknown) => {
+  const crane = (args: readonly string[]): Promise<RunResult> =>
+    runWithRetry(runner, retry, registry, args).catch((error: unknown) => {
       throw partialFailure(error, pushed, references);
     });
   const verify = async (reference: string): Promise<void> => {
-    const result = await crane(`crane digest ${reference}`, ['digest', reference]);
+    const result = await crane(['digest', reference]);
     const digest = printedDigest(result.stdout);
     if (digest === expectedDigest) return;
     throw partialFailure(
@@ -147,63 +143,65 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
     );
   };
 
-  const first = references[0]!;
-  core.info(`Pushing ${options.tarball} to ${first}`);
-  const push = await crane(`crane push ${first}`, ['push', options.tarball, first]);
-  pushed.push(first);
+  core.info(`Pushing ${options.tarball} to ${pinned}`);
+  const push = await crane(['push', options.tarball, pinned]);
   const uploaded = pushedDigest(push.stdout);
   if (uploaded !== expectedDigest)
     throw partialFailure(
       new Error(
-        `Digest mismatch after crane push ${first}: crane uploaded ${uploaded ?? `"${push.stdout.trim()}"`} but the scanned image is ${expectedDigest}. ` +
-          'The tarball was changed or rewritten between scan and push; do not use this reference.',
+        `Digest mismatch after crane push ${pinned}: crane uploaded ${uploaded ?? `"${push.stdout.trim()}"`} but the scanned image is ${expectedDigest}. ` +
+          'The tarball was changed or rewritten between scan and push; no tag was set.',
       ),
       pushed,
       references,
     );
-  await verify(first);
-  for (const [index, tag] of otherTags.entries()) {
-    const reference = references[index + 1]!;
-    await crane(`crane tag ${first} ${tag}`, ['tag', first, tag]);
+  for (const [index, tag] of tags.entries()) {
+    const reference = references[index]!;
+    await crane(['tag', pinned, tag]);
     pushed.push(reference);
     await verify(reference);
   }
-  core.info(`Published ${digestReference(image, expectedDigest)} as ${tags.join(', ')}`);
-  return { digest: expectedDigest, image: digestReference(image, expectedDigest), references };
+  core.info(`Published ${pinned} as ${tags.join(', ')}`);
+  return { digest: expectedDigest, image: pinned, references };
 }
 
+/** One crane command with publishing's retries; the final error carries crane's output and a hint. */
 async function runWithRetry(
-  options: PublishOptions,
-  policy: RetryPolicy,
+  runner: CraneRunner,
+  retry: PublishRetry,
   registry: string,
-  what: string,
   args: readonly string[],
 ): Promise<RunResult> {
-  for (let attempt = 1; ; attempt++) {
-    const result = await run(options.crane, craneArgs(options.insecure, args), {
-      env: craneEnv(process.env, options.dockerConfigDir),
-      silent: true,
+  const what = `crane ${args.join(' ')}`;
+  const transient = (error: unknown): boolean =>
+    error instanceof CraneError && classifyCraneFailure(error.stderr, registry).transient;
+  try {
+    return await withRetry(() => runner.run(args), {
+      ...retry,
+      isTransient: transient,
+      onRetry: (error, attempt, delay) =>
+        core.warning(
+          `${what} failed (attempt ${attempt} of ${retry.attempts}), retrying in ${(delay / 1000).toFixed(1)} s: ${lastLines(failureText(error), 1)}`,
+        ),
     });
-    if (result.exitCode === 0) return result;
-    const failure = classifyCraneFailure(result.stderr, registry);
-    const detail = failureText(result);
-    if (!failure.transient)
-      throw new Error(`${what} failed:\n${detail}${failure.hint ? `\n${failure.hint}` : ''}`);
-    if (attempt >= policy.attempts)
+  } catch (error) {
+    if (!(error instanceof CraneError)) throw error;
+    const detail = failureText(error);
+    if (transient(error))
       throw new Error(
-        `${what} failed ${attempt} times with transient registry errors; the last was:\n${detail}\n` +
+        `${what} failed ${retry.attempts} times with transient registry errors; the last was:\n${detail}\n` +
           `${registry} may be overloaded or down; run the job again later.`,
+        { cause: error },
       );
-    const delay = backoffDelay(policy, attempt);
-    core.warning(
-      `${what} failed (attempt ${attempt} of ${policy.attempts}), retrying in ${(delay / 1000).toFixed(1)} s: ${lastLines(detail, 1)}`,
-    );
-    await policy.sleep(delay);
+    const { hint } = classifyCraneFailure(error.stderr, registry);
+    throw new Error(`${what} failed:\n${detail}${hint ? `\n${hint}` : ''}`, { cause: error });
   }
 }
 
-function failureText(result: RunResult): string {
-  return lastLines(result.stderr.trim() || result.stdout.trim() || `exit code ${result.exitCode}`, 20);
+/** crane's own last lines; the CraneError message also names the command, which callers say once. */
+function failureText(error: unknown): string {
+  if (!(error instanceof CraneError)) return String(error);
+  return lastLines(error.stderr.trim() || error.message, 20);
 }
 
 function partialFailure(error: unknown, pushed: readonly string[], references: readonly string[]): Error {

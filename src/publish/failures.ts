@@ -38,7 +38,12 @@ const PERMANENT: ReadonlyArray<{ readonly pattern: RegExp; readonly hint: (regis
     hint: (registry) => `${registry} has no manifest under that reference.`,
   },
   {
-    pattern: /MANIFEST_INVALID|MANIFEST_BLOB_UNKNOWN|BLOB_UNKNOWN|DIGEST_INVALID|SIZE_INVALID|TAG_INVALID/,
+    pattern: /\bDIGEST_INVALID\b/,
+    hint: (registry) =>
+      `${registry} refused content that does not match its digest: the image was pushed under the scanned digest, so the tarball changed after the scan or something altered the upload in transit. No tag was set.`,
+  },
+  {
+    pattern: /MANIFEST_INVALID|MANIFEST_BLOB_UNKNOWN|BLOB_UNKNOWN|SIZE_INVALID|TAG_INVALID/,
     hint: (registry) =>
       `${registry} rejected the image manifest or one of its blobs; the tarball may be damaged.`,
   },

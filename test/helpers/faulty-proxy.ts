@@ -18,7 +18,12 @@ export type Fault =
    * Let the registry answer, then alter a manifest response: `Docker-Content-Digest` names
    * another digest and a GET body gains a trailing newline, so any digest read back differs.
    */
-  | { readonly kind: 'tamper-manifest' };
+  | { readonly kind: 'tamper-manifest' }
+  /**
+   * Alter the request on its way to the registry: the body gains a trailing newline (a manifest
+   * stays valid JSON with another digest), as a man in the middle or a broken cache would.
+   */
+  | { readonly kind: 'tamper-request' };
 
 export interface FaultRule {
   /** Upper-case HTTP method; any method when absent. */
@@ -118,9 +123,7 @@ export async function startFaultyProxy(
       );
       return;
     }
-    proxy(upstream, incoming, outgoing, fault?.kind === 'tamper-manifest', (status) =>
-      record(status, fault !== undefined),
-    );
+    proxy(upstream, incoming, outgoing, fault?.kind, (status) => record(status, fault !== undefined));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -150,18 +153,23 @@ function proxy(
   upstream: string,
   incoming: IncomingMessage,
   outgoing: ServerResponse,
-  tamper: boolean,
+  tamper: 'tamper-manifest' | 'tamper-request' | undefined,
   record: (status: number | undefined) => void,
 ): void {
   const [hostname = '127.0.0.1', port = '80'] = upstream.split(':');
+  const headers = { ...incoming.headers };
+  if (tamper === 'tamper-request') {
+    delete headers['content-length'];
+    headers['transfer-encoding'] = 'chunked';
+  }
   // The Host header is passed on unchanged, so upload locations the registry builds point back here.
   const upstreamRequest = forward(
-    { hostname, port: Number(port), method: incoming.method, path: incoming.url, headers: incoming.headers },
+    { hostname, port: Number(port), method: incoming.method, path: incoming.url, headers },
     (response) => {
       record(response.statusCode);
       const headers = { ...response.headers };
       const isManifest = /\/manifests\//.test(incoming.url ?? '') && response.statusCode === 200;
-      if (!(tamper && isManifest)) {
+      if (!(tamper === 'tamper-manifest' && isManifest)) {
         outgoing.writeHead(response.statusCode ?? 502, headers);
         response.pipe(outgoing);
         return;
@@ -187,5 +195,10 @@ function proxy(
     record(502);
     outgoing.writeHead(502).end(`faulty proxy: upstream ${upstream} failed: ${error.message}`);
   });
-  incoming.pipe(upstreamRequest);
+  if (tamper !== 'tamper-request') {
+    incoming.pipe(upstreamRequest);
+    return;
+  }
+  incoming.pipe(upstreamRequest, { end: false });
+  incoming.on('end', () => upstreamRequest.end('\n'));
 }

@@ -86,6 +86,15 @@ async function registryDigest(reference: string): Promise<string> {
   return digest.trim();
 }
 
+/** The tags the registry itself holds for an image behind the proxy; none when it has no such repository. */
+async function registryTags(imageBehindProxy: string): Promise<string[]> {
+  const repository = imageBehindProxy.split('/').slice(1).join('/');
+  const response = await fetch(`http://${registry.host}/v2/${repository}/tags/list`);
+  if (response.status === 404) return [];
+  const { tags } = (await response.json()) as { tags: string[] | null };
+  return tags ?? [];
+}
+
 const blobUploads = (): number =>
   proxy.requests.filter((request) => request.method === 'POST' && request.path.includes('/blobs/uploads/'))
     .length;
@@ -108,7 +117,7 @@ describe('publishImage', () => {
   });
 
   it('retries a 503 on the manifest upload and then succeeds', async () => {
-    proxy.addRules({ method: 'PUT', path: /\/manifests\/1\.0\.0$/, fault: { kind: 'status', status: 503 } });
+    proxy.addRules({ method: 'PUT', path: /\/manifests\/sha256:/, fault: { kind: 'status', status: 503 } });
     const result = await publishImage(options());
     expect(result.digest).toBe(image.digest);
     expect(delays).toEqual([100]);
@@ -171,13 +180,37 @@ describe('publishImage', () => {
     expect(delays).toEqual([]);
   });
 
-  it('refuses to go on when crane uploads something other than what was scanned', async () => {
+  it('pushes by the scanned digest, so a tarball changed since the scan is refused and nothing is tagged', async () => {
     const scanned = `sha256:${'0'.repeat(64)}`;
-    const error = (await publishImage(options({ expectedDigest: scanned })).catch(
-      (caught: unknown) => caught,
-    )) as Error;
-    expect(error.message).toContain(`crane uploaded ${image.digest} but the scanned image is ${scanned}`);
-    expect(proxy.requests.filter((request) => /\/manifests\/(1\.0|latest)$/.test(request.path))).toEqual([]);
+    const opts = options({ expectedDigest: scanned });
+    const error = (await publishImage(opts).catch((caught: unknown) => caught)) as Error;
+    expect(error).toBeInstanceOf(PublishError);
+    expect(error.message).toContain(`crane push ${tarball} ${opts.image}@${scanned} failed`);
+    expect(error.message).toContain('DIGEST_INVALID');
+    expect(error.message).toContain('does not match its digest');
+    expect(error.message).toContain('Nothing was pushed.');
+    expect(await registryTags(opts.image)).toEqual([]);
+    expect(delays).toEqual([]);
+  });
+
+  it('a manifest altered in transit is refused by the registry and leaves no tag at all', async () => {
+    proxy.addRules({
+      method: 'PUT',
+      path: /\/manifests\//,
+      times: Infinity,
+      fault: { kind: 'tamper-request' },
+    });
+    const opts = options();
+    const error = (await publishImage(opts).catch((caught: unknown) => caught)) as Error;
+    expect(error).toBeInstanceOf(PublishError);
+    expect(error.message).toContain('DIGEST_INVALID');
+    expect((error as PublishError).pushed).toEqual([]);
+    expect(await registryTags(opts.image)).toEqual([]);
+    expect(
+      proxy.requests.filter(
+        (request) => request.method === 'PUT' && /\/manifests\/(?!sha256:)/.test(request.path),
+      ),
+    ).toEqual([]);
   });
 
   it('fails at once on 401 with a hint, and nothing is pushed', async () => {

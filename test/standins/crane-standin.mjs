@@ -667,15 +667,15 @@ async function push(args, flags) {
   const client = new RegistryClient(ref.registry, flags.insecure);
   await client.authenticate(ref.repository, 'push,pull');
   const manifestDigest = sha256(image.manifest);
-  // Like remote.Write: a tag that already names this manifest needs no upload (403 counts as absent).
-  const existing = ref.tag
-    ? await client.call('HEAD', `/v2/${ref.repository}/manifests/${ref.tag}`, {
-        headers: { Accept: ACCEPTED_MANIFESTS },
-        expect: [200, 403, 404],
-      })
-    : undefined;
-  if (existing?.status === 200 && existing.headers['docker-content-digest'] === manifestDigest) {
-    log(`existing manifest: ${ref.tag}@${manifestDigest}`);
+  // Like remote.Write: a tag or digest that already names this manifest needs no upload (403
+  // counts as absent). Pushed to a digest it is not, the registry refuses the manifest
+  // (DIGEST_INVALID), which is how a caller pins a push to the bytes it expects.
+  const existing = await client.call('HEAD', `/v2/${ref.repository}/manifests/${ref.identifier}`, {
+    headers: { Accept: ACCEPTED_MANIFESTS },
+    expect: [200, 403, 404],
+  });
+  if (existing.status === 200 && existing.headers['docker-content-digest'] === manifestDigest) {
+    log(`existing manifest: ${ref.tag ? `${ref.tag}@` : ''}${manifestDigest}`);
   } else {
     for (const blob of image.blobs) await client.uploadBlob(ref.repository, sha256(blob), blob);
     await client.putManifest(ref.repository, ref.identifier, image.manifest, DOCKER_MANIFEST);
