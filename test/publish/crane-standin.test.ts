@@ -71,6 +71,25 @@ afterAll(async () => {
 });
 
 describe('crane stand-in', () => {
+  it('push to a digest reference: stored untagged, skipped when present, refused by the registry when the digest is another', async () => {
+    const name = `${registry.host}/team/pinned`;
+    const first = await crane(['push', tarball, `${name}@${image.digest}`]);
+    expect(first).toMatchObject({ code: 0, stdout: `${name}@${image.digest}\n` });
+    expect(first.stderr).toContain(`${name}@${image.digest}: digest: ${image.digest} size:`);
+    const again = await crane(['push', tarball, `${name}@${image.digest}`]);
+    expect(again.stderr).toContain(`existing manifest: ${image.digest}`);
+    expect(again.stderr).not.toContain('pushed blob');
+
+    const other = `sha256:${'0'.repeat(64)}`;
+    const refused = await crane(['push', tarball, `${registry.host}/team/refused@${other}`]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      new RegExp(`Error: PUT http://${registry.host}/v2/team/refused/manifests/${other}: DIGEST_INVALID`),
+    );
+    const tags = await fetch(`http://${registry.host}/v2/team/pinned/tags/list`);
+    expect(((await tags.json()) as { tags: string[] | null }).tags ?? []).toEqual([]);
+  });
+
   it('push prints repo@digest, and the digest is the one writeImageTarball computed', async () => {
     const result = await crane(['push', tarball, `${registry.host}/team/app:v1`]);
     expect(result).toMatchObject({ code: 0, stdout: `${registry.host}/team/app@${image.digest}\n` });

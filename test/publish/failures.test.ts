@@ -42,6 +42,10 @@ describe('classifyCraneFailure', () => {
 
   it.each([
     [`Error: PUT ${url}: MANIFEST_INVALID: manifest invalid`, /rejected the image manifest/],
+    [
+      `Error: PUT https://ghcr.io/v2/owner/app/manifests/sha256:${'0'.repeat(64)}: DIGEST_INVALID: provided digest did not match uploaded content`,
+      /does not match its digest.*changed after the scan.*No tag was set/,
+    ],
     [`Error: HEAD ${url}: unexpected status code 404 Not Found`, /create it first/],
     [
       `Error: Get "https://r.example/v2/": http: server gave HTTP response to HTTPS client`,
