@@ -55,7 +55,7 @@ try {
   cpSync(root, direct, { recursive: true, verbatimSymlinks: true });
   cpSync(context, join(direct, 'workspace'), { recursive: true });
   mkdirSync(join(direct, 'output'));
-  const argv = kanikoArgv({ ...build, dockerfile: '/workspace/Dockerfile', proxy: {} });
+  const argv = kanikoArgv({ ...build, dockerfile: '/workspace/Dockerfile', proxy: [] });
   const directRun = () =>
     execFileSync('/usr/sbin/chroot', [direct, '/kaniko/executor', ...argv], {
       env: { PATH: '/bin' },

@@ -50,8 +50,11 @@ export interface KanikoArgvOptions {
   readonly cache: boolean;
   readonly cacheRepo: string;
   readonly insecureRegistries: readonly string[];
-  /** The runner's proxy settings, handed to the build as args unless `buildArgs` sets them. */
-  readonly proxy: Readonly<Record<string, string>>;
+  /**
+   * Names of the proxy variables set in the executor's environment, handed to the build as
+   * predefined args unless `buildArgs` sets them.
+   */
+  readonly proxy: readonly string[];
   /** `kaniko-args`, already checked not to touch the flags the action owns. */
   readonly extraArgs: readonly string[];
 }
@@ -73,9 +76,9 @@ export function kanikoArgv(options: KanikoArgvOptions): string[] {
     `${SANDBOX_OUTPUT}/digest`,
   ];
   const userArgNames = new Set(options.buildArgs.map((arg) => arg.split('=', 1)[0]));
-  const proxyArgs = Object.entries(options.proxy)
-    .filter(([name]) => !userArgNames.has(name))
-    .map(([name, value]) => `${name}=${value}`);
+  // Names only: the executor reads a value-less build arg from its environment (kaniko's
+  // resolveEnvironmentBuildArgs), so a proxy password never shows in argv.
+  const proxyArgs = options.proxy.filter((name) => !userArgNames.has(name));
   for (const arg of [...options.buildArgs, ...proxyArgs]) argv.push('--build-arg', arg);
   for (const [key, value] of Object.entries(options.labels)) argv.push('--label', `${key}=${value}`);
   if (options.target) argv.push('--target', options.target);
@@ -135,11 +138,7 @@ export interface BuildResult {
   readonly digest: string;
   /** What kaniko wrote to its digest file (informational; can differ, see tarball.ts). */
   readonly kanikoDigest: string;
-  readonly manifest: string;
   readonly imageConfig: ImageConfig;
-  /** Host folder holding the tarball and digest file. */
-  readonly outputDir: string;
-  readonly strategy: RootStrategy;
 }
 
 /** Builds the Dockerfile with kaniko in a throw-away root and reads the result from the tarball. */
@@ -160,9 +159,9 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     mounts.push({ source: options.dockerfile, target: sandboxDockerfile, readOnly: true });
 
   const proxy = proxySettings(options.hostEnv ?? process.env);
-  // A proxy URL may carry a user and password; they must not show in the logged argv.
+  // A proxy URL may carry a user and password; should a RUN line print it, the log masks it.
   for (const value of Object.values(proxy)) if (/\/\/[^/]*@/.test(value)) core.setSecret(value);
-  const argv = kanikoArgv({ ...options, dockerfile: sandboxDockerfile, proxy });
+  const argv = kanikoArgv({ ...options, dockerfile: sandboxDockerfile, proxy: Object.keys(proxy) });
   const result = await runInSandbox({
     rootfs: options.rootfs,
     tempDir: options.tempDir,
@@ -197,10 +196,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     tarball,
     digest: image.digest,
     kanikoDigest,
-    manifest: image.manifest,
     imageConfig: image.config,
-    outputDir,
-    strategy: result.strategy,
   };
 }
 

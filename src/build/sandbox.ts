@@ -57,64 +57,116 @@ export interface SandboxResult {
   readonly output: string;
   /** The last `tailLines` lines of `output`. */
   readonly tail: string;
-  readonly strategy: RootStrategy;
 }
 
-/** Exit code the setup script uses when overlayfs cannot be mounted, so `auto` can fall back. */
-const OVERLAY_UNAVAILABLE = 97;
 const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
+/** Written by the setup script into its control folder when overlayfs cannot be mounted. */
+const OVERLAY_UNAVAILABLE_MARKER = 'overlay-unavailable';
+/** Where the old root is put by pivot_root, until it is detached; removed before the program starts. */
+const OLD_ROOT = '.sandbox-old-root';
+/**
+ * Docker's default capability set: what kaniko is built to run with. Everything else (sys_admin,
+ * mknod, sys_module, sys_ptrace, dac_read_search, net_admin, …) is dropped from the bounding and
+ * inheritable sets, so no process of the build can mount, load modules or trace the setup.
+ */
+export const SANDBOX_CAPABILITIES = [
+  'chown',
+  'dac_override',
+  'fowner',
+  'fsetid',
+  'kill',
+  'setgid',
+  'setuid',
+  'setpcap',
+  'net_bind_service',
+  'net_raw',
+  'sys_chroot',
+  'setfcap',
+  'audit_write',
+];
+/** Variables sudo or the setup shell add on their own; removed unless the program's environment sets them. */
+const SETUP_VARIABLES = [
+  'PWD',
+  'OLDPWD',
+  'SUDO_COMMAND',
+  'SUDO_USER',
+  'SUDO_UID',
+  'SUDO_GID',
+  'SUDO_HOME',
+  'MAIL',
+  'LOGNAME',
+  'USER',
+  'HOME',
+  'SHELL',
+  'TERM',
+];
 
 /*
- * Runs inside the new mount and PID namespaces (as PID 1 until the final exec). The script is a
- * constant: every value arrives as a positional argument, so no path, env value or argv entry is
- * ever parsed by the shell. Arguments:
- *   strategy lower upper work root  then directives  then `--` and the env+chroot argv.
+ * Runs inside the new mount and PID namespaces, as PID 1. The script is a constant: every value
+ * arrives as a positional argument or, for the program's environment, as the script's own
+ * environment (never argv: values such as proxy URLs may hold passwords, and argv is readable by
+ * every user of the runner). Arguments:
+ *   strategy lower upper work root control setup-path path-state program-path unset-names
+ *   then directives, then `--` and the program's argv.
  * Directives: `bind SRC TARGET ro|rw`, `copy SRC TARGET`.
+ *
+ * The program enters its root through pivot_root, not chroot: the old root is detached before the
+ * program starts, so no path (`..` after a nested chroot included) leads back to the runner. As
+ * nothing of the runner's is reachable after the pivot, the two processes that act after it were
+ * started before it: a helper whose root is a view of the runner (so it keeps umount) detaches the
+ * old root, and a launcher, already holding only SANDBOX_CAPABILITIES, then executes the program.
  */
 export const SETUP_SCRIPT = `set -eu
-strategy=$1 lower=$2 upper=$3 work=$4 root=$5
-shift 5
-if [ "$strategy" = overlay ]; then
-  if ! mount -t overlay overlay -o "lowerdir=$lower,upperdir=$upper,workdir=$work" "$root"; then
+sb_strategy=$1 sb_lower=$2 sb_upper=$3 sb_work=$4 sb_root=$5 sb_control=$6
+PATH=$7
+sb_path_state=$8 sb_program_path=$9
+shift 9
+sb_unset=$1
+shift
+if [ "$sb_strategy" = overlay ]; then
+  if ! mount -t overlay overlay -o "lowerdir=$sb_lower,upperdir=$sb_upper,workdir=$sb_work" "$sb_root"; then
     echo "sandbox: overlayfs cannot be mounted here" >&2
-    exit ${OVERLAY_UNAVAILABLE}
+    : > "$sb_control/${OVERLAY_UNAVAILABLE_MARKER}"
+    exit 1
   fi
+else
+  mount --bind "$sb_root" "$sb_root"
 fi
-mkdir -p "$root/proc" "$root/dev"
-mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
-mount -t tmpfs -o nosuid,mode=0755 tmpfs "$root/dev"
-for device in ${DEVICES.join(' ')}; do
-  if [ -c "/dev/$device" ]; then
-    : > "$root/dev/$device"
-    mount --bind "/dev/$device" "$root/dev/$device"
+mkdir -p "$sb_root/proc" "$sb_root/dev"
+mount -t proc -o nosuid,nodev,noexec proc "$sb_root/proc"
+mount -t tmpfs -o nosuid,mode=0755 tmpfs "$sb_root/dev"
+for sb_device in ${DEVICES.join(' ')}; do
+  if [ -c "/dev/$sb_device" ]; then
+    : > "$sb_root/dev/$sb_device"
+    mount --bind "/dev/$sb_device" "$sb_root/dev/$sb_device"
   fi
 done
-mkdir -p "$root/dev/pts" "$root/dev/shm"
-ln -s /proc/self/fd "$root/dev/fd"
-ln -s /proc/self/fd/0 "$root/dev/stdin"
-ln -s /proc/self/fd/1 "$root/dev/stdout"
-ln -s /proc/self/fd/2 "$root/dev/stderr"
+mkdir -p "$sb_root/dev/pts" "$sb_root/dev/shm"
+ln -s /proc/self/fd "$sb_root/dev/fd"
+ln -s /proc/self/fd/0 "$sb_root/dev/stdin"
+ln -s /proc/self/fd/1 "$sb_root/dev/stdout"
+ln -s /proc/self/fd/2 "$sb_root/dev/stderr"
 while [ "$1" != -- ]; do
   case $1 in
     bind)
-      source=$2 target=$root$3 mode=$4
+      sb_source=$2 sb_target=$sb_root$3 sb_mode=$4
       shift 4
-      if [ -d "$source" ]; then
-        mkdir -p "$target"
+      if [ -d "$sb_source" ]; then
+        mkdir -p "$sb_target"
       else
-        mkdir -p "$(dirname "$target")"
-        [ -e "$target" ] || : > "$target"
+        mkdir -p "$(dirname "$sb_target")"
+        [ -e "$sb_target" ] || : > "$sb_target"
       fi
-      mount --bind "$source" "$target"
-      if [ "$mode" = ro ]; then mount -o remount,bind,ro "$target"; fi
+      mount --bind "$sb_source" "$sb_target"
+      if [ "$sb_mode" = ro ]; then mount -o remount,bind,ro "$sb_target"; fi
       ;;
     copy)
-      source=$2 target=$root$3
+      sb_source=$2 sb_target=$sb_root$3
       shift 3
-      mkdir -p "$(dirname "$target")"
-      rm -f "$target"
-      cp -p "$source" "$target"
+      mkdir -p "$(dirname "$sb_target")"
+      rm -f "$sb_target"
+      cp -p "$sb_source" "$sb_target"
       ;;
     *)
       echo "sandbox: unknown directive $1" >&2
@@ -123,8 +175,50 @@ while [ "$1" != -- ]; do
   esac
 done
 shift
-exec 2>&1
-exec "$@"
+for sb_tool in pivot_root setpriv chroot umount; do
+  command -v "$sb_tool" > /dev/null || {
+    echo "sandbox: $sb_tool is not installed on this runner; install util-linux and coreutils" >&2
+    exit 1
+  }
+done
+mkdir "$sb_root/${OLD_ROOT}" "$sb_control/host"
+mkfifo "$sb_control/to-helper" "$sb_control/from-helper" "$sb_control/to-program"
+mount --rbind / "$sb_control/host"
+(
+  exec 5< "$sb_root"
+  exec chroot "$sb_control/host" /bin/sh -c 'set -eu
+    exec 3< "$1" 4> "$2"
+    read -r go <&3
+    cd /proc/self/fd/5
+    umount -l ${OLD_ROOT}
+    rmdir ${OLD_ROOT}
+    echo detached >&4' sandbox-helper "$sb_control/to-helper" "$sb_control/from-helper"
+) &
+cd /
+setpriv --bounding-set=-all,${SANDBOX_CAPABILITIES.map((cap) => `+${cap}`).join(',')} --inh-caps=-all -- /bin/sh -c '
+  exec 3< "$1"
+  if [ "$2" = set ]; then PATH=$3; export PATH; else unset PATH; fi
+  for name in $4; do unset "$name"; done
+  shift 4
+  read -r go <&3 && [ "$go" = go ] || exit 1
+  exec 3<&-
+  exec "$@"' sandbox-launcher "$sb_control/to-program" "$sb_path_state" "$sb_program_path" "$sb_unset" "$@" 2>&1 &
+sb_program=$!
+exec 6> "$sb_control/to-helper" 7< "$sb_control/from-helper" 8> "$sb_control/to-program"
+cd "$sb_root"
+pivot_root . ${OLD_ROOT}
+cd /
+echo go >&6
+if ! read -r sb_detached <&7 || [ "$sb_detached" != detached ]; then
+  echo "sandbox: the runner's root could not be detached from the sandbox" >&2
+  exit 1
+fi
+exec 6>&- 7<&-
+echo go >&8
+exec 8>&-
+sb_status=0
+wait "$sb_program" || sb_status=$?
+exit "$sb_status"
 `;
 
 /**
@@ -135,7 +229,7 @@ export function privilegePrefix(uid: number, sudoWorks: boolean): string[] {
   if (uid === 0) return [];
   if (sudoWorks) return ['sudo', '-n'];
   throw new Error(
-    'the build sandbox needs root (for unshare, mount and chroot) and this runner is neither root nor allowed ' +
+    'the build sandbox needs root (for unshare, mount and pivot_root) and this runner is neither root nor allowed ' +
       'passwordless sudo (`sudo -n true` failed). GitHub-hosted runners allow it; on a self-hosted runner, ' +
       'run the job as root or in a privileged container, or allow the runner user passwordless sudo.',
   );
@@ -158,16 +252,6 @@ export function overlayPathProblem(path: string): string | undefined {
   return undefined;
 }
 
-/** `env -i` clears PATH before it starts chroot, so chroot is named by its host path. */
-function hostChroot(): string {
-  const found = HOST_PATH.split(':')
-    .map((dir) => join(dir, 'chroot'))
-    .find((path) => existsSync(path));
-  if (!found)
-    throw new Error(`chroot is not installed on this runner (looked in ${HOST_PATH}); install coreutils`);
-  return found;
-}
-
 function overlaySupported(): boolean {
   try {
     return /\toverlay$/m.test(readFileSync('/proc/filesystems', 'utf8'));
@@ -176,12 +260,14 @@ function overlaySupported(): boolean {
   }
 }
 
-/** The full argv of the namespace entry: unshare, the constant script, then its arguments. */
+/**
+ * The full argv of the namespace entry: unshare, the constant script, then its arguments. The
+ * program's environment is not in it: it is the environment the command is started with.
+ */
 export function sandboxCommand(
   spec: Pick<SandboxSpec, 'rootfs' | 'argv' | 'env' | 'mounts'>,
   layout: SandboxLayout,
   fileDirectives: readonly string[],
-  chroot = '/usr/sbin/chroot',
 ): string[] {
   const bad = Object.keys(spec.env).find((key) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key));
   if (bad !== undefined)
@@ -193,6 +279,7 @@ export function sandboxCommand(
       throw new Error(`sandbox mount ${mount.source} → ${mount.target}: both paths must be absolute`);
     return ['bind', mount.source, mount.target, mount.readOnly ? 'ro' : 'rw'];
   });
+  const programPath = spec.env.PATH;
   return [
     'unshare',
     '--mount',
@@ -211,17 +298,28 @@ export function sandboxCommand(
     layout.upper,
     layout.work,
     layout.root,
-    ...fileDirectives,
+    layout.control,
+    HOST_PATH,
+    programPath === undefined ? 'unset' : 'set',
+    programPath ?? '',
+    SETUP_VARIABLES.filter((name) => !(name in spec.env)).join(' '),
+    // Mounts first: a file may be placed inside a mounted folder (a sanitized /workspace/.git/config).
     ...mountDirectives,
+    ...fileDirectives,
     '--',
-    'env',
-    '-i',
-    ...Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
-    chroot,
-    '--',
-    layout.root,
     ...spec.argv,
   ];
+}
+
+/**
+ * The privilege prefix with what sudo must let through: sudo resets the environment, so the
+ * program's variables are named (names only; the values travel in the environment).
+ */
+export function withPreservedEnv(prefix: readonly string[], env: Readonly<Record<string, string>>): string[] {
+  const names = Object.keys(env);
+  return prefix[0] === 'sudo' && names.length > 0
+    ? [...prefix, `--preserve-env=${names.join(',')}`]
+    : [...prefix];
 }
 
 export interface SandboxLayout {
@@ -230,6 +328,8 @@ export interface SandboxLayout {
   readonly work: string;
   /** Where the merged (or copied) root is, on the host inside the namespace. */
   readonly root: string;
+  /** The setup script's own folder: its fifos, the view of the host its helper runs in, its markers. */
+  readonly control: string;
 }
 
 function layoutFor(workDir: string, strategy: RootStrategy): SandboxLayout {
@@ -239,8 +339,15 @@ function layoutFor(workDir: string, strategy: RootStrategy): SandboxLayout {
         upper: join(workDir, 'upper'),
         work: join(workDir, 'work'),
         root: join(workDir, 'merged'),
+        control: join(workDir, 'control-overlay'),
       }
-    : { strategy, upper: '-', work: '-', root: join(workDir, 'root') };
+    : {
+        strategy,
+        upper: '-',
+        work: '-',
+        root: join(workDir, 'root'),
+        control: join(workDir, 'control-copy'),
+      };
 }
 
 /**
@@ -266,7 +373,10 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     try {
       if (wanted !== 'copy' && overlaySupported()) {
         const result = await attempt(spec, prefix, workDir, 'overlay', fileDirectives);
-        if (result.exitCode !== OVERLAY_UNAVAILABLE || wanted === 'overlay') return result;
+        const control = layoutFor(workDir, 'overlay').control;
+        if (!existsSync(join(control, OVERLAY_UNAVAILABLE_MARKER))) return result;
+        if (wanted === 'overlay')
+          throw new Error(`overlayfs cannot be mounted over ${spec.rootfs} in ${workDir} on this runner`);
         core.warning(`overlayfs is not available here; copying the root ${spec.rootfs} instead (slower)`);
       } else if (wanted === 'overlay') {
         throw new Error('overlayfs is not supported by this kernel (not in /proc/filesystems)');
@@ -289,14 +399,17 @@ async function attempt(
   fileDirectives: readonly string[],
 ): Promise<SandboxResult> {
   const layout = layoutFor(workDir, strategy);
-  if (strategy === 'overlay')
-    for (const dir of [layout.upper, layout.work, layout.root]) await mkdir(dir, { recursive: true });
-  const [command, ...args] = [...prefix, ...sandboxCommand(spec, layout, fileDirectives, hostChroot())];
+  const dirs = strategy === 'overlay' ? [layout.upper, layout.work, layout.root] : [];
+  for (const dir of [...dirs, layout.control]) await mkdir(dir, { recursive: true });
+  const [command, ...args] = [
+    ...withPreservedEnv(prefix, spec.env),
+    ...sandboxCommand(spec, layout, fileDirectives),
+  ];
   core.info(`sandbox (${strategy} of ${spec.rootfs}): ${spec.argv.map(shellDisplay).join(' ')}`);
-  // Not exec.ts `run`: its echo of the whole command line would print the setup script and the
-  // environment (proxy URLs may hold credentials). The output still streams live to the log.
+  // Not exec.ts `run`: its echo of the whole command line would print the setup script. The
+  // program's environment is the command's own, never argv. The output still streams live.
   const result = await getExecOutput(command!, args, {
-    env: { PATH: HOST_PATH },
+    env: { ...spec.env },
     silent: true,
     ignoreReturnCode: true,
     listeners: {
@@ -309,7 +422,6 @@ async function attempt(
     exitCode: result.exitCode,
     output,
     tail: lastLines(output.trimEnd(), spec.tailLines ?? 30),
-    strategy,
   };
 }
 

@@ -20,7 +20,7 @@ const base: KanikoArgvOptions = {
   cache: false,
   cacheRepo: 'ghcr.io/octo-org/app/cache',
   insecureRegistries: [],
-  proxy: {},
+  proxy: [],
   extraArgs: [],
 };
 
@@ -95,17 +95,13 @@ describe('kanikoArgv', () => {
     expect(argv.slice(-2)).toEqual(['--verbosity=debug', '--ignore-path=/a b']);
   });
 
-  it('hands proxy settings to the build as predefined args unless the user set them', () => {
+  it('hands proxy settings to the build as predefined args, by name only, unless the user set them', () => {
     const argv = kanikoArgv({
       ...base,
       buildArgs: ['HTTPS_PROXY=http://mine:3128'],
-      proxy: { HTTP_PROXY: 'http://proxy:3128', HTTPS_PROXY: 'http://proxy:3128', no_proxy: 'localhost' },
+      proxy: ['HTTP_PROXY', 'HTTPS_PROXY', 'no_proxy'],
     });
-    expect(values(argv, '--build-arg')).toEqual([
-      'HTTPS_PROXY=http://mine:3128',
-      'HTTP_PROXY=http://proxy:3128',
-      'no_proxy=localhost',
-    ]);
+    expect(values(argv, '--build-arg')).toEqual(['HTTPS_PROXY=http://mine:3128', 'HTTP_PROXY', 'no_proxy']);
   });
 });
 

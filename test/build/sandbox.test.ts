@@ -17,6 +17,7 @@ import {
   privilegePrefix,
   runInSandbox,
   sandboxCommand,
+  withPreservedEnv,
 } from '../../src/build/sandbox.js';
 import type { SandboxSpec } from '../../src/build/sandbox.js';
 import { hashTree, makeTestRoot, mountsUnder } from '../helpers/rootfs.js';
@@ -41,14 +42,20 @@ describe('overlayPathProblem', () => {
 });
 
 describe('sandboxCommand', () => {
-  const layout = { strategy: 'overlay' as const, upper: '/w/upper', work: '/w/work', root: '/w/merged' };
+  const layout = {
+    strategy: 'overlay' as const,
+    upper: '/w/upper',
+    work: '/w/work',
+    root: '/w/merged',
+    control: '/w/control',
+  };
 
-  it('keeps the script constant and hands every value over as its own argv entry', () => {
+  it('keeps the script constant, hands every value over as its own argv entry and no env value', () => {
     const command = sandboxCommand(
       {
         rootfs: '/cache/root',
         argv: ['/kaniko/executor', ...HOSTILE],
-        env: { HOME: '/root', TRICKY: 'a b $(c)\nd' },
+        env: { HOME: '/root', PATH: '/kaniko', HTTPS_PROXY: 'http://user:proxy-password@proxy:3128' },
         mounts: [{ source: '/host/ctx dir', target: '/workspace', readOnly: true }],
       },
       layout,
@@ -68,17 +75,21 @@ describe('sandboxCommand', () => {
       SETUP_SCRIPT,
     ]);
     expect(SETUP_SCRIPT).not.toContain('/cache/root');
-    expect(command).toContain('TRICKY=a b $(c)\nd');
-    expect(command.slice(-2 - HOSTILE.length)).toEqual(['/w/merged', '/kaniko/executor', ...HOSTILE]);
+    expect(command.join('\n')).not.toContain('proxy-password');
+    expect(command.slice(-1 - HOSTILE.length)).toEqual(['/kaniko/executor', ...HOSTILE]);
     const tail = command.slice(command.indexOf('sandbox-setup'));
-    expect(tail.slice(0, 6)).toEqual([
+    expect(tail.slice(0, 7)).toEqual([
       'sandbox-setup',
       'overlay',
       '/cache/root',
       '/w/upper',
       '/w/work',
       '/w/merged',
+      '/w/control',
     ]);
+    expect(tail.slice(8, 11)).toEqual(['set', '/kaniko', expect.not.stringMatching(/(^| )HOME( |$)/)]);
+    // Mounts come before files, so a file can be placed inside a mounted folder.
+    expect(tail.indexOf('bind')).toBeLessThan(tail.indexOf('copy'));
     expect(tail).toEqual(expect.arrayContaining(['bind', '/host/ctx dir', '/workspace', 'ro']));
   });
 
@@ -89,6 +100,15 @@ describe('sandboxCommand', () => {
     expect(() =>
       sandboxCommand({ ...base, mounts: [{ source: 'rel', target: '/x', readOnly: true }] }, layout, []),
     ).toThrow(/absolute/);
+  });
+});
+
+describe('withPreservedEnv', () => {
+  it('names the program variables for sudo (names only) and adds nothing when running as root', () => {
+    const env = { PATH: '/kaniko', HTTPS_PROXY: 'http://u:secret@p:3128' };
+    expect(withPreservedEnv([], env)).toEqual([]);
+    expect(withPreservedEnv(['sudo', '-n'], env)).toEqual(['sudo', '-n', '--preserve-env=PATH,HTTPS_PROXY']);
+    expect(withPreservedEnv(['sudo', '-n'], {})).toEqual(['sudo', '-n']);
   });
 });
 
@@ -130,7 +150,7 @@ describe('runInSandbox (real namespaces, busybox root)', () => {
         const result = await runInSandbox(
           spec(
             [
-              'echo "pid=$$"',
+              'echo "processes=$(ls /proc | grep -c "^[0-9]*$")"',
               'for a in "$@"; do printf "<%s>" "$a"; done; echo',
               'env | sort',
               `[ -e ${hostMarker} ] && echo HOST-MARKER-VISIBLE`,
@@ -142,6 +162,7 @@ describe('runInSandbox (real namespaces, busybox root)', () => {
               'cat /etc/resolv.conf; echo mode=$(stat -c %a /kaniko/.docker/config.json)',
               'echo resolv-write=$(echo x 2>/dev/null > /etc/resolv.conf && echo yes || echo no)',
               'ls /dev | tr "\\n" " "; echo',
+              'echo "root-fs=$(awk \'$5 == "/" { print $9 }\' /proc/self/mountinfo)"',
               'exit 7',
             ].join('\n'),
             {
@@ -157,10 +178,11 @@ describe('runInSandbox (real namespaces, busybox root)', () => {
             },
           ),
         );
-        expect(result.strategy).toBe(strategy === 'auto' ? 'overlay' : 'copy');
         expect(result.exitCode).toBe(7);
+        expect(result.output).toMatch(strategy === 'auto' ? /root-fs=overlay\n/ : /root-fs=(?!overlay)/);
         const out = result.output;
-        expect(out).toContain('pid=1\n');
+        // Its own PID namespace: the setup shell, the program and what it runs, nothing of the host.
+        expect(Number(/processes=(\d+)/.exec(out)?.[1])).toBeLessThan(10);
         expect(out).toContain(`${HOSTILE.map((arg) => `<${arg}>`).join('')}\n`);
         expect(out).toContain('HOME=/root\nPATH=/bin\nPWD=/\n');
         expect(out).not.toMatch(/GITHUB_|ACTIONS_|INPUT_|RUNNER_/);
@@ -190,18 +212,79 @@ describe('runInSandbox (real namespaces, busybox root)', () => {
     execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', options, join(base, 'm')]);
     try {
       const result = await runInSandbox(spec('echo "fallback ran"', { tempDir: join(base, 'm') }));
-      expect(result.strategy).toBe('copy');
       expect(result.exitCode).toBe(0);
       expect(result.output).toContain('fallback ran');
       expect(readdirSync(join(base, 'm'))).toEqual([]);
       expect(hashTree(root)).toBe(rootHash);
       await expect(
         runInSandbox(spec('true', { tempDir: join(base, 'm'), strategy: 'overlay' })),
-      ).resolves.toMatchObject({ exitCode: 97, strategy: 'overlay' });
+      ).rejects.toThrow(/overlayfs cannot be mounted over .* on this runner/);
     } finally {
       execFileSync('umount', [join(base, 'm')]);
       rmSync(base, { recursive: true, force: true });
     }
+  });
+
+  it('reads an exit code of 97 as the program’s, not as “overlay unavailable”', async () => {
+    const result = await runInSandbox(spec('echo ran-once; exit 97'));
+    expect(result.exitCode).toBe(97);
+    expect(result.output.match(/ran-once/g)).toEqual(['ran-once']);
+  });
+
+  it('leaves the runner unreachable: pivoted root, Docker’s capabilities, no mount, no host process', async () => {
+    const secret = 'proxy-password-in-env';
+    const result = await runInSandbox(
+      spec(
+        [
+          'grep -E "^Cap(Bnd|Prm|Eff|Inh)" /proc/self/status',
+          'echo "mountinfo:"; cat /proc/self/mountinfo; echo "end mountinfo"',
+          `cat /proc/1/root${hostMarker} 2>/dev/null && echo HOST-MARKER-VIA-PID1`,
+          `cat /proc/1/root${runnerTemp}/runner-temp-marker 2>/dev/null && echo RUNNER-TEMP-VIA-PID1`,
+          'cat /proc/1/environ 2>/dev/null | tr "\\0" "\\n" | grep -q . && echo PID1-ENV-READABLE',
+          // Split, so that the program's own argv (part of PID 1's) does not hold the value searched for.
+          `tr "\\0" " " < /proc/1/cmdline | grep -q ${secret.slice(0, 5)}"${secret.slice(5)}" && echo SECRET-IN-ARGV`,
+          'ls -a / | tr "\\n" " "; echo',
+          'mkdir -p /mnt; mount -t tmpfs tmpfs /mnt 2>/dev/null && echo MOUNTED',
+          'mount --bind / /mnt 2>/dev/null && echo BIND-MOUNTED',
+          'mount -t proc proc /mnt 2>/dev/null && echo PROC-MOUNTED',
+          'mknod /dev/sda-copy b 8 0 2>/dev/null && echo MKNOD',
+          // The classic escape: a nested chroot, then `..` past it; with pivot_root it ends at /.
+          'mkdir -p /jail/bin; cp /bin/busybox /jail/bin/; ln -s busybox /jail/bin/sh',
+          `chroot /jail /bin/sh -c 'cd /; for i in 1 2 3 4 5 6 7 8 9; do cd -P ..; done; [ -e ${hostMarker} ] && echo ESCAPED; pwd'`,
+          `chroot / /bin/sh -c '[ -e ${hostMarker} ] && echo ESCAPED-CHROOT'`,
+          'true',
+        ].join('\n'),
+        { env: { PATH: '/bin', HTTPS_PROXY: `http://user:${secret}@proxy:3128` } },
+      ),
+    );
+    expect(result.exitCode).toBe(0);
+    const out = result.output;
+    const capabilities = (name: string): bigint =>
+      BigInt(`0x${new RegExp(`^${name}:\\s*([0-9a-f]+)$`, 'm').exec(out)?.[1]}`);
+    // Docker's default set, and nothing more, in the bounding set; nothing inheritable.
+    const docker = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 29, 31].reduce(
+      (all, bit) => all | (1n << BigInt(bit)),
+      0n,
+    );
+    expect(capabilities('CapBnd')).toBe(docker);
+    expect(capabilities('CapEff')).toBe(docker);
+    expect(capabilities('CapInh')).toBe(0n);
+    for (const dropped of [
+      21 /* sys_admin */, 27 /* mknod */, 16 /* sys_module */, 17 /* sys_rawio */, 19 /* sys_ptrace */,
+      2 /* dac_read_search */, 12 /* net_admin */,
+    ])
+      expect(capabilities('CapBnd') & (1n << BigInt(dropped))).toBe(0n);
+    const mountinfo = /mountinfo:\n([^]*)end mountinfo/.exec(out)?.[1] ?? '';
+    const mountPoints = mountinfo
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' ')[4]);
+    expect(mountPoints[0]).toBe('/');
+    for (const point of mountPoints) expect(point).toMatch(/^\/(proc|dev(\/.*)?)?$/);
+    expect(mountinfo).not.toContain('sandbox-old-root');
+    expect(out).not.toMatch(/VIA-PID1|PID1-ENV-READABLE|SECRET-IN-ARGV|MOUNTED|MKNOD|ESCAPED/);
+    expect(out).not.toContain('.sandbox-old-root');
+    expect(hashTree(root)).toBe(rootHash);
   });
 
   it('kills every process of the sandbox when the program ends', async () => {
