@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   existsSync,
@@ -10,7 +11,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { BuildOptions } from '../../src/build/kaniko.js';
 import { buildImage } from '../../src/build/kaniko.js';
 import { readImageTarball } from '../../src/build/tarball.js';
@@ -206,6 +207,61 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     );
     expect(hashTree(root)).toBe(rootHash);
     expect(readdirSync(runnerTemp)).toEqual(['runner-temp-marker']);
+    expect(mountsUnder(scratch)).toEqual([]);
+  });
+
+  it('keeps the checkout token out of the build: sanitized git configs over the real ones, runner files unchanged', async () => {
+    const token = 'ghs_checkouttoken123';
+    const header = `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`;
+    const config = [
+      '[core]',
+      '\trepositoryformatversion = 0',
+      '[remote "origin"]',
+      `\turl = https://x-access-token:${token}@github.com/octo-org/app`,
+      '[http "https://github.com/"]',
+      `\textraheader = ${header}`,
+      '',
+    ].join('\n');
+    const context = makeContext(
+      [
+        'FROM scratch',
+        'COPY . /',
+        'RUN cat /workspace/.git/config /workspace/.git/modules/lib/config > /output/seen-git-config',
+      ].join('\n'),
+    );
+    mkdirSync(join(context, '.git', 'modules', 'lib'), { recursive: true });
+    writeFileSync(join(context, '.git', 'config'), config);
+    writeFileSync(join(context, '.git', 'modules', 'lib', 'config'), config);
+    const logged: string[] = [];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      logged.push(String(chunk));
+      return true;
+    });
+    let result;
+    try {
+      result = await buildImage(options(context));
+    } finally {
+      write.mockRestore();
+    }
+    const seen = report(dirname(result.tarball), 'seen-git-config');
+    expect(seen).toContain('repositoryformatversion = 0');
+    expect(seen).toContain('url = https://github.com/octo-org/app');
+    expect(seen).not.toContain(token);
+    expect(seen).not.toContain(header);
+    expect(seen.toLowerCase()).not.toContain('extraheader');
+    // What `COPY . /` put into the image's layer.
+    const layerName = execFileSync('tar', ['-tf', result.tarball], { encoding: 'utf8' })
+      .split('\n')
+      .find((name) => name.endsWith('.tar.gz'))!;
+    const layer = execFileSync('tar', ['-xOf', result.tarball, layerName]);
+    const copied = execFileSync('tar', ['-xzO', './.git/config'], { input: layer, encoding: 'utf8' });
+    expect(copied).toBe(seen.slice(0, copied.length));
+    expect(copied).not.toContain(token);
+    expect(readFileSync(join(context, '.git', 'config'), 'utf8')).toBe(config);
+    expect(readFileSync(join(context, '.git', 'modules', 'lib', 'config'), 'utf8')).toBe(config);
+    expect(logged.join('')).toMatch(
+      /::warning::.*\.git\/config holds a git credential.*persist-credentials: false/,
+    );
     expect(mountsUnder(scratch)).toEqual([]);
   });
 
