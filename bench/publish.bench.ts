@@ -38,7 +38,7 @@ try {
   const fresh = await time(() => publish(`fresh-${run++}`), 5);
   const again = await time(() => publish('fresh-0'), 5);
   process.stdout.write = write;
-  console.log(formatTiming('publish 32 MiB + 2 tags, new repository', fresh, 1500));
+  console.log(formatTiming('publish 32 MiB by digest + 3 tags, new repository', fresh, 1500));
   console.log(formatTiming('publish again (blobs and tags exist)', again, 800));
 
   const lines = [

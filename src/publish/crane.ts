@@ -14,7 +14,7 @@ import { classifyCraneFailure } from './failures.js';
 /** How hard publishing tries a registry request that failed transiently. */
 export type PublishRetry = Pick<RetryOptions, 'attempts' | 'initialDelayMs' | 'maxDelayMs' | 'sleep'>;
 
-export const DEFAULT_PUBLISH_RETRY: PublishRetry = { attempts: 4, initialDelayMs: 2_000, maxDelayMs: 30_000 };
+const DEFAULT_PUBLISH_RETRY: PublishRetry = { attempts: 4, initialDelayMs: 2_000, maxDelayMs: 30_000 };
 
 export interface LoginOptions {
   /** Path of the crane binary. */

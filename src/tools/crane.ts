@@ -23,7 +23,7 @@ export interface CraneRunnerOptions {
   readonly path: string;
   /** The registry has no valid TLS: crane's global `--insecure` (plain HTTP or any certificate). */
   readonly insecure: boolean;
-  /** A private DOCKER_CONFIG holding registry credentials; absent means anonymous access. */
+  /** A private DOCKER_CONFIG holding registry credentials; absent, crane reads only `$HOME/.docker`. */
   readonly dockerConfigDir?: string;
   /** Appended to every failure message: what the user can check. */
   readonly failureHint?: string;

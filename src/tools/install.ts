@@ -12,7 +12,10 @@ export interface InstallOptions {
   /** Plain x.y.z (the inputs normalise a leading v away). */
   readonly trivyVersion: string;
   readonly craneVersion: string;
-  /** kaniko executor image reference, by tag or (safest) by digest; pulled anonymously, so it must be public. */
+  /**
+   * kaniko executor image reference, by tag or (safest) by digest. Pulled without the action's
+   * registry credentials (crane sees only the runner's `$HOME/.docker`): a private image is unsupported.
+   */
   readonly kanikoImage: string;
   /** Replaces `https://github.com` in release URLs. */
   readonly toolMirror: string;

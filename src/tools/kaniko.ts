@@ -12,7 +12,7 @@ export interface KanikoInstallOptions {
   readonly arch: Arch;
   /** Resolves the crane path; called only when the registry has to be asked. */
   readonly crane: () => Promise<string>;
-  /** Registries reached over plain HTTP (`crane --insecure`). The image is pulled anonymously. */
+  /** Registries reached over plain HTTP (`crane --insecure`). */
   readonly insecureRegistries: readonly string[];
 }
 
