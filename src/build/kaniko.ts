@@ -2,6 +2,8 @@ import * as core from '@actions/core';
 import { existsSync, lstatSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative } from 'node:path';
+import type { Instruction } from '../dockerfile.js';
+import { parseDockerfile } from '../dockerfile.js';
 import type { RootStrategy, SandboxFile, SandboxMount } from './sandbox.js';
 import { runInSandbox } from './sandbox.js';
 import type { ImageConfig } from './tarball.js';
@@ -304,36 +306,6 @@ const INSTRUCTIONS = new Set([
 // The `color` log format wraps the level in terminal colour codes.
 const ANSI_COLOR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 
-export interface DockerfileInstruction {
-  /** 1-based line where the instruction starts. */
-  readonly line: number;
-  /** The instruction with continuations joined, as kaniko logs it. */
-  readonly text: string;
-}
-
-/** Splits a Dockerfile into instructions with their first line, honouring `# escape=`. */
-export function dockerfileInstructions(dockerfile: string): DockerfileInstruction[] {
-  const lines = dockerfile.split(/\r?\n/);
-  const escape = /^#\s*escape\s*=\s*`/i.test(lines.find((line) => line.trim() !== '') ?? '') ? '`' : '\\';
-  const instructions: DockerfileInstruction[] = [];
-  let current: { line: number; parts: string[] } | undefined;
-  for (const [index, raw] of lines.entries()) {
-    const trimmed = raw.trim();
-    // Comments and blank lines are dropped, also between continuation lines, as Docker does.
-    if (trimmed === '' || trimmed.startsWith('#')) continue;
-    const continues = trimmed.endsWith(escape);
-    const part = continues ? trimmed.slice(0, -1) : trimmed;
-    if (current) current.parts.push(part);
-    else current = { line: index + 1, parts: [part] };
-    if (!continues) {
-      instructions.push({ line: current.line, text: current.parts.join(' ').trim() });
-      current = undefined;
-    }
-  }
-  if (current) instructions.push({ line: current.line, text: current.parts.join(' ').trim() });
-  return instructions;
-}
-
 /**
  * The instruction messages kaniko logged, in order. kaniko logs `logrus.Info(command.String())`
  * before running each instruction; its formats are `color` (`INFO[0001] RUN …`, the default),
@@ -379,11 +351,11 @@ const comparable = (text: string): string => text.replace(/\s+/g, '').toLowerCas
  * occurrence after the previous match).
  */
 export function failingInstruction(
-  instructions: readonly DockerfileInstruction[],
+  instructions: readonly Instruction[],
   logged: readonly string[],
-): DockerfileInstruction | undefined {
+): Instruction | undefined {
   let cursor = 0;
-  let found: DockerfileInstruction | undefined;
+  let found: Instruction | undefined;
   for (const message of logged) {
     const wanted = comparable(message);
     const match = (from: number, to: number): number =>
@@ -406,7 +378,10 @@ export function kanikoFailure(
   dockerfileText: string,
   dockerfilePath: string,
 ): string {
-  const instruction = failingInstruction(dockerfileInstructions(dockerfileText), loggedInstructions(output));
+  const instruction = failingInstruction(
+    parseDockerfile(dockerfileText).instructions,
+    loggedInstructions(output),
+  );
   const where = instruction
     ? `at ${dockerfilePath}:${instruction.line}: ${instruction.text}`
     : `before running any instruction of ${dockerfilePath} (reading the Dockerfile, the context or a base image)`;

@@ -1,73 +1,6 @@
+import type { Instruction, Stage } from '../dockerfile.js';
+import { parseDockerfile } from '../dockerfile.js';
 import type { Finding, ImageConfig, TrivyReport } from '../scan/report.js';
-
-/** One Dockerfile instruction with its continuation lines joined. */
-export interface Instruction {
-  /** Upper-case keyword: FROM, RUN, COPY, … */
-  readonly keyword: string;
-  /** Everything after the keyword, continuation lines joined with single spaces. */
-  readonly args: string;
-  /** 1-based line of the keyword. */
-  readonly line: number;
-}
-
-export interface Stage {
-  readonly name: string;
-  /** The image or stage name after FROM (`--platform` and `AS` removed). */
-  readonly base: string;
-  readonly from: Instruction;
-  readonly instructions: readonly Instruction[];
-}
-
-/**
- * Splits a Dockerfile into stages. It honours line continuations (and the `# escape=` parser
- * directive), comments and heredocs, which is all line attribution needs; it does not evaluate
- * ARG substitution.
- */
-export function parseDockerfile(text: string): Stage[] {
-  const lines = text.split(/\r?\n/);
-  const escape = /^#\s*escape\s*=\s*`/i.test(lines.find((line) => line.trim() !== '') ?? '') ? '`' : '\\';
-  const stages: { name: string; base: string; from: Instruction; instructions: Instruction[] }[] = [];
-  let index = 0;
-  while (index < lines.length) {
-    const startLine = index + 1;
-    const first = lines[index]!.trim();
-    index += 1;
-    if (first === '' || first.startsWith('#')) continue;
-    const parts = [first];
-    while (parts.at(-1)!.endsWith(escape) && index < lines.length) {
-      parts[parts.length - 1] = parts.at(-1)!.slice(0, -1).trim();
-      const next = lines[index]!.trim();
-      index += 1;
-      // Comment lines inside a continued instruction are dropped, as Docker's parser does.
-      if (!next.startsWith('#')) parts.push(next);
-      else parts.push(escape);
-    }
-    const joined = parts
-      .filter((part) => part !== escape)
-      .join(' ')
-      .replace(/\s+/g, ' ')
-      .trim();
-    const space = joined.search(/\s/);
-    const keyword = (space < 0 ? joined : joined.slice(0, space)).toUpperCase();
-    const args = space < 0 ? '' : joined.slice(space + 1);
-    for (const heredoc of args.matchAll(/<<-?\s*["']?([A-Za-z_][A-Za-z0-9_]*)["']?/g)) {
-      while (index < lines.length && lines[index]!.trim() !== heredoc[1]) index += 1;
-      index += 1;
-    }
-    const instruction: Instruction = { keyword, args, line: startLine };
-    if (keyword === 'FROM') {
-      const words = args.split(' ').filter((word) => !word.startsWith('--'));
-      const asIndex = words.findIndex((word) => word.toUpperCase() === 'AS');
-      stages.push({
-        name: asIndex >= 0 ? (words[asIndex + 1] ?? '').toLowerCase() : '',
-        base: words[0] ?? '',
-        from: instruction,
-        instructions: [],
-      });
-    } else stages.at(-1)?.instructions.push(instruction);
-  }
-  return stages;
-}
 
 /** Where a layer (or a finding in it) comes from in the Dockerfile. */
 export interface LayerSource {
@@ -107,7 +40,7 @@ const LAYER_KEYWORDS = new Set(['RUN', 'COPY', 'ADD', 'WORKDIR']);
  * base image and point at the FROM line that named it.
  */
 export function attributeLayers(options: AttributionOptions): LayerAttribution {
-  const stages = parseDockerfile(options.dockerfileText);
+  const { stages } = parseDockerfile(options.dockerfileText);
   const built = pickStage(stages, options.target ?? '');
   const fallback = built
     ? { line: built.from.line, instruction: `FROM ${built.from.args}`, fromBaseImage: true }

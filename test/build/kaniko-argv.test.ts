@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KanikoArgvOptions } from '../../src/build/kaniko.js';
+import { parseDockerfile } from '../../src/dockerfile.js';
 import {
-  dockerfileInstructions,
   failingInstruction,
   kanikoArgv,
   kanikoFailure,
@@ -167,29 +167,6 @@ RUN make
 ENTRYPOINT ["/app"]
 `;
 
-describe('dockerfileInstructions', () => {
-  it('joins continuations, drops comments and keeps the first line of each instruction', () => {
-    expect(dockerfileInstructions(DOCKERFILE)).toEqual([
-      { line: 2, text: 'FROM alpine:3.20 AS build' },
-      { line: 3, text: 'ARG VERSION' },
-      { line: 6, text: 'RUN apk add --no-cache  curl  git' },
-      { line: 10, text: 'COPY . /src' },
-      { line: 11, text: 'RUN make' },
-      { line: 13, text: 'FROM scratch' },
-      { line: 14, text: 'COPY --from=build /src/app /app' },
-      { line: 15, text: 'RUN make' },
-      { line: 16, text: 'ENTRYPOINT ["/app"]' },
-    ]);
-  });
-
-  it('honours the escape parser directive', () => {
-    expect(dockerfileInstructions('# escape=`\nFROM x\nRUN a `\n  b\n')).toEqual([
-      { line: 2, text: 'FROM x' },
-      { line: 3, text: 'RUN a  b' },
-    ]);
-  });
-});
-
 describe('loggedInstructions', () => {
   it('reads the color, text and json log formats and skips other messages', () => {
     const output = [
@@ -209,7 +186,7 @@ describe('loggedInstructions', () => {
 });
 
 describe('failingInstruction', () => {
-  const instructions = dockerfileInstructions(DOCKERFILE);
+  const { instructions } = parseDockerfile(DOCKERFILE);
 
   it('maps the last logged instruction to its Dockerfile line, in stage order', () => {
     const logged = ['ARG VERSION', 'RUN apk add --no-cache curl git', 'COPY . /src', 'RUN make'];

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ImageConfig } from '../../src/scan/report.js';
 import { findingsOf } from '../../src/scan/report.js';
-import { attributeLayers, parseDockerfile, sourceOf } from '../../src/report/dockerfile.js';
+import { attributeLayers, sourceOf } from '../../src/report/dockerfile.js';
 import { trivyFixture } from '../scan/trivy-fixtures.js';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures', 'attribution');
@@ -14,45 +14,6 @@ const linesByLayer = (imageConfig: ImageConfig, target = '') => {
   const attribution = attributeLayers({ dockerfileText, imageConfig, target });
   return imageConfig.rootfs!.diff_ids!.map((diffId) => attribution.byDiffId.get(diffId)?.line);
 };
-
-describe('parseDockerfile', () => {
-  it('finds stages, FROM lines and instruction lines across continuations, comments and heredocs', () => {
-    const stages = parseDockerfile(dockerfileText);
-    expect(stages.map(({ name, base, from }) => [name, base, from.line])).toEqual([
-      ['build', 'golang:${GO_VERSION}', 3],
-      ['runtime-base', 'alpine:3.20', 12],
-      ['', 'runtime-base', 19],
-    ]);
-    expect(stages[0]!.instructions.map(({ keyword, line }) => `${keyword}@${line}`)).toEqual([
-      'WORKDIR@4',
-      'COPY@5',
-      'RUN@6',
-      'COPY@7',
-      'RUN@8',
-    ]);
-    expect(stages[1]!.instructions[0]).toEqual({
-      keyword: 'RUN',
-      args: 'apk add --no-cache ca-certificates curl',
-      line: 13,
-    });
-    expect(stages[2]!.instructions.map(({ keyword, line }) => `${keyword}@${line}`)).toEqual([
-      'COPY@20',
-      'RUN@21',
-      'USER@23',
-      'ENTRYPOINT@24',
-    ]);
-  });
-
-  it('honours the escape directive', () => {
-    const stages = parseDockerfile(
-      '# escape=`\nFROM mcr.microsoft.com/windows/servercore\nRUN dir `\n  c:\\\nCOPY a b\n',
-    );
-    expect(stages[0]!.instructions).toEqual([
-      { keyword: 'RUN', args: 'dir c:\\', line: 3 },
-      { keyword: 'COPY', args: 'a b', line: 5 },
-    ]);
-  });
-});
 
 describe('attributeLayers', () => {
   it('kaniko, final stage: base layer → FROM alpine (line 12), then RUN 13, COPY 20, RUN 21', () => {
