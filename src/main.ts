@@ -7,6 +7,7 @@ import type { BuildResult } from './build/kaniko.js';
 import { buildImage } from './build/kaniko.js';
 import { recordForCleanup } from './cleanup.js';
 import { readGitHubContext } from './context.js';
+import { registryOf } from './reference.js';
 import { childEnv } from './exec.js';
 import type { Decision } from './gate/policy.js';
 import { decide } from './gate/policy.js';
@@ -143,7 +144,7 @@ function fetchTrivyDb(config: Config, tools: InstalledTools): Promise<unknown> {
 }
 
 function buildStage(config: Config, tools: InstalledTools): Promise<BuildResult> {
-  const cacheRegistry = config.cacheRepo.split('/', 1)[0]!;
+  const cacheRegistry = registryOf(config.cacheRepo);
   return buildImage({
     rootfs: tools.kaniko.rootfs,
     context: config.context,
@@ -350,6 +351,6 @@ async function summarizeFailure(message: string): Promise<void> {
   await core.summary
     .addHeading('Build, scan and push: failed', 2)
     .addCodeBlock(message)
-    .addRaw('Nothing was pushed unless the message above lists pushed references.', true)
+    .addRaw('No tag was set unless the message above lists pushed references.', true)
     .write();
 }

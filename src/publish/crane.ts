@@ -210,7 +210,7 @@ function partialFailure(error: unknown, pushed: readonly string[], references: r
   const message = error instanceof Error ? error.message : String(error);
   const state =
     pushed.length === 0
-      ? 'Nothing was pushed.'
+      ? 'No tag was set (an upload that finished leaves only an untagged manifest, which nothing points at).'
       : `Pushed: ${pushed.join(', ')}. Not pushed: ${notPushed.length ? notPushed.join(', ') : 'none'}.`;
   return new PublishError(`${message}\n${state}`, pushed, notPushed);
 }

@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { arch, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assertSuccess, childEnv, lastLines, run } from '../exec.js';
+import { registryOf } from '../reference.js';
 import type { SbomFormat, Scanner } from '../inputs.js';
 import type { TrivyReport } from './report.js';
 import { parseTrivyReport } from './report.js';
@@ -116,7 +117,7 @@ export async function prepareTrivyDb(options: TrivyDbOptions): Promise<TrivyDbRe
       options.cacheDir,
       '--db-repository',
       repository,
-      ...(options.insecureRegistries?.includes(repository.split('/', 1)[0]!) ? ['--insecure'] : []),
+      ...(options.insecureRegistries?.includes(registryOf(repository)) ? ['--insecure'] : []),
       '--timeout',
       options.timeout ?? '10m',
       ...COMMON_FLAGS,

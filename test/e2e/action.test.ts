@@ -140,17 +140,17 @@ describe('the action end to end', () => {
     expect(tags.sort()).toEqual(['1', '1.2', '1.2.3', 'latest', 'sha-c0ffee0']);
     const digests = await Promise.all(tags.map((tag) => harness.registryDigest('octo-org/release', tag)));
     expect(new Set(digests)).toEqual(new Set([result.outputs.digest]));
-    // One upload: the other tags point at it without a second upload of the layers.
+    // One upload, by digest; then one manifest PUT per tag (crane tag), no second upload of layers.
     expect(
       harness.proxy.requests.filter(
         (request) => request.method === 'POST' && request.path.includes('/blobs/uploads/'),
       ),
-    ).not.toHaveLength(0);
+    ).toHaveLength(2); // the one layer and the config
     expect(
       harness.proxy.requests.filter(
         (request) => request.method === 'PUT' && request.path.includes('/manifests/'),
       ),
-    ).toHaveLength(5);
+    ).toHaveLength(6);
   });
 
   it('a registry that answers 5xx is retried until the push succeeds', async () => {

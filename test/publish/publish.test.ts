@@ -188,7 +188,7 @@ describe('publishImage', () => {
     expect(error.message).toContain(`crane push ${tarball} ${opts.image}@${scanned} failed`);
     expect(error.message).toContain('DIGEST_INVALID');
     expect(error.message).toContain('does not match its digest');
-    expect(error.message).toContain('Nothing was pushed.');
+    expect(error.message).toContain('No tag was set');
     expect(await registryTags(opts.image)).toEqual([]);
     expect(delays).toEqual([]);
   });
@@ -230,7 +230,7 @@ describe('publishImage', () => {
     expect(error).toBeInstanceOf(PublishError);
     expect(error.message).toMatch(/unexpected status code 401 Unauthorized|UNAUTHORIZED/);
     expect(error.message).toContain('registry-username');
-    expect(error.message).toContain('Nothing was pushed.');
+    expect(error.message).toContain('No tag was set');
     expect(delays).toEqual([]);
   });
 });
