@@ -90,7 +90,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
       GITHUB_TOKEN: 'ghs_secret',
       ACTIONS_RUNTIME_TOKEN: 'runtime',
       INPUT_REGISTRY_PASSWORD: 'pw',
-      HTTPS_PROXY: 'http://proxy.example:3128',
+      HTTPS_PROXY: 'http://user:proxy-secret@proxy.example:3128',
       no_proxy: 'localhost',
     };
     const result = await buildImage(
@@ -127,10 +127,26 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
       'PATH=/usr/local/bin:/kaniko',
       'SSL_CERT_DIR=/kaniko/ssl/certs',
       'DOCKER_CONFIG=/kaniko/.docker/',
-      'HTTPS_PROXY=http://proxy.example:3128',
+      'HTTPS_PROXY=http://user:proxy-secret@proxy.example:3128',
       'no_proxy=localhost',
     ])
       expect(env.split('\n')).toContain(line);
+    // The executor resolves value-less build args from its environment; argv never holds the value.
+    expect(argv.join('\n')).not.toContain('proxy-secret');
+    expect(report(dirname(result.tarball), 'standin-build-args').split('\0')).toEqual(
+      expect.arrayContaining([
+        'HTTPS_PROXY=http://user:proxy-secret@proxy.example:3128',
+        'no_proxy=localhost',
+      ]),
+    );
+
+    // Docker's default capabilities only: no sys_admin (21), mknod (27), sys_module (16),
+    // sys_rawio (17), sys_ptrace (19), dac_read_search (2), net_admin (12), sys_boot (22), sys_time (25).
+    const status = report(dirname(result.tarball), 'standin-status');
+    const bounding = BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1]}`);
+    expect(bounding).toBe(0xa00425fbn);
+    for (const dropped of [21, 27, 16, 17, 19, 2, 12, 22, 25])
+      expect(bounding & (1n << BigInt(dropped))).toBe(0n);
 
     const visible = report(dirname(result.tarball), 'standin-visible').split('\n');
     expect(visible).not.toContain(hostMarker);
@@ -139,6 +155,14 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     expect(visible).toContain('/workspace/app.txt');
     expect(report(dirname(result.tarball), 'standin-context-writable')).toBe('no\n');
     const mounts = report(dirname(result.tarball), 'standin-mountinfo');
+    // Mount points are the sandbox's own: nothing of the runner (RUNNER_TEMP, the cached root).
+    const mountPoints = mounts
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' ')[4]!);
+    expect(mountPoints[0]).toBe('/');
+    for (const point of mountPoints)
+      expect(point).toMatch(/^\/(proc|dev(\/\w+)?|workspace|output|etc\/resolv\.conf|etc\/hosts)?$/);
     expect(mounts).toMatch(/ \/workspace ro,/);
     expect(mounts).toMatch(/ \/etc\/resolv\.conf ro,/);
     expect(mounts).toMatch(/ \/etc\/hosts ro,/);

@@ -11,8 +11,10 @@
 # context, manifest.json) to --tar-path and the Docker manifest digest to --digest-file.
 #
 # So that the tests can check the sandbox, it also reports what it sees into the output
-# folder (the folder of --tar-path): standin-argv (NUL-separated), standin-env,
-# standin-visible (every path outside /proc), standin-context-writable, standin-mountinfo.
+# folder (the folder of --tar-path): standin-argv (NUL-separated), standin-build-args (resolved
+# as kaniko does: a --build-arg without `=` takes the value of the same-named environment
+# variable; NUL-separated), standin-env, standin-visible (every path outside /proc),
+# standin-context-writable, standin-mountinfo, standin-status (its /proc/self/status).
 set -eu
 
 INFO=$(printf '\033[36mINFO\033[0m[0000]')
@@ -42,6 +44,7 @@ printf '%s\0' "$@" > /tmp/standin-argv
 force=no no_push=no reproducible=no cache=no
 context='' dockerfile='' destination='' tar_path='' digest_file='' target='' snapshot_mode=full
 labels_json='' label_sep=''
+: > /tmp/standin-build-args
 while [ $# -gt 0 ]; do
   flag=$1
   shift
@@ -86,6 +89,12 @@ while [ $# -gt 0 ]; do
     --digest-file) digest_file=$value ;;
     --target) target=$value ;;
     --snapshot-mode) snapshot_mode=$value ;;
+    --build-arg)
+      case $value in
+        *=*) printf '%s\0' "$value" ;;
+        *) printf '%s=%s\0' "$value" "$(env | sed -n "s/^$value=//p")" ;;
+      esac >> /tmp/standin-build-args
+      ;;
     --label)
       key=${value%%=*}
       labels_json="$labels_json$label_sep$(json_string "$key"):$(json_string "${value#*=}")"
@@ -110,6 +119,8 @@ env > "$report/standin-env"
 find / -path /proc -prune -o -print > "$report/standin-visible" 2>/dev/null || true
 if touch "$context_dir/.standin-probe" 2>/dev/null; then echo yes; else echo no; fi > "$report/standin-context-writable"
 cat /proc/self/mountinfo > "$report/standin-mountinfo" 2>/dev/null || true
+cat /proc/self/status > "$report/standin-status" 2>/dev/null || true
+cp /tmp/standin-build-args "$report/standin-build-args"
 
 # Read the Dockerfile: one instruction per line after joining continuations, comments dropped.
 instructions=/tmp/standin-instructions
