@@ -124,6 +124,12 @@ sb_path_state=$8 sb_program_path=$9
 shift 9
 sb_unset=$1
 shift
+for sb_tool in pivot_root setpriv chroot umount; do
+  command -v "$sb_tool" > /dev/null || {
+    echo "sandbox: $sb_tool is not installed on this runner; install util-linux and coreutils" >&2
+    exit 1
+  }
+done
 if [ "$sb_strategy" = overlay ]; then
   if ! mount -t overlay overlay -o "lowerdir=$sb_lower,upperdir=$sb_upper,workdir=$sb_work" "$sb_root"; then
     echo "sandbox: overlayfs cannot be mounted here" >&2
@@ -175,12 +181,6 @@ while [ "$1" != -- ]; do
   esac
 done
 shift
-for sb_tool in pivot_root setpriv chroot umount; do
-  command -v "$sb_tool" > /dev/null || {
-    echo "sandbox: $sb_tool is not installed on this runner; install util-linux and coreutils" >&2
-    exit 1
-  }
-done
 mkdir "$sb_root/${OLD_ROOT}" "$sb_control/host"
 mkfifo "$sb_control/to-helper" "$sb_control/from-helper" "$sb_control/to-program"
 mount --rbind / "$sb_control/host"
