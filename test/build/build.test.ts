@@ -296,6 +296,22 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     );
   });
 
+  it('fails with an executor’s exit code 97 once, without rerunning it in a copied root', async () => {
+    const executor = join(scratch, 'exits-97.sh');
+    writeFileSync(executor, '#!/bin/sh\necho ran >> /output/runs\necho "executor gave up"\nexit 97\n');
+    const root97 = makeTestRoot({ executor });
+    try {
+      const outputDir = join(scratch, 'out-97');
+      await expect(
+        buildImage(options(makeContext('FROM scratch\n'), { rootfs: root97, outputDir })),
+      ).rejects.toThrow(/kaniko failed with exit code 97 before running any instruction[^]*executor gave up/);
+      const [build] = readdirSync(outputDir);
+      expect(readFileSync(join(outputDir, build!, 'runs'), 'utf8')).toBe('ran\n');
+    } finally {
+      rmSync(root97, { recursive: true, force: true });
+    }
+  });
+
   it('runs two builds at once without interference', async () => {
     const one = makeContext('FROM scratch\nCOPY . /\nRUN echo one > /tmp/which\n', { 'which.txt': 'one' });
     const two = makeContext('FROM scratch\nCOPY . /\nRUN echo two > /tmp/which\n', { 'which.txt': 'two' });
