@@ -36355,9 +36355,80 @@ import { tmpdir as tmpdir3 } from "node:os";
 import { join as join15, relative as relative5, sep as sep10 } from "node:path";
 
 // src/build/kaniko.ts
-import { existsSync as existsSync3 } from "node:fs";
-import { mkdir as mkdir3, mkdtemp as mkdtemp2, readFile } from "node:fs/promises";
+import { existsSync as existsSync3, lstatSync } from "node:fs";
+import { mkdir as mkdir3, mkdtemp as mkdtemp2, readFile, readdir as readdir2 } from "node:fs/promises";
 import { basename as basename3, isAbsolute as isAbsolute2, join as join4, relative as relative2 } from "node:path";
+
+// src/dockerfile.ts
+var HEREDOC_KEYWORDS = /* @__PURE__ */ new Set(["RUN", "COPY", "ADD"]);
+var HEREDOC = /<<(-?)\s*(["']?)([A-Za-z_][A-Za-z0-9_]*)\2/g;
+function escapeCharacter(lines) {
+  for (const line of lines) {
+    const directive = /^#\s*([A-Za-z][A-Za-z0-9]*)\s*=\s*(\S+)\s*$/.exec(line);
+    if (!directive) break;
+    if (directive[1].toLowerCase() === "escape" && (directive[2] === "`" || directive[2] === "\\"))
+      return directive[2];
+  }
+  return "\\";
+}
+function parseDockerfile(text) {
+  const lines = text.split(/\r?\n/);
+  const escape3 = escapeCharacter(lines);
+  const isSkipped = (line) => line.trim() === "" || line.trimStart().startsWith("#");
+  const continues = (line) => line.trimEnd().endsWith(escape3);
+  const instructions = [];
+  const stages = [];
+  let index = 0;
+  while (index < lines.length) {
+    const start = index;
+    if (isSkipped(lines[index])) {
+      index += 1;
+      continue;
+    }
+    const parts = [];
+    let current = lines[index];
+    index += 1;
+    while (continues(current)) {
+      parts.push(current.trimEnd().slice(0, -1));
+      while (index < lines.length && isSkipped(lines[index])) index += 1;
+      if (index >= lines.length) {
+        current = "";
+        break;
+      }
+      current = lines[index];
+      index += 1;
+    }
+    parts.push(current);
+    const joined = parts.join(" ").replace(/\s+/g, " ").trim();
+    const space = joined.indexOf(" ");
+    const keyword = (space < 0 ? joined : joined.slice(0, space)).toUpperCase();
+    const args = space < 0 ? "" : joined.slice(space + 1);
+    const instruction = {
+      keyword,
+      args,
+      line: start + 1,
+      text: args ? `${keyword} ${args}` : keyword
+    };
+    instructions.push(instruction);
+    if (HEREDOC_KEYWORDS.has(keyword))
+      for (const [, dash, , word] of args.matchAll(HEREDOC)) {
+        const ends = (line) => (dash ? line.replace(/^\t+/, "") : line) === word;
+        while (index < lines.length && !ends(lines[index])) index += 1;
+        index += 1;
+      }
+    if (keyword === "FROM") {
+      const words = args.split(" ").filter((word) => !word.startsWith("--"));
+      const asIndex = words.findIndex((word) => word.toUpperCase() === "AS");
+      stages.push({
+        name: asIndex >= 0 ? (words[asIndex + 1] ?? "").toLowerCase() : "",
+        base: words[0] ?? "",
+        from: instruction,
+        instructions: []
+      });
+    } else stages.at(-1)?.instructions.push(instruction);
+  }
+  return { instructions, stages };
+}
 
 // src/build/sandbox.ts
 import { existsSync as existsSync2, readFileSync as readFileSync2 } from "node:fs";
@@ -36447,52 +36518,96 @@ async function removePath(path13) {
 }
 
 // src/build/sandbox.ts
-var OVERLAY_UNAVAILABLE = 97;
 var HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 var DEVICES = ["null", "zero", "full", "random", "urandom", "tty"];
+var OVERLAY_UNAVAILABLE_MARKER = "overlay-unavailable";
+var OLD_ROOT = ".sandbox-old-root";
+var SANDBOX_CAPABILITIES = [
+  "chown",
+  "dac_override",
+  "fowner",
+  "fsetid",
+  "kill",
+  "setgid",
+  "setuid",
+  "setpcap",
+  "net_bind_service",
+  "net_raw",
+  "sys_chroot",
+  "setfcap",
+  "audit_write"
+];
+var SETUP_VARIABLES = [
+  "PWD",
+  "OLDPWD",
+  "SUDO_COMMAND",
+  "SUDO_USER",
+  "SUDO_UID",
+  "SUDO_GID",
+  "SUDO_HOME",
+  "MAIL",
+  "LOGNAME",
+  "USER",
+  "HOME",
+  "SHELL",
+  "TERM"
+];
 var SETUP_SCRIPT = `set -eu
-strategy=$1 lower=$2 upper=$3 work=$4 root=$5
-shift 5
-if [ "$strategy" = overlay ]; then
-  if ! mount -t overlay overlay -o "lowerdir=$lower,upperdir=$upper,workdir=$work" "$root"; then
+sb_strategy=$1 sb_lower=$2 sb_upper=$3 sb_work=$4 sb_root=$5 sb_control=$6
+PATH=$7
+sb_path_state=$8 sb_program_path=$9
+shift 9
+sb_unset=$1
+shift
+for sb_tool in pivot_root setpriv chroot umount; do
+  command -v "$sb_tool" > /dev/null || {
+    echo "sandbox: $sb_tool is not installed on this runner; install util-linux and coreutils" >&2
+    exit 1
+  }
+done
+if [ "$sb_strategy" = overlay ]; then
+  if ! mount -t overlay overlay -o "lowerdir=$sb_lower,upperdir=$sb_upper,workdir=$sb_work" "$sb_root"; then
     echo "sandbox: overlayfs cannot be mounted here" >&2
-    exit ${OVERLAY_UNAVAILABLE}
+    : > "$sb_control/${OVERLAY_UNAVAILABLE_MARKER}"
+    exit 1
   fi
+else
+  mount --bind "$sb_root" "$sb_root"
 fi
-mkdir -p "$root/proc" "$root/dev"
-mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
-mount -t tmpfs -o nosuid,mode=0755 tmpfs "$root/dev"
-for device in ${DEVICES.join(" ")}; do
-  if [ -c "/dev/$device" ]; then
-    : > "$root/dev/$device"
-    mount --bind "/dev/$device" "$root/dev/$device"
+mkdir -p "$sb_root/proc" "$sb_root/dev"
+mount -t proc -o nosuid,nodev,noexec proc "$sb_root/proc"
+mount -t tmpfs -o nosuid,mode=0755 tmpfs "$sb_root/dev"
+for sb_device in ${DEVICES.join(" ")}; do
+  if [ -c "/dev/$sb_device" ]; then
+    : > "$sb_root/dev/$sb_device"
+    mount --bind "/dev/$sb_device" "$sb_root/dev/$sb_device"
   fi
 done
-mkdir -p "$root/dev/pts" "$root/dev/shm"
-ln -s /proc/self/fd "$root/dev/fd"
-ln -s /proc/self/fd/0 "$root/dev/stdin"
-ln -s /proc/self/fd/1 "$root/dev/stdout"
-ln -s /proc/self/fd/2 "$root/dev/stderr"
+mkdir -p "$sb_root/dev/pts" "$sb_root/dev/shm"
+ln -s /proc/self/fd "$sb_root/dev/fd"
+ln -s /proc/self/fd/0 "$sb_root/dev/stdin"
+ln -s /proc/self/fd/1 "$sb_root/dev/stdout"
+ln -s /proc/self/fd/2 "$sb_root/dev/stderr"
 while [ "$1" != -- ]; do
   case $1 in
     bind)
-      source=$2 target=$root$3 mode=$4
+      sb_source=$2 sb_target=$sb_root$3 sb_mode=$4
       shift 4
-      if [ -d "$source" ]; then
-        mkdir -p "$target"
+      if [ -d "$sb_source" ]; then
+        mkdir -p "$sb_target"
       else
-        mkdir -p "$(dirname "$target")"
-        [ -e "$target" ] || : > "$target"
+        mkdir -p "$(dirname "$sb_target")"
+        [ -e "$sb_target" ] || : > "$sb_target"
       fi
-      mount --bind "$source" "$target"
-      if [ "$mode" = ro ]; then mount -o remount,bind,ro "$target"; fi
+      mount --bind "$sb_source" "$sb_target"
+      if [ "$sb_mode" = ro ]; then mount -o remount,bind,ro "$sb_target"; fi
       ;;
     copy)
-      source=$2 target=$root$3
+      sb_source=$2 sb_target=$sb_root$3
       shift 3
-      mkdir -p "$(dirname "$target")"
-      rm -f "$target"
-      cp -p "$source" "$target"
+      mkdir -p "$(dirname "$sb_target")"
+      rm -f "$sb_target"
+      cp -p "$sb_source" "$sb_target"
       ;;
     *)
       echo "sandbox: unknown directive $1" >&2
@@ -36501,14 +36616,50 @@ while [ "$1" != -- ]; do
   esac
 done
 shift
-exec 2>&1
-exec "$@"
+mkdir "$sb_root/${OLD_ROOT}" "$sb_control/host"
+mkfifo "$sb_control/to-helper" "$sb_control/from-helper" "$sb_control/to-program"
+mount --rbind / "$sb_control/host"
+(
+  exec 5< "$sb_root"
+  exec chroot "$sb_control/host" /bin/sh -c 'set -eu
+    exec 3< "$1" 4> "$2"
+    read -r go <&3
+    cd /proc/self/fd/5
+    umount -l ${OLD_ROOT}
+    rmdir ${OLD_ROOT}
+    echo detached >&4' sandbox-helper "$sb_control/to-helper" "$sb_control/from-helper"
+) &
+cd /
+setpriv --bounding-set=-all,${SANDBOX_CAPABILITIES.map((cap) => `+${cap}`).join(",")} --inh-caps=-all -- /bin/sh -c '
+  exec 3< "$1"
+  if [ "$2" = set ]; then PATH=$3; export PATH; else unset PATH; fi
+  for name in $4; do unset "$name"; done
+  shift 4
+  read -r go <&3 && [ "$go" = go ] || exit 1
+  exec 3<&-
+  exec "$@"' sandbox-launcher "$sb_control/to-program" "$sb_path_state" "$sb_program_path" "$sb_unset" "$@" 2>&1 &
+sb_program=$!
+exec 6> "$sb_control/to-helper" 7< "$sb_control/from-helper" 8> "$sb_control/to-program"
+cd "$sb_root"
+pivot_root . ${OLD_ROOT}
+cd /
+echo go >&6
+if ! read -r sb_detached <&7 || [ "$sb_detached" != detached ]; then
+  echo "sandbox: the runner's root could not be detached from the sandbox" >&2
+  exit 1
+fi
+exec 6>&- 7<&-
+echo go >&8
+exec 8>&-
+sb_status=0
+wait "$sb_program" || sb_status=$?
+exit "$sb_status"
 `;
 function privilegePrefix(uid, sudoWorks) {
   if (uid === 0) return [];
   if (sudoWorks) return ["sudo", "-n"];
   throw new Error(
-    "the build sandbox needs root (for unshare, mount and chroot) and this runner is neither root nor allowed passwordless sudo (`sudo -n true` failed). GitHub-hosted runners allow it; on a self-hosted runner, run the job as root or in a privileged container, or allow the runner user passwordless sudo."
+    "the build sandbox needs root (for unshare, mount and pivot_root) and this runner is neither root nor allowed passwordless sudo (`sudo -n true` failed). GitHub-hosted runners allow it; on a self-hosted runner, run the job as root or in a privileged container, or allow the runner user passwordless sudo."
   );
 }
 async function sandboxPrivileges() {
@@ -36525,12 +36676,6 @@ function overlayPathProblem(path13) {
     return `${path13} contains a character (, : \\ or a newline) that overlayfs options cannot carry; move it to a plain path`;
   return void 0;
 }
-function hostChroot() {
-  const found = HOST_PATH.split(":").map((dir) => join3(dir, "chroot")).find((path13) => existsSync2(path13));
-  if (!found)
-    throw new Error(`chroot is not installed on this runner (looked in ${HOST_PATH}); install coreutils`);
-  return found;
-}
 function overlaySupported() {
   try {
     return /\toverlay$/m.test(readFileSync2("/proc/filesystems", "utf8"));
@@ -36538,7 +36683,7 @@ function overlaySupported() {
     return false;
   }
 }
-function sandboxCommand(spec, layout, fileDirectives, chroot = "/usr/sbin/chroot") {
+function sandboxCommand(spec, layout, fileDirectives) {
   const bad = Object.keys(spec.env).find((key) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key));
   if (bad !== void 0)
     throw new Error(`sandbox environment variable name ${JSON.stringify(bad)} is not valid`);
@@ -36549,6 +36694,7 @@ function sandboxCommand(spec, layout, fileDirectives, chroot = "/usr/sbin/chroot
       throw new Error(`sandbox mount ${mount.source} \u2192 ${mount.target}: both paths must be absolute`);
     return ["bind", mount.source, mount.target, mount.readOnly ? "ro" : "rw"];
   });
+  const programPath = spec.env.PATH;
   return [
     "unshare",
     "--mount",
@@ -36567,25 +36713,36 @@ function sandboxCommand(spec, layout, fileDirectives, chroot = "/usr/sbin/chroot
     layout.upper,
     layout.work,
     layout.root,
-    ...fileDirectives,
+    layout.control,
+    HOST_PATH,
+    programPath === void 0 ? "unset" : "set",
+    programPath ?? "",
+    SETUP_VARIABLES.filter((name) => !(name in spec.env)).join(" "),
+    // Mounts first: a file may be placed inside a mounted folder (a sanitized /workspace/.git/config).
     ...mountDirectives,
+    ...fileDirectives,
     "--",
-    "env",
-    "-i",
-    ...Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
-    chroot,
-    "--",
-    layout.root,
     ...spec.argv
   ];
+}
+function withPreservedEnv(prefix2, env) {
+  const names = Object.keys(env);
+  return prefix2[0] === "sudo" && names.length > 0 ? [...prefix2, `--preserve-env=${names.join(",")}`] : [...prefix2];
 }
 function layoutFor(workDir, strategy) {
   return strategy === "overlay" ? {
     strategy,
     upper: join3(workDir, "upper"),
     work: join3(workDir, "work"),
-    root: join3(workDir, "merged")
-  } : { strategy, upper: "-", work: "-", root: join3(workDir, "root") };
+    root: join3(workDir, "merged"),
+    control: join3(workDir, "control-overlay")
+  } : {
+    strategy,
+    upper: "-",
+    work: "-",
+    root: join3(workDir, "root"),
+    control: join3(workDir, "control-copy")
+  };
 }
 async function runInSandbox(spec) {
   if (!existsSync2(spec.rootfs)) throw new Error(`the sandbox root ${spec.rootfs} does not exist`);
@@ -36604,7 +36761,10 @@ async function runInSandbox(spec) {
     try {
       if (wanted !== "copy" && overlaySupported()) {
         const result = await attempt(spec, prefix2, workDir, "overlay", fileDirectives);
-        if (result.exitCode !== OVERLAY_UNAVAILABLE || wanted === "overlay") return result;
+        const control = layoutFor(workDir, "overlay").control;
+        if (!existsSync2(join3(control, OVERLAY_UNAVAILABLE_MARKER))) return result;
+        if (wanted === "overlay")
+          throw new Error(`overlayfs cannot be mounted over ${spec.rootfs} in ${workDir} on this runner`);
         warning(`overlayfs is not available here; copying the root ${spec.rootfs} instead (slower)`);
       } else if (wanted === "overlay") {
         throw new Error("overlayfs is not supported by this kernel (not in /proc/filesystems)");
@@ -36620,12 +36780,15 @@ async function runInSandbox(spec) {
 }
 async function attempt(spec, prefix2, workDir, strategy, fileDirectives) {
   const layout = layoutFor(workDir, strategy);
-  if (strategy === "overlay")
-    for (const dir of [layout.upper, layout.work, layout.root]) await mkdir2(dir, { recursive: true });
-  const [command, ...args] = [...prefix2, ...sandboxCommand(spec, layout, fileDirectives, hostChroot())];
+  const dirs = strategy === "overlay" ? [layout.upper, layout.work, layout.root] : [];
+  for (const dir of [...dirs, layout.control]) await mkdir2(dir, { recursive: true });
+  const [command, ...args] = [
+    ...withPreservedEnv(prefix2, spec.env),
+    ...sandboxCommand(spec, layout, fileDirectives)
+  ];
   info(`sandbox (${strategy} of ${spec.rootfs}): ${spec.argv.map(shellDisplay).join(" ")}`);
   const result = await getExecOutput(command, args, {
-    env: { PATH: HOST_PATH },
+    env: { ...spec.env },
     silent: true,
     ignoreReturnCode: true,
     listeners: {
@@ -36637,8 +36800,7 @@ async function attempt(spec, prefix2, workDir, strategy, fileDirectives) {
   return {
     exitCode: result.exitCode,
     output,
-    tail: lastLines(output.trimEnd(), spec.tailLines ?? 30),
-    strategy
+    tail: lastLines(output.trimEnd(), spec.tailLines ?? 30)
   };
 }
 function shellDisplay(arg) {
@@ -36895,7 +37057,7 @@ function kanikoArgv(options) {
     `${SANDBOX_OUTPUT}/digest`
   ];
   const userArgNames = new Set(options.buildArgs.map((arg) => arg.split("=", 1)[0]));
-  const proxyArgs = Object.entries(options.proxy).filter(([name]) => !userArgNames.has(name)).map(([name, value]) => `${name}=${value}`);
+  const proxyArgs = options.proxy.filter((name) => !userArgNames.has(name));
   for (const arg of [...options.buildArgs, ...proxyArgs]) argv.push("--build-arg", arg);
   for (const [key, value] of Object.entries(options.labels)) argv.push("--label", `${key}=${value}`);
   if (options.target) argv.push("--target", options.target);
@@ -36927,7 +37089,7 @@ async function buildImage(options) {
     mounts.push({ source: options.dockerfile, target: sandboxDockerfile, readOnly: true });
   const proxy = proxySettings(options.hostEnv ?? process.env);
   for (const value of Object.values(proxy)) if (/\/\/[^/]*@/.test(value)) setSecret(value);
-  const argv = kanikoArgv({ ...options, dockerfile: sandboxDockerfile, proxy });
+  const argv = kanikoArgv({ ...options, dockerfile: sandboxDockerfile, proxy: Object.keys(proxy) });
   const result = await runInSandbox({
     rootfs: options.rootfs,
     tempDir: options.tempDir,
@@ -36960,14 +37122,39 @@ ${result.tail}`
     tarball,
     digest: image.digest,
     kanikoDigest,
-    manifest: image.manifest,
-    imageConfig: image.config,
-    outputDir,
-    strategy: result.strategy
+    imageConfig: image.config
   };
 }
-async function sandboxFiles(options) {
+function withoutGitCredentials(config) {
+  return config.split("\n").filter((line) => !/^\s*extraheader\s*=/i.test(line)).map((line) => line.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, "$1")).join("\n");
+}
+async function gitConfigFiles(context3) {
+  const gitDir = join4(context3, ".git");
+  if (!existsSync3(gitDir) || !lstatSync(gitDir).isDirectory()) return [];
+  const found = existsSync3(join4(gitDir, "config")) ? [".git/config"] : [];
+  const modules = join4(gitDir, "modules");
+  if (existsSync3(modules)) {
+    for (const entry of await readdir2(modules, { recursive: true, withFileTypes: true }))
+      if (entry.isFile() && entry.name === "config")
+        found.push(relative2(context3, join4(entry.parentPath, entry.name)).split("\\").join("/"));
+  }
+  return found;
+}
+async function sanitizedGitConfigs(context3) {
   const files = [];
+  for (const path13 of await gitConfigFiles(context3)) {
+    const original = await readFile(join4(context3, path13), "utf8");
+    const sanitized = withoutGitCredentials(original);
+    if (sanitized === original) continue;
+    warning(
+      `${join4(context3, path13)} holds a git credential (actions/checkout keeps the token there unless \`persist-credentials: false\`); the build sees a copy without it, so it is kept out of the image. Set \`persist-credentials: false\` on actions/checkout when later steps need no git credentials.`
+    );
+    files.push({ target: `${SANDBOX_CONTEXT}/${path13}`, content: sanitized, asMount: true });
+  }
+  return files;
+}
+async function sandboxFiles(options) {
+  const files = await sanitizedGitConfigs(options.context);
   const etc = options.hostEtc ?? "/etc";
   for (const name of ["resolv.conf", "hosts"]) {
     const path13 = join4(etc, name);
@@ -37016,26 +37203,6 @@ var INSTRUCTIONS = /* @__PURE__ */ new Set([
   "WORKDIR"
 ]);
 var ANSI_COLOR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
-function dockerfileInstructions(dockerfile) {
-  const lines = dockerfile.split(/\r?\n/);
-  const escape3 = /^#\s*escape\s*=\s*`/i.test(lines.find((line) => line.trim() !== "") ?? "") ? "`" : "\\";
-  const instructions = [];
-  let current;
-  for (const [index, raw] of lines.entries()) {
-    const trimmed = raw.trim();
-    if (trimmed === "" || trimmed.startsWith("#")) continue;
-    const continues = trimmed.endsWith(escape3);
-    const part = continues ? trimmed.slice(0, -1) : trimmed;
-    if (current) current.parts.push(part);
-    else current = { line: index + 1, parts: [part] };
-    if (!continues) {
-      instructions.push({ line: current.line, text: current.parts.join(" ").trim() });
-      current = void 0;
-    }
-  }
-  if (current) instructions.push({ line: current.line, text: current.parts.join(" ").trim() });
-  return instructions;
-}
 function loggedInstructions(output) {
   const messages = [];
   for (const raw of output.split("\n")) {
@@ -37083,7 +37250,10 @@ function failingInstruction(instructions, logged2) {
   return found;
 }
 function kanikoFailure(exitCode, output, tail, dockerfileText, dockerfilePath) {
-  const instruction = failingInstruction(dockerfileInstructions(dockerfileText), loggedInstructions(output));
+  const instruction = failingInstruction(
+    parseDockerfile(dockerfileText).instructions,
+    loggedInstructions(output)
+  );
   const where2 = instruction ? `at ${dockerfilePath}:${instruction.line}: ${instruction.text}` : `before running any instruction of ${dockerfilePath} (reading the Dockerfile, the context or a base image)`;
   return `kaniko failed with exit code ${exitCode} ${where2}
 kaniko's last lines:
@@ -37125,6 +37295,41 @@ function readPayload(path13) {
 }
 function isPullRequestEvent(eventName) {
   return eventName === "pull_request" || eventName === "pull_request_target";
+}
+
+// src/reference.ts
+var DIGEST = /^sha256:[a-f0-9]{64}$/;
+var DEFAULT_REGISTRY = "index.docker.io";
+function isDigest(text) {
+  return DIGEST.test(text);
+}
+function parseReference(reference) {
+  const at = reference.indexOf("@");
+  const withTag = at < 0 ? reference : reference.slice(0, at);
+  const digest = at < 0 ? void 0 : reference.slice(at + 1);
+  const slash = withTag.lastIndexOf("/");
+  const colon = withTag.lastIndexOf(":");
+  const name = colon > slash ? withTag.slice(0, colon) : withTag;
+  const tag = colon > slash ? withTag.slice(colon + 1) : void 0;
+  const firstSlash = name.indexOf("/");
+  const first = firstSlash < 0 ? "" : name.slice(0, firstSlash);
+  const hasHost = first.includes(".") || first.includes(":") || first === "localhost";
+  return {
+    registry: hasHost ? first : DEFAULT_REGISTRY,
+    name,
+    repository: hasHost ? name.slice(firstSlash + 1) : name,
+    ...tag !== void 0 && { tag },
+    ...digest !== void 0 && { digest }
+  };
+}
+function registryOf(image) {
+  return parseReference(image).registry;
+}
+function taggedReference(name, tag) {
+  return `${name}:${tag}`;
+}
+function digestReference(name, digest) {
+  return `${name}@${digest}`;
 }
 
 // src/inputs.ts
@@ -37322,12 +37527,12 @@ var HOST_WITH_PORT = /^(?:[a-zA-Z0-9-]+)(?::\d{1,5})$/;
 var PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 var ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 var LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
-var DIGEST = /^sha256:[a-f0-9]{64}$/;
 function listInput(value, { commas = false } = {}) {
   return value.split(commas ? /[\n,]/ : /\n/).map((item) => item.trim()).filter((item) => item !== "" && !item.startsWith("#"));
 }
 function imageProblem(image) {
-  if (/[@]/.test(image) || /:[^/]*$/.test(image.slice(image.indexOf("/") + 1)))
+  const { tag, digest } = parseReference(image);
+  if (tag !== void 0 || digest !== void 0)
     return "must not contain a tag or digest (give tags in `tags`)";
   const [registry = "", ...path13] = image.split("/");
   if (path13.length === 0 || !(HOST.test(registry) || HOST_WITH_PORT.test(registry)))
@@ -37340,14 +37545,10 @@ function imageProblem(image) {
   return void 0;
 }
 function referenceProblem(reference) {
-  const [name = "", digest] = reference.split("@");
-  if (digest !== void 0 && !DIGEST.test(digest)) return `digest "${digest}" is not sha256:<64 hex>`;
-  const slash = name.lastIndexOf("/");
-  const colon = name.lastIndexOf(":");
-  const tag = colon > slash ? name.slice(colon + 1) : void 0;
-  const repository = colon > slash ? name.slice(0, colon) : name;
+  const { name, tag, digest } = parseReference(reference);
+  if (digest !== void 0 && !isDigest(digest)) return `digest "${digest}" is not sha256:<64 hex>`;
   if (tag !== void 0 && !TAG_PATTERN.test(tag)) return `tag "${tag}" is not a valid tag`;
-  return imageProblem(repository);
+  return imageProblem(name);
 }
 function quote(value) {
   return JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}\u2026` : value);
@@ -37432,7 +37633,7 @@ function buildConfig(sources) {
   const imageValue = raw("image") || `ghcr.io/${github.repository}`.toLowerCase();
   const imageIssue = github.repository || raw("image") ? imageProblem(imageValue) : "is empty and GITHUB_REPOSITORY is not set: give `image`";
   if (imageIssue) problem("image", imageValue, imageIssue);
-  const registry = imageValue.split("/", 1)[0];
+  const registry = registryOf(imageValue);
   let tags2 = [];
   let version3 = "";
   const tagsValue = raw("tags");
@@ -37481,8 +37682,9 @@ function buildConfig(sources) {
   }
   const kanikoImage = raw("kaniko-image");
   const kanikoIssue = referenceProblem(kanikoImage);
+  const { tag: kanikoTag, digest: kanikoDigest } = parseReference(kanikoImage);
   if (kanikoIssue) problem("kaniko-image", kanikoImage, kanikoIssue);
-  else if (!kanikoImage.includes("@") && !/:[^/]+$/.test(kanikoImage))
+  else if (kanikoTag === void 0 && kanikoDigest === void 0)
     problem("kaniko-image", kanikoImage, "needs a tag or a digest (a digest is safest)");
   const trivyVersion = toolVersion("trivy-version");
   const refusal = trivyVersion ? refusedTrivyVersion(trivyVersion) : void 0;
@@ -37902,8 +38104,491 @@ function hasFix(finding) {
 }
 
 // src/publish/crane.ts
-import { chmod as chmod2, mkdir as mkdir4 } from "node:fs/promises";
-import { join as join6 } from "node:path";
+import { chmod as chmod2, mkdir as mkdir5 } from "node:fs/promises";
+import { join as join8 } from "node:path";
+
+// src/retry.ts
+function backoffDelay(options, failedAttempt) {
+  return Math.min(options.initialDelayMs * 2 ** (failedAttempt - 1), options.maxDelayMs ?? Infinity);
+}
+async function withRetry(task, options) {
+  for (let attempt2 = 1; ; attempt2++) {
+    try {
+      return await task(attempt2);
+    } catch (error2) {
+      if (attempt2 >= options.attempts || !options.isTransient(error2)) throw error2;
+      const delay4 = backoffDelay(options, attempt2);
+      options.onRetry?.(error2, attempt2, delay4);
+      await (options.sleep ?? sleep)(delay4);
+    }
+  }
+}
+function sleep(ms) {
+  return new Promise((resolve4) => setTimeout(resolve4, ms));
+}
+
+// src/tools/crane.ts
+import { spawn as spawn2 } from "node:child_process";
+
+// node_modules/@actions/tool-cache/lib/tool-cache.js
+import * as fs3 from "fs";
+
+// node_modules/@actions/tool-cache/lib/manifest.js
+var semver = __toESM(require_semver2(), 1);
+
+// node_modules/@actions/tool-cache/lib/tool-cache.js
+import * as os6 from "os";
+import * as path4 from "path";
+var semver2 = __toESM(require_semver2(), 1);
+import { ok as ok2 } from "assert";
+var __awaiter8 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve4) {
+      resolve4(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve4, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+var IS_WINDOWS3 = process.platform === "win32";
+var IS_MAC = process.platform === "darwin";
+function cacheDir(sourceDir, tool, version3, arch4) {
+  return __awaiter8(this, void 0, void 0, function* () {
+    version3 = semver2.clean(version3) || version3;
+    arch4 = arch4 || os6.arch();
+    debug(`Caching tool ${tool} ${version3} ${arch4}`);
+    debug(`source dir: ${sourceDir}`);
+    if (!fs3.statSync(sourceDir).isDirectory()) {
+      throw new Error("sourceDir is not a directory");
+    }
+    const destPath = yield _createToolPath(tool, version3, arch4);
+    for (const itemName of fs3.readdirSync(sourceDir)) {
+      const s = path4.join(sourceDir, itemName);
+      yield cp(s, destPath, { recursive: true });
+    }
+    _completeToolPath(tool, version3, arch4);
+    return destPath;
+  });
+}
+function find(toolName, versionSpec, arch4) {
+  if (!toolName) {
+    throw new Error("toolName parameter is required");
+  }
+  if (!versionSpec) {
+    throw new Error("versionSpec parameter is required");
+  }
+  arch4 = arch4 || os6.arch();
+  if (!isExplicitVersion(versionSpec)) {
+    const localVersions = findAllVersions(toolName, arch4);
+    const match3 = evaluateVersions(localVersions, versionSpec);
+    versionSpec = match3;
+  }
+  let toolPath = "";
+  if (versionSpec) {
+    versionSpec = semver2.clean(versionSpec) || "";
+    const cachePath = path4.join(_getCacheDirectory(), toolName, versionSpec, arch4);
+    debug(`checking cache: ${cachePath}`);
+    if (fs3.existsSync(cachePath) && fs3.existsSync(`${cachePath}.complete`)) {
+      debug(`Found tool in cache ${toolName} ${versionSpec} ${arch4}`);
+      toolPath = cachePath;
+    } else {
+      debug("not found");
+    }
+  }
+  return toolPath;
+}
+function findAllVersions(toolName, arch4) {
+  const versions = [];
+  arch4 = arch4 || os6.arch();
+  const toolPath = path4.join(_getCacheDirectory(), toolName);
+  if (fs3.existsSync(toolPath)) {
+    const children = fs3.readdirSync(toolPath);
+    for (const child2 of children) {
+      if (isExplicitVersion(child2)) {
+        const fullPath = path4.join(toolPath, child2, arch4 || "");
+        if (fs3.existsSync(fullPath) && fs3.existsSync(`${fullPath}.complete`)) {
+          versions.push(child2);
+        }
+      }
+    }
+  }
+  return versions;
+}
+function _createToolPath(tool, version3, arch4) {
+  return __awaiter8(this, void 0, void 0, function* () {
+    const folderPath = path4.join(_getCacheDirectory(), tool, semver2.clean(version3) || version3, arch4 || "");
+    debug(`destination ${folderPath}`);
+    const markerPath = `${folderPath}.complete`;
+    yield rmRF(folderPath);
+    yield rmRF(markerPath);
+    yield mkdirP(folderPath);
+    return folderPath;
+  });
+}
+function _completeToolPath(tool, version3, arch4) {
+  const folderPath = path4.join(_getCacheDirectory(), tool, semver2.clean(version3) || version3, arch4 || "");
+  const markerPath = `${folderPath}.complete`;
+  fs3.writeFileSync(markerPath, "");
+  debug("finished caching tool");
+}
+function isExplicitVersion(versionSpec) {
+  const c = semver2.clean(versionSpec) || "";
+  debug(`isExplicit: ${c}`);
+  const valid2 = semver2.valid(c) != null;
+  debug(`explicit? ${valid2}`);
+  return valid2;
+}
+function evaluateVersions(versions, versionSpec) {
+  let version3 = "";
+  debug(`evaluating ${versions.length} versions`);
+  versions = versions.sort((a, b) => {
+    if (semver2.gt(a, b)) {
+      return 1;
+    }
+    return -1;
+  });
+  for (let i = versions.length - 1; i >= 0; i--) {
+    const potential = versions[i];
+    const satisfied = semver2.satisfies(potential, versionSpec);
+    if (satisfied) {
+      version3 = potential;
+      break;
+    }
+  }
+  if (version3) {
+    debug(`matched: ${version3}`);
+  } else {
+    debug("match not found");
+  }
+  return version3;
+}
+function _getCacheDirectory() {
+  const cacheDirectory = process.env["RUNNER_TOOL_CACHE"] || "";
+  ok2(cacheDirectory, "Expected RUNNER_TOOL_CACHE to be defined");
+  return cacheDirectory;
+}
+
+// src/tools/release-tool.ts
+import { existsSync as existsSync6 } from "node:fs";
+import { mkdir as mkdir4, mkdtemp as mkdtemp3, readFile as readFile2, rm as rm4 } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join as join7 } from "node:path";
+
+// src/tools/download.ts
+var import_undici2 = __toESM(require_undici(), 1);
+import { createHash as createHash2 } from "node:crypto";
+import { createWriteStream as createWriteStream2 } from "node:fs";
+import { rm as rm3 } from "node:fs/promises";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+var DEFAULT_DOWNLOAD_POLICY = { attempts: 4, backoffMs: 1e3, stallMs: 3e4 };
+var HttpStatusError = class extends Error {
+  constructor(url2, status) {
+    super(`GET ${url2} answered HTTP ${status}`);
+    this.url = url2;
+    this.status = status;
+    this.name = "HttpStatusError";
+  }
+  url;
+  status;
+};
+var TransientError = class extends Error {
+};
+function releaseUrl(mirror, owner, repo, tag, asset) {
+  return `${mirror.replace(/\/+$/, "")}/${owner}/${repo}/releases/download/${tag}/${asset}`;
+}
+async function downloadFile(url2, destination, policy = DEFAULT_DOWNLOAD_POLICY) {
+  try {
+    return await withRetry(
+      async () => {
+        try {
+          return await downloadOnce(url2, destination, policy.stallMs);
+        } catch (error2) {
+          await rm3(destination, { force: true });
+          throw error2;
+        }
+      },
+      {
+        attempts: policy.attempts,
+        initialDelayMs: policy.backoffMs,
+        isTransient: (error2) => error2 instanceof TransientError
+      }
+    );
+  } catch (error2) {
+    if (!(error2 instanceof TransientError)) throw error2;
+    throw new Error(
+      `download of ${url2} failed after ${policy.attempts} attempts: ${error2.message}. Check the network, or point \`tool-mirror\` at a reachable mirror.`,
+      { cause: error2 }
+    );
+  }
+}
+async function downloadOnce(url2, destination, stallMs) {
+  const controller = new AbortController();
+  let stalled = false;
+  let timer;
+  const watch = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      stalled = true;
+      controller.abort();
+    }, stallMs);
+  };
+  const transient = (error2) => stalled ? new TransientError(`the server sent nothing for ${stallMs / 1e3} s`) : new TransientError(describeNetworkError(error2), { cause: error2 });
+  watch();
+  try {
+    let response;
+    try {
+      response = await (0, import_undici2.fetch)(url2, {
+        signal: controller.signal,
+        redirect: "follow",
+        ...proxyConfigured() ? { dispatcher: new import_undici2.EnvHttpProxyAgent() } : {}
+      });
+    } catch (error2) {
+      throw transient(error2);
+    }
+    watch();
+    if (!response.ok || !response.body) {
+      await response.body?.cancel().catch(() => void 0);
+      if (response.status >= 500 || response.status === 408 || response.status === 429)
+        throw new TransientError(`HTTP ${response.status}`);
+      throw new HttpStatusError(url2, response.status);
+    }
+    const hash = createHash2("sha256");
+    let bytes = 0;
+    const meter = new Transform({
+      transform(chunk, _encoding, callback) {
+        watch();
+        hash.update(chunk);
+        bytes += chunk.length;
+        callback(null, chunk);
+      }
+    });
+    try {
+      await pipeline(
+        Readable.fromWeb(response.body),
+        meter,
+        createWriteStream2(destination)
+      );
+    } catch (error2) {
+      throw transient(error2);
+    }
+    return { sha256: hash.digest("hex"), bytes };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+function proxyConfigured() {
+  return ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"].some(
+    (name) => Boolean(process.env[name])
+  );
+}
+function describeNetworkError(error2) {
+  const cause = error2.cause;
+  const message = error2.message;
+  return cause?.code ?? cause?.message ?? message;
+}
+function parseChecksums(text) {
+  const checksums = /* @__PURE__ */ new Map();
+  for (const line of text.split("\n")) {
+    const match3 = /^([a-fA-F0-9]{64})\s+\*?(\S+)\s*$/.exec(line.trim());
+    if (match3) checksums.set(match3[2], match3[1].toLowerCase());
+  }
+  return checksums;
+}
+
+// src/tools/release-tool.ts
+async function installReleaseTool(spec, options) {
+  const { version: version3, arch: arch4 } = options;
+  toolCacheRoot();
+  const cached = find(spec.name, version3, arch4);
+  if (cached && existsSync6(join7(cached, spec.name)))
+    return { path: join7(cached, spec.name), version: version3, source: "tool cache" };
+  const policy = options.download ?? DEFAULT_DOWNLOAD_POLICY;
+  const asset = spec.asset(version3, arch4);
+  const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${version3}`, asset);
+  const work = await mkdtemp3(join7(process.env.RUNNER_TEMP || tmpdir(), `bsp-${spec.name}-`));
+  try {
+    const archive = join7(work, asset);
+    const notFound = (assetName, assetUrl) => `${spec.name} version ${version3} has no asset ${assetName} at ${assetUrl}: check \`${spec.name}-version\` and \`tool-mirror\`.`;
+    const expected = await expectedSha256(spec, options, asset, work, policy, notFound);
+    const downloaded = await fetchAsset(url2, archive, policy, () => notFound(asset, url2));
+    if (downloaded.sha256 !== expected) {
+      await rm4(archive, { force: true });
+      throw new Error(
+        `checksum mismatch for ${asset}: expected ${expected}, got ${downloaded.sha256}. The download from ${url2} was deleted; the mirror may be serving a corrupted or tampered file.`
+      );
+    }
+    const binaryFolder = join7(work, "bin");
+    await mkdir4(binaryFolder);
+    assertSuccess(
+      await run("tar", ["-xzf", archive, "-C", binaryFolder, "--no-same-owner", "--", spec.name], {
+        silent: true
+      }),
+      `extracting ${spec.name} from ${asset}`,
+      `The archive passed its checksum but has no "${spec.name}" at its top level.`
+    );
+    const folder = await cacheDir(binaryFolder, spec.name, version3, arch4);
+    return { path: join7(folder, spec.name), version: version3, source: url2 };
+  } finally {
+    await rm4(work, { recursive: true, force: true });
+  }
+}
+function toolCacheRoot() {
+  const root = process.env.RUNNER_TOOL_CACHE;
+  if (!root)
+    throw new Error(
+      "RUNNER_TOOL_CACHE is not set: the tools are installed into the tool cache. A runner sets it; for a local run, point it at a writable folder."
+    );
+  return root;
+}
+async function fetchAsset(url2, destination, policy, notFound) {
+  try {
+    return await downloadFile(url2, destination, policy);
+  } catch (error2) {
+    if (error2 instanceof HttpStatusError && error2.status === 404)
+      throw new Error(notFound(), { cause: error2 });
+    throw error2;
+  }
+}
+async function expectedSha256(spec, options, asset, work, policy, notFound) {
+  if (options.version === options.pinned.version) return options.pinned.sha256[options.arch];
+  const checksumsAsset = spec.checksumsAsset(options.version);
+  const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${options.version}`, checksumsAsset);
+  const file = join7(work, checksumsAsset);
+  await fetchAsset(url2, file, policy, () => notFound(checksumsAsset, url2));
+  const expected = parseChecksums(await readFile2(file, "utf8")).get(asset);
+  if (!expected)
+    throw new Error(
+      `the checksums file ${url2} has no line for ${asset}, so the download cannot be verified; the release or the mirror is incomplete.`
+    );
+  return expected;
+}
+
+// src/tools/crane.ts
+var CRANE_RELEASE = {
+  name: "crane",
+  owner: "google",
+  repo: "go-containerregistry",
+  asset: (_version, arch4) => `go-containerregistry_Linux_${arch4 === "x64" ? "x86_64" : "arm64"}.tar.gz`,
+  checksumsAsset: () => "checksums.txt"
+};
+function installCrane(options) {
+  return installReleaseTool(CRANE_RELEASE, options);
+}
+var CraneError = class extends Error {
+  constructor(message, stderr) {
+    super(message);
+    this.stderr = stderr;
+    this.name = "CraneError";
+  }
+  stderr;
+};
+function craneEnv(dockerConfigDir, environment = process.env) {
+  return childEnv(dockerConfigDir === void 0 ? {} : { DOCKER_CONFIG: dockerConfigDir }, environment);
+}
+function craneRunner(options) {
+  const env = craneEnv(options.dockerConfigDir);
+  const globalFlags = options.insecure ? ["--insecure"] : [];
+  const hint = options.failureHint ? `
+${options.failureHint}` : "";
+  const runCrane = async (args, input) => {
+    const [command = "", ...rest] = args;
+    const result = await run(options.path, [command, ...globalFlags, ...rest], {
+      env,
+      silent: true,
+      ...input !== void 0 && { input }
+    });
+    if (result.exitCode === 0) return result;
+    const output = result.stderr.trim() || result.stdout.trim();
+    throw new CraneError(
+      `crane ${args.join(" ")} failed with exit code ${result.exitCode}${output ? `:
+${lastLines(output, 20)}` : ""}${hint}`,
+      result.stderr
+    );
+  };
+  return {
+    run: runCrane,
+    async digest(reference, platform3) {
+      const platformFlags = platform3 ? ["--platform", platform3] : [];
+      const result = await runCrane(["digest", ...platformFlags, reference]);
+      const digest = printedDigest(result.stdout);
+      if (digest === void 0)
+        throw new Error(`crane digest ${reference} printed "${result.stdout.trim()}", not a sha256 digest`);
+      return digest;
+    },
+    async exportTo(reference, platform3, folder) {
+      const exporter = spawn2(
+        options.path,
+        ["export", ...globalFlags, "--platform", platform3, reference, "-"],
+        {
+          env,
+          stdio: ["ignore", "pipe", "pipe"]
+        }
+      );
+      const extractor = spawn2(
+        "tar",
+        ["-x", "-f", "-", "-C", folder, "--numeric-owner", "--preserve-permissions"],
+        { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, stdio: ["pipe", "ignore", "pipe"] }
+      );
+      exporter.stdout.pipe(extractor.stdin);
+      extractor.stdin.on("error", () => void 0);
+      const [exported, extracted] = await Promise.all([finished(exporter), finished(extractor)]);
+      if (exported.code !== 0)
+        throw new CraneError(
+          `crane export --platform ${platform3} ${reference} failed with ${exported.how}:
+${exported.stderr}${hint}`,
+          exported.stderr
+        );
+      if (extracted.code !== 0)
+        throw new Error(
+          `tar could not extract the root filesystem of ${reference} (${extracted.how}):
+${extracted.stderr}`
+        );
+    }
+  };
+}
+function pushedDigest(stdout) {
+  const lastLine = stdout.trim().split("\n").at(-1) ?? "";
+  const digest = lastLine.slice(lastLine.lastIndexOf("@") + 1);
+  return lastLine.includes("@") && isDigest(digest) ? digest : void 0;
+}
+function printedDigest(stdout) {
+  const digest = stdout.trim();
+  return isDigest(digest) ? digest : void 0;
+}
+function finished(child2) {
+  let stderr = "";
+  child2.stderr?.setEncoding("utf8").on("data", (chunk) => stderr += chunk);
+  return new Promise((resolve4, reject) => {
+    child2.once("error", reject);
+    child2.once(
+      "close",
+      (code, signal) => resolve4({
+        code,
+        how: signal ? `signal ${signal}` : `exit code ${code}`,
+        stderr: lastLines(stderr.trim(), 20)
+      })
+    );
+  });
+}
 
 // src/publish/failures.ts
 var PERMANENT = [
@@ -37924,7 +38609,11 @@ var PERMANENT = [
     hint: (registry) => `${registry} has no manifest under that reference.`
   },
   {
-    pattern: /MANIFEST_INVALID|MANIFEST_BLOB_UNKNOWN|BLOB_UNKNOWN|DIGEST_INVALID|SIZE_INVALID|TAG_INVALID/,
+    pattern: /\bDIGEST_INVALID\b/,
+    hint: (registry) => `${registry} refused content that does not match its digest: the image was pushed under the scanned digest, so the tarball changed after the scan or something altered the upload in transit. No tag was set.`
+  },
+  {
+    pattern: /MANIFEST_INVALID|MANIFEST_BLOB_UNKNOWN|BLOB_UNKNOWN|SIZE_INVALID|TAG_INVALID/,
     hint: (registry) => `${registry} rejected the image manifest or one of its blobs; the tarball may be damaged.`
   }
 ];
@@ -37953,45 +38642,8 @@ function classifyCraneFailure(stderr, registry) {
   return { transient: false, hint: "" };
 }
 
-// src/publish/references.ts
-var DIGEST2 = /^sha256:[0-9a-f]{64}$/;
-function isDigest(text) {
-  return DIGEST2.test(text);
-}
-function taggedReference(image, tag) {
-  return `${image}:${tag}`;
-}
-function digestReference(image, digest) {
-  return `${image}@${digest}`;
-}
-function pushedDigest(stdout) {
-  const lastLine = stdout.trim().split("\n").at(-1) ?? "";
-  const digest = lastLine.slice(lastLine.lastIndexOf("@") + 1);
-  return lastLine.includes("@") && isDigest(digest) ? digest : void 0;
-}
-function printedDigest(stdout) {
-  const digest = stdout.trim();
-  return isDigest(digest) ? digest : void 0;
-}
-
-// src/publish/retry.ts
-var DEFAULT_RETRY = {
-  attempts: 4,
-  initialDelayMs: 2e3,
-  maxDelayMs: 3e4,
-  sleep: (ms) => new Promise((resolve4) => setTimeout(resolve4, ms))
-};
-function backoffDelay(policy, failedTry) {
-  return Math.min(policy.initialDelayMs * 2 ** (failedTry - 1), policy.maxDelayMs);
-}
-
 // src/publish/crane.ts
-function craneEnv(environment, dockerConfigDir) {
-  return childEnv(dockerConfigDir === void 0 ? {} : { DOCKER_CONFIG: dockerConfigDir }, environment);
-}
-function craneArgs(insecure, args) {
-  return insecure ? ["--insecure", ...args] : [...args];
-}
+var DEFAULT_PUBLISH_RETRY = { attempts: 4, initialDelayMs: 2e3, maxDelayMs: 3e4 };
 async function loginRegistry(options) {
   const { crane, registry, username, password, dockerConfigDir } = options;
   if (!username || !password)
@@ -38001,19 +38653,13 @@ async function loginRegistry(options) {
   setSecret(password);
   setSecret(Buffer.from(`${username}:${password}`).toString("base64"));
   recordForCleanup(dockerConfigDir);
-  await mkdir4(dockerConfigDir, { recursive: true, mode: 448 });
+  await mkdir5(dockerConfigDir, { recursive: true, mode: 448 });
   await chmod2(dockerConfigDir, 448);
-  const result = await run(crane, ["auth", "login", registry, "-u", username, "--password-stdin"], {
-    env: craneEnv(process.env, dockerConfigDir),
-    input: password,
-    silent: true
-  });
-  if (result.exitCode !== 0)
-    throw new Error(
-      `crane auth login ${registry} failed (exit code ${result.exitCode}):
-${failureText(result)}`
-    );
-  const configFile = join6(dockerConfigDir, "config.json");
+  await craneRunner({ path: crane, insecure: false, dockerConfigDir }).run(
+    ["auth", "login", registry, "-u", username, "--password-stdin"],
+    password
+  );
+  const configFile = join8(dockerConfigDir, "config.json");
   await chmod2(configFile, 384);
   info(
     `Stored credentials for ${username} on ${registry} in a private DOCKER_CONFIG (checked at push).`
@@ -38032,19 +38678,24 @@ var PublishError = class extends Error {
 };
 async function publishImage(options) {
   const { image, tags: tags2, expectedDigest } = options;
-  const [firstTag, ...otherTags] = tags2;
-  if (firstTag === void 0) throw new Error(`No tags to publish ${image} with: give at least one tag.`);
+  if (tags2.length === 0) throw new Error(`No tags to publish ${image} with: give at least one tag.`);
   if (!isDigest(expectedDigest))
     throw new Error(`The expected digest "${expectedDigest}" of ${options.tarball} is not a sha256 digest.`);
-  const policy = { ...DEFAULT_RETRY, ...options.retry };
-  const registry = image.split("/", 1)[0] ?? image;
+  const retry2 = { ...DEFAULT_PUBLISH_RETRY, ...options.retry };
+  const registry = registryOf(image);
+  const pinned = digestReference(image, expectedDigest);
   const references = tags2.map((tag) => taggedReference(image, tag));
   const pushed = [];
-  const crane = (what, args) => runWithRetry(options, policy, registry, what, args).catch((error2) => {
+  const runner = craneRunner({
+    path: options.crane,
+    insecure: options.insecure,
+    ...options.dockerConfigDir !== void 0 && { dockerConfigDir: options.dockerConfigDir }
+  });
+  const crane = (args) => runWithRetry(runner, retry2, registry, args).catch((error2) => {
     throw partialFailure(error2, pushed, references);
   });
   const verify = async (reference) => {
-    const result = await crane(`crane digest ${reference}`, ["digest", reference]);
+    const result = await crane(["digest", reference]);
     const digest = printedDigest(result.stdout);
     if (digest === expectedDigest) return;
     throw partialFailure(
@@ -38055,111 +38706,70 @@ async function publishImage(options) {
       references
     );
   };
-  const first = references[0];
-  info(`Pushing ${options.tarball} to ${first}`);
-  const push = await crane(`crane push ${first}`, ["push", options.tarball, first]);
-  pushed.push(first);
+  info(`Pushing ${options.tarball} to ${pinned}`);
+  const push = await crane(["push", options.tarball, pinned]);
   const uploaded = pushedDigest(push.stdout);
   if (uploaded !== expectedDigest)
     throw partialFailure(
       new Error(
-        `Digest mismatch after crane push ${first}: crane uploaded ${uploaded ?? `"${push.stdout.trim()}"`} but the scanned image is ${expectedDigest}. The tarball was changed or rewritten between scan and push; do not use this reference.`
+        `Digest mismatch after crane push ${pinned}: crane uploaded ${uploaded ?? `"${push.stdout.trim()}"`} but the scanned image is ${expectedDigest}. The tarball was changed or rewritten between scan and push; no tag was set.`
       ),
       pushed,
       references
     );
-  await verify(first);
-  for (const [index, tag] of otherTags.entries()) {
-    const reference = references[index + 1];
-    await crane(`crane tag ${first} ${tag}`, ["tag", first, tag]);
+  for (const [index, tag] of tags2.entries()) {
+    const reference = references[index];
+    await crane(["tag", pinned, tag]);
     pushed.push(reference);
     await verify(reference);
   }
-  info(`Published ${digestReference(image, expectedDigest)} as ${tags2.join(", ")}`);
-  return { digest: expectedDigest, image: digestReference(image, expectedDigest), references };
+  info(`Published ${pinned} as ${tags2.join(", ")}`);
+  return { digest: expectedDigest, image: pinned, references };
 }
-async function runWithRetry(options, policy, registry, what, args) {
-  for (let attempt2 = 1; ; attempt2++) {
-    const result = await run(options.crane, craneArgs(options.insecure, args), {
-      env: craneEnv(process.env, options.dockerConfigDir),
-      silent: true
+async function runWithRetry(runner, retry2, registry, args) {
+  const what = `crane ${args.join(" ")}`;
+  const transient = (error2) => error2 instanceof CraneError && classifyCraneFailure(error2.stderr, registry).transient;
+  try {
+    return await withRetry(() => runner.run(args), {
+      ...retry2,
+      isTransient: transient,
+      onRetry: (error2, attempt2, delay4) => warning(
+        `${what} failed (attempt ${attempt2} of ${retry2.attempts}), retrying in ${(delay4 / 1e3).toFixed(1)} s: ${lastLines(failureText(error2), 1)}`
+      )
     });
-    if (result.exitCode === 0) return result;
-    const failure = classifyCraneFailure(result.stderr, registry);
-    const detail = failureText(result);
-    if (!failure.transient)
-      throw new Error(`${what} failed:
-${detail}${failure.hint ? `
-${failure.hint}` : ""}`);
-    if (attempt2 >= policy.attempts)
+  } catch (error2) {
+    if (!(error2 instanceof CraneError)) throw error2;
+    const detail = failureText(error2);
+    if (transient(error2))
       throw new Error(
-        `${what} failed ${attempt2} times with transient registry errors; the last was:
+        `${what} failed ${retry2.attempts} times with transient registry errors; the last was:
 ${detail}
-${registry} may be overloaded or down; run the job again later.`
+${registry} may be overloaded or down; run the job again later.`,
+        { cause: error2 }
       );
-    const delay4 = backoffDelay(policy, attempt2);
-    warning(
-      `${what} failed (attempt ${attempt2} of ${policy.attempts}), retrying in ${(delay4 / 1e3).toFixed(1)} s: ${lastLines(detail, 1)}`
-    );
-    await policy.sleep(delay4);
+    const { hint } = classifyCraneFailure(error2.stderr, registry);
+    throw new Error(`${what} failed:
+${detail}${hint ? `
+${hint}` : ""}`, { cause: error2 });
   }
 }
-function failureText(result) {
-  return lastLines(result.stderr.trim() || result.stdout.trim() || `exit code ${result.exitCode}`, 20);
+function failureText(error2) {
+  if (!(error2 instanceof CraneError)) return String(error2);
+  return lastLines(error2.stderr.trim() || error2.message, 20);
 }
 function partialFailure(error2, pushed, references) {
   if (error2 instanceof PublishError) return error2;
   const notPushed = references.filter((reference) => !pushed.includes(reference));
   const message = error2 instanceof Error ? error2.message : String(error2);
-  const state3 = pushed.length === 0 ? "Nothing was pushed." : `Pushed: ${pushed.join(", ")}. Not pushed: ${notPushed.length ? notPushed.join(", ") : "none"}.`;
+  const state3 = pushed.length === 0 ? "No tag was set (an upload that finished leaves only an untagged manifest, which nothing points at)." : `Pushed: ${pushed.join(", ")}. Not pushed: ${notPushed.length ? notPushed.join(", ") : "none"}.`;
   return new PublishError(`${message}
 ${state3}`, pushed, notPushed);
 }
 
 // src/report/dockerfile.ts
-function parseDockerfile(text) {
-  const lines = text.split(/\r?\n/);
-  const escape3 = /^#\s*escape\s*=\s*`/i.test(lines.find((line) => line.trim() !== "") ?? "") ? "`" : "\\";
-  const stages = [];
-  let index = 0;
-  while (index < lines.length) {
-    const startLine = index + 1;
-    const first = lines[index].trim();
-    index += 1;
-    if (first === "" || first.startsWith("#")) continue;
-    const parts = [first];
-    while (parts.at(-1).endsWith(escape3) && index < lines.length) {
-      parts[parts.length - 1] = parts.at(-1).slice(0, -1).trim();
-      const next = lines[index].trim();
-      index += 1;
-      if (!next.startsWith("#")) parts.push(next);
-      else parts.push(escape3);
-    }
-    const joined = parts.filter((part) => part !== escape3).join(" ").replace(/\s+/g, " ").trim();
-    const space = joined.search(/\s/);
-    const keyword = (space < 0 ? joined : joined.slice(0, space)).toUpperCase();
-    const args = space < 0 ? "" : joined.slice(space + 1);
-    for (const heredoc of args.matchAll(/<<-?\s*["']?([A-Za-z_][A-Za-z0-9_]*)["']?/g)) {
-      while (index < lines.length && lines[index].trim() !== heredoc[1]) index += 1;
-      index += 1;
-    }
-    const instruction = { keyword, args, line: startLine };
-    if (keyword === "FROM") {
-      const words = args.split(" ").filter((word) => !word.startsWith("--"));
-      const asIndex = words.findIndex((word) => word.toUpperCase() === "AS");
-      stages.push({
-        name: asIndex >= 0 ? (words[asIndex + 1] ?? "").toLowerCase() : "",
-        base: words[0] ?? "",
-        from: instruction,
-        instructions: []
-      });
-    } else stages.at(-1)?.instructions.push(instruction);
-  }
-  return stages;
-}
 var LAYER_KEYWORDS = /* @__PURE__ */ new Set(["RUN", "COPY", "ADD", "WORKDIR"]);
 function attributeLayers(options) {
-  const stages = parseDockerfile(options.dockerfileText);
+  const { stages } = parseDockerfile(options.dockerfileText);
   const built = pickStage(stages, options.target ?? "");
   const fallback = built ? { line: built.from.line, instruction: `FROM ${built.from.args}`, fromBaseImage: true } : { line: 1, instruction: "", fromBaseImage: true };
   const diffIdByDigest = /* @__PURE__ */ new Map();
@@ -38258,7 +38868,7 @@ function normalize(text) {
 }
 
 // src/report/sarif.ts
-import { createHash as createHash2 } from "node:crypto";
+import { createHash as createHash3 } from "node:crypto";
 import { gzipSync } from "node:zlib";
 var SARIF_LIMITS = {
   gzippedBytes: 10 * 1024 * 1024,
@@ -38384,7 +38994,7 @@ Layer ${origin}`
     // Several packages share a CVE and a line; a fingerprint per finding keeps them apart as alerts.
     partialFingerprints: {
       ...result.partialFingerprints,
-      "buildScanPushFinding/v1": createHash2("sha256").update(identity).digest("hex").slice(0, 32)
+      "buildScanPushFinding/v1": createHash3("sha256").update(identity).digest("hex").slice(0, 32)
     }
   };
 }
@@ -42626,7 +43236,11 @@ async function uploadSarif(options) {
     baseUrl: options.apiUrl.replace(/\/+$/, ""),
     log: { debug: () => void 0, info: () => void 0, warn: () => void 0, error: () => void 0 }
   });
-  const retrying = (request2) => withRetries(request2, options.attempts ?? 3, options.retryDelayMs ?? 2e3);
+  const retrying = (request2) => withRetry(request2, {
+    attempts: options.attempts ?? 3,
+    initialDelayMs: options.retryDelayMs ?? 2e3,
+    isTransient: isTransientHttpError
+  });
   const repository = `${options.owner}/${options.repo}`;
   let id;
   try {
@@ -42683,17 +43297,9 @@ function permissionWarning(error2, repository, fromFork) {
     return `SARIF not uploaded: code scanning is not enabled for ${repository} (${message}). Enable GitHub Code Security or Advanced Security in the repository's Settings \u2192 Code security, or set \`upload-sarif: false\`.`;
   return void 0;
 }
-async function withRetries(request2, attempts, delayMs) {
-  for (let attempt2 = 1; ; attempt2 += 1) {
-    try {
-      return await request2();
-    } catch (error2) {
-      const status = statusOf(error2);
-      const transient = status === void 0 || status >= 500;
-      if (!transient || attempt2 >= attempts) throw error2;
-      await sleep(delayMs * attempt2);
-    }
-  }
+function isTransientHttpError(error2) {
+  const status = statusOf(error2);
+  return status === void 0 || status >= 500;
 }
 function statusOf(error2) {
   const status = error2?.status;
@@ -42704,15 +43310,12 @@ function describe(error2) {
   const message = error2 instanceof Error ? error2.message : String(error2);
   return status === void 0 ? message : `HTTP ${status}: ${message}`;
 }
-function sleep(ms) {
-  return new Promise((resolve4) => setTimeout(resolve4, ms));
-}
 
 // node_modules/@actions/cache/lib/cache.js
-import * as path11 from "path";
+import * as path12 from "path";
 
 // node_modules/@actions/glob/lib/internal-globber.js
-import * as fs3 from "fs";
+import * as fs4 from "fs";
 
 // node_modules/@actions/glob/lib/internal-glob-options-helper.js
 function getOptions(copy) {
@@ -42749,19 +43352,19 @@ function getOptions(copy) {
 }
 
 // node_modules/@actions/glob/lib/internal-globber.js
-import * as path8 from "path";
+import * as path9 from "path";
 
 // node_modules/@actions/glob/lib/internal-path-helper.js
-import * as path4 from "path";
+import * as path5 from "path";
 import assert from "assert";
-var IS_WINDOWS3 = process.platform === "win32";
-function dirname4(p) {
+var IS_WINDOWS4 = process.platform === "win32";
+function dirname5(p) {
   p = safeTrimTrailingSeparator(p);
-  if (IS_WINDOWS3 && /^\\\\[^\\]+(\\[^\\]+)?$/.test(p)) {
+  if (IS_WINDOWS4 && /^\\\\[^\\]+(\\[^\\]+)?$/.test(p)) {
     return p;
   }
-  let result = path4.dirname(p);
-  if (IS_WINDOWS3 && /^\\\\[^\\]+\\[^\\]+\\$/.test(result)) {
+  let result = path5.dirname(p);
+  if (IS_WINDOWS4 && /^\\\\[^\\]+\\[^\\]+\\$/.test(result)) {
     result = safeTrimTrailingSeparator(result);
   }
   return result;
@@ -42772,7 +43375,7 @@ function ensureAbsoluteRoot(root, itemPath) {
   if (hasAbsoluteRoot(itemPath)) {
     return itemPath;
   }
-  if (IS_WINDOWS3) {
+  if (IS_WINDOWS4) {
     if (itemPath.match(/^[A-Z]:[^\\/]|^[A-Z]:$/i)) {
       let cwd = process.cwd();
       assert(cwd.match(/^[A-Z]:\\/i), `Expected current directory to start with an absolute drive root. Actual '${cwd}'`);
@@ -42795,16 +43398,16 @@ function ensureAbsoluteRoot(root, itemPath) {
     }
   }
   assert(hasAbsoluteRoot(root), `ensureAbsoluteRoot parameter 'root' must have an absolute root`);
-  if (root.endsWith("/") || IS_WINDOWS3 && root.endsWith("\\")) {
+  if (root.endsWith("/") || IS_WINDOWS4 && root.endsWith("\\")) {
   } else {
-    root += path4.sep;
+    root += path5.sep;
   }
   return root + itemPath;
 }
 function hasAbsoluteRoot(itemPath) {
   assert(itemPath, `hasAbsoluteRoot parameter 'itemPath' must not be empty`);
   itemPath = normalizeSeparators2(itemPath);
-  if (IS_WINDOWS3) {
+  if (IS_WINDOWS4) {
     return itemPath.startsWith("\\\\") || /^[A-Z]:\\/i.test(itemPath);
   }
   return itemPath.startsWith("/");
@@ -42812,14 +43415,14 @@ function hasAbsoluteRoot(itemPath) {
 function hasRoot(itemPath) {
   assert(itemPath, `isRooted parameter 'itemPath' must not be empty`);
   itemPath = normalizeSeparators2(itemPath);
-  if (IS_WINDOWS3) {
+  if (IS_WINDOWS4) {
     return itemPath.startsWith("\\") || /^[A-Z]:/i.test(itemPath);
   }
   return itemPath.startsWith("/");
 }
 function normalizeSeparators2(p) {
   p = p || "";
-  if (IS_WINDOWS3) {
+  if (IS_WINDOWS4) {
     p = p.replace(/\//g, "\\");
     const isUnc = /^\\\\+[^\\]/.test(p);
     return (isUnc ? "\\" : "") + p.replace(/\\\\+/g, "\\");
@@ -42831,13 +43434,13 @@ function safeTrimTrailingSeparator(p) {
     return "";
   }
   p = normalizeSeparators2(p);
-  if (!p.endsWith(path4.sep)) {
+  if (!p.endsWith(path5.sep)) {
     return p;
   }
-  if (p === path4.sep) {
+  if (p === path5.sep) {
     return p;
   }
-  if (IS_WINDOWS3 && /^[A-Z]:\\$/i.test(p)) {
+  if (IS_WINDOWS4 && /^[A-Z]:\\$/i.test(p)) {
     return p;
   }
   return p.substr(0, p.length - 1);
@@ -42853,30 +43456,30 @@ var MatchKind;
 })(MatchKind || (MatchKind = {}));
 
 // node_modules/@actions/glob/lib/internal-pattern-helper.js
-var IS_WINDOWS4 = process.platform === "win32";
+var IS_WINDOWS5 = process.platform === "win32";
 function getSearchPaths(patterns) {
   patterns = patterns.filter((x) => !x.negate);
   const searchPathMap = {};
   for (const pattern of patterns) {
-    const key = IS_WINDOWS4 ? pattern.searchPath.toUpperCase() : pattern.searchPath;
+    const key = IS_WINDOWS5 ? pattern.searchPath.toUpperCase() : pattern.searchPath;
     searchPathMap[key] = "candidate";
   }
   const result = [];
   for (const pattern of patterns) {
-    const key = IS_WINDOWS4 ? pattern.searchPath.toUpperCase() : pattern.searchPath;
+    const key = IS_WINDOWS5 ? pattern.searchPath.toUpperCase() : pattern.searchPath;
     if (searchPathMap[key] === "included") {
       continue;
     }
     let foundAncestor = false;
     let tempKey = key;
-    let parent = dirname4(tempKey);
+    let parent = dirname5(tempKey);
     while (parent !== tempKey) {
       if (searchPathMap[parent]) {
         foundAncestor = true;
         break;
       }
       tempKey = parent;
-      parent = dirname4(tempKey);
+      parent = dirname5(tempKey);
     }
     if (!foundAncestor) {
       result.push(pattern.searchPath);
@@ -42901,8 +43504,8 @@ function partialMatch(patterns, itemPath) {
 }
 
 // node_modules/@actions/glob/lib/internal-pattern.js
-import * as os6 from "os";
-import * as path7 from "path";
+import * as os7 from "os";
+import * as path8 from "path";
 import assert3 from "assert";
 
 // node_modules/balanced-match/dist/esm/index.js
@@ -44119,11 +44722,11 @@ var qmarksTestNoExtDot = ([$0]) => {
   return (f) => f.length === len && f !== "." && f !== "..";
 };
 var defaultPlatform = typeof process === "object" && process ? typeof process.env === "object" && process.env && process.env.__MINIMATCH_TESTING_PLATFORM__ || process.platform : "posix";
-var path5 = {
+var path6 = {
   win32: { sep: "\\" },
   posix: { sep: "/" }
 };
-var sep4 = defaultPlatform === "win32" ? path5.win32.sep : path5.posix.sep;
+var sep4 = defaultPlatform === "win32" ? path6.win32.sep : path6.posix.sep;
 minimatch.sep = sep4;
 var GLOBSTAR = /* @__PURE__ */ Symbol("globstar **");
 minimatch.GLOBSTAR = GLOBSTAR;
@@ -44870,9 +45473,9 @@ minimatch.escape = escape;
 minimatch.unescape = unescape;
 
 // node_modules/@actions/glob/lib/internal-path.js
-import * as path6 from "path";
+import * as path7 from "path";
 import assert2 from "assert";
-var IS_WINDOWS5 = process.platform === "win32";
+var IS_WINDOWS6 = process.platform === "win32";
 var Path = class {
   /**
    * Constructs a Path
@@ -44884,15 +45487,15 @@ var Path = class {
       assert2(itemPath, `Parameter 'itemPath' must not be empty`);
       itemPath = safeTrimTrailingSeparator(itemPath);
       if (!hasRoot(itemPath)) {
-        this.segments = itemPath.split(path6.sep);
+        this.segments = itemPath.split(path7.sep);
       } else {
         let remaining = itemPath;
-        let dir = dirname4(remaining);
+        let dir = dirname5(remaining);
         while (dir !== remaining) {
-          const basename6 = path6.basename(remaining);
+          const basename6 = path7.basename(remaining);
           this.segments.unshift(basename6);
           remaining = dir;
-          dir = dirname4(remaining);
+          dir = dirname5(remaining);
         }
         this.segments.unshift(remaining);
       }
@@ -44904,10 +45507,10 @@ var Path = class {
         segment = normalizeSeparators2(itemPath[i]);
         if (i === 0 && hasRoot(segment)) {
           segment = safeTrimTrailingSeparator(segment);
-          assert2(segment === dirname4(segment), `Parameter 'itemPath' root segment contains information for multiple segments`);
+          assert2(segment === dirname5(segment), `Parameter 'itemPath' root segment contains information for multiple segments`);
           this.segments.push(segment);
         } else {
-          assert2(!segment.includes(path6.sep), `Parameter 'itemPath' contains unexpected path separators`);
+          assert2(!segment.includes(path7.sep), `Parameter 'itemPath' contains unexpected path separators`);
           this.segments.push(segment);
         }
       }
@@ -44918,12 +45521,12 @@ var Path = class {
    */
   toString() {
     let result = this.segments[0];
-    let skipSlash = result.endsWith(path6.sep) || IS_WINDOWS5 && /^[A-Z]:$/i.test(result);
+    let skipSlash = result.endsWith(path7.sep) || IS_WINDOWS6 && /^[A-Z]:$/i.test(result);
     for (let i = 1; i < this.segments.length; i++) {
       if (skipSlash) {
         skipSlash = false;
       } else {
-        result += path6.sep;
+        result += path7.sep;
       }
       result += this.segments[i];
     }
@@ -44932,7 +45535,7 @@ var Path = class {
 };
 
 // node_modules/@actions/glob/lib/internal-pattern.js
-var IS_WINDOWS6 = process.platform === "win32";
+var IS_WINDOWS7 = process.platform === "win32";
 var Pattern = class _Pattern {
   constructor(patternOrNegate, isImplicitPattern = false, segments, homedir2) {
     this.negate = false;
@@ -44955,22 +45558,22 @@ var Pattern = class _Pattern {
     }
     pattern = _Pattern.fixupPattern(pattern, homedir2);
     this.segments = new Path(pattern).segments;
-    this.trailingSeparator = normalizeSeparators2(pattern).endsWith(path7.sep);
+    this.trailingSeparator = normalizeSeparators2(pattern).endsWith(path8.sep);
     pattern = safeTrimTrailingSeparator(pattern);
     let foundGlob = false;
     const searchSegments = this.segments.map((x) => _Pattern.getLiteral(x)).filter((x) => !foundGlob && !(foundGlob = x === ""));
     this.searchPath = new Path(searchSegments).toString();
-    this.rootRegExp = new RegExp(_Pattern.regExpEscape(searchSegments[0]), IS_WINDOWS6 ? "i" : "");
+    this.rootRegExp = new RegExp(_Pattern.regExpEscape(searchSegments[0]), IS_WINDOWS7 ? "i" : "");
     this.isImplicitPattern = isImplicitPattern;
     const minimatchOptions = {
       dot: true,
       nobrace: true,
-      nocase: IS_WINDOWS6,
+      nocase: IS_WINDOWS7,
       nocomment: true,
       noext: true,
       nonegate: true
     };
-    pattern = IS_WINDOWS6 ? pattern.replace(/\\/g, "/") : pattern;
+    pattern = IS_WINDOWS7 ? pattern.replace(/\\/g, "/") : pattern;
     this.minimatch = new Minimatch(pattern, minimatchOptions);
   }
   /**
@@ -44979,8 +45582,8 @@ var Pattern = class _Pattern {
   match(itemPath) {
     if (this.segments[this.segments.length - 1] === "**") {
       itemPath = normalizeSeparators2(itemPath);
-      if (!itemPath.endsWith(path7.sep) && this.isImplicitPattern === false) {
-        itemPath = `${itemPath}${path7.sep}`;
+      if (!itemPath.endsWith(path8.sep) && this.isImplicitPattern === false) {
+        itemPath = `${itemPath}${path8.sep}`;
       }
     } else {
       itemPath = safeTrimTrailingSeparator(itemPath);
@@ -44995,16 +45598,16 @@ var Pattern = class _Pattern {
    */
   partialMatch(itemPath) {
     itemPath = safeTrimTrailingSeparator(itemPath);
-    if (dirname4(itemPath) === itemPath) {
+    if (dirname5(itemPath) === itemPath) {
       return this.rootRegExp.test(itemPath);
     }
-    return this.minimatch.matchOne(itemPath.split(IS_WINDOWS6 ? /\\+/ : /\/+/), this.minimatch.set[0], true);
+    return this.minimatch.matchOne(itemPath.split(IS_WINDOWS7 ? /\\+/ : /\/+/), this.minimatch.set[0], true);
   }
   /**
    * Escapes glob patterns within a path
    */
   static globEscape(s) {
-    return (IS_WINDOWS6 ? s : s.replace(/\\/g, "\\\\")).replace(/(\[)(?=[^/]+\])/g, "[[]").replace(/\?/g, "[?]").replace(/\*/g, "[*]");
+    return (IS_WINDOWS7 ? s : s.replace(/\\/g, "\\\\")).replace(/(\[)(?=[^/]+\])/g, "[[]").replace(/\?/g, "[?]").replace(/\*/g, "[*]");
   }
   /**
    * Normalizes slashes and ensures absolute root
@@ -45015,20 +45618,20 @@ var Pattern = class _Pattern {
     assert3(literalSegments.every((x, i) => (x !== "." || i === 0) && x !== ".."), `Invalid pattern '${pattern}'. Relative pathing '.' and '..' is not allowed.`);
     assert3(!hasRoot(pattern) || literalSegments[0], `Invalid pattern '${pattern}'. Root segment must not contain globs.`);
     pattern = normalizeSeparators2(pattern);
-    if (pattern === "." || pattern.startsWith(`.${path7.sep}`)) {
+    if (pattern === "." || pattern.startsWith(`.${path8.sep}`)) {
       pattern = _Pattern.globEscape(process.cwd()) + pattern.substr(1);
-    } else if (pattern === "~" || pattern.startsWith(`~${path7.sep}`)) {
-      homedir2 = homedir2 || os6.homedir();
+    } else if (pattern === "~" || pattern.startsWith(`~${path8.sep}`)) {
+      homedir2 = homedir2 || os7.homedir();
       assert3(homedir2, "Unable to determine HOME directory");
       assert3(hasAbsoluteRoot(homedir2), `Expected HOME directory to be a rooted path. Actual '${homedir2}'`);
       pattern = _Pattern.globEscape(homedir2) + pattern.substr(1);
-    } else if (IS_WINDOWS6 && (pattern.match(/^[A-Z]:$/i) || pattern.match(/^[A-Z]:[^\\]/i))) {
+    } else if (IS_WINDOWS7 && (pattern.match(/^[A-Z]:$/i) || pattern.match(/^[A-Z]:[^\\]/i))) {
       let root = ensureAbsoluteRoot("C:\\dummy-root", pattern.substr(0, 2));
       if (pattern.length > 2 && !root.endsWith("\\")) {
         root += "\\";
       }
       pattern = _Pattern.globEscape(root) + pattern.substr(2);
-    } else if (IS_WINDOWS6 && (pattern === "\\" || pattern.match(/^\\[^\\]/))) {
+    } else if (IS_WINDOWS7 && (pattern === "\\" || pattern.match(/^\\[^\\]/))) {
       let root = ensureAbsoluteRoot("C:\\dummy-root", "\\");
       if (!root.endsWith("\\")) {
         root += "\\";
@@ -45047,7 +45650,7 @@ var Pattern = class _Pattern {
     let literal = "";
     for (let i = 0; i < segment.length; i++) {
       const c = segment[i];
-      if (c === "\\" && !IS_WINDOWS6 && i + 1 < segment.length) {
+      if (c === "\\" && !IS_WINDOWS7 && i + 1 < segment.length) {
         literal += segment[++i];
         continue;
       } else if (c === "*" || c === "?") {
@@ -45057,7 +45660,7 @@ var Pattern = class _Pattern {
         let closed = -1;
         for (let i2 = i + 1; i2 < segment.length; i2++) {
           const c2 = segment[i2];
-          if (c2 === "\\" && !IS_WINDOWS6 && i2 + 1 < segment.length) {
+          if (c2 === "\\" && !IS_WINDOWS7 && i2 + 1 < segment.length) {
             set += segment[++i2];
             continue;
           } else if (c2 === "]") {
@@ -45100,7 +45703,7 @@ var SearchState = class {
 };
 
 // node_modules/@actions/glob/lib/internal-globber.js
-var __awaiter8 = function(thisArg, _arguments, P, generator) {
+var __awaiter9 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve4) {
       resolve4(value);
@@ -45190,7 +45793,7 @@ var __asyncGenerator = function(thisArg, _arguments, generator) {
     if (f(v), q.shift(), q.length) resume(q[0][0], q[0][1]);
   }
 };
-var IS_WINDOWS7 = process.platform === "win32";
+var IS_WINDOWS8 = process.platform === "win32";
 var DefaultGlobber = class _DefaultGlobber {
   constructor(options) {
     this.patterns = [];
@@ -45201,7 +45804,7 @@ var DefaultGlobber = class _DefaultGlobber {
     return this.searchPaths.slice();
   }
   glob() {
-    return __awaiter8(this, void 0, void 0, function* () {
+    return __awaiter9(this, void 0, void 0, function* () {
       var _a2, e_1, _b, _c;
       const result = [];
       try {
@@ -45237,7 +45840,7 @@ var DefaultGlobber = class _DefaultGlobber {
       for (const searchPath of getSearchPaths(patterns)) {
         debug(`Search path '${searchPath}'`);
         try {
-          yield __await(fs3.promises.lstat(searchPath));
+          yield __await(fs4.promises.lstat(searchPath));
         } catch (err) {
           if (err.code === "ENOENT") {
             continue;
@@ -45261,7 +45864,7 @@ var DefaultGlobber = class _DefaultGlobber {
         if (!stats) {
           continue;
         }
-        if (options.excludeHiddenFiles && path8.basename(item.path).match(/^\./)) {
+        if (options.excludeHiddenFiles && path9.basename(item.path).match(/^\./)) {
           continue;
         }
         if (stats.isDirectory()) {
@@ -45271,7 +45874,7 @@ var DefaultGlobber = class _DefaultGlobber {
             continue;
           }
           const childLevel = item.level + 1;
-          const childItems = (yield __await(fs3.promises.readdir(item.path))).map((x) => new SearchState(path8.join(item.path, x), childLevel));
+          const childItems = (yield __await(fs4.promises.readdir(item.path))).map((x) => new SearchState(path9.join(item.path, x), childLevel));
           stack.push(...childItems.reverse());
         } else if (match3 & MatchKind.File) {
           yield yield __await(item.path);
@@ -45283,9 +45886,9 @@ var DefaultGlobber = class _DefaultGlobber {
    * Constructs a DefaultGlobber
    */
   static create(patterns, options) {
-    return __awaiter8(this, void 0, void 0, function* () {
+    return __awaiter9(this, void 0, void 0, function* () {
       const result = new _DefaultGlobber(options);
-      if (IS_WINDOWS7) {
+      if (IS_WINDOWS8) {
         patterns = patterns.replace(/\r\n/g, "\n");
         patterns = patterns.replace(/\r/g, "\n");
       }
@@ -45302,11 +45905,11 @@ var DefaultGlobber = class _DefaultGlobber {
     });
   }
   static stat(item, options, traversalChain) {
-    return __awaiter8(this, void 0, void 0, function* () {
+    return __awaiter9(this, void 0, void 0, function* () {
       let stats;
       if (options.followSymbolicLinks) {
         try {
-          stats = yield fs3.promises.stat(item.path);
+          stats = yield fs4.promises.stat(item.path);
         } catch (err) {
           if (err.code === "ENOENT") {
             if (options.omitBrokenSymbolicLinks) {
@@ -45318,10 +45921,10 @@ var DefaultGlobber = class _DefaultGlobber {
           throw err;
         }
       } else {
-        stats = yield fs3.promises.lstat(item.path);
+        stats = yield fs4.promises.lstat(item.path);
       }
       if (stats.isDirectory() && options.followSymbolicLinks) {
-        const realPath = yield fs3.promises.realpath(item.path);
+        const realPath = yield fs4.promises.realpath(item.path);
         while (traversalChain.length >= item.level) {
           traversalChain.pop();
         }
@@ -45337,7 +45940,7 @@ var DefaultGlobber = class _DefaultGlobber {
 };
 
 // node_modules/@actions/glob/lib/glob.js
-var __awaiter9 = function(thisArg, _arguments, P, generator) {
+var __awaiter10 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve4) {
       resolve4(value);
@@ -45365,16 +45968,16 @@ var __awaiter9 = function(thisArg, _arguments, P, generator) {
   });
 };
 function create(patterns, options) {
-  return __awaiter9(this, void 0, void 0, function* () {
+  return __awaiter10(this, void 0, void 0, function* () {
     return yield DefaultGlobber.create(patterns, options);
   });
 }
 
 // node_modules/@actions/cache/lib/internal/cacheUtils.js
-var semver = __toESM(require_semver2(), 1);
+var semver3 = __toESM(require_semver2(), 1);
 import * as crypto3 from "crypto";
-import * as fs4 from "fs";
-import * as path9 from "path";
+import * as fs5 from "fs";
+import * as path10 from "path";
 import * as util from "util";
 
 // node_modules/@actions/cache/lib/internal/constants.js
@@ -45405,7 +46008,7 @@ var CacheFileSizeLimit = 10 * Math.pow(1024, 3);
 var CacheReadDeniedMessagePrefix = "cache read denied:";
 
 // node_modules/@actions/cache/lib/internal/cacheUtils.js
-var __awaiter10 = function(thisArg, _arguments, P, generator) {
+var __awaiter11 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve4) {
       resolve4(value);
@@ -45453,7 +46056,7 @@ var __asyncValues2 = function(o) {
 };
 var versionSalt = "1.0";
 function createTempDirectory() {
-  return __awaiter10(this, void 0, void 0, function* () {
+  return __awaiter11(this, void 0, void 0, function* () {
     const IS_WINDOWS10 = process.platform === "win32";
     let tempDirectory = process.env["RUNNER_TEMP"] || "";
     if (!tempDirectory) {
@@ -45467,18 +46070,18 @@ function createTempDirectory() {
           baseLocation = "/home";
         }
       }
-      tempDirectory = path9.join(baseLocation, "actions", "temp");
+      tempDirectory = path10.join(baseLocation, "actions", "temp");
     }
-    const dest = path9.join(tempDirectory, crypto3.randomUUID());
+    const dest = path10.join(tempDirectory, crypto3.randomUUID());
     yield mkdirP(dest);
     return dest;
   });
 }
 function getArchiveFileSizeInBytes(filePath) {
-  return fs4.statSync(filePath).size;
+  return fs5.statSync(filePath).size;
 }
 function resolvePaths(patterns) {
-  return __awaiter10(this, void 0, void 0, function* () {
+  return __awaiter11(this, void 0, void 0, function* () {
     var _a2, e_1, _b, _c;
     var _d;
     const paths = [];
@@ -45491,7 +46094,7 @@ function resolvePaths(patterns) {
         _c = _g.value;
         _e = false;
         const file = _c;
-        const relativeFile = path9.relative(workspace, file).replace(new RegExp(`\\${path9.sep}`, "g"), "/");
+        const relativeFile = path10.relative(workspace, file).replace(new RegExp(`\\${path10.sep}`, "g"), "/");
         debug(`Matched: ${relativeFile}`);
         if (relativeFile === "") {
           paths.push(".");
@@ -45512,12 +46115,12 @@ function resolvePaths(patterns) {
   });
 }
 function unlinkFile(filePath) {
-  return __awaiter10(this, void 0, void 0, function* () {
-    return util.promisify(fs4.unlink)(filePath);
+  return __awaiter11(this, void 0, void 0, function* () {
+    return util.promisify(fs5.unlink)(filePath);
   });
 }
 function getVersion(app_1) {
-  return __awaiter10(this, arguments, void 0, function* (app, additionalArgs = []) {
+  return __awaiter11(this, arguments, void 0, function* (app, additionalArgs = []) {
     let versionOutput = "";
     additionalArgs.push("--version");
     debug(`Checking ${app} ${additionalArgs.join(" ")}`);
@@ -45539,9 +46142,9 @@ function getVersion(app_1) {
   });
 }
 function getCompressionMethod() {
-  return __awaiter10(this, void 0, void 0, function* () {
+  return __awaiter11(this, void 0, void 0, function* () {
     const versionOutput = yield getVersion("zstd", ["--quiet"]);
-    const version3 = semver.clean(versionOutput);
+    const version3 = semver3.clean(versionOutput);
     debug(`zstd version: ${version3}`);
     if (versionOutput === "") {
       return CompressionMethod.Gzip;
@@ -45554,8 +46157,8 @@ function getCacheFileName(compressionMethod) {
   return compressionMethod === CompressionMethod.Gzip ? CacheFilename.Gzip : CacheFilename.Zstd;
 }
 function getGnuTarPathOnWindows() {
-  return __awaiter10(this, void 0, void 0, function* () {
-    if (fs4.existsSync(GnuTarPathOnWindows)) {
+  return __awaiter11(this, void 0, void 0, function* () {
+    if (fs5.existsSync(GnuTarPathOnWindows)) {
       return GnuTarPathOnWindows;
     }
     const versionOutput = yield getVersion("tar");
@@ -45588,7 +46191,7 @@ function getRuntimeToken() {
 }
 
 // node_modules/@actions/cache/lib/internal/cacheHttpClient.js
-import * as fs7 from "fs";
+import * as fs8 from "fs";
 import { URL as URL2 } from "url";
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/abort-controller/AbortError.js
@@ -46416,7 +47019,7 @@ function stringToUint8Array(value, format) {
 import http2 from "node:http";
 import https2 from "node:https";
 import zlib from "node:zlib";
-import { Transform } from "node:stream";
+import { Transform as Transform2 } from "node:stream";
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/log.js
 var logger = createClientLogger("ts-http-runtime");
@@ -46445,7 +47048,7 @@ function isStreamComplete(stream2) {
 function isArrayBuffer(body2) {
   return body2 && typeof body2.byteLength === "number";
 }
-var ReportTransform = class extends Transform {
+var ReportTransform = class extends Transform2 {
   loadedBytes = 0;
   progressCallback;
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -47303,7 +47906,7 @@ function isBlob(x) {
 }
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/util/concat.js
-import { Readable } from "stream";
+import { Readable as Readable2 } from "stream";
 async function* streamAsyncIterator() {
   const reader = this.getReader();
   try {
@@ -47329,14 +47932,14 @@ function makeAsyncIterable(webStream) {
 function ensureNodeStream(stream2) {
   if (stream2 instanceof ReadableStream) {
     makeAsyncIterable(stream2);
-    return Readable.fromWeb(stream2);
+    return Readable2.fromWeb(stream2);
   } else {
     return stream2;
   }
 }
 function toStream(source) {
   if (source instanceof Uint8Array) {
-    return Readable.from(Buffer.from(source));
+    return Readable2.from(Buffer.from(source));
   } else if (isBlob(source)) {
     return ensureNodeStream(source.stream());
   } else {
@@ -47346,7 +47949,7 @@ function toStream(source) {
 async function concat(sources) {
   return function() {
     const streams = sources.map((x) => typeof x === "function" ? x() : x).map(toStream);
-    return Readable.from((async function* () {
+    return Readable2.from((async function* () {
       for (const stream2 of streams) {
         for await (const chunk of stream2) {
           yield chunk;
@@ -47486,14 +48089,14 @@ function redirectPolicy2(options = {}) {
 }
 
 // node_modules/@azure/core-rest-pipeline/dist/esm/util/userAgentPlatform.js
-import os7 from "node:os";
+import os8 from "node:os";
 import process4 from "node:process";
 function getHeaderName2() {
   return "User-Agent";
 }
 async function setPlatformSpecificData2(map) {
   if (process4 && process4.versions) {
-    const osInfo = `${os7.type()} ${os7.release()}; ${os7.arch()}`;
+    const osInfo = `${os8.type()} ${os8.release()}; ${os8.arch()}`;
     const versions = process4.versions;
     if (versions.bun) {
       map.set("Bun", `${versions.bun} (${osInfo})`);
@@ -55452,8 +56055,8 @@ var logger4 = createClientLogger2("storage-blob");
 import { EventEmitter as EventEmitter2 } from "events";
 
 // node_modules/@azure/storage-common/dist/esm/BuffersStream.js
-import { Readable as Readable2 } from "node:stream";
-var BuffersStream = class extends Readable2 {
+import { Readable as Readable3 } from "node:stream";
+var BuffersStream = class extends Readable3 {
   buffers;
   byteLength;
   /**
@@ -55862,7 +56465,7 @@ var BufferScheduler = class {
 
 // node_modules/@azure/storage-common/dist/esm/crc64.js
 import { createRequire } from "node:module";
-import { dirname as dirname5 } from "node:path";
+import { dirname as dirname6 } from "node:path";
 import { fileURLToPath } from "node:url";
 var __isNode__ = typeof process === "object" && typeof process.versions === "object" && typeof process.versions.node === "string";
 var require2;
@@ -55871,7 +56474,7 @@ var __dirname2;
 if (__isNode__) {
   require2 = createRequire(import.meta.url);
   __filename = fileURLToPath(import.meta.url);
-  __dirname2 = dirname5(__filename);
+  __dirname2 = dirname6(__filename);
 }
 var NativeCRC64 = (() => {
   var _scriptDir = typeof document !== "undefined" && document.currentScript ? document.currentScript.src : void 0;
@@ -75208,8 +75811,8 @@ var BlobLeaseClient = class {
 };
 
 // node_modules/@azure/storage-blob/dist/esm/utils/RetriableReadableStream.js
-import { Readable as Readable3 } from "node:stream";
-var RetriableReadableStream = class extends Readable3 {
+import { Readable as Readable4 } from "node:stream";
+var RetriableReadableStream = class extends Readable4 {
   start;
   offset;
   end;
@@ -75761,7 +76364,7 @@ var BlobDownloadResponse = class {
 };
 
 // node_modules/@azure/storage-blob/dist/esm/utils/BlobQuickQueryStream.js
-import { Readable as Readable4 } from "node:stream";
+import { Readable as Readable5 } from "node:stream";
 
 // node_modules/@azure/storage-blob/dist/esm/internal-avro/AvroConstants.js
 var AVRO_SYNC_MARKER_SIZE = 16;
@@ -76277,7 +76880,7 @@ var AvroReadableFromStream = class extends AvroReadable {
 };
 
 // node_modules/@azure/storage-blob/dist/esm/utils/BlobQuickQueryStream.js
-var BlobQuickQueryStream = class extends Readable4 {
+var BlobQuickQueryStream = class extends Readable5 {
   source;
   avroReader;
   avroIter;
@@ -77348,7 +77951,7 @@ var Batch = class {
 };
 
 // node_modules/@azure/storage-blob/dist/esm/utils/utils.js
-import fs5 from "node:fs";
+import fs6 from "node:fs";
 import util3 from "node:util";
 async function streamToBuffer(stream2, buffer3, offset, end, encoding) {
   let pos = 0;
@@ -77387,7 +77990,7 @@ async function streamToBuffer(stream2, buffer3, offset, end, encoding) {
 }
 async function readStreamToLocalFile(rs, file) {
   return new Promise((resolve4, reject) => {
-    const ws = fs5.createWriteStream(file);
+    const ws = fs6.createWriteStream(file);
     rs.on("error", (err) => {
       reject(err);
     });
@@ -77398,8 +78001,8 @@ async function readStreamToLocalFile(rs, file) {
     rs.pipe(ws);
   });
 }
-var fsStat = util3.promisify(fs5.stat);
-var fsCreateReadStream = fs5.createReadStream;
+var fsStat = util3.promisify(fs6.stat);
+var fsCreateReadStream = fs6.createReadStream;
 
 // node_modules/@azure/storage-blob/dist/esm/Clients.js
 var BlobClient = class _BlobClient extends StorageClient2 {
@@ -80119,7 +80722,7 @@ var RateLimitError = class extends Error {
 };
 
 // node_modules/@actions/cache/lib/internal/uploadUtils.js
-var __awaiter11 = function(thisArg, _arguments, P, generator) {
+var __awaiter12 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve4) {
       resolve4(value);
@@ -80226,7 +80829,7 @@ var UploadProgress = class {
   }
 };
 function uploadCacheArchiveSDK(signedUploadURL, archivePath, options) {
-  return __awaiter11(this, void 0, void 0, function* () {
+  return __awaiter12(this, void 0, void 0, function* () {
     var _a2;
     const blobClient = new BlobClient(signedUploadURL);
     const blockBlobClient = blobClient.getBlockBlobClient();
@@ -80258,12 +80861,12 @@ function uploadCacheArchiveSDK(signedUploadURL, archivePath, options) {
 
 // node_modules/@actions/cache/lib/internal/downloadUtils.js
 import * as buffer2 from "buffer";
-import * as fs6 from "fs";
+import * as fs7 from "fs";
 import * as stream from "stream";
 import * as util4 from "util";
 
 // node_modules/@actions/cache/lib/internal/requestUtils.js
-var __awaiter12 = function(thisArg, _arguments, P, generator) {
+var __awaiter13 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve4) {
       resolve4(value);
@@ -80314,12 +80917,12 @@ function isRetryableStatusCode(statusCode) {
   return retryableStatusCodes.includes(statusCode);
 }
 function sleep2(milliseconds) {
-  return __awaiter12(this, void 0, void 0, function* () {
+  return __awaiter13(this, void 0, void 0, function* () {
     return new Promise((resolve4) => setTimeout(resolve4, milliseconds));
   });
 }
 function retry(name_1, method_1, getStatusCode_1) {
-  return __awaiter12(this, arguments, void 0, function* (name, method, getStatusCode, maxAttempts = DefaultRetryAttempts, delay4 = DefaultRetryDelay, onError = void 0) {
+  return __awaiter13(this, arguments, void 0, function* (name, method, getStatusCode, maxAttempts = DefaultRetryAttempts, delay4 = DefaultRetryDelay, onError = void 0) {
     let errorMessage = "";
     let attempt2 = 1;
     while (attempt2 <= maxAttempts) {
@@ -80357,7 +80960,7 @@ function retry(name_1, method_1, getStatusCode_1) {
   });
 }
 function retryTypedResponse(name_1, method_1) {
-  return __awaiter12(this, arguments, void 0, function* (name, method, maxAttempts = DefaultRetryAttempts, delay4 = DefaultRetryDelay) {
+  return __awaiter13(this, arguments, void 0, function* (name, method, maxAttempts = DefaultRetryAttempts, delay4 = DefaultRetryDelay) {
     return yield retry(
       name,
       method,
@@ -80382,13 +80985,13 @@ function retryTypedResponse(name_1, method_1) {
   });
 }
 function retryHttpClientResponse(name_1, method_1) {
-  return __awaiter12(this, arguments, void 0, function* (name, method, maxAttempts = DefaultRetryAttempts, delay4 = DefaultRetryDelay) {
+  return __awaiter13(this, arguments, void 0, function* (name, method, maxAttempts = DefaultRetryAttempts, delay4 = DefaultRetryDelay) {
     return yield retry(name, method, (response) => response.message.statusCode, maxAttempts, delay4);
   });
 }
 
 // node_modules/@actions/cache/lib/internal/downloadUtils.js
-var __awaiter13 = function(thisArg, _arguments, P, generator) {
+var __awaiter14 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve4) {
       resolve4(value);
@@ -80416,7 +81019,7 @@ var __awaiter13 = function(thisArg, _arguments, P, generator) {
   });
 };
 function pipeResponseToStream(response, output) {
-  return __awaiter13(this, void 0, void 0, function* () {
+  return __awaiter14(this, void 0, void 0, function* () {
     const pipeline3 = util4.promisify(stream.pipeline);
     yield pipeline3(response.message, output);
   });
@@ -80517,10 +81120,10 @@ var DownloadProgress = class {
   }
 };
 function downloadCacheHttpClient(archiveLocation, archivePath) {
-  return __awaiter13(this, void 0, void 0, function* () {
-    const writeStream = fs6.createWriteStream(archivePath);
+  return __awaiter14(this, void 0, void 0, function* () {
+    const writeStream = fs7.createWriteStream(archivePath);
     const httpClient = new HttpClient("actions/cache");
-    const downloadResponse = yield retryHttpClientResponse("downloadCache", () => __awaiter13(this, void 0, void 0, function* () {
+    const downloadResponse = yield retryHttpClientResponse("downloadCache", () => __awaiter14(this, void 0, void 0, function* () {
       return httpClient.get(archiveLocation);
     }));
     downloadResponse.message.socket.setTimeout(SocketTimeout, () => {
@@ -80541,15 +81144,15 @@ function downloadCacheHttpClient(archiveLocation, archivePath) {
   });
 }
 function downloadCacheHttpClientConcurrent(archiveLocation, archivePath, options) {
-  return __awaiter13(this, void 0, void 0, function* () {
+  return __awaiter14(this, void 0, void 0, function* () {
     var _a2;
-    const archiveDescriptor = yield fs6.promises.open(archivePath, "w");
+    const archiveDescriptor = yield fs7.promises.open(archivePath, "w");
     const httpClient = new HttpClient("actions/cache", void 0, {
       socketTimeout: options.timeoutInMs,
       keepAlive: true
     });
     try {
-      const res = yield retryHttpClientResponse("downloadCacheMetadata", () => __awaiter13(this, void 0, void 0, function* () {
+      const res = yield retryHttpClientResponse("downloadCacheMetadata", () => __awaiter14(this, void 0, void 0, function* () {
         return yield httpClient.request("HEAD", archiveLocation, null, {});
       }));
       const lengthHeader = res.message.headers["content-length"];
@@ -80566,7 +81169,7 @@ function downloadCacheHttpClientConcurrent(archiveLocation, archivePath, options
         const count = Math.min(blockSize, length - offset);
         downloads.push({
           offset,
-          promiseGetter: () => __awaiter13(this, void 0, void 0, function* () {
+          promiseGetter: () => __awaiter14(this, void 0, void 0, function* () {
             return yield downloadSegmentRetry(httpClient, archiveLocation, offset, count);
           })
         });
@@ -80579,7 +81182,7 @@ function downloadCacheHttpClientConcurrent(archiveLocation, archivePath, options
       const progressFn = progress.onProgress();
       const activeDownloads = [];
       let nextDownload;
-      const waitAndWrite = () => __awaiter13(this, void 0, void 0, function* () {
+      const waitAndWrite = () => __awaiter14(this, void 0, void 0, function* () {
         const segment = yield Promise.race(Object.values(activeDownloads));
         yield archiveDescriptor.write(segment.buffer, 0, segment.count, segment.offset);
         actives--;
@@ -80604,7 +81207,7 @@ function downloadCacheHttpClientConcurrent(archiveLocation, archivePath, options
   });
 }
 function downloadSegmentRetry(httpClient, archiveLocation, offset, count) {
-  return __awaiter13(this, void 0, void 0, function* () {
+  return __awaiter14(this, void 0, void 0, function* () {
     const retries = 5;
     let failures = 0;
     while (true) {
@@ -80625,8 +81228,8 @@ function downloadSegmentRetry(httpClient, archiveLocation, offset, count) {
   });
 }
 function downloadSegment(httpClient, archiveLocation, offset, count) {
-  return __awaiter13(this, void 0, void 0, function* () {
-    const partRes = yield retryHttpClientResponse("downloadCachePart", () => __awaiter13(this, void 0, void 0, function* () {
+  return __awaiter14(this, void 0, void 0, function* () {
+    const partRes = yield retryHttpClientResponse("downloadCachePart", () => __awaiter14(this, void 0, void 0, function* () {
       return yield httpClient.get(archiveLocation, {
         Range: `bytes=${offset}-${offset + count - 1}`
       });
@@ -80642,7 +81245,7 @@ function downloadSegment(httpClient, archiveLocation, offset, count) {
   });
 }
 function downloadCacheStorageSDK(archiveLocation, archivePath, options) {
-  return __awaiter13(this, void 0, void 0, function* () {
+  return __awaiter14(this, void 0, void 0, function* () {
     var _a2;
     const client = new BlockBlobClient(archiveLocation, void 0, {
       retryOptions: {
@@ -80659,7 +81262,7 @@ function downloadCacheStorageSDK(archiveLocation, archivePath, options) {
     } else {
       const maxSegmentSize = Math.min(134217728, buffer2.constants.MAX_LENGTH);
       const downloadProgress = new DownloadProgress(contentLength2);
-      const fd = fs6.openSync(archivePath, "w");
+      const fd = fs7.openSync(archivePath, "w");
       try {
         downloadProgress.startDisplayTimer();
         const controller = new AbortController();
@@ -80677,17 +81280,17 @@ function downloadCacheStorageSDK(archiveLocation, archivePath, options) {
             controller.abort();
             throw new Error("Aborting cache download as the download time exceeded the timeout.");
           } else if (Buffer.isBuffer(result)) {
-            fs6.writeFileSync(fd, result);
+            fs7.writeFileSync(fd, result);
           }
         }
       } finally {
         downloadProgress.stopDisplayTimer();
-        fs6.closeSync(fd);
+        fs7.closeSync(fd);
       }
     }
   });
 }
-var promiseWithTimeout = (timeoutMs, promise) => __awaiter13(void 0, void 0, void 0, function* () {
+var promiseWithTimeout = (timeoutMs, promise) => __awaiter14(void 0, void 0, void 0, function* () {
   let timeoutHandle;
   const timeoutPromise = new Promise((resolve4) => {
     timeoutHandle = setTimeout(() => resolve4("timeout"), timeoutMs);
@@ -80812,7 +81415,7 @@ function getUserAgentString2() {
 }
 
 // node_modules/@actions/cache/lib/internal/cacheHttpClient.js
-var __awaiter14 = function(thisArg, _arguments, P, generator) {
+var __awaiter15 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve4) {
       resolve4(value);
@@ -80865,12 +81468,12 @@ function createHttpClient() {
   return new HttpClient(getUserAgentString2(), [bearerCredentialHandler], getRequestOptions());
 }
 function getCacheEntry(keys, paths, options) {
-  return __awaiter14(this, void 0, void 0, function* () {
+  return __awaiter15(this, void 0, void 0, function* () {
     var _a2;
     const httpClient = createHttpClient();
     const version3 = getCacheVersion(paths, options === null || options === void 0 ? void 0 : options.compressionMethod, options === null || options === void 0 ? void 0 : options.enableCrossOsArchive);
     const resource = `cache?keys=${encodeURIComponent(keys.join(","))}&version=${version3}`;
-    const response = yield retryTypedResponse("getCacheEntry", () => __awaiter14(this, void 0, void 0, function* () {
+    const response = yield retryTypedResponse("getCacheEntry", () => __awaiter15(this, void 0, void 0, function* () {
       return httpClient.getJson(getCacheApiUrl(resource));
     }));
     if (response.statusCode === 204) {
@@ -80898,9 +81501,9 @@ function getCacheEntry(keys, paths, options) {
   });
 }
 function printCachesListForDiagnostics(key, httpClient, version3) {
-  return __awaiter14(this, void 0, void 0, function* () {
+  return __awaiter15(this, void 0, void 0, function* () {
     const resource = `caches?key=${encodeURIComponent(key)}`;
-    const response = yield retryTypedResponse("listCache", () => __awaiter14(this, void 0, void 0, function* () {
+    const response = yield retryTypedResponse("listCache", () => __awaiter15(this, void 0, void 0, function* () {
       return httpClient.getJson(getCacheApiUrl(resource));
     }));
     if (response.statusCode === 200) {
@@ -80917,7 +81520,7 @@ Other caches with similar key:`);
   });
 }
 function downloadCache(archiveLocation, archivePath, options) {
-  return __awaiter14(this, void 0, void 0, function* () {
+  return __awaiter15(this, void 0, void 0, function* () {
     const archiveUrl = new URL2(archiveLocation);
     const downloadOptions = getDownloadOptions(options);
     if (archiveUrl.hostname.endsWith(".blob.core.windows.net")) {
@@ -80934,7 +81537,7 @@ function downloadCache(archiveLocation, archivePath, options) {
   });
 }
 function reserveCache(key, paths, options) {
-  return __awaiter14(this, void 0, void 0, function* () {
+  return __awaiter15(this, void 0, void 0, function* () {
     const httpClient = createHttpClient();
     const version3 = getCacheVersion(paths, options === null || options === void 0 ? void 0 : options.compressionMethod, options === null || options === void 0 ? void 0 : options.enableCrossOsArchive);
     const reserveCacheRequest = {
@@ -80942,7 +81545,7 @@ function reserveCache(key, paths, options) {
       version: version3,
       cacheSize: options === null || options === void 0 ? void 0 : options.cacheSize
     };
-    const response = yield retryTypedResponse("reserveCache", () => __awaiter14(this, void 0, void 0, function* () {
+    const response = yield retryTypedResponse("reserveCache", () => __awaiter15(this, void 0, void 0, function* () {
       return httpClient.postJson(getCacheApiUrl("caches"), reserveCacheRequest);
     }));
     return response;
@@ -80952,13 +81555,13 @@ function getContentRange(start, end) {
   return `bytes ${start}-${end}/*`;
 }
 function uploadChunk(httpClient, resourceUrl, openStream, start, end) {
-  return __awaiter14(this, void 0, void 0, function* () {
+  return __awaiter15(this, void 0, void 0, function* () {
     debug(`Uploading chunk of size ${end - start + 1} bytes at offset ${start} with content range: ${getContentRange(start, end)}`);
     const additionalHeaders = {
       "Content-Type": "application/octet-stream",
       "Content-Range": getContentRange(start, end)
     };
-    const uploadChunkResponse = yield retryHttpClientResponse(`uploadChunk (start: ${start}, end: ${end})`, () => __awaiter14(this, void 0, void 0, function* () {
+    const uploadChunkResponse = yield retryHttpClientResponse(`uploadChunk (start: ${start}, end: ${end})`, () => __awaiter15(this, void 0, void 0, function* () {
       return httpClient.sendStream("PATCH", resourceUrl, openStream(), additionalHeaders);
     }));
     if (!isSuccessStatusCode(uploadChunkResponse.message.statusCode)) {
@@ -80967,10 +81570,10 @@ function uploadChunk(httpClient, resourceUrl, openStream, start, end) {
   });
 }
 function uploadFile(httpClient, cacheId, archivePath, options) {
-  return __awaiter14(this, void 0, void 0, function* () {
+  return __awaiter15(this, void 0, void 0, function* () {
     const fileSize = getArchiveFileSizeInBytes(archivePath);
     const resourceUrl = getCacheApiUrl(`caches/${cacheId.toString()}`);
-    const fd = fs7.openSync(archivePath, "r");
+    const fd = fs8.openSync(archivePath, "r");
     const uploadOptions = getUploadOptions(options);
     const concurrency = assertDefined("uploadConcurrency", uploadOptions.uploadConcurrency);
     const maxChunkSize = assertDefined("uploadChunkSize", uploadOptions.uploadChunkSize);
@@ -80978,13 +81581,13 @@ function uploadFile(httpClient, cacheId, archivePath, options) {
     debug("Awaiting all uploads");
     let offset = 0;
     try {
-      yield Promise.all(parallelUploads.map(() => __awaiter14(this, void 0, void 0, function* () {
+      yield Promise.all(parallelUploads.map(() => __awaiter15(this, void 0, void 0, function* () {
         while (offset < fileSize) {
           const chunkSize = Math.min(fileSize - offset, maxChunkSize);
           const start = offset;
           const end = offset + chunkSize - 1;
           offset += maxChunkSize;
-          yield uploadChunk(httpClient, resourceUrl, () => fs7.createReadStream(archivePath, {
+          yield uploadChunk(httpClient, resourceUrl, () => fs8.createReadStream(archivePath, {
             fd,
             start,
             end,
@@ -80995,21 +81598,21 @@ function uploadFile(httpClient, cacheId, archivePath, options) {
         }
       })));
     } finally {
-      fs7.closeSync(fd);
+      fs8.closeSync(fd);
     }
     return;
   });
 }
 function commitCache(httpClient, cacheId, filesize) {
-  return __awaiter14(this, void 0, void 0, function* () {
+  return __awaiter15(this, void 0, void 0, function* () {
     const commitCacheRequest = { size: filesize };
-    return yield retryTypedResponse("commitCache", () => __awaiter14(this, void 0, void 0, function* () {
+    return yield retryTypedResponse("commitCache", () => __awaiter15(this, void 0, void 0, function* () {
       return httpClient.postJson(getCacheApiUrl(`caches/${cacheId.toString()}`), commitCacheRequest);
     }));
   });
 }
 function saveCache(cacheId, archivePath, signedUploadURL, options) {
-  return __awaiter14(this, void 0, void 0, function* () {
+  return __awaiter15(this, void 0, void 0, function* () {
     const uploadOptions = getUploadOptions(options);
     if (uploadOptions.useAzureSdk) {
       if (!signedUploadURL) {
@@ -81709,7 +82312,7 @@ function maskSecretUrls(body2) {
 }
 
 // node_modules/@actions/cache/lib/internal/shared/cacheTwirpClient.js
-var __awaiter15 = function(thisArg, _arguments, P, generator) {
+var __awaiter16 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve4) {
       resolve4(value);
@@ -81759,14 +82362,14 @@ var CacheServiceClient = class {
   // This function satisfies the Rpc interface. It is compatible with the JSON
   // JSON generated client.
   request(service, method, contentType2, data) {
-    return __awaiter15(this, void 0, void 0, function* () {
+    return __awaiter16(this, void 0, void 0, function* () {
       const url2 = new URL(`/twirp/${service}/${method}`, this.baseUrl).href;
       debug(`[Request] ${method} ${url2}`);
       const headers = {
         "Content-Type": contentType2
       };
       try {
-        const { body: body2 } = yield this.retryableRequest(() => __awaiter15(this, void 0, void 0, function* () {
+        const { body: body2 } = yield this.retryableRequest(() => __awaiter16(this, void 0, void 0, function* () {
           return this.httpClient.post(url2, JSON.stringify(data), headers);
         }));
         return body2;
@@ -81776,7 +82379,7 @@ var CacheServiceClient = class {
     });
   }
   retryableRequest(operation) {
-    return __awaiter15(this, void 0, void 0, function* () {
+    return __awaiter16(this, void 0, void 0, function* () {
       let attempt2 = 0;
       let errorMessage = "";
       let rawBody = "";
@@ -81859,7 +82462,7 @@ var CacheServiceClient = class {
     return retryableStatusCodes.includes(statusCode);
   }
   sleep(milliseconds) {
-    return __awaiter15(this, void 0, void 0, function* () {
+    return __awaiter16(this, void 0, void 0, function* () {
       return new Promise((resolve4) => setTimeout(resolve4, milliseconds));
     });
   }
@@ -81881,9 +82484,9 @@ function internalCacheTwirpClient(options) {
 }
 
 // node_modules/@actions/cache/lib/internal/tar.js
-import { existsSync as existsSync6, writeFileSync as writeFileSync2 } from "fs";
-import * as path10 from "path";
-var __awaiter16 = function(thisArg, _arguments, P, generator) {
+import { existsSync as existsSync8, writeFileSync as writeFileSync3 } from "fs";
+import * as path11 from "path";
+var __awaiter17 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve4) {
       resolve4(value);
@@ -81910,16 +82513,16 @@ var __awaiter16 = function(thisArg, _arguments, P, generator) {
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
-var IS_WINDOWS8 = process.platform === "win32";
+var IS_WINDOWS9 = process.platform === "win32";
 function getTarPath() {
-  return __awaiter16(this, void 0, void 0, function* () {
+  return __awaiter17(this, void 0, void 0, function* () {
     switch (process.platform) {
       case "win32": {
         const gnuTar = yield getGnuTarPathOnWindows();
         const systemTar = SystemTarPathOnWindows;
         if (gnuTar) {
           return { path: gnuTar, type: ArchiveToolType.GNU };
-        } else if (existsSync6(systemTar)) {
+        } else if (existsSync8(systemTar)) {
           return { path: systemTar, type: ArchiveToolType.BSD };
         }
         break;
@@ -81945,21 +82548,21 @@ function getTarPath() {
   });
 }
 function getTarArgs(tarPath_1, compressionMethod_1, type_1) {
-  return __awaiter16(this, arguments, void 0, function* (tarPath, compressionMethod, type, archivePath = "") {
+  return __awaiter17(this, arguments, void 0, function* (tarPath, compressionMethod, type, archivePath = "") {
     const args = [`"${tarPath.path}"`];
     const cacheFileName = getCacheFileName(compressionMethod);
     const tarFile = "cache.tar";
     const workingDirectory = getWorkingDirectory();
-    const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS8;
+    const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS9;
     switch (type) {
       case "create":
-        args.push("--posix", "-cf", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "--exclude", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "-P", "-C", workingDirectory.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "--files-from", ManifestFilename);
+        args.push("--posix", "-cf", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path11.sep}`, "g"), "/"), "--exclude", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path11.sep}`, "g"), "/"), "-P", "-C", workingDirectory.replace(new RegExp(`\\${path11.sep}`, "g"), "/"), "--files-from", ManifestFilename);
         break;
       case "extract":
-        args.push("-xf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "-P", "-C", BSD_TAR_ZSTD ? quoteAbsolutePath(workingDirectory) : workingDirectory.replace(new RegExp(`\\${path10.sep}`, "g"), "/"));
+        args.push("-xf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path11.sep}`, "g"), "/"), "-P", "-C", BSD_TAR_ZSTD ? quoteAbsolutePath(workingDirectory) : workingDirectory.replace(new RegExp(`\\${path11.sep}`, "g"), "/"));
         break;
       case "list":
-        args.push("-tf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "-P");
+        args.push("-tf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path11.sep}`, "g"), "/"), "-P");
         break;
     }
     if (tarPath.type === ArchiveToolType.GNU) {
@@ -81976,12 +82579,12 @@ function getTarArgs(tarPath_1, compressionMethod_1, type_1) {
   });
 }
 function getCommands(compressionMethod_1, type_1) {
-  return __awaiter16(this, arguments, void 0, function* (compressionMethod, type, archivePath = "") {
+  return __awaiter17(this, arguments, void 0, function* (compressionMethod, type, archivePath = "") {
     let args;
     const tarPath = yield getTarPath();
     const tarArgs = yield getTarArgs(tarPath, compressionMethod, type, archivePath);
     const compressionArgs = type !== "create" ? yield getDecompressionProgram(tarPath, compressionMethod, archivePath) : yield getCompressionProgram(tarPath, compressionMethod);
-    const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS8;
+    const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS9;
     if (BSD_TAR_ZSTD && type !== "create") {
       args = [[...compressionArgs].join(" "), [...tarArgs].join(" ")];
     } else {
@@ -81998,11 +82601,11 @@ function getWorkingDirectory() {
   return (_a2 = process.env["GITHUB_WORKSPACE"]) !== null && _a2 !== void 0 ? _a2 : process.cwd();
 }
 function quoteAbsolutePath(filePath) {
-  return `"${path10.resolve(filePath).replace(new RegExp(`\\${path10.sep}`, "g"), "/")}"`;
+  return `"${path11.resolve(filePath).replace(new RegExp(`\\${path11.sep}`, "g"), "/")}"`;
 }
 function getDecompressionProgram(tarPath, compressionMethod, archivePath) {
-  return __awaiter16(this, void 0, void 0, function* () {
-    const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS8;
+  return __awaiter17(this, void 0, void 0, function* () {
+    const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS9;
     switch (compressionMethod) {
       case CompressionMethod.Zstd:
         return BSD_TAR_ZSTD ? [
@@ -82011,42 +82614,42 @@ function getDecompressionProgram(tarPath, compressionMethod, archivePath) {
           quoteAbsolutePath(archivePath)
         ] : [
           "--use-compress-program",
-          IS_WINDOWS8 ? '"zstd -d --long=30"' : "unzstd --long=30"
+          IS_WINDOWS9 ? '"zstd -d --long=30"' : "unzstd --long=30"
         ];
       case CompressionMethod.ZstdWithoutLong:
-        return BSD_TAR_ZSTD ? ["zstd -d --force -o", TarFilename, quoteAbsolutePath(archivePath)] : ["--use-compress-program", IS_WINDOWS8 ? '"zstd -d"' : "unzstd"];
+        return BSD_TAR_ZSTD ? ["zstd -d --force -o", TarFilename, quoteAbsolutePath(archivePath)] : ["--use-compress-program", IS_WINDOWS9 ? '"zstd -d"' : "unzstd"];
       default:
         return ["-z"];
     }
   });
 }
 function getCompressionProgram(tarPath, compressionMethod) {
-  return __awaiter16(this, void 0, void 0, function* () {
+  return __awaiter17(this, void 0, void 0, function* () {
     const cacheFileName = getCacheFileName(compressionMethod);
-    const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS8;
+    const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS9;
     switch (compressionMethod) {
       case CompressionMethod.Zstd:
         return BSD_TAR_ZSTD ? [
           "zstd -T0 --long=30 --force -o",
-          cacheFileName.replace(new RegExp(`\\${path10.sep}`, "g"), "/"),
+          cacheFileName.replace(new RegExp(`\\${path11.sep}`, "g"), "/"),
           TarFilename
         ] : [
           "--use-compress-program",
-          IS_WINDOWS8 ? '"zstd -T0 --long=30"' : "zstdmt --long=30"
+          IS_WINDOWS9 ? '"zstd -T0 --long=30"' : "zstdmt --long=30"
         ];
       case CompressionMethod.ZstdWithoutLong:
         return BSD_TAR_ZSTD ? [
           "zstd -T0 --force -o",
-          cacheFileName.replace(new RegExp(`\\${path10.sep}`, "g"), "/"),
+          cacheFileName.replace(new RegExp(`\\${path11.sep}`, "g"), "/"),
           TarFilename
-        ] : ["--use-compress-program", IS_WINDOWS8 ? '"zstd -T0"' : "zstdmt"];
+        ] : ["--use-compress-program", IS_WINDOWS9 ? '"zstd -T0"' : "zstdmt"];
       default:
         return ["-z"];
     }
   });
 }
 function execCommands(commands, cwd) {
-  return __awaiter16(this, void 0, void 0, function* () {
+  return __awaiter17(this, void 0, void 0, function* () {
     for (const command of commands) {
       try {
         yield exec(command, void 0, {
@@ -82060,7 +82663,7 @@ function execCommands(commands, cwd) {
   });
 }
 function execReadCommands(archivePath, compressionMethod, type) {
-  return __awaiter16(this, void 0, void 0, function* () {
+  return __awaiter17(this, void 0, void 0, function* () {
     const { commands, requiresTempDirectory } = yield getCommands(compressionMethod, type, archivePath);
     const tempDirectory = requiresTempDirectory ? yield createTempDirectory() : void 0;
     try {
@@ -82077,27 +82680,27 @@ function execReadCommands(archivePath, compressionMethod, type) {
   });
 }
 function listTar(archivePath, compressionMethod) {
-  return __awaiter16(this, void 0, void 0, function* () {
+  return __awaiter17(this, void 0, void 0, function* () {
     yield execReadCommands(archivePath, compressionMethod, "list");
   });
 }
 function extractTar(archivePath, compressionMethod) {
-  return __awaiter16(this, void 0, void 0, function* () {
+  return __awaiter17(this, void 0, void 0, function* () {
     const workingDirectory = getWorkingDirectory();
     yield mkdirP(workingDirectory);
     yield execReadCommands(archivePath, compressionMethod, "extract");
   });
 }
 function createTar(archiveFolder, sourceDirectories, compressionMethod) {
-  return __awaiter16(this, void 0, void 0, function* () {
-    writeFileSync2(path10.join(archiveFolder, ManifestFilename), sourceDirectories.join("\n"));
+  return __awaiter17(this, void 0, void 0, function* () {
+    writeFileSync3(path11.join(archiveFolder, ManifestFilename), sourceDirectories.join("\n"));
     const { commands } = yield getCommands(compressionMethod, "create");
     yield execCommands(commands, archiveFolder);
   });
 }
 
 // node_modules/@actions/cache/lib/cache.js
-var __awaiter17 = function(thisArg, _arguments, P, generator) {
+var __awaiter18 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve4) {
       resolve4(value);
@@ -82186,7 +82789,7 @@ function isFeatureAvailable() {
   }
 }
 function restoreCache(paths_1, primaryKey_1, restoreKeys_1, options_1) {
-  return __awaiter17(this, arguments, void 0, function* (paths, primaryKey, restoreKeys, options, enableCrossOsArchive = false) {
+  return __awaiter18(this, arguments, void 0, function* (paths, primaryKey, restoreKeys, options, enableCrossOsArchive = false) {
     const cacheServiceVersion = getCacheServiceVersion();
     debug(`Cache service version: ${cacheServiceVersion}`);
     checkPaths(paths);
@@ -82206,7 +82809,7 @@ function restoreCache(paths_1, primaryKey_1, restoreKeys_1, options_1) {
   });
 }
 function restoreCacheV1(paths_1, primaryKey_1, restoreKeys_1, options_1) {
-  return __awaiter17(this, arguments, void 0, function* (paths, primaryKey, restoreKeys, options, enableCrossOsArchive = false) {
+  return __awaiter18(this, arguments, void 0, function* (paths, primaryKey, restoreKeys, options, enableCrossOsArchive = false) {
     var _a2;
     restoreKeys = restoreKeys || [];
     const keys = [primaryKey, ...restoreKeys];
@@ -82241,7 +82844,7 @@ function restoreCacheV1(paths_1, primaryKey_1, restoreKeys_1, options_1) {
         info("Lookup only - skipping download");
         return cacheEntry.cacheKey;
       }
-      archivePath = path11.join(yield createTempDirectory(), getCacheFileName(compressionMethod));
+      archivePath = path12.join(yield createTempDirectory(), getCacheFileName(compressionMethod));
       debug(`Archive Path: ${archivePath}`);
       yield downloadCache(cacheEntry.archiveLocation, archivePath, options);
       if (isDebug()) {
@@ -82274,7 +82877,7 @@ function restoreCacheV1(paths_1, primaryKey_1, restoreKeys_1, options_1) {
   });
 }
 function restoreCacheV2(paths_1, primaryKey_1, restoreKeys_1, options_1) {
-  return __awaiter17(this, arguments, void 0, function* (paths, primaryKey, restoreKeys, options, enableCrossOsArchive = false) {
+  return __awaiter18(this, arguments, void 0, function* (paths, primaryKey, restoreKeys, options, enableCrossOsArchive = false) {
     var _a2;
     options = Object.assign(Object.assign({}, options), { useAzureSdk: true });
     restoreKeys = restoreKeys || [];
@@ -82320,7 +82923,7 @@ function restoreCacheV2(paths_1, primaryKey_1, restoreKeys_1, options_1) {
         info("Lookup only - skipping download");
         return response.matchedKey;
       }
-      archivePath = path11.join(yield createTempDirectory(), getCacheFileName(compressionMethod));
+      archivePath = path12.join(yield createTempDirectory(), getCacheFileName(compressionMethod));
       debug(`Archive path: ${archivePath}`);
       debug(`Starting download of archive to: ${archivePath}`);
       yield downloadCache(response.signedDownloadUrl, archivePath, options);
@@ -82356,7 +82959,7 @@ function restoreCacheV2(paths_1, primaryKey_1, restoreKeys_1, options_1) {
   });
 }
 function saveCache2(paths_1, key_1, options_1) {
-  return __awaiter17(this, arguments, void 0, function* (paths, key, options, enableCrossOsArchive = false) {
+  return __awaiter18(this, arguments, void 0, function* (paths, key, options, enableCrossOsArchive = false) {
     const cacheServiceVersion = getCacheServiceVersion();
     debug(`Cache service version: ${cacheServiceVersion}`);
     checkPaths(paths);
@@ -82377,7 +82980,7 @@ function saveCache2(paths_1, key_1, options_1) {
   });
 }
 function saveCacheV1(paths_1, key_1, options_1) {
-  return __awaiter17(this, arguments, void 0, function* (paths, key, options, enableCrossOsArchive = false) {
+  return __awaiter18(this, arguments, void 0, function* (paths, key, options, enableCrossOsArchive = false) {
     var _a2, _b, _c, _d, _e, _f;
     const compressionMethod = yield getCompressionMethod();
     let cacheId = -1;
@@ -82388,7 +82991,7 @@ function saveCacheV1(paths_1, key_1, options_1) {
       throw new Error(`Path Validation Error: Path(s) specified in the action for caching do(es) not exist, hence no cache is being saved.`);
     }
     const archiveFolder = yield createTempDirectory();
-    const archivePath = path11.join(archiveFolder, getCacheFileName(compressionMethod));
+    const archivePath = path12.join(archiveFolder, getCacheFileName(compressionMethod));
     debug(`Archive Path: ${archivePath}`);
     try {
       yield createTar(archiveFolder, cachePaths, compressionMethod);
@@ -82444,7 +83047,7 @@ function saveCacheV1(paths_1, key_1, options_1) {
   });
 }
 function saveCacheV2(paths_1, key_1, options_1) {
-  return __awaiter17(this, arguments, void 0, function* (paths, key, options, enableCrossOsArchive = false) {
+  return __awaiter18(this, arguments, void 0, function* (paths, key, options, enableCrossOsArchive = false) {
     var _a2;
     options = Object.assign(Object.assign({}, options), { uploadChunkSize: 64 * 1024 * 1024, uploadConcurrency: 8, useAzureSdk: true });
     const compressionMethod = yield getCompressionMethod();
@@ -82457,7 +83060,7 @@ function saveCacheV2(paths_1, key_1, options_1) {
       throw new Error(`Path Validation Error: Path(s) specified in the action for caching do(es) not exist, hence no cache is being saved.`);
     }
     const archiveFolder = yield createTempDirectory();
-    const archivePath = path11.join(archiveFolder, getCacheFileName(compressionMethod));
+    const archivePath = path12.join(archiveFolder, getCacheFileName(compressionMethod));
     debug(`Archive Path: ${archivePath}`);
     try {
       yield createTar(archiveFolder, cachePaths, compressionMethod);
@@ -82534,16 +83137,16 @@ function saveCacheV2(paths_1, key_1, options_1) {
 }
 
 // src/scan/trivy.ts
-import { existsSync as existsSync7 } from "node:fs";
-import { mkdir as mkdir5, mkdtemp as mkdtemp3, readFile as readFile2, rm as rm3 } from "node:fs/promises";
-import { arch as arch2, platform as platform2, tmpdir } from "node:os";
-import { join as join11 } from "node:path";
+import { existsSync as existsSync9 } from "node:fs";
+import { mkdir as mkdir6, mkdtemp as mkdtemp4, readFile as readFile3, rm as rm5 } from "node:fs/promises";
+import { arch as arch3, platform as platform2, tmpdir as tmpdir2 } from "node:os";
+import { join as join13 } from "node:path";
 async function runTrivy(options, args) {
-  const directory = await mkdtemp3(join11(tmpdir(), "bsp-trivy-"));
+  const directory = await mkdtemp4(join13(tmpdir2(), "bsp-trivy-"));
   try {
     return await run(options.trivyPath, args, { cwd: directory, env: childEnv({ HOME: directory }) });
   } finally {
-    await rm3(directory, { recursive: true, force: true });
+    await rm5(directory, { recursive: true, force: true });
   }
 }
 var COMMON_FLAGS = ["--skip-version-check", "--disable-telemetry", "--no-progress"];
@@ -82559,10 +83162,10 @@ async function prepareTrivyDb(options) {
   if (options.repositories.length === 0)
     throw new Error("no Trivy DB repository to download from: set `trivy-db-repositories`.");
   const store = options.store ?? actionsCacheStore;
-  const dbDir = join11(options.cacheDir, "db");
-  const prefix2 = `build-scan-push-trivy-db-v2-${platform2()}-${arch2()}-`;
+  const dbDir = join13(options.cacheDir, "db");
+  const prefix2 = `build-scan-push-trivy-db-v2-${platform2()}-${arch3()}-`;
   const cacheKey = `${prefix2}${(options.now ?? /* @__PURE__ */ new Date()).toISOString().slice(0, 10)}`;
-  await mkdir5(options.cacheDir, { recursive: true });
+  await mkdir6(options.cacheDir, { recursive: true });
   const useCache = store.available();
   let restoredKey;
   if (!useCache) {
@@ -82594,7 +83197,7 @@ async function prepareTrivyDb(options) {
       options.cacheDir,
       "--db-repository",
       repository,
-      ...options.insecureRegistries?.includes(repository.split("/", 1)[0]) ? ["--insecure"] : [],
+      ...options.insecureRegistries?.includes(registryOf(repository)) ? ["--insecure"] : [],
       "--timeout",
       options.timeout ?? "10m",
       ...COMMON_FLAGS
@@ -82622,18 +83225,18 @@ async function saveDb(store, dbDir, key) {
   }
 }
 function hasDb(dbDir) {
-  return existsSync7(join11(dbDir, "trivy.db")) && existsSync7(join11(dbDir, "metadata.json"));
+  return existsSync9(join13(dbDir, "trivy.db")) && existsSync9(join13(dbDir, "metadata.json"));
 }
 var SBOM_FILES = {
   cyclonedx: "sbom.cdx.json",
   "spdx-json": "sbom.spdx.json"
 };
 async function scanImage(options) {
-  await mkdir5(options.outputDir, { recursive: true });
-  const reportPath = join11(options.outputDir, "trivy-report.json");
-  const sarifPath = join11(options.outputDir, "trivy-results.sarif");
-  const sbomPath = options.sbom === "none" ? void 0 : join11(options.outputDir, SBOM_FILES[options.sbom]);
-  await Promise.all([reportPath, sarifPath, sbomPath].map((path13) => path13 && rm3(path13, { force: true })));
+  await mkdir6(options.outputDir, { recursive: true });
+  const reportPath = join13(options.outputDir, "trivy-report.json");
+  const sarifPath = join13(options.outputDir, "trivy-results.sarif");
+  const sbomPath = options.sbom === "none" ? void 0 : join13(options.outputDir, SBOM_FILES[options.sbom]);
+  await Promise.all([reportPath, sarifPath, sbomPath].map((path13) => path13 && rm5(path13, { force: true })));
   const scan = await runTrivy(options, [
     "image",
     "--input",
@@ -82661,7 +83264,7 @@ async function scanImage(options) {
   );
   let text;
   try {
-    text = await readFile2(reportPath, "utf8");
+    text = await readFile3(reportPath, "utf8");
   } catch (error2) {
     throw new Error(`Trivy exited 0 but wrote no report at ${reportPath}: ${error2.message}`, {
       cause: error2
@@ -82676,389 +83279,24 @@ async function scanImage(options) {
   return { report: report2, reportPath, sarifPath, ...sbomPath ? { sbomPath } : {} };
 }
 
-// node_modules/@actions/tool-cache/lib/tool-cache.js
-import * as fs8 from "fs";
-
-// node_modules/@actions/tool-cache/lib/manifest.js
-var semver2 = __toESM(require_semver2(), 1);
-
-// node_modules/@actions/tool-cache/lib/tool-cache.js
-import * as os8 from "os";
-import * as path12 from "path";
-var semver3 = __toESM(require_semver2(), 1);
-import { ok as ok2 } from "assert";
-var __awaiter18 = function(thisArg, _arguments, P, generator) {
-  function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve4) {
-      resolve4(value);
-    });
-  }
-  return new (P || (P = Promise))(function(resolve4, reject) {
-    function fulfilled(value) {
-      try {
-        step(generator.next(value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function rejected(value) {
-      try {
-        step(generator["throw"](value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function step(result) {
-      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
-    }
-    step((generator = generator.apply(thisArg, _arguments || [])).next());
-  });
-};
-var IS_WINDOWS9 = process.platform === "win32";
-var IS_MAC = process.platform === "darwin";
-function cacheDir(sourceDir, tool, version3, arch4) {
-  return __awaiter18(this, void 0, void 0, function* () {
-    version3 = semver3.clean(version3) || version3;
-    arch4 = arch4 || os8.arch();
-    debug(`Caching tool ${tool} ${version3} ${arch4}`);
-    debug(`source dir: ${sourceDir}`);
-    if (!fs8.statSync(sourceDir).isDirectory()) {
-      throw new Error("sourceDir is not a directory");
-    }
-    const destPath = yield _createToolPath(tool, version3, arch4);
-    for (const itemName of fs8.readdirSync(sourceDir)) {
-      const s = path12.join(sourceDir, itemName);
-      yield cp(s, destPath, { recursive: true });
-    }
-    _completeToolPath(tool, version3, arch4);
-    return destPath;
-  });
-}
-function find(toolName, versionSpec, arch4) {
-  if (!toolName) {
-    throw new Error("toolName parameter is required");
-  }
-  if (!versionSpec) {
-    throw new Error("versionSpec parameter is required");
-  }
-  arch4 = arch4 || os8.arch();
-  if (!isExplicitVersion(versionSpec)) {
-    const localVersions = findAllVersions(toolName, arch4);
-    const match3 = evaluateVersions(localVersions, versionSpec);
-    versionSpec = match3;
-  }
-  let toolPath = "";
-  if (versionSpec) {
-    versionSpec = semver3.clean(versionSpec) || "";
-    const cachePath = path12.join(_getCacheDirectory(), toolName, versionSpec, arch4);
-    debug(`checking cache: ${cachePath}`);
-    if (fs8.existsSync(cachePath) && fs8.existsSync(`${cachePath}.complete`)) {
-      debug(`Found tool in cache ${toolName} ${versionSpec} ${arch4}`);
-      toolPath = cachePath;
-    } else {
-      debug("not found");
-    }
-  }
-  return toolPath;
-}
-function findAllVersions(toolName, arch4) {
-  const versions = [];
-  arch4 = arch4 || os8.arch();
-  const toolPath = path12.join(_getCacheDirectory(), toolName);
-  if (fs8.existsSync(toolPath)) {
-    const children = fs8.readdirSync(toolPath);
-    for (const child2 of children) {
-      if (isExplicitVersion(child2)) {
-        const fullPath = path12.join(toolPath, child2, arch4 || "");
-        if (fs8.existsSync(fullPath) && fs8.existsSync(`${fullPath}.complete`)) {
-          versions.push(child2);
-        }
-      }
-    }
-  }
-  return versions;
-}
-function _createToolPath(tool, version3, arch4) {
-  return __awaiter18(this, void 0, void 0, function* () {
-    const folderPath = path12.join(_getCacheDirectory(), tool, semver3.clean(version3) || version3, arch4 || "");
-    debug(`destination ${folderPath}`);
-    const markerPath = `${folderPath}.complete`;
-    yield rmRF(folderPath);
-    yield rmRF(markerPath);
-    yield mkdirP(folderPath);
-    return folderPath;
-  });
-}
-function _completeToolPath(tool, version3, arch4) {
-  const folderPath = path12.join(_getCacheDirectory(), tool, semver3.clean(version3) || version3, arch4 || "");
-  const markerPath = `${folderPath}.complete`;
-  fs8.writeFileSync(markerPath, "");
-  debug("finished caching tool");
-}
-function isExplicitVersion(versionSpec) {
-  const c = semver3.clean(versionSpec) || "";
-  debug(`isExplicit: ${c}`);
-  const valid2 = semver3.valid(c) != null;
-  debug(`explicit? ${valid2}`);
-  return valid2;
-}
-function evaluateVersions(versions, versionSpec) {
-  let version3 = "";
-  debug(`evaluating ${versions.length} versions`);
-  versions = versions.sort((a, b) => {
-    if (semver3.gt(a, b)) {
-      return 1;
-    }
-    return -1;
-  });
-  for (let i = versions.length - 1; i >= 0; i--) {
-    const potential = versions[i];
-    const satisfied = semver3.satisfies(potential, versionSpec);
-    if (satisfied) {
-      version3 = potential;
-      break;
-    }
-  }
-  if (version3) {
-    debug(`matched: ${version3}`);
-  } else {
-    debug("match not found");
-  }
-  return version3;
-}
-function _getCacheDirectory() {
-  const cacheDirectory = process.env["RUNNER_TOOL_CACHE"] || "";
-  ok2(cacheDirectory, "Expected RUNNER_TOOL_CACHE to be defined");
-  return cacheDirectory;
-}
-
-// src/tools/release-tool.ts
-import { existsSync as existsSync9 } from "node:fs";
-import { mkdir as mkdir6, mkdtemp as mkdtemp4, readFile as readFile3, rm as rm5 } from "node:fs/promises";
-import { tmpdir as tmpdir2 } from "node:os";
-import { join as join13 } from "node:path";
-
-// src/tools/download.ts
-var import_undici2 = __toESM(require_undici(), 1);
-import { createHash as createHash4 } from "node:crypto";
-import { createWriteStream as createWriteStream3 } from "node:fs";
-import { rm as rm4 } from "node:fs/promises";
-import { Readable as Readable5, Transform as Transform2 } from "node:stream";
-import { pipeline as pipeline2 } from "node:stream/promises";
-var DEFAULT_DOWNLOAD_POLICY = { attempts: 4, backoffMs: 1e3, stallMs: 3e4 };
-var HttpStatusError = class extends Error {
-  constructor(url2, status) {
-    super(`GET ${url2} answered HTTP ${status}`);
-    this.url = url2;
-    this.status = status;
-    this.name = "HttpStatusError";
-  }
-  url;
-  status;
-};
-var TransientError = class extends Error {
-};
-function releaseUrl(mirror, owner, repo, tag, asset) {
-  return `${mirror.replace(/\/+$/, "")}/${owner}/${repo}/releases/download/${tag}/${asset}`;
-}
-async function downloadFile(url2, destination, policy = DEFAULT_DOWNLOAD_POLICY) {
-  for (let attempt2 = 1; ; attempt2++) {
-    try {
-      return await downloadOnce(url2, destination, policy.stallMs);
-    } catch (error2) {
-      await rm4(destination, { force: true });
-      if (!(error2 instanceof TransientError)) throw error2;
-      if (attempt2 >= policy.attempts)
-        throw new Error(
-          `download of ${url2} failed after ${attempt2} attempts: ${error2.message}. Check the network, or point \`tool-mirror\` at a reachable mirror.`,
-          { cause: error2 }
-        );
-      await sleep3(policy.backoffMs * 2 ** (attempt2 - 1));
-    }
-  }
-}
-async function downloadOnce(url2, destination, stallMs) {
-  const controller = new AbortController();
-  let stalled = false;
-  let timer;
-  const watch = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      stalled = true;
-      controller.abort();
-    }, stallMs);
-  };
-  const transient = (error2) => stalled ? new TransientError(`the server sent nothing for ${stallMs / 1e3} s`) : new TransientError(describeNetworkError(error2), { cause: error2 });
-  watch();
-  try {
-    let response;
-    try {
-      response = await (0, import_undici2.fetch)(url2, {
-        signal: controller.signal,
-        redirect: "follow",
-        ...proxyConfigured() ? { dispatcher: new import_undici2.EnvHttpProxyAgent() } : {}
-      });
-    } catch (error2) {
-      throw transient(error2);
-    }
-    watch();
-    if (!response.ok || !response.body) {
-      await response.body?.cancel().catch(() => void 0);
-      if (response.status >= 500 || response.status === 408 || response.status === 429)
-        throw new TransientError(`HTTP ${response.status}`);
-      throw new HttpStatusError(url2, response.status);
-    }
-    const hash = createHash4("sha256");
-    let bytes = 0;
-    const meter = new Transform2({
-      transform(chunk, _encoding, callback) {
-        watch();
-        hash.update(chunk);
-        bytes += chunk.length;
-        callback(null, chunk);
-      }
-    });
-    try {
-      await pipeline2(
-        Readable5.fromWeb(response.body),
-        meter,
-        createWriteStream3(destination)
-      );
-    } catch (error2) {
-      throw transient(error2);
-    }
-    return { sha256: hash.digest("hex"), bytes };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-function proxyConfigured() {
-  return ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"].some(
-    (name) => Boolean(process.env[name])
-  );
-}
-function describeNetworkError(error2) {
-  const cause = error2.cause;
-  const message = error2.message;
-  return cause?.code ?? cause?.message ?? message;
-}
-function sleep3(ms) {
-  return new Promise((resolve4) => setTimeout(resolve4, ms));
-}
-function parseChecksums(text) {
-  const checksums = /* @__PURE__ */ new Map();
-  for (const line of text.split("\n")) {
-    const match3 = /^([a-fA-F0-9]{64})\s+\*?(\S+)\s*$/.exec(line.trim());
-    if (match3) checksums.set(match3[2], match3[1].toLowerCase());
-  }
-  return checksums;
-}
-
-// src/tools/release-tool.ts
-async function installReleaseTool(spec, options) {
-  const { version: version3, arch: arch4 } = options;
-  toolCacheRoot();
-  const cached = find(spec.name, version3, arch4);
-  if (cached && existsSync9(join13(cached, spec.name)))
-    return { path: join13(cached, spec.name), version: version3, source: "tool cache" };
-  const policy = options.download ?? DEFAULT_DOWNLOAD_POLICY;
-  const asset = spec.asset(version3, arch4);
-  const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${version3}`, asset);
-  const work = await mkdtemp4(join13(process.env.RUNNER_TEMP || tmpdir2(), `bsp-${spec.name}-`));
-  try {
-    const archive = join13(work, asset);
-    const notFound = (assetName, assetUrl) => `${spec.name} version ${version3} has no asset ${assetName} at ${assetUrl}: check \`${spec.name}-version\` and \`tool-mirror\`.`;
-    const expected = await expectedSha256(spec, options, asset, work, policy, notFound);
-    const downloaded = await fetchAsset(url2, archive, policy, () => notFound(asset, url2));
-    if (downloaded.sha256 !== expected) {
-      await rm5(archive, { force: true });
-      throw new Error(
-        `checksum mismatch for ${asset}: expected ${expected}, got ${downloaded.sha256}. The download from ${url2} was deleted; the mirror may be serving a corrupted or tampered file.`
-      );
-    }
-    const binaryFolder = join13(work, "bin");
-    await mkdir6(binaryFolder);
-    assertSuccess(
-      await run("tar", ["-xzf", archive, "-C", binaryFolder, "--no-same-owner", "--", spec.name], {
-        silent: true
-      }),
-      `extracting ${spec.name} from ${asset}`,
-      `The archive passed its checksum but has no "${spec.name}" at its top level.`
-    );
-    const folder = await cacheDir(binaryFolder, spec.name, version3, arch4);
-    return { path: join13(folder, spec.name), version: version3, source: url2 };
-  } finally {
-    await rm5(work, { recursive: true, force: true });
-  }
-}
-function toolCacheRoot() {
-  const root = process.env.RUNNER_TOOL_CACHE;
-  if (!root)
-    throw new Error(
-      "RUNNER_TOOL_CACHE is not set: the tools are installed into the tool cache. A runner sets it; for a local run, point it at a writable folder."
-    );
-  return root;
-}
-async function fetchAsset(url2, destination, policy, notFound) {
-  try {
-    return await downloadFile(url2, destination, policy);
-  } catch (error2) {
-    if (error2 instanceof HttpStatusError && error2.status === 404)
-      throw new Error(notFound(), { cause: error2 });
-    throw error2;
-  }
-}
-async function expectedSha256(spec, options, asset, work, policy, notFound) {
-  if (options.version === options.pinned.version) return options.pinned.sha256[options.arch];
-  const checksumsAsset = spec.checksumsAsset(options.version);
-  const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${options.version}`, checksumsAsset);
-  const file = join13(work, checksumsAsset);
-  await fetchAsset(url2, file, policy, () => notFound(checksumsAsset, url2));
-  const expected = parseChecksums(await readFile3(file, "utf8")).get(asset);
-  if (!expected)
-    throw new Error(
-      `the checksums file ${url2} has no line for ${asset}, so the download cannot be verified; the release or the mirror is incomplete.`
-    );
-  return expected;
-}
-
-// src/tools/crane.ts
-var CRANE_RELEASE = {
-  name: "crane",
-  owner: "google",
-  repo: "go-containerregistry",
-  asset: (_version, arch4) => `go-containerregistry_Linux_${arch4 === "x64" ? "x86_64" : "arm64"}.tar.gz`,
-  checksumsAsset: () => "checksums.txt"
-};
-function installCrane(options) {
-  return installReleaseTool(CRANE_RELEASE, options);
-}
-
 // src/tools/kaniko.ts
-import { spawn as spawn2 } from "node:child_process";
 import { existsSync as existsSync10 } from "node:fs";
 import { mkdir as mkdir7, mkdtemp as mkdtemp5, readFile as readFile4, rename as rename2, rm as rm6, writeFile as writeFile3 } from "node:fs/promises";
 import { dirname as dirname7, join as join14 } from "node:path";
 var DIGESTS_FILE = "digests.json";
-var DIGEST3 = /^sha256:[a-f0-9]{64}$/;
-function parseImageReference(reference) {
-  const [withTag = "", digest] = reference.split("@");
-  const slash = withTag.lastIndexOf("/");
-  const colon = withTag.lastIndexOf(":");
-  const name = colon > slash ? withTag.slice(0, colon) : withTag;
-  const first = name.split("/", 1)[0];
-  const registry = slash > 0 && (first.includes(".") || first.includes(":") || first === "localhost") ? first : "index.docker.io";
-  return digest === void 0 ? { registry, name } : { registry, name, digest };
-}
 function ociPlatform(arch4) {
   return `linux/${arch4 === "x64" ? "amd64" : "arm64"}`;
 }
 async function installKaniko(options) {
-  const reference = parseImageReference(options.image);
+  const reference = parseReference(options.image);
   const platform3 = ociPlatform(options.arch);
   const cached = reference.digest ? await readCache(reference.digest, options) : void 0;
   if (cached) return cached;
-  const crane = new Crane(await options.crane(), options);
+  const crane = craneRunner({
+    path: await options.crane(),
+    insecure: options.insecureRegistries.includes(reference.registry),
+    failureHint: "Check `kaniko-image` and `insecure-registries` for a plain-HTTP registry."
+  });
   const topDigest = reference.digest ?? await crane.digest(options.image);
   const pinned = `${reference.name}@${topDigest}`;
   if (!reference.digest) {
@@ -83098,80 +83336,12 @@ function completeMarker(folder) {
   return `${folder}.complete`;
 }
 async function readCache(digest, options) {
-  if (!DIGEST3.test(digest)) return void 0;
+  if (!isDigest(digest)) return void 0;
   const folder = cacheFolder(digest, options.arch);
   if (!existsSync10(completeMarker(folder)) || !existsSync10(join14(folder, "rootfs", "kaniko", "executor")))
     return void 0;
   const digests = JSON.parse(await readFile4(join14(folder, DIGESTS_FILE), "utf8"));
   return { rootfs: join14(folder, "rootfs"), image: options.image, ...digests, source: "tool cache" };
-}
-var Crane = class {
-  constructor(path13, options) {
-    this.path = path13;
-    this.env = childEnv(options.dockerConfig ? { DOCKER_CONFIG: options.dockerConfig } : {});
-    this.insecure = options.insecureRegistries.includes(parseImageReference(options.image).registry);
-  }
-  path;
-  env;
-  insecure;
-  flags(platform3) {
-    return [...this.insecure ? ["--insecure"] : [], ...platform3 ? ["--platform", platform3] : []];
-  }
-  async digest(reference, platform3) {
-    const result = assertSuccess(
-      await run(this.path, ["digest", ...this.flags(platform3), reference], { env: this.env, silent: true }),
-      `crane digest ${platform3 ? `--platform ${platform3} ` : ""}${reference}`,
-      "Check `kaniko-image`, the registry credentials, and `insecure-registries` for a plain-HTTP registry."
-    );
-    const digest = result.stdout.trim();
-    if (!DIGEST3.test(digest))
-      throw new Error(`crane digest ${reference} printed "${digest}", not a sha256 digest`);
-    return digest;
-  }
-  /** `crane export … -` piped straight into `tar -x`: the flattened root never touches disk as a tarball. */
-  async exportTo(reference, platform3, folder) {
-    const exporter = spawn2(this.path, ["export", ...this.flags(platform3), reference, "-"], {
-      env: this.env,
-      stdio: ["ignore", "pipe", "pipe"]
-    });
-    const extractor = spawn2(
-      "tar",
-      ["-x", "-f", "-", "-C", folder, "--numeric-owner", "--preserve-permissions"],
-      {
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-        stdio: ["pipe", "ignore", "pipe"]
-      }
-    );
-    exporter.stdout.pipe(extractor.stdin);
-    extractor.stdin.on("error", () => void 0);
-    const [exported, extracted] = await Promise.all([finished(exporter), finished(extractor)]);
-    if (exported.code !== 0)
-      throw new Error(
-        `crane export --platform ${platform3} ${reference} failed with ${exported.how}:
-${exported.stderr}
-Check \`kaniko-image\` and \`insecure-registries\`.`
-      );
-    if (extracted.code !== 0)
-      throw new Error(
-        `tar could not extract the root filesystem of ${reference} (${extracted.how}):
-${extracted.stderr}`
-      );
-  }
-};
-function finished(child2) {
-  let stderr = "";
-  child2.stderr?.setEncoding("utf8").on("data", (chunk) => stderr += chunk);
-  return new Promise((resolve4, reject) => {
-    child2.once("error", reject);
-    child2.once(
-      "close",
-      (code, signal) => resolve4({
-        code,
-        how: signal ? `signal ${signal}` : `exit code ${code}`,
-        stderr: lastLines(stderr.trim(), 20)
-      })
-    );
-  });
 }
 
 // src/tools/trivy.ts
@@ -83210,8 +83380,7 @@ async function installTools(options) {
       image: options.kanikoImage,
       arch: arch4,
       crane: async () => (await crane).path,
-      insecureRegistries: options.insecureRegistries,
-      ...options.dockerConfig && { dockerConfig: options.dockerConfig }
+      insecureRegistries: options.insecureRegistries
     }),
     (root) => {
       const digests = [
@@ -83331,7 +83500,7 @@ function fetchTrivyDb(config, tools) {
   return ready;
 }
 function buildStage(config, tools) {
-  const cacheRegistry = config.cacheRepo.split("/", 1)[0];
+  const cacheRegistry = registryOf(config.cacheRepo);
   return buildImage({
     rootfs: tools.kaniko.rootfs,
     context: config.context,
@@ -83489,7 +83658,7 @@ async function main(options = {}) {
 }
 async function summarizeFailure(message) {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
-  await summary.addHeading("Build, scan and push: failed", 2).addCodeBlock(message).addRaw("Nothing was pushed unless the message above lists pushed references.", true).write();
+  await summary.addHeading("Build, scan and push: failed", 2).addCodeBlock(message).addRaw("No tag was set unless the message above lists pushed references.", true).write();
 }
 
 // src/index.ts
