@@ -37121,7 +37121,7 @@ ${result.tail}`
   return {
     tarball,
     digest: image.digest,
-    kanikoDigest,
+    identity: { configDigest: image.configDescriptor.digest, diffIds: image.config.rootfs?.diff_ids ?? [] },
     imageConfig: image.config
   };
 }
@@ -37857,6 +37857,17 @@ function severityRank(severity) {
 }
 function isRecord(value) {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+function scannedImageMismatch(report2, expected) {
+  const scanned = report2.Metadata;
+  if (!scanned?.ImageID)
+    return "the Trivy report does not name the image it scanned (no Metadata.ImageID), so it cannot be matched to the build";
+  if (scanned.ImageID !== expected.configDigest)
+    return `Trivy scanned image ${scanned.ImageID}, but the build wrote ${expected.configDigest}`;
+  const diffIds = scanned.DiffIDs ?? [];
+  if (diffIds.length !== expected.diffIds.length || diffIds.some((id, i) => id !== expected.diffIds[i]))
+    return `Trivy scanned layers ${diffIds.join(", ") || "(none)"}, but the build wrote ${expected.diffIds.join(", ")}`;
+  return void 0;
 }
 
 // src/gate/ignore.ts
@@ -83526,8 +83537,8 @@ function buildStage(config, tools) {
     } : {}
   });
 }
-function scanStage(config, tools, build) {
-  return scanImage({
+async function scanStage(config, tools, build) {
+  const scan = await scanImage({
     trivyPath: tools.trivy.path,
     tarball: build.tarball,
     outputDir: config.outputDir,
@@ -83535,6 +83546,9 @@ function scanStage(config, tools, build) {
     scanners: config.scanners,
     sbom: config.sbom
   });
+  const mismatch = scannedImageMismatch(scan.report, build.identity);
+  if (mismatch) throw new Error(`${mismatch}: the report is not about this build, so nothing is pushed.`);
+  return scan;
 }
 async function gate(config, scan) {
   const ignores = config.ignoreFile ? parseIgnoreFile(await readFile5(config.ignoreFile, "utf8"), repositoryPath(config, config.ignoreFile)) : [];

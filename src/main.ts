@@ -23,6 +23,7 @@ import { rewriteSarif } from './report/sarif.js';
 import { describeDecision, renderSummary, scanOutputs } from './report/summary.js';
 import { checkedOutCommit, resolveUploadTarget, uploadSarif } from './report/upload.js';
 import type { ScanResult } from './scan/trivy.js';
+import { scannedImageMismatch } from './scan/report.js';
 import { prepareTrivyDb, scanImage } from './scan/trivy.js';
 import type { InstalledTools } from './tools/install.js';
 import { installTools } from './tools/install.js';
@@ -173,8 +174,8 @@ function buildStage(config: Config, tools: InstalledTools): Promise<BuildResult>
   });
 }
 
-function scanStage(config: Config, tools: InstalledTools, build: BuildResult): Promise<ScanResult> {
-  return scanImage({
+async function scanStage(config: Config, tools: InstalledTools, build: BuildResult): Promise<ScanResult> {
+  const scan = await scanImage({
     trivyPath: tools.trivy.path,
     tarball: build.tarball,
     outputDir: config.outputDir,
@@ -182,6 +183,9 @@ function scanStage(config: Config, tools: InstalledTools, build: BuildResult): P
     scanners: config.scanners,
     sbom: config.sbom,
   });
+  const mismatch = scannedImageMismatch(scan.report, build.identity);
+  if (mismatch) throw new Error(`${mismatch}: the report is not about this build, so nothing is pushed.`);
+  return scan;
 }
 
 async function gate(config: Config, scan: ScanResult): Promise<Decision> {

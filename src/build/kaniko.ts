@@ -6,7 +6,7 @@ import type { Instruction } from '../dockerfile.js';
 import { parseDockerfile } from '../dockerfile.js';
 import type { RootStrategy, SandboxFile, SandboxMount } from './sandbox.js';
 import { runInSandbox } from './sandbox.js';
-import type { ImageConfig } from './tarball.js';
+import type { ImageConfig, ImageIdentity } from './tarball.js';
 import { readImageTarball } from './tarball.js';
 
 /** Where things live inside the sandbox. */
@@ -138,8 +138,8 @@ export interface BuildResult {
   readonly tarball: string;
   /** The digest crane will push, computed from the tarball. */
   readonly digest: string;
-  /** What kaniko wrote to its digest file (informational; can differ, see tarball.ts). */
-  readonly kanikoDigest: string;
+  /** Config digest and layer DiffIDs: what the scan report must name. */
+  readonly identity: ImageIdentity;
   readonly imageConfig: ImageConfig;
 }
 
@@ -197,7 +197,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   return {
     tarball,
     digest: image.digest,
-    kanikoDigest,
+    identity: { configDigest: image.configDescriptor.digest, diffIds: image.config.rootfs?.diff_ids ?? [] },
     imageConfig: image.config,
   };
 }

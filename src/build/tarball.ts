@@ -31,6 +31,12 @@ export interface ImageHistory {
   readonly empty_layer?: boolean;
 }
 
+/** An image as Trivy names it: the digest of its config and its layers' DiffIDs. */
+export interface ImageIdentity {
+  readonly configDigest: string;
+  readonly diffIds: readonly string[];
+}
+
 export interface Descriptor {
   readonly mediaType: string;
   readonly size: number;

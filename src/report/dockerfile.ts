@@ -1,6 +1,7 @@
 import type { Instruction, Stage } from '../dockerfile.js';
 import { parseDockerfile } from '../dockerfile.js';
-import type { Finding, ImageConfig, TrivyReport } from '../scan/report.js';
+import type { ImageConfig } from '../build/tarball.js';
+import type { Finding, TrivyReport } from '../scan/report.js';
 
 /** Where a layer (or a finding in it) comes from in the Dockerfile. */
 export interface LayerSource {

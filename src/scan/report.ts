@@ -1,3 +1,4 @@
+import type { ImageConfig, ImageIdentity } from '../build/tarball.js';
 import { SEVERITIES } from '../inputs.js';
 import type { Severity } from '../inputs.js';
 
@@ -19,19 +20,6 @@ export interface TrivyMetadata {
   readonly RepoDigests?: readonly string[] | null;
   readonly ImageConfig?: ImageConfig;
   readonly Layers?: readonly TrivyLayer[];
-}
-
-/** The OCI image config: the history that maps layers to the instructions that made them. */
-export interface ImageConfig {
-  readonly history?: readonly HistoryEntry[];
-  readonly rootfs?: { readonly type?: string; readonly diff_ids?: readonly string[] };
-}
-
-export interface HistoryEntry {
-  readonly created?: string;
-  readonly created_by?: string;
-  readonly comment?: string;
-  readonly empty_layer?: boolean;
 }
 
 export interface TrivyLayer {
@@ -234,12 +222,6 @@ export function severityRank(severity: Severity): number {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The image a build wrote, as Trivy identifies an image: its config digest and layer DiffIDs. */
-export interface ImageIdentity {
-  readonly configDigest: string;
-  readonly diffIds: readonly string[];
 }
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ImageConfig } from '../../src/scan/report.js';
+import type { ImageConfig } from '../../src/build/tarball.js';
 import { findingsOf } from '../../src/scan/report.js';
 import { attributeLayers, sourceOf } from '../../src/report/dockerfile.js';
 import { trivyFixture } from '../scan/trivy-fixtures.js';

@@ -8,7 +8,8 @@ import { decide } from '../../src/gate/policy.js';
 import { attributeLayers } from '../../src/report/dockerfile.js';
 import type { SarifLog } from '../../src/report/sarif.js';
 import { rewriteSarif } from '../../src/report/sarif.js';
-import type { ImageConfig, TrivyReport } from '../../src/scan/report.js';
+import type { ImageConfig } from '../../src/build/tarball.js';
+import type { TrivyReport } from '../../src/scan/report.js';
 import { TRIVY_FIXTURES, trivyFixture } from '../scan/trivy-fixtures.js';
 
 const attributionDir = join(import.meta.dirname, '..', 'fixtures', 'attribution');
