@@ -37548,14 +37548,6 @@ var EXECUTOR_ENV = Object.freeze({
   SSL_CERT_DIR: "/kaniko/ssl/certs",
   DOCKER_CONFIG: "/kaniko/.docker/"
 });
-var PROXY_VARIABLES2 = [
-  "HTTP_PROXY",
-  "http_proxy",
-  "HTTPS_PROXY",
-  "https_proxy",
-  "NO_PROXY",
-  "no_proxy"
-];
 function kanikoArgv(options) {
   const argv = [
     "--force",
@@ -37587,7 +37579,7 @@ function kanikoArgv(options) {
 }
 function proxySettings(env) {
   const settings = {};
-  for (const name of PROXY_VARIABLES2) if (env[name]) settings[name] = env[name];
+  for (const name of PROXY_VARIABLES) if (env[name]) settings[name] = env[name];
   return settings;
 }
 async function buildImage(options) {

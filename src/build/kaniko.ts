@@ -7,6 +7,7 @@ import { parseDockerfile } from '../dockerfile.js';
 import type { RootStrategy, SandboxFile, SandboxMount } from './sandbox.js';
 import { runInSandbox } from './sandbox.js';
 import type { ImageConfig, ImageIdentity } from './tarball.js';
+import { PROXY_VARIABLES } from '../exec.js';
 import { readImageTarball } from './tarball.js';
 
 /** Where things live inside the sandbox. */
@@ -26,16 +27,6 @@ export const EXECUTOR_ENV: Readonly<Record<string, string>> = Object.freeze({
   SSL_CERT_DIR: '/kaniko/ssl/certs',
   DOCKER_CONFIG: '/kaniko/.docker/',
 });
-
-/** Proxy variables passed to the executor and, as Docker does, to the build as predefined args. */
-export const PROXY_VARIABLES = [
-  'HTTP_PROXY',
-  'http_proxy',
-  'HTTPS_PROXY',
-  'https_proxy',
-  'NO_PROXY',
-  'no_proxy',
-];
 
 export interface KanikoArgvOptions {
   /** Dockerfile path inside the sandbox. */

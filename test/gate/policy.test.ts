@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseIgnoreFile } from '../../src/gate/ignore.js';
-import type { Policy } from '../../src/gate/policy.js';
 import { decide } from '../../src/gate/policy.js';
+import { policy } from '../helpers/policy.js';
 import { trivyFixture } from '../scan/trivy-fixtures.js';
 
-const now = new Date('2026-11-24T20:00:00Z');
-const policy = (overrides: Partial<Policy> = {}): Policy => ({
-  failOn: ['CRITICAL', 'HIGH'],
-  severity: ['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'],
-  ignoreUnfixed: false,
-  scanners: ['vuln', 'secret'],
-  ignores: [],
-  now,
-  ...overrides,
-});
 const counts = (critical: number, high: number, medium: number, low: number, unknown = 0) => ({
   CRITICAL: critical,
   HIGH: high,

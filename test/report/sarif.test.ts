@@ -10,20 +10,12 @@ import type { SarifLog } from '../../src/report/sarif.js';
 import { rewriteSarif } from '../../src/report/sarif.js';
 import type { ImageConfig } from '../../src/build/tarball.js';
 import type { TrivyReport } from '../../src/scan/report.js';
+import { policy } from '../helpers/policy.js';
 import { TRIVY_FIXTURES, trivyFixture } from '../scan/trivy-fixtures.js';
 
 const attributionDir = join(import.meta.dirname, '..', 'fixtures', 'attribution');
 const trivySarif = () =>
   JSON.parse(readFileSync(join(TRIVY_FIXTURES, 'alpine-310.sarif'), 'utf8')) as SarifLog;
-const policy = (overrides: Partial<Policy> = {}): Policy => ({
-  failOn: ['CRITICAL', 'HIGH'],
-  severity: ['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'],
-  ignoreUnfixed: false,
-  scanners: ['vuln', 'secret'],
-  ignores: [],
-  now: new Date('2026-11-24T20:00:00Z'),
-  ...overrides,
-});
 const category = 'build-scan-push:ghcr.io/octo/app';
 
 function rewrite(

@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { parseIgnoreFile } from '../../src/gate/ignore.js';
-import type { Policy } from '../../src/gate/policy.js';
 import { decide } from '../../src/gate/policy.js';
 import { attributeLayers } from '../../src/report/dockerfile.js';
 import { describeDecision, renderSummary, scanOutputs } from '../../src/report/summary.js';
 import type { TrivyReport } from '../../src/scan/report.js';
+import { policy } from '../helpers/policy.js';
 import { trivyFixture } from '../scan/trivy-fixtures.js';
 
-const policy = (overrides: Partial<Policy> = {}): Policy => ({
-  failOn: ['CRITICAL', 'HIGH'],
-  severity: ['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'],
-  ignoreUnfixed: false,
-  scanners: ['vuln', 'secret'],
-  ignores: [],
-  now: new Date('2026-11-24T20:00:00Z'),
-  ...overrides,
-});
 const digest = `sha256:${'ab'.repeat(32)}`;
 const summarize = (report: TrivyReport, decision = decide(report, policy()), pushed?: string[]) =>
   renderSummary({
