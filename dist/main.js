@@ -45742,11 +45742,11 @@ var __asyncValues = function(o) {
   function verb(n) {
     i[n] = o[n] && function(v) {
       return new Promise(function(resolve4, reject) {
-        v = o[n](v), settle(resolve4, reject, v.done, v.value);
+        v = o[n](v), settle2(resolve4, reject, v.done, v.value);
       });
     };
   }
-  function settle(resolve4, reject, d, v) {
+  function settle2(resolve4, reject, d, v) {
     Promise.resolve(v).then(function(v2) {
       resolve4({ value: v2, done: d });
     }, reject);
@@ -45780,11 +45780,11 @@ var __asyncGenerator = function(thisArg, _arguments, generator) {
     try {
       step(g[n](v));
     } catch (e) {
-      settle(q[0][3], e);
+      settle2(q[0][3], e);
     }
   }
   function step(r) {
-    r.value instanceof __await ? Promise.resolve(r.value.v).then(fulfill, reject) : settle(q[0][2], r);
+    r.value instanceof __await ? Promise.resolve(r.value.v).then(fulfill, reject) : settle2(q[0][2], r);
   }
   function fulfill(value) {
     resume("next", value);
@@ -45792,7 +45792,7 @@ var __asyncGenerator = function(thisArg, _arguments, generator) {
   function reject(value) {
     resume("throw", value);
   }
-  function settle(f, v) {
+  function settle2(f, v) {
     if (f(v), q.shift(), q.length) resume(q[0][0], q[0][1]);
   }
 };
@@ -46047,11 +46047,11 @@ var __asyncValues2 = function(o) {
   function verb(n) {
     i[n] = o[n] && function(v) {
       return new Promise(function(resolve4, reject) {
-        v = o[n](v), settle(resolve4, reject, v.done, v.value);
+        v = o[n](v), settle2(resolve4, reject, v.done, v.value);
       });
     };
   }
-  function settle(resolve4, reject, d, v) {
+  function settle2(resolve4, reject, d, v) {
     Promise.resolve(v).then(function(v2) {
       resolve4({ value: v2, done: d });
     }, reject);
@@ -83454,22 +83454,24 @@ async function runPipeline(config) {
   const tools = await install(config);
   const trivyDb = fetchTrivyDb(config, tools);
   const build = await buildStage(config, tools);
-  setOutput("digest", build.digest);
-  setOutput("tarball", build.tarball);
   await trivyDb;
   const scan = await scanStage(config, tools, build);
   const decision = await gate(config, scan);
-  const paths = { report: scan.reportPath, sarif: scan.sarifPath, sbom: scan.sbomPath ?? "" };
-  for (const [name, value] of Object.entries(scanOutputs(decision, paths))) setOutput(name, value);
   const reported = await report(config, build, scan, decision);
-  const publishing = decision.pass && config.push ? publish(config, tools, build) : Promise.resolve(void 0);
-  const [outcome] = await Promise.allSettled([publishing]);
-  await writeResults(config, tools, build, decision, reported, outcome);
-  if (outcome.status === "rejected") throw outcome.reason;
-  if (reported.uploadError)
-    throw new Error(
-      `${reported.uploadError}${outcome.value ? ` The image was pushed: ${outcome.value.image}.` : ""}`
-    );
+  const published = await settle(decision.pass && config.push ? publish(config, tools, build) : void 0);
+  await writeResults(config, tools, build, decision, reported, published);
+  failIfAnyStageFailed(decision, reported, published);
+}
+async function settle(work) {
+  const [outcome] = await Promise.allSettled([work]);
+  return outcome;
+}
+function failIfAnyStageFailed(decision, reported, published) {
+  if (published.status === "rejected") throw published.reason;
+  if (reported.uploadError) {
+    const pushed = published.value ? ` The image was pushed: ${published.value.image}.` : "";
+    throw new Error(`${reported.uploadError}${pushed}`);
+  }
   if (!decision.pass) throw new PolicyFailure(`${describeDecision(decision)}. Nothing was pushed.`);
 }
 var PolicyFailure = class extends Error {
@@ -83502,9 +83504,9 @@ function fetchTrivyDb(config, tools) {
   ready.catch(() => void 0);
   return ready;
 }
-function buildStage(config, tools) {
+async function buildStage(config, tools) {
   const cacheRegistry = registryOf(config.cacheRepo);
-  return buildImage({
+  const build = await buildImage({
     rootfs: tools.kaniko.rootfs,
     context: config.context,
     dockerfile: config.dockerfile,
@@ -83528,6 +83530,9 @@ function buildStage(config, tools) {
       }
     } : {}
   });
+  setOutput("digest", build.digest);
+  setOutput("tarball", build.tarball);
+  return build;
 }
 async function scanStage(config, tools, build) {
   const scan = await scanImage({
@@ -83554,6 +83559,8 @@ async function gate(config, scan) {
   });
   for (const warning2 of decision.warnings) warning(warning2);
   info(describeDecision(decision));
+  const paths = { report: scan.reportPath, sarif: scan.sarifPath, sbom: scan.sbomPath ?? "" };
+  for (const [name, value] of Object.entries(scanOutputs(decision, paths))) setOutput(name, value);
   return decision;
 }
 async function report(config, build, scan, decision) {

@@ -87,24 +87,35 @@ export async function runPipeline(config: Config): Promise<void> {
   const tools = await install(config);
   const trivyDb = fetchTrivyDb(config, tools);
   const build = await buildStage(config, tools);
-  core.setOutput('digest', build.digest);
-  core.setOutput('tarball', build.tarball);
   await trivyDb;
   const scan = await scanStage(config, tools, build);
   const decision = await gate(config, scan);
-  const paths = { report: scan.reportPath, sarif: scan.sarifPath, sbom: scan.sbomPath ?? '' };
-  for (const [name, value] of Object.entries(scanOutputs(decision, paths))) core.setOutput(name, value);
   const reported = await report(config, build, scan, decision);
-  const publishing =
-    decision.pass && config.push ? publish(config, tools, build) : Promise.resolve(undefined);
-  const [outcome] = await Promise.allSettled([publishing]);
+  const published = await settle(decision.pass && config.push ? publish(config, tools, build) : undefined);
   // The summary is written whatever the push did: counts, verdict and what reached the registry.
-  await writeResults(config, tools, build, decision, reported, outcome);
-  if (outcome.status === 'rejected') throw outcome.reason;
-  if (reported.uploadError)
-    throw new Error(
-      `${reported.uploadError}${outcome.value ? ` The image was pushed: ${outcome.value.image}.` : ''}`,
-    );
+  await writeResults(config, tools, build, decision, reported, published);
+  failIfAnyStageFailed(decision, reported, published);
+}
+
+type Settled<T> = PromiseSettledResult<T | undefined>;
+
+/** Waits for work that may not have started, keeping its failure for after the summary. */
+async function settle<T>(work: Promise<T> | undefined): Promise<Settled<T>> {
+  const [outcome] = await Promise.allSettled([work]);
+  return outcome;
+}
+
+/** A failed push first, then a failed upload (the image may be out), then the policy. */
+function failIfAnyStageFailed(
+  decision: Decision,
+  reported: ReportResult,
+  published: Settled<PublishResult>,
+): void {
+  if (published.status === 'rejected') throw published.reason;
+  if (reported.uploadError) {
+    const pushed = published.value ? ` The image was pushed: ${published.value.image}.` : '';
+    throw new Error(`${reported.uploadError}${pushed}`);
+  }
   if (!decision.pass) throw new PolicyFailure(`${describeDecision(decision)}. Nothing was pushed.`);
 }
 
@@ -144,9 +155,9 @@ function fetchTrivyDb(config: Config, tools: InstalledTools): Promise<unknown> {
   return ready;
 }
 
-function buildStage(config: Config, tools: InstalledTools): Promise<BuildResult> {
+async function buildStage(config: Config, tools: InstalledTools): Promise<BuildResult> {
   const cacheRegistry = registryOf(config.cacheRepo);
-  return buildImage({
+  const build = await buildImage({
     rootfs: tools.kaniko.rootfs,
     context: config.context,
     dockerfile: config.dockerfile,
@@ -172,6 +183,9 @@ function buildStage(config: Config, tools: InstalledTools): Promise<BuildResult>
         }
       : {}),
   });
+  core.setOutput('digest', build.digest);
+  core.setOutput('tarball', build.tarball);
+  return build;
 }
 
 async function scanStage(config: Config, tools: InstalledTools, build: BuildResult): Promise<ScanResult> {
@@ -202,6 +216,8 @@ async function gate(config: Config, scan: ScanResult): Promise<Decision> {
   });
   for (const warning of decision.warnings) core.warning(warning);
   core.info(describeDecision(decision));
+  const paths = { report: scan.reportPath, sarif: scan.sarifPath, sbom: scan.sbomPath ?? '' };
+  for (const [name, value] of Object.entries(scanOutputs(decision, paths))) core.setOutput(name, value);
   return decision;
 }
 
@@ -304,7 +320,7 @@ async function writeResults(
   build: BuildResult,
   decision: Decision,
   reported: ReportResult,
-  outcome: PromiseSettledResult<PublishResult | undefined>,
+  outcome: Settled<PublishResult>,
 ): Promise<void> {
   const published = outcome.status === 'fulfilled' ? outcome.value : undefined;
   // After a push that stopped part-way, `tags` lists the references that do exist (and `pushed`
