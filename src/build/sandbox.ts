@@ -61,6 +61,14 @@ export interface SandboxResult {
 
 const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
+/**
+ * The build is real root on the runner's kernel, so /proc must not let it change the kernel:
+ * a core_pattern or modprobe path pointing into its root would run code as root on the runner,
+ * sysrq-trigger reboots it. As runc does, these are bound read-only over themselves and the
+ * kernel-memory and key views are hidden under /dev/null; without sys_admin nothing undoes that.
+ */
+const PROC_READ_ONLY = ['sys', 'sysrq-trigger', 'irq', 'bus', 'fs'];
+const PROC_MASKED = ['kcore', 'keys', 'timer_list', 'sched_debug'];
 /** Written by the setup script into its control folder when overlayfs cannot be mounted. */
 const OVERLAY_UNAVAILABLE_MARKER = 'overlay-unavailable';
 /** Where the old root is put by pivot_root, until it is detached; removed before the program starts. */
@@ -141,6 +149,15 @@ else
 fi
 mkdir -p "$sb_root/proc" "$sb_root/dev"
 mount -t proc -o nosuid,nodev,noexec proc "$sb_root/proc"
+for sb_entry in ${PROC_READ_ONLY.join(' ')}; do
+  if [ -e "$sb_root/proc/$sb_entry" ]; then
+    mount --bind "$sb_root/proc/$sb_entry" "$sb_root/proc/$sb_entry"
+    mount -o remount,bind,ro,nosuid,nodev,noexec "$sb_root/proc/$sb_entry"
+  fi
+done
+for sb_entry in ${PROC_MASKED.join(' ')}; do
+  if [ -e "$sb_root/proc/$sb_entry" ]; then mount --bind /dev/null "$sb_root/proc/$sb_entry"; fi
+done
 mount -t tmpfs -o nosuid,mode=0755 tmpfs "$sb_root/dev"
 for sb_device in ${DEVICES.join(' ')}; do
   if [ -c "/dev/$sb_device" ]; then

@@ -165,7 +165,9 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
       .map((line) => line.split(' ')[4]!);
     expect(mountPoints[0]).toBe('/');
     for (const point of mountPoints)
-      expect(point).toMatch(/^\/(proc|dev(\/\w+)?|workspace|output|etc\/resolv\.conf|etc\/hosts)?$/);
+      expect(point).toMatch(
+        /^\/(proc(\/[\w-]+)?|dev(\/\w+)?|workspace|output|etc\/resolv\.conf|etc\/hosts)?$/,
+      );
     expect(mounts).toMatch(/ \/workspace ro,/);
     expect(mounts).toMatch(/ \/etc\/resolv\.conf ro,/);
     expect(mounts).toMatch(/ \/etc\/hosts ro,/);

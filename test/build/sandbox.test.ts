@@ -280,11 +280,39 @@ describe('runInSandbox (real namespaces, busybox root)', () => {
       .split('\n')
       .map((line) => line.split(' ')[4]);
     expect(mountPoints[0]).toBe('/');
-    for (const point of mountPoints) expect(point).toMatch(/^\/(proc|dev(\/.*)?)?$/);
+    for (const point of mountPoints) expect(point).toMatch(/^\/((proc|dev)(\/.*)?)?$/);
     expect(mountinfo).not.toContain('sandbox-old-root');
     expect(out).not.toMatch(/VIA-PID1|PID1-ENV-READABLE|SECRET-IN-ARGV|MOUNTED|MKNOD|ESCAPED/);
     expect(out).not.toContain('.sandbox-old-root');
     expect(hashTree(root)).toBe(rootHash);
+  });
+
+  it('keeps the kernel settings in /proc out of the program’s reach', async () => {
+    const corePattern = '/proc/sys/kernel/core_pattern';
+    const before = readFileSync(corePattern, 'utf8');
+    const masked = ['kcore', 'keys', 'timer_list', 'sched_debug'].filter((name) =>
+      existsSync(`/proc/${name}`),
+    );
+    try {
+      const result = await runInSandbox(
+        spec(
+          [
+            `echo core.bsp-test 2>/dev/null > ${corePattern} && echo CORE-PATTERN-WRITTEN`,
+            'echo 0 2>/dev/null > /proc/sys/vm/drop_caches && echo PROC-SYS-WRITTEN',
+            '[ -e /proc/sysrq-trigger ] && [ -w /proc/sysrq-trigger ] && echo SYSRQ-WRITABLE',
+            ...masked.map((name) => `echo "${name}=$(head -c 64 /proc/${name} 2>/dev/null | wc -c)"`),
+            'umount /proc/sys 2>/dev/null && echo UNMOUNTED',
+            'true',
+          ].join('\n'),
+        ),
+      );
+      expect(result.exitCode).toBe(0);
+      expect(result.output).not.toMatch(/WRITTEN|WRITABLE|UNMOUNTED/);
+      for (const name of masked) expect(result.output).toContain(`${name}=0\n`);
+      expect(readFileSync(corePattern, 'utf8')).toBe(before);
+    } finally {
+      if (readFileSync(corePattern, 'utf8') !== before) writeFileSync(corePattern, before);
+    }
   });
 
   it('kills every process of the sandbox when the program ends', async () => {
