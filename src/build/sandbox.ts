@@ -74,7 +74,8 @@ const OVERLAY_UNAVAILABLE_MARKER = 'overlay-unavailable';
 /** Where the old root is put by pivot_root, until it is detached; removed before the program starts. */
 const OLD_ROOT = '.sandbox-old-root';
 /**
- * Docker's default capability set: what kaniko is built to run with. Everything else (sys_admin,
+ * Docker's default capability set without net_raw (a build shares the runner's network, where raw
+ * sockets could spoof or sniff): what kaniko is built to run with. Everything else (sys_admin,
  * mknod, sys_module, sys_ptrace, dac_read_search, net_admin, …) is dropped from the bounding and
  * inheritable sets, so no process of the build can mount, load modules or trace the setup.
  */
@@ -88,7 +89,6 @@ export const SANDBOX_CAPABILITIES = [
   'setuid',
   'setpcap',
   'net_bind_service',
-  'net_raw',
   'sys_chroot',
   'setfcap',
   'audit_write',
@@ -301,6 +301,9 @@ export function sandboxCommand(
     'unshare',
     '--mount',
     '--pid',
+    // Own IPC and hostname too; the network stays the runner's, for base-image pulls.
+    '--ipc',
+    '--uts',
     '--fork',
     '--kill-child',
     '--propagation',

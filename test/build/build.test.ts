@@ -143,12 +143,12 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
       ]),
     );
 
-    // Docker's default capabilities only: no sys_admin (21), mknod (27), sys_module (16),
+    // Docker's default capabilities without net_raw (13): no sys_admin (21), mknod (27), sys_module (16),
     // sys_rawio (17), sys_ptrace (19), dac_read_search (2), net_admin (12), sys_boot (22), sys_time (25).
     const status = report(dirname(result.tarball), 'standin-status');
     const bounding = BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1]}`);
-    expect(bounding).toBe(0xa00425fbn);
-    for (const dropped of [21, 27, 16, 17, 19, 2, 12, 22, 25])
+    expect(bounding).toBe(0xa00405fbn);
+    for (const dropped of [21, 27, 16, 17, 19, 2, 12, 13, 22, 25])
       expect(bounding & (1n << BigInt(dropped))).toBe(0n);
 
     const visible = report(dirname(result.tarball), 'standin-visible').split('\n');

@@ -5,6 +5,7 @@ import {
   mkdtempSync,
   readFileSync,
   readdirSync,
+  readlinkSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -61,10 +62,12 @@ describe('sandboxCommand', () => {
       layout,
       ['copy', '/w/files/0', '/etc/x'],
     );
-    expect(command.slice(0, 11)).toEqual([
+    expect(command.slice(0, 13)).toEqual([
       'unshare',
       '--mount',
       '--pid',
+      '--ipc',
+      '--uts',
       '--fork',
       '--kill-child',
       '--propagation',
@@ -237,6 +240,7 @@ describe('runInSandbox (real namespaces, busybox root)', () => {
       spec(
         [
           'grep -E "^Cap(Bnd|Prm|Eff|Inh)" /proc/self/status',
+          'echo "namespaces: $(readlink /proc/self/ns/ipc) $(readlink /proc/self/ns/uts) $(readlink /proc/self/ns/net)"',
           'echo "mountinfo:"; cat /proc/self/mountinfo; echo "end mountinfo"',
           `cat /proc/1/root${hostMarker} 2>/dev/null && echo HOST-MARKER-VIA-PID1`,
           `cat /proc/1/root${runnerTemp}/runner-temp-marker 2>/dev/null && echo RUNNER-TEMP-VIA-PID1`,
@@ -262,7 +266,7 @@ describe('runInSandbox (real namespaces, busybox root)', () => {
     const capabilities = (name: string): bigint =>
       BigInt(`0x${new RegExp(`^${name}:\\s*([0-9a-f]+)$`, 'm').exec(out)?.[1]}`);
     // Docker's default set, and nothing more, in the bounding set; nothing inheritable.
-    const docker = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 29, 31].reduce(
+    const docker = [0, 1, 3, 4, 5, 6, 7, 8, 10, 18, 29, 31].reduce(
       (all, bit) => all | (1n << BigInt(bit)),
       0n,
     );
@@ -271,9 +275,16 @@ describe('runInSandbox (real namespaces, busybox root)', () => {
     expect(capabilities('CapInh')).toBe(0n);
     for (const dropped of [
       21 /* sys_admin */, 27 /* mknod */, 16 /* sys_module */, 17 /* sys_rawio */, 19 /* sys_ptrace */,
-      2 /* dac_read_search */, 12 /* net_admin */,
+      2 /* dac_read_search */, 12 /* net_admin */, 13 /* net_raw */,
     ])
       expect(capabilities('CapBnd') & (1n << BigInt(dropped))).toBe(0n);
+    const hostNamespaces = ['ipc', 'uts', 'net'].map((name) => readlinkSync(`/proc/self/ns/${name}`));
+    const namespaces = /namespaces: (\S+) (\S+) (\S+)/.exec(out)?.slice(1) ?? [];
+    expect(namespaces).toHaveLength(3);
+    expect(namespaces[0]).not.toBe(hostNamespaces[0]);
+    expect(namespaces[1]).not.toBe(hostNamespaces[1]);
+    // The runner's network: kaniko pulls base images through it.
+    expect(namespaces[2]).toBe(hostNamespaces[2]);
     const mountinfo = /mountinfo:\n([^]*)end mountinfo/.exec(out)?.[1] ?? '';
     const mountPoints = mountinfo
       .trim()
