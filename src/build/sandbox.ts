@@ -1,8 +1,8 @@
 import * as core from '@actions/core';
 import { getExecOutput } from '@actions/exec';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { recordForCleanup, removePath } from '../cleanup.js';
 import { lastLines, run } from '../exec.js';
 
@@ -132,7 +132,7 @@ sb_path_state=$8 sb_program_path=$9
 shift 9
 sb_unset=$1
 shift
-for sb_tool in pivot_root setpriv chroot umount; do
+for sb_tool in pivot_root setpriv chroot umount realpath; do
   command -v "$sb_tool" > /dev/null || {
     echo "sandbox: $sb_tool is not installed on this runner; install util-linux and coreutils" >&2
     exit 1
@@ -147,6 +147,20 @@ if [ "$sb_strategy" = overlay ]; then
 else
   mount --bind "$sb_root" "$sb_root"
 fi
+# Everything up to pivot_root runs as root on the runner: a symbolic link in the root must not
+# lead a write or a mount out of it (the TypeScript side refuses such roots first).
+sb_root_real=$(realpath -e "$sb_root")
+sb_inside() {
+  case $(realpath -m "$1") in
+    "$sb_root_real"/*) ;;
+    *)
+      echo "sandbox: $1 leads out of the sandbox root through a symbolic link; refusing to write there" >&2
+      exit 1
+      ;;
+  esac
+}
+sb_inside "$sb_root/proc"
+sb_inside "$sb_root/dev"
 mkdir -p "$sb_root/proc" "$sb_root/dev"
 mount -t proc -o nosuid,nodev,noexec proc "$sb_root/proc"
 for sb_entry in ${PROC_READ_ONLY.join(' ')}; do
@@ -175,6 +189,7 @@ while [ "$1" != -- ]; do
     bind)
       sb_source=$2 sb_target=$sb_root$3 sb_mode=$4
       shift 4
+      sb_inside "$sb_target"
       if [ -d "$sb_source" ]; then
         mkdir -p "$sb_target"
       else
@@ -187,6 +202,7 @@ while [ "$1" != -- ]; do
     copy)
       sb_source=$2 sb_target=$sb_root$3
       shift 3
+      sb_inside "$sb_target"
       mkdir -p "$(dirname "$sb_target")"
       rm -f "$sb_target"
       cp -p "$sb_source" "$sb_target"
@@ -198,6 +214,7 @@ while [ "$1" != -- ]; do
   esac
 done
 shift
+sb_inside "$sb_root/${OLD_ROOT}"
 mkdir "$sb_root/${OLD_ROOT}" "$sb_control/host"
 mkfifo "$sb_control/to-helper" "$sb_control/from-helper" "$sb_control/to-program"
 mount --rbind / "$sb_control/host"
@@ -267,6 +284,55 @@ export function overlayPathProblem(path: string): string | undefined {
   if (/[,:\\\n]/.test(path))
     return `${path} contains a character (, : \\ or a newline) that overlayfs options cannot carry; move it to a plain path`;
   return undefined;
+}
+
+/**
+ * The first existing component of `target` (a path inside the sandbox), looked up under `base`,
+ * that is a symbolic link; undefined when there is none. The setup writes and mounts as root on
+ * the runner before it enters the root, so a link there would take it onto the runner's files.
+ */
+export function symlinkOnPath(base: string, target: string): string | undefined {
+  let path = base;
+  for (const part of target.split('/').filter(Boolean)) {
+    path = join(path, part);
+    try {
+      if (lstatSync(path).isSymbolicLink()) return path;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Refuses targets whose path, in the root or in a folder mounted before them, passes a symbolic
+ * link. Mounts are placed in order and files after all mounts, as the setup script does.
+ */
+export function assertNoSymlinkedTargets(spec: Pick<SandboxSpec, 'rootfs' | 'mounts' | 'files'>): void {
+  const mounts = spec.mounts ?? [];
+  const targets = [
+    ...['/proc', '/dev', `/${OLD_ROOT}`].map((target) => ({ target, placedAfter: 0 })),
+    ...mounts.map((mount, index) => ({ target: mount.target, placedAfter: index })),
+    ...(spec.files ?? []).map((file) => ({ target: file.target, placedAfter: mounts.length })),
+  ];
+  for (const { target, placedAfter } of targets) {
+    if (target.split('/').includes('..')) throw new Error(`sandbox path ${target} must not contain ..`);
+    const covering = mounts
+      .slice(0, placedAfter)
+      .filter((mount) => target === mount.target || target.startsWith(`${mount.target}/`))
+      .sort((a, b) => b.target.length - a.target.length)[0];
+    const base = covering?.source ?? spec.rootfs;
+    const link = symlinkOnPath(base, relative(covering?.target ?? '/', target));
+    if (link !== undefined)
+      throw new Error(
+        `cannot place ${target} in the sandbox: ${link} is a symbolic link (to ${readlinkSync(link)}), and ` +
+          'following it would write outside the sandbox on the runner. ' +
+          (covering
+            ? `Replace the link in ${covering.source} with a real folder or file.`
+            : `The root ${spec.rootfs} comes from the kaniko-image input: use an image where that path is a real folder or file.`),
+      );
+  }
 }
 
 function overlaySupported(): boolean {
@@ -387,6 +453,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       const problem = overlayPathProblem(path);
       if (problem) throw new Error(`cannot build the sandbox: ${problem}`);
     }
+    assertNoSymlinkedTargets(spec);
     const fileDirectives = await stageFiles(spec.files ?? [], join(workDir, 'files'));
     const wanted = spec.strategy ?? 'auto';
     core.startGroup(spec.title);

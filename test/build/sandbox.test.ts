@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -7,6 +7,7 @@ import {
   readdirSync,
   readlinkSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   SETUP_SCRIPT,
+  assertNoSymlinkedTargets,
   overlayPathProblem,
   privilegePrefix,
   runInSandbox,
@@ -106,6 +108,44 @@ describe('sandboxCommand', () => {
   });
 });
 
+describe('assertNoSymlinkedTargets', () => {
+  let base: string;
+  beforeAll(() => {
+    base = mkdtempSync(join(tmpdir(), 'bsp-links-'));
+    for (const dir of ['root/kaniko', 'root/etc', 'ctx/.git', 'host'])
+      mkdirSync(join(base, dir), { recursive: true });
+    symlinkSync(join(base, 'host'), join(base, 'root/kaniko/ssl'));
+    symlinkSync('../host', join(base, 'ctx/.git/modules'));
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  it('refuses a file or mount target that passes a symbolic link, in the root or in a mounted folder', () => {
+    const rootfs = join(base, 'root');
+    const mounts = [{ source: join(base, 'ctx'), target: '/workspace', readOnly: true }];
+    const file = (target: string) => ({ target, content: 'x' });
+    expect(() =>
+      assertNoSymlinkedTargets({
+        rootfs,
+        mounts,
+        files: [file('/etc/hosts'), file('/workspace/.git/config')],
+      }),
+    ).not.toThrow();
+    expect(() =>
+      assertNoSymlinkedTargets({ rootfs, files: [file('/kaniko/ssl/certs/ca-certificates.crt')] }),
+    ).toThrow(/kaniko\/ssl is a symbolic link .*kaniko-image/);
+    expect(() =>
+      assertNoSymlinkedTargets({
+        rootfs,
+        mounts: [{ source: base, target: '/kaniko/ssl/x', readOnly: true }],
+      }),
+    ).toThrow(/kaniko\/ssl is a symbolic link/);
+    expect(() =>
+      assertNoSymlinkedTargets({ rootfs, mounts, files: [file('/workspace/.git/modules/a/config')] }),
+    ).toThrow(/ctx\/\.git\/modules is a symbolic link .*Replace the link in/);
+    expect(() => assertNoSymlinkedTargets({ rootfs, files: [file('/etc/../kaniko/x')] })).toThrow(/\.\./);
+  });
+});
+
 describe('withPreservedEnv', () => {
   it('names the program variables for sudo (names only) and adds nothing when running as root', () => {
     const env = { PATH: '/kaniko', HTTPS_PROXY: 'http://u:secret@p:3128' };
@@ -114,6 +154,50 @@ describe('withPreservedEnv', () => {
     expect(withPreservedEnv(['sudo', '-n'], {})).toEqual(['sudo', '-n']);
   });
 });
+
+/**
+ * Runs the namespace entry directly with a given setup script over a copy of `rootfs`, bypassing
+ * runInSandbox's own checks; killed after `timeoutMs`.
+ */
+function runSetup(
+  script: string,
+  rootfs: string,
+  directives: readonly string[],
+  timeoutMs = 20_000,
+): { status: number | null; output: string; milliseconds: number } {
+  const workDir = mkdtempSync(join(tmpdir(), 'bsp-raw-setup-'));
+  try {
+    const layout = {
+      strategy: 'copy' as const,
+      upper: '-',
+      work: '-',
+      root: join(workDir, 'root'),
+      control: join(workDir, 'control'),
+    };
+    execFileSync('cp', ['-a', rootfs, layout.root]);
+    mkdirSync(layout.control);
+    const command = sandboxCommand(
+      { rootfs, argv: ['/bin/echo', 'program ran'], env: {} },
+      layout,
+      directives,
+    );
+    command[command.indexOf(SETUP_SCRIPT)] = script;
+    const started = Date.now();
+    const result = spawnSync(command[0]!, command.slice(1), {
+      encoding: 'utf8',
+      timeout: timeoutMs,
+      killSignal: 'SIGKILL',
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+    });
+    return {
+      status: result.status,
+      output: result.stdout + result.stderr,
+      milliseconds: Date.now() - started,
+    };
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
 
 describe('runInSandbox (real namespaces, busybox root)', () => {
   let root: string;
@@ -340,6 +424,42 @@ describe('runInSandbox (real namespaces, busybox root)', () => {
       }
     });
     expect(survivors).toEqual([]);
+  });
+
+  describe('a root with a symbolic link out of it', () => {
+    const bundle = '/kaniko/ssl/certs/ca-certificates.crt';
+    let linkedRoot: string;
+    let hostSsl: string;
+    beforeAll(() => {
+      hostSsl = mkdtempSync(join(tmpdir(), 'bsp-host-ssl-'));
+      mkdirSync(join(hostSsl, 'certs'));
+      writeFileSync(join(hostSsl, 'certs', 'ca-certificates.crt'), 'HOST BUNDLE');
+      linkedRoot = mkdtempSync(join(tmpdir(), 'bsp-linked-root-'));
+      execFileSync('cp', ['-a', `${root}/.`, linkedRoot]);
+      rmSync(join(linkedRoot, 'kaniko', 'ssl'), { recursive: true });
+      symlinkSync(hostSsl, join(linkedRoot, 'kaniko', 'ssl'));
+    });
+    afterAll(() => {
+      for (const path of [linkedRoot, hostSsl]) rmSync(path, { recursive: true, force: true });
+    });
+
+    it('is refused before anything runs, naming the link and the kaniko-image', async () => {
+      await expect(
+        runInSandbox(
+          spec('true', { rootfs: linkedRoot, files: [{ target: bundle, content: 'OVERWRITTEN' }] }),
+        ),
+      ).rejects.toThrow(/kaniko\/ssl is a symbolic link .*kaniko-image/);
+      expect(readFileSync(join(hostSsl, 'certs', 'ca-certificates.crt'), 'utf8')).toBe('HOST BUNDLE');
+    });
+
+    it('is refused by the setup script too, should a link get past the check', () => {
+      const staged = join(hostDir, 'staged-bundle');
+      writeFileSync(staged, 'OVERWRITTEN');
+      const result = runSetup(SETUP_SCRIPT, linkedRoot, ['copy', staged, bundle]);
+      expect(result.status).not.toBe(0);
+      expect(result.output).toMatch(/kaniko\/ssl\/certs\/ca-certificates\.crt leads out of the sandbox root/);
+      expect(readFileSync(join(hostSsl, 'certs', 'ca-certificates.crt'), 'utf8')).toBe('HOST BUNDLE');
+    });
   });
 
   it('fails clearly when the root does not exist', async () => {
