@@ -71,6 +71,8 @@ const PROC_READ_ONLY = ['sys', 'sysrq-trigger', 'irq', 'bus', 'fs'];
 const PROC_MASKED = ['kcore', 'keys', 'timer_list', 'sched_debug'];
 /** Written by the setup script into its control folder when overlayfs cannot be mounted. */
 const OVERLAY_UNAVAILABLE_MARKER = 'overlay-unavailable';
+/** Written by the setup script into its control folder when it fails before the program starts. */
+const SETUP_FAILED_MARKER = 'setup-failed';
 /** Where the old root is put by pivot_root, until it is detached; removed before the program starts. */
 const OLD_ROOT = '.sandbox-old-root';
 /**
@@ -93,6 +95,7 @@ export const SANDBOX_CAPABILITIES = [
   'setfcap',
   'audit_write',
 ];
+const SETPRIV_OPTIONS = `--bounding-set=-all,${SANDBOX_CAPABILITIES.map((cap) => `+${cap}`).join(',')} --inh-caps=-all`;
 /** Variables sudo or the setup shell add on their own; removed unless the program's environment sets them. */
 const SETUP_VARIABLES = [
   'PWD',
@@ -132,6 +135,9 @@ sb_path_state=$8 sb_program_path=$9
 shift 9
 sb_unset=$1
 shift
+# Any failure before the program is started marks the run as a setup failure, not the program's.
+sb_failed_marker=$sb_control/${SETUP_FAILED_MARKER}
+trap 'sb_exit=$?; if [ "$sb_exit" != 0 ]; then : > "$sb_failed_marker"; fi' EXIT
 for sb_tool in pivot_root setpriv chroot umount realpath; do
   command -v "$sb_tool" > /dev/null || {
     echo "sandbox: $sb_tool is not installed on this runner; install util-linux and coreutils" >&2
@@ -216,21 +222,30 @@ done
 shift
 sb_inside "$sb_root/${OLD_ROOT}"
 mkdir "$sb_root/${OLD_ROOT}" "$sb_control/host"
-mkfifo "$sb_control/to-helper" "$sb_control/from-helper" "$sb_control/to-program"
+mkfifo "$sb_control/ready" "$sb_control/to-helper" "$sb_control/to-program"
 mount --rbind / "$sb_control/host"
+# The helper and the launcher must be running, each with its fifo open, before pivot_root takes
+# the runner's paths away. Each says so on fd 7 and closes it; a peer that dies closes it too, so
+# reading fd 3 to its end never waits on a dead peer. Read-write opens of a fifo never wait.
+exec 7<> "$sb_control/ready"
 (
   exec 5< "$sb_root"
   exec chroot "$sb_control/host" /bin/sh -c 'set -eu
-    exec 3< "$1" 4> "$2"
+    exec 3<> "$1"
+    echo helper >&7
+    exec 7>&-
     read -r go <&3
+    [ "$go" = go ]
     cd /proc/self/fd/5
     umount -l ${OLD_ROOT}
-    rmdir ${OLD_ROOT}
-    echo detached >&4' sandbox-helper "$sb_control/to-helper" "$sb_control/from-helper"
+    rmdir ${OLD_ROOT}' sandbox-helper "$sb_control/to-helper"
 ) &
+sb_helper=$!
 cd /
-setpriv --bounding-set=-all,${SANDBOX_CAPABILITIES.map((cap) => `+${cap}`).join(',')} --inh-caps=-all -- /bin/sh -c '
-  exec 3< "$1"
+setpriv ${SETPRIV_OPTIONS} -- /bin/sh -c '
+  exec 3<> "$1"
+  echo launcher >&7
+  exec 7>&-
   if [ "$2" = set ]; then PATH=$3; export PATH; else unset PATH; fi
   for name in $4; do unset "$name"; done
   shift 4
@@ -238,19 +253,36 @@ setpriv --bounding-set=-all,${SANDBOX_CAPABILITIES.map((cap) => `+${cap}`).join(
   exec 3<&-
   exec "$@"' sandbox-launcher "$sb_control/to-program" "$sb_path_state" "$sb_program_path" "$sb_unset" "$@" 2>&1 &
 sb_program=$!
-exec 6> "$sb_control/to-helper" 7< "$sb_control/from-helper" 8> "$sb_control/to-program"
+exec 3< "$sb_control/ready" 6<> "$sb_control/to-helper" 8<> "$sb_control/to-program" 9< "$sb_control"
+exec 7>&-
+sb_ready=' '
+while read -r sb_peer <&3; do sb_ready="$sb_ready$sb_peer "; done
+exec 3<&-
+case $sb_ready in *' helper '*) ;; *)
+  echo "sandbox: the helper that detaches the runner's root did not start" >&2
+  exit 1
+  ;;
+esac
+case $sb_ready in *' launcher '*) ;; *)
+  echo "sandbox: the launcher did not start: setpriv could not drop the capabilities (see above)" >&2
+  exit 1
+  ;;
+esac
+sb_failed_marker=/proc/self/fd/9/${SETUP_FAILED_MARKER}
 cd "$sb_root"
 pivot_root . ${OLD_ROOT}
 cd /
 echo go >&6
-if ! read -r sb_detached <&7 || [ "$sb_detached" != detached ]; then
-  echo "sandbox: the runner's root could not be detached from the sandbox" >&2
+sb_status=0
+wait "$sb_helper" || sb_status=$?
+if [ "$sb_status" != 0 ]; then
+  echo "sandbox: the runner's root could not be detached from the sandbox (helper exit status $sb_status)" >&2
   exit 1
 fi
-exec 6>&- 7<&-
+exec 6>&-
+trap - EXIT
+exec 9<&-
 echo go >&8
-exec 8>&-
-sb_status=0
 wait "$sb_program" || sb_status=$?
 exit "$sb_status"
 `;
@@ -505,11 +537,17 @@ async function attempt(
     },
   });
   const output = result.stdout + result.stderr;
-  return {
-    exitCode: result.exitCode,
-    output,
-    tail: lastLines(output.trimEnd(), spec.tailLines ?? 30),
-  };
+  const tail = lastLines(output.trimEnd(), spec.tailLines ?? 30);
+  // The overlay marker is read by the caller, which falls back to a copied root.
+  if (
+    existsSync(join(layout.control, SETUP_FAILED_MARKER)) &&
+    !existsSync(join(layout.control, OVERLAY_UNAVAILABLE_MARKER))
+  )
+    throw new Error(
+      `the build sandbox could not be set up (${strategy} of ${spec.rootfs}), so the program never started ` +
+        `(exit status ${result.exitCode}); its last lines:\n${tail}`,
+    );
+  return { exitCode: result.exitCode, output, tail };
 }
 
 /** One argv entry as a reader would type it; for the log only, never executed. */

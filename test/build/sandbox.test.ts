@@ -462,6 +462,37 @@ describe('runInSandbox (real namespaces, busybox root)', () => {
     });
   });
 
+  it.each([
+    [
+      'the launcher cannot start (setpriv fails)',
+      'setpriv --bounding',
+      'setpriv --bogus-flag --bounding',
+      /launcher did not start/,
+    ],
+    ['the helper fails', 'umount -l', 'false; umount -l', /root could not be detached .*exit status 1/],
+  ])('ends promptly and non-zero when %s', (_, from, to, message) => {
+    expect(SETUP_SCRIPT).toContain(from);
+    const result = runSetup(SETUP_SCRIPT.replace(from, to), root, []);
+    expect(result.status).toBe(1);
+    expect(result.output).toMatch(message);
+    expect(result.output).not.toContain('program ran');
+    expect(result.milliseconds).toBeLessThan(10_000);
+  });
+
+  it('rejects, naming the setup, when the sandbox cannot be set up', async () => {
+    const brokenRoot = mkdtempSync(join(tmpdir(), 'bsp-broken-root-'));
+    try {
+      execFileSync('cp', ['-a', `${root}/.`, brokenRoot]);
+      // The setup's own mount point for the old root is taken: mkdir fails before the program starts.
+      mkdirSync(join(brokenRoot, '.sandbox-old-root'));
+      await expect(runInSandbox(spec('echo program ran', { rootfs: brokenRoot }))).rejects.toThrow(
+        /sandbox could not be set up \(overlay of .*\), so the program never started/,
+      );
+    } finally {
+      rmSync(brokenRoot, { recursive: true, force: true });
+    }
+  });
+
   it('fails clearly when the root does not exist', async () => {
     await expect(runInSandbox(spec('true', { rootfs: join(runnerTemp, 'missing') }))).rejects.toThrow(
       /does not exist/,
