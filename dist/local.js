@@ -36852,12 +36852,12 @@ function saveState(name, value) {
 import { execFileSync } from "node:child_process";
 import { mkdir as mkdir8, readFile as readFile5, writeFile as writeFile4 } from "node:fs/promises";
 import { tmpdir as tmpdir3 } from "node:os";
-import { join as join15, relative as relative5, sep as sep10 } from "node:path";
+import { join as join15, relative as relative6, sep as sep10 } from "node:path";
 
 // src/build/kaniko.ts
-import { existsSync as existsSync4, lstatSync } from "node:fs";
+import { existsSync as existsSync4, lstatSync as lstatSync2 } from "node:fs";
 import { mkdir as mkdir3, mkdtemp as mkdtemp2, readFile, readdir as readdir2 } from "node:fs/promises";
-import { basename as basename3, isAbsolute as isAbsolute3, join as join5, relative as relative3 } from "node:path";
+import { basename as basename3, isAbsolute as isAbsolute3, join as join5, relative as relative4 } from "node:path";
 
 // src/dockerfile.ts
 var HEREDOC_KEYWORDS = /* @__PURE__ */ new Set(["RUN", "COPY", "ADD"]);
@@ -36931,9 +36931,9 @@ function parseDockerfile(text) {
 }
 
 // src/build/sandbox.ts
-import { existsSync as existsSync3, readFileSync as readFileSync3 } from "node:fs";
+import { existsSync as existsSync3, lstatSync, readlinkSync } from "node:fs";
 import { mkdir as mkdir2, mkdtemp, writeFile as writeFile2 } from "node:fs/promises";
-import { isAbsolute as isAbsolute2, join as join4 } from "node:path";
+import { isAbsolute as isAbsolute2, join as join4, relative as relative3 } from "node:path";
 
 // src/cleanup.ts
 import { readFileSync as readFileSync2 } from "node:fs";
@@ -37035,7 +37035,10 @@ ${failures.join("\n")}`);
 // src/build/sandbox.ts
 var HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 var DEVICES = ["null", "zero", "full", "random", "urandom", "tty"];
+var PROC_READ_ONLY = ["sys", "sysrq-trigger", "irq", "bus", "fs"];
+var PROC_MASKED = ["kcore", "keys", "timer_list", "sched_debug"];
 var OVERLAY_UNAVAILABLE_MARKER = "overlay-unavailable";
+var SETUP_FAILED_MARKER = "setup-failed";
 var OLD_ROOT = ".sandbox-old-root";
 var SANDBOX_CAPABILITIES = [
   "chown",
@@ -37047,11 +37050,11 @@ var SANDBOX_CAPABILITIES = [
   "setuid",
   "setpcap",
   "net_bind_service",
-  "net_raw",
   "sys_chroot",
   "setfcap",
   "audit_write"
 ];
+var SETPRIV_OPTIONS = `--bounding-set=-all,${SANDBOX_CAPABILITIES.map((cap) => `+${cap}`).join(",")} --inh-caps=-all`;
 var SETUP_VARIABLES = [
   "PWD",
   "OLDPWD",
@@ -37074,7 +37077,10 @@ sb_path_state=$8 sb_program_path=$9
 shift 9
 sb_unset=$1
 shift
-for sb_tool in pivot_root setpriv chroot umount; do
+# Any failure before the program is started marks the run as a setup failure, not the program's.
+sb_failed_marker=$sb_control/${SETUP_FAILED_MARKER}
+trap 'sb_exit=$?; if [ "$sb_exit" != 0 ]; then : > "$sb_failed_marker"; fi' EXIT
+for sb_tool in pivot_root setpriv chroot umount realpath; do
   command -v "$sb_tool" > /dev/null || {
     echo "sandbox: $sb_tool is not installed on this runner; install util-linux and coreutils" >&2
     exit 1
@@ -37089,8 +37095,31 @@ if [ "$sb_strategy" = overlay ]; then
 else
   mount --bind "$sb_root" "$sb_root"
 fi
+# Everything up to pivot_root runs as root on the runner: a symbolic link in the root must not
+# lead a write or a mount out of it (the TypeScript side refuses such roots first).
+sb_root_real=$(realpath -e "$sb_root")
+sb_inside() {
+  case $(realpath -m "$1") in
+    "$sb_root_real"/*) ;;
+    *)
+      echo "sandbox: $1 leads out of the sandbox root through a symbolic link; refusing to write there" >&2
+      exit 1
+      ;;
+  esac
+}
+sb_inside "$sb_root/proc"
+sb_inside "$sb_root/dev"
 mkdir -p "$sb_root/proc" "$sb_root/dev"
 mount -t proc -o nosuid,nodev,noexec proc "$sb_root/proc"
+for sb_entry in ${PROC_READ_ONLY.join(" ")}; do
+  if [ -e "$sb_root/proc/$sb_entry" ]; then
+    mount --bind "$sb_root/proc/$sb_entry" "$sb_root/proc/$sb_entry"
+    mount -o remount,bind,ro,nosuid,nodev,noexec "$sb_root/proc/$sb_entry"
+  fi
+done
+for sb_entry in ${PROC_MASKED.join(" ")}; do
+  if [ -e "$sb_root/proc/$sb_entry" ]; then mount --bind /dev/null "$sb_root/proc/$sb_entry"; fi
+done
 mount -t tmpfs -o nosuid,mode=0755 tmpfs "$sb_root/dev"
 for sb_device in ${DEVICES.join(" ")}; do
   if [ -c "/dev/$sb_device" ]; then
@@ -37108,6 +37137,7 @@ while [ "$1" != -- ]; do
     bind)
       sb_source=$2 sb_target=$sb_root$3 sb_mode=$4
       shift 4
+      sb_inside "$sb_target"
       if [ -d "$sb_source" ]; then
         mkdir -p "$sb_target"
       else
@@ -37120,6 +37150,7 @@ while [ "$1" != -- ]; do
     copy)
       sb_source=$2 sb_target=$sb_root$3
       shift 3
+      sb_inside "$sb_target"
       mkdir -p "$(dirname "$sb_target")"
       rm -f "$sb_target"
       cp -p "$sb_source" "$sb_target"
@@ -37131,22 +37162,32 @@ while [ "$1" != -- ]; do
   esac
 done
 shift
+sb_inside "$sb_root/${OLD_ROOT}"
 mkdir "$sb_root/${OLD_ROOT}" "$sb_control/host"
-mkfifo "$sb_control/to-helper" "$sb_control/from-helper" "$sb_control/to-program"
+mkfifo "$sb_control/ready" "$sb_control/to-helper" "$sb_control/to-program"
 mount --rbind / "$sb_control/host"
+# The helper and the launcher must be running, each with its fifo open, before pivot_root takes
+# the runner's paths away. Each says so on fd 7 and closes it; a peer that dies closes it too, so
+# reading fd 3 to its end never waits on a dead peer. Read-write opens of a fifo never wait.
+exec 7<> "$sb_control/ready"
 (
   exec 5< "$sb_root"
   exec chroot "$sb_control/host" /bin/sh -c 'set -eu
-    exec 3< "$1" 4> "$2"
+    exec 3<> "$1"
+    echo helper >&7
+    exec 7>&-
     read -r go <&3
+    [ "$go" = go ]
     cd /proc/self/fd/5
     umount -l ${OLD_ROOT}
-    rmdir ${OLD_ROOT}
-    echo detached >&4' sandbox-helper "$sb_control/to-helper" "$sb_control/from-helper"
+    rmdir ${OLD_ROOT}' sandbox-helper "$sb_control/to-helper"
 ) &
+sb_helper=$!
 cd /
-setpriv --bounding-set=-all,${SANDBOX_CAPABILITIES.map((cap) => `+${cap}`).join(",")} --inh-caps=-all -- /bin/sh -c '
-  exec 3< "$1"
+setpriv ${SETPRIV_OPTIONS} -- /bin/sh -c '
+  exec 3<> "$1"
+  echo launcher >&7
+  exec 7>&-
   if [ "$2" = set ]; then PATH=$3; export PATH; else unset PATH; fi
   for name in $4; do unset "$name"; done
   shift 4
@@ -37154,19 +37195,36 @@ setpriv --bounding-set=-all,${SANDBOX_CAPABILITIES.map((cap) => `+${cap}`).join(
   exec 3<&-
   exec "$@"' sandbox-launcher "$sb_control/to-program" "$sb_path_state" "$sb_program_path" "$sb_unset" "$@" 2>&1 &
 sb_program=$!
-exec 6> "$sb_control/to-helper" 7< "$sb_control/from-helper" 8> "$sb_control/to-program"
+exec 3< "$sb_control/ready" 6<> "$sb_control/to-helper" 8<> "$sb_control/to-program" 9< "$sb_control"
+exec 7>&-
+sb_ready=' '
+while read -r sb_peer <&3; do sb_ready="$sb_ready$sb_peer "; done
+exec 3<&-
+case $sb_ready in *' helper '*) ;; *)
+  echo "sandbox: the helper that detaches the runner's root did not start" >&2
+  exit 1
+  ;;
+esac
+case $sb_ready in *' launcher '*) ;; *)
+  echo "sandbox: the launcher did not start: setpriv could not drop the capabilities (see above)" >&2
+  exit 1
+  ;;
+esac
+sb_failed_marker=/proc/self/fd/9/${SETUP_FAILED_MARKER}
 cd "$sb_root"
 pivot_root . ${OLD_ROOT}
 cd /
 echo go >&6
-if ! read -r sb_detached <&7 || [ "$sb_detached" != detached ]; then
-  echo "sandbox: the runner's root could not be detached from the sandbox" >&2
+sb_status=0
+wait "$sb_helper" || sb_status=$?
+if [ "$sb_status" != 0 ]; then
+  echo "sandbox: the runner's root could not be detached from the sandbox (helper exit status $sb_status)" >&2
   exit 1
 fi
-exec 6>&- 7<&-
+exec 6>&-
+trap - EXIT
+exec 9<&-
 echo go >&8
-exec 8>&-
-sb_status=0
 wait "$sb_program" || sb_status=$?
 exit "$sb_status"
 `;
@@ -37191,11 +37249,35 @@ function overlayPathProblem(path13) {
     return `${path13} contains a character (, : \\ or a newline) that overlayfs options cannot carry; move it to a plain path`;
   return void 0;
 }
-function overlaySupported() {
-  try {
-    return /\toverlay$/m.test(readFileSync3("/proc/filesystems", "utf8"));
-  } catch {
-    return false;
+function symlinkOnPath(base, target) {
+  let path13 = base;
+  for (const part of target.split("/").filter(Boolean)) {
+    path13 = join4(path13, part);
+    try {
+      if (lstatSync(path13).isSymbolicLink()) return path13;
+    } catch (error2) {
+      if (error2.code === "ENOENT") return void 0;
+      throw error2;
+    }
+  }
+  return void 0;
+}
+function assertNoSymlinkedTargets(spec) {
+  const mounts = spec.mounts ?? [];
+  const targets = [
+    ...["/proc", "/dev", `/${OLD_ROOT}`].map((target) => ({ target, placedAfter: 0 })),
+    ...mounts.map((mount, index) => ({ target: mount.target, placedAfter: index })),
+    ...(spec.files ?? []).map((file) => ({ target: file.target, placedAfter: mounts.length }))
+  ];
+  for (const { target, placedAfter } of targets) {
+    if (target.split("/").includes("..")) throw new Error(`sandbox path ${target} must not contain ..`);
+    const covering = mounts.slice(0, placedAfter).filter((mount) => target === mount.target || target.startsWith(`${mount.target}/`)).sort((a, b) => b.target.length - a.target.length)[0];
+    const base = covering?.source ?? spec.rootfs;
+    const link = symlinkOnPath(base, relative3(covering?.target ?? "/", target));
+    if (link !== void 0)
+      throw new Error(
+        `cannot place ${target} in the sandbox: ${link} is a symbolic link (to ${readlinkSync(link)}), and following it would write outside the sandbox on the runner. ` + (covering ? `Replace the link in ${covering.source} with a real folder or file.` : `The root ${spec.rootfs} comes from the kaniko-image input: use an image where that path is a real folder or file.`)
+      );
   }
 }
 function sandboxCommand(spec, layout, fileDirectives) {
@@ -37214,6 +37296,9 @@ function sandboxCommand(spec, layout, fileDirectives) {
     "unshare",
     "--mount",
     "--pid",
+    // Own IPC and hostname too; the network stays the runner's, for base-image pulls.
+    "--ipc",
+    "--uts",
     "--fork",
     "--kill-child",
     "--propagation",
@@ -37270,19 +37355,18 @@ async function runInSandbox(spec) {
       const problem = overlayPathProblem(path13);
       if (problem) throw new Error(`cannot build the sandbox: ${problem}`);
     }
+    assertNoSymlinkedTargets(spec);
     const fileDirectives = await stageFiles(spec.files ?? [], join4(workDir, "files"));
     const wanted = spec.strategy ?? "auto";
     startGroup(spec.title);
     try {
-      if (wanted !== "copy" && overlaySupported()) {
+      if (wanted !== "copy") {
         const result = await attempt(spec, prefix2, workDir, "overlay", fileDirectives);
         const control = layoutFor(workDir, "overlay").control;
         if (!existsSync3(join4(control, OVERLAY_UNAVAILABLE_MARKER))) return result;
         if (wanted === "overlay")
           throw new Error(`overlayfs cannot be mounted over ${spec.rootfs} in ${workDir} on this runner`);
         warning(`overlayfs is not available here; copying the root ${spec.rootfs} instead (slower)`);
-      } else if (wanted === "overlay") {
-        throw new Error("overlayfs is not supported by this kernel (not in /proc/filesystems)");
       }
       await copyRoot(spec.rootfs, join4(workDir, "root"), prefix2);
       return await attempt(spec, prefix2, workDir, "copy", fileDirectives);
@@ -37312,11 +37396,13 @@ async function attempt(spec, prefix2, workDir, strategy, fileDirectives) {
     }
   });
   const output = result.stdout + result.stderr;
-  return {
-    exitCode: result.exitCode,
-    output,
-    tail: lastLines(output.trimEnd(), spec.tailLines ?? 30)
-  };
+  const tail = lastLines(output.trimEnd(), spec.tailLines ?? 30);
+  if (existsSync3(join4(layout.control, SETUP_FAILED_MARKER)) && !existsSync3(join4(layout.control, OVERLAY_UNAVAILABLE_MARKER)))
+    throw new Error(
+      `the build sandbox could not be set up (${strategy} of ${spec.rootfs}), so the program never started (exit status ${result.exitCode}); its last lines:
+${tail}`
+    );
+  return { exitCode: result.exitCode, output, tail };
 }
 function shellDisplay(arg) {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg);
@@ -37585,7 +37671,7 @@ function proxySettings(env) {
 async function buildImage(options) {
   await mkdir3(options.outputDir, { recursive: true });
   const outputDir = await mkdtemp2(join5(options.outputDir, "build-"));
-  const inContext = relative3(options.context, options.dockerfile);
+  const inContext = relative4(options.context, options.dockerfile);
   const dockerfileInContext = !inContext.startsWith("..") && !isAbsolute3(inContext);
   const sandboxDockerfile = dockerfileInContext ? `${SANDBOX_CONTEXT}/${inContext.split("\\").join("/")}` : `${SANDBOX_DOCKERFILE_DIR}/${basename3(options.dockerfile)}`;
   const mounts = [
@@ -37637,13 +37723,13 @@ function withoutGitCredentials(config) {
 }
 async function gitConfigFiles(context3) {
   const gitDir = join5(context3, ".git");
-  if (!existsSync4(gitDir) || !lstatSync(gitDir).isDirectory()) return [];
+  if (!existsSync4(gitDir) || !lstatSync2(gitDir).isDirectory()) return [];
   const found = existsSync4(join5(gitDir, "config")) ? [".git/config"] : [];
   const modules = join5(gitDir, "modules");
   if (existsSync4(modules)) {
     for (const entry of await readdir2(modules, { recursive: true, withFileTypes: true }))
       if (entry.isFile() && entry.name === "config")
-        found.push(relative3(context3, join5(entry.parentPath, entry.name)).split("\\").join("/"));
+        found.push(relative4(context3, join5(entry.parentPath, entry.name)).split("\\").join("/"));
   }
   return found;
 }
@@ -83679,7 +83765,7 @@ function toolsNote({ trivy, crane, kaniko }) {
   return `Built with kaniko \`${kaniko.image}\` \u2192 \`${platform3}\`, scanned with Trivy ${trivy.version}, pushed with crane ${crane.version}.`;
 }
 function repositoryPath(config, path13) {
-  return relative5(config.workspace, path13).split(sep10).join("/");
+  return relative6(config.workspace, path13).split(sep10).join("/");
 }
 async function main(options = {}) {
   try {
