@@ -194,6 +194,17 @@ describe('prepareTrivyDb', () => {
 });
 
 describe('scanImage through the Trivy stand-in', () => {
+  /** A vulnerability-only scan with no SBOM: what most cases below need. */
+  const scanVuln = (t: ReturnType<typeof setup>) =>
+    scanImage({
+      ...t.process,
+      tarball,
+      outputDir: t.outputDir,
+      cacheDir: t.cacheDir,
+      scanners: ['vuln'],
+      sbom: 'none',
+    });
+
   async function readyDb(t: ReturnType<typeof setup>) {
     await prepareTrivyDb({ ...t.process, cacheDir: t.cacheDir, repositories, store: noCacheService });
   }
@@ -282,14 +293,7 @@ describe('scanImage through the Trivy stand-in', () => {
       TRIVY_SEVERITY: 'CRITICAL',
     });
     try {
-      await scanImage({
-        ...t.process,
-        tarball,
-        outputDir: t.outputDir,
-        cacheDir: t.cacheDir,
-        scanners: ['vuln'],
-        sbom: 'none',
-      });
+      await scanVuln(t);
     } finally {
       for (const name of ['GITHUB_TOKEN', 'INPUT_GITHUB_TOKEN', 'ACTIONS_RUNTIME_TOKEN', 'TRIVY_SEVERITY'])
         delete process.env[name];
@@ -327,14 +331,7 @@ describe('scanImage through the Trivy stand-in', () => {
     const before = process.cwd();
     process.chdir(workspace);
     try {
-      const result = await scanImage({
-        ...t.process,
-        tarball,
-        outputDir: t.outputDir,
-        cacheDir: t.cacheDir,
-        scanners: ['vuln'],
-        sbom: 'none',
-      });
+      const result = await scanVuln(t);
       expect(result.report.Results![0]!.Vulnerabilities).toHaveLength(4);
     } finally {
       process.chdir(before);
@@ -344,29 +341,15 @@ describe('scanImage through the Trivy stand-in', () => {
   it('a non-zero exit is a scanner failure even when a report was written', async () => {
     const t = setup({ TRIVY_STANDIN_EXIT: '2' });
     await readyDb(t);
-    await expect(
-      scanImage({
-        ...t.process,
-        tarball,
-        outputDir: t.outputDir,
-        cacheDir: t.cacheDir,
-        scanners: ['vuln'],
-        sbom: 'none',
-      }),
-    ).rejects.toThrow(/Trivy scan of .*image\.tar failed with exit code 2[\s\S]*nothing is pushed/);
+    await expect(scanVuln(t)).rejects.toThrow(
+      /Trivy scan of .*image\.tar failed with exit code 2[\s\S]*nothing is pushed/,
+    );
   });
 
   it('a report that is not JSON is a scanner failure', async () => {
     const t = setup({ TRIVY_STANDIN_REPORT: 'garbage' });
     await readyDb(t);
-    const error = await scanImage({
-      ...t.process,
-      tarball,
-      outputDir: t.outputDir,
-      cacheDir: t.cacheDir,
-      scanners: ['vuln'],
-      sbom: 'none',
-    }).catch((e: unknown) => e);
+    const error = await scanVuln(t).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ReportError);
     expect((error as Error).message).toMatch(/trivy-report\.json is not valid JSON/);
   });
@@ -396,16 +379,7 @@ describe('scanImage through the Trivy stand-in', () => {
 
   it('scanning before the DB is ready fails (--skip-db-update on the first run)', async () => {
     const t = setup();
-    await expect(
-      scanImage({
-        ...t.process,
-        tarball,
-        outputDir: t.outputDir,
-        cacheDir: t.cacheDir,
-        scanners: ['vuln'],
-        sbom: 'none',
-      }),
-    ).rejects.toThrow(/--skip-db-update cannot be specified on the first run/);
+    await expect(scanVuln(t)).rejects.toThrow(/--skip-db-update cannot be specified on the first run/);
   });
 
   it('a file that is not an image tarball fails the scan', async () => {
