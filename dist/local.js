@@ -34736,7 +34736,7 @@ function buildConfig(sources) {
   const uploadSarif2 = bool("upload-sarif");
   const reproducible = bool("reproducible");
   if (problems.length > 0) throw new InputError(problems);
-  const created = (reproducible ? sources.commitTime ?? /* @__PURE__ */ new Date(0) : sources.now).toISOString();
+  const created = (reproducible ? sources.commitTime?.() ?? /* @__PURE__ */ new Date(0) : sources.now).toISOString();
   const labels = computeLabels({ context: github, version: version3, created, userLabels });
   return Object.freeze({
     github,
@@ -83532,7 +83532,7 @@ function loadConfig(options = {}, env = process.env) {
     outputDir: options.outputDir ?? join15(runnerTemp, "build-scan-push"),
     tempDir: join15(runnerTemp, "build-scan-push-private"),
     now: /* @__PURE__ */ new Date(),
-    commitTime: commitTime(env, github.payload.head_commit?.timestamp, github.workspace)
+    commitTime: () => commitTime(env, github.payload.head_commit?.timestamp, github.workspace)
   });
   const { registryUsername: username, registryPassword: password, githubToken } = config;
   for (const secret of [password, githubToken]) if (secret) setSecret(secret);

@@ -159,9 +159,13 @@ export interface ConfigSources {
   /** Where outputs go (RUNNER_TEMP on a runner, ./out locally). */
   readonly outputDir: string;
   readonly tempDir: string;
-  /** Build time, and commit time for reproducible builds; the caller reads the clock and git. */
+  /** Build time, the `created` label unless the build is reproducible. */
   readonly now: Date;
-  readonly commitTime?: Date | undefined;
+  /**
+   * The commit's time for reproducible builds, asked for only when `reproducible` is on and every
+   * input is valid (it may run git, and bad inputs must fail before any process).
+   */
+  readonly commitTime?: () => Date | undefined;
 }
 
 const HOST =
@@ -404,7 +408,7 @@ export function buildConfig(sources: ConfigSources): Config {
 
   if (problems.length > 0) throw new InputError(problems);
 
-  const created = (reproducible ? (sources.commitTime ?? new Date(0)) : sources.now).toISOString();
+  const created = (reproducible ? (sources.commitTime?.() ?? new Date(0)) : sources.now).toISOString();
   const labels = computeLabels({ context: github, version, created, userLabels });
 
   return Object.freeze({

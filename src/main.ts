@@ -44,7 +44,7 @@ export function loadConfig(options: MainOptions = {}, env: NodeJS.ProcessEnv = p
     outputDir: options.outputDir ?? join(runnerTemp, 'build-scan-push'),
     tempDir: join(runnerTemp, 'build-scan-push-private'),
     now: new Date(),
-    commitTime: commitTime(env, github.payload.head_commit?.timestamp, github.workspace),
+    commitTime: () => commitTime(env, github.payload.head_commit?.timestamp, github.workspace),
   });
   // Mask every form of the secrets before anything can log them: the password may be a PAT
   // rather than the job token, and its basic-auth form lands in credential files.

@@ -31,7 +31,7 @@ function configFor(
     outputDir: join(workspace, 'out'),
     tempDir: join(workspace, 'tmp'),
     now: new Date('2026-11-24T12:00:00Z'),
-    commitTime: options.commitTime,
+    commitTime: () => options.commitTime,
   });
 }
 
@@ -115,6 +115,30 @@ describe('buildConfig defaults', () => {
   it('uses the commit time as created when reproducible', () => {
     const config = configFor({ reproducible: 'true' }, { commitTime: new Date('2026-11-20T08:00:00Z') });
     expect(config.labels['org.opencontainers.image.created']).toBe('2026-11-20T08:00:00.000Z');
+  });
+
+  it('asks for the commit time only for a reproducible build with valid inputs', () => {
+    let asked = 0;
+    const ask = () => {
+      asked += 1;
+      return new Date('2026-11-20T08:00:00Z');
+    };
+    const build = (inputs: Inputs) => {
+      const workspace = makeWorkspace();
+      return buildConfig({
+        read: (name) => inputs[name] ?? '',
+        github: githubContext({ workspace }),
+        outputDir: join(workspace, 'out'),
+        tempDir: join(workspace, 'tmp'),
+        now: new Date('2026-11-24T12:00:00Z'),
+        commitTime: ask,
+      });
+    };
+    build({});
+    expect(() => build({ reproducible: 'true', push: 'maybe' })).toThrow(InputError);
+    expect(asked).toBe(0);
+    build({ reproducible: 'true' });
+    expect(asked).toBe(1);
   });
 
   it('normalises versions with a leading v', () => {
