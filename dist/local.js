@@ -83788,8 +83788,9 @@ Runs the action's pipeline on this Linux machine, the way the runner would, and 
 tarball, report, SARIF, SBOM, summary and outputs to ./out (or --out <dir>).
 Every action input is a flag of the same name, e.g.
   npm run local -- --context examples/hello --fail-on CRITICAL --tool-mirror http://mirror.internal
-Defaults are the action's, except: push false, upload-sarif false unless --github-token is given,
-image localhost/<folder name> outside a GitHub workflow, and tag local outside a git checkout.`;
+Defaults are the action's, except: push false, upload-sarif false unless --github-token is
+given, image localhost/<folder name> outside a GitHub workflow, and tag local outside a git
+checkout. RUNNER_DEBUG=1 shows debug lines.`;
 function parseFlags(argv) {
   const inputs = {};
   let out;
@@ -83846,6 +83847,39 @@ function localEnvironment(flags, env, cwd, out) {
   for (const [name, value] of Object.entries(inputs)) result[`INPUT_${name.toUpperCase()}`] = value;
   return result;
 }
+function renderWorkflowCommand(line, debug2 = false) {
+  const command = /^::([a-z-]+)(?: [^:]*)?::(.*)$/s.exec(line);
+  if (!command) return line;
+  const [, name, encoded = ""] = command;
+  const message = encoded.replace(/%0D/g, "\r").replace(/%0A/g, "\n").replace(/%25/g, "%");
+  switch (name) {
+    case "debug":
+      return debug2 ? `debug: ${message}` : void 0;
+    case "add-mask":
+    case "endgroup":
+      return void 0;
+    case "error":
+      return `Error: ${message}`;
+    case "warning":
+      return `Warning: ${message}`;
+    case "notice":
+      return `Notice: ${message}`;
+    case "group":
+      return `\u25B6 ${message}`;
+    default:
+      return line;
+  }
+}
+function renderCommandsOnStdout(debug2) {
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk, ...rest) => {
+    const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
+    if (!text.startsWith("::")) return write(chunk, ...rest);
+    const shown = text.split(/\r?\n/).filter((line) => line !== "").map((line) => renderWorkflowCommand(line, debug2)).filter((line) => line !== void 0);
+    return shown.length > 0 ? write(`${shown.join("\n")}
+`, ...rest) : true;
+  });
+}
 async function runLocal(argv) {
   if (argv.includes("--help") || argv.includes("-h")) {
     console.log(USAGE);
@@ -83858,13 +83892,15 @@ async function runLocal(argv) {
   for (const file of ["GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_STATE"])
     writeFileSync4(environment[file], "");
   Object.assign(process.env, environment);
+  renderCommandsOnStdout(process.env.RUNNER_DEBUG === "1");
   try {
     await main({ outputDir });
   } finally {
     await removePaths(pathsRecordedThisRun());
   }
+  const verdict = process.exitCode ? "The run failed; what it produced is" : "Results are";
   console.log(`
-Results are in ${outputDir}.`);
+${verdict} in ${outputDir}.`);
 }
 
 // src/local-cli.ts

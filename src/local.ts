@@ -13,8 +13,9 @@ Runs the action's pipeline on this Linux machine, the way the runner would, and 
 tarball, report, SARIF, SBOM, summary and outputs to ./out (or --out <dir>).
 Every action input is a flag of the same name, e.g.
   npm run local -- --context examples/hello --fail-on CRITICAL --tool-mirror http://mirror.internal
-Defaults are the action's, except: push false, upload-sarif false unless --github-token is given,
-image localhost/<folder name> outside a GitHub workflow, and tag local outside a git checkout.`;
+Defaults are the action's, except: push false, upload-sarif false unless --github-token is
+given, image localhost/<folder name> outside a GitHub workflow, and tag local outside a git
+checkout. RUNNER_DEBUG=1 shows debug lines.`;
 
 /** `--name value` and `--name=value` pairs; every name must be an action input (or --out). */
 export function parseFlags(argv: readonly string[]): {
@@ -83,6 +84,50 @@ export function localEnvironment(
   return result;
 }
 
+/**
+ * A workflow command line as a person at a terminal should see it: the runner hides debug
+ * lines and masks, shows errors and warnings, and folds groups; a terminal gets the same.
+ * Returns undefined for a line that must not be shown.
+ */
+export function renderWorkflowCommand(line: string, debug = false): string | undefined {
+  const command = /^::([a-z-]+)(?: [^:]*)?::(.*)$/s.exec(line);
+  if (!command) return line;
+  const [, name, encoded = ''] = command;
+  const message = encoded.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%25/g, '%');
+  switch (name) {
+    case 'debug':
+      return debug ? `debug: ${message}` : undefined;
+    case 'add-mask':
+    case 'endgroup':
+      return undefined;
+    case 'error':
+      return `Error: ${message}`;
+    case 'warning':
+      return `Warning: ${message}`;
+    case 'notice':
+      return `Notice: ${message}`;
+    case 'group':
+      return `▶ ${message}`;
+    default:
+      return line;
+  }
+}
+
+/** Renders the workflow commands @actions/core writes (one whole line per write) for a terminal. */
+function renderCommandsOnStdout(debug: boolean): void {
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    if (!text.startsWith('::')) return write(chunk, ...rest);
+    const shown = text
+      .split(/\r?\n/)
+      .filter((line) => line !== '')
+      .map((line) => renderWorkflowCommand(line, debug))
+      .filter((line): line is string => line !== undefined);
+    return shown.length > 0 ? write(`${shown.join('\n')}\n`, ...rest) : true;
+  }) as typeof process.stdout.write;
+}
+
 /** The local runner: the runner's environment from flags, the pipeline, then the post step's cleanup. */
 export async function runLocal(argv: readonly string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -96,10 +141,12 @@ export async function runLocal(argv: readonly string[]): Promise<void> {
   for (const file of ['GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_STATE'] as const)
     writeFileSync(environment[file]!, '');
   Object.assign(process.env, environment);
+  renderCommandsOnStdout(process.env.RUNNER_DEBUG === '1');
   try {
     await main({ outputDir });
   } finally {
     await removePaths(pathsRecordedThisRun());
   }
-  console.log(`\nResults are in ${outputDir}.`);
+  const verdict = process.exitCode ? 'The run failed; what it produced is' : 'Results are';
+  console.log(`\n${verdict} in ${outputDir}.`);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { localEnvironment, parseFlags } from '../src/local.js';
+import { localEnvironment, parseFlags, renderWorkflowCommand } from '../src/local.js';
 
 describe('parseFlags', () => {
   it('maps --name value and --name=value onto inputs', () => {
@@ -43,5 +43,23 @@ describe('localEnvironment', () => {
       'INPUT_UPLOAD-SARIF': 'true',
       INPUT_IMAGE: 'ghcr.io/o/r',
     });
+  });
+});
+
+describe('renderWorkflowCommand', () => {
+  it('shows errors, warnings and groups as a terminal should, and hides debug lines and masks', () => {
+    expect(renderWorkflowCommand('::error::3 invalid inputs:%0A  - `push` "maybe"')).toBe(
+      'Error: 3 invalid inputs:\n  - `push` "maybe"',
+    );
+    expect(renderWorkflowCommand('::warning::100%25 sure')).toBe('Warning: 100% sure');
+    expect(renderWorkflowCommand('::group::Build ghcr.io/o/r:main with kaniko')).toBe(
+      '▶ Build ghcr.io/o/r:main with kaniko',
+    );
+    expect(renderWorkflowCommand('::endgroup::')).toBeUndefined();
+    expect(renderWorkflowCommand('::add-mask::hunter2')).toBeUndefined();
+    expect(renderWorkflowCommand('::debug::checking cache')).toBeUndefined();
+    expect(renderWorkflowCommand('::debug::checking cache', true)).toBe('debug: checking cache');
+    expect(renderWorkflowCommand('::error file=Dockerfile,line=3::bad')).toBe('Error: bad');
+    expect(renderWorkflowCommand('plain tool output')).toBe('plain tool output');
   });
 });
