@@ -36349,7 +36349,6 @@ function saveState(name, value) {
 }
 
 // src/main.ts
-import { execFileSync } from "node:child_process";
 import { mkdir as mkdir8, readFile as readFile5, writeFile as writeFile4 } from "node:fs/promises";
 import { tmpdir as tmpdir3 } from "node:os";
 import { join as join15, relative as relative6, sep as sep10 } from "node:path";
@@ -36440,6 +36439,7 @@ import { readFileSync } from "node:fs";
 import { rm as rm2 } from "node:fs/promises";
 
 // src/exec.ts
+import { execFileSync } from "node:child_process";
 var PROXY_VARIABLES = [
   "HTTP_PROXY",
   "http_proxy",
@@ -36485,6 +36485,18 @@ ${hint}` : ""}`
 }
 function lastLines(text, count) {
   return text.split("\n").slice(-count).join("\n");
+}
+function gitOutput(args, cwd) {
+  try {
+    return execFileSync("git", [...args], {
+      cwd,
+      env: childEnv(),
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"]
+    }).trim();
+  } catch {
+    return "";
+  }
 }
 
 // src/cleanup.ts
@@ -83522,17 +83534,8 @@ function commitTime(env, headCommitTime, workspace) {
   if (env.SOURCE_DATE_EPOCH && /^\d+$/.test(env.SOURCE_DATE_EPOCH))
     return new Date(Number(env.SOURCE_DATE_EPOCH) * 1e3);
   if (headCommitTime) return new Date(headCommitTime);
-  try {
-    const seconds = execFileSync("git", ["log", "-1", "--format=%ct"], {
-      cwd: workspace,
-      env: childEnv(),
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "ignore"]
-    }).trim();
-    return /^\d+$/.test(seconds) ? new Date(Number(seconds) * 1e3) : void 0;
-  } catch {
-    return void 0;
-  }
+  const seconds = gitOutput(["log", "-1", "--format=%ct"], workspace);
+  return /^\d+$/.test(seconds) ? new Date(Number(seconds) * 1e3) : void 0;
 }
 async function runPipeline(config) {
   setOutput("pushed", "false");

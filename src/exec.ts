@@ -1,4 +1,5 @@
 import { getExecOutput } from '@actions/exec';
+import { execFileSync } from 'node:child_process';
 
 /** Proxy settings, in both spellings tools read. */
 export const PROXY_VARIABLES = [
@@ -83,4 +84,21 @@ export function assertSuccess(result: RunResult, what: string, hint = ''): RunRe
 
 export function lastLines(text: string, count: number): string {
   return text.split('\n').slice(-count).join('\n');
+}
+
+/**
+ * A git command's trimmed output, or '' where git fails (not a checkout, no commit, no git).
+ * Synchronous: it reads facts (commit, branch, time) while the configuration is being built.
+ */
+export function gitOutput(args: readonly string[], cwd: string): string {
+  try {
+    return execFileSync('git', [...args], {
+      cwd,
+      env: childEnv(),
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    return '';
+  }
 }

@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { INPUT_DEFAULTS } from './inputs.js';
 import type { InputName } from './inputs.js';
+import { gitOutput } from './exec.js';
 import { main } from './main.js';
 import { pathsRecordedThisRun, removePaths } from './cleanup.js';
 
@@ -38,14 +38,6 @@ export function parseFlags(argv: readonly string[]): {
   return out === undefined ? { inputs } : { inputs, out };
 }
 
-function git(args: string[]): string {
-  try {
-    return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return '';
-  }
-}
-
 /** The environment the runner would give the action, filled in from this machine and git. */
 export function localEnvironment(
   flags: ReturnType<typeof parseFlags>,
@@ -53,7 +45,7 @@ export function localEnvironment(
   cwd: string,
   out: string,
 ): Record<string, string> {
-  const sha = env.GITHUB_SHA ?? git(['rev-parse', 'HEAD']);
+  const sha = env.GITHUB_SHA ?? gitOutput(['rev-parse', 'HEAD'], cwd);
   const inputs: Partial<Record<InputName, string>> = {
     push: 'false',
     // Outside a git checkout there is no commit to tag the image by.
@@ -68,7 +60,7 @@ export function localEnvironment(
         }),
     ...flags.inputs,
   };
-  const branch = git(['symbolic-ref', '--quiet', 'HEAD']);
+  const branch = gitOutput(['symbolic-ref', '--quiet', 'HEAD'], cwd);
   const result: Record<string, string> = {
     GITHUB_WORKSPACE: env.GITHUB_WORKSPACE ?? cwd,
     GITHUB_SHA: sha,

@@ -1,5 +1,4 @@
 import * as core from '@actions/core';
-import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
@@ -8,7 +7,7 @@ import { buildImage } from './build/kaniko.js';
 import { recordForCleanup } from './cleanup.js';
 import { readGitHubContext } from './context.js';
 import { registryOf } from './reference.js';
-import { childEnv } from './exec.js';
+import { gitOutput } from './exec.js';
 import type { Decision } from './gate/policy.js';
 import { decide } from './gate/policy.js';
 import { parseIgnoreFile } from './gate/ignore.js';
@@ -66,18 +65,9 @@ function commitTime(
   if (env.SOURCE_DATE_EPOCH && /^\d+$/.test(env.SOURCE_DATE_EPOCH))
     return new Date(Number(env.SOURCE_DATE_EPOCH) * 1000);
   if (headCommitTime) return new Date(headCommitTime);
-  try {
-    const seconds = execFileSync('git', ['log', '-1', '--format=%ct'], {
-      cwd: workspace,
-      env: childEnv(),
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-    return /^\d+$/.test(seconds) ? new Date(Number(seconds) * 1000) : undefined;
-  } catch {
-    // Not a git checkout: a reproducible build then dates its image at the epoch, as kaniko does.
-    return undefined;
-  }
+  // Outside a git checkout a reproducible build dates its image at the epoch, as kaniko does.
+  const seconds = gitOutput(['log', '-1', '--format=%ct'], workspace);
+  return /^\d+$/.test(seconds) ? new Date(Number(seconds) * 1000) : undefined;
 }
 
 /** The pipeline: install → build (DB fetched meanwhile) → scan → gate → report → publish → outputs. */
