@@ -6,6 +6,8 @@ import type { Instruction } from '../dockerfile.js';
 import { parseDockerfile } from '../dockerfile.js';
 import type { RootStrategy, SandboxFile, SandboxMount } from './sandbox.js';
 import { runInSandbox } from './sandbox.js';
+import type { SandboxNetworkMode } from './sandbox-network.js';
+import { sandboxResolvConf } from './sandbox-network.js';
 import type { ImageConfig, ImageIdentity } from './tarball.js';
 import { PROXY_VARIABLES } from '../exec.js';
 import { readImageTarball } from './tarball.js';
@@ -122,6 +124,10 @@ export interface BuildOptions extends Omit<KanikoArgvOptions, 'dockerfile' | 'pr
   /** `/etc` files copied in; tests point this elsewhere. */
   readonly hostEtc?: string;
   readonly strategy?: 'auto' | RootStrategy;
+  /** The build's network: its own (default) or the runner's. */
+  readonly network?: SandboxNetworkMode;
+  /** Runner loopback ports the build may reach (a local registry, the layer cache). */
+  readonly loopbackPorts?: readonly number[];
 }
 
 export interface BuildResult {
@@ -164,6 +170,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     files: await sandboxFiles(options),
     title: `Build ${options.image}:${options.firstTag} with kaniko`,
     strategy: options.strategy ?? 'auto',
+    network: options.network ?? 'isolated',
+    loopbackPorts: options.loopbackPorts ?? [],
   });
   if (result.exitCode !== 0) {
     const dockerfileText = await readFile(options.dockerfile, 'utf8');
@@ -246,11 +254,15 @@ async function sanitizedGitConfigs(context: string): Promise<SandboxFile[]> {
 async function sandboxFiles(options: BuildOptions): Promise<SandboxFile[]> {
   const files: SandboxFile[] = await sanitizedGitConfigs(options.context);
   const etc = options.hostEtc ?? '/etc';
-  for (const name of ['resolv.conf', 'hosts']) {
-    const path = join(etc, name);
-    if (existsSync(path))
-      files.push({ target: `/etc/${name}`, content: await readFile(path), asMount: true });
-  }
+  const resolvConf = join(etc, 'resolv.conf');
+  if (existsSync(resolvConf))
+    files.push({
+      target: '/etc/resolv.conf',
+      content: sandboxResolvConf(await readFile(resolvConf, 'utf8'), options.network ?? 'isolated'),
+      asMount: true,
+    });
+  const hosts = join(etc, 'hosts');
+  if (existsSync(hosts)) files.push({ target: '/etc/hosts', content: await readFile(hosts), asMount: true });
   const hostBundle = options.hostCaBundle ?? HOST_CA_BUNDLE;
   if (existsSync(hostBundle)) {
     const executorBundle = join(options.rootfs, EXECUTOR_CA_BUNDLE);

@@ -1,25 +1,25 @@
 import * as core from '@actions/core';
-import { getExecOutput } from '@actions/exec';
-import { existsSync, lstatSync, readlinkSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, relative } from 'node:path';
+import { spawn } from 'node:child_process';
+import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { recordForCleanup, removePath } from '../cleanup.js';
 import { lastLines, run } from '../exec.js';
+import type { SandboxMount } from './runtime-spec.js';
+import { runtimeSpec } from './runtime-spec.js';
+import { sandboxSeccompProfile } from './seccomp.js';
+import type { SandboxNetwork, SandboxNetworkMode } from './sandbox-network.js';
+import { connectSandboxNetwork } from './sandbox-network.js';
 
-/** A host path made visible inside the sandbox (bind mount, private to the sandbox). */
-export interface SandboxMount {
-  readonly source: string;
-  /** Absolute path inside the sandbox; created in the overlay when the root lacks it. */
-  readonly target: string;
-  readonly readOnly: boolean;
-}
+export type { SandboxMount } from './runtime-spec.js';
+export { SANDBOX_CAPABILITIES } from './runtime-spec.js';
 
 /** A file placed in the sandbox before the program starts. */
 export interface SandboxFile {
   /** Absolute path inside the sandbox. */
   readonly target: string;
   readonly content: string | Buffer;
-  /** File mode; 0o644 unless given (use 0o600 for credentials). */
+  /** File mode; 0o644 unless given. */
   readonly mode?: number;
   /**
    * Bind it read-only instead of writing it into the root, the way container engines provide
@@ -47,8 +47,14 @@ export interface SandboxSpec {
   readonly title: string;
   /** `auto` tries overlayfs and falls back to copying the root when it cannot be mounted. */
   readonly strategy?: 'auto' | RootStrategy;
+  /** `isolated` (the default): a network namespace of its own; see SandboxNetworkMode. */
+  readonly network?: SandboxNetworkMode;
+  /** TCP ports on the runner's loopback the program may reach (at 127.0.0.1:<port> inside). */
+  readonly loopbackPorts?: readonly number[];
   /** How many lines of output `tail` keeps. */
   readonly tailLines?: number;
+  /** Where the program's output goes as it arrives; the runner's log by default. */
+  readonly relay?: (chunk: Buffer) => void;
 }
 
 export interface SandboxResult {
@@ -60,233 +66,52 @@ export interface SandboxResult {
 }
 
 const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
-/**
- * The build is real root on the runner's kernel, so /proc must not let it change the kernel:
- * a core_pattern or modprobe path pointing into its root would run code as root on the runner,
- * sysrq-trigger reboots it. As runc does, these are bound read-only over themselves and the
- * kernel-memory and key views are hidden under /dev/null; without sys_admin nothing undoes that.
- */
-const PROC_READ_ONLY = ['sys', 'sysrq-trigger', 'irq', 'bus', 'fs'];
-const PROC_MASKED = ['kcore', 'keys', 'timer_list', 'sched_debug'];
-/** Written by the setup script into its control folder when overlayfs cannot be mounted. */
+/** Written by the launcher into its control folder when overlayfs cannot be mounted. */
 const OVERLAY_UNAVAILABLE_MARKER = 'overlay-unavailable';
-/** Written by the setup script into its control folder when it fails before the program starts. */
+/** Written by the launcher into its control folder when it fails before runc starts. */
 const SETUP_FAILED_MARKER = 'setup-failed';
-/** Where the old root is put by pivot_root, until it is detached; removed before the program starts. */
-const OLD_ROOT = '.sandbox-old-root';
-/**
- * Docker's default capability set without net_raw (a build shares the runner's network, where raw
- * sockets could spoof or sniff): what kaniko is built to run with. Everything else (sys_admin,
- * mknod, sys_module, sys_ptrace, dac_read_search, net_admin, …) is dropped from the bounding and
- * inheritable sets, so no process of the build can mount, load modules or trace the setup.
- */
-export const SANDBOX_CAPABILITIES = [
-  'chown',
-  'dac_override',
-  'fowner',
-  'fsetid',
-  'kill',
-  'setgid',
-  'setuid',
-  'setpcap',
-  'net_bind_service',
-  'sys_chroot',
-  'setfcap',
-  'audit_write',
-];
-const SETPRIV_OPTIONS = `--bounding-set=-all,${SANDBOX_CAPABILITIES.map((cap) => `+${cap}`).join(',')} --inh-caps=-all`;
-/** Variables sudo or the setup shell add on their own; removed unless the program's environment sets them. */
-const SETUP_VARIABLES = [
-  'PWD',
-  'OLDPWD',
-  'SUDO_COMMAND',
-  'SUDO_USER',
-  'SUDO_UID',
-  'SUDO_GID',
-  'SUDO_HOME',
-  'MAIL',
-  'LOGNAME',
-  'USER',
-  'HOME',
-  'SHELL',
-  'TERM',
-];
+/** Written by the launcher once the root is in place, before it waits for its network. */
+const ROOT_READY_MARKER = 'root-ready';
+/** runc's own log: an error there means the runtime, not the program, failed. */
+const RUNC_LOG = 'runc.log';
+const STATE_KEY = 'sandboxes';
 
 /*
- * Runs inside the new mount and PID namespaces, as PID 1. The script is a constant: every value
- * arrives as a positional argument or, for the program's environment, as the script's own
- * environment (never argv: values such as proxy URLs may hold passwords, and argv is readable by
- * every user of the runner). Arguments:
- *   strategy lower upper work root control setup-path path-state program-path unset-names
- *   then directives, then `--` and the program's argv.
- * Directives: `bind SRC TARGET ro|rw`, `copy SRC TARGET`.
+ * The launcher: PID 1 of a new PID namespace (and of a new network namespace unless the runner's
+ * is chosen), in a private mount namespace with its own /proc. It mounts the root, waits for the
+ * action's word that the network is ready, then runs runc, which enters the root with pivot_root
+ * and applies the capabilities, masks and seccomp profile of the runtime configuration.
  *
- * The program enters its root through pivot_root, not chroot: the old root is detached before the
- * program starts, so no path (`..` after a nested chroot included) leads back to the runner. As
- * nothing of the runner's is reachable after the pivot, the two processes that act after it were
- * started before it: a helper whose root is a view of the runner (so it keeps umount) detaches the
- * old root, and a launcher, already holding only SANDBOX_CAPABILITIES, then executes the program.
+ * Its stdin is the action's lifeline: when the action's process ends for any reason, even
+ * SIGKILL, the pipe closes, runc is killed, the launcher returns, and the kernel kills every
+ * process left in the PID namespace, the build's included. Every value is a positional argument;
+ * the program's environment travels in the runtime configuration file, never in argv.
+ * Arguments: PATH strategy lower upper work root control runc-root bundle id.
  */
-export const SETUP_SCRIPT = `set -eu
-sb_strategy=$1 sb_lower=$2 sb_upper=$3 sb_work=$4 sb_root=$5 sb_control=$6
-PATH=$7
-sb_path_state=$8 sb_program_path=$9
+export const LAUNCH_SCRIPT = `set -eu
+PATH=$1
+sb_strategy=$2 sb_lower=$3 sb_upper=$4 sb_work=$5 sb_root=$6 sb_control=$7
+sb_runc_root=$8 sb_bundle=$9
 shift 9
-sb_unset=$1
-shift
-# Any failure before the program is started marks the run as a setup failure, not the program's.
-sb_failed_marker=$sb_control/${SETUP_FAILED_MARKER}
-trap 'sb_exit=$?; if [ "$sb_exit" != 0 ]; then : > "$sb_failed_marker"; fi' EXIT
-for sb_tool in pivot_root setpriv chroot umount realpath; do
-  command -v "$sb_tool" > /dev/null || {
-    echo "sandbox: $sb_tool is not installed on this runner; install util-linux and coreutils" >&2
-    exit 1
-  }
-done
+sb_id=$1
+trap 'sb_exit=$?; if [ "$sb_exit" != 0 ]; then : > "$sb_control/${SETUP_FAILED_MARKER}"; fi' EXIT
 if [ "$sb_strategy" = overlay ]; then
   if ! mount -t overlay overlay -o "lowerdir=$sb_lower,upperdir=$sb_upper,workdir=$sb_work" "$sb_root"; then
     echo "sandbox: overlayfs cannot be mounted here" >&2
     : > "$sb_control/${OVERLAY_UNAVAILABLE_MARKER}"
     exit 1
   fi
-else
-  mount --bind "$sb_root" "$sb_root"
 fi
-# Everything up to pivot_root runs as root on the runner: a symbolic link in the root must not
-# lead a write or a mount out of it (the TypeScript side refuses such roots first).
-sb_root_real=$(realpath -e "$sb_root")
-sb_inside() {
-  case $(realpath -m "$1") in
-    "$sb_root_real"/*) ;;
-    *)
-      echo "sandbox: $1 leads out of the sandbox root through a symbolic link; refusing to write there" >&2
-      exit 1
-      ;;
-  esac
-}
-sb_inside "$sb_root/proc"
-sb_inside "$sb_root/dev"
-mkdir -p "$sb_root/proc" "$sb_root/dev"
-mount -t proc -o nosuid,nodev,noexec proc "$sb_root/proc"
-for sb_entry in ${PROC_READ_ONLY.join(' ')}; do
-  if [ -e "$sb_root/proc/$sb_entry" ]; then
-    mount --bind "$sb_root/proc/$sb_entry" "$sb_root/proc/$sb_entry"
-    mount -o remount,bind,ro,nosuid,nodev,noexec "$sb_root/proc/$sb_entry"
-  fi
-done
-for sb_entry in ${PROC_MASKED.join(' ')}; do
-  if [ -e "$sb_root/proc/$sb_entry" ]; then mount --bind /dev/null "$sb_root/proc/$sb_entry"; fi
-done
-mount -t tmpfs -o nosuid,mode=0755 tmpfs "$sb_root/dev"
-for sb_device in ${DEVICES.join(' ')}; do
-  if [ -c "/dev/$sb_device" ]; then
-    : > "$sb_root/dev/$sb_device"
-    mount --bind "/dev/$sb_device" "$sb_root/dev/$sb_device"
-  fi
-done
-mkdir -p "$sb_root/dev/pts" "$sb_root/dev/shm"
-ln -s /proc/self/fd "$sb_root/dev/fd"
-ln -s /proc/self/fd/0 "$sb_root/dev/stdin"
-ln -s /proc/self/fd/1 "$sb_root/dev/stdout"
-ln -s /proc/self/fd/2 "$sb_root/dev/stderr"
-while [ "$1" != -- ]; do
-  case $1 in
-    bind)
-      sb_source=$2 sb_target=$sb_root$3 sb_mode=$4
-      shift 4
-      sb_inside "$sb_target"
-      if [ -d "$sb_source" ]; then
-        mkdir -p "$sb_target"
-      else
-        mkdir -p "$(dirname "$sb_target")"
-        [ -e "$sb_target" ] || : > "$sb_target"
-      fi
-      mount --bind "$sb_source" "$sb_target"
-      if [ "$sb_mode" = ro ]; then mount -o remount,bind,ro "$sb_target"; fi
-      ;;
-    copy)
-      sb_source=$2 sb_target=$sb_root$3
-      shift 3
-      sb_inside "$sb_target"
-      mkdir -p "$(dirname "$sb_target")"
-      rm -f "$sb_target"
-      cp -p "$sb_source" "$sb_target"
-      ;;
-    *)
-      echo "sandbox: unknown directive $1" >&2
-      exit 2
-      ;;
-  esac
-done
-shift
-sb_inside "$sb_root/${OLD_ROOT}"
-mkdir "$sb_root/${OLD_ROOT}" "$sb_control/host"
-mkfifo "$sb_control/ready" "$sb_control/to-helper" "$sb_control/to-program"
-mount --rbind / "$sb_control/host"
-# The helper and the launcher must be running, each with its fifo open, before pivot_root takes
-# the runner's paths away. Each says so on fd 7 and closes it; a peer that dies closes it too, so
-# reading fd 3 to its end never waits on a dead peer. Read-write opens of a fifo never wait.
-exec 7<> "$sb_control/ready"
-(
-  exec 5< "$sb_root"
-  exec chroot "$sb_control/host" /bin/sh -c 'set -eu
-    exec 3<> "$1"
-    echo helper >&7
-    exec 7>&-
-    read -r go <&3
-    [ "$go" = go ]
-    cd /proc/self/fd/5
-    umount -l ${OLD_ROOT}
-    rmdir ${OLD_ROOT}' sandbox-helper "$sb_control/to-helper"
-) &
-sb_helper=$!
-cd /
-setpriv ${SETPRIV_OPTIONS} -- /bin/sh -c '
-  exec 3<> "$1"
-  echo launcher >&7
-  exec 7>&-
-  if [ "$2" = set ]; then PATH=$3; export PATH; else unset PATH; fi
-  for name in $4; do unset "$name"; done
-  shift 4
-  read -r go <&3 && [ "$go" = go ] || exit 1
-  exec 3<&-
-  exec "$@"' sandbox-launcher "$sb_control/to-program" "$sb_path_state" "$sb_program_path" "$sb_unset" "$@" 2>&1 &
-sb_program=$!
-exec 3< "$sb_control/ready" 6<> "$sb_control/to-helper" 8<> "$sb_control/to-program" 9< "$sb_control"
-exec 7>&-
-sb_ready=' '
-while read -r sb_peer <&3; do sb_ready="$sb_ready$sb_peer "; done
-exec 3<&-
-case $sb_ready in *' helper '*) ;; *)
-  echo "sandbox: the helper that detaches the runner's root did not start" >&2
-  exit 1
-  ;;
-esac
-case $sb_ready in *' launcher '*) ;; *)
-  echo "sandbox: the launcher did not start: setpriv could not drop the capabilities (see above)" >&2
-  exit 1
-  ;;
-esac
-sb_failed_marker=/proc/self/fd/9/${SETUP_FAILED_MARKER}
-cd "$sb_root"
-pivot_root . ${OLD_ROOT}
-cd /
-echo go >&6
-sb_status=0
-wait "$sb_helper" || sb_status=$?
-if [ "$sb_status" != 0 ]; then
-  echo "sandbox: the runner's root could not be detached from the sandbox (helper exit status $sb_status)" >&2
-  exit 1
-fi
-exec 6>&-
+: > "$sb_control/${ROOT_READY_MARKER}"
+exec 3<&0
+read -r sb_go <&3
+[ "$sb_go" = go ]
 trap - EXIT
-exec 9<&-
-echo go >&8
-wait "$sb_program" || sb_status=$?
-exit "$sb_status"
+runc --root "$sb_runc_root" --log "$sb_control/${RUNC_LOG}" --log-format json run --bundle "$sb_bundle" "$sb_id" < /dev/null &
+sb_runc=$!
+( cat <&3 > /dev/null; kill -KILL "$sb_runc" 2> /dev/null ) &
+wait "$sb_runc"
 `;
-
 /**
  * What a non-root runner must prefix to gain the privileges the sandbox needs, or an error that
  * says what the runner needs. Pure, so every case is tested.
@@ -295,7 +120,7 @@ export function privilegePrefix(uid: number, sudoWorks: boolean): string[] {
   if (uid === 0) return [];
   if (sudoWorks) return ['sudo', '-n'];
   throw new Error(
-    'the build sandbox needs root (for unshare, mount and pivot_root) and this runner is neither root nor allowed ' +
+    'the build sandbox needs root (for unshare, mount and runc) and this runner is neither root nor allowed ' +
       'passwordless sudo (`sudo -n true` failed). GitHub-hosted runners allow it; on a self-hosted runner, ' +
       'run the job as root or in a privileged container, or allow the runner user passwordless sudo.',
   );
@@ -320,8 +145,8 @@ export function overlayPathProblem(path: string): string | undefined {
 
 /**
  * The first existing component of `target` (a path inside the sandbox), looked up under `base`,
- * that is a symbolic link; undefined when there is none. The setup writes and mounts as root on
- * the runner before it enters the root, so a link there would take it onto the runner's files.
+ * that is a symbolic link; undefined when there is none. Files are written into the root before
+ * the program starts, as root on the runner, so a link there would take them onto the runner's files.
  */
 export function symlinkOnPath(base: string, target: string): string | undefined {
   let path = base;
@@ -339,12 +164,12 @@ export function symlinkOnPath(base: string, target: string): string | undefined 
 
 /**
  * Refuses targets whose path, in the root or in a folder mounted before them, passes a symbolic
- * link. Mounts are placed in order and files after all mounts, as the setup script does.
+ * link, with a message that names the link. runc resolves mount targets inside the root too; this
+ * says what is wrong before anything runs.
  */
 export function assertNoSymlinkedTargets(spec: Pick<SandboxSpec, 'rootfs' | 'mounts' | 'files'>): void {
   const mounts = spec.mounts ?? [];
   const targets = [
-    ...['/proc', '/dev', `/${OLD_ROOT}`].map((target) => ({ target, placedAfter: 0 })),
     ...mounts.map((mount, index) => ({ target: mount.target, placedAfter: index })),
     ...(spec.files ?? []).map((file) => ({ target: file.target, placedAfter: mounts.length })),
   ];
@@ -367,78 +192,44 @@ export function assertNoSymlinkedTargets(spec: Pick<SandboxSpec, 'rootfs' | 'mou
   }
 }
 
-/**
- * The full argv of the namespace entry: unshare, the constant script, then its arguments. The
- * program's environment is not in it: it is the environment the command is started with.
- */
-export function sandboxCommand(
-  spec: Pick<SandboxSpec, 'rootfs' | 'argv' | 'env' | 'mounts'>,
-  layout: SandboxLayout,
-  fileDirectives: readonly string[],
-): string[] {
-  const bad = Object.keys(spec.env).find((key) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key));
-  if (bad !== undefined)
-    throw new Error(`sandbox environment variable name ${JSON.stringify(bad)} is not valid`);
-  if (spec.argv.length === 0 || !isAbsolute(spec.argv[0]!))
-    throw new Error('the sandbox program must be given as an absolute path inside the root');
-  const mountDirectives = (spec.mounts ?? []).flatMap((mount) => {
-    if (!isAbsolute(mount.target) || !isAbsolute(mount.source))
-      throw new Error(`sandbox mount ${mount.source} → ${mount.target}: both paths must be absolute`);
-    return ['bind', mount.source, mount.target, mount.readOnly ? 'ro' : 'rw'];
-  });
-  const programPath = spec.env.PATH;
-  return [
-    'unshare',
-    '--mount',
-    '--pid',
-    // Own IPC and hostname too; the network stays the runner's, for base-image pulls.
-    '--ipc',
-    '--uts',
-    '--fork',
-    '--kill-child',
-    '--propagation',
-    'private',
-    '--',
-    '/bin/sh',
-    '-c',
-    SETUP_SCRIPT,
-    'sandbox-setup',
-    layout.strategy,
-    layout.strategy === 'overlay' ? spec.rootfs : '-',
-    layout.upper,
-    layout.work,
-    layout.root,
-    layout.control,
-    HOST_PATH,
-    programPath === undefined ? 'unset' : 'set',
-    programPath ?? '',
-    SETUP_VARIABLES.filter((name) => !(name in spec.env)).join(' '),
-    // Mounts first: a file may be placed inside a mounted folder (a sanitized /workspace/.git/config).
-    ...mountDirectives,
-    ...fileDirectives,
-    '--',
-    ...spec.argv,
-  ];
+/** The commands the sandbox runs on the runner, and what to install when one is missing. */
+const REQUIRED_COMMANDS: readonly { command: string; package: string; when?: SandboxNetworkMode }[] = [
+  { command: 'runc', package: 'runc' },
+  { command: 'unshare', package: 'util-linux' },
+  { command: 'nsenter', package: 'util-linux' },
+  { command: 'mount', package: 'mount' },
+  { command: 'slirp4netns', package: 'slirp4netns', when: 'isolated' },
+];
+
+/** Every missing command, said once, with the install line; pure over `exists`. */
+export function missingCommandsProblem(
+  network: SandboxNetworkMode,
+  exists: (command: string) => boolean,
+): string | undefined {
+  const missing = REQUIRED_COMMANDS.filter(
+    (entry) => (entry.when === undefined || entry.when === network) && !exists(entry.command),
+  );
+  if (missing.length === 0) return undefined;
+  const packages = [...new Set(missing.map((entry) => entry.package))].join(' ');
+  const isolation = missing.some((entry) => entry.when === 'isolated')
+    ? ' slirp4netns gives the build a network of its own; `build-network: host` builds on the runner’s network instead, where RUN lines can reach the runner’s loopback services.'
+    : '';
+  return (
+    `the build sandbox needs ${missing.map((entry) => entry.command).join(', ')}, which this runner lacks: ` +
+    `run \`sudo apt-get install -y ${packages}\` in a step before this one.${isolation}`
+  );
 }
 
-/**
- * The privilege prefix with what sudo must let through: sudo resets the environment, so the
- * program's variables are named (names only; the values travel in the environment).
- */
-export function withPreservedEnv(prefix: readonly string[], env: Readonly<Record<string, string>>): string[] {
-  const names = Object.keys(env);
-  return prefix[0] === 'sudo' && names.length > 0
-    ? [...prefix, `--preserve-env=${names.join(',')}`]
-    : [...prefix];
-}
+const onHostPath = (command: string): boolean =>
+  HOST_PATH.split(':').some((dir) => existsSync(join(dir, command)));
 
 export interface SandboxLayout {
   readonly strategy: RootStrategy;
   readonly upper: string;
   readonly work: string;
-  /** Where the merged (or copied) root is, on the host inside the namespace. */
+  /** Where the merged (or copied) root is, on the host inside the launcher's mount namespace. */
   readonly root: string;
-  /** The setup script's own folder: its fifos, the view of the host its helper runs in, its markers. */
+  /** The launcher's folder: runc's state, bundle and log, markers, the bridges' sockets. */
   readonly control: string;
 }
 
@@ -461,13 +252,21 @@ function layoutFor(workDir: string, strategy: RootStrategy): SandboxLayout {
 }
 
 /**
- * Runs a program in a throw-away root: an overlay over `rootfs` (or a copy of it), new mount and
- * PID namespaces, a fresh /proc, a minimal /dev, the given mounts and files, a cleared env. All
- * mounts live only in the private namespace, so they vanish with its last process; the work
- * folder is recorded for the post step and removed here on success and failure.
+ * Runs a program in a throw-away root with runc: an overlay over `rootfs` (or a copy of it), new
+ * mount, PID, IPC, UTS, cgroup and (unless `network: host`) network namespaces, Docker's default
+ * capabilities less net_raw, masked and read-only /proc paths, a seccomp profile, the given mounts
+ * and files, a cleared environment. The work folder is recorded for the post step and removed
+ * here on success and failure; the launcher is recorded so the post step can kill what is left.
  */
 export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   if (!existsSync(spec.rootfs)) throw new Error(`the sandbox root ${spec.rootfs} does not exist`);
+  const network = spec.network ?? 'isolated';
+  const missing = missingCommandsProblem(network, onHostPath);
+  if (missing) throw new Error(missing);
+  if (network === 'host')
+    core.warning(
+      'build-network is host: RUN lines share the runner’s network, including its loopback services and abstract unix sockets.',
+    );
   const prefix = await sandboxPrivileges();
   await mkdir(spec.tempDir, { recursive: true });
   const workDir = await mkdtemp(join(spec.tempDir, 'sandbox-'));
@@ -478,21 +277,23 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       if (problem) throw new Error(`cannot build the sandbox: ${problem}`);
     }
     assertNoSymlinkedTargets(spec);
-    const fileDirectives = await stageFiles(spec.files ?? [], join(workDir, 'files'));
+    const mountedFiles = await stageMountedFiles(spec.files ?? [], join(workDir, 'files'));
     const wanted = spec.strategy ?? 'auto';
     core.startGroup(spec.title);
     try {
       // Tried directly: /proc/filesystems lists loaded modules only, and the mount itself loads overlay.
       if (wanted !== 'copy') {
-        const result = await attempt(spec, prefix, workDir, 'overlay', fileDirectives);
-        const control = layoutFor(workDir, 'overlay').control;
-        if (!existsSync(join(control, OVERLAY_UNAVAILABLE_MARKER))) return result;
+        const result = await attempt(spec, prefix, workDir, 'overlay', mountedFiles);
+        if (result !== 'overlay-unavailable') return result;
         if (wanted === 'overlay')
           throw new Error(`overlayfs cannot be mounted over ${spec.rootfs} in ${workDir} on this runner`);
         core.warning(`overlayfs is not available here; copying the root ${spec.rootfs} instead (slower)`);
       }
       await copyRoot(spec.rootfs, join(workDir, 'root'), prefix);
-      return await attempt(spec, prefix, workDir, 'copy', fileDirectives);
+      const copied = await attempt(spec, prefix, workDir, 'copy', mountedFiles);
+      if (copied === 'overlay-unavailable')
+        throw new Error('the copied sandbox root reported an overlay failure');
+      return copied;
     } finally {
       core.endGroup();
     }
@@ -506,39 +307,289 @@ async function attempt(
   prefix: readonly string[],
   workDir: string,
   strategy: RootStrategy,
-  fileDirectives: readonly string[],
-): Promise<SandboxResult> {
+  mountedFiles: readonly SandboxMount[],
+): Promise<SandboxResult | 'overlay-unavailable'> {
   const layout = layoutFor(workDir, strategy);
   const dirs = strategy === 'overlay' ? [layout.upper, layout.work, layout.root] : [];
-  for (const dir of [...dirs, layout.control]) await mkdir(dir, { recursive: true });
-  const [command, ...args] = [
-    ...withPreservedEnv(prefix, spec.env),
-    ...sandboxCommand(spec, layout, fileDirectives),
-  ];
-  core.info(`sandbox (${strategy} of ${spec.rootfs}): ${spec.argv.map(shellDisplay).join(' ')}`);
-  // Not exec.ts `run`: its echo of the whole command line would print the setup script. The
-  // program's environment is the command's own, never argv. The output still streams live.
-  const result = await getExecOutput(command!, args, {
-    env: { ...spec.env },
-    silent: true,
-    ignoreReturnCode: true,
-    listeners: {
-      stdout: (data: Buffer) => process.stdout.write(data),
-      stderr: (data: Buffer) => process.stderr.write(data),
-    },
+  for (const dir of dirs) await mkdir(dir, { recursive: true });
+  await mkdir(layout.control, { recursive: true, mode: 0o700 });
+  // Files are written into the upper layer (or the copy) before the program starts: the upper
+  // layer is a fresh folder of the action's, so no link of the image's can lead a write out of it.
+  await writeRootFiles(spec.files ?? [], strategy === 'overlay' ? layout.upper : layout.root);
+  const bundle = join(layout.control, 'bundle');
+  await mkdir(bundle, { mode: 0o700 });
+  const network = spec.network ?? 'isolated';
+  const config = runtimeSpec({
+    root: layout.root,
+    argv: spec.argv,
+    env: spec.env,
+    mounts: [...(spec.mounts ?? []), ...mountedFiles],
+    seccomp: sandboxSeccompProfile(),
+    hostname: 'sandbox',
   });
-  const output = result.stdout + result.stderr;
-  const tail = lastLines(output.trimEnd(), spec.tailLines ?? 30);
-  // The overlay marker is read by the caller, which falls back to a copied root.
-  if (
-    existsSync(join(layout.control, SETUP_FAILED_MARKER)) &&
-    !existsSync(join(layout.control, OVERLAY_UNAVAILABLE_MARKER))
-  )
+  // The program's environment (proxy passwords among it) is in this file, readable by root only.
+  await writeFile(join(bundle, 'config.json'), JSON.stringify(config), { mode: 0o600 });
+  const id = `bsp-${basename(workDir)}-${strategy}`;
+  const runcRoot = join(layout.control, 'runc');
+  const [command, ...args] = [
+    ...prefix,
+    'unshare',
+    '--mount',
+    '--pid',
+    '--fork',
+    '--kill-child',
+    '--mount-proc',
+    '--propagation',
+    'private',
+    ...(network === 'isolated' ? ['--net'] : []),
+    '--',
+    '/bin/sh',
+    '-c',
+    LAUNCH_SCRIPT,
+    'sandbox-launch',
+    HOST_PATH,
+    strategy,
+    strategy === 'overlay' ? spec.rootfs : '-',
+    layout.upper,
+    layout.work,
+    layout.root,
+    layout.control,
+    runcRoot,
+    bundle,
+    id,
+  ];
+  core.info(
+    `sandbox (${strategy} of ${spec.rootfs}, ${network} network): ${spec.argv.map(shellDisplay).join(' ')}`,
+  );
+  const launched = await launch(command!, args, spec, {
+    runcRoot,
+    id,
+    network,
+    control: layout.control,
+    prefix,
+  });
+  if (existsSync(join(layout.control, OVERLAY_UNAVAILABLE_MARKER))) return 'overlay-unavailable';
+  const runtimeError = runcError(join(layout.control, RUNC_LOG));
+  if (launched.cancelled)
+    throw new Error(
+      `the build was cancelled (${launched.cancelled}): the sandbox and every process in it were stopped`,
+    );
+  if (existsSync(join(layout.control, SETUP_FAILED_MARKER)) || runtimeError !== undefined)
     throw new Error(
       `the build sandbox could not be set up (${strategy} of ${spec.rootfs}), so the program never started ` +
-        `(exit status ${result.exitCode}); its last lines:\n${tail}`,
+        `(exit status ${launched.exitCode})${runtimeError ? `: runc: ${runtimeError}` : ''}; its last lines:\n${launched.tail}`,
     );
-  return { exitCode: result.exitCode, output, tail };
+  return { exitCode: launched.exitCode, output: launched.output, tail: launched.tail };
+}
+
+/** The first error runc logged (its own failure to create or start the container), if any. */
+function runcError(logPath: string): string | undefined {
+  if (!existsSync(logPath)) return undefined;
+  for (const line of readFileSync(logPath, 'utf8').split('\n')) {
+    try {
+      const entry = JSON.parse(line) as { level?: string; msg?: string };
+      if (entry.level === 'error' || entry.level === 'fatal') return entry.msg ?? line;
+    } catch {
+      continue;
+    }
+  }
+  return undefined;
+}
+
+interface Launched extends SandboxResult {
+  /** The signal that cancelled the step while the sandbox ran, if one did. */
+  readonly cancelled?: NodeJS.Signals;
+}
+
+interface LaunchContext {
+  readonly runcRoot: string;
+  readonly id: string;
+  readonly network: SandboxNetworkMode;
+  readonly control: string;
+  readonly prefix: readonly string[];
+}
+
+/**
+ * Starts the launcher, gives it its network, says go, relays its output and waits for it. A
+ * SIGINT or SIGTERM (the runner cancelling the job) closes the lifeline, which stops the whole
+ * sandbox, and is reported once the sandbox is gone.
+ */
+async function launch(
+  command: string,
+  args: readonly string[],
+  spec: SandboxSpec,
+  context: LaunchContext,
+): Promise<Launched> {
+  const child = spawn(command, args, { env: { PATH: HOST_PATH }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const chunks: Buffer[] = [];
+  const relay = spec.relay ?? ((chunk: Buffer) => process.stdout.write(chunk));
+  for (const stream of [child.stdout, child.stderr])
+    stream.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      relay(chunk);
+    });
+  const exited = new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)));
+  });
+  let cancelled: NodeJS.Signals | undefined;
+  const cancel = (signal: NodeJS.Signals): void => {
+    cancelled = signal;
+    child.stdin.destroy();
+  };
+  process.on('SIGINT', cancel);
+  process.on('SIGTERM', cancel);
+  let network: SandboxNetwork | undefined;
+  let recorded: RecordedSandbox | undefined;
+  try {
+    const launcher = await launcherPid(child.pid!, exited, join(context.control, ROOT_READY_MARKER));
+    if (launcher !== undefined) {
+      recordSandbox({
+        pid: launcher.pid,
+        pidNamespace: launcher.pidNamespace,
+        runcRoot: context.runcRoot,
+        id: context.id,
+      });
+      if (context.network === 'isolated')
+        network = await connectSandboxNetwork({
+          pid: launcher.pid,
+          loopbackPorts: spec.loopbackPorts ?? [],
+          controlDir: context.control,
+          privilege: context.prefix,
+          path: HOST_PATH,
+        });
+      if (!cancelled) child.stdin.write('go\n');
+    }
+    const exitCode = await exited;
+    const output = Buffer.concat(chunks).toString();
+    return {
+      exitCode,
+      output,
+      tail: lastLines(output.trimEnd(), spec.tailLines ?? 30),
+      ...(cancelled ? { cancelled } : {}),
+    };
+  } catch (error) {
+    child.stdin.destroy();
+    await exited.catch(() => undefined);
+    throw error;
+  } finally {
+    child.stdin.destroy();
+    process.off('SIGINT', cancel);
+    process.off('SIGTERM', cancel);
+    await network?.close();
+    if (recorded && child.exitCode !== null) forgetSandbox(recorded);
+  }
+}
+
+interface LauncherProcess {
+  readonly pid: number;
+  /** The PID namespace it is the first process of, as /proc/<pid>/ns/pid reads. */
+  readonly pidNamespace: string;
+}
+
+/**
+ * The launcher's PID on the runner, once its root is in place: the first descendant of the
+ * started command that lives in another PID namespace (sudo and unshare stay in ours). Undefined
+ * when the command ended first (the overlay could not be mounted, say).
+ */
+async function launcherPid(
+  started: number,
+  exited: Promise<number>,
+  rootReady: string,
+): Promise<LauncherProcess | undefined> {
+  const ours = readlinkSync('/proc/self/ns/pid');
+  let ended = false;
+  void exited.then(
+    () => (ended = true),
+    () => (ended = true),
+  );
+  for (let attempt = 0; attempt < 1000 && !ended; attempt++) {
+    const found = existsSync(rootReady) ? descendantInOtherNamespace(started, ours) : undefined;
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  if (ended) return undefined;
+  throw new Error('the build sandbox did not start within 5 s');
+}
+
+function descendantInOtherNamespace(pid: number, ours: string): LauncherProcess | undefined {
+  for (const child of childrenOf(pid)) {
+    try {
+      const pidNamespace = readlinkSync(`/proc/${child}/ns/pid`);
+      if (pidNamespace !== ours) return { pid: child, pidNamespace };
+    } catch {
+      continue;
+    }
+    const deeper = descendantInOtherNamespace(child, ours);
+    if (deeper) return deeper;
+  }
+  return undefined;
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+interface RecordedSandbox {
+  readonly pid: number;
+  readonly pidNamespace: string;
+  readonly runcRoot: string;
+  readonly id: string;
+}
+
+const recordedSandboxes: RecordedSandbox[] = [];
+
+function recordSandbox(sandbox: RecordedSandbox): RecordedSandbox {
+  recordedSandboxes.push(sandbox);
+  core.saveState(STATE_KEY, JSON.stringify(recordedSandboxes));
+  return sandbox;
+}
+
+/** A sandbox whose launcher has ended has nothing left for the post step to stop. */
+function forgetSandbox(sandbox: RecordedSandbox): void {
+  recordedSandboxes.splice(recordedSandboxes.indexOf(sandbox), 1);
+  core.saveState(STATE_KEY, JSON.stringify(recordedSandboxes));
+}
+
+/**
+ * For the post step: kills every sandbox the main step started that is still alive (the job was
+ * cancelled, or the main step was killed), by its launcher, the first process of its PID
+ * namespace, whose end takes every process of the build with it; then lets runc forget it.
+ * A PID that now belongs to another process (its namespace differs) is left alone.
+ */
+export async function stopRecordedSandboxes(saved = core.getState(STATE_KEY)): Promise<void> {
+  const sandboxes = saved ? (JSON.parse(saved) as RecordedSandbox[]) : [];
+  const prefix = sandboxes.length > 0 ? await sandboxPrivileges() : [];
+  for (const sandbox of sandboxes) {
+    let current: string | undefined;
+    try {
+      current = readlinkSync(`/proc/${sandbox.pid}/ns/pid`);
+    } catch {
+      current = undefined;
+    }
+    if (current === sandbox.pidNamespace) {
+      const [kill, ...killArgs] = [...prefix, 'kill', '-KILL', String(sandbox.pid)];
+      await run(kill!, killArgs, { silent: true, env: { PATH: HOST_PATH } });
+    }
+    if (existsSync(sandbox.runcRoot)) {
+      const [runc, ...runcArgs] = [
+        ...prefix,
+        'runc',
+        '--root',
+        sandbox.runcRoot,
+        'delete',
+        '--force',
+        sandbox.id,
+      ];
+      await run(runc!, runcArgs, { silent: true, env: { PATH: HOST_PATH } });
+    }
+  }
 }
 
 /** One argv entry as a reader would type it; for the log only, never executed. */
@@ -546,16 +597,31 @@ function shellDisplay(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg);
 }
 
-async function stageFiles(files: readonly SandboxFile[], dir: string): Promise<string[]> {
+/** Stages the files that are bound read-only, and returns their mounts. */
+async function stageMountedFiles(files: readonly SandboxFile[], dir: string): Promise<SandboxMount[]> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const directives: string[] = [];
+  const mounts: SandboxMount[] = [];
   for (const [index, file] of files.entries()) {
     if (!isAbsolute(file.target)) throw new Error(`sandbox file ${file.target} must be an absolute path`);
+    if (!file.asMount) continue;
     const staged = join(dir, String(index));
     await writeFile(staged, file.content, { mode: file.mode ?? 0o644 });
-    directives.push(...(file.asMount ? ['bind', staged, file.target, 'ro'] : ['copy', staged, file.target]));
+    mounts.push({ source: staged, target: file.target, readOnly: true });
   }
-  return directives;
+  return mounts;
+}
+
+/** Writes the files that are part of the root into `base` (the upper layer or the copied root). */
+async function writeRootFiles(files: readonly SandboxFile[], base: string): Promise<void> {
+  for (const file of files) {
+    if (file.asMount) continue;
+    const path = join(base, file.target);
+    await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+    const existing = join(base, file.target);
+    if (existsSync(existing) && lstatSync(existing).isSymbolicLink())
+      throw new Error(`cannot place ${file.target} in the sandbox: it is a symbolic link in the root`);
+    await writeFile(path, file.content, { mode: file.mode ?? 0o644 });
+  }
 }
 
 async function copyRoot(rootfs: string, copy: string, prefix: readonly string[]): Promise<void> {

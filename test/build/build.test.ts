@@ -190,7 +190,8 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     const result = await buildImage(options(context, { cacheCredential: CREDENTIAL }));
     expect(report(dirname(result.tarball), 'seen-ca')).toBe(`${EXECUTOR_CA_MARKER}# runner CA bundle\n`);
     expect(report(dirname(result.tarball), 'seen-etc')).toBe(
-      'nameserver 192.0.2.53\n127.0.0.1 localhost runner-host\n',
+      // Its own network: names are asked of slirp4netns's forwarder, not the runner's resolver.
+      'nameserver 10.0.2.3\n127.0.0.1 localhost runner-host\n',
     );
     expect(report(dirname(result.tarball), 'seen-credential')).toBe('absent\n');
   });
