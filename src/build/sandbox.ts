@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { recordForCleanup, removePath } from '../cleanup.js';
 import { lastLines, run } from '../exec.js';
@@ -444,7 +444,7 @@ async function launch(
   try {
     const launcher = await launcherPid(child.pid!, exited, join(context.control, ROOT_READY_MARKER));
     if (launcher !== undefined) {
-      recordSandbox({
+      recorded = recordSandbox({
         pid: launcher.pid,
         pidNamespace: launcher.pidNamespace,
         runcRoot: context.runcRoot,
