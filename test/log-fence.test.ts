@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { run } from '../src/exec.js';
 import { FencedLog, relayFenced } from '../src/log-fence.js';
 
 const HOSTILE = [
@@ -124,6 +125,32 @@ describe('relayFenced', () => {
     expect(relayed).toContain('::add-mask::out\n');
     expect(relayed).toContain('::add-mask::err\n');
     expect(runnerCommands(relayed)).toEqual([]);
+  });
+});
+
+describe('run', () => {
+  it("relays a tool's stdout and stderr live to stdout, fenced, and still returns them", async () => {
+    const written = captureStdout();
+    const result = await run('sh', [
+      '-c',
+      `printf '::add-mask::out\\n'; printf '::error::err' >&2; printf '##[set-output name=x]y'`,
+    ]);
+    expect(result).toEqual({
+      exitCode: 0,
+      stdout: '::add-mask::out\n##[set-output name=x]y',
+      stderr: '::error::err',
+    });
+    const log = written.join('');
+    expect(log).toContain('::add-mask::out');
+    expect(log).toContain('::error::err');
+    expect(runnerCommands(log)).toEqual([]);
+  });
+
+  it('keeps a silent run out of the log', async () => {
+    const written = captureStdout();
+    const result = await run('sh', ['-c', 'echo ::add-mask::x'], { silent: true });
+    expect(result.stdout).toBe('::add-mask::x\n');
+    expect(written).toEqual([]);
   });
 });
 
