@@ -9,9 +9,11 @@
  * while a fence is open the runner ignores the action's own commands too (warnings, masks,
  * groups), and two relays run at once (the build and the Trivy DB download), so one's close
  * marker would lift the other's fence. A batch written in one synchronous call interleaves with
- * nothing, so no caller has to remember to close a fence before the action speaks. The token is
- * drawn after the batch exists, so the batch cannot contain it. Lines stay whole (an unfinished
- * last line waits for its newline or `close()`), so pipe reads do not split the log's lines.
+ * nothing, so no caller has to remember to close a fence before the action speaks. Each relayed
+ * stream draws its own token, which the tool never sees: one per stream rather than per batch,
+ * because runners add every stop token to their secret masker, which then checks each log line
+ * against all of them. Lines stay whole (an unfinished last line waits for its newline or
+ * `close()`), so pipe reads do not split the log's lines.
  * Everything goes to stdout: the runner reads stdout and stderr on separate threads, so a fence
  * on one stream does not hold back commands on the other.
  */
@@ -30,6 +32,7 @@ const LONGEST_HELD_LINE = 64 * 1024;
 
 /** One relayed stream: `write` its chunks as they come, `close` when it ends. */
 export class FencedLog {
+  readonly #token = randomBytes(32).toString('hex');
   #unfinished = Buffer.alloc(0);
 
   constructor(private readonly writer: LogWriter = writeToStdout) {}
@@ -50,14 +53,13 @@ export class FencedLog {
 
   #relay(lines: Buffer): void {
     if (lines.length === 0) return;
-    const token = randomBytes(32).toString('hex');
     // The close marker must start a line, or the runner would not see it and stay fenced.
     const newline = lines.at(-1) === NEWLINE ? '' : '\n';
     this.writer(
       Buffer.concat([
-        Buffer.from(`::stop-commands::${token}\n`),
+        Buffer.from(`::stop-commands::${this.#token}\n`),
         lines,
-        Buffer.from(`${newline}::${token}::\n`),
+        Buffer.from(`${newline}::${this.#token}::\n`),
       ]),
     );
   }

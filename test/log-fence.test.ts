@@ -72,14 +72,18 @@ describe('FencedLog', () => {
     expect(relayed).toMatch(/\n::[0-9a-f]{64}::\n$/);
   });
 
-  it('fences each batch with its own fresh token, so a batch cannot end the fence of another', () => {
+  it('gives each relayed stream its own fresh token and closes its fence after every batch', () => {
     const written: string[] = [];
-    const log = new FencedLog((text) => written.push(text.toString('utf8')));
-    log.write('one\n');
-    log.write('two\n');
+    const collect = (text: Buffer) => written.push(text.toString('utf8'));
+    const build = new FencedLog(collect);
+    const download = new FencedLog(collect);
+    build.write('one\n');
+    build.write('two\n');
+    download.write('three\n');
     const tokens = written.map((batch) => /^::stop-commands::([0-9a-f]{64})\n/.exec(batch)?.[1]);
-    expect(tokens).toHaveLength(2);
-    expect(new Set(tokens).size).toBe(2);
+    expect(tokens[0]).toBe(tokens[1]);
+    expect(tokens[2]).toMatch(/^[0-9a-f]{64}$/);
+    expect(tokens[2]).not.toBe(tokens[0]);
     for (const [index, batch] of written.entries())
       expect(batch).toMatch(new RegExp(`\n::${tokens[index]}::\n$`));
   });
