@@ -1,5 +1,7 @@
+import type { ExecListeners } from '@actions/exec';
 import { getExecOutput } from '@actions/exec';
 import { execFileSync } from 'node:child_process';
+import { relayFenced } from './log-fence.js';
 
 /** Proxy settings, in both spellings tools read. */
 export const PROXY_VARIABLES = [
@@ -57,19 +59,29 @@ export interface RunResult {
 /**
  * Runs a program with an argv array (never a shell line) and returns its exit code and output.
  * It does not throw on a non-zero exit: callers decide what a failure means with `assertSuccess`.
+ * Unless silent, the command line and the output stream to the log fenced (see log-fence.ts):
+ * @actions/exec's own echo would let the tool issue workflow commands.
  */
 export async function run(
   command: string,
   args: readonly string[],
   options: RunOptions = {},
 ): Promise<RunResult> {
-  const output = await getExecOutput(command, [...args], {
-    env: { ...(options.env ?? childEnv()) },
-    cwd: options.cwd,
-    input: options.input === undefined ? undefined : Buffer.from(options.input),
-    silent: options.silent ?? false,
-    ignoreReturnCode: true,
-  });
+  const execute = (listeners?: ExecListeners) =>
+    getExecOutput(command, [...args], {
+      env: { ...(options.env ?? childEnv()) },
+      cwd: options.cwd,
+      input: options.input === undefined ? undefined : Buffer.from(options.input),
+      silent: true,
+      ignoreReturnCode: true,
+      ...(listeners && { listeners }),
+    });
+  const output = options.silent
+    ? await execute()
+    : await relayFenced((listeners) => {
+        listeners.stdout(Buffer.from(`[command]${[command, ...args].join(' ')}\n`));
+        return execute(listeners);
+      });
   return { exitCode: output.exitCode, stdout: output.stdout, stderr: output.stderr };
 }
 

@@ -105,18 +105,30 @@ export function renderWorkflowCommand(line: string, debug = false): string | und
   }
 }
 
-/** Renders the workflow commands @actions/core writes (one whole line per write) for a terminal. */
+/**
+ * What a terminal shows of one write to stdout. A fenced batch of tool output (log-fence.ts
+ * writes each in one call) is plain text: its lines as they are, without the markers. A workflow
+ * command from @actions/core (one whole line per write) is rendered; anything else is as it is.
+ */
+export function renderStdoutWrite(text: string, debug = false): string {
+  const fenced = /^::stop-commands::([0-9a-f]+)\n([\s\S]*)::\1::\n$/.exec(text);
+  if (fenced) return fenced[2]!;
+  if (!text.startsWith('::')) return text;
+  const shown = text
+    .split(/\r?\n/)
+    .filter((line) => line !== '')
+    .map((line) => renderWorkflowCommand(line, debug))
+    .filter((line): line is string => line !== undefined);
+  return shown.length > 0 ? `${shown.join('\n')}\n` : '';
+}
+
 function renderCommandsOnStdout(debug: boolean): void {
   const write = process.stdout.write.bind(process.stdout);
   process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
     const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    if (!text.startsWith('::')) return write(chunk, ...rest);
-    const shown = text
-      .split(/\r?\n/)
-      .filter((line) => line !== '')
-      .map((line) => renderWorkflowCommand(line, debug))
-      .filter((line): line is string => line !== undefined);
-    return shown.length > 0 ? write(`${shown.join('\n')}\n`, ...rest) : true;
+    const shown = renderStdoutWrite(text, debug);
+    if (shown === text) return write(chunk, ...rest);
+    return shown ? write(shown, ...rest) : true;
   }) as typeof process.stdout.write;
 }
 

@@ -19,7 +19,7 @@ import type { LayerAttribution } from './report/dockerfile.js';
 import { attributeLayers } from './report/dockerfile.js';
 import type { SarifLog } from './report/sarif.js';
 import { rewriteSarif } from './report/sarif.js';
-import { describeDecision, renderSummary, scanOutputs } from './report/summary.js';
+import { describeDecision, renderFailureSummary, renderSummary, scanOutputs } from './report/summary.js';
 import { checkedOutCommit, resolveUploadTarget, uploadSarif } from './report/upload.js';
 import type { ScanResult } from './scan/trivy.js';
 import { scannedImageMismatch } from './scan/report.js';
@@ -337,7 +337,7 @@ async function writeResults(
 
 function toolsNote({ trivy, crane, kaniko }: InstalledTools): string {
   const platform = `${kaniko.platformDigest}${kaniko.indexDigest ? ` (index ${kaniko.indexDigest})` : ''}`;
-  return `Built with kaniko \`${kaniko.image}\` → \`${platform}\`, scanned with Trivy ${trivy.version}, pushed with crane ${crane.version}.`;
+  return `Built with kaniko ${kaniko.image} → ${platform}, scanned with Trivy ${trivy.version}, pushed with crane ${crane.version}.`;
 }
 
 /** A path relative to the repository root with forward slashes, as code scanning wants it. */
@@ -358,9 +358,5 @@ export async function main(options: MainOptions = {}): Promise<void> {
 /** A failed run still leaves a summary: which step stopped and why, and that nothing was pushed. */
 async function summarizeFailure(message: string): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
-  await core.summary
-    .addHeading('Build, scan and push: failed', 2)
-    .addCodeBlock(message)
-    .addRaw('No tag was set unless the message above lists pushed references.', true)
-    .write();
+  await core.summary.addRaw(renderFailureSummary(message)).write();
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { localEnvironment, parseFlags, renderWorkflowCommand } from '../src/local.js';
+import { localEnvironment, parseFlags, renderStdoutWrite, renderWorkflowCommand } from '../src/local.js';
+import { FencedLog } from '../src/log-fence.js';
 
 describe('parseFlags', () => {
   it('maps --name value and --name=value onto inputs', () => {
@@ -61,5 +62,23 @@ describe('renderWorkflowCommand', () => {
     expect(renderWorkflowCommand('::debug::checking cache', true)).toBe('debug: checking cache');
     expect(renderWorkflowCommand('::error file=Dockerfile,line=3::bad')).toBe('Error: bad');
     expect(renderWorkflowCommand('plain tool output')).toBe('plain tool output');
+  });
+});
+
+describe('renderStdoutWrite', () => {
+  it('prints fenced tool output as the plain text it is, without the fence markers', () => {
+    const batches: string[] = [];
+    const log = new FencedLog((text) => batches.push(text.toString('utf8')));
+    log.write('::error::spoofed by the build\n::add-mask::verdict\nplain');
+    log.close();
+    expect(batches.map((batch) => renderStdoutWrite(batch)).join('')).toBe(
+      '::error::spoofed by the build\n::add-mask::verdict\nplain\n',
+    );
+  });
+
+  it("renders the action's own commands and passes other output through", () => {
+    expect(renderStdoutWrite('::error::bad%0Ainput\n')).toBe('Error: bad\ninput\n');
+    expect(renderStdoutWrite('::add-mask::hunter2\n')).toBe('');
+    expect(renderStdoutWrite('Pushing image\n')).toBe('Pushing image\n');
   });
 });

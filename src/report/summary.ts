@@ -59,7 +59,7 @@ export interface SummaryOptions {
 export function renderSummary(options: SummaryOptions): string {
   const { decision } = options;
   const out: string[] = [];
-  out.push(`## Build, scan and push: \`${options.image}\``, '');
+  out.push(`## Build, scan and push: ${code(options.image)}`, '');
   const failOn = options.failOn.length > 0 ? options.failOn.join(', ') : 'none';
   out.push(
     decision.pass
@@ -73,7 +73,7 @@ export function renderSummary(options: SummaryOptions): string {
     `| ${[...SHOWN.map((severity) => decision.counts[severity]), decision.secrets, decision.misconfigurations, decision.ignored.length].join(' | ')} |`,
     '',
   );
-  out.push(`Image: \`${options.image}\`  `, `Digest: \`${options.digest || 'unknown'}\``, '');
+  out.push(`Image: ${code(options.image)}  `, `Digest: ${code(options.digest || 'unknown')}`, '');
 
   if (decision.blocking.length > 0) {
     out.push(
@@ -86,13 +86,13 @@ export function renderSummary(options: SummaryOptions): string {
       const source = sourceOf(options.attribution, finding);
       out.push(
         row([
-          finding.severity,
-          finding.id,
-          subject(finding),
-          finding.installedVersion ?? '',
-          finding.fixedVersion || (finding.kind === 'vulnerability' ? 'no fix' : ''),
-          `${options.dockerfilePath}:${source.line} \`${truncate(source.instruction.replace(/`/g, "'"), 60)}\``,
-          reason,
+          text(finding.severity),
+          text(finding.id),
+          text(subject(finding)),
+          text(finding.installedVersion ?? ''),
+          text(finding.fixedVersion || (finding.kind === 'vulnerability' ? 'no fix' : '')),
+          `${text(`${options.dockerfilePath}:${source.line}`)} ${code(truncate(source.instruction, 60))}` as Markup,
+          text(reason),
         ]),
       );
     }
@@ -107,16 +107,31 @@ export function renderSummary(options: SummaryOptions): string {
       '| --- | --- | --- | --- | --- |',
     );
     for (const { finding, why, until } of decision.ignored.slice(0, SUMMARY_LIST_LIMIT))
-      out.push(row([finding.severity, finding.id, subject(finding), why, until ?? '']));
+      out.push(row([finding.severity, finding.id, subject(finding), why, until ?? ''].map(text)));
     out.push(...more(decision.ignored.length), '');
   }
 
   const notes = [...decision.warnings, ...(options.notes ?? [])];
-  if (notes.length > 0) out.push('### Warnings', '', ...notes.map((note) => `- ${escapeText(note)}`), '');
+  if (notes.length > 0) out.push('### Warnings', '', ...notes.map((note) => `- ${text(note)}`), '');
 
   if (options.pushed && options.pushed.length > 0)
-    out.push('### Pushed', '', ...options.pushed.map((reference) => `- \`${reference}\``), '');
+    out.push('### Pushed', '', ...options.pushed.map((reference) => `- ${code(reference)}`), '');
   return `${out.join('\n').trimEnd()}\n`;
+}
+
+/**
+ * The summary of a run that stopped before its verdict: why, where the message may end with a
+ * tool's last lines, and that nothing was pushed. @actions/core's addCodeBlock does not escape.
+ */
+export function renderFailureSummary(message: string): string {
+  return [
+    '## Build, scan and push: failed',
+    '',
+    `<pre><code>${escapeHtml(message)}</code></pre>`,
+    '',
+    'No tag was set unless the message above lists pushed references.',
+    '',
+  ].join('\n');
 }
 
 function subject(finding: Finding): string {
@@ -129,15 +144,45 @@ function more(total: number): string[] {
     : [];
 }
 
-function row(cells: readonly string[]): string {
-  return `| ${cells.map((cell) => escapeText(cell).replace(/\|/g, '\\|').replace(/\r?\n/g, ' ')).join(' | ')} |`;
+/**
+ * The summary is markdown with HTML, rendered by GitHub; findings, notes and Dockerfile lines come
+ * from the build and the scanned image, i.e. from whoever wrote the Dockerfile. `Markup` is text
+ * made inert by `text` or `code`, so that nothing else reaches a table row.
+ */
+type Markup = string & { readonly inert: unique symbol };
+
+function row(cells: readonly Markup[]): string {
+  return `| ${cells.join(' | ')} |`;
 }
 
-/** Findings come from the scanned image: keep their text from opening HTML or raw markup. */
-function escapeText(text: string): string {
-  return text.replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/**
+ * HTML's special characters as entities, and markdown's (links, emphasis, code spans, table
+ * pipes) as numeric references, which markdown shows as the characters and never parses; line
+ * breaks as <br>, so that no line of the text starts a block (a heading, a list, a table row).
+ */
+function text(value: string): Markup {
+  return escapeHtml(value)
+    .replace(/[\\`*_[\]~|]/g, (character) => `&#${character.charCodeAt(0)};`)
+    .replace(/\r\n|\r|\n/g, '<br>') as Markup;
 }
 
-function truncate(text: string, length: number): string {
-  return text.length > length ? `${text.slice(0, length - 1)}…` : text;
+const ENTITIES: Readonly<Record<string, string>> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (character) => ENTITIES[character]!);
+}
+
+/** Monospace text: a code span could be ended by a backtick in the text, an HTML element cannot. */
+function code(value: string): Markup {
+  return `<code>${text(value)}</code>` as Markup;
+}
+
+function truncate(value: string, length: number): string {
+  return value.length > length ? `${value.slice(0, length - 1)}…` : value;
 }

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { parseIgnoreFile } from '../../src/gate/ignore.js';
 import { decide } from '../../src/gate/policy.js';
 import { attributeLayers } from '../../src/report/dockerfile.js';
-import { describeDecision, renderSummary, scanOutputs } from '../../src/report/summary.js';
+import {
+  describeDecision,
+  renderFailureSummary,
+  renderSummary,
+  scanOutputs,
+} from '../../src/report/summary.js';
 import type { TrivyReport } from '../../src/scan/report.js';
 import { policy } from '../helpers/policy.js';
 import { trivyFixture } from '../scan/trivy-fixtures.js';
@@ -27,9 +32,9 @@ describe('renderSummary', () => {
     );
     expect(markdown).toContain('| 1 | 0 | 0 | 1 | 0 | 0 | 0 | 0 |');
     expect(markdown).toContain(
-      '| CRITICAL | CVE-2019-18224 | libidn2-0 | 2.0.5-1 | 2.0.5-1+deb10u1 | Dockerfile:2 `FROM debian:10` | CRITICAL is in fail-on |',
+      '| CRITICAL | CVE-2019-18224 | libidn2-0 | 2.0.5-1 | 2.0.5-1+deb10u1 | Dockerfile:2 <code>FROM debian:10</code> | CRITICAL is in fail-on |',
     );
-    expect(markdown).toContain(`Digest: \`${digest}\``);
+    expect(markdown).toContain(`Digest: <code>${digest}</code>`);
     expect(markdown).not.toContain('### Pushed');
   });
 
@@ -44,7 +49,7 @@ describe('renderSummary', () => {
     expect(markdown).toContain(
       '- ignore of CVE-2019-18224 (.trivyignore:1) expires on 2026-12-01, in 7 days.',
     );
-    expect(markdown).toContain('### Pushed\n\n- `ghcr.io/octo/app:main`');
+    expect(markdown).toContain('### Pushed\n\n- <code>ghcr.io/octo/app:main</code>');
   });
 
   it('secrets show their file; no fix is said plainly', () => {
@@ -55,7 +60,7 @@ describe('renderSummary', () => {
         trivyFixture('distroless-base.json'),
         decide(trivyFixture('distroless-base.json'), policy({ failOn: ['MEDIUM'] })),
       ),
-    ).toContain('| MEDIUM | CVE-2019-1551 | libssl1.1 | 1.1.0k-1~deb9u1 | no fix |');
+    ).toContain('| MEDIUM | CVE-2019-1551 | libssl1.1 | 1.1.0k-1&#126;deb9u1 | no fix |');
   });
 
   it('lists the first 20 blocking findings and says how many more', () => {
@@ -91,7 +96,62 @@ describe('renderSummary', () => {
         },
       ],
     };
-    expect(summarize(odd)).toContain('| a\\|b&lt;script&gt; |');
+    expect(summarize(odd)).toContain('| a&#124;b&lt;script&gt; |');
+  });
+
+  it('shows HTML, markdown, pipes and newlines from the report, the Dockerfile and notes as text', () => {
+    const hostile =
+      '</code></pre>\n<h2>✅ Policy passed</h2><a href="https://evil.example">ok</a> | [pushed](https://evil.example) `x`';
+    const base = trivyFixture('debian-buster.json');
+    const report: TrivyReport = {
+      ...base,
+      Results: [
+        {
+          ...base.Results![0]!,
+          Vulnerabilities: base.Results![0]!.Vulnerabilities!.map((vulnerability) => ({
+            ...vulnerability,
+            VulnerabilityID: `CVE-1 ${hostile}`,
+            PkgName: hostile,
+            InstalledVersion: hostile,
+            FixedVersion: hostile,
+          })),
+        },
+      ],
+    };
+    const markdown = renderSummary({
+      decision: decide(report, policy()),
+      image: 'ghcr.io/octo/app',
+      digest,
+      dockerfilePath: 'Dockerfile',
+      attribution: attributeLayers({
+        dockerfileText: `# base\nFROM debian:10 AS ${hostile.replace('\n', ' ')}\nRUN true\n`,
+        report,
+      }),
+      failOn: ['CRITICAL', 'HIGH'],
+      notes: [`Push failed: crane said\n## ✅ Policy passed\n${hostile}`],
+    });
+    for (const markup of ['</code></pre>', '<h2>', '<a ', '](', '\n## ✅', '`x`'])
+      expect(markdown).not.toContain(markup);
+    expect(markdown).toContain('&lt;h2&gt;✅ Policy passed&lt;/h2&gt;');
+    // The blocking finding stays one row of seven cells.
+    const rows = markdown.split('\n').filter((line) => line.startsWith('| CRITICAL |'));
+    expect(rows).toHaveLength(1);
+    for (const line of rows) expect(line.split('|')).toHaveLength(9);
+    expect(markdown).toContain('- Push failed: crane said<br>## ✅ Policy passed<br>&lt;/code&gt;');
+  });
+});
+
+describe('renderFailureSummary', () => {
+  it('shows the failed step and the tool tail in it as text', () => {
+    const html = renderFailureSummary(
+      "kaniko failed with exit code 1:\n</code></pre><h2>✅ Policy passed, image pushed</h2><a href='https://evil.example'>x</a> & more",
+    );
+    expect(html).toContain('Build, scan and push: failed');
+    expect(html).toContain(
+      '<pre><code>kaniko failed with exit code 1:\n&lt;/code&gt;&lt;/pre&gt;&lt;h2&gt;✅ Policy passed, image pushed&lt;/h2&gt;&lt;a href=&#39;https://evil.example&#39;&gt;x&lt;/a&gt; &amp; more</code></pre>',
+    );
+    expect(html.match(/<\/pre>/g)).toHaveLength(1);
+    expect(html).not.toContain('<h2>✅');
   });
 });
 
