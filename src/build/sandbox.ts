@@ -1,10 +1,12 @@
 import * as core from '@actions/core';
 import { spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { recordForCleanup, removePath } from '../cleanup.js';
 import { lastLines, run } from '../exec.js';
+import { relayFenced } from '../log-fence.js';
 import type { SandboxMount } from './runtime-spec.js';
 import { runtimeSpec } from './runtime-spec.js';
 import { sandboxSeccompProfile } from './seccomp.js';
@@ -53,8 +55,6 @@ export interface SandboxSpec {
   readonly loopbackPorts?: readonly number[];
   /** How many lines of output `tail` keeps. */
   readonly tailLines?: number;
-  /** Where the program's output goes as it arrives; the runner's log by default. */
-  readonly relay?: (chunk: Buffer) => void;
 }
 
 export interface SandboxResult {
@@ -409,11 +409,7 @@ interface LaunchContext {
   readonly prefix: readonly string[];
 }
 
-/**
- * Starts the launcher, gives it its network, says go, relays its output and waits for it. A
- * SIGINT or SIGTERM (the runner cancelling the job) closes the lifeline, which stops the whole
- * sandbox, and is reported once the sandbox is gone.
- */
+/** Starts the launcher and relays its output, fenced, while `supervise` runs it. */
 async function launch(
   command: string,
   args: readonly string[],
@@ -422,12 +418,32 @@ async function launch(
 ): Promise<Launched> {
   const child = spawn(command, args, { env: { PATH: HOST_PATH }, stdio: ['pipe', 'pipe', 'pipe'] });
   const chunks: Buffer[] = [];
-  const relay = spec.relay ?? ((chunk: Buffer) => process.stdout.write(chunk));
-  for (const stream of [child.stdout, child.stderr])
-    stream.on('data', (chunk: Buffer) => {
+  // The build's output reaches the log as text only: a RUN line cannot issue workflow commands.
+  const { exitCode, cancelled } = await relayFenced((listeners) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
-      relay(chunk);
+      listeners.stdout(chunk);
     });
+    child.stderr.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      listeners.stderr(chunk);
+    });
+    return supervise(child, spec, context);
+  });
+  const output = Buffer.concat(chunks).toString();
+  const tail = lastLines(output.trimEnd(), spec.tailLines ?? 30);
+  return { exitCode, output, tail, ...(cancelled ? { cancelled } : {}) };
+}
+
+/**
+ * Gives the started launcher its network, says go, and waits for it. A SIGINT or SIGTERM (the
+ * runner cancelling the job) closes the lifeline, which stops the whole sandbox.
+ */
+async function supervise(
+  child: ChildProcessWithoutNullStreams,
+  spec: SandboxSpec,
+  context: LaunchContext,
+): Promise<{ exitCode: number; cancelled?: NodeJS.Signals }> {
   const exited = new Promise<number>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)));
@@ -444,12 +460,7 @@ async function launch(
   try {
     const launcher = await launcherPid(child.pid!, exited, join(context.control, ROOT_READY_MARKER));
     if (launcher !== undefined) {
-      recorded = recordSandbox({
-        pid: launcher.pid,
-        pidNamespace: launcher.pidNamespace,
-        runcRoot: context.runcRoot,
-        id: context.id,
-      });
+      recorded = recordSandbox({ ...launcher, runcRoot: context.runcRoot, id: context.id });
       if (context.network === 'isolated')
         network = await connectSandboxNetwork({
           pid: launcher.pid,
@@ -461,13 +472,7 @@ async function launch(
       if (!cancelled) child.stdin.write('go\n');
     }
     const exitCode = await exited;
-    const output = Buffer.concat(chunks).toString();
-    return {
-      exitCode,
-      output,
-      tail: lastLines(output.trimEnd(), spec.tailLines ?? 30),
-      ...(cancelled ? { cancelled } : {}),
-    };
+    return { exitCode, ...(cancelled ? { cancelled } : {}) };
   } catch (error) {
     child.stdin.destroy();
     await exited.catch(() => undefined);
