@@ -217,7 +217,7 @@ describe('buildConfig refuses bad inputs before any work', () => {
       'kaniko-args owning a flag',
       { 'kaniko-args': '--destination=evil.io/x' },
       'kaniko-args',
-      /the action controls/,
+      /sets --destination, which the action owns: use the `image` and `tags` inputs/,
     ],
     ['kaniko-args not a flag', { 'kaniko-args': 'rm -rf /' }, 'kaniko-args', /not a flag/],
     ['bad target', { target: 'build stage' }, 'target', /stage name/],
@@ -231,6 +231,45 @@ describe('buildConfig refuses bad inputs before any work', () => {
     expect(problems[0]).toMatch(message);
     const value = inputs[name]!.split(/[\n,]/)[0]!;
     expect(problems[0]).toContain(JSON.stringify(value).slice(1, -1));
+  });
+
+  it.each([
+    ['-f/workspace/evil.Dockerfile', '--dockerfile', '`file` input'],
+    ['-f /workspace/evil.Dockerfile', '--dockerfile', '`file` input'],
+    ['-f=/workspace/evil.Dockerfile', '--dockerfile', '`file` input'],
+    ['--dockerfile', '--dockerfile', '`file` input'],
+    ['-c/tmp', '--context', '`context` input'],
+    ['--context-sub-path=sub', '--context-sub-path', '`context` input'],
+    ['-bbucket', '--bucket', '`context` input'],
+    ['-devil.io/x:1', '--destination', '`image` and `tags` inputs'],
+    ['-dockerfile=evil', '--destination', '`image` and `tags` inputs'],
+    ['-hf/workspace/evil.Dockerfile', '--dockerfile', '`file` input'],
+    ['--kaniko-dir=/output', '--kaniko-dir', 'no input'],
+    ['--ignore-path=/workspace', '--ignore-path', 'no input'],
+    ['--ignore-var-run=false', '--ignore-var-run', 'no input'],
+    ['--whitelist-var-run=false', '--whitelist-var-run', 'no input'],
+    ['--cache-dir=/output', '--cache-dir', '`cache` and `cache-repo` inputs'],
+    ['--tarPath=/output/other.tar', '--tarPath', 'no input'],
+    ['--push-ignore-immutable-tag-errors', '--push-ignore-immutable-tag-errors', '`push` input'],
+  ])('refuses kaniko-args %s, which sets %s', (arg, flag, instead) => {
+    const problems = problemsFor({ 'kaniko-args': arg });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(
+      `\`kaniko-args\` ${JSON.stringify(arg)} sets ${flag}, which the action owns`,
+    );
+    expect(problems[0]).toContain(instead);
+  });
+
+  it('lets kaniko-args set flags the action does not own, in any spelling', () => {
+    const args = [
+      '-vdebug',
+      '-v=debug',
+      '-vf',
+      '--verbosity=info',
+      '--insecure-pull',
+      '--snapshot-mode=full',
+    ];
+    expect(configFor({ 'kaniko-args': args.join('\n') }).kanikoArgs).toEqual(args);
   });
 
   it('reports several bad inputs together', () => {
