@@ -1,4 +1,4 @@
-import { existsSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { GitHubContext } from './context.js';
 import { isPullRequestEvent } from './context.js';
@@ -11,6 +11,7 @@ import {
   normalizeVersion,
   refusedTrivyVersion,
 } from './tools/releases.js';
+import { lstatWorkspaceFile } from './workspace-file.js';
 
 export const SEVERITIES = ['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -304,6 +305,16 @@ export function buildConfig(sources: ConfigSources): Config {
     return real;
   };
 
+  const workspaceFile = (name: InputName, value: string, path: string, failure: string): string => {
+    try {
+      lstatWorkspaceFile(github.workspace, path);
+      return resolve(github.workspace, path);
+    } catch (error) {
+      problem(name, value, `${failure}: ${(error as Error).message}`);
+      return '';
+    }
+  };
+
   // Build inputs.
   const contextValue = raw('context');
   const context = insidePath('context', contextValue, github.workspace);
@@ -388,11 +399,20 @@ export function buildConfig(sources: ConfigSources): Config {
   const scanners = SCANNERS.filter((scanner) => scannerValues.includes(scanner));
 
   const ignoreValue = sources.read('ignore-file').trim();
+  // lstat, not exists: a dangling link must be refused like any other link, not skipped.
+  const defaultIgnoreFile = ['.trivyignore.yaml', '.trivyignore']
+    .map((name) => join(github.workspace, name))
+    .find((path) => lstatSync(path, { throwIfNoEntry: false }) !== undefined);
   const ignoreFile = ignoreValue
-    ? (insidePath('ignore-file', ignoreValue, github.workspace) ?? '')
-    : (['.trivyignore.yaml', '.trivyignore']
-        .map((name) => join(github.workspace, name))
-        .find((path) => existsSync(path)) ?? '');
+    ? workspaceFile('ignore-file', ignoreValue, ignoreValue, 'cannot be read')
+    : defaultIgnoreFile
+      ? workspaceFile(
+          'ignore-file',
+          '',
+          defaultIgnoreFile,
+          'is empty and the default ignore file cannot be read',
+        )
+      : '';
 
   const sbom = oneOf('sbom', SBOM_FORMATS);
   const sarifCategory = raw('sarif-category') || `build-scan-push:${imageValue}`;

@@ -1,4 +1,4 @@
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EventPayload, GitHubContext } from '../src/context.js';
@@ -282,6 +282,37 @@ describe('buildConfig refuses bad inputs before any work', () => {
     const workspace = makeWorkspace();
     symlinkSync('/etc', join(workspace, 'escape'));
     expect(problemsFor({ context: 'escape' }, workspace)[0]).toMatch(/outside the workspace/);
+  });
+
+  it('refuses a default ignore file that is a symbolic link, even a dangling one, instead of skipping it', () => {
+    const outside = makeWorkspace({ credentials: 'token: ghp_SECRET\n' });
+    for (const [name, target] of [
+      ['.trivyignore.yaml', join(outside, 'credentials')],
+      ['.trivyignore', join(outside, 'missing')],
+    ] as const) {
+      const workspace = makeWorkspace({ '.trivyignore': 'CVE-1\n' });
+      if (name === '.trivyignore.yaml') symlinkSync(target, join(workspace, name));
+      else {
+        rmSync(join(workspace, name));
+        symlinkSync(target, join(workspace, name));
+      }
+      const problems = problemsFor({}, workspace);
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toContain('`ignore-file`');
+      expect(problems[0]).toContain(`${join(workspace, name)} is a symbolic link`);
+      expect(problems[0]).not.toContain('ghp_SECRET');
+    }
+  });
+
+  it('refuses an ignore-file reached through a symbolic link, even one inside the workspace', () => {
+    const workspace = makeWorkspace({ 'ci/ignore.yaml': 'vulnerabilities: []\n' });
+    symlinkSync(join(workspace, 'ci/ignore.yaml'), join(workspace, 'link.yaml'));
+    symlinkSync(join(workspace, 'ci'), join(workspace, 'config'));
+    expect(problemsFor({ 'ignore-file': 'link.yaml' }, workspace)[0]).toMatch(/`ignore-file`.*symbolic link/);
+    expect(problemsFor({ 'ignore-file': 'config/ignore.yaml' }, workspace)[0]).toMatch(/symbolic link/);
+    expect(configFor({ 'ignore-file': 'ci/ignore.yaml' }, { workspace }).ignoreFile).toBe(
+      join(workspace, 'ci/ignore.yaml'),
+    );
   });
 
   it('refuses a context that is a file and a file that is a directory', () => {

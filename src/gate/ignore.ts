@@ -17,6 +17,9 @@ export interface IgnoreRule {
   readonly source: string;
 }
 
+/** Far more than any real ignore file; the bound keeps a mistaken path from filling memory. */
+export const IGNORE_FILE_MAX_BYTES = 1024 * 1024;
+
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 /**
