@@ -281,7 +281,7 @@ export async function sanitizedGitConfigs(context: string, sandboxContext: strin
   if (files.length > 0)
     core.warning(
       `${files.length === 1 ? 'A git config' : `${files.length} git configs`} in the build context ${root} ` +
-        `hold a git credential: ${files.map((file) => file.target.slice(sandboxContext.length + 1)).join(', ')}. ` +
+        `${files.length === 1 ? 'holds' : 'hold'} a git credential: ${files.map((file) => file.target.slice(sandboxContext.length + 1)).join(', ')}. ` +
         'actions/checkout keeps its token there unless `persist-credentials: false`; the build sees copies ' +
         'without it, so it is kept out of the image. Set `persist-credentials: false` on actions/checkout ' +
         'when later steps need no git credentials.',
