@@ -1,4 +1,4 @@
-import { existsSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { GitHubContext } from './context.js';
 import { isPullRequestEvent } from './context.js';
@@ -11,6 +11,7 @@ import {
   normalizeVersion,
   refusedTrivyVersion,
 } from './tools/releases.js';
+import { lstatWorkspaceFile } from './workspace-file.js';
 
 export const SEVERITIES = ['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -63,36 +64,74 @@ export const INPUT_DEFAULTS = {
 } as const;
 export type InputName = keyof typeof INPUT_DEFAULTS;
 
-/** Executor flags the action sets itself; `kaniko-args` may not override them. */
-export const KANIKO_OWNED_FLAGS = [
-  '--context',
-  '-c',
-  '--dockerfile',
-  '-f',
-  '--destination',
-  '-d',
-  '--no-push',
-  '--tar-path',
-  '--tarPath',
-  '--digest-file',
-  '--build-arg',
-  '--label',
-  '--target',
-  '--reproducible',
-  '--cache',
-  '--cache-repo',
-  '--insecure-registry',
-  '--skip-tls-verify-registry',
-  '--insecure',
-  '--skip-tls-verify',
-  '--force',
-  '--image-name-with-digest-file',
-  '--image-name-tag-with-digest-file',
-  '--oci-layout-path',
-  '--push-retry',
-  '--registry-mirror',
-  '--registry-map',
-] as const;
+const NO_INPUT = 'remove it: no input changes it, as the action decides where kaniko reads and writes';
+
+/**
+ * Executor flags (long names, as kaniko's cmd/executor/cmd/root.go defines them) that
+ * `kaniko-args` may not give, each with what to use instead: the flags the action sets itself,
+ * and those that move where kaniko reads the build from or writes its work, snapshots and output.
+ */
+export const KANIKO_OWNED_FLAGS: Readonly<Record<string, string>> = {
+  context: 'use the `context` input',
+  'context-sub-path': 'use the `context` input',
+  bucket: 'use the `context` input',
+  dockerfile: 'use the `file` input',
+  destination: 'use the `image` and `tags` inputs',
+  'no-push': 'use the `push` input',
+  'push-retry': 'use the `push` input',
+  'push-ignore-immutable-tag-errors': 'use the `push` input',
+  'build-arg': 'use the `build-args` input',
+  label: 'use the `labels` input',
+  target: 'use the `target` input',
+  reproducible: 'use the `reproducible` input',
+  cache: 'use the `cache` and `cache-repo` inputs',
+  'cache-repo': 'use the `cache` and `cache-repo` inputs',
+  'cache-dir': 'use the `cache` and `cache-repo` inputs',
+  'insecure-registry': 'use the `insecure-registries` input',
+  'skip-tls-verify-registry': 'use the `insecure-registries` input',
+  insecure: 'use the `insecure-registries` input',
+  'skip-tls-verify': 'use the `insecure-registries` input',
+  'registry-mirror': NO_INPUT,
+  'registry-map': NO_INPUT,
+  force: NO_INPUT,
+  'tar-path': NO_INPUT,
+  tarPath: NO_INPUT,
+  'digest-file': NO_INPUT,
+  'image-name-with-digest-file': NO_INPUT,
+  'image-name-tag-with-digest-file': NO_INPUT,
+  'oci-layout-path': NO_INPUT,
+  'kaniko-dir': NO_INPUT,
+  'ignore-path': NO_INPUT,
+  'ignore-var-run': NO_INPUT,
+  'whitelist-var-run': NO_INPUT,
+};
+
+/** The executor's one-letter flags; cobra adds `-h`, the only one that takes no value. */
+const KANIKO_SHORTHANDS: Readonly<Record<string, string>> = {
+  b: 'bucket',
+  c: 'context',
+  d: 'destination',
+  f: 'dockerfile',
+  h: 'help',
+  v: 'verbosity',
+};
+const KANIKO_BOOL_SHORTHANDS = new Set(['h']);
+
+/**
+ * The long names of the flags one argv entry sets, read as pflag reads it: `--name[=value]`, or a
+ * group of shorthands where each boolean one lets the next letter be a flag too, and the first
+ * that takes a value takes the rest of the entry (`-fVALUE`, `-f=VALUE`, `-f VALUE`, `-hfVALUE`).
+ */
+export function kanikoFlagsOf(arg: string): string[] {
+  if (arg.startsWith('--')) return [arg.slice(2).split('=', 1)[0]!];
+  const flags: string[] = [];
+  for (let index = 1; index < arg.length; index++) {
+    const shorthand = arg[index]!;
+    flags.push(KANIKO_SHORTHANDS[shorthand] ?? shorthand);
+    if (!KANIKO_BOOL_SHORTHANDS.has(shorthand) || arg[index + 1] === '=') break;
+  }
+  return flags;
+}
 
 /** The action's whole configuration, checked once before any download or process. */
 export interface Config {
@@ -266,6 +305,16 @@ export function buildConfig(sources: ConfigSources): Config {
     return real;
   };
 
+  const workspaceFile = (name: InputName, value: string, path: string, failure: string): string => {
+    try {
+      lstatWorkspaceFile(github.workspace, path);
+      return resolve(github.workspace, path);
+    } catch (error) {
+      problem(name, value, `${failure}: ${(error as Error).message}`);
+      return '';
+    }
+  };
+
   // Build inputs.
   const contextValue = raw('context');
   const context = insidePath('context', contextValue, github.workspace);
@@ -350,11 +399,20 @@ export function buildConfig(sources: ConfigSources): Config {
   const scanners = SCANNERS.filter((scanner) => scannerValues.includes(scanner));
 
   const ignoreValue = sources.read('ignore-file').trim();
+  // lstat, not exists: a dangling link must be refused like any other link, not skipped.
+  const defaultIgnoreFile = ['.trivyignore.yaml', '.trivyignore']
+    .map((name) => join(github.workspace, name))
+    .find((path) => lstatSync(path, { throwIfNoEntry: false }) !== undefined);
   const ignoreFile = ignoreValue
-    ? (insidePath('ignore-file', ignoreValue, github.workspace) ?? '')
-    : (['.trivyignore.yaml', '.trivyignore']
-        .map((name) => join(github.workspace, name))
-        .find((path) => existsSync(path)) ?? '');
+    ? workspaceFile('ignore-file', ignoreValue, ignoreValue, 'cannot be read')
+    : defaultIgnoreFile
+      ? workspaceFile(
+          'ignore-file',
+          '',
+          defaultIgnoreFile,
+          'is empty and the default ignore file cannot be read',
+        )
+      : '';
 
   const sbom = oneOf('sbom', SBOM_FORMATS);
   const sarifCategory = raw('sarif-category') || `build-scan-push:${imageValue}`;
@@ -395,11 +453,12 @@ export function buildConfig(sources: ConfigSources): Config {
 
   const kanikoArgs = listInput(raw('kaniko-args'));
   for (const arg of kanikoArgs) {
-    const flag = arg.split('=', 1)[0]!;
-    if (!arg.startsWith('-'))
+    if (!/^--?[A-Za-z]/.test(arg)) {
       problem('kaniko-args', arg, 'is not a flag: give one --flag or --flag=value per line');
-    else if ((KANIKO_OWNED_FLAGS as readonly string[]).includes(flag))
-      problem('kaniko-args', arg, `sets ${flag}, which the action controls: use the matching input instead`);
+      continue;
+    }
+    for (const flag of kanikoFlagsOf(arg).filter((name) => Object.hasOwn(KANIKO_OWNED_FLAGS, name)))
+      problem('kaniko-args', arg, `sets --${flag}, which the action owns: ${KANIKO_OWNED_FLAGS[flag]}`);
   }
 
   const ignoreUnfixed = bool('ignore-unfixed');

@@ -10,7 +10,7 @@ import { registryOf } from './reference.js';
 import { gitOutput } from './exec.js';
 import type { Decision } from './gate/policy.js';
 import { decide } from './gate/policy.js';
-import { parseIgnoreFile } from './gate/ignore.js';
+import { IGNORE_FILE_MAX_BYTES, parseIgnoreFile } from './gate/ignore.js';
 import type { Config, InputName } from './inputs.js';
 import { buildConfig } from './inputs.js';
 import type { PublishResult } from './publish/crane.js';
@@ -26,6 +26,7 @@ import { scannedImageMismatch } from './scan/report.js';
 import { prepareTrivyDb, scanImage } from './scan/trivy.js';
 import type { InstalledTools } from './tools/install.js';
 import { installTools } from './tools/install.js';
+import { readWorkspaceFile } from './workspace-file.js';
 
 export interface MainOptions {
   /** Where results go; the runner's default is RUNNER_TEMP, the local runner's ./out. */
@@ -194,7 +195,10 @@ async function scanStage(config: Config, tools: InstalledTools, build: BuildResu
 
 async function gate(config: Config, scan: ScanResult): Promise<Decision> {
   const ignores = config.ignoreFile
-    ? parseIgnoreFile(await readFile(config.ignoreFile, 'utf8'), repositoryPath(config, config.ignoreFile))
+    ? parseIgnoreFile(
+        await readWorkspaceFile(config.workspace, config.ignoreFile, IGNORE_FILE_MAX_BYTES),
+        repositoryPath(config, config.ignoreFile),
+      )
     : [];
   const decision = decide(scan.report, {
     failOn: config.failOn,

@@ -1,4 +1,4 @@
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EventPayload, GitHubContext } from '../src/context.js';
@@ -217,7 +217,7 @@ describe('buildConfig refuses bad inputs before any work', () => {
       'kaniko-args owning a flag',
       { 'kaniko-args': '--destination=evil.io/x' },
       'kaniko-args',
-      /the action controls/,
+      /sets --destination, which the action owns: use the `image` and `tags` inputs/,
     ],
     ['kaniko-args not a flag', { 'kaniko-args': 'rm -rf /' }, 'kaniko-args', /not a flag/],
     ['bad target', { target: 'build stage' }, 'target', /stage name/],
@@ -233,6 +233,45 @@ describe('buildConfig refuses bad inputs before any work', () => {
     expect(problems[0]).toContain(JSON.stringify(value).slice(1, -1));
   });
 
+  it.each([
+    ['-f/workspace/evil.Dockerfile', '--dockerfile', '`file` input'],
+    ['-f /workspace/evil.Dockerfile', '--dockerfile', '`file` input'],
+    ['-f=/workspace/evil.Dockerfile', '--dockerfile', '`file` input'],
+    ['--dockerfile', '--dockerfile', '`file` input'],
+    ['-c/tmp', '--context', '`context` input'],
+    ['--context-sub-path=sub', '--context-sub-path', '`context` input'],
+    ['-bbucket', '--bucket', '`context` input'],
+    ['-devil.io/x:1', '--destination', '`image` and `tags` inputs'],
+    ['-dockerfile=evil', '--destination', '`image` and `tags` inputs'],
+    ['-hf/workspace/evil.Dockerfile', '--dockerfile', '`file` input'],
+    ['--kaniko-dir=/output', '--kaniko-dir', 'no input'],
+    ['--ignore-path=/workspace', '--ignore-path', 'no input'],
+    ['--ignore-var-run=false', '--ignore-var-run', 'no input'],
+    ['--whitelist-var-run=false', '--whitelist-var-run', 'no input'],
+    ['--cache-dir=/output', '--cache-dir', '`cache` and `cache-repo` inputs'],
+    ['--tarPath=/output/other.tar', '--tarPath', 'no input'],
+    ['--push-ignore-immutable-tag-errors', '--push-ignore-immutable-tag-errors', '`push` input'],
+  ])('refuses kaniko-args %s, which sets %s', (arg, flag, instead) => {
+    const problems = problemsFor({ 'kaniko-args': arg });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(
+      `\`kaniko-args\` ${JSON.stringify(arg)} sets ${flag}, which the action owns`,
+    );
+    expect(problems[0]).toContain(instead);
+  });
+
+  it('lets kaniko-args set flags the action does not own, in any spelling', () => {
+    const args = [
+      '-vdebug',
+      '-v=debug',
+      '-vf',
+      '--verbosity=info',
+      '--insecure-pull',
+      '--snapshot-mode=full',
+    ];
+    expect(configFor({ 'kaniko-args': args.join('\n') }).kanikoArgs).toEqual(args);
+  });
+
   it('reports several bad inputs together', () => {
     const problems = problemsFor({ push: 'maybe', sbom: 'xml', 'fail-on': 'HUGE' });
     expect(problems).toHaveLength(3);
@@ -243,6 +282,37 @@ describe('buildConfig refuses bad inputs before any work', () => {
     const workspace = makeWorkspace();
     symlinkSync('/etc', join(workspace, 'escape'));
     expect(problemsFor({ context: 'escape' }, workspace)[0]).toMatch(/outside the workspace/);
+  });
+
+  it('refuses a default ignore file that is a symbolic link, even a dangling one, instead of skipping it', () => {
+    const outside = makeWorkspace({ credentials: 'token: ghp_SECRET\n' });
+    for (const [name, target] of [
+      ['.trivyignore.yaml', join(outside, 'credentials')],
+      ['.trivyignore', join(outside, 'missing')],
+    ] as const) {
+      const workspace = makeWorkspace({ '.trivyignore': 'CVE-1\n' });
+      if (name === '.trivyignore.yaml') symlinkSync(target, join(workspace, name));
+      else {
+        rmSync(join(workspace, name));
+        symlinkSync(target, join(workspace, name));
+      }
+      const problems = problemsFor({}, workspace);
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toContain('`ignore-file`');
+      expect(problems[0]).toContain(`${join(workspace, name)} is a symbolic link`);
+      expect(problems[0]).not.toContain('ghp_SECRET');
+    }
+  });
+
+  it('refuses an ignore-file reached through a symbolic link, even one inside the workspace', () => {
+    const workspace = makeWorkspace({ 'ci/ignore.yaml': 'vulnerabilities: []\n' });
+    symlinkSync(join(workspace, 'ci/ignore.yaml'), join(workspace, 'link.yaml'));
+    symlinkSync(join(workspace, 'ci'), join(workspace, 'config'));
+    expect(problemsFor({ 'ignore-file': 'link.yaml' }, workspace)[0]).toMatch(/`ignore-file`.*symbolic link/);
+    expect(problemsFor({ 'ignore-file': 'config/ignore.yaml' }, workspace)[0]).toMatch(/symbolic link/);
+    expect(configFor({ 'ignore-file': 'ci/ignore.yaml' }, { workspace }).ignoreFile).toBe(
+      join(workspace, 'ci/ignore.yaml'),
+    );
   });
 
   it('refuses a context that is a file and a file that is a directory', () => {

@@ -1,9 +1,10 @@
 import * as core from '@actions/core';
-import { existsSync, lstatSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative } from 'node:path';
 import type { Instruction } from '../dockerfile.js';
 import { parseDockerfile } from '../dockerfile.js';
+import { sanitizedGitConfigs } from './git-credentials.js';
 import type { RootStrategy, SandboxFile, SandboxMount } from './sandbox.js';
 import { runInSandbox } from './sandbox.js';
 import type { SandboxNetworkMode } from './sandbox-network.js';
@@ -201,58 +202,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   };
 }
 
-/**
- * A git config without credentials: no `extraheader` line (actions/checkout leaves
- * `http.https://github.com/.extraheader = AUTHORIZATION: basic <token>` unless
- * `persist-credentials: false`) and no `user:password@` in URLs. Pure.
- */
-export function withoutGitCredentials(config: string): string {
-  return config
-    .split('\n')
-    .filter((line) => !/^\s*extraheader\s*=/i.test(line))
-    .map((line) => line.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1'))
-    .join('\n');
-}
-
-/**
- * The git config files of a context whose `.git` is a folder: its own and its submodules'
- * (`.git/modules/…/config`, where actions/checkout writes the header for submodules too). A
- * `.git` file (worktree, submodule checkout) points elsewhere, usually outside the context.
- */
-async function gitConfigFiles(context: string): Promise<string[]> {
-  const gitDir = join(context, '.git');
-  if (!existsSync(gitDir) || !lstatSync(gitDir).isDirectory()) return [];
-  const found = existsSync(join(gitDir, 'config')) ? ['.git/config'] : [];
-  const modules = join(gitDir, 'modules');
-  if (existsSync(modules))
-    for (const entry of await readdir(modules, { recursive: true, withFileTypes: true }))
-      if (entry.isFile() && entry.name === 'config')
-        found.push(relative(context, join(entry.parentPath, entry.name)).split('\\').join('/'));
-  return found;
-}
-
-/**
- * Sanitized copies mounted over the context's git config files, so that no RUN line can read the
- * checkout token and no `COPY . .` bakes it into the image; the files on the runner are untouched.
- */
-async function sanitizedGitConfigs(context: string): Promise<SandboxFile[]> {
-  const files: SandboxFile[] = [];
-  for (const path of await gitConfigFiles(context)) {
-    const original = await readFile(join(context, path), 'utf8');
-    const sanitized = withoutGitCredentials(original);
-    if (sanitized === original) continue;
-    core.warning(
-      `${join(context, path)} holds a git credential (actions/checkout keeps the token there unless ` +
-        '`persist-credentials: false`); the build sees a copy without it, so it is kept out of the image. ' +
-        'Set `persist-credentials: false` on actions/checkout when later steps need no git credentials.',
-    );
-    files.push({ target: `${SANDBOX_CONTEXT}/${path}`, content: sanitized, asMount: true });
-  }
-  return files;
-}
-
 async function sandboxFiles(options: BuildOptions): Promise<SandboxFile[]> {
-  const files: SandboxFile[] = await sanitizedGitConfigs(options.context);
+  const files: SandboxFile[] = await sanitizedGitConfigs(options.context, SANDBOX_CONTEXT);
   const etc = options.hostEtc ?? '/etc';
   const resolvConf = join(etc, 'resolv.conf');
   if (existsSync(resolvConf))

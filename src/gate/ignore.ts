@@ -1,4 +1,4 @@
-import { parse as parseYaml } from 'yaml';
+import { LineCounter, isMap, isScalar, parseDocument } from 'yaml';
 import type { Finding, FindingKind } from '../scan/report.js';
 
 /** One entry of an ignore file, in either of Trivy's two formats. */
@@ -17,13 +17,17 @@ export interface IgnoreRule {
   readonly source: string;
 }
 
+/** Far more than any real ignore file; the bound keeps a mistaken path from filling memory. */
+export const IGNORE_FILE_MAX_BYTES = 1024 * 1024;
+
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 /**
  * Parses `.trivyignore` (one ID per line, optional `exp:YYYY-MM-DD`) or `.trivyignore.yaml`
  * (`vulnerabilities`, `secrets`, `misconfigurations` lists of `id`, `paths`, `purls`,
  * `expired_at`, `statement`), chosen by the file name. A malformed file throws and names the line:
- * a typo must not silently ignore, or stop ignoring, a finding.
+ * a typo must not silently ignore, or stop ignoring, a finding. Errors give positions, never the
+ * file's text: a file that is not an ignore file at all may hold anything, credentials included.
  */
 export function parseIgnoreFile(text: string, fileName: string): IgnoreRule[] {
   return /\.ya?ml$/i.test(fileName) ? parseYamlIgnore(text, fileName) : parsePlainIgnore(text, fileName);
@@ -31,19 +35,18 @@ export function parseIgnoreFile(text: string, fileName: string): IgnoreRule[] {
 
 function parsePlainIgnore(text: string, fileName: string): IgnoreRule[] {
   const rules: IgnoreRule[] = [];
-  for (const [index, rawLine] of text.split(/\r?\n/).entries()) {
-    const line = rawLine.trim();
-    if (line === '' || line.startsWith('#')) continue;
+  for (const [index, line] of text.split(/\r?\n/).entries()) {
     const source = `${fileName}:${index + 1}`;
-    const [id = '', ...options] = line.split(/\s+/);
+    const words = [...line.matchAll(/\S+/g)];
+    const [id = '', ...options] = words.map(([word]) => word);
+    if (id === '' || id.startsWith('#')) continue;
     let expiresAt: string | undefined;
-    for (const option of options) {
+    for (const [position, option] of options.entries()) {
       if (option.startsWith('#')) break;
+      const where = `${source}:${words[position + 1]!.index + 1}`;
       if (!option.startsWith('exp:'))
-        throw new Error(
-          `${source}: unknown option "${option}"; a line is an ID optionally followed by exp:YYYY-MM-DD.`,
-        );
-      expiresAt = checkedDate(option.slice(4), source, 'exp:');
+        throw new Error(`${where}: unknown option; a line is an ID optionally followed by exp:YYYY-MM-DD.`);
+      expiresAt = checkedDate(option.slice(4), where, 'exp:');
     }
     rules.push({ kind: 'any', id, paths: [], purls: [], expiresAt, statement: '', source });
   }
@@ -57,12 +60,16 @@ const YAML_SECTIONS = {
 } as const satisfies Record<string, FindingKind>;
 
 function parseYamlIgnore(text: string, fileName: string): IgnoreRule[] {
-  let document: unknown;
-  try {
-    document = parseYaml(text);
-  } catch (error) {
-    throw new Error(`${fileName} is not valid YAML: ${(error as Error).message}`, { cause: error });
-  }
+  const lineCounter = new LineCounter();
+  const parsed = parseDocument(text, { lineCounter, prettyErrors: false });
+  const at = (offset: number): string => {
+    const { line, col } = lineCounter.linePos(offset);
+    return `${fileName}:${line}:${col}`;
+  };
+  const [syntaxError] = parsed.errors;
+  if (syntaxError)
+    throw new Error(`${at(syntaxError.pos[0])} is not valid YAML (${syntaxError.code}); fix the file there.`);
+  const document: unknown = parsed.toJS();
   if (document === null || document === undefined) return [];
   if (typeof document !== 'object' || Array.isArray(document))
     throw new Error(
@@ -73,10 +80,15 @@ function parseYamlIgnore(text: string, fileName: string): IgnoreRule[] {
     // Licenses are not gated by this action; Trivy's other sections are accepted and unused.
     if (section === 'licenses') continue;
     const kind = YAML_SECTIONS[section as keyof typeof YAML_SECTIONS];
-    if (kind === undefined)
+    if (kind === undefined) {
+      const key = isMap(parsed.contents)
+        ? parsed.contents.items.find((pair) => isScalar(pair.key) && String(pair.key.value) === section)?.key
+        : undefined;
+      const offset = isScalar(key) ? (key.range?.[0] ?? 0) : 0;
       throw new Error(
-        `${fileName}: unknown section "${section}"; use ${Object.keys(YAML_SECTIONS).join(', ')} (or licenses).`,
+        `${at(offset)}: unknown section; use ${Object.keys(YAML_SECTIONS).join(', ')} (or licenses).`,
       );
+    }
     if (value === null) continue;
     if (!Array.isArray(value))
       throw new Error(`${fileName}: ${section} must be a list of entries with an id.`);
@@ -114,17 +126,17 @@ function stringList(value: unknown, where: string): string[] {
 }
 
 function checkedPurls(purls: string[], source: string): string[] {
-  const bad = purls.find((purl) => parsePurl(purl) === undefined);
-  if (bad !== undefined)
+  const bad = purls.findIndex((purl) => parsePurl(purl) === undefined);
+  if (bad >= 0)
     throw new Error(
-      `${source}: "${bad}" is not a package URL; write pkg:<type>/<namespace>/<name>[@version].`,
+      `${source}: purls[${bad}] is not a package URL; write pkg:<type>/<namespace>/<name>[@version].`,
     );
   return purls;
 }
 
 function checkedDate(value: string, source: string, field: string): string {
   if (!DATE.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`)))
-    throw new Error(`${source}: ${field} "${value}" is not a date; write YYYY-MM-DD.`);
+    throw new Error(`${source}: ${field} is not a date; write YYYY-MM-DD.`);
   return value;
 }
 

@@ -256,12 +256,16 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
       [
         'FROM scratch',
         'COPY . /',
-        'RUN cat /workspace/.git/config /workspace/.git/modules/lib/config > /output/seen-git-config',
+        'RUN cat /workspace/.git/config /workspace/.git/modules/lib/config /workspace/vendor/tool/.git/config > /output/seen-git-config',
       ].join('\n'),
     );
     mkdirSync(join(context, '.git', 'modules', 'lib'), { recursive: true });
     writeFileSync(join(context, '.git', 'config'), config);
     writeFileSync(join(context, '.git', 'modules', 'lib', 'config'), config);
+    // A checkout inside the context (actions/checkout with `path:`), header and key on one line.
+    const nested = `[http "https://github.com/"] extraHeader = ${header}\n`;
+    mkdirSync(join(context, 'vendor', 'tool', '.git'), { recursive: true });
+    writeFileSync(join(context, 'vendor', 'tool', '.git', 'config'), nested);
     const logged: string[] = [];
     const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
       logged.push(String(chunk));
@@ -287,10 +291,18 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     const copied = execFileSync('tar', ['-xzO', './.git/config'], { input: layer, encoding: 'utf8' });
     expect(copied).toBe(seen.slice(0, copied.length));
     expect(copied).not.toContain(token);
+    const copiedNested = execFileSync('tar', ['-xzO', './vendor/tool/.git/config'], {
+      input: layer,
+      encoding: 'utf8',
+    });
+    expect(copiedNested).toBe('[http "https://github.com/"] \n');
     expect(readFileSync(join(context, '.git', 'config'), 'utf8')).toBe(config);
     expect(readFileSync(join(context, '.git', 'modules', 'lib', 'config'), 'utf8')).toBe(config);
-    expect(logged.join('')).toMatch(
-      /::warning::.*\.git\/config holds a git credential.*persist-credentials: false/,
+    expect(readFileSync(join(context, 'vendor', 'tool', '.git', 'config'), 'utf8')).toBe(nested);
+    const warnings = logged.filter((line) => line.includes('git credential'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      /::warning::3 git configs .* hold a git credential: \.git\/config, .*vendor\/tool\/\.git\/config\..*persist-credentials: false/,
     );
     expect(mountsUnder(scratch)).toEqual([]);
   });

@@ -7,7 +7,6 @@ import {
   kanikoFailure,
   loggedInstructions,
   proxySettings,
-  withoutGitCredentials,
 } from '../../src/build/kaniko.js';
 
 const base: KanikoArgvOptions = {
@@ -103,34 +102,6 @@ describe('kanikoArgv', () => {
       proxy: ['HTTP_PROXY', 'HTTPS_PROXY', 'no_proxy'],
     });
     expect(values(argv, '--build-arg')).toEqual(['HTTPS_PROXY=http://mine:3128', 'HTTP_PROXY', 'no_proxy']);
-  });
-});
-
-describe('withoutGitCredentials', () => {
-  it('drops every extraheader line and the user:password of URLs, and keeps the rest', () => {
-    const config = [
-      '[remote "origin"]',
-      '\turl = https://x-access-token:ghs_abc@github.com/o/r',
-      '\tpushurl = ssh://git@github.com/o/r',
-      '[http "https://github.com/"]',
-      '\textraheader = AUTHORIZATION: basic eC1hY2Nlc3M=',
-      '[http]',
-      '    extraHeader=AUTHORIZATION: bearer t',
-      '[user]',
-      '\temail = a@b.example',
-    ].join('\n');
-    expect(withoutGitCredentials(config)).toBe(
-      [
-        '[remote "origin"]',
-        '\turl = https://github.com/o/r',
-        '\tpushurl = ssh://github.com/o/r',
-        '[http "https://github.com/"]',
-        '[http]',
-        '[user]',
-        '\temail = a@b.example',
-      ].join('\n'),
-    );
-    expect(withoutGitCredentials('[core]\n\tbare = false\n')).toBe('[core]\n\tbare = false\n');
   });
 });
 

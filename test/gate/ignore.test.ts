@@ -53,10 +53,10 @@ describe('parseIgnoreFile: .trivyignore', () => {
 
   it('rejects a bad date or an unknown option, naming the line', () => {
     expect(() => parseIgnoreFile('CVE-1\nCVE-2 exp:2027-13-45\n', '.trivyignore')).toThrow(
-      '.trivyignore:2: exp: "2027-13-45" is not a date; write YYYY-MM-DD.',
+      '.trivyignore:2:7: exp: is not a date; write YYYY-MM-DD.',
     );
     expect(() => parseIgnoreFile('CVE-2 until:2027-01-01', '.trivyignore')).toThrow(
-      /\.trivyignore:1: unknown option/,
+      /\.trivyignore:1:7: unknown option/,
     );
   });
 });
@@ -110,25 +110,62 @@ describe('parseIgnoreFile: .trivyignore.yaml', () => {
   it('an empty file ignores nothing; broken files say what is wrong', () => {
     expect(parseIgnoreFile('', '.trivyignore.yaml')).toEqual([]);
     expect(() => parseIgnoreFile('vulnerabilities: [a', '.trivyignore.yaml')).toThrow(
-      /\.trivyignore\.yaml is not valid YAML/,
+      /\.trivyignore\.yaml:1:\d+ is not valid YAML/,
     );
     expect(() => parseIgnoreFile('vulnerabilities:\n  - statement: x\n', '.trivyignore.yaml')).toThrow(
       '.trivyignore.yaml: vulnerabilities[0] has no id.',
     );
     expect(() => parseIgnoreFile('vulns:\n  - id: x\n', '.trivyignore.yaml')).toThrow(
-      /unknown section "vulns"/,
+      /\.trivyignore\.yaml:1:1: unknown section;/,
     );
     expect(() => parseIgnoreFile('secrets:\n  - id: x\n    expired_at: soon\n', '.trivyignore.yaml')).toThrow(
-      '.trivyignore.yaml: secrets[0]: expired_at "soon" is not a date; write YYYY-MM-DD.',
+      '.trivyignore.yaml: secrets[0]: expired_at is not a date; write YYYY-MM-DD.',
     );
     expect(() =>
       parseIgnoreFile('vulnerabilities:\n  - id: x\n    purls: [libssl3]\n', '.trivyignore.yaml'),
     ).toThrow(
-      '.trivyignore.yaml: vulnerabilities[0]: "libssl3" is not a package URL; write pkg:<type>/<namespace>/<name>[@version].',
+      '.trivyignore.yaml: vulnerabilities[0]: purls[0] is not a package URL; write pkg:<type>/<namespace>/<name>[@version].',
     );
     expect(() => parseIgnoreFile('secrets:\n  - id: x\n    paths: etc\n', '.trivyignore.yaml')).toThrow(
       '.trivyignore.yaml: secrets[0].paths must be a list of strings.',
     );
+  });
+});
+
+describe('parseIgnoreFile errors', () => {
+  const secret = 'ghp_SECRETtoken0123456789';
+  it.each([
+    [
+      'a YAML syntax error',
+      `password: "${secret}\n  broken: [`,
+      '.trivyignore.yaml',
+      /\.trivyignore\.yaml:\d+:\d+ /,
+    ],
+    [
+      'an unknown section (a JSON credential file)',
+      `{"${secret}": {"auth": "x"}}`,
+      '.trivyignore.yaml',
+      /:1:2: /,
+    ],
+    [
+      'an expired_at',
+      `secrets:\n  - id: x\n    expired_at: ${secret}\n`,
+      '.trivyignore.yaml',
+      /secrets\[0\]/,
+    ],
+    ['a purl', `vulnerabilities:\n  - id: x\n    purls: [${secret}]\n`, '.trivyignore.yaml', /purls\[0\]/],
+    ['an unknown option', `CVE-1 ${secret}\n`, '.trivyignore', /\.trivyignore:1:7: /],
+    ['an exp: date', `CVE-1\nCVE-2 exp:${secret}\n`, '.trivyignore', /\.trivyignore:2:7: /],
+  ])('never quote the file in %s, only its position', (_title, text, fileName, position) => {
+    let message = '';
+    try {
+      parseIgnoreFile(text, fileName);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(position);
+    expect(message).not.toContain(secret);
+    expect(message).not.toContain('SECRET');
   });
 });
 
