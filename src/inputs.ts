@@ -2,6 +2,8 @@ import { existsSync, lstatSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { GitHubContext } from './context.js';
 import { isPullRequestEvent } from './context.js';
+import type { SandboxNetworkMode } from './build/sandbox-network.js';
+import { SANDBOX_NETWORK_MODES } from './build/sandbox-network.js';
 import { TAG_PATTERN, computeLabels, computeTags } from './metadata.js';
 import { isDigest, parseReference, registryOf } from './reference.js';
 import {
@@ -61,6 +63,8 @@ export const INPUT_DEFAULTS = {
   'insecure-registries': '',
   'trivy-db-repositories': DEFAULT_TRIVY_DB_REPOSITORIES.join('\n'),
   'kaniko-args': '',
+  'build-network': 'isolated',
+  'build-loopback-ports': '',
 } as const;
 export type InputName = keyof typeof INPUT_DEFAULTS;
 
@@ -176,6 +180,10 @@ export interface Config {
   readonly insecureRegistries: readonly string[];
   readonly trivyDbRepositories: readonly string[];
   readonly kanikoArgs: readonly string[];
+  /** The build's network: its own (isolated) or, by explicit choice, the runner's (host). */
+  readonly buildNetwork: SandboxNetworkMode;
+  /** Runner loopback ports the build may reach on its own network. */
+  readonly buildLoopbackPorts: readonly number[];
 }
 
 /** Every bad input at once, each line naming the input, the value and what is accepted. */
@@ -461,6 +469,20 @@ export function buildConfig(sources: ConfigSources): Config {
       problem('kaniko-args', arg, `sets --${flag}, which the action owns: ${KANIKO_OWNED_FLAGS[flag]}`);
   }
 
+  const buildNetwork = oneOf('build-network', SANDBOX_NETWORK_MODES);
+  const buildLoopbackPorts = listInput(raw('build-loopback-ports'), { commas: true }).map((value) => {
+    const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+    if (!(port >= 1 && port <= 65535))
+      problem('build-loopback-ports', value, 'is not a TCP port (1-65535): list ports, e.g. 5000');
+    return port;
+  });
+  if (buildNetwork === 'host' && buildLoopbackPorts.length > 0)
+    problem(
+      'build-loopback-ports',
+      raw('build-loopback-ports'),
+      'has no effect with `build-network: host`, where every loopback port is reachable: remove one of the two',
+    );
+
   const ignoreUnfixed = bool('ignore-unfixed');
   const uploadSarif = bool('upload-sarif');
   const reproducible = bool('reproducible');
@@ -505,5 +527,7 @@ export function buildConfig(sources: ConfigSources): Config {
     insecureRegistries: Object.freeze(insecureRegistries),
     trivyDbRepositories: Object.freeze(trivyDbRepositories),
     kanikoArgs: Object.freeze(kanikoArgs),
+    buildNetwork,
+    buildLoopbackPorts: Object.freeze(buildLoopbackPorts),
   });
 }

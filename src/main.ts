@@ -164,6 +164,8 @@ async function buildStage(config: Config, tools: InstalledTools): Promise<BuildR
     cacheRepo: config.cacheRepo,
     insecureRegistries: config.insecureRegistries,
     extraArgs: config.kanikoArgs,
+    network: config.buildNetwork,
+    loopbackPorts: config.buildLoopbackPorts,
     ...(config.cache && config.registryPassword
       ? {
           cacheCredential: {

@@ -73,6 +73,15 @@ describe('buildConfig defaults', () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 
+  it('isolates the build’s network by default and takes the loopback ports it may reach', () => {
+    expect(configFor({}).buildNetwork).toBe('isolated');
+    expect(configFor({}).buildLoopbackPorts).toEqual([]);
+    expect(configFor({ 'build-loopback-ports': '5000\n8443, 9000' }).buildLoopbackPorts).toEqual([
+      5000, 8443, 9000,
+    ]);
+    expect(configFor({ 'build-network': 'host' }).buildNetwork).toBe('host');
+  });
+
   it('does not push on pull requests with push: auto, but does with push: true', () => {
     const pr = { context: { eventName: 'pull_request', ref: 'refs/pull/3/merge' } };
     expect(configFor({}, pr).push).toBe(false);
@@ -221,6 +230,19 @@ describe('buildConfig refuses bad inputs before any work', () => {
     ],
     ['kaniko-args not a flag', { 'kaniko-args': 'rm -rf /' }, 'kaniko-args', /not a flag/],
     ['bad target', { target: 'build stage' }, 'target', /stage name/],
+    ['unknown build network', { 'build-network': 'none' }, 'build-network', /isolated, host/],
+    [
+      'loopback port not a port',
+      { 'build-loopback-ports': '5000,70000' },
+      'build-loopback-ports',
+      /not a TCP port/,
+    ],
+    [
+      'loopback ports with the host network',
+      { 'build-network': 'host', 'build-loopback-ports': '5000' },
+      'build-loopback-ports',
+      /no effect with `build-network: host`/,
+    ],
     ['bad cache-repo', { 'cache-repo': 'ghcr.io/Octo/cache' }, 'cache-repo', /path component/],
   ];
 
@@ -341,6 +363,6 @@ describe('listInput', () => {
 
 describe('INPUT_DEFAULTS', () => {
   it('lists every input once', () => {
-    expect(Object.keys(INPUT_DEFAULTS)).toHaveLength(29);
+    expect(Object.keys(INPUT_DEFAULTS)).toHaveLength(31);
   });
 });

@@ -11,7 +11,8 @@ import { join } from 'node:path';
  * services or abstract unix sockets except the ports listed. `host`: the runner's network, as the
  * sandbox had before (every loopback service of the runner reachable); only by explicit choice.
  */
-export type SandboxNetworkMode = 'isolated' | 'host';
+export const SANDBOX_NETWORK_MODES = ['isolated', 'host'] as const;
+export type SandboxNetworkMode = (typeof SANDBOX_NETWORK_MODES)[number];
 
 /** slirp4netns's fixed addresses: the gateway that NATs out, and its DNS forwarder. */
 export const SLIRP_DNS = '10.0.2.3';
