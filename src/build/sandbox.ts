@@ -49,6 +49,8 @@ export interface SandboxSpec {
   readonly strategy?: 'auto' | RootStrategy;
   /** How many lines of output `tail` keeps. */
   readonly tailLines?: number;
+  /** TCP ports on the runner's loopback the program may reach (at 127.0.0.1:<port> inside). */
+  readonly loopbackPorts?: readonly number[];
 }
 
 export interface SandboxResult {
