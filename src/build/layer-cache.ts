@@ -34,8 +34,8 @@ const GZIP_LAYERS = new Set([
   'application/vnd.oci.image.layer.v1.tar+gzip',
 ]);
 const TAR_LAYERS = new Set(['application/vnd.oci.image.layer.v1.tar']);
-/** go-containerregistry's own limit for a manifest (remote/fetcher.go manifestLimit). */
-const MANIFEST_LIMIT = 100 * 1024 * 1024;
+/** The distribution registry's limit for a manifest body (maxManifestBodySize). */
+const MANIFEST_LIMIT = 4 * 1024 * 1024;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 /** The label of kaniko's pointer entries (pkg/executor/push.go cachePointerLabel). */
 export const CACHE_POINTER_LABEL = 'kaniko.cache.pointer-target';
@@ -198,7 +198,7 @@ async function serve(request: IncomingMessage, response: ServerResponse, context
     throw new RegistryError(400, 'MANIFEST_INVALID', `"${reference}" is neither a tag nor a digest`);
   if (method === 'PUT') {
     write();
-    const digest = context.store.putManifest(
+    const digest = await context.store.putManifest(
       reference,
       request.headers['content-type'] ?? '',
       await readBody(request, MANIFEST_LIMIT),
@@ -214,7 +214,7 @@ async function serve(request: IncomingMessage, response: ServerResponse, context
   }
   if (method !== 'GET' && method !== 'HEAD')
     throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported on a manifest`);
-  const stored = context.store.manifest(reference) ?? (await context.upstream.manifest(reference));
+  const stored = (await context.store.manifest(reference)) ?? (await context.upstream.manifest(reference));
   if (!stored) throw new RegistryError(404, 'MANIFEST_UNKNOWN', `no manifest ${reference}`);
   response.writeHead(200, {
     'Content-Type': stored.mediaType,
@@ -310,9 +310,12 @@ async function sha256OfStream(stream: NodeJS.ReadableStream): Promise<string> {
   return `sha256:${hash.digest('hex')}`;
 }
 
-/** Blobs and uploads on disk under storeDir; manifests and tags in memory. */
+/**
+ * Blobs, manifests and uploads on disk under storeDir (a manifest is stored as the blob of its
+ * digest, as the distribution registry does); media types and tags in memory.
+ */
 class Store {
-  private readonly manifests = new Map<string, StoredManifest>();
+  private readonly manifestTypes = new Map<string, string>();
   private readonly tags = new Map<string, string>();
   private readonly uploads = new Map<string, number>();
 
@@ -390,7 +393,7 @@ class Store {
     await rm(this.uploadPath(id), { force: true });
   }
 
-  putManifest(reference: string, contentType: string, body: Buffer): string {
+  async putManifest(reference: string, contentType: string, body: Buffer): Promise<string> {
     const mediaType = contentType.split(';', 1)[0]!.trim();
     if (!IMAGE_MANIFESTS.has(mediaType))
       throw new RegistryError(
@@ -404,19 +407,22 @@ class Store {
     const digest = sha256(body);
     if (isDigest(reference) && reference !== digest)
       throw new RegistryError(400, 'DIGEST_INVALID', `the manifest is ${digest}, not ${reference}`);
-    this.manifests.set(digest, { mediaType, body });
+    await writeFile(this.blobPath(digest), body, { mode: 0o600 });
+    this.manifestTypes.set(digest, mediaType);
     if (!isDigest(reference)) this.tags.set(reference, digest);
     return digest;
   }
 
-  manifest(reference: string): StoredManifest | undefined {
-    return this.manifests.get(isDigest(reference) ? reference : (this.tags.get(reference) ?? ''));
+  async manifest(reference: string): Promise<StoredManifest | undefined> {
+    const digest = isDigest(reference) ? reference : this.tags.get(reference);
+    const mediaType = digest && this.manifestTypes.get(digest);
+    return mediaType ? { mediaType, body: await readFile(this.blobPath(digest)) } : undefined;
   }
 
   async review(scanned: ReadonlySet<string>): Promise<CacheReview> {
     const review = { scanned: [] as CacheEntry[], refused: [] as RefusedEntry[] };
     for (const [tag, digest] of this.tags) {
-      const reason = await this.unscannedReason(this.manifests.get(digest)!, scanned);
+      const reason = await this.unscannedReason((await this.manifest(digest))!, scanned);
       if (reason) review.refused.push({ tag, digest, reason });
       else review.scanned.push({ tag, digest });
     }
