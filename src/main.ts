@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import type { BuildResult } from './build/kaniko.js';
 import { buildImage } from './build/kaniko.js';
+import type { LayerCache } from './build/layer-cache.js';
+import { exportLayerCache, startLayerCache } from './build/layer-cache.js';
 import { recordForCleanup } from './cleanup.js';
 import { readGitHubContext } from './context.js';
 import { registryOf } from './reference.js';
@@ -24,6 +26,7 @@ import { checkedOutCommit, resolveUploadTarget, uploadSarif } from './report/upl
 import type { ScanResult } from './scan/trivy.js';
 import { scannedImageMismatch } from './scan/report.js';
 import { prepareTrivyDb, scanImage } from './scan/trivy.js';
+import { craneRunner } from './tools/crane.js';
 import type { InstalledTools } from './tools/install.js';
 import { installTools } from './tools/install.js';
 import { readWorkspaceFile } from './workspace-file.js';
@@ -77,15 +80,21 @@ export async function runPipeline(config: Config): Promise<void> {
   await prepareFolders(config);
   const tools = await install(config);
   const trivyDb = fetchTrivyDb(config, tools);
-  const build = await buildStage(config, tools);
-  await trivyDb;
-  const scan = await scanStage(config, tools, build);
-  const decision = await gate(config, scan);
-  const reported = await report(config, build, scan, decision);
-  const published = await settle(decision.pass && config.push ? publish(config, tools, build) : undefined);
-  // The summary is written whatever the push did: counts, verdict and what reached the registry.
-  await writeResults(config, tools, build, decision, reported, published);
-  failIfAnyStageFailed(decision, reported, published);
+  const layerCache = config.cache ? await openLayerCache(config) : undefined;
+  try {
+    const build = await buildStage(config, tools, layerCache);
+    await trivyDb;
+    const scan = await scanStage(config, tools, build);
+    const decision = await gate(config, scan);
+    const reported = await report(config, build, scan, decision);
+    const published = await settle(decision.pass && config.push ? publish(config, tools, build) : undefined);
+    if (layerCache) await writeLayerCache(config, tools, layerCache, build, decision, published);
+    // The summary is written whatever the push did: counts, verdict and what reached the registry.
+    await writeResults(config, tools, build, decision, reported, published);
+    failIfAnyStageFailed(decision, reported, published);
+  } finally {
+    await layerCache?.close();
+  }
 }
 
 type Settled<T> = PromiseSettledResult<T | undefined>;
@@ -146,9 +155,54 @@ function fetchTrivyDb(config: Config, tools: InstalledTools): Promise<unknown> {
   return ready;
 }
 
-async function buildStage(config: Config, tools: InstalledTools): Promise<BuildResult> {
-  const cacheRegistry = registryOf(config.cacheRepo);
-  const build = await buildImage({
+/** kaniko's layer cache: a loopback registry in this process, not `cache-repo` itself. */
+function openLayerCache(config: Config): Promise<LayerCache> {
+  return startLayerCache({
+    storeDir: join(config.tempDir, 'layer-cache'),
+    cacheRepo: config.cacheRepo,
+    imageRegistry: config.registry,
+    ...(config.registryPassword
+      ? { credential: { username: config.registryUsername, password: config.registryPassword } }
+      : {}),
+    insecureRegistries: config.insecureRegistries,
+  });
+}
+
+/**
+ * After the image push, the scanned cache entries go to `cache-repo`; on a failed policy, a pull
+ * request or `push: false` nothing does: what the build wrote was not shown to be harmless.
+ */
+async function writeLayerCache(
+  config: Config,
+  tools: InstalledTools,
+  layerCache: LayerCache,
+  build: BuildResult,
+  decision: Decision,
+  published: Settled<PublishResult>,
+): Promise<void> {
+  if (published.status !== 'fulfilled' || !published.value) {
+    const why = !decision.pass
+      ? 'the policy failed'
+      : !config.push
+        ? 'pushing is off (a pull request, or `push: false`)'
+        : 'the image push failed';
+    core.info(`The layer cache was read only: nothing is written to ${config.cacheRepo}, as ${why}.`);
+    return;
+  }
+  const crane = craneRunner({
+    path: tools.crane.path,
+    insecure: config.insecureRegistries.includes(registryOf(config.cacheRepo)),
+    ...(config.registryPassword ? { dockerConfigDir: dockerConfigDir(config) } : {}),
+  });
+  await exportLayerCache({ cache: layerCache, crane, scannedDiffIds: build.identity.diffIds });
+}
+
+async function buildStage(
+  config: Config,
+  tools: InstalledTools,
+  layerCache: LayerCache | undefined,
+): Promise<BuildResult> {
+  const building = buildImage({
     rootfs: tools.kaniko.rootfs,
     context: config.context,
     dockerfile: config.dockerfile,
@@ -160,22 +214,14 @@ async function buildStage(config: Config, tools: InstalledTools): Promise<BuildR
     labels: config.labels,
     target: config.target,
     reproducible: config.reproducible,
-    cache: config.cache,
-    cacheRepo: config.cacheRepo,
     insecureRegistries: config.insecureRegistries,
     extraArgs: config.kanikoArgs,
     network: config.buildNetwork,
     loopbackPorts: config.buildLoopbackPorts,
-    ...(config.cache && config.registryPassword
-      ? {
-          cacheCredential: {
-            registry: cacheRegistry,
-            username: config.registryUsername,
-            password: config.registryPassword,
-          },
-        }
-      : {}),
+    ...(layerCache ? { layerCache: { port: layerCache.port, repository: layerCache.repository } } : {}),
   });
+  // Whatever the build did, it writes nothing more to the cache; the entries stay for the export.
+  const build = await building.finally(() => layerCache?.closeWrites());
   core.setOutput('digest', build.digest);
   core.setOutput('tarball', build.tarball);
   return build;
@@ -294,7 +340,7 @@ async function publish(config: Config, tools: InstalledTools, build: BuildResult
         registry: config.registry,
         username: config.registryUsername,
         password: config.registryPassword,
-        dockerConfigDir: join(config.tempDir, 'docker-config'),
+        dockerConfigDir: dockerConfigDir(config),
       })
     : undefined;
   const published = await publishImage({
@@ -308,6 +354,11 @@ async function publish(config: Config, tools: InstalledTools, build: BuildResult
   });
   core.setOutput('pushed', 'true');
   return published;
+}
+
+/** The private DOCKER_CONFIG loginRegistry writes; it keys the credential by the image's host. */
+function dockerConfigDir(config: Config): string {
+  return join(config.tempDir, 'docker-config');
 }
 
 async function writeResults(

@@ -19,7 +19,6 @@ export const SANDBOX_OUTPUT = '/output';
 const SANDBOX_DOCKERFILE_DIR = '/kaniko/dockerfile';
 const EXECUTOR = '/kaniko/executor';
 const EXECUTOR_CA_BUNDLE = '/kaniko/ssl/certs/ca-certificates.crt';
-const EXECUTOR_DOCKER_CONFIG = '/kaniko/.docker/config.json';
 export const HOST_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
 /** The environment the executor image declares; nothing else of the runner's enters the build. */
@@ -43,8 +42,8 @@ export interface KanikoArgvOptions {
   readonly labels: Readonly<Record<string, string>>;
   readonly target: string;
   readonly reproducible: boolean;
-  readonly cache: boolean;
-  readonly cacheRepo: string;
+  /** kaniko's `--cache-repo`: the loopback layer cache (layer-cache.ts); absent, no layer cache. */
+  readonly cacheRepo?: string;
   readonly insecureRegistries: readonly string[];
   /**
    * Names of the proxy variables set in the executor's environment, handed to the build as
@@ -82,7 +81,9 @@ export function kanikoArgv(options: KanikoArgvOptions): string[] {
   // redo is the default, not a rule: a Dockerfile that needs full snapshots may ask for them.
   if (!options.extraArgs.some((arg) => /^--snapshot-?[mM]ode(=|$)/.test(arg)))
     argv.push('--snapshot-mode=redo');
-  if (options.cache) argv.push('--cache=true', `--cache-repo=${options.cacheRepo}`);
+  // No --insecure-registry for it: go-containerregistry speaks plain HTTP to 127.0.0.1
+  // (pkg/name/registry.go Scheme), and the flag would also skip TLS checks.
+  if (options.cacheRepo) argv.push('--cache=true', `--cache-repo=${options.cacheRepo}`);
   for (const registry of options.insecureRegistries)
     argv.push(`--insecure-registry=${registry}`, `--skip-tls-verify-registry=${registry}`);
   argv.push(...options.extraArgs);
@@ -96,13 +97,14 @@ export function proxySettings(env: Readonly<Record<string, string | undefined>>)
   return settings;
 }
 
-export interface RegistryCredential {
-  readonly registry: string;
-  readonly username: string;
-  readonly password: string;
+/** Where the build reaches the layer cache: 127.0.0.1:<port>, the only loopback port it may use. */
+export interface LayerCacheAddress {
+  readonly port: number;
+  /** `127.0.0.1:<port>/<repository>`. */
+  readonly repository: string;
 }
 
-export interface BuildOptions extends Omit<KanikoArgvOptions, 'dockerfile' | 'proxy'> {
+export interface BuildOptions extends Omit<KanikoArgvOptions, 'dockerfile' | 'proxy' | 'cacheRepo'> {
   /** The executor's root filesystem (cached, never written). */
   readonly rootfs: string;
   /** Build context on the host; mounted read-only. */
@@ -113,11 +115,8 @@ export interface BuildOptions extends Omit<KanikoArgvOptions, 'dockerfile' | 'pr
   readonly outputDir: string;
   /** Host folder (under RUNNER_TEMP) for the sandbox's private work folder. */
   readonly tempDir: string;
-  /**
-   * Written into the sandbox only when `cache` is on (kaniko must push cache layers). Every RUN
-   * line can read it there, which is why it is never given otherwise.
-   */
-  readonly cacheCredential?: RegistryCredential;
+  /** The loopback layer cache; no credential of any registry ever enters the build for it. */
+  readonly layerCache?: LayerCacheAddress;
   /** Where proxy settings are read from; the process environment by default. */
   readonly hostEnv?: Readonly<Record<string, string | undefined>>;
   /** The runner's CA bundle, appended to the executor's. */
@@ -161,7 +160,12 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const proxy = proxySettings(options.hostEnv ?? process.env);
   // A proxy URL may carry a user and password; should a RUN line print it, the log masks it.
   for (const value of Object.values(proxy)) if (/\/\/[^/]*@/.test(value)) core.setSecret(value);
-  const argv = kanikoArgv({ ...options, dockerfile: sandboxDockerfile, proxy: Object.keys(proxy) });
+  const argv = kanikoArgv({
+    ...options,
+    dockerfile: sandboxDockerfile,
+    proxy: Object.keys(proxy),
+    ...(options.layerCache ? { cacheRepo: options.layerCache.repository } : {}),
+  });
   const result = await runInSandbox({
     rootfs: options.rootfs,
     tempDir: options.tempDir,
@@ -172,7 +176,11 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     title: `Build ${options.image}:${options.firstTag} with kaniko`,
     strategy: options.strategy ?? 'auto',
     network: options.network ?? 'isolated',
-    loopbackPorts: options.loopbackPorts ?? [],
+    // The layer cache listens on the runner's loopback: kaniko must reach it from its own network.
+    loopbackPorts: [
+      ...(options.loopbackPorts ?? []),
+      ...(options.layerCache ? [options.layerCache.port] : []),
+    ],
   });
   if (result.exitCode !== 0) {
     const dockerfileText = await readFile(options.dockerfile, 'utf8');
@@ -222,15 +230,6 @@ async function sandboxFiles(options: BuildOptions): Promise<SandboxFile[]> {
     files.push({
       target: EXECUTOR_CA_BUNDLE,
       content: Buffer.concat([base, Buffer.from(separator), await readFile(hostBundle)]),
-    });
-  }
-  if (options.cache && options.cacheCredential) {
-    const { registry, username, password } = options.cacheCredential;
-    const auth = Buffer.from(`${username}:${password}`).toString('base64');
-    files.push({
-      target: EXECUTOR_DOCKER_CONFIG,
-      content: JSON.stringify({ auths: { [registry]: { auth } } }),
-      mode: 0o600,
     });
   }
   return files;

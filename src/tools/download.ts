@@ -145,14 +145,14 @@ async function downloadOnce(url: string, destination: string, stallMs: number): 
 }
 
 /** Only then is the proxy agent made: undici warns on every process that creates one. */
-function proxyConfigured(): boolean {
+export function proxyConfigured(): boolean {
   return ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) =>
     Boolean(process.env[name]),
   );
 }
 
 /** fetch reports every network failure as "fetch failed"; the useful part is in the cause. */
-function describeNetworkError(error: unknown): string {
+export function describeNetworkError(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   const message = (error as Error).message;
   return cause?.code ?? cause?.message ?? message;

@@ -18,7 +18,6 @@ import { readImageTarball } from '../../src/build/tarball.js';
 import { EXECUTOR_CA_MARKER, hashTree, makeTestRoot, mountsUnder } from '../helpers/rootfs.js';
 
 const HOSTILE = ['two words', '$(touch /pwned)', 'line\nbreak', 'it\'s "quoted" `here`'];
-const CREDENTIAL = { registry: 'ghcr.io', username: 'octocat', password: 'cache-push-secret' };
 
 let root: string;
 let rootHash: string;
@@ -67,8 +66,6 @@ function options(context: string, overrides: Partial<BuildOptions> = {}): BuildO
     labels: { 'org.opencontainers.image.revision': '0123456' },
     target: '',
     reproducible: false,
-    cache: false,
-    cacheRepo: 'ghcr.io/octo-org/app/cache',
     insecureRegistries: [],
     extraArgs: [],
     hostEnv: {},
@@ -96,7 +93,6 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     const result = await buildImage(
       options(context, {
         hostEnv,
-        cacheCredential: CREDENTIAL,
         buildArgs: HOSTILE.map((v, i) => `A${i}=${v}`),
       }),
     );
@@ -179,7 +175,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     expect(readdirSync(runnerTemp)).toEqual(['runner-temp-marker']);
   });
 
-  it('appends the runner CA bundle, gives resolv.conf and hosts read-only, and no credential without cache', async () => {
+  it('appends the runner CA bundle, gives resolv.conf and hosts read-only, and no registry credential', async () => {
     const context = makeContext(
       [
         'FROM scratch',
@@ -187,29 +183,13 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
         'RUN if [ -e /kaniko/.docker/config.json ]; then echo present; else echo absent; fi > /output/seen-credential',
       ].join('\n'),
     );
-    const result = await buildImage(options(context, { cacheCredential: CREDENTIAL }));
+    const result = await buildImage(options(context));
     expect(report(dirname(result.tarball), 'seen-ca')).toBe(`${EXECUTOR_CA_MARKER}# runner CA bundle\n`);
     expect(report(dirname(result.tarball), 'seen-etc')).toBe(
       // Its own network: names are asked of slirp4netns's forwarder, not the runner's resolver.
       'nameserver 10.0.2.3\n127.0.0.1 localhost runner-host\n',
     );
     expect(report(dirname(result.tarball), 'seen-credential')).toBe('absent\n');
-  });
-
-  it('writes the cache credential into the sandbox only with cache on', async () => {
-    const context = makeContext(
-      'FROM scratch\nRUN cp /kaniko/.docker/config.json /output/seen-config.json && cp /kaniko/ssl/certs/ca-certificates.crt /output/seen-ca\n',
-    );
-    const result = await buildImage(options(context, { cache: true, cacheCredential: CREDENTIAL }));
-    const config = JSON.parse(report(dirname(result.tarball), 'seen-config.json')) as {
-      auths: Record<string, { auth: string }>;
-    };
-    expect(Buffer.from(config.auths['ghcr.io']!.auth, 'base64').toString()).toBe('octocat:cache-push-secret');
-    expect(report(dirname(result.tarball), 'seen-ca')).toBe(`${EXECUTOR_CA_MARKER}# runner CA bundle\n`);
-    const argv = argvOf(dirname(result.tarball));
-    expect(argv).toContain('--cache=true');
-    expect(argv).toContain('--cache-repo=ghcr.io/octo-org/app/cache');
-    expect(hashTree(root)).toBe(rootHash);
   });
 
   it('mounts a Dockerfile that lives outside the context', async () => {

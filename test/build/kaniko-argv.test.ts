@@ -17,8 +17,6 @@ const base: KanikoArgvOptions = {
   labels: {},
   target: '',
   reproducible: false,
-  cache: false,
-  cacheRepo: 'ghcr.io/octo-org/app/cache',
   insecureRegistries: [],
   proxy: [],
   extraArgs: [],
@@ -68,17 +66,18 @@ describe('kanikoArgv', () => {
     expect(values(argv, '--dockerfile')).toEqual(['/workspace/sub dir/Dockerfile $(x)']);
   });
 
-  it('adds --reproducible, the cache repository and insecure registries only when asked', () => {
+  it('adds --reproducible, the loopback layer cache and insecure registries only when asked', () => {
     const argv = kanikoArgv({
       ...base,
       reproducible: true,
-      cache: true,
-      cacheRepo: 'registry.example:5000/team/app/cache',
+      cacheRepo: '127.0.0.1:40123/cache',
       insecureRegistries: ['127.0.0.1:5000', 'registry.local'],
     });
     expect(argv).toContain('--reproducible');
     expect(argv).toContain('--cache=true');
-    expect(argv).toContain('--cache-repo=registry.example:5000/team/app/cache');
+    expect(argv).toContain('--cache-repo=127.0.0.1:40123/cache');
+    // go-containerregistry speaks plain HTTP to 127.0.0.1 by itself: no TLS exemption for it.
+    expect(argv.filter((arg) => arg.includes('40123'))).toEqual(['--cache-repo=127.0.0.1:40123/cache']);
     expect(argv.filter((arg) => arg.startsWith('--insecure-registry='))).toEqual([
       '--insecure-registry=127.0.0.1:5000',
       '--insecure-registry=registry.local',

@@ -2,7 +2,7 @@
 // A TEST STAND-IN for google/go-containerregistry's `crane`; it is NOT the real tool.
 //
 // It implements the few subcommands the action uses (version, auth login, push, tag, digest,
-// manifest, export) with crane's argv, output and error style, in plain Node without
+// manifest, export, copy) with crane's argv, output and error style, in plain Node without
 // dependencies, and speaks the real registry HTTP API v2 to a real registry. It is deliberately
 // stricter than crane: it never retries (crane retries a few transient errors itself; the action
 // has its own retries, which the tests exercise), it does not use proxies or credential helpers,
@@ -699,6 +699,26 @@ async function tag(args, flags) {
   log(`${repositoryName(ref)}:${args[1]}: digest: ${manifest.digest} size: ${manifest.body.length}`);
 }
 
+/** `crane copy SRC DST` of one image (an index fails loudly): its blobs, then its manifest. */
+async function copy(args, flags) {
+  expectArgs(args, 2, 2);
+  const source = parseReference(args[0]);
+  const target = parseReference(args[1]);
+  log(`Copying from ${args[0]} to ${args[1]}`);
+  const from = new RegistryClient(source.registry, flags.insecure);
+  await from.authenticate(source.repository, 'pull');
+  const image = await from.manifest(source);
+  if (INDEX_TYPES.has(image.mediaType))
+    throw new Error(`copying an index (${args[0]}) is not supported by the crane stand-in`);
+  const to = new RegistryClient(target.registry, flags.insecure);
+  await to.authenticate(target.repository, 'push,pull');
+  const parsed = JSON.parse(image.body.toString('utf8'));
+  for (const { digest } of [parsed.config, ...(parsed.layers ?? [])])
+    await to.uploadBlob(target.repository, digest, await from.blob(source.repository, digest));
+  await to.putManifest(target.repository, target.identifier, image.body, image.mediaType);
+  log(`${repositoryName(target)}:${target.identifier}: digest: ${image.digest} size: ${image.body.length}`);
+}
+
 async function digest(args, flags) {
   expectArgs(args, 0, 1);
   if (flags.tarball) throw new Error('--tarball is not supported by the crane stand-in');
@@ -800,9 +820,11 @@ async function main(argv) {
       return manifest(rest, flags);
     case 'export':
       return exportFilesystem(rest, flags);
+    case 'copy':
+      return copy(rest, flags);
     default:
       throw new UsageError(
-        `unknown command "${positionals.join(' ')}" for "crane" (the stand-in implements version, auth login, push, tag, digest, manifest, export)`,
+        `unknown command "${positionals.join(' ')}" for "crane" (the stand-in implements version, auth login, push, tag, digest, manifest, export, copy)`,
       );
   }
 }
