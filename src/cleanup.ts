@@ -27,9 +27,6 @@ export function pathsRecordedByMain(): string[] {
   return saved ? (JSON.parse(saved) as string[]) : [];
 }
 
-const asRoot = (args: string[]): [string, string[]] =>
-  process.getuid?.() === 0 ? [args[0]!, args.slice(1)] : ['sudo', ['-n', ...args]];
-
 /** Mount points at or below `path` (deepest first), from this process's mount table. */
 export function mountsBelow(
   path: string,
@@ -46,7 +43,8 @@ export function mountsBelow(
 
 /** Runs a command as root: directly when this process is root, else through `sudo -n`. */
 async function runAsRoot(args: readonly string[]): Promise<RunResult> {
-  const [command, commandArgs] = asRoot([...args]);
+  const [command, commandArgs] =
+    process.getuid?.() === 0 ? [args[0]!, args.slice(1)] : ['sudo', ['-n', ...args]];
   try {
     return await run(command, commandArgs, { silent: true });
   } catch (error) {
@@ -65,8 +63,7 @@ async function runAsRoot(args: readonly string[]): Promise<RunResult> {
  */
 export async function removePath(path: string): Promise<void> {
   for (const mountPoint of mountsBelow(path)) {
-    const [command, args] = asRoot(['umount', '--lazy', mountPoint]);
-    const result = await run(command, args, { silent: true });
+    const result = await runAsRoot(['umount', '--lazy', mountPoint]);
     if (result.exitCode !== 0) throw new Error(`cannot unmount ${mountPoint}: ${result.stderr.trim()}`);
   }
   try {
