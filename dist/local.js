@@ -593,10 +593,10 @@ var require_errors = __commonJS({
     };
     var kHTTPParserError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_HTTP_PARSER");
     var HTTPParserError = class extends Error {
-      constructor(message, code, data) {
+      constructor(message, code2, data) {
         super(message);
         this.name = "HTTPParserError";
-        this.code = code ? `HPE_${code}` : void 0;
+        this.code = code2 ? `HPE_${code2}` : void 0;
         this.data = data ? data.toString() : void 0;
       }
       static [Symbol.hasInstance](instance) {
@@ -619,12 +619,12 @@ var require_errors = __commonJS({
     };
     var kRequestRetryError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_REQ_RETRY");
     var RequestRetryError = class extends UndiciError {
-      constructor(message, code, { headers, data }) {
+      constructor(message, code2, { headers, data }) {
         super(message);
         this.name = "RequestRetryError";
         this.message = message || "Request retry error";
         this.code = "UND_ERR_REQ_RETRY";
-        this.statusCode = code;
+        this.statusCode = code2;
         this.data = data;
         this.headers = headers;
       }
@@ -635,12 +635,12 @@ var require_errors = __commonJS({
     };
     var kResponseError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_RESPONSE");
     var ResponseError = class extends UndiciError {
-      constructor(message, code, { headers, data }) {
+      constructor(message, code2, { headers, data }) {
         super(message);
         this.name = "ResponseError";
         this.message = message || "Response error";
         this.code = "UND_ERR_RESPONSE";
-        this.statusCode = code;
+        this.statusCode = code2;
         this.data = data;
         this.headers = headers;
       }
@@ -850,8 +850,8 @@ var require_tree = __commonJS({
         if (index === void 0 || index >= key.length) {
           throw new TypeError("Unreachable");
         }
-        const code = this.code = key.charCodeAt(index);
-        if (code > 127) {
+        const code2 = this.code = key.charCodeAt(index);
+        if (code2 > 127) {
           throw new TypeError("key must be ascii string");
         }
         if (key.length !== ++index) {
@@ -872,11 +872,11 @@ var require_tree = __commonJS({
         let index = 0;
         let node = this;
         while (true) {
-          const code = key.charCodeAt(index);
-          if (code > 127) {
+          const code2 = key.charCodeAt(index);
+          if (code2 > 127) {
             throw new TypeError("key must be ascii string");
           }
-          if (node.code === code) {
+          if (node.code === code2) {
             if (length === ++index) {
               node.value = value;
               break;
@@ -886,7 +886,7 @@ var require_tree = __commonJS({
               node.middle = new _TstNode(key, value, index);
               break;
             }
-          } else if (node.code < code) {
+          } else if (node.code < code2) {
             if (node.left !== null) {
               node = node.left;
             } else {
@@ -910,19 +910,19 @@ var require_tree = __commonJS({
         let index = 0;
         let node = this;
         while (node !== null && index < keylength) {
-          let code = key[index];
-          if (code <= 90 && code >= 65) {
-            code |= 32;
+          let code2 = key[index];
+          if (code2 <= 90 && code2 >= 65) {
+            code2 |= 32;
           }
           while (node !== null) {
-            if (code === node.code) {
+            if (code2 === node.code) {
               if (keylength === ++index) {
                 return node;
               }
               node = node.middle;
               break;
             }
-            node = node.code < code ? node.left : node.right;
+            node = node.code < code2 ? node.left : node.right;
           }
         }
         return null;
@@ -1629,11 +1629,11 @@ var require_diagnostics = __commonJS({
         websocketDebuglog("connection opened %s%s", address, port ? `:${port}` : "");
       });
       diagnosticsChannel.channel("undici:websocket:close").subscribe((evt) => {
-        const { websocket, code, reason } = evt;
+        const { websocket, code: code2, reason } = evt;
         websocketDebuglog(
           "closed connection to %s - %s %s",
           websocket.url,
-          code,
+          code2,
           reason
         );
       });
@@ -2164,9 +2164,9 @@ var require_dispatcher_base = __commonJS({
       }
       close(callback) {
         if (callback === void 0) {
-          return new Promise((resolve5, reject) => {
+          return new Promise((resolve6, reject) => {
             this.close((err, data) => {
-              return err ? reject(err) : resolve5(data);
+              return err ? reject(err) : resolve6(data);
             });
           });
         }
@@ -2204,12 +2204,12 @@ var require_dispatcher_base = __commonJS({
           err = null;
         }
         if (callback === void 0) {
-          return new Promise((resolve5, reject) => {
+          return new Promise((resolve6, reject) => {
             this.destroy(err, (err2, data) => {
               return err2 ? (
                 /* istanbul ignore next: should never error */
                 reject(err2)
-              ) : resolve5(data);
+              ) : resolve6(data);
             });
           });
         }
@@ -4121,9 +4121,9 @@ var require_util2 = __commonJS({
     }
     function isValidEncodedURL(url2) {
       for (let i = 0; i < url2.length; ++i) {
-        const code = url2.charCodeAt(i);
-        if (code > 126 || // Non-US-ASCII + DEL
-        code < 32) {
+        const code2 = url2.charCodeAt(i);
+        if (code2 > 126 || // Non-US-ASCII + DEL
+        code2 < 32) {
           return false;
         }
       }
@@ -4476,8 +4476,8 @@ var require_util2 = __commonJS({
     function createDeferredPromise() {
       let res;
       let rej;
-      const promise = new Promise((resolve5, reject) => {
-        res = resolve5;
+      const promise = new Promise((resolve6, reject) => {
+        res = resolve6;
         rej = reject;
       });
       return { promise, resolve: res, reject: rej };
@@ -4714,8 +4714,8 @@ var require_util2 = __commonJS({
       }
       const rangeStart = collectASequenceOfCodePoints(
         (char) => {
-          const code = char.charCodeAt(0);
-          return code >= 48 && code <= 57;
+          const code2 = char.charCodeAt(0);
+          return code2 >= 48 && code2 <= 57;
         },
         data,
         position
@@ -4741,8 +4741,8 @@ var require_util2 = __commonJS({
       }
       const rangeEnd = collectASequenceOfCodePoints(
         (char) => {
-          const code = char.charCodeAt(0);
-          return code >= 48 && code <= 57;
+          const code2 = char.charCodeAt(0);
+          return code2 >= 48 && code2 <= 57;
         },
         data,
         position
@@ -5789,7 +5789,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants4 = require_constants2();
+    var constants6 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util5.addListener;
@@ -5864,7 +5864,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports3 }) {
         assert4(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports3;
-        this.ptr = this.llhttp.llhttp_alloc(constants4.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants6.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -5959,11 +5959,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants4.ERROR.OK) {
+          if (ret !== constants6.ERROR.OK) {
             const body2 = data.subarray(offset);
-            if (ret === constants4.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants6.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body2);
-            } else if (ret === constants4.ERROR.PAUSED) {
+            } else if (ret === constants6.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body2);
             } else {
@@ -5986,10 +5986,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants4.ERROR.OK) {
+        if (ret === constants6.ERROR.OK) {
           return null;
         }
-        if (ret === constants4.ERROR.PAUSED || ret === constants4.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants6.ERROR.PAUSED || ret === constants6.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6006,7 +6006,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants4.ERROR[ret], data);
+        return new HTTPParserError(message, constants6.ERROR[ret], data);
       }
       destroy() {
         assert4(this.ptr != null);
@@ -6186,7 +6186,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants4.ERROR.PAUSED : 0;
+        return pause ? constants6.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6208,7 +6208,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request2.onData(buf) === false) {
-          return constants4.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6244,13 +6244,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert4(client[kRunning] === 0);
           util5.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util5.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util5.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -6728,12 +6728,12 @@ upgrade: ${upgrade}\r
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve5, reject) => {
+      const waitForDrain = () => new Promise((resolve6, reject) => {
         assert4(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve5;
+          callback = resolve6;
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
@@ -6871,7 +6871,7 @@ var require_client_h2 = __commonJS({
     "use strict";
     var assert4 = __require("node:assert");
     var { errorMonitor } = __require("node:events");
-    var { pipeline: pipeline3 } = __require("node:stream");
+    var { pipeline: pipeline4 } = __require("node:stream");
     var util5 = require_util();
     var {
       RequestContentLengthMismatchError,
@@ -7033,9 +7033,9 @@ var require_client_h2 = __commonJS({
       this[kSocket][kError] = err;
       this[kClient][kOnError](err);
     }
-    function onHttp2FrameError(type, code, id) {
+    function onHttp2FrameError(type, code2, id) {
       if (id === 0) {
-        const err = new InformationalError(`HTTP/2: "frameError" received - type ${type}, code ${code}`);
+        const err = new InformationalError(`HTTP/2: "frameError" received - type ${type}, code ${code2}`);
         this[kSocket][kError] = err;
         this[kClient][kOnError](err);
       }
@@ -7045,8 +7045,8 @@ var require_client_h2 = __commonJS({
       this.destroy(err);
       util5.destroy(this[kSocket], err);
     }
-    function onHTTP2GoAway(code) {
-      const err = this[kError] || new SocketError(`HTTP/2: "GOAWAY" frame received with code ${code}`, util5.getSocketInfo(this));
+    function onHTTP2GoAway(code2) {
+      const err = this[kError] || new SocketError(`HTTP/2: "GOAWAY" frame received with code ${code2}`, util5.getSocketInfo(this));
       const client = this[kClient];
       client[kSocket] = null;
       client[kHTTPContext] = null;
@@ -7251,8 +7251,8 @@ var require_client_h2 = __commonJS({
       stream2.once("error", function(err) {
         abort(err);
       });
-      stream2.once("frameError", (type, code) => {
-        abort(new InformationalError(`HTTP/2: "frameError" received - type ${type}, code ${code}`));
+      stream2.once("frameError", (type, code2) => {
+        abort(new InformationalError(`HTTP/2: "frameError" received - type ${type}, code ${code2}`));
       });
       return true;
       function writeBodyH2() {
@@ -7350,7 +7350,7 @@ var require_client_h2 = __commonJS({
     }
     function writeStream(abort, socket, expectsPayload, h2stream, body2, client, request2, contentLength2) {
       assert4(contentLength2 !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
-      const pipe = pipeline3(
+      const pipe = pipeline4(
         body2,
         h2stream,
         (err) => {
@@ -7403,12 +7403,12 @@ var require_client_h2 = __commonJS({
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve5, reject) => {
+      const waitForDrain = () => new Promise((resolve6, reject) => {
         assert4(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve5;
+          callback = resolve6;
         }
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
@@ -7887,16 +7887,16 @@ var require_client = __commonJS({
         return this[kNeedDrain] < 2;
       }
       async [kClose]() {
-        return new Promise((resolve5) => {
+        return new Promise((resolve6) => {
           if (this[kSize]) {
-            this[kClosedResolve] = resolve5;
+            this[kClosedResolve] = resolve6;
           } else {
-            resolve5(null);
+            resolve6(null);
           }
         });
       }
       async [kDestroy](err) {
-        return new Promise((resolve5) => {
+        return new Promise((resolve6) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i = 0; i < requests.length; i++) {
             const request2 = requests[i];
@@ -7907,7 +7907,7 @@ var require_client = __commonJS({
               this[kClosedResolve]();
               this[kClosedResolve] = null;
             }
-            resolve5(null);
+            resolve6(null);
           };
           if (this[kHTTPContext]) {
             this[kHTTPContext].destroy(err, callback);
@@ -7958,7 +7958,7 @@ var require_client = __commonJS({
         });
       }
       try {
-        const socket = await new Promise((resolve5, reject) => {
+        const socket = await new Promise((resolve6, reject) => {
           client[kConnector]({
             host,
             hostname,
@@ -7970,7 +7970,7 @@ var require_client = __commonJS({
             if (err) {
               reject(err);
             } else {
-              resolve5(socket2);
+              resolve6(socket2);
             }
           });
         });
@@ -8306,8 +8306,8 @@ var require_pool_base = __commonJS({
         if (this[kQueue].isEmpty()) {
           await Promise.all(this[kClients].map((c) => c.close()));
         } else {
-          await new Promise((resolve5) => {
-            this[kClosedResolve] = resolve5;
+          await new Promise((resolve6) => {
+            this[kClosedResolve] = resolve6;
           });
         }
       }
@@ -8937,7 +8937,7 @@ var require_env_http_proxy_agent = __commonJS({
       "https:": 443
     };
     var experimentalWarned = false;
-    var EnvHttpProxyAgent2 = class extends DispatcherBase {
+    var EnvHttpProxyAgent3 = class extends DispatcherBase {
       #noProxyValue = null;
       #noProxyEntries = null;
       #opts = null;
@@ -9056,7 +9056,7 @@ var require_env_http_proxy_agent = __commonJS({
         return process.env.no_proxy ?? process.env.NO_PROXY ?? "";
       }
     };
-    module.exports = EnvHttpProxyAgent2;
+    module.exports = EnvHttpProxyAgent3;
   }
 });
 
@@ -9190,7 +9190,7 @@ var require_retry_handler = __commonJS({
         if (this.handler.onBodySent) return this.handler.onBodySent(chunk);
       }
       static [kRetryHandlerDefaultRetry](err, { state: state3, opts }, cb) {
-        const { statusCode, code, headers } = err;
+        const { statusCode, code: code2, headers } = err;
         const { method, retryOptions } = opts;
         const {
           maxRetries,
@@ -9202,7 +9202,7 @@ var require_retry_handler = __commonJS({
           methods
         } = retryOptions;
         const { counter } = state3;
-        if (code && code !== "UND_ERR_REQ_RETRY" && !errorCodes.includes(code)) {
+        if (code2 && code2 !== "UND_ERR_REQ_RETRY" && !errorCodes.includes(code2)) {
           cb(err);
           return;
         }
@@ -9449,7 +9449,7 @@ var require_readable = __commonJS({
   "node_modules/undici/lib/api/readable.js"(exports2, module) {
     "use strict";
     var assert4 = __require("node:assert");
-    var { Readable: Readable6 } = __require("node:stream");
+    var { Readable: Readable7 } = __require("node:stream");
     var { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError: AbortError3 } = require_errors();
     var util5 = require_util();
     var { ReadableStreamFrom } = require_util();
@@ -9461,7 +9461,7 @@ var require_readable = __commonJS({
     var kContentLength = /* @__PURE__ */ Symbol("kContentLength");
     var noop3 = () => {
     };
-    var BodyReadable = class extends Readable6 {
+    var BodyReadable = class extends Readable7 {
       constructor({
         resume,
         abort,
@@ -9576,7 +9576,7 @@ var require_readable = __commonJS({
         if (this._readableState.closeEmitted) {
           return null;
         }
-        return await new Promise((resolve5, reject) => {
+        return await new Promise((resolve6, reject) => {
           if (this[kContentLength] > limit) {
             this.destroy(new AbortError3());
           }
@@ -9589,7 +9589,7 @@ var require_readable = __commonJS({
             if (signal?.aborted) {
               reject(signal.reason ?? new AbortError3());
             } else {
-              resolve5(null);
+              resolve6(null);
             }
           }).on("error", noop3).on("data", function(chunk) {
             limit -= chunk.length;
@@ -9608,7 +9608,7 @@ var require_readable = __commonJS({
     }
     async function consume(stream2, type) {
       assert4(!stream2[kConsume]);
-      return new Promise((resolve5, reject) => {
+      return new Promise((resolve6, reject) => {
         if (isUnusable(stream2)) {
           const rState = stream2._readableState;
           if (rState.destroyed && rState.closeEmitted === false) {
@@ -9625,7 +9625,7 @@ var require_readable = __commonJS({
             stream2[kConsume] = {
               type,
               stream: stream2,
-              resolve: resolve5,
+              resolve: resolve6,
               reject,
               length: 0,
               body: []
@@ -9695,18 +9695,18 @@ var require_readable = __commonJS({
       return buffer3;
     }
     function consumeEnd(consume2) {
-      const { type, body: body2, resolve: resolve5, stream: stream2, length } = consume2;
+      const { type, body: body2, resolve: resolve6, stream: stream2, length } = consume2;
       try {
         if (type === "text") {
-          resolve5(chunksDecode(body2, length));
+          resolve6(chunksDecode(body2, length));
         } else if (type === "json") {
-          resolve5(JSON.parse(chunksDecode(body2, length)));
+          resolve6(JSON.parse(chunksDecode(body2, length)));
         } else if (type === "arrayBuffer") {
-          resolve5(chunksConcat(body2, length).buffer);
+          resolve6(chunksConcat(body2, length).buffer);
         } else if (type === "blob") {
-          resolve5(new Blob(body2, { type: stream2[kContentType] }));
+          resolve6(new Blob(body2, { type: stream2[kContentType] }));
         } else if (type === "bytes") {
-          resolve5(chunksConcat(body2, length));
+          resolve6(chunksConcat(body2, length));
         }
         consumeFinish(consume2);
       } catch (err) {
@@ -9803,7 +9803,7 @@ var require_api_request = __commonJS({
   "node_modules/undici/lib/api/api-request.js"(exports2, module) {
     "use strict";
     var assert4 = __require("node:assert");
-    var { Readable: Readable6 } = require_readable();
+    var { Readable: Readable7 } = require_readable();
     var { InvalidArgumentError, RequestAbortedError } = require_errors();
     var util5 = require_util();
     var { getResolveErrorBodyCallback } = require_util3();
@@ -9898,7 +9898,7 @@ var require_api_request = __commonJS({
         const parsedHeaders = responseHeaders === "raw" ? util5.parseHeaders(rawHeaders) : headers;
         const contentType2 = parsedHeaders["content-type"];
         const contentLength2 = parsedHeaders["content-length"];
-        const res = new Readable6({
+        const res = new Readable7({
           resume,
           abort,
           contentType: contentType2,
@@ -9963,9 +9963,9 @@ var require_api_request = __commonJS({
     };
     function request2(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve5, reject) => {
+        return new Promise((resolve6, reject) => {
           request2.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve5(data);
+            return err ? reject(err) : resolve6(data);
           });
         });
       }
@@ -10188,9 +10188,9 @@ var require_api_stream = __commonJS({
     };
     function stream2(opts, factory, callback) {
       if (callback === void 0) {
-        return new Promise((resolve5, reject) => {
+        return new Promise((resolve6, reject) => {
           stream2.call(this, opts, factory, (err, data) => {
-            return err ? reject(err) : resolve5(data);
+            return err ? reject(err) : resolve6(data);
           });
         });
       }
@@ -10213,7 +10213,7 @@ var require_api_pipeline = __commonJS({
   "node_modules/undici/lib/api/api-pipeline.js"(exports2, module) {
     "use strict";
     var {
-      Readable: Readable6,
+      Readable: Readable7,
       Duplex,
       PassThrough
     } = __require("node:stream");
@@ -10227,7 +10227,7 @@ var require_api_pipeline = __commonJS({
     var { addSignal, removeSignal } = require_abort_signal();
     var assert4 = __require("node:assert");
     var kResume = /* @__PURE__ */ Symbol("resume");
-    var PipelineRequest = class extends Readable6 {
+    var PipelineRequest = class extends Readable7 {
       constructor() {
         super({ autoDestroy: true });
         this[kResume] = null;
@@ -10244,7 +10244,7 @@ var require_api_pipeline = __commonJS({
         callback(err);
       }
     };
-    var PipelineResponse = class extends Readable6 {
+    var PipelineResponse = class extends Readable7 {
       constructor(resume) {
         super({ autoDestroy: true });
         this[kResume] = resume;
@@ -10395,7 +10395,7 @@ var require_api_pipeline = __commonJS({
         util5.destroy(ret, err);
       }
     };
-    function pipeline3(opts, handler2) {
+    function pipeline4(opts, handler2) {
       try {
         const pipelineHandler = new PipelineHandler(opts, handler2);
         this.dispatch({ ...opts, body: pipelineHandler.req }, pipelineHandler);
@@ -10404,7 +10404,7 @@ var require_api_pipeline = __commonJS({
         return new PassThrough().destroy(err);
       }
     }
-    module.exports = pipeline3;
+    module.exports = pipeline4;
   }
 });
 
@@ -10475,9 +10475,9 @@ var require_api_upgrade = __commonJS({
     };
     function upgrade(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve5, reject) => {
+        return new Promise((resolve6, reject) => {
           upgrade.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve5(data);
+            return err ? reject(err) : resolve6(data);
           });
         });
       }
@@ -10569,9 +10569,9 @@ var require_api_connect = __commonJS({
     };
     function connect(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve5, reject) => {
+        return new Promise((resolve6, reject) => {
           connect.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve5(data);
+            return err ? reject(err) : resolve6(data);
           });
         });
       }
@@ -11945,8 +11945,8 @@ var require_headers = __commonJS({
     var util5 = __require("node:util");
     var kHeadersMap = /* @__PURE__ */ Symbol("headers map");
     var kHeadersSortedMap = /* @__PURE__ */ Symbol("headers map sorted");
-    function isHTTPWhiteSpaceCharCode(code) {
-      return code === 10 || code === 13 || code === 9 || code === 32;
+    function isHTTPWhiteSpaceCharCode(code2) {
+      return code2 === 10 || code2 === 13 || code2 === 9 || code2 === 32;
     }
     function headerValueNormalize(potentialValue) {
       let i = 0;
@@ -13569,7 +13569,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable6, pipeline: pipeline3, finished: finished2 } = __require("node:stream");
+    var { Readable: Readable7, pipeline: pipeline4, finished: finished2 } = __require("node:stream");
     var { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -13611,7 +13611,7 @@ var require_fetch = __commonJS({
     function handleFetchDone(response) {
       finalizeAndReportTiming(response, "fetch");
     }
-    function fetch2(input, init = void 0) {
+    function fetch3(input, init = void 0) {
       webidl.argumentLengthCheck(arguments, 1, "globalThis.fetch");
       let p = createDeferredPromise();
       let requestObject;
@@ -14434,7 +14434,7 @@ var require_fetch = __commonJS({
       function dispatch({ body: body2 }) {
         const url2 = requestCurrentURL(request2);
         const agent = fetchParams.controller.dispatcher;
-        return new Promise((resolve5, reject) => agent.dispatch(
+        return new Promise((resolve6, reject) => agent.dispatch(
           {
             path: url2.pathname + url2.search,
             origin: url2.origin,
@@ -14508,13 +14508,13 @@ var require_fetch = __commonJS({
                   }
                 }
               }
-              this.body = new Readable6({ read: resume });
+              this.body = new Readable7({ read: resume });
               const onError = this.onError.bind(this);
-              resolve5({
+              resolve6({
                 status,
                 statusText,
                 headersList,
-                body: decoders.length ? pipeline3(this.body, ...decoders, (err) => {
+                body: decoders.length ? pipeline4(this.body, ...decoders, (err) => {
                   if (err) {
                     this.onError(err);
                   }
@@ -14553,7 +14553,7 @@ var require_fetch = __commonJS({
               for (let i = 0; i < rawHeaders.length; i += 2) {
                 headersList.append(bufferToLowerCasedHeaderName(rawHeaders[i]), rawHeaders[i + 1].toString("latin1"), true);
               }
-              resolve5({
+              resolve6({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -14566,7 +14566,7 @@ var require_fetch = __commonJS({
       }
     }
     module.exports = {
-      fetch: fetch2,
+      fetch: fetch3,
       Fetch,
       fetching,
       finalizeAndReportTiming
@@ -16101,8 +16101,8 @@ var require_util6 = __commonJS({
     "use strict";
     function isCTLExcludingHtab(value) {
       for (let i = 0; i < value.length; ++i) {
-        const code = value.charCodeAt(i);
-        if (code >= 0 && code <= 8 || code >= 10 && code <= 31 || code === 127) {
+        const code2 = value.charCodeAt(i);
+        if (code2 >= 0 && code2 <= 8 || code2 >= 10 && code2 <= 31 || code2 === 127) {
           return true;
         }
       }
@@ -16110,26 +16110,26 @@ var require_util6 = __commonJS({
     }
     function validateCookieName(name) {
       for (let i = 0; i < name.length; ++i) {
-        const code = name.charCodeAt(i);
-        if (code < 33 || // exclude CTLs (0-31), SP and HT
-        code > 126 || // exclude non-ascii and DEL
-        code === 34 || // "
-        code === 40 || // (
-        code === 41 || // )
-        code === 60 || // <
-        code === 62 || // >
-        code === 64 || // @
-        code === 44 || // ,
-        code === 59 || // ;
-        code === 58 || // :
-        code === 92 || // \
-        code === 47 || // /
-        code === 91 || // [
-        code === 93 || // ]
-        code === 63 || // ?
-        code === 61 || // =
-        code === 123 || // {
-        code === 125) {
+        const code2 = name.charCodeAt(i);
+        if (code2 < 33 || // exclude CTLs (0-31), SP and HT
+        code2 > 126 || // exclude non-ascii and DEL
+        code2 === 34 || // "
+        code2 === 40 || // (
+        code2 === 41 || // )
+        code2 === 60 || // <
+        code2 === 62 || // >
+        code2 === 64 || // @
+        code2 === 44 || // ,
+        code2 === 59 || // ;
+        code2 === 58 || // :
+        code2 === 92 || // \
+        code2 === 47 || // /
+        code2 === 91 || // [
+        code2 === 93 || // ]
+        code2 === 63 || // ?
+        code2 === 61 || // =
+        code2 === 123 || // {
+        code2 === 125) {
           throw new Error("Invalid cookie name");
         }
       }
@@ -16145,31 +16145,31 @@ var require_util6 = __commonJS({
         ++i;
       }
       while (i < len) {
-        const code = value.charCodeAt(i++);
-        if (code < 33 || // exclude CTLs (0-31)
-        code > 126 || // non-ascii and DEL (127)
-        code === 34 || // "
-        code === 44 || // ,
-        code === 59 || // ;
-        code === 92) {
+        const code2 = value.charCodeAt(i++);
+        if (code2 < 33 || // exclude CTLs (0-31)
+        code2 > 126 || // non-ascii and DEL (127)
+        code2 === 34 || // "
+        code2 === 44 || // ,
+        code2 === 59 || // ;
+        code2 === 92) {
           throw new Error("Invalid cookie value");
         }
       }
     }
     function validateCookiePath(path13) {
       for (let i = 0; i < path13.length; ++i) {
-        const code = path13.charCodeAt(i);
-        if (code < 32 || // exclude CTLs (0-31)
-        code > 126 || // exclude DEL and non-ascii
-        code === 59) {
+        const code2 = path13.charCodeAt(i);
+        if (code2 < 32 || // exclude CTLs (0-31)
+        code2 > 126 || // exclude DEL and non-ascii
+        code2 === 59) {
           throw new Error("Invalid cookie path");
         }
       }
     }
-    function isLetterOrDigit(code) {
-      return code >= 48 && code <= 57 || // 0-9
-      code >= 65 && code <= 90 || // A-Z
-      code >= 97 && code <= 122;
+    function isLetterOrDigit(code2) {
+      return code2 >= 48 && code2 <= 57 || // 0-9
+      code2 >= 65 && code2 <= 90 || // A-Z
+      code2 >= 97 && code2 <= 122;
     }
     function validateCookieDomain(domain) {
       if (domain === " ") {
@@ -16180,8 +16180,8 @@ var require_util6 = __commonJS({
       }
       let labelLength = 0;
       for (let i = 0; i < domain.length; ++i) {
-        const code = domain.charCodeAt(i);
-        if (code === 46) {
+        const code2 = domain.charCodeAt(i);
+        if (code2 === 46) {
           if (labelLength === 0) {
             throw new Error("Invalid cookie domain");
           }
@@ -16191,10 +16191,10 @@ var require_util6 = __commonJS({
           labelLength = 0;
           continue;
         }
-        if (labelLength === 0 && !isLetterOrDigit(code)) {
+        if (labelLength === 0 && !isLetterOrDigit(code2)) {
           throw new Error("Invalid cookie domain");
         }
-        if (!isLetterOrDigit(code) && code !== 45) {
+        if (!isLetterOrDigit(code2) && code2 !== 45) {
           throw new Error("Invalid cookie domain");
         }
         if (++labelLength > 63) {
@@ -16968,37 +16968,37 @@ var require_util7 = __commonJS({
         return false;
       }
       for (let i = 0; i < protocol.length; ++i) {
-        const code = protocol.charCodeAt(i);
-        if (code < 33 || // CTL, contains SP (0x20) and HT (0x09)
-        code > 126 || code === 34 || // "
-        code === 40 || // (
-        code === 41 || // )
-        code === 44 || // ,
-        code === 47 || // /
-        code === 58 || // :
-        code === 59 || // ;
-        code === 60 || // <
-        code === 61 || // =
-        code === 62 || // >
-        code === 63 || // ?
-        code === 64 || // @
-        code === 91 || // [
-        code === 92 || // \
-        code === 93 || // ]
-        code === 123 || // {
-        code === 125) {
+        const code2 = protocol.charCodeAt(i);
+        if (code2 < 33 || // CTL, contains SP (0x20) and HT (0x09)
+        code2 > 126 || code2 === 34 || // "
+        code2 === 40 || // (
+        code2 === 41 || // )
+        code2 === 44 || // ,
+        code2 === 47 || // /
+        code2 === 58 || // :
+        code2 === 59 || // ;
+        code2 === 60 || // <
+        code2 === 61 || // =
+        code2 === 62 || // >
+        code2 === 63 || // ?
+        code2 === 64 || // @
+        code2 === 91 || // [
+        code2 === 92 || // \
+        code2 === 93 || // ]
+        code2 === 123 || // {
+        code2 === 125) {
           return false;
         }
       }
       return true;
     }
-    function isValidStatusCode(code) {
-      if (code >= 1e3 && code < 1015) {
-        return code !== 1004 && // reserved
-        code !== 1005 && // "MUST NOT be set as a status code"
-        code !== 1006;
+    function isValidStatusCode(code2) {
+      if (code2 >= 1e3 && code2 < 1015) {
+        return code2 !== 1004 && // reserved
+        code2 !== 1005 && // "MUST NOT be set as a status code"
+        code2 !== 1006;
       }
-      return code >= 3e3 && code <= 4999;
+      return code2 >= 3e3 && code2 <= 4999;
     }
     function failWebsocketConnection(ws, reason) {
       const { [kController]: controller, [kResponse]: response } = ws;
@@ -17267,7 +17267,7 @@ var require_connection = __commonJS({
       });
       return controller;
     }
-    function closeWebSocketConnection(ws, code, reason, reasonByteLength) {
+    function closeWebSocketConnection(ws, code2, reason, reasonByteLength) {
       if (isClosing(ws) || isClosed(ws)) {
       } else if (!isEstablished(ws)) {
         failWebsocketConnection(ws, "Connection was closed before it was established.");
@@ -17275,12 +17275,12 @@ var require_connection = __commonJS({
       } else if (ws[kSentClose] === sentCloseFrameState.NOT_SENT) {
         ws[kSentClose] = sentCloseFrameState.PROCESSING;
         const frame = new WebsocketFrameSend();
-        if (code !== void 0 && reason === void 0) {
+        if (code2 !== void 0 && reason === void 0) {
           frame.frameData = Buffer.allocUnsafe(2);
-          frame.frameData.writeUInt16BE(code, 0);
-        } else if (code !== void 0 && reason !== void 0) {
+          frame.frameData.writeUInt16BE(code2, 0);
+        } else if (code2 !== void 0 && reason !== void 0) {
           frame.frameData = Buffer.allocUnsafe(2 + reasonByteLength);
-          frame.frameData.writeUInt16BE(code, 0);
+          frame.frameData.writeUInt16BE(code2, 0);
           frame.frameData.write(reason, 2, "utf-8");
         } else {
           frame.frameData = emptyBuffer;
@@ -17305,25 +17305,25 @@ var require_connection = __commonJS({
       response.socket.off("close", onSocketClose);
       response.socket.off("error", onSocketError);
       const wasClean = ws[kSentClose] === sentCloseFrameState.SENT && ws[kReceivedClose];
-      let code = 1005;
+      let code2 = 1005;
       let reason = "";
       const result = ws[kByteParser].closingInfo;
       if (result && !result.error) {
-        code = result.code ?? 1005;
+        code2 = result.code ?? 1005;
         reason = result.reason;
       } else if (!ws[kReceivedClose]) {
-        code = 1006;
+        code2 = 1006;
       }
       ws[kReadyState] = states.CLOSED;
       fireEvent("close", ws, (type, init) => new CloseEvent(type, init), {
         wasClean,
-        code,
+        code: code2,
         reason
       });
       if (channels.close.hasSubscribers) {
         channels.close.publish({
           websocket: ws,
-          code,
+          code: code2,
           reason
         });
       }
@@ -17448,8 +17448,8 @@ var require_receiver = __commonJS({
     var { closeWebSocketConnection } = require_connection();
     var { PerMessageDeflate } = require_permessage_deflate();
     var { MessageSizeExceededError } = require_errors();
-    function failWebsocketConnectionWithCode(ws, code, reason) {
-      closeWebSocketConnection(ws, code, reason, Buffer.byteLength(reason));
+    function failWebsocketConnectionWithCode(ws, code2, reason) {
+      closeWebSocketConnection(ws, code2, reason, Buffer.byteLength(reason));
       failWebsocketConnection(ws, reason);
     }
     var ByteParser = class extends Writable {
@@ -17636,8 +17636,8 @@ var require_receiver = __commonJS({
                   this.#info.fin,
                   (error2, data) => {
                     if (error2) {
-                      const code = error2 instanceof MessageSizeExceededError ? 1009 : 1007;
-                      failWebsocketConnectionWithCode(this.ws, code, error2.message);
+                      const code2 = error2 instanceof MessageSizeExceededError ? 1009 : 1007;
+                      failWebsocketConnectionWithCode(this.ws, code2, error2.message);
                       return;
                     }
                     if (!this.writeFragments(data)) {
@@ -17723,11 +17723,11 @@ var require_receiver = __commonJS({
       }
       parseCloseBody(data) {
         assert4(data.length !== 1);
-        let code;
+        let code2;
         if (data.length >= 2) {
-          code = data.readUInt16BE(0);
+          code2 = data.readUInt16BE(0);
         }
-        if (code !== void 0 && !isValidStatusCode(code)) {
+        if (code2 !== void 0 && !isValidStatusCode(code2)) {
           return { code: 1002, reason: "Invalid status code", error: true };
         }
         let reason = data.subarray(2);
@@ -17739,7 +17739,7 @@ var require_receiver = __commonJS({
         } catch {
           return { code: 1007, reason: "Invalid UTF-8", error: true };
         }
-        return { code, reason, error: false };
+        return { code: code2, reason, error: false };
       }
       /**
        * Parses control frames.
@@ -17754,8 +17754,8 @@ var require_receiver = __commonJS({
           }
           this.#info.closeInfo = this.parseCloseBody(body2);
           if (this.#info.closeInfo.error) {
-            const { code, reason } = this.#info.closeInfo;
-            closeWebSocketConnection(this.ws, code, reason, reason.length);
+            const { code: code2, reason } = this.#info.closeInfo;
+            closeWebSocketConnection(this.ws, code2, reason, reason.length);
             failWebsocketConnection(this.ws, reason);
             return false;
           }
@@ -17993,17 +17993,17 @@ var require_websocket = __commonJS({
        * @param {number|undefined} code
        * @param {string|undefined} reason
        */
-      close(code = void 0, reason = void 0) {
+      close(code2 = void 0, reason = void 0) {
         webidl.brandCheck(this, _WebSocket);
         const prefix2 = "WebSocket.close";
-        if (code !== void 0) {
-          code = webidl.converters["unsigned short"](code, prefix2, "code", { clamp: true });
+        if (code2 !== void 0) {
+          code2 = webidl.converters["unsigned short"](code2, prefix2, "code", { clamp: true });
         }
         if (reason !== void 0) {
           reason = webidl.converters.USVString(reason, prefix2, "reason");
         }
-        if (code !== void 0) {
-          if (code !== 1e3 && (code < 3e3 || code > 4999)) {
+        if (code2 !== void 0) {
+          if (code2 !== 1e3 && (code2 < 3e3 || code2 > 4999)) {
             throw new DOMException("invalid code", "InvalidAccessError");
           }
         }
@@ -18017,7 +18017,7 @@ var require_websocket = __commonJS({
             );
           }
         }
-        closeWebSocketConnection(this, code, reason, reasonByteLength);
+        closeWebSocketConnection(this, code2, reason, reasonByteLength);
       }
       /**
        * @see https://websockets.spec.whatwg.org/#dom-websocket-send
@@ -18263,15 +18263,15 @@ var require_websocket = __commonJS({
     }
     function onParserError(err) {
       let message;
-      let code;
+      let code2;
       if (err instanceof CloseEvent) {
         message = err.reason;
-        code = err.code;
+        code2 = err.code;
       } else {
         message = err.message;
       }
       fireEvent("error", this, () => new ErrorEvent("error", { error: err, message }));
-      closeWebSocketConnection(this, code);
+      closeWebSocketConnection(this, code2);
     }
     module.exports = {
       WebSocket
@@ -18294,8 +18294,8 @@ var require_util8 = __commonJS({
       return true;
     }
     function delay4(ms) {
-      return new Promise((resolve5) => {
-        setTimeout(resolve5, ms).unref();
+      return new Promise((resolve6) => {
+        setTimeout(resolve6, ms).unref();
       });
     }
     module.exports = {
@@ -18317,7 +18317,7 @@ var require_eventsource_stream = __commonJS({
     var LF = 10;
     var CR = 13;
     var COLON = 58;
-    var SPACE = 32;
+    var SPACE2 = 32;
     var defaultMaxEventSize = buffer3.kStringMaxLength;
     var DATA = Buffer.from("data");
     var EVENT = Buffer.from("event");
@@ -18509,7 +18509,7 @@ var require_eventsource_stream = __commonJS({
         if (colonPosition !== -1) {
           fieldLength = colonPosition;
           valueStart = colonPosition + 1;
-          if (line[valueStart] === SPACE) {
+          if (line[valueStart] === SPACE2) {
             ++valueStart;
           }
         }
@@ -18715,7 +18715,7 @@ ${value}`;
 var require_eventsource = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource.js"(exports2, module) {
     "use strict";
-    var { pipeline: pipeline3 } = __require("node:stream");
+    var { pipeline: pipeline4 } = __require("node:stream");
     var { fetching } = require_fetch();
     var { makeRequest } = require_request2();
     var { webidl } = require_webidl();
@@ -18875,7 +18875,7 @@ var require_eventsource = __commonJS({
               ));
             }
           });
-          pipeline3(
+          pipeline4(
             response.body.stream,
             eventSourceStream,
             (error2) => {
@@ -19021,7 +19021,7 @@ var require_undici = __commonJS({
     var BalancedPool = require_balanced_pool();
     var Agent3 = require_agent();
     var ProxyAgent2 = require_proxy_agent();
-    var EnvHttpProxyAgent2 = require_env_http_proxy_agent();
+    var EnvHttpProxyAgent3 = require_env_http_proxy_agent();
     var RetryAgent = require_retry_agent();
     var errors = require_errors();
     var util5 = require_util();
@@ -19044,7 +19044,7 @@ var require_undici = __commonJS({
     module.exports.BalancedPool = BalancedPool;
     module.exports.Agent = Agent3;
     module.exports.ProxyAgent = ProxyAgent2;
-    module.exports.EnvHttpProxyAgent = EnvHttpProxyAgent2;
+    module.exports.EnvHttpProxyAgent = EnvHttpProxyAgent3;
     module.exports.RetryAgent = RetryAgent;
     module.exports.RetryHandler = RetryHandler;
     module.exports.DecoratorHandler = DecoratorHandler;
@@ -19104,7 +19104,7 @@ var require_undici = __commonJS({
     module.exports.setGlobalDispatcher = setGlobalDispatcher;
     module.exports.getGlobalDispatcher = getGlobalDispatcher;
     var fetchImpl = require_fetch().fetch;
-    module.exports.fetch = async function fetch2(init, options = void 0) {
+    module.exports.fetch = async function fetch3(init, options = void 0) {
       try {
         return await fetchImpl(init, options);
       } catch (err) {
@@ -19166,9 +19166,9 @@ var require_identity = __commonJS({
     var NODE_TYPE = /* @__PURE__ */ Symbol.for("yaml.node.type");
     var isAlias = (node) => !!node && typeof node === "object" && node[NODE_TYPE] === ALIAS;
     var isDocument = (node) => !!node && typeof node === "object" && node[NODE_TYPE] === DOC;
-    var isMap = (node) => !!node && typeof node === "object" && node[NODE_TYPE] === MAP;
+    var isMap2 = (node) => !!node && typeof node === "object" && node[NODE_TYPE] === MAP;
     var isPair = (node) => !!node && typeof node === "object" && node[NODE_TYPE] === PAIR;
-    var isScalar = (node) => !!node && typeof node === "object" && node[NODE_TYPE] === SCALAR;
+    var isScalar2 = (node) => !!node && typeof node === "object" && node[NODE_TYPE] === SCALAR;
     var isSeq = (node) => !!node && typeof node === "object" && node[NODE_TYPE] === SEQ;
     function isCollection(node) {
       if (node && typeof node === "object")
@@ -19190,7 +19190,7 @@ var require_identity = __commonJS({
         }
       return false;
     }
-    var hasAnchor = (node) => (isScalar(node) || isCollection(node)) && !!node.anchor;
+    var hasAnchor = (node) => (isScalar2(node) || isCollection(node)) && !!node.anchor;
     exports2.ALIAS = ALIAS;
     exports2.DOC = DOC;
     exports2.MAP = MAP;
@@ -19202,10 +19202,10 @@ var require_identity = __commonJS({
     exports2.isAlias = isAlias;
     exports2.isCollection = isCollection;
     exports2.isDocument = isDocument;
-    exports2.isMap = isMap;
+    exports2.isMap = isMap2;
     exports2.isNode = isNode;
     exports2.isPair = isPair;
-    exports2.isScalar = isScalar;
+    exports2.isScalar = isScalar2;
     exports2.isSeq = isSeq;
   }
 });
@@ -20120,14 +20120,14 @@ var require_foldFlowLines = __commonJS({
     var FOLD_FLOW = "flow";
     var FOLD_BLOCK = "block";
     var FOLD_QUOTED = "quoted";
-    function foldFlowLines(text, indent, mode = "flow", { indentAtStart, lineWidth = 80, minContentWidth = 20, onFold, onOverflow } = {}) {
+    function foldFlowLines(text2, indent, mode = "flow", { indentAtStart, lineWidth = 80, minContentWidth = 20, onFold, onOverflow } = {}) {
       if (!lineWidth || lineWidth < 0)
-        return text;
+        return text2;
       if (lineWidth < minContentWidth)
         minContentWidth = 0;
       const endStep = Math.max(1 + minContentWidth, 1 + lineWidth - indent.length);
-      if (text.length <= endStep)
-        return text;
+      if (text2.length <= endStep)
+        return text2;
       const folds = [];
       const escapedFolds = {};
       let end = lineWidth - indent.length;
@@ -20144,14 +20144,14 @@ var require_foldFlowLines = __commonJS({
       let escStart = -1;
       let escEnd = -1;
       if (mode === FOLD_BLOCK) {
-        i = consumeMoreIndentedLines(text, i, indent.length);
+        i = consumeMoreIndentedLines(text2, i, indent.length);
         if (i !== -1)
           end = i + endStep;
       }
-      for (let ch; ch = text[i += 1]; ) {
+      for (let ch; ch = text2[i += 1]; ) {
         if (mode === FOLD_QUOTED && ch === "\\") {
           escStart = i;
-          switch (text[i + 1]) {
+          switch (text2[i + 1]) {
             case "x":
               i += 3;
               break;
@@ -20168,12 +20168,12 @@ var require_foldFlowLines = __commonJS({
         }
         if (ch === "\n") {
           if (mode === FOLD_BLOCK)
-            i = consumeMoreIndentedLines(text, i, indent.length);
+            i = consumeMoreIndentedLines(text2, i, indent.length);
           end = i + indent.length + endStep;
           split = void 0;
         } else {
           if (ch === " " && prev && prev !== " " && prev !== "\n" && prev !== "	") {
-            const next = text[i + 1];
+            const next = text2[i + 1];
             if (next && next !== " " && next !== "\n" && next !== "	")
               split = i;
           }
@@ -20185,12 +20185,12 @@ var require_foldFlowLines = __commonJS({
             } else if (mode === FOLD_QUOTED) {
               while (prev === " " || prev === "	") {
                 prev = ch;
-                ch = text[i += 1];
+                ch = text2[i += 1];
                 overflow = true;
               }
               const j = i > escEnd + 1 ? i - 2 : escStart - 1;
               if (escapedFolds[j])
-                return text;
+                return text2;
               folds.push(j);
               escapedFolds[j] = true;
               end = j + endStep;
@@ -20205,39 +20205,39 @@ var require_foldFlowLines = __commonJS({
       if (overflow && onOverflow)
         onOverflow();
       if (folds.length === 0)
-        return text;
+        return text2;
       if (onFold)
         onFold();
-      let res = text.slice(0, folds[0]);
+      let res = text2.slice(0, folds[0]);
       for (let i2 = 0; i2 < folds.length; ++i2) {
         const fold = folds[i2];
-        const end2 = folds[i2 + 1] || text.length;
+        const end2 = folds[i2 + 1] || text2.length;
         if (fold === 0)
           res = `
-${indent}${text.slice(0, end2)}`;
+${indent}${text2.slice(0, end2)}`;
         else {
           if (mode === FOLD_QUOTED && escapedFolds[fold])
-            res += `${text[fold]}\\`;
+            res += `${text2[fold]}\\`;
           res += `
-${indent}${text.slice(fold + 1, end2)}`;
+${indent}${text2.slice(fold + 1, end2)}`;
         }
       }
       return res;
     }
-    function consumeMoreIndentedLines(text, i, indent) {
+    function consumeMoreIndentedLines(text2, i, indent) {
       let end = i;
       let start = i + 1;
-      let ch = text[start];
+      let ch = text2[start];
       while (ch === " " || ch === "	") {
         if (i < start + indent) {
-          ch = text[++i];
+          ch = text2[++i];
         } else {
           do {
-            ch = text[++i];
+            ch = text2[++i];
           } while (ch && ch !== "\n");
           end = i;
           start = i + 1;
-          ch = text[start];
+          ch = text2[start];
         }
       }
       return end;
@@ -20300,8 +20300,8 @@ var require_stringifyString = __commonJS({
             case "u":
               {
                 str += json.slice(start, i);
-                const code = json.substr(i + 2, 4);
-                switch (code) {
+                const code2 = json.substr(i + 2, 4);
+                switch (code2) {
                   case "0000":
                     str += "\\0";
                     break;
@@ -20327,8 +20327,8 @@ var require_stringifyString = __commonJS({
                     str += "\\P";
                     break;
                   default:
-                    if (code.substr(0, 2) === "00")
-                      str += "\\x" + code.substr(2);
+                    if (code2.substr(0, 2) === "00")
+                      str += "\\x" + code2.substr(2);
                     else
                       str += json.substr(i, 6);
                 }
@@ -22827,22 +22827,22 @@ var require_errors2 = __commonJS({
   "node_modules/yaml/dist/errors.js"(exports2) {
     "use strict";
     var YAMLError = class extends Error {
-      constructor(name, pos, code, message) {
+      constructor(name, pos, code2, message) {
         super();
         this.name = name;
-        this.code = code;
+        this.code = code2;
         this.message = message;
         this.pos = pos;
       }
     };
     var YAMLParseError = class extends YAMLError {
-      constructor(pos, code, message) {
-        super("YAMLParseError", pos, code, message);
+      constructor(pos, code2, message) {
+        super("YAMLParseError", pos, code2, message);
       }
     };
     var YAMLWarning = class extends YAMLError {
-      constructor(pos, code, message) {
-        super("YAMLWarning", pos, code, message);
+      constructor(pos, code2, message) {
+        super("YAMLWarning", pos, code2, message);
       }
     };
     var prettifyError = (src, lc) => (error2) => {
@@ -23116,10 +23116,10 @@ var require_resolve_block_map = __commonJS({
       let offset = bm.offset;
       let commentEnd = null;
       for (const collItem of bm.items) {
-        const { start, key, sep: sep11, value } = collItem;
+        const { start, key, sep: sep13, value } = collItem;
         const keyProps = resolveProps.resolveProps(start, {
           indicator: "explicit-key-ind",
-          next: key ?? sep11?.[0],
+          next: key ?? sep13?.[0],
           offset,
           onError,
           parentIndent: bm.indent,
@@ -23133,7 +23133,7 @@ var require_resolve_block_map = __commonJS({
             else if ("indent" in key && key.indent !== bm.indent)
               onError(offset, "BAD_INDENT", startColMsg);
           }
-          if (!keyProps.anchor && !keyProps.tag && !sep11) {
+          if (!keyProps.anchor && !keyProps.tag && !sep13) {
             commentEnd = keyProps.end;
             if (keyProps.comment) {
               if (map.comment)
@@ -23157,7 +23157,7 @@ var require_resolve_block_map = __commonJS({
         ctx.atKey = false;
         if (utilMapIncludes.mapIncludes(ctx, map.items, keyNode))
           onError(keyStart, "DUPLICATE_KEY", "Map keys must be unique");
-        const valueProps = resolveProps.resolveProps(sep11 ?? [], {
+        const valueProps = resolveProps.resolveProps(sep13 ?? [], {
           indicator: "map-value-ind",
           next: value,
           offset: keyNode.range[2],
@@ -23173,7 +23173,7 @@ var require_resolve_block_map = __commonJS({
             if (ctx.options.strict && keyProps.start < valueProps.found.offset - 1024)
               onError(keyNode.range, "KEY_OVER_1024_CHARS", "The : indicator must be at most 1024 chars after the start of an implicit block mapping key");
           }
-          const valueNode = value ? composeNode(ctx, value, valueProps, onError) : composeEmptyNode(ctx, offset, sep11, null, valueProps, onError);
+          const valueNode = value ? composeNode(ctx, value, valueProps, onError) : composeEmptyNode(ctx, offset, sep13, null, valueProps, onError);
           if (ctx.schema.compat)
             utilFlowIndentCheck.flowIndentCheck(bm.indent, value, onError);
           offset = valueNode.range[2];
@@ -23264,7 +23264,7 @@ var require_resolve_end = __commonJS({
       let comment = "";
       if (end) {
         let hasSpace = false;
-        let sep11 = "";
+        let sep13 = "";
         for (const token of end) {
           const { source, type } = token;
           switch (type) {
@@ -23278,13 +23278,13 @@ var require_resolve_end = __commonJS({
               if (!comment)
                 comment = cb;
               else
-                comment += sep11 + cb;
-              sep11 = "";
+                comment += sep13 + cb;
+              sep13 = "";
               break;
             }
             case "newline":
               if (comment)
-                sep11 += source;
+                sep13 += source;
               hasSpace = true;
               break;
             default:
@@ -23314,9 +23314,9 @@ var require_resolve_flow_collection = __commonJS({
     var blockMsg = "Block collections are not allowed within flow collections";
     var isBlock = (token) => token && (token.type === "block-map" || token.type === "block-seq");
     function resolveFlowCollection({ composeNode, composeEmptyNode }, ctx, fc, onError, tag) {
-      const isMap = fc.start.source === "{";
-      const fcName = isMap ? "flow map" : "flow sequence";
-      const NodeClass = tag?.nodeClass ?? (isMap ? YAMLMap.YAMLMap : YAMLSeq.YAMLSeq);
+      const isMap2 = fc.start.source === "{";
+      const fcName = isMap2 ? "flow map" : "flow sequence";
+      const NodeClass = tag?.nodeClass ?? (isMap2 ? YAMLMap.YAMLMap : YAMLSeq.YAMLSeq);
       const coll = new NodeClass(ctx.schema);
       coll.flow = true;
       const atRoot = ctx.atRoot;
@@ -23327,18 +23327,18 @@ var require_resolve_flow_collection = __commonJS({
       let offset = fc.offset + fc.start.source.length;
       for (let i = 0; i < fc.items.length; ++i) {
         const collItem = fc.items[i];
-        const { start, key, sep: sep11, value } = collItem;
+        const { start, key, sep: sep13, value } = collItem;
         const props = resolveProps.resolveProps(start, {
           flow: fcName,
           indicator: "explicit-key-ind",
-          next: key ?? sep11?.[0],
+          next: key ?? sep13?.[0],
           offset,
           onError,
           parentIndent: fc.indent,
           startOnNewline: false
         });
         if (!props.found) {
-          if (!props.anchor && !props.tag && !sep11 && !value) {
+          if (!props.anchor && !props.tag && !sep13 && !value) {
             if (i === 0 && props.comma)
               onError(props.comma, "UNEXPECTED_TOKEN", `Unexpected , in ${fcName}`);
             else if (i < fc.items.length - 1)
@@ -23352,7 +23352,7 @@ var require_resolve_flow_collection = __commonJS({
             offset = props.end;
             continue;
           }
-          if (!isMap && ctx.options.strict && utilContainsNewline.containsNewline(key))
+          if (!isMap2 && ctx.options.strict && utilContainsNewline.containsNewline(key))
             onError(
               key,
               // checked by containsNewline()
@@ -23392,8 +23392,8 @@ var require_resolve_flow_collection = __commonJS({
             }
           }
         }
-        if (!isMap && !sep11 && !props.found) {
-          const valueNode = value ? composeNode(ctx, value, props, onError) : composeEmptyNode(ctx, props.end, sep11, null, props, onError);
+        if (!isMap2 && !sep13 && !props.found) {
+          const valueNode = value ? composeNode(ctx, value, props, onError) : composeEmptyNode(ctx, props.end, sep13, null, props, onError);
           coll.items.push(valueNode);
           offset = valueNode.range[2];
           if (isBlock(value))
@@ -23405,7 +23405,7 @@ var require_resolve_flow_collection = __commonJS({
           if (isBlock(key))
             onError(keyNode.range, "BLOCK_IN_FLOW", blockMsg);
           ctx.atKey = false;
-          const valueProps = resolveProps.resolveProps(sep11 ?? [], {
+          const valueProps = resolveProps.resolveProps(sep13 ?? [], {
             flow: fcName,
             indicator: "map-value-ind",
             next: value,
@@ -23415,9 +23415,9 @@ var require_resolve_flow_collection = __commonJS({
             startOnNewline: false
           });
           if (valueProps.found) {
-            if (!isMap && !props.found && ctx.options.strict) {
-              if (sep11)
-                for (const st of sep11) {
+            if (!isMap2 && !props.found && ctx.options.strict) {
+              if (sep13)
+                for (const st of sep13) {
                   if (st === valueProps.found)
                     break;
                   if (st.type === "newline") {
@@ -23434,7 +23434,7 @@ var require_resolve_flow_collection = __commonJS({
             else
               onError(valueProps.start, "MISSING_CHAR", `Missing , or : between ${fcName} items`);
           }
-          const valueNode = value ? composeNode(ctx, value, valueProps, onError) : valueProps.found ? composeEmptyNode(ctx, valueProps.end, sep11, null, valueProps, onError) : null;
+          const valueNode = value ? composeNode(ctx, value, valueProps, onError) : valueProps.found ? composeEmptyNode(ctx, valueProps.end, sep13, null, valueProps, onError) : null;
           if (valueNode) {
             if (isBlock(value))
               onError(valueNode.range, "BLOCK_IN_FLOW", blockMsg);
@@ -23447,7 +23447,7 @@ var require_resolve_flow_collection = __commonJS({
           const pair = new Pair.Pair(keyNode, valueNode);
           if (ctx.options.keepSourceTokens)
             pair.srcToken = collItem;
-          if (isMap) {
+          if (isMap2) {
             const map = coll;
             if (utilMapIncludes.mapIncludes(ctx, map.items, keyNode))
               onError(keyStart, "DUPLICATE_KEY", "Map keys must be unique");
@@ -23463,7 +23463,7 @@ var require_resolve_flow_collection = __commonJS({
           offset = valueNode ? valueNode.range[2] : valueProps.end;
         }
       }
-      const expectedEnd = isMap ? "}" : "]";
+      const expectedEnd = isMap2 ? "}" : "]";
       const [ce, ...ee] = fc.end;
       let cePos = offset;
       if (ce?.source === expectedEnd)
@@ -23614,7 +23614,7 @@ var require_resolve_block_scalar = __commonJS({
           chompStart = i + 1;
       }
       let value = "";
-      let sep11 = "";
+      let sep13 = "";
       let prevMoreIndented = false;
       for (let i = 0; i < contentStart; ++i)
         value += lines[i][0].slice(trimIndent) + "\n";
@@ -23631,24 +23631,24 @@ var require_resolve_block_scalar = __commonJS({
           indent = "";
         }
         if (type === Scalar.Scalar.BLOCK_LITERAL) {
-          value += sep11 + indent.slice(trimIndent) + content;
-          sep11 = "\n";
+          value += sep13 + indent.slice(trimIndent) + content;
+          sep13 = "\n";
         } else if (indent.length > trimIndent || content[0] === "	") {
-          if (sep11 === " ")
-            sep11 = "\n";
-          else if (!prevMoreIndented && sep11 === "\n")
-            sep11 = "\n\n";
-          value += sep11 + indent.slice(trimIndent) + content;
-          sep11 = "\n";
+          if (sep13 === " ")
+            sep13 = "\n";
+          else if (!prevMoreIndented && sep13 === "\n")
+            sep13 = "\n\n";
+          value += sep13 + indent.slice(trimIndent) + content;
+          sep13 = "\n";
           prevMoreIndented = true;
         } else if (content === "") {
-          if (sep11 === "\n")
+          if (sep13 === "\n")
             value += "\n";
           else
-            sep11 = "\n";
+            sep13 = "\n";
         } else {
-          value += sep11 + content;
-          sep11 = " ";
+          value += sep13 + content;
+          sep13 = " ";
           prevMoreIndented = false;
         }
       }
@@ -23751,7 +23751,7 @@ var require_resolve_flow_scalar = __commonJS({
       const { offset, type, source, end } = scalar;
       let _type;
       let value;
-      const _onError = (rel, code, msg) => onError(offset + rel, code, msg);
+      const _onError = (rel, code2, msg) => onError(offset + rel, code2, msg);
       switch (type) {
         case "scalar":
           _type = Scalar.Scalar.PLAIN;
@@ -23831,25 +23831,25 @@ var require_resolve_flow_scalar = __commonJS({
         trimBoth = /^[ \t]+|[ \t]+$/g;
       }
       let res = match3[1].replace(trimEnd2, "");
-      let sep11 = " ";
+      let sep13 = " ";
       let pos = line.lastIndex;
       while (match3 = line.exec(source)) {
         const lm = match3[1].replace(trimBoth, "");
         if (lm === "") {
-          if (sep11 === "\n")
-            res += sep11;
+          if (sep13 === "\n")
+            res += sep13;
           else
-            sep11 = "\n";
+            sep13 = "\n";
         } else {
-          res += sep11 + lm;
-          sep11 = " ";
+          res += sep13 + lm;
+          sep13 = " ";
         }
         pos = line.lastIndex;
       }
       const last = /[ \t]*(.*)/sy;
       last.lastIndex = pos;
       match3 = last.exec(source);
-      return res + sep11 + (match3?.[1] ?? "");
+      return res + sep13 + (match3?.[1] ?? "");
     }
     function doubleQuotedValue(source, onError) {
       let res = "";
@@ -23949,9 +23949,9 @@ var require_resolve_flow_scalar = __commonJS({
     function parseCharCode(source, offset, length, onError) {
       const cc = source.substr(offset, length);
       const ok3 = cc.length === length && /^[0-9a-fA-F]+$/.test(cc);
-      const code = ok3 ? parseInt(cc, 16) : NaN;
+      const code2 = ok3 ? parseInt(cc, 16) : NaN;
       try {
-        return String.fromCodePoint(code);
+        return String.fromCodePoint(code2);
       } catch {
         const raw = source.substr(offset - 2, length + 2);
         onError(offset - 2, "BAD_DQ_ESCAPE", `Invalid escape sequence ${raw}`);
@@ -24273,12 +24273,12 @@ var require_composer = __commonJS({
         this.prelude = [];
         this.errors = [];
         this.warnings = [];
-        this.onError = (source, code, message, warning2) => {
+        this.onError = (source, code2, message, warning2) => {
           const pos = getErrorPos(source);
           if (warning2)
-            this.warnings.push(new errors.YAMLWarning(pos, code, message));
+            this.warnings.push(new errors.YAMLWarning(pos, code2, message));
           else
-            this.errors.push(new errors.YAMLParseError(pos, code, message));
+            this.errors.push(new errors.YAMLParseError(pos, code2, message));
         };
         this.directives = new directives.Directives({ version: options.version || "1.2" });
         this.options = options;
@@ -24440,12 +24440,12 @@ var require_cst_scalar = __commonJS({
     var stringifyString = require_stringifyString();
     function resolveAsScalar(token, strict = true, onError) {
       if (token) {
-        const _onError = (pos, code, message) => {
+        const _onError = (pos, code2, message) => {
           const offset = typeof pos === "number" ? pos : Array.isArray(pos) ? pos[0] : pos.offset;
           if (onError)
-            onError(offset, code, message);
+            onError(offset, code2, message);
           else
-            throw new errors.YAMLParseError([offset, offset + 1], code, message);
+            throw new errors.YAMLParseError([offset, offset + 1], code2, message);
         };
         switch (token.type) {
           case "scalar":
@@ -24659,14 +24659,14 @@ var require_cst_stringify = __commonJS({
         }
       }
     }
-    function stringifyItem({ start, key, sep: sep11, value }) {
+    function stringifyItem({ start, key, sep: sep13, value }) {
       let res = "";
       for (const st of start)
         res += st.source;
       if (key)
         res += stringifyToken(key);
-      if (sep11)
-        for (const st of sep11)
+      if (sep13)
+        for (const st of sep13)
           res += st.source;
       if (value)
         res += stringifyToken(value);
@@ -24750,7 +24750,7 @@ var require_cst = __commonJS({
     var FLOW_END = "";
     var SCALAR = "";
     var isCollection = (token) => !!token && "items" in token;
-    var isScalar = (token) => !!token && (token.type === "scalar" || token.type === "single-quoted-scalar" || token.type === "double-quoted-scalar" || token.type === "block-scalar");
+    var isScalar2 = (token) => !!token && (token.type === "scalar" || token.type === "single-quoted-scalar" || token.type === "double-quoted-scalar" || token.type === "block-scalar");
     function prettyToken(token) {
       switch (token) {
         case BOM:
@@ -24834,7 +24834,7 @@ var require_cst = __commonJS({
     exports2.FLOW_END = FLOW_END;
     exports2.SCALAR = SCALAR;
     exports2.isCollection = isCollection;
-    exports2.isScalar = isScalar;
+    exports2.isScalar = isScalar2;
     exports2.prettyToken = prettyToken;
     exports2.tokenType = tokenType;
   }
@@ -25158,9 +25158,9 @@ var require_lexer = __commonJS({
         }
       }
       *parseQuotedScalar() {
-        const quote2 = this.charAt(0);
-        let end = this.buffer.indexOf(quote2, this.pos + 1);
-        if (quote2 === "'") {
+        const quote3 = this.charAt(0);
+        let end = this.buffer.indexOf(quote3, this.pos + 1);
+        if (quote3 === "'") {
           while (end !== -1 && this.buffer[end + 1] === "'")
             end = this.buffer.indexOf("'", end + 2);
         } else {
@@ -25433,7 +25433,7 @@ var require_lexer = __commonJS({
 var require_line_counter = __commonJS({
   "node_modules/yaml/dist/parse/line-counter.js"(exports2) {
     "use strict";
-    var LineCounter = class {
+    var LineCounter2 = class {
       constructor() {
         this.lineStarts = [];
         this.addNewLine = (offset) => this.lineStarts.push(offset);
@@ -25456,7 +25456,7 @@ var require_line_counter = __commonJS({
         };
       }
     };
-    exports2.LineCounter = LineCounter;
+    exports2.LineCounter = LineCounter2;
   }
 });
 
@@ -25833,18 +25833,18 @@ var require_parser = __commonJS({
         if (this.type === "map-value-ind") {
           const prev = getPrevProps(this.peek(2));
           const start = getFirstKeyStartProps(prev);
-          let sep11;
+          let sep13;
           if (scalar.end) {
-            sep11 = scalar.end;
-            sep11.push(this.sourceToken);
+            sep13 = scalar.end;
+            sep13.push(this.sourceToken);
             delete scalar.end;
           } else
-            sep11 = [this.sourceToken];
+            sep13 = [this.sourceToken];
           const map = {
             type: "block-map",
             offset: scalar.offset,
             indent: scalar.indent,
-            items: [{ start, key: scalar, sep: sep11 }]
+            items: [{ start, key: scalar, sep: sep13 }]
           };
           this.onKeyLine = true;
           this.stack[this.stack.length - 1] = map;
@@ -25997,15 +25997,15 @@ var require_parser = __commonJS({
                 } else if (isFlowToken(it.key) && !includesToken(it.sep, "newline")) {
                   const start2 = getFirstKeyStartProps(it.start);
                   const key = it.key;
-                  const sep11 = it.sep;
-                  sep11.push(this.sourceToken);
+                  const sep13 = it.sep;
+                  sep13.push(this.sourceToken);
                   delete it.key;
                   delete it.sep;
                   this.stack.push({
                     type: "block-map",
                     offset: this.offset,
                     indent: this.indent,
-                    items: [{ start: start2, key, sep: sep11 }]
+                    items: [{ start: start2, key, sep: sep13 }]
                   });
                 } else if (start.length > 0) {
                   it.sep = it.sep.concat(start, this.sourceToken);
@@ -26199,13 +26199,13 @@ var require_parser = __commonJS({
             const prev = getPrevProps(parent);
             const start = getFirstKeyStartProps(prev);
             fixFlowSeqItems(fc);
-            const sep11 = fc.end.splice(1, fc.end.length);
-            sep11.push(this.sourceToken);
+            const sep13 = fc.end.splice(1, fc.end.length);
+            sep13.push(this.sourceToken);
             const map = {
               type: "block-map",
               offset: fc.offset,
               indent: fc.indent,
-              items: [{ start, key: fc, sep: sep11 }]
+              items: [{ start, key: fc, sep: sep13 }]
             };
             this.onKeyLine = true;
             this.stack[this.stack.length - 1] = map;
@@ -26364,7 +26364,7 @@ var require_public_api = __commonJS({
         return docs;
       return Object.assign([], { empty: true }, composer$1.streamInfo());
     }
-    function parseDocument(source, options = {}) {
+    function parseDocument2(source, options = {}) {
       const { lineCounter: lineCounter2, prettyErrors } = parseOptions(options);
       const parser$1 = new parser.Parser(lineCounter2?.addNewLine);
       const composer$1 = new composer.Composer(options);
@@ -26390,7 +26390,7 @@ var require_public_api = __commonJS({
       } else if (options === void 0 && reviver && typeof reviver === "object") {
         options = reviver;
       }
-      const doc = parseDocument(src, options);
+      const doc = parseDocument2(src, options);
       if (!doc)
         return null;
       doc.warnings.forEach((warning2) => log2.warn(doc.options.logLevel, warning2));
@@ -26426,7 +26426,7 @@ var require_public_api = __commonJS({
     }
     exports2.parse = parse4;
     exports2.parseAllDocuments = parseAllDocuments;
-    exports2.parseDocument = parseDocument;
+    exports2.parseDocument = parseDocument2;
     exports2.stringify = stringify;
   }
 });
@@ -27361,10 +27361,10 @@ var require_truncate = __commonJS({
   "node_modules/semver/functions/truncate.js"(exports2, module) {
     "use strict";
     var parse4 = require_parse2();
-    var constants4 = require_constants6();
+    var constants6 = require_constants6();
     var SemVer = require_semver();
     var truncate2 = (version3, truncation, options) => {
-      if (!constants4.RELEASE_TYPES.includes(truncation)) {
+      if (!constants6.RELEASE_TYPES.includes(truncation)) {
         return null;
       }
       const clonedVersion = cloneInputVersion(version3, options);
@@ -28604,7 +28604,7 @@ var require_semver2 = __commonJS({
   "node_modules/semver/index.js"(exports2, module) {
     "use strict";
     var internalRe = require_re();
-    var constants4 = require_constants6();
+    var constants6 = require_constants6();
     var SemVer = require_semver();
     var identifiers = require_identifiers();
     var parse4 = require_parse2();
@@ -28688,8 +28688,8 @@ var require_semver2 = __commonJS({
       re: internalRe.re,
       src: internalRe.src,
       tokens: internalRe.t,
-      SEMVER_SPEC_VERSION: constants4.SEMVER_SPEC_VERSION,
-      RELEASE_TYPES: constants4.RELEASE_TYPES,
+      SEMVER_SPEC_VERSION: constants6.SEMVER_SPEC_VERSION,
+      RELEASE_TYPES: constants6.RELEASE_TYPES,
       compareIdentifiers: identifiers.compareIdentifiers,
       rcompareIdentifiers: identifiers.rcompareIdentifiers
     };
@@ -29404,8 +29404,8 @@ var require_helpers = __commonJS({
     function req(url2, opts = {}) {
       const href = typeof url2 === "string" ? url2 : url2.href;
       const req2 = (href.startsWith("https:") ? https3 : http3).request(url2, opts);
-      const promise = new Promise((resolve5, reject) => {
-        req2.once("response", resolve5).once("error", reject).end();
+      const promise = new Promise((resolve6, reject) => {
+        req2.once("response", resolve6).once("error", reject).end();
       });
       req2.then = promise.then.bind(promise);
       return req2;
@@ -29582,7 +29582,7 @@ var require_parse_proxy_response = __commonJS({
     var debug_1 = __importDefault(require_src());
     var debug2 = (0, debug_1.default)("https-proxy-agent:parse-proxy-response");
     function parseProxyResponse(socket) {
-      return new Promise((resolve5, reject) => {
+      return new Promise((resolve6, reject) => {
         let buffersLength = 0;
         const buffers = [];
         function read2() {
@@ -29648,7 +29648,7 @@ var require_parse_proxy_response = __commonJS({
           }
           debug2("got proxy server response: %o %o", firstLine, headers);
           cleanup();
-          resolve5({
+          resolve6({
             connect: {
               statusCode,
               statusText,
@@ -33199,11 +33199,11 @@ var require_rpc_error = __commonJS({
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.RpcError = void 0;
     var RpcError = class extends Error {
-      constructor(message, code = "UNKNOWN", meta) {
+      constructor(message, code2 = "UNKNOWN", meta) {
         super(message);
         this.name = "RpcError";
         Object.setPrototypeOf(this, new.target.prototype);
-        this.code = code;
+        this.code = code2;
         this.meta = meta !== null && meta !== void 0 ? meta : {};
       }
       toString() {
@@ -33308,8 +33308,8 @@ var require_deferred = __commonJS({
        */
       constructor(preventUnhandledRejectionWarning = true) {
         this._state = DeferredState.PENDING;
-        this._promise = new Promise((resolve5, reject) => {
-          this._resolve = resolve5;
+        this._promise = new Promise((resolve6, reject) => {
+          this._resolve = resolve6;
           this._reject = reject;
         });
         if (preventUnhandledRejectionWarning) {
@@ -33524,11 +33524,11 @@ var require_unary_call = __commonJS({
     "use strict";
     var __awaiter19 = exports2 && exports2.__awaiter || function(thisArg, _arguments, P, generator) {
       function adopt(value) {
-        return value instanceof P ? value : new P(function(resolve5) {
-          resolve5(value);
+        return value instanceof P ? value : new P(function(resolve6) {
+          resolve6(value);
         });
       }
-      return new (P || (P = Promise))(function(resolve5, reject) {
+      return new (P || (P = Promise))(function(resolve6, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -33544,7 +33544,7 @@ var require_unary_call = __commonJS({
           }
         }
         function step(result) {
-          result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -33593,11 +33593,11 @@ var require_server_streaming_call = __commonJS({
     "use strict";
     var __awaiter19 = exports2 && exports2.__awaiter || function(thisArg, _arguments, P, generator) {
       function adopt(value) {
-        return value instanceof P ? value : new P(function(resolve5) {
-          resolve5(value);
+        return value instanceof P ? value : new P(function(resolve6) {
+          resolve6(value);
         });
       }
-      return new (P || (P = Promise))(function(resolve5, reject) {
+      return new (P || (P = Promise))(function(resolve6, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -33613,7 +33613,7 @@ var require_server_streaming_call = __commonJS({
           }
         }
         function step(result) {
-          result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -33663,11 +33663,11 @@ var require_client_streaming_call = __commonJS({
     "use strict";
     var __awaiter19 = exports2 && exports2.__awaiter || function(thisArg, _arguments, P, generator) {
       function adopt(value) {
-        return value instanceof P ? value : new P(function(resolve5) {
-          resolve5(value);
+        return value instanceof P ? value : new P(function(resolve6) {
+          resolve6(value);
         });
       }
-      return new (P || (P = Promise))(function(resolve5, reject) {
+      return new (P || (P = Promise))(function(resolve6, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -33683,7 +33683,7 @@ var require_client_streaming_call = __commonJS({
           }
         }
         function step(result) {
-          result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -33732,11 +33732,11 @@ var require_duplex_streaming_call = __commonJS({
     "use strict";
     var __awaiter19 = exports2 && exports2.__awaiter || function(thisArg, _arguments, P, generator) {
       function adopt(value) {
-        return value instanceof P ? value : new P(function(resolve5) {
-          resolve5(value);
+        return value instanceof P ? value : new P(function(resolve6) {
+          resolve6(value);
         });
       }
-      return new (P || (P = Promise))(function(resolve5, reject) {
+      return new (P || (P = Promise))(function(resolve6, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -33752,7 +33752,7 @@ var require_duplex_streaming_call = __commonJS({
           }
         }
         function step(result) {
-          result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -33800,11 +33800,11 @@ var require_test_transport = __commonJS({
     "use strict";
     var __awaiter19 = exports2 && exports2.__awaiter || function(thisArg, _arguments, P, generator) {
       function adopt(value) {
-        return value instanceof P ? value : new P(function(resolve5) {
-          resolve5(value);
+        return value instanceof P ? value : new P(function(resolve6) {
+          resolve6(value);
         });
       }
-      return new (P || (P = Promise))(function(resolve5, reject) {
+      return new (P || (P = Promise))(function(resolve6, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -33820,7 +33820,7 @@ var require_test_transport = __commonJS({
           }
         }
         function step(result) {
-          result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -34017,11 +34017,11 @@ var require_test_transport = __commonJS({
       responseTrailer: "test"
     };
     function delay4(ms, abort) {
-      return (v) => new Promise((resolve5, reject) => {
+      return (v) => new Promise((resolve6, reject) => {
         if (abort === null || abort === void 0 ? void 0 : abort.aborted) {
           reject(new rpc_error_1.RpcError("user cancel", "CANCELLED"));
         } else {
-          const id = setTimeout(() => resolve5(v), ms);
+          const id = setTimeout(() => resolve6(v), ms);
           if (abort) {
             abort.addEventListener("abort", (ev) => {
               clearTimeout(id);
@@ -34279,11 +34279,11 @@ var require_commonjs2 = __commonJS({
 // src/local.ts
 import { mkdirSync, mkdtempSync, writeFileSync as writeFileSync4 } from "node:fs";
 import { homedir as homedir2, tmpdir as tmpdir4 } from "node:os";
-import { basename as basename6, join as join16, resolve as resolve4 } from "node:path";
+import { basename as basename7, join as join20, resolve as resolve5 } from "node:path";
 
 // src/inputs.ts
-import { existsSync, realpathSync, statSync } from "node:fs";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { existsSync, lstatSync as lstatSync2, realpathSync, statSync } from "node:fs";
+import { isAbsolute as isAbsolute2, join as join3, relative as relative2, resolve as resolve2 } from "node:path";
 
 // src/context.ts
 import { readFileSync } from "node:fs";
@@ -34320,6 +34320,132 @@ function readPayload(path13) {
 }
 function isPullRequestEvent(eventName) {
   return eventName === "pull_request" || eventName === "pull_request_target";
+}
+
+// src/build/sandbox-network.ts
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createConnection, createServer } from "node:net";
+import { join } from "node:path";
+var SANDBOX_NETWORK_MODES = ["isolated", "host"];
+var SLIRP_DNS = "10.0.2.3";
+function sandboxResolvConf(runnerResolvConf, network) {
+  if (network === "host") return runnerResolvConf;
+  const kept = runnerResolvConf.split("\n").filter((line) => /^\s*(search|domain|options)\s/.test(line));
+  return [`nameserver ${SLIRP_DNS}`, ...kept, ""].join("\n");
+}
+var BRIDGE_SCRIPT = `
+const net = require('node:net');
+const [port, socketPath] = process.argv.slice(1);
+const server = net.createServer((inside) => {
+  const outside = net.createConnection(socketPath);
+  inside.pipe(outside).pipe(inside);
+  inside.on('error', () => outside.destroy());
+  outside.on('error', () => inside.destroy());
+});
+server.listen(Number(port), '127.0.0.1', () => process.stdout.write('ready\\n'));
+server.on('error', (error) => { process.stderr.write(String(error) + '\\n'); process.exit(1); });
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+`;
+async function connectSandboxNetwork(options) {
+  const processes = [];
+  const servers = [];
+  const close = async () => {
+    for (const server of servers.splice(0)) server.close();
+    await Promise.all(processes.splice(0).map(stopProcess));
+  };
+  try {
+    processes.push(await startSlirp(options));
+    for (const port of options.loopbackPorts) {
+      const socketPath = join(options.controlDir, `loopback-${port}.sock`);
+      servers.push(await listenForBridge(socketPath, port));
+      processes.push(await startBridge(options, port, socketPath));
+    }
+    return { close };
+  } catch (error2) {
+    await close();
+    throw error2;
+  }
+}
+async function startSlirp(options) {
+  const [command, ...args] = [
+    ...options.privilege,
+    "slirp4netns",
+    "--configure",
+    "--mtu=65520",
+    "--disable-host-loopback",
+    "--ready-fd=3",
+    // Its end of this pipe closes with the action's process, whatever ends it: slirp4netns then exits.
+    "--exit-fd=4",
+    String(options.pid),
+    "tap0"
+  ];
+  const slirp = spawn(command, args, {
+    env: { PATH: options.path },
+    stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"]
+  });
+  const ready = await readyOrExit(slirp, slirp.stdio[3], "1");
+  if (!ready)
+    throw new Error(
+      `slirp4netns could not give the build sandbox its network (exit ${slirp.exitCode}): ${stderrOf(slirp)}`
+    );
+  return slirp;
+}
+async function listenForBridge(socketPath, port) {
+  const server = createServer((fromSandbox) => {
+    const toService = createConnection({ host: "127.0.0.1", port });
+    fromSandbox.pipe(toService).pipe(fromSandbox);
+    fromSandbox.on("error", () => toService.destroy());
+    toService.on("error", () => fromSandbox.destroy());
+  });
+  server.listen(socketPath);
+  await once(server, "listening");
+  return server;
+}
+async function startBridge(options, port, socketPath) {
+  const [command, ...args] = [
+    ...options.privilege,
+    "nsenter",
+    `--target=${options.pid}`,
+    "--net",
+    "--",
+    process.execPath,
+    "-e",
+    BRIDGE_SCRIPT,
+    String(port),
+    socketPath
+  ];
+  const bridge = spawn(command, args, { env: { PATH: options.path }, stdio: ["pipe", "pipe", "pipe"] });
+  if (!await readyOrExit(bridge, bridge.stdout, "ready"))
+    throw new Error(
+      `cannot make port ${port} of the runner's loopback reachable in the build sandbox: ${stderrOf(bridge)}`
+    );
+  return bridge;
+}
+var stderrText = /* @__PURE__ */ new WeakMap();
+var stderrOf = (child2) => (stderrText.get(child2) ?? "").trim() || "no message";
+function readyOrExit(child2, stream2, word) {
+  child2.stderr?.on("data", (data) => stderrText.set(child2, (stderrText.get(child2) ?? "") + data));
+  return new Promise((resolve6) => {
+    let said = "";
+    stream2.on("data", (data) => {
+      said += data.toString();
+      if (said.includes(word)) resolve6(true);
+    });
+    child2.on("error", (error2) => {
+      stderrText.set(child2, error2.message);
+      resolve6(false);
+    });
+    child2.on("exit", () => resolve6(false));
+  });
+}
+async function stopProcess(child2) {
+  if (child2.exitCode !== null || child2.signalCode !== null) return;
+  const exited = once(child2, "exit");
+  child2.stdin?.end();
+  child2.kill("SIGTERM");
+  await exited;
 }
 
 // src/metadata.ts
@@ -34390,8 +34516,8 @@ function computeLabels({
 // src/reference.ts
 var DIGEST = /^sha256:[a-f0-9]{64}$/;
 var DEFAULT_REGISTRY = "index.docker.io";
-function isDigest(text) {
-  return DIGEST.test(text);
+function isDigest(text2) {
+  return DIGEST.test(text2);
 }
 function parseReference(reference) {
   const at = reference.indexOf("@");
@@ -34463,6 +34589,61 @@ function toolArch(arch4) {
   );
 }
 
+// src/workspace-file.ts
+import { constants, lstatSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { isAbsolute, join as join2, relative, resolve, sep } from "node:path";
+function lstatWorkspaceFile(workspace, path13) {
+  const absolute = resolve(workspace, path13);
+  const inside = relative(workspace, absolute);
+  if (inside === "" || inside === ".." || inside.startsWith(`..${sep}`) || isAbsolute(inside))
+    throw new Error(`${absolute} is outside the workspace ${workspace}: give a file inside it.`);
+  let current = workspace;
+  let stats;
+  for (const part of inside.split(sep)) {
+    current = join2(current, part);
+    stats = lstatSync(current, { throwIfNoEntry: false });
+    if (stats === void 0) throw new Error(`${absolute} does not exist.`);
+    if (stats.isSymbolicLink())
+      throw new Error(
+        `${current} is a symbolic link, which the action does not follow here (it could lead to any file on the runner): replace the link with the file itself.`
+      );
+  }
+  if (!stats.isFile()) throw new Error(`${absolute} is not a regular file: give the path of a file.`);
+  return stats;
+}
+function tooBig(path13, size, maxBytes) {
+  return new Error(`${path13} is ${size} bytes, more than the ${maxBytes} allowed for it: make it smaller.`);
+}
+async function readWorkspaceFile(workspace, path13, maxBytes) {
+  const checked = lstatWorkspaceFile(workspace, path13);
+  const absolute = resolve(workspace, path13);
+  if (checked.size > maxBytes) throw tooBig(absolute, checked.size, maxBytes);
+  const changed = new Error(
+    `${absolute} was replaced after it was checked; the action read nothing from it. Find the step that rewrites the workspace while this one runs.`
+  );
+  const handle = await open(absolute, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
+    (error2) => {
+      throw error2.code === "ELOOP" ? changed : error2;
+    }
+  );
+  try {
+    const opened = await handle.stat();
+    if (!opened.isFile() || opened.dev !== checked.dev || opened.ino !== checked.ino) throw changed;
+    const buffer3 = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    for (; ; ) {
+      const { bytesRead } = await handle.read(buffer3, length, buffer3.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length === buffer3.length) throw tooBig(absolute, Math.max(opened.size, length), maxBytes);
+    }
+    return buffer3.subarray(0, length).toString("utf8");
+  } finally {
+    await handle.close();
+  }
+}
+
 // src/inputs.ts
 var SEVERITIES = ["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
 var SCANNERS = ["vuln", "secret", "misconfig", "license"];
@@ -34501,37 +34682,64 @@ var INPUT_DEFAULTS = {
   "tool-mirror": "https://github.com",
   "insecure-registries": "",
   "trivy-db-repositories": DEFAULT_TRIVY_DB_REPOSITORIES.join("\n"),
-  "kaniko-args": ""
+  "kaniko-args": "",
+  "build-network": "isolated",
+  "build-loopback-ports": ""
 };
-var KANIKO_OWNED_FLAGS = [
-  "--context",
-  "-c",
-  "--dockerfile",
-  "-f",
-  "--destination",
-  "-d",
-  "--no-push",
-  "--tar-path",
-  "--tarPath",
-  "--digest-file",
-  "--build-arg",
-  "--label",
-  "--target",
-  "--reproducible",
-  "--cache",
-  "--cache-repo",
-  "--insecure-registry",
-  "--skip-tls-verify-registry",
-  "--insecure",
-  "--skip-tls-verify",
-  "--force",
-  "--image-name-with-digest-file",
-  "--image-name-tag-with-digest-file",
-  "--oci-layout-path",
-  "--push-retry",
-  "--registry-mirror",
-  "--registry-map"
-];
+var NO_INPUT = "remove it: no input changes it, as the action decides where kaniko reads and writes";
+var KANIKO_OWNED_FLAGS = {
+  context: "use the `context` input",
+  "context-sub-path": "use the `context` input",
+  bucket: "use the `context` input",
+  dockerfile: "use the `file` input",
+  destination: "use the `image` and `tags` inputs",
+  "no-push": "use the `push` input",
+  "push-retry": "use the `push` input",
+  "push-ignore-immutable-tag-errors": "use the `push` input",
+  "build-arg": "use the `build-args` input",
+  label: "use the `labels` input",
+  target: "use the `target` input",
+  reproducible: "use the `reproducible` input",
+  cache: "use the `cache` and `cache-repo` inputs",
+  "cache-repo": "use the `cache` and `cache-repo` inputs",
+  "cache-dir": "use the `cache` and `cache-repo` inputs",
+  "insecure-registry": "use the `insecure-registries` input",
+  "skip-tls-verify-registry": "use the `insecure-registries` input",
+  insecure: "use the `insecure-registries` input",
+  "skip-tls-verify": "use the `insecure-registries` input",
+  "registry-mirror": NO_INPUT,
+  "registry-map": NO_INPUT,
+  force: NO_INPUT,
+  "tar-path": NO_INPUT,
+  tarPath: NO_INPUT,
+  "digest-file": NO_INPUT,
+  "image-name-with-digest-file": NO_INPUT,
+  "image-name-tag-with-digest-file": NO_INPUT,
+  "oci-layout-path": NO_INPUT,
+  "kaniko-dir": NO_INPUT,
+  "ignore-path": NO_INPUT,
+  "ignore-var-run": NO_INPUT,
+  "whitelist-var-run": NO_INPUT
+};
+var KANIKO_SHORTHANDS = {
+  b: "bucket",
+  c: "context",
+  d: "destination",
+  f: "dockerfile",
+  h: "help",
+  v: "verbosity"
+};
+var KANIKO_BOOL_SHORTHANDS = /* @__PURE__ */ new Set(["h"]);
+function kanikoFlagsOf(arg) {
+  if (arg.startsWith("--")) return [arg.slice(2).split("=", 1)[0]];
+  const flags = [];
+  for (let index = 1; index < arg.length; index++) {
+    const shorthand = arg[index];
+    flags.push(KANIKO_SHORTHANDS[shorthand] ?? shorthand);
+    if (!KANIKO_BOOL_SHORTHANDS.has(shorthand) || arg[index + 1] === "=") break;
+  }
+  return flags;
+}
 var InputError = class extends Error {
   constructor(problems) {
     super(
@@ -34611,24 +34819,33 @@ function buildConfig(sources) {
     return normalized;
   };
   const insidePath = (name, value, base) => {
-    const absolute = resolve(base, value);
+    const absolute = resolve2(base, value);
     if (!existsSync(absolute)) {
       problem(name, value, `does not exist (looked for ${absolute})`);
       return void 0;
     }
     const real = realpathSync(absolute);
-    const fromWorkspace = relative(realpathSync(sources.github.workspace), real);
-    if (fromWorkspace.startsWith("..") || isAbsolute(fromWorkspace)) {
+    const fromWorkspace = relative2(realpathSync(sources.github.workspace), real);
+    if (fromWorkspace.startsWith("..") || isAbsolute2(fromWorkspace)) {
       problem(name, value, `resolves to ${real}, outside the workspace ${sources.github.workspace}`);
       return void 0;
     }
     return real;
   };
+  const workspaceFile = (name, value, path13, failure) => {
+    try {
+      lstatWorkspaceFile(github.workspace, path13);
+      return resolve2(github.workspace, path13);
+    } catch (error2) {
+      problem(name, value, `${failure}: ${error2.message}`);
+      return "";
+    }
+  };
   const contextValue = raw("context");
   const context3 = insidePath("context", contextValue, github.workspace);
   if (context3 && !statSync(context3).isDirectory()) problem("context", contextValue, "is not a directory");
   const fileValue = sources.read("file").trim();
-  const dockerfile = fileValue ? insidePath("file", fileValue, github.workspace) : context3 && insidePath("file", join(relative(github.workspace, context3) || ".", "Dockerfile"), github.workspace);
+  const dockerfile = fileValue ? insidePath("file", fileValue, github.workspace) : context3 && insidePath("file", join3(relative2(github.workspace, context3) || ".", "Dockerfile"), github.workspace);
   if (dockerfile && !statSync(dockerfile).isFile())
     problem(
       "file",
@@ -34692,7 +34909,13 @@ function buildConfig(sources) {
     problem("scanners", raw("scanners"), `has an unknown scanner: use ${SCANNERS.join(", ")}`);
   const scanners = SCANNERS.filter((scanner) => scannerValues.includes(scanner));
   const ignoreValue = sources.read("ignore-file").trim();
-  const ignoreFile = ignoreValue ? insidePath("ignore-file", ignoreValue, github.workspace) ?? "" : [".trivyignore.yaml", ".trivyignore"].map((name) => join(github.workspace, name)).find((path13) => existsSync(path13)) ?? "";
+  const defaultIgnoreFile = [".trivyignore.yaml", ".trivyignore"].map((name) => join3(github.workspace, name)).find((path13) => lstatSync2(path13, { throwIfNoEntry: false }) !== void 0);
+  const ignoreFile = ignoreValue ? workspaceFile("ignore-file", ignoreValue, ignoreValue, "cannot be read") : defaultIgnoreFile ? workspaceFile(
+    "ignore-file",
+    "",
+    defaultIgnoreFile,
+    "is empty and the default ignore file cannot be read"
+  ) : "";
   const sbom = oneOf("sbom", SBOM_FORMATS);
   const sarifCategory = raw("sarif-category") || `build-scan-push:${imageValue}`;
   const cache = bool("cache");
@@ -34725,12 +34948,26 @@ function buildConfig(sources) {
   }
   const kanikoArgs = listInput(raw("kaniko-args"));
   for (const arg of kanikoArgs) {
-    const flag = arg.split("=", 1)[0];
-    if (!arg.startsWith("-"))
+    if (!/^--?[A-Za-z]/.test(arg)) {
       problem("kaniko-args", arg, "is not a flag: give one --flag or --flag=value per line");
-    else if (KANIKO_OWNED_FLAGS.includes(flag))
-      problem("kaniko-args", arg, `sets ${flag}, which the action controls: use the matching input instead`);
+      continue;
+    }
+    for (const flag of kanikoFlagsOf(arg).filter((name) => Object.hasOwn(KANIKO_OWNED_FLAGS, name)))
+      problem("kaniko-args", arg, `sets --${flag}, which the action owns: ${KANIKO_OWNED_FLAGS[flag]}`);
   }
+  const buildNetwork = oneOf("build-network", SANDBOX_NETWORK_MODES);
+  const buildLoopbackPorts = listInput(raw("build-loopback-ports"), { commas: true }).map((value) => {
+    const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+    if (!(port >= 1 && port <= 65535))
+      problem("build-loopback-ports", value, "is not a TCP port (1-65535): list ports, e.g. 5000");
+    return port;
+  });
+  if (buildNetwork === "host" && buildLoopbackPorts.length > 0)
+    problem(
+      "build-loopback-ports",
+      raw("build-loopback-ports"),
+      "has no effect with `build-network: host`, where every loopback port is reachable: remove one of the two"
+    );
   const ignoreUnfixed = bool("ignore-unfixed");
   const uploadSarif2 = bool("upload-sarif");
   const reproducible = bool("reproducible");
@@ -34771,7 +35008,9 @@ function buildConfig(sources) {
     toolMirror,
     insecureRegistries: Object.freeze(insecureRegistries),
     trivyDbRepositories: Object.freeze(trivyDbRepositories),
-    kanikoArgs: Object.freeze(kanikoArgs)
+    kanikoArgs: Object.freeze(kanikoArgs),
+    buildNetwork,
+    buildLoopbackPorts: Object.freeze(buildLoopbackPorts)
   });
 }
 
@@ -34793,11 +35032,11 @@ import * as fs from "fs";
 import * as path from "path";
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -34813,12 +35052,12 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
-var { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, symlink, unlink } = fs.promises;
+var { chmod, copyFile, lstat, mkdir, open: open2, readdir, rename, rm, rmdir, stat, symlink, unlink } = fs.promises;
 var IS_WINDOWS = process.platform === "win32";
 function readlink(fsPath) {
   return __awaiter(this, void 0, void 0, function* () {
@@ -34926,11 +35165,11 @@ function isUnixExecutable(stats) {
 // node_modules/@actions/io/lib/io.js
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -34946,7 +35185,7 @@ var __awaiter2 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -35116,11 +35355,11 @@ function copyFile2(srcFile, destFile, force) {
 import { setTimeout as setTimeout2 } from "timers";
 var __awaiter3 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -35136,7 +35375,7 @@ var __awaiter3 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -35355,7 +35594,7 @@ var ToolRunner = class extends events.EventEmitter {
         this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
       }
       this.toolPath = yield which(this.toolPath, true);
-      return new Promise((resolve5, reject) => __awaiter3(this, void 0, void 0, function* () {
+      return new Promise((resolve6, reject) => __awaiter3(this, void 0, void 0, function* () {
         this._debug(`exec tool: ${this.toolPath}`);
         this._debug("arguments:");
         for (const arg of this.args) {
@@ -35414,14 +35653,14 @@ var ToolRunner = class extends events.EventEmitter {
           state3.processClosed = true;
           state3.CheckComplete();
         });
-        cp2.on("exit", (code) => {
-          state3.processExitCode = code;
+        cp2.on("exit", (code2) => {
+          state3.processExitCode = code2;
           state3.processExited = true;
-          this._debug(`Exit code ${code} received from tool '${this.toolPath}'`);
+          this._debug(`Exit code ${code2} received from tool '${this.toolPath}'`);
           state3.CheckComplete();
         });
-        cp2.on("close", (code) => {
-          state3.processExitCode = code;
+        cp2.on("close", (code2) => {
+          state3.processExitCode = code2;
           state3.processExited = true;
           state3.processClosed = true;
           this._debug(`STDIO streams have closed for tool '${this.toolPath}'`);
@@ -35438,7 +35677,7 @@ var ToolRunner = class extends events.EventEmitter {
           if (error2) {
             reject(error2);
           } else {
-            resolve5(exitCode);
+            resolve6(exitCode);
           }
         });
         if (this.options.input) {
@@ -35561,11 +35800,11 @@ var ExecState = class _ExecState extends events.EventEmitter {
 // node_modules/@actions/exec/lib/exec.js
 var __awaiter4 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -35581,7 +35820,7 @@ var __awaiter4 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -35633,6 +35872,59 @@ function getExecOutput(commandLine, args, options) {
 
 // src/exec.ts
 import { execFileSync } from "node:child_process";
+
+// src/log-fence.ts
+import { randomBytes } from "node:crypto";
+var writeToStdout = (text2) => {
+  process.stdout.write(text2);
+};
+var NEWLINE = 10;
+var LONGEST_HELD_LINE = 64 * 1024;
+var FencedLog = class {
+  constructor(writer = writeToStdout) {
+    this.writer = writer;
+  }
+  writer;
+  #token = randomBytes(32).toString("hex");
+  #unfinished = Buffer.alloc(0);
+  write(chunk) {
+    const pending = Buffer.concat([this.#unfinished, Buffer.from(chunk)]);
+    const end = pending.length > LONGEST_HELD_LINE ? pending.length : pending.lastIndexOf(NEWLINE) + 1;
+    this.#unfinished = pending.subarray(end);
+    this.#relay(pending.subarray(0, end));
+  }
+  /** Relays the unfinished last line, if any. */
+  close() {
+    const rest = this.#unfinished;
+    this.#unfinished = Buffer.alloc(0);
+    this.#relay(rest);
+  }
+  #relay(lines) {
+    if (lines.length === 0) return;
+    const newline = lines.at(-1) === NEWLINE ? "" : "\n";
+    this.writer(
+      Buffer.concat([
+        Buffer.from(`::stop-commands::${this.#token}
+`),
+        lines,
+        Buffer.from(`${newline}::${this.#token}::
+`)
+      ])
+    );
+  }
+};
+async function relayFenced(work, writer = writeToStdout) {
+  const stdout = new FencedLog(writer);
+  const stderr = new FencedLog(writer);
+  try {
+    return await work({ stdout: (data) => stdout.write(data), stderr: (data) => stderr.write(data) });
+  } finally {
+    stdout.close();
+    stderr.close();
+  }
+}
+
+// src/exec.ts
 var PROXY_VARIABLES = [
   "HTTP_PROXY",
   "http_proxy",
@@ -35658,12 +35950,18 @@ function childEnv(extra = {}, environment = process.env) {
   return { ...env, ...extra };
 }
 async function run(command, args, options = {}) {
-  const output = await getExecOutput(command, [...args], {
+  const execute = (listeners) => getExecOutput(command, [...args], {
     env: { ...options.env ?? childEnv() },
     cwd: options.cwd,
     input: options.input === void 0 ? void 0 : Buffer.from(options.input),
-    silent: options.silent ?? false,
-    ignoreReturnCode: true
+    silent: true,
+    ignoreReturnCode: true,
+    ...listeners && { listeners }
+  });
+  const output = options.silent ? await execute() : await relayFenced((listeners) => {
+    listeners.stdout(Buffer.from(`[command]${[command, ...args].join(" ")}
+`));
+    return execute(listeners);
   });
   return { exitCode: output.exitCode, stdout: output.stdout, stderr: output.stderr };
 }
@@ -35676,8 +35974,8 @@ ${tail}` : ""}${hint ? `
 ${hint}` : ""}`
   );
 }
-function lastLines(text, count) {
-  return text.split("\n").slice(-count).join("\n");
+function lastLines(text2, count) {
+  return text2.split("\n").slice(-count).join("\n");
 }
 function gitOutput(args, cwd) {
   try {
@@ -35879,11 +36177,11 @@ var tunnel = __toESM(require_tunnel2(), 1);
 var import_undici = __toESM(require_undici(), 1);
 var __awaiter5 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -35899,7 +36197,7 @@ var __awaiter5 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -35972,26 +36270,26 @@ var HttpClientResponse = class {
   }
   readBody() {
     return __awaiter5(this, void 0, void 0, function* () {
-      return new Promise((resolve5) => __awaiter5(this, void 0, void 0, function* () {
+      return new Promise((resolve6) => __awaiter5(this, void 0, void 0, function* () {
         let output = Buffer.alloc(0);
         this.message.on("data", (chunk) => {
           output = Buffer.concat([output, chunk]);
         });
         this.message.on("end", () => {
-          resolve5(output.toString());
+          resolve6(output.toString());
         });
       }));
     });
   }
   readBodyBuffer() {
     return __awaiter5(this, void 0, void 0, function* () {
-      return new Promise((resolve5) => __awaiter5(this, void 0, void 0, function* () {
+      return new Promise((resolve6) => __awaiter5(this, void 0, void 0, function* () {
         const chunks = [];
         this.message.on("data", (chunk) => {
           chunks.push(chunk);
         });
         this.message.on("end", () => {
-          resolve5(Buffer.concat(chunks));
+          resolve6(Buffer.concat(chunks));
         });
       }));
     });
@@ -36194,14 +36492,14 @@ var HttpClient = class {
    */
   requestRaw(info2, data) {
     return __awaiter5(this, void 0, void 0, function* () {
-      return new Promise((resolve5, reject) => {
+      return new Promise((resolve6, reject) => {
         function callbackForResult(err, res) {
           if (err) {
             reject(err);
           } else if (!res) {
             reject(new Error("Unknown error"));
           } else {
-            resolve5(res);
+            resolve6(res);
           }
         }
         this.requestRawWithCallback(info2, data, callbackForResult);
@@ -36445,12 +36743,12 @@ var HttpClient = class {
     return __awaiter5(this, void 0, void 0, function* () {
       retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
       const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
-      return new Promise((resolve5) => setTimeout(() => resolve5(), ms));
+      return new Promise((resolve6) => setTimeout(() => resolve6(), ms));
     });
   }
   _processResponse(res, options) {
     return __awaiter5(this, void 0, void 0, function* () {
-      return new Promise((resolve5, reject) => __awaiter5(this, void 0, void 0, function* () {
+      return new Promise((resolve6, reject) => __awaiter5(this, void 0, void 0, function* () {
         const statusCode = res.message.statusCode || 0;
         const response = {
           statusCode,
@@ -36458,7 +36756,7 @@ var HttpClient = class {
           headers: {}
         };
         if (statusCode === HttpCodes.NotFound) {
-          resolve5(response);
+          resolve6(response);
         }
         function dateTimeDeserializer(key, value) {
           if (typeof value === "string") {
@@ -36497,7 +36795,7 @@ var HttpClient = class {
           err.result = response.result;
           reject(err);
         } else {
-          resolve5(response);
+          resolve6(response);
         }
       }));
     });
@@ -36508,11 +36806,11 @@ var lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => (c[k.toLowerCase(
 // node_modules/@actions/http-client/lib/auth.js
 var __awaiter6 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -36528,7 +36826,7 @@ var __awaiter6 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -36558,14 +36856,14 @@ var BearerCredentialHandler = class {
 
 // node_modules/@actions/core/lib/summary.js
 import { EOL as EOL4 } from "os";
-import { constants as constants2, promises as promises2 } from "fs";
+import { constants as constants3, promises as promises2 } from "fs";
 var __awaiter7 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -36581,7 +36879,7 @@ var __awaiter7 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -36608,7 +36906,7 @@ var Summary = class {
         throw new Error(`Unable to find environment variable for $${SUMMARY_ENV_VAR}. Check if your runtime environment supports job summaries.`);
       }
       try {
-        yield access(pathFromEnv, constants2.R_OK | constants2.W_OK);
+        yield access(pathFromEnv, constants3.R_OK | constants3.W_OK);
       } catch (_a2) {
         throw new Error(`Unable to access summary file: '${pathFromEnv}'. Check if the file has correct read/write permissions.`);
       }
@@ -36691,8 +36989,8 @@ var Summary = class {
    *
    * @returns {Summary} summary instance
    */
-  addRaw(text, addEOL = false) {
-    this._buffer += text;
+  addRaw(text2, addEOL = false) {
+    this._buffer += text2;
     return addEOL ? this.addEOL() : this;
   }
   /**
@@ -36711,9 +37009,9 @@ var Summary = class {
    *
    * @returns {Summary} summary instance
    */
-  addCodeBlock(code, lang) {
+  addCodeBlock(code2, lang) {
     const attrs = Object.assign({}, lang && { lang });
-    const element = this.wrap("pre", this.wrap("code", code), attrs);
+    const element = this.wrap("pre", this.wrap("code", code2), attrs);
     return this.addRaw(element).addEOL();
   }
   /**
@@ -36788,10 +37086,10 @@ var Summary = class {
    *
    * @returns {Summary} summary instance
    */
-  addHeading(text, level) {
+  addHeading(text2, level) {
     const tag = `h${level}`;
     const allowedTag = ["h1", "h2", "h3", "h4", "h5", "h6"].includes(tag) ? tag : "h1";
-    const element = this.wrap(allowedTag, text);
+    const element = this.wrap(allowedTag, text2);
     return this.addRaw(element).addEOL();
   }
   /**
@@ -36820,9 +37118,9 @@ var Summary = class {
    *
    * @returns {Summary} summary instance
    */
-  addQuote(text, cite) {
+  addQuote(text2, cite) {
     const attrs = Object.assign({}, cite && { cite });
-    const element = this.wrap("blockquote", text, attrs);
+    const element = this.wrap("blockquote", text2, attrs);
     return this.addRaw(element).addEOL();
   }
   /**
@@ -36833,8 +37131,8 @@ var Summary = class {
    *
    * @returns {Summary} summary instance
    */
-  addLink(text, href) {
-    const element = this.wrap("a", text, { href });
+  addLink(text2, href) {
+    const element = this.wrap("a", text2, { href });
     return this.addRaw(element).addEOL();
   }
 };
@@ -36907,14 +37205,14 @@ function saveState(name, value) {
 }
 
 // src/main.ts
-import { mkdir as mkdir8, readFile as readFile5, writeFile as writeFile4 } from "node:fs/promises";
+import { mkdir as mkdir9, readFile as readFile7, writeFile as writeFile5 } from "node:fs/promises";
 import { tmpdir as tmpdir3 } from "node:os";
-import { join as join15, relative as relative6, sep as sep10 } from "node:path";
+import { join as join19, relative as relative8, sep as sep12 } from "node:path";
 
 // src/build/kaniko.ts
-import { existsSync as existsSync4, lstatSync as lstatSync2 } from "node:fs";
-import { mkdir as mkdir3, mkdtemp as mkdtemp2, readFile, readdir as readdir2 } from "node:fs/promises";
-import { basename as basename3, isAbsolute as isAbsolute3, join as join5, relative as relative4 } from "node:path";
+import { existsSync as existsSync4 } from "node:fs";
+import { mkdir as mkdir3, mkdtemp as mkdtemp2, readFile as readFile2, rename as rename2 } from "node:fs/promises";
+import { basename as basename4, isAbsolute as isAbsolute6, join as join8, relative as relative6 } from "node:path";
 
 // src/dockerfile.ts
 var HEREDOC_KEYWORDS = /* @__PURE__ */ new Set(["RUN", "COPY", "ADD"]);
@@ -36928,8 +37226,8 @@ function escapeCharacter(lines) {
   }
   return "\\";
 }
-function parseDockerfile(text) {
-  const lines = text.split(/\r?\n/);
+function parseDockerfile(text2) {
+  const lines = text2.split(/\r?\n/);
   const escape3 = escapeCharacter(lines);
   const isSkipped = (line) => line.trim() === "" || line.trimStart().startsWith("#");
   const continues = (line) => line.trimEnd().endsWith(escape3);
@@ -36987,10 +37285,231 @@ function parseDockerfile(text) {
   return { instructions, stages };
 }
 
+// src/build/git-credentials.ts
+import { lstat as lstat2, readFile, readdir as readdir2, realpath } from "node:fs/promises";
+import { dirname as dirname3, isAbsolute as isAbsolute3, join as join6, relative as relative4, sep as sep3 } from "node:path";
+var KEY_CHAR = /[A-Za-z0-9-]/;
+var SPACE = /[ \t\r\f\v]/;
+function parseGitConfig(text2, file) {
+  const statements = [];
+  let index = text2.startsWith("\uFEFF") ? 1 : 0;
+  const fail = (what) => {
+    const line = text2.slice(0, index).split("\n").length;
+    throw new Error(
+      `${file}:${line} is not a valid git config (${what}); git refuses it too. The action gives the build a copy of every git config without credentials and cannot tell what this one holds: fix or remove it.`
+    );
+  };
+  const atNewline = () => text2[index] === "\n" || text2.startsWith("\r\n", index);
+  const skipNewline = () => {
+    index += text2[index] === "\r" ? 2 : 1;
+  };
+  const header = () => {
+    const start = index++;
+    while (index < text2.length && text2[index] !== "]" && !SPACE.test(text2[index])) {
+      if (!KEY_CHAR.test(text2[index]) && text2[index] !== ".") fail("a bad section name");
+      index++;
+    }
+    let subsection;
+    if (SPACE.test(text2[index] ?? "")) {
+      while (SPACE.test(text2[index] ?? "")) index++;
+      if (text2[index++] !== '"') fail("a subsection must be quoted");
+      subsection = "";
+      for (; ; ) {
+        if (index >= text2.length || atNewline()) fail("an unterminated section header");
+        let char = text2[index++];
+        if (char === '"') break;
+        if (char === "\\") {
+          if (index >= text2.length || atNewline()) fail("an unterminated section header");
+          char = text2[index++];
+        }
+        subsection += char;
+      }
+    }
+    if (text2[index++] !== "]") fail("an unterminated section header");
+    return { kind: "header", start, end: index, subsection };
+  };
+  const variable = () => {
+    const start = index;
+    while (index < text2.length && KEY_CHAR.test(text2[index])) index++;
+    const name = text2.slice(start, index).toLowerCase();
+    while (SPACE.test(text2[index] ?? "")) index++;
+    if (index >= text2.length || atNewline()) return { kind: "variable", start, end: index, name };
+    if (text2[index++] !== "=") fail("a variable name must be followed by = or the end of the line");
+    let value = "";
+    let quoted = false;
+    let comment = false;
+    let spaces = 0;
+    while (index < text2.length && !atNewline()) {
+      const char = text2[index++];
+      if (comment) continue;
+      if (SPACE.test(char) && !quoted) {
+        if (value !== "") spaces++;
+        continue;
+      }
+      if (!quoted && (char === "#" || char === ";")) {
+        comment = true;
+        continue;
+      }
+      value += " ".repeat(spaces);
+      spaces = 0;
+      if (char === '"') quoted = !quoted;
+      else if (char !== "\\") value += char;
+      else if (index >= text2.length) break;
+      else if (atNewline()) skipNewline();
+      else {
+        const escaped = text2[index++];
+        const meaning2 = { n: "\n", t: "	", b: "\b", "\\": "\\", '"': '"' }[escaped];
+        if (meaning2 === void 0) fail("an unknown escape in a value");
+        value += meaning2;
+      }
+    }
+    if (quoted) fail("an unterminated quoted value");
+    return { kind: "variable", start, end: index, name, value };
+  };
+  while (index < text2.length) {
+    const char = text2[index];
+    if (char === "\n" || SPACE.test(char)) index++;
+    else if (char === "#" || char === ";") {
+      const start = index;
+      while (index < text2.length && !atNewline()) index++;
+      statements.push({ kind: "comment", start, end: index });
+    } else if (char === "[") statements.push(header());
+    else if (/[A-Za-z]/.test(char)) statements.push(variable());
+    else fail("a line must be a [section], a name = value or a comment");
+  }
+  return statements;
+}
+var URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[^/?#\s]*@/gi;
+var withoutUserinfo = (text2) => text2.replace(URL_USERINFO, "$1");
+var quote2 = (text2) => `"${text2.replace(/[\\"]/g, "\\$&").replaceAll("\n", "\\n").replaceAll("	", "\\t").replaceAll("\b", "\\b")}"`;
+function meaning(text2) {
+  try {
+    return JSON.stringify(parseGitConfig(text2, "").map((statement) => ({ ...statement, start: 0, end: 0 })));
+  } catch {
+    return "";
+  }
+}
+function withoutUserinfoIn(statement, raw) {
+  const stripped = withoutUserinfo(raw);
+  let rewritten;
+  if (statement.kind === "variable" && statement.value !== void 0)
+    rewritten = `${raw.slice(0, statement.name.length)} = ${quote2(withoutUserinfo(statement.value))}`;
+  else if (statement.kind === "header" && statement.subsection !== void 0)
+    rewritten = `${raw.slice(0, raw.search(/\s/))} ${quote2(withoutUserinfo(statement.subsection))}]`;
+  else return stripped;
+  return meaning(stripped) === meaning(rewritten) ? stripped : rewritten;
+}
+function withoutGitCredentials(config, file) {
+  let sanitized = "";
+  let copied = 0;
+  for (const statement of parseGitConfig(config, file)) {
+    let { start, end } = statement;
+    const raw = config.slice(start, end);
+    let replacement;
+    if (statement.kind === "variable" && statement.name === "extraheader") {
+      const lineStart = config.lastIndexOf("\n", start - 1) + 1;
+      if (lineStart >= copied && config.slice(lineStart, start).trim() === "") {
+        start = lineStart;
+        end += config.startsWith("\r\n", end) ? 2 : config[end] === "\n" ? 1 : 0;
+      }
+      replacement = "";
+    } else replacement = withoutUserinfoIn(statement, raw);
+    sanitized += config.slice(copied, start) + replacement;
+    copied = end;
+  }
+  return sanitized + config.slice(copied);
+}
+var isInside = (root, path13) => {
+  const fromRoot = relative4(root, path13);
+  return fromRoot === "" || fromRoot !== ".." && !fromRoot.startsWith(`..${sep3}`) && !isAbsolute3(fromRoot);
+};
+var CONFIG_IN_GIT_DIR = /^(?:(?:modules|worktrees)\/.+\/)?config(?:\.worktree)?$/;
+async function pointedTo(file, prefix2) {
+  const text2 = (await readFile(file, "utf8")).trim();
+  if (!text2.startsWith(prefix2)) throw new Error(`it is not a "${prefix2}" file`);
+  const target = text2.slice(prefix2.length).trim();
+  return realpath(isAbsolute3(target) ? target : join6(dirname3(file), target));
+}
+async function readContext(root) {
+  try {
+    return await readdir2(root, { recursive: true, withFileTypes: true });
+  } catch (error2) {
+    throw new Error(
+      `cannot look through the build context ${root} for git credentials (${error2.message}): make every folder in it readable by the runner user.`,
+      { cause: error2 }
+    );
+  }
+}
+async function findGitConfigs(context3) {
+  const root = await realpath(context3);
+  const entries = await readContext(root);
+  const gitDirs = /* @__PURE__ */ new Set();
+  const outside = [];
+  const addGitDir = async (dir) => {
+    gitDirs.add(dir);
+    const commondir = join6(dir, "commondir");
+    if (!(await lstat2(commondir).catch(() => void 0))?.isFile()) return;
+    const common = await pointedTo(commondir, "").catch(() => void 0);
+    if (common !== void 0 && isInside(root, common)) gitDirs.add(common);
+  };
+  for (const entry of entries) {
+    if (entry.name !== ".git" || !(entry.isDirectory() || entry.isFile() || entry.isSymbolicLink())) continue;
+    const path13 = join6(entry.parentPath, entry.name);
+    if (entry.isDirectory()) {
+      await addGitDir(path13);
+      continue;
+    }
+    try {
+      const target = entry.isSymbolicLink() ? await realpath(path13) : await pointedTo(path13, "gitdir:");
+      if (isInside(root, target) && (await lstat2(target)).isDirectory()) await addGitDir(target);
+      else outside.push(`${relative4(root, path13)} (to ${target})`);
+    } catch (error2) {
+      outside.push(`${relative4(root, path13)} (leads nowhere: ${error2.message})`);
+    }
+  }
+  const configs = [];
+  for (const entry of entries) {
+    if (entry.name !== "config" && entry.name !== "config.worktree") continue;
+    const path13 = join6(entry.parentPath, entry.name);
+    const inGitDir = [...gitDirs].some(
+      (dir) => CONFIG_IN_GIT_DIR.test(relative4(dir, path13).split(sep3).join("/"))
+    );
+    if (!inGitDir) continue;
+    if (!entry.isFile())
+      throw new Error(
+        `${path13} is a git config but not a regular file (a link, say): the action gives the build a copy of every git config without credentials and cannot for this one. Replace it with a regular file, or keep that checkout out of the context.`
+      );
+    configs.push(path13);
+  }
+  return { configs: configs.sort(), outside };
+}
+async function sanitizedGitConfigs(context3, sandboxContext) {
+  const root = await realpath(context3);
+  const { configs, outside } = await findGitConfigs(root);
+  const files = [];
+  for (const path13 of configs) {
+    const original = await readFile(path13, "utf8");
+    const sanitized = withoutGitCredentials(original, path13);
+    if (sanitized === original) continue;
+    const inContext = relative4(root, path13).split(sep3).join("/");
+    files.push({ target: `${sandboxContext}/${inContext}`, content: sanitized, asMount: true });
+  }
+  if (files.length > 0)
+    warning(
+      `${files.length === 1 ? "A git config" : `${files.length} git configs`} in the build context ${root} ${files.length === 1 ? "holds" : "hold"} a git credential: ${files.map((file) => file.target.slice(sandboxContext.length + 1)).join(", ")}. actions/checkout keeps its token there unless \`persist-credentials: false\`; the build sees copies without it, so it is kept out of the image. Set \`persist-credentials: false\` on actions/checkout when later steps need no git credentials.`
+    );
+  if (outside.length > 0)
+    info(
+      `These .git files or links of the build context lead outside it, so the build cannot see their git directories and nothing there is sanitized: ${outside.join(", ")}.`
+    );
+  return files;
+}
+
 // src/build/sandbox.ts
-import { existsSync as existsSync3, lstatSync, readlinkSync } from "node:fs";
+import { spawn as spawn3 } from "node:child_process";
+import { existsSync as existsSync3, lstatSync as lstatSync3, readFileSync as readFileSync3, readdirSync, readlinkSync } from "node:fs";
 import { mkdir as mkdir2, mkdtemp, writeFile as writeFile2 } from "node:fs/promises";
-import { isAbsolute as isAbsolute2, join as join4, relative as relative3 } from "node:path";
+import { basename as basename3, dirname as dirname4, isAbsolute as isAbsolute5, join as join7, relative as relative5 } from "node:path";
 
 // src/cleanup.ts
 import { readFileSync as readFileSync2 } from "node:fs";
@@ -37004,26 +37523,39 @@ function recordForCleanup(path13) {
 function pathsRecordedThisRun() {
   return [...recorded];
 }
-var asRoot = (args) => process.getuid?.() === 0 ? [args[0], args.slice(1)] : ["sudo", ["-n", ...args]];
 function mountsBelow(path13, mountinfo = readFileSync2("/proc/self/mountinfo", "utf8")) {
   const unescape2 = (field) => field.replace(/\\([0-7]{3})/g, (_m, octal) => String.fromCharCode(parseInt(octal, 8)));
   return mountinfo.split("\n").map((line) => unescape2(line.split(" ")[4] ?? "")).filter((mountPoint) => mountPoint === path13 || mountPoint.startsWith(`${path13}/`)).sort((a, b) => b.length - a.length);
 }
+async function runAsRoot(args) {
+  const [command, commandArgs] = process.getuid?.() === 0 ? [args[0], args.slice(1)] : ["sudo", ["-n", ...args]];
+  try {
+    return await run(command, commandArgs, { silent: true });
+  } catch (error2) {
+    return { exitCode: -1, stdout: "", stderr: error2.message };
+  }
+}
 async function removePath(path13) {
   for (const mountPoint of mountsBelow(path13)) {
-    const [command, args] = asRoot(["umount", "--lazy", mountPoint]);
-    const result = await run(command, args, { silent: true });
+    const result = await runAsRoot(["umount", "--lazy", mountPoint]);
     if (result.exitCode !== 0) throw new Error(`cannot unmount ${mountPoint}: ${result.stderr.trim()}`);
   }
   try {
     await rm2(path13, { recursive: true, force: true });
+    return;
   } catch (error2) {
-    const code = error2.code;
-    if (code !== "EACCES" && code !== "EPERM" || process.getuid?.() === 0) throw error2;
-    const [command, args] = asRoot(["rm", "-rf", "--", path13]);
-    const result = await run(command, args, { silent: true });
-    if (result.exitCode !== 0)
-      throw new Error(`cannot remove ${path13}: ${result.stderr.trim() || code}`, { cause: error2 });
+    const removeAsRoot = ["rm", "-rf", "--one-file-system", "--", path13];
+    let removal = await runAsRoot(removeAsRoot);
+    if (removal.exitCode !== 0 && removal.stderr.includes("Operation not permitted")) {
+      await runAsRoot(["chattr", "-R", "-i", "-a", "--", path13]);
+      removal = await runAsRoot(removeAsRoot);
+    }
+    if (removal.exitCode !== 0)
+      throw new Error(
+        `cannot remove ${path13}: ${lastLines(removal.stderr.trim(), 5) || error2.message}
+Remove it by hand as root (rm -rf --one-file-system ${path13}); where rm says "Operation not permitted", look for immutable or append-only attributes with lsattr and clear them with chattr -i -a.`,
+        { cause: error2 }
+      );
   }
 }
 async function removePaths(paths) {
@@ -37039,14 +37571,8 @@ async function removePaths(paths) {
 ${failures.join("\n")}`);
 }
 
-// src/build/sandbox.ts
-var HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-var DEVICES = ["null", "zero", "full", "random", "urandom", "tty"];
-var PROC_READ_ONLY = ["sys", "sysrq-trigger", "irq", "bus", "fs"];
-var PROC_MASKED = ["kcore", "keys", "timer_list", "sched_debug"];
-var OVERLAY_UNAVAILABLE_MARKER = "overlay-unavailable";
-var SETUP_FAILED_MARKER = "setup-failed";
-var OLD_ROOT = ".sandbox-old-root";
+// src/build/runtime-spec.ts
+import { isAbsolute as isAbsolute4 } from "node:path";
 var SANDBOX_CAPABILITIES = [
   "chown",
   "dac_override",
@@ -37061,185 +37587,238 @@ var SANDBOX_CAPABILITIES = [
   "setfcap",
   "audit_write"
 ];
-var SETPRIV_OPTIONS = `--bounding-set=-all,${SANDBOX_CAPABILITIES.map((cap) => `+${cap}`).join(",")} --inh-caps=-all`;
-var SETUP_VARIABLES = [
-  "PWD",
-  "OLDPWD",
-  "SUDO_COMMAND",
-  "SUDO_USER",
-  "SUDO_UID",
-  "SUDO_GID",
-  "SUDO_HOME",
-  "MAIL",
-  "LOGNAME",
-  "USER",
-  "HOME",
-  "SHELL",
-  "TERM"
+var READ_ONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+var MASKED_PATHS = [
+  "/proc/acpi",
+  "/proc/asound",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap"
 ];
-var SETUP_SCRIPT = `set -eu
-sb_strategy=$1 sb_lower=$2 sb_upper=$3 sb_work=$4 sb_root=$5 sb_control=$6
-PATH=$7
-sb_path_state=$8 sb_program_path=$9
+function runtimeSpec(options) {
+  const bad = Object.keys(options.env).find((key) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key));
+  if (bad !== void 0)
+    throw new Error(`sandbox environment variable name ${JSON.stringify(bad)} is not valid`);
+  if (options.argv.length === 0 || !isAbsolute4(options.argv[0]))
+    throw new Error("the sandbox program must be given as an absolute path inside the root");
+  for (const mount of options.mounts)
+    if (!isAbsolute4(mount.target) || !isAbsolute4(mount.source))
+      throw new Error(`sandbox mount ${mount.source} \u2192 ${mount.target}: both paths must be absolute`);
+  const capabilities = SANDBOX_CAPABILITIES.map((name) => `CAP_${name.toUpperCase()}`);
+  return {
+    ociVersion: "1.0.2",
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: [...options.argv],
+      env: Object.entries(options.env).map(([name, value]) => `${name}=${value}`),
+      cwd: "/",
+      capabilities: {
+        bounding: capabilities,
+        effective: capabilities,
+        permitted: capabilities,
+        inheritable: [],
+        ambient: []
+      },
+      noNewPrivileges: false
+    },
+    root: { path: options.root, readonly: false },
+    hostname: options.hostname,
+    mounts: [
+      { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
+      {
+        destination: "/dev",
+        type: "tmpfs",
+        source: "tmpfs",
+        options: ["nosuid", "strictatime", "mode=755", "size=65536k"]
+      },
+      {
+        destination: "/dev/pts",
+        type: "devpts",
+        source: "devpts",
+        options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]
+      },
+      {
+        destination: "/dev/shm",
+        type: "tmpfs",
+        source: "shm",
+        options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]
+      },
+      {
+        destination: "/dev/mqueue",
+        type: "mqueue",
+        source: "mqueue",
+        options: ["nosuid", "noexec", "nodev"]
+      },
+      ...options.mounts.map((mount) => ({
+        destination: mount.target,
+        type: "bind",
+        source: mount.source,
+        options: ["bind", "nosuid", "nodev", mount.readOnly ? "ro" : "rw"]
+      }))
+    ],
+    linux: {
+      // No network namespace here: the program shares the launcher's, which is the sandbox's own
+      // (slirp4netns joins it to the outside) or, by explicit choice, the runner's.
+      namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, { type: "cgroup" }],
+      maskedPaths: MASKED_PATHS,
+      readonlyPaths: READ_ONLY_PATHS,
+      resources: { devices: [{ allow: false, access: "rwm" }] },
+      seccomp: options.seccomp
+    }
+  };
+}
+
+// src/build/seccomp.ts
+var EPERM = 1;
+var ENOSYS = 38;
+var REFUSED_SYSCALLS = [
+  // keyring: the runner's root keyring holds other jobs' and the runner's keys
+  "add_key",
+  "keyctl",
+  "request_key",
+  // namespaces joined or created without clone flags
+  "setns",
+  // mounts, old and new API
+  "mount",
+  "umount",
+  "umount2",
+  "pivot_root",
+  "fsopen",
+  "fsconfig",
+  "fsmount",
+  "fspick",
+  "move_mount",
+  "open_tree",
+  "mount_setattr",
+  // the kernel itself
+  "init_module",
+  "finit_module",
+  "delete_module",
+  "create_module",
+  "query_module",
+  "get_kernel_syms",
+  "kexec_load",
+  "kexec_file_load",
+  "reboot",
+  "bpf",
+  "perf_event_open",
+  "lookup_dcookie",
+  "syslog",
+  "_sysctl",
+  "sysfs",
+  "uselib",
+  "ustat",
+  "nfsservctl",
+  "vm86",
+  "vm86old",
+  "iopl",
+  "ioperm",
+  // time, swap, quota, accounting: state of the whole machine
+  "settimeofday",
+  "stime",
+  "clock_settime",
+  "clock_adjtime",
+  "adjtimex",
+  "swapon",
+  "swapoff",
+  "quotactl",
+  "quotactl_fd",
+  "acct",
+  // file handles bypass path checks (the "shocker" escape)
+  "open_by_handle_at",
+  "name_to_handle_at",
+  // memory and scheduling of other processes, and kernel attack surface Docker withholds
+  "userfaultfd",
+  "io_uring_setup",
+  "io_uring_enter",
+  "io_uring_register",
+  "kcmp",
+  "mbind",
+  "set_mempolicy",
+  "get_mempolicy",
+  "move_pages",
+  "fanotify_init"
+];
+var NAMESPACE_FLAGS = Object.freeze({
+  CLONE_NEWTIME: 128,
+  CLONE_NEWNS: 131072,
+  CLONE_NEWCGROUP: 33554432,
+  CLONE_NEWUTS: 67108864,
+  CLONE_NEWIPC: 134217728,
+  CLONE_NEWUSER: 268435456,
+  CLONE_NEWPID: 536870912,
+  CLONE_NEWNET: 1073741824
+});
+var ARCHITECTURES = {
+  x64: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+  arm64: ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
+};
+function sandboxSeccompProfile(arch4 = process.arch) {
+  const architectures = ARCHITECTURES[arch4];
+  if (!architectures)
+    throw new Error(
+      `the build sandbox has no seccomp profile for a ${arch4} runner; use an x64 or arm64 runner`
+    );
+  const namespaceRules = Object.values(NAMESPACE_FLAGS).map((flag) => ({
+    names: ["clone", "unshare"],
+    action: "SCMP_ACT_ERRNO",
+    errnoRet: EPERM,
+    args: [{ index: 0, value: flag, valueTwo: flag, op: "SCMP_CMP_MASKED_EQ" }]
+  }));
+  return {
+    defaultAction: "SCMP_ACT_ALLOW",
+    architectures,
+    syscalls: [
+      { names: [...REFUSED_SYSCALLS], action: "SCMP_ACT_ERRNO", errnoRet: EPERM },
+      { names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: ENOSYS },
+      ...namespaceRules
+    ]
+  };
+}
+
+// src/build/sandbox.ts
+var HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+var OVERLAY_UNAVAILABLE_MARKER = "overlay-unavailable";
+var SETUP_FAILED_MARKER = "setup-failed";
+var ROOT_READY_MARKER = "root-ready";
+var RUNC_LOG = "runc.log";
+var STATE_KEY2 = "sandboxes";
+var LAUNCH_SCRIPT = `set -eu
+PATH=$1
+sb_strategy=$2 sb_lower=$3 sb_upper=$4 sb_work=$5 sb_root=$6 sb_control=$7
+sb_runc_root=$8 sb_bundle=$9
 shift 9
-sb_unset=$1
-shift
-# Any failure before the program is started marks the run as a setup failure, not the program's.
-sb_failed_marker=$sb_control/${SETUP_FAILED_MARKER}
-trap 'sb_exit=$?; if [ "$sb_exit" != 0 ]; then : > "$sb_failed_marker"; fi' EXIT
-for sb_tool in pivot_root setpriv chroot umount realpath; do
-  command -v "$sb_tool" > /dev/null || {
-    echo "sandbox: $sb_tool is not installed on this runner; install util-linux and coreutils" >&2
-    exit 1
-  }
-done
+sb_id=$1
+trap 'sb_exit=$?; if [ "$sb_exit" != 0 ]; then : > "$sb_control/${SETUP_FAILED_MARKER}"; fi' EXIT
 if [ "$sb_strategy" = overlay ]; then
   if ! mount -t overlay overlay -o "lowerdir=$sb_lower,upperdir=$sb_upper,workdir=$sb_work" "$sb_root"; then
     echo "sandbox: overlayfs cannot be mounted here" >&2
     : > "$sb_control/${OVERLAY_UNAVAILABLE_MARKER}"
     exit 1
   fi
-else
-  mount --bind "$sb_root" "$sb_root"
 fi
-# Everything up to pivot_root runs as root on the runner: a symbolic link in the root must not
-# lead a write or a mount out of it (the TypeScript side refuses such roots first).
-sb_root_real=$(realpath -e "$sb_root")
-sb_inside() {
-  case $(realpath -m "$1") in
-    "$sb_root_real"/*) ;;
-    *)
-      echo "sandbox: $1 leads out of the sandbox root through a symbolic link; refusing to write there" >&2
-      exit 1
-      ;;
-  esac
-}
-sb_inside "$sb_root/proc"
-sb_inside "$sb_root/dev"
-mkdir -p "$sb_root/proc" "$sb_root/dev"
-mount -t proc -o nosuid,nodev,noexec proc "$sb_root/proc"
-for sb_entry in ${PROC_READ_ONLY.join(" ")}; do
-  if [ -e "$sb_root/proc/$sb_entry" ]; then
-    mount --bind "$sb_root/proc/$sb_entry" "$sb_root/proc/$sb_entry"
-    mount -o remount,bind,ro,nosuid,nodev,noexec "$sb_root/proc/$sb_entry"
-  fi
-done
-for sb_entry in ${PROC_MASKED.join(" ")}; do
-  if [ -e "$sb_root/proc/$sb_entry" ]; then mount --bind /dev/null "$sb_root/proc/$sb_entry"; fi
-done
-mount -t tmpfs -o nosuid,mode=0755 tmpfs "$sb_root/dev"
-for sb_device in ${DEVICES.join(" ")}; do
-  if [ -c "/dev/$sb_device" ]; then
-    : > "$sb_root/dev/$sb_device"
-    mount --bind "/dev/$sb_device" "$sb_root/dev/$sb_device"
-  fi
-done
-mkdir -p "$sb_root/dev/pts" "$sb_root/dev/shm"
-ln -s /proc/self/fd "$sb_root/dev/fd"
-ln -s /proc/self/fd/0 "$sb_root/dev/stdin"
-ln -s /proc/self/fd/1 "$sb_root/dev/stdout"
-ln -s /proc/self/fd/2 "$sb_root/dev/stderr"
-while [ "$1" != -- ]; do
-  case $1 in
-    bind)
-      sb_source=$2 sb_target=$sb_root$3 sb_mode=$4
-      shift 4
-      sb_inside "$sb_target"
-      if [ -d "$sb_source" ]; then
-        mkdir -p "$sb_target"
-      else
-        mkdir -p "$(dirname "$sb_target")"
-        [ -e "$sb_target" ] || : > "$sb_target"
-      fi
-      mount --bind "$sb_source" "$sb_target"
-      if [ "$sb_mode" = ro ]; then mount -o remount,bind,ro "$sb_target"; fi
-      ;;
-    copy)
-      sb_source=$2 sb_target=$sb_root$3
-      shift 3
-      sb_inside "$sb_target"
-      mkdir -p "$(dirname "$sb_target")"
-      rm -f "$sb_target"
-      cp -p "$sb_source" "$sb_target"
-      ;;
-    *)
-      echo "sandbox: unknown directive $1" >&2
-      exit 2
-      ;;
-  esac
-done
-shift
-sb_inside "$sb_root/${OLD_ROOT}"
-mkdir "$sb_root/${OLD_ROOT}" "$sb_control/host"
-mkfifo "$sb_control/ready" "$sb_control/to-helper" "$sb_control/to-program"
-mount --rbind / "$sb_control/host"
-# The helper and the launcher must be running, each with its fifo open, before pivot_root takes
-# the runner's paths away. Each says so on fd 7 and closes it; a peer that dies closes it too, so
-# reading fd 3 to its end never waits on a dead peer. Read-write opens of a fifo never wait.
-exec 7<> "$sb_control/ready"
-(
-  exec 5< "$sb_root"
-  exec chroot "$sb_control/host" /bin/sh -c 'set -eu
-    exec 3<> "$1"
-    echo helper >&7
-    exec 7>&-
-    read -r go <&3
-    [ "$go" = go ]
-    cd /proc/self/fd/5
-    umount -l ${OLD_ROOT}
-    rmdir ${OLD_ROOT}' sandbox-helper "$sb_control/to-helper"
-) &
-sb_helper=$!
-cd /
-setpriv ${SETPRIV_OPTIONS} -- /bin/sh -c '
-  exec 3<> "$1"
-  echo launcher >&7
-  exec 7>&-
-  if [ "$2" = set ]; then PATH=$3; export PATH; else unset PATH; fi
-  for name in $4; do unset "$name"; done
-  shift 4
-  read -r go <&3 && [ "$go" = go ] || exit 1
-  exec 3<&-
-  exec "$@"' sandbox-launcher "$sb_control/to-program" "$sb_path_state" "$sb_program_path" "$sb_unset" "$@" 2>&1 &
-sb_program=$!
-exec 3< "$sb_control/ready" 6<> "$sb_control/to-helper" 8<> "$sb_control/to-program" 9< "$sb_control"
-exec 7>&-
-sb_ready=' '
-while read -r sb_peer <&3; do sb_ready="$sb_ready$sb_peer "; done
-exec 3<&-
-case $sb_ready in *' helper '*) ;; *)
-  echo "sandbox: the helper that detaches the runner's root did not start" >&2
-  exit 1
-  ;;
-esac
-case $sb_ready in *' launcher '*) ;; *)
-  echo "sandbox: the launcher did not start: setpriv could not drop the capabilities (see above)" >&2
-  exit 1
-  ;;
-esac
-sb_failed_marker=/proc/self/fd/9/${SETUP_FAILED_MARKER}
-cd "$sb_root"
-pivot_root . ${OLD_ROOT}
-cd /
-echo go >&6
-sb_status=0
-wait "$sb_helper" || sb_status=$?
-if [ "$sb_status" != 0 ]; then
-  echo "sandbox: the runner's root could not be detached from the sandbox (helper exit status $sb_status)" >&2
-  exit 1
-fi
-exec 6>&-
+: > "$sb_control/${ROOT_READY_MARKER}"
+exec 3<&0
+read -r sb_go <&3
+[ "$sb_go" = go ]
 trap - EXIT
-exec 9<&-
-echo go >&8
-wait "$sb_program" || sb_status=$?
-exit "$sb_status"
+runc --root "$sb_runc_root" --log "$sb_control/${RUNC_LOG}" --log-format json run --bundle "$sb_bundle" "$sb_id" < /dev/null &
+sb_runc=$!
+( cat <&3 > /dev/null; kill -KILL "$sb_runc" 2> /dev/null ) &
+wait "$sb_runc"
 `;
 function privilegePrefix(uid, sudoWorks) {
   if (uid === 0) return [];
   if (sudoWorks) return ["sudo", "-n"];
   throw new Error(
-    "the build sandbox needs root (for unshare, mount and pivot_root) and this runner is neither root nor allowed passwordless sudo (`sudo -n true` failed). GitHub-hosted runners allow it; on a self-hosted runner, run the job as root or in a privileged container, or allow the runner user passwordless sudo."
+    "the build sandbox needs root (for unshare, mount and runc) and this runner is neither root nor allowed passwordless sudo (`sudo -n true` failed). GitHub-hosted runners allow it; on a self-hosted runner, run the job as root or in a privileged container, or allow the runner user passwordless sudo."
   );
 }
 async function sandboxPrivileges() {
@@ -37251,7 +37830,7 @@ async function sandboxPrivileges() {
   return privilegePrefix(uid, sudo.exitCode === 0);
 }
 function overlayPathProblem(path13) {
-  if (!isAbsolute2(path13)) return `${path13} is not an absolute path`;
+  if (!isAbsolute5(path13)) return `${path13} is not an absolute path`;
   if (/[,:\\\n]/.test(path13))
     return `${path13} contains a character (, : \\ or a newline) that overlayfs options cannot carry; move it to a plain path`;
   return void 0;
@@ -37259,9 +37838,9 @@ function overlayPathProblem(path13) {
 function symlinkOnPath(base, target) {
   let path13 = base;
   for (const part of target.split("/").filter(Boolean)) {
-    path13 = join4(path13, part);
+    path13 = join7(path13, part);
     try {
-      if (lstatSync(path13).isSymbolicLink()) return path13;
+      if (lstatSync3(path13).isSymbolicLink()) return path13;
     } catch (error2) {
       if (error2.code === "ENOENT") return void 0;
       throw error2;
@@ -37272,7 +37851,6 @@ function symlinkOnPath(base, target) {
 function assertNoSymlinkedTargets(spec) {
   const mounts = spec.mounts ?? [];
   const targets = [
-    ...["/proc", "/dev", `/${OLD_ROOT}`].map((target) => ({ target, placedAfter: 0 })),
     ...mounts.map((mount, index) => ({ target: mount.target, placedAfter: index })),
     ...(spec.files ?? []).map((file) => ({ target: file.target, placedAfter: mounts.length }))
   ];
@@ -37280,82 +37858,57 @@ function assertNoSymlinkedTargets(spec) {
     if (target.split("/").includes("..")) throw new Error(`sandbox path ${target} must not contain ..`);
     const covering = mounts.slice(0, placedAfter).filter((mount) => target === mount.target || target.startsWith(`${mount.target}/`)).sort((a, b) => b.target.length - a.target.length)[0];
     const base = covering?.source ?? spec.rootfs;
-    const link = symlinkOnPath(base, relative3(covering?.target ?? "/", target));
+    const link = symlinkOnPath(base, relative5(covering?.target ?? "/", target));
     if (link !== void 0)
       throw new Error(
         `cannot place ${target} in the sandbox: ${link} is a symbolic link (to ${readlinkSync(link)}), and following it would write outside the sandbox on the runner. ` + (covering ? `Replace the link in ${covering.source} with a real folder or file.` : `The root ${spec.rootfs} comes from the kaniko-image input: use an image where that path is a real folder or file.`)
       );
   }
 }
-function sandboxCommand(spec, layout, fileDirectives) {
-  const bad = Object.keys(spec.env).find((key) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key));
-  if (bad !== void 0)
-    throw new Error(`sandbox environment variable name ${JSON.stringify(bad)} is not valid`);
-  if (spec.argv.length === 0 || !isAbsolute2(spec.argv[0]))
-    throw new Error("the sandbox program must be given as an absolute path inside the root");
-  const mountDirectives = (spec.mounts ?? []).flatMap((mount) => {
-    if (!isAbsolute2(mount.target) || !isAbsolute2(mount.source))
-      throw new Error(`sandbox mount ${mount.source} \u2192 ${mount.target}: both paths must be absolute`);
-    return ["bind", mount.source, mount.target, mount.readOnly ? "ro" : "rw"];
-  });
-  const programPath = spec.env.PATH;
-  return [
-    "unshare",
-    "--mount",
-    "--pid",
-    // Own IPC and hostname too; the network stays the runner's, for base-image pulls.
-    "--ipc",
-    "--uts",
-    "--fork",
-    "--kill-child",
-    "--propagation",
-    "private",
-    "--",
-    "/bin/sh",
-    "-c",
-    SETUP_SCRIPT,
-    "sandbox-setup",
-    layout.strategy,
-    layout.strategy === "overlay" ? spec.rootfs : "-",
-    layout.upper,
-    layout.work,
-    layout.root,
-    layout.control,
-    HOST_PATH,
-    programPath === void 0 ? "unset" : "set",
-    programPath ?? "",
-    SETUP_VARIABLES.filter((name) => !(name in spec.env)).join(" "),
-    // Mounts first: a file may be placed inside a mounted folder (a sanitized /workspace/.git/config).
-    ...mountDirectives,
-    ...fileDirectives,
-    "--",
-    ...spec.argv
-  ];
+var REQUIRED_COMMANDS = [
+  { command: "runc", package: "runc" },
+  { command: "unshare", package: "util-linux" },
+  { command: "nsenter", package: "util-linux" },
+  { command: "mount", package: "mount" },
+  { command: "slirp4netns", package: "slirp4netns", when: "isolated" }
+];
+function missingCommandsProblem(network, exists2) {
+  const missing = REQUIRED_COMMANDS.filter(
+    (entry) => (entry.when === void 0 || entry.when === network) && !exists2(entry.command)
+  );
+  if (missing.length === 0) return void 0;
+  const packages = [...new Set(missing.map((entry) => entry.package))].join(" ");
+  const isolation = missing.some((entry) => entry.when === "isolated") ? " slirp4netns gives the build a network of its own; `build-network: host` builds on the runner\u2019s network instead, where RUN lines can reach the runner\u2019s loopback services." : "";
+  return `the build sandbox needs ${missing.map((entry) => entry.command).join(", ")}, which this runner lacks: run \`sudo apt-get install -y ${packages}\` in a step before this one.${isolation}`;
 }
-function withPreservedEnv(prefix2, env) {
-  const names = Object.keys(env);
-  return prefix2[0] === "sudo" && names.length > 0 ? [...prefix2, `--preserve-env=${names.join(",")}`] : [...prefix2];
-}
+var onHostPath = (command) => HOST_PATH.split(":").some((dir) => existsSync3(join7(dir, command)));
 function layoutFor(workDir, strategy) {
   return strategy === "overlay" ? {
     strategy,
-    upper: join4(workDir, "upper"),
-    work: join4(workDir, "work"),
-    root: join4(workDir, "merged"),
-    control: join4(workDir, "control-overlay")
+    upper: join7(workDir, "upper"),
+    work: join7(workDir, "work"),
+    root: join7(workDir, "merged"),
+    control: join7(workDir, "control-overlay")
   } : {
     strategy,
     upper: "-",
     work: "-",
-    root: join4(workDir, "root"),
-    control: join4(workDir, "control-copy")
+    root: join7(workDir, "root"),
+    control: join7(workDir, "control-copy")
   };
 }
 async function runInSandbox(spec) {
   if (!existsSync3(spec.rootfs)) throw new Error(`the sandbox root ${spec.rootfs} does not exist`);
+  const network = spec.network ?? "isolated";
+  const missing = missingCommandsProblem(network, onHostPath);
+  if (missing) throw new Error(missing);
+  if (network === "host")
+    warning(
+      "build-network is host: RUN lines share the runner\u2019s network, including its loopback services and abstract unix sockets."
+    );
   const prefix2 = await sandboxPrivileges();
   await mkdir2(spec.tempDir, { recursive: true });
-  const workDir = await mkdtemp(join4(spec.tempDir, "sandbox-"));
+  const workDir = await mkdtemp(join7(spec.tempDir, "sandbox-"));
   recordForCleanup(workDir);
   try {
     for (const path13 of [spec.rootfs, workDir]) {
@@ -37363,20 +37916,22 @@ async function runInSandbox(spec) {
       if (problem) throw new Error(`cannot build the sandbox: ${problem}`);
     }
     assertNoSymlinkedTargets(spec);
-    const fileDirectives = await stageFiles(spec.files ?? [], join4(workDir, "files"));
+    const mountedFiles = await stageMountedFiles(spec.files ?? [], join7(workDir, "files"));
     const wanted = spec.strategy ?? "auto";
     startGroup(spec.title);
     try {
       if (wanted !== "copy") {
-        const result = await attempt(spec, prefix2, workDir, "overlay", fileDirectives);
-        const control = layoutFor(workDir, "overlay").control;
-        if (!existsSync3(join4(control, OVERLAY_UNAVAILABLE_MARKER))) return result;
+        const result = await attempt(spec, prefix2, workDir, "overlay", mountedFiles);
+        if (result !== "overlay-unavailable") return result;
         if (wanted === "overlay")
           throw new Error(`overlayfs cannot be mounted over ${spec.rootfs} in ${workDir} on this runner`);
         warning(`overlayfs is not available here; copying the root ${spec.rootfs} instead (slower)`);
       }
-      await copyRoot(spec.rootfs, join4(workDir, "root"), prefix2);
-      return await attempt(spec, prefix2, workDir, "copy", fileDirectives);
+      await copyRoot(spec.rootfs, join7(workDir, "root"), prefix2);
+      const copied = await attempt(spec, prefix2, workDir, "copy", mountedFiles);
+      if (copied === "overlay-unavailable")
+        throw new Error("the copied sandbox root reported an overlay failure");
+      return copied;
     } finally {
       endGroup();
     }
@@ -37384,46 +37939,220 @@ async function runInSandbox(spec) {
     await removePath(workDir);
   }
 }
-async function attempt(spec, prefix2, workDir, strategy, fileDirectives) {
+async function attempt(spec, prefix2, workDir, strategy, mountedFiles) {
   const layout = layoutFor(workDir, strategy);
   const dirs = strategy === "overlay" ? [layout.upper, layout.work, layout.root] : [];
-  for (const dir of [...dirs, layout.control]) await mkdir2(dir, { recursive: true });
-  const [command, ...args] = [
-    ...withPreservedEnv(prefix2, spec.env),
-    ...sandboxCommand(spec, layout, fileDirectives)
-  ];
-  info(`sandbox (${strategy} of ${spec.rootfs}): ${spec.argv.map(shellDisplay).join(" ")}`);
-  const result = await getExecOutput(command, args, {
-    env: { ...spec.env },
-    silent: true,
-    ignoreReturnCode: true,
-    listeners: {
-      stdout: (data) => process.stdout.write(data),
-      stderr: (data) => process.stderr.write(data)
-    }
+  for (const dir of dirs) await mkdir2(dir, { recursive: true });
+  await mkdir2(layout.control, { recursive: true, mode: 448 });
+  await writeRootFiles(spec.files ?? [], strategy === "overlay" ? layout.upper : layout.root);
+  const bundle = join7(layout.control, "bundle");
+  await mkdir2(bundle, { mode: 448 });
+  const network = spec.network ?? "isolated";
+  const config = runtimeSpec({
+    root: layout.root,
+    argv: spec.argv,
+    env: spec.env,
+    mounts: [...spec.mounts ?? [], ...mountedFiles],
+    seccomp: sandboxSeccompProfile(),
+    hostname: "sandbox"
   });
-  const output = result.stdout + result.stderr;
-  const tail = lastLines(output.trimEnd(), spec.tailLines ?? 30);
-  if (existsSync3(join4(layout.control, SETUP_FAILED_MARKER)) && !existsSync3(join4(layout.control, OVERLAY_UNAVAILABLE_MARKER)))
+  await writeFile2(join7(bundle, "config.json"), JSON.stringify(config), { mode: 384 });
+  const id = `bsp-${basename3(workDir)}-${strategy}`;
+  const runcRoot = join7(layout.control, "runc");
+  const [command, ...args] = [
+    ...prefix2,
+    "unshare",
+    "--mount",
+    "--pid",
+    "--fork",
+    "--kill-child",
+    "--mount-proc",
+    "--propagation",
+    "private",
+    ...network === "isolated" ? ["--net"] : [],
+    "--",
+    "/bin/sh",
+    "-c",
+    LAUNCH_SCRIPT,
+    "sandbox-launch",
+    HOST_PATH,
+    strategy,
+    strategy === "overlay" ? spec.rootfs : "-",
+    layout.upper,
+    layout.work,
+    layout.root,
+    layout.control,
+    runcRoot,
+    bundle,
+    id
+  ];
+  info(
+    `sandbox (${strategy} of ${spec.rootfs}, ${network} network): ${spec.argv.map(shellDisplay).join(" ")}`
+  );
+  const launched = await launch(command, args, spec, {
+    runcRoot,
+    id,
+    network,
+    control: layout.control,
+    prefix: prefix2
+  });
+  if (existsSync3(join7(layout.control, OVERLAY_UNAVAILABLE_MARKER))) return "overlay-unavailable";
+  const runtimeError = runcError(join7(layout.control, RUNC_LOG));
+  if (launched.cancelled)
     throw new Error(
-      `the build sandbox could not be set up (${strategy} of ${spec.rootfs}), so the program never started (exit status ${result.exitCode}); its last lines:
-${tail}`
+      `the build was cancelled (${launched.cancelled}): the sandbox and every process in it were stopped`
     );
-  return { exitCode: result.exitCode, output, tail };
+  if (existsSync3(join7(layout.control, SETUP_FAILED_MARKER)) || runtimeError !== void 0)
+    throw new Error(
+      `the build sandbox could not be set up (${strategy} of ${spec.rootfs}), so the program never started (exit status ${launched.exitCode})${runtimeError ? `: runc: ${runtimeError}` : ""}; its last lines:
+${launched.tail}`
+    );
+  return { exitCode: launched.exitCode, output: launched.output, tail: launched.tail };
+}
+function runcError(logPath) {
+  if (!existsSync3(logPath)) return void 0;
+  for (const line of readFileSync3(logPath, "utf8").split("\n")) {
+    try {
+      const entry = JSON.parse(line);
+      if (entry.level === "error" || entry.level === "fatal") return entry.msg ?? line;
+    } catch {
+      continue;
+    }
+  }
+  return void 0;
+}
+async function launch(command, args, spec, context3) {
+  const child2 = spawn3(command, args, { env: { PATH: HOST_PATH }, stdio: ["pipe", "pipe", "pipe"] });
+  const chunks = [];
+  const { exitCode, cancelled } = await relayFenced((listeners) => {
+    child2.stdout.on("data", (chunk) => {
+      chunks.push(chunk);
+      listeners.stdout(chunk);
+    });
+    child2.stderr.on("data", (chunk) => {
+      chunks.push(chunk);
+      listeners.stderr(chunk);
+    });
+    return supervise(child2, spec, context3);
+  });
+  const output = Buffer.concat(chunks).toString();
+  const tail = lastLines(output.trimEnd(), spec.tailLines ?? 30);
+  return { exitCode, output, tail, ...cancelled ? { cancelled } : {} };
+}
+async function supervise(child2, spec, context3) {
+  const exited = new Promise((resolve6, reject) => {
+    child2.on("error", reject);
+    child2.on("close", (code2, signal) => resolve6(code2 ?? 128 + (signal === "SIGKILL" ? 9 : 15)));
+  });
+  let cancelled;
+  const cancel3 = (signal) => {
+    cancelled = signal;
+    child2.stdin.destroy();
+  };
+  process.on("SIGINT", cancel3);
+  process.on("SIGTERM", cancel3);
+  let network;
+  let recorded2;
+  try {
+    const launcher = await launcherPid(child2.pid, exited, join7(context3.control, ROOT_READY_MARKER));
+    if (launcher !== void 0) {
+      recorded2 = recordSandbox({ ...launcher, runcRoot: context3.runcRoot, id: context3.id });
+      if (context3.network === "isolated")
+        network = await connectSandboxNetwork({
+          pid: launcher.pid,
+          loopbackPorts: spec.loopbackPorts ?? [],
+          controlDir: context3.control,
+          privilege: context3.prefix,
+          path: HOST_PATH
+        });
+      if (!cancelled) child2.stdin.write("go\n");
+    }
+    const exitCode = await exited;
+    return { exitCode, ...cancelled ? { cancelled } : {} };
+  } catch (error2) {
+    child2.stdin.destroy();
+    await exited.catch(() => void 0);
+    throw error2;
+  } finally {
+    child2.stdin.destroy();
+    process.off("SIGINT", cancel3);
+    process.off("SIGTERM", cancel3);
+    await network?.close();
+    if (recorded2 && child2.exitCode !== null) forgetSandbox(recorded2);
+  }
+}
+async function launcherPid(started, exited, rootReady) {
+  const ours = readlinkSync("/proc/self/ns/pid");
+  let ended = false;
+  void exited.then(
+    () => ended = true,
+    () => ended = true
+  );
+  for (let attempt2 = 0; attempt2 < 1e3 && !ended; attempt2++) {
+    const found = existsSync3(rootReady) ? descendantInOtherNamespace(started, ours) : void 0;
+    if (found) return found;
+    await new Promise((resolve6) => setTimeout(resolve6, 5));
+  }
+  if (ended) return void 0;
+  throw new Error("the build sandbox did not start within 5 s");
+}
+function descendantInOtherNamespace(pid, ours) {
+  for (const child2 of childrenOf(pid)) {
+    try {
+      const pidNamespace = readlinkSync(`/proc/${child2}/ns/pid`);
+      if (pidNamespace !== ours) return { pid: child2, pidNamespace };
+    } catch {
+      continue;
+    }
+    const deeper = descendantInOtherNamespace(child2, ours);
+    if (deeper) return deeper;
+  }
+  return void 0;
+}
+function childrenOf(pid) {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap(
+      (task) => readFileSync3(`/proc/${pid}/task/${task}/children`, "utf8").split(" ").filter(Boolean).map(Number)
+    );
+  } catch {
+    return [];
+  }
+}
+var recordedSandboxes = [];
+function recordSandbox(sandbox) {
+  recordedSandboxes.push(sandbox);
+  saveState(STATE_KEY2, JSON.stringify(recordedSandboxes));
+  return sandbox;
+}
+function forgetSandbox(sandbox) {
+  recordedSandboxes.splice(recordedSandboxes.indexOf(sandbox), 1);
+  saveState(STATE_KEY2, JSON.stringify(recordedSandboxes));
 }
 function shellDisplay(arg) {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg);
 }
-async function stageFiles(files, dir) {
+async function stageMountedFiles(files, dir) {
   await mkdir2(dir, { recursive: true, mode: 448 });
-  const directives = [];
+  const mounts = [];
   for (const [index, file] of files.entries()) {
-    if (!isAbsolute2(file.target)) throw new Error(`sandbox file ${file.target} must be an absolute path`);
-    const staged = join4(dir, String(index));
+    if (!isAbsolute5(file.target)) throw new Error(`sandbox file ${file.target} must be an absolute path`);
+    if (!file.asMount) continue;
+    const staged = join7(dir, String(index));
     await writeFile2(staged, file.content, { mode: file.mode ?? 420 });
-    directives.push(...file.asMount ? ["bind", staged, file.target, "ro"] : ["copy", staged, file.target]);
+    mounts.push({ source: staged, target: file.target, readOnly: true });
   }
-  return directives;
+  return mounts;
+}
+async function writeRootFiles(files, base) {
+  for (const file of files) {
+    if (file.asMount) continue;
+    const path13 = join7(base, file.target);
+    await mkdir2(dirname4(path13), { recursive: true, mode: 493 });
+    const existing = join7(base, file.target);
+    if (existsSync3(existing) && lstatSync3(existing).isSymbolicLink())
+      throw new Error(`cannot place ${file.target} in the sandbox: it is a symbolic link in the root`);
+    await writeFile2(path13, file.content, { mode: file.mode ?? 420 });
+  }
 }
 async function copyRoot(rootfs, copy, prefix2) {
   const [command, ...args] = [...prefix2, "cp", "-a", "--", rootfs, copy];
@@ -37432,16 +38161,61 @@ async function copyRoot(rootfs, copy, prefix2) {
     throw new Error(`cannot copy the sandbox root ${rootfs} to ${copy}: ${result.stderr.trim()}`);
 }
 
+// src/untrusted-file.ts
+import { constants as constants4 } from "node:fs";
+import { open as open3 } from "node:fs/promises";
+var OPEN_FLAGS = constants4.O_RDONLY | constants4.O_NOFOLLOW | constants4.O_NONBLOCK | constants4.O_NOCTTY;
+function kindOf(stat3) {
+  if (stat3.isDirectory()) return "a directory";
+  if (stat3.isFIFO()) return "a fifo";
+  if (stat3.isSocket()) return "a socket";
+  if (stat3.isCharacterDevice()) return "a character device";
+  if (stat3.isBlockDevice()) return "a block device";
+  return "not a regular file";
+}
+async function openUntrustedRegularFile(path13, { maxBytes } = {}) {
+  let handle;
+  try {
+    handle = await open3(path13, OPEN_FLAGS);
+  } catch (error2) {
+    if (error2.code !== "ELOOP") throw error2;
+    throw new Error(`${path13} is a symbolic link; it is not followed, so nothing it points at is read`, {
+      cause: error2
+    });
+  }
+  try {
+    const stat3 = await handle.stat();
+    if (!stat3.isFile()) throw new Error(`${path13} is ${kindOf(stat3)}, not a regular file`);
+    if (stat3.nlink !== 1)
+      throw new Error(`${path13} has ${stat3.nlink} hard links; only a file with a single link is accepted`);
+    if (maxBytes !== void 0 && stat3.size > maxBytes)
+      throw new Error(`${path13} is ${stat3.size} bytes, more than the ${maxBytes} it may have`);
+    return { handle, stat: stat3 };
+  } catch (error2) {
+    await handle.close();
+    throw error2;
+  }
+}
+async function readUntrustedText(path13, maxBytes) {
+  const { handle } = await openUntrustedRegularFile(path13, { maxBytes });
+  try {
+    const buffer3 = Buffer.alloc(maxBytes + 1);
+    const { bytesRead } = await handle.read(buffer3, 0, buffer3.length, 0);
+    if (bytesRead > maxBytes) throw new Error(`${path13} is more than the ${maxBytes} bytes it may have`);
+    return buffer3.subarray(0, bytesRead).toString("utf8");
+  } finally {
+    await handle.close();
+  }
+}
+
 // src/build/tarball.ts
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { open as open2 } from "node:fs/promises";
 import { posix } from "node:path";
 var DOCKER_MANIFEST_SCHEMA2 = "application/vnd.docker.distribution.manifest.v2+json";
 var DOCKER_CONFIG_JSON = "application/vnd.docker.container.image.v1+json";
 var DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 async function readImageTarball(path13) {
-  const handle = await open2(path13, "r").catch((error2) => {
+  const { handle } = await openUntrustedRegularFile(path13).catch((error2) => {
     throw new Error(`cannot open the image tarball ${path13}: ${error2.message}`, { cause: error2 });
   });
   try {
@@ -37485,7 +38259,7 @@ async function readImageTarball(path13) {
       );
     const layers = [];
     for (const entry of layerEntries) {
-      const hash = await hashRange(path13, entry);
+      const hash = await hashEntry(handle, entry, path13);
       layers.push({ mediaType: DOCKER_LAYER, size: entry.size, digest: hash });
     }
     const manifest = goJsonManifest(configDescriptor, layers);
@@ -37544,14 +38318,22 @@ async function peekCompression(handle, entry) {
   if (head.length >= 4 && head.readUInt32BE(0) === 682962941) return "zstd";
   return "none";
 }
-async function hashRange(path13, entry) {
+var HASH_CHUNK = 1 << 20;
+async function hashEntry(handle, entry, tarball) {
   const hash = createHash("sha256");
-  if (entry.size > 0)
-    for await (const chunk of createReadStream(path13, {
-      start: entry.offset,
-      end: entry.offset + entry.size - 1
-    }))
-      hash.update(chunk);
+  const buffer3 = Buffer.alloc(Math.min(HASH_CHUNK, entry.size));
+  for (let done = 0; done < entry.size; ) {
+    const { bytesRead } = await handle.read(
+      buffer3,
+      0,
+      Math.min(buffer3.length, entry.size - done),
+      entry.offset + done
+    );
+    if (bytesRead === 0)
+      throw new Error(`${tarball} ends inside the layer ${entry.name}: the file is cut short`);
+    hash.update(buffer3.subarray(0, bytesRead));
+    done += bytesRead;
+  }
   return `sha256:${hash.digest("hex")}`;
 }
 async function listTarEntries(handle, path13) {
@@ -37603,8 +38385,8 @@ function parseNumber(field) {
     for (let i = 1; i < field.length; i++) value = value * 256 + (field[i] ?? 0);
     return value;
   }
-  const text = cString(field).trim();
-  return text === "" ? 0 : parseInt(text, 8);
+  const text2 = cString(field).trim();
+  return text2 === "" ? 0 : parseInt(text2, 8);
 }
 function validChecksum(header) {
   let sum = 0;
@@ -37632,7 +38414,6 @@ var SANDBOX_OUTPUT = "/output";
 var SANDBOX_DOCKERFILE_DIR = "/kaniko/dockerfile";
 var EXECUTOR = "/kaniko/executor";
 var EXECUTOR_CA_BUNDLE = "/kaniko/ssl/certs/ca-certificates.crt";
-var EXECUTOR_DOCKER_CONFIG = "/kaniko/.docker/config.json";
 var HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 var EXECUTOR_ENV = Object.freeze({
   HOME: "/root",
@@ -37664,7 +38445,7 @@ function kanikoArgv(options) {
   if (options.reproducible) argv.push("--reproducible");
   if (!options.extraArgs.some((arg) => /^--snapshot-?[mM]ode(=|$)/.test(arg)))
     argv.push("--snapshot-mode=redo");
-  if (options.cache) argv.push("--cache=true", `--cache-repo=${options.cacheRepo}`);
+  if (options.cacheRepo) argv.push("--cache=true", `--cache-repo=${options.cacheRepo}`);
   for (const registry of options.insecureRegistries)
     argv.push(`--insecure-registry=${registry}`, `--skip-tls-verify-registry=${registry}`);
   argv.push(...options.extraArgs);
@@ -37677,10 +38458,11 @@ function proxySettings(env) {
 }
 async function buildImage(options) {
   await mkdir3(options.outputDir, { recursive: true });
-  const outputDir = await mkdtemp2(join5(options.outputDir, "build-"));
-  const inContext = relative4(options.context, options.dockerfile);
-  const dockerfileInContext = !inContext.startsWith("..") && !isAbsolute3(inContext);
-  const sandboxDockerfile = dockerfileInContext ? `${SANDBOX_CONTEXT}/${inContext.split("\\").join("/")}` : `${SANDBOX_DOCKERFILE_DIR}/${basename3(options.dockerfile)}`;
+  const outputDir = await mkdtemp2(join8(options.outputDir, "build-"));
+  recordForCleanup(outputDir);
+  const inContext = relative6(options.context, options.dockerfile);
+  const dockerfileInContext = !inContext.startsWith("..") && !isAbsolute6(inContext);
+  const sandboxDockerfile = dockerfileInContext ? `${SANDBOX_CONTEXT}/${inContext.split("\\").join("/")}` : `${SANDBOX_DOCKERFILE_DIR}/${basename4(options.dockerfile)}`;
   const mounts = [
     { source: options.context, target: SANDBOX_CONTEXT, readOnly: true },
     { source: outputDir, target: SANDBOX_OUTPUT, readOnly: false }
@@ -37689,7 +38471,12 @@ async function buildImage(options) {
     mounts.push({ source: options.dockerfile, target: sandboxDockerfile, readOnly: true });
   const proxy = proxySettings(options.hostEnv ?? process.env);
   for (const value of Object.values(proxy)) if (/\/\/[^/]*@/.test(value)) setSecret(value);
-  const argv = kanikoArgv({ ...options, dockerfile: sandboxDockerfile, proxy: Object.keys(proxy) });
+  const argv = kanikoArgv({
+    ...options,
+    dockerfile: sandboxDockerfile,
+    proxy: Object.keys(proxy),
+    ...options.layerCache ? { cacheRepo: options.layerCache.repository } : {}
+  });
   const result = await runInSandbox({
     rootfs: options.rootfs,
     tempDir: options.tempDir,
@@ -37698,86 +38485,105 @@ async function buildImage(options) {
     mounts,
     files: await sandboxFiles(options),
     title: `Build ${options.image}:${options.firstTag} with kaniko`,
-    strategy: options.strategy ?? "auto"
+    strategy: options.strategy ?? "auto",
+    network: options.network ?? "isolated",
+    // The layer cache listens on the runner's loopback: kaniko must reach it from its own network.
+    loopbackPorts: [
+      ...options.loopbackPorts ?? [],
+      ...options.layerCache ? [options.layerCache.port] : []
+    ]
   });
-  if (result.exitCode !== 0) {
-    const dockerfileText = await readFile(options.dockerfile, "utf8");
-    throw new Error(
-      kanikoFailure(result.exitCode, result.output, result.tail, dockerfileText, options.dockerfile)
-    );
+  try {
+    if (result.exitCode !== 0) {
+      const dockerfileText = await readFile2(options.dockerfile, "utf8");
+      throw new Error(
+        kanikoFailure(result.exitCode, result.output, result.tail, dockerfileText, options.dockerfile)
+      );
+    }
+    const tarball = await moveTarballOut(outputDir, options.outputDir, result.tail);
+    const kanikoDigest = await readKanikoDigest(join8(outputDir, "digest"));
+    const image = await readImageTarball(tarball);
+    if (kanikoDigest && kanikoDigest !== image.digest)
+      info(
+        `kaniko's digest file says ${kanikoDigest}; crane will push ${image.digest} (the tarball's Docker manifest), which is the digest used from here on`
+      );
+    return {
+      tarball,
+      digest: image.digest,
+      identity: { configDigest: image.configDescriptor.digest, diffIds: image.config.rootfs?.diff_ids ?? [] },
+      imageConfig: image.config
+    };
+  } finally {
+    await removePath(outputDir);
   }
-  const tarball = join5(outputDir, "image.tar");
-  if (!existsSync4(tarball))
-    throw new Error(
-      `kaniko exited successfully but wrote no tarball at ${tarball}; its last lines:
-${result.tail}`
-    );
-  const image = await readImageTarball(tarball);
-  const kanikoDigest = existsSync4(join5(outputDir, "digest")) ? (await readFile(join5(outputDir, "digest"), "utf8")).trim() : "";
-  if (kanikoDigest && kanikoDigest !== image.digest)
-    info(
-      `kaniko's digest file says ${kanikoDigest}; crane will push ${image.digest} (the tarball's Docker manifest), which is the digest used from here on`
-    );
-  return {
-    tarball,
-    digest: image.digest,
-    identity: { configDigest: image.configDescriptor.digest, diffIds: image.config.rootfs?.diff_ids ?? [] },
-    imageConfig: image.config
-  };
 }
-function withoutGitCredentials(config) {
-  return config.split("\n").filter((line) => !/^\s*extraheader\s*=/i.test(line)).map((line) => line.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, "$1")).join("\n");
-}
-async function gitConfigFiles(context3) {
-  const gitDir = join5(context3, ".git");
-  if (!existsSync4(gitDir) || !lstatSync2(gitDir).isDirectory()) return [];
-  const found = existsSync4(join5(gitDir, "config")) ? [".git/config"] : [];
-  const modules = join5(gitDir, "modules");
-  if (existsSync4(modules)) {
-    for (const entry of await readdir2(modules, { recursive: true, withFileTypes: true }))
-      if (entry.isFile() && entry.name === "config")
-        found.push(relative4(context3, join5(entry.parentPath, entry.name)).split("\\").join("/"));
+var OUTPUT_TAMPERED = "Something in the build (a RUN line, or a process it started) changed /output, the folder where the action has kaniko write its results; nothing from it is used. Remove whatever in the Dockerfile writes to /output.";
+async function moveTarballOut(buildOutput, outputRoot, tail) {
+  const written = join8(buildOutput, "image.tar");
+  const original = await openUntrustedRegularFile(written).catch((error2) => {
+    if (error2.code === "ENOENT")
+      throw new Error(
+        `kaniko exited successfully but wrote no tarball at ${written}; its last lines:
+${tail}`
+      );
+    throw new Error(`kaniko's image tarball is refused: ${error2.message}. ${OUTPUT_TAMPERED}`, {
+      cause: error2
+    });
+  });
+  const imageDir = await mkdtemp2(join8(outputRoot, `${basename4(buildOutput)}-image-`));
+  const moved = join8(imageDir, "image.tar");
+  try {
+    await rename2(written, moved);
+    const { handle, stat: stat3 } = await openUntrustedRegularFile(moved);
+    await handle.close();
+    if (stat3.dev !== original.stat.dev || stat3.ino !== original.stat.ino)
+      throw new Error(`${moved} is not the file that was checked at ${written}. ${OUTPUT_TAMPERED}`);
+    return moved;
+  } catch (error2) {
+    await removePath(imageDir);
+    throw error2;
+  } finally {
+    await original.handle.close();
   }
-  return found;
 }
-async function sanitizedGitConfigs(context3) {
-  const files = [];
-  for (const path13 of await gitConfigFiles(context3)) {
-    const original = await readFile(join5(context3, path13), "utf8");
-    const sanitized = withoutGitCredentials(original);
-    if (sanitized === original) continue;
-    warning(
-      `${join5(context3, path13)} holds a git credential (actions/checkout keeps the token there unless \`persist-credentials: false\`); the build sees a copy without it, so it is kept out of the image. Set \`persist-credentials: false\` on actions/checkout when later steps need no git credentials.`
-    );
-    files.push({ target: `${SANDBOX_CONTEXT}/${path13}`, content: sanitized, asMount: true });
+var DIGEST_FILE_MAX_BYTES = 256;
+async function readKanikoDigest(path13) {
+  let text2;
+  try {
+    text2 = await readUntrustedText(path13, DIGEST_FILE_MAX_BYTES);
+  } catch (error2) {
+    if (error2.code === "ENOENT") return void 0;
+    throw new Error(`kaniko's digest file is refused: ${error2.message}. ${OUTPUT_TAMPERED}`, {
+      cause: error2
+    });
   }
-  return files;
+  const digest = text2.trim();
+  if (/^sha256:[0-9a-f]{64}$/.test(digest)) return digest;
+  warning(
+    `kaniko's digest file ${path13} is not a digest; it is ignored, and the digest is computed from the tarball.`
+  );
+  return void 0;
 }
 async function sandboxFiles(options) {
-  const files = await sanitizedGitConfigs(options.context);
+  const files = await sanitizedGitConfigs(options.context, SANDBOX_CONTEXT);
   const etc = options.hostEtc ?? "/etc";
-  for (const name of ["resolv.conf", "hosts"]) {
-    const path13 = join5(etc, name);
-    if (existsSync4(path13))
-      files.push({ target: `/etc/${name}`, content: await readFile(path13), asMount: true });
-  }
+  const resolvConf = join8(etc, "resolv.conf");
+  if (existsSync4(resolvConf))
+    files.push({
+      target: "/etc/resolv.conf",
+      content: sandboxResolvConf(await readFile2(resolvConf, "utf8"), options.network ?? "isolated"),
+      asMount: true
+    });
+  const hosts = join8(etc, "hosts");
+  if (existsSync4(hosts)) files.push({ target: "/etc/hosts", content: await readFile2(hosts), asMount: true });
   const hostBundle = options.hostCaBundle ?? HOST_CA_BUNDLE;
   if (existsSync4(hostBundle)) {
-    const executorBundle = join5(options.rootfs, EXECUTOR_CA_BUNDLE);
-    const base = existsSync4(executorBundle) ? await readFile(executorBundle) : Buffer.alloc(0);
+    const executorBundle = join8(options.rootfs, EXECUTOR_CA_BUNDLE);
+    const base = existsSync4(executorBundle) ? await readFile2(executorBundle) : Buffer.alloc(0);
     const separator = base.length > 0 && base.at(-1) !== 10 ? "\n" : "";
     files.push({
       target: EXECUTOR_CA_BUNDLE,
-      content: Buffer.concat([base, Buffer.from(separator), await readFile(hostBundle)])
-    });
-  }
-  if (options.cache && options.cacheCredential) {
-    const { registry, username, password } = options.cacheCredential;
-    const auth2 = Buffer.from(`${username}:${password}`).toString("base64");
-    files.push({
-      target: EXECUTOR_DOCKER_CONFIG,
-      content: JSON.stringify({ auths: { [registry]: { auth: auth2 } } }),
-      mode: 384
+      content: Buffer.concat([base, Buffer.from(separator), await readFile2(hostBundle)])
     });
   }
   return files;
@@ -37833,7 +38639,7 @@ function parseQuoted(quoted) {
     return quoted.slice(1, -1);
   }
 }
-var comparable = (text) => text.replace(/\s+/g, "").toLowerCase();
+var comparable = (text2) => text2.replace(/\s+/g, "").toLowerCase();
 function failingInstruction(instructions, logged2) {
   let cursor = 0;
   let found;
@@ -37860,6 +38666,653 @@ kaniko's last lines:
 ${tail.replace(ANSI_COLOR, "")}`;
 }
 
+// src/build/layer-cache.ts
+var import_undici3 = __toESM(require_undici(), 1);
+import { createHash as createHash3, randomUUID as randomUUID2 } from "node:crypto";
+import { createReadStream, createWriteStream as createWriteStream2 } from "node:fs";
+import { mkdir as mkdir4, readFile as readFile3, rename as rename3, rm as rm4, stat as stat2, writeFile as writeFile3 } from "node:fs/promises";
+import { createServer as createServer2 } from "node:http";
+import { join as join9 } from "node:path";
+import { Readable as Readable2 } from "node:stream";
+import { pipeline as pipeline2 } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+
+// src/tools/download.ts
+var import_undici2 = __toESM(require_undici(), 1);
+import { createHash as createHash2 } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { rm as rm3 } from "node:fs/promises";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+
+// src/retry.ts
+function backoffDelay(options, failedAttempt) {
+  return Math.min(options.initialDelayMs * 2 ** (failedAttempt - 1), options.maxDelayMs ?? Infinity);
+}
+async function withRetry(task, options) {
+  for (let attempt2 = 1; ; attempt2++) {
+    try {
+      return await task(attempt2);
+    } catch (error2) {
+      if (attempt2 >= options.attempts || !options.isTransient(error2)) throw error2;
+      const delay4 = backoffDelay(options, attempt2);
+      options.onRetry?.(error2, attempt2, delay4);
+      await (options.sleep ?? sleep)(delay4);
+    }
+  }
+}
+function sleep(ms) {
+  return new Promise((resolve6) => setTimeout(resolve6, ms));
+}
+
+// src/tools/download.ts
+var DEFAULT_DOWNLOAD_POLICY = { attempts: 4, backoffMs: 1e3, stallMs: 3e4 };
+var HttpStatusError = class extends Error {
+  constructor(url2, status) {
+    super(`GET ${url2} answered HTTP ${status}`);
+    this.url = url2;
+    this.status = status;
+    this.name = "HttpStatusError";
+  }
+  url;
+  status;
+};
+var TransientError = class extends Error {
+};
+function releaseUrl(mirror, owner, repo, tag, asset) {
+  return `${mirror.replace(/\/+$/, "")}/${owner}/${repo}/releases/download/${tag}/${asset}`;
+}
+async function downloadFile(url2, destination, policy = DEFAULT_DOWNLOAD_POLICY) {
+  try {
+    return await withRetry(
+      async () => {
+        try {
+          return await downloadOnce(url2, destination, policy.stallMs);
+        } catch (error2) {
+          await rm3(destination, { force: true });
+          throw error2;
+        }
+      },
+      {
+        attempts: policy.attempts,
+        initialDelayMs: policy.backoffMs,
+        isTransient: (error2) => error2 instanceof TransientError
+      }
+    );
+  } catch (error2) {
+    if (!(error2 instanceof TransientError)) throw error2;
+    throw new Error(
+      `download of ${url2} failed after ${policy.attempts} attempts: ${error2.message}. Check the network, or point \`tool-mirror\` at a reachable mirror.`,
+      { cause: error2 }
+    );
+  }
+}
+async function downloadOnce(url2, destination, stallMs) {
+  const controller = new AbortController();
+  let stalled = false;
+  let timer;
+  const watch = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      stalled = true;
+      controller.abort();
+    }, stallMs);
+  };
+  const transient = (error2) => stalled ? new TransientError(`the server sent nothing for ${stallMs / 1e3} s`) : new TransientError(describeNetworkError(error2), { cause: error2 });
+  watch();
+  try {
+    let response;
+    try {
+      response = await (0, import_undici2.fetch)(url2, {
+        signal: controller.signal,
+        redirect: "follow",
+        ...proxyConfigured() ? { dispatcher: new import_undici2.EnvHttpProxyAgent() } : {}
+      });
+    } catch (error2) {
+      throw transient(error2);
+    }
+    watch();
+    if (!response.ok || !response.body) {
+      await response.body?.cancel().catch(() => void 0);
+      if (response.status >= 500 || response.status === 408 || response.status === 429)
+        throw new TransientError(`HTTP ${response.status}`);
+      throw new HttpStatusError(url2, response.status);
+    }
+    const hash = createHash2("sha256");
+    let bytes = 0;
+    const meter = new Transform({
+      transform(chunk, _encoding, callback) {
+        watch();
+        hash.update(chunk);
+        bytes += chunk.length;
+        callback(null, chunk);
+      }
+    });
+    try {
+      await pipeline(
+        Readable.fromWeb(response.body),
+        meter,
+        createWriteStream(destination)
+      );
+    } catch (error2) {
+      throw transient(error2);
+    }
+    return { sha256: hash.digest("hex"), bytes };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+function proxyConfigured() {
+  return ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"].some(
+    (name) => Boolean(process.env[name])
+  );
+}
+function describeNetworkError(error2) {
+  const cause = error2.cause;
+  const message = error2.message;
+  return cause?.code ?? cause?.message ?? message;
+}
+function parseChecksums(text2) {
+  const checksums = /* @__PURE__ */ new Map();
+  for (const line of text2.split("\n")) {
+    const match3 = /^([a-fA-F0-9]{64})\s+\*?(\S+)\s*$/.exec(line.trim());
+    if (match3) checksums.set(match3[2], match3[1].toLowerCase());
+  }
+  return checksums;
+}
+
+// src/build/layer-cache.ts
+var REPOSITORY = "cache";
+var DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
+var OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+var IMAGE_MANIFESTS = /* @__PURE__ */ new Set([DOCKER_MANIFEST, OCI_MANIFEST]);
+var GZIP_LAYERS = /* @__PURE__ */ new Set([
+  "application/vnd.docker.image.rootfs.diff.tar.gzip",
+  "application/vnd.oci.image.layer.v1.tar+gzip"
+]);
+var TAR_LAYERS = /* @__PURE__ */ new Set(["application/vnd.oci.image.layer.v1.tar"]);
+var MANIFEST_LIMIT = 4 * 1024 * 1024;
+var TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+var CACHE_POINTER_LABEL = "kaniko.cache.pointer-target";
+var UPSTREAM_HEADERS_TIMEOUT_MS = 3e4;
+var REDIRECT_LIMIT = 5;
+var RegistryError = class extends Error {
+  constructor(status, code2, message) {
+    super(message);
+    this.status = status;
+    this.code = code2;
+  }
+  status;
+  code;
+};
+async function startLayerCache(options) {
+  const store = new Store(options.storeDir);
+  await store.prepare();
+  const upstream = new Upstream(options);
+  let writable = true;
+  const server = createServer2((request2, response) => {
+    serve(request2, response, { store, upstream, writable }).catch((error2) => {
+      const failure = error2 instanceof RegistryError ? error2 : new RegistryError(500, "UNKNOWN", String(error2));
+      if (response.headersSent) response.destroy();
+      else sendError(response, failure);
+    });
+  });
+  await new Promise((resolve6, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", resolve6);
+  });
+  const { port } = server.address();
+  return {
+    port,
+    repository: `127.0.0.1:${port}/${REPOSITORY}`,
+    cacheRepo: options.cacheRepo,
+    closeWrites() {
+      writable = false;
+    },
+    review: (scannedDiffIds) => store.review(new Set(scannedDiffIds)),
+    close: () => new Promise((resolve6) => {
+      server.closeAllConnections();
+      server.close(() => resolve6());
+    })
+  };
+}
+var UPLOADS = `/v2/${REPOSITORY}/blobs/uploads/`;
+async function serve(request2, response, context3) {
+  const url2 = new URL(request2.url ?? "/", "http://loopback");
+  const method = request2.method ?? "GET";
+  const { pathname: path13, searchParams: query } = url2;
+  response.setHeader("Docker-Distribution-API-Version", "registry/2.0");
+  const write = () => {
+    if (!context3.writable)
+      throw new RegistryError(403, "DENIED", "the build is over: the layer cache takes no more writes");
+  };
+  if (path13 === "/v2/" || path13 === "/v2") return sendJson(response, 200, {}, method);
+  if (path13 === UPLOADS && method === "POST") {
+    write();
+    const id = await context3.store.startUpload();
+    const digest = query.get("digest");
+    if (digest === null) return sendUploadState(response, id, 0);
+    await context3.store.append(id, request2, void 0);
+    return sendBlobCreated(response, await context3.store.finishUpload(id, digest));
+  }
+  if (path13.startsWith(UPLOADS)) {
+    const id = path13.slice(UPLOADS.length);
+    if (method === "DELETE") {
+      await context3.store.cancelUpload(id);
+      response.writeHead(204).end();
+      return;
+    }
+    write();
+    if (method === "PATCH") {
+      const size = await context3.store.append(id, request2, request2.headers["content-range"]);
+      return sendUploadState(response, id, size);
+    }
+    if (method === "PUT") {
+      await context3.store.append(id, request2, void 0);
+      return sendBlobCreated(response, await context3.store.finishUpload(id, query.get("digest") ?? ""));
+    }
+    throw new RegistryError(405, "UNSUPPORTED", `${method} is not supported on an upload`);
+  }
+  const match3 = new RegExp(`^/v2/${REPOSITORY}/(manifests|blobs)/([^/]+)$`).exec(path13);
+  if (!match3) throw new RegistryError(404, "NAME_UNKNOWN", `this registry serves only /v2/${REPOSITORY}/`);
+  const [, kind, reference] = match3;
+  if (kind === "blobs") {
+    if (!isDigest(reference))
+      throw new RegistryError(400, "DIGEST_INVALID", `"${reference}" is not a digest`);
+    if (method !== "GET" && method !== "HEAD")
+      throw new RegistryError(405, "UNSUPPORTED", `${method} is not supported on a blob`);
+    return serveBlob(response, context3, reference, method);
+  }
+  if (!isDigest(reference) && !TAG.test(reference))
+    throw new RegistryError(400, "MANIFEST_INVALID", `"${reference}" is neither a tag nor a digest`);
+  if (method === "PUT") {
+    write();
+    const digest = await context3.store.putManifest(
+      reference,
+      request2.headers["content-type"] ?? "",
+      await readBody(request2, MANIFEST_LIMIT)
+    );
+    response.writeHead(201, {
+      Location: `/v2/${REPOSITORY}/manifests/${digest}`,
+      "Docker-Content-Digest": digest,
+      "Content-Length": 0
+    }).end();
+    return;
+  }
+  if (method !== "GET" && method !== "HEAD")
+    throw new RegistryError(405, "UNSUPPORTED", `${method} is not supported on a manifest`);
+  const stored = await context3.store.manifest(reference) ?? await context3.upstream.manifest(reference);
+  if (!stored) throw new RegistryError(404, "MANIFEST_UNKNOWN", `no manifest ${reference}`);
+  response.writeHead(200, {
+    "Content-Type": stored.mediaType,
+    "Content-Length": stored.body.length,
+    "Docker-Content-Digest": sha2562(stored.body)
+  });
+  response.end(method === "HEAD" ? void 0 : stored.body);
+}
+async function serveBlob(response, context3, digest, method) {
+  const local = await context3.store.blobSize(digest);
+  if (local !== void 0) {
+    response.writeHead(200, {
+      "Content-Type": "application/octet-stream",
+      "Content-Length": local,
+      "Docker-Content-Digest": digest
+    });
+    if (method === "HEAD") response.end();
+    else await pipeline2(createReadStream(context3.store.blobPath(digest)), response);
+    return;
+  }
+  const remote = method === "GET" ? await context3.upstream.blob(digest) : void 0;
+  if (!remote?.body) throw new RegistryError(404, "BLOB_UNKNOWN", `no blob ${digest}`);
+  const length = remote.headers.get("content-length");
+  response.writeHead(200, {
+    "Content-Type": "application/octet-stream",
+    "Docker-Content-Digest": digest,
+    ...length ? { "Content-Length": length } : {}
+  });
+  await pipeline2(Readable2.fromWeb(remote.body), response);
+}
+function sendUploadState(response, id, size) {
+  response.writeHead(202, {
+    Location: `${UPLOADS}${id}`,
+    Range: `0-${Math.max(size - 1, 0)}`,
+    "Docker-Upload-UUID": id,
+    "Content-Length": 0
+  }).end();
+}
+function sendBlobCreated(response, digest) {
+  response.writeHead(201, {
+    Location: `/v2/${REPOSITORY}/blobs/${digest}`,
+    "Docker-Content-Digest": digest,
+    "Content-Length": 0
+  }).end();
+}
+function sendJson(response, status, body2, method) {
+  const text2 = JSON.stringify(body2);
+  response.writeHead(status, {
+    "Content-Type": "application/json",
+    "Content-Length": Buffer.byteLength(text2)
+  });
+  response.end(method === "HEAD" ? void 0 : text2);
+}
+function sendError(response, error2) {
+  sendJson(response, error2.status, { errors: [{ code: error2.code, message: error2.message }] }, "GET");
+}
+async function readBody(request2, limit) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of request2) {
+    size += chunk.length;
+    if (size > limit) throw new RegistryError(413, "SIZE_INVALID", `the body is larger than ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+function sha2562(bytes) {
+  return `sha256:${createHash3("sha256").update(bytes).digest("hex")}`;
+}
+async function sha256OfStream(stream2) {
+  const hash = createHash3("sha256");
+  for await (const chunk of stream2) hash.update(chunk);
+  return `sha256:${hash.digest("hex")}`;
+}
+var Store = class {
+  constructor(dir) {
+    this.dir = dir;
+  }
+  dir;
+  manifestTypes = /* @__PURE__ */ new Map();
+  tags = /* @__PURE__ */ new Map();
+  uploads = /* @__PURE__ */ new Map();
+  async prepare() {
+    for (const folder of ["blobs", "uploads"])
+      await mkdir4(join9(this.dir, folder), { recursive: true, mode: 448 });
+  }
+  blobPath(digest) {
+    return join9(this.dir, "blobs", digest.slice("sha256:".length));
+  }
+  async blobSize(digest) {
+    return (await stat2(this.blobPath(digest)).catch(() => void 0))?.size;
+  }
+  uploadPath(id) {
+    return join9(this.dir, "uploads", id);
+  }
+  uploadSize(id) {
+    const size = this.uploads.get(id);
+    if (size === void 0) throw new RegistryError(404, "BLOB_UPLOAD_UNKNOWN", `no upload ${id}`);
+    return size;
+  }
+  async startUpload() {
+    const id = randomUUID2();
+    await writeFile3(this.uploadPath(id), "", { mode: 384 });
+    this.uploads.set(id, 0);
+    return id;
+  }
+  /** Appends a chunk; a Content-Range must start where the upload stands (OCI distribution spec). */
+  async append(id, body2, contentRange) {
+    const size = this.uploadSize(id);
+    if (contentRange !== void 0) {
+      const start = /^(?:bytes[ =])?(\d+)-\d+$/.exec(contentRange.trim())?.[1];
+      if (start === void 0 || Number(start) !== size)
+        throw new RegistryError(
+          416,
+          "BLOB_UPLOAD_INVALID",
+          `Content-Range ${contentRange} does not continue the upload at byte ${size}`
+        );
+    }
+    let added = 0;
+    body2.on("data", (chunk) => added += chunk.length);
+    await pipeline2(body2, createWriteStream2(this.uploadPath(id), { flags: "a", mode: 384 }));
+    this.uploads.set(id, size + added);
+    return size + added;
+  }
+  async finishUpload(id, digest) {
+    this.uploadSize(id);
+    const path13 = this.uploadPath(id);
+    this.uploads.delete(id);
+    if (!isDigest(digest)) {
+      await rm4(path13, { force: true });
+      throw new RegistryError(400, "DIGEST_INVALID", `"${digest}" is not a sha256 digest`);
+    }
+    const actual = await sha256OfStream(createReadStream(path13));
+    if (actual !== digest) {
+      await rm4(path13, { force: true });
+      throw new RegistryError(400, "DIGEST_INVALID", `the uploaded bytes are ${actual}, not ${digest}`);
+    }
+    await rename3(path13, this.blobPath(digest));
+    return digest;
+  }
+  async cancelUpload(id) {
+    this.uploadSize(id);
+    this.uploads.delete(id);
+    await rm4(this.uploadPath(id), { force: true });
+  }
+  async putManifest(reference, contentType2, body2) {
+    const mediaType = contentType2.split(";", 1)[0].trim();
+    if (!IMAGE_MANIFESTS.has(mediaType))
+      throw new RegistryError(
+        400,
+        "MANIFEST_INVALID",
+        `"${contentType2}" is not an image manifest type; the layer cache stores images only`
+      );
+    const parsed = parseJson2(body2);
+    if (parsed?.schemaVersion !== 2)
+      throw new RegistryError(400, "MANIFEST_INVALID", "the manifest is not JSON with schemaVersion 2");
+    const digest = sha2562(body2);
+    if (isDigest(reference) && reference !== digest)
+      throw new RegistryError(400, "DIGEST_INVALID", `the manifest is ${digest}, not ${reference}`);
+    await writeFile3(this.blobPath(digest), body2, { mode: 384 });
+    this.manifestTypes.set(digest, mediaType);
+    if (!isDigest(reference)) this.tags.set(reference, digest);
+    return digest;
+  }
+  async manifest(reference) {
+    const digest = isDigest(reference) ? reference : this.tags.get(reference);
+    const mediaType = digest && this.manifestTypes.get(digest);
+    return mediaType ? { mediaType, body: await readFile3(this.blobPath(digest)) } : void 0;
+  }
+  async review(scanned) {
+    const review = { scanned: [], refused: [] };
+    for (const [tag, digest] of this.tags) {
+      const reason = await this.unscannedReason(await this.manifest(digest), scanned);
+      if (reason) review.refused.push({ tag, digest, reason });
+      else review.scanned.push({ tag, digest });
+    }
+    return review;
+  }
+  /** Why an entry may not leave the runner, or undefined when each of its layers was scanned. */
+  async unscannedReason(stored, scanned) {
+    const manifest = parseJson2(stored.body);
+    const configDigest = String(manifest?.config?.digest ?? "");
+    if (!isDigest(configDigest) || await this.blobSize(configDigest) === void 0)
+      return "its config was not written to the layer cache";
+    const config = parseJson2(await readFile3(this.blobPath(configDigest)));
+    const diffIds = (config?.rootfs?.diff_ids ?? []).map(String);
+    const layers = manifest.layers ?? [];
+    if (layers.length !== diffIds.length)
+      return `its manifest has ${layers.length} layers but its config ${diffIds.length} DiffIDs`;
+    if (layers.length === 0)
+      return config?.config?.Labels?.[CACHE_POINTER_LABEL] === void 0 ? "it has no layer and is not a kaniko cache pointer" : void 0;
+    for (const [index, layer] of layers.entries()) {
+      const diffId = diffIds[index];
+      if (!scanned.has(diffId)) return `layer ${diffId} is not in the scanned image`;
+      const layerDigest = String(layer.digest ?? "");
+      if (!isDigest(layerDigest) || await this.blobSize(layerDigest) === void 0)
+        return `layer ${layerDigest} was not written to the layer cache`;
+      const unpacked = await this.diffIdOf(layerDigest, String(layer.mediaType ?? ""));
+      if (unpacked !== diffId) return `layer ${layerDigest} unpacks to ${unpacked}, not to ${diffId}`;
+    }
+    return void 0;
+  }
+  diffIdOf(digest, mediaType) {
+    const raw = createReadStream(this.blobPath(digest));
+    if (TAR_LAYERS.has(mediaType)) return sha256OfStream(raw);
+    if (GZIP_LAYERS.has(mediaType)) return sha256OfStream(raw.pipe(createGunzip()));
+    raw.destroy();
+    return Promise.resolve(`an unknown DiffID (media type "${mediaType}")`);
+  }
+};
+function parseJson2(bytes) {
+  try {
+    return JSON.parse(bytes.toString("utf8"));
+  } catch {
+    return void 0;
+  }
+}
+var UpstreamError = class extends Error {
+};
+var Upstream = class {
+  constructor(options) {
+    this.options = options;
+    const { registry, repository } = parseReference(options.cacheRepo);
+    this.registry = registry;
+    this.repository = repository;
+    this.insecure = options.insecureRegistries.includes(registry);
+    this.origin = `${this.insecure ? "http" : "https"}://${registry}`;
+    const { credential } = options;
+    this.basic = credential && registry === options.imageRegistry ? `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString("base64")}` : void 0;
+  }
+  options;
+  registry;
+  repository;
+  origin;
+  insecure;
+  /** Only the image's own registry gets the image's credential: a credential goes to its own host. */
+  basic;
+  authorization;
+  warned = false;
+  dispatcher = proxyConfigured() ? new import_undici3.EnvHttpProxyAgent() : void 0;
+  /** Always a GET, also for a HEAD: the answer's digest and size are those of the bytes read. */
+  async manifest(reference) {
+    const response = await this.read("manifests", reference, [...IMAGE_MANIFESTS].join(","));
+    if (!response) return void 0;
+    const body2 = Buffer.from(await response.arrayBuffer());
+    const mediaType = response.headers.get("content-type") ?? DOCKER_MANIFEST;
+    if (isDigest(reference) && sha2562(body2) !== reference) {
+      this.warnOnce(`its manifest ${reference} has another digest, ${sha2562(body2)}`);
+      return void 0;
+    }
+    return { mediaType, body: body2 };
+  }
+  blob(digest) {
+    return this.read("blobs", digest, void 0);
+  }
+  async read(kind, reference, accept3) {
+    const url2 = `${this.origin}/v2/${this.repository}/${kind}/${reference}`;
+    try {
+      let response = await this.send(url2, accept3);
+      if (response.status === 401) {
+        await response.body?.cancel();
+        this.authorization = await this.authorize(response.headers.get("www-authenticate") ?? "");
+        response = await this.send(url2, accept3);
+      }
+      if (response.ok) return response;
+      await response.body?.cancel();
+      if (response.status !== 404) this.warnOnce(this.statusReason(response.status));
+      return void 0;
+    } catch (error2) {
+      this.warnOnce(error2 instanceof UpstreamError ? error2.message : describeNetworkError(error2));
+      return void 0;
+    }
+  }
+  statusReason(status) {
+    if ((status === 401 || status === 403) && this.basic === void 0)
+      return `HTTP ${status}; it is on another host than the image (${this.options.imageRegistry}), so it is read anonymously`;
+    return `HTTP ${status}`;
+  }
+  /** Follows redirects itself: the Authorization header goes to the registry's own origin only. */
+  async send(url2, accept3) {
+    let target = url2;
+    for (let hop = 0; ; hop++) {
+      const headers = accept3 ? { accept: accept3 } : {};
+      if (this.authorization && new URL(target).origin === this.origin)
+        headers.authorization = this.authorization;
+      const response = await this.fetchWithTimeout(target, { method: "GET", headers, redirect: "manual" });
+      const location = response.headers.get("location");
+      if (response.status < 300 || response.status >= 400 || !location || hop >= REDIRECT_LIMIT)
+        return response;
+      await response.body?.cancel();
+      target = new URL(location, target).toString();
+    }
+  }
+  /** Gives up when no headers arrive in time; a body that is flowing is never cut. */
+  async fetchWithTimeout(url2, init) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), UPSTREAM_HEADERS_TIMEOUT_MS);
+    try {
+      return await (0, import_undici3.fetch)(url2, {
+        ...init,
+        signal: controller.signal,
+        ...this.dispatcher ? { dispatcher: this.dispatcher } : {}
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  async authorize(challenge) {
+    const scheme = challenge.trim().split(/\s+/, 1)[0]?.toLowerCase();
+    if (scheme === "basic") return this.basic;
+    if (scheme !== "bearer") return void 0;
+    const params = Object.fromEntries(
+      [...challenge.matchAll(/(\w+)="([^"]*)"/g)].map(([, key, value]) => [key.toLowerCase(), value])
+    );
+    if (!params.realm) throw new UpstreamError(`its Bearer challenge names no realm: ${challenge}`);
+    const realm = new URL(params.realm);
+    if (params.service) realm.searchParams.set("service", params.service);
+    realm.searchParams.set("scope", `repository:${this.repository}:pull`);
+    const withCredential = this.basic && (realm.protocol === "https:" || this.insecure);
+    const response = await this.fetchWithTimeout(realm.toString(), {
+      method: "GET",
+      headers: withCredential ? { authorization: this.basic } : {},
+      redirect: "manual"
+    });
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new UpstreamError(`its token service ${realm.origin} answered HTTP ${response.status}`);
+    }
+    const body2 = await response.json().catch(() => ({}));
+    const token = body2.token ?? body2.access_token;
+    if (!token) throw new UpstreamError(`its token service ${realm.origin} sent no token`);
+    return `Bearer ${token}`;
+  }
+  warnOnce(reason) {
+    if (this.warned) return;
+    this.warned = true;
+    warning(
+      `Reading the layer cache from ${this.options.cacheRepo} failed (${reason}): the build goes on as on a cache miss, rebuilding those layers. Later read failures are not reported.`
+    );
+  }
+};
+async function exportLayerCache(options) {
+  const { cache, crane } = options;
+  const { scanned, refused } = await cache.review(options.scannedDiffIds);
+  if (refused.length > 0)
+    warning(
+      `${refused.length} layer cache ${refused.length === 1 ? "entry holds" : "entries hold"} layers that were not scanned, so ${refused.length === 1 ? "it is" : "they are"} not written to ${cache.cacheRepo}: ${refused.map((entry) => `${entry.tag} (${entry.reason})`).join("; ")}. kaniko caches the layers of every stage, also those not in the image; later builds rebuild them.`
+    );
+  let copied = 0;
+  try {
+    for (const entry of scanned) {
+      await crane.run([
+        "copy",
+        digestReference(cache.repository, entry.digest),
+        taggedReference(cache.cacheRepo, entry.tag)
+      ]);
+      copied++;
+    }
+  } catch (error2) {
+    const reason = error2 instanceof Error ? error2.message : String(error2);
+    warning(
+      `Writing the layer cache to ${cache.cacheRepo} failed after ${copied} of ${scanned.length} entries: ${reason}
+The image was pushed and the run does not fail for this: the cache is only an optimisation. Check that \`registry-password\` may push to the cache repository (a \`cache-repo\` on another host than the image gets no credential).`
+    );
+    return;
+  }
+  info(
+    `Wrote ${copied} scanned layer cache ${copied === 1 ? "entry" : "entries"} to ${cache.cacheRepo}.`
+  );
+}
+
 // src/scan/report.ts
 var ReportError = class extends Error {
   constructor(message) {
@@ -37867,10 +39320,10 @@ var ReportError = class extends Error {
     this.name = "ReportError";
   }
 };
-function parseTrivyReport(text, source) {
+function parseTrivyReport(text2, source) {
   let value;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(text2);
   } catch (error2) {
     throw new ReportError(
       `the Trivy report ${source} is not valid JSON (${error2.message}); the scan cannot be trusted, so nothing is pushed.`
@@ -37978,25 +39431,25 @@ function scannedImageMismatch(report2, expected) {
 
 // src/gate/ignore.ts
 var import_yaml = __toESM(require_dist(), 1);
+var IGNORE_FILE_MAX_BYTES = 1024 * 1024;
 var DATE = /^\d{4}-\d{2}-\d{2}$/;
-function parseIgnoreFile(text, fileName) {
-  return /\.ya?ml$/i.test(fileName) ? parseYamlIgnore(text, fileName) : parsePlainIgnore(text, fileName);
+function parseIgnoreFile(text2, fileName) {
+  return /\.ya?ml$/i.test(fileName) ? parseYamlIgnore(text2, fileName) : parsePlainIgnore(text2, fileName);
 }
-function parsePlainIgnore(text, fileName) {
+function parsePlainIgnore(text2, fileName) {
   const rules = [];
-  for (const [index, rawLine] of text.split(/\r?\n/).entries()) {
-    const line = rawLine.trim();
-    if (line === "" || line.startsWith("#")) continue;
+  for (const [index, line] of text2.split(/\r?\n/).entries()) {
     const source = `${fileName}:${index + 1}`;
-    const [id = "", ...options] = line.split(/\s+/);
+    const words = [...line.matchAll(/\S+/g)];
+    const [id = "", ...options] = words.map(([word]) => word);
+    if (id === "" || id.startsWith("#")) continue;
     let expiresAt;
-    for (const option of options) {
+    for (const [position, option] of options.entries()) {
       if (option.startsWith("#")) break;
+      const where2 = `${source}:${words[position + 1].index + 1}`;
       if (!option.startsWith("exp:"))
-        throw new Error(
-          `${source}: unknown option "${option}"; a line is an ID optionally followed by exp:YYYY-MM-DD.`
-        );
-      expiresAt = checkedDate(option.slice(4), source, "exp:");
+        throw new Error(`${where2}: unknown option; a line is an ID optionally followed by exp:YYYY-MM-DD.`);
+      expiresAt = checkedDate(option.slice(4), where2, "exp:");
     }
     rules.push({ kind: "any", id, paths: [], purls: [], expiresAt, statement: "", source });
   }
@@ -38007,13 +39460,17 @@ var YAML_SECTIONS = {
   secrets: "secret",
   misconfigurations: "misconfiguration"
 };
-function parseYamlIgnore(text, fileName) {
-  let document2;
-  try {
-    document2 = (0, import_yaml.parse)(text);
-  } catch (error2) {
-    throw new Error(`${fileName} is not valid YAML: ${error2.message}`, { cause: error2 });
-  }
+function parseYamlIgnore(text2, fileName) {
+  const lineCounter = new import_yaml.LineCounter();
+  const parsed = (0, import_yaml.parseDocument)(text2, { lineCounter, prettyErrors: false });
+  const at = (offset) => {
+    const { line, col } = lineCounter.linePos(offset);
+    return `${fileName}:${line}:${col}`;
+  };
+  const [syntaxError] = parsed.errors;
+  if (syntaxError)
+    throw new Error(`${at(syntaxError.pos[0])} is not valid YAML (${syntaxError.code}); fix the file there.`);
+  const document2 = parsed.toJS();
   if (document2 === null || document2 === void 0) return [];
   if (typeof document2 !== "object" || Array.isArray(document2))
     throw new Error(
@@ -38023,10 +39480,13 @@ function parseYamlIgnore(text, fileName) {
   for (const [section, value] of Object.entries(document2)) {
     if (section === "licenses") continue;
     const kind = YAML_SECTIONS[section];
-    if (kind === void 0)
+    if (kind === void 0) {
+      const key = (0, import_yaml.isMap)(parsed.contents) ? parsed.contents.items.find((pair) => (0, import_yaml.isScalar)(pair.key) && String(pair.key.value) === section)?.key : void 0;
+      const offset = (0, import_yaml.isScalar)(key) ? key.range?.[0] ?? 0 : 0;
       throw new Error(
-        `${fileName}: unknown section "${section}"; use ${Object.keys(YAML_SECTIONS).join(", ")} (or licenses).`
+        `${at(offset)}: unknown section; use ${Object.keys(YAML_SECTIONS).join(", ")} (or licenses).`
       );
+    }
     if (value === null) continue;
     if (!Array.isArray(value))
       throw new Error(`${fileName}: ${section} must be a list of entries with an id.`);
@@ -38059,16 +39519,16 @@ function stringList(value, where2) {
   return value;
 }
 function checkedPurls(purls, source) {
-  const bad = purls.find((purl) => parsePurl(purl) === void 0);
-  if (bad !== void 0)
+  const bad = purls.findIndex((purl) => parsePurl(purl) === void 0);
+  if (bad >= 0)
     throw new Error(
-      `${source}: "${bad}" is not a package URL; write pkg:<type>/<namespace>/<name>[@version].`
+      `${source}: purls[${bad}] is not a package URL; write pkg:<type>/<namespace>/<name>[@version].`
     );
   return purls;
 }
 function checkedDate(value, source, field) {
   if (!DATE.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`)))
-    throw new Error(`${source}: ${field} "${value}" is not a date; write YYYY-MM-DD.`);
+    throw new Error(`${source}: ${field} is not a date; write YYYY-MM-DD.`);
   return value;
 }
 function expiryTime(rule) {
@@ -38103,8 +39563,8 @@ function globMatches(glob, path13) {
   }
   return path13 !== "" && pattern.test(path13.replace(/^\/+/, ""));
 }
-function parsePurl(text) {
-  const match3 = /^pkg:([^/]+)\/(.+?)(?:@([^?#]*))?(?:\?([^#]*))?(?:#.*)?$/.exec(text);
+function parsePurl(text2) {
+  const match3 = /^pkg:([^/]+)\/(.+?)(?:@([^?#]*))?(?:\?([^#]*))?(?:#.*)?$/.exec(text2);
   if (!match3) return void 0;
   const [, type = "", fullName = "", version3 = "", query = ""] = match3;
   const slash = fullName.lastIndexOf("/");
@@ -38221,31 +39681,11 @@ function hasFix(finding) {
 }
 
 // src/publish/crane.ts
-import { chmod as chmod2, mkdir as mkdir5 } from "node:fs/promises";
-import { join as join8 } from "node:path";
-
-// src/retry.ts
-function backoffDelay(options, failedAttempt) {
-  return Math.min(options.initialDelayMs * 2 ** (failedAttempt - 1), options.maxDelayMs ?? Infinity);
-}
-async function withRetry(task, options) {
-  for (let attempt2 = 1; ; attempt2++) {
-    try {
-      return await task(attempt2);
-    } catch (error2) {
-      if (attempt2 >= options.attempts || !options.isTransient(error2)) throw error2;
-      const delay4 = backoffDelay(options, attempt2);
-      options.onRetry?.(error2, attempt2, delay4);
-      await (options.sleep ?? sleep)(delay4);
-    }
-  }
-}
-function sleep(ms) {
-  return new Promise((resolve5) => setTimeout(resolve5, ms));
-}
+import { chmod as chmod2, mkdir as mkdir6 } from "node:fs/promises";
+import { join as join12 } from "node:path";
 
 // src/tools/crane.ts
-import { spawn as spawn2 } from "node:child_process";
+import { spawn as spawn4 } from "node:child_process";
 
 // node_modules/@actions/tool-cache/lib/tool-cache.js
 import * as fs3 from "fs";
@@ -38260,11 +39700,11 @@ var semver2 = __toESM(require_semver2(), 1);
 import { ok as ok2 } from "assert";
 var __awaiter8 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -38280,7 +39720,7 @@ var __awaiter8 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -38405,156 +39845,32 @@ function _getCacheDirectory() {
 
 // src/tools/release-tool.ts
 import { existsSync as existsSync6 } from "node:fs";
-import { mkdir as mkdir4, mkdtemp as mkdtemp3, readFile as readFile2, rm as rm4 } from "node:fs/promises";
+import { mkdir as mkdir5, mkdtemp as mkdtemp3, readFile as readFile4, rm as rm5 } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join as join7 } from "node:path";
-
-// src/tools/download.ts
-var import_undici2 = __toESM(require_undici(), 1);
-import { createHash as createHash2 } from "node:crypto";
-import { createWriteStream as createWriteStream2 } from "node:fs";
-import { rm as rm3 } from "node:fs/promises";
-import { Readable, Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
-var DEFAULT_DOWNLOAD_POLICY = { attempts: 4, backoffMs: 1e3, stallMs: 3e4 };
-var HttpStatusError = class extends Error {
-  constructor(url2, status) {
-    super(`GET ${url2} answered HTTP ${status}`);
-    this.url = url2;
-    this.status = status;
-    this.name = "HttpStatusError";
-  }
-  url;
-  status;
-};
-var TransientError = class extends Error {
-};
-function releaseUrl(mirror, owner, repo, tag, asset) {
-  return `${mirror.replace(/\/+$/, "")}/${owner}/${repo}/releases/download/${tag}/${asset}`;
-}
-async function downloadFile(url2, destination, policy = DEFAULT_DOWNLOAD_POLICY) {
-  try {
-    return await withRetry(
-      async () => {
-        try {
-          return await downloadOnce(url2, destination, policy.stallMs);
-        } catch (error2) {
-          await rm3(destination, { force: true });
-          throw error2;
-        }
-      },
-      {
-        attempts: policy.attempts,
-        initialDelayMs: policy.backoffMs,
-        isTransient: (error2) => error2 instanceof TransientError
-      }
-    );
-  } catch (error2) {
-    if (!(error2 instanceof TransientError)) throw error2;
-    throw new Error(
-      `download of ${url2} failed after ${policy.attempts} attempts: ${error2.message}. Check the network, or point \`tool-mirror\` at a reachable mirror.`,
-      { cause: error2 }
-    );
-  }
-}
-async function downloadOnce(url2, destination, stallMs) {
-  const controller = new AbortController();
-  let stalled = false;
-  let timer;
-  const watch = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      stalled = true;
-      controller.abort();
-    }, stallMs);
-  };
-  const transient = (error2) => stalled ? new TransientError(`the server sent nothing for ${stallMs / 1e3} s`) : new TransientError(describeNetworkError(error2), { cause: error2 });
-  watch();
-  try {
-    let response;
-    try {
-      response = await (0, import_undici2.fetch)(url2, {
-        signal: controller.signal,
-        redirect: "follow",
-        ...proxyConfigured() ? { dispatcher: new import_undici2.EnvHttpProxyAgent() } : {}
-      });
-    } catch (error2) {
-      throw transient(error2);
-    }
-    watch();
-    if (!response.ok || !response.body) {
-      await response.body?.cancel().catch(() => void 0);
-      if (response.status >= 500 || response.status === 408 || response.status === 429)
-        throw new TransientError(`HTTP ${response.status}`);
-      throw new HttpStatusError(url2, response.status);
-    }
-    const hash = createHash2("sha256");
-    let bytes = 0;
-    const meter = new Transform({
-      transform(chunk, _encoding, callback) {
-        watch();
-        hash.update(chunk);
-        bytes += chunk.length;
-        callback(null, chunk);
-      }
-    });
-    try {
-      await pipeline(
-        Readable.fromWeb(response.body),
-        meter,
-        createWriteStream2(destination)
-      );
-    } catch (error2) {
-      throw transient(error2);
-    }
-    return { sha256: hash.digest("hex"), bytes };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-function proxyConfigured() {
-  return ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"].some(
-    (name) => Boolean(process.env[name])
-  );
-}
-function describeNetworkError(error2) {
-  const cause = error2.cause;
-  const message = error2.message;
-  return cause?.code ?? cause?.message ?? message;
-}
-function parseChecksums(text) {
-  const checksums = /* @__PURE__ */ new Map();
-  for (const line of text.split("\n")) {
-    const match3 = /^([a-fA-F0-9]{64})\s+\*?(\S+)\s*$/.exec(line.trim());
-    if (match3) checksums.set(match3[2], match3[1].toLowerCase());
-  }
-  return checksums;
-}
-
-// src/tools/release-tool.ts
+import { join as join11 } from "node:path";
 async function installReleaseTool(spec, options) {
   const { version: version3, arch: arch4 } = options;
   toolCacheRoot();
   const cached = find(spec.name, version3, arch4);
-  if (cached && existsSync6(join7(cached, spec.name)))
-    return { path: join7(cached, spec.name), version: version3, source: "tool cache" };
+  if (cached && existsSync6(join11(cached, spec.name)))
+    return { path: join11(cached, spec.name), version: version3, source: "tool cache" };
   const policy = options.download ?? DEFAULT_DOWNLOAD_POLICY;
   const asset = spec.asset(version3, arch4);
   const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${version3}`, asset);
-  const work = await mkdtemp3(join7(process.env.RUNNER_TEMP || tmpdir(), `bsp-${spec.name}-`));
+  const work = await mkdtemp3(join11(process.env.RUNNER_TEMP || tmpdir(), `bsp-${spec.name}-`));
   try {
-    const archive = join7(work, asset);
+    const archive = join11(work, asset);
     const notFound = (assetName, assetUrl) => `${spec.name} version ${version3} has no asset ${assetName} at ${assetUrl}: check \`${spec.name}-version\` and \`tool-mirror\`.`;
     const expected = await expectedSha256(spec, options, asset, work, policy, notFound);
     const downloaded = await fetchAsset(url2, archive, policy, () => notFound(asset, url2));
     if (downloaded.sha256 !== expected) {
-      await rm4(archive, { force: true });
+      await rm5(archive, { force: true });
       throw new Error(
         `checksum mismatch for ${asset}: expected ${expected}, got ${downloaded.sha256}. The download from ${url2} was deleted; the mirror may be serving a corrupted or tampered file.`
       );
     }
-    const binaryFolder = join7(work, "bin");
-    await mkdir4(binaryFolder);
+    const binaryFolder = join11(work, "bin");
+    await mkdir5(binaryFolder);
     assertSuccess(
       await run("tar", ["-xzf", archive, "-C", binaryFolder, "--no-same-owner", "--", spec.name], {
         silent: true
@@ -38563,9 +39879,9 @@ async function installReleaseTool(spec, options) {
       `The archive passed its checksum but has no "${spec.name}" at its top level.`
     );
     const folder = await cacheDir(binaryFolder, spec.name, version3, arch4);
-    return { path: join7(folder, spec.name), version: version3, source: url2 };
+    return { path: join11(folder, spec.name), version: version3, source: url2 };
   } finally {
-    await rm4(work, { recursive: true, force: true });
+    await rm5(work, { recursive: true, force: true });
   }
 }
 function toolCacheRoot() {
@@ -38589,9 +39905,9 @@ async function expectedSha256(spec, options, asset, work, policy, notFound) {
   if (options.version === options.pinned.version) return options.pinned.sha256[options.arch];
   const checksumsAsset = spec.checksumsAsset(options.version);
   const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${options.version}`, checksumsAsset);
-  const file = join7(work, checksumsAsset);
+  const file = join11(work, checksumsAsset);
   await fetchAsset(url2, file, policy, () => notFound(checksumsAsset, url2));
-  const expected = parseChecksums(await readFile2(file, "utf8")).get(asset);
+  const expected = parseChecksums(await readFile4(file, "utf8")).get(asset);
   if (!expected)
     throw new Error(
       `the checksums file ${url2} has no line for ${asset}, so the download cannot be verified; the release or the mirror is incomplete.`
@@ -38618,8 +39934,8 @@ var CraneError = class extends Error {
   }
   stderr;
 };
-function craneEnv(dockerConfigDir, environment = process.env) {
-  return childEnv(dockerConfigDir === void 0 ? {} : { DOCKER_CONFIG: dockerConfigDir }, environment);
+function craneEnv(dockerConfigDir2, environment = process.env) {
+  return childEnv(dockerConfigDir2 === void 0 ? {} : { DOCKER_CONFIG: dockerConfigDir2 }, environment);
 }
 function craneRunner(options) {
   const env = craneEnv(options.dockerConfigDir);
@@ -38652,7 +39968,7 @@ ${lastLines(output, 20)}` : ""}${hint}`,
       return digest;
     },
     async exportTo(reference, platform3, folder) {
-      const exporter = spawn2(
+      const exporter = spawn4(
         options.path,
         ["export", ...globalFlags, "--platform", platform3, reference, "-"],
         {
@@ -38660,7 +39976,7 @@ ${lastLines(output, 20)}` : ""}${hint}`,
           stdio: ["ignore", "pipe", "pipe"]
         }
       );
-      const extractor = spawn2(
+      const extractor = spawn4(
         "tar",
         ["-x", "-f", "-", "-C", folder, "--numeric-owner", "--preserve-permissions"],
         { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, stdio: ["pipe", "ignore", "pipe"] }
@@ -38694,13 +40010,13 @@ function printedDigest(stdout) {
 function finished(child2) {
   let stderr = "";
   child2.stderr?.setEncoding("utf8").on("data", (chunk) => stderr += chunk);
-  return new Promise((resolve5, reject) => {
+  return new Promise((resolve6, reject) => {
     child2.once("error", reject);
     child2.once(
       "close",
-      (code, signal) => resolve5({
-        code,
-        how: signal ? `signal ${signal}` : `exit code ${code}`,
+      (code2, signal) => resolve6({
+        code: code2,
+        how: signal ? `signal ${signal}` : `exit code ${code2}`,
         stderr: lastLines(stderr.trim(), 20)
       })
     );
@@ -38762,26 +40078,26 @@ function classifyCraneFailure(stderr, registry) {
 // src/publish/crane.ts
 var DEFAULT_PUBLISH_RETRY = { attempts: 4, initialDelayMs: 2e3, maxDelayMs: 3e4 };
 async function loginRegistry(options) {
-  const { crane, registry, username, password, dockerConfigDir } = options;
+  const { crane, registry, username, password, dockerConfigDir: dockerConfigDir2 } = options;
   if (!username || !password)
     throw new Error(
       `Cannot log in to ${registry}: the ${username ? "password" : "username"} is empty. Give both \`registry-username\` and \`registry-password\`.`
     );
   setSecret(password);
   setSecret(Buffer.from(`${username}:${password}`).toString("base64"));
-  recordForCleanup(dockerConfigDir);
-  await mkdir5(dockerConfigDir, { recursive: true, mode: 448 });
-  await chmod2(dockerConfigDir, 448);
-  await craneRunner({ path: crane, insecure: false, dockerConfigDir }).run(
+  recordForCleanup(dockerConfigDir2);
+  await mkdir6(dockerConfigDir2, { recursive: true, mode: 448 });
+  await chmod2(dockerConfigDir2, 448);
+  await craneRunner({ path: crane, insecure: false, dockerConfigDir: dockerConfigDir2 }).run(
     ["auth", "login", registry, "-u", username, "--password-stdin"],
     password
   );
-  const configFile = join8(dockerConfigDir, "config.json");
+  const configFile = join12(dockerConfigDir2, "config.json");
   await chmod2(configFile, 384);
   info(
     `Stored credentials for ${username} on ${registry} in a private DOCKER_CONFIG (checked at push).`
   );
-  return { dockerConfigDir, configFile };
+  return { dockerConfigDir: dockerConfigDir2, configFile };
 }
 var PublishError = class extends Error {
   constructor(message, pushed, notPushed) {
@@ -38977,15 +40293,15 @@ function sameInstruction(createdBy, instruction) {
   const destination = args.split(" ").at(-1) ?? "";
   return classic !== null && (classic[1] === destination || classic[1] === `${destination}/`);
 }
-function withoutFlags(text) {
-  return normalize(text).replace(/^(?:--\S+\s+)*/, "");
+function withoutFlags(text2) {
+  return normalize(text2).replace(/^(?:--\S+\s+)*/, "");
 }
-function normalize(text) {
-  return text.replace(/\s+#\s*buildkit$/, "").replace(/\s+/g, " ").trim();
+function normalize(text2) {
+  return text2.replace(/\s+#\s*buildkit$/, "").replace(/\s+/g, " ").trim();
 }
 
 // src/report/sarif.ts
-import { createHash as createHash3 } from "node:crypto";
+import { createHash as createHash4 } from "node:crypto";
 import { gzipSync } from "node:zlib";
 var SARIF_LIMITS = {
   gzippedBytes: 10 * 1024 * 1024,
@@ -39055,9 +40371,9 @@ function indexFindings(report2, decision) {
   }
   return {
     match(result) {
-      const text = result.message.text ?? "";
-      const packageName = /^Package: (.*)$/m.exec(text)?.[1];
-      const installed = /^Installed Version: (.*)$/m.exec(text)?.[1];
+      const text2 = result.message.text ?? "";
+      const packageName = /^Package: (.*)$/m.exec(text2)?.[1];
+      const installed = /^Installed Version: (.*)$/m.exec(text2)?.[1];
       const location = result.locations?.[0]?.physicalLocation;
       const uri = trimSlash(location?.artifactLocation?.uri ?? "");
       const ruleId = result.ruleId ?? "";
@@ -39111,7 +40427,7 @@ Layer ${origin}`
     // Several packages share a CVE and a line; a fingerprint per finding keeps them apart as alerts.
     partialFingerprints: {
       ...result.partialFingerprints,
-      "buildScanPushFinding/v1": createHash3("sha256").update(identity).digest("hex").slice(0, 32)
+      "buildScanPushFinding/v1": createHash4("sha256").update(identity).digest("hex").slice(0, 32)
     }
   };
 }
@@ -39129,10 +40445,10 @@ function severityOfResult(result, rules) {
 function fitSize(build, keptByRun, maxGzipped, dropped) {
   for (; ; ) {
     const sarif = build();
-    const text = JSON.stringify(sarif);
-    if (Buffer.byteLength(text) <= maxGzipped) return sarif;
-    if (gzipSync(text, { level: 1 }).length <= maxGzipped) return sarif;
-    const size = gzipSync(text).length;
+    const text2 = JSON.stringify(sarif);
+    if (Buffer.byteLength(text2) <= maxGzipped) return sarif;
+    if (gzipSync(text2, { level: 1 }).length <= maxGzipped) return sarif;
+    const size = gzipSync(text2).length;
     if (size <= maxGzipped) return sarif;
     if (keptByRun.every((kept) => kept.length === 0))
       throw new Error(
@@ -39200,7 +40516,7 @@ function scanOutputs(decision, paths) {
 function renderSummary(options) {
   const { decision } = options;
   const out = [];
-  out.push(`## Build, scan and push: \`${options.image}\``, "");
+  out.push(`## Build, scan and push: ${code(options.image)}`, "");
   const failOn = options.failOn.length > 0 ? options.failOn.join(", ") : "none";
   out.push(
     decision.pass ? `**Policy: \u2705 pass** (fail-on: ${failOn}; secrets always block)` : `**Policy: \u274C fail**: ${decision.blocking.length} blocking finding${decision.blocking.length === 1 ? "" : "s"} (fail-on: ${failOn}; secrets always block)`,
@@ -39212,7 +40528,7 @@ function renderSummary(options) {
     `| ${[...SHOWN.map((severity) => decision.counts[severity]), decision.secrets, decision.misconfigurations, decision.ignored.length].join(" | ")} |`,
     ""
   );
-  out.push(`Image: \`${options.image}\`  `, `Digest: \`${options.digest || "unknown"}\``, "");
+  out.push(`Image: ${code(options.image)}  `, `Digest: ${code(options.digest || "unknown")}`, "");
   if (decision.blocking.length > 0) {
     out.push(
       "### Blocking findings",
@@ -39224,13 +40540,13 @@ function renderSummary(options) {
       const source = sourceOf(options.attribution, finding);
       out.push(
         row([
-          finding.severity,
-          finding.id,
-          subject(finding),
-          finding.installedVersion ?? "",
-          finding.fixedVersion || (finding.kind === "vulnerability" ? "no fix" : ""),
-          `${options.dockerfilePath}:${source.line} \`${truncate(source.instruction.replace(/`/g, "'"), 60)}\``,
-          reason
+          text(finding.severity),
+          text(finding.id),
+          text(subject(finding)),
+          text(finding.installedVersion ?? ""),
+          text(finding.fixedVersion || (finding.kind === "vulnerability" ? "no fix" : "")),
+          `${text(`${options.dockerfilePath}:${source.line}`)} ${code(truncate(source.instruction, 60))}`,
+          text(reason)
         ])
       );
     }
@@ -39244,15 +40560,25 @@ function renderSummary(options) {
       "| --- | --- | --- | --- | --- |"
     );
     for (const { finding, why, until } of decision.ignored.slice(0, SUMMARY_LIST_LIMIT))
-      out.push(row([finding.severity, finding.id, subject(finding), why, until ?? ""]));
+      out.push(row([finding.severity, finding.id, subject(finding), why, until ?? ""].map(text)));
     out.push(...more(decision.ignored.length), "");
   }
   const notes = [...decision.warnings, ...options.notes ?? []];
-  if (notes.length > 0) out.push("### Warnings", "", ...notes.map((note) => `- ${escapeText(note)}`), "");
+  if (notes.length > 0) out.push("### Warnings", "", ...notes.map((note) => `- ${text(note)}`), "");
   if (options.pushed && options.pushed.length > 0)
-    out.push("### Pushed", "", ...options.pushed.map((reference) => `- \`${reference}\``), "");
+    out.push("### Pushed", "", ...options.pushed.map((reference) => `- ${code(reference)}`), "");
   return `${out.join("\n").trimEnd()}
 `;
+}
+function renderFailureSummary(message) {
+  return [
+    "## Build, scan and push: failed",
+    "",
+    `<pre><code>${escapeHtml(message)}</code></pre>`,
+    "",
+    "No tag was set unless the message above lists pushed references.",
+    ""
+  ].join("\n");
 }
 function subject(finding) {
   return finding.packageName ?? finding.path ?? finding.target;
@@ -39261,13 +40587,26 @@ function more(total) {
   return total > SUMMARY_LIST_LIMIT ? ["", `\u2026and ${total - SUMMARY_LIST_LIMIT} more (the JSON report lists every finding).`] : [];
 }
 function row(cells) {
-  return `| ${cells.map((cell) => escapeText(cell).replace(/\|/g, "\\|").replace(/\r?\n/g, " ")).join(" | ")} |`;
+  return `| ${cells.join(" | ")} |`;
 }
-function escapeText(text) {
-  return text.replace(/</g, "&lt;").replace(/>/g, "&gt;");
+function text(value) {
+  return escapeHtml(value).replace(/[\\`*_[\]~|]/g, (character) => `&#${character.charCodeAt(0)};`).replace(/\r\n|\r|\n/g, "<br>");
 }
-function truncate(text, length) {
-  return text.length > length ? `${text.slice(0, length - 1)}\u2026` : text;
+var ENTITIES = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;"
+};
+function escapeHtml(value) {
+  return value.replace(/[&<>"']/g, (character) => ENTITIES[character]);
+}
+function code(value) {
+  return `<code>${text(value)}</code>`;
+}
+function truncate(value, length) {
+  return value.length > length ? `${value.slice(0, length - 1)}\u2026` : value;
 }
 
 // node_modules/universal-user-agent/index.js
@@ -39720,20 +41059,20 @@ CHAR_MAP[HTAB] |= OWS;
 CHAR_MAP[SP] |= OWS;
 CHAR_MAP[SEMI] |= SEMI_FLAG;
 CHAR_MAP[COMMA] |= COMMA_FLAG;
-for (let code = 128; code <= 255; code++) {
-  CHAR_MAP[code] |= LOWER_CASE;
+for (let code2 = 128; code2 <= 255; code2++) {
+  CHAR_MAP[code2] |= LOWER_CASE;
 }
 for (const char of "!#$%&'*+-.^_`|~") {
   CHAR_MAP[char.charCodeAt(0)] |= TOKEN_FLAG;
 }
-for (let code = 48; code <= 57; code++) {
-  CHAR_MAP[code] |= TOKEN_FLAG;
+for (let code2 = 48; code2 <= 57; code2++) {
+  CHAR_MAP[code2] |= TOKEN_FLAG;
 }
-for (let code = 65; code <= 90; code++) {
-  CHAR_MAP[code] |= LOWER_CASE | TOKEN_FLAG;
+for (let code2 = 65; code2 <= 90; code2++) {
+  CHAR_MAP[code2] |= LOWER_CASE | TOKEN_FLAG;
 }
-for (let code = 97; code <= 122; code++) {
-  CHAR_MAP[code] |= TOKEN_FLAG;
+for (let code2 = 97; code2 <= 122; code2++) {
+  CHAR_MAP[code2] |= TOKEN_FLAG;
 }
 var NullObject = /* @__PURE__ */ (() => {
   const C = function() {
@@ -39753,8 +41092,8 @@ function parse2(header, options) {
   let whitespace = -1;
   let stop = options?.parameters === false ? COMMA_FLAG : 0;
   while (index < len) {
-    const code = header.charCodeAt(index);
-    const flags = CHAR_MAP[code];
+    const code2 = header.charCodeAt(index);
+    const flags = CHAR_MAP[code2];
     if ((flags & stopFlags) !== 0) {
       stop |= flags & COMMA_FLAG;
       break;
@@ -39765,7 +41104,7 @@ function parse2(header, options) {
     } else {
       whitespace = -1;
     }
-    typeFlags |= code & NON_ASCII | flags;
+    typeFlags |= code2 & NON_ASCII | flags;
     index++;
   }
   const valueEnd = whitespace === -1 ? index : whitespace;
@@ -39787,14 +41126,14 @@ function parseParameters(header, type, index, len, stopFlags) {
     let keyFlags = 0;
     let keyWhitespace = -1;
     while (index < len) {
-      const code = header.charCodeAt(index);
-      const flags = CHAR_MAP[code];
+      const code2 = header.charCodeAt(index);
+      const flags = CHAR_MAP[code2];
       if ((flags & stopFlags) !== 0) {
         if ((flags & COMMA_FLAG) !== 0)
           break parameter;
         continue parameter;
       }
-      if (code === EQ) {
+      if (code2 === EQ) {
         const keyEnd = keyWhitespace === -1 ? index : keyWhitespace;
         const value = header.slice(keyStart, keyEnd);
         const key = (keyFlags & CASE_FLAGS) === 0 ? value : value.toLowerCase();
@@ -39806,16 +41145,16 @@ function parseParameters(header, type, index, len, stopFlags) {
           const quotedStart = ++index;
           let escaped = false;
           while (index < len) {
-            const code2 = header.charCodeAt(index);
-            if (code2 === DQUOTE) {
+            const code3 = header.charCodeAt(index);
+            if (code3 === DQUOTE) {
               if (parameters[key] === void 0) {
                 parameters[key] = escaped ? unescapeQuotedPairs(header, quotedStart, index) : header.slice(quotedStart, index);
               }
               index++;
               let stop2 = 0;
               while (index < len) {
-                const code3 = header.charCodeAt(index);
-                const flags2 = CHAR_MAP[code3];
+                const code4 = header.charCodeAt(index);
+                const flags2 = CHAR_MAP[code4];
                 if ((flags2 & stopFlags) !== 0) {
                   stop2 = flags2 & COMMA_FLAG;
                   break;
@@ -39826,7 +41165,7 @@ function parseParameters(header, type, index, len, stopFlags) {
                 break parameter;
               continue parameter;
             }
-            if (code2 === BSLASH && index + 1 < len) {
+            if (code3 === BSLASH && index + 1 < len) {
               escaped = true;
               index += 2;
               continue;
@@ -39839,8 +41178,8 @@ function parseParameters(header, type, index, len, stopFlags) {
         let stop = 0;
         let valueWhitespace = -1;
         while (index < len) {
-          const code2 = header.charCodeAt(index);
-          const flags2 = CHAR_MAP[code2];
+          const code3 = header.charCodeAt(index);
+          const flags2 = CHAR_MAP[code3];
           if ((flags2 & stopFlags) !== 0) {
             stop = flags2 & COMMA_FLAG;
             break;
@@ -39867,7 +41206,7 @@ function parseParameters(header, type, index, len, stopFlags) {
       } else {
         keyWhitespace = -1;
       }
-      keyFlags |= code & NON_ASCII | flags;
+      keyFlags |= code2 & NON_ASCII | flags;
       index++;
     }
   }
@@ -40126,8 +41465,8 @@ var convertMarkedBigIntsReviver = (key, value, context3, userReviver) => {
   if (!hasUserReviver) return value;
   return userReviver(key, value, context3);
 };
-var JSONParseV2 = (text, reviver) => {
-  return JSON.parse(text, (key, value, context3) => {
+var JSONParseV2 = (text2, reviver) => {
+  return JSON.parse(text2, (key, value, context3) => {
     const isNumber = typeof value === "number";
     const isOutOfBounds = value > Number.MAX_SAFE_INTEGER || value < Number.MIN_SAFE_INTEGER;
     const isBigNumber = isNumber && isOutOfBounds;
@@ -40185,8 +41524,8 @@ var applyReviverIteratively = (parsed, userReviver) => {
   }
   return rootHolder[""];
 };
-var serializeBigInts = (text) => {
-  return text.replace(
+var serializeBigInts = (text2) => {
+  return text2.replace(
     stringsOrLargeNumbers,
     (match3, digits, fractional, exponential) => {
       const isString = match3[0] === '"';
@@ -40200,18 +41539,18 @@ var serializeBigInts = (text) => {
     }
   );
 };
-var JSONParse = (text, reviver) => {
-  if (!text) return originalParse(text, reviver);
+var JSONParse = (text2, reviver) => {
+  if (!text2) return originalParse(text2, reviver);
   try {
-    if (isContextSourceSupported()) return JSONParseV2(text, reviver);
-    const serializedData = serializeBigInts(text);
+    if (isContextSourceSupported()) return JSONParseV2(text2, reviver);
+    const serializedData = serializeBigInts(text2);
     return originalParse(
       serializedData,
       (key, value, context3) => convertMarkedBigIntsReviver(key, value, context3, reviver)
     );
   } catch (error2) {
     if (error2 instanceof RangeError) {
-      const serializedData = serializeBigInts(text);
+      const serializedData = serializeBigInts(text2);
       const parsed = originalParse(serializedData);
       return applyReviverIteratively(parsed, reviver);
     }
@@ -40275,8 +41614,8 @@ function isPlainObject2(value) {
 }
 var noop = () => "";
 async function fetchWrapper(requestOptions) {
-  const fetch2 = requestOptions.request?.fetch || globalThis.fetch;
-  if (!fetch2) {
+  const fetch3 = requestOptions.request?.fetch || globalThis.fetch;
+  if (!fetch3) {
     throw new Error(
       "fetch is not set. Please pass a fetch implementation as new Octokit({ request: { fetch }}). Learn more at https://github.com/octokit/octokit.js/#fetch-missing"
     );
@@ -40292,7 +41631,7 @@ async function fetchWrapper(requestOptions) {
   );
   let fetchResponse;
   try {
-    fetchResponse = await fetch2(requestOptions.url, {
+    fetchResponse = await fetch3(requestOptions.url, {
       method: requestOptions.method,
       body: body2,
       redirect: requestOptions.request?.redirect,
@@ -40379,12 +41718,12 @@ async function getResponseData(response) {
   }
   const mimetype = parse2(contentType2);
   if (isJSONResponse(mimetype)) {
-    let text = "";
+    let text2 = "";
     try {
-      text = await response.text();
-      return JSONParse(text);
+      text2 = await response.text();
+      return JSONParse(text2);
     } catch (err) {
-      return text;
+      return text2;
     }
   } else if (mimetype.type.startsWith("text/") || // `application/octet-stream` is the canonical "arbitrary binary" type
   // (RFC 2046) and must never be decoded as text, even when the response
@@ -40552,8 +41891,8 @@ function withCustomRequest(customRequest) {
 
 // node_modules/@octokit/auth-token/dist-bundle/index.js
 var b64url = "(?:[a-zA-Z0-9_-]+)";
-var sep2 = "\\.";
-var jwtRE = new RegExp(`^${b64url}${sep2}${b64url}${sep2}${b64url}$`);
+var sep4 = "\\.";
+var jwtRE = new RegExp(`^${b64url}${sep4}${b64url}${sep4}${b64url}$`);
 var isJWT = jwtRE.test.bind(jwtRE);
 async function auth(token) {
   const isApp = isJWT(token);
@@ -43475,7 +44814,7 @@ import * as path9 from "path";
 import * as path5 from "path";
 import assert from "assert";
 var IS_WINDOWS4 = process.platform === "win32";
-function dirname5(p) {
+function dirname7(p) {
   p = safeTrimTrailingSeparator(p);
   if (IS_WINDOWS4 && /^\\\\[^\\]+(\\[^\\]+)?$/.test(p)) {
     return p;
@@ -43589,14 +44928,14 @@ function getSearchPaths(patterns) {
     }
     let foundAncestor = false;
     let tempKey = key;
-    let parent = dirname5(tempKey);
+    let parent = dirname7(tempKey);
     while (parent !== tempKey) {
       if (searchPathMap[parent]) {
         foundAncestor = true;
         break;
       }
       tempKey = parent;
-      parent = dirname5(tempKey);
+      parent = dirname7(tempKey);
     }
     if (!foundAncestor) {
       result.push(pattern.searchPath);
@@ -43718,19 +45057,19 @@ function balancedWithBudget(str, masked, budget) {
 }
 function maskUnmatchedOpens(masked, budget) {
   budget.remaining -= masked.length;
-  const open3 = [];
+  const open4 = [];
   for (let i = 0; i < masked.length; i++) {
     const c = masked.charCodeAt(i);
     if (c === 123) {
-      open3.push(i);
-    } else if (c === 125 && open3.length) {
-      open3.pop();
+      open4.push(i);
+    } else if (c === 125 && open4.length) {
+      open4.pop();
     }
   }
   let out = "";
   let last = 0;
-  for (let i = 0; i < open3.length; i++) {
-    const at = open3[i];
+  for (let i = 0; i < open4.length; i++) {
+    const at = open4[i];
     out += masked.slice(last, at) + "\0";
     last = at + 1;
   }
@@ -44843,8 +46182,8 @@ var path6 = {
   win32: { sep: "\\" },
   posix: { sep: "/" }
 };
-var sep4 = defaultPlatform === "win32" ? path6.win32.sep : path6.posix.sep;
-minimatch.sep = sep4;
+var sep6 = defaultPlatform === "win32" ? path6.win32.sep : path6.posix.sep;
+minimatch.sep = sep6;
 var GLOBSTAR = /* @__PURE__ */ Symbol("globstar **");
 minimatch.GLOBSTAR = GLOBSTAR;
 var qmark2 = "[^/]";
@@ -45514,10 +46853,10 @@ var Minimatch = class {
       }
       return filtered.join("/");
     }).join("|");
-    const [open3, close] = set.length > 1 ? ["(?:", ")"] : ["", ""];
-    re = "^" + open3 + re + close + "$";
+    const [open4, close] = set.length > 1 ? ["(?:", ")"] : ["", ""];
+    re = "^" + open4 + re + close + "$";
     if (this.partial) {
-      re = "^(?:\\/|" + open3 + re.slice(1, -1) + close + ")$";
+      re = "^(?:\\/|" + open4 + re.slice(1, -1) + close + ")$";
     }
     if (this.negate)
       re = "^(?!" + re + ").+$";
@@ -45607,12 +46946,12 @@ var Path = class {
         this.segments = itemPath.split(path7.sep);
       } else {
         let remaining = itemPath;
-        let dir = dirname5(remaining);
+        let dir = dirname7(remaining);
         while (dir !== remaining) {
-          const basename7 = path7.basename(remaining);
-          this.segments.unshift(basename7);
+          const basename8 = path7.basename(remaining);
+          this.segments.unshift(basename8);
           remaining = dir;
-          dir = dirname5(remaining);
+          dir = dirname7(remaining);
         }
         this.segments.unshift(remaining);
       }
@@ -45624,7 +46963,7 @@ var Path = class {
         segment = normalizeSeparators2(itemPath[i]);
         if (i === 0 && hasRoot(segment)) {
           segment = safeTrimTrailingSeparator(segment);
-          assert2(segment === dirname5(segment), `Parameter 'itemPath' root segment contains information for multiple segments`);
+          assert2(segment === dirname7(segment), `Parameter 'itemPath' root segment contains information for multiple segments`);
           this.segments.push(segment);
         } else {
           assert2(!segment.includes(path7.sep), `Parameter 'itemPath' contains unexpected path separators`);
@@ -45715,7 +47054,7 @@ var Pattern = class _Pattern {
    */
   partialMatch(itemPath) {
     itemPath = safeTrimTrailingSeparator(itemPath);
-    if (dirname5(itemPath) === itemPath) {
+    if (dirname7(itemPath) === itemPath) {
       return this.rootRegExp.test(itemPath);
     }
     return this.minimatch.matchOne(itemPath.split(IS_WINDOWS7 ? /\\+/ : /\/+/), this.minimatch.set[0], true);
@@ -45822,11 +47161,11 @@ var SearchState = class {
 // node_modules/@actions/glob/lib/internal-globber.js
 var __awaiter9 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -45842,7 +47181,7 @@ var __awaiter9 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -45855,14 +47194,14 @@ var __asyncValues = function(o) {
   }, i);
   function verb(n) {
     i[n] = o[n] && function(v) {
-      return new Promise(function(resolve5, reject) {
-        v = o[n](v), settle2(resolve5, reject, v.done, v.value);
+      return new Promise(function(resolve6, reject) {
+        v = o[n](v), settle2(resolve6, reject, v.done, v.value);
       });
     };
   }
-  function settle2(resolve5, reject, d, v) {
+  function settle2(resolve6, reject, d, v) {
     Promise.resolve(v).then(function(v2) {
-      resolve5({ value: v2, done: d });
+      resolve6({ value: v2, done: d });
     }, reject);
   }
 };
@@ -46059,11 +47398,11 @@ var DefaultGlobber = class _DefaultGlobber {
 // node_modules/@actions/glob/lib/glob.js
 var __awaiter10 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -46079,7 +47418,7 @@ var __awaiter10 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -46127,11 +47466,11 @@ var CacheReadDeniedMessagePrefix = "cache read denied:";
 // node_modules/@actions/cache/lib/internal/cacheUtils.js
 var __awaiter11 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -46147,7 +47486,7 @@ var __awaiter11 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -46160,14 +47499,14 @@ var __asyncValues2 = function(o) {
   }, i);
   function verb(n) {
     i[n] = o[n] && function(v) {
-      return new Promise(function(resolve5, reject) {
-        v = o[n](v), settle2(resolve5, reject, v.done, v.value);
+      return new Promise(function(resolve6, reject) {
+        v = o[n](v), settle2(resolve6, reject, v.done, v.value);
       });
     };
   }
-  function settle2(resolve5, reject, d, v) {
+  function settle2(resolve6, reject, d, v) {
     Promise.resolve(v).then(function(v2) {
-      resolve5({ value: v2, done: d });
+      resolve6({ value: v2, done: d });
     }, reject);
   }
 };
@@ -46669,7 +48008,7 @@ function createHttpHeaders(rawHeaders) {
 }
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/util/uuidUtils.js
-function randomUUID3() {
+function randomUUID4() {
   return crypto.randomUUID();
 }
 
@@ -46709,7 +48048,7 @@ var PipelineRequestImpl = class {
     this.abortSignal = options.abortSignal;
     this.onUploadProgress = options.onUploadProgress;
     this.onDownloadProgress = options.onDownloadProgress;
-    this.requestId = options.requestId || randomUUID3();
+    this.requestId = options.requestId || randomUUID4();
     this.allowInsecureConnection = options.allowInsecureConnection ?? false;
     this.enableBrowserStreams = options.enableBrowserStreams ?? false;
     this.requestOverrides = options.requestOverrides;
@@ -46760,12 +48099,12 @@ var HttpPipeline = class _HttpPipeline {
   }
   sendRequest(httpClient, request2) {
     const policies = this.getOrderedPolicies();
-    const pipeline3 = policies.reduceRight((next, policy) => {
+    const pipeline4 = policies.reduceRight((next, policy) => {
       return (req) => {
         return policy.sendRequest(req, next);
       };
     }, (req) => httpClient.sendRequest(req));
-    return pipeline3(request2);
+    return pipeline4(request2);
   }
   getOrderedPolicies() {
     if (!this._orderedPolicies) {
@@ -47150,9 +48489,9 @@ function isStreamComplete(stream2) {
   if (stream2.readable === false) {
     return Promise.resolve();
   }
-  return new Promise((resolve5) => {
+  return new Promise((resolve6) => {
     const handler2 = () => {
-      resolve5();
+      resolve6();
       stream2.removeListener("close", handler2);
       stream2.removeListener("end", handler2);
       stream2.removeListener("error", handler2);
@@ -47307,8 +48646,8 @@ var NodeHttpClient = class {
       headers: request2.headers.toJSON({ preserveCase: true }),
       ...request2.requestOverrides
     };
-    return new Promise((resolve5, reject) => {
-      const req = isInsecure ? http2.request(options, resolve5) : https2.request(options, resolve5);
+    return new Promise((resolve6, reject) => {
+      const req = isInsecure ? http2.request(options, resolve6) : https2.request(options, resolve6);
       req.once("error", (err) => {
         reject(new RestError(err.message, { code: err.code ?? RestError.REQUEST_SEND_ERROR, request: request2 }));
       });
@@ -47392,7 +48731,7 @@ function getDecodedResponseStream(stream2, headers) {
   return stream2;
 }
 function streamToText(stream2) {
-  return new Promise((resolve5, reject) => {
+  return new Promise((resolve6, reject) => {
     const buffer3 = [];
     stream2.on("data", (chunk) => {
       if (Buffer.isBuffer(chunk)) {
@@ -47402,7 +48741,7 @@ function streamToText(stream2) {
       }
     });
     stream2.on("end", () => {
-      resolve5(Buffer.concat(buffer3).toString("utf8"));
+      resolve6(Buffer.concat(buffer3).toString("utf8"));
     });
     stream2.on("error", (e) => {
       if (e && e?.name === "AbortError") {
@@ -47497,7 +48836,7 @@ function calculateRetryDelay(retryAttempt, config) {
 // node_modules/@typespec/ts-http-runtime/dist/esm/util/helpers.js
 var StandardAbortMessage = "The operation was aborted.";
 function delay(delayInMs, value, options) {
-  return new Promise((resolve5, reject) => {
+  return new Promise((resolve6, reject) => {
     let timer = void 0;
     let onAborted = void 0;
     const rejectOnAbort = () => {
@@ -47520,7 +48859,7 @@ function delay(delayInMs, value, options) {
     }
     timer = setTimeout(() => {
       removeListeners();
-      resolve5(value);
+      resolve6(value);
     }, delayInMs);
     if (options?.abortSignal) {
       options.abortSignal.addEventListener("abort", onAborted);
@@ -48023,7 +49362,7 @@ function isBlob(x) {
 }
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/util/concat.js
-import { Readable as Readable2 } from "stream";
+import { Readable as Readable3 } from "stream";
 async function* streamAsyncIterator() {
   const reader = this.getReader();
   try {
@@ -48049,14 +49388,14 @@ function makeAsyncIterable(webStream) {
 function ensureNodeStream(stream2) {
   if (stream2 instanceof ReadableStream) {
     makeAsyncIterable(stream2);
-    return Readable2.fromWeb(stream2);
+    return Readable3.fromWeb(stream2);
   } else {
     return stream2;
   }
 }
 function toStream(source) {
   if (source instanceof Uint8Array) {
-    return Readable2.from(Buffer.from(source));
+    return Readable3.from(Buffer.from(source));
   } else if (isBlob(source)) {
     return ensureNodeStream(source.stream());
   } else {
@@ -48066,7 +49405,7 @@ function toStream(source) {
 async function concat(sources) {
   return function() {
     const streams = sources.map((x) => typeof x === "function" ? x() : x).map(toStream);
-    return Readable2.from((async function* () {
+    return Readable3.from((async function* () {
       for (const stream2 of streams) {
         for await (const chunk of stream2) {
           yield chunk;
@@ -48078,7 +49417,7 @@ async function concat(sources) {
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/policies/multipartPolicy.js
 function generateBoundary() {
-  return `----AzSDKFormBoundary${randomUUID3()}`;
+  return `----AzSDKFormBoundary${randomUUID4()}`;
 }
 function encodeHeaders(headers) {
   let result = "";
@@ -48276,7 +49615,7 @@ var AbortError2 = class extends Error {
 // node_modules/@azure/core-util/dist/esm/createAbortablePromise.js
 function createAbortablePromise(buildPromise, options) {
   const { cleanupBeforeAbort, abortSignal, abortErrorMsg } = options ?? {};
-  return new Promise((resolve5, reject) => {
+  return new Promise((resolve6, reject) => {
     function rejectOnAbort() {
       reject(new AbortError2(abortErrorMsg ?? "The operation was aborted."));
     }
@@ -48294,7 +49633,7 @@ function createAbortablePromise(buildPromise, options) {
     try {
       buildPromise((x) => {
         removeListeners();
-        resolve5(x);
+        resolve6(x);
       }, (x) => {
         removeListeners();
         reject(x);
@@ -48311,8 +49650,8 @@ var StandardAbortMessage2 = "The delay was aborted.";
 function delay2(timeInMs, options) {
   let token;
   const { abortSignal, abortErrorMsg } = options ?? {};
-  return createAbortablePromise((resolve5) => {
-    token = setTimeout(resolve5, timeInMs);
+  return createAbortablePromise((resolve6) => {
+    token = setTimeout(resolve6, timeInMs);
   }, {
     cleanupBeforeAbort: () => clearTimeout(token),
     abortSignal,
@@ -48343,8 +49682,8 @@ function getErrorMessage(e) {
 function isError2(e) {
   return isError(e);
 }
-function randomUUID4() {
-  return randomUUID3();
+function randomUUID5() {
+  return randomUUID4();
 }
 var isNodeLike2 = isNodeLike;
 function uint8ArrayToString2(bytes, format) {
@@ -48725,31 +50064,31 @@ function wrapAbortSignalLikePolicy() {
 
 // node_modules/@azure/core-rest-pipeline/dist/esm/createPipelineFromOptions.js
 function createPipelineFromOptions2(options) {
-  const pipeline3 = createEmptyPipeline2();
+  const pipeline4 = createEmptyPipeline2();
   if (isNodeLike2) {
     if (options.agent) {
-      pipeline3.addPolicy(agentPolicy2(options.agent));
+      pipeline4.addPolicy(agentPolicy2(options.agent));
     }
     if (options.tlsOptions) {
-      pipeline3.addPolicy(tlsPolicy2(options.tlsOptions));
+      pipeline4.addPolicy(tlsPolicy2(options.tlsOptions));
     }
-    pipeline3.addPolicy(proxyPolicy2(options.proxyOptions));
-    pipeline3.addPolicy(decompressResponsePolicy2());
+    pipeline4.addPolicy(proxyPolicy2(options.proxyOptions));
+    pipeline4.addPolicy(decompressResponsePolicy2());
   }
-  pipeline3.addPolicy(wrapAbortSignalLikePolicy());
-  pipeline3.addPolicy(formDataPolicy2(), { beforePolicies: [multipartPolicyName2] });
-  pipeline3.addPolicy(userAgentPolicy2(options.userAgentOptions));
-  pipeline3.addPolicy(setClientRequestIdPolicy(options.telemetryOptions?.clientRequestIdHeaderName));
-  pipeline3.addPolicy(multipartPolicy2(), { afterPhase: "Deserialize" });
-  pipeline3.addPolicy(defaultRetryPolicy2(options.retryOptions), { phase: "Retry" });
-  pipeline3.addPolicy(tracingPolicy({ ...options.userAgentOptions, ...options.loggingOptions }), {
+  pipeline4.addPolicy(wrapAbortSignalLikePolicy());
+  pipeline4.addPolicy(formDataPolicy2(), { beforePolicies: [multipartPolicyName2] });
+  pipeline4.addPolicy(userAgentPolicy2(options.userAgentOptions));
+  pipeline4.addPolicy(setClientRequestIdPolicy(options.telemetryOptions?.clientRequestIdHeaderName));
+  pipeline4.addPolicy(multipartPolicy2(), { afterPhase: "Deserialize" });
+  pipeline4.addPolicy(defaultRetryPolicy2(options.retryOptions), { phase: "Retry" });
+  pipeline4.addPolicy(tracingPolicy({ ...options.userAgentOptions, ...options.loggingOptions }), {
     afterPhase: "Retry"
   });
   if (isNodeLike2) {
-    pipeline3.addPolicy(redirectPolicy2(options.redirectOptions), { afterPhase: "Retry" });
+    pipeline4.addPolicy(redirectPolicy2(options.redirectOptions), { afterPhase: "Retry" });
   }
-  pipeline3.addPolicy(logPolicy2(options.loggingOptions), { afterPhase: "Sign" });
-  return pipeline3;
+  pipeline4.addPolicy(logPolicy2(options.loggingOptions), { afterPhase: "Sign" });
+  return pipeline4;
 }
 
 // node_modules/@azure/core-rest-pipeline/dist/esm/defaultHttpClient.js
@@ -49073,8 +50412,8 @@ function createDisableKeepAlivePolicy() {
     }
   };
 }
-function pipelineContainsDisableKeepAlivePolicy(pipeline3) {
-  return pipeline3.getOrderedPolicies().some((policy) => policy.name === disableKeepAlivePolicyName);
+function pipelineContainsDisableKeepAlivePolicy(pipeline4) {
+  return pipeline4.getOrderedPolicies().some((policy) => policy.name === disableKeepAlivePolicyName);
 }
 
 // node_modules/@azure/core-client/dist/esm/base64.js
@@ -50158,18 +51497,18 @@ function handleErrorResponse(parsedResponse, operationSpec, responseSpec, option
 }
 async function parse3(jsonContentTypes, xmlContentTypes, operationResponse, opts, parseXML2) {
   if (!operationResponse.request.streamResponseStatusCodes?.has(operationResponse.status) && operationResponse.bodyAsText) {
-    const text = operationResponse.bodyAsText;
+    const text2 = operationResponse.bodyAsText;
     const contentType2 = operationResponse.headers.get("Content-Type") || "";
     const contentComponents = !contentType2 ? [] : contentType2.split(";").map((component) => component.toLowerCase());
     try {
       if (contentComponents.length === 0 || contentComponents.some((component) => jsonContentTypes.indexOf(component) !== -1)) {
-        operationResponse.parsedBody = JSON.parse(text);
+        operationResponse.parsedBody = JSON.parse(text2);
         return operationResponse;
       } else if (contentComponents.some((component) => xmlContentTypes.indexOf(component) !== -1)) {
         if (!parseXML2) {
           throw new Error("Parsing XML not supported.");
         }
-        const body2 = await parseXML2(text, opts.xml);
+        const body2 = await parseXML2(text2, opts.xml);
         operationResponse.parsedBody = body2;
         return operationResponse;
       }
@@ -50329,18 +51668,18 @@ function prepareXMLRootList(obj, elementName, xmlNamespaceKey, xmlNamespace) {
 
 // node_modules/@azure/core-client/dist/esm/pipeline.js
 function createClientPipeline(options = {}) {
-  const pipeline3 = createPipelineFromOptions2(options ?? {});
+  const pipeline4 = createPipelineFromOptions2(options ?? {});
   if (options.credentialOptions) {
-    pipeline3.addPolicy(bearerTokenAuthenticationPolicy({
+    pipeline4.addPolicy(bearerTokenAuthenticationPolicy({
       credential: options.credentialOptions.credential,
       scopes: options.credentialOptions.credentialScopes
     }));
   }
-  pipeline3.addPolicy(serializationPolicy(options.serializationOptions), { phase: "Serialize" });
-  pipeline3.addPolicy(deserializationPolicy(options.deserializationOptions), {
+  pipeline4.addPolicy(serializationPolicy(options.serializationOptions), { phase: "Serialize" });
+  pipeline4.addPolicy(deserializationPolicy(options.deserializationOptions), {
     phase: "Deserialize"
   });
-  return pipeline3;
+  return pipeline4;
 }
 
 // node_modules/@azure/core-client/dist/esm/httpClientCache.js
@@ -50712,8 +52051,8 @@ var Constants = {
     AUTHORIZATION: "authorization"
   }
 };
-function isUuid(text) {
-  return /^[0-9a-fA-F]{8}\b-[0-9a-fA-F]{4}\b-[0-9a-fA-F]{4}\b-[0-9a-fA-F]{4}\b-[0-9a-fA-F]{12}$/.test(text);
+function isUuid(text2) {
+  return /^[0-9a-fA-F]{8}\b-[0-9a-fA-F]{4}\b-[0-9a-fA-F]{4}\b-[0-9a-fA-F]{4}\b-[0-9a-fA-F]{12}$/.test(text2);
 }
 var authorizeRequestOnTenantChallenge = async (challengeOptions) => {
   const requestOptions = requestToOptions(challengeOptions.request);
@@ -51521,10 +52860,10 @@ function validateAmpersand(xmlData, i) {
   }
   return i;
 }
-function getErrorObject(code, message, lineNumber) {
+function getErrorObject(code2, message, lineNumber) {
   return {
     err: {
-      code,
+      code: code2,
       msg: message,
       line: lineNumber.line || lineNumber,
       col: lineNumber.col
@@ -53606,21 +54945,21 @@ var Matcher = class {
    * @returns {string}
    */
   toString(separator, includeNamespace = true) {
-    const sep11 = separator || this.separator;
-    const isDefault = sep11 === this.separator && includeNamespace === true;
+    const sep13 = separator || this.separator;
+    const isDefault = sep13 === this.separator && includeNamespace === true;
     if (isDefault) {
       if (this._pathStringCache !== null) {
         return this._pathStringCache;
       }
       const result = this.path.map(
         (n) => n.namespace ? `${n.namespace}:${n.tag}` : n.tag
-      ).join(sep11);
+      ).join(sep13);
       this._pathStringCache = result;
       return result;
     }
     return this.path.map(
       (n) => includeNamespace && n.namespace ? `${n.namespace}:${n.tag}` : n.tag
-    ).join(sep11);
+    ).join(sep13);
   }
   /**
    * Get path as array of tag names.
@@ -54258,73 +55597,73 @@ var REDOS_PATTERNS = [
 var redos_default = REDOS_PATTERNS;
 
 // node_modules/is-unsafe/src/contexts/nosql.js
-var sep8 = `["'\\s]*:`;
+var sep10 = `["'\\s]*:`;
 var NOSQL_PATTERNS = [
   // ─── MongoDB $ operator injection ────────────────────────────────────────
   {
     id: "nosql-where-operator",
     description: "$where \u2014 executes arbitrary JavaScript server-side in MongoDB",
-    pattern: new RegExp(`\\$where${sep8}`, "i")
+    pattern: new RegExp(`\\$where${sep10}`, "i")
   },
   {
     id: "nosql-ne-operator",
     description: '$ne \u2014 "not equal" operator used to bypass equality checks',
-    pattern: new RegExp(`\\$ne${sep8}`, "i")
+    pattern: new RegExp(`\\$ne${sep10}`, "i")
   },
   {
     id: "nosql-gt-operator",
     description: '$gt \u2014 "greater than" used to bypass password/value checks',
-    pattern: new RegExp(`\\$gte?${sep8}`, "i")
+    pattern: new RegExp(`\\$gte?${sep10}`, "i")
   },
   {
     id: "nosql-lt-operator",
     description: '$lt / $lte \u2014 "less than" bypass variants',
-    pattern: new RegExp(`\\$lte?${sep8}`, "i")
+    pattern: new RegExp(`\\$lte?${sep10}`, "i")
   },
   {
     id: "nosql-regex-operator",
     description: "$regex \u2014 can be used to extract data character by character (blind injection)",
-    pattern: new RegExp(`\\$regex${sep8}`, "i")
+    pattern: new RegExp(`\\$regex${sep10}`, "i")
   },
   {
     id: "nosql-or-operator",
     description: "$or \u2014 logical OR; used to create always-true conditions",
-    pattern: new RegExp(`\\$or${sep8}\\s*\\[`, "i")
+    pattern: new RegExp(`\\$or${sep10}\\s*\\[`, "i")
   },
   {
     id: "nosql-and-operator",
     description: "$and \u2014 logical AND operator injection",
-    pattern: new RegExp(`\\$and${sep8}\\s*\\[`, "i")
+    pattern: new RegExp(`\\$and${sep10}\\s*\\[`, "i")
   },
   {
     id: "nosql-nor-operator",
     description: "$nor \u2014 logical NOR operator injection",
-    pattern: new RegExp(`\\$nor${sep8}\\s*\\[`, "i")
+    pattern: new RegExp(`\\$nor${sep10}\\s*\\[`, "i")
   },
   {
     id: "nosql-exists-operator",
     description: "$exists \u2014 can enumerate fields to determine schema",
-    pattern: new RegExp(`\\$exists${sep8}`, "i")
+    pattern: new RegExp(`\\$exists${sep10}`, "i")
   },
   {
     id: "nosql-in-operator",
     description: "$in \u2014 matches any value in a list; can enumerate values",
-    pattern: new RegExp(`\\$in${sep8}\\s*\\[`, "i")
+    pattern: new RegExp(`\\$in${sep10}\\s*\\[`, "i")
   },
   {
     id: "nosql-expr-operator",
     description: "$expr \u2014 allows aggregation expressions in queries (MongoDB 3.6+)",
-    pattern: new RegExp(`\\$expr${sep8}`, "i")
+    pattern: new RegExp(`\\$expr${sep10}`, "i")
   },
   {
     id: "nosql-function-operator",
     description: "$function \u2014 executes arbitrary JavaScript in MongoDB 4.4+",
-    pattern: new RegExp(`\\$function${sep8}`, "i")
+    pattern: new RegExp(`\\$function${sep10}`, "i")
   },
   {
     id: "nosql-accumulator-operator",
     description: "$accumulator \u2014 custom aggregation with arbitrary JS execution",
-    pattern: new RegExp(`\\$accumulator${sep8}`, "i")
+    pattern: new RegExp(`\\$accumulator${sep10}`, "i")
   },
   // ─── Prototype pollution ─────────────────────────────────────────────────
   {
@@ -55030,11 +56369,11 @@ function tagExpWithClosingIndex(xmlData, i, closingChar = ">") {
   let result = "";
   let segmentStart = i;
   for (let index = i; index < len; index++) {
-    const code = xmlData.charCodeAt(index);
-    if (code === 34 || code === 39) {
+    const code2 = xmlData.charCodeAt(index);
+    if (code2 === 34 || code2 === 39) {
       index = xmlData.indexOf(xmlData[index], index + 1);
       if (index === -1) return;
-    } else if (code === closeCode0) {
+    } else if (code2 === closeCode0) {
       if (closeCode1 !== -1) {
         if (xmlData.charCodeAt(index + 1) === closeCode1) {
           result += xmlData.substring(segmentStart, index);
@@ -55044,7 +56383,7 @@ function tagExpWithClosingIndex(xmlData, i, closingChar = ">") {
         result += xmlData.substring(segmentStart, index);
         return { data: result, index };
       }
-    } else if (code === 9) {
+    } else if (code2 === 9) {
       result += xmlData.substring(segmentStart, index) + " ";
       segmentStart = index + 1;
     }
@@ -55139,8 +56478,8 @@ function readStopNodeData(xmlData, tagName, i) {
           const nextLt = xmlData.indexOf("<", i + 1);
           if (nextLt === -1 || nextLt > nextGt) {
             const exp = xmlData.substring(i + 1, nextGt);
-            const sep11 = exp.search(/\s/);
-            const name = sep11 === -1 ? exp : exp.substring(0, sep11);
+            const sep13 = exp.search(/\s/);
+            const name = sep13 === -1 ? exp : exp.substring(0, sep13);
             if (name === tagName && exp[exp.length - 1] !== "/") openTagCount++;
             i = nextGt;
           }
@@ -55203,7 +56542,7 @@ function prettify(node, options, matcher, readonlyMatcher) {
   return compress(node, options, matcher, readonlyMatcher);
 }
 function compress(arr, options, matcher, readonlyMatcher) {
-  let text;
+  let text2;
   const compressedObj = {};
   for (let i = 0; i < arr.length; i++) {
     const tagObj = arr[i];
@@ -55216,8 +56555,8 @@ function compress(arr, options, matcher, readonlyMatcher) {
       matcher.push(property, rawAttrs);
     }
     if (property === options.textNodeName) {
-      if (text === void 0) text = tagObj[property];
-      else text += "" + tagObj[property];
+      if (text2 === void 0) text2 = tagObj[property];
+      else text2 += "" + tagObj[property];
     } else if (property === void 0) {
       continue;
     } else if (tagObj[property]) {
@@ -55255,9 +56594,9 @@ function compress(arr, options, matcher, readonlyMatcher) {
       }
     }
   }
-  if (typeof text === "string") {
-    if (text.length > 0) compressedObj[options.textNodeName] = text;
-  } else if (text !== void 0) compressedObj[options.textNodeName] = text;
+  if (typeof text2 === "string") {
+    if (text2.length > 0) compressedObj[options.textNodeName] = text2;
+  } else if (text2 !== void 0) compressedObj[options.textNodeName] = text2;
   return compressedObj;
 }
 function propName(obj) {
@@ -55428,9 +56767,9 @@ function arrToStr(arr, options, indentation, matcher, stopNodeExpressions, qName
   }
   if (!Array.isArray(arr)) {
     if (arr !== void 0 && arr !== null) {
-      let text = valToStr(arr);
-      text = replaceEntitiesValue2(text, options);
-      return text;
+      let text2 = valToStr(arr);
+      text2 = replaceEntitiesValue2(text2, options);
+      return text2;
     }
     return "";
   }
@@ -56172,8 +57511,8 @@ var logger4 = createClientLogger2("storage-blob");
 import { EventEmitter as EventEmitter2 } from "events";
 
 // node_modules/@azure/storage-common/dist/esm/BuffersStream.js
-import { Readable as Readable3 } from "node:stream";
-var BuffersStream = class extends Readable3 {
+import { Readable as Readable4 } from "node:stream";
+var BuffersStream = class extends Readable4 {
   buffers;
   byteLength;
   /**
@@ -56443,7 +57782,7 @@ var BufferScheduler = class {
    *
    */
   async do() {
-    return new Promise((resolve5, reject) => {
+    return new Promise((resolve6, reject) => {
       this.readable.on("data", (data) => {
         data = typeof data === "string" ? Buffer.from(data, this.encoding) : data;
         this.appendUnresolvedData(data);
@@ -56471,11 +57810,11 @@ var BufferScheduler = class {
         if (this.isStreamEnd && this.executingOutgoingHandlers === 0) {
           if (this.unresolvedLength > 0 && this.unresolvedLength < this.bufferSize) {
             const buffer3 = this.shiftBufferFromUnresolvedDataArray();
-            this.outgoingHandler(() => buffer3.getReadableStream(), buffer3.size, this.offset).then(resolve5).catch(reject);
+            this.outgoingHandler(() => buffer3.getReadableStream(), buffer3.size, this.offset).then(resolve6).catch(reject);
           } else if (this.unresolvedLength >= this.bufferSize) {
             return;
           } else {
-            resolve5();
+            resolve6();
           }
         }
       });
@@ -56582,7 +57921,7 @@ var BufferScheduler = class {
 
 // node_modules/@azure/storage-common/dist/esm/crc64.js
 import { createRequire } from "node:module";
-import { dirname as dirname6 } from "node:path";
+import { dirname as dirname8 } from "node:path";
 import { fileURLToPath } from "node:url";
 var __isNode__ = typeof process === "object" && typeof process.versions === "object" && typeof process.versions.node === "string";
 var require2;
@@ -56591,7 +57930,7 @@ var __dirname2;
 if (__isNode__) {
   require2 = createRequire(import.meta.url);
   __filename = fileURLToPath(import.meta.url);
-  __dirname2 = dirname6(__filename);
+  __dirname2 = dirname8(__filename);
 }
 var NativeCRC64 = (() => {
   var _scriptDir = typeof document !== "undefined" && document.currentScript ? document.currentScript.src : void 0;
@@ -56600,8 +57939,8 @@ var NativeCRC64 = (() => {
     NativeCRC642 = NativeCRC642 || {};
     var Module = typeof NativeCRC642 != "undefined" ? NativeCRC642 : {};
     var readyPromiseResolve, readyPromiseReject;
-    Module["ready"] = new Promise(function(resolve5, reject) {
-      readyPromiseResolve = resolve5;
+    Module["ready"] = new Promise(function(resolve6, reject) {
+      readyPromiseResolve = resolve6;
       readyPromiseReject = reject;
     });
     ["_malloc", "_free", "_emscripten_bind_VoidPtr___destroy___0", "_emscripten_bind_Crc64Hash_Crc64Hash_0", "_emscripten_bind_Crc64Hash_OnAppend_2", "_emscripten_bind_Crc64Hash_OnFinal_3", "_emscripten_bind_Crc64Hash___destroy___0", "_fflush", "onRuntimeInitialized"].forEach((prop) => {
@@ -56910,9 +58249,9 @@ var NativeCRC64 = (() => {
     var wasmMemory;
     var ABORT = false;
     var EXITSTATUS;
-    function assert4(condition, text) {
+    function assert4(condition, text2) {
       if (!condition) {
-        abort("Assertion failed" + (text ? ": " + text : ""));
+        abort("Assertion failed" + (text2 ? ": " + text2 : ""));
       }
     }
     var UTF8Decoder = typeof TextDecoder != "undefined" ? new TextDecoder("utf8") : void 0;
@@ -58019,12 +59358,12 @@ var NativeCRC64 = (() => {
           abort("invalid type for setValue: " + type);
       }
     }
-    function warnOnce(text) {
+    function warnOnce(text2) {
       if (!warnOnce.shown) warnOnce.shown = {};
-      if (!warnOnce.shown[text]) {
-        warnOnce.shown[text] = 1;
-        if (ENVIRONMENT_IS_NODE) text = "warning: " + text;
-        err(text);
+      if (!warnOnce.shown[text2]) {
+        warnOnce.shown[text2] = 1;
+        if (ENVIRONMENT_IS_NODE) text2 = "warning: " + text2;
+        err(text2);
       }
     }
     function _abort() {
@@ -59171,7 +60510,7 @@ function getURLQueries(url2) {
   return queries;
 }
 async function delay3(timeInMs, aborter, abortError) {
-  return new Promise((resolve5, reject) => {
+  return new Promise((resolve6, reject) => {
     let timeout;
     const abortHandler = () => {
       if (timeout !== void 0) {
@@ -59183,7 +60522,7 @@ async function delay3(timeInMs, aborter, abortError) {
       if (aborter !== void 0) {
         aborter.removeEventListener("abort", abortHandler);
       }
-      resolve5();
+      resolve6();
     };
     timeout = setTimeout(resolveHandler, timeInMs);
     if (aborter !== void 0) {
@@ -60473,11 +61812,11 @@ var PathStylePorts2 = [
 ];
 
 // node_modules/@azure/storage-blob/dist/esm/Pipeline.js
-function isPipelineLike(pipeline3) {
-  if (!pipeline3 || typeof pipeline3 !== "object") {
+function isPipelineLike(pipeline4) {
+  if (!pipeline4 || typeof pipeline4 !== "object") {
     return false;
   }
-  const castPipeline = pipeline3;
+  const castPipeline = pipeline4;
   return Array.isArray(castPipeline.factories) && typeof castPipeline.options === "object" && typeof castPipeline.toServiceClientOptions === "function";
 }
 var Pipeline = class {
@@ -60516,11 +61855,11 @@ function newPipeline(credential, pipelineOptions = {}) {
   if (!credential) {
     credential = new AnonymousCredential();
   }
-  const pipeline3 = new Pipeline([], pipelineOptions);
-  pipeline3._credential = credential;
-  return pipeline3;
+  const pipeline4 = new Pipeline([], pipelineOptions);
+  pipeline4._credential = credential;
+  return pipeline4;
 }
-function processDownlevelPipeline(pipeline3) {
+function processDownlevelPipeline(pipeline4) {
   const knownFactoryFunctions = [
     isAnonymousCredential,
     isStorageSharedKeyCredential,
@@ -60530,8 +61869,8 @@ function processDownlevelPipeline(pipeline3) {
     isStorageTelemetryPolicyFactory,
     isCoreHttpPolicyFactory
   ];
-  if (pipeline3.factories.length) {
-    const novelFactories = pipeline3.factories.filter((factory) => {
+  if (pipeline4.factories.length) {
+    const novelFactories = pipeline4.factories.filter((factory) => {
       return !knownFactoryFunctions.some((knownFactory) => knownFactory(factory));
     });
     if (novelFactories.length) {
@@ -60544,14 +61883,14 @@ function processDownlevelPipeline(pipeline3) {
   }
   return void 0;
 }
-function getCoreClientOptions(pipeline3) {
-  const { httpClient: v1Client, ...restOptions } = pipeline3.options;
-  let httpClient = pipeline3._coreHttpClient;
+function getCoreClientOptions(pipeline4) {
+  const { httpClient: v1Client, ...restOptions } = pipeline4.options;
+  let httpClient = pipeline4._coreHttpClient;
   if (!httpClient) {
     httpClient = v1Client ? convertHttpClient(v1Client) : getCachedDefaultHttpClient2();
-    pipeline3._coreHttpClient = httpClient;
+    pipeline4._coreHttpClient = httpClient;
   }
-  let corePipeline = pipeline3._corePipeline;
+  let corePipeline = pipeline4._corePipeline;
   if (!corePipeline) {
     const packageDetails = `azsdk-js-azure-storage-blob/${SDK_VERSION4}`;
     const userAgentPrefix = restOptions.userAgentOptions && restOptions.userAgentOptions.userAgentPrefix ? `${restOptions.userAgentOptions.userAgentPrefix} ${packageDetails}` : `${packageDetails}`;
@@ -60592,11 +61931,11 @@ function getCoreClientOptions(pipeline3) {
     corePipeline.addPolicy(storageRetryPolicy(restOptions.retryOptions), { phase: "Retry" });
     corePipeline.addPolicy(storageRequestFailureDetailsParserPolicy());
     corePipeline.addPolicy(storageBrowserPolicy());
-    const downlevelResults = processDownlevelPipeline(pipeline3);
+    const downlevelResults = processDownlevelPipeline(pipeline4);
     if (downlevelResults) {
       corePipeline.addPolicy(downlevelResults.wrappedPolicies, downlevelResults.afterRetry ? { afterPhase: "Retry" } : void 0);
     }
-    const credential = getCredentialFromPipeline(pipeline3);
+    const credential = getCredentialFromPipeline(pipeline4);
     if (isTokenCredential(credential)) {
       corePipeline.addPolicy(bearerTokenAuthenticationPolicy({
         credential,
@@ -60609,7 +61948,7 @@ function getCoreClientOptions(pipeline3) {
         accountKey: credential.accountKey
       }), { phase: "Sign" });
     }
-    pipeline3._corePipeline = corePipeline;
+    pipeline4._corePipeline = corePipeline;
   }
   return {
     ...restOptions,
@@ -60618,12 +61957,12 @@ function getCoreClientOptions(pipeline3) {
     pipeline: corePipeline
   };
 }
-function getCredentialFromPipeline(pipeline3) {
-  if (pipeline3._credential) {
-    return pipeline3._credential;
+function getCredentialFromPipeline(pipeline4) {
+  if (pipeline4._credential) {
+    return pipeline4._credential;
   }
   let credential = new AnonymousCredential();
-  for (const factory of pipeline3.factories) {
+  for (const factory of pipeline4.factories) {
     if (isTokenCredential(factory.credential)) {
       credential = factory.credential;
     } else if (isStorageSharedKeyCredential(factory)) {
@@ -74227,8 +75566,8 @@ function extractConnectionStringParts(connectionString) {
     return { kind: "SASConnString", url: blobEndpoint, accountName, accountSas };
   }
 }
-function escape2(text) {
-  return encodeURIComponent(text).replace(/%2F/g, "/").replace(/'/g, "%27").replace(/\+/g, "%20").replace(/%25/g, "%");
+function escape2(text2) {
+  return encodeURIComponent(text2).replace(/%2F/g, "/").replace(/'/g, "%27").replace(/\+/g, "%20").replace(/%25/g, "%");
 }
 function appendToURLPath(url2, name) {
   const urlParsed = new URL(url2);
@@ -74533,13 +75872,13 @@ var StorageClient2 = class {
    * @param url - url to resource
    * @param pipeline - request policy pipeline.
    */
-  constructor(url2, pipeline3) {
+  constructor(url2, pipeline4) {
     this.url = escapeURLPath(url2);
     this.accountName = getAccountNameFromUrl(url2);
-    this.pipeline = pipeline3;
-    this.storageClientContext = new StorageContextClient(this.url, getCoreClientOptions(pipeline3));
+    this.pipeline = pipeline4;
+    this.storageClientContext = new StorageContextClient(this.url, getCoreClientOptions(pipeline4));
     this.isHttps = iEqual(getURLScheme(this.url) || "", "https");
-    this.credential = getCredentialFromPipeline(pipeline3);
+    this.credential = getCredentialFromPipeline(pipeline4);
     const storageClientContext = this.storageClientContext;
     storageClientContext.requestContentType = void 0;
   }
@@ -75788,7 +77127,7 @@ var BlobLeaseClient = class {
       this._containerOrBlobOperation = clientContext.blob;
     }
     if (!leaseId2) {
-      leaseId2 = randomUUID4();
+      leaseId2 = randomUUID5();
     }
     this._leaseId = leaseId2;
   }
@@ -75928,8 +77267,8 @@ var BlobLeaseClient = class {
 };
 
 // node_modules/@azure/storage-blob/dist/esm/utils/RetriableReadableStream.js
-import { Readable as Readable4 } from "node:stream";
-var RetriableReadableStream = class extends Readable4 {
+import { Readable as Readable5 } from "node:stream";
+var RetriableReadableStream = class extends Readable5 {
   start;
   offset;
   end;
@@ -76481,7 +77820,7 @@ var BlobDownloadResponse = class {
 };
 
 // node_modules/@azure/storage-blob/dist/esm/utils/BlobQuickQueryStream.js
-import { Readable as Readable5 } from "node:stream";
+import { Readable as Readable6 } from "node:stream";
 
 // node_modules/@azure/storage-blob/dist/esm/internal-avro/AvroConstants.js
 var AVRO_SYNC_MARKER_SIZE = 16;
@@ -76958,7 +78297,7 @@ var AvroReadableFromStream = class extends AvroReadable {
       this._position += chunk.length;
       return this.toUint8Array(chunk);
     } else {
-      return new Promise((resolve5, reject) => {
+      return new Promise((resolve6, reject) => {
         const cleanUp = () => {
           this._readable.removeListener("readable", readableCallback);
           this._readable.removeListener("error", rejectCallback);
@@ -76973,7 +78312,7 @@ var AvroReadableFromStream = class extends AvroReadable {
           if (callbackChunk) {
             this._position += callbackChunk.length;
             cleanUp();
-            resolve5(this.toUint8Array(callbackChunk));
+            resolve6(this.toUint8Array(callbackChunk));
           }
         };
         const rejectCallback = () => {
@@ -76997,7 +78336,7 @@ var AvroReadableFromStream = class extends AvroReadable {
 };
 
 // node_modules/@azure/storage-blob/dist/esm/utils/BlobQuickQueryStream.js
-var BlobQuickQueryStream = class extends Readable5 {
+var BlobQuickQueryStream = class extends Readable6 {
   source;
   avroReader;
   avroIter;
@@ -77619,8 +78958,8 @@ var Poller = class {
     this.stopped = true;
     this.pollProgressCallbacks = [];
     this.operation = operation;
-    this.promise = new Promise((resolve5, reject) => {
-      this.resolve = resolve5;
+    this.promise = new Promise((resolve6, reject) => {
+      this.resolve = resolve6;
       this.reject = reject;
     });
     this.promise.catch(() => {
@@ -78025,8 +79364,8 @@ var Batch = class {
       return Promise.resolve();
     }
     this.parallelExecute();
-    return new Promise((resolve5, reject) => {
-      this.emitter.on("finish", resolve5);
+    return new Promise((resolve6, reject) => {
+      this.emitter.on("finish", resolve6);
       this.emitter.on("error", (error2) => {
         this.state = BatchStates.Error;
         reject(error2);
@@ -78073,12 +79412,12 @@ import util3 from "node:util";
 async function streamToBuffer(stream2, buffer3, offset, end, encoding) {
   let pos = 0;
   const count = end - offset;
-  return new Promise((resolve5, reject) => {
+  return new Promise((resolve6, reject) => {
     const timeout = setTimeout(() => reject(new Error(`The operation cannot be completed in timeout.`)), REQUEST_TIMEOUT);
     stream2.on("readable", () => {
       if (pos >= count) {
         clearTimeout(timeout);
-        resolve5();
+        resolve6();
         return;
       }
       let chunk = stream2.read();
@@ -78097,7 +79436,7 @@ async function streamToBuffer(stream2, buffer3, offset, end, encoding) {
       if (pos < count) {
         reject(new Error(`Stream drains before getting enough data needed. Data read: ${pos}, data need: ${count}`));
       }
-      resolve5();
+      resolve6();
     });
     stream2.on("error", (msg) => {
       clearTimeout(timeout);
@@ -78106,7 +79445,7 @@ async function streamToBuffer(stream2, buffer3, offset, end, encoding) {
   });
 }
 async function readStreamToLocalFile(rs, file) {
-  return new Promise((resolve5, reject) => {
+  return new Promise((resolve6, reject) => {
     const ws = fs6.createWriteStream(file);
     rs.on("error", (err) => {
       reject(err);
@@ -78114,7 +79453,7 @@ async function readStreamToLocalFile(rs, file) {
     ws.on("error", (err) => {
       reject(err);
     });
-    ws.on("close", resolve5);
+    ws.on("close", resolve6);
     rs.pipe(ws);
   });
 }
@@ -78145,21 +79484,21 @@ var BlobClient = class _BlobClient extends StorageClient2 {
   }
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
     options = options || {};
-    let pipeline3;
+    let pipeline4;
     let url2;
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline3 = credentialOrPipelineOrContainerName;
+      pipeline4 = credentialOrPipelineOrContainerName;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline3 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       if (blobNameOrOptions && typeof blobNameOrOptions !== "string") {
         options = blobNameOrOptions;
       }
-      pipeline3 = newPipeline(new AnonymousCredential(), options);
+      pipeline4 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -78171,20 +79510,20 @@ var BlobClient = class _BlobClient extends StorageClient2 {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline3 = newPipeline(sharedKeyCredential, options);
+          pipeline4 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline3 = newPipeline(new AnonymousCredential(), options);
+        pipeline4 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline3);
+    super(url2, pipeline4);
     ({ blobName: this._name, containerName: this._containerName } = this.getBlobAndContainerNamesFromUrl());
     this.blobContext = this.storageClientContext.blob;
     this._snapshot = getURLParameter(this.url, URLConstants2.Parameters.SNAPSHOT);
@@ -79026,7 +80365,7 @@ var BlobClient = class _BlobClient extends StorageClient2 {
    * @returns The SAS URI consisting of the URI to the resource represented by this client, followed by the generated SAS token.
    */
   generateSasUrl(options) {
-    return new Promise((resolve5) => {
+    return new Promise((resolve6) => {
       if (!(this.credential instanceof StorageSharedKeyCredential)) {
         throw new RangeError("Can only generate the SAS when the client is initialized with a shared key credential");
       }
@@ -79037,7 +80376,7 @@ var BlobClient = class _BlobClient extends StorageClient2 {
         versionId: this._versionId,
         ...options
       }, this.credential).toString();
-      resolve5(appendToURLQuery(this.url, sas));
+      resolve6(appendToURLQuery(this.url, sas));
     });
   }
   /**
@@ -79076,7 +80415,7 @@ var BlobClient = class _BlobClient extends StorageClient2 {
    * @returns The SAS URI consisting of the URI to the resource represented by this client, followed by the generated SAS token.
    */
   generateUserDelegationSasUrl(options, userDelegationKey) {
-    return new Promise((resolve5) => {
+    return new Promise((resolve6) => {
       const sas = generateBlobSASQueryParameters({
         containerName: this._containerName,
         blobName: this._name,
@@ -79084,7 +80423,7 @@ var BlobClient = class _BlobClient extends StorageClient2 {
         versionId: this._versionId,
         ...options
       }, userDelegationKey, this.accountName).toString();
-      resolve5(appendToURLQuery(this.url, sas));
+      resolve6(appendToURLQuery(this.url, sas));
     });
   }
   /**
@@ -79171,19 +80510,19 @@ var AppendBlobClient = class _AppendBlobClient extends BlobClient {
    */
   appendBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline3;
+    let pipeline4;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline3 = credentialOrPipelineOrContainerName;
+      pipeline4 = credentialOrPipelineOrContainerName;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline3 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
-      pipeline3 = newPipeline(new AnonymousCredential(), options);
+      pipeline4 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -79195,20 +80534,20 @@ var AppendBlobClient = class _AppendBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline3 = newPipeline(sharedKeyCredential, options);
+          pipeline4 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline3 = newPipeline(new AnonymousCredential(), options);
+        pipeline4 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline3);
+    super(url2, pipeline4);
     this.appendBlobContext = this.storageClientContext.appendBlob;
   }
   /**
@@ -79443,22 +80782,22 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
    */
   blockBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline3;
+    let pipeline4;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline3 = credentialOrPipelineOrContainerName;
+      pipeline4 = credentialOrPipelineOrContainerName;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline3 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       if (blobNameOrOptions && typeof blobNameOrOptions !== "string") {
         options = blobNameOrOptions;
       }
-      pipeline3 = newPipeline(new AnonymousCredential(), options);
+      pipeline4 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -79470,20 +80809,20 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline3 = newPipeline(sharedKeyCredential, options);
+          pipeline4 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline3 = newPipeline(new AnonymousCredential(), options);
+        pipeline4 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline3);
+    super(url2, pipeline4);
     this.blockBlobContext = this.storageClientContext.blockBlob;
     this._blobContext = this.storageClientContext.blob;
   }
@@ -79931,7 +81270,7 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
         throw new RangeError(`The buffer's size is too big or the BlockSize is too small;the number of blocks must be <= ${BLOCK_BLOB_MAX_BLOCKS}`);
       }
       const blockList = [];
-      const blockIDPrefix = randomUUID4();
+      const blockIDPrefix = randomUUID5();
       let transferProgress = 0;
       const batch = new Batch(options.concurrency);
       for (let i = 0; i < numBlocks; i++) {
@@ -80012,7 +81351,7 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
     }
     return tracingClient.withSpan("BlockBlobClient-uploadStream", options, async (updatedOptions) => {
       let blockNum = 0;
-      const blockIDPrefix = randomUUID4();
+      const blockIDPrefix = randomUUID5();
       let transferProgress = 0;
       const blockList = [];
       const scheduler = new BufferScheduler(
@@ -80054,19 +81393,19 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    */
   pageBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline3;
+    let pipeline4;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline3 = credentialOrPipelineOrContainerName;
+      pipeline4 = credentialOrPipelineOrContainerName;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline3 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
-      pipeline3 = newPipeline(new AnonymousCredential(), options);
+      pipeline4 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -80078,20 +81417,20 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline3 = newPipeline(sharedKeyCredential, options);
+          pipeline4 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline3 = newPipeline(new AnonymousCredential(), options);
+        pipeline4 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline3);
+    super(url2, pipeline4);
     this.pageBlobContext = this.storageClientContext.pageBlob;
   }
   /**
@@ -80799,16 +82138,16 @@ var InvalidResponseError = class extends Error {
   }
 };
 var NetworkError = class extends Error {
-  constructor(code) {
-    const message = `Unable to make request: ${code}
+  constructor(code2) {
+    const message = `Unable to make request: ${code2}
 If you are using self-hosted runners, please make sure your runner has access to all GitHub endpoints: https://docs.github.com/en/actions/hosting-your-own-runners/managing-self-hosted-runners/about-self-hosted-runners#communication-between-self-hosted-runners-and-github`;
     super(message);
-    this.code = code;
+    this.code = code2;
     this.name = "NetworkError";
   }
 };
-NetworkError.isNetworkErrorCode = (code) => {
-  if (!code)
+NetworkError.isNetworkErrorCode = (code2) => {
+  if (!code2)
     return false;
   return [
     "ECONNRESET",
@@ -80816,7 +82155,7 @@ NetworkError.isNetworkErrorCode = (code) => {
     "ETIMEDOUT",
     "ECONNREFUSED",
     "EHOSTUNREACH"
-  ].includes(code);
+  ].includes(code2);
 };
 var UsageError = class extends Error {
   constructor() {
@@ -80841,11 +82180,11 @@ var RateLimitError = class extends Error {
 // node_modules/@actions/cache/lib/internal/uploadUtils.js
 var __awaiter12 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -80861,7 +82200,7 @@ var __awaiter12 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -80985,11 +82324,11 @@ import * as util4 from "util";
 // node_modules/@actions/cache/lib/internal/requestUtils.js
 var __awaiter13 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -81005,7 +82344,7 @@ var __awaiter13 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -81035,7 +82374,7 @@ function isRetryableStatusCode(statusCode) {
 }
 function sleep2(milliseconds) {
   return __awaiter13(this, void 0, void 0, function* () {
-    return new Promise((resolve5) => setTimeout(resolve5, milliseconds));
+    return new Promise((resolve6) => setTimeout(resolve6, milliseconds));
   });
 }
 function retry(name_1, method_1, getStatusCode_1) {
@@ -81110,11 +82449,11 @@ function retryHttpClientResponse(name_1, method_1) {
 // node_modules/@actions/cache/lib/internal/downloadUtils.js
 var __awaiter14 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -81130,15 +82469,15 @@ var __awaiter14 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
 function pipeResponseToStream(response, output) {
   return __awaiter14(this, void 0, void 0, function* () {
-    const pipeline3 = util4.promisify(stream.pipeline);
-    yield pipeline3(response.message, output);
+    const pipeline4 = util4.promisify(stream.pipeline);
+    yield pipeline4(response.message, output);
   });
 }
 var DownloadProgress = class {
@@ -81409,8 +82748,8 @@ function downloadCacheStorageSDK(archiveLocation, archivePath, options) {
 }
 var promiseWithTimeout = (timeoutMs, promise) => __awaiter14(void 0, void 0, void 0, function* () {
   let timeoutHandle;
-  const timeoutPromise = new Promise((resolve5) => {
-    timeoutHandle = setTimeout(() => resolve5("timeout"), timeoutMs);
+  const timeoutPromise = new Promise((resolve6) => {
+    timeoutHandle = setTimeout(() => resolve6("timeout"), timeoutMs);
   });
   return Promise.race([promise, timeoutPromise]).then((result) => {
     clearTimeout(timeoutHandle);
@@ -81534,11 +82873,11 @@ function getUserAgentString2() {
 // node_modules/@actions/cache/lib/internal/cacheHttpClient.js
 var __awaiter15 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -81554,7 +82893,7 @@ var __awaiter15 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -82431,11 +83770,11 @@ function maskSecretUrls(body2) {
 // node_modules/@actions/cache/lib/internal/shared/cacheTwirpClient.js
 var __awaiter16 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -82451,7 +83790,7 @@ var __awaiter16 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -82580,7 +83919,7 @@ var CacheServiceClient = class {
   }
   sleep(milliseconds) {
     return __awaiter16(this, void 0, void 0, function* () {
-      return new Promise((resolve5) => setTimeout(resolve5, milliseconds));
+      return new Promise((resolve6) => setTimeout(resolve6, milliseconds));
     });
   }
   getExponentialRetryTimeMilliseconds(attempt2) {
@@ -82605,11 +83944,11 @@ import { existsSync as existsSync8, writeFileSync as writeFileSync3 } from "fs";
 import * as path11 from "path";
 var __awaiter17 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -82625,7 +83964,7 @@ var __awaiter17 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -82819,11 +84158,11 @@ function createTar(archiveFolder, sourceDirectories, compressionMethod) {
 // node_modules/@actions/cache/lib/cache.js
 var __awaiter18 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve5) {
-      resolve5(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve5, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -82839,7 +84178,7 @@ var __awaiter18 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -83255,15 +84594,15 @@ function saveCacheV2(paths_1, key_1, options_1) {
 
 // src/scan/trivy.ts
 import { existsSync as existsSync9 } from "node:fs";
-import { mkdir as mkdir6, mkdtemp as mkdtemp4, readFile as readFile3, rm as rm5 } from "node:fs/promises";
+import { mkdir as mkdir7, mkdtemp as mkdtemp4, readFile as readFile5, rm as rm6 } from "node:fs/promises";
 import { arch as arch3, platform as platform2, tmpdir as tmpdir2 } from "node:os";
-import { join as join13 } from "node:path";
+import { join as join17 } from "node:path";
 async function runTrivy(options, args) {
-  const directory = await mkdtemp4(join13(tmpdir2(), "bsp-trivy-"));
+  const directory = await mkdtemp4(join17(tmpdir2(), "bsp-trivy-"));
   try {
     return await run(options.trivyPath, args, { cwd: directory, env: childEnv({ HOME: directory }) });
   } finally {
-    await rm5(directory, { recursive: true, force: true });
+    await rm6(directory, { recursive: true, force: true });
   }
 }
 var COMMON_FLAGS = ["--skip-version-check", "--disable-telemetry", "--no-progress"];
@@ -83279,10 +84618,10 @@ async function prepareTrivyDb(options) {
   if (options.repositories.length === 0)
     throw new Error("no Trivy DB repository to download from: set `trivy-db-repositories`.");
   const store = options.store ?? actionsCacheStore;
-  const dbDir = join13(options.cacheDir, "db");
+  const dbDir = join17(options.cacheDir, "db");
   const prefix2 = `build-scan-push-trivy-db-v2-${platform2()}-${arch3()}-`;
   const cacheKey = `${prefix2}${(options.now ?? /* @__PURE__ */ new Date()).toISOString().slice(0, 10)}`;
-  await mkdir6(options.cacheDir, { recursive: true });
+  await mkdir7(options.cacheDir, { recursive: true });
   const useCache = store.available();
   let restoredKey;
   if (!useCache) {
@@ -83342,18 +84681,18 @@ async function saveDb(store, dbDir, key) {
   }
 }
 function hasDb(dbDir) {
-  return existsSync9(join13(dbDir, "trivy.db")) && existsSync9(join13(dbDir, "metadata.json"));
+  return existsSync9(join17(dbDir, "trivy.db")) && existsSync9(join17(dbDir, "metadata.json"));
 }
 var SBOM_FILES = {
   cyclonedx: "sbom.cdx.json",
   "spdx-json": "sbom.spdx.json"
 };
 async function scanImage(options) {
-  await mkdir6(options.outputDir, { recursive: true });
-  const reportPath = join13(options.outputDir, "trivy-report.json");
-  const sarifPath = join13(options.outputDir, "trivy-results.sarif");
-  const sbomPath = options.sbom === "none" ? void 0 : join13(options.outputDir, SBOM_FILES[options.sbom]);
-  await Promise.all([reportPath, sarifPath, sbomPath].map((path13) => path13 && rm5(path13, { force: true })));
+  await mkdir7(options.outputDir, { recursive: true });
+  const reportPath = join17(options.outputDir, "trivy-report.json");
+  const sarifPath = join17(options.outputDir, "trivy-results.sarif");
+  const sbomPath = options.sbom === "none" ? void 0 : join17(options.outputDir, SBOM_FILES[options.sbom]);
+  await Promise.all([reportPath, sarifPath, sbomPath].map((path13) => path13 && rm6(path13, { force: true })));
   const scan = await runTrivy(options, [
     "image",
     "--input",
@@ -83379,15 +84718,15 @@ async function scanImage(options) {
     `Trivy scan of ${options.tarball}`,
     "The scan did not complete, so the image is treated as failing: nothing is pushed."
   );
-  let text;
+  let text2;
   try {
-    text = await readFile3(reportPath, "utf8");
+    text2 = await readFile5(reportPath, "utf8");
   } catch (error2) {
     throw new Error(`Trivy exited 0 but wrote no report at ${reportPath}: ${error2.message}`, {
       cause: error2
     });
   }
-  const report2 = parseTrivyReport(text, reportPath);
+  const report2 = parseTrivyReport(text2, reportPath);
   const convert = async (format, output) => assertSuccess(
     await runTrivy(options, ["convert", "--format", format, "--output", output, reportPath]),
     `trivy convert --format ${format} of ${reportPath}`
@@ -83398,8 +84737,8 @@ async function scanImage(options) {
 
 // src/tools/kaniko.ts
 import { existsSync as existsSync10 } from "node:fs";
-import { mkdir as mkdir7, mkdtemp as mkdtemp5, readFile as readFile4, rename as rename2, rm as rm6, writeFile as writeFile3 } from "node:fs/promises";
-import { dirname as dirname7, join as join14 } from "node:path";
+import { mkdir as mkdir8, mkdtemp as mkdtemp5, readFile as readFile6, rename as rename4, rm as rm7, writeFile as writeFile4 } from "node:fs/promises";
+import { dirname as dirname9, join as join18 } from "node:path";
 var DIGESTS_FILE = "digests.json";
 function ociPlatform(arch4) {
   return `linux/${arch4 === "x64" ? "amd64" : "arm64"}`;
@@ -83426,28 +84765,28 @@ async function installKaniko(options) {
     platformDigest
   };
   const folder = cacheFolder(topDigest, options.arch);
-  await mkdir7(dirname7(folder), { recursive: true });
+  await mkdir8(dirname9(folder), { recursive: true });
   const partial = await mkdtemp5(`${folder}.partial-`);
   try {
-    await mkdir7(join14(partial, "rootfs"));
-    await crane.exportTo(pinned, platform3, join14(partial, "rootfs"));
-    if (!existsSync10(join14(partial, "rootfs", "kaniko", "executor")))
+    await mkdir8(join18(partial, "rootfs"));
+    await crane.exportTo(pinned, platform3, join18(partial, "rootfs"));
+    if (!existsSync10(join18(partial, "rootfs", "kaniko", "executor")))
       throw new Error(
         `the image ${options.image} (${platform3} ${platformDigest}) has no /kaniko/executor: \`kaniko-image\` must name a kaniko executor image such as ghcr.io/osscontainertools/kaniko.`
       );
-    await writeFile3(join14(partial, DIGESTS_FILE), JSON.stringify(digests));
+    await writeFile4(join18(partial, DIGESTS_FILE), JSON.stringify(digests));
     if (!existsSync10(completeMarker(folder))) {
-      await rm6(folder, { recursive: true, force: true });
-      await rename2(partial, folder);
-      await writeFile3(completeMarker(folder), "");
+      await rm7(folder, { recursive: true, force: true });
+      await rename4(partial, folder);
+      await writeFile4(completeMarker(folder), "");
     }
   } finally {
-    await rm6(partial, { recursive: true, force: true });
+    await rm7(partial, { recursive: true, force: true });
   }
-  return { rootfs: join14(folder, "rootfs"), image: options.image, ...digests, source: reference.registry };
+  return { rootfs: join18(folder, "rootfs"), image: options.image, ...digests, source: reference.registry };
 }
 function cacheFolder(digest, arch4) {
-  return join14(toolCacheRoot(), "kaniko", digest.replace(":", "-"), arch4);
+  return join18(toolCacheRoot(), "kaniko", digest.replace(":", "-"), arch4);
 }
 function completeMarker(folder) {
   return `${folder}.complete`;
@@ -83455,10 +84794,10 @@ function completeMarker(folder) {
 async function readCache(digest, options) {
   if (!isDigest(digest)) return void 0;
   const folder = cacheFolder(digest, options.arch);
-  if (!existsSync10(completeMarker(folder)) || !existsSync10(join14(folder, "rootfs", "kaniko", "executor")))
+  if (!existsSync10(completeMarker(folder)) || !existsSync10(join18(folder, "rootfs", "kaniko", "executor")))
     return void 0;
-  const digests = JSON.parse(await readFile4(join14(folder, DIGESTS_FILE), "utf8"));
-  return { rootfs: join14(folder, "rootfs"), image: options.image, ...digests, source: "tool cache" };
+  const digests = JSON.parse(await readFile6(join18(folder, DIGESTS_FILE), "utf8"));
+  return { rootfs: join18(folder, "rootfs"), image: options.image, ...digests, source: "tool cache" };
 }
 
 // src/tools/trivy.ts
@@ -83536,8 +84875,8 @@ function loadConfig(options = {}, env = process.env) {
   const config = buildConfig({
     read: (name) => getInput(name),
     github,
-    outputDir: options.outputDir ?? join15(runnerTemp, "build-scan-push"),
-    tempDir: join15(runnerTemp, "build-scan-push-private"),
+    outputDir: options.outputDir ?? join19(runnerTemp, "build-scan-push"),
+    tempDir: join19(runnerTemp, "build-scan-push-private"),
     now: /* @__PURE__ */ new Date(),
     commitTime: () => commitTime(env, github.payload.head_commit?.timestamp, github.workspace)
   });
@@ -83558,14 +84897,20 @@ async function runPipeline(config) {
   await prepareFolders(config);
   const tools = await install(config);
   const trivyDb = fetchTrivyDb(config, tools);
-  const build = await buildStage(config, tools);
-  await trivyDb;
-  const scan = await scanStage(config, tools, build);
-  const decision = await gate(config, scan);
-  const reported = await report(config, build, scan, decision);
-  const published = await settle(decision.pass && config.push ? publish(config, tools, build) : void 0);
-  await writeResults(config, tools, build, decision, reported, published);
-  failIfAnyStageFailed(decision, reported, published);
+  const layerCache = config.cache ? await openLayerCache(config) : void 0;
+  try {
+    const build = await buildStage(config, tools, layerCache);
+    await trivyDb;
+    const scan = await scanStage(config, tools, build);
+    const decision = await gate(config, scan);
+    const reported = await report(config, build, scan, decision);
+    const published = await settle(decision.pass && config.push ? publish(config, tools, build) : void 0);
+    if (layerCache) await writeLayerCache(config, tools, layerCache, build, decision, published);
+    await writeResults(config, tools, build, decision, reported, published);
+    failIfAnyStageFailed(decision, reported, published);
+  } finally {
+    await layerCache?.close();
+  }
 }
 async function settle(work) {
   const [outcome] = await Promise.allSettled([work]);
@@ -83582,9 +84927,9 @@ function failIfAnyStageFailed(decision, reported, published) {
 var PolicyFailure = class extends Error {
 };
 async function prepareFolders(config) {
-  await mkdir8(config.outputDir, { recursive: true });
+  await mkdir9(config.outputDir, { recursive: true });
   recordForCleanup(config.tempDir);
-  await mkdir8(config.tempDir, { recursive: true, mode: 448 });
+  await mkdir9(config.tempDir, { recursive: true, mode: 448 });
 }
 function install(config) {
   return installTools({
@@ -83597,7 +84942,7 @@ function install(config) {
   });
 }
 function trivyCacheDir(config) {
-  return join15(config.tempDir, "trivy-cache");
+  return join19(config.tempDir, "trivy-cache");
 }
 function fetchTrivyDb(config, tools) {
   const ready = prepareTrivyDb({
@@ -83609,9 +84954,30 @@ function fetchTrivyDb(config, tools) {
   ready.catch(() => void 0);
   return ready;
 }
-async function buildStage(config, tools) {
-  const cacheRegistry = registryOf(config.cacheRepo);
-  const build = await buildImage({
+function openLayerCache(config) {
+  return startLayerCache({
+    storeDir: join19(config.tempDir, "layer-cache"),
+    cacheRepo: config.cacheRepo,
+    imageRegistry: config.registry,
+    ...config.registryPassword ? { credential: { username: config.registryUsername, password: config.registryPassword } } : {},
+    insecureRegistries: config.insecureRegistries
+  });
+}
+async function writeLayerCache(config, tools, layerCache, build, decision, published) {
+  if (published.status !== "fulfilled" || !published.value) {
+    const why = !decision.pass ? "the policy failed" : !config.push ? "pushing is off (a pull request, or `push: false`)" : "the image push failed";
+    info(`The layer cache was read only: nothing is written to ${config.cacheRepo}, as ${why}.`);
+    return;
+  }
+  const crane = craneRunner({
+    path: tools.crane.path,
+    insecure: config.insecureRegistries.includes(registryOf(config.cacheRepo)),
+    ...config.registryPassword ? { dockerConfigDir: dockerConfigDir(config) } : {}
+  });
+  await exportLayerCache({ cache: layerCache, crane, scannedDiffIds: build.identity.diffIds });
+}
+async function buildStage(config, tools, layerCache) {
+  const building = buildImage({
     rootfs: tools.kaniko.rootfs,
     context: config.context,
     dockerfile: config.dockerfile,
@@ -83623,18 +84989,13 @@ async function buildStage(config, tools) {
     labels: config.labels,
     target: config.target,
     reproducible: config.reproducible,
-    cache: config.cache,
-    cacheRepo: config.cacheRepo,
     insecureRegistries: config.insecureRegistries,
     extraArgs: config.kanikoArgs,
-    ...config.cache && config.registryPassword ? {
-      cacheCredential: {
-        registry: cacheRegistry,
-        username: config.registryUsername,
-        password: config.registryPassword
-      }
-    } : {}
+    network: config.buildNetwork,
+    loopbackPorts: config.buildLoopbackPorts,
+    ...layerCache ? { layerCache: { port: layerCache.port, repository: layerCache.repository } } : {}
   });
+  const build = await building.finally(() => layerCache?.closeWrites());
   setOutput("digest", build.digest);
   setOutput("tarball", build.tarball);
   return build;
@@ -83653,7 +85014,10 @@ async function scanStage(config, tools, build) {
   return scan;
 }
 async function gate(config, scan) {
-  const ignores = config.ignoreFile ? parseIgnoreFile(await readFile5(config.ignoreFile, "utf8"), repositoryPath(config, config.ignoreFile)) : [];
+  const ignores = config.ignoreFile ? parseIgnoreFile(
+    await readWorkspaceFile(config.workspace, config.ignoreFile, IGNORE_FILE_MAX_BYTES),
+    repositoryPath(config, config.ignoreFile)
+  ) : [];
   const decision = decide(scan.report, {
     failOn: config.failOn,
     severity: config.severity,
@@ -83670,12 +85034,12 @@ async function gate(config, scan) {
 }
 async function report(config, build, scan, decision) {
   const attribution = attributeLayers({
-    dockerfileText: await readFile5(config.dockerfile, "utf8"),
+    dockerfileText: await readFile7(config.dockerfile, "utf8"),
     target: config.target,
     imageConfig: build.imageConfig,
     report: scan.report
   });
-  const rewritten = rewriteSarif(JSON.parse(await readFile5(scan.sarifPath, "utf8")), {
+  const rewritten = rewriteSarif(JSON.parse(await readFile7(scan.sarifPath, "utf8")), {
     category: config.sarifCategory,
     dockerfilePath: repositoryPath(config, config.dockerfile),
     attribution,
@@ -83684,7 +85048,7 @@ async function report(config, build, scan, decision) {
   });
   const notes = [...rewritten.dropped];
   for (const note of rewritten.dropped) warning(note);
-  await writeFile4(scan.sarifPath, JSON.stringify(rewritten.sarif));
+  await writeFile5(scan.sarifPath, JSON.stringify(rewritten.sarif));
   if (!config.uploadSarif) return { attribution, notes };
   const { github } = config;
   const target = resolveUploadTarget({
@@ -83725,7 +85089,7 @@ async function publish(config, tools, build) {
     registry: config.registry,
     username: config.registryUsername,
     password: config.registryPassword,
-    dockerConfigDir: join15(config.tempDir, "docker-config")
+    dockerConfigDir: dockerConfigDir(config)
   }) : void 0;
   const published = await publishImage({
     crane: tools.crane.path,
@@ -83738,6 +85102,9 @@ async function publish(config, tools, build) {
   });
   setOutput("pushed", "true");
   return published;
+}
+function dockerConfigDir(config) {
+  return join19(config.tempDir, "docker-config");
 }
 async function writeResults(config, tools, build, decision, reported, outcome) {
   const published = outcome.status === "fulfilled" ? outcome.value : void 0;
@@ -83760,10 +85127,10 @@ async function writeResults(config, tools, build, decision, reported, outcome) {
 }
 function toolsNote({ trivy, crane, kaniko }) {
   const platform3 = `${kaniko.platformDigest}${kaniko.indexDigest ? ` (index ${kaniko.indexDigest})` : ""}`;
-  return `Built with kaniko \`${kaniko.image}\` \u2192 \`${platform3}\`, scanned with Trivy ${trivy.version}, pushed with crane ${crane.version}.`;
+  return `Built with kaniko ${kaniko.image} \u2192 ${platform3}, scanned with Trivy ${trivy.version}, pushed with crane ${crane.version}.`;
 }
 function repositoryPath(config, path13) {
-  return relative6(config.workspace, path13).split(sep10).join("/");
+  return relative8(config.workspace, path13).split(sep12).join("/");
 }
 async function main(options = {}) {
   try {
@@ -83776,7 +85143,7 @@ async function main(options = {}) {
 }
 async function summarizeFailure(message) {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
-  await summary.addHeading("Build, scan and push: failed", 2).addCodeBlock(message).addRaw("No tag was set unless the message above lists pushed references.", true).write();
+  await summary.addRaw(renderFailureSummary(message)).write();
 }
 
 // src/local.ts
@@ -83819,7 +85186,7 @@ function localEnvironment(flags, env, cwd, out) {
     ...sha ? {} : { tags: "local" },
     "upload-sarif": flags.inputs["github-token"] ? "true" : "false",
     ...env.GITHUB_REPOSITORY ? {} : {
-      image: `localhost/${basename6(cwd).toLowerCase().replace(/[^a-z0-9._-]/g, "-")}`
+      image: `localhost/${basename7(cwd).toLowerCase().replace(/[^a-z0-9._-]/g, "-")}`
     },
     ...flags.inputs
   };
@@ -83829,11 +85196,11 @@ function localEnvironment(flags, env, cwd, out) {
     GITHUB_SHA: sha,
     GITHUB_REF: env.GITHUB_REF ?? branch,
     GITHUB_EVENT_NAME: env.GITHUB_EVENT_NAME ?? "workflow_dispatch",
-    RUNNER_TEMP: env.RUNNER_TEMP ?? mkdtempSync(join16(tmpdir4(), "build-scan-push-")),
-    RUNNER_TOOL_CACHE: env.RUNNER_TOOL_CACHE ?? join16(homedir2(), ".cache", "build-scan-push", "tools"),
-    GITHUB_OUTPUT: join16(out, "outputs.txt"),
-    GITHUB_STEP_SUMMARY: join16(out, "summary.md"),
-    GITHUB_STATE: join16(out, ".state")
+    RUNNER_TEMP: env.RUNNER_TEMP ?? mkdtempSync(join20(tmpdir4(), "build-scan-push-")),
+    RUNNER_TOOL_CACHE: env.RUNNER_TOOL_CACHE ?? join20(homedir2(), ".cache", "build-scan-push", "tools"),
+    GITHUB_OUTPUT: join20(out, "outputs.txt"),
+    GITHUB_STEP_SUMMARY: join20(out, "summary.md"),
+    GITHUB_STATE: join20(out, ".state")
   };
   for (const [name, value] of Object.entries(inputs)) result[`INPUT_${name.toUpperCase()}`] = value;
   return result;
@@ -83861,14 +85228,21 @@ function renderWorkflowCommand(line, debug2 = false) {
       return line;
   }
 }
+function renderStdoutWrite(text2, debug2 = false) {
+  const fenced = /^::stop-commands::([0-9a-f]+)\n([\s\S]*)::\1::\n$/.exec(text2);
+  if (fenced) return fenced[2];
+  if (!text2.startsWith("::")) return text2;
+  const shown = text2.split(/\r?\n/).filter((line) => line !== "").map((line) => renderWorkflowCommand(line, debug2)).filter((line) => line !== void 0);
+  return shown.length > 0 ? `${shown.join("\n")}
+` : "";
+}
 function renderCommandsOnStdout(debug2) {
   const write = process.stdout.write.bind(process.stdout);
   process.stdout.write = ((chunk, ...rest) => {
-    const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
-    if (!text.startsWith("::")) return write(chunk, ...rest);
-    const shown = text.split(/\r?\n/).filter((line) => line !== "").map((line) => renderWorkflowCommand(line, debug2)).filter((line) => line !== void 0);
-    return shown.length > 0 ? write(`${shown.join("\n")}
-`, ...rest) : true;
+    const text2 = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
+    const shown = renderStdoutWrite(text2, debug2);
+    if (shown === text2) return write(chunk, ...rest);
+    return shown ? write(shown, ...rest) : true;
   });
 }
 async function runLocal(argv) {
@@ -83877,7 +85251,7 @@ async function runLocal(argv) {
     return;
   }
   const flags = parseFlags(argv);
-  const outputDir = resolve4(flags.out ?? "out");
+  const outputDir = resolve5(flags.out ?? "out");
   const environment = localEnvironment(flags, process.env, process.cwd(), outputDir);
   mkdirSync(outputDir, { recursive: true });
   for (const file of ["GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_STATE"])

@@ -1,7 +1,8 @@
 import * as core from '@actions/core';
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { run } from './exec.js';
+import type { RunResult } from './exec.js';
+import { lastLines, run } from './exec.js';
 
 const STATE_KEY = 'cleanup-paths';
 const recorded = new Set<string>();
@@ -26,9 +27,6 @@ export function pathsRecordedByMain(): string[] {
   return saved ? (JSON.parse(saved) as string[]) : [];
 }
 
-const asRoot = (args: string[]): [string, string[]] =>
-  process.getuid?.() === 0 ? [args[0]!, args.slice(1)] : ['sudo', ['-n', ...args]];
-
 /** Mount points at or below `path` (deepest first), from this process's mount table. */
 export function mountsBelow(
   path: string,
@@ -43,26 +41,51 @@ export function mountsBelow(
     .sort((a, b) => b.length - a.length);
 }
 
+/** Runs a command as root: directly when this process is root, else through `sudo -n`. */
+async function runAsRoot(args: readonly string[]): Promise<RunResult> {
+  const [command, commandArgs] =
+    process.getuid?.() === 0 ? [args[0]!, args.slice(1)] : ['sudo', ['-n', ...args]];
+  try {
+    return await run(command, commandArgs, { silent: true });
+  } catch (error) {
+    // @actions/exec throws when the program is missing, e.g. no sudo on a self-hosted runner.
+    return { exitCode: -1, stdout: '', stderr: (error as Error).message };
+  }
+}
+
 /**
- * Unmounts anything still mounted below a path, then deletes it. Files a sandboxed root process
- * created may need root to delete, so a non-root runner retries through `sudo -n`. A missing
- * path is fine: cleanup may run twice.
+ * Unmounts anything still mounted below a path, then deletes it. A missing path is fine: cleanup
+ * may run twice. The tree may hold anything a root process in the sandbox could make, so node's
+ * fs.rm (fast, and enough in the normal case) is followed on any failure by rm(1) as root: it
+ * walks with directory fds (fts/openat), so depth past PATH_MAX, which makes fs.rm fail with
+ * ENAMETOOLONG, is no obstacle; root needs no write bit on a mode-000 folder; neither follows a
+ * symlink out of the tree, and --one-file-system keeps rm out of anything still mounted below.
  */
 export async function removePath(path: string): Promise<void> {
   for (const mountPoint of mountsBelow(path)) {
-    const [command, args] = asRoot(['umount', '--lazy', mountPoint]);
-    const result = await run(command, args, { silent: true });
+    const result = await runAsRoot(['umount', '--lazy', mountPoint]);
     if (result.exitCode !== 0) throw new Error(`cannot unmount ${mountPoint}: ${result.stderr.trim()}`);
   }
   try {
     await rm(path, { recursive: true, force: true });
+    return;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if ((code !== 'EACCES' && code !== 'EPERM') || process.getuid?.() === 0) throw error;
-    const [command, args] = asRoot(['rm', '-rf', '--', path]);
-    const result = await run(command, args, { silent: true });
-    if (result.exitCode !== 0)
-      throw new Error(`cannot remove ${path}: ${result.stderr.trim() || code}`, { cause: error });
+    const removeAsRoot = ['rm', '-rf', '--one-file-system', '--', path];
+    let removal = await runAsRoot(removeAsRoot);
+    // Immutable and append-only files stop even root. The sandbox cannot set those attributes
+    // (CAP_LINUX_IMMUTABLE is not among SANDBOX_CAPABILITIES), but whoever else could is handled:
+    // cleared once (chattr skips symlinks and fifos), then removal is tried again.
+    if (removal.exitCode !== 0 && removal.stderr.includes('Operation not permitted')) {
+      await runAsRoot(['chattr', '-R', '-i', '-a', '--', path]);
+      removal = await runAsRoot(removeAsRoot);
+    }
+    if (removal.exitCode !== 0)
+      throw new Error(
+        `cannot remove ${path}: ${lastLines(removal.stderr.trim(), 5) || (error as Error).message}\n` +
+          `Remove it by hand as root (rm -rf --one-file-system ${path}); where rm says "Operation not permitted", ` +
+          'look for immutable or append-only attributes with lsattr and clear them with chattr -i -a.',
+        { cause: error },
+      );
   }
 }
 

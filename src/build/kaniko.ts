@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative } from 'node:path';
 import type { Instruction } from '../dockerfile.js';
 import { parseDockerfile } from '../dockerfile.js';
@@ -11,6 +11,8 @@ import type { SandboxNetworkMode } from './sandbox-network.js';
 import { sandboxResolvConf } from './sandbox-network.js';
 import type { ImageConfig, ImageIdentity } from './tarball.js';
 import { PROXY_VARIABLES } from '../exec.js';
+import { recordForCleanup, removePath } from '../cleanup.js';
+import { openUntrustedRegularFile, readUntrustedText } from '../untrusted-file.js';
 import { readImageTarball } from './tarball.js';
 
 /** Where things live inside the sandbox. */
@@ -144,6 +146,9 @@ export interface BuildResult {
 export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   await mkdir(options.outputDir, { recursive: true });
   const outputDir = await mkdtemp(join(options.outputDir, 'build-'));
+  // The build may leave anything here (setuid files, deep trees): the post step removes it should
+  // this step die before buildImage does.
+  recordForCleanup(outputDir);
   const inContext = relative(options.context, options.dockerfile);
   const dockerfileInContext = !inContext.startsWith('..') && !isAbsolute(inContext);
   const sandboxDockerfile = dockerfileInContext
@@ -182,32 +187,93 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       ...(options.layerCache ? [options.layerCache.port] : []),
     ],
   });
-  if (result.exitCode !== 0) {
-    const dockerfileText = await readFile(options.dockerfile, 'utf8');
-    throw new Error(
-      kanikoFailure(result.exitCode, result.output, result.tail, dockerfileText, options.dockerfile),
-    );
+  try {
+    if (result.exitCode !== 0) {
+      const dockerfileText = await readFile(options.dockerfile, 'utf8');
+      throw new Error(
+        kanikoFailure(result.exitCode, result.output, result.tail, dockerfileText, options.dockerfile),
+      );
+    }
+    const tarball = await moveTarballOut(outputDir, options.outputDir, result.tail);
+    const kanikoDigest = await readKanikoDigest(join(outputDir, 'digest'));
+    const image = await readImageTarball(tarball);
+    if (kanikoDigest && kanikoDigest !== image.digest)
+      core.info(
+        `kaniko's digest file says ${kanikoDigest}; crane will push ${image.digest} (the tarball's Docker manifest), which is the digest used from here on`,
+      );
+    return {
+      tarball,
+      digest: image.digest,
+      identity: { configDigest: image.configDescriptor.digest, diffIds: image.config.rootfs?.diff_ids ?? [] },
+      imageConfig: image.config,
+    };
+  } finally {
+    await removePath(outputDir);
   }
+}
 
-  const tarball = join(outputDir, 'image.tar');
-  if (!existsSync(tarball))
-    throw new Error(
-      `kaniko exited successfully but wrote no tarball at ${tarball}; its last lines:\n${result.tail}`,
-    );
-  const image = await readImageTarball(tarball);
-  const kanikoDigest = existsSync(join(outputDir, 'digest'))
-    ? (await readFile(join(outputDir, 'digest'), 'utf8')).trim()
-    : '';
-  if (kanikoDigest && kanikoDigest !== image.digest)
-    core.info(
-      `kaniko's digest file says ${kanikoDigest}; crane will push ${image.digest} (the tarball's Docker manifest), which is the digest used from here on`,
-    );
-  return {
-    tarball,
-    digest: image.digest,
-    identity: { configDigest: image.configDescriptor.digest, diffIds: image.config.rootfs?.diff_ids ?? [] },
-    imageConfig: image.config,
-  };
+/** What to do about a file in the output folder that is not what kaniko writes there. */
+const OUTPUT_TAMPERED =
+  'Something in the build (a RUN line, or a process it started) changed /output, the folder where the action ' +
+  'has kaniko write its results; nothing from it is used. Remove whatever in the Dockerfile writes to /output.';
+
+/**
+ * Moves kaniko's tarball out of the build's output folder into a new folder (mode 0700) the build
+ * never saw, once the sandbox's processes are gone: what is scanned and pushed is then exactly
+ * the file kaniko wrote, and nothing can swap it. Returns the new path.
+ */
+async function moveTarballOut(buildOutput: string, outputRoot: string, tail: string): Promise<string> {
+  const written = join(buildOutput, 'image.tar');
+  const original = await openUntrustedRegularFile(written).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new Error(
+        `kaniko exited successfully but wrote no tarball at ${written}; its last lines:\n${tail}`,
+      );
+    throw new Error(`kaniko's image tarball is refused: ${(error as Error).message}. ${OUTPUT_TAMPERED}`, {
+      cause: error,
+    });
+  });
+  // Named after the build folder, so that a tarball can be traced back to its build's log.
+  const imageDir = await mkdtemp(join(outputRoot, `${basename(buildOutput)}-image-`));
+  const moved = join(imageDir, 'image.tar');
+  try {
+    await rename(written, moved);
+    const { handle, stat } = await openUntrustedRegularFile(moved);
+    await handle.close();
+    if (stat.dev !== original.stat.dev || stat.ino !== original.stat.ino)
+      throw new Error(`${moved} is not the file that was checked at ${written}. ${OUTPUT_TAMPERED}`);
+    return moved;
+  } catch (error) {
+    await removePath(imageDir);
+    throw error;
+  } finally {
+    await original.handle.close();
+  }
+}
+
+/** Enough for `sha256:` and 64 hex digits plus a line end; anything longer is not a digest. */
+const DIGEST_FILE_MAX_BYTES = 256;
+
+/**
+ * kaniko's digest file, if it holds a sha256 digest. Its content is never echoed otherwise: the
+ * build controls it.
+ */
+async function readKanikoDigest(path: string): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = await readUntrustedText(path, DIGEST_FILE_MAX_BYTES);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`kaniko's digest file is refused: ${(error as Error).message}. ${OUTPUT_TAMPERED}`, {
+      cause: error,
+    });
+  }
+  const digest = text.trim();
+  if (/^sha256:[0-9a-f]{64}$/.test(digest)) return digest;
+  core.warning(
+    `kaniko's digest file ${path} is not a digest; it is ignored, and the digest is computed from the tarball.`,
+  );
+  return undefined;
 }
 
 async function sandboxFiles(options: BuildOptions): Promise<SandboxFile[]> {

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { openUntrustedRegularFile } from '../untrusted-file.js';
 
 export const DOCKER_MANIFEST_SCHEMA2 = 'application/vnd.docker.distribution.manifest.v2+json';
 export const DOCKER_CONFIG_JSON = 'application/vnd.docker.container.image.v1+json';
@@ -77,7 +76,9 @@ interface ArchiveManifestEntry {
  * differ for OCI-typed base images (go-containerregistry#1568).
  */
 export async function readImageTarball(path: string): Promise<ImageTarball> {
-  const handle = await open(path, 'r').catch((error: unknown) => {
+  // A build wrote this file: everything is read through one handle on the regular file checked
+  // here, never by path again, so a link planted in its place is refused and cannot be swapped in.
+  const { handle } = await openUntrustedRegularFile(path).catch((error: unknown) => {
     throw new Error(`cannot open the image tarball ${path}: ${(error as Error).message}`, { cause: error });
   });
   try {
@@ -129,7 +130,7 @@ export async function readImageTarball(path: string): Promise<ImageTarball> {
 
     const layers: Descriptor[] = [];
     for (const entry of layerEntries) {
-      const hash = await hashRange(path, entry);
+      const hash = await hashEntry(handle, entry, path);
       layers.push({ mediaType: DOCKER_LAYER, size: entry.size, digest: hash });
     }
     const manifest = goJsonManifest(configDescriptor, layers);
@@ -201,14 +202,23 @@ async function peekCompression(handle: FileHandle, entry: TarEntry): Promise<'gz
   return 'none';
 }
 
-async function hashRange(path: string, entry: TarEntry): Promise<string> {
+const HASH_CHUNK = 1 << 20;
+
+async function hashEntry(handle: FileHandle, entry: TarEntry, tarball: string): Promise<string> {
   const hash = createHash('sha256');
-  if (entry.size > 0)
-    for await (const chunk of createReadStream(path, {
-      start: entry.offset,
-      end: entry.offset + entry.size - 1,
-    }))
-      hash.update(chunk as Buffer);
+  const buffer = Buffer.alloc(Math.min(HASH_CHUNK, entry.size));
+  for (let done = 0; done < entry.size;) {
+    const { bytesRead } = await handle.read(
+      buffer,
+      0,
+      Math.min(buffer.length, entry.size - done),
+      entry.offset + done,
+    );
+    if (bytesRead === 0)
+      throw new Error(`${tarball} ends inside the layer ${entry.name}: the file is cut short`);
+    hash.update(buffer.subarray(0, bytesRead));
+    done += bytesRead;
+  }
   return `sha256:${hash.digest('hex')}`;
 }
 

@@ -1,21 +1,45 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
   readdirSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { BuildOptions } from '../../src/build/kaniko.js';
 import { buildImage } from '../../src/build/kaniko.js';
 import { readImageTarball } from '../../src/build/tarball.js';
-import { EXECUTOR_CA_MARKER, hashTree, makeTestRoot, mountsUnder } from '../helpers/rootfs.js';
+import type * as Cleanup from '../../src/cleanup.js';
+import { pathsRecordedThisRun } from '../../src/cleanup.js';
+import { writeImageTarball } from '../helpers/image-tarball.js';
+import {
+  EXECUTOR_CA_MARKER,
+  STANDIN_EXECUTOR,
+  hashTree,
+  makeTestRoot,
+  mountsUnder,
+} from '../helpers/rootfs.js';
+
+const removal = vi.hoisted(() => ({ keepBuildFolders: true }));
+// buildImage removes the build's output folder, where the stand-in leaves its reports: most tests
+// read those, so the folder is kept unless a test checks the removal itself.
+vi.mock('../../src/cleanup.js', async (importOriginal) => {
+  const original = await importOriginal<typeof Cleanup>();
+  return {
+    ...original,
+    removePath: async (path: string): Promise<void> =>
+      removal.keepBuildFolders && /\/build-\w+$/.test(path) ? undefined : original.removePath(path),
+  };
+});
 
 const HOSTILE = ['two words', '$(touch /pwned)', 'line\nbreak', 'it\'s "quoted" `here`'];
 
@@ -75,6 +99,9 @@ function options(context: string, overrides: Partial<BuildOptions> = {}): BuildO
   };
 }
 
+/** The build's output folder (/output in the sandbox) that a tarball was moved out of. */
+const buildFolderOf = (tarball: string): string =>
+  join(dirname(dirname(tarball)), basename(dirname(tarball)).replace(/-image-\w+$/, ''));
 const report = (outputDir: string, name: string): string => readFileSync(join(outputDir, name), 'utf8');
 const argvOf = (outputDir: string): string[] => report(outputDir, 'standin-argv').split('\0').slice(0, -1);
 
@@ -101,7 +128,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     expect(existsSync(result.tarball)).toBe(true);
     expect(result.digest).toMatch(/^sha256:[a-f0-9]{64}$/);
     // The executor's digest file agrees with the digest computed from the tarball.
-    expect(readFileSync(join(dirname(result.tarball), 'digest'), 'utf8').trim()).toBe(result.digest);
+    expect(readFileSync(join(buildFolderOf(result.tarball), 'digest'), 'utf8').trim()).toBe(result.digest);
     expect(result.identity.diffIds).toEqual(result.imageConfig.rootfs?.diff_ids);
     expect(result.identity.configDigest).toMatch(/^sha256:[a-f0-9]{64}$/);
     expect(result.imageConfig.history?.map((entry) => entry.created_by)).toEqual([
@@ -110,7 +137,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     ]);
     expect(result.imageConfig.config?.Labels).toEqual({ 'org.opencontainers.image.revision': '0123456' });
 
-    const argv = argvOf(dirname(result.tarball));
+    const argv = argvOf(buildFolderOf(result.tarball));
     expect(argv.slice(0, 3)).toEqual(['--force', '--context', 'dir:///workspace']);
     expect(argv.filter((_, i) => argv[i - 1] === '--build-arg')).toEqual([
       ...HOSTILE.map((v, i) => `A${i}=${v}`),
@@ -118,7 +145,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
       'no_proxy',
     ]);
 
-    const env = report(dirname(result.tarball), 'standin-env');
+    const env = report(buildFolderOf(result.tarball), 'standin-env');
     expect(env).not.toMatch(/GITHUB_|ACTIONS_|INPUT_|RUNNER_|ghs_secret/);
     for (const line of [
       'HOME=/root',
@@ -132,7 +159,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
       expect(env.split('\n')).toContain(line);
     // The executor resolves value-less build args from its environment; argv never holds the value.
     expect(argv.join('\n')).not.toContain('proxy-secret');
-    expect(report(dirname(result.tarball), 'standin-build-args').split('\0')).toEqual(
+    expect(report(buildFolderOf(result.tarball), 'standin-build-args').split('\0')).toEqual(
       expect.arrayContaining([
         'HTTPS_PROXY=http://user:proxy-secret@proxy.example:3128',
         'no_proxy=localhost',
@@ -141,19 +168,19 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
 
     // Docker's default capabilities without net_raw (13): no sys_admin (21), mknod (27), sys_module (16),
     // sys_rawio (17), sys_ptrace (19), dac_read_search (2), net_admin (12), sys_boot (22), sys_time (25).
-    const status = report(dirname(result.tarball), 'standin-status');
+    const status = report(buildFolderOf(result.tarball), 'standin-status');
     const bounding = BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1]}`);
     expect(bounding).toBe(0xa00405fbn);
     for (const dropped of [21, 27, 16, 17, 19, 2, 12, 13, 22, 25])
       expect(bounding & (1n << BigInt(dropped))).toBe(0n);
 
-    const visible = report(dirname(result.tarball), 'standin-visible').split('\n');
+    const visible = report(buildFolderOf(result.tarball), 'standin-visible').split('\n');
     expect(visible).not.toContain(hostMarker);
     expect(visible.filter((path) => path.includes('runner-temp'))).toEqual([]);
     expect(visible.filter((path) => /\.docker|credential|config\.json/.test(path))).toEqual([]);
     expect(visible).toContain('/workspace/app.txt');
-    expect(report(dirname(result.tarball), 'standin-context-writable')).toBe('no\n');
-    const mounts = report(dirname(result.tarball), 'standin-mountinfo');
+    expect(report(buildFolderOf(result.tarball), 'standin-context-writable')).toBe('no\n');
+    const mounts = report(buildFolderOf(result.tarball), 'standin-mountinfo');
     // Mount points are the sandbox's own: nothing of the runner (RUNNER_TEMP, the cached root).
     const mountPoints = mounts
       .trim()
@@ -184,12 +211,14 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
       ].join('\n'),
     );
     const result = await buildImage(options(context));
-    expect(report(dirname(result.tarball), 'seen-ca')).toBe(`${EXECUTOR_CA_MARKER}# runner CA bundle\n`);
-    expect(report(dirname(result.tarball), 'seen-etc')).toBe(
+    expect(report(buildFolderOf(result.tarball), 'seen-ca')).toBe(
+      `${EXECUTOR_CA_MARKER}# runner CA bundle\n`,
+    );
+    expect(report(buildFolderOf(result.tarball), 'seen-etc')).toBe(
       // Its own network: names are asked of slirp4netns's forwarder, not the runner's resolver.
       'nameserver 10.0.2.3\n127.0.0.1 localhost runner-host\n',
     );
-    expect(report(dirname(result.tarball), 'seen-credential')).toBe('absent\n');
+    expect(report(buildFolderOf(result.tarball), 'seen-credential')).toBe('absent\n');
   });
 
   it('mounts a Dockerfile that lives outside the context', async () => {
@@ -200,7 +229,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     const result = await buildImage(
       options(context, { dockerfile: join(elsewhere, 'Build.dockerfile'), target: 'release' }),
     );
-    const argv = argvOf(dirname(result.tarball));
+    const argv = argvOf(buildFolderOf(result.tarball));
     expect(argv.filter((_, i) => argv[i - 1] === '--dockerfile')).toEqual([
       '/kaniko/dockerfile/Build.dockerfile',
     ]);
@@ -257,7 +286,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     } finally {
       write.mockRestore();
     }
-    const seen = report(dirname(result.tarball), 'seen-git-config');
+    const seen = report(buildFolderOf(result.tarball), 'seen-git-config');
     expect(seen).toContain('repositoryformatversion = 0');
     expect(seen).toContain('url = https://github.com/octo-org/app');
     expect(seen).not.toContain(token);
@@ -316,7 +345,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     const [first, second] = await Promise.all([buildImage(options(one)), buildImage(options(two))]);
     expect(dirname(first.tarball)).not.toBe(dirname(second.tarball));
     expect(first.digest).not.toBe(second.digest);
-    expect(report(dirname(first.tarball), 'standin-visible')).toContain('/workspace/which.txt');
+    expect(report(buildFolderOf(first.tarball), 'standin-visible')).toContain('/workspace/which.txt');
     expect(first.imageConfig.history?.at(-1)?.created_by).toBe('RUN echo one > /tmp/which');
     expect(second.imageConfig.history?.at(-1)?.created_by).toBe('RUN echo two > /tmp/which');
     expect(hashTree(root)).toBe(rootHash);
@@ -326,8 +355,8 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
   it('builds the same way on a copied root when overlayfs is unavailable', async () => {
     const context = makeContext('FROM scratch\nCOPY . /\n');
     const result = await buildImage(options(context, { strategy: 'copy', reproducible: true }));
-    expect(readFileSync(join(dirname(result.tarball), 'digest'), 'utf8').trim()).toBe(result.digest);
-    expect(argvOf(dirname(result.tarball))).toContain('--reproducible');
+    expect(readFileSync(join(buildFolderOf(result.tarball), 'digest'), 'utf8').trim()).toBe(result.digest);
+    expect(argvOf(buildFolderOf(result.tarball))).toContain('--reproducible');
     expect(hashTree(root)).toBe(rootHash);
     expect(readdirSync(runnerTemp)).toEqual(['runner-temp-marker']);
   });
@@ -337,5 +366,125 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     const result = await buildImage(options(context));
     const manifestBytes = Buffer.from((await readImageTarball(result.tarball)).manifest);
     expect(`sha256:${createHash('sha256').update(manifestBytes).digest('hex')}`).toBe(result.digest);
+  });
+});
+
+describe('buildImage trusts nothing the build left in its output folder', () => {
+  /** What buildImage wrote to the log (stdout, where @actions/core writes) while it ran. */
+  async function buildLogged(buildOptions: BuildOptions): Promise<{ log: string; failure?: Error }> {
+    const logged: string[] = [];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      logged.push(String(chunk));
+      return true;
+    });
+    try {
+      await buildImage(buildOptions);
+      return { log: logged.join('') };
+    } catch (error) {
+      return { log: logged.join(''), failure: error as Error };
+    } finally {
+      write.mockRestore();
+    }
+  }
+
+  it('moves the tarball into a folder the build never saw and removes the output folder', async () => {
+    removal.keepBuildFolders = false;
+    try {
+      const context = makeContext(
+        'FROM scratch\nCOPY . /\nRUN touch /output/left-behind && chmod 4755 /output/left-behind\n',
+      );
+      const result = await buildImage(options(context));
+      const buildFolder = buildFolderOf(result.tarball);
+      expect(buildFolder).toMatch(new RegExp(`^${join(scratch, 'out', 'build-')}\\w+$`));
+      expect(dirname(result.tarball)).not.toBe(buildFolder);
+      expect(statSync(dirname(result.tarball)).mode & 0o777).toBe(0o700);
+      expect(pathsRecordedThisRun()).toContain(buildFolder);
+      expect(existsSync(buildFolder)).toBe(false);
+      expect((await readImageTarball(result.tarball)).digest).toBe(result.digest);
+    } finally {
+      removal.keepBuildFolders = true;
+    }
+  });
+
+  it('never reads nor prints a runner file the digest file links to (kaniko writes through the link)', async () => {
+    const secretText = `root:$6$runner-shadow-${process.pid}`;
+    const secret = join(tmpdir(), `bsp-build-runner-secret-${process.pid}`);
+    writeFileSync(secret, secretText);
+    try {
+      // The link's target exists in the sandbox too, so the executor's own write follows the link.
+      const context = makeContext(
+        `FROM scratch\nRUN mkdir -p ${tmpdir()} && ln -s ${secret} /output/digest\n`,
+      );
+      const { log, failure } = await buildLogged(options(context));
+      expect(failure?.message).toMatch(/kaniko's digest file is refused: .*digest is a symbolic link/);
+      expect(failure?.message).toMatch(/remove whatever in the Dockerfile writes to \/output/i);
+      expect(failure?.message).not.toContain(secretText);
+      expect(log).not.toContain(secretText);
+      expect(readFileSync(secret, 'utf8')).toBe(secretText);
+    } finally {
+      rmSync(secret, { force: true });
+    }
+  });
+
+  it('refuses an image.tar that links to another valid tarball, which the executor then wrote through', async () => {
+    const other = join(tmpdir(), `bsp-build-other-${process.pid}.tar`);
+    const planted = await writeImageTarball(other, { layers: [{ 'planted.txt': 'not from this build\n' }] });
+    try {
+      const context = makeContext(
+        `FROM scratch\nCOPY . /\nRUN mkdir -p ${tmpdir()} && ln -s ${other} /output/image.tar\n`,
+      );
+      const { failure } = await buildLogged(options(context));
+      expect(failure?.message).toMatch(/kaniko's image tarball is refused: .*image\.tar is a symbolic link/);
+      expect((await readImageTarball(other)).digest).toBe(planted.digest);
+    } finally {
+      rmSync(other, { force: true });
+    }
+  });
+
+  /**
+   * A root whose executor runs the stand-in and then `after` in /output: what a process the build
+   * started could still do there after kaniko wrote its results, until the sandbox ends.
+   */
+  function rootTamperingAfterKaniko(after: string): string {
+    const wrapper = join(scratch, `after-kaniko-${++contexts}.sh`);
+    writeFileSync(wrapper, `#!/bin/sh\n/kaniko/executor-standin "$@" || exit\ncd /output && ${after}\n`);
+    const tampering = makeTestRoot({ executor: wrapper });
+    copyFileSync(STANDIN_EXECUTOR, join(tampering, 'kaniko', 'executor-standin'));
+    chmodSync(join(tampering, 'kaniko', 'executor-standin'), 0o755);
+    return tampering;
+  }
+
+  it('says a digest file that holds no digest is not one, without echoing it', async () => {
+    const rootfs = rootTamperingAfterKaniko('echo "ghs_not-a-digest-secret" > digest');
+    try {
+      const { log, failure } = await buildLogged(
+        options(makeContext('FROM scratch\nCOPY . /\n'), { rootfs }),
+      );
+      expect(failure).toBeUndefined();
+      expect(log).toMatch(/::warning::kaniko's digest file \S+ is not a digest; it is ignored/);
+      expect(log).not.toContain('ghs_not-a-digest-secret');
+    } finally {
+      rmSync(rootfs, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a digest file replaced by a fifo without waiting on it', async () => {
+    const rootfs = rootTamperingAfterKaniko('rm digest && mkfifo digest');
+    try {
+      const { failure } = await buildLogged(options(makeContext('FROM scratch\nCOPY . /\n'), { rootfs }));
+      expect(failure?.message).toMatch(
+        /kaniko's digest file is refused: .*digest is a fifo, not a regular file/,
+      );
+    } finally {
+      rmSync(rootfs, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an image.tar with a second hard link, through which it could be changed', async () => {
+    const context = makeContext(
+      'FROM scratch\nCOPY . /\nRUN touch /output/twin && ln /output/twin /output/image.tar\n',
+    );
+    const { failure } = await buildLogged(options(context));
+    expect(failure?.message).toMatch(/kaniko's image tarball is refused: .*image\.tar has 2 hard links/);
   });
 });

@@ -1,6 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -148,6 +157,36 @@ describe('readImageTarball', () => {
     await expect(readImageTarball(notTar)).rejects.toThrow(/is not a tar file/);
     await expect(readImageTarball(join(dirs[0]!, 'absent.tar'))).rejects.toThrow(
       /cannot open the image tarball/,
+    );
+  });
+});
+
+describe('readImageTarball on a path a build could have planted', () => {
+  it('refuses a symlink to another valid tarball instead of reading it', async () => {
+    const valid = archive();
+    const planted = join(dirs[0]!, 'symlinked-image.tar');
+    symlinkSync(valid, planted);
+    await expect(readImageTarball(planted)).rejects.toThrow(/symlinked-image\.tar is a symbolic link/);
+  });
+
+  it('refuses a tarball with a second hard link, whose bytes could change under it', async () => {
+    const valid = archive();
+    linkSync(valid, join(dirs[0]!, 'second-link.tar'));
+    await expect(readImageTarball(valid)).rejects.toThrow(/image\.tar has 2 hard links/);
+  });
+  it('refuses a tarball cut short inside a layer instead of hashing part of it', async () => {
+    const big = Buffer.concat([GZIP_LAYER, Buffer.alloc(64 * 1024, 7)]);
+    const tarball = archive({ layers: [big] });
+    const files = join(tarball, '..', 'files');
+    const layerName = `${sha(big)}.tar.gz`;
+    // The layer last, so that cutting the file leaves every header but part of the layer's bytes.
+    const others = execFileSync('ls', [files], { encoding: 'utf8' })
+      .split('\n')
+      .filter((name) => name && name !== layerName);
+    execFileSync('tar', ['--format', 'ustar', '-C', files, '-cf', tarball, ...others, layerName]);
+    truncateSync(tarball, statSync(tarball).size - 1024 - 32 * 1024);
+    await expect(readImageTarball(tarball)).rejects.toThrow(
+      new RegExp(`image\\.tar ends inside the layer ${layerName}: the file is cut short`),
     );
   });
 });
