@@ -1,8 +1,6 @@
 // `cache: true` end to end (test/helpers/action-harness.ts): kaniko caches into the action's
 // loopback registry, and cache-repo, in the real registry behind the proxy that demands
 // credentials, is written only after the policy passed, on a push, with scanned layers only.
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActionHarness, ActionRun, Scenario } from '../helpers/action-harness.js';
 import { PASSWORD, startActionHarness } from '../helpers/action-harness.js';
@@ -17,8 +15,13 @@ afterAll(async () => {
   await harness?.stop();
 });
 
-/** Two stages: the builder's RUN layer is cached by kaniko but is not in the image. */
-const MULTI_STAGE = 'FROM scratch AS builder\nRUN echo building\nFROM scratch\nCOPY . /\nRUN echo final\n';
+/**
+ * Two stages: the builder's RUN layer is cached by kaniko but is not in the image. The final RUN
+ * fails the build should any registry credential file be visible in the sandbox.
+ */
+const MULTI_STAGE =
+  'FROM scratch AS builder\nRUN echo building\nFROM scratch\nCOPY . /\n' +
+  'RUN if [ -e /kaniko/.docker ]; then echo "registry credential visible" >&2; exit 1; fi\n';
 
 function cacheRun(name: string, report: string, event?: Scenario['event']): Promise<ActionRun> {
   return harness.runAction({
@@ -39,12 +42,6 @@ async function catalog(): Promise<string[]> {
   return ((await response.json()) as { repositories: string[] | null }).repositories ?? [];
 }
 
-/** What the executor saw: no registry credential file anywhere in its sandbox. */
-function sawCredentialFile(result: ActionRun): boolean {
-  const visible = readFileSync(join(dirname(result.outputs.tarball!), 'standin-visible'), 'utf8');
-  return visible.split('\n').some((path) => path.startsWith('/kaniko/.docker'));
-}
-
 const writes = (): string[] =>
   harness.proxy.requests
     .filter((request) => request.method !== 'GET' && request.method !== 'HEAD')
@@ -55,7 +52,6 @@ describe('the layer cache end to end', () => {
     const result = await cacheRun('cached', 'alpine-310.json');
     expect(result.exitCode, result.stdout).toBe(0);
     expect(result.outputs.pushed).toBe('true');
-    expect(sawCredentialFile(result)).toBe(false);
     // One entry per RUN line reached the loopback cache; only the target stage's was scanned.
     const tags = await harness.registryTags('octo-org/cached/cache');
     expect(tags).toHaveLength(1);
@@ -90,7 +86,6 @@ describe('the layer cache end to end', () => {
     const result = await cacheRun('blocked-cache', 'debian-buster.json');
     expect(result.exitCode).toBe(1);
     expect(result.outputs.policy).toBe('fail');
-    expect(sawCredentialFile(result)).toBe(false);
     expect(result.stdout).toMatch(/layer cache was read only.*the policy failed/);
     expect(await harness.registryTags('octo-org/blocked-cache/cache')).toEqual([]);
     expect(await catalog()).not.toContain('octo-org/blocked-cache/cache');
