@@ -88,3 +88,13 @@ export async function relayFenced<T>(
     stderr.close();
   }
 }
+
+/**
+ * Logs a line of the action's that carries text it does not control (paths from the build
+ * context, names from a report), fenced, so that text cannot issue a workflow command.
+ */
+export function infoFenced(message: string, writer: LogWriter = writeToStdout): void {
+  const log = new FencedLog(writer);
+  log.write(`${message}\n`);
+  log.close();
+}

@@ -1,45 +1,8 @@
 import * as core from '@actions/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { run } from '../src/exec.js';
-import { FencedLog, relayFenced } from '../src/log-fence.js';
-
-const HOSTILE = [
-  '::add-mask::policy failed',
-  '::error file=Dockerfile,line=1::spoofed',
-  '  ::warning::indented still counts',
-  'text then ##[add-mask]old-style command anywhere in a line',
-  '::stop-commands::guessed',
-  '::guessed::',
-].join('\n');
-
-/**
- * The commands a GitHub runner would process in this stdout, as actions/runner does: lines end
- * at \n, \r or \r\n; `::name …::` after leading spaces or `##[name …]` anywhere in the line; while
- * `::stop-commands::<token>` is in force, nothing but `::<token>::` counts. Fence markers are
- * left out: what remains is what the log made the runner do.
- */
-function runnerCommands(log: string): string[] {
-  const processed: string[] = [];
-  let stopToken: string | undefined;
-  for (const line of log.split(/\r\n|\r|\n/)) {
-    const name = /^\s*::([^\s:]+)[^:]*::/.exec(line)?.[1] ?? /##\[([^\s\]]+)/.exec(line)?.[1];
-    if (name === undefined) continue;
-    if (stopToken !== undefined) {
-      if (name === stopToken) stopToken = undefined;
-    } else if (name === 'stop-commands') stopToken = line.slice(line.indexOf('::', 2) + 2);
-    else processed.push(line);
-  }
-  return processed;
-}
-
-function captureStdout(): string[] {
-  const written: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    written.push(Buffer.from(chunk).toString('utf8'));
-    return true;
-  });
-  return written;
-}
+import { FencedLog, infoFenced, relayFenced } from '../src/log-fence.js';
+import { HOSTILE, captureStdout, runnerCommands } from './helpers/runner-log.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -167,5 +130,15 @@ describe('errors carrying a tool tail', () => {
     expect(log.split(/\r\n|\r|\n/).filter((line) => line.trimStart().startsWith('::add-mask'))).toEqual([]);
     expect(runnerCommands(log)).toHaveLength(1);
     expect(runnerCommands(log)[0]).toMatch(/^::error::kaniko failed/);
+  });
+});
+
+describe('infoFenced', () => {
+  it('logs the action’s line with text it does not control, which the runner then does not obey', () => {
+    const written: Buffer[] = [];
+    infoFenced(`context paths: ${HOSTILE}`, (text) => written.push(text));
+    const log = Buffer.concat(written).toString();
+    expect(log).toContain('context paths: ::add-mask::policy failed');
+    expect(runnerCommands(log)).toEqual([]);
   });
 });

@@ -1,4 +1,5 @@
 import * as core from '@actions/core';
+import { infoFenced } from '../log-fence.js';
 import type { Dirent } from 'node:fs';
 import { lstat, readFile, readdir, realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
@@ -287,7 +288,7 @@ export async function sanitizedGitConfigs(context: string, sandboxContext: strin
         'when later steps need no git credentials.',
     );
   if (outside.length > 0)
-    core.info(
+    infoFenced(
       `These .git files or links of the build context lead outside it, so the build cannot see ` +
         `their git directories and nothing there is sanitized: ${outside.join(', ')}.`,
     );

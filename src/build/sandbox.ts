@@ -358,10 +358,10 @@ async function attempt(
     bundle,
     id,
   ];
-  core.info(
-    `sandbox (${strategy} of ${spec.rootfs}, ${network} network): ${spec.argv.map(shellDisplay).join(' ')}`,
-  );
+  // The program's argv holds inputs and Dockerfile paths: it is relayed fenced like its output.
+  const display = `sandbox (${strategy} of ${spec.rootfs}, ${network} network): ${spec.argv.map(shellDisplay).join(' ')}\n`;
   const launched = await launch(command!, args, spec, {
+    display,
     runcRoot,
     id,
     network,
@@ -402,6 +402,8 @@ interface Launched extends SandboxResult {
 }
 
 interface LaunchContext {
+  /** The line that says what runs, relayed before the program's output. */
+  readonly display: string;
   readonly runcRoot: string;
   readonly id: string;
   readonly network: SandboxNetworkMode;
@@ -420,6 +422,7 @@ async function launch(
   const chunks: Buffer[] = [];
   // The build's output reaches the log as text only: a RUN line cannot issue workflow commands.
   const { exitCode, cancelled } = await relayFenced((listeners) => {
+    listeners.stdout(Buffer.from(context.display));
     child.stdout.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
       listeners.stdout(chunk);

@@ -25,6 +25,7 @@ import {
 } from '../../src/build/sandbox.js';
 import type { SandboxSpec } from '../../src/build/sandbox.js';
 import { hashTree, makeTestRoot, mountsUnder } from '../helpers/rootfs.js';
+import { HOSTILE as HOSTILE_OUTPUT, captureStdout, runnerCommands } from '../helpers/runner-log.js';
 
 const SANDBOX_CHILD = join(import.meta.dirname, '..', 'helpers', 'sandbox-child.mts');
 const SYSCALL_PROBE_SOURCE = join(import.meta.dirname, '..', 'helpers', 'syscall-probe.c');
@@ -351,6 +352,24 @@ describe('runInSandbox (real namespaces, busybox root)', () => {
     } finally {
       service.close();
     }
+  });
+
+  it('relays what the program prints as text: the runner obeys none of its workflow commands', async () => {
+    const written = captureStdout();
+    try {
+      const result = await runInSandbox(
+        spec('printf "%s\n" "$1"', { argv: ['/bin/sh', '-c', 'printf "%s\\n" "$1"', 'sh', HOSTILE_OUTPUT] }),
+      );
+      expect(result.output).toContain('::add-mask::policy failed');
+    } finally {
+      vi.restoreAllMocks();
+    }
+    const log = written.join('');
+    expect(log).toContain('::add-mask::policy failed');
+    const obeyed = runnerCommands(log);
+    expect(obeyed.filter((line) => /policy failed|spoofed|indented|old-style|guessed/.test(line))).toEqual(
+      [],
+    );
   });
 
   it('keeps the kernel settings in /proc out of the program’s reach', async () => {
