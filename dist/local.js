@@ -35923,6 +35923,12 @@ async function relayFenced(work, writer = writeToStdout) {
     stderr.close();
   }
 }
+function infoFenced(message, writer = writeToStdout) {
+  const log2 = new FencedLog(writer);
+  log2.write(`${message}
+`);
+  log2.close();
+}
 
 // src/exec.ts
 var PROXY_VARIABLES = [
@@ -37499,7 +37505,7 @@ async function sanitizedGitConfigs(context3, sandboxContext) {
       `${files.length === 1 ? "A git config" : `${files.length} git configs`} in the build context ${root} ${files.length === 1 ? "holds" : "hold"} a git credential: ${files.map((file) => file.target.slice(sandboxContext.length + 1)).join(", ")}. actions/checkout keeps its token there unless \`persist-credentials: false\`; the build sees copies without it, so it is kept out of the image. Set \`persist-credentials: false\` on actions/checkout when later steps need no git credentials.`
     );
   if (outside.length > 0)
-    info(
+    infoFenced(
       `These .git files or links of the build context lead outside it, so the build cannot see their git directories and nothing there is sanitized: ${outside.join(", ")}.`
     );
   return files;
@@ -37986,10 +37992,10 @@ async function attempt(spec, prefix2, workDir, strategy, mountedFiles) {
     bundle,
     id
   ];
-  info(
-    `sandbox (${strategy} of ${spec.rootfs}, ${network} network): ${spec.argv.map(shellDisplay).join(" ")}`
-  );
+  const display = `sandbox (${strategy} of ${spec.rootfs}, ${network} network): ${spec.argv.map(shellDisplay).join(" ")}
+`;
   const launched = await launch(command, args, spec, {
+    display,
     runcRoot,
     id,
     network,
@@ -38025,6 +38031,7 @@ async function launch(command, args, spec, context3) {
   const child2 = spawn3(command, args, { env: { PATH: HOST_PATH }, stdio: ["pipe", "pipe", "pipe"] });
   const chunks = [];
   const { exitCode, cancelled } = await relayFenced((listeners) => {
+    listeners.stdout(Buffer.from(context3.display));
     child2.stdout.on("data", (chunk) => {
       chunks.push(chunk);
       listeners.stdout(chunk);

@@ -36429,6 +36429,63 @@ function parseDockerfile(text2) {
   return { instructions, stages };
 }
 
+// src/log-fence.ts
+import { randomBytes } from "node:crypto";
+var writeToStdout = (text2) => {
+  process.stdout.write(text2);
+};
+var NEWLINE = 10;
+var LONGEST_HELD_LINE = 64 * 1024;
+var FencedLog = class {
+  constructor(writer = writeToStdout) {
+    this.writer = writer;
+  }
+  writer;
+  #token = randomBytes(32).toString("hex");
+  #unfinished = Buffer.alloc(0);
+  write(chunk) {
+    const pending = Buffer.concat([this.#unfinished, Buffer.from(chunk)]);
+    const end = pending.length > LONGEST_HELD_LINE ? pending.length : pending.lastIndexOf(NEWLINE) + 1;
+    this.#unfinished = pending.subarray(end);
+    this.#relay(pending.subarray(0, end));
+  }
+  /** Relays the unfinished last line, if any. */
+  close() {
+    const rest = this.#unfinished;
+    this.#unfinished = Buffer.alloc(0);
+    this.#relay(rest);
+  }
+  #relay(lines) {
+    if (lines.length === 0) return;
+    const newline = lines.at(-1) === NEWLINE ? "" : "\n";
+    this.writer(
+      Buffer.concat([
+        Buffer.from(`::stop-commands::${this.#token}
+`),
+        lines,
+        Buffer.from(`${newline}::${this.#token}::
+`)
+      ])
+    );
+  }
+};
+async function relayFenced(work, writer = writeToStdout) {
+  const stdout = new FencedLog(writer);
+  const stderr = new FencedLog(writer);
+  try {
+    return await work({ stdout: (data) => stdout.write(data), stderr: (data) => stderr.write(data) });
+  } finally {
+    stdout.close();
+    stderr.close();
+  }
+}
+function infoFenced(message, writer = writeToStdout) {
+  const log2 = new FencedLog(writer);
+  log2.write(`${message}
+`);
+  log2.close();
+}
+
 // src/build/git-credentials.ts
 import { lstat as lstat2, readFile, readdir as readdir2, realpath } from "node:fs/promises";
 import { dirname as dirname3, isAbsolute, join as join3, relative as relative2, sep as sep2 } from "node:path";
@@ -36643,7 +36700,7 @@ async function sanitizedGitConfigs(context3, sandboxContext) {
       `${files.length === 1 ? "A git config" : `${files.length} git configs`} in the build context ${root} ${files.length === 1 ? "holds" : "hold"} a git credential: ${files.map((file) => file.target.slice(sandboxContext.length + 1)).join(", ")}. actions/checkout keeps its token there unless \`persist-credentials: false\`; the build sees copies without it, so it is kept out of the image. Set \`persist-credentials: false\` on actions/checkout when later steps need no git credentials.`
     );
   if (outside.length > 0)
-    info(
+    infoFenced(
       `These .git files or links of the build context lead outside it, so the build cannot see their git directories and nothing there is sanitized: ${outside.join(", ")}.`
     );
   return files;
@@ -36661,59 +36718,6 @@ import { rm as rm2 } from "node:fs/promises";
 
 // src/exec.ts
 import { execFileSync } from "node:child_process";
-
-// src/log-fence.ts
-import { randomBytes } from "node:crypto";
-var writeToStdout = (text2) => {
-  process.stdout.write(text2);
-};
-var NEWLINE = 10;
-var LONGEST_HELD_LINE = 64 * 1024;
-var FencedLog = class {
-  constructor(writer = writeToStdout) {
-    this.writer = writer;
-  }
-  writer;
-  #token = randomBytes(32).toString("hex");
-  #unfinished = Buffer.alloc(0);
-  write(chunk) {
-    const pending = Buffer.concat([this.#unfinished, Buffer.from(chunk)]);
-    const end = pending.length > LONGEST_HELD_LINE ? pending.length : pending.lastIndexOf(NEWLINE) + 1;
-    this.#unfinished = pending.subarray(end);
-    this.#relay(pending.subarray(0, end));
-  }
-  /** Relays the unfinished last line, if any. */
-  close() {
-    const rest = this.#unfinished;
-    this.#unfinished = Buffer.alloc(0);
-    this.#relay(rest);
-  }
-  #relay(lines) {
-    if (lines.length === 0) return;
-    const newline = lines.at(-1) === NEWLINE ? "" : "\n";
-    this.writer(
-      Buffer.concat([
-        Buffer.from(`::stop-commands::${this.#token}
-`),
-        lines,
-        Buffer.from(`${newline}::${this.#token}::
-`)
-      ])
-    );
-  }
-};
-async function relayFenced(work, writer = writeToStdout) {
-  const stdout = new FencedLog(writer);
-  const stderr = new FencedLog(writer);
-  try {
-    return await work({ stdout: (data) => stdout.write(data), stderr: (data) => stderr.write(data) });
-  } finally {
-    stdout.close();
-    stderr.close();
-  }
-}
-
-// src/exec.ts
 var PROXY_VARIABLES = [
   "HTTP_PROXY",
   "http_proxy",
@@ -37363,10 +37367,10 @@ async function attempt(spec, prefix2, workDir, strategy, mountedFiles) {
     bundle,
     id
   ];
-  info(
-    `sandbox (${strategy} of ${spec.rootfs}, ${network} network): ${spec.argv.map(shellDisplay).join(" ")}`
-  );
+  const display = `sandbox (${strategy} of ${spec.rootfs}, ${network} network): ${spec.argv.map(shellDisplay).join(" ")}
+`;
   const launched = await launch(command, args, spec, {
+    display,
     runcRoot,
     id,
     network,
@@ -37402,6 +37406,7 @@ async function launch(command, args, spec, context3) {
   const child2 = spawn3(command, args, { env: { PATH: HOST_PATH }, stdio: ["pipe", "pipe", "pipe"] });
   const chunks = [];
   const { exitCode, cancelled } = await relayFenced((listeners) => {
+    listeners.stdout(Buffer.from(context3.display));
     child2.stdout.on("data", (chunk) => {
       chunks.push(chunk);
       listeners.stdout(chunk);
