@@ -1,4 +1,4 @@
-import type { Scanner, Severity } from '../inputs.js';
+import type { Scanner, Severity } from '../vocabulary.js';
 import type { Finding, FindingKind, TrivyReport } from '../scan/report.js';
 import { findingsOf } from '../scan/report.js';
 import type { IgnoreRule } from './ignore.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import type { Severity } from '../inputs.js';
+import type { Severity } from '../vocabulary.js';
 import type { Decision } from '../gate/policy.js';
 import type { Finding, TrivyReport } from '../scan/report.js';
 import { findingsOf, severityRank } from '../scan/report.js';

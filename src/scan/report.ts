@@ -1,6 +1,6 @@
 import type { ImageConfig, ImageIdentity } from '../build/tarball.js';
-import { SEVERITIES } from '../inputs.js';
-import type { Severity } from '../inputs.js';
+import { SEVERITIES } from '../vocabulary.js';
+import type { Severity } from '../vocabulary.js';
 
 /**
  * The parts of Trivy's JSON report (SchemaVersion 2) that the action reads. Trivy writes more;
