@@ -34279,1725 +34279,10 @@ var require_commonjs2 = __commonJS({
 // src/local.ts
 import { mkdirSync, mkdtempSync, writeFileSync as writeFileSync4 } from "node:fs";
 import { homedir as homedir2, tmpdir as tmpdir4 } from "node:os";
-import { basename as basename7, join as join20, resolve as resolve5 } from "node:path";
-
-// src/inputs.ts
-import { existsSync, lstatSync as lstatSync2, realpathSync, statSync } from "node:fs";
-import { isAbsolute as isAbsolute2, join as join3, relative as relative2, resolve as resolve2 } from "node:path";
-
-// src/context.ts
-import { readFileSync } from "node:fs";
-function readGitHubContext(env = process.env) {
-  const repository = env.GITHUB_REPOSITORY ?? "";
-  const [owner = "", repoName = ""] = repository.split("/");
-  const serverUrl = (env.GITHUB_SERVER_URL ?? "https://github.com").replace(/\/+$/, "");
-  return Object.freeze({
-    eventName: env.GITHUB_EVENT_NAME ?? "",
-    sha: env.GITHUB_SHA ?? "",
-    ref: env.GITHUB_REF ?? "",
-    repository,
-    owner: env.GITHUB_REPOSITORY_OWNER || owner,
-    repoName,
-    actor: env.GITHUB_ACTOR ?? "",
-    serverUrl,
-    apiUrl: (env.GITHUB_API_URL ?? "https://api.github.com").replace(/\/+$/, ""),
-    workspace: env.GITHUB_WORKSPACE || process.cwd(),
-    runnerTemp: env.RUNNER_TEMP || "",
-    runId: env.GITHUB_RUN_ID ?? "",
-    payload: readPayload(env.GITHUB_EVENT_PATH)
-  });
-}
-function readPayload(path13) {
-  if (!path13) return {};
-  try {
-    return JSON.parse(readFileSync(path13, "utf8"));
-  } catch (error2) {
-    throw new Error(
-      `cannot read the event payload at GITHUB_EVENT_PATH=${path13}: ${error2.message}. The runner writes this file; when running locally, unset GITHUB_EVENT_PATH or point it at a JSON file.`,
-      { cause: error2 }
-    );
-  }
-}
-function isPullRequestEvent(eventName) {
-  return eventName === "pull_request" || eventName === "pull_request_target";
-}
-
-// src/build/sandbox-network.ts
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { createConnection, createServer } from "node:net";
-import { join } from "node:path";
-var SANDBOX_NETWORK_MODES = ["isolated", "host"];
-var SLIRP_DNS = "10.0.2.3";
-function sandboxResolvConf(runnerResolvConf, network) {
-  if (network === "host") return runnerResolvConf;
-  const kept = runnerResolvConf.split("\n").filter((line) => /^\s*(search|domain|options)\s/.test(line));
-  return [`nameserver ${SLIRP_DNS}`, ...kept, ""].join("\n");
-}
-var BRIDGE_SCRIPT = `
-const net = require('node:net');
-const [port, socketPath] = process.argv.slice(1);
-const server = net.createServer((inside) => {
-  const outside = net.createConnection(socketPath);
-  inside.pipe(outside).pipe(inside);
-  inside.on('error', () => outside.destroy());
-  outside.on('error', () => inside.destroy());
-});
-server.listen(Number(port), '127.0.0.1', () => process.stdout.write('ready\\n'));
-server.on('error', (error) => { process.stderr.write(String(error) + '\\n'); process.exit(1); });
-process.stdin.on('end', () => process.exit(0));
-process.stdin.resume();
-`;
-async function connectSandboxNetwork(options) {
-  const processes = [];
-  const servers = [];
-  const close = async () => {
-    for (const server of servers.splice(0)) server.close();
-    await Promise.all(processes.splice(0).map(stopProcess));
-  };
-  try {
-    processes.push(await startSlirp(options));
-    for (const port of options.loopbackPorts) {
-      const socketPath = join(options.controlDir, `loopback-${port}.sock`);
-      servers.push(await listenForBridge(socketPath, port));
-      processes.push(await startBridge(options, port, socketPath));
-    }
-    return { close };
-  } catch (error2) {
-    await close();
-    throw error2;
-  }
-}
-async function startSlirp(options) {
-  const [command, ...args] = [
-    ...options.privilege,
-    "slirp4netns",
-    "--configure",
-    "--mtu=65520",
-    "--disable-host-loopback",
-    "--ready-fd=3",
-    // Its end of this pipe closes with the action's process, whatever ends it: slirp4netns then exits.
-    "--exit-fd=4",
-    String(options.pid),
-    "tap0"
-  ];
-  const slirp = spawn(command, args, {
-    env: { PATH: options.path },
-    stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"]
-  });
-  const ready = await readyOrExit(slirp, slirp.stdio[3], "1");
-  if (!ready)
-    throw new Error(
-      `slirp4netns could not give the build sandbox its network (exit ${slirp.exitCode}): ${stderrOf(slirp)}`
-    );
-  return slirp;
-}
-async function listenForBridge(socketPath, port) {
-  const server = createServer((fromSandbox) => {
-    const toService = createConnection({ host: "127.0.0.1", port });
-    fromSandbox.pipe(toService).pipe(fromSandbox);
-    fromSandbox.on("error", () => toService.destroy());
-    toService.on("error", () => fromSandbox.destroy());
-  });
-  server.listen(socketPath);
-  await once(server, "listening");
-  return server;
-}
-async function startBridge(options, port, socketPath) {
-  const [command, ...args] = [
-    ...options.privilege,
-    "nsenter",
-    `--target=${options.pid}`,
-    "--net",
-    "--",
-    process.execPath,
-    "-e",
-    BRIDGE_SCRIPT,
-    String(port),
-    socketPath
-  ];
-  const bridge = spawn(command, args, { env: { PATH: options.path }, stdio: ["pipe", "pipe", "pipe"] });
-  if (!await readyOrExit(bridge, bridge.stdout, "ready"))
-    throw new Error(
-      `cannot make port ${port} of the runner's loopback reachable in the build sandbox: ${stderrOf(bridge)}`
-    );
-  return bridge;
-}
-var stderrText = /* @__PURE__ */ new WeakMap();
-var stderrOf = (child2) => (stderrText.get(child2) ?? "").trim() || "no message";
-function readyOrExit(child2, stream2, word) {
-  child2.stderr?.on("data", (data) => stderrText.set(child2, (stderrText.get(child2) ?? "") + data));
-  return new Promise((resolve6) => {
-    let said = "";
-    stream2.on("data", (data) => {
-      said += data.toString();
-      if (said.includes(word)) resolve6(true);
-    });
-    child2.on("error", (error2) => {
-      stderrText.set(child2, error2.message);
-      resolve6(false);
-    });
-    child2.on("exit", () => resolve6(false));
-  });
-}
-async function stopProcess(child2) {
-  if (child2.exitCode !== null || child2.signalCode !== null) return;
-  const exited = once(child2, "exit");
-  child2.stdin?.end();
-  child2.kill("SIGTERM");
-  await exited;
-}
-
-// src/metadata.ts
-var TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-var SEMVER_TAG = /^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
-function computeTags(context3) {
-  const shaTag = context3.sha ? `sha-${context3.sha.slice(0, 7).toLowerCase()}` : "";
-  const specific = specificTags(context3);
-  const tags2 = [...specific, shaTag].filter((tag, index, all) => tag !== "" && all.indexOf(tag) === index);
-  if (tags2.length === 0) {
-    throw new Error(
-      "no tag can be computed: GITHUB_SHA is empty and the ref names no branch or tag. Set the `tags` input."
-    );
-  }
-  return { tags: tags2, version: tags2[0] };
-}
-function specificTags(context3) {
-  if (isPullRequestEvent(context3.eventName)) {
-    const number = context3.payload.pull_request?.number ?? /^refs\/pull\/(\d+)\//.exec(context3.ref)?.[1];
-    return number === void 0 ? [] : [`pr-${number}`];
-  }
-  if (context3.eventName === "schedule") return ["nightly"];
-  if (context3.ref.startsWith("refs/tags/")) return gitTagTags(context3.ref.slice("refs/tags/".length));
-  if (context3.ref.startsWith("refs/heads/")) {
-    const branch = sanitizeTag(context3.ref.slice("refs/heads/".length));
-    return branch ? [branch] : [];
-  }
-  return [];
-}
-function gitTagTags(gitTag) {
-  const semver4 = SEMVER_TAG.exec(gitTag);
-  if (!semver4) {
-    const tag = sanitizeTag(gitTag);
-    return tag ? [tag] : [];
-  }
-  const [, major, minor, patch, prerelease] = semver4;
-  const version3 = `${major}.${minor}.${patch}`;
-  if (prerelease) return [sanitizeTag(`${version3}-${prerelease}`)];
-  return major === "0" ? [version3, `${major}.${minor}`, "latest"] : [version3, `${major}.${minor}`, `${major}`, "latest"];
-}
-function sanitizeTag(name) {
-  return name.replace(/[^A-Za-z0-9_.-]/g, "-").replace(/^[.-]+/, "").slice(0, 128);
-}
-function computeLabels({
-  context: context3,
-  version: version3,
-  created,
-  userLabels
-}) {
-  const repository = context3.payload.repository;
-  const url2 = repository?.html_url ?? (context3.repository ? `${context3.serverUrl}/${context3.repository}` : "");
-  const license = repository?.license?.spdx_id;
-  const computed = {
-    "org.opencontainers.image.title": repository?.name ?? context3.repoName,
-    "org.opencontainers.image.description": repository?.description ?? void 0,
-    "org.opencontainers.image.url": url2,
-    "org.opencontainers.image.source": url2,
-    "org.opencontainers.image.version": version3,
-    "org.opencontainers.image.created": created,
-    "org.opencontainers.image.revision": context3.sha,
-    "org.opencontainers.image.licenses": license && license !== "NOASSERTION" ? license : void 0
-  };
-  const labels = {};
-  for (const [key, value] of Object.entries(computed)) if (value) labels[key] = value;
-  return { ...labels, ...userLabels };
-}
-
-// src/reference.ts
-var DIGEST = /^sha256:[a-f0-9]{64}$/;
-var DEFAULT_REGISTRY = "index.docker.io";
-function isDigest(text2) {
-  return DIGEST.test(text2);
-}
-function parseReference(reference) {
-  const at = reference.indexOf("@");
-  const withTag = at < 0 ? reference : reference.slice(0, at);
-  const digest = at < 0 ? void 0 : reference.slice(at + 1);
-  const slash = withTag.lastIndexOf("/");
-  const colon = withTag.lastIndexOf(":");
-  const name = colon > slash ? withTag.slice(0, colon) : withTag;
-  const tag = colon > slash ? withTag.slice(colon + 1) : void 0;
-  const firstSlash = name.indexOf("/");
-  const first = firstSlash < 0 ? "" : name.slice(0, firstSlash);
-  const hasHost = first.includes(".") || first.includes(":") || first === "localhost";
-  return {
-    registry: hasHost ? first : DEFAULT_REGISTRY,
-    name,
-    repository: hasHost ? name.slice(firstSlash + 1) : name,
-    ...tag !== void 0 && { tag },
-    ...digest !== void 0 && { digest }
-  };
-}
-function registryOf(image) {
-  return parseReference(image).registry;
-}
-function taggedReference(name, tag) {
-  return `${name}:${tag}`;
-}
-function digestReference(name, digest) {
-  return `${name}@${digest}`;
-}
-
-// src/tools/releases.ts
-var TRIVY_DEFAULT = {
-  version: "0.74.0",
-  sha256: {
-    x64: "2ae6fe3ee734b7fdf11335663e18c75ea12dccc76062f09f164a3b0f8be4371a",
-    arm64: "b94ce1976bbf3c15b514b605ee88be7c6d94a29be2302847ff01cb794d47aad5"
-  }
-};
-var CRANE_DEFAULT = {
-  version: "0.21.9",
-  sha256: {
-    x64: "5c16d8ddb971cb1d5e6ed8b1e743da8224414eeba2c2762d8f1a61b2f095699e",
-    arm64: "1f4c647b7bb260ab5435661df5b526cf59950ebf95201790db7183ac189cbcbd"
-  }
-};
-var KANIKO_IMAGE_DEFAULT = "ghcr.io/osscontainertools/kaniko:v1.28.2@sha256:4ea0e7301e3f6806de15150e4982c73018351e28c1dca6947bd3b4afb5ae3c60";
-var VERSION = /^v?(\d+)\.(\d+)\.(\d+)$/;
-function normalizeVersion(value) {
-  const match3 = VERSION.exec(value.trim());
-  return match3 ? `${Number(match3[1])}.${Number(match3[2])}.${Number(match3[3])}` : void 0;
-}
-function refusedTrivyVersion(version3) {
-  const [major = 0, minor = 0, patch = 0] = version3.split(".").map(Number);
-  if (major === 0 && (minor < 69 || minor === 69 && patch < 2)) {
-    return `Trivy ${version3} is refused: the GitHub releases before v0.69.2 were deleted on 2026-03-01 during the supply-chain incident (GHSA-69fq-xp46-6x23), so no trustworthy asset exists. Use ${TRIVY_DEFAULT.version} or newer.`;
-  }
-  if (major === 0 && minor === 69 && patch === 4) {
-    return `Trivy ${version3} is refused: v0.69.4 was a malicious release (binaries, packages and images published by the attacker on 2026-03-19; GHSA-69fq-xp46-6x23, CVE-2026-33634). Use ${TRIVY_DEFAULT.version} or newer.`;
-  }
-  if (major === 0 && minor === 69 && (patch === 5 || patch === 6)) {
-    return `Trivy ${version3} is refused: v0.69.5 and v0.69.6 were malicious images pushed to Docker Hub on 2026-03-22/23 (GHSA-69fq-xp46-6x23), never legitimate releases. Use ${TRIVY_DEFAULT.version} or newer.`;
-  }
-  return void 0;
-}
-function toolArch(arch4) {
-  if (arch4 === "x64" || arch4 === "arm64") return arch4;
-  throw new Error(
-    `unsupported runner architecture "${arch4}": build-scan-push installs Trivy, crane and kaniko for Linux x64 and arm64 only. Run the job on an x64 or arm64 Linux runner.`
-  );
-}
-
-// src/workspace-file.ts
-import { constants, lstatSync } from "node:fs";
-import { open } from "node:fs/promises";
-import { isAbsolute, join as join2, relative, resolve, sep } from "node:path";
-function lstatWorkspaceFile(workspace, path13) {
-  const absolute = resolve(workspace, path13);
-  const inside = relative(workspace, absolute);
-  if (inside === "" || inside === ".." || inside.startsWith(`..${sep}`) || isAbsolute(inside))
-    throw new Error(`${absolute} is outside the workspace ${workspace}: give a file inside it.`);
-  let current = workspace;
-  let stats;
-  for (const part of inside.split(sep)) {
-    current = join2(current, part);
-    stats = lstatSync(current, { throwIfNoEntry: false });
-    if (stats === void 0) throw new Error(`${absolute} does not exist.`);
-    if (stats.isSymbolicLink())
-      throw new Error(
-        `${current} is a symbolic link, which the action does not follow here (it could lead to any file on the runner): replace the link with the file itself.`
-      );
-  }
-  if (!stats.isFile()) throw new Error(`${absolute} is not a regular file: give the path of a file.`);
-  return stats;
-}
-function tooBig(path13, size, maxBytes) {
-  return new Error(`${path13} is ${size} bytes, more than the ${maxBytes} allowed for it: make it smaller.`);
-}
-async function readWorkspaceFile(workspace, path13, maxBytes) {
-  const checked = lstatWorkspaceFile(workspace, path13);
-  const absolute = resolve(workspace, path13);
-  if (checked.size > maxBytes) throw tooBig(absolute, checked.size, maxBytes);
-  const changed = new Error(
-    `${absolute} was replaced after it was checked; the action read nothing from it. Find the step that rewrites the workspace while this one runs.`
-  );
-  const handle = await open(absolute, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
-    (error2) => {
-      throw error2.code === "ELOOP" ? changed : error2;
-    }
-  );
-  try {
-    const opened = await handle.stat();
-    if (!opened.isFile() || opened.dev !== checked.dev || opened.ino !== checked.ino) throw changed;
-    const buffer3 = Buffer.alloc(maxBytes + 1);
-    let length = 0;
-    for (; ; ) {
-      const { bytesRead } = await handle.read(buffer3, length, buffer3.length - length, length);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-      if (length === buffer3.length) throw tooBig(absolute, Math.max(opened.size, length), maxBytes);
-    }
-    return buffer3.subarray(0, length).toString("utf8");
-  } finally {
-    await handle.close();
-  }
-}
-
-// src/inputs.ts
-var SEVERITIES = ["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
-var SCANNERS = ["vuln", "secret", "misconfig", "license"];
-var SBOM_FORMATS = ["cyclonedx", "spdx-json", "none"];
-var DEFAULT_TRIVY_DB_REPOSITORIES = [
-  "mirror.gcr.io/aquasec/trivy-db:2",
-  "ghcr.io/aquasecurity/trivy-db:2",
-  "public.ecr.aws/aquasecurity/trivy-db:2"
-];
-var INPUT_DEFAULTS = {
-  context: ".",
-  file: "",
-  "build-args": "",
-  labels: "",
-  target: "",
-  image: "",
-  tags: "",
-  push: "auto",
-  "registry-username": "",
-  "registry-password": "",
-  "github-token": "",
-  "fail-on": "CRITICAL,HIGH",
-  severity: SEVERITIES.join(","),
-  "ignore-unfixed": "false",
-  "ignore-file": "",
-  scanners: "vuln,secret",
-  "upload-sarif": "true",
-  "sarif-category": "",
-  sbom: "cyclonedx",
-  cache: "false",
-  "cache-repo": "",
-  reproducible: "false",
-  "kaniko-image": KANIKO_IMAGE_DEFAULT,
-  "trivy-version": TRIVY_DEFAULT.version,
-  "crane-version": CRANE_DEFAULT.version,
-  "tool-mirror": "https://github.com",
-  "insecure-registries": "",
-  "trivy-db-repositories": DEFAULT_TRIVY_DB_REPOSITORIES.join("\n"),
-  "kaniko-args": "",
-  "build-network": "isolated",
-  "build-loopback-ports": ""
-};
-var NO_INPUT = "remove it: no input changes it, as the action decides where kaniko reads and writes";
-var KANIKO_OWNED_FLAGS = {
-  context: "use the `context` input",
-  "context-sub-path": "use the `context` input",
-  bucket: "use the `context` input",
-  dockerfile: "use the `file` input",
-  destination: "use the `image` and `tags` inputs",
-  "no-push": "use the `push` input",
-  "push-retry": "use the `push` input",
-  "push-ignore-immutable-tag-errors": "use the `push` input",
-  "build-arg": "use the `build-args` input",
-  label: "use the `labels` input",
-  target: "use the `target` input",
-  reproducible: "use the `reproducible` input",
-  cache: "use the `cache` and `cache-repo` inputs",
-  "cache-repo": "use the `cache` and `cache-repo` inputs",
-  "cache-dir": "use the `cache` and `cache-repo` inputs",
-  "insecure-registry": "use the `insecure-registries` input",
-  "skip-tls-verify-registry": "use the `insecure-registries` input",
-  insecure: "use the `insecure-registries` input",
-  "skip-tls-verify": "use the `insecure-registries` input",
-  "registry-mirror": NO_INPUT,
-  "registry-map": NO_INPUT,
-  force: NO_INPUT,
-  "tar-path": NO_INPUT,
-  tarPath: NO_INPUT,
-  "digest-file": NO_INPUT,
-  "image-name-with-digest-file": NO_INPUT,
-  "image-name-tag-with-digest-file": NO_INPUT,
-  "oci-layout-path": NO_INPUT,
-  "kaniko-dir": NO_INPUT,
-  "ignore-path": NO_INPUT,
-  "ignore-var-run": NO_INPUT,
-  "whitelist-var-run": NO_INPUT
-};
-var KANIKO_SHORTHANDS = {
-  b: "bucket",
-  c: "context",
-  d: "destination",
-  f: "dockerfile",
-  h: "help",
-  v: "verbosity"
-};
-var KANIKO_BOOL_SHORTHANDS = /* @__PURE__ */ new Set(["h"]);
-function kanikoFlagsOf(arg) {
-  if (arg.startsWith("--")) return [arg.slice(2).split("=", 1)[0]];
-  const flags = [];
-  for (let index = 1; index < arg.length; index++) {
-    const shorthand = arg[index];
-    flags.push(KANIKO_SHORTHANDS[shorthand] ?? shorthand);
-    if (!KANIKO_BOOL_SHORTHANDS.has(shorthand) || arg[index + 1] === "=") break;
-  }
-  return flags;
-}
-var InputError = class extends Error {
-  constructor(problems) {
-    super(
-      problems.length === 1 ? `Invalid input: ${problems[0]}` : `${problems.length} invalid inputs:
-${problems.map((problem) => `  - ${problem}`).join("\n")}`
-    );
-    this.problems = problems;
-    this.name = "InputError";
-  }
-  problems;
-};
-var HOST = /^(?:localhost|(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)+|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$/;
-var HOST_WITH_PORT = /^(?:[a-zA-Z0-9-]+)(?::\d{1,5})$/;
-var PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-var ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
-var LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
-function listInput(value, { commas = false } = {}) {
-  return value.split(commas ? /[\n,]/ : /\n/).map((item) => item.trim()).filter((item) => item !== "" && !item.startsWith("#"));
-}
-function imageProblem(image) {
-  const { tag, digest } = parseReference(image);
-  if (tag !== void 0 || digest !== void 0)
-    return "must not contain a tag or digest (give tags in `tags`)";
-  const [registry = "", ...path13] = image.split("/");
-  if (path13.length === 0 || !(HOST.test(registry) || HOST_WITH_PORT.test(registry)))
-    return "must start with a registry host, e.g. ghcr.io/owner/app";
-  if (image !== image.trim()) return "must not contain white space";
-  const bad = path13.find((component) => !PATH_COMPONENT.test(component));
-  if (bad !== void 0)
-    return `path component "${bad}" is not allowed: use lower-case letters, digits and single separators (. _ __ -)`;
-  if (image.length > 255) return "is longer than 255 characters";
-  return void 0;
-}
-function referenceProblem(reference) {
-  const { name, tag, digest } = parseReference(reference);
-  if (digest !== void 0 && !isDigest(digest)) return `digest "${digest}" is not sha256:<64 hex>`;
-  if (tag !== void 0 && !TAG_PATTERN.test(tag)) return `tag "${tag}" is not a valid tag`;
-  return imageProblem(name);
-}
-function quote(value) {
-  return JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}\u2026` : value);
-}
-function buildConfig(sources) {
-  const { github } = sources;
-  const problems = [];
-  const raw = (name) => sources.read(name).trim() || INPUT_DEFAULTS[name];
-  const problem = (name, value, message) => {
-    problems.push(`\`${name}\` ${quote(value)} ${message}`);
-  };
-  const bool = (name) => {
-    const value = raw(name);
-    if (/^(true|false)$/i.test(value)) return value.toLowerCase() === "true";
-    problem(name, value, "is not a boolean: use true or false");
-    return false;
-  };
-  const oneOf = (name, allowed) => {
-    const value = raw(name);
-    if (allowed.includes(value)) return value;
-    problem(name, value, `is not one of: ${allowed.join(", ")}`);
-    return allowed[0];
-  };
-  const severities = (name) => {
-    if (name === "fail-on" && raw(name).toLowerCase() === "none") return [];
-    const values = listInput(raw(name).toUpperCase(), { commas: true });
-    const unknown = values.filter((value) => !SEVERITIES.includes(value));
-    if (unknown.length > 0)
-      problem(name, unknown.join(","), `has an unknown severity: use ${SEVERITIES.join(", ")}`);
-    return SEVERITIES.filter((severity2) => values.includes(severity2));
-  };
-  const toolVersion = (name) => {
-    const value = raw(name);
-    const normalized = normalizeVersion(value);
-    if (!normalized) {
-      problem(name, value, "is not a version: use x.y.z (a leading v is allowed)");
-      return "";
-    }
-    return normalized;
-  };
-  const insidePath = (name, value, base) => {
-    const absolute = resolve2(base, value);
-    if (!existsSync(absolute)) {
-      problem(name, value, `does not exist (looked for ${absolute})`);
-      return void 0;
-    }
-    const real = realpathSync(absolute);
-    const fromWorkspace = relative2(realpathSync(sources.github.workspace), real);
-    if (fromWorkspace.startsWith("..") || isAbsolute2(fromWorkspace)) {
-      problem(name, value, `resolves to ${real}, outside the workspace ${sources.github.workspace}`);
-      return void 0;
-    }
-    return real;
-  };
-  const workspaceFile = (name, value, path13, failure) => {
-    try {
-      lstatWorkspaceFile(github.workspace, path13);
-      return resolve2(github.workspace, path13);
-    } catch (error2) {
-      problem(name, value, `${failure}: ${error2.message}`);
-      return "";
-    }
-  };
-  const contextValue = raw("context");
-  const context3 = insidePath("context", contextValue, github.workspace);
-  if (context3 && !statSync(context3).isDirectory()) problem("context", contextValue, "is not a directory");
-  const fileValue = sources.read("file").trim();
-  const dockerfile = fileValue ? insidePath("file", fileValue, github.workspace) : context3 && insidePath("file", join3(relative2(github.workspace, context3) || ".", "Dockerfile"), github.workspace);
-  if (dockerfile && !statSync(dockerfile).isFile())
-    problem(
-      "file",
-      fileValue || dockerfile,
-      "is not a file: give the path of the Dockerfile, relative to the workspace"
-    );
-  const buildArgs = listInput(raw("build-args"));
-  for (const arg of buildArgs) {
-    const key = arg.split("=", 1)[0];
-    if (!arg.includes("=") || !ENV_KEY.test(key))
-      problem("build-args", arg, "is not NAME=value (one per line; NAME is letters, digits and _)");
-  }
-  const userLabels = {};
-  for (const line of listInput(raw("labels"))) {
-    const equals = line.indexOf("=");
-    const key = line.slice(0, equals).trim();
-    if (equals <= 0 || !LABEL_KEY.test(key)) problem("labels", line, "is not key=value (one per line)");
-    else userLabels[key] = line.slice(equals + 1).trim();
-  }
-  const target = raw("target");
-  if (target && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(target))
-    problem("target", target, "is not a stage name (letters, digits, _ . -)");
-  const imageValue = raw("image") || `ghcr.io/${github.repository}`.toLowerCase();
-  const imageIssue = github.repository || raw("image") ? imageProblem(imageValue) : "is empty and GITHUB_REPOSITORY is not set: give `image`";
-  if (imageIssue) problem("image", imageValue, imageIssue);
-  const registry = registryOf(imageValue);
-  let tags2 = [];
-  let version3 = "";
-  const tagsValue = raw("tags");
-  if (tagsValue) {
-    tags2 = [...new Set(listInput(tagsValue, { commas: true }))];
-    for (const tag of tags2) {
-      if (tag.includes(":") || tag.includes("/"))
-        problem("tags", tag, "must be a bare tag: the image name comes from `image`");
-      else if (!TAG_PATTERN.test(tag))
-        problem("tags", tag, "is not a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-], at most 128)");
-    }
-    version3 = tags2[0] ?? "";
-  } else {
-    try {
-      ({ tags: tags2 = [], version: version3 } = computeTags(github));
-    } catch (error2) {
-      problems.push(`\`tags\`: ${error2.message}`);
-    }
-  }
-  const pushValue = oneOf("push", ["auto", "true", "false"]);
-  const push = pushValue === "auto" ? !isPullRequestEvent(github.eventName) : pushValue === "true";
-  const problemsBeforeSeverity = problems.length;
-  const severity = severities("severity");
-  const failOn = severities("fail-on");
-  const unreported = failOn.filter((level) => !severity.includes(level));
-  if (unreported.length > 0 && problems.length === problemsBeforeSeverity)
-    problem(
-      "fail-on",
-      raw("fail-on"),
-      `includes ${unreported.join(",")}, which \`severity\` does not report: add it to \`severity\``
-    );
-  const scannerValues = listInput(raw("scanners").toLowerCase(), { commas: true });
-  const unknownScanners = scannerValues.filter((value) => !SCANNERS.includes(value));
-  if (unknownScanners.length > 0 || scannerValues.length === 0)
-    problem("scanners", raw("scanners"), `has an unknown scanner: use ${SCANNERS.join(", ")}`);
-  const scanners = SCANNERS.filter((scanner) => scannerValues.includes(scanner));
-  const ignoreValue = sources.read("ignore-file").trim();
-  const defaultIgnoreFile = [".trivyignore.yaml", ".trivyignore"].map((name) => join3(github.workspace, name)).find((path13) => lstatSync2(path13, { throwIfNoEntry: false }) !== void 0);
-  const ignoreFile = ignoreValue ? workspaceFile("ignore-file", ignoreValue, ignoreValue, "cannot be read") : defaultIgnoreFile ? workspaceFile(
-    "ignore-file",
-    "",
-    defaultIgnoreFile,
-    "is empty and the default ignore file cannot be read"
-  ) : "";
-  const sbom = oneOf("sbom", SBOM_FORMATS);
-  const sarifCategory = raw("sarif-category") || `build-scan-push:${imageValue}`;
-  const cache = bool("cache");
-  const cacheRepo = raw("cache-repo") || `${imageValue}/cache`;
-  if (sources.read("cache-repo").trim()) {
-    const issue2 = imageProblem(cacheRepo);
-    if (issue2) problem("cache-repo", cacheRepo, issue2);
-  }
-  const kanikoImage = raw("kaniko-image");
-  const kanikoIssue = referenceProblem(kanikoImage);
-  const { tag: kanikoTag, digest: kanikoDigest } = parseReference(kanikoImage);
-  if (kanikoIssue) problem("kaniko-image", kanikoImage, kanikoIssue);
-  else if (kanikoTag === void 0 && kanikoDigest === void 0)
-    problem("kaniko-image", kanikoImage, "needs a tag or a digest (a digest is safest)");
-  const trivyVersion = toolVersion("trivy-version");
-  const refusal = trivyVersion ? refusedTrivyVersion(trivyVersion) : void 0;
-  if (refusal) problem("trivy-version", raw("trivy-version"), `is refused. ${refusal}`);
-  const craneVersion = toolVersion("crane-version");
-  const toolMirror = raw("tool-mirror").replace(/\/+$/, "");
-  if (!/^https?:\/\/[^\s/]+(\/\S*)?$/.test(toolMirror))
-    problem("tool-mirror", raw("tool-mirror"), "is not an http(s) URL, e.g. https://github.example.com");
-  const insecureRegistries = listInput(raw("insecure-registries"), { commas: true });
-  for (const host of insecureRegistries)
-    if (!(HOST.test(host) || HOST_WITH_PORT.test(host)))
-      problem("insecure-registries", host, "is not a host[:port]");
-  const trivyDbRepositories = listInput(raw("trivy-db-repositories"), { commas: true });
-  for (const repository of trivyDbRepositories) {
-    const issue2 = referenceProblem(repository);
-    if (issue2) problem("trivy-db-repositories", repository, issue2);
-  }
-  const kanikoArgs = listInput(raw("kaniko-args"));
-  for (const arg of kanikoArgs) {
-    if (!/^--?[A-Za-z]/.test(arg)) {
-      problem("kaniko-args", arg, "is not a flag: give one --flag or --flag=value per line");
-      continue;
-    }
-    for (const flag of kanikoFlagsOf(arg).filter((name) => Object.hasOwn(KANIKO_OWNED_FLAGS, name)))
-      problem("kaniko-args", arg, `sets --${flag}, which the action owns: ${KANIKO_OWNED_FLAGS[flag]}`);
-  }
-  const buildNetwork = oneOf("build-network", SANDBOX_NETWORK_MODES);
-  const buildLoopbackPorts = listInput(raw("build-loopback-ports"), { commas: true }).map((value) => {
-    const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
-    if (!(port >= 1 && port <= 65535))
-      problem("build-loopback-ports", value, "is not a TCP port (1-65535): list ports, e.g. 5000");
-    return port;
-  });
-  if (buildNetwork === "host" && buildLoopbackPorts.length > 0)
-    problem(
-      "build-loopback-ports",
-      raw("build-loopback-ports"),
-      "has no effect with `build-network: host`, where every loopback port is reachable: remove one of the two"
-    );
-  const ignoreUnfixed = bool("ignore-unfixed");
-  const uploadSarif2 = bool("upload-sarif");
-  const reproducible = bool("reproducible");
-  if (problems.length > 0) throw new InputError(problems);
-  const created = (reproducible ? sources.commitTime?.() ?? /* @__PURE__ */ new Date(0) : sources.now).toISOString();
-  const labels = computeLabels({ context: github, version: version3, created, userLabels });
-  return Object.freeze({
-    github,
-    workspace: github.workspace,
-    outputDir: sources.outputDir,
-    tempDir: sources.tempDir,
-    context: context3,
-    dockerfile,
-    buildArgs: Object.freeze(buildArgs),
-    target,
-    image: imageValue,
-    registry,
-    tags: Object.freeze(tags2),
-    labels: Object.freeze(labels),
-    push,
-    registryUsername: sources.read("registry-username").trim() || github.actor,
-    registryPassword: sources.read("registry-password").trim(),
-    githubToken: sources.read("github-token").trim(),
-    failOn: Object.freeze(failOn),
-    severity: Object.freeze(severity),
-    ignoreUnfixed,
-    ignoreFile,
-    scanners: Object.freeze(scanners),
-    uploadSarif: uploadSarif2,
-    sarifCategory,
-    sbom,
-    cache,
-    cacheRepo,
-    reproducible,
-    kanikoImage,
-    trivyVersion,
-    craneVersion,
-    toolMirror,
-    insecureRegistries: Object.freeze(insecureRegistries),
-    trivyDbRepositories: Object.freeze(trivyDbRepositories),
-    kanikoArgs: Object.freeze(kanikoArgs),
-    buildNetwork,
-    buildLoopbackPorts: Object.freeze(buildLoopbackPorts)
-  });
-}
-
-// node_modules/@actions/exec/lib/exec.js
-import { StringDecoder } from "string_decoder";
-
-// node_modules/@actions/exec/lib/toolrunner.js
-import * as os from "os";
-import * as events from "events";
-import * as child from "child_process";
-import * as path3 from "path";
-
-// node_modules/@actions/io/lib/io.js
-import { ok } from "assert";
-import * as path2 from "path";
-
-// node_modules/@actions/io/lib/io-util.js
-import * as fs from "fs";
-import * as path from "path";
-var __awaiter = function(thisArg, _arguments, P, generator) {
-  function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve6) {
-      resolve6(value);
-    });
-  }
-  return new (P || (P = Promise))(function(resolve6, reject) {
-    function fulfilled(value) {
-      try {
-        step(generator.next(value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function rejected(value) {
-      try {
-        step(generator["throw"](value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function step(result) {
-      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
-    }
-    step((generator = generator.apply(thisArg, _arguments || [])).next());
-  });
-};
-var { chmod, copyFile, lstat, mkdir, open: open2, readdir, rename, rm, rmdir, stat, symlink, unlink } = fs.promises;
-var IS_WINDOWS = process.platform === "win32";
-function readlink(fsPath) {
-  return __awaiter(this, void 0, void 0, function* () {
-    const result = yield fs.promises.readlink(fsPath);
-    if (IS_WINDOWS && !result.endsWith("\\")) {
-      return `${result}\\`;
-    }
-    return result;
-  });
-}
-var READONLY = fs.constants.O_RDONLY;
-function exists(fsPath) {
-  return __awaiter(this, void 0, void 0, function* () {
-    try {
-      yield stat(fsPath);
-    } catch (err) {
-      if (err.code === "ENOENT") {
-        return false;
-      }
-      throw err;
-    }
-    return true;
-  });
-}
-function isRooted(p) {
-  p = normalizeSeparators(p);
-  if (!p) {
-    throw new Error('isRooted() parameter "p" cannot be empty');
-  }
-  if (IS_WINDOWS) {
-    return p.startsWith("\\") || /^[A-Z]:/i.test(p);
-  }
-  return p.startsWith("/");
-}
-function tryGetExecutablePath(filePath, extensions) {
-  return __awaiter(this, void 0, void 0, function* () {
-    let stats = void 0;
-    try {
-      stats = yield stat(filePath);
-    } catch (err) {
-      if (err.code !== "ENOENT") {
-        console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
-      }
-    }
-    if (stats && stats.isFile()) {
-      if (IS_WINDOWS) {
-        const upperExt = path.extname(filePath).toUpperCase();
-        if (extensions.some((validExt) => validExt.toUpperCase() === upperExt)) {
-          return filePath;
-        }
-      } else {
-        if (isUnixExecutable(stats)) {
-          return filePath;
-        }
-      }
-    }
-    const originalFilePath = filePath;
-    for (const extension of extensions) {
-      filePath = originalFilePath + extension;
-      stats = void 0;
-      try {
-        stats = yield stat(filePath);
-      } catch (err) {
-        if (err.code !== "ENOENT") {
-          console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
-        }
-      }
-      if (stats && stats.isFile()) {
-        if (IS_WINDOWS) {
-          try {
-            const directory = path.dirname(filePath);
-            const upperName = path.basename(filePath).toUpperCase();
-            for (const actualName of yield readdir(directory)) {
-              if (upperName === actualName.toUpperCase()) {
-                filePath = path.join(directory, actualName);
-                break;
-              }
-            }
-          } catch (err) {
-            console.log(`Unexpected error attempting to determine the actual case of the file '${filePath}': ${err}`);
-          }
-          return filePath;
-        } else {
-          if (isUnixExecutable(stats)) {
-            return filePath;
-          }
-        }
-      }
-    }
-    return "";
-  });
-}
-function normalizeSeparators(p) {
-  p = p || "";
-  if (IS_WINDOWS) {
-    p = p.replace(/\//g, "\\");
-    return p.replace(/\\\\+/g, "\\");
-  }
-  return p.replace(/\/\/+/g, "/");
-}
-function isUnixExecutable(stats) {
-  return (stats.mode & 1) > 0 || (stats.mode & 8) > 0 && process.getgid !== void 0 && stats.gid === process.getgid() || (stats.mode & 64) > 0 && process.getuid !== void 0 && stats.uid === process.getuid();
-}
-
-// node_modules/@actions/io/lib/io.js
-var __awaiter2 = function(thisArg, _arguments, P, generator) {
-  function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve6) {
-      resolve6(value);
-    });
-  }
-  return new (P || (P = Promise))(function(resolve6, reject) {
-    function fulfilled(value) {
-      try {
-        step(generator.next(value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function rejected(value) {
-      try {
-        step(generator["throw"](value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function step(result) {
-      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
-    }
-    step((generator = generator.apply(thisArg, _arguments || [])).next());
-  });
-};
-function cp(source_1, dest_1) {
-  return __awaiter2(this, arguments, void 0, function* (source, dest, options = {}) {
-    const { force, recursive, copySourceDirectory } = readCopyOptions(options);
-    const destStat = (yield exists(dest)) ? yield stat(dest) : null;
-    if (destStat && destStat.isFile() && !force) {
-      return;
-    }
-    const newDest = destStat && destStat.isDirectory() && copySourceDirectory ? path2.join(dest, path2.basename(source)) : dest;
-    if (!(yield exists(source))) {
-      throw new Error(`no such file or directory: ${source}`);
-    }
-    const sourceStat = yield stat(source);
-    if (sourceStat.isDirectory()) {
-      if (!recursive) {
-        throw new Error(`Failed to copy. ${source} is a directory, but tried to copy without recursive flag.`);
-      } else {
-        yield cpDirRecursive(source, newDest, 0, force);
-      }
-    } else {
-      if (path2.relative(source, newDest) === "") {
-        throw new Error(`'${newDest}' and '${source}' are the same file`);
-      }
-      yield copyFile2(source, newDest, force);
-    }
-  });
-}
-function rmRF(inputPath) {
-  return __awaiter2(this, void 0, void 0, function* () {
-    if (IS_WINDOWS) {
-      if (/[*"<>|]/.test(inputPath)) {
-        throw new Error('File path must not contain `*`, `"`, `<`, `>` or `|` on Windows');
-      }
-    }
-    try {
-      yield rm(inputPath, {
-        force: true,
-        maxRetries: 3,
-        recursive: true,
-        retryDelay: 300
-      });
-    } catch (err) {
-      throw new Error(`File was unable to be removed ${err}`);
-    }
-  });
-}
-function mkdirP(fsPath) {
-  return __awaiter2(this, void 0, void 0, function* () {
-    ok(fsPath, "a path argument must be provided");
-    yield mkdir(fsPath, { recursive: true });
-  });
-}
-function which(tool, check) {
-  return __awaiter2(this, void 0, void 0, function* () {
-    if (!tool) {
-      throw new Error("parameter 'tool' is required");
-    }
-    if (check) {
-      const result = yield which(tool, false);
-      if (!result) {
-        if (IS_WINDOWS) {
-          throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also verify the file has a valid extension for an executable file.`);
-        } else {
-          throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also check the file mode to verify the file is executable.`);
-        }
-      }
-      return result;
-    }
-    const matches = yield findInPath(tool);
-    if (matches && matches.length > 0) {
-      return matches[0];
-    }
-    return "";
-  });
-}
-function findInPath(tool) {
-  return __awaiter2(this, void 0, void 0, function* () {
-    if (!tool) {
-      throw new Error("parameter 'tool' is required");
-    }
-    const extensions = [];
-    if (IS_WINDOWS && process.env["PATHEXT"]) {
-      for (const extension of process.env["PATHEXT"].split(path2.delimiter)) {
-        if (extension) {
-          extensions.push(extension);
-        }
-      }
-    }
-    if (isRooted(tool)) {
-      const filePath = yield tryGetExecutablePath(tool, extensions);
-      if (filePath) {
-        return [filePath];
-      }
-      return [];
-    }
-    if (tool.includes(path2.sep)) {
-      return [];
-    }
-    const directories = [];
-    if (process.env.PATH) {
-      for (const p of process.env.PATH.split(path2.delimiter)) {
-        if (p) {
-          directories.push(p);
-        }
-      }
-    }
-    const matches = [];
-    for (const directory of directories) {
-      const filePath = yield tryGetExecutablePath(path2.join(directory, tool), extensions);
-      if (filePath) {
-        matches.push(filePath);
-      }
-    }
-    return matches;
-  });
-}
-function readCopyOptions(options) {
-  const force = options.force == null ? true : options.force;
-  const recursive = Boolean(options.recursive);
-  const copySourceDirectory = options.copySourceDirectory == null ? true : Boolean(options.copySourceDirectory);
-  return { force, recursive, copySourceDirectory };
-}
-function cpDirRecursive(sourceDir, destDir, currentDepth, force) {
-  return __awaiter2(this, void 0, void 0, function* () {
-    if (currentDepth >= 255)
-      return;
-    currentDepth++;
-    yield mkdirP(destDir);
-    const files = yield readdir(sourceDir);
-    for (const fileName of files) {
-      const srcFile = `${sourceDir}/${fileName}`;
-      const destFile = `${destDir}/${fileName}`;
-      const srcFileStat = yield lstat(srcFile);
-      if (srcFileStat.isDirectory()) {
-        yield cpDirRecursive(srcFile, destFile, currentDepth, force);
-      } else {
-        yield copyFile2(srcFile, destFile, force);
-      }
-    }
-    yield chmod(destDir, (yield stat(sourceDir)).mode);
-  });
-}
-function copyFile2(srcFile, destFile, force) {
-  return __awaiter2(this, void 0, void 0, function* () {
-    if ((yield lstat(srcFile)).isSymbolicLink()) {
-      try {
-        yield lstat(destFile);
-        yield unlink(destFile);
-      } catch (e) {
-        if (e.code === "EPERM") {
-          yield chmod(destFile, "0666");
-          yield unlink(destFile);
-        }
-      }
-      const symlinkFull = yield readlink(srcFile);
-      yield symlink(symlinkFull, destFile, IS_WINDOWS ? "junction" : null);
-    } else if (!(yield exists(destFile)) || force) {
-      yield copyFile(srcFile, destFile);
-    }
-  });
-}
-
-// node_modules/@actions/exec/lib/toolrunner.js
-import { setTimeout as setTimeout2 } from "timers";
-var __awaiter3 = function(thisArg, _arguments, P, generator) {
-  function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve6) {
-      resolve6(value);
-    });
-  }
-  return new (P || (P = Promise))(function(resolve6, reject) {
-    function fulfilled(value) {
-      try {
-        step(generator.next(value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function rejected(value) {
-      try {
-        step(generator["throw"](value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function step(result) {
-      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
-    }
-    step((generator = generator.apply(thisArg, _arguments || [])).next());
-  });
-};
-var IS_WINDOWS2 = process.platform === "win32";
-var ToolRunner = class extends events.EventEmitter {
-  constructor(toolPath, args, options) {
-    super();
-    if (!toolPath) {
-      throw new Error("Parameter 'toolPath' cannot be null or empty.");
-    }
-    this.toolPath = toolPath;
-    this.args = args || [];
-    this.options = options || {};
-  }
-  _debug(message) {
-    if (this.options.listeners && this.options.listeners.debug) {
-      this.options.listeners.debug(message);
-    }
-  }
-  _getCommandString(options, noPrefix) {
-    const toolPath = this._getSpawnFileName();
-    const args = this._getSpawnArgs(options);
-    let cmd = noPrefix ? "" : "[command]";
-    if (IS_WINDOWS2) {
-      if (this._isCmdFile()) {
-        cmd += toolPath;
-        for (const a of args) {
-          cmd += ` ${a}`;
-        }
-      } else if (options.windowsVerbatimArguments) {
-        cmd += `"${toolPath}"`;
-        for (const a of args) {
-          cmd += ` ${a}`;
-        }
-      } else {
-        cmd += this._windowsQuoteCmdArg(toolPath);
-        for (const a of args) {
-          cmd += ` ${this._windowsQuoteCmdArg(a)}`;
-        }
-      }
-    } else {
-      cmd += toolPath;
-      for (const a of args) {
-        cmd += ` ${a}`;
-      }
-    }
-    return cmd;
-  }
-  _processLineBuffer(data, strBuffer, onLine) {
-    try {
-      let s = strBuffer + data.toString();
-      let n = s.indexOf(os.EOL);
-      while (n > -1) {
-        const line = s.substring(0, n);
-        onLine(line);
-        s = s.substring(n + os.EOL.length);
-        n = s.indexOf(os.EOL);
-      }
-      return s;
-    } catch (err) {
-      this._debug(`error processing line. Failed with error ${err}`);
-      return "";
-    }
-  }
-  _getSpawnFileName() {
-    if (IS_WINDOWS2) {
-      if (this._isCmdFile()) {
-        return process.env["COMSPEC"] || "cmd.exe";
-      }
-    }
-    return this.toolPath;
-  }
-  _getSpawnArgs(options) {
-    if (IS_WINDOWS2) {
-      if (this._isCmdFile()) {
-        let argline = `/D /S /C "${this._windowsQuoteCmdArg(this.toolPath)}`;
-        for (const a of this.args) {
-          argline += " ";
-          argline += options.windowsVerbatimArguments ? a : this._windowsQuoteCmdArg(a);
-        }
-        argline += '"';
-        return [argline];
-      }
-    }
-    return this.args;
-  }
-  _endsWith(str, end) {
-    return str.endsWith(end);
-  }
-  _isCmdFile() {
-    const upperToolPath = this.toolPath.toUpperCase();
-    return this._endsWith(upperToolPath, ".CMD") || this._endsWith(upperToolPath, ".BAT");
-  }
-  _windowsQuoteCmdArg(arg) {
-    if (!this._isCmdFile()) {
-      return this._uvQuoteCmdArg(arg);
-    }
-    if (!arg) {
-      return '""';
-    }
-    const cmdSpecialChars = [
-      " ",
-      "	",
-      "&",
-      "(",
-      ")",
-      "[",
-      "]",
-      "{",
-      "}",
-      "^",
-      "=",
-      ";",
-      "!",
-      "'",
-      "+",
-      ",",
-      "`",
-      "~",
-      "|",
-      "<",
-      ">",
-      '"'
-    ];
-    let needsQuotes = false;
-    for (const char of arg) {
-      if (cmdSpecialChars.some((x) => x === char)) {
-        needsQuotes = true;
-        break;
-      }
-    }
-    if (!needsQuotes) {
-      return arg;
-    }
-    let reverse = '"';
-    let quoteHit = true;
-    for (let i = arg.length; i > 0; i--) {
-      reverse += arg[i - 1];
-      if (quoteHit && arg[i - 1] === "\\") {
-        reverse += "\\";
-      } else if (arg[i - 1] === '"') {
-        quoteHit = true;
-        reverse += '"';
-      } else {
-        quoteHit = false;
-      }
-    }
-    reverse += '"';
-    return reverse.split("").reverse().join("");
-  }
-  _uvQuoteCmdArg(arg) {
-    if (!arg) {
-      return '""';
-    }
-    if (!arg.includes(" ") && !arg.includes("	") && !arg.includes('"')) {
-      return arg;
-    }
-    if (!arg.includes('"') && !arg.includes("\\")) {
-      return `"${arg}"`;
-    }
-    let reverse = '"';
-    let quoteHit = true;
-    for (let i = arg.length; i > 0; i--) {
-      reverse += arg[i - 1];
-      if (quoteHit && arg[i - 1] === "\\") {
-        reverse += "\\";
-      } else if (arg[i - 1] === '"') {
-        quoteHit = true;
-        reverse += "\\";
-      } else {
-        quoteHit = false;
-      }
-    }
-    reverse += '"';
-    return reverse.split("").reverse().join("");
-  }
-  _cloneExecOptions(options) {
-    options = options || {};
-    const result = {
-      cwd: options.cwd || process.cwd(),
-      env: options.env || process.env,
-      silent: options.silent || false,
-      windowsVerbatimArguments: options.windowsVerbatimArguments || false,
-      failOnStdErr: options.failOnStdErr || false,
-      ignoreReturnCode: options.ignoreReturnCode || false,
-      delay: options.delay || 1e4
-    };
-    result.outStream = options.outStream || process.stdout;
-    result.errStream = options.errStream || process.stderr;
-    return result;
-  }
-  _getSpawnOptions(options, toolPath) {
-    options = options || {};
-    const result = {};
-    result.cwd = options.cwd;
-    result.env = options.env;
-    result["windowsVerbatimArguments"] = options.windowsVerbatimArguments || this._isCmdFile();
-    if (options.windowsVerbatimArguments) {
-      result.argv0 = `"${toolPath}"`;
-    }
-    return result;
-  }
-  /**
-   * Exec a tool.
-   * Output will be streamed to the live console.
-   * Returns promise with return code
-   *
-   * @param     tool     path to tool to exec
-   * @param     options  optional exec options.  See ExecOptions
-   * @returns   number
-   */
-  exec() {
-    return __awaiter3(this, void 0, void 0, function* () {
-      if (!isRooted(this.toolPath) && (this.toolPath.includes("/") || IS_WINDOWS2 && this.toolPath.includes("\\"))) {
-        this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
-      }
-      this.toolPath = yield which(this.toolPath, true);
-      return new Promise((resolve6, reject) => __awaiter3(this, void 0, void 0, function* () {
-        this._debug(`exec tool: ${this.toolPath}`);
-        this._debug("arguments:");
-        for (const arg of this.args) {
-          this._debug(`   ${arg}`);
-        }
-        const optionsNonNull = this._cloneExecOptions(this.options);
-        if (!optionsNonNull.silent && optionsNonNull.outStream) {
-          optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + os.EOL);
-        }
-        const state3 = new ExecState(optionsNonNull, this.toolPath);
-        state3.on("debug", (message) => {
-          this._debug(message);
-        });
-        if (this.options.cwd && !(yield exists(this.options.cwd))) {
-          return reject(new Error(`The cwd: ${this.options.cwd} does not exist!`));
-        }
-        const fileName = this._getSpawnFileName();
-        const cp2 = child.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
-        let stdbuffer = "";
-        if (cp2.stdout) {
-          cp2.stdout.on("data", (data) => {
-            if (this.options.listeners && this.options.listeners.stdout) {
-              this.options.listeners.stdout(data);
-            }
-            if (!optionsNonNull.silent && optionsNonNull.outStream) {
-              optionsNonNull.outStream.write(data);
-            }
-            stdbuffer = this._processLineBuffer(data, stdbuffer, (line) => {
-              if (this.options.listeners && this.options.listeners.stdline) {
-                this.options.listeners.stdline(line);
-              }
-            });
-          });
-        }
-        let errbuffer = "";
-        if (cp2.stderr) {
-          cp2.stderr.on("data", (data) => {
-            state3.processStderr = true;
-            if (this.options.listeners && this.options.listeners.stderr) {
-              this.options.listeners.stderr(data);
-            }
-            if (!optionsNonNull.silent && optionsNonNull.errStream && optionsNonNull.outStream) {
-              const s = optionsNonNull.failOnStdErr ? optionsNonNull.errStream : optionsNonNull.outStream;
-              s.write(data);
-            }
-            errbuffer = this._processLineBuffer(data, errbuffer, (line) => {
-              if (this.options.listeners && this.options.listeners.errline) {
-                this.options.listeners.errline(line);
-              }
-            });
-          });
-        }
-        cp2.on("error", (err) => {
-          state3.processError = err.message;
-          state3.processExited = true;
-          state3.processClosed = true;
-          state3.CheckComplete();
-        });
-        cp2.on("exit", (code2) => {
-          state3.processExitCode = code2;
-          state3.processExited = true;
-          this._debug(`Exit code ${code2} received from tool '${this.toolPath}'`);
-          state3.CheckComplete();
-        });
-        cp2.on("close", (code2) => {
-          state3.processExitCode = code2;
-          state3.processExited = true;
-          state3.processClosed = true;
-          this._debug(`STDIO streams have closed for tool '${this.toolPath}'`);
-          state3.CheckComplete();
-        });
-        state3.on("done", (error2, exitCode) => {
-          if (stdbuffer.length > 0) {
-            this.emit("stdline", stdbuffer);
-          }
-          if (errbuffer.length > 0) {
-            this.emit("errline", errbuffer);
-          }
-          cp2.removeAllListeners();
-          if (error2) {
-            reject(error2);
-          } else {
-            resolve6(exitCode);
-          }
-        });
-        if (this.options.input) {
-          if (!cp2.stdin) {
-            throw new Error("child process missing stdin");
-          }
-          cp2.stdin.end(this.options.input);
-        }
-      }));
-    });
-  }
-};
-function argStringToArray(argString) {
-  const args = [];
-  let inQuotes = false;
-  let escaped = false;
-  let arg = "";
-  function append(c) {
-    if (escaped && c !== '"') {
-      arg += "\\";
-    }
-    arg += c;
-    escaped = false;
-  }
-  for (let i = 0; i < argString.length; i++) {
-    const c = argString.charAt(i);
-    if (c === '"') {
-      if (!escaped) {
-        inQuotes = !inQuotes;
-      } else {
-        append(c);
-      }
-      continue;
-    }
-    if (c === "\\" && escaped) {
-      append(c);
-      continue;
-    }
-    if (c === "\\" && inQuotes) {
-      escaped = true;
-      continue;
-    }
-    if (c === " " && !inQuotes) {
-      if (arg.length > 0) {
-        args.push(arg);
-        arg = "";
-      }
-      continue;
-    }
-    append(c);
-  }
-  if (arg.length > 0) {
-    args.push(arg.trim());
-  }
-  return args;
-}
-var ExecState = class _ExecState extends events.EventEmitter {
-  constructor(options, toolPath) {
-    super();
-    this.processClosed = false;
-    this.processError = "";
-    this.processExitCode = 0;
-    this.processExited = false;
-    this.processStderr = false;
-    this.delay = 1e4;
-    this.done = false;
-    this.timeout = null;
-    if (!toolPath) {
-      throw new Error("toolPath must not be empty");
-    }
-    this.options = options;
-    this.toolPath = toolPath;
-    if (options.delay) {
-      this.delay = options.delay;
-    }
-  }
-  CheckComplete() {
-    if (this.done) {
-      return;
-    }
-    if (this.processClosed) {
-      this._setResult();
-    } else if (this.processExited) {
-      this.timeout = setTimeout2(_ExecState.HandleTimeout, this.delay, this);
-    }
-  }
-  _debug(message) {
-    this.emit("debug", message);
-  }
-  _setResult() {
-    let error2;
-    if (this.processExited) {
-      if (this.processError) {
-        error2 = new Error(`There was an error when attempting to execute the process '${this.toolPath}'. This may indicate the process failed to start. Error: ${this.processError}`);
-      } else if (this.processExitCode !== 0 && !this.options.ignoreReturnCode) {
-        error2 = new Error(`The process '${this.toolPath}' failed with exit code ${this.processExitCode}`);
-      } else if (this.processStderr && this.options.failOnStdErr) {
-        error2 = new Error(`The process '${this.toolPath}' failed because one or more lines were written to the STDERR stream`);
-      }
-    }
-    if (this.timeout) {
-      clearTimeout(this.timeout);
-      this.timeout = null;
-    }
-    this.done = true;
-    this.emit("done", error2, this.processExitCode);
-  }
-  static HandleTimeout(state3) {
-    if (state3.done) {
-      return;
-    }
-    if (!state3.processClosed && state3.processExited) {
-      const message = `The STDIO streams did not close within ${state3.delay / 1e3} seconds of the exit event from process '${state3.toolPath}'. This may indicate a child process inherited the STDIO streams and has not yet exited.`;
-      state3._debug(message);
-    }
-    state3._setResult();
-  }
-};
-
-// node_modules/@actions/exec/lib/exec.js
-var __awaiter4 = function(thisArg, _arguments, P, generator) {
-  function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve6) {
-      resolve6(value);
-    });
-  }
-  return new (P || (P = Promise))(function(resolve6, reject) {
-    function fulfilled(value) {
-      try {
-        step(generator.next(value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function rejected(value) {
-      try {
-        step(generator["throw"](value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function step(result) {
-      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
-    }
-    step((generator = generator.apply(thisArg, _arguments || [])).next());
-  });
-};
-function exec(commandLine, args, options) {
-  return __awaiter4(this, void 0, void 0, function* () {
-    const commandArgs = argStringToArray(commandLine);
-    if (commandArgs.length === 0) {
-      throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
-    }
-    const toolPath = commandArgs[0];
-    args = commandArgs.slice(1).concat(args || []);
-    const runner = new ToolRunner(toolPath, args, options);
-    return runner.exec();
-  });
-}
-function getExecOutput(commandLine, args, options) {
-  return __awaiter4(this, void 0, void 0, function* () {
-    var _a2, _b;
-    let stdout = "";
-    let stderr = "";
-    const stdoutDecoder = new StringDecoder("utf8");
-    const stderrDecoder = new StringDecoder("utf8");
-    const originalStdoutListener = (_a2 = options === null || options === void 0 ? void 0 : options.listeners) === null || _a2 === void 0 ? void 0 : _a2.stdout;
-    const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
-    const stdErrListener = (data) => {
-      stderr += stderrDecoder.write(data);
-      if (originalStdErrListener) {
-        originalStdErrListener(data);
-      }
-    };
-    const stdOutListener = (data) => {
-      stdout += stdoutDecoder.write(data);
-      if (originalStdoutListener) {
-        originalStdoutListener(data);
-      }
-    };
-    const listeners = Object.assign(Object.assign({}, options === null || options === void 0 ? void 0 : options.listeners), { stdout: stdOutListener, stderr: stdErrListener });
-    const exitCode = yield exec(commandLine, args, Object.assign(Object.assign({}, options), { listeners }));
-    stdout += stdoutDecoder.end();
-    stderr += stderrDecoder.end();
-    return {
-      exitCode,
-      stdout,
-      stderr
-    };
-  });
-}
-
-// src/exec.ts
-import { execFileSync } from "node:child_process";
-
-// src/log-fence.ts
-import { randomBytes } from "node:crypto";
-var writeToStdout = (text2) => {
-  process.stdout.write(text2);
-};
-var NEWLINE = 10;
-var LONGEST_HELD_LINE = 64 * 1024;
-var FencedLog = class {
-  constructor(writer = writeToStdout) {
-    this.writer = writer;
-  }
-  writer;
-  #token = randomBytes(32).toString("hex");
-  #unfinished = Buffer.alloc(0);
-  write(chunk) {
-    const pending = Buffer.concat([this.#unfinished, Buffer.from(chunk)]);
-    const end = pending.length > LONGEST_HELD_LINE ? pending.length : pending.lastIndexOf(NEWLINE) + 1;
-    this.#unfinished = pending.subarray(end);
-    this.#relay(pending.subarray(0, end));
-  }
-  /** Relays the unfinished last line, if any. */
-  close() {
-    const rest = this.#unfinished;
-    this.#unfinished = Buffer.alloc(0);
-    this.#relay(rest);
-  }
-  #relay(lines) {
-    if (lines.length === 0) return;
-    const newline = lines.at(-1) === NEWLINE ? "" : "\n";
-    this.writer(
-      Buffer.concat([
-        Buffer.from(`::stop-commands::${this.#token}
-`),
-        lines,
-        Buffer.from(`${newline}::${this.#token}::
-`)
-      ])
-    );
-  }
-};
-async function relayFenced(work, writer = writeToStdout) {
-  const stdout = new FencedLog(writer);
-  const stderr = new FencedLog(writer);
-  try {
-    return await work({ stdout: (data) => stdout.write(data), stderr: (data) => stderr.write(data) });
-  } finally {
-    stdout.close();
-    stderr.close();
-  }
-}
-function infoFenced(message, writer = writeToStdout) {
-  const log2 = new FencedLog(writer);
-  log2.write(`${message}
-`);
-  log2.close();
-}
-
-// src/exec.ts
-var PROXY_VARIABLES = [
-  "HTTP_PROXY",
-  "http_proxy",
-  "HTTPS_PROXY",
-  "https_proxy",
-  "NO_PROXY",
-  "no_proxy"
-];
-var CHILD_VARIABLES = [
-  "PATH",
-  "HOME",
-  "TMPDIR",
-  ...PROXY_VARIABLES,
-  "SSL_CERT_FILE",
-  "SSL_CERT_DIR"
-];
-function childEnv(extra = {}, environment = process.env) {
-  const env = {};
-  for (const name of CHILD_VARIABLES) {
-    const value = environment[name];
-    if (value !== void 0) env[name] = value;
-  }
-  return { ...env, ...extra };
-}
-async function run(command, args, options = {}) {
-  const execute = (listeners) => getExecOutput(command, [...args], {
-    env: { ...options.env ?? childEnv() },
-    cwd: options.cwd,
-    input: options.input === void 0 ? void 0 : Buffer.from(options.input),
-    silent: true,
-    ignoreReturnCode: true,
-    ...listeners && { listeners }
-  });
-  const output = options.silent ? await execute() : await relayFenced((listeners) => {
-    listeners.stdout(Buffer.from(`[command]${[command, ...args].join(" ")}
-`));
-    return execute(listeners);
-  });
-  return { exitCode: output.exitCode, stdout: output.stdout, stderr: output.stderr };
-}
-function assertSuccess(result, what, hint = "") {
-  if (result.exitCode === 0) return result;
-  const tail = lastLines(result.stderr.trim() || result.stdout.trim(), 20);
-  throw new Error(
-    `${what} failed with exit code ${result.exitCode}${tail ? `:
-${tail}` : ""}${hint ? `
-${hint}` : ""}`
-  );
-}
-function lastLines(text2, count) {
-  return text2.split("\n").slice(-count).join("\n");
-}
-function gitOutput(args, cwd) {
-  try {
-    return execFileSync("git", [...args], {
-      cwd,
-      env: childEnv(),
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "ignore"]
-    }).trim();
-  } catch {
-    return "";
-  }
-}
+import { basename as basename7, join as join21, resolve as resolve5 } from "node:path";
 
 // node_modules/@actions/core/lib/command.js
-import * as os2 from "os";
+import * as os from "os";
 
 // node_modules/@actions/core/lib/utils.js
 function toCommandValue(input) {
@@ -36025,7 +34310,7 @@ function toCommandProperties(annotationProperties) {
 // node_modules/@actions/core/lib/command.js
 function issueCommand(command, properties, message) {
   const cmd = new Command(command, properties, message);
-  process.stdout.write(cmd.toString() + os2.EOL);
+  process.stdout.write(cmd.toString() + os.EOL);
 }
 function issue(name, message = "") {
   issueCommand(name, {}, message);
@@ -36072,17 +34357,17 @@ function escapeProperty(s) {
 
 // node_modules/@actions/core/lib/file-command.js
 import * as crypto2 from "crypto";
-import * as fs2 from "fs";
-import * as os3 from "os";
+import * as fs from "fs";
+import * as os2 from "os";
 function issueFileCommand(command, message) {
   const filePath = process.env[`GITHUB_${command}`];
   if (!filePath) {
     throw new Error(`Unable to find environment variable for file command ${command}`);
   }
-  if (!fs2.existsSync(filePath)) {
+  if (!fs.existsSync(filePath)) {
     throw new Error(`Missing file at path: ${filePath}`);
   }
-  fs2.appendFileSync(filePath, `${toCommandValue(message)}${os3.EOL}`, {
+  fs.appendFileSync(filePath, `${toCommandValue(message)}${os2.EOL}`, {
     encoding: "utf8"
   });
 }
@@ -36095,7 +34380,7 @@ function prepareKeyValueMessage(key, value) {
   if (convertedValue.includes(delimiter3)) {
     throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter3}"`);
   }
-  return `${key}<<${delimiter3}${os3.EOL}${convertedValue}${os3.EOL}${delimiter3}`;
+  return `${key}<<${delimiter3}${os2.EOL}${convertedValue}${os2.EOL}${delimiter3}`;
 }
 
 // node_modules/@actions/core/lib/core.js
@@ -36181,7 +34466,7 @@ var DecodedURL = class extends URL {
 // node_modules/@actions/http-client/lib/index.js
 var tunnel = __toESM(require_tunnel2(), 1);
 var import_undici = __toESM(require_undici(), 1);
-var __awaiter5 = function(thisArg, _arguments, P, generator) {
+var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve6) {
       resolve6(value);
@@ -36275,8 +34560,8 @@ var HttpClientResponse = class {
     this.message = message;
   }
   readBody() {
-    return __awaiter5(this, void 0, void 0, function* () {
-      return new Promise((resolve6) => __awaiter5(this, void 0, void 0, function* () {
+    return __awaiter(this, void 0, void 0, function* () {
+      return new Promise((resolve6) => __awaiter(this, void 0, void 0, function* () {
         let output = Buffer.alloc(0);
         this.message.on("data", (chunk) => {
           output = Buffer.concat([output, chunk]);
@@ -36288,8 +34573,8 @@ var HttpClientResponse = class {
     });
   }
   readBodyBuffer() {
-    return __awaiter5(this, void 0, void 0, function* () {
-      return new Promise((resolve6) => __awaiter5(this, void 0, void 0, function* () {
+    return __awaiter(this, void 0, void 0, function* () {
+      return new Promise((resolve6) => __awaiter(this, void 0, void 0, function* () {
         const chunks = [];
         this.message.on("data", (chunk) => {
           chunks.push(chunk);
@@ -36340,42 +34625,42 @@ var HttpClient = class {
     }
   }
   options(requestUrl, additionalHeaders) {
-    return __awaiter5(this, void 0, void 0, function* () {
+    return __awaiter(this, void 0, void 0, function* () {
       return this.request("OPTIONS", requestUrl, null, additionalHeaders || {});
     });
   }
   get(requestUrl, additionalHeaders) {
-    return __awaiter5(this, void 0, void 0, function* () {
+    return __awaiter(this, void 0, void 0, function* () {
       return this.request("GET", requestUrl, null, additionalHeaders || {});
     });
   }
   del(requestUrl, additionalHeaders) {
-    return __awaiter5(this, void 0, void 0, function* () {
+    return __awaiter(this, void 0, void 0, function* () {
       return this.request("DELETE", requestUrl, null, additionalHeaders || {});
     });
   }
   post(requestUrl, data, additionalHeaders) {
-    return __awaiter5(this, void 0, void 0, function* () {
+    return __awaiter(this, void 0, void 0, function* () {
       return this.request("POST", requestUrl, data, additionalHeaders || {});
     });
   }
   patch(requestUrl, data, additionalHeaders) {
-    return __awaiter5(this, void 0, void 0, function* () {
+    return __awaiter(this, void 0, void 0, function* () {
       return this.request("PATCH", requestUrl, data, additionalHeaders || {});
     });
   }
   put(requestUrl, data, additionalHeaders) {
-    return __awaiter5(this, void 0, void 0, function* () {
+    return __awaiter(this, void 0, void 0, function* () {
       return this.request("PUT", requestUrl, data, additionalHeaders || {});
     });
   }
   head(requestUrl, additionalHeaders) {
-    return __awaiter5(this, void 0, void 0, function* () {
+    return __awaiter(this, void 0, void 0, function* () {
       return this.request("HEAD", requestUrl, null, additionalHeaders || {});
     });
   }
   sendStream(verb, requestUrl, stream2, additionalHeaders) {
-    return __awaiter5(this, void 0, void 0, function* () {
+    return __awaiter(this, void 0, void 0, function* () {
       return this.request(verb, requestUrl, stream2, additionalHeaders);
     });
   }
@@ -36384,14 +34669,14 @@ var HttpClient = class {
    * Be aware that not found returns a null.  Other errors (4xx, 5xx) reject the promise
    */
   getJson(requestUrl_1) {
-    return __awaiter5(this, arguments, void 0, function* (requestUrl, additionalHeaders = {}) {
+    return __awaiter(this, arguments, void 0, function* (requestUrl, additionalHeaders = {}) {
       additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
       const res = yield this.get(requestUrl, additionalHeaders);
       return this._processResponse(res, this.requestOptions);
     });
   }
   postJson(requestUrl_1, obj_1) {
-    return __awaiter5(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+    return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
       const data = JSON.stringify(obj, null, 2);
       additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
       additionalHeaders[Headers.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
@@ -36400,7 +34685,7 @@ var HttpClient = class {
     });
   }
   putJson(requestUrl_1, obj_1) {
-    return __awaiter5(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+    return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
       const data = JSON.stringify(obj, null, 2);
       additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
       additionalHeaders[Headers.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
@@ -36409,7 +34694,7 @@ var HttpClient = class {
     });
   }
   patchJson(requestUrl_1, obj_1) {
-    return __awaiter5(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+    return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
       const data = JSON.stringify(obj, null, 2);
       additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
       additionalHeaders[Headers.ContentType] = this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
@@ -36423,7 +34708,7 @@ var HttpClient = class {
    * Prefer get, del, post and patch
    */
   request(verb, requestUrl, data, headers) {
-    return __awaiter5(this, void 0, void 0, function* () {
+    return __awaiter(this, void 0, void 0, function* () {
       if (this._disposed) {
         throw new Error("Client has already been disposed.");
       }
@@ -36497,7 +34782,7 @@ var HttpClient = class {
    * @param data
    */
   requestRaw(info2, data) {
-    return __awaiter5(this, void 0, void 0, function* () {
+    return __awaiter(this, void 0, void 0, function* () {
       return new Promise((resolve6, reject) => {
         function callbackForResult(err, res) {
           if (err) {
@@ -36746,15 +35031,15 @@ var HttpClient = class {
     return baseUserAgent;
   }
   _performExponentialBackoff(retryNumber) {
-    return __awaiter5(this, void 0, void 0, function* () {
+    return __awaiter(this, void 0, void 0, function* () {
       retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
       const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
       return new Promise((resolve6) => setTimeout(() => resolve6(), ms));
     });
   }
   _processResponse(res, options) {
-    return __awaiter5(this, void 0, void 0, function* () {
-      return new Promise((resolve6, reject) => __awaiter5(this, void 0, void 0, function* () {
+    return __awaiter(this, void 0, void 0, function* () {
+      return new Promise((resolve6, reject) => __awaiter(this, void 0, void 0, function* () {
         const statusCode = res.message.statusCode || 0;
         const response = {
           statusCode,
@@ -36810,7 +35095,7 @@ var HttpClient = class {
 var lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => (c[k.toLowerCase()] = obj[k], c), {});
 
 // node_modules/@actions/http-client/lib/auth.js
-var __awaiter6 = function(thisArg, _arguments, P, generator) {
+var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve6) {
       resolve6(value);
@@ -36854,16 +35139,16 @@ var BearerCredentialHandler = class {
     return false;
   }
   handleAuthentication() {
-    return __awaiter6(this, void 0, void 0, function* () {
+    return __awaiter2(this, void 0, void 0, function* () {
       throw new Error("not implemented");
     });
   }
 };
 
 // node_modules/@actions/core/lib/summary.js
-import { EOL as EOL4 } from "os";
-import { constants as constants3, promises as promises2 } from "fs";
-var __awaiter7 = function(thisArg, _arguments, P, generator) {
+import { EOL as EOL3 } from "os";
+import { constants, promises } from "fs";
+var __awaiter3 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve6) {
       resolve6(value);
@@ -36890,7 +35175,7 @@ var __awaiter7 = function(thisArg, _arguments, P, generator) {
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
-var { access, appendFile, writeFile } = promises2;
+var { access, appendFile, writeFile } = promises;
 var SUMMARY_ENV_VAR = "GITHUB_STEP_SUMMARY";
 var Summary = class {
   constructor() {
@@ -36903,7 +35188,7 @@ var Summary = class {
    * @returns step summary file path
    */
   filePath() {
-    return __awaiter7(this, void 0, void 0, function* () {
+    return __awaiter3(this, void 0, void 0, function* () {
       if (this._filePath) {
         return this._filePath;
       }
@@ -36912,7 +35197,7 @@ var Summary = class {
         throw new Error(`Unable to find environment variable for $${SUMMARY_ENV_VAR}. Check if your runtime environment supports job summaries.`);
       }
       try {
-        yield access(pathFromEnv, constants3.R_OK | constants3.W_OK);
+        yield access(pathFromEnv, constants.R_OK | constants.W_OK);
       } catch (_a2) {
         throw new Error(`Unable to access summary file: '${pathFromEnv}'. Check if the file has correct read/write permissions.`);
       }
@@ -36944,7 +35229,7 @@ var Summary = class {
    * @returns {Promise<Summary>} summary instance
    */
   write(options) {
-    return __awaiter7(this, void 0, void 0, function* () {
+    return __awaiter3(this, void 0, void 0, function* () {
       const overwrite = !!(options === null || options === void 0 ? void 0 : options.overwrite);
       const filePath = yield this.filePath();
       const writeFunc = overwrite ? writeFile : appendFile;
@@ -36958,7 +35243,7 @@ var Summary = class {
    * @returns {Summary} summary instance
    */
   clear() {
-    return __awaiter7(this, void 0, void 0, function* () {
+    return __awaiter3(this, void 0, void 0, function* () {
       return this.emptyBuffer().write({ overwrite: true });
     });
   }
@@ -37005,7 +35290,7 @@ var Summary = class {
    * @returns {Summary} summary instance
    */
   addEOL() {
-    return this.addRaw(EOL4);
+    return this.addRaw(EOL3);
   }
   /**
    * Adds an HTML codeblock to the summary buffer
@@ -37147,6 +35432,864 @@ var summary = _summary;
 
 // node_modules/@actions/core/lib/platform.js
 import os4 from "os";
+
+// node_modules/@actions/exec/lib/exec.js
+import { StringDecoder } from "string_decoder";
+
+// node_modules/@actions/exec/lib/toolrunner.js
+import * as os3 from "os";
+import * as events from "events";
+import * as child from "child_process";
+import * as path3 from "path";
+
+// node_modules/@actions/io/lib/io.js
+import { ok } from "assert";
+import * as path2 from "path";
+
+// node_modules/@actions/io/lib/io-util.js
+import * as fs2 from "fs";
+import * as path from "path";
+var __awaiter4 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve6, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+var { chmod, copyFile, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, symlink, unlink } = fs2.promises;
+var IS_WINDOWS = process.platform === "win32";
+function readlink(fsPath) {
+  return __awaiter4(this, void 0, void 0, function* () {
+    const result = yield fs2.promises.readlink(fsPath);
+    if (IS_WINDOWS && !result.endsWith("\\")) {
+      return `${result}\\`;
+    }
+    return result;
+  });
+}
+var READONLY = fs2.constants.O_RDONLY;
+function exists(fsPath) {
+  return __awaiter4(this, void 0, void 0, function* () {
+    try {
+      yield stat(fsPath);
+    } catch (err) {
+      if (err.code === "ENOENT") {
+        return false;
+      }
+      throw err;
+    }
+    return true;
+  });
+}
+function isRooted(p) {
+  p = normalizeSeparators(p);
+  if (!p) {
+    throw new Error('isRooted() parameter "p" cannot be empty');
+  }
+  if (IS_WINDOWS) {
+    return p.startsWith("\\") || /^[A-Z]:/i.test(p);
+  }
+  return p.startsWith("/");
+}
+function tryGetExecutablePath(filePath, extensions) {
+  return __awaiter4(this, void 0, void 0, function* () {
+    let stats = void 0;
+    try {
+      stats = yield stat(filePath);
+    } catch (err) {
+      if (err.code !== "ENOENT") {
+        console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
+      }
+    }
+    if (stats && stats.isFile()) {
+      if (IS_WINDOWS) {
+        const upperExt = path.extname(filePath).toUpperCase();
+        if (extensions.some((validExt) => validExt.toUpperCase() === upperExt)) {
+          return filePath;
+        }
+      } else {
+        if (isUnixExecutable(stats)) {
+          return filePath;
+        }
+      }
+    }
+    const originalFilePath = filePath;
+    for (const extension of extensions) {
+      filePath = originalFilePath + extension;
+      stats = void 0;
+      try {
+        stats = yield stat(filePath);
+      } catch (err) {
+        if (err.code !== "ENOENT") {
+          console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
+        }
+      }
+      if (stats && stats.isFile()) {
+        if (IS_WINDOWS) {
+          try {
+            const directory = path.dirname(filePath);
+            const upperName = path.basename(filePath).toUpperCase();
+            for (const actualName of yield readdir(directory)) {
+              if (upperName === actualName.toUpperCase()) {
+                filePath = path.join(directory, actualName);
+                break;
+              }
+            }
+          } catch (err) {
+            console.log(`Unexpected error attempting to determine the actual case of the file '${filePath}': ${err}`);
+          }
+          return filePath;
+        } else {
+          if (isUnixExecutable(stats)) {
+            return filePath;
+          }
+        }
+      }
+    }
+    return "";
+  });
+}
+function normalizeSeparators(p) {
+  p = p || "";
+  if (IS_WINDOWS) {
+    p = p.replace(/\//g, "\\");
+    return p.replace(/\\\\+/g, "\\");
+  }
+  return p.replace(/\/\/+/g, "/");
+}
+function isUnixExecutable(stats) {
+  return (stats.mode & 1) > 0 || (stats.mode & 8) > 0 && process.getgid !== void 0 && stats.gid === process.getgid() || (stats.mode & 64) > 0 && process.getuid !== void 0 && stats.uid === process.getuid();
+}
+
+// node_modules/@actions/io/lib/io.js
+var __awaiter5 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve6, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+function cp(source_1, dest_1) {
+  return __awaiter5(this, arguments, void 0, function* (source, dest, options = {}) {
+    const { force, recursive, copySourceDirectory } = readCopyOptions(options);
+    const destStat = (yield exists(dest)) ? yield stat(dest) : null;
+    if (destStat && destStat.isFile() && !force) {
+      return;
+    }
+    const newDest = destStat && destStat.isDirectory() && copySourceDirectory ? path2.join(dest, path2.basename(source)) : dest;
+    if (!(yield exists(source))) {
+      throw new Error(`no such file or directory: ${source}`);
+    }
+    const sourceStat = yield stat(source);
+    if (sourceStat.isDirectory()) {
+      if (!recursive) {
+        throw new Error(`Failed to copy. ${source} is a directory, but tried to copy without recursive flag.`);
+      } else {
+        yield cpDirRecursive(source, newDest, 0, force);
+      }
+    } else {
+      if (path2.relative(source, newDest) === "") {
+        throw new Error(`'${newDest}' and '${source}' are the same file`);
+      }
+      yield copyFile2(source, newDest, force);
+    }
+  });
+}
+function rmRF(inputPath) {
+  return __awaiter5(this, void 0, void 0, function* () {
+    if (IS_WINDOWS) {
+      if (/[*"<>|]/.test(inputPath)) {
+        throw new Error('File path must not contain `*`, `"`, `<`, `>` or `|` on Windows');
+      }
+    }
+    try {
+      yield rm(inputPath, {
+        force: true,
+        maxRetries: 3,
+        recursive: true,
+        retryDelay: 300
+      });
+    } catch (err) {
+      throw new Error(`File was unable to be removed ${err}`);
+    }
+  });
+}
+function mkdirP(fsPath) {
+  return __awaiter5(this, void 0, void 0, function* () {
+    ok(fsPath, "a path argument must be provided");
+    yield mkdir(fsPath, { recursive: true });
+  });
+}
+function which(tool, check) {
+  return __awaiter5(this, void 0, void 0, function* () {
+    if (!tool) {
+      throw new Error("parameter 'tool' is required");
+    }
+    if (check) {
+      const result = yield which(tool, false);
+      if (!result) {
+        if (IS_WINDOWS) {
+          throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also verify the file has a valid extension for an executable file.`);
+        } else {
+          throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also check the file mode to verify the file is executable.`);
+        }
+      }
+      return result;
+    }
+    const matches = yield findInPath(tool);
+    if (matches && matches.length > 0) {
+      return matches[0];
+    }
+    return "";
+  });
+}
+function findInPath(tool) {
+  return __awaiter5(this, void 0, void 0, function* () {
+    if (!tool) {
+      throw new Error("parameter 'tool' is required");
+    }
+    const extensions = [];
+    if (IS_WINDOWS && process.env["PATHEXT"]) {
+      for (const extension of process.env["PATHEXT"].split(path2.delimiter)) {
+        if (extension) {
+          extensions.push(extension);
+        }
+      }
+    }
+    if (isRooted(tool)) {
+      const filePath = yield tryGetExecutablePath(tool, extensions);
+      if (filePath) {
+        return [filePath];
+      }
+      return [];
+    }
+    if (tool.includes(path2.sep)) {
+      return [];
+    }
+    const directories = [];
+    if (process.env.PATH) {
+      for (const p of process.env.PATH.split(path2.delimiter)) {
+        if (p) {
+          directories.push(p);
+        }
+      }
+    }
+    const matches = [];
+    for (const directory of directories) {
+      const filePath = yield tryGetExecutablePath(path2.join(directory, tool), extensions);
+      if (filePath) {
+        matches.push(filePath);
+      }
+    }
+    return matches;
+  });
+}
+function readCopyOptions(options) {
+  const force = options.force == null ? true : options.force;
+  const recursive = Boolean(options.recursive);
+  const copySourceDirectory = options.copySourceDirectory == null ? true : Boolean(options.copySourceDirectory);
+  return { force, recursive, copySourceDirectory };
+}
+function cpDirRecursive(sourceDir, destDir, currentDepth, force) {
+  return __awaiter5(this, void 0, void 0, function* () {
+    if (currentDepth >= 255)
+      return;
+    currentDepth++;
+    yield mkdirP(destDir);
+    const files = yield readdir(sourceDir);
+    for (const fileName of files) {
+      const srcFile = `${sourceDir}/${fileName}`;
+      const destFile = `${destDir}/${fileName}`;
+      const srcFileStat = yield lstat(srcFile);
+      if (srcFileStat.isDirectory()) {
+        yield cpDirRecursive(srcFile, destFile, currentDepth, force);
+      } else {
+        yield copyFile2(srcFile, destFile, force);
+      }
+    }
+    yield chmod(destDir, (yield stat(sourceDir)).mode);
+  });
+}
+function copyFile2(srcFile, destFile, force) {
+  return __awaiter5(this, void 0, void 0, function* () {
+    if ((yield lstat(srcFile)).isSymbolicLink()) {
+      try {
+        yield lstat(destFile);
+        yield unlink(destFile);
+      } catch (e) {
+        if (e.code === "EPERM") {
+          yield chmod(destFile, "0666");
+          yield unlink(destFile);
+        }
+      }
+      const symlinkFull = yield readlink(srcFile);
+      yield symlink(symlinkFull, destFile, IS_WINDOWS ? "junction" : null);
+    } else if (!(yield exists(destFile)) || force) {
+      yield copyFile(srcFile, destFile);
+    }
+  });
+}
+
+// node_modules/@actions/exec/lib/toolrunner.js
+import { setTimeout as setTimeout2 } from "timers";
+var __awaiter6 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve6, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+var IS_WINDOWS2 = process.platform === "win32";
+var ToolRunner = class extends events.EventEmitter {
+  constructor(toolPath, args, options) {
+    super();
+    if (!toolPath) {
+      throw new Error("Parameter 'toolPath' cannot be null or empty.");
+    }
+    this.toolPath = toolPath;
+    this.args = args || [];
+    this.options = options || {};
+  }
+  _debug(message) {
+    if (this.options.listeners && this.options.listeners.debug) {
+      this.options.listeners.debug(message);
+    }
+  }
+  _getCommandString(options, noPrefix) {
+    const toolPath = this._getSpawnFileName();
+    const args = this._getSpawnArgs(options);
+    let cmd = noPrefix ? "" : "[command]";
+    if (IS_WINDOWS2) {
+      if (this._isCmdFile()) {
+        cmd += toolPath;
+        for (const a of args) {
+          cmd += ` ${a}`;
+        }
+      } else if (options.windowsVerbatimArguments) {
+        cmd += `"${toolPath}"`;
+        for (const a of args) {
+          cmd += ` ${a}`;
+        }
+      } else {
+        cmd += this._windowsQuoteCmdArg(toolPath);
+        for (const a of args) {
+          cmd += ` ${this._windowsQuoteCmdArg(a)}`;
+        }
+      }
+    } else {
+      cmd += toolPath;
+      for (const a of args) {
+        cmd += ` ${a}`;
+      }
+    }
+    return cmd;
+  }
+  _processLineBuffer(data, strBuffer, onLine) {
+    try {
+      let s = strBuffer + data.toString();
+      let n = s.indexOf(os3.EOL);
+      while (n > -1) {
+        const line = s.substring(0, n);
+        onLine(line);
+        s = s.substring(n + os3.EOL.length);
+        n = s.indexOf(os3.EOL);
+      }
+      return s;
+    } catch (err) {
+      this._debug(`error processing line. Failed with error ${err}`);
+      return "";
+    }
+  }
+  _getSpawnFileName() {
+    if (IS_WINDOWS2) {
+      if (this._isCmdFile()) {
+        return process.env["COMSPEC"] || "cmd.exe";
+      }
+    }
+    return this.toolPath;
+  }
+  _getSpawnArgs(options) {
+    if (IS_WINDOWS2) {
+      if (this._isCmdFile()) {
+        let argline = `/D /S /C "${this._windowsQuoteCmdArg(this.toolPath)}`;
+        for (const a of this.args) {
+          argline += " ";
+          argline += options.windowsVerbatimArguments ? a : this._windowsQuoteCmdArg(a);
+        }
+        argline += '"';
+        return [argline];
+      }
+    }
+    return this.args;
+  }
+  _endsWith(str, end) {
+    return str.endsWith(end);
+  }
+  _isCmdFile() {
+    const upperToolPath = this.toolPath.toUpperCase();
+    return this._endsWith(upperToolPath, ".CMD") || this._endsWith(upperToolPath, ".BAT");
+  }
+  _windowsQuoteCmdArg(arg) {
+    if (!this._isCmdFile()) {
+      return this._uvQuoteCmdArg(arg);
+    }
+    if (!arg) {
+      return '""';
+    }
+    const cmdSpecialChars = [
+      " ",
+      "	",
+      "&",
+      "(",
+      ")",
+      "[",
+      "]",
+      "{",
+      "}",
+      "^",
+      "=",
+      ";",
+      "!",
+      "'",
+      "+",
+      ",",
+      "`",
+      "~",
+      "|",
+      "<",
+      ">",
+      '"'
+    ];
+    let needsQuotes = false;
+    for (const char of arg) {
+      if (cmdSpecialChars.some((x) => x === char)) {
+        needsQuotes = true;
+        break;
+      }
+    }
+    if (!needsQuotes) {
+      return arg;
+    }
+    let reverse = '"';
+    let quoteHit = true;
+    for (let i = arg.length; i > 0; i--) {
+      reverse += arg[i - 1];
+      if (quoteHit && arg[i - 1] === "\\") {
+        reverse += "\\";
+      } else if (arg[i - 1] === '"') {
+        quoteHit = true;
+        reverse += '"';
+      } else {
+        quoteHit = false;
+      }
+    }
+    reverse += '"';
+    return reverse.split("").reverse().join("");
+  }
+  _uvQuoteCmdArg(arg) {
+    if (!arg) {
+      return '""';
+    }
+    if (!arg.includes(" ") && !arg.includes("	") && !arg.includes('"')) {
+      return arg;
+    }
+    if (!arg.includes('"') && !arg.includes("\\")) {
+      return `"${arg}"`;
+    }
+    let reverse = '"';
+    let quoteHit = true;
+    for (let i = arg.length; i > 0; i--) {
+      reverse += arg[i - 1];
+      if (quoteHit && arg[i - 1] === "\\") {
+        reverse += "\\";
+      } else if (arg[i - 1] === '"') {
+        quoteHit = true;
+        reverse += "\\";
+      } else {
+        quoteHit = false;
+      }
+    }
+    reverse += '"';
+    return reverse.split("").reverse().join("");
+  }
+  _cloneExecOptions(options) {
+    options = options || {};
+    const result = {
+      cwd: options.cwd || process.cwd(),
+      env: options.env || process.env,
+      silent: options.silent || false,
+      windowsVerbatimArguments: options.windowsVerbatimArguments || false,
+      failOnStdErr: options.failOnStdErr || false,
+      ignoreReturnCode: options.ignoreReturnCode || false,
+      delay: options.delay || 1e4
+    };
+    result.outStream = options.outStream || process.stdout;
+    result.errStream = options.errStream || process.stderr;
+    return result;
+  }
+  _getSpawnOptions(options, toolPath) {
+    options = options || {};
+    const result = {};
+    result.cwd = options.cwd;
+    result.env = options.env;
+    result["windowsVerbatimArguments"] = options.windowsVerbatimArguments || this._isCmdFile();
+    if (options.windowsVerbatimArguments) {
+      result.argv0 = `"${toolPath}"`;
+    }
+    return result;
+  }
+  /**
+   * Exec a tool.
+   * Output will be streamed to the live console.
+   * Returns promise with return code
+   *
+   * @param     tool     path to tool to exec
+   * @param     options  optional exec options.  See ExecOptions
+   * @returns   number
+   */
+  exec() {
+    return __awaiter6(this, void 0, void 0, function* () {
+      if (!isRooted(this.toolPath) && (this.toolPath.includes("/") || IS_WINDOWS2 && this.toolPath.includes("\\"))) {
+        this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
+      }
+      this.toolPath = yield which(this.toolPath, true);
+      return new Promise((resolve6, reject) => __awaiter6(this, void 0, void 0, function* () {
+        this._debug(`exec tool: ${this.toolPath}`);
+        this._debug("arguments:");
+        for (const arg of this.args) {
+          this._debug(`   ${arg}`);
+        }
+        const optionsNonNull = this._cloneExecOptions(this.options);
+        if (!optionsNonNull.silent && optionsNonNull.outStream) {
+          optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + os3.EOL);
+        }
+        const state3 = new ExecState(optionsNonNull, this.toolPath);
+        state3.on("debug", (message) => {
+          this._debug(message);
+        });
+        if (this.options.cwd && !(yield exists(this.options.cwd))) {
+          return reject(new Error(`The cwd: ${this.options.cwd} does not exist!`));
+        }
+        const fileName = this._getSpawnFileName();
+        const cp2 = child.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
+        let stdbuffer = "";
+        if (cp2.stdout) {
+          cp2.stdout.on("data", (data) => {
+            if (this.options.listeners && this.options.listeners.stdout) {
+              this.options.listeners.stdout(data);
+            }
+            if (!optionsNonNull.silent && optionsNonNull.outStream) {
+              optionsNonNull.outStream.write(data);
+            }
+            stdbuffer = this._processLineBuffer(data, stdbuffer, (line) => {
+              if (this.options.listeners && this.options.listeners.stdline) {
+                this.options.listeners.stdline(line);
+              }
+            });
+          });
+        }
+        let errbuffer = "";
+        if (cp2.stderr) {
+          cp2.stderr.on("data", (data) => {
+            state3.processStderr = true;
+            if (this.options.listeners && this.options.listeners.stderr) {
+              this.options.listeners.stderr(data);
+            }
+            if (!optionsNonNull.silent && optionsNonNull.errStream && optionsNonNull.outStream) {
+              const s = optionsNonNull.failOnStdErr ? optionsNonNull.errStream : optionsNonNull.outStream;
+              s.write(data);
+            }
+            errbuffer = this._processLineBuffer(data, errbuffer, (line) => {
+              if (this.options.listeners && this.options.listeners.errline) {
+                this.options.listeners.errline(line);
+              }
+            });
+          });
+        }
+        cp2.on("error", (err) => {
+          state3.processError = err.message;
+          state3.processExited = true;
+          state3.processClosed = true;
+          state3.CheckComplete();
+        });
+        cp2.on("exit", (code2) => {
+          state3.processExitCode = code2;
+          state3.processExited = true;
+          this._debug(`Exit code ${code2} received from tool '${this.toolPath}'`);
+          state3.CheckComplete();
+        });
+        cp2.on("close", (code2) => {
+          state3.processExitCode = code2;
+          state3.processExited = true;
+          state3.processClosed = true;
+          this._debug(`STDIO streams have closed for tool '${this.toolPath}'`);
+          state3.CheckComplete();
+        });
+        state3.on("done", (error2, exitCode) => {
+          if (stdbuffer.length > 0) {
+            this.emit("stdline", stdbuffer);
+          }
+          if (errbuffer.length > 0) {
+            this.emit("errline", errbuffer);
+          }
+          cp2.removeAllListeners();
+          if (error2) {
+            reject(error2);
+          } else {
+            resolve6(exitCode);
+          }
+        });
+        if (this.options.input) {
+          if (!cp2.stdin) {
+            throw new Error("child process missing stdin");
+          }
+          cp2.stdin.end(this.options.input);
+        }
+      }));
+    });
+  }
+};
+function argStringToArray(argString) {
+  const args = [];
+  let inQuotes = false;
+  let escaped = false;
+  let arg = "";
+  function append(c) {
+    if (escaped && c !== '"') {
+      arg += "\\";
+    }
+    arg += c;
+    escaped = false;
+  }
+  for (let i = 0; i < argString.length; i++) {
+    const c = argString.charAt(i);
+    if (c === '"') {
+      if (!escaped) {
+        inQuotes = !inQuotes;
+      } else {
+        append(c);
+      }
+      continue;
+    }
+    if (c === "\\" && escaped) {
+      append(c);
+      continue;
+    }
+    if (c === "\\" && inQuotes) {
+      escaped = true;
+      continue;
+    }
+    if (c === " " && !inQuotes) {
+      if (arg.length > 0) {
+        args.push(arg);
+        arg = "";
+      }
+      continue;
+    }
+    append(c);
+  }
+  if (arg.length > 0) {
+    args.push(arg.trim());
+  }
+  return args;
+}
+var ExecState = class _ExecState extends events.EventEmitter {
+  constructor(options, toolPath) {
+    super();
+    this.processClosed = false;
+    this.processError = "";
+    this.processExitCode = 0;
+    this.processExited = false;
+    this.processStderr = false;
+    this.delay = 1e4;
+    this.done = false;
+    this.timeout = null;
+    if (!toolPath) {
+      throw new Error("toolPath must not be empty");
+    }
+    this.options = options;
+    this.toolPath = toolPath;
+    if (options.delay) {
+      this.delay = options.delay;
+    }
+  }
+  CheckComplete() {
+    if (this.done) {
+      return;
+    }
+    if (this.processClosed) {
+      this._setResult();
+    } else if (this.processExited) {
+      this.timeout = setTimeout2(_ExecState.HandleTimeout, this.delay, this);
+    }
+  }
+  _debug(message) {
+    this.emit("debug", message);
+  }
+  _setResult() {
+    let error2;
+    if (this.processExited) {
+      if (this.processError) {
+        error2 = new Error(`There was an error when attempting to execute the process '${this.toolPath}'. This may indicate the process failed to start. Error: ${this.processError}`);
+      } else if (this.processExitCode !== 0 && !this.options.ignoreReturnCode) {
+        error2 = new Error(`The process '${this.toolPath}' failed with exit code ${this.processExitCode}`);
+      } else if (this.processStderr && this.options.failOnStdErr) {
+        error2 = new Error(`The process '${this.toolPath}' failed because one or more lines were written to the STDERR stream`);
+      }
+    }
+    if (this.timeout) {
+      clearTimeout(this.timeout);
+      this.timeout = null;
+    }
+    this.done = true;
+    this.emit("done", error2, this.processExitCode);
+  }
+  static HandleTimeout(state3) {
+    if (state3.done) {
+      return;
+    }
+    if (!state3.processClosed && state3.processExited) {
+      const message = `The STDIO streams did not close within ${state3.delay / 1e3} seconds of the exit event from process '${state3.toolPath}'. This may indicate a child process inherited the STDIO streams and has not yet exited.`;
+      state3._debug(message);
+    }
+    state3._setResult();
+  }
+};
+
+// node_modules/@actions/exec/lib/exec.js
+var __awaiter7 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve6, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+function exec(commandLine, args, options) {
+  return __awaiter7(this, void 0, void 0, function* () {
+    const commandArgs = argStringToArray(commandLine);
+    if (commandArgs.length === 0) {
+      throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
+    }
+    const toolPath = commandArgs[0];
+    args = commandArgs.slice(1).concat(args || []);
+    const runner = new ToolRunner(toolPath, args, options);
+    return runner.exec();
+  });
+}
+function getExecOutput(commandLine, args, options) {
+  return __awaiter7(this, void 0, void 0, function* () {
+    var _a2, _b;
+    let stdout = "";
+    let stderr = "";
+    const stdoutDecoder = new StringDecoder("utf8");
+    const stderrDecoder = new StringDecoder("utf8");
+    const originalStdoutListener = (_a2 = options === null || options === void 0 ? void 0 : options.listeners) === null || _a2 === void 0 ? void 0 : _a2.stdout;
+    const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
+    const stdErrListener = (data) => {
+      stderr += stderrDecoder.write(data);
+      if (originalStdErrListener) {
+        originalStdErrListener(data);
+      }
+    };
+    const stdOutListener = (data) => {
+      stdout += stdoutDecoder.write(data);
+      if (originalStdoutListener) {
+        originalStdoutListener(data);
+      }
+    };
+    const listeners = Object.assign(Object.assign({}, options === null || options === void 0 ? void 0 : options.listeners), { stdout: stdOutListener, stderr: stdErrListener });
+    const exitCode = yield exec(commandLine, args, Object.assign(Object.assign({}, options), { listeners }));
+    stdout += stdoutDecoder.end();
+    stderr += stderrDecoder.end();
+    return {
+      exitCode,
+      stdout,
+      stderr
+    };
+  });
+}
+
+// node_modules/@actions/core/lib/platform.js
 var platform = os4.platform();
 var arch = os4.arch();
 
@@ -37210,15 +36353,1115 @@ function saveState(name, value) {
   issueCommand("save-state", { name }, toCommandValue(value));
 }
 
+// src/cleanup.ts
+import { readFileSync } from "node:fs";
+import { rm as rm2 } from "node:fs/promises";
+
+// src/exec.ts
+import { execFileSync } from "node:child_process";
+
+// src/log-fence.ts
+import { randomBytes } from "node:crypto";
+var writeToStdout = (text2) => {
+  process.stdout.write(text2);
+};
+var NEWLINE = 10;
+var LONGEST_HELD_LINE = 64 * 1024;
+var FencedLog = class {
+  constructor(writer = writeToStdout) {
+    this.writer = writer;
+  }
+  writer;
+  #token = randomBytes(32).toString("hex");
+  #unfinished = Buffer.alloc(0);
+  write(chunk) {
+    const pending = Buffer.concat([this.#unfinished, Buffer.from(chunk)]);
+    const end = pending.length > LONGEST_HELD_LINE ? pending.length : pending.lastIndexOf(NEWLINE) + 1;
+    this.#unfinished = pending.subarray(end);
+    this.#relay(pending.subarray(0, end));
+  }
+  /** Relays the unfinished last line, if any. */
+  close() {
+    const rest = this.#unfinished;
+    this.#unfinished = Buffer.alloc(0);
+    this.#relay(rest);
+  }
+  #relay(lines) {
+    if (lines.length === 0) return;
+    const newline = lines.at(-1) === NEWLINE ? "" : "\n";
+    this.writer(
+      Buffer.concat([
+        Buffer.from(`::stop-commands::${this.#token}
+`),
+        lines,
+        Buffer.from(`${newline}::${this.#token}::
+`)
+      ])
+    );
+  }
+};
+async function relayFenced(work, writer = writeToStdout) {
+  const stdout = new FencedLog(writer);
+  const stderr = new FencedLog(writer);
+  try {
+    return await work({ stdout: (data) => stdout.write(data), stderr: (data) => stderr.write(data) });
+  } finally {
+    stdout.close();
+    stderr.close();
+  }
+}
+function infoFenced(message, writer = writeToStdout) {
+  const log2 = new FencedLog(writer);
+  log2.write(`${message}
+`);
+  log2.close();
+}
+
+// src/exec.ts
+var PROXY_VARIABLES = [
+  "HTTP_PROXY",
+  "http_proxy",
+  "HTTPS_PROXY",
+  "https_proxy",
+  "NO_PROXY",
+  "no_proxy"
+];
+var CHILD_VARIABLES = [
+  "PATH",
+  "HOME",
+  "TMPDIR",
+  ...PROXY_VARIABLES,
+  "SSL_CERT_FILE",
+  "SSL_CERT_DIR"
+];
+function childEnv(extra = {}, environment = process.env) {
+  const env = {};
+  for (const name of CHILD_VARIABLES) {
+    const value = environment[name];
+    if (value !== void 0) env[name] = value;
+  }
+  return { ...env, ...extra };
+}
+async function run(command, args, options = {}) {
+  const execute = (listeners) => getExecOutput(command, [...args], {
+    env: { ...options.env ?? childEnv() },
+    cwd: options.cwd,
+    input: options.input === void 0 ? void 0 : Buffer.from(options.input),
+    silent: true,
+    ignoreReturnCode: true,
+    ...listeners && { listeners }
+  });
+  const output = options.silent ? await execute() : await relayFenced((listeners) => {
+    listeners.stdout(Buffer.from(`[command]${[command, ...args].join(" ")}
+`));
+    return execute(listeners);
+  });
+  return { exitCode: output.exitCode, stdout: output.stdout, stderr: output.stderr };
+}
+function assertSuccess(result, what, hint = "") {
+  if (result.exitCode === 0) return result;
+  const tail = lastLines(result.stderr.trim() || result.stdout.trim(), 20);
+  throw new Error(
+    `${what} failed with exit code ${result.exitCode}${tail ? `:
+${tail}` : ""}${hint ? `
+${hint}` : ""}`
+  );
+}
+function lastLines(text2, count) {
+  return text2.split("\n").slice(-count).join("\n");
+}
+function gitOutput(args, cwd) {
+  try {
+    return execFileSync("git", [...args], {
+      cwd,
+      env: childEnv(),
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"]
+    }).trim();
+  } catch {
+    return "";
+  }
+}
+
+// src/reporter.ts
+var OUTPUT_NAMES = [
+  "digest",
+  "image",
+  "tags",
+  "pushed",
+  "policy",
+  "vulnerabilities",
+  "critical",
+  "high",
+  "medium",
+  "low",
+  "secrets",
+  "tarball",
+  "report",
+  "sarif",
+  "sbom"
+];
+var runnerReporter = {
+  info: (message) => info(message),
+  warning: (message) => warning(message),
+  error: (message) => error(message),
+  debug: (message) => debug(message),
+  startGroup: (title) => startGroup(title),
+  endGroup: () => endGroup(),
+  setSecret: (secret) => setSecret(secret),
+  saveState: (name, value) => saveState(name, value),
+  relayStream: () => new FencedLog(),
+  setOutput: (name, value) => setOutput(name, value),
+  writeSummary: async (html) => {
+    if (process.env.GITHUB_STEP_SUMMARY) await summary.addRaw(html, true).write();
+  },
+  setFailed: (message) => setFailed(message)
+};
+var active = runnerReporter;
+function reporter() {
+  return active;
+}
+function useReporter(chosen) {
+  active = chosen;
+}
+
+// src/cleanup.ts
+var STATE_KEY = "cleanup-paths";
+var recorded = /* @__PURE__ */ new Set();
+function recordForCleanup(path13) {
+  recorded.add(path13);
+  reporter().saveState(STATE_KEY, JSON.stringify([...recorded]));
+}
+function pathsRecordedThisRun() {
+  return [...recorded];
+}
+function mountsBelow(path13, mountinfo = readFileSync("/proc/self/mountinfo", "utf8")) {
+  const unescape2 = (field) => field.replace(/\\([0-7]{3})/g, (_m, octal) => String.fromCharCode(parseInt(octal, 8)));
+  return mountinfo.split("\n").map((line) => unescape2(line.split(" ")[4] ?? "")).filter((mountPoint) => mountPoint === path13 || mountPoint.startsWith(`${path13}/`)).sort((a, b) => b.length - a.length);
+}
+async function runAsRoot(args) {
+  const [command, commandArgs] = process.getuid?.() === 0 ? [args[0], args.slice(1)] : ["sudo", ["-n", ...args]];
+  try {
+    return await run(command, commandArgs, { silent: true });
+  } catch (error2) {
+    return { exitCode: -1, stdout: "", stderr: error2.message };
+  }
+}
+async function removePath(path13) {
+  for (const mountPoint of mountsBelow(path13)) {
+    const result = await runAsRoot(["umount", "--lazy", mountPoint]);
+    if (result.exitCode !== 0) throw new Error(`cannot unmount ${mountPoint}: ${result.stderr.trim()}`);
+  }
+  try {
+    await rm2(path13, { recursive: true, force: true });
+    return;
+  } catch (error2) {
+    const removeAsRoot = ["rm", "-rf", "--one-file-system", "--", path13];
+    let removal = await runAsRoot(removeAsRoot);
+    if (removal.exitCode !== 0 && removal.stderr.includes("Operation not permitted")) {
+      await runAsRoot(["chattr", "-R", "-i", "-a", "--", path13]);
+      removal = await runAsRoot(removeAsRoot);
+    }
+    if (removal.exitCode !== 0)
+      throw new Error(
+        `cannot remove ${path13}: ${lastLines(removal.stderr.trim(), 5) || error2.message}
+Remove it by hand as root (rm -rf --one-file-system ${path13}); where rm says "Operation not permitted", look for immutable or append-only attributes with lsattr and clear them with chattr -i -a.`,
+        { cause: error2 }
+      );
+  }
+}
+async function removePaths(paths) {
+  const failures = [];
+  for (const path13 of paths) {
+    try {
+      await removePath(path13);
+    } catch (error2) {
+      failures.push(`${path13}: ${error2.message}`);
+    }
+  }
+  if (failures.length > 0) throw new Error(`cleanup could not remove:
+${failures.join("\n")}`);
+}
+
+// src/context.ts
+import { readFileSync as readFileSync2 } from "node:fs";
+function readGitHubContext(env = process.env) {
+  const repository = env.GITHUB_REPOSITORY ?? "";
+  const [owner = "", repoName = ""] = repository.split("/");
+  const serverUrl = (env.GITHUB_SERVER_URL ?? "https://github.com").replace(/\/+$/, "");
+  return Object.freeze({
+    eventName: env.GITHUB_EVENT_NAME ?? "",
+    sha: env.GITHUB_SHA ?? "",
+    ref: env.GITHUB_REF ?? "",
+    repository,
+    owner: env.GITHUB_REPOSITORY_OWNER || owner,
+    repoName,
+    actor: env.GITHUB_ACTOR ?? "",
+    serverUrl,
+    apiUrl: (env.GITHUB_API_URL ?? "https://api.github.com").replace(/\/+$/, ""),
+    workspace: env.GITHUB_WORKSPACE || process.cwd(),
+    runnerTemp: env.RUNNER_TEMP || "",
+    runId: env.GITHUB_RUN_ID ?? "",
+    payload: readPayload(env.GITHUB_EVENT_PATH)
+  });
+}
+function readPayload(path13) {
+  if (!path13) return {};
+  try {
+    return JSON.parse(readFileSync2(path13, "utf8"));
+  } catch (error2) {
+    throw new Error(
+      `cannot read the event payload at GITHUB_EVENT_PATH=${path13}: ${error2.message}. The runner writes this file; when running locally, unset GITHUB_EVENT_PATH or point it at a JSON file.`,
+      { cause: error2 }
+    );
+  }
+}
+function isPullRequestEvent(eventName) {
+  return eventName === "pull_request" || eventName === "pull_request_target";
+}
+
+// src/build/build-settings.ts
+import { statSync } from "node:fs";
+import { join as join5, relative as relative4 } from "node:path";
+
+// src/input-parser.ts
+import { existsSync as existsSync2, realpathSync } from "node:fs";
+import { isAbsolute as isAbsolute2, relative as relative3, resolve as resolve3 } from "node:path";
+
+// src/metadata.ts
+var TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+var SEMVER_TAG = /^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
+function computeTags(context3) {
+  const shaTag = context3.sha ? `sha-${context3.sha.slice(0, 7).toLowerCase()}` : "";
+  const specific = specificTags(context3);
+  const tags2 = [...specific, shaTag].filter((tag, index, all) => tag !== "" && all.indexOf(tag) === index);
+  if (tags2.length === 0) {
+    throw new Error(
+      "no tag can be computed: GITHUB_SHA is empty and the ref names no branch or tag. Set the `tags` input."
+    );
+  }
+  return { tags: tags2, version: tags2[0] };
+}
+function specificTags(context3) {
+  if (isPullRequestEvent(context3.eventName)) {
+    const number = context3.payload.pull_request?.number ?? /^refs\/pull\/(\d+)\//.exec(context3.ref)?.[1];
+    return number === void 0 ? [] : [`pr-${number}`];
+  }
+  if (context3.eventName === "schedule") return ["nightly"];
+  if (context3.ref.startsWith("refs/tags/")) return gitTagTags(context3.ref.slice("refs/tags/".length));
+  if (context3.ref.startsWith("refs/heads/")) {
+    const branch = sanitizeTag(context3.ref.slice("refs/heads/".length));
+    return branch ? [branch] : [];
+  }
+  return [];
+}
+function gitTagTags(gitTag) {
+  const semver4 = SEMVER_TAG.exec(gitTag);
+  if (!semver4) {
+    const tag = sanitizeTag(gitTag);
+    return tag ? [tag] : [];
+  }
+  const [, major, minor, patch, prerelease] = semver4;
+  const version3 = `${major}.${minor}.${patch}`;
+  if (prerelease) return [sanitizeTag(`${version3}-${prerelease}`)];
+  return major === "0" ? [version3, `${major}.${minor}`, "latest"] : [version3, `${major}.${minor}`, `${major}`, "latest"];
+}
+function sanitizeTag(name) {
+  return name.replace(/[^A-Za-z0-9_.-]/g, "-").replace(/^[.-]+/, "").slice(0, 128);
+}
+function computeLabels({
+  context: context3,
+  version: version3,
+  created,
+  userLabels
+}) {
+  const repository = context3.payload.repository;
+  const url2 = repository?.html_url ?? (context3.repository ? `${context3.serverUrl}/${context3.repository}` : "");
+  const license = repository?.license?.spdx_id;
+  const computed = {
+    "org.opencontainers.image.title": repository?.name ?? context3.repoName,
+    "org.opencontainers.image.description": repository?.description ?? void 0,
+    "org.opencontainers.image.url": url2,
+    "org.opencontainers.image.source": url2,
+    "org.opencontainers.image.version": version3,
+    "org.opencontainers.image.created": created,
+    "org.opencontainers.image.revision": context3.sha,
+    "org.opencontainers.image.licenses": license && license !== "NOASSERTION" ? license : void 0
+  };
+  const labels = {};
+  for (const [key, value] of Object.entries(computed)) if (value) labels[key] = value;
+  return { ...labels, ...userLabels };
+}
+
+// src/reference.ts
+var DIGEST = /^sha256:[a-f0-9]{64}$/;
+var DEFAULT_REGISTRY = "index.docker.io";
+function isDigest(text2) {
+  return DIGEST.test(text2);
+}
+function parseReference(reference) {
+  const at = reference.indexOf("@");
+  const withTag = at < 0 ? reference : reference.slice(0, at);
+  const digest = at < 0 ? void 0 : reference.slice(at + 1);
+  const slash = withTag.lastIndexOf("/");
+  const colon = withTag.lastIndexOf(":");
+  const name = colon > slash ? withTag.slice(0, colon) : withTag;
+  const tag = colon > slash ? withTag.slice(colon + 1) : void 0;
+  const firstSlash = name.indexOf("/");
+  const first = firstSlash < 0 ? "" : name.slice(0, firstSlash);
+  const hasHost = first.includes(".") || first.includes(":") || first === "localhost";
+  return {
+    registry: hasHost ? first : DEFAULT_REGISTRY,
+    name,
+    repository: hasHost ? name.slice(firstSlash + 1) : name,
+    ...tag !== void 0 && { tag },
+    ...digest !== void 0 && { digest }
+  };
+}
+function registryOf(image) {
+  return parseReference(image).registry;
+}
+function taggedReference(name, tag) {
+  return `${name}:${tag}`;
+}
+function digestReference(name, digest) {
+  return `${name}@${digest}`;
+}
+
+// src/workspace-file.ts
+import { constants as constants3, lstatSync } from "node:fs";
+import { open as open2 } from "node:fs/promises";
+import { isAbsolute, join as join3, relative as relative2, resolve as resolve2, sep as sep2 } from "node:path";
+function lstatWorkspaceFile(workspace, path13) {
+  const absolute = resolve2(workspace, path13);
+  const inside = relative2(workspace, absolute);
+  if (inside === "" || inside === ".." || inside.startsWith(`..${sep2}`) || isAbsolute(inside))
+    throw new Error(`${absolute} is outside the workspace ${workspace}: give a file inside it.`);
+  let current = workspace;
+  let stats;
+  for (const part of inside.split(sep2)) {
+    current = join3(current, part);
+    stats = lstatSync(current, { throwIfNoEntry: false });
+    if (stats === void 0) throw new Error(`${absolute} does not exist.`);
+    if (stats.isSymbolicLink())
+      throw new Error(
+        `${current} is a symbolic link, which the action does not follow here (it could lead to any file on the runner): replace the link with the file itself.`
+      );
+  }
+  if (!stats.isFile()) throw new Error(`${absolute} is not a regular file: give the path of a file.`);
+  return stats;
+}
+function tooBig(path13, size, maxBytes) {
+  return new Error(`${path13} is ${size} bytes, more than the ${maxBytes} allowed for it: make it smaller.`);
+}
+async function readWorkspaceFile(workspace, path13, maxBytes) {
+  const checked = lstatWorkspaceFile(workspace, path13);
+  const absolute = resolve2(workspace, path13);
+  if (checked.size > maxBytes) throw tooBig(absolute, checked.size, maxBytes);
+  const changed = new Error(
+    `${absolute} was replaced after it was checked; the action read nothing from it. Find the step that rewrites the workspace while this one runs.`
+  );
+  const handle = await open2(absolute, constants3.O_RDONLY | constants3.O_NOFOLLOW | constants3.O_NONBLOCK).catch(
+    (error2) => {
+      throw error2.code === "ELOOP" ? changed : error2;
+    }
+  );
+  try {
+    const opened = await handle.stat();
+    if (!opened.isFile() || opened.dev !== checked.dev || opened.ino !== checked.ino) throw changed;
+    const buffer3 = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    for (; ; ) {
+      const { bytesRead } = await handle.read(buffer3, length, buffer3.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length === buffer3.length) throw tooBig(absolute, Math.max(opened.size, length), maxBytes);
+    }
+    return buffer3.subarray(0, length).toString("utf8");
+  } finally {
+    await handle.close();
+  }
+}
+
+// src/input-parser.ts
+var InputError = class extends Error {
+  constructor(problems) {
+    super(
+      problems.length === 1 ? `Invalid input: ${problems[0]}` : `${problems.length} invalid inputs:
+${problems.map((problem) => `  - ${problem}`).join("\n")}`
+    );
+    this.problems = problems;
+    this.name = "InputError";
+  }
+  problems;
+};
+function listInput(value, { commas = false } = {}) {
+  return value.split(commas ? /[\n,]/ : /\n/).map((item) => item.trim()).filter((item) => item !== "" && !item.startsWith("#"));
+}
+function quote(value) {
+  return JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}\u2026` : value);
+}
+var StageInputs = class {
+  constructor(defaults2, reader, problems, workspace) {
+    this.defaults = defaults2;
+    this.reader = reader;
+    this.problems = problems;
+    this.workspace = workspace;
+  }
+  defaults;
+  reader;
+  problems;
+  workspace;
+  /** The value as given, trimmed; '' when not given. */
+  given(name) {
+    return this.reader(name).trim();
+  }
+  /** The value as given, or the default when empty. */
+  value(name) {
+    return this.given(name) || this.defaults[name];
+  }
+  problem(name, value, message) {
+    this.problems.push(`\`${name}\` ${quote(value)} ${message}`);
+  }
+  /** A whole-input problem whose message says everything (no value to quote). */
+  problemText(name, message) {
+    this.problems.push(`\`${name}\`: ${message}`);
+  }
+  /** Problems recorded so far, in this stage and every stage parsed before it. */
+  get problemCount() {
+    return this.problems.length;
+  }
+  bool(name) {
+    const value = this.value(name);
+    if (/^(true|false)$/i.test(value)) return value.toLowerCase() === "true";
+    this.problem(name, value, "is not a boolean: use true or false");
+    return false;
+  }
+  oneOf(name, allowed) {
+    const value = this.value(name);
+    if (allowed.includes(value)) return value;
+    this.problem(name, value, `is not one of: ${allowed.join(", ")}`);
+    return allowed[0];
+  }
+  list(name, options = {}) {
+    return listInput(this.value(name), options);
+  }
+  /** Several values from a fixed vocabulary, in the vocabulary's order; unknown ones are a problem. */
+  someOf(name, vocabulary, what, normalize2 = (value) => value) {
+    const values = listInput(normalize2(this.value(name)), { commas: true });
+    const unknown = values.filter((value) => !vocabulary.includes(value));
+    if (unknown.length > 0)
+      this.problem(name, unknown.join(","), `has an unknown ${what}: use ${vocabulary.join(", ")}`);
+    return vocabulary.filter((item) => values.includes(item));
+  }
+  /** A path that exists and, links resolved, stays inside the workspace; undefined after a problem. */
+  pathInWorkspace(name, value) {
+    const absolute = resolve3(this.workspace, value);
+    if (!existsSync2(absolute)) {
+      this.problem(name, value, `does not exist (looked for ${absolute})`);
+      return void 0;
+    }
+    const real = realpathSync(absolute);
+    const fromWorkspace = relative3(realpathSync(this.workspace), real);
+    if (fromWorkspace.startsWith("..") || isAbsolute2(fromWorkspace)) {
+      this.problem(name, value, `resolves to ${real}, outside the workspace ${this.workspace}`);
+      return void 0;
+    }
+    return real;
+  }
+  /** A regular file inside the workspace reached through no link; '' after a problem. */
+  workspaceFile(name, value, path13, failure) {
+    try {
+      lstatWorkspaceFile(this.workspace, path13);
+      return resolve3(this.workspace, path13);
+    } catch (error2) {
+      this.problem(name, value, `${failure}: ${error2.message}`);
+      return "";
+    }
+  }
+};
+var HOST = /^(?:localhost|(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)+|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$/;
+var HOST_WITH_PORT = /^(?:[a-zA-Z0-9-]+)(?::\d{1,5})$/;
+var PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+function isRegistryHost(host) {
+  return HOST.test(host) || HOST_WITH_PORT.test(host);
+}
+function imageProblem(image) {
+  const { tag, digest } = parseReference(image);
+  if (tag !== void 0 || digest !== void 0)
+    return "must not contain a tag or digest (give tags in `tags`)";
+  const [registry = "", ...path13] = image.split("/");
+  if (path13.length === 0 || !isRegistryHost(registry))
+    return "must start with a registry host, e.g. ghcr.io/owner/app";
+  if (image !== image.trim()) return "must not contain white space";
+  const bad = path13.find((component) => !PATH_COMPONENT.test(component));
+  if (bad !== void 0)
+    return `path component "${bad}" is not allowed: use lower-case letters, digits and single separators (. _ __ -)`;
+  if (image.length > 255) return "is longer than 255 characters";
+  return void 0;
+}
+function referenceProblem(reference) {
+  const { name, tag, digest } = parseReference(reference);
+  if (digest !== void 0 && !isDigest(digest)) return `digest "${digest}" is not sha256:<64 hex>`;
+  if (tag !== void 0 && !TAG_PATTERN.test(tag)) return `tag "${tag}" is not a valid tag`;
+  return imageProblem(name);
+}
+
+// src/build/kaniko-flags.ts
+var NO_INPUT = "remove it: no input changes it, as the action decides where kaniko reads and writes";
+var KANIKO_OWNED_FLAGS = {
+  context: "use the `context` input",
+  "context-sub-path": "use the `context` input",
+  bucket: "use the `context` input",
+  dockerfile: "use the `file` input",
+  destination: "use the `image` and `tags` inputs",
+  "no-push": "use the `push` input",
+  "push-retry": "use the `push` input",
+  "push-ignore-immutable-tag-errors": "use the `push` input",
+  "build-arg": "use the `build-args` input",
+  label: "use the `labels` input",
+  target: "use the `target` input",
+  reproducible: "use the `reproducible` input",
+  cache: "use the `cache` and `cache-repo` inputs",
+  "cache-repo": "use the `cache` and `cache-repo` inputs",
+  "cache-dir": "use the `cache` and `cache-repo` inputs",
+  "insecure-registry": "use the `insecure-registries` input",
+  "skip-tls-verify-registry": "use the `insecure-registries` input",
+  insecure: "use the `insecure-registries` input",
+  "skip-tls-verify": "use the `insecure-registries` input",
+  "registry-mirror": NO_INPUT,
+  "registry-map": NO_INPUT,
+  force: NO_INPUT,
+  "tar-path": NO_INPUT,
+  tarPath: NO_INPUT,
+  "digest-file": NO_INPUT,
+  "image-name-with-digest-file": NO_INPUT,
+  "image-name-tag-with-digest-file": NO_INPUT,
+  "oci-layout-path": NO_INPUT,
+  "kaniko-dir": NO_INPUT,
+  "ignore-path": NO_INPUT,
+  "ignore-var-run": NO_INPUT,
+  "whitelist-var-run": NO_INPUT
+};
+var KANIKO_SHORTHANDS = {
+  b: "bucket",
+  c: "context",
+  d: "destination",
+  f: "dockerfile",
+  h: "help",
+  v: "verbosity"
+};
+var KANIKO_BOOL_SHORTHANDS = /* @__PURE__ */ new Set(["h"]);
+function kanikoFlagsOf(arg) {
+  if (arg.startsWith("--")) return [arg.slice(2).split("=", 1)[0]];
+  const flags = [];
+  for (let index = 1; index < arg.length; index++) {
+    const shorthand = arg[index];
+    flags.push(KANIKO_SHORTHANDS[shorthand] ?? shorthand);
+    if (!KANIKO_BOOL_SHORTHANDS.has(shorthand) || arg[index + 1] === "=") break;
+  }
+  return flags;
+}
+
+// src/build/sandbox-network.ts
+import { spawn as spawn2 } from "node:child_process";
+import { once } from "node:events";
+import { createConnection, createServer } from "node:net";
+import { join as join4 } from "node:path";
+var SANDBOX_NETWORK_MODES = ["isolated", "host"];
+var SLIRP_DNS = "10.0.2.3";
+function sandboxResolvConf(runnerResolvConf, network) {
+  if (network === "host") return runnerResolvConf;
+  const kept = runnerResolvConf.split("\n").filter((line) => /^\s*(search|domain|options)\s/.test(line));
+  return [`nameserver ${SLIRP_DNS}`, ...kept, ""].join("\n");
+}
+var BRIDGE_SCRIPT = `
+const net = require('node:net');
+const [port, socketPath] = process.argv.slice(1);
+const server = net.createServer((inside) => {
+  const outside = net.createConnection(socketPath);
+  inside.pipe(outside).pipe(inside);
+  inside.on('error', () => outside.destroy());
+  outside.on('error', () => inside.destroy());
+});
+server.listen(Number(port), '127.0.0.1', () => process.stdout.write('ready\\n'));
+server.on('error', (error) => { process.stderr.write(String(error) + '\\n'); process.exit(1); });
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+`;
+async function connectSandboxNetwork(options) {
+  const processes = [];
+  const servers = [];
+  const close = async () => {
+    for (const server of servers.splice(0)) server.close();
+    await Promise.all(processes.splice(0).map(stopProcess));
+  };
+  try {
+    processes.push(await startSlirp(options));
+    for (const port of options.loopbackPorts) {
+      const socketPath = join4(options.controlDir, `loopback-${port}.sock`);
+      servers.push(await listenForBridge(socketPath, port));
+      processes.push(await startBridge(options, port, socketPath));
+    }
+    return { close };
+  } catch (error2) {
+    await close();
+    throw error2;
+  }
+}
+async function startSlirp(options) {
+  const [command, ...args] = [
+    ...options.privilege,
+    "slirp4netns",
+    "--configure",
+    "--mtu=65520",
+    "--disable-host-loopback",
+    "--ready-fd=3",
+    // Its end of this pipe closes with the action's process, whatever ends it: slirp4netns then exits.
+    "--exit-fd=4",
+    String(options.pid),
+    "tap0"
+  ];
+  const slirp = spawn2(command, args, {
+    env: { PATH: options.path },
+    stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"]
+  });
+  const ready = await readyOrExit(slirp, slirp.stdio[3], "1");
+  if (!ready)
+    throw new Error(
+      `slirp4netns could not give the build sandbox its network (exit ${slirp.exitCode}): ${stderrOf(slirp)}`
+    );
+  return slirp;
+}
+async function listenForBridge(socketPath, port) {
+  const server = createServer((fromSandbox) => {
+    const toService = createConnection({ host: "127.0.0.1", port });
+    fromSandbox.pipe(toService).pipe(fromSandbox);
+    fromSandbox.on("error", () => toService.destroy());
+    toService.on("error", () => fromSandbox.destroy());
+  });
+  server.listen(socketPath);
+  await once(server, "listening");
+  return server;
+}
+async function startBridge(options, port, socketPath) {
+  const [command, ...args] = [
+    ...options.privilege,
+    "nsenter",
+    `--target=${options.pid}`,
+    "--net",
+    "--",
+    process.execPath,
+    "-e",
+    BRIDGE_SCRIPT,
+    String(port),
+    socketPath
+  ];
+  const bridge = spawn2(command, args, { env: { PATH: options.path }, stdio: ["pipe", "pipe", "pipe"] });
+  if (!await readyOrExit(bridge, bridge.stdout, "ready"))
+    throw new Error(
+      `cannot make port ${port} of the runner's loopback reachable in the build sandbox: ${stderrOf(bridge)}`
+    );
+  return bridge;
+}
+var stderrText = /* @__PURE__ */ new WeakMap();
+var stderrOf = (child2) => (stderrText.get(child2) ?? "").trim() || "no message";
+function readyOrExit(child2, stream2, word) {
+  child2.stderr?.on("data", (data) => stderrText.set(child2, (stderrText.get(child2) ?? "") + data));
+  return new Promise((resolve6) => {
+    let said = "";
+    stream2.on("data", (data) => {
+      said += data.toString();
+      if (said.includes(word)) resolve6(true);
+    });
+    child2.on("error", (error2) => {
+      stderrText.set(child2, error2.message);
+      resolve6(false);
+    });
+    child2.on("exit", () => resolve6(false));
+  });
+}
+async function stopProcess(child2) {
+  if (child2.exitCode !== null || child2.signalCode !== null) return;
+  const exited = once(child2, "exit");
+  child2.stdin?.end();
+  child2.kill("SIGTERM");
+  await exited;
+}
+
+// src/build/build-settings.ts
+var BUILD_INPUTS = {
+  context: ".",
+  file: "",
+  "build-args": "",
+  labels: "",
+  target: "",
+  cache: "false",
+  "cache-repo": "",
+  reproducible: "false",
+  "kaniko-args": "",
+  "build-network": "isolated",
+  "build-loopback-ports": ""
+};
+var ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+var LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+function parseBuildSettings(inputs, context3) {
+  const { contextDir, dockerfile } = buildFiles(inputs);
+  const buildArgs = inputs.list("build-args");
+  for (const arg of buildArgs)
+    if (!arg.includes("=") || !ENV_KEY.test(arg.split("=", 1)[0]))
+      inputs.problem("build-args", arg, "is not NAME=value (one per line; NAME is letters, digits and _)");
+  const userLabels = parseLabels(inputs);
+  const target = inputs.value("target");
+  if (target && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(target))
+    inputs.problem("target", target, "is not a stage name (letters, digits, _ . -)");
+  const cache = inputs.bool("cache");
+  const cacheRepo = inputs.value("cache-repo") || `${context3.image}/cache`;
+  if (inputs.given("cache-repo")) {
+    const issue2 = imageProblem(cacheRepo);
+    if (issue2) inputs.problem("cache-repo", cacheRepo, issue2);
+  }
+  const kanikoArgs = parseKanikoArgs(inputs);
+  const { network, loopbackPorts } = parseNetwork(inputs);
+  const reproducible = inputs.bool("reproducible");
+  if (inputs.problemCount > 0) return void 0;
+  const created = (reproducible ? context3.commitTime?.() ?? /* @__PURE__ */ new Date(0) : context3.now).toISOString();
+  const labels = computeLabels({ context: context3.github, version: context3.version, created, userLabels });
+  return {
+    context: contextDir,
+    dockerfile,
+    buildArgs,
+    labels,
+    target,
+    cache,
+    cacheRepo,
+    reproducible,
+    kanikoArgs,
+    network,
+    loopbackPorts
+  };
+}
+function buildFiles(inputs) {
+  const contextValue = inputs.value("context");
+  const contextDir = inputs.pathInWorkspace("context", contextValue);
+  if (contextDir && !statSync(contextDir).isDirectory())
+    inputs.problem("context", contextValue, "is not a directory");
+  const fileValue = inputs.given("file");
+  const dockerfile = fileValue ? inputs.pathInWorkspace("file", fileValue) : contextDir && inputs.pathInWorkspace("file", join5(relative4(inputs.workspace, contextDir) || ".", "Dockerfile"));
+  if (dockerfile && !statSync(dockerfile).isFile())
+    inputs.problem(
+      "file",
+      fileValue || dockerfile,
+      "is not a file: give the path of the Dockerfile, relative to the workspace"
+    );
+  return { contextDir, dockerfile };
+}
+function parseLabels(inputs) {
+  const labels = {};
+  for (const line of inputs.list("labels")) {
+    const equals = line.indexOf("=");
+    const key = line.slice(0, equals).trim();
+    if (equals <= 0 || !LABEL_KEY.test(key))
+      inputs.problem("labels", line, "is not key=value (one per line)");
+    else labels[key] = line.slice(equals + 1).trim();
+  }
+  return labels;
+}
+function parseKanikoArgs(inputs) {
+  const args = inputs.list("kaniko-args");
+  for (const arg of args) {
+    if (!/^--?[A-Za-z]/.test(arg)) {
+      inputs.problem("kaniko-args", arg, "is not a flag: give one --flag or --flag=value per line");
+      continue;
+    }
+    for (const flag of kanikoFlagsOf(arg).filter((name) => Object.hasOwn(KANIKO_OWNED_FLAGS, name)))
+      inputs.problem(
+        "kaniko-args",
+        arg,
+        `sets --${flag}, which the action owns: ${KANIKO_OWNED_FLAGS[flag]}`
+      );
+  }
+  return args;
+}
+function parseNetwork(inputs) {
+  const network = inputs.oneOf("build-network", SANDBOX_NETWORK_MODES);
+  const loopbackPorts = inputs.list("build-loopback-ports", { commas: true }).map((value) => {
+    const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+    if (!(port >= 1 && port <= 65535))
+      inputs.problem("build-loopback-ports", value, "is not a TCP port (1-65535): list ports, e.g. 5000");
+    return port;
+  });
+  if (network === "host" && loopbackPorts.length > 0)
+    inputs.problem(
+      "build-loopback-ports",
+      inputs.value("build-loopback-ports"),
+      "has no effect with `build-network: host`, where every loopback port is reachable: remove one of the two"
+    );
+  return { network, loopbackPorts };
+}
+
+// src/gate/policy-settings.ts
+import { lstatSync as lstatSync2 } from "node:fs";
+import { join as join6 } from "node:path";
+
+// src/vocabulary.ts
+var SEVERITIES = ["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
+var SCANNERS = ["vuln", "secret", "misconfig", "license"];
+var SBOM_FORMATS = ["cyclonedx", "spdx-json", "none"];
+
+// src/gate/policy-settings.ts
+var POLICY_INPUTS = {
+  "fail-on": "CRITICAL,HIGH",
+  severity: SEVERITIES.join(","),
+  "ignore-unfixed": "false",
+  "ignore-file": ""
+};
+function parsePolicySettings(inputs, workspace) {
+  const problemsBefore = inputs.problemCount;
+  const severity = severities(inputs, "severity");
+  const failOn = inputs.value("fail-on").toLowerCase() === "none" ? [] : severities(inputs, "fail-on");
+  const unreported = failOn.filter((level) => !severity.includes(level));
+  if (unreported.length > 0 && inputs.problemCount === problemsBefore)
+    inputs.problem(
+      "fail-on",
+      inputs.value("fail-on"),
+      `includes ${unreported.join(",")}, which \`severity\` does not report: add it to \`severity\``
+    );
+  return {
+    failOn,
+    severity,
+    ignoreUnfixed: inputs.bool("ignore-unfixed"),
+    ignoreFile: ignoreFile(inputs, workspace)
+  };
+}
+function severities(inputs, name) {
+  return inputs.someOf(name, SEVERITIES, "severity", (value) => value.toUpperCase());
+}
+function ignoreFile(inputs, workspace) {
+  const given = inputs.given("ignore-file");
+  if (given) return inputs.workspaceFile("ignore-file", given, given, "cannot be read");
+  const found = [".trivyignore.yaml", ".trivyignore"].map((name) => join6(workspace, name)).find((path13) => lstatSync2(path13, { throwIfNoEntry: false }) !== void 0);
+  return found ? inputs.workspaceFile("ignore-file", "", found, "is empty and the default ignore file cannot be read") : "";
+}
+
+// src/publish/publish-settings.ts
+var PUBLISH_INPUTS = {
+  image: "",
+  tags: "",
+  push: "auto"
+};
+function parsePublishSettings(inputs, github) {
+  const image = inputs.value("image") || `ghcr.io/${github.repository}`.toLowerCase();
+  const imageIssue = github.repository || inputs.given("image") ? imageProblem(image) : "is empty and GITHUB_REPOSITORY is not set: give `image`";
+  if (imageIssue) inputs.problem("image", image, imageIssue);
+  const { tags: tags2, version: version3 } = parseTags(inputs, github);
+  const pushValue = inputs.oneOf("push", ["auto", "true", "false"]);
+  const push = pushValue === "auto" ? !isPullRequestEvent(github.eventName) : pushValue === "true";
+  return { image, registry: registryOf(image), tags: tags2, version: version3, push };
+}
+function parseTags(inputs, github) {
+  const given = inputs.given("tags");
+  if (!given) {
+    try {
+      return computeTags(github);
+    } catch (error2) {
+      inputs.problemText("tags", error2.message);
+      return { tags: [], version: "" };
+    }
+  }
+  const tags2 = [...new Set(listInput(given, { commas: true }))];
+  for (const tag of tags2) {
+    if (tag.includes(":") || tag.includes("/"))
+      inputs.problem("tags", tag, "must be a bare tag: the image name comes from `image`");
+    else if (!TAG_PATTERN.test(tag))
+      inputs.problem("tags", tag, "is not a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-], at most 128)");
+  }
+  return { tags: tags2, version: tags2[0] ?? "" };
+}
+
+// src/registry-settings.ts
+var REGISTRY_INPUTS = {
+  "registry-username": "",
+  "registry-password": "",
+  "insecure-registries": ""
+};
+function parseRegistrySettings(inputs, github) {
+  const insecure = inputs.list("insecure-registries", { commas: true });
+  for (const host of insecure)
+    if (!isRegistryHost(host)) inputs.problem("insecure-registries", host, "is not a host[:port]");
+  return {
+    username: inputs.given("registry-username") || github.actor,
+    password: inputs.given("registry-password"),
+    insecure
+  };
+}
+
+// src/report/report-settings.ts
+var REPORT_INPUTS = {
+  "upload-sarif": "true",
+  "sarif-category": "",
+  "github-token": ""
+};
+function parseReportSettings(inputs, image) {
+  return {
+    uploadSarif: inputs.bool("upload-sarif"),
+    sarifCategory: inputs.value("sarif-category") || `build-scan-push:${image}`,
+    githubToken: inputs.given("github-token")
+  };
+}
+
+// src/scan/scan-settings.ts
+var DEFAULT_TRIVY_DB_REPOSITORIES = [
+  "mirror.gcr.io/aquasec/trivy-db:2",
+  "ghcr.io/aquasecurity/trivy-db:2",
+  "public.ecr.aws/aquasecurity/trivy-db:2"
+];
+var SCAN_INPUTS = {
+  scanners: "vuln,secret",
+  sbom: "cyclonedx",
+  "trivy-db-repositories": DEFAULT_TRIVY_DB_REPOSITORIES.join("\n")
+};
+function parseScanSettings(inputs) {
+  const given = inputs.list("scanners", { commas: true }).map((value) => value.toLowerCase());
+  if (given.length === 0 || given.some((value) => !SCANNERS.includes(value)))
+    inputs.problem(
+      "scanners",
+      inputs.value("scanners"),
+      `has an unknown scanner: use ${SCANNERS.join(", ")}`
+    );
+  const scanners = SCANNERS.filter((scanner) => given.includes(scanner));
+  const sbom = inputs.oneOf("sbom", SBOM_FORMATS);
+  const trivyDbRepositories = inputs.list("trivy-db-repositories", { commas: true });
+  for (const repository of trivyDbRepositories) {
+    const issue2 = referenceProblem(repository);
+    if (issue2) inputs.problem("trivy-db-repositories", repository, issue2);
+  }
+  return { scanners, sbom, trivyDbRepositories };
+}
+
+// src/tools/releases.ts
+var TRIVY_DEFAULT = {
+  version: "0.74.0",
+  sha256: {
+    x64: "2ae6fe3ee734b7fdf11335663e18c75ea12dccc76062f09f164a3b0f8be4371a",
+    arm64: "b94ce1976bbf3c15b514b605ee88be7c6d94a29be2302847ff01cb794d47aad5"
+  }
+};
+var CRANE_DEFAULT = {
+  version: "0.21.9",
+  sha256: {
+    x64: "5c16d8ddb971cb1d5e6ed8b1e743da8224414eeba2c2762d8f1a61b2f095699e",
+    arm64: "1f4c647b7bb260ab5435661df5b526cf59950ebf95201790db7183ac189cbcbd"
+  }
+};
+var KANIKO_IMAGE_DEFAULT = "ghcr.io/osscontainertools/kaniko:v1.28.2@sha256:4ea0e7301e3f6806de15150e4982c73018351e28c1dca6947bd3b4afb5ae3c60";
+var VERSION = /^v?(\d+)\.(\d+)\.(\d+)$/;
+function normalizeVersion(value) {
+  const match3 = VERSION.exec(value.trim());
+  return match3 ? `${Number(match3[1])}.${Number(match3[2])}.${Number(match3[3])}` : void 0;
+}
+function refusedTrivyVersion(version3) {
+  const [major = 0, minor = 0, patch = 0] = version3.split(".").map(Number);
+  if (major === 0 && (minor < 69 || minor === 69 && patch < 2)) {
+    return `Trivy ${version3} is refused: the GitHub releases before v0.69.2 were deleted on 2026-03-01 during the supply-chain incident (GHSA-69fq-xp46-6x23), so no trustworthy asset exists. Use ${TRIVY_DEFAULT.version} or newer.`;
+  }
+  if (major === 0 && minor === 69 && patch === 4) {
+    return `Trivy ${version3} is refused: v0.69.4 was a malicious release (binaries, packages and images published by the attacker on 2026-03-19; GHSA-69fq-xp46-6x23, CVE-2026-33634). Use ${TRIVY_DEFAULT.version} or newer.`;
+  }
+  if (major === 0 && minor === 69 && (patch === 5 || patch === 6)) {
+    return `Trivy ${version3} is refused: v0.69.5 and v0.69.6 were malicious images pushed to Docker Hub on 2026-03-22/23 (GHSA-69fq-xp46-6x23), never legitimate releases. Use ${TRIVY_DEFAULT.version} or newer.`;
+  }
+  return void 0;
+}
+function toolArch(arch4) {
+  if (arch4 === "x64" || arch4 === "arm64") return arch4;
+  throw new Error(
+    `unsupported runner architecture "${arch4}": build-scan-push installs Trivy, crane and kaniko for Linux x64 and arm64 only. Run the job on an x64 or arm64 Linux runner.`
+  );
+}
+
+// src/tools/tool-settings.ts
+var TOOL_INPUTS = {
+  "kaniko-image": KANIKO_IMAGE_DEFAULT,
+  "trivy-version": TRIVY_DEFAULT.version,
+  "crane-version": CRANE_DEFAULT.version,
+  "tool-mirror": "https://github.com"
+};
+function parseToolSettings(inputs) {
+  const kanikoImage = inputs.value("kaniko-image");
+  const kanikoIssue = referenceProblem(kanikoImage);
+  const { tag, digest } = parseReference(kanikoImage);
+  if (kanikoIssue) inputs.problem("kaniko-image", kanikoImage, kanikoIssue);
+  else if (tag === void 0 && digest === void 0)
+    inputs.problem("kaniko-image", kanikoImage, "needs a tag or a digest (a digest is safest)");
+  const trivyVersion = toolVersion(inputs, "trivy-version");
+  const refusal = trivyVersion ? refusedTrivyVersion(trivyVersion) : void 0;
+  if (refusal) inputs.problem("trivy-version", inputs.value("trivy-version"), `is refused. ${refusal}`);
+  const craneVersion = toolVersion(inputs, "crane-version");
+  const toolMirror = inputs.value("tool-mirror").replace(/\/+$/, "");
+  if (!/^https?:\/\/[^\s/]+(\/\S*)?$/.test(toolMirror))
+    inputs.problem(
+      "tool-mirror",
+      inputs.value("tool-mirror"),
+      "is not an http(s) URL, e.g. https://github.example.com"
+    );
+  return { kanikoImage, trivyVersion, craneVersion, toolMirror };
+}
+function toolVersion(inputs, name) {
+  const value = inputs.value(name);
+  const normalized = normalizeVersion(value);
+  if (!normalized) inputs.problem(name, value, "is not a version: use x.y.z (a leading v is allowed)");
+  return normalized ?? "";
+}
+
+// src/inputs.ts
+var INPUT_DEFAULTS = {
+  ...BUILD_INPUTS,
+  ...PUBLISH_INPUTS,
+  ...REGISTRY_INPUTS,
+  ...REPORT_INPUTS,
+  ...POLICY_INPUTS,
+  ...SCAN_INPUTS,
+  ...TOOL_INPUTS
+};
+function buildConfig(sources) {
+  const { github } = sources;
+  const problems = [];
+  const stage = (defaults2) => new StageInputs(defaults2, (name) => sources.read(name), problems, github.workspace);
+  const publish2 = parsePublishSettings(stage(PUBLISH_INPUTS), github);
+  const policy = parsePolicySettings(stage(POLICY_INPUTS), github.workspace);
+  const scan = parseScanSettings(stage(SCAN_INPUTS));
+  const report2 = parseReportSettings(stage(REPORT_INPUTS), publish2.image);
+  const tools = parseToolSettings(stage(TOOL_INPUTS));
+  const registries = parseRegistrySettings(stage(REGISTRY_INPUTS), github);
+  const build = parseBuildSettings(stage(BUILD_INPUTS), {
+    github,
+    image: publish2.image,
+    version: publish2.version,
+    now: sources.now,
+    ...sources.commitTime ? { commitTime: sources.commitTime } : {}
+  });
+  if (problems.length > 0 || build === void 0) throw new InputError(problems);
+  const run2 = { github, workspace: github.workspace, outputDir: sources.outputDir, tempDir: sources.tempDir };
+  return deepFreeze({ run: run2, registries, tools, build, scan, policy, report: report2, publish: publish2 });
+}
+function deepFreeze(value) {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const item of Object.values(value)) deepFreeze(item);
+  }
+  return value;
+}
+
 // src/main.ts
 import { mkdir as mkdir9, readFile as readFile7, writeFile as writeFile5 } from "node:fs/promises";
 import { tmpdir as tmpdir3 } from "node:os";
-import { join as join19, relative as relative8, sep as sep12 } from "node:path";
+import { join as join20 } from "node:path";
 
 // src/build/kaniko.ts
 import { existsSync as existsSync4 } from "node:fs";
 import { mkdir as mkdir3, mkdtemp as mkdtemp2, readFile as readFile2, rename as rename2 } from "node:fs/promises";
-import { basename as basename4, isAbsolute as isAbsolute6, join as join8, relative as relative6 } from "node:path";
+import { basename as basename4, isAbsolute as isAbsolute6, join as join9, relative as relative7 } from "node:path";
 
 // src/dockerfile.ts
 var HEREDOC_KEYWORDS = /* @__PURE__ */ new Set(["RUN", "COPY", "ADD"]);
@@ -37293,7 +37536,7 @@ function parseDockerfile(text2) {
 
 // src/build/git-credentials.ts
 import { lstat as lstat2, readFile, readdir as readdir2, realpath } from "node:fs/promises";
-import { dirname as dirname3, isAbsolute as isAbsolute3, join as join6, relative as relative4, sep as sep3 } from "node:path";
+import { dirname as dirname3, isAbsolute as isAbsolute3, join as join7, relative as relative5, sep as sep3 } from "node:path";
 var KEY_CHAR = /[A-Za-z0-9-]/;
 var SPACE = /[ \t\r\f\v]/;
 function parseGitConfig(text2, file) {
@@ -37426,7 +37669,7 @@ function withoutGitCredentials(config, file) {
   return sanitized + config.slice(copied);
 }
 var isInside = (root, path13) => {
-  const fromRoot = relative4(root, path13);
+  const fromRoot = relative5(root, path13);
   return fromRoot === "" || fromRoot !== ".." && !fromRoot.startsWith(`..${sep3}`) && !isAbsolute3(fromRoot);
 };
 var CONFIG_IN_GIT_DIR = /^(?:(?:modules|worktrees)\/.+\/)?config(?:\.worktree)?$/;
@@ -37434,7 +37677,7 @@ async function pointedTo(file, prefix2) {
   const text2 = (await readFile(file, "utf8")).trim();
   if (!text2.startsWith(prefix2)) throw new Error(`it is not a "${prefix2}" file`);
   const target = text2.slice(prefix2.length).trim();
-  return realpath(isAbsolute3(target) ? target : join6(dirname3(file), target));
+  return realpath(isAbsolute3(target) ? target : join7(dirname3(file), target));
 }
 async function readContext(root) {
   try {
@@ -37453,14 +37696,14 @@ async function findGitConfigs(context3) {
   const outside = [];
   const addGitDir = async (dir) => {
     gitDirs.add(dir);
-    const commondir = join6(dir, "commondir");
+    const commondir = join7(dir, "commondir");
     if (!(await lstat2(commondir).catch(() => void 0))?.isFile()) return;
     const common = await pointedTo(commondir, "").catch(() => void 0);
     if (common !== void 0 && isInside(root, common)) gitDirs.add(common);
   };
   for (const entry of entries) {
     if (entry.name !== ".git" || !(entry.isDirectory() || entry.isFile() || entry.isSymbolicLink())) continue;
-    const path13 = join6(entry.parentPath, entry.name);
+    const path13 = join7(entry.parentPath, entry.name);
     if (entry.isDirectory()) {
       await addGitDir(path13);
       continue;
@@ -37468,17 +37711,17 @@ async function findGitConfigs(context3) {
     try {
       const target = entry.isSymbolicLink() ? await realpath(path13) : await pointedTo(path13, "gitdir:");
       if (isInside(root, target) && (await lstat2(target)).isDirectory()) await addGitDir(target);
-      else outside.push(`${relative4(root, path13)} (to ${target})`);
+      else outside.push(`${relative5(root, path13)} (to ${target})`);
     } catch (error2) {
-      outside.push(`${relative4(root, path13)} (leads nowhere: ${error2.message})`);
+      outside.push(`${relative5(root, path13)} (leads nowhere: ${error2.message})`);
     }
   }
   const configs = [];
   for (const entry of entries) {
     if (entry.name !== "config" && entry.name !== "config.worktree") continue;
-    const path13 = join6(entry.parentPath, entry.name);
+    const path13 = join7(entry.parentPath, entry.name);
     const inGitDir = [...gitDirs].some(
-      (dir) => CONFIG_IN_GIT_DIR.test(relative4(dir, path13).split(sep3).join("/"))
+      (dir) => CONFIG_IN_GIT_DIR.test(relative5(dir, path13).split(sep3).join("/"))
     );
     if (!inGitDir) continue;
     if (!entry.isFile())
@@ -37497,7 +37740,7 @@ async function sanitizedGitConfigs(context3, sandboxContext) {
     const original = await readFile(path13, "utf8");
     const sanitized = withoutGitCredentials(original, path13);
     if (sanitized === original) continue;
-    const inContext = relative4(root, path13).split(sep3).join("/");
+    const inContext = relative5(root, path13).split(sep3).join("/");
     files.push({ target: `${sandboxContext}/${inContext}`, content: sanitized, asMount: true });
   }
   if (files.length > 0)
@@ -37515,67 +37758,7 @@ async function sanitizedGitConfigs(context3, sandboxContext) {
 import { spawn as spawn3 } from "node:child_process";
 import { existsSync as existsSync3, lstatSync as lstatSync3, readFileSync as readFileSync3, readdirSync, readlinkSync } from "node:fs";
 import { mkdir as mkdir2, mkdtemp, writeFile as writeFile2 } from "node:fs/promises";
-import { basename as basename3, dirname as dirname4, isAbsolute as isAbsolute5, join as join7, relative as relative5 } from "node:path";
-
-// src/cleanup.ts
-import { readFileSync as readFileSync2 } from "node:fs";
-import { rm as rm2 } from "node:fs/promises";
-var STATE_KEY = "cleanup-paths";
-var recorded = /* @__PURE__ */ new Set();
-function recordForCleanup(path13) {
-  recorded.add(path13);
-  saveState(STATE_KEY, JSON.stringify([...recorded]));
-}
-function pathsRecordedThisRun() {
-  return [...recorded];
-}
-function mountsBelow(path13, mountinfo = readFileSync2("/proc/self/mountinfo", "utf8")) {
-  const unescape2 = (field) => field.replace(/\\([0-7]{3})/g, (_m, octal) => String.fromCharCode(parseInt(octal, 8)));
-  return mountinfo.split("\n").map((line) => unescape2(line.split(" ")[4] ?? "")).filter((mountPoint) => mountPoint === path13 || mountPoint.startsWith(`${path13}/`)).sort((a, b) => b.length - a.length);
-}
-async function runAsRoot(args) {
-  const [command, commandArgs] = process.getuid?.() === 0 ? [args[0], args.slice(1)] : ["sudo", ["-n", ...args]];
-  try {
-    return await run(command, commandArgs, { silent: true });
-  } catch (error2) {
-    return { exitCode: -1, stdout: "", stderr: error2.message };
-  }
-}
-async function removePath(path13) {
-  for (const mountPoint of mountsBelow(path13)) {
-    const result = await runAsRoot(["umount", "--lazy", mountPoint]);
-    if (result.exitCode !== 0) throw new Error(`cannot unmount ${mountPoint}: ${result.stderr.trim()}`);
-  }
-  try {
-    await rm2(path13, { recursive: true, force: true });
-    return;
-  } catch (error2) {
-    const removeAsRoot = ["rm", "-rf", "--one-file-system", "--", path13];
-    let removal = await runAsRoot(removeAsRoot);
-    if (removal.exitCode !== 0 && removal.stderr.includes("Operation not permitted")) {
-      await runAsRoot(["chattr", "-R", "-i", "-a", "--", path13]);
-      removal = await runAsRoot(removeAsRoot);
-    }
-    if (removal.exitCode !== 0)
-      throw new Error(
-        `cannot remove ${path13}: ${lastLines(removal.stderr.trim(), 5) || error2.message}
-Remove it by hand as root (rm -rf --one-file-system ${path13}); where rm says "Operation not permitted", look for immutable or append-only attributes with lsattr and clear them with chattr -i -a.`,
-        { cause: error2 }
-      );
-  }
-}
-async function removePaths(paths) {
-  const failures = [];
-  for (const path13 of paths) {
-    try {
-      await removePath(path13);
-    } catch (error2) {
-      failures.push(`${path13}: ${error2.message}`);
-    }
-  }
-  if (failures.length > 0) throw new Error(`cleanup could not remove:
-${failures.join("\n")}`);
-}
+import { basename as basename3, dirname as dirname4, isAbsolute as isAbsolute5, join as join8, relative as relative6 } from "node:path";
 
 // src/build/runtime-spec.ts
 import { isAbsolute as isAbsolute4 } from "node:path";
@@ -37844,7 +38027,7 @@ function overlayPathProblem(path13) {
 function symlinkOnPath(base, target) {
   let path13 = base;
   for (const part of target.split("/").filter(Boolean)) {
-    path13 = join7(path13, part);
+    path13 = join8(path13, part);
     try {
       if (lstatSync3(path13).isSymbolicLink()) return path13;
     } catch (error2) {
@@ -37864,7 +38047,7 @@ function assertNoSymlinkedTargets(spec) {
     if (target.split("/").includes("..")) throw new Error(`sandbox path ${target} must not contain ..`);
     const covering = mounts.slice(0, placedAfter).filter((mount) => target === mount.target || target.startsWith(`${mount.target}/`)).sort((a, b) => b.target.length - a.target.length)[0];
     const base = covering?.source ?? spec.rootfs;
-    const link = symlinkOnPath(base, relative5(covering?.target ?? "/", target));
+    const link = symlinkOnPath(base, relative6(covering?.target ?? "/", target));
     if (link !== void 0)
       throw new Error(
         `cannot place ${target} in the sandbox: ${link} is a symbolic link (to ${readlinkSync(link)}), and following it would write outside the sandbox on the runner. ` + (covering ? `Replace the link in ${covering.source} with a real folder or file.` : `The root ${spec.rootfs} comes from the kaniko-image input: use an image where that path is a real folder or file.`)
@@ -37887,20 +38070,20 @@ function missingCommandsProblem(network, exists2) {
   const isolation = missing.some((entry) => entry.when === "isolated") ? " slirp4netns gives the build a network of its own; `build-network: host` builds on the runner\u2019s network instead, where RUN lines can reach the runner\u2019s loopback services." : "";
   return `the build sandbox needs ${missing.map((entry) => entry.command).join(", ")}, which this runner lacks: run \`sudo apt-get install -y ${packages}\` in a step before this one.${isolation}`;
 }
-var onHostPath = (command) => HOST_PATH.split(":").some((dir) => existsSync3(join7(dir, command)));
+var onHostPath = (command) => HOST_PATH.split(":").some((dir) => existsSync3(join8(dir, command)));
 function layoutFor(workDir, strategy) {
   return strategy === "overlay" ? {
     strategy,
-    upper: join7(workDir, "upper"),
-    work: join7(workDir, "work"),
-    root: join7(workDir, "merged"),
-    control: join7(workDir, "control-overlay")
+    upper: join8(workDir, "upper"),
+    work: join8(workDir, "work"),
+    root: join8(workDir, "merged"),
+    control: join8(workDir, "control-overlay")
   } : {
     strategy,
     upper: "-",
     work: "-",
-    root: join7(workDir, "root"),
-    control: join7(workDir, "control-copy")
+    root: join8(workDir, "root"),
+    control: join8(workDir, "control-copy")
   };
 }
 async function runInSandbox(spec) {
@@ -37914,7 +38097,7 @@ async function runInSandbox(spec) {
     );
   const prefix2 = await sandboxPrivileges();
   await mkdir2(spec.tempDir, { recursive: true });
-  const workDir = await mkdtemp(join7(spec.tempDir, "sandbox-"));
+  const workDir = await mkdtemp(join8(spec.tempDir, "sandbox-"));
   recordForCleanup(workDir);
   try {
     for (const path13 of [spec.rootfs, workDir]) {
@@ -37922,7 +38105,7 @@ async function runInSandbox(spec) {
       if (problem) throw new Error(`cannot build the sandbox: ${problem}`);
     }
     assertNoSymlinkedTargets(spec);
-    const mountedFiles = await stageMountedFiles(spec.files ?? [], join7(workDir, "files"));
+    const mountedFiles = await stageMountedFiles(spec.files ?? [], join8(workDir, "files"));
     const wanted = spec.strategy ?? "auto";
     startGroup(spec.title);
     try {
@@ -37933,7 +38116,7 @@ async function runInSandbox(spec) {
           throw new Error(`overlayfs cannot be mounted over ${spec.rootfs} in ${workDir} on this runner`);
         warning(`overlayfs is not available here; copying the root ${spec.rootfs} instead (slower)`);
       }
-      await copyRoot(spec.rootfs, join7(workDir, "root"), prefix2);
+      await copyRoot(spec.rootfs, join8(workDir, "root"), prefix2);
       const copied = await attempt(spec, prefix2, workDir, "copy", mountedFiles);
       if (copied === "overlay-unavailable")
         throw new Error("the copied sandbox root reported an overlay failure");
@@ -37951,7 +38134,7 @@ async function attempt(spec, prefix2, workDir, strategy, mountedFiles) {
   for (const dir of dirs) await mkdir2(dir, { recursive: true });
   await mkdir2(layout.control, { recursive: true, mode: 448 });
   await writeRootFiles(spec.files ?? [], strategy === "overlay" ? layout.upper : layout.root);
-  const bundle = join7(layout.control, "bundle");
+  const bundle = join8(layout.control, "bundle");
   await mkdir2(bundle, { mode: 448 });
   const network = spec.network ?? "isolated";
   const config = runtimeSpec({
@@ -37962,9 +38145,9 @@ async function attempt(spec, prefix2, workDir, strategy, mountedFiles) {
     seccomp: sandboxSeccompProfile(),
     hostname: "sandbox"
   });
-  await writeFile2(join7(bundle, "config.json"), JSON.stringify(config), { mode: 384 });
+  await writeFile2(join8(bundle, "config.json"), JSON.stringify(config), { mode: 384 });
   const id = `bsp-${basename3(workDir)}-${strategy}`;
-  const runcRoot = join7(layout.control, "runc");
+  const runcRoot = join8(layout.control, "runc");
   const [command, ...args] = [
     ...prefix2,
     "unshare",
@@ -38002,13 +38185,13 @@ async function attempt(spec, prefix2, workDir, strategy, mountedFiles) {
     control: layout.control,
     prefix: prefix2
   });
-  if (existsSync3(join7(layout.control, OVERLAY_UNAVAILABLE_MARKER))) return "overlay-unavailable";
-  const runtimeError = runcError(join7(layout.control, RUNC_LOG));
+  if (existsSync3(join8(layout.control, OVERLAY_UNAVAILABLE_MARKER))) return "overlay-unavailable";
+  const runtimeError = runcError(join8(layout.control, RUNC_LOG));
   if (launched.cancelled)
     throw new Error(
       `the build was cancelled (${launched.cancelled}): the sandbox and every process in it were stopped`
     );
-  if (existsSync3(join7(layout.control, SETUP_FAILED_MARKER)) || runtimeError !== void 0)
+  if (existsSync3(join8(layout.control, SETUP_FAILED_MARKER)) || runtimeError !== void 0)
     throw new Error(
       `the build sandbox could not be set up (${strategy} of ${spec.rootfs}), so the program never started (exit status ${launched.exitCode})${runtimeError ? `: runc: ${runtimeError}` : ""}; its last lines:
 ${launched.tail}`
@@ -38061,7 +38244,7 @@ async function supervise(child2, spec, context3) {
   let network;
   let recorded2;
   try {
-    const launcher = await launcherPid(child2.pid, exited, join7(context3.control, ROOT_READY_MARKER));
+    const launcher = await launcherPid(child2.pid, exited, join8(context3.control, ROOT_READY_MARKER));
     if (launcher !== void 0) {
       recorded2 = recordSandbox({ ...launcher, runcRoot: context3.runcRoot, id: context3.id });
       if (context3.network === "isolated")
@@ -38144,7 +38327,7 @@ async function stageMountedFiles(files, dir) {
   for (const [index, file] of files.entries()) {
     if (!isAbsolute5(file.target)) throw new Error(`sandbox file ${file.target} must be an absolute path`);
     if (!file.asMount) continue;
-    const staged = join7(dir, String(index));
+    const staged = join8(dir, String(index));
     await writeFile2(staged, file.content, { mode: file.mode ?? 420 });
     mounts.push({ source: staged, target: file.target, readOnly: true });
   }
@@ -38153,9 +38336,9 @@ async function stageMountedFiles(files, dir) {
 async function writeRootFiles(files, base) {
   for (const file of files) {
     if (file.asMount) continue;
-    const path13 = join7(base, file.target);
+    const path13 = join8(base, file.target);
     await mkdir2(dirname4(path13), { recursive: true, mode: 493 });
-    const existing = join7(base, file.target);
+    const existing = join8(base, file.target);
     if (existsSync3(existing) && lstatSync3(existing).isSymbolicLink())
       throw new Error(`cannot place ${file.target} in the sandbox: it is a symbolic link in the root`);
     await writeFile2(path13, file.content, { mode: file.mode ?? 420 });
@@ -38465,9 +38648,9 @@ function proxySettings(env) {
 }
 async function buildImage(options) {
   await mkdir3(options.outputDir, { recursive: true });
-  const outputDir = await mkdtemp2(join8(options.outputDir, "build-"));
+  const outputDir = await mkdtemp2(join9(options.outputDir, "build-"));
   recordForCleanup(outputDir);
-  const inContext = relative6(options.context, options.dockerfile);
+  const inContext = relative7(options.context, options.dockerfile);
   const dockerfileInContext = !inContext.startsWith("..") && !isAbsolute6(inContext);
   const sandboxDockerfile = dockerfileInContext ? `${SANDBOX_CONTEXT}/${inContext.split("\\").join("/")}` : `${SANDBOX_DOCKERFILE_DIR}/${basename4(options.dockerfile)}`;
   const mounts = [
@@ -38508,7 +38691,7 @@ async function buildImage(options) {
       );
     }
     const tarball = await moveTarballOut(outputDir, options.outputDir, result.tail);
-    const kanikoDigest = await readKanikoDigest(join8(outputDir, "digest"));
+    const kanikoDigest = await readKanikoDigest(join9(outputDir, "digest"));
     const image = await readImageTarball(tarball);
     if (kanikoDigest && kanikoDigest !== image.digest)
       info(
@@ -38526,7 +38709,7 @@ async function buildImage(options) {
 }
 var OUTPUT_TAMPERED = "Something in the build (a RUN line, or a process it started) changed /output, the folder where the action has kaniko write its results; nothing from it is used. Remove whatever in the Dockerfile writes to /output.";
 async function moveTarballOut(buildOutput, outputRoot, tail) {
-  const written = join8(buildOutput, "image.tar");
+  const written = join9(buildOutput, "image.tar");
   const original = await openUntrustedRegularFile(written).catch((error2) => {
     if (error2.code === "ENOENT")
       throw new Error(
@@ -38537,8 +38720,8 @@ ${tail}`
       cause: error2
     });
   });
-  const imageDir = await mkdtemp2(join8(outputRoot, `${basename4(buildOutput)}-image-`));
-  const moved = join8(imageDir, "image.tar");
+  const imageDir = await mkdtemp2(join9(outputRoot, `${basename4(buildOutput)}-image-`));
+  const moved = join9(imageDir, "image.tar");
   try {
     await rename2(written, moved);
     const { handle, stat: stat3 } = await openUntrustedRegularFile(moved);
@@ -38574,18 +38757,18 @@ async function readKanikoDigest(path13) {
 async function sandboxFiles(options) {
   const files = await sanitizedGitConfigs(options.context, SANDBOX_CONTEXT);
   const etc = options.hostEtc ?? "/etc";
-  const resolvConf = join8(etc, "resolv.conf");
+  const resolvConf = join9(etc, "resolv.conf");
   if (existsSync4(resolvConf))
     files.push({
       target: "/etc/resolv.conf",
       content: sandboxResolvConf(await readFile2(resolvConf, "utf8"), options.network ?? "isolated"),
       asMount: true
     });
-  const hosts = join8(etc, "hosts");
+  const hosts = join9(etc, "hosts");
   if (existsSync4(hosts)) files.push({ target: "/etc/hosts", content: await readFile2(hosts), asMount: true });
   const hostBundle = options.hostCaBundle ?? HOST_CA_BUNDLE;
   if (existsSync4(hostBundle)) {
-    const executorBundle = join8(options.rootfs, EXECUTOR_CA_BUNDLE);
+    const executorBundle = join9(options.rootfs, EXECUTOR_CA_BUNDLE);
     const base = existsSync4(executorBundle) ? await readFile2(executorBundle) : Buffer.alloc(0);
     const separator = base.length > 0 && base.at(-1) !== 10 ? "\n" : "";
     files.push({
@@ -38679,7 +38862,7 @@ import { createHash as createHash3, randomUUID as randomUUID2 } from "node:crypt
 import { createReadStream, createWriteStream as createWriteStream2 } from "node:fs";
 import { mkdir as mkdir4, readFile as readFile3, rename as rename3, rm as rm4, stat as stat2, writeFile as writeFile3 } from "node:fs/promises";
 import { createServer as createServer2 } from "node:http";
-import { join as join9 } from "node:path";
+import { join as join10 } from "node:path";
 import { Readable as Readable2 } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
@@ -39033,16 +39216,16 @@ var Store = class {
   uploads = /* @__PURE__ */ new Map();
   async prepare() {
     for (const folder of ["blobs", "uploads"])
-      await mkdir4(join9(this.dir, folder), { recursive: true, mode: 448 });
+      await mkdir4(join10(this.dir, folder), { recursive: true, mode: 448 });
   }
   blobPath(digest) {
-    return join9(this.dir, "blobs", digest.slice("sha256:".length));
+    return join10(this.dir, "blobs", digest.slice("sha256:".length));
   }
   async blobSize(digest) {
     return (await stat2(this.blobPath(digest)).catch(() => void 0))?.size;
   }
   uploadPath(id) {
-    return join9(this.dir, "uploads", id);
+    return join10(this.dir, "uploads", id);
   }
   uploadSize(id) {
     const size = this.uploads.get(id);
@@ -39318,6 +39501,304 @@ The image was pushed and the run does not fail for this: the cache is only an op
   info(
     `Wrote ${copied} scanned layer cache ${copied === 1 ? "entry" : "entries"} to ${cache.cacheRepo}.`
   );
+}
+
+// src/finish.ts
+import { relative as relative8, sep as sep4 } from "node:path";
+
+// src/report/dockerfile.ts
+var LAYER_KEYWORDS = /* @__PURE__ */ new Set(["RUN", "COPY", "ADD", "WORKDIR"]);
+function attributeLayers(options) {
+  const { stages } = parseDockerfile(options.dockerfileText);
+  const built = pickStage(stages, options.target ?? "");
+  const fallback = built ? { line: built.from.line, instruction: `FROM ${built.from.args}`, fromBaseImage: true } : { line: 1, instruction: "", fromBaseImage: true };
+  const diffIdByDigest = /* @__PURE__ */ new Map();
+  for (const layer of options.report?.Metadata?.Layers ?? [])
+    if (layer.Digest && layer.DiffID) diffIdByDigest.set(layer.Digest, layer.DiffID);
+  const byDiffId = /* @__PURE__ */ new Map();
+  const config = options.imageConfig ?? options.report?.Metadata?.ImageConfig;
+  if (!built || !config) return { fallback, byDiffId, diffIdByDigest };
+  const chain = [built];
+  for (let parent = stageNamed(stages, built.base, built); parent && !chain.includes(parent); ) {
+    chain.unshift(parent);
+    parent = stageNamed(stages, parent.base, parent);
+  }
+  const baseFrom = chain[0].from;
+  const candidates = chain.flatMap(
+    (stage) => stage.instructions.filter((i) => LAYER_KEYWORDS.has(i.keyword))
+  );
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  const layerHistory = (config.history ?? []).filter((entry) => !entry.empty_layer);
+  const offset = diffIds.length - layerHistory.length;
+  let next = candidates.length - 1;
+  let inBaseImage = false;
+  for (let index = layerHistory.length - 1; index >= 0; index -= 1) {
+    const diffId = diffIds[index + offset];
+    if (diffId === void 0) continue;
+    let match3 = -1;
+    if (!inBaseImage) {
+      for (let candidate = next; candidate >= 0; candidate -= 1)
+        if (sameInstruction(layerHistory[index].created_by ?? "", candidates[candidate])) {
+          match3 = candidate;
+          break;
+        }
+    }
+    if (match3 < 0) {
+      inBaseImage = true;
+      byDiffId.set(diffId, {
+        line: baseFrom.line,
+        instruction: `FROM ${baseFrom.args}`,
+        fromBaseImage: true
+      });
+      continue;
+    }
+    const instruction = candidates[match3];
+    byDiffId.set(diffId, {
+      line: instruction.line,
+      instruction: `${instruction.keyword} ${instruction.args}`,
+      fromBaseImage: false
+    });
+    next = match3 - 1;
+  }
+  for (let index = 0; index < offset; index += 1)
+    byDiffId.set(diffIds[index], {
+      line: baseFrom.line,
+      instruction: `FROM ${baseFrom.args}`,
+      fromBaseImage: true
+    });
+  return { fallback, byDiffId, diffIdByDigest };
+}
+function sourceOf(attribution, finding) {
+  const diffId = finding.layerDiffId || attribution.diffIdByDigest.get(finding.layerDigest ?? "") || "";
+  return attribution.byDiffId.get(diffId) ?? attribution.fallback;
+}
+function pickStage(stages, target) {
+  if (!target) return stages.at(-1);
+  const stage = stages.find((candidate) => candidate.name === target.toLowerCase());
+  if (!stage) throw new Error(`the Dockerfile has no stage named "${target}" (the \`target\` input).`);
+  return stage;
+}
+function stageNamed(stages, name, before) {
+  const end = stages.indexOf(before);
+  return stages.slice(0, end).find((stage) => stage.name !== "" && stage.name === name.toLowerCase());
+}
+function sameInstruction(createdBy, instruction) {
+  const history = normalize(createdBy);
+  const args = normalize(instruction.args);
+  if (instruction.keyword === "RUN") {
+    const command = withoutFlags(args);
+    const written2 = withoutFlags(history.replace(/^RUN\s+/i, "")).replace(/^\|\d+(?:\s+\S+=\S*)*\s+/, "").replace(/^\/bin\/sh -c\s+/, "");
+    const heredoc = command.includes("<<") && written2.startsWith(`${command} `);
+    return written2 === command || written2.endsWith(` ${command}`) || history === `RUN ${args}` || heredoc;
+  }
+  const keyword = instruction.keyword;
+  const withoutShell = history.replace(/^\/bin\/sh -c #\(nop\)\s+/, "");
+  if (!withoutShell.toUpperCase().startsWith(`${keyword} `)) return false;
+  const written = withoutFlags(withoutShell.slice(keyword.length + 1));
+  if (written === withoutFlags(args)) return true;
+  const classic = /^(?:file|dir|multi):\S+ in (\S+)/.exec(written);
+  const destination = args.split(" ").at(-1) ?? "";
+  return classic !== null && (classic[1] === destination || classic[1] === `${destination}/`);
+}
+function withoutFlags(text2) {
+  return normalize(text2).replace(/^(?:--\S+\s+)*/, "");
+}
+function normalize(text2) {
+  return text2.replace(/\s+#\s*buildkit$/, "").replace(/\s+/g, " ").trim();
+}
+
+// src/report/summary.ts
+var SHOWN = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"];
+var SUMMARY_LIST_LIMIT = 20;
+function describeDecision(decision) {
+  const counts = SHOWN.map((severity) => `${severity} ${decision.counts[severity]}`).join(", ");
+  const verdict = decision.pass ? "policy passed" : `policy failed: ${decision.blocking.length} blocking finding${decision.blocking.length === 1 ? "" : "s"}`;
+  return `vulnerabilities ${counts}; secrets ${decision.secrets}; misconfigurations ${decision.misconfigurations}; ignored ${decision.ignored.length}; ${verdict}`;
+}
+function scanOutputs(decision, paths) {
+  return {
+    vulnerabilities: JSON.stringify(
+      Object.fromEntries(SHOWN.map((severity) => [severity, decision.counts[severity]]))
+    ),
+    critical: String(decision.counts.CRITICAL),
+    high: String(decision.counts.HIGH),
+    medium: String(decision.counts.MEDIUM),
+    low: String(decision.counts.LOW),
+    secrets: String(decision.secrets),
+    policy: decision.pass ? "pass" : "fail",
+    report: paths.report,
+    sarif: paths.sarif,
+    sbom: paths.sbom ?? ""
+  };
+}
+function renderSummary(options) {
+  const { decision } = options;
+  const out = [];
+  out.push(`## Build, scan and push: ${code(options.image)}`, "");
+  const failOn = options.failOn.length > 0 ? options.failOn.join(", ") : "none";
+  out.push(
+    decision.pass ? `**Policy: \u2705 pass** (fail-on: ${failOn}; secrets always block)` : `**Policy: \u274C fail**: ${decision.blocking.length} blocking finding${decision.blocking.length === 1 ? "" : "s"} (fail-on: ${failOn}; secrets always block)`,
+    ""
+  );
+  out.push(
+    "| Critical | High | Medium | Low | Unknown | Secrets | Misconfigurations | Ignored |",
+    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    `| ${[...SHOWN.map((severity) => decision.counts[severity]), decision.secrets, decision.misconfigurations, decision.ignored.length].join(" | ")} |`,
+    ""
+  );
+  out.push(`Image: ${code(options.image)}  `, `Digest: ${code(options.digest || "unknown")}`, "");
+  if (decision.blocking.length > 0) {
+    out.push(
+      "### Blocking findings",
+      "",
+      "| Severity | ID | Package or file | Installed | Fixed | Dockerfile line | Why it blocks |",
+      "| --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for (const { finding, reason } of decision.blocking.slice(0, SUMMARY_LIST_LIMIT)) {
+      const source = sourceOf(options.attribution, finding);
+      out.push(
+        row([
+          text(finding.severity),
+          text(finding.id),
+          text(subject(finding)),
+          text(finding.installedVersion ?? ""),
+          text(finding.fixedVersion || (finding.kind === "vulnerability" ? "no fix" : "")),
+          `${text(`${options.dockerfilePath}:${source.line}`)} ${code(truncate(source.instruction, 60))}`,
+          text(reason)
+        ])
+      );
+    }
+    out.push(...more(decision.blocking.length), "");
+  }
+  if (decision.ignored.length > 0) {
+    out.push(
+      "### Ignored findings",
+      "",
+      "| Severity | ID | Package or file | Why | Until |",
+      "| --- | --- | --- | --- | --- |"
+    );
+    for (const { finding, why, until } of decision.ignored.slice(0, SUMMARY_LIST_LIMIT))
+      out.push(row([finding.severity, finding.id, subject(finding), why, until ?? ""].map(text)));
+    out.push(...more(decision.ignored.length), "");
+  }
+  const notes = [...decision.warnings, ...options.notes ?? []];
+  if (notes.length > 0) out.push("### Warnings", "", ...notes.map((note) => `- ${text(note)}`), "");
+  if (options.pushed && options.pushed.length > 0)
+    out.push("### Pushed", "", ...options.pushed.map((reference) => `- ${code(reference)}`), "");
+  return `${out.join("\n").trimEnd()}
+`;
+}
+function renderFailureSummary(message) {
+  return [
+    "## Build, scan and push: failed",
+    "",
+    `<pre><code>${escapeHtml(message)}</code></pre>`,
+    "",
+    "No tag was set unless the message above lists pushed references.",
+    ""
+  ].join("\n");
+}
+function subject(finding) {
+  return finding.packageName ?? finding.path ?? finding.target;
+}
+function more(total) {
+  return total > SUMMARY_LIST_LIMIT ? ["", `\u2026and ${total - SUMMARY_LIST_LIMIT} more (the JSON report lists every finding).`] : [];
+}
+function row(cells) {
+  return `| ${cells.join(" | ")} |`;
+}
+function text(value) {
+  return escapeHtml(value).replace(/[\\`*_[\]~|]/g, (character) => `&#${character.charCodeAt(0)};`).replace(/\r\n|\r|\n/g, "<br>");
+}
+var ENTITIES = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;"
+};
+function escapeHtml(value) {
+  return value.replace(/[&<>"']/g, (character) => ENTITIES[character]);
+}
+function code(value) {
+  return `<code>${text(value)}</code>`;
+}
+function truncate(value, length) {
+  return value.length > length ? `${value.slice(0, length - 1)}\u2026` : value;
+}
+
+// src/run-record.ts
+function runVerdict(record, describe2) {
+  if (record.failure) return { kind: "stage", message: record.failure.error.message };
+  if (record.publish?.status === "failed") return { kind: "publish", message: record.publish.error.message };
+  if (record.uploadError) {
+    const pushed = record.publish?.status === "pushed" ? ` The image was pushed: ${record.publish.result.image}.` : "";
+    return { kind: "upload", message: `${record.uploadError}${pushed}` };
+  }
+  const refused = record.platforms.find((platform3) => platform3.decision && !platform3.decision.pass);
+  if (refused?.decision)
+    return { kind: "policy", message: `${describe2(refused.decision)}. Nothing was pushed.` };
+  return void 0;
+}
+
+// src/finish.ts
+function runOutputs(record) {
+  const outputs = Object.fromEntries(OUTPUT_NAMES.map((name) => [name, ""]));
+  const [platform3] = record.platforms;
+  if (platform3?.build) {
+    outputs.digest = platform3.build.digest;
+    outputs.tarball = platform3.build.tarball;
+  }
+  if (platform3?.decision && platform3.scan)
+    Object.assign(
+      outputs,
+      scanOutputs(platform3.decision, {
+        report: platform3.scan.reportPath,
+        sarif: platform3.scan.sarifPath,
+        sbom: platform3.scan.sbomPath ?? ""
+      })
+    );
+  outputs.pushed = record.publish?.status === "pushed" ? "true" : "false";
+  if (record.publish?.status === "pushed") {
+    outputs.image = record.publish.result.image;
+    outputs.tags = record.publish.result.references.join("\n");
+  } else if (record.publish?.status === "failed") outputs.tags = record.publish.pushed.join("\n");
+  return outputs;
+}
+async function finish(record, reporter2) {
+  for (const [name, value] of Object.entries(runOutputs(record)))
+    reporter2.setOutput(name, value);
+  const verdict = runVerdict(record, describeDecision);
+  const summary2 = findingsSummary(record) ?? (verdict ? renderFailureSummary(stoppedMessage(record, verdict.message)) : "");
+  if (summary2) await reporter2.writeSummary(summary2);
+  if (verdict) reporter2.setFailed(verdict.message);
+}
+function stoppedMessage(record, message) {
+  return record.failure ? `The ${record.failure.stage} stage failed: ${message}` : message;
+}
+function findingsSummary(record) {
+  const [platform3] = record.platforms;
+  const { config, tools } = record;
+  if (!config || !platform3?.build || !platform3.decision || !platform3.attribution) return void 0;
+  const publishFailure = record.publish?.status === "failed" ? [`Push failed: ${record.publish.error.message}`] : [];
+  const stageFailure = record.failure ? [`The ${record.failure.stage} stage failed: ${record.failure.error.message}`] : [];
+  return renderSummary({
+    decision: platform3.decision,
+    image: config.publish.image,
+    digest: platform3.build.digest,
+    dockerfilePath: repositoryPath(config, config.build.dockerfile),
+    attribution: platform3.attribution,
+    failOn: config.policy.failOn,
+    notes: [...record.notes, ...publishFailure, ...stageFailure, ...tools ? [toolsNote(tools)] : []],
+    ...record.publish?.status === "pushed" ? { pushed: record.publish.result.references } : {}
+  });
+}
+function toolsNote({ trivy, crane, kaniko }) {
+  const platform3 = `${kaniko.platformDigest}${kaniko.indexDigest ? ` (index ${kaniko.indexDigest})` : ""}`;
+  return `Built with kaniko ${kaniko.image} \u2192 ${platform3}, scanned with Trivy ${trivy.version}, pushed with crane ${crane.version}.`;
+}
+function repositoryPath(config, path13) {
+  return relative8(config.run.workspace, path13).split(sep4).join("/");
 }
 
 // src/scan/report.ts
@@ -39614,8 +40095,8 @@ function decide(report2, policy) {
   const reported = [];
   const blocking = [];
   const ignored = [];
-  const active = policy.ignores.filter((rule) => !isExpired(rule, policy.now));
-  const activeById = groupById(active);
+  const active2 = policy.ignores.filter((rule) => !isExpired(rule, policy.now));
+  const activeById = groupById(active2);
   const expiredById = groupById(policy.ignores.filter((rule) => isExpired(rule, policy.now)));
   const expiredThatWouldHide = /* @__PURE__ */ new Set();
   const failOn = new Set(policy.failOn);
@@ -39658,7 +40139,7 @@ function decide(report2, policy) {
     warnings.push(
       `ignore of ${rule.id} (${rule.source}) expired on ${rule.expiresAt}; it no longer hides anything: fix the finding or renew the date.`
     );
-  for (const rule of active) {
+  for (const rule of active2) {
     const expiry = expiryTime(rule);
     if (expiry === void 0) continue;
     const daysLeft = Math.ceil((expiry - policy.now.getTime()) / DAY_MS);
@@ -39689,7 +40170,7 @@ function hasFix(finding) {
 
 // src/publish/crane.ts
 import { chmod as chmod2, mkdir as mkdir6 } from "node:fs/promises";
-import { join as join12 } from "node:path";
+import { join as join13 } from "node:path";
 
 // src/tools/crane.ts
 import { spawn as spawn4 } from "node:child_process";
@@ -39854,19 +40335,19 @@ function _getCacheDirectory() {
 import { existsSync as existsSync6 } from "node:fs";
 import { mkdir as mkdir5, mkdtemp as mkdtemp3, readFile as readFile4, rm as rm5 } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join as join11 } from "node:path";
+import { join as join12 } from "node:path";
 async function installReleaseTool(spec, options) {
   const { version: version3, arch: arch4 } = options;
   toolCacheRoot();
   const cached = find(spec.name, version3, arch4);
-  if (cached && existsSync6(join11(cached, spec.name)))
-    return { path: join11(cached, spec.name), version: version3, source: "tool cache" };
+  if (cached && existsSync6(join12(cached, spec.name)))
+    return { path: join12(cached, spec.name), version: version3, source: "tool cache" };
   const policy = options.download ?? DEFAULT_DOWNLOAD_POLICY;
   const asset = spec.asset(version3, arch4);
   const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${version3}`, asset);
-  const work = await mkdtemp3(join11(process.env.RUNNER_TEMP || tmpdir(), `bsp-${spec.name}-`));
+  const work = await mkdtemp3(join12(process.env.RUNNER_TEMP || tmpdir(), `bsp-${spec.name}-`));
   try {
-    const archive = join11(work, asset);
+    const archive = join12(work, asset);
     const notFound = (assetName, assetUrl) => `${spec.name} version ${version3} has no asset ${assetName} at ${assetUrl}: check \`${spec.name}-version\` and \`tool-mirror\`.`;
     const expected = await expectedSha256(spec, options, asset, work, policy, notFound);
     const downloaded = await fetchAsset(url2, archive, policy, () => notFound(asset, url2));
@@ -39876,7 +40357,7 @@ async function installReleaseTool(spec, options) {
         `checksum mismatch for ${asset}: expected ${expected}, got ${downloaded.sha256}. The download from ${url2} was deleted; the mirror may be serving a corrupted or tampered file.`
       );
     }
-    const binaryFolder = join11(work, "bin");
+    const binaryFolder = join12(work, "bin");
     await mkdir5(binaryFolder);
     assertSuccess(
       await run("tar", ["-xzf", archive, "-C", binaryFolder, "--no-same-owner", "--", spec.name], {
@@ -39886,7 +40367,7 @@ async function installReleaseTool(spec, options) {
       `The archive passed its checksum but has no "${spec.name}" at its top level.`
     );
     const folder = await cacheDir(binaryFolder, spec.name, version3, arch4);
-    return { path: join11(folder, spec.name), version: version3, source: url2 };
+    return { path: join12(folder, spec.name), version: version3, source: url2 };
   } finally {
     await rm5(work, { recursive: true, force: true });
   }
@@ -39912,7 +40393,7 @@ async function expectedSha256(spec, options, asset, work, policy, notFound) {
   if (options.version === options.pinned.version) return options.pinned.sha256[options.arch];
   const checksumsAsset = spec.checksumsAsset(options.version);
   const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${options.version}`, checksumsAsset);
-  const file = join11(work, checksumsAsset);
+  const file = join12(work, checksumsAsset);
   await fetchAsset(url2, file, policy, () => notFound(checksumsAsset, url2));
   const expected = parseChecksums(await readFile4(file, "utf8")).get(asset);
   if (!expected)
@@ -40099,7 +40580,7 @@ async function loginRegistry(options) {
     ["auth", "login", registry, "-u", username, "--password-stdin"],
     password
   );
-  const configFile = join12(dockerConfigDir2, "config.json");
+  const configFile = join13(dockerConfigDir2, "config.json");
   await chmod2(configFile, 384);
   info(
     `Stored credentials for ${username} on ${registry} in a private DOCKER_CONFIG (checked at push).`
@@ -40204,107 +40685,6 @@ function partialFailure(error2, pushed, references) {
   const state3 = pushed.length === 0 ? "No tag was set (an upload that finished leaves only an untagged manifest, which nothing points at)." : `Pushed: ${pushed.join(", ")}. Not pushed: ${notPushed.length ? notPushed.join(", ") : "none"}.`;
   return new PublishError(`${message}
 ${state3}`, pushed, notPushed);
-}
-
-// src/report/dockerfile.ts
-var LAYER_KEYWORDS = /* @__PURE__ */ new Set(["RUN", "COPY", "ADD", "WORKDIR"]);
-function attributeLayers(options) {
-  const { stages } = parseDockerfile(options.dockerfileText);
-  const built = pickStage(stages, options.target ?? "");
-  const fallback = built ? { line: built.from.line, instruction: `FROM ${built.from.args}`, fromBaseImage: true } : { line: 1, instruction: "", fromBaseImage: true };
-  const diffIdByDigest = /* @__PURE__ */ new Map();
-  for (const layer of options.report?.Metadata?.Layers ?? [])
-    if (layer.Digest && layer.DiffID) diffIdByDigest.set(layer.Digest, layer.DiffID);
-  const byDiffId = /* @__PURE__ */ new Map();
-  const config = options.imageConfig ?? options.report?.Metadata?.ImageConfig;
-  if (!built || !config) return { fallback, byDiffId, diffIdByDigest };
-  const chain = [built];
-  for (let parent = stageNamed(stages, built.base, built); parent && !chain.includes(parent); ) {
-    chain.unshift(parent);
-    parent = stageNamed(stages, parent.base, parent);
-  }
-  const baseFrom = chain[0].from;
-  const candidates = chain.flatMap(
-    (stage) => stage.instructions.filter((i) => LAYER_KEYWORDS.has(i.keyword))
-  );
-  const diffIds = config.rootfs?.diff_ids ?? [];
-  const layerHistory = (config.history ?? []).filter((entry) => !entry.empty_layer);
-  const offset = diffIds.length - layerHistory.length;
-  let next = candidates.length - 1;
-  let inBaseImage = false;
-  for (let index = layerHistory.length - 1; index >= 0; index -= 1) {
-    const diffId = diffIds[index + offset];
-    if (diffId === void 0) continue;
-    let match3 = -1;
-    if (!inBaseImage) {
-      for (let candidate = next; candidate >= 0; candidate -= 1)
-        if (sameInstruction(layerHistory[index].created_by ?? "", candidates[candidate])) {
-          match3 = candidate;
-          break;
-        }
-    }
-    if (match3 < 0) {
-      inBaseImage = true;
-      byDiffId.set(diffId, {
-        line: baseFrom.line,
-        instruction: `FROM ${baseFrom.args}`,
-        fromBaseImage: true
-      });
-      continue;
-    }
-    const instruction = candidates[match3];
-    byDiffId.set(diffId, {
-      line: instruction.line,
-      instruction: `${instruction.keyword} ${instruction.args}`,
-      fromBaseImage: false
-    });
-    next = match3 - 1;
-  }
-  for (let index = 0; index < offset; index += 1)
-    byDiffId.set(diffIds[index], {
-      line: baseFrom.line,
-      instruction: `FROM ${baseFrom.args}`,
-      fromBaseImage: true
-    });
-  return { fallback, byDiffId, diffIdByDigest };
-}
-function sourceOf(attribution, finding) {
-  const diffId = finding.layerDiffId || attribution.diffIdByDigest.get(finding.layerDigest ?? "") || "";
-  return attribution.byDiffId.get(diffId) ?? attribution.fallback;
-}
-function pickStage(stages, target) {
-  if (!target) return stages.at(-1);
-  const stage = stages.find((candidate) => candidate.name === target.toLowerCase());
-  if (!stage) throw new Error(`the Dockerfile has no stage named "${target}" (the \`target\` input).`);
-  return stage;
-}
-function stageNamed(stages, name, before) {
-  const end = stages.indexOf(before);
-  return stages.slice(0, end).find((stage) => stage.name !== "" && stage.name === name.toLowerCase());
-}
-function sameInstruction(createdBy, instruction) {
-  const history = normalize(createdBy);
-  const args = normalize(instruction.args);
-  if (instruction.keyword === "RUN") {
-    const command = withoutFlags(args);
-    const written2 = withoutFlags(history.replace(/^RUN\s+/i, "")).replace(/^\|\d+(?:\s+\S+=\S*)*\s+/, "").replace(/^\/bin\/sh -c\s+/, "");
-    const heredoc = command.includes("<<") && written2.startsWith(`${command} `);
-    return written2 === command || written2.endsWith(` ${command}`) || history === `RUN ${args}` || heredoc;
-  }
-  const keyword = instruction.keyword;
-  const withoutShell = history.replace(/^\/bin\/sh -c #\(nop\)\s+/, "");
-  if (!withoutShell.toUpperCase().startsWith(`${keyword} `)) return false;
-  const written = withoutFlags(withoutShell.slice(keyword.length + 1));
-  if (written === withoutFlags(args)) return true;
-  const classic = /^(?:file|dir|multi):\S+ in (\S+)/.exec(written);
-  const destination = args.split(" ").at(-1) ?? "";
-  return classic !== null && (classic[1] === destination || classic[1] === `${destination}/`);
-}
-function withoutFlags(text2) {
-  return normalize(text2).replace(/^(?:--\S+\s+)*/, "");
-}
-function normalize(text2) {
-  return text2.replace(/\s+#\s*buildkit$/, "").replace(/\s+/g, " ").trim();
 }
 
 // src/report/sarif.ts
@@ -40494,126 +40874,6 @@ function pruneRules(run2) {
 }
 function trimSlash(path13) {
   return path13.replace(/^\/+/, "");
-}
-
-// src/report/summary.ts
-var SHOWN = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"];
-var SUMMARY_LIST_LIMIT = 20;
-function describeDecision(decision) {
-  const counts = SHOWN.map((severity) => `${severity} ${decision.counts[severity]}`).join(", ");
-  const verdict = decision.pass ? "policy passed" : `policy failed: ${decision.blocking.length} blocking finding${decision.blocking.length === 1 ? "" : "s"}`;
-  return `vulnerabilities ${counts}; secrets ${decision.secrets}; misconfigurations ${decision.misconfigurations}; ignored ${decision.ignored.length}; ${verdict}`;
-}
-function scanOutputs(decision, paths) {
-  return {
-    vulnerabilities: JSON.stringify(
-      Object.fromEntries(SHOWN.map((severity) => [severity, decision.counts[severity]]))
-    ),
-    critical: String(decision.counts.CRITICAL),
-    high: String(decision.counts.HIGH),
-    medium: String(decision.counts.MEDIUM),
-    low: String(decision.counts.LOW),
-    secrets: String(decision.secrets),
-    policy: decision.pass ? "pass" : "fail",
-    report: paths.report,
-    sarif: paths.sarif,
-    sbom: paths.sbom ?? ""
-  };
-}
-function renderSummary(options) {
-  const { decision } = options;
-  const out = [];
-  out.push(`## Build, scan and push: ${code(options.image)}`, "");
-  const failOn = options.failOn.length > 0 ? options.failOn.join(", ") : "none";
-  out.push(
-    decision.pass ? `**Policy: \u2705 pass** (fail-on: ${failOn}; secrets always block)` : `**Policy: \u274C fail**: ${decision.blocking.length} blocking finding${decision.blocking.length === 1 ? "" : "s"} (fail-on: ${failOn}; secrets always block)`,
-    ""
-  );
-  out.push(
-    "| Critical | High | Medium | Low | Unknown | Secrets | Misconfigurations | Ignored |",
-    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    `| ${[...SHOWN.map((severity) => decision.counts[severity]), decision.secrets, decision.misconfigurations, decision.ignored.length].join(" | ")} |`,
-    ""
-  );
-  out.push(`Image: ${code(options.image)}  `, `Digest: ${code(options.digest || "unknown")}`, "");
-  if (decision.blocking.length > 0) {
-    out.push(
-      "### Blocking findings",
-      "",
-      "| Severity | ID | Package or file | Installed | Fixed | Dockerfile line | Why it blocks |",
-      "| --- | --- | --- | --- | --- | --- | --- |"
-    );
-    for (const { finding, reason } of decision.blocking.slice(0, SUMMARY_LIST_LIMIT)) {
-      const source = sourceOf(options.attribution, finding);
-      out.push(
-        row([
-          text(finding.severity),
-          text(finding.id),
-          text(subject(finding)),
-          text(finding.installedVersion ?? ""),
-          text(finding.fixedVersion || (finding.kind === "vulnerability" ? "no fix" : "")),
-          `${text(`${options.dockerfilePath}:${source.line}`)} ${code(truncate(source.instruction, 60))}`,
-          text(reason)
-        ])
-      );
-    }
-    out.push(...more(decision.blocking.length), "");
-  }
-  if (decision.ignored.length > 0) {
-    out.push(
-      "### Ignored findings",
-      "",
-      "| Severity | ID | Package or file | Why | Until |",
-      "| --- | --- | --- | --- | --- |"
-    );
-    for (const { finding, why, until } of decision.ignored.slice(0, SUMMARY_LIST_LIMIT))
-      out.push(row([finding.severity, finding.id, subject(finding), why, until ?? ""].map(text)));
-    out.push(...more(decision.ignored.length), "");
-  }
-  const notes = [...decision.warnings, ...options.notes ?? []];
-  if (notes.length > 0) out.push("### Warnings", "", ...notes.map((note) => `- ${text(note)}`), "");
-  if (options.pushed && options.pushed.length > 0)
-    out.push("### Pushed", "", ...options.pushed.map((reference) => `- ${code(reference)}`), "");
-  return `${out.join("\n").trimEnd()}
-`;
-}
-function renderFailureSummary(message) {
-  return [
-    "## Build, scan and push: failed",
-    "",
-    `<pre><code>${escapeHtml(message)}</code></pre>`,
-    "",
-    "No tag was set unless the message above lists pushed references.",
-    ""
-  ].join("\n");
-}
-function subject(finding) {
-  return finding.packageName ?? finding.path ?? finding.target;
-}
-function more(total) {
-  return total > SUMMARY_LIST_LIMIT ? ["", `\u2026and ${total - SUMMARY_LIST_LIMIT} more (the JSON report lists every finding).`] : [];
-}
-function row(cells) {
-  return `| ${cells.join(" | ")} |`;
-}
-function text(value) {
-  return escapeHtml(value).replace(/[\\`*_[\]~|]/g, (character) => `&#${character.charCodeAt(0)};`).replace(/\r\n|\r|\n/g, "<br>");
-}
-var ENTITIES = {
-  "&": "&amp;",
-  "<": "&lt;",
-  ">": "&gt;",
-  '"': "&quot;",
-  "'": "&#39;"
-};
-function escapeHtml(value) {
-  return value.replace(/[&<>"']/g, (character) => ENTITIES[character]);
-}
-function code(value) {
-  return `<code>${text(value)}</code>`;
-}
-function truncate(value, length) {
-  return value.length > length ? `${value.slice(0, length - 1)}\u2026` : value;
 }
 
 // node_modules/universal-user-agent/index.js
@@ -41898,8 +42158,8 @@ function withCustomRequest(customRequest) {
 
 // node_modules/@octokit/auth-token/dist-bundle/index.js
 var b64url = "(?:[a-zA-Z0-9_-]+)";
-var sep4 = "\\.";
-var jwtRE = new RegExp(`^${b64url}${sep4}${b64url}${sep4}${b64url}$`);
+var sep5 = "\\.";
+var jwtRE = new RegExp(`^${b64url}${sep5}${b64url}${sep5}${b64url}$`);
 var isJWT = jwtRE.test.bind(jwtRE);
 async function auth(token) {
   const isApp = isJWT(token);
@@ -46189,8 +46449,8 @@ var path6 = {
   win32: { sep: "\\" },
   posix: { sep: "/" }
 };
-var sep6 = defaultPlatform === "win32" ? path6.win32.sep : path6.posix.sep;
-minimatch.sep = sep6;
+var sep7 = defaultPlatform === "win32" ? path6.win32.sep : path6.posix.sep;
+minimatch.sep = sep7;
 var GLOBSTAR = /* @__PURE__ */ Symbol("globstar **");
 minimatch.GLOBSTAR = GLOBSTAR;
 var qmark2 = "[^/]";
@@ -47202,11 +47462,11 @@ var __asyncValues = function(o) {
   function verb(n) {
     i[n] = o[n] && function(v) {
       return new Promise(function(resolve6, reject) {
-        v = o[n](v), settle2(resolve6, reject, v.done, v.value);
+        v = o[n](v), settle(resolve6, reject, v.done, v.value);
       });
     };
   }
-  function settle2(resolve6, reject, d, v) {
+  function settle(resolve6, reject, d, v) {
     Promise.resolve(v).then(function(v2) {
       resolve6({ value: v2, done: d });
     }, reject);
@@ -47240,11 +47500,11 @@ var __asyncGenerator = function(thisArg, _arguments, generator) {
     try {
       step(g[n](v));
     } catch (e) {
-      settle2(q[0][3], e);
+      settle(q[0][3], e);
     }
   }
   function step(r) {
-    r.value instanceof __await ? Promise.resolve(r.value.v).then(fulfill, reject) : settle2(q[0][2], r);
+    r.value instanceof __await ? Promise.resolve(r.value.v).then(fulfill, reject) : settle(q[0][2], r);
   }
   function fulfill(value) {
     resume("next", value);
@@ -47252,7 +47512,7 @@ var __asyncGenerator = function(thisArg, _arguments, generator) {
   function reject(value) {
     resume("throw", value);
   }
-  function settle2(f, v) {
+  function settle(f, v) {
     if (f(v), q.shift(), q.length) resume(q[0][0], q[0][1]);
   }
 };
@@ -47507,11 +47767,11 @@ var __asyncValues2 = function(o) {
   function verb(n) {
     i[n] = o[n] && function(v) {
       return new Promise(function(resolve6, reject) {
-        v = o[n](v), settle2(resolve6, reject, v.done, v.value);
+        v = o[n](v), settle(resolve6, reject, v.done, v.value);
       });
     };
   }
-  function settle2(resolve6, reject, d, v) {
+  function settle(resolve6, reject, d, v) {
     Promise.resolve(v).then(function(v2) {
       resolve6({ value: v2, done: d });
     }, reject);
@@ -55604,73 +55864,73 @@ var REDOS_PATTERNS = [
 var redos_default = REDOS_PATTERNS;
 
 // node_modules/is-unsafe/src/contexts/nosql.js
-var sep10 = `["'\\s]*:`;
+var sep11 = `["'\\s]*:`;
 var NOSQL_PATTERNS = [
   // ─── MongoDB $ operator injection ────────────────────────────────────────
   {
     id: "nosql-where-operator",
     description: "$where \u2014 executes arbitrary JavaScript server-side in MongoDB",
-    pattern: new RegExp(`\\$where${sep10}`, "i")
+    pattern: new RegExp(`\\$where${sep11}`, "i")
   },
   {
     id: "nosql-ne-operator",
     description: '$ne \u2014 "not equal" operator used to bypass equality checks',
-    pattern: new RegExp(`\\$ne${sep10}`, "i")
+    pattern: new RegExp(`\\$ne${sep11}`, "i")
   },
   {
     id: "nosql-gt-operator",
     description: '$gt \u2014 "greater than" used to bypass password/value checks',
-    pattern: new RegExp(`\\$gte?${sep10}`, "i")
+    pattern: new RegExp(`\\$gte?${sep11}`, "i")
   },
   {
     id: "nosql-lt-operator",
     description: '$lt / $lte \u2014 "less than" bypass variants',
-    pattern: new RegExp(`\\$lte?${sep10}`, "i")
+    pattern: new RegExp(`\\$lte?${sep11}`, "i")
   },
   {
     id: "nosql-regex-operator",
     description: "$regex \u2014 can be used to extract data character by character (blind injection)",
-    pattern: new RegExp(`\\$regex${sep10}`, "i")
+    pattern: new RegExp(`\\$regex${sep11}`, "i")
   },
   {
     id: "nosql-or-operator",
     description: "$or \u2014 logical OR; used to create always-true conditions",
-    pattern: new RegExp(`\\$or${sep10}\\s*\\[`, "i")
+    pattern: new RegExp(`\\$or${sep11}\\s*\\[`, "i")
   },
   {
     id: "nosql-and-operator",
     description: "$and \u2014 logical AND operator injection",
-    pattern: new RegExp(`\\$and${sep10}\\s*\\[`, "i")
+    pattern: new RegExp(`\\$and${sep11}\\s*\\[`, "i")
   },
   {
     id: "nosql-nor-operator",
     description: "$nor \u2014 logical NOR operator injection",
-    pattern: new RegExp(`\\$nor${sep10}\\s*\\[`, "i")
+    pattern: new RegExp(`\\$nor${sep11}\\s*\\[`, "i")
   },
   {
     id: "nosql-exists-operator",
     description: "$exists \u2014 can enumerate fields to determine schema",
-    pattern: new RegExp(`\\$exists${sep10}`, "i")
+    pattern: new RegExp(`\\$exists${sep11}`, "i")
   },
   {
     id: "nosql-in-operator",
     description: "$in \u2014 matches any value in a list; can enumerate values",
-    pattern: new RegExp(`\\$in${sep10}\\s*\\[`, "i")
+    pattern: new RegExp(`\\$in${sep11}\\s*\\[`, "i")
   },
   {
     id: "nosql-expr-operator",
     description: "$expr \u2014 allows aggregation expressions in queries (MongoDB 3.6+)",
-    pattern: new RegExp(`\\$expr${sep10}`, "i")
+    pattern: new RegExp(`\\$expr${sep11}`, "i")
   },
   {
     id: "nosql-function-operator",
     description: "$function \u2014 executes arbitrary JavaScript in MongoDB 4.4+",
-    pattern: new RegExp(`\\$function${sep10}`, "i")
+    pattern: new RegExp(`\\$function${sep11}`, "i")
   },
   {
     id: "nosql-accumulator-operator",
     description: "$accumulator \u2014 custom aggregation with arbitrary JS execution",
-    pattern: new RegExp(`\\$accumulator${sep10}`, "i")
+    pattern: new RegExp(`\\$accumulator${sep11}`, "i")
   },
   // ─── Prototype pollution ─────────────────────────────────────────────────
   {
@@ -84603,9 +84863,9 @@ function saveCacheV2(paths_1, key_1, options_1) {
 import { existsSync as existsSync9 } from "node:fs";
 import { mkdir as mkdir7, mkdtemp as mkdtemp4, readFile as readFile5, rm as rm6 } from "node:fs/promises";
 import { arch as arch3, platform as platform2, tmpdir as tmpdir2 } from "node:os";
-import { join as join17 } from "node:path";
+import { join as join18 } from "node:path";
 async function runTrivy(options, args) {
-  const directory = await mkdtemp4(join17(tmpdir2(), "bsp-trivy-"));
+  const directory = await mkdtemp4(join18(tmpdir2(), "bsp-trivy-"));
   try {
     return await run(options.trivyPath, args, { cwd: directory, env: childEnv({ HOME: directory }) });
   } finally {
@@ -84625,7 +84885,7 @@ async function prepareTrivyDb(options) {
   if (options.repositories.length === 0)
     throw new Error("no Trivy DB repository to download from: set `trivy-db-repositories`.");
   const store = options.store ?? actionsCacheStore;
-  const dbDir = join17(options.cacheDir, "db");
+  const dbDir = join18(options.cacheDir, "db");
   const prefix2 = `build-scan-push-trivy-db-v2-${platform2()}-${arch3()}-`;
   const cacheKey = `${prefix2}${(options.now ?? /* @__PURE__ */ new Date()).toISOString().slice(0, 10)}`;
   await mkdir7(options.cacheDir, { recursive: true });
@@ -84688,7 +84948,7 @@ async function saveDb(store, dbDir, key) {
   }
 }
 function hasDb(dbDir) {
-  return existsSync9(join17(dbDir, "trivy.db")) && existsSync9(join17(dbDir, "metadata.json"));
+  return existsSync9(join18(dbDir, "trivy.db")) && existsSync9(join18(dbDir, "metadata.json"));
 }
 var SBOM_FILES = {
   cyclonedx: "sbom.cdx.json",
@@ -84696,9 +84956,9 @@ var SBOM_FILES = {
 };
 async function scanImage(options) {
   await mkdir7(options.outputDir, { recursive: true });
-  const reportPath = join17(options.outputDir, "trivy-report.json");
-  const sarifPath = join17(options.outputDir, "trivy-results.sarif");
-  const sbomPath = options.sbom === "none" ? void 0 : join17(options.outputDir, SBOM_FILES[options.sbom]);
+  const reportPath = join18(options.outputDir, "trivy-report.json");
+  const sarifPath = join18(options.outputDir, "trivy-results.sarif");
+  const sbomPath = options.sbom === "none" ? void 0 : join18(options.outputDir, SBOM_FILES[options.sbom]);
   await Promise.all([reportPath, sarifPath, sbomPath].map((path13) => path13 && rm6(path13, { force: true })));
   const scan = await runTrivy(options, [
     "image",
@@ -84745,7 +85005,7 @@ async function scanImage(options) {
 // src/tools/kaniko.ts
 import { existsSync as existsSync10 } from "node:fs";
 import { mkdir as mkdir8, mkdtemp as mkdtemp5, readFile as readFile6, rename as rename4, rm as rm7, writeFile as writeFile4 } from "node:fs/promises";
-import { dirname as dirname9, join as join18 } from "node:path";
+import { dirname as dirname9, join as join19 } from "node:path";
 var DIGESTS_FILE = "digests.json";
 function ociPlatform(arch4) {
   return `linux/${arch4 === "x64" ? "amd64" : "arm64"}`;
@@ -84775,13 +85035,13 @@ async function installKaniko(options) {
   await mkdir8(dirname9(folder), { recursive: true });
   const partial = await mkdtemp5(`${folder}.partial-`);
   try {
-    await mkdir8(join18(partial, "rootfs"));
-    await crane.exportTo(pinned, platform3, join18(partial, "rootfs"));
-    if (!existsSync10(join18(partial, "rootfs", "kaniko", "executor")))
+    await mkdir8(join19(partial, "rootfs"));
+    await crane.exportTo(pinned, platform3, join19(partial, "rootfs"));
+    if (!existsSync10(join19(partial, "rootfs", "kaniko", "executor")))
       throw new Error(
         `the image ${options.image} (${platform3} ${platformDigest}) has no /kaniko/executor: \`kaniko-image\` must name a kaniko executor image such as ghcr.io/osscontainertools/kaniko.`
       );
-    await writeFile4(join18(partial, DIGESTS_FILE), JSON.stringify(digests));
+    await writeFile4(join19(partial, DIGESTS_FILE), JSON.stringify(digests));
     if (!existsSync10(completeMarker(folder))) {
       await rm7(folder, { recursive: true, force: true });
       await rename4(partial, folder);
@@ -84790,10 +85050,10 @@ async function installKaniko(options) {
   } finally {
     await rm7(partial, { recursive: true, force: true });
   }
-  return { rootfs: join18(folder, "rootfs"), image: options.image, ...digests, source: reference.registry };
+  return { rootfs: join19(folder, "rootfs"), image: options.image, ...digests, source: reference.registry };
 }
 function cacheFolder(digest, arch4) {
-  return join18(toolCacheRoot(), "kaniko", digest.replace(":", "-"), arch4);
+  return join19(toolCacheRoot(), "kaniko", digest.replace(":", "-"), arch4);
 }
 function completeMarker(folder) {
   return `${folder}.complete`;
@@ -84801,10 +85061,10 @@ function completeMarker(folder) {
 async function readCache(digest, options) {
   if (!isDigest(digest)) return void 0;
   const folder = cacheFolder(digest, options.arch);
-  if (!existsSync10(completeMarker(folder)) || !existsSync10(join18(folder, "rootfs", "kaniko", "executor")))
+  if (!existsSync10(completeMarker(folder)) || !existsSync10(join19(folder, "rootfs", "kaniko", "executor")))
     return void 0;
-  const digests = JSON.parse(await readFile6(join18(folder, DIGESTS_FILE), "utf8"));
-  return { rootfs: join18(folder, "rootfs"), image: options.image, ...digests, source: "tool cache" };
+  const digests = JSON.parse(await readFile6(join19(folder, DIGESTS_FILE), "utf8"));
+  return { rootfs: join19(folder, "rootfs"), image: options.image, ...digests, source: "tool cache" };
 }
 
 // src/tools/trivy.ts
@@ -84876,20 +85136,21 @@ async function logged(task, describe2) {
 }
 
 // src/main.ts
-function loadConfig(options = {}, env = process.env) {
-  const github = readGitHubContext(env);
+function loadConfig(sources) {
+  const { github } = sources;
+  const env = sources.env ?? process.env;
   const runnerTemp = github.runnerTemp || tmpdir3();
   const config = buildConfig({
-    read: (name) => getInput(name),
+    read: sources.read,
     github,
-    outputDir: options.outputDir ?? join19(runnerTemp, "build-scan-push"),
-    tempDir: join19(runnerTemp, "build-scan-push-private"),
+    outputDir: sources.outputDir ?? join20(runnerTemp, "build-scan-push"),
+    tempDir: join20(runnerTemp, "build-scan-push-private"),
     now: /* @__PURE__ */ new Date(),
     commitTime: () => commitTime(env, github.payload.head_commit?.timestamp, github.workspace)
   });
-  const { registryUsername: username, registryPassword: password, githubToken } = config;
-  for (const secret of [password, githubToken]) if (secret) setSecret(secret);
-  if (password) setSecret(Buffer.from(`${username}:${password}`).toString("base64"));
+  const { username, password } = config.registries;
+  for (const secret of [password, config.report.githubToken]) if (secret) reporter().setSecret(secret);
+  if (password) reporter().setSecret(Buffer.from(`${username}:${password}`).toString("base64"));
   return config;
 }
 function commitTime(env, headCommitTime, workspace) {
@@ -84899,258 +85160,295 @@ function commitTime(env, headCommitTime, workspace) {
   const seconds = gitOutput(["log", "-1", "--format=%ct"], workspace);
   return /^\d+$/.test(seconds) ? new Date(Number(seconds) * 1e3) : void 0;
 }
+var Recorder = class {
+  constructor(config) {
+    this.config = config;
+  }
+  config;
+  stage = "install";
+  tools;
+  platform = { platform: `linux/${goArch()}` };
+  publish;
+  uploadError;
+  notes = [];
+  failure;
+  record() {
+    return {
+      config: this.config,
+      platforms: [this.platform],
+      notes: this.notes,
+      ...this.tools ? { tools: this.tools } : {},
+      ...this.publish ? { publish: this.publish } : {},
+      ...this.uploadError ? { uploadError: this.uploadError } : {},
+      ...this.failure ? { failure: this.failure } : {}
+    };
+  }
+};
+function goArch() {
+  return process.arch === "x64" ? "amd64" : process.arch;
+}
 async function runPipeline(config) {
-  setOutput("pushed", "false");
-  await prepareFolders(config);
-  const tools = await install(config);
-  const trivyDb = fetchTrivyDb(config, tools);
-  const layerCache = config.cache ? await openLayerCache(config) : void 0;
+  const run2 = new Recorder(config);
+  let layerCache;
   try {
-    const build = await buildStage(config, tools, layerCache);
+    await prepareFolders(config);
+    run2.tools = await install(config);
+    const trivyDb = fetchTrivyDb(config, run2.tools);
+    layerCache = config.build.cache ? await openLayerCache(config) : void 0;
+    run2.stage = "build";
+    run2.platform.build = await buildStage(config, run2.tools, layerCache);
+    run2.stage = "scan";
     await trivyDb;
-    const scan = await scanStage(config, tools, build);
-    const decision = await gate(config, scan);
-    const reported = await report(config, build, scan, decision);
-    const published = await settle(decision.pass && config.push ? publish(config, tools, build) : void 0);
-    if (layerCache) await writeLayerCache(config, tools, layerCache, build, decision, published);
-    await writeResults(config, tools, build, decision, reported, published);
-    failIfAnyStageFailed(decision, reported, published);
+    run2.platform.scan = await scanStage(config, run2.tools, run2.platform.build);
+    run2.stage = "gate";
+    run2.platform.decision = await gate(config, run2.platform.scan);
+    run2.stage = "report";
+    await report(run2, run2.platform.build, run2.platform.scan, run2.platform.decision);
+    run2.stage = "publish";
+    if (run2.platform.decision.pass && config.publish.push)
+      run2.publish = await publish(config, run2.tools, run2.platform.build);
+    run2.stage = "cache";
+    if (layerCache) await writeLayerCache(run2, layerCache, run2.platform.build, run2.platform.decision);
+  } catch (error2) {
+    run2.failure = { stage: run2.stage, error: error2 instanceof Error ? error2 : new Error(String(error2)) };
   } finally {
     await layerCache?.close();
   }
+  return run2.record();
 }
-async function settle(work) {
-  const [outcome] = await Promise.allSettled([work]);
-  return outcome;
-}
-function failIfAnyStageFailed(decision, reported, published) {
-  if (published.status === "rejected") throw published.reason;
-  if (reported.uploadError) {
-    const pushed = published.value ? ` The image was pushed: ${published.value.image}.` : "";
-    throw new Error(`${reported.uploadError}${pushed}`);
-  }
-  if (!decision.pass) throw new PolicyFailure(`${describeDecision(decision)}. Nothing was pushed.`);
-}
-var PolicyFailure = class extends Error {
-};
 async function prepareFolders(config) {
-  await mkdir9(config.outputDir, { recursive: true });
-  recordForCleanup(config.tempDir);
-  await mkdir9(config.tempDir, { recursive: true, mode: 448 });
+  await mkdir9(config.run.outputDir, { recursive: true });
+  recordForCleanup(config.run.tempDir);
+  await mkdir9(config.run.tempDir, { recursive: true, mode: 448 });
 }
 function install(config) {
   return installTools({
-    trivyVersion: config.trivyVersion,
-    craneVersion: config.craneVersion,
-    kanikoImage: config.kanikoImage,
-    toolMirror: config.toolMirror,
-    insecureRegistries: config.insecureRegistries,
+    ...config.tools,
+    insecureRegistries: config.registries.insecure,
     arch: process.arch
   });
 }
 function trivyCacheDir(config) {
-  return join19(config.tempDir, "trivy-cache");
+  return join20(config.run.tempDir, "trivy-cache");
 }
 function fetchTrivyDb(config, tools) {
   const ready = prepareTrivyDb({
     trivyPath: tools.trivy.path,
     cacheDir: trivyCacheDir(config),
-    repositories: config.trivyDbRepositories,
-    insecureRegistries: config.insecureRegistries
+    repositories: config.scan.trivyDbRepositories,
+    insecureRegistries: config.registries.insecure
   });
   ready.catch(() => void 0);
   return ready;
 }
 function openLayerCache(config) {
+  const { username, password } = config.registries;
   return startLayerCache({
-    storeDir: join19(config.tempDir, "layer-cache"),
-    cacheRepo: config.cacheRepo,
-    imageRegistry: config.registry,
-    ...config.registryPassword ? { credential: { username: config.registryUsername, password: config.registryPassword } } : {},
-    insecureRegistries: config.insecureRegistries
+    storeDir: join20(config.run.tempDir, "layer-cache"),
+    cacheRepo: config.build.cacheRepo,
+    imageRegistry: config.publish.registry,
+    ...password ? { credential: { username, password } } : {},
+    insecureRegistries: config.registries.insecure
   });
 }
-async function writeLayerCache(config, tools, layerCache, build, decision, published) {
-  if (published.status !== "fulfilled" || !published.value) {
-    const why = !decision.pass ? "the policy failed" : !config.push ? "pushing is off (a pull request, or `push: false`)" : "the image push failed";
-    info(`The layer cache was read only: nothing is written to ${config.cacheRepo}, as ${why}.`);
+async function writeLayerCache(run2, layerCache, build, decision) {
+  const { config } = run2;
+  if (run2.publish?.status !== "pushed") {
+    const why = !decision.pass ? "the policy failed" : !config.publish.push ? "pushing is off (a pull request, or `push: false`)" : "the image push failed";
+    reporter().info(
+      `The layer cache was read only: nothing is written to ${config.build.cacheRepo}, as ${why}.`
+    );
     return;
   }
   const crane = craneRunner({
-    path: tools.crane.path,
-    insecure: config.insecureRegistries.includes(registryOf(config.cacheRepo)),
-    ...config.registryPassword ? { dockerConfigDir: dockerConfigDir(config) } : {}
+    path: run2.tools.crane.path,
+    insecure: config.registries.insecure.includes(registryOf(config.build.cacheRepo)),
+    ...config.registries.password ? { dockerConfigDir: dockerConfigDir(config) } : {}
   });
   await exportLayerCache({ cache: layerCache, crane, scannedDiffIds: build.identity.diffIds });
 }
 async function buildStage(config, tools, layerCache) {
+  const { build, publish: publish2, run: run2 } = config;
   const building = buildImage({
+    ...build,
     rootfs: tools.kaniko.rootfs,
-    context: config.context,
-    dockerfile: config.dockerfile,
-    outputDir: config.outputDir,
-    tempDir: config.tempDir,
-    image: config.image,
-    firstTag: config.tags[0],
-    buildArgs: config.buildArgs,
-    labels: config.labels,
-    target: config.target,
-    reproducible: config.reproducible,
-    insecureRegistries: config.insecureRegistries,
-    extraArgs: config.kanikoArgs,
-    network: config.buildNetwork,
-    loopbackPorts: config.buildLoopbackPorts,
+    outputDir: run2.outputDir,
+    tempDir: run2.tempDir,
+    image: publish2.image,
+    firstTag: publish2.tags[0],
+    insecureRegistries: config.registries.insecure,
+    extraArgs: build.kanikoArgs,
     ...layerCache ? { layerCache: { port: layerCache.port, repository: layerCache.repository } } : {}
   });
-  const build = await building.finally(() => layerCache?.closeWrites());
-  setOutput("digest", build.digest);
-  setOutput("tarball", build.tarball);
-  return build;
+  return building.finally(() => layerCache?.closeWrites());
 }
 async function scanStage(config, tools, build) {
   const scan = await scanImage({
+    ...config.scan,
     trivyPath: tools.trivy.path,
     tarball: build.tarball,
-    outputDir: config.outputDir,
-    cacheDir: trivyCacheDir(config),
-    scanners: config.scanners,
-    sbom: config.sbom
+    outputDir: config.run.outputDir,
+    cacheDir: trivyCacheDir(config)
   });
   const mismatch = scannedImageMismatch(scan.report, build.identity);
   if (mismatch) throw new Error(`${mismatch}: the report is not about this build, so nothing is pushed.`);
   return scan;
 }
 async function gate(config, scan) {
-  const ignores = config.ignoreFile ? parseIgnoreFile(
-    await readWorkspaceFile(config.workspace, config.ignoreFile, IGNORE_FILE_MAX_BYTES),
-    repositoryPath(config, config.ignoreFile)
+  const { policy, run: run2 } = config;
+  const ignores = policy.ignoreFile ? parseIgnoreFile(
+    await readWorkspaceFile(run2.workspace, policy.ignoreFile, IGNORE_FILE_MAX_BYTES),
+    repositoryPath(config, policy.ignoreFile)
   ) : [];
   const decision = decide(scan.report, {
-    failOn: config.failOn,
-    severity: config.severity,
-    ignoreUnfixed: config.ignoreUnfixed,
-    scanners: config.scanners,
+    ...policy,
+    scanners: config.scan.scanners,
     ignores,
     now: /* @__PURE__ */ new Date()
   });
-  for (const warning2 of decision.warnings) warning(warning2);
-  info(describeDecision(decision));
-  const paths = { report: scan.reportPath, sarif: scan.sarifPath, sbom: scan.sbomPath ?? "" };
-  for (const [name, value] of Object.entries(scanOutputs(decision, paths))) setOutput(name, value);
+  for (const warning2 of decision.warnings) reporter().warning(warning2);
+  reporter().info(describeDecision(decision));
   return decision;
 }
-async function report(config, build, scan, decision) {
+async function report(run2, build, scan, decision) {
+  const { config } = run2;
   const attribution = attributeLayers({
-    dockerfileText: await readFile7(config.dockerfile, "utf8"),
-    target: config.target,
+    dockerfileText: await readFile7(config.build.dockerfile, "utf8"),
+    target: config.build.target,
     imageConfig: build.imageConfig,
     report: scan.report
   });
+  run2.platform.attribution = attribution;
   const rewritten = rewriteSarif(JSON.parse(await readFile7(scan.sarifPath, "utf8")), {
-    category: config.sarifCategory,
-    dockerfilePath: repositoryPath(config, config.dockerfile),
+    category: config.report.sarifCategory,
+    dockerfilePath: repositoryPath(config, config.build.dockerfile),
     attribution,
     report: scan.report,
     decision
   });
-  const notes = [...rewritten.dropped];
-  for (const note of rewritten.dropped) warning(note);
+  for (const note of rewritten.dropped) reporter().warning(note);
+  run2.notes.push(...rewritten.dropped);
   await writeFile5(scan.sarifPath, JSON.stringify(rewritten.sarif));
-  if (!config.uploadSarif) return { attribution, notes };
-  const { github } = config;
+  if (config.report.uploadSarif) await upload(run2, rewritten.sarif);
+}
+async function upload(run2, sarif) {
+  const { github, workspace } = run2.config.run;
   const target = resolveUploadTarget({
     ref: github.ref,
     sha: github.sha,
-    checkedOutSha: await checkedOutCommit(config.workspace)
+    checkedOutSha: await checkedOutCommit(workspace)
   });
   const head = github.payload.pull_request?.head?.repo?.full_name;
-  const uploading = uploadSarif({
-    sarif: rewritten.sarif,
-    token: config.githubToken,
-    apiUrl: github.apiUrl,
-    owner: github.owner,
-    repo: github.repoName,
-    ref: target.ref,
-    commitSha: target.commitSha,
-    checkoutPath: config.workspace,
-    startedAt: /* @__PURE__ */ new Date(),
-    fromFork: head !== void 0 && head !== github.repository
-  });
-  const [uploaded] = await Promise.allSettled([uploading]);
+  const [uploaded] = await Promise.allSettled([
+    uploadSarif({
+      sarif,
+      token: run2.config.report.githubToken,
+      apiUrl: github.apiUrl,
+      owner: github.owner,
+      repo: github.repoName,
+      ref: target.ref,
+      commitSha: target.commitSha,
+      checkoutPath: workspace,
+      startedAt: /* @__PURE__ */ new Date(),
+      fromFork: head !== void 0 && head !== github.repository
+    })
+  ]);
   if (uploaded.status === "rejected") {
-    const uploadError = `SARIF upload failed: ${uploaded.reason.message}`;
-    error(uploadError);
-    return { attribution, notes: [...notes, uploadError], uploadError };
-  }
-  if (uploaded.value.status === "complete")
-    info(`SARIF uploaded to code scanning (${uploaded.value.id}).`);
+    run2.uploadError = `SARIF upload failed: ${uploaded.reason.message}`;
+    reporter().error(run2.uploadError);
+    run2.notes.push(run2.uploadError);
+  } else if (uploaded.value.status === "complete")
+    reporter().info(`SARIF uploaded to code scanning (${uploaded.value.id}).`);
   else {
-    warning(uploaded.value.warning);
-    notes.push(uploaded.value.warning);
+    reporter().warning(uploaded.value.warning);
+    run2.notes.push(uploaded.value.warning);
   }
-  return { attribution, notes };
 }
 async function publish(config, tools, build) {
-  const login = config.registryPassword ? await loginRegistry({
-    crane: tools.crane.path,
-    registry: config.registry,
-    username: config.registryUsername,
-    password: config.registryPassword,
-    dockerConfigDir: dockerConfigDir(config)
-  }) : void 0;
-  const published = await publishImage({
-    crane: tools.crane.path,
-    tarball: build.tarball,
-    image: config.image,
-    tags: config.tags,
-    expectedDigest: build.digest,
-    insecure: config.insecureRegistries.includes(config.registry),
-    ...login ? { dockerConfigDir: login.dockerConfigDir } : {}
-  });
-  setOutput("pushed", "true");
-  return published;
-}
-function dockerConfigDir(config) {
-  return join19(config.tempDir, "docker-config");
-}
-async function writeResults(config, tools, build, decision, reported, outcome) {
-  const published = outcome.status === "fulfilled" ? outcome.value : void 0;
-  const failure = outcome.status === "rejected" ? outcome.reason : void 0;
-  const partial = failure instanceof PublishError ? failure.pushed : [];
-  setOutput("image", published?.image ?? "");
-  setOutput("tags", (published?.references ?? partial).join("\n"));
-  await summary.addRaw(
-    renderSummary({
-      decision,
-      image: config.image,
-      digest: build.digest,
-      dockerfilePath: repositoryPath(config, config.dockerfile),
-      attribution: reported.attribution,
-      failOn: config.failOn,
-      notes: [...reported.notes, ...failure ? [`Push failed: ${failure.message}`] : [], toolsNote(tools)],
-      ...published ? { pushed: published.references } : {}
-    })
-  ).write();
-}
-function toolsNote({ trivy, crane, kaniko }) {
-  const platform3 = `${kaniko.platformDigest}${kaniko.indexDigest ? ` (index ${kaniko.indexDigest})` : ""}`;
-  return `Built with kaniko ${kaniko.image} \u2192 ${platform3}, scanned with Trivy ${trivy.version}, pushed with crane ${crane.version}.`;
-}
-function repositoryPath(config, path13) {
-  return relative8(config.workspace, path13).split(sep12).join("/");
-}
-async function main(options = {}) {
+  const { username, password, insecure } = config.registries;
   try {
-    await runPipeline(loadConfig(options));
+    const login = password ? await loginRegistry({
+      crane: tools.crane.path,
+      registry: config.publish.registry,
+      username,
+      password,
+      dockerConfigDir: dockerConfigDir(config)
+    }) : void 0;
+    const result = await publishImage({
+      crane: tools.crane.path,
+      tarball: build.tarball,
+      image: config.publish.image,
+      tags: config.publish.tags,
+      expectedDigest: build.digest,
+      insecure: insecure.includes(config.publish.registry),
+      ...login ? { dockerConfigDir: login.dockerConfigDir } : {}
+    });
+    return { status: "pushed", result };
   } catch (error2) {
-    const message = error2 instanceof Error ? error2.message : String(error2);
-    setFailed(message);
-    if (!(error2 instanceof PolicyFailure)) await summarizeFailure(message);
+    const failure = error2 instanceof Error ? error2 : new Error(String(error2));
+    return {
+      status: "failed",
+      error: failure,
+      pushed: failure instanceof PublishError ? failure.pushed : []
+    };
   }
 }
-async function summarizeFailure(message) {
-  if (!process.env.GITHUB_STEP_SUMMARY) return;
-  await summary.addRaw(renderFailureSummary(message)).write();
+function dockerConfigDir(config) {
+  return join20(config.run.tempDir, "docker-config");
+}
+async function main(sources = {}, speaker = reporter()) {
+  const github = sources.github ?? readGitHubContext(process.env);
+  let record;
+  try {
+    const config = loadConfig({ read: (name) => getInput(name), github, ...sources });
+    record = await runPipeline(config);
+  } catch (error2) {
+    record = { platforms: [], notes: [], failure: { stage: "inputs", error: error2 } };
+  }
+  await finish(record, speaker);
+}
+
+// src/terminal-reporter.ts
+import { randomBytes as randomBytes2 } from "node:crypto";
+import { appendFileSync as appendFileSync2 } from "node:fs";
+function terminalReporter(options) {
+  const secrets = /* @__PURE__ */ new Set();
+  const state3 = /* @__PURE__ */ new Map();
+  const print2 = options.write ?? ((text2) => void process.stdout.write(text2));
+  const masked = (text2) => [...secrets].reduce((shown, secret) => shown.split(secret).join("***"), text2);
+  const line = (text2) => print2(`${masked(text2)}
+`);
+  return {
+    info: (message) => line(message),
+    warning: (message) => line(`Warning: ${message}`),
+    error: (message) => line(`Error: ${message}`),
+    debug: (message) => {
+      if (options.debug) line(`debug: ${message}`);
+    },
+    startGroup: (title) => line(`\u25B6 ${title}`),
+    endGroup: () => void 0,
+    setSecret: (secret) => {
+      if (secret) secrets.add(secret);
+    },
+    saveState: (name, value) => void state3.set(name, value),
+    relayStream: () => ({
+      write: (chunk) => print2(masked(chunk.toString())),
+      close: () => void 0
+    }),
+    setOutput: (name, value) => {
+      const delimiter3 = `ghadelimiter_${randomBytes2(8).toString("hex")}`;
+      appendFileSync2(`${options.outputDir}/outputs.txt`, `${name}<<${delimiter3}
+${value}
+${delimiter3}
+`);
+    },
+    writeSummary: async (html) => appendFileSync2(`${options.outputDir}/summary.md`, `${html}
+`),
+    setFailed: (message) => {
+      line(`Error: ${message}`);
+      process.exitCode = 1;
+    }
+  };
 }
 
 // src/local.ts
@@ -85185,71 +85483,26 @@ ${USAGE}`);
   }
   return out === void 0 ? { inputs } : { inputs, out };
 }
-function localEnvironment(flags, env, cwd, out) {
-  const sha = env.GITHUB_SHA ?? gitOutput(["rev-parse", "HEAD"], cwd);
-  const inputs = {
+function localInputs(flags, github, cwd) {
+  return {
     push: "false",
     // Outside a git checkout there is no commit to tag the image by.
-    ...sha ? {} : { tags: "local" },
+    ...github.sha ? {} : { tags: "local" },
     "upload-sarif": flags.inputs["github-token"] ? "true" : "false",
-    ...env.GITHUB_REPOSITORY ? {} : {
+    ...github.repository ? {} : {
       image: `localhost/${basename7(cwd).toLowerCase().replace(/[^a-z0-9._-]/g, "-")}`
     },
     ...flags.inputs
   };
-  const branch = gitOutput(["symbolic-ref", "--quiet", "HEAD"], cwd);
-  const result = {
+}
+function localContext(env, cwd, runnerTemp) {
+  return readGitHubContext({
+    ...env,
     GITHUB_WORKSPACE: env.GITHUB_WORKSPACE ?? cwd,
-    GITHUB_SHA: sha,
-    GITHUB_REF: env.GITHUB_REF ?? branch,
+    GITHUB_SHA: env.GITHUB_SHA ?? gitOutput(["rev-parse", "HEAD"], cwd),
+    GITHUB_REF: env.GITHUB_REF ?? gitOutput(["symbolic-ref", "--quiet", "HEAD"], cwd),
     GITHUB_EVENT_NAME: env.GITHUB_EVENT_NAME ?? "workflow_dispatch",
-    RUNNER_TEMP: env.RUNNER_TEMP ?? mkdtempSync(join20(tmpdir4(), "build-scan-push-")),
-    RUNNER_TOOL_CACHE: env.RUNNER_TOOL_CACHE ?? join20(homedir2(), ".cache", "build-scan-push", "tools"),
-    GITHUB_OUTPUT: join20(out, "outputs.txt"),
-    GITHUB_STEP_SUMMARY: join20(out, "summary.md"),
-    GITHUB_STATE: join20(out, ".state")
-  };
-  for (const [name, value] of Object.entries(inputs)) result[`INPUT_${name.toUpperCase()}`] = value;
-  return result;
-}
-function renderWorkflowCommand(line, debug2 = false) {
-  const command = /^::([a-z-]+)(?: [^:]*)?::(.*)$/s.exec(line);
-  if (!command) return line;
-  const [, name, encoded = ""] = command;
-  const message = encoded.replace(/%0D/g, "\r").replace(/%0A/g, "\n").replace(/%25/g, "%");
-  switch (name) {
-    case "debug":
-      return debug2 ? `debug: ${message}` : void 0;
-    case "add-mask":
-    case "endgroup":
-      return void 0;
-    case "error":
-      return `Error: ${message}`;
-    case "warning":
-      return `Warning: ${message}`;
-    case "notice":
-      return `Notice: ${message}`;
-    case "group":
-      return `\u25B6 ${message}`;
-    default:
-      return line;
-  }
-}
-function renderStdoutWrite(text2, debug2 = false) {
-  const fenced = /^::stop-commands::([0-9a-f]+)\n([\s\S]*)::\1::\n$/.exec(text2);
-  if (fenced) return fenced[2];
-  if (!text2.startsWith("::")) return text2;
-  const shown = text2.split(/\r?\n/).filter((line) => line !== "").map((line) => renderWorkflowCommand(line, debug2)).filter((line) => line !== void 0);
-  return shown.length > 0 ? `${shown.join("\n")}
-` : "";
-}
-function renderCommandsOnStdout(debug2) {
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk, ...rest) => {
-    const text2 = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
-    const shown = renderStdoutWrite(text2, debug2);
-    if (shown === text2) return write(chunk, ...rest);
-    return shown ? write(shown, ...rest) : true;
+    RUNNER_TEMP: runnerTemp
   });
 }
 async function runLocal(argv) {
@@ -85259,14 +85512,16 @@ async function runLocal(argv) {
   }
   const flags = parseFlags(argv);
   const outputDir = resolve5(flags.out ?? "out");
-  const environment = localEnvironment(flags, process.env, process.cwd(), outputDir);
   mkdirSync(outputDir, { recursive: true });
-  for (const file of ["GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_STATE"])
-    writeFileSync4(environment[file], "");
-  Object.assign(process.env, environment);
-  renderCommandsOnStdout(process.env.RUNNER_DEBUG === "1");
+  for (const file of ["outputs.txt", "summary.md"]) writeFileSync4(join21(outputDir, file), "");
+  const runnerTemp = process.env.RUNNER_TEMP ?? mkdtempSync(join21(tmpdir4(), "build-scan-push-"));
+  process.env.RUNNER_TEMP = runnerTemp;
+  process.env.RUNNER_TOOL_CACHE ??= join21(homedir2(), ".cache", "build-scan-push", "tools");
+  const github = localContext(process.env, process.cwd(), runnerTemp);
+  const inputs = localInputs(flags, github, process.cwd());
+  useReporter(terminalReporter({ outputDir, debug: process.env.RUNNER_DEBUG === "1" }));
   try {
-    await main({ outputDir });
+    await main({ read: (name) => inputs[name] ?? "", github, outputDir });
   } finally {
     await removePaths(pathsRecordedThisRun());
   }

@@ -36351,7 +36351,7 @@ function saveState(name, value) {
 // src/main.ts
 import { mkdir as mkdir9, readFile as readFile7, writeFile as writeFile5 } from "node:fs/promises";
 import { tmpdir as tmpdir3 } from "node:os";
-import { join as join19, relative as relative8, sep as sep12 } from "node:path";
+import { join as join20 } from "node:path";
 
 // src/build/kaniko.ts
 import { existsSync as existsSync3 } from "node:fs";
@@ -36783,12 +36783,51 @@ function gitOutput(args, cwd) {
   }
 }
 
+// src/reporter.ts
+var OUTPUT_NAMES = [
+  "digest",
+  "image",
+  "tags",
+  "pushed",
+  "policy",
+  "vulnerabilities",
+  "critical",
+  "high",
+  "medium",
+  "low",
+  "secrets",
+  "tarball",
+  "report",
+  "sarif",
+  "sbom"
+];
+var runnerReporter = {
+  info: (message) => info(message),
+  warning: (message) => warning(message),
+  error: (message) => error(message),
+  debug: (message) => debug(message),
+  startGroup: (title) => startGroup(title),
+  endGroup: () => endGroup(),
+  setSecret: (secret) => setSecret(secret),
+  saveState: (name, value) => saveState(name, value),
+  relayStream: () => new FencedLog(),
+  setOutput: (name, value) => setOutput(name, value),
+  writeSummary: async (html) => {
+    if (process.env.GITHUB_STEP_SUMMARY) await summary.addRaw(html, true).write();
+  },
+  setFailed: (message) => setFailed(message)
+};
+var active = runnerReporter;
+function reporter() {
+  return active;
+}
+
 // src/cleanup.ts
 var STATE_KEY = "cleanup-paths";
 var recorded = /* @__PURE__ */ new Set();
 function recordForCleanup(path13) {
   recorded.add(path13);
-  saveState(STATE_KEY, JSON.stringify([...recorded]));
+  reporter().saveState(STATE_KEY, JSON.stringify([...recorded]));
 }
 function mountsBelow(path13, mountinfo = readFileSync("/proc/self/mountinfo", "utf8")) {
   const unescape2 = (field) => field.replace(/\\([0-7]{3})/g, (_m, octal) => String.fromCharCode(parseInt(octal, 8)));
@@ -38767,540 +38806,308 @@ function isPullRequestEvent(eventName) {
   return eventName === "pull_request" || eventName === "pull_request_target";
 }
 
-// src/inputs.ts
-import { existsSync as existsSync4, lstatSync as lstatSync3, realpathSync, statSync } from "node:fs";
-import { isAbsolute as isAbsolute6, join as join9, relative as relative6, resolve as resolve3 } from "node:path";
+// src/finish.ts
+import { relative as relative5, sep as sep3 } from "node:path";
 
-// src/metadata.ts
-var TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-var SEMVER_TAG = /^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
-function computeTags(context3) {
-  const shaTag = context3.sha ? `sha-${context3.sha.slice(0, 7).toLowerCase()}` : "";
-  const specific = specificTags(context3);
-  const tags2 = [...specific, shaTag].filter((tag, index, all) => tag !== "" && all.indexOf(tag) === index);
-  if (tags2.length === 0) {
-    throw new Error(
-      "no tag can be computed: GITHUB_SHA is empty and the ref names no branch or tag. Set the `tags` input."
-    );
+// src/report/dockerfile.ts
+var LAYER_KEYWORDS = /* @__PURE__ */ new Set(["RUN", "COPY", "ADD", "WORKDIR"]);
+function attributeLayers(options) {
+  const { stages } = parseDockerfile(options.dockerfileText);
+  const built = pickStage(stages, options.target ?? "");
+  const fallback = built ? { line: built.from.line, instruction: `FROM ${built.from.args}`, fromBaseImage: true } : { line: 1, instruction: "", fromBaseImage: true };
+  const diffIdByDigest = /* @__PURE__ */ new Map();
+  for (const layer of options.report?.Metadata?.Layers ?? [])
+    if (layer.Digest && layer.DiffID) diffIdByDigest.set(layer.Digest, layer.DiffID);
+  const byDiffId = /* @__PURE__ */ new Map();
+  const config = options.imageConfig ?? options.report?.Metadata?.ImageConfig;
+  if (!built || !config) return { fallback, byDiffId, diffIdByDigest };
+  const chain = [built];
+  for (let parent = stageNamed(stages, built.base, built); parent && !chain.includes(parent); ) {
+    chain.unshift(parent);
+    parent = stageNamed(stages, parent.base, parent);
   }
-  return { tags: tags2, version: tags2[0] };
-}
-function specificTags(context3) {
-  if (isPullRequestEvent(context3.eventName)) {
-    const number = context3.payload.pull_request?.number ?? /^refs\/pull\/(\d+)\//.exec(context3.ref)?.[1];
-    return number === void 0 ? [] : [`pr-${number}`];
+  const baseFrom = chain[0].from;
+  const candidates = chain.flatMap(
+    (stage) => stage.instructions.filter((i) => LAYER_KEYWORDS.has(i.keyword))
+  );
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  const layerHistory = (config.history ?? []).filter((entry) => !entry.empty_layer);
+  const offset = diffIds.length - layerHistory.length;
+  let next = candidates.length - 1;
+  let inBaseImage = false;
+  for (let index = layerHistory.length - 1; index >= 0; index -= 1) {
+    const diffId = diffIds[index + offset];
+    if (diffId === void 0) continue;
+    let match3 = -1;
+    if (!inBaseImage) {
+      for (let candidate = next; candidate >= 0; candidate -= 1)
+        if (sameInstruction(layerHistory[index].created_by ?? "", candidates[candidate])) {
+          match3 = candidate;
+          break;
+        }
+    }
+    if (match3 < 0) {
+      inBaseImage = true;
+      byDiffId.set(diffId, {
+        line: baseFrom.line,
+        instruction: `FROM ${baseFrom.args}`,
+        fromBaseImage: true
+      });
+      continue;
+    }
+    const instruction = candidates[match3];
+    byDiffId.set(diffId, {
+      line: instruction.line,
+      instruction: `${instruction.keyword} ${instruction.args}`,
+      fromBaseImage: false
+    });
+    next = match3 - 1;
   }
-  if (context3.eventName === "schedule") return ["nightly"];
-  if (context3.ref.startsWith("refs/tags/")) return gitTagTags(context3.ref.slice("refs/tags/".length));
-  if (context3.ref.startsWith("refs/heads/")) {
-    const branch = sanitizeTag(context3.ref.slice("refs/heads/".length));
-    return branch ? [branch] : [];
+  for (let index = 0; index < offset; index += 1)
+    byDiffId.set(diffIds[index], {
+      line: baseFrom.line,
+      instruction: `FROM ${baseFrom.args}`,
+      fromBaseImage: true
+    });
+  return { fallback, byDiffId, diffIdByDigest };
+}
+function sourceOf(attribution, finding) {
+  const diffId = finding.layerDiffId || attribution.diffIdByDigest.get(finding.layerDigest ?? "") || "";
+  return attribution.byDiffId.get(diffId) ?? attribution.fallback;
+}
+function pickStage(stages, target) {
+  if (!target) return stages.at(-1);
+  const stage = stages.find((candidate) => candidate.name === target.toLowerCase());
+  if (!stage) throw new Error(`the Dockerfile has no stage named "${target}" (the \`target\` input).`);
+  return stage;
+}
+function stageNamed(stages, name, before) {
+  const end = stages.indexOf(before);
+  return stages.slice(0, end).find((stage) => stage.name !== "" && stage.name === name.toLowerCase());
+}
+function sameInstruction(createdBy, instruction) {
+  const history = normalize(createdBy);
+  const args = normalize(instruction.args);
+  if (instruction.keyword === "RUN") {
+    const command = withoutFlags(args);
+    const written2 = withoutFlags(history.replace(/^RUN\s+/i, "")).replace(/^\|\d+(?:\s+\S+=\S*)*\s+/, "").replace(/^\/bin\/sh -c\s+/, "");
+    const heredoc = command.includes("<<") && written2.startsWith(`${command} `);
+    return written2 === command || written2.endsWith(` ${command}`) || history === `RUN ${args}` || heredoc;
   }
-  return [];
+  const keyword = instruction.keyword;
+  const withoutShell = history.replace(/^\/bin\/sh -c #\(nop\)\s+/, "");
+  if (!withoutShell.toUpperCase().startsWith(`${keyword} `)) return false;
+  const written = withoutFlags(withoutShell.slice(keyword.length + 1));
+  if (written === withoutFlags(args)) return true;
+  const classic = /^(?:file|dir|multi):\S+ in (\S+)/.exec(written);
+  const destination = args.split(" ").at(-1) ?? "";
+  return classic !== null && (classic[1] === destination || classic[1] === `${destination}/`);
 }
-function gitTagTags(gitTag) {
-  const semver4 = SEMVER_TAG.exec(gitTag);
-  if (!semver4) {
-    const tag = sanitizeTag(gitTag);
-    return tag ? [tag] : [];
-  }
-  const [, major, minor, patch, prerelease] = semver4;
-  const version3 = `${major}.${minor}.${patch}`;
-  if (prerelease) return [sanitizeTag(`${version3}-${prerelease}`)];
-  return major === "0" ? [version3, `${major}.${minor}`, "latest"] : [version3, `${major}.${minor}`, `${major}`, "latest"];
+function withoutFlags(text2) {
+  return normalize(text2).replace(/^(?:--\S+\s+)*/, "");
 }
-function sanitizeTag(name) {
-  return name.replace(/[^A-Za-z0-9_.-]/g, "-").replace(/^[.-]+/, "").slice(0, 128);
+function normalize(text2) {
+  return text2.replace(/\s+#\s*buildkit$/, "").replace(/\s+/g, " ").trim();
 }
-function computeLabels({
-  context: context3,
-  version: version3,
-  created,
-  userLabels
-}) {
-  const repository = context3.payload.repository;
-  const url2 = repository?.html_url ?? (context3.repository ? `${context3.serverUrl}/${context3.repository}` : "");
-  const license = repository?.license?.spdx_id;
-  const computed = {
-    "org.opencontainers.image.title": repository?.name ?? context3.repoName,
-    "org.opencontainers.image.description": repository?.description ?? void 0,
-    "org.opencontainers.image.url": url2,
-    "org.opencontainers.image.source": url2,
-    "org.opencontainers.image.version": version3,
-    "org.opencontainers.image.created": created,
-    "org.opencontainers.image.revision": context3.sha,
-    "org.opencontainers.image.licenses": license && license !== "NOASSERTION" ? license : void 0
+
+// src/report/summary.ts
+var SHOWN = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"];
+var SUMMARY_LIST_LIMIT = 20;
+function describeDecision(decision) {
+  const counts = SHOWN.map((severity) => `${severity} ${decision.counts[severity]}`).join(", ");
+  const verdict = decision.pass ? "policy passed" : `policy failed: ${decision.blocking.length} blocking finding${decision.blocking.length === 1 ? "" : "s"}`;
+  return `vulnerabilities ${counts}; secrets ${decision.secrets}; misconfigurations ${decision.misconfigurations}; ignored ${decision.ignored.length}; ${verdict}`;
+}
+function scanOutputs(decision, paths) {
+  return {
+    vulnerabilities: JSON.stringify(
+      Object.fromEntries(SHOWN.map((severity) => [severity, decision.counts[severity]]))
+    ),
+    critical: String(decision.counts.CRITICAL),
+    high: String(decision.counts.HIGH),
+    medium: String(decision.counts.MEDIUM),
+    low: String(decision.counts.LOW),
+    secrets: String(decision.secrets),
+    policy: decision.pass ? "pass" : "fail",
+    report: paths.report,
+    sarif: paths.sarif,
+    sbom: paths.sbom ?? ""
   };
-  const labels = {};
-  for (const [key, value] of Object.entries(computed)) if (value) labels[key] = value;
-  return { ...labels, ...userLabels };
+}
+function renderSummary(options) {
+  const { decision } = options;
+  const out = [];
+  out.push(`## Build, scan and push: ${code(options.image)}`, "");
+  const failOn = options.failOn.length > 0 ? options.failOn.join(", ") : "none";
+  out.push(
+    decision.pass ? `**Policy: \u2705 pass** (fail-on: ${failOn}; secrets always block)` : `**Policy: \u274C fail**: ${decision.blocking.length} blocking finding${decision.blocking.length === 1 ? "" : "s"} (fail-on: ${failOn}; secrets always block)`,
+    ""
+  );
+  out.push(
+    "| Critical | High | Medium | Low | Unknown | Secrets | Misconfigurations | Ignored |",
+    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    `| ${[...SHOWN.map((severity) => decision.counts[severity]), decision.secrets, decision.misconfigurations, decision.ignored.length].join(" | ")} |`,
+    ""
+  );
+  out.push(`Image: ${code(options.image)}  `, `Digest: ${code(options.digest || "unknown")}`, "");
+  if (decision.blocking.length > 0) {
+    out.push(
+      "### Blocking findings",
+      "",
+      "| Severity | ID | Package or file | Installed | Fixed | Dockerfile line | Why it blocks |",
+      "| --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for (const { finding, reason } of decision.blocking.slice(0, SUMMARY_LIST_LIMIT)) {
+      const source = sourceOf(options.attribution, finding);
+      out.push(
+        row([
+          text(finding.severity),
+          text(finding.id),
+          text(subject(finding)),
+          text(finding.installedVersion ?? ""),
+          text(finding.fixedVersion || (finding.kind === "vulnerability" ? "no fix" : "")),
+          `${text(`${options.dockerfilePath}:${source.line}`)} ${code(truncate(source.instruction, 60))}`,
+          text(reason)
+        ])
+      );
+    }
+    out.push(...more(decision.blocking.length), "");
+  }
+  if (decision.ignored.length > 0) {
+    out.push(
+      "### Ignored findings",
+      "",
+      "| Severity | ID | Package or file | Why | Until |",
+      "| --- | --- | --- | --- | --- |"
+    );
+    for (const { finding, why, until } of decision.ignored.slice(0, SUMMARY_LIST_LIMIT))
+      out.push(row([finding.severity, finding.id, subject(finding), why, until ?? ""].map(text)));
+    out.push(...more(decision.ignored.length), "");
+  }
+  const notes = [...decision.warnings, ...options.notes ?? []];
+  if (notes.length > 0) out.push("### Warnings", "", ...notes.map((note) => `- ${text(note)}`), "");
+  if (options.pushed && options.pushed.length > 0)
+    out.push("### Pushed", "", ...options.pushed.map((reference) => `- ${code(reference)}`), "");
+  return `${out.join("\n").trimEnd()}
+`;
+}
+function renderFailureSummary(message) {
+  return [
+    "## Build, scan and push: failed",
+    "",
+    `<pre><code>${escapeHtml(message)}</code></pre>`,
+    "",
+    "No tag was set unless the message above lists pushed references.",
+    ""
+  ].join("\n");
+}
+function subject(finding) {
+  return finding.packageName ?? finding.path ?? finding.target;
+}
+function more(total) {
+  return total > SUMMARY_LIST_LIMIT ? ["", `\u2026and ${total - SUMMARY_LIST_LIMIT} more (the JSON report lists every finding).`] : [];
+}
+function row(cells) {
+  return `| ${cells.join(" | ")} |`;
+}
+function text(value) {
+  return escapeHtml(value).replace(/[\\`*_[\]~|]/g, (character) => `&#${character.charCodeAt(0)};`).replace(/\r\n|\r|\n/g, "<br>");
+}
+var ENTITIES = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;"
+};
+function escapeHtml(value) {
+  return value.replace(/[&<>"']/g, (character) => ENTITIES[character]);
+}
+function code(value) {
+  return `<code>${text(value)}</code>`;
+}
+function truncate(value, length) {
+  return value.length > length ? `${value.slice(0, length - 1)}\u2026` : value;
 }
 
-// src/tools/releases.ts
-var TRIVY_DEFAULT = {
-  version: "0.74.0",
-  sha256: {
-    x64: "2ae6fe3ee734b7fdf11335663e18c75ea12dccc76062f09f164a3b0f8be4371a",
-    arm64: "b94ce1976bbf3c15b514b605ee88be7c6d94a29be2302847ff01cb794d47aad5"
+// src/run-record.ts
+function runVerdict(record, describe2) {
+  if (record.failure) return { kind: "stage", message: record.failure.error.message };
+  if (record.publish?.status === "failed") return { kind: "publish", message: record.publish.error.message };
+  if (record.uploadError) {
+    const pushed = record.publish?.status === "pushed" ? ` The image was pushed: ${record.publish.result.image}.` : "";
+    return { kind: "upload", message: `${record.uploadError}${pushed}` };
   }
-};
-var CRANE_DEFAULT = {
-  version: "0.21.9",
-  sha256: {
-    x64: "5c16d8ddb971cb1d5e6ed8b1e743da8224414eeba2c2762d8f1a61b2f095699e",
-    arm64: "1f4c647b7bb260ab5435661df5b526cf59950ebf95201790db7183ac189cbcbd"
-  }
-};
-var KANIKO_IMAGE_DEFAULT = "ghcr.io/osscontainertools/kaniko:v1.28.2@sha256:4ea0e7301e3f6806de15150e4982c73018351e28c1dca6947bd3b4afb5ae3c60";
-var VERSION = /^v?(\d+)\.(\d+)\.(\d+)$/;
-function normalizeVersion(value) {
-  const match3 = VERSION.exec(value.trim());
-  return match3 ? `${Number(match3[1])}.${Number(match3[2])}.${Number(match3[3])}` : void 0;
-}
-function refusedTrivyVersion(version3) {
-  const [major = 0, minor = 0, patch = 0] = version3.split(".").map(Number);
-  if (major === 0 && (minor < 69 || minor === 69 && patch < 2)) {
-    return `Trivy ${version3} is refused: the GitHub releases before v0.69.2 were deleted on 2026-03-01 during the supply-chain incident (GHSA-69fq-xp46-6x23), so no trustworthy asset exists. Use ${TRIVY_DEFAULT.version} or newer.`;
-  }
-  if (major === 0 && minor === 69 && patch === 4) {
-    return `Trivy ${version3} is refused: v0.69.4 was a malicious release (binaries, packages and images published by the attacker on 2026-03-19; GHSA-69fq-xp46-6x23, CVE-2026-33634). Use ${TRIVY_DEFAULT.version} or newer.`;
-  }
-  if (major === 0 && minor === 69 && (patch === 5 || patch === 6)) {
-    return `Trivy ${version3} is refused: v0.69.5 and v0.69.6 were malicious images pushed to Docker Hub on 2026-03-22/23 (GHSA-69fq-xp46-6x23), never legitimate releases. Use ${TRIVY_DEFAULT.version} or newer.`;
-  }
+  const refused = record.platforms.find((platform3) => platform3.decision && !platform3.decision.pass);
+  if (refused?.decision)
+    return { kind: "policy", message: `${describe2(refused.decision)}. Nothing was pushed.` };
   return void 0;
 }
-function toolArch(arch4) {
-  if (arch4 === "x64" || arch4 === "arm64") return arch4;
-  throw new Error(
-    `unsupported runner architecture "${arch4}": build-scan-push installs Trivy, crane and kaniko for Linux x64 and arm64 only. Run the job on an x64 or arm64 Linux runner.`
-  );
+
+// src/finish.ts
+function runOutputs(record) {
+  const outputs = Object.fromEntries(OUTPUT_NAMES.map((name) => [name, ""]));
+  const [platform3] = record.platforms;
+  if (platform3?.build) {
+    outputs.digest = platform3.build.digest;
+    outputs.tarball = platform3.build.tarball;
+  }
+  if (platform3?.decision && platform3.scan)
+    Object.assign(
+      outputs,
+      scanOutputs(platform3.decision, {
+        report: platform3.scan.reportPath,
+        sarif: platform3.scan.sarifPath,
+        sbom: platform3.scan.sbomPath ?? ""
+      })
+    );
+  outputs.pushed = record.publish?.status === "pushed" ? "true" : "false";
+  if (record.publish?.status === "pushed") {
+    outputs.image = record.publish.result.image;
+    outputs.tags = record.publish.result.references.join("\n");
+  } else if (record.publish?.status === "failed") outputs.tags = record.publish.pushed.join("\n");
+  return outputs;
+}
+async function finish(record, reporter2) {
+  for (const [name, value] of Object.entries(runOutputs(record)))
+    reporter2.setOutput(name, value);
+  const verdict = runVerdict(record, describeDecision);
+  const summary2 = findingsSummary(record) ?? (verdict ? renderFailureSummary(stoppedMessage(record, verdict.message)) : "");
+  if (summary2) await reporter2.writeSummary(summary2);
+  if (verdict) reporter2.setFailed(verdict.message);
+}
+function stoppedMessage(record, message) {
+  return record.failure ? `The ${record.failure.stage} stage failed: ${message}` : message;
+}
+function findingsSummary(record) {
+  const [platform3] = record.platforms;
+  const { config, tools } = record;
+  if (!config || !platform3?.build || !platform3.decision || !platform3.attribution) return void 0;
+  const publishFailure = record.publish?.status === "failed" ? [`Push failed: ${record.publish.error.message}`] : [];
+  const stageFailure = record.failure ? [`The ${record.failure.stage} stage failed: ${record.failure.error.message}`] : [];
+  return renderSummary({
+    decision: platform3.decision,
+    image: config.publish.image,
+    digest: platform3.build.digest,
+    dockerfilePath: repositoryPath(config, config.build.dockerfile),
+    attribution: platform3.attribution,
+    failOn: config.policy.failOn,
+    notes: [...record.notes, ...publishFailure, ...stageFailure, ...tools ? [toolsNote(tools)] : []],
+    ...record.publish?.status === "pushed" ? { pushed: record.publish.result.references } : {}
+  });
+}
+function toolsNote({ trivy, crane, kaniko }) {
+  const platform3 = `${kaniko.platformDigest}${kaniko.indexDigest ? ` (index ${kaniko.indexDigest})` : ""}`;
+  return `Built with kaniko ${kaniko.image} \u2192 ${platform3}, scanned with Trivy ${trivy.version}, pushed with crane ${crane.version}.`;
+}
+function repositoryPath(config, path13) {
+  return relative5(config.run.workspace, path13).split(sep3).join("/");
 }
 
-// src/workspace-file.ts
-import { constants as constants4, lstatSync as lstatSync2 } from "node:fs";
-import { open as open3 } from "node:fs/promises";
-import { isAbsolute as isAbsolute5, join as join8, relative as relative5, resolve as resolve2, sep as sep3 } from "node:path";
-function lstatWorkspaceFile(workspace, path13) {
-  const absolute = resolve2(workspace, path13);
-  const inside = relative5(workspace, absolute);
-  if (inside === "" || inside === ".." || inside.startsWith(`..${sep3}`) || isAbsolute5(inside))
-    throw new Error(`${absolute} is outside the workspace ${workspace}: give a file inside it.`);
-  let current = workspace;
-  let stats;
-  for (const part of inside.split(sep3)) {
-    current = join8(current, part);
-    stats = lstatSync2(current, { throwIfNoEntry: false });
-    if (stats === void 0) throw new Error(`${absolute} does not exist.`);
-    if (stats.isSymbolicLink())
-      throw new Error(
-        `${current} is a symbolic link, which the action does not follow here (it could lead to any file on the runner): replace the link with the file itself.`
-      );
-  }
-  if (!stats.isFile()) throw new Error(`${absolute} is not a regular file: give the path of a file.`);
-  return stats;
-}
-function tooBig(path13, size, maxBytes) {
-  return new Error(`${path13} is ${size} bytes, more than the ${maxBytes} allowed for it: make it smaller.`);
-}
-async function readWorkspaceFile(workspace, path13, maxBytes) {
-  const checked = lstatWorkspaceFile(workspace, path13);
-  const absolute = resolve2(workspace, path13);
-  if (checked.size > maxBytes) throw tooBig(absolute, checked.size, maxBytes);
-  const changed = new Error(
-    `${absolute} was replaced after it was checked; the action read nothing from it. Find the step that rewrites the workspace while this one runs.`
-  );
-  const handle = await open3(absolute, constants4.O_RDONLY | constants4.O_NOFOLLOW | constants4.O_NONBLOCK).catch(
-    (error2) => {
-      throw error2.code === "ELOOP" ? changed : error2;
-    }
-  );
-  try {
-    const opened = await handle.stat();
-    if (!opened.isFile() || opened.dev !== checked.dev || opened.ino !== checked.ino) throw changed;
-    const buffer3 = Buffer.alloc(maxBytes + 1);
-    let length = 0;
-    for (; ; ) {
-      const { bytesRead } = await handle.read(buffer3, length, buffer3.length - length, length);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-      if (length === buffer3.length) throw tooBig(absolute, Math.max(opened.size, length), maxBytes);
-    }
-    return buffer3.subarray(0, length).toString("utf8");
-  } finally {
-    await handle.close();
-  }
-}
-
-// src/inputs.ts
+// src/vocabulary.ts
 var SEVERITIES = ["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
 var SCANNERS = ["vuln", "secret", "misconfig", "license"];
 var SBOM_FORMATS = ["cyclonedx", "spdx-json", "none"];
-var DEFAULT_TRIVY_DB_REPOSITORIES = [
-  "mirror.gcr.io/aquasec/trivy-db:2",
-  "ghcr.io/aquasecurity/trivy-db:2",
-  "public.ecr.aws/aquasecurity/trivy-db:2"
-];
-var INPUT_DEFAULTS = {
-  context: ".",
-  file: "",
-  "build-args": "",
-  labels: "",
-  target: "",
-  image: "",
-  tags: "",
-  push: "auto",
-  "registry-username": "",
-  "registry-password": "",
-  "github-token": "",
-  "fail-on": "CRITICAL,HIGH",
-  severity: SEVERITIES.join(","),
-  "ignore-unfixed": "false",
-  "ignore-file": "",
-  scanners: "vuln,secret",
-  "upload-sarif": "true",
-  "sarif-category": "",
-  sbom: "cyclonedx",
-  cache: "false",
-  "cache-repo": "",
-  reproducible: "false",
-  "kaniko-image": KANIKO_IMAGE_DEFAULT,
-  "trivy-version": TRIVY_DEFAULT.version,
-  "crane-version": CRANE_DEFAULT.version,
-  "tool-mirror": "https://github.com",
-  "insecure-registries": "",
-  "trivy-db-repositories": DEFAULT_TRIVY_DB_REPOSITORIES.join("\n"),
-  "kaniko-args": "",
-  "build-network": "isolated",
-  "build-loopback-ports": ""
-};
-var NO_INPUT = "remove it: no input changes it, as the action decides where kaniko reads and writes";
-var KANIKO_OWNED_FLAGS = {
-  context: "use the `context` input",
-  "context-sub-path": "use the `context` input",
-  bucket: "use the `context` input",
-  dockerfile: "use the `file` input",
-  destination: "use the `image` and `tags` inputs",
-  "no-push": "use the `push` input",
-  "push-retry": "use the `push` input",
-  "push-ignore-immutable-tag-errors": "use the `push` input",
-  "build-arg": "use the `build-args` input",
-  label: "use the `labels` input",
-  target: "use the `target` input",
-  reproducible: "use the `reproducible` input",
-  cache: "use the `cache` and `cache-repo` inputs",
-  "cache-repo": "use the `cache` and `cache-repo` inputs",
-  "cache-dir": "use the `cache` and `cache-repo` inputs",
-  "insecure-registry": "use the `insecure-registries` input",
-  "skip-tls-verify-registry": "use the `insecure-registries` input",
-  insecure: "use the `insecure-registries` input",
-  "skip-tls-verify": "use the `insecure-registries` input",
-  "registry-mirror": NO_INPUT,
-  "registry-map": NO_INPUT,
-  force: NO_INPUT,
-  "tar-path": NO_INPUT,
-  tarPath: NO_INPUT,
-  "digest-file": NO_INPUT,
-  "image-name-with-digest-file": NO_INPUT,
-  "image-name-tag-with-digest-file": NO_INPUT,
-  "oci-layout-path": NO_INPUT,
-  "kaniko-dir": NO_INPUT,
-  "ignore-path": NO_INPUT,
-  "ignore-var-run": NO_INPUT,
-  "whitelist-var-run": NO_INPUT
-};
-var KANIKO_SHORTHANDS = {
-  b: "bucket",
-  c: "context",
-  d: "destination",
-  f: "dockerfile",
-  h: "help",
-  v: "verbosity"
-};
-var KANIKO_BOOL_SHORTHANDS = /* @__PURE__ */ new Set(["h"]);
-function kanikoFlagsOf(arg) {
-  if (arg.startsWith("--")) return [arg.slice(2).split("=", 1)[0]];
-  const flags = [];
-  for (let index = 1; index < arg.length; index++) {
-    const shorthand = arg[index];
-    flags.push(KANIKO_SHORTHANDS[shorthand] ?? shorthand);
-    if (!KANIKO_BOOL_SHORTHANDS.has(shorthand) || arg[index + 1] === "=") break;
-  }
-  return flags;
-}
-var InputError = class extends Error {
-  constructor(problems) {
-    super(
-      problems.length === 1 ? `Invalid input: ${problems[0]}` : `${problems.length} invalid inputs:
-${problems.map((problem) => `  - ${problem}`).join("\n")}`
-    );
-    this.problems = problems;
-    this.name = "InputError";
-  }
-  problems;
-};
-var HOST = /^(?:localhost|(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)+|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$/;
-var HOST_WITH_PORT = /^(?:[a-zA-Z0-9-]+)(?::\d{1,5})$/;
-var PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-var ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
-var LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
-function listInput(value, { commas = false } = {}) {
-  return value.split(commas ? /[\n,]/ : /\n/).map((item) => item.trim()).filter((item) => item !== "" && !item.startsWith("#"));
-}
-function imageProblem(image) {
-  const { tag, digest } = parseReference(image);
-  if (tag !== void 0 || digest !== void 0)
-    return "must not contain a tag or digest (give tags in `tags`)";
-  const [registry = "", ...path13] = image.split("/");
-  if (path13.length === 0 || !(HOST.test(registry) || HOST_WITH_PORT.test(registry)))
-    return "must start with a registry host, e.g. ghcr.io/owner/app";
-  if (image !== image.trim()) return "must not contain white space";
-  const bad = path13.find((component) => !PATH_COMPONENT.test(component));
-  if (bad !== void 0)
-    return `path component "${bad}" is not allowed: use lower-case letters, digits and single separators (. _ __ -)`;
-  if (image.length > 255) return "is longer than 255 characters";
-  return void 0;
-}
-function referenceProblem(reference) {
-  const { name, tag, digest } = parseReference(reference);
-  if (digest !== void 0 && !isDigest(digest)) return `digest "${digest}" is not sha256:<64 hex>`;
-  if (tag !== void 0 && !TAG_PATTERN.test(tag)) return `tag "${tag}" is not a valid tag`;
-  return imageProblem(name);
-}
-function quote2(value) {
-  return JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}\u2026` : value);
-}
-function buildConfig(sources) {
-  const { github } = sources;
-  const problems = [];
-  const raw = (name) => sources.read(name).trim() || INPUT_DEFAULTS[name];
-  const problem = (name, value, message) => {
-    problems.push(`\`${name}\` ${quote2(value)} ${message}`);
-  };
-  const bool = (name) => {
-    const value = raw(name);
-    if (/^(true|false)$/i.test(value)) return value.toLowerCase() === "true";
-    problem(name, value, "is not a boolean: use true or false");
-    return false;
-  };
-  const oneOf = (name, allowed) => {
-    const value = raw(name);
-    if (allowed.includes(value)) return value;
-    problem(name, value, `is not one of: ${allowed.join(", ")}`);
-    return allowed[0];
-  };
-  const severities = (name) => {
-    if (name === "fail-on" && raw(name).toLowerCase() === "none") return [];
-    const values = listInput(raw(name).toUpperCase(), { commas: true });
-    const unknown = values.filter((value) => !SEVERITIES.includes(value));
-    if (unknown.length > 0)
-      problem(name, unknown.join(","), `has an unknown severity: use ${SEVERITIES.join(", ")}`);
-    return SEVERITIES.filter((severity2) => values.includes(severity2));
-  };
-  const toolVersion = (name) => {
-    const value = raw(name);
-    const normalized = normalizeVersion(value);
-    if (!normalized) {
-      problem(name, value, "is not a version: use x.y.z (a leading v is allowed)");
-      return "";
-    }
-    return normalized;
-  };
-  const insidePath = (name, value, base) => {
-    const absolute = resolve3(base, value);
-    if (!existsSync4(absolute)) {
-      problem(name, value, `does not exist (looked for ${absolute})`);
-      return void 0;
-    }
-    const real = realpathSync(absolute);
-    const fromWorkspace = relative6(realpathSync(sources.github.workspace), real);
-    if (fromWorkspace.startsWith("..") || isAbsolute6(fromWorkspace)) {
-      problem(name, value, `resolves to ${real}, outside the workspace ${sources.github.workspace}`);
-      return void 0;
-    }
-    return real;
-  };
-  const workspaceFile = (name, value, path13, failure) => {
-    try {
-      lstatWorkspaceFile(github.workspace, path13);
-      return resolve3(github.workspace, path13);
-    } catch (error2) {
-      problem(name, value, `${failure}: ${error2.message}`);
-      return "";
-    }
-  };
-  const contextValue = raw("context");
-  const context3 = insidePath("context", contextValue, github.workspace);
-  if (context3 && !statSync(context3).isDirectory()) problem("context", contextValue, "is not a directory");
-  const fileValue = sources.read("file").trim();
-  const dockerfile = fileValue ? insidePath("file", fileValue, github.workspace) : context3 && insidePath("file", join9(relative6(github.workspace, context3) || ".", "Dockerfile"), github.workspace);
-  if (dockerfile && !statSync(dockerfile).isFile())
-    problem(
-      "file",
-      fileValue || dockerfile,
-      "is not a file: give the path of the Dockerfile, relative to the workspace"
-    );
-  const buildArgs = listInput(raw("build-args"));
-  for (const arg of buildArgs) {
-    const key = arg.split("=", 1)[0];
-    if (!arg.includes("=") || !ENV_KEY.test(key))
-      problem("build-args", arg, "is not NAME=value (one per line; NAME is letters, digits and _)");
-  }
-  const userLabels = {};
-  for (const line of listInput(raw("labels"))) {
-    const equals = line.indexOf("=");
-    const key = line.slice(0, equals).trim();
-    if (equals <= 0 || !LABEL_KEY.test(key)) problem("labels", line, "is not key=value (one per line)");
-    else userLabels[key] = line.slice(equals + 1).trim();
-  }
-  const target = raw("target");
-  if (target && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(target))
-    problem("target", target, "is not a stage name (letters, digits, _ . -)");
-  const imageValue = raw("image") || `ghcr.io/${github.repository}`.toLowerCase();
-  const imageIssue = github.repository || raw("image") ? imageProblem(imageValue) : "is empty and GITHUB_REPOSITORY is not set: give `image`";
-  if (imageIssue) problem("image", imageValue, imageIssue);
-  const registry = registryOf(imageValue);
-  let tags2 = [];
-  let version3 = "";
-  const tagsValue = raw("tags");
-  if (tagsValue) {
-    tags2 = [...new Set(listInput(tagsValue, { commas: true }))];
-    for (const tag of tags2) {
-      if (tag.includes(":") || tag.includes("/"))
-        problem("tags", tag, "must be a bare tag: the image name comes from `image`");
-      else if (!TAG_PATTERN.test(tag))
-        problem("tags", tag, "is not a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-], at most 128)");
-    }
-    version3 = tags2[0] ?? "";
-  } else {
-    try {
-      ({ tags: tags2 = [], version: version3 } = computeTags(github));
-    } catch (error2) {
-      problems.push(`\`tags\`: ${error2.message}`);
-    }
-  }
-  const pushValue = oneOf("push", ["auto", "true", "false"]);
-  const push = pushValue === "auto" ? !isPullRequestEvent(github.eventName) : pushValue === "true";
-  const problemsBeforeSeverity = problems.length;
-  const severity = severities("severity");
-  const failOn = severities("fail-on");
-  const unreported = failOn.filter((level) => !severity.includes(level));
-  if (unreported.length > 0 && problems.length === problemsBeforeSeverity)
-    problem(
-      "fail-on",
-      raw("fail-on"),
-      `includes ${unreported.join(",")}, which \`severity\` does not report: add it to \`severity\``
-    );
-  const scannerValues = listInput(raw("scanners").toLowerCase(), { commas: true });
-  const unknownScanners = scannerValues.filter((value) => !SCANNERS.includes(value));
-  if (unknownScanners.length > 0 || scannerValues.length === 0)
-    problem("scanners", raw("scanners"), `has an unknown scanner: use ${SCANNERS.join(", ")}`);
-  const scanners = SCANNERS.filter((scanner) => scannerValues.includes(scanner));
-  const ignoreValue = sources.read("ignore-file").trim();
-  const defaultIgnoreFile = [".trivyignore.yaml", ".trivyignore"].map((name) => join9(github.workspace, name)).find((path13) => lstatSync3(path13, { throwIfNoEntry: false }) !== void 0);
-  const ignoreFile = ignoreValue ? workspaceFile("ignore-file", ignoreValue, ignoreValue, "cannot be read") : defaultIgnoreFile ? workspaceFile(
-    "ignore-file",
-    "",
-    defaultIgnoreFile,
-    "is empty and the default ignore file cannot be read"
-  ) : "";
-  const sbom = oneOf("sbom", SBOM_FORMATS);
-  const sarifCategory = raw("sarif-category") || `build-scan-push:${imageValue}`;
-  const cache = bool("cache");
-  const cacheRepo = raw("cache-repo") || `${imageValue}/cache`;
-  if (sources.read("cache-repo").trim()) {
-    const issue2 = imageProblem(cacheRepo);
-    if (issue2) problem("cache-repo", cacheRepo, issue2);
-  }
-  const kanikoImage = raw("kaniko-image");
-  const kanikoIssue = referenceProblem(kanikoImage);
-  const { tag: kanikoTag, digest: kanikoDigest } = parseReference(kanikoImage);
-  if (kanikoIssue) problem("kaniko-image", kanikoImage, kanikoIssue);
-  else if (kanikoTag === void 0 && kanikoDigest === void 0)
-    problem("kaniko-image", kanikoImage, "needs a tag or a digest (a digest is safest)");
-  const trivyVersion = toolVersion("trivy-version");
-  const refusal = trivyVersion ? refusedTrivyVersion(trivyVersion) : void 0;
-  if (refusal) problem("trivy-version", raw("trivy-version"), `is refused. ${refusal}`);
-  const craneVersion = toolVersion("crane-version");
-  const toolMirror = raw("tool-mirror").replace(/\/+$/, "");
-  if (!/^https?:\/\/[^\s/]+(\/\S*)?$/.test(toolMirror))
-    problem("tool-mirror", raw("tool-mirror"), "is not an http(s) URL, e.g. https://github.example.com");
-  const insecureRegistries = listInput(raw("insecure-registries"), { commas: true });
-  for (const host of insecureRegistries)
-    if (!(HOST.test(host) || HOST_WITH_PORT.test(host)))
-      problem("insecure-registries", host, "is not a host[:port]");
-  const trivyDbRepositories = listInput(raw("trivy-db-repositories"), { commas: true });
-  for (const repository of trivyDbRepositories) {
-    const issue2 = referenceProblem(repository);
-    if (issue2) problem("trivy-db-repositories", repository, issue2);
-  }
-  const kanikoArgs = listInput(raw("kaniko-args"));
-  for (const arg of kanikoArgs) {
-    if (!/^--?[A-Za-z]/.test(arg)) {
-      problem("kaniko-args", arg, "is not a flag: give one --flag or --flag=value per line");
-      continue;
-    }
-    for (const flag of kanikoFlagsOf(arg).filter((name) => Object.hasOwn(KANIKO_OWNED_FLAGS, name)))
-      problem("kaniko-args", arg, `sets --${flag}, which the action owns: ${KANIKO_OWNED_FLAGS[flag]}`);
-  }
-  const buildNetwork = oneOf("build-network", SANDBOX_NETWORK_MODES);
-  const buildLoopbackPorts = listInput(raw("build-loopback-ports"), { commas: true }).map((value) => {
-    const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
-    if (!(port >= 1 && port <= 65535))
-      problem("build-loopback-ports", value, "is not a TCP port (1-65535): list ports, e.g. 5000");
-    return port;
-  });
-  if (buildNetwork === "host" && buildLoopbackPorts.length > 0)
-    problem(
-      "build-loopback-ports",
-      raw("build-loopback-ports"),
-      "has no effect with `build-network: host`, where every loopback port is reachable: remove one of the two"
-    );
-  const ignoreUnfixed = bool("ignore-unfixed");
-  const uploadSarif2 = bool("upload-sarif");
-  const reproducible = bool("reproducible");
-  if (problems.length > 0) throw new InputError(problems);
-  const created = (reproducible ? sources.commitTime?.() ?? /* @__PURE__ */ new Date(0) : sources.now).toISOString();
-  const labels = computeLabels({ context: github, version: version3, created, userLabels });
-  return Object.freeze({
-    github,
-    workspace: github.workspace,
-    outputDir: sources.outputDir,
-    tempDir: sources.tempDir,
-    context: context3,
-    dockerfile,
-    buildArgs: Object.freeze(buildArgs),
-    target,
-    image: imageValue,
-    registry,
-    tags: Object.freeze(tags2),
-    labels: Object.freeze(labels),
-    push,
-    registryUsername: sources.read("registry-username").trim() || github.actor,
-    registryPassword: sources.read("registry-password").trim(),
-    githubToken: sources.read("github-token").trim(),
-    failOn: Object.freeze(failOn),
-    severity: Object.freeze(severity),
-    ignoreUnfixed,
-    ignoreFile,
-    scanners: Object.freeze(scanners),
-    uploadSarif: uploadSarif2,
-    sarifCategory,
-    sbom,
-    cache,
-    cacheRepo,
-    reproducible,
-    kanikoImage,
-    trivyVersion,
-    craneVersion,
-    toolMirror,
-    insecureRegistries: Object.freeze(insecureRegistries),
-    trivyDbRepositories: Object.freeze(trivyDbRepositories),
-    kanikoArgs: Object.freeze(kanikoArgs),
-    buildNetwork,
-    buildLoopbackPorts: Object.freeze(buildLoopbackPorts)
-  });
-}
 
 // src/scan/report.ts
 var ReportError = class extends Error {
@@ -39596,8 +39403,8 @@ function decide(report2, policy) {
   const reported = [];
   const blocking = [];
   const ignored = [];
-  const active = policy.ignores.filter((rule) => !isExpired(rule, policy.now));
-  const activeById = groupById(active);
+  const active2 = policy.ignores.filter((rule) => !isExpired(rule, policy.now));
+  const activeById = groupById(active2);
   const expiredById = groupById(policy.ignores.filter((rule) => isExpired(rule, policy.now)));
   const expiredThatWouldHide = /* @__PURE__ */ new Set();
   const failOn = new Set(policy.failOn);
@@ -39640,7 +39447,7 @@ function decide(report2, policy) {
     warnings.push(
       `ignore of ${rule.id} (${rule.source}) expired on ${rule.expiresAt}; it no longer hides anything: fix the finding or renew the date.`
     );
-  for (const rule of active) {
+  for (const rule of active2) {
     const expiry = expiryTime(rule);
     if (expiry === void 0) continue;
     const daysLeft = Math.ceil((expiry - policy.now.getTime()) / DAY_MS);
@@ -39669,9 +39476,674 @@ function hasFix(finding) {
   return finding.status ? finding.status === "fixed" : Boolean(finding.fixedVersion);
 }
 
+// src/build/build-settings.ts
+import { statSync } from "node:fs";
+import { join as join9, relative as relative8 } from "node:path";
+
+// src/input-parser.ts
+import { existsSync as existsSync4, realpathSync } from "node:fs";
+import { isAbsolute as isAbsolute6, relative as relative7, resolve as resolve3 } from "node:path";
+
+// src/metadata.ts
+var TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+var SEMVER_TAG = /^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
+function computeTags(context3) {
+  const shaTag = context3.sha ? `sha-${context3.sha.slice(0, 7).toLowerCase()}` : "";
+  const specific = specificTags(context3);
+  const tags2 = [...specific, shaTag].filter((tag, index, all) => tag !== "" && all.indexOf(tag) === index);
+  if (tags2.length === 0) {
+    throw new Error(
+      "no tag can be computed: GITHUB_SHA is empty and the ref names no branch or tag. Set the `tags` input."
+    );
+  }
+  return { tags: tags2, version: tags2[0] };
+}
+function specificTags(context3) {
+  if (isPullRequestEvent(context3.eventName)) {
+    const number = context3.payload.pull_request?.number ?? /^refs\/pull\/(\d+)\//.exec(context3.ref)?.[1];
+    return number === void 0 ? [] : [`pr-${number}`];
+  }
+  if (context3.eventName === "schedule") return ["nightly"];
+  if (context3.ref.startsWith("refs/tags/")) return gitTagTags(context3.ref.slice("refs/tags/".length));
+  if (context3.ref.startsWith("refs/heads/")) {
+    const branch = sanitizeTag(context3.ref.slice("refs/heads/".length));
+    return branch ? [branch] : [];
+  }
+  return [];
+}
+function gitTagTags(gitTag) {
+  const semver4 = SEMVER_TAG.exec(gitTag);
+  if (!semver4) {
+    const tag = sanitizeTag(gitTag);
+    return tag ? [tag] : [];
+  }
+  const [, major, minor, patch, prerelease] = semver4;
+  const version3 = `${major}.${minor}.${patch}`;
+  if (prerelease) return [sanitizeTag(`${version3}-${prerelease}`)];
+  return major === "0" ? [version3, `${major}.${minor}`, "latest"] : [version3, `${major}.${minor}`, `${major}`, "latest"];
+}
+function sanitizeTag(name) {
+  return name.replace(/[^A-Za-z0-9_.-]/g, "-").replace(/^[.-]+/, "").slice(0, 128);
+}
+function computeLabels({
+  context: context3,
+  version: version3,
+  created,
+  userLabels
+}) {
+  const repository = context3.payload.repository;
+  const url2 = repository?.html_url ?? (context3.repository ? `${context3.serverUrl}/${context3.repository}` : "");
+  const license = repository?.license?.spdx_id;
+  const computed = {
+    "org.opencontainers.image.title": repository?.name ?? context3.repoName,
+    "org.opencontainers.image.description": repository?.description ?? void 0,
+    "org.opencontainers.image.url": url2,
+    "org.opencontainers.image.source": url2,
+    "org.opencontainers.image.version": version3,
+    "org.opencontainers.image.created": created,
+    "org.opencontainers.image.revision": context3.sha,
+    "org.opencontainers.image.licenses": license && license !== "NOASSERTION" ? license : void 0
+  };
+  const labels = {};
+  for (const [key, value] of Object.entries(computed)) if (value) labels[key] = value;
+  return { ...labels, ...userLabels };
+}
+
+// src/workspace-file.ts
+import { constants as constants4, lstatSync as lstatSync2 } from "node:fs";
+import { open as open3 } from "node:fs/promises";
+import { isAbsolute as isAbsolute5, join as join8, relative as relative6, resolve as resolve2, sep as sep4 } from "node:path";
+function lstatWorkspaceFile(workspace, path13) {
+  const absolute = resolve2(workspace, path13);
+  const inside = relative6(workspace, absolute);
+  if (inside === "" || inside === ".." || inside.startsWith(`..${sep4}`) || isAbsolute5(inside))
+    throw new Error(`${absolute} is outside the workspace ${workspace}: give a file inside it.`);
+  let current = workspace;
+  let stats;
+  for (const part of inside.split(sep4)) {
+    current = join8(current, part);
+    stats = lstatSync2(current, { throwIfNoEntry: false });
+    if (stats === void 0) throw new Error(`${absolute} does not exist.`);
+    if (stats.isSymbolicLink())
+      throw new Error(
+        `${current} is a symbolic link, which the action does not follow here (it could lead to any file on the runner): replace the link with the file itself.`
+      );
+  }
+  if (!stats.isFile()) throw new Error(`${absolute} is not a regular file: give the path of a file.`);
+  return stats;
+}
+function tooBig(path13, size, maxBytes) {
+  return new Error(`${path13} is ${size} bytes, more than the ${maxBytes} allowed for it: make it smaller.`);
+}
+async function readWorkspaceFile(workspace, path13, maxBytes) {
+  const checked = lstatWorkspaceFile(workspace, path13);
+  const absolute = resolve2(workspace, path13);
+  if (checked.size > maxBytes) throw tooBig(absolute, checked.size, maxBytes);
+  const changed = new Error(
+    `${absolute} was replaced after it was checked; the action read nothing from it. Find the step that rewrites the workspace while this one runs.`
+  );
+  const handle = await open3(absolute, constants4.O_RDONLY | constants4.O_NOFOLLOW | constants4.O_NONBLOCK).catch(
+    (error2) => {
+      throw error2.code === "ELOOP" ? changed : error2;
+    }
+  );
+  try {
+    const opened = await handle.stat();
+    if (!opened.isFile() || opened.dev !== checked.dev || opened.ino !== checked.ino) throw changed;
+    const buffer3 = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    for (; ; ) {
+      const { bytesRead } = await handle.read(buffer3, length, buffer3.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length === buffer3.length) throw tooBig(absolute, Math.max(opened.size, length), maxBytes);
+    }
+    return buffer3.subarray(0, length).toString("utf8");
+  } finally {
+    await handle.close();
+  }
+}
+
+// src/input-parser.ts
+var InputError = class extends Error {
+  constructor(problems) {
+    super(
+      problems.length === 1 ? `Invalid input: ${problems[0]}` : `${problems.length} invalid inputs:
+${problems.map((problem) => `  - ${problem}`).join("\n")}`
+    );
+    this.problems = problems;
+    this.name = "InputError";
+  }
+  problems;
+};
+function listInput(value, { commas = false } = {}) {
+  return value.split(commas ? /[\n,]/ : /\n/).map((item) => item.trim()).filter((item) => item !== "" && !item.startsWith("#"));
+}
+function quote2(value) {
+  return JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}\u2026` : value);
+}
+var StageInputs = class {
+  constructor(defaults2, reader, problems, workspace) {
+    this.defaults = defaults2;
+    this.reader = reader;
+    this.problems = problems;
+    this.workspace = workspace;
+  }
+  defaults;
+  reader;
+  problems;
+  workspace;
+  /** The value as given, trimmed; '' when not given. */
+  given(name) {
+    return this.reader(name).trim();
+  }
+  /** The value as given, or the default when empty. */
+  value(name) {
+    return this.given(name) || this.defaults[name];
+  }
+  problem(name, value, message) {
+    this.problems.push(`\`${name}\` ${quote2(value)} ${message}`);
+  }
+  /** A whole-input problem whose message says everything (no value to quote). */
+  problemText(name, message) {
+    this.problems.push(`\`${name}\`: ${message}`);
+  }
+  /** Problems recorded so far, in this stage and every stage parsed before it. */
+  get problemCount() {
+    return this.problems.length;
+  }
+  bool(name) {
+    const value = this.value(name);
+    if (/^(true|false)$/i.test(value)) return value.toLowerCase() === "true";
+    this.problem(name, value, "is not a boolean: use true or false");
+    return false;
+  }
+  oneOf(name, allowed) {
+    const value = this.value(name);
+    if (allowed.includes(value)) return value;
+    this.problem(name, value, `is not one of: ${allowed.join(", ")}`);
+    return allowed[0];
+  }
+  list(name, options = {}) {
+    return listInput(this.value(name), options);
+  }
+  /** Several values from a fixed vocabulary, in the vocabulary's order; unknown ones are a problem. */
+  someOf(name, vocabulary, what, normalize2 = (value) => value) {
+    const values = listInput(normalize2(this.value(name)), { commas: true });
+    const unknown = values.filter((value) => !vocabulary.includes(value));
+    if (unknown.length > 0)
+      this.problem(name, unknown.join(","), `has an unknown ${what}: use ${vocabulary.join(", ")}`);
+    return vocabulary.filter((item) => values.includes(item));
+  }
+  /** A path that exists and, links resolved, stays inside the workspace; undefined after a problem. */
+  pathInWorkspace(name, value) {
+    const absolute = resolve3(this.workspace, value);
+    if (!existsSync4(absolute)) {
+      this.problem(name, value, `does not exist (looked for ${absolute})`);
+      return void 0;
+    }
+    const real = realpathSync(absolute);
+    const fromWorkspace = relative7(realpathSync(this.workspace), real);
+    if (fromWorkspace.startsWith("..") || isAbsolute6(fromWorkspace)) {
+      this.problem(name, value, `resolves to ${real}, outside the workspace ${this.workspace}`);
+      return void 0;
+    }
+    return real;
+  }
+  /** A regular file inside the workspace reached through no link; '' after a problem. */
+  workspaceFile(name, value, path13, failure) {
+    try {
+      lstatWorkspaceFile(this.workspace, path13);
+      return resolve3(this.workspace, path13);
+    } catch (error2) {
+      this.problem(name, value, `${failure}: ${error2.message}`);
+      return "";
+    }
+  }
+};
+var HOST = /^(?:localhost|(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)+|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$/;
+var HOST_WITH_PORT = /^(?:[a-zA-Z0-9-]+)(?::\d{1,5})$/;
+var PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+function isRegistryHost(host) {
+  return HOST.test(host) || HOST_WITH_PORT.test(host);
+}
+function imageProblem(image) {
+  const { tag, digest } = parseReference(image);
+  if (tag !== void 0 || digest !== void 0)
+    return "must not contain a tag or digest (give tags in `tags`)";
+  const [registry = "", ...path13] = image.split("/");
+  if (path13.length === 0 || !isRegistryHost(registry))
+    return "must start with a registry host, e.g. ghcr.io/owner/app";
+  if (image !== image.trim()) return "must not contain white space";
+  const bad = path13.find((component) => !PATH_COMPONENT.test(component));
+  if (bad !== void 0)
+    return `path component "${bad}" is not allowed: use lower-case letters, digits and single separators (. _ __ -)`;
+  if (image.length > 255) return "is longer than 255 characters";
+  return void 0;
+}
+function referenceProblem(reference) {
+  const { name, tag, digest } = parseReference(reference);
+  if (digest !== void 0 && !isDigest(digest)) return `digest "${digest}" is not sha256:<64 hex>`;
+  if (tag !== void 0 && !TAG_PATTERN.test(tag)) return `tag "${tag}" is not a valid tag`;
+  return imageProblem(name);
+}
+
+// src/build/kaniko-flags.ts
+var NO_INPUT = "remove it: no input changes it, as the action decides where kaniko reads and writes";
+var KANIKO_OWNED_FLAGS = {
+  context: "use the `context` input",
+  "context-sub-path": "use the `context` input",
+  bucket: "use the `context` input",
+  dockerfile: "use the `file` input",
+  destination: "use the `image` and `tags` inputs",
+  "no-push": "use the `push` input",
+  "push-retry": "use the `push` input",
+  "push-ignore-immutable-tag-errors": "use the `push` input",
+  "build-arg": "use the `build-args` input",
+  label: "use the `labels` input",
+  target: "use the `target` input",
+  reproducible: "use the `reproducible` input",
+  cache: "use the `cache` and `cache-repo` inputs",
+  "cache-repo": "use the `cache` and `cache-repo` inputs",
+  "cache-dir": "use the `cache` and `cache-repo` inputs",
+  "insecure-registry": "use the `insecure-registries` input",
+  "skip-tls-verify-registry": "use the `insecure-registries` input",
+  insecure: "use the `insecure-registries` input",
+  "skip-tls-verify": "use the `insecure-registries` input",
+  "registry-mirror": NO_INPUT,
+  "registry-map": NO_INPUT,
+  force: NO_INPUT,
+  "tar-path": NO_INPUT,
+  tarPath: NO_INPUT,
+  "digest-file": NO_INPUT,
+  "image-name-with-digest-file": NO_INPUT,
+  "image-name-tag-with-digest-file": NO_INPUT,
+  "oci-layout-path": NO_INPUT,
+  "kaniko-dir": NO_INPUT,
+  "ignore-path": NO_INPUT,
+  "ignore-var-run": NO_INPUT,
+  "whitelist-var-run": NO_INPUT
+};
+var KANIKO_SHORTHANDS = {
+  b: "bucket",
+  c: "context",
+  d: "destination",
+  f: "dockerfile",
+  h: "help",
+  v: "verbosity"
+};
+var KANIKO_BOOL_SHORTHANDS = /* @__PURE__ */ new Set(["h"]);
+function kanikoFlagsOf(arg) {
+  if (arg.startsWith("--")) return [arg.slice(2).split("=", 1)[0]];
+  const flags = [];
+  for (let index = 1; index < arg.length; index++) {
+    const shorthand = arg[index];
+    flags.push(KANIKO_SHORTHANDS[shorthand] ?? shorthand);
+    if (!KANIKO_BOOL_SHORTHANDS.has(shorthand) || arg[index + 1] === "=") break;
+  }
+  return flags;
+}
+
+// src/build/build-settings.ts
+var BUILD_INPUTS = {
+  context: ".",
+  file: "",
+  "build-args": "",
+  labels: "",
+  target: "",
+  cache: "false",
+  "cache-repo": "",
+  reproducible: "false",
+  "kaniko-args": "",
+  "build-network": "isolated",
+  "build-loopback-ports": ""
+};
+var ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+var LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+function parseBuildSettings(inputs, context3) {
+  const { contextDir, dockerfile } = buildFiles(inputs);
+  const buildArgs = inputs.list("build-args");
+  for (const arg of buildArgs)
+    if (!arg.includes("=") || !ENV_KEY.test(arg.split("=", 1)[0]))
+      inputs.problem("build-args", arg, "is not NAME=value (one per line; NAME is letters, digits and _)");
+  const userLabels = parseLabels(inputs);
+  const target = inputs.value("target");
+  if (target && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(target))
+    inputs.problem("target", target, "is not a stage name (letters, digits, _ . -)");
+  const cache = inputs.bool("cache");
+  const cacheRepo = inputs.value("cache-repo") || `${context3.image}/cache`;
+  if (inputs.given("cache-repo")) {
+    const issue2 = imageProblem(cacheRepo);
+    if (issue2) inputs.problem("cache-repo", cacheRepo, issue2);
+  }
+  const kanikoArgs = parseKanikoArgs(inputs);
+  const { network, loopbackPorts } = parseNetwork(inputs);
+  const reproducible = inputs.bool("reproducible");
+  if (inputs.problemCount > 0) return void 0;
+  const created = (reproducible ? context3.commitTime?.() ?? /* @__PURE__ */ new Date(0) : context3.now).toISOString();
+  const labels = computeLabels({ context: context3.github, version: context3.version, created, userLabels });
+  return {
+    context: contextDir,
+    dockerfile,
+    buildArgs,
+    labels,
+    target,
+    cache,
+    cacheRepo,
+    reproducible,
+    kanikoArgs,
+    network,
+    loopbackPorts
+  };
+}
+function buildFiles(inputs) {
+  const contextValue = inputs.value("context");
+  const contextDir = inputs.pathInWorkspace("context", contextValue);
+  if (contextDir && !statSync(contextDir).isDirectory())
+    inputs.problem("context", contextValue, "is not a directory");
+  const fileValue = inputs.given("file");
+  const dockerfile = fileValue ? inputs.pathInWorkspace("file", fileValue) : contextDir && inputs.pathInWorkspace("file", join9(relative8(inputs.workspace, contextDir) || ".", "Dockerfile"));
+  if (dockerfile && !statSync(dockerfile).isFile())
+    inputs.problem(
+      "file",
+      fileValue || dockerfile,
+      "is not a file: give the path of the Dockerfile, relative to the workspace"
+    );
+  return { contextDir, dockerfile };
+}
+function parseLabels(inputs) {
+  const labels = {};
+  for (const line of inputs.list("labels")) {
+    const equals = line.indexOf("=");
+    const key = line.slice(0, equals).trim();
+    if (equals <= 0 || !LABEL_KEY.test(key))
+      inputs.problem("labels", line, "is not key=value (one per line)");
+    else labels[key] = line.slice(equals + 1).trim();
+  }
+  return labels;
+}
+function parseKanikoArgs(inputs) {
+  const args = inputs.list("kaniko-args");
+  for (const arg of args) {
+    if (!/^--?[A-Za-z]/.test(arg)) {
+      inputs.problem("kaniko-args", arg, "is not a flag: give one --flag or --flag=value per line");
+      continue;
+    }
+    for (const flag of kanikoFlagsOf(arg).filter((name) => Object.hasOwn(KANIKO_OWNED_FLAGS, name)))
+      inputs.problem(
+        "kaniko-args",
+        arg,
+        `sets --${flag}, which the action owns: ${KANIKO_OWNED_FLAGS[flag]}`
+      );
+  }
+  return args;
+}
+function parseNetwork(inputs) {
+  const network = inputs.oneOf("build-network", SANDBOX_NETWORK_MODES);
+  const loopbackPorts = inputs.list("build-loopback-ports", { commas: true }).map((value) => {
+    const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+    if (!(port >= 1 && port <= 65535))
+      inputs.problem("build-loopback-ports", value, "is not a TCP port (1-65535): list ports, e.g. 5000");
+    return port;
+  });
+  if (network === "host" && loopbackPorts.length > 0)
+    inputs.problem(
+      "build-loopback-ports",
+      inputs.value("build-loopback-ports"),
+      "has no effect with `build-network: host`, where every loopback port is reachable: remove one of the two"
+    );
+  return { network, loopbackPorts };
+}
+
+// src/gate/policy-settings.ts
+import { lstatSync as lstatSync3 } from "node:fs";
+import { join as join10 } from "node:path";
+var POLICY_INPUTS = {
+  "fail-on": "CRITICAL,HIGH",
+  severity: SEVERITIES.join(","),
+  "ignore-unfixed": "false",
+  "ignore-file": ""
+};
+function parsePolicySettings(inputs, workspace) {
+  const problemsBefore = inputs.problemCount;
+  const severity = severities(inputs, "severity");
+  const failOn = inputs.value("fail-on").toLowerCase() === "none" ? [] : severities(inputs, "fail-on");
+  const unreported = failOn.filter((level) => !severity.includes(level));
+  if (unreported.length > 0 && inputs.problemCount === problemsBefore)
+    inputs.problem(
+      "fail-on",
+      inputs.value("fail-on"),
+      `includes ${unreported.join(",")}, which \`severity\` does not report: add it to \`severity\``
+    );
+  return {
+    failOn,
+    severity,
+    ignoreUnfixed: inputs.bool("ignore-unfixed"),
+    ignoreFile: ignoreFile(inputs, workspace)
+  };
+}
+function severities(inputs, name) {
+  return inputs.someOf(name, SEVERITIES, "severity", (value) => value.toUpperCase());
+}
+function ignoreFile(inputs, workspace) {
+  const given = inputs.given("ignore-file");
+  if (given) return inputs.workspaceFile("ignore-file", given, given, "cannot be read");
+  const found = [".trivyignore.yaml", ".trivyignore"].map((name) => join10(workspace, name)).find((path13) => lstatSync3(path13, { throwIfNoEntry: false }) !== void 0);
+  return found ? inputs.workspaceFile("ignore-file", "", found, "is empty and the default ignore file cannot be read") : "";
+}
+
+// src/publish/publish-settings.ts
+var PUBLISH_INPUTS = {
+  image: "",
+  tags: "",
+  push: "auto"
+};
+function parsePublishSettings(inputs, github) {
+  const image = inputs.value("image") || `ghcr.io/${github.repository}`.toLowerCase();
+  const imageIssue = github.repository || inputs.given("image") ? imageProblem(image) : "is empty and GITHUB_REPOSITORY is not set: give `image`";
+  if (imageIssue) inputs.problem("image", image, imageIssue);
+  const { tags: tags2, version: version3 } = parseTags(inputs, github);
+  const pushValue = inputs.oneOf("push", ["auto", "true", "false"]);
+  const push = pushValue === "auto" ? !isPullRequestEvent(github.eventName) : pushValue === "true";
+  return { image, registry: registryOf(image), tags: tags2, version: version3, push };
+}
+function parseTags(inputs, github) {
+  const given = inputs.given("tags");
+  if (!given) {
+    try {
+      return computeTags(github);
+    } catch (error2) {
+      inputs.problemText("tags", error2.message);
+      return { tags: [], version: "" };
+    }
+  }
+  const tags2 = [...new Set(listInput(given, { commas: true }))];
+  for (const tag of tags2) {
+    if (tag.includes(":") || tag.includes("/"))
+      inputs.problem("tags", tag, "must be a bare tag: the image name comes from `image`");
+    else if (!TAG_PATTERN.test(tag))
+      inputs.problem("tags", tag, "is not a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-], at most 128)");
+  }
+  return { tags: tags2, version: tags2[0] ?? "" };
+}
+
+// src/registry-settings.ts
+var REGISTRY_INPUTS = {
+  "registry-username": "",
+  "registry-password": "",
+  "insecure-registries": ""
+};
+function parseRegistrySettings(inputs, github) {
+  const insecure = inputs.list("insecure-registries", { commas: true });
+  for (const host of insecure)
+    if (!isRegistryHost(host)) inputs.problem("insecure-registries", host, "is not a host[:port]");
+  return {
+    username: inputs.given("registry-username") || github.actor,
+    password: inputs.given("registry-password"),
+    insecure
+  };
+}
+
+// src/report/report-settings.ts
+var REPORT_INPUTS = {
+  "upload-sarif": "true",
+  "sarif-category": "",
+  "github-token": ""
+};
+function parseReportSettings(inputs, image) {
+  return {
+    uploadSarif: inputs.bool("upload-sarif"),
+    sarifCategory: inputs.value("sarif-category") || `build-scan-push:${image}`,
+    githubToken: inputs.given("github-token")
+  };
+}
+
+// src/scan/scan-settings.ts
+var DEFAULT_TRIVY_DB_REPOSITORIES = [
+  "mirror.gcr.io/aquasec/trivy-db:2",
+  "ghcr.io/aquasecurity/trivy-db:2",
+  "public.ecr.aws/aquasecurity/trivy-db:2"
+];
+var SCAN_INPUTS = {
+  scanners: "vuln,secret",
+  sbom: "cyclonedx",
+  "trivy-db-repositories": DEFAULT_TRIVY_DB_REPOSITORIES.join("\n")
+};
+function parseScanSettings(inputs) {
+  const given = inputs.list("scanners", { commas: true }).map((value) => value.toLowerCase());
+  if (given.length === 0 || given.some((value) => !SCANNERS.includes(value)))
+    inputs.problem(
+      "scanners",
+      inputs.value("scanners"),
+      `has an unknown scanner: use ${SCANNERS.join(", ")}`
+    );
+  const scanners = SCANNERS.filter((scanner) => given.includes(scanner));
+  const sbom = inputs.oneOf("sbom", SBOM_FORMATS);
+  const trivyDbRepositories = inputs.list("trivy-db-repositories", { commas: true });
+  for (const repository of trivyDbRepositories) {
+    const issue2 = referenceProblem(repository);
+    if (issue2) inputs.problem("trivy-db-repositories", repository, issue2);
+  }
+  return { scanners, sbom, trivyDbRepositories };
+}
+
+// src/tools/releases.ts
+var TRIVY_DEFAULT = {
+  version: "0.74.0",
+  sha256: {
+    x64: "2ae6fe3ee734b7fdf11335663e18c75ea12dccc76062f09f164a3b0f8be4371a",
+    arm64: "b94ce1976bbf3c15b514b605ee88be7c6d94a29be2302847ff01cb794d47aad5"
+  }
+};
+var CRANE_DEFAULT = {
+  version: "0.21.9",
+  sha256: {
+    x64: "5c16d8ddb971cb1d5e6ed8b1e743da8224414eeba2c2762d8f1a61b2f095699e",
+    arm64: "1f4c647b7bb260ab5435661df5b526cf59950ebf95201790db7183ac189cbcbd"
+  }
+};
+var KANIKO_IMAGE_DEFAULT = "ghcr.io/osscontainertools/kaniko:v1.28.2@sha256:4ea0e7301e3f6806de15150e4982c73018351e28c1dca6947bd3b4afb5ae3c60";
+var VERSION = /^v?(\d+)\.(\d+)\.(\d+)$/;
+function normalizeVersion(value) {
+  const match3 = VERSION.exec(value.trim());
+  return match3 ? `${Number(match3[1])}.${Number(match3[2])}.${Number(match3[3])}` : void 0;
+}
+function refusedTrivyVersion(version3) {
+  const [major = 0, minor = 0, patch = 0] = version3.split(".").map(Number);
+  if (major === 0 && (minor < 69 || minor === 69 && patch < 2)) {
+    return `Trivy ${version3} is refused: the GitHub releases before v0.69.2 were deleted on 2026-03-01 during the supply-chain incident (GHSA-69fq-xp46-6x23), so no trustworthy asset exists. Use ${TRIVY_DEFAULT.version} or newer.`;
+  }
+  if (major === 0 && minor === 69 && patch === 4) {
+    return `Trivy ${version3} is refused: v0.69.4 was a malicious release (binaries, packages and images published by the attacker on 2026-03-19; GHSA-69fq-xp46-6x23, CVE-2026-33634). Use ${TRIVY_DEFAULT.version} or newer.`;
+  }
+  if (major === 0 && minor === 69 && (patch === 5 || patch === 6)) {
+    return `Trivy ${version3} is refused: v0.69.5 and v0.69.6 were malicious images pushed to Docker Hub on 2026-03-22/23 (GHSA-69fq-xp46-6x23), never legitimate releases. Use ${TRIVY_DEFAULT.version} or newer.`;
+  }
+  return void 0;
+}
+function toolArch(arch4) {
+  if (arch4 === "x64" || arch4 === "arm64") return arch4;
+  throw new Error(
+    `unsupported runner architecture "${arch4}": build-scan-push installs Trivy, crane and kaniko for Linux x64 and arm64 only. Run the job on an x64 or arm64 Linux runner.`
+  );
+}
+
+// src/tools/tool-settings.ts
+var TOOL_INPUTS = {
+  "kaniko-image": KANIKO_IMAGE_DEFAULT,
+  "trivy-version": TRIVY_DEFAULT.version,
+  "crane-version": CRANE_DEFAULT.version,
+  "tool-mirror": "https://github.com"
+};
+function parseToolSettings(inputs) {
+  const kanikoImage = inputs.value("kaniko-image");
+  const kanikoIssue = referenceProblem(kanikoImage);
+  const { tag, digest } = parseReference(kanikoImage);
+  if (kanikoIssue) inputs.problem("kaniko-image", kanikoImage, kanikoIssue);
+  else if (tag === void 0 && digest === void 0)
+    inputs.problem("kaniko-image", kanikoImage, "needs a tag or a digest (a digest is safest)");
+  const trivyVersion = toolVersion(inputs, "trivy-version");
+  const refusal = trivyVersion ? refusedTrivyVersion(trivyVersion) : void 0;
+  if (refusal) inputs.problem("trivy-version", inputs.value("trivy-version"), `is refused. ${refusal}`);
+  const craneVersion = toolVersion(inputs, "crane-version");
+  const toolMirror = inputs.value("tool-mirror").replace(/\/+$/, "");
+  if (!/^https?:\/\/[^\s/]+(\/\S*)?$/.test(toolMirror))
+    inputs.problem(
+      "tool-mirror",
+      inputs.value("tool-mirror"),
+      "is not an http(s) URL, e.g. https://github.example.com"
+    );
+  return { kanikoImage, trivyVersion, craneVersion, toolMirror };
+}
+function toolVersion(inputs, name) {
+  const value = inputs.value(name);
+  const normalized = normalizeVersion(value);
+  if (!normalized) inputs.problem(name, value, "is not a version: use x.y.z (a leading v is allowed)");
+  return normalized ?? "";
+}
+
+// src/inputs.ts
+var INPUT_DEFAULTS = {
+  ...BUILD_INPUTS,
+  ...PUBLISH_INPUTS,
+  ...REGISTRY_INPUTS,
+  ...REPORT_INPUTS,
+  ...POLICY_INPUTS,
+  ...SCAN_INPUTS,
+  ...TOOL_INPUTS
+};
+function buildConfig(sources) {
+  const { github } = sources;
+  const problems = [];
+  const stage = (defaults2) => new StageInputs(defaults2, (name) => sources.read(name), problems, github.workspace);
+  const publish2 = parsePublishSettings(stage(PUBLISH_INPUTS), github);
+  const policy = parsePolicySettings(stage(POLICY_INPUTS), github.workspace);
+  const scan = parseScanSettings(stage(SCAN_INPUTS));
+  const report2 = parseReportSettings(stage(REPORT_INPUTS), publish2.image);
+  const tools = parseToolSettings(stage(TOOL_INPUTS));
+  const registries = parseRegistrySettings(stage(REGISTRY_INPUTS), github);
+  const build = parseBuildSettings(stage(BUILD_INPUTS), {
+    github,
+    image: publish2.image,
+    version: publish2.version,
+    now: sources.now,
+    ...sources.commitTime ? { commitTime: sources.commitTime } : {}
+  });
+  if (problems.length > 0 || build === void 0) throw new InputError(problems);
+  const run2 = { github, workspace: github.workspace, outputDir: sources.outputDir, tempDir: sources.tempDir };
+  return deepFreeze({ run: run2, registries, tools, build, scan, policy, report: report2, publish: publish2 });
+}
+function deepFreeze(value) {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const item of Object.values(value)) deepFreeze(item);
+  }
+  return value;
+}
+
 // src/publish/crane.ts
 import { chmod as chmod2, mkdir as mkdir6 } from "node:fs/promises";
-import { join as join12 } from "node:path";
+import { join as join13 } from "node:path";
 
 // src/tools/crane.ts
 import { spawn as spawn4 } from "node:child_process";
@@ -39836,19 +40308,19 @@ function _getCacheDirectory() {
 import { existsSync as existsSync6 } from "node:fs";
 import { mkdir as mkdir5, mkdtemp as mkdtemp3, readFile as readFile4, rm as rm5 } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join as join11 } from "node:path";
+import { join as join12 } from "node:path";
 async function installReleaseTool(spec, options) {
   const { version: version3, arch: arch4 } = options;
   toolCacheRoot();
   const cached = find(spec.name, version3, arch4);
-  if (cached && existsSync6(join11(cached, spec.name)))
-    return { path: join11(cached, spec.name), version: version3, source: "tool cache" };
+  if (cached && existsSync6(join12(cached, spec.name)))
+    return { path: join12(cached, spec.name), version: version3, source: "tool cache" };
   const policy = options.download ?? DEFAULT_DOWNLOAD_POLICY;
   const asset = spec.asset(version3, arch4);
   const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${version3}`, asset);
-  const work = await mkdtemp3(join11(process.env.RUNNER_TEMP || tmpdir(), `bsp-${spec.name}-`));
+  const work = await mkdtemp3(join12(process.env.RUNNER_TEMP || tmpdir(), `bsp-${spec.name}-`));
   try {
-    const archive = join11(work, asset);
+    const archive = join12(work, asset);
     const notFound = (assetName, assetUrl) => `${spec.name} version ${version3} has no asset ${assetName} at ${assetUrl}: check \`${spec.name}-version\` and \`tool-mirror\`.`;
     const expected = await expectedSha256(spec, options, asset, work, policy, notFound);
     const downloaded = await fetchAsset(url2, archive, policy, () => notFound(asset, url2));
@@ -39858,7 +40330,7 @@ async function installReleaseTool(spec, options) {
         `checksum mismatch for ${asset}: expected ${expected}, got ${downloaded.sha256}. The download from ${url2} was deleted; the mirror may be serving a corrupted or tampered file.`
       );
     }
-    const binaryFolder = join11(work, "bin");
+    const binaryFolder = join12(work, "bin");
     await mkdir5(binaryFolder);
     assertSuccess(
       await run("tar", ["-xzf", archive, "-C", binaryFolder, "--no-same-owner", "--", spec.name], {
@@ -39868,7 +40340,7 @@ async function installReleaseTool(spec, options) {
       `The archive passed its checksum but has no "${spec.name}" at its top level.`
     );
     const folder = await cacheDir(binaryFolder, spec.name, version3, arch4);
-    return { path: join11(folder, spec.name), version: version3, source: url2 };
+    return { path: join12(folder, spec.name), version: version3, source: url2 };
   } finally {
     await rm5(work, { recursive: true, force: true });
   }
@@ -39894,7 +40366,7 @@ async function expectedSha256(spec, options, asset, work, policy, notFound) {
   if (options.version === options.pinned.version) return options.pinned.sha256[options.arch];
   const checksumsAsset = spec.checksumsAsset(options.version);
   const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${options.version}`, checksumsAsset);
-  const file = join11(work, checksumsAsset);
+  const file = join12(work, checksumsAsset);
   await fetchAsset(url2, file, policy, () => notFound(checksumsAsset, url2));
   const expected = parseChecksums(await readFile4(file, "utf8")).get(asset);
   if (!expected)
@@ -40081,7 +40553,7 @@ async function loginRegistry(options) {
     ["auth", "login", registry, "-u", username, "--password-stdin"],
     password
   );
-  const configFile = join12(dockerConfigDir2, "config.json");
+  const configFile = join13(dockerConfigDir2, "config.json");
   await chmod2(configFile, 384);
   info(
     `Stored credentials for ${username} on ${registry} in a private DOCKER_CONFIG (checked at push).`
@@ -40186,107 +40658,6 @@ function partialFailure(error2, pushed, references) {
   const state3 = pushed.length === 0 ? "No tag was set (an upload that finished leaves only an untagged manifest, which nothing points at)." : `Pushed: ${pushed.join(", ")}. Not pushed: ${notPushed.length ? notPushed.join(", ") : "none"}.`;
   return new PublishError(`${message}
 ${state3}`, pushed, notPushed);
-}
-
-// src/report/dockerfile.ts
-var LAYER_KEYWORDS = /* @__PURE__ */ new Set(["RUN", "COPY", "ADD", "WORKDIR"]);
-function attributeLayers(options) {
-  const { stages } = parseDockerfile(options.dockerfileText);
-  const built = pickStage(stages, options.target ?? "");
-  const fallback = built ? { line: built.from.line, instruction: `FROM ${built.from.args}`, fromBaseImage: true } : { line: 1, instruction: "", fromBaseImage: true };
-  const diffIdByDigest = /* @__PURE__ */ new Map();
-  for (const layer of options.report?.Metadata?.Layers ?? [])
-    if (layer.Digest && layer.DiffID) diffIdByDigest.set(layer.Digest, layer.DiffID);
-  const byDiffId = /* @__PURE__ */ new Map();
-  const config = options.imageConfig ?? options.report?.Metadata?.ImageConfig;
-  if (!built || !config) return { fallback, byDiffId, diffIdByDigest };
-  const chain = [built];
-  for (let parent = stageNamed(stages, built.base, built); parent && !chain.includes(parent); ) {
-    chain.unshift(parent);
-    parent = stageNamed(stages, parent.base, parent);
-  }
-  const baseFrom = chain[0].from;
-  const candidates = chain.flatMap(
-    (stage) => stage.instructions.filter((i) => LAYER_KEYWORDS.has(i.keyword))
-  );
-  const diffIds = config.rootfs?.diff_ids ?? [];
-  const layerHistory = (config.history ?? []).filter((entry) => !entry.empty_layer);
-  const offset = diffIds.length - layerHistory.length;
-  let next = candidates.length - 1;
-  let inBaseImage = false;
-  for (let index = layerHistory.length - 1; index >= 0; index -= 1) {
-    const diffId = diffIds[index + offset];
-    if (diffId === void 0) continue;
-    let match3 = -1;
-    if (!inBaseImage) {
-      for (let candidate = next; candidate >= 0; candidate -= 1)
-        if (sameInstruction(layerHistory[index].created_by ?? "", candidates[candidate])) {
-          match3 = candidate;
-          break;
-        }
-    }
-    if (match3 < 0) {
-      inBaseImage = true;
-      byDiffId.set(diffId, {
-        line: baseFrom.line,
-        instruction: `FROM ${baseFrom.args}`,
-        fromBaseImage: true
-      });
-      continue;
-    }
-    const instruction = candidates[match3];
-    byDiffId.set(diffId, {
-      line: instruction.line,
-      instruction: `${instruction.keyword} ${instruction.args}`,
-      fromBaseImage: false
-    });
-    next = match3 - 1;
-  }
-  for (let index = 0; index < offset; index += 1)
-    byDiffId.set(diffIds[index], {
-      line: baseFrom.line,
-      instruction: `FROM ${baseFrom.args}`,
-      fromBaseImage: true
-    });
-  return { fallback, byDiffId, diffIdByDigest };
-}
-function sourceOf(attribution, finding) {
-  const diffId = finding.layerDiffId || attribution.diffIdByDigest.get(finding.layerDigest ?? "") || "";
-  return attribution.byDiffId.get(diffId) ?? attribution.fallback;
-}
-function pickStage(stages, target) {
-  if (!target) return stages.at(-1);
-  const stage = stages.find((candidate) => candidate.name === target.toLowerCase());
-  if (!stage) throw new Error(`the Dockerfile has no stage named "${target}" (the \`target\` input).`);
-  return stage;
-}
-function stageNamed(stages, name, before) {
-  const end = stages.indexOf(before);
-  return stages.slice(0, end).find((stage) => stage.name !== "" && stage.name === name.toLowerCase());
-}
-function sameInstruction(createdBy, instruction) {
-  const history = normalize(createdBy);
-  const args = normalize(instruction.args);
-  if (instruction.keyword === "RUN") {
-    const command = withoutFlags(args);
-    const written2 = withoutFlags(history.replace(/^RUN\s+/i, "")).replace(/^\|\d+(?:\s+\S+=\S*)*\s+/, "").replace(/^\/bin\/sh -c\s+/, "");
-    const heredoc = command.includes("<<") && written2.startsWith(`${command} `);
-    return written2 === command || written2.endsWith(` ${command}`) || history === `RUN ${args}` || heredoc;
-  }
-  const keyword = instruction.keyword;
-  const withoutShell = history.replace(/^\/bin\/sh -c #\(nop\)\s+/, "");
-  if (!withoutShell.toUpperCase().startsWith(`${keyword} `)) return false;
-  const written = withoutFlags(withoutShell.slice(keyword.length + 1));
-  if (written === withoutFlags(args)) return true;
-  const classic = /^(?:file|dir|multi):\S+ in (\S+)/.exec(written);
-  const destination = args.split(" ").at(-1) ?? "";
-  return classic !== null && (classic[1] === destination || classic[1] === `${destination}/`);
-}
-function withoutFlags(text2) {
-  return normalize(text2).replace(/^(?:--\S+\s+)*/, "");
-}
-function normalize(text2) {
-  return text2.replace(/\s+#\s*buildkit$/, "").replace(/\s+/g, " ").trim();
 }
 
 // src/report/sarif.ts
@@ -40476,126 +40847,6 @@ function pruneRules(run2) {
 }
 function trimSlash(path13) {
   return path13.replace(/^\/+/, "");
-}
-
-// src/report/summary.ts
-var SHOWN = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"];
-var SUMMARY_LIST_LIMIT = 20;
-function describeDecision(decision) {
-  const counts = SHOWN.map((severity) => `${severity} ${decision.counts[severity]}`).join(", ");
-  const verdict = decision.pass ? "policy passed" : `policy failed: ${decision.blocking.length} blocking finding${decision.blocking.length === 1 ? "" : "s"}`;
-  return `vulnerabilities ${counts}; secrets ${decision.secrets}; misconfigurations ${decision.misconfigurations}; ignored ${decision.ignored.length}; ${verdict}`;
-}
-function scanOutputs(decision, paths) {
-  return {
-    vulnerabilities: JSON.stringify(
-      Object.fromEntries(SHOWN.map((severity) => [severity, decision.counts[severity]]))
-    ),
-    critical: String(decision.counts.CRITICAL),
-    high: String(decision.counts.HIGH),
-    medium: String(decision.counts.MEDIUM),
-    low: String(decision.counts.LOW),
-    secrets: String(decision.secrets),
-    policy: decision.pass ? "pass" : "fail",
-    report: paths.report,
-    sarif: paths.sarif,
-    sbom: paths.sbom ?? ""
-  };
-}
-function renderSummary(options) {
-  const { decision } = options;
-  const out = [];
-  out.push(`## Build, scan and push: ${code(options.image)}`, "");
-  const failOn = options.failOn.length > 0 ? options.failOn.join(", ") : "none";
-  out.push(
-    decision.pass ? `**Policy: \u2705 pass** (fail-on: ${failOn}; secrets always block)` : `**Policy: \u274C fail**: ${decision.blocking.length} blocking finding${decision.blocking.length === 1 ? "" : "s"} (fail-on: ${failOn}; secrets always block)`,
-    ""
-  );
-  out.push(
-    "| Critical | High | Medium | Low | Unknown | Secrets | Misconfigurations | Ignored |",
-    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    `| ${[...SHOWN.map((severity) => decision.counts[severity]), decision.secrets, decision.misconfigurations, decision.ignored.length].join(" | ")} |`,
-    ""
-  );
-  out.push(`Image: ${code(options.image)}  `, `Digest: ${code(options.digest || "unknown")}`, "");
-  if (decision.blocking.length > 0) {
-    out.push(
-      "### Blocking findings",
-      "",
-      "| Severity | ID | Package or file | Installed | Fixed | Dockerfile line | Why it blocks |",
-      "| --- | --- | --- | --- | --- | --- | --- |"
-    );
-    for (const { finding, reason } of decision.blocking.slice(0, SUMMARY_LIST_LIMIT)) {
-      const source = sourceOf(options.attribution, finding);
-      out.push(
-        row([
-          text(finding.severity),
-          text(finding.id),
-          text(subject(finding)),
-          text(finding.installedVersion ?? ""),
-          text(finding.fixedVersion || (finding.kind === "vulnerability" ? "no fix" : "")),
-          `${text(`${options.dockerfilePath}:${source.line}`)} ${code(truncate(source.instruction, 60))}`,
-          text(reason)
-        ])
-      );
-    }
-    out.push(...more(decision.blocking.length), "");
-  }
-  if (decision.ignored.length > 0) {
-    out.push(
-      "### Ignored findings",
-      "",
-      "| Severity | ID | Package or file | Why | Until |",
-      "| --- | --- | --- | --- | --- |"
-    );
-    for (const { finding, why, until } of decision.ignored.slice(0, SUMMARY_LIST_LIMIT))
-      out.push(row([finding.severity, finding.id, subject(finding), why, until ?? ""].map(text)));
-    out.push(...more(decision.ignored.length), "");
-  }
-  const notes = [...decision.warnings, ...options.notes ?? []];
-  if (notes.length > 0) out.push("### Warnings", "", ...notes.map((note) => `- ${text(note)}`), "");
-  if (options.pushed && options.pushed.length > 0)
-    out.push("### Pushed", "", ...options.pushed.map((reference) => `- ${code(reference)}`), "");
-  return `${out.join("\n").trimEnd()}
-`;
-}
-function renderFailureSummary(message) {
-  return [
-    "## Build, scan and push: failed",
-    "",
-    `<pre><code>${escapeHtml(message)}</code></pre>`,
-    "",
-    "No tag was set unless the message above lists pushed references.",
-    ""
-  ].join("\n");
-}
-function subject(finding) {
-  return finding.packageName ?? finding.path ?? finding.target;
-}
-function more(total) {
-  return total > SUMMARY_LIST_LIMIT ? ["", `\u2026and ${total - SUMMARY_LIST_LIMIT} more (the JSON report lists every finding).`] : [];
-}
-function row(cells) {
-  return `| ${cells.join(" | ")} |`;
-}
-function text(value) {
-  return escapeHtml(value).replace(/[\\`*_[\]~|]/g, (character) => `&#${character.charCodeAt(0)};`).replace(/\r\n|\r|\n/g, "<br>");
-}
-var ENTITIES = {
-  "&": "&amp;",
-  "<": "&lt;",
-  ">": "&gt;",
-  '"': "&quot;",
-  "'": "&#39;"
-};
-function escapeHtml(value) {
-  return value.replace(/[&<>"']/g, (character) => ENTITIES[character]);
-}
-function code(value) {
-  return `<code>${text(value)}</code>`;
-}
-function truncate(value, length) {
-  return value.length > length ? `${value.slice(0, length - 1)}\u2026` : value;
 }
 
 // node_modules/universal-user-agent/index.js
@@ -41880,8 +42131,8 @@ function withCustomRequest(customRequest) {
 
 // node_modules/@octokit/auth-token/dist-bundle/index.js
 var b64url = "(?:[a-zA-Z0-9_-]+)";
-var sep4 = "\\.";
-var jwtRE = new RegExp(`^${b64url}${sep4}${b64url}${sep4}${b64url}$`);
+var sep5 = "\\.";
+var jwtRE = new RegExp(`^${b64url}${sep5}${b64url}${sep5}${b64url}$`);
 var isJWT = jwtRE.test.bind(jwtRE);
 async function auth(token) {
   const isApp = isJWT(token);
@@ -46171,8 +46422,8 @@ var path6 = {
   win32: { sep: "\\" },
   posix: { sep: "/" }
 };
-var sep6 = defaultPlatform === "win32" ? path6.win32.sep : path6.posix.sep;
-minimatch.sep = sep6;
+var sep7 = defaultPlatform === "win32" ? path6.win32.sep : path6.posix.sep;
+minimatch.sep = sep7;
 var GLOBSTAR = /* @__PURE__ */ Symbol("globstar **");
 minimatch.GLOBSTAR = GLOBSTAR;
 var qmark2 = "[^/]";
@@ -47184,11 +47435,11 @@ var __asyncValues = function(o) {
   function verb(n) {
     i[n] = o[n] && function(v) {
       return new Promise(function(resolve5, reject) {
-        v = o[n](v), settle2(resolve5, reject, v.done, v.value);
+        v = o[n](v), settle(resolve5, reject, v.done, v.value);
       });
     };
   }
-  function settle2(resolve5, reject, d, v) {
+  function settle(resolve5, reject, d, v) {
     Promise.resolve(v).then(function(v2) {
       resolve5({ value: v2, done: d });
     }, reject);
@@ -47222,11 +47473,11 @@ var __asyncGenerator = function(thisArg, _arguments, generator) {
     try {
       step(g[n](v));
     } catch (e) {
-      settle2(q[0][3], e);
+      settle(q[0][3], e);
     }
   }
   function step(r) {
-    r.value instanceof __await ? Promise.resolve(r.value.v).then(fulfill, reject) : settle2(q[0][2], r);
+    r.value instanceof __await ? Promise.resolve(r.value.v).then(fulfill, reject) : settle(q[0][2], r);
   }
   function fulfill(value) {
     resume("next", value);
@@ -47234,7 +47485,7 @@ var __asyncGenerator = function(thisArg, _arguments, generator) {
   function reject(value) {
     resume("throw", value);
   }
-  function settle2(f, v) {
+  function settle(f, v) {
     if (f(v), q.shift(), q.length) resume(q[0][0], q[0][1]);
   }
 };
@@ -47489,11 +47740,11 @@ var __asyncValues2 = function(o) {
   function verb(n) {
     i[n] = o[n] && function(v) {
       return new Promise(function(resolve5, reject) {
-        v = o[n](v), settle2(resolve5, reject, v.done, v.value);
+        v = o[n](v), settle(resolve5, reject, v.done, v.value);
       });
     };
   }
-  function settle2(resolve5, reject, d, v) {
+  function settle(resolve5, reject, d, v) {
     Promise.resolve(v).then(function(v2) {
       resolve5({ value: v2, done: d });
     }, reject);
@@ -55586,73 +55837,73 @@ var REDOS_PATTERNS = [
 var redos_default = REDOS_PATTERNS;
 
 // node_modules/is-unsafe/src/contexts/nosql.js
-var sep10 = `["'\\s]*:`;
+var sep11 = `["'\\s]*:`;
 var NOSQL_PATTERNS = [
   // ─── MongoDB $ operator injection ────────────────────────────────────────
   {
     id: "nosql-where-operator",
     description: "$where \u2014 executes arbitrary JavaScript server-side in MongoDB",
-    pattern: new RegExp(`\\$where${sep10}`, "i")
+    pattern: new RegExp(`\\$where${sep11}`, "i")
   },
   {
     id: "nosql-ne-operator",
     description: '$ne \u2014 "not equal" operator used to bypass equality checks',
-    pattern: new RegExp(`\\$ne${sep10}`, "i")
+    pattern: new RegExp(`\\$ne${sep11}`, "i")
   },
   {
     id: "nosql-gt-operator",
     description: '$gt \u2014 "greater than" used to bypass password/value checks',
-    pattern: new RegExp(`\\$gte?${sep10}`, "i")
+    pattern: new RegExp(`\\$gte?${sep11}`, "i")
   },
   {
     id: "nosql-lt-operator",
     description: '$lt / $lte \u2014 "less than" bypass variants',
-    pattern: new RegExp(`\\$lte?${sep10}`, "i")
+    pattern: new RegExp(`\\$lte?${sep11}`, "i")
   },
   {
     id: "nosql-regex-operator",
     description: "$regex \u2014 can be used to extract data character by character (blind injection)",
-    pattern: new RegExp(`\\$regex${sep10}`, "i")
+    pattern: new RegExp(`\\$regex${sep11}`, "i")
   },
   {
     id: "nosql-or-operator",
     description: "$or \u2014 logical OR; used to create always-true conditions",
-    pattern: new RegExp(`\\$or${sep10}\\s*\\[`, "i")
+    pattern: new RegExp(`\\$or${sep11}\\s*\\[`, "i")
   },
   {
     id: "nosql-and-operator",
     description: "$and \u2014 logical AND operator injection",
-    pattern: new RegExp(`\\$and${sep10}\\s*\\[`, "i")
+    pattern: new RegExp(`\\$and${sep11}\\s*\\[`, "i")
   },
   {
     id: "nosql-nor-operator",
     description: "$nor \u2014 logical NOR operator injection",
-    pattern: new RegExp(`\\$nor${sep10}\\s*\\[`, "i")
+    pattern: new RegExp(`\\$nor${sep11}\\s*\\[`, "i")
   },
   {
     id: "nosql-exists-operator",
     description: "$exists \u2014 can enumerate fields to determine schema",
-    pattern: new RegExp(`\\$exists${sep10}`, "i")
+    pattern: new RegExp(`\\$exists${sep11}`, "i")
   },
   {
     id: "nosql-in-operator",
     description: "$in \u2014 matches any value in a list; can enumerate values",
-    pattern: new RegExp(`\\$in${sep10}\\s*\\[`, "i")
+    pattern: new RegExp(`\\$in${sep11}\\s*\\[`, "i")
   },
   {
     id: "nosql-expr-operator",
     description: "$expr \u2014 allows aggregation expressions in queries (MongoDB 3.6+)",
-    pattern: new RegExp(`\\$expr${sep10}`, "i")
+    pattern: new RegExp(`\\$expr${sep11}`, "i")
   },
   {
     id: "nosql-function-operator",
     description: "$function \u2014 executes arbitrary JavaScript in MongoDB 4.4+",
-    pattern: new RegExp(`\\$function${sep10}`, "i")
+    pattern: new RegExp(`\\$function${sep11}`, "i")
   },
   {
     id: "nosql-accumulator-operator",
     description: "$accumulator \u2014 custom aggregation with arbitrary JS execution",
-    pattern: new RegExp(`\\$accumulator${sep10}`, "i")
+    pattern: new RegExp(`\\$accumulator${sep11}`, "i")
   },
   // ─── Prototype pollution ─────────────────────────────────────────────────
   {
@@ -84585,9 +84836,9 @@ function saveCacheV2(paths_1, key_1, options_1) {
 import { existsSync as existsSync9 } from "node:fs";
 import { mkdir as mkdir7, mkdtemp as mkdtemp4, readFile as readFile5, rm as rm6 } from "node:fs/promises";
 import { arch as arch3, platform as platform2, tmpdir as tmpdir2 } from "node:os";
-import { join as join17 } from "node:path";
+import { join as join18 } from "node:path";
 async function runTrivy(options, args) {
-  const directory = await mkdtemp4(join17(tmpdir2(), "bsp-trivy-"));
+  const directory = await mkdtemp4(join18(tmpdir2(), "bsp-trivy-"));
   try {
     return await run(options.trivyPath, args, { cwd: directory, env: childEnv({ HOME: directory }) });
   } finally {
@@ -84607,7 +84858,7 @@ async function prepareTrivyDb(options) {
   if (options.repositories.length === 0)
     throw new Error("no Trivy DB repository to download from: set `trivy-db-repositories`.");
   const store = options.store ?? actionsCacheStore;
-  const dbDir = join17(options.cacheDir, "db");
+  const dbDir = join18(options.cacheDir, "db");
   const prefix2 = `build-scan-push-trivy-db-v2-${platform2()}-${arch3()}-`;
   const cacheKey = `${prefix2}${(options.now ?? /* @__PURE__ */ new Date()).toISOString().slice(0, 10)}`;
   await mkdir7(options.cacheDir, { recursive: true });
@@ -84670,7 +84921,7 @@ async function saveDb(store, dbDir, key) {
   }
 }
 function hasDb(dbDir) {
-  return existsSync9(join17(dbDir, "trivy.db")) && existsSync9(join17(dbDir, "metadata.json"));
+  return existsSync9(join18(dbDir, "trivy.db")) && existsSync9(join18(dbDir, "metadata.json"));
 }
 var SBOM_FILES = {
   cyclonedx: "sbom.cdx.json",
@@ -84678,9 +84929,9 @@ var SBOM_FILES = {
 };
 async function scanImage(options) {
   await mkdir7(options.outputDir, { recursive: true });
-  const reportPath = join17(options.outputDir, "trivy-report.json");
-  const sarifPath = join17(options.outputDir, "trivy-results.sarif");
-  const sbomPath = options.sbom === "none" ? void 0 : join17(options.outputDir, SBOM_FILES[options.sbom]);
+  const reportPath = join18(options.outputDir, "trivy-report.json");
+  const sarifPath = join18(options.outputDir, "trivy-results.sarif");
+  const sbomPath = options.sbom === "none" ? void 0 : join18(options.outputDir, SBOM_FILES[options.sbom]);
   await Promise.all([reportPath, sarifPath, sbomPath].map((path13) => path13 && rm6(path13, { force: true })));
   const scan = await runTrivy(options, [
     "image",
@@ -84727,7 +84978,7 @@ async function scanImage(options) {
 // src/tools/kaniko.ts
 import { existsSync as existsSync10 } from "node:fs";
 import { mkdir as mkdir8, mkdtemp as mkdtemp5, readFile as readFile6, rename as rename4, rm as rm7, writeFile as writeFile4 } from "node:fs/promises";
-import { dirname as dirname9, join as join18 } from "node:path";
+import { dirname as dirname9, join as join19 } from "node:path";
 var DIGESTS_FILE = "digests.json";
 function ociPlatform(arch4) {
   return `linux/${arch4 === "x64" ? "amd64" : "arm64"}`;
@@ -84757,13 +85008,13 @@ async function installKaniko(options) {
   await mkdir8(dirname9(folder), { recursive: true });
   const partial = await mkdtemp5(`${folder}.partial-`);
   try {
-    await mkdir8(join18(partial, "rootfs"));
-    await crane.exportTo(pinned, platform3, join18(partial, "rootfs"));
-    if (!existsSync10(join18(partial, "rootfs", "kaniko", "executor")))
+    await mkdir8(join19(partial, "rootfs"));
+    await crane.exportTo(pinned, platform3, join19(partial, "rootfs"));
+    if (!existsSync10(join19(partial, "rootfs", "kaniko", "executor")))
       throw new Error(
         `the image ${options.image} (${platform3} ${platformDigest}) has no /kaniko/executor: \`kaniko-image\` must name a kaniko executor image such as ghcr.io/osscontainertools/kaniko.`
       );
-    await writeFile4(join18(partial, DIGESTS_FILE), JSON.stringify(digests));
+    await writeFile4(join19(partial, DIGESTS_FILE), JSON.stringify(digests));
     if (!existsSync10(completeMarker(folder))) {
       await rm7(folder, { recursive: true, force: true });
       await rename4(partial, folder);
@@ -84772,10 +85023,10 @@ async function installKaniko(options) {
   } finally {
     await rm7(partial, { recursive: true, force: true });
   }
-  return { rootfs: join18(folder, "rootfs"), image: options.image, ...digests, source: reference.registry };
+  return { rootfs: join19(folder, "rootfs"), image: options.image, ...digests, source: reference.registry };
 }
 function cacheFolder(digest, arch4) {
-  return join18(toolCacheRoot(), "kaniko", digest.replace(":", "-"), arch4);
+  return join19(toolCacheRoot(), "kaniko", digest.replace(":", "-"), arch4);
 }
 function completeMarker(folder) {
   return `${folder}.complete`;
@@ -84783,10 +85034,10 @@ function completeMarker(folder) {
 async function readCache(digest, options) {
   if (!isDigest(digest)) return void 0;
   const folder = cacheFolder(digest, options.arch);
-  if (!existsSync10(completeMarker(folder)) || !existsSync10(join18(folder, "rootfs", "kaniko", "executor")))
+  if (!existsSync10(completeMarker(folder)) || !existsSync10(join19(folder, "rootfs", "kaniko", "executor")))
     return void 0;
-  const digests = JSON.parse(await readFile6(join18(folder, DIGESTS_FILE), "utf8"));
-  return { rootfs: join18(folder, "rootfs"), image: options.image, ...digests, source: "tool cache" };
+  const digests = JSON.parse(await readFile6(join19(folder, DIGESTS_FILE), "utf8"));
+  return { rootfs: join19(folder, "rootfs"), image: options.image, ...digests, source: "tool cache" };
 }
 
 // src/tools/trivy.ts
@@ -84858,20 +85109,21 @@ async function logged(task, describe2) {
 }
 
 // src/main.ts
-function loadConfig(options = {}, env = process.env) {
-  const github = readGitHubContext(env);
+function loadConfig(sources) {
+  const { github } = sources;
+  const env = sources.env ?? process.env;
   const runnerTemp = github.runnerTemp || tmpdir3();
   const config = buildConfig({
-    read: (name) => getInput(name),
+    read: sources.read,
     github,
-    outputDir: options.outputDir ?? join19(runnerTemp, "build-scan-push"),
-    tempDir: join19(runnerTemp, "build-scan-push-private"),
+    outputDir: sources.outputDir ?? join20(runnerTemp, "build-scan-push"),
+    tempDir: join20(runnerTemp, "build-scan-push-private"),
     now: /* @__PURE__ */ new Date(),
     commitTime: () => commitTime(env, github.payload.head_commit?.timestamp, github.workspace)
   });
-  const { registryUsername: username, registryPassword: password, githubToken } = config;
-  for (const secret of [password, githubToken]) if (secret) setSecret(secret);
-  if (password) setSecret(Buffer.from(`${username}:${password}`).toString("base64"));
+  const { username, password } = config.registries;
+  for (const secret of [password, config.report.githubToken]) if (secret) reporter().setSecret(secret);
+  if (password) reporter().setSecret(Buffer.from(`${username}:${password}`).toString("base64"));
   return config;
 }
 function commitTime(env, headCommitTime, workspace) {
@@ -84881,258 +85133,252 @@ function commitTime(env, headCommitTime, workspace) {
   const seconds = gitOutput(["log", "-1", "--format=%ct"], workspace);
   return /^\d+$/.test(seconds) ? new Date(Number(seconds) * 1e3) : void 0;
 }
+var Recorder = class {
+  constructor(config) {
+    this.config = config;
+  }
+  config;
+  stage = "install";
+  tools;
+  platform = { platform: `linux/${goArch()}` };
+  publish;
+  uploadError;
+  notes = [];
+  failure;
+  record() {
+    return {
+      config: this.config,
+      platforms: [this.platform],
+      notes: this.notes,
+      ...this.tools ? { tools: this.tools } : {},
+      ...this.publish ? { publish: this.publish } : {},
+      ...this.uploadError ? { uploadError: this.uploadError } : {},
+      ...this.failure ? { failure: this.failure } : {}
+    };
+  }
+};
+function goArch() {
+  return process.arch === "x64" ? "amd64" : process.arch;
+}
 async function runPipeline(config) {
-  setOutput("pushed", "false");
-  await prepareFolders(config);
-  const tools = await install(config);
-  const trivyDb = fetchTrivyDb(config, tools);
-  const layerCache = config.cache ? await openLayerCache(config) : void 0;
+  const run2 = new Recorder(config);
+  let layerCache;
   try {
-    const build = await buildStage(config, tools, layerCache);
+    await prepareFolders(config);
+    run2.tools = await install(config);
+    const trivyDb = fetchTrivyDb(config, run2.tools);
+    layerCache = config.build.cache ? await openLayerCache(config) : void 0;
+    run2.stage = "build";
+    run2.platform.build = await buildStage(config, run2.tools, layerCache);
+    run2.stage = "scan";
     await trivyDb;
-    const scan = await scanStage(config, tools, build);
-    const decision = await gate(config, scan);
-    const reported = await report(config, build, scan, decision);
-    const published = await settle(decision.pass && config.push ? publish(config, tools, build) : void 0);
-    if (layerCache) await writeLayerCache(config, tools, layerCache, build, decision, published);
-    await writeResults(config, tools, build, decision, reported, published);
-    failIfAnyStageFailed(decision, reported, published);
+    run2.platform.scan = await scanStage(config, run2.tools, run2.platform.build);
+    run2.stage = "gate";
+    run2.platform.decision = await gate(config, run2.platform.scan);
+    run2.stage = "report";
+    await report(run2, run2.platform.build, run2.platform.scan, run2.platform.decision);
+    run2.stage = "publish";
+    if (run2.platform.decision.pass && config.publish.push)
+      run2.publish = await publish(config, run2.tools, run2.platform.build);
+    run2.stage = "cache";
+    if (layerCache) await writeLayerCache(run2, layerCache, run2.platform.build, run2.platform.decision);
+  } catch (error2) {
+    run2.failure = { stage: run2.stage, error: error2 instanceof Error ? error2 : new Error(String(error2)) };
   } finally {
     await layerCache?.close();
   }
+  return run2.record();
 }
-async function settle(work) {
-  const [outcome] = await Promise.allSettled([work]);
-  return outcome;
-}
-function failIfAnyStageFailed(decision, reported, published) {
-  if (published.status === "rejected") throw published.reason;
-  if (reported.uploadError) {
-    const pushed = published.value ? ` The image was pushed: ${published.value.image}.` : "";
-    throw new Error(`${reported.uploadError}${pushed}`);
-  }
-  if (!decision.pass) throw new PolicyFailure(`${describeDecision(decision)}. Nothing was pushed.`);
-}
-var PolicyFailure = class extends Error {
-};
 async function prepareFolders(config) {
-  await mkdir9(config.outputDir, { recursive: true });
-  recordForCleanup(config.tempDir);
-  await mkdir9(config.tempDir, { recursive: true, mode: 448 });
+  await mkdir9(config.run.outputDir, { recursive: true });
+  recordForCleanup(config.run.tempDir);
+  await mkdir9(config.run.tempDir, { recursive: true, mode: 448 });
 }
 function install(config) {
   return installTools({
-    trivyVersion: config.trivyVersion,
-    craneVersion: config.craneVersion,
-    kanikoImage: config.kanikoImage,
-    toolMirror: config.toolMirror,
-    insecureRegistries: config.insecureRegistries,
+    ...config.tools,
+    insecureRegistries: config.registries.insecure,
     arch: process.arch
   });
 }
 function trivyCacheDir(config) {
-  return join19(config.tempDir, "trivy-cache");
+  return join20(config.run.tempDir, "trivy-cache");
 }
 function fetchTrivyDb(config, tools) {
   const ready = prepareTrivyDb({
     trivyPath: tools.trivy.path,
     cacheDir: trivyCacheDir(config),
-    repositories: config.trivyDbRepositories,
-    insecureRegistries: config.insecureRegistries
+    repositories: config.scan.trivyDbRepositories,
+    insecureRegistries: config.registries.insecure
   });
   ready.catch(() => void 0);
   return ready;
 }
 function openLayerCache(config) {
+  const { username, password } = config.registries;
   return startLayerCache({
-    storeDir: join19(config.tempDir, "layer-cache"),
-    cacheRepo: config.cacheRepo,
-    imageRegistry: config.registry,
-    ...config.registryPassword ? { credential: { username: config.registryUsername, password: config.registryPassword } } : {},
-    insecureRegistries: config.insecureRegistries
+    storeDir: join20(config.run.tempDir, "layer-cache"),
+    cacheRepo: config.build.cacheRepo,
+    imageRegistry: config.publish.registry,
+    ...password ? { credential: { username, password } } : {},
+    insecureRegistries: config.registries.insecure
   });
 }
-async function writeLayerCache(config, tools, layerCache, build, decision, published) {
-  if (published.status !== "fulfilled" || !published.value) {
-    const why = !decision.pass ? "the policy failed" : !config.push ? "pushing is off (a pull request, or `push: false`)" : "the image push failed";
-    info(`The layer cache was read only: nothing is written to ${config.cacheRepo}, as ${why}.`);
+async function writeLayerCache(run2, layerCache, build, decision) {
+  const { config } = run2;
+  if (run2.publish?.status !== "pushed") {
+    const why = !decision.pass ? "the policy failed" : !config.publish.push ? "pushing is off (a pull request, or `push: false`)" : "the image push failed";
+    reporter().info(
+      `The layer cache was read only: nothing is written to ${config.build.cacheRepo}, as ${why}.`
+    );
     return;
   }
   const crane = craneRunner({
-    path: tools.crane.path,
-    insecure: config.insecureRegistries.includes(registryOf(config.cacheRepo)),
-    ...config.registryPassword ? { dockerConfigDir: dockerConfigDir(config) } : {}
+    path: run2.tools.crane.path,
+    insecure: config.registries.insecure.includes(registryOf(config.build.cacheRepo)),
+    ...config.registries.password ? { dockerConfigDir: dockerConfigDir(config) } : {}
   });
   await exportLayerCache({ cache: layerCache, crane, scannedDiffIds: build.identity.diffIds });
 }
 async function buildStage(config, tools, layerCache) {
+  const { build, publish: publish2, run: run2 } = config;
   const building = buildImage({
+    ...build,
     rootfs: tools.kaniko.rootfs,
-    context: config.context,
-    dockerfile: config.dockerfile,
-    outputDir: config.outputDir,
-    tempDir: config.tempDir,
-    image: config.image,
-    firstTag: config.tags[0],
-    buildArgs: config.buildArgs,
-    labels: config.labels,
-    target: config.target,
-    reproducible: config.reproducible,
-    insecureRegistries: config.insecureRegistries,
-    extraArgs: config.kanikoArgs,
-    network: config.buildNetwork,
-    loopbackPorts: config.buildLoopbackPorts,
+    outputDir: run2.outputDir,
+    tempDir: run2.tempDir,
+    image: publish2.image,
+    firstTag: publish2.tags[0],
+    insecureRegistries: config.registries.insecure,
+    extraArgs: build.kanikoArgs,
     ...layerCache ? { layerCache: { port: layerCache.port, repository: layerCache.repository } } : {}
   });
-  const build = await building.finally(() => layerCache?.closeWrites());
-  setOutput("digest", build.digest);
-  setOutput("tarball", build.tarball);
-  return build;
+  return building.finally(() => layerCache?.closeWrites());
 }
 async function scanStage(config, tools, build) {
   const scan = await scanImage({
+    ...config.scan,
     trivyPath: tools.trivy.path,
     tarball: build.tarball,
-    outputDir: config.outputDir,
-    cacheDir: trivyCacheDir(config),
-    scanners: config.scanners,
-    sbom: config.sbom
+    outputDir: config.run.outputDir,
+    cacheDir: trivyCacheDir(config)
   });
   const mismatch = scannedImageMismatch(scan.report, build.identity);
   if (mismatch) throw new Error(`${mismatch}: the report is not about this build, so nothing is pushed.`);
   return scan;
 }
 async function gate(config, scan) {
-  const ignores = config.ignoreFile ? parseIgnoreFile(
-    await readWorkspaceFile(config.workspace, config.ignoreFile, IGNORE_FILE_MAX_BYTES),
-    repositoryPath(config, config.ignoreFile)
+  const { policy, run: run2 } = config;
+  const ignores = policy.ignoreFile ? parseIgnoreFile(
+    await readWorkspaceFile(run2.workspace, policy.ignoreFile, IGNORE_FILE_MAX_BYTES),
+    repositoryPath(config, policy.ignoreFile)
   ) : [];
   const decision = decide(scan.report, {
-    failOn: config.failOn,
-    severity: config.severity,
-    ignoreUnfixed: config.ignoreUnfixed,
-    scanners: config.scanners,
+    ...policy,
+    scanners: config.scan.scanners,
     ignores,
     now: /* @__PURE__ */ new Date()
   });
-  for (const warning2 of decision.warnings) warning(warning2);
-  info(describeDecision(decision));
-  const paths = { report: scan.reportPath, sarif: scan.sarifPath, sbom: scan.sbomPath ?? "" };
-  for (const [name, value] of Object.entries(scanOutputs(decision, paths))) setOutput(name, value);
+  for (const warning2 of decision.warnings) reporter().warning(warning2);
+  reporter().info(describeDecision(decision));
   return decision;
 }
-async function report(config, build, scan, decision) {
+async function report(run2, build, scan, decision) {
+  const { config } = run2;
   const attribution = attributeLayers({
-    dockerfileText: await readFile7(config.dockerfile, "utf8"),
-    target: config.target,
+    dockerfileText: await readFile7(config.build.dockerfile, "utf8"),
+    target: config.build.target,
     imageConfig: build.imageConfig,
     report: scan.report
   });
+  run2.platform.attribution = attribution;
   const rewritten = rewriteSarif(JSON.parse(await readFile7(scan.sarifPath, "utf8")), {
-    category: config.sarifCategory,
-    dockerfilePath: repositoryPath(config, config.dockerfile),
+    category: config.report.sarifCategory,
+    dockerfilePath: repositoryPath(config, config.build.dockerfile),
     attribution,
     report: scan.report,
     decision
   });
-  const notes = [...rewritten.dropped];
-  for (const note of rewritten.dropped) warning(note);
+  for (const note of rewritten.dropped) reporter().warning(note);
+  run2.notes.push(...rewritten.dropped);
   await writeFile5(scan.sarifPath, JSON.stringify(rewritten.sarif));
-  if (!config.uploadSarif) return { attribution, notes };
-  const { github } = config;
+  if (config.report.uploadSarif) await upload(run2, rewritten.sarif);
+}
+async function upload(run2, sarif) {
+  const { github, workspace } = run2.config.run;
   const target = resolveUploadTarget({
     ref: github.ref,
     sha: github.sha,
-    checkedOutSha: await checkedOutCommit(config.workspace)
+    checkedOutSha: await checkedOutCommit(workspace)
   });
   const head = github.payload.pull_request?.head?.repo?.full_name;
-  const uploading = uploadSarif({
-    sarif: rewritten.sarif,
-    token: config.githubToken,
-    apiUrl: github.apiUrl,
-    owner: github.owner,
-    repo: github.repoName,
-    ref: target.ref,
-    commitSha: target.commitSha,
-    checkoutPath: config.workspace,
-    startedAt: /* @__PURE__ */ new Date(),
-    fromFork: head !== void 0 && head !== github.repository
-  });
-  const [uploaded] = await Promise.allSettled([uploading]);
+  const [uploaded] = await Promise.allSettled([
+    uploadSarif({
+      sarif,
+      token: run2.config.report.githubToken,
+      apiUrl: github.apiUrl,
+      owner: github.owner,
+      repo: github.repoName,
+      ref: target.ref,
+      commitSha: target.commitSha,
+      checkoutPath: workspace,
+      startedAt: /* @__PURE__ */ new Date(),
+      fromFork: head !== void 0 && head !== github.repository
+    })
+  ]);
   if (uploaded.status === "rejected") {
-    const uploadError = `SARIF upload failed: ${uploaded.reason.message}`;
-    error(uploadError);
-    return { attribution, notes: [...notes, uploadError], uploadError };
-  }
-  if (uploaded.value.status === "complete")
-    info(`SARIF uploaded to code scanning (${uploaded.value.id}).`);
+    run2.uploadError = `SARIF upload failed: ${uploaded.reason.message}`;
+    reporter().error(run2.uploadError);
+    run2.notes.push(run2.uploadError);
+  } else if (uploaded.value.status === "complete")
+    reporter().info(`SARIF uploaded to code scanning (${uploaded.value.id}).`);
   else {
-    warning(uploaded.value.warning);
-    notes.push(uploaded.value.warning);
+    reporter().warning(uploaded.value.warning);
+    run2.notes.push(uploaded.value.warning);
   }
-  return { attribution, notes };
 }
 async function publish(config, tools, build) {
-  const login = config.registryPassword ? await loginRegistry({
-    crane: tools.crane.path,
-    registry: config.registry,
-    username: config.registryUsername,
-    password: config.registryPassword,
-    dockerConfigDir: dockerConfigDir(config)
-  }) : void 0;
-  const published = await publishImage({
-    crane: tools.crane.path,
-    tarball: build.tarball,
-    image: config.image,
-    tags: config.tags,
-    expectedDigest: build.digest,
-    insecure: config.insecureRegistries.includes(config.registry),
-    ...login ? { dockerConfigDir: login.dockerConfigDir } : {}
-  });
-  setOutput("pushed", "true");
-  return published;
-}
-function dockerConfigDir(config) {
-  return join19(config.tempDir, "docker-config");
-}
-async function writeResults(config, tools, build, decision, reported, outcome) {
-  const published = outcome.status === "fulfilled" ? outcome.value : void 0;
-  const failure = outcome.status === "rejected" ? outcome.reason : void 0;
-  const partial = failure instanceof PublishError ? failure.pushed : [];
-  setOutput("image", published?.image ?? "");
-  setOutput("tags", (published?.references ?? partial).join("\n"));
-  await summary.addRaw(
-    renderSummary({
-      decision,
-      image: config.image,
-      digest: build.digest,
-      dockerfilePath: repositoryPath(config, config.dockerfile),
-      attribution: reported.attribution,
-      failOn: config.failOn,
-      notes: [...reported.notes, ...failure ? [`Push failed: ${failure.message}`] : [], toolsNote(tools)],
-      ...published ? { pushed: published.references } : {}
-    })
-  ).write();
-}
-function toolsNote({ trivy, crane, kaniko }) {
-  const platform3 = `${kaniko.platformDigest}${kaniko.indexDigest ? ` (index ${kaniko.indexDigest})` : ""}`;
-  return `Built with kaniko ${kaniko.image} \u2192 ${platform3}, scanned with Trivy ${trivy.version}, pushed with crane ${crane.version}.`;
-}
-function repositoryPath(config, path13) {
-  return relative8(config.workspace, path13).split(sep12).join("/");
-}
-async function main(options = {}) {
+  const { username, password, insecure } = config.registries;
   try {
-    await runPipeline(loadConfig(options));
+    const login = password ? await loginRegistry({
+      crane: tools.crane.path,
+      registry: config.publish.registry,
+      username,
+      password,
+      dockerConfigDir: dockerConfigDir(config)
+    }) : void 0;
+    const result = await publishImage({
+      crane: tools.crane.path,
+      tarball: build.tarball,
+      image: config.publish.image,
+      tags: config.publish.tags,
+      expectedDigest: build.digest,
+      insecure: insecure.includes(config.publish.registry),
+      ...login ? { dockerConfigDir: login.dockerConfigDir } : {}
+    });
+    return { status: "pushed", result };
   } catch (error2) {
-    const message = error2 instanceof Error ? error2.message : String(error2);
-    setFailed(message);
-    if (!(error2 instanceof PolicyFailure)) await summarizeFailure(message);
+    const failure = error2 instanceof Error ? error2 : new Error(String(error2));
+    return {
+      status: "failed",
+      error: failure,
+      pushed: failure instanceof PublishError ? failure.pushed : []
+    };
   }
 }
-async function summarizeFailure(message) {
-  if (!process.env.GITHUB_STEP_SUMMARY) return;
-  await summary.addRaw(renderFailureSummary(message)).write();
+function dockerConfigDir(config) {
+  return join20(config.run.tempDir, "docker-config");
+}
+async function main(sources = {}, speaker = reporter()) {
+  const github = sources.github ?? readGitHubContext(process.env);
+  let record;
+  try {
+    const config = loadConfig({ read: (name) => getInput(name), github, ...sources });
+    record = await runPipeline(config);
+  } catch (error2) {
+    record = { platforms: [], notes: [], failure: { stage: "inputs", error: error2 } };
+  }
+  await finish(record, speaker);
 }
 
 // src/index.ts

@@ -221,14 +221,21 @@ async function buildStage(
 ): Promise<BuildResult> {
   const { build, publish, run } = config;
   const building = buildImage({
-    ...build,
     rootfs: tools.kaniko.rootfs,
+    context: build.context,
+    dockerfile: build.dockerfile,
     outputDir: run.outputDir,
     tempDir: run.tempDir,
     image: publish.image,
     firstTag: publish.tags[0]!,
+    buildArgs: build.buildArgs,
+    labels: build.labels,
+    target: build.target,
+    reproducible: build.reproducible,
     insecureRegistries: config.registries.insecure,
     extraArgs: build.kanikoArgs,
+    network: build.network,
+    loopbackPorts: build.loopbackPorts,
     ...(layerCache ? { layerCache: { port: layerCache.port, repository: layerCache.repository } } : {}),
   });
   // Whatever the build did, it writes nothing more to the cache; the entries stay for the export.
