@@ -14,13 +14,10 @@ import {
   refusedTrivyVersion,
 } from './tools/releases.js';
 import { lstatWorkspaceFile } from './workspace-file.js';
-
-export const SEVERITIES = ['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
-export type Severity = (typeof SEVERITIES)[number];
-export const SCANNERS = ['vuln', 'secret', 'misconfig', 'license'] as const;
-export type Scanner = (typeof SCANNERS)[number];
-export const SBOM_FORMATS = ['cyclonedx', 'spdx-json', 'none'] as const;
-export type SbomFormat = (typeof SBOM_FORMATS)[number];
+import type { SbomFormat, Scanner, Severity } from './vocabulary.js';
+import { SBOM_FORMATS, SCANNERS, SEVERITIES } from './vocabulary.js';
+// src/scan/trivy.ts still imports these types from here; it moves to ./vocabulary.js in its rename.
+export type { SbomFormat, Scanner, Severity } from './vocabulary.js';
 
 export const DEFAULT_TRIVY_DB_REPOSITORIES = [
   'mirror.gcr.io/aquasec/trivy-db:2',

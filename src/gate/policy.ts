@@ -1,6 +1,7 @@
-import type { Scanner, Severity } from '../inputs.js';
-import type { Finding, FindingKind, TrivyReport } from '../scan/report.js';
+import type { TrivyReport } from '../scan/report.js';
 import { findingsOf } from '../scan/report.js';
+import type { Finding, Scanner, Severity } from '../vocabulary.js';
+import { SCANNER_OF } from '../vocabulary.js';
 import type { IgnoreRule } from './ignore.js';
 import { expiryTime, isExpired, ruleMatches } from './ignore.js';
 
@@ -45,12 +46,6 @@ export interface Decision {
 /** Ignores that are about to expire get a warning this many days ahead. */
 export const EXPIRY_WARNING_DAYS = 14;
 const DAY_MS = 86_400_000;
-
-const SCANNER_OF: Record<FindingKind, Scanner> = {
-  vulnerability: 'vuln',
-  secret: 'secret',
-  misconfiguration: 'misconfig',
-};
 
 /**
  * The gate: a pure function of the report and the policy. The ignore file is applied here rather

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import type { Severity } from '../inputs.js';
 import type { Decision } from '../gate/policy.js';
-import type { Finding, TrivyReport } from '../scan/report.js';
-import { findingsOf, severityRank } from '../scan/report.js';
+import type { TrivyReport } from '../scan/report.js';
+import { findingsOf } from '../scan/report.js';
+import type { Finding, Severity } from '../vocabulary.js';
+import { isSeverity, severityRank } from '../vocabulary.js';
 import type { LayerAttribution } from './dockerfile.js';
 import { sourceOf } from './dockerfile.js';
 
@@ -244,7 +245,7 @@ function relocate(result: SarifResult, finding: Finding | undefined, options: Re
 function severityOfResult(result: SarifResult, rules: readonly SarifRule[]): Severity {
   const rule =
     result.ruleIndex !== undefined ? rules[result.ruleIndex] : rules.find((r) => r.id === result.ruleId);
-  const tagged = rule?.properties?.tags?.find((tag) => ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW'].includes(tag));
+  const tagged = rule?.properties?.tags?.find((tag) => isSeverity(tag) && tag !== 'UNKNOWN');
   if (tagged) return tagged as Severity;
   const score = Number(rule?.properties?.['security-severity']);
   if (score >= 9) return 'CRITICAL';

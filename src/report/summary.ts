@@ -1,10 +1,9 @@
 import type { Decision } from '../gate/policy.js';
-import type { Finding } from '../scan/report.js';
+import type { Finding } from '../vocabulary.js';
+import { SEVERITIES_MOST_SEVERE_FIRST as SHOWN } from '../vocabulary.js';
 import type { LayerAttribution } from './dockerfile.js';
 import { sourceOf } from './dockerfile.js';
 
-/** Severities as the summary, the log and the outputs show them, most severe first. */
-const SHOWN = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'] as const;
 export const SUMMARY_LIST_LIMIT = 20;
 
 /** One line for the log with the same numbers as the outputs and the summary. */

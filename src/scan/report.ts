@@ -1,6 +1,6 @@
 import type { ImageConfig, ImageIdentity } from '../build/tarball.js';
-import { SEVERITIES } from '../inputs.js';
-import type { Severity } from '../inputs.js';
+import type { Finding } from '../vocabulary.js';
+import { severityOf } from '../vocabulary.js';
 
 /**
  * The parts of Trivy's JSON report (SchemaVersion 2) that the action reads. Trivy writes more;
@@ -81,30 +81,6 @@ export interface TrivyMisconfiguration {
   readonly Message?: string;
   readonly PrimaryURL?: string;
   readonly Layer?: TrivyLayer;
-}
-
-export type FindingKind = 'vulnerability' | 'secret' | 'misconfiguration';
-
-/** One finding of any kind, flattened from the report for the gate, SARIF and the summary. */
-export interface Finding {
-  readonly kind: FindingKind;
-  /** CVE/GHSA ID, secret rule ID or misconfiguration ID. */
-  readonly id: string;
-  readonly severity: Severity;
-  /** Trivy's result target: the image (OS packages) or a file path inside the image. */
-  readonly target: string;
-  readonly title: string;
-  readonly packageName?: string;
-  readonly installedVersion?: string;
-  readonly fixedVersion?: string;
-  readonly status?: string;
-  readonly purl?: string;
-  /** File inside the image: the package's path, or the target file of a secret/misconfiguration. */
-  readonly path?: string;
-  readonly line?: number;
-  /** Uncompressed layer digest (DiffID) that introduced the finding, when Trivy knows it. */
-  readonly layerDiffId?: string;
-  readonly layerDigest?: string;
 }
 
 /** A report that is not Trivy's JSON is a scanner failure, never "no findings". */
@@ -208,16 +184,6 @@ export function findingsOf(report: TrivyReport): Finding[] {
     }
   }
   return findings;
-}
-
-export function severityOf(value: string): Severity {
-  const upper = value.toUpperCase();
-  return (SEVERITIES as readonly string[]).includes(upper) ? (upper as Severity) : 'UNKNOWN';
-}
-
-/** Larger is more severe: UNKNOWN 0 … CRITICAL 4. */
-export function severityRank(severity: Severity): number {
-  return SEVERITIES.indexOf(severity);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
