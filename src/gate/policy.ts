@@ -1,5 +1,5 @@
-import type { TrivyReport } from '../scan/report.js';
-import { findingsOf } from '../scan/report.js';
+import type { TrivyReport } from '../scan/trivy-report.js';
+import { findingsOf } from '../scan/trivy-report.js';
 import type { Finding, Scanner, Severity } from '../vocabulary.js';
 import { SCANNER_OF } from '../vocabulary.js';
 import type { IgnoreRule } from './ignore.js';

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { Decision } from '../gate/policy.js';
-import type { TrivyReport } from '../scan/report.js';
-import { findingsOf } from '../scan/report.js';
+import type { TrivyReport } from '../scan/trivy-report.js';
+import { findingsOf } from '../scan/trivy-report.js';
 import type { Finding, Severity } from '../vocabulary.js';
 import { isSeverity, severityRank } from '../vocabulary.js';
-import type { LayerAttribution } from './dockerfile.js';
-import { sourceOf } from './dockerfile.js';
+import type { LayerAttribution } from './layer-attribution.js';
+import { sourceOf } from './layer-attribution.js';
 
 /** The parts of SARIF 2.1.0 that are read or rewritten; everything else passes through. */
 export interface SarifLog {

@@ -1,8 +1,8 @@
 import type { Decision } from '../gate/policy.js';
 import type { Finding } from '../vocabulary.js';
 import { SEVERITIES_MOST_SEVERE_FIRST as SHOWN } from '../vocabulary.js';
-import type { LayerAttribution } from './dockerfile.js';
-import { sourceOf } from './dockerfile.js';
+import type { LayerAttribution } from './layer-attribution.js';
+import { sourceOf } from './layer-attribution.js';
 
 export const SUMMARY_LIST_LIMIT = 20;
 

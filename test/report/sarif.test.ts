@@ -5,11 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { parseIgnoreFile } from '../../src/gate/ignore.js';
 import type { Policy } from '../../src/gate/policy.js';
 import { decide } from '../../src/gate/policy.js';
-import { attributeLayers } from '../../src/report/dockerfile.js';
+import { attributeLayers } from '../../src/report/layer-attribution.js';
 import type { SarifLog } from '../../src/report/sarif.js';
 import { rewriteSarif } from '../../src/report/sarif.js';
 import type { ImageConfig } from '../../src/build/tarball.js';
-import type { TrivyReport } from '../../src/scan/report.js';
+import type { TrivyReport } from '../../src/scan/trivy-report.js';
 import { policy } from '../helpers/policy.js';
 import { TRIVY_FIXTURES, trivyFixture } from '../scan/trivy-fixtures.js';
 

@@ -1,7 +1,7 @@
 import type { Instruction, Stage } from '../dockerfile.js';
 import { parseDockerfile } from '../dockerfile.js';
 import type { ImageConfig } from '../build/tarball.js';
-import type { TrivyReport } from '../scan/report.js';
+import type { TrivyReport } from '../scan/trivy-report.js';
 import type { Finding } from '../vocabulary.js';
 
 /** Where a layer (or a finding in it) comes from in the Dockerfile. */
