@@ -113,7 +113,6 @@ for (const ignoreUnfixed of [false, true]) {
       category: 'bench',
       dockerfilePath: 'Dockerfile',
       attribution,
-      report,
       decision,
     });
     last = { decision, rewritten };

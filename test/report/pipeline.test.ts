@@ -79,7 +79,6 @@ describe('scan → gate → SARIF → upload → summary', () => {
       category: 'build-scan-push:ghcr.io/octo/app',
       dockerfilePath: 'docker/Dockerfile',
       attribution,
-      report: scanned.report,
       decision,
     });
     expect([decision.pass, rewritten.results, rewritten.hiddenByPolicy]).toEqual([

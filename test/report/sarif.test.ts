@@ -31,7 +31,6 @@ function rewrite(
     category,
     dockerfilePath: 'docker/Dockerfile',
     attribution,
-    report,
     decision: decide(report, options.policy ?? policy()),
     limits: options.limits,
   });
@@ -67,7 +66,6 @@ describe('rewriteSarif on the SARIF Trivy wrote for alpine-310', () => {
       category: 'images/app/',
       dockerfilePath: 'Dockerfile',
       attribution: attributeLayers({ dockerfileText: 'FROM alpine\n', report }),
-      report,
       decision: decide(report, policy()),
     });
     expect(sarif.runs[0]!.automationDetails!.id).toBe('images/app/');
@@ -141,7 +139,6 @@ describe('rewriteSarif on the SARIF Trivy wrote for alpine-310', () => {
         category,
         dockerfilePath: '',
         attribution: attributeLayers({ dockerfileText: 'FROM alpine\n', report }),
-        report,
         decision: decide(report, policy()),
       }),
     ).toThrow(/never empty/);
