@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { RunResult } from './exec.js';
 import { lastLines, run } from './exec.js';
+import { reporter } from './reporter.js';
 
 const STATE_KEY = 'cleanup-paths';
 const recorded = new Set<string>();
@@ -13,7 +14,7 @@ const recorded = new Set<string>();
  */
 export function recordForCleanup(path: string): void {
   recorded.add(path);
-  core.saveState(STATE_KEY, JSON.stringify([...recorded]));
+  reporter().saveState(STATE_KEY, JSON.stringify([...recorded]));
 }
 
 /** Paths recorded by this process (the local runner cleans up without a post step). */

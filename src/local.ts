@@ -1,11 +1,15 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { INPUT_DEFAULTS } from './inputs.js';
-import type { InputName } from './inputs.js';
-import { gitOutput } from './exec.js';
-import { main } from './main.js';
 import { pathsRecordedThisRun, removePaths } from './cleanup.js';
+import type { GitHubContext } from './context.js';
+import { readGitHubContext } from './context.js';
+import { gitOutput } from './exec.js';
+import type { InputName } from './inputs.js';
+import { INPUT_DEFAULTS } from './inputs.js';
+import { main } from './main.js';
+import { useReporter } from './reporter.js';
+import { terminalReporter } from './terminal-reporter.js';
 
 const USAGE = `Usage: npm run local -- [--<input> <value>]...
 
@@ -17,11 +21,13 @@ Defaults are the action's, except: push false, upload-sarif false unless --githu
 given, image localhost/<folder name> outside a GitHub workflow, and tag local outside a git
 checkout. RUNNER_DEBUG=1 shows debug lines.`;
 
+export interface LocalFlags {
+  readonly inputs: Partial<Record<InputName, string>>;
+  readonly out?: string;
+}
+
 /** `--name value` and `--name=value` pairs; every name must be an action input (or --out). */
-export function parseFlags(argv: readonly string[]): {
-  inputs: Partial<Record<InputName, string>>;
-  out?: string;
-} {
+export function parseFlags(argv: readonly string[]): LocalFlags {
   const inputs: Partial<Record<InputName, string>> = {};
   let out: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -38,20 +44,18 @@ export function parseFlags(argv: readonly string[]): {
   return out === undefined ? { inputs } : { inputs, out };
 }
 
-/** The environment the runner would give the action, filled in from this machine and git. */
-export function localEnvironment(
-  flags: ReturnType<typeof parseFlags>,
-  env: NodeJS.ProcessEnv,
+/** The inputs of a local run: the flags over the local defaults. */
+export function localInputs(
+  flags: LocalFlags,
+  github: Pick<GitHubContext, 'sha' | 'repository'>,
   cwd: string,
-  out: string,
-): Record<string, string> {
-  const sha = env.GITHUB_SHA ?? gitOutput(['rev-parse', 'HEAD'], cwd);
-  const inputs: Partial<Record<InputName, string>> = {
+): Partial<Record<InputName, string>> {
+  return {
     push: 'false',
     // Outside a git checkout there is no commit to tag the image by.
-    ...(sha ? {} : { tags: 'local' }),
+    ...(github.sha ? {} : { tags: 'local' }),
     'upload-sarif': flags.inputs['github-token'] ? 'true' : 'false',
-    ...(env.GITHUB_REPOSITORY
+    ...(github.repository
       ? {}
       : {
           image: `localhost/${basename(cwd)
@@ -60,79 +64,21 @@ export function localEnvironment(
         }),
     ...flags.inputs,
   };
-  const branch = gitOutput(['symbolic-ref', '--quiet', 'HEAD'], cwd);
-  const result: Record<string, string> = {
+}
+
+/** The workflow context a runner would give, filled in from this machine and git. */
+export function localContext(env: NodeJS.ProcessEnv, cwd: string, runnerTemp: string): GitHubContext {
+  return readGitHubContext({
+    ...env,
     GITHUB_WORKSPACE: env.GITHUB_WORKSPACE ?? cwd,
-    GITHUB_SHA: sha,
-    GITHUB_REF: env.GITHUB_REF ?? branch,
+    GITHUB_SHA: env.GITHUB_SHA ?? gitOutput(['rev-parse', 'HEAD'], cwd),
+    GITHUB_REF: env.GITHUB_REF ?? gitOutput(['symbolic-ref', '--quiet', 'HEAD'], cwd),
     GITHUB_EVENT_NAME: env.GITHUB_EVENT_NAME ?? 'workflow_dispatch',
-    RUNNER_TEMP: env.RUNNER_TEMP ?? mkdtempSync(join(tmpdir(), 'build-scan-push-')),
-    RUNNER_TOOL_CACHE: env.RUNNER_TOOL_CACHE ?? join(homedir(), '.cache', 'build-scan-push', 'tools'),
-    GITHUB_OUTPUT: join(out, 'outputs.txt'),
-    GITHUB_STEP_SUMMARY: join(out, 'summary.md'),
-    GITHUB_STATE: join(out, '.state'),
-  };
-  for (const [name, value] of Object.entries(inputs)) result[`INPUT_${name.toUpperCase()}`] = value;
-  return result;
+    RUNNER_TEMP: runnerTemp,
+  });
 }
 
-/**
- * A workflow command line as a person at a terminal should see it: the runner hides debug
- * lines and masks, shows errors and warnings, and folds groups; a terminal gets the same.
- * Returns undefined for a line that must not be shown.
- */
-export function renderWorkflowCommand(line: string, debug = false): string | undefined {
-  const command = /^::([a-z-]+)(?: [^:]*)?::(.*)$/s.exec(line);
-  if (!command) return line;
-  const [, name, encoded = ''] = command;
-  const message = encoded.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%25/g, '%');
-  switch (name) {
-    case 'debug':
-      return debug ? `debug: ${message}` : undefined;
-    case 'add-mask':
-    case 'endgroup':
-      return undefined;
-    case 'error':
-      return `Error: ${message}`;
-    case 'warning':
-      return `Warning: ${message}`;
-    case 'notice':
-      return `Notice: ${message}`;
-    case 'group':
-      return `▶ ${message}`;
-    default:
-      return line;
-  }
-}
-
-/**
- * What a terminal shows of one write to stdout. A fenced batch of tool output (log-fence.ts
- * writes each in one call) is plain text: its lines as they are, without the markers. A workflow
- * command from @actions/core (one whole line per write) is rendered; anything else is as it is.
- */
-export function renderStdoutWrite(text: string, debug = false): string {
-  const fenced = /^::stop-commands::([0-9a-f]+)\n([\s\S]*)::\1::\n$/.exec(text);
-  if (fenced) return fenced[2]!;
-  if (!text.startsWith('::')) return text;
-  const shown = text
-    .split(/\r?\n/)
-    .filter((line) => line !== '')
-    .map((line) => renderWorkflowCommand(line, debug))
-    .filter((line): line is string => line !== undefined);
-  return shown.length > 0 ? `${shown.join('\n')}\n` : '';
-}
-
-function renderCommandsOnStdout(debug: boolean): void {
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
-    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    const shown = renderStdoutWrite(text, debug);
-    if (shown === text) return write(chunk, ...rest);
-    return shown ? write(shown, ...rest) : true;
-  }) as typeof process.stdout.write;
-}
-
-/** The local runner: the runner's environment from flags, the pipeline, then the post step's cleanup. */
+/** The local runner: the inputs from flags, the pipeline, then the post step's cleanup. */
 export async function runLocal(argv: readonly string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(USAGE);
@@ -140,14 +86,17 @@ export async function runLocal(argv: readonly string[]): Promise<void> {
   }
   const flags = parseFlags(argv);
   const outputDir = resolve(flags.out ?? 'out');
-  const environment = localEnvironment(flags, process.env, process.cwd(), outputDir);
   mkdirSync(outputDir, { recursive: true });
-  for (const file of ['GITHUB_OUTPUT', 'GITHUB_STEP_SUMMARY', 'GITHUB_STATE'] as const)
-    writeFileSync(environment[file]!, '');
-  Object.assign(process.env, environment);
-  renderCommandsOnStdout(process.env.RUNNER_DEBUG === '1');
+  for (const file of ['outputs.txt', 'summary.md']) writeFileSync(join(outputDir, file), '');
+  const runnerTemp = process.env.RUNNER_TEMP ?? mkdtempSync(join(tmpdir(), 'build-scan-push-'));
+  // @actions/tool-cache reads where it caches from these two; nothing else goes through the environment.
+  process.env.RUNNER_TEMP = runnerTemp;
+  process.env.RUNNER_TOOL_CACHE ??= join(homedir(), '.cache', 'build-scan-push', 'tools');
+  const github = localContext(process.env, process.cwd(), runnerTemp);
+  const inputs = localInputs(flags, github, process.cwd());
+  useReporter(terminalReporter({ outputDir, debug: process.env.RUNNER_DEBUG === '1' }));
   try {
-    await main({ outputDir });
+    await main({ read: (name) => inputs[name] ?? '', github, outputDir });
   } finally {
     await removePaths(pathsRecordedThisRun());
   }

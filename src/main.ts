@@ -1,28 +1,31 @@
 import * as core from '@actions/core';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative, sep } from 'node:path';
+import { join } from 'node:path';
 import type { BuildResult } from './build/kaniko.js';
 import { buildImage } from './build/kaniko.js';
 import type { LayerCache } from './build/layer-cache.js';
 import { exportLayerCache, startLayerCache } from './build/layer-cache.js';
 import { recordForCleanup } from './cleanup.js';
+import type { GitHubContext } from './context.js';
 import { readGitHubContext } from './context.js';
-import { registryOf } from './reference.js';
 import { gitOutput } from './exec.js';
+import { finish, repositoryPath } from './finish.js';
 import type { Decision } from './gate/policy.js';
 import { decide } from './gate/policy.js';
 import { IGNORE_FILE_MAX_BYTES, parseIgnoreFile } from './gate/ignore.js';
-import type { Config, InputName } from './inputs.js';
+import type { Config, InputValues } from './inputs.js';
 import { buildConfig } from './inputs.js';
-import type { PublishResult } from './publish/crane.js';
 import { PublishError, loginRegistry, publishImage } from './publish/crane.js';
-import type { LayerAttribution } from './report/layer-attribution.js';
+import { registryOf } from './reference.js';
+import type { Reporter } from './reporter.js';
+import { reporter } from './reporter.js';
 import { attributeLayers } from './report/layer-attribution.js';
 import type { SarifLog } from './report/sarif.js';
 import { rewriteSarif } from './report/sarif.js';
-import { describeDecision, renderFailureSummary, renderSummary, scanOutputs } from './report/summary.js';
+import { describeDecision } from './report/summary.js';
 import { checkedOutCommit, resolveUploadTarget, uploadSarif } from './report/upload.js';
+import type { PlatformRun, PublishOutcome, RunRecord, StageName } from './run-record.js';
 import type { ScanResult } from './scan/trivy.js';
 import { scannedImageMismatch } from './scan/trivy-report.js';
 import { prepareTrivyDb, scanImage } from './scan/trivy.js';
@@ -31,29 +34,34 @@ import type { InstalledTools } from './tools/install.js';
 import { installTools } from './tools/install.js';
 import { readWorkspaceFile } from './workspace-file.js';
 
-export interface MainOptions {
+/** Where the inputs and the context come from, and where results go. */
+export interface RunSources {
+  readonly read: InputValues;
+  readonly github: GitHubContext;
   /** Where results go; the runner's default is RUNNER_TEMP, the local runner's ./out. */
   readonly outputDir?: string;
+  readonly env?: NodeJS.ProcessEnv;
 }
 
-/** Reads the action's inputs and context into a Config; nothing runs before this succeeds. */
-export function loadConfig(options: MainOptions = {}, env: NodeJS.ProcessEnv = process.env): Config {
-  const github = readGitHubContext(env);
+/** Reads the inputs and context into a Config; nothing runs before this succeeds. */
+export function loadConfig(sources: RunSources): Config {
+  const { github } = sources;
+  const env = sources.env ?? process.env;
   // Never the workspace: the private folder holds registry credentials while the step runs.
   const runnerTemp = github.runnerTemp || tmpdir();
   const config = buildConfig({
-    read: (name: InputName) => core.getInput(name),
+    read: sources.read,
     github,
-    outputDir: options.outputDir ?? join(runnerTemp, 'build-scan-push'),
+    outputDir: sources.outputDir ?? join(runnerTemp, 'build-scan-push'),
     tempDir: join(runnerTemp, 'build-scan-push-private'),
     now: new Date(),
     commitTime: () => commitTime(env, github.payload.head_commit?.timestamp, github.workspace),
   });
   // Mask every form of the secrets before anything can log them: the password may be a PAT
   // rather than the job token, and its basic-auth form lands in credential files.
-  const { registryUsername: username, registryPassword: password, githubToken } = config;
-  for (const secret of [password, githubToken]) if (secret) core.setSecret(secret);
-  if (password) core.setSecret(Buffer.from(`${username}:${password}`).toString('base64'));
+  const { username, password } = config.registries;
+  for (const secret of [password, config.report.githubToken]) if (secret) reporter().setSecret(secret);
+  if (password) reporter().setSecret(Buffer.from(`${username}:${password}`).toString('base64'));
   return config;
 }
 
@@ -74,73 +82,82 @@ function commitTime(
   return /^\d+$/.test(seconds) ? new Date(Number(seconds) * 1000) : undefined;
 }
 
-/** The pipeline: install → build (DB fetched meanwhile) → scan → gate → report → publish → outputs. */
-export async function runPipeline(config: Config): Promise<void> {
-  core.setOutput('pushed', 'false');
-  await prepareFolders(config);
-  const tools = await install(config);
-  const trivyDb = fetchTrivyDb(config, tools);
-  const layerCache = config.cache ? await openLayerCache(config) : undefined;
+/** The run as it goes: each stage fills in its part; a stage that throws is recorded, not lost. */
+class Recorder {
+  stage: StageName = 'install';
+  tools?: InstalledTools;
+  platform: { -readonly [K in keyof PlatformRun]: PlatformRun[K] } = { platform: `linux/${goArch()}` };
+  publish?: PublishOutcome;
+  uploadError?: string;
+  readonly notes: string[] = [];
+  failure?: { stage: StageName; error: Error };
+
+  constructor(readonly config: Config) {}
+
+  record(): RunRecord {
+    return {
+      config: this.config,
+      platforms: [this.platform],
+      notes: this.notes,
+      ...(this.tools ? { tools: this.tools } : {}),
+      ...(this.publish ? { publish: this.publish } : {}),
+      ...(this.uploadError ? { uploadError: this.uploadError } : {}),
+      ...(this.failure ? { failure: this.failure } : {}),
+    };
+  }
+}
+
+function goArch(): string {
+  return process.arch === 'x64' ? 'amd64' : process.arch;
+}
+
+/** The pipeline: install → build (DB fetched meanwhile) → scan → gate → report → publish → cache. */
+export async function runPipeline(config: Config): Promise<RunRecord> {
+  const run = new Recorder(config);
+  let layerCache: LayerCache | undefined;
   try {
-    const build = await buildStage(config, tools, layerCache);
+    await prepareFolders(config);
+    run.tools = await install(config);
+    const trivyDb = fetchTrivyDb(config, run.tools);
+    layerCache = config.build.cache ? await openLayerCache(config) : undefined;
+    run.stage = 'build';
+    run.platform.build = await buildStage(config, run.tools, layerCache);
+    run.stage = 'scan';
     await trivyDb;
-    const scan = await scanStage(config, tools, build);
-    const decision = await gate(config, scan);
-    const reported = await report(config, build, scan, decision);
-    const published = await settle(decision.pass && config.push ? publish(config, tools, build) : undefined);
-    if (layerCache) await writeLayerCache(config, tools, layerCache, build, decision, published);
-    // The summary is written whatever the push did: counts, verdict and what reached the registry.
-    await writeResults(config, tools, build, decision, reported, published);
-    failIfAnyStageFailed(decision, reported, published);
+    run.platform.scan = await scanStage(config, run.tools, run.platform.build);
+    run.stage = 'gate';
+    run.platform.decision = await gate(config, run.platform.scan);
+    run.stage = 'report';
+    await report(run, run.platform.build, run.platform.scan, run.platform.decision);
+    run.stage = 'publish';
+    if (run.platform.decision.pass && config.publish.push)
+      run.publish = await publish(config, run.tools, run.platform.build);
+    run.stage = 'cache';
+    if (layerCache) await writeLayerCache(run, layerCache, run.platform.build, run.platform.decision);
+  } catch (error) {
+    run.failure = { stage: run.stage, error: error instanceof Error ? error : new Error(String(error)) };
   } finally {
     await layerCache?.close();
   }
+  return run.record();
 }
-
-type Settled<T> = PromiseSettledResult<T | undefined>;
-
-/** Waits for work that may not have started, keeping its failure for after the summary. */
-async function settle<T>(work: Promise<T> | undefined): Promise<Settled<T>> {
-  const [outcome] = await Promise.allSettled([work]);
-  return outcome;
-}
-
-/** A failed push first, then a failed upload (the image may be out), then the policy. */
-function failIfAnyStageFailed(
-  decision: Decision,
-  reported: ReportResult,
-  published: Settled<PublishResult>,
-): void {
-  if (published.status === 'rejected') throw published.reason;
-  if (reported.uploadError) {
-    const pushed = published.value ? ` The image was pushed: ${published.value.image}.` : '';
-    throw new Error(`${reported.uploadError}${pushed}`);
-  }
-  if (!decision.pass) throw new PolicyFailure(`${describeDecision(decision)}. Nothing was pushed.`);
-}
-
-/** The policy said no: the summary already explains why, so only the step's status changes. */
-class PolicyFailure extends Error {}
 
 async function prepareFolders(config: Config): Promise<void> {
-  await mkdir(config.outputDir, { recursive: true });
-  recordForCleanup(config.tempDir);
-  await mkdir(config.tempDir, { recursive: true, mode: 0o700 });
+  await mkdir(config.run.outputDir, { recursive: true });
+  recordForCleanup(config.run.tempDir);
+  await mkdir(config.run.tempDir, { recursive: true, mode: 0o700 });
 }
 
 function install(config: Config): Promise<InstalledTools> {
   return installTools({
-    trivyVersion: config.trivyVersion,
-    craneVersion: config.craneVersion,
-    kanikoImage: config.kanikoImage,
-    toolMirror: config.toolMirror,
-    insecureRegistries: config.insecureRegistries,
+    ...config.tools,
+    insecureRegistries: config.registries.insecure,
     arch: process.arch,
   });
 }
 
 function trivyCacheDir(config: Config): string {
-  return join(config.tempDir, 'trivy-cache');
+  return join(config.run.tempDir, 'trivy-cache');
 }
 
 /** Starts the DB download while kaniko builds; the scan awaits it, a build failure ignores it. */
@@ -148,8 +165,8 @@ function fetchTrivyDb(config: Config, tools: InstalledTools): Promise<unknown> {
   const ready = prepareTrivyDb({
     trivyPath: tools.trivy.path,
     cacheDir: trivyCacheDir(config),
-    repositories: config.trivyDbRepositories,
-    insecureRegistries: config.insecureRegistries,
+    repositories: config.scan.trivyDbRepositories,
+    insecureRegistries: config.registries.insecure,
   });
   ready.catch(() => undefined);
   return ready;
@@ -157,14 +174,13 @@ function fetchTrivyDb(config: Config, tools: InstalledTools): Promise<unknown> {
 
 /** kaniko's layer cache: a loopback registry in this process, not `cache-repo` itself. */
 function openLayerCache(config: Config): Promise<LayerCache> {
+  const { username, password } = config.registries;
   return startLayerCache({
-    storeDir: join(config.tempDir, 'layer-cache'),
-    cacheRepo: config.cacheRepo,
-    imageRegistry: config.registry,
-    ...(config.registryPassword
-      ? { credential: { username: config.registryUsername, password: config.registryPassword } }
-      : {}),
-    insecureRegistries: config.insecureRegistries,
+    storeDir: join(config.run.tempDir, 'layer-cache'),
+    cacheRepo: config.build.cacheRepo,
+    imageRegistry: config.publish.registry,
+    ...(password ? { credential: { username, password } } : {}),
+    insecureRegistries: config.registries.insecure,
   });
 }
 
@@ -173,26 +189,27 @@ function openLayerCache(config: Config): Promise<LayerCache> {
  * request or `push: false` nothing does: what the build wrote was not shown to be harmless.
  */
 async function writeLayerCache(
-  config: Config,
-  tools: InstalledTools,
+  run: Recorder,
   layerCache: LayerCache,
   build: BuildResult,
   decision: Decision,
-  published: Settled<PublishResult>,
 ): Promise<void> {
-  if (published.status !== 'fulfilled' || !published.value) {
+  const { config } = run;
+  if (run.publish?.status !== 'pushed') {
     const why = !decision.pass
       ? 'the policy failed'
-      : !config.push
+      : !config.publish.push
         ? 'pushing is off (a pull request, or `push: false`)'
         : 'the image push failed';
-    core.info(`The layer cache was read only: nothing is written to ${config.cacheRepo}, as ${why}.`);
+    reporter().info(
+      `The layer cache was read only: nothing is written to ${config.build.cacheRepo}, as ${why}.`,
+    );
     return;
   }
   const crane = craneRunner({
-    path: tools.crane.path,
-    insecure: config.insecureRegistries.includes(registryOf(config.cacheRepo)),
-    ...(config.registryPassword ? { dockerConfigDir: dockerConfigDir(config) } : {}),
+    path: run.tools!.crane.path,
+    insecure: config.registries.insecure.includes(registryOf(config.build.cacheRepo)),
+    ...(config.registries.password ? { dockerConfigDir: dockerConfigDir(config) } : {}),
   });
   await exportLayerCache({ cache: layerCache, crane, scannedDiffIds: build.identity.diffIds });
 }
@@ -202,39 +219,29 @@ async function buildStage(
   tools: InstalledTools,
   layerCache: LayerCache | undefined,
 ): Promise<BuildResult> {
+  const { build, publish, run } = config;
   const building = buildImage({
+    ...build,
     rootfs: tools.kaniko.rootfs,
-    context: config.context,
-    dockerfile: config.dockerfile,
-    outputDir: config.outputDir,
-    tempDir: config.tempDir,
-    image: config.image,
-    firstTag: config.tags[0]!,
-    buildArgs: config.buildArgs,
-    labels: config.labels,
-    target: config.target,
-    reproducible: config.reproducible,
-    insecureRegistries: config.insecureRegistries,
-    extraArgs: config.kanikoArgs,
-    network: config.buildNetwork,
-    loopbackPorts: config.buildLoopbackPorts,
+    outputDir: run.outputDir,
+    tempDir: run.tempDir,
+    image: publish.image,
+    firstTag: publish.tags[0]!,
+    insecureRegistries: config.registries.insecure,
+    extraArgs: build.kanikoArgs,
     ...(layerCache ? { layerCache: { port: layerCache.port, repository: layerCache.repository } } : {}),
   });
   // Whatever the build did, it writes nothing more to the cache; the entries stay for the export.
-  const build = await building.finally(() => layerCache?.closeWrites());
-  core.setOutput('digest', build.digest);
-  core.setOutput('tarball', build.tarball);
-  return build;
+  return building.finally(() => layerCache?.closeWrites());
 }
 
 async function scanStage(config: Config, tools: InstalledTools, build: BuildResult): Promise<ScanResult> {
   const scan = await scanImage({
+    ...config.scan,
     trivyPath: tools.trivy.path,
     tarball: build.tarball,
-    outputDir: config.outputDir,
+    outputDir: config.run.outputDir,
     cacheDir: trivyCacheDir(config),
-    scanners: config.scanners,
-    sbom: config.sbom,
   });
   const mismatch = scannedImageMismatch(scan.report, build.identity);
   if (mismatch) throw new Error(`${mismatch}: the report is not about this build, so nothing is pushed.`);
@@ -242,178 +249,132 @@ async function scanStage(config: Config, tools: InstalledTools, build: BuildResu
 }
 
 async function gate(config: Config, scan: ScanResult): Promise<Decision> {
-  const ignores = config.ignoreFile
+  const { policy, run } = config;
+  const ignores = policy.ignoreFile
     ? parseIgnoreFile(
-        await readWorkspaceFile(config.workspace, config.ignoreFile, IGNORE_FILE_MAX_BYTES),
-        repositoryPath(config, config.ignoreFile),
+        await readWorkspaceFile(run.workspace, policy.ignoreFile, IGNORE_FILE_MAX_BYTES),
+        repositoryPath(config, policy.ignoreFile),
       )
     : [];
   const decision = decide(scan.report, {
-    failOn: config.failOn,
-    severity: config.severity,
-    ignoreUnfixed: config.ignoreUnfixed,
-    scanners: config.scanners,
+    ...policy,
+    scanners: config.scan.scanners,
     ignores,
     now: new Date(),
   });
-  for (const warning of decision.warnings) core.warning(warning);
-  core.info(describeDecision(decision));
-  const paths = { report: scan.reportPath, sarif: scan.sarifPath, sbom: scan.sbomPath ?? '' };
-  for (const [name, value] of Object.entries(scanOutputs(decision, paths))) core.setOutput(name, value);
+  for (const warning of decision.warnings) reporter().warning(warning);
+  reporter().info(describeDecision(decision));
   return decision;
-}
-
-interface ReportResult {
-  readonly attribution: LayerAttribution;
-  /** What the summary must say about the SARIF: results dropped to fit limits, upload warnings. */
-  readonly notes: readonly string[];
-  /**
-   * An upload that failed for a reason other than a permission or setting. The step fails for
-   * it, but only after the push: code scanning being down must not block an image that passed.
-   */
-  readonly uploadError?: string;
 }
 
 /** Rewrites the SARIF for code scanning and uploads it, whether the policy passed or not. */
 async function report(
-  config: Config,
+  run: Recorder,
   build: BuildResult,
   scan: ScanResult,
   decision: Decision,
-): Promise<ReportResult> {
+): Promise<void> {
+  const { config } = run;
   const attribution = attributeLayers({
-    dockerfileText: await readFile(config.dockerfile, 'utf8'),
-    target: config.target,
+    dockerfileText: await readFile(config.build.dockerfile, 'utf8'),
+    target: config.build.target,
     imageConfig: build.imageConfig,
     report: scan.report,
   });
+  run.platform.attribution = attribution;
   const rewritten = rewriteSarif(JSON.parse(await readFile(scan.sarifPath, 'utf8')) as SarifLog, {
-    category: config.sarifCategory,
-    dockerfilePath: repositoryPath(config, config.dockerfile),
+    category: config.report.sarifCategory,
+    dockerfilePath: repositoryPath(config, config.build.dockerfile),
     attribution,
     report: scan.report,
     decision,
   });
-  const notes = [...rewritten.dropped];
-  for (const note of rewritten.dropped) core.warning(note);
+  for (const note of rewritten.dropped) reporter().warning(note);
+  run.notes.push(...rewritten.dropped);
   await writeFile(scan.sarifPath, JSON.stringify(rewritten.sarif));
-  if (!config.uploadSarif) return { attribution, notes };
+  if (config.report.uploadSarif) await upload(run, rewritten.sarif);
+}
 
-  const { github } = config;
+async function upload(run: Recorder, sarif: SarifLog): Promise<void> {
+  const { github, workspace } = run.config.run;
   const target = resolveUploadTarget({
     ref: github.ref,
     sha: github.sha,
-    checkedOutSha: await checkedOutCommit(config.workspace),
+    checkedOutSha: await checkedOutCommit(workspace),
   });
   const head = github.payload.pull_request?.head?.repo?.full_name;
-  const uploading = uploadSarif({
-    sarif: rewritten.sarif,
-    token: config.githubToken,
-    apiUrl: github.apiUrl,
-    owner: github.owner,
-    repo: github.repoName,
-    ref: target.ref,
-    commitSha: target.commitSha,
-    checkoutPath: config.workspace,
-    startedAt: new Date(),
-    fromFork: head !== undefined && head !== github.repository,
-  });
-  const [uploaded] = await Promise.allSettled([uploading]);
+  const [uploaded] = await Promise.allSettled([
+    uploadSarif({
+      sarif,
+      token: run.config.report.githubToken,
+      apiUrl: github.apiUrl,
+      owner: github.owner,
+      repo: github.repoName,
+      ref: target.ref,
+      commitSha: target.commitSha,
+      checkoutPath: workspace,
+      startedAt: new Date(),
+      fromFork: head !== undefined && head !== github.repository,
+    }),
+  ]);
   if (uploaded.status === 'rejected') {
-    const uploadError = `SARIF upload failed: ${(uploaded.reason as Error).message}`;
-    core.error(uploadError);
-    return { attribution, notes: [...notes, uploadError], uploadError };
-  }
-  if (uploaded.value.status === 'complete')
-    core.info(`SARIF uploaded to code scanning (${uploaded.value.id}).`);
+    run.uploadError = `SARIF upload failed: ${(uploaded.reason as Error).message}`;
+    reporter().error(run.uploadError);
+    run.notes.push(run.uploadError);
+  } else if (uploaded.value.status === 'complete')
+    reporter().info(`SARIF uploaded to code scanning (${uploaded.value.id}).`);
   else {
-    core.warning(uploaded.value.warning);
-    notes.push(uploaded.value.warning);
+    reporter().warning(uploaded.value.warning);
+    run.notes.push(uploaded.value.warning);
   }
-  return { attribution, notes };
 }
 
-async function publish(config: Config, tools: InstalledTools, build: BuildResult): Promise<PublishResult> {
-  const login = config.registryPassword
-    ? await loginRegistry({
-        crane: tools.crane.path,
-        registry: config.registry,
-        username: config.registryUsername,
-        password: config.registryPassword,
-        dockerConfigDir: dockerConfigDir(config),
-      })
-    : undefined;
-  const published = await publishImage({
-    crane: tools.crane.path,
-    tarball: build.tarball,
-    image: config.image,
-    tags: config.tags,
-    expectedDigest: build.digest,
-    insecure: config.insecureRegistries.includes(config.registry),
-    ...(login ? { dockerConfigDir: login.dockerConfigDir } : {}),
-  });
-  core.setOutput('pushed', 'true');
-  return published;
+async function publish(config: Config, tools: InstalledTools, build: BuildResult): Promise<PublishOutcome> {
+  const { username, password, insecure } = config.registries;
+  try {
+    const login = password
+      ? await loginRegistry({
+          crane: tools.crane.path,
+          registry: config.publish.registry,
+          username,
+          password,
+          dockerConfigDir: dockerConfigDir(config),
+        })
+      : undefined;
+    const result = await publishImage({
+      crane: tools.crane.path,
+      tarball: build.tarball,
+      image: config.publish.image,
+      tags: config.publish.tags,
+      expectedDigest: build.digest,
+      insecure: insecure.includes(config.publish.registry),
+      ...(login ? { dockerConfigDir: login.dockerConfigDir } : {}),
+    });
+    return { status: 'pushed', result };
+  } catch (error) {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    return {
+      status: 'failed',
+      error: failure,
+      pushed: failure instanceof PublishError ? failure.pushed : [],
+    };
+  }
 }
 
 /** The private DOCKER_CONFIG loginRegistry writes; it keys the credential by the image's host. */
 function dockerConfigDir(config: Config): string {
-  return join(config.tempDir, 'docker-config');
+  return join(config.run.tempDir, 'docker-config');
 }
 
-async function writeResults(
-  config: Config,
-  tools: InstalledTools,
-  build: BuildResult,
-  decision: Decision,
-  reported: ReportResult,
-  outcome: Settled<PublishResult>,
-): Promise<void> {
-  const published = outcome.status === 'fulfilled' ? outcome.value : undefined;
-  // After a push that stopped part-way, `tags` lists the references that do exist (and `pushed`
-  // stays false), so whoever cleans up knows what to remove.
-  const failure = outcome.status === 'rejected' ? (outcome.reason as Error) : undefined;
-  const partial = failure instanceof PublishError ? failure.pushed : [];
-  core.setOutput('image', published?.image ?? '');
-  core.setOutput('tags', (published?.references ?? partial).join('\n'));
-  await core.summary
-    .addRaw(
-      renderSummary({
-        decision,
-        image: config.image,
-        digest: build.digest,
-        dockerfilePath: repositoryPath(config, config.dockerfile),
-        attribution: reported.attribution,
-        failOn: config.failOn,
-        notes: [...reported.notes, ...(failure ? [`Push failed: ${failure.message}`] : []), toolsNote(tools)],
-        ...(published ? { pushed: published.references } : {}),
-      }),
-    )
-    .write();
-}
-
-function toolsNote({ trivy, crane, kaniko }: InstalledTools): string {
-  const platform = `${kaniko.platformDigest}${kaniko.indexDigest ? ` (index ${kaniko.indexDigest})` : ''}`;
-  return `Built with kaniko ${kaniko.image} → ${platform}, scanned with Trivy ${trivy.version}, pushed with crane ${crane.version}.`;
-}
-
-/** A path relative to the repository root with forward slashes, as code scanning wants it. */
-function repositoryPath(config: Config, path: string): string {
-  return relative(config.workspace, path).split(sep).join('/');
-}
-
-export async function main(options: MainOptions = {}): Promise<void> {
+/** The action on a runner: inputs from the workflow, the pipeline, then `finish`. */
+export async function main(sources: Partial<RunSources> = {}, speaker: Reporter = reporter()): Promise<void> {
+  const github = sources.github ?? readGitHubContext(process.env);
+  let record: RunRecord;
   try {
-    await runPipeline(loadConfig(options));
+    const config = loadConfig({ read: (name) => core.getInput(name), github, ...sources });
+    record = await runPipeline(config);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    core.setFailed(message);
-    if (!(error instanceof PolicyFailure)) await summarizeFailure(message);
+    record = { platforms: [], notes: [], failure: { stage: 'inputs', error: error as Error } };
   }
-}
-
-/** A failed run still leaves a summary: which step stopped and why, and that nothing was pushed. */
-async function summarizeFailure(message: string): Promise<void> {
-  if (!process.env.GITHUB_STEP_SUMMARY) return;
-  await core.summary.addRaw(renderFailureSummary(message)).write();
+  await finish(record, speaker);
 }

@@ -3,13 +3,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EventPayload, GitHubContext } from '../src/context.js';
 import type { InputName } from '../src/inputs.js';
-import {
-  DEFAULT_TRIVY_DB_REPOSITORIES,
-  INPUT_DEFAULTS,
-  InputError,
-  buildConfig,
-  listInput,
-} from '../src/inputs.js';
+import { INPUT_DEFAULTS, InputError, buildConfig } from '../src/inputs.js';
+import { listInput } from '../src/input-parser.js';
+import { DEFAULT_TRIVY_DB_REPOSITORIES } from '../src/scan/scan-settings.js';
 import { CRANE_DEFAULT, KANIKO_IMAGE_DEFAULT, TRIVY_DEFAULT } from '../src/tools/releases.js';
 import { githubContext, makeWorkspace } from './helpers/github-context.js';
 
@@ -49,48 +45,48 @@ describe('buildConfig defaults', () => {
   it('gives the documented defaults on a push to main', () => {
     const workspace = makeWorkspace();
     const config = configFor({}, { workspace });
-    expect(config.image).toBe('ghcr.io/octo-org/hello-app');
-    expect(config.registry).toBe('ghcr.io');
-    expect(config.tags).toEqual(['main', 'sha-0123456']);
-    expect(config.push).toBe(true);
-    expect(config.context).toBe(workspace);
-    expect(config.dockerfile).toBe(join(workspace, 'Dockerfile'));
-    expect(config.failOn).toEqual(['HIGH', 'CRITICAL']);
-    expect(config.severity).toEqual(['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL']);
-    expect(config.scanners).toEqual(['vuln', 'secret']);
-    expect(config.sbom).toBe('cyclonedx');
-    expect(config.sarifCategory).toBe('build-scan-push:ghcr.io/octo-org/hello-app');
-    expect(config.cacheRepo).toBe('ghcr.io/octo-org/hello-app/cache');
-    expect(config.kanikoImage).toBe(KANIKO_IMAGE_DEFAULT);
-    expect(config.trivyVersion).toBe(TRIVY_DEFAULT.version);
-    expect(config.craneVersion).toBe(CRANE_DEFAULT.version);
-    expect(config.toolMirror).toBe('https://github.com');
-    expect(config.trivyDbRepositories).toEqual(DEFAULT_TRIVY_DB_REPOSITORIES);
-    expect(config.registryUsername).toBe('octocat');
-    expect(config.ignoreFile).toBe('');
-    expect(config.labels['org.opencontainers.image.version']).toBe('main');
-    expect(config.labels['org.opencontainers.image.created']).toBe('2026-11-24T12:00:00.000Z');
+    expect(config.publish.image).toBe('ghcr.io/octo-org/hello-app');
+    expect(config.publish.registry).toBe('ghcr.io');
+    expect(config.publish.tags).toEqual(['main', 'sha-0123456']);
+    expect(config.publish.push).toBe(true);
+    expect(config.build.context).toBe(workspace);
+    expect(config.build.dockerfile).toBe(join(workspace, 'Dockerfile'));
+    expect(config.policy.failOn).toEqual(['HIGH', 'CRITICAL']);
+    expect(config.policy.severity).toEqual(['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL']);
+    expect(config.scan.scanners).toEqual(['vuln', 'secret']);
+    expect(config.scan.sbom).toBe('cyclonedx');
+    expect(config.report.sarifCategory).toBe('build-scan-push:ghcr.io/octo-org/hello-app');
+    expect(config.build.cacheRepo).toBe('ghcr.io/octo-org/hello-app/cache');
+    expect(config.tools.kanikoImage).toBe(KANIKO_IMAGE_DEFAULT);
+    expect(config.tools.trivyVersion).toBe(TRIVY_DEFAULT.version);
+    expect(config.tools.craneVersion).toBe(CRANE_DEFAULT.version);
+    expect(config.tools.toolMirror).toBe('https://github.com');
+    expect(config.scan.trivyDbRepositories).toEqual(DEFAULT_TRIVY_DB_REPOSITORIES);
+    expect(config.registries.username).toBe('octocat');
+    expect(config.policy.ignoreFile).toBe('');
+    expect(config.build.labels['org.opencontainers.image.version']).toBe('main');
+    expect(config.build.labels['org.opencontainers.image.created']).toBe('2026-11-24T12:00:00.000Z');
     expect(Object.isFrozen(config)).toBe(true);
   });
 
   it('isolates the build’s network by default and takes the loopback ports it may reach', () => {
-    expect(configFor({}).buildNetwork).toBe('isolated');
-    expect(configFor({}).buildLoopbackPorts).toEqual([]);
-    expect(configFor({ 'build-loopback-ports': '5000\n8443, 9000' }).buildLoopbackPorts).toEqual([
+    expect(configFor({}).build.network).toBe('isolated');
+    expect(configFor({}).build.loopbackPorts).toEqual([]);
+    expect(configFor({ 'build-loopback-ports': '5000\n8443, 9000' }).build.loopbackPorts).toEqual([
       5000, 8443, 9000,
     ]);
-    expect(configFor({ 'build-network': 'host' }).buildNetwork).toBe('host');
+    expect(configFor({ 'build-network': 'host' }).build.network).toBe('host');
   });
 
   it('does not push on pull requests with push: auto, but does with push: true', () => {
     const pr = { context: { eventName: 'pull_request', ref: 'refs/pull/3/merge' } };
-    expect(configFor({}, pr).push).toBe(false);
-    expect(configFor({ push: 'true' }, pr).push).toBe(true);
-    expect(configFor({ push: 'false' }).push).toBe(false);
+    expect(configFor({}, pr).publish.push).toBe(false);
+    expect(configFor({ push: 'true' }, pr).publish.push).toBe(true);
+    expect(configFor({ push: 'false' }).publish.push).toBe(false);
   });
 
   it('takes the user tags instead of computed ones, deduplicated', () => {
-    expect(configFor({ tags: 'stable\nv2, stable' }).tags).toEqual(['stable', 'v2']);
+    expect(configFor({ tags: 'stable\nv2, stable' }).publish.tags).toEqual(['stable', 'v2']);
   });
 
   it('parses build args, labels and lists', () => {
@@ -101,16 +97,16 @@ describe('buildConfig defaults', () => {
       'kaniko-args': '--cleanup\n--log-format=json',
       'fail-on': 'critical',
     });
-    expect(config.buildArgs).toEqual(['A=1', 'B=x=y z']);
-    expect(config.labels.team).toBe('platform');
-    expect(config.labels['org.opencontainers.image.title']).toBe('custom');
-    expect(config.insecureRegistries).toEqual(['localhost:5000', '127.0.0.1:5001']);
-    expect(config.kanikoArgs).toEqual(['--cleanup', '--log-format=json']);
-    expect(config.failOn).toEqual(['CRITICAL']);
+    expect(config.build.buildArgs).toEqual(['A=1', 'B=x=y z']);
+    expect(config.build.labels.team).toBe('platform');
+    expect(config.build.labels['org.opencontainers.image.title']).toBe('custom');
+    expect(config.registries.insecure).toEqual(['localhost:5000', '127.0.0.1:5001']);
+    expect(config.build.kanikoArgs).toEqual(['--cleanup', '--log-format=json']);
+    expect(config.policy.failOn).toEqual(['CRITICAL']);
   });
 
   it('accepts fail-on none: only secrets block', () => {
-    expect(configFor({ 'fail-on': 'none' }).failOn).toEqual([]);
+    expect(configFor({ 'fail-on': 'none' }).policy.failOn).toEqual([]);
   });
 
   it('finds an ignore file at the workspace root, preferring the YAML form', () => {
@@ -118,12 +114,12 @@ describe('buildConfig defaults', () => {
       '.trivyignore': 'CVE-1\n',
       '.trivyignore.yaml': 'vulnerabilities: []\n',
     });
-    expect(configFor({}, { workspace }).ignoreFile).toBe(join(workspace, '.trivyignore.yaml'));
+    expect(configFor({}, { workspace }).policy.ignoreFile).toBe(join(workspace, '.trivyignore.yaml'));
   });
 
   it('uses the commit time as created when reproducible', () => {
     const config = configFor({ reproducible: 'true' }, { commitTime: new Date('2026-11-20T08:00:00Z') });
-    expect(config.labels['org.opencontainers.image.created']).toBe('2026-11-20T08:00:00.000Z');
+    expect(config.build.labels['org.opencontainers.image.created']).toBe('2026-11-20T08:00:00.000Z');
   });
 
   it('asks for the commit time only for a reproducible build with valid inputs', () => {
@@ -151,7 +147,7 @@ describe('buildConfig defaults', () => {
   });
 
   it('normalises versions with a leading v', () => {
-    expect(configFor({ 'trivy-version': 'v0.75.0', 'crane-version': 'v0.22.1' })).toMatchObject({
+    expect(configFor({ 'trivy-version': 'v0.75.0', 'crane-version': 'v0.22.1' }).tools).toMatchObject({
       trivyVersion: '0.75.0',
       craneVersion: '0.22.1',
     });
@@ -160,8 +156,8 @@ describe('buildConfig defaults', () => {
   it('resolves a Dockerfile given relative to the workspace', () => {
     const workspace = makeWorkspace({ 'app/Dockerfile.prod': 'FROM scratch\n' });
     const config = configFor({ context: 'app', file: 'app/Dockerfile.prod' }, { workspace });
-    expect(config.context).toBe(join(workspace, 'app'));
-    expect(config.dockerfile).toBe(join(workspace, 'app', 'Dockerfile.prod'));
+    expect(config.build.context).toBe(join(workspace, 'app'));
+    expect(config.build.dockerfile).toBe(join(workspace, 'app', 'Dockerfile.prod'));
   });
 });
 
@@ -291,7 +287,7 @@ describe('buildConfig refuses bad inputs before any work', () => {
       '--insecure-pull',
       '--snapshot-mode=full',
     ];
-    expect(configFor({ 'kaniko-args': args.join('\n') }).kanikoArgs).toEqual(args);
+    expect(configFor({ 'kaniko-args': args.join('\n') }).build.kanikoArgs).toEqual(args);
   });
 
   it('reports several bad inputs together', () => {
@@ -332,7 +328,7 @@ describe('buildConfig refuses bad inputs before any work', () => {
     symlinkSync(join(workspace, 'ci'), join(workspace, 'config'));
     expect(problemsFor({ 'ignore-file': 'link.yaml' }, workspace)[0]).toMatch(/`ignore-file`.*symbolic link/);
     expect(problemsFor({ 'ignore-file': 'config/ignore.yaml' }, workspace)[0]).toMatch(/symbolic link/);
-    expect(configFor({ 'ignore-file': 'ci/ignore.yaml' }, { workspace }).ignoreFile).toBe(
+    expect(configFor({ 'ignore-file': 'ci/ignore.yaml' }, { workspace }).policy.ignoreFile).toBe(
       join(workspace, 'ci/ignore.yaml'),
     );
   });

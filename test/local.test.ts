@@ -1,6 +1,10 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { localEnvironment, parseFlags, renderStdoutWrite, renderWorkflowCommand } from '../src/local.js';
-import { FencedLog } from '../src/log-fence.js';
+import { localContext, localInputs, parseFlags } from '../src/local.js';
+import { terminalReporter } from '../src/terminal-reporter.js';
+import { HOSTILE, runnerCommands } from './helpers/runner-log.js';
 
 describe('parseFlags', () => {
   it('maps --name value and --name=value onto inputs', () => {
@@ -19,66 +23,85 @@ describe('parseFlags', () => {
   });
 });
 
-describe('localEnvironment', () => {
+describe('localInputs', () => {
   it('does not push or upload by default and names a local image', () => {
-    const env = localEnvironment(parseFlags([]), {}, '/home/dev/My App', '/home/dev/My App/out');
-    expect(env).toMatchObject({
-      INPUT_PUSH: 'false',
-      'INPUT_UPLOAD-SARIF': 'false',
-      INPUT_IMAGE: 'localhost/my-app',
-      GITHUB_WORKSPACE: '/home/dev/My App',
-      GITHUB_OUTPUT: '/home/dev/My App/out/outputs.txt',
-      GITHUB_STEP_SUMMARY: '/home/dev/My App/out/summary.md',
+    const inputs = localInputs(parseFlags([]), { sha: 'abc', repository: '' }, '/home/dev/My App');
+    expect(inputs).toEqual({ push: 'false', 'upload-sarif': 'false', image: 'localhost/my-app' });
+  });
+
+  it('tags the image `local` outside a git checkout', () => {
+    expect(localInputs(parseFlags([]), { sha: '', repository: 'o/r' }, '/w')).toMatchObject({
+      tags: 'local',
     });
   });
 
   it('lets flags override the local defaults', () => {
-    const env = localEnvironment(
+    const inputs = localInputs(
       parseFlags(['--push', 'true', '--github-token', 't', '--image', 'ghcr.io/o/r']),
-      { GITHUB_REPOSITORY: 'o/r' },
+      { sha: 'abc', repository: 'o/r' },
       '/w',
-      '/w/out',
     );
-    expect(env).toMatchObject({
-      INPUT_PUSH: 'true',
-      'INPUT_UPLOAD-SARIF': 'true',
-      INPUT_IMAGE: 'ghcr.io/o/r',
+    expect(inputs).toMatchObject({ push: 'true', 'upload-sarif': 'true', image: 'ghcr.io/o/r' });
+  });
+});
+
+describe('localContext', () => {
+  it('is the workflow context a runner would give, from the working folder, outside any workflow', () => {
+    const github = localContext({}, '/home/dev/app', '/tmp/runner-temp');
+    expect(github).toMatchObject({
+      workspace: '/home/dev/app',
+      eventName: 'workflow_dispatch',
+      runnerTemp: '/tmp/runner-temp',
+      repository: '',
     });
   });
 });
 
-describe('renderWorkflowCommand', () => {
-  it('shows errors, warnings and groups as a terminal should, and hides debug lines and masks', () => {
-    expect(renderWorkflowCommand('::error::3 invalid inputs:%0A  - `push` "maybe"')).toBe(
-      'Error: 3 invalid inputs:\n  - `push` "maybe"',
-    );
-    expect(renderWorkflowCommand('::warning::100%25 sure')).toBe('Warning: 100% sure');
-    expect(renderWorkflowCommand('::group::Build ghcr.io/o/r:main with kaniko')).toBe(
-      '▶ Build ghcr.io/o/r:main with kaniko',
-    );
-    expect(renderWorkflowCommand('::endgroup::')).toBeUndefined();
-    expect(renderWorkflowCommand('::add-mask::hunter2')).toBeUndefined();
-    expect(renderWorkflowCommand('::debug::checking cache')).toBeUndefined();
-    expect(renderWorkflowCommand('::debug::checking cache', true)).toBe('debug: checking cache');
-    expect(renderWorkflowCommand('::error file=Dockerfile,line=3::bad')).toBe('Error: bad');
-    expect(renderWorkflowCommand('plain tool output')).toBe('plain tool output');
-  });
-});
+describe('terminalReporter', () => {
+  const setup = (debug = false) => {
+    const outputDir = mkdtempSync(join(tmpdir(), 'bsp-terminal-'));
+    const shown: string[] = [];
+    const reporter = terminalReporter({ outputDir, debug, write: (text) => shown.push(text) });
+    return { outputDir, reporter, shown: () => shown.join('') };
+  };
 
-describe('renderStdoutWrite', () => {
-  it('prints fenced tool output as the plain text it is, without the fence markers', () => {
-    const batches: string[] = [];
-    const log = new FencedLog((text) => batches.push(text.toString('utf8')));
-    log.write('::error::spoofed by the build\n::add-mask::verdict\nplain');
-    log.close();
-    expect(batches.map((batch) => renderStdoutWrite(batch)).join('')).toBe(
-      '::error::spoofed by the build\n::add-mask::verdict\nplain\n',
+  it('shows errors, warnings and groups as a terminal should, and debug lines only when asked', () => {
+    const { reporter, shown } = setup();
+    reporter.error('3 invalid inputs:\n  - `push` "maybe"');
+    reporter.warning('100% sure');
+    reporter.startGroup('Build ghcr.io/o/r:main with kaniko');
+    reporter.endGroup();
+    reporter.debug('checking cache');
+    reporter.info('plain');
+    expect(shown()).toBe(
+      'Error: 3 invalid inputs:\n  - `push` "maybe"\nWarning: 100% sure\n▶ Build ghcr.io/o/r:main with kaniko\nplain\n',
     );
+    const verbose = setup(true);
+    verbose.reporter.debug('checking cache');
+    expect(verbose.shown()).toBe('debug: checking cache\n');
   });
 
-  it("renders the action's own commands and passes other output through", () => {
-    expect(renderStdoutWrite('::error::bad%0Ainput\n')).toBe('Error: bad\ninput\n');
-    expect(renderStdoutWrite('::add-mask::hunter2\n')).toBe('');
-    expect(renderStdoutWrite('Pushing image\n')).toBe('Pushing image\n');
+  it('prints tool output as the plain text it is, and hides secrets everywhere', () => {
+    const { reporter, shown } = setup();
+    reporter.setSecret('hunter2');
+    const stream = reporter.relayStream();
+    stream.write(`${HOSTILE}\nthe password is hunter2\n`);
+    stream.close();
+    reporter.info('login with hunter2');
+    expect(shown()).toBe(`${HOSTILE}\nthe password is ***\nlogin with ***\n`);
+    expect(shown()).not.toMatch(/::stop-commands::[0-9a-f]{64}/);
+    // Nothing here is meant for a runner: it is what a person reads.
+    expect(runnerCommands(shown()).length).toBeGreaterThan(0);
+  });
+
+  it('writes the outputs in the runner’s file format and the summary as a file', async () => {
+    const { outputDir, reporter } = setup();
+    reporter.setOutput('tags', 'ghcr.io/o/r:1\nghcr.io/o/r:latest');
+    reporter.setOutput('pushed', 'false');
+    await reporter.writeSummary('## Build, scan and push');
+    const outputs = readFileSync(join(outputDir, 'outputs.txt'), 'utf8');
+    expect(outputs).toMatch(/^tags<<(ghadelimiter_[0-9a-f]+)\nghcr.io\/o\/r:1\nghcr.io\/o\/r:latest\n\1\n/);
+    expect(outputs).toMatch(/^pushed<<.*\nfalse$/m);
+    expect(readFileSync(join(outputDir, 'summary.md'), 'utf8')).toBe('## Build, scan and push\n');
   });
 });

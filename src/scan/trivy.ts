@@ -6,7 +6,7 @@ import { arch, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assertSuccess, childEnv, lastLines, run } from '../exec.js';
 import { registryOf } from '../reference.js';
-import type { SbomFormat, Scanner } from '../inputs.js';
+import type { SbomFormat, Scanner } from '../vocabulary.js';
 import type { TrivyReport } from './report.js';
 import { parseTrivyReport } from './report.js';
 

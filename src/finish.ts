@@ -1,0 +1,85 @@
+import { relative, sep } from 'node:path';
+import type { Config } from './inputs.js';
+import type { OutputName, Reporter } from './reporter.js';
+import { OUTPUT_NAMES } from './reporter.js';
+import { describeDecision, renderFailureSummary, renderSummary, scanOutputs } from './report/summary.js';
+import type { RunRecord } from './run-record.js';
+import { runVerdict } from './run-record.js';
+import type { InstalledTools } from './tools/install.js';
+
+/** Every output from the record; an output a stage did not reach is empty (pushed: false). */
+export function runOutputs(record: RunRecord): Record<OutputName, string> {
+  const outputs = Object.fromEntries(OUTPUT_NAMES.map((name) => [name, ''])) as Record<OutputName, string>;
+  const [platform] = record.platforms;
+  if (platform?.build) {
+    outputs.digest = platform.build.digest;
+    outputs.tarball = platform.build.tarball;
+  }
+  if (platform?.decision && platform.scan)
+    Object.assign(
+      outputs,
+      scanOutputs(platform.decision, {
+        report: platform.scan.reportPath,
+        sarif: platform.scan.sarifPath,
+        sbom: platform.scan.sbomPath ?? '',
+      }),
+    );
+  outputs.pushed = record.publish?.status === 'pushed' ? 'true' : 'false';
+  // After a push that stopped part-way, `tags` lists the references that do exist (and `pushed`
+  // stays false), so whoever cleans up knows what to remove.
+  if (record.publish?.status === 'pushed') {
+    outputs.image = record.publish.result.image;
+    outputs.tags = record.publish.result.references.join('\n');
+  } else if (record.publish?.status === 'failed') outputs.tags = record.publish.pushed.join('\n');
+  return outputs;
+}
+
+/**
+ * The one place a run becomes what the workflow sees: its outputs, the job summary (the findings
+ * when the scan was decided, else why the run stopped) and the step's status.
+ */
+export async function finish(record: RunRecord, reporter: Reporter): Promise<void> {
+  for (const [name, value] of Object.entries(runOutputs(record)))
+    reporter.setOutput(name as OutputName, value);
+  const verdict = runVerdict(record, describeDecision);
+  const summary =
+    findingsSummary(record) ?? (verdict ? renderFailureSummary(stoppedMessage(record, verdict.message)) : '');
+  if (summary) await reporter.writeSummary(summary);
+  if (verdict) reporter.setFailed(verdict.message);
+}
+
+function stoppedMessage(record: RunRecord, message: string): string {
+  return record.failure ? `The ${record.failure.stage} stage failed: ${message}` : message;
+}
+
+/** The findings summary, when a platform's scan was decided. */
+function findingsSummary(record: RunRecord): string | undefined {
+  const [platform] = record.platforms;
+  const { config, tools } = record;
+  if (!config || !platform?.build || !platform.decision || !platform.attribution) return undefined;
+  const publishFailure =
+    record.publish?.status === 'failed' ? [`Push failed: ${record.publish.error.message}`] : [];
+  const stageFailure = record.failure
+    ? [`The ${record.failure.stage} stage failed: ${record.failure.error.message}`]
+    : [];
+  return renderSummary({
+    decision: platform.decision,
+    image: config.publish.image,
+    digest: platform.build.digest,
+    dockerfilePath: repositoryPath(config, config.build.dockerfile),
+    attribution: platform.attribution,
+    failOn: config.policy.failOn,
+    notes: [...record.notes, ...publishFailure, ...stageFailure, ...(tools ? [toolsNote(tools)] : [])],
+    ...(record.publish?.status === 'pushed' ? { pushed: record.publish.result.references } : {}),
+  });
+}
+
+function toolsNote({ trivy, crane, kaniko }: InstalledTools): string {
+  const platform = `${kaniko.platformDigest}${kaniko.indexDigest ? ` (index ${kaniko.indexDigest})` : ''}`;
+  return `Built with kaniko ${kaniko.image} → ${platform}, scanned with Trivy ${trivy.version}, pushed with crane ${crane.version}.`;
+}
+
+/** A path relative to the repository root with forward slashes, as code scanning wants it. */
+export function repositoryPath(config: Config, path: string): string {
+  return relative(config.run.workspace, path).split(sep).join('/');
+}

@@ -1,0 +1,72 @@
+import type { BuildResult } from './build/kaniko.js';
+import type { Decision } from './gate/policy.js';
+import type { Config } from './inputs.js';
+import type { PublishResult } from './publish/crane.js';
+import type { LayerAttribution } from './report/layer-attribution.js';
+import type { ScanResult } from './scan/trivy.js';
+import type { InstalledTools } from './tools/install.js';
+
+/** The stages in the order they run; the record says which one a failure stopped. */
+export type StageName = 'inputs' | 'install' | 'build' | 'scan' | 'gate' | 'report' | 'publish' | 'cache';
+
+/** What one platform's build went through; fields fill in as its stages finish. */
+export interface PlatformRun {
+  /** `os/arch[/variant]`, the runner's own until several platforms are built. */
+  readonly platform: string;
+  readonly build?: BuildResult;
+  readonly scan?: ScanResult;
+  readonly decision?: Decision;
+  readonly attribution?: LayerAttribution;
+}
+
+/** What the push did: the references that exist, or why it stopped (with those that exist). */
+export type PublishOutcome =
+  | { readonly status: 'pushed'; readonly result: PublishResult }
+  | { readonly status: 'failed'; readonly error: Error; readonly pushed: readonly string[] };
+
+/**
+ * A run, as `finish` turns it into outputs, a summary and a status: one entry per platform, the
+ * push, notes for the summary, and the failure that stopped a stage, if one did.
+ */
+export interface RunRecord {
+  readonly config?: Config;
+  readonly tools?: InstalledTools;
+  readonly platforms: readonly PlatformRun[];
+  readonly publish?: PublishOutcome;
+  /**
+   * An upload that failed for a reason other than a permission or setting: the step fails for
+   * it, but only after the push, as code scanning being down must not block an image that passed.
+   */
+  readonly uploadError?: string;
+  /** What the summary must say besides the findings: dropped SARIF results, upload warnings, the cache. */
+  readonly notes: readonly string[];
+  readonly failure?: { readonly stage: StageName; readonly error: Error };
+}
+
+/** Why the step fails, by one precedence rule, or undefined when it succeeds. */
+export type RunVerdict =
+  | { readonly kind: 'stage'; readonly message: string }
+  | { readonly kind: 'publish'; readonly message: string }
+  | { readonly kind: 'upload'; readonly message: string }
+  | { readonly kind: 'policy'; readonly message: string };
+
+/**
+ * A stage that stopped comes first (nothing after it ran), then a failed push, then a failed
+ * upload (the image may be out, and the message says so), then a failed policy.
+ */
+export function runVerdict(
+  record: RunRecord,
+  describe: (decision: Decision) => string,
+): RunVerdict | undefined {
+  if (record.failure) return { kind: 'stage', message: record.failure.error.message };
+  if (record.publish?.status === 'failed') return { kind: 'publish', message: record.publish.error.message };
+  if (record.uploadError) {
+    const pushed =
+      record.publish?.status === 'pushed' ? ` The image was pushed: ${record.publish.result.image}.` : '';
+    return { kind: 'upload', message: `${record.uploadError}${pushed}` };
+  }
+  const refused = record.platforms.find((platform) => platform.decision && !platform.decision.pass);
+  if (refused?.decision)
+    return { kind: 'policy', message: `${describe(refused.decision)}. Nothing was pushed.` };
+  return undefined;
+}

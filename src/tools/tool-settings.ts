@@ -1,0 +1,57 @@
+import type { StageInputs } from '../input-parser.js';
+import { referenceProblem } from '../input-parser.js';
+import { parseReference } from '../reference.js';
+import {
+  CRANE_DEFAULT,
+  KANIKO_IMAGE_DEFAULT,
+  TRIVY_DEFAULT,
+  normalizeVersion,
+  refusedTrivyVersion,
+} from './releases.js';
+
+export const TOOL_INPUTS = {
+  'kaniko-image': KANIKO_IMAGE_DEFAULT,
+  'trivy-version': TRIVY_DEFAULT.version,
+  'crane-version': CRANE_DEFAULT.version,
+  'tool-mirror': 'https://github.com',
+} as const;
+type ToolInput = keyof typeof TOOL_INPUTS;
+
+/** Which tools to install and from where. */
+export interface ToolSettings {
+  readonly kanikoImage: string;
+  readonly trivyVersion: string;
+  readonly craneVersion: string;
+  /** Base URL that keeps GitHub's release layout, without a trailing slash. */
+  readonly toolMirror: string;
+}
+
+export function parseToolSettings(inputs: StageInputs<ToolInput>): ToolSettings {
+  const kanikoImage = inputs.value('kaniko-image');
+  const kanikoIssue = referenceProblem(kanikoImage);
+  const { tag, digest } = parseReference(kanikoImage);
+  if (kanikoIssue) inputs.problem('kaniko-image', kanikoImage, kanikoIssue);
+  else if (tag === undefined && digest === undefined)
+    inputs.problem('kaniko-image', kanikoImage, 'needs a tag or a digest (a digest is safest)');
+
+  const trivyVersion = toolVersion(inputs, 'trivy-version');
+  const refusal = trivyVersion ? refusedTrivyVersion(trivyVersion) : undefined;
+  if (refusal) inputs.problem('trivy-version', inputs.value('trivy-version'), `is refused. ${refusal}`);
+  const craneVersion = toolVersion(inputs, 'crane-version');
+
+  const toolMirror = inputs.value('tool-mirror').replace(/\/+$/, '');
+  if (!/^https?:\/\/[^\s/]+(\/\S*)?$/.test(toolMirror))
+    inputs.problem(
+      'tool-mirror',
+      inputs.value('tool-mirror'),
+      'is not an http(s) URL, e.g. https://github.example.com',
+    );
+  return { kanikoImage, trivyVersion, craneVersion, toolMirror };
+}
+
+function toolVersion(inputs: StageInputs<ToolInput>, name: 'trivy-version' | 'crane-version'): string {
+  const value = inputs.value(name);
+  const normalized = normalizeVersion(value);
+  if (!normalized) inputs.problem(name, value, 'is not a version: use x.y.z (a leading v is allowed)');
+  return normalized ?? '';
+}
