@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { parseIgnoreFile } from '../src/gate/ignore.js';
 import { decide } from '../src/gate/policy.js';
 import type { ImageConfig } from '../src/build/tarball.js';
-import type { TrivyReport, TrivyVulnerability } from '../src/scan/report.js';
-import { attributeLayers } from '../src/report/dockerfile.js';
+import type { TrivyReport, TrivyVulnerability } from '../src/scan/trivy-report.js';
+import { attributeLayers } from '../src/report/layer-attribution.js';
 import type { SarifLog, SarifResult, SarifRule } from '../src/report/sarif.js';
 import { rewriteSarif } from '../src/report/sarif.js';
 import { formatTiming, peakRssMiB, time } from './measure.js';
@@ -113,7 +113,6 @@ for (const ignoreUnfixed of [false, true]) {
       category: 'bench',
       dockerfilePath: 'Dockerfile',
       attribution,
-      report,
       decision,
     });
     last = { decision, rewritten };

@@ -2,7 +2,7 @@ import type { BuildResult } from './build/kaniko.js';
 import type { Decision } from './gate/policy.js';
 import type { Config } from './inputs.js';
 import type { PublishResult } from './publish/crane.js';
-import type { LayerAttribution } from './report/dockerfile.js';
+import type { LayerAttribution } from './report/layer-attribution.js';
 import type { ScanResult } from './scan/trivy.js';
 import type { InstalledTools } from './tools/install.js';
 

@@ -1,5 +1,5 @@
 import { LineCounter, isMap, isScalar, parseDocument } from 'yaml';
-import type { Finding, FindingKind } from '../scan/report.js';
+import type { Finding, FindingKind } from '../vocabulary.js';
 
 /** One entry of an ignore file, in either of Trivy's two formats. */
 export interface IgnoreRule {

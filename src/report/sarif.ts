@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import type { Severity } from '../vocabulary.js';
 import type { Decision } from '../gate/policy.js';
-import type { Finding, TrivyReport } from '../scan/report.js';
-import { findingsOf, severityRank } from '../scan/report.js';
-import type { LayerAttribution } from './dockerfile.js';
-import { sourceOf } from './dockerfile.js';
+import { isReported } from '../gate/policy.js';
+import type { TrivyReport } from '../scan/trivy-report.js';
+import type { Finding, Severity } from '../vocabulary.js';
+import { isSeverity, severityRank } from '../vocabulary.js';
+import type { LayerAttribution } from './layer-attribution.js';
+import { sourceOf } from './layer-attribution.js';
+import { sarifFindingLookup } from './sarif-findings.js';
 
 /** The parts of SARIF 2.1.0 that are read or rewritten; everything else passes through. */
 export interface SarifLog {
@@ -60,8 +62,10 @@ export interface RewriteOptions {
   /** The Dockerfile's path relative to the repository root, with forward slashes. */
   readonly dockerfilePath: string;
   readonly attribution: LayerAttribution;
-  readonly report: TrivyReport;
+  /** Every finding with its verdict: which results stay, and their severity and layer. */
   readonly decision: Decision;
+  /** @deprecated Unused: the decision carries every finding. Kept until main.ts stops passing it. */
+  readonly report?: TrivyReport;
   /** Overrides for tests; GitHub's limits by default. */
   readonly limits?: Partial<typeof SARIF_LIMITS>;
 }
@@ -86,20 +90,21 @@ export function rewriteSarif(input: SarifLog, options: RewriteOptions): RewriteR
   if (!options.dockerfilePath)
     throw new Error('rewriteSarif needs the Dockerfile path: a location URI is never empty.');
   const limits = { ...SARIF_LIMITS, ...options.limits };
-  const index = indexFindings(options.report, options.decision);
+  const findingOf = sarifFindingLookup(options.decision.findings);
   const dropped: string[] = [];
   let hiddenByPolicy = 0;
   const keptByRun = input.runs.map((run) => {
     const rules = run.tool.driver.rules ?? [];
     const kept: Ranked[] = [];
     for (const result of run.results ?? []) {
-      const match = index.match(result);
-      if (match === 'hidden') {
+      const decided = findingOf(result);
+      if (decided && !isReported(decided)) {
         hiddenByPolicy += 1;
         continue;
       }
-      const severity = match?.severity ?? severityOfResult(result, rules);
-      kept.push({ result: relocate(result, match, options), severity });
+      const finding = decided?.finding;
+      const severity = finding?.severity ?? severityOfResult(result, rules);
+      kept.push({ result: relocate(result, finding, options), severity });
     }
     // Most severe first, report order within a severity: what survives a cut is what matters.
     kept.sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
@@ -144,58 +149,8 @@ function automationId(category: string): string {
   return category.endsWith('/') ? category : `${category}/`;
 }
 
-interface FindingIndex {
-  /** The reported finding for a result, 'hidden' when only hidden findings match, or undefined. */
-  match(result: SarifResult): Finding | 'hidden' | undefined;
-}
-
-function indexFindings(report: TrivyReport, decision: Decision): FindingIndex {
-  const reportedKeys = new Set(decision.reported.map(findingIdentity));
-  const byKey = new Map<string, Finding[]>();
-  for (const finding of findingsOf(report)) {
-    const key = lookupKey(
-      finding.kind,
-      finding.id,
-      finding.packageName,
-      finding.installedVersion,
-      finding.line,
-    );
-    byKey.set(key, [...(byKey.get(key) ?? []), finding]);
-  }
-  return {
-    match(result) {
-      const text = result.message.text ?? '';
-      const packageName = /^Package: (.*)$/m.exec(text)?.[1];
-      const installed = /^Installed Version: (.*)$/m.exec(text)?.[1];
-      const location = result.locations?.[0]?.physicalLocation;
-      const uri = trimSlash(location?.artifactLocation?.uri ?? '');
-      const ruleId = result.ruleId ?? '';
-      const candidates =
-        packageName !== undefined
-          ? byKey.get(lookupKey('vulnerability', ruleId, packageName, installed ?? ''))
-          : (byKey.get(lookupKey('secret', ruleId, undefined, undefined, location?.region?.startLine ?? 0)) ??
-            byKey.get(lookupKey('misconfiguration', ruleId)));
-      if (!candidates) return undefined;
-      const reported = candidates.filter((finding) => reportedKeys.has(findingIdentity(finding)));
-      if (reported.length === 0) return 'hidden';
-      return (
-        reported.find(
-          (finding) => uri !== '' && [finding.path ?? '', finding.target].map(trimSlash).includes(uri),
-        ) ?? reported[0]
-      );
-    },
-  };
-}
-
-function lookupKey(kind: string, id: string, packageName = '', installed = '', line = 0): string {
-  return kind === 'vulnerability'
-    ? `v\0${id}\0${packageName}\0${installed}`
-    : kind === 'secret'
-      ? `s\0${id}\0${line}`
-      : `m\0${id}`;
-}
-
-function findingIdentity(finding: Finding): string {
+/** What the result's fingerprint is made of; it must stay the same from run to run and release to release. */
+function fingerprintSource(finding: Finding): string {
   return [
     finding.kind,
     finding.id,
@@ -224,7 +179,7 @@ function relocate(result: SarifResult, finding: Finding | undefined, options: Re
     },
     message: { text: `In the image: ${what}; ${origin}` },
   };
-  const identity = finding ? findingIdentity(finding) : `${result.ruleId ?? ''}\0${what}`;
+  const identity = finding ? fingerprintSource(finding) : `${result.ruleId ?? ''}\0${what}`;
   return {
     ...result,
     message: {
@@ -244,7 +199,7 @@ function relocate(result: SarifResult, finding: Finding | undefined, options: Re
 function severityOfResult(result: SarifResult, rules: readonly SarifRule[]): Severity {
   const rule =
     result.ruleIndex !== undefined ? rules[result.ruleIndex] : rules.find((r) => r.id === result.ruleId);
-  const tagged = rule?.properties?.tags?.find((tag) => ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW'].includes(tag));
+  const tagged = rule?.properties?.tags?.find((tag) => isSeverity(tag) && tag !== 'UNKNOWN');
   if (tagged) return tagged as Severity;
   const score = Number(rule?.properties?.['security-severity']);
   if (score >= 9) return 'CRITICAL';
@@ -310,8 +265,4 @@ function pruneRules(run: SarifRun): void {
     if (result.ruleIndex !== undefined) result.ruleIndex = used.get(oldIndex)!;
   }
   run.tool = { ...run.tool, driver: { ...run.tool.driver, rules: kept } };
-}
-
-function trimSlash(path: string): string {
-  return path.replace(/^\/+/, '');
 }

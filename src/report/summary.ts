@@ -1,10 +1,9 @@
-import type { Decision } from '../gate/policy.js';
-import type { Finding } from '../scan/report.js';
-import type { LayerAttribution } from './dockerfile.js';
-import { sourceOf } from './dockerfile.js';
+import type { Decision, IgnoredFinding } from '../gate/policy.js';
+import type { Finding } from '../vocabulary.js';
+import { SEVERITIES_MOST_SEVERE_FIRST as SHOWN } from '../vocabulary.js';
+import type { LayerAttribution } from './layer-attribution.js';
+import { sourceOf } from './layer-attribution.js';
 
-/** Severities as the summary, the log and the outputs show them, most severe first. */
-const SHOWN = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'] as const;
 export const SUMMARY_LIST_LIMIT = 20;
 
 /** One line for the log with the same numbers as the outputs and the summary. */
@@ -58,65 +57,86 @@ export interface SummaryOptions {
 /** Markdown for the job summary: the verdict, the counts and the findings that decide. Pure. */
 export function renderSummary(options: SummaryOptions): string {
   const { decision } = options;
-  const out: string[] = [];
-  out.push(`## Build, scan and push: ${code(options.image)}`, '');
-  const failOn = options.failOn.length > 0 ? options.failOn.join(', ') : 'none';
-  out.push(
-    decision.pass
-      ? `**Policy: ✅ pass** (fail-on: ${failOn}; secrets always block)`
-      : `**Policy: ❌ fail**: ${decision.blocking.length} blocking finding${decision.blocking.length === 1 ? '' : 's'} (fail-on: ${failOn}; secrets always block)`,
+  const notes = [...decision.warnings, ...(options.notes ?? [])];
+  const out = [
+    ...verdictSection(options),
+    ...blockingSection(options),
+    ...ignoredSection(decision.ignored),
+    ...(notes.length > 0 ? ['### Warnings', '', ...notes.map((note) => `- ${text(note)}`), ''] : []),
+    ...(options.pushed && options.pushed.length > 0
+      ? ['### Pushed', '', ...options.pushed.map((reference) => `- ${code(reference)}`), '']
+      : []),
+  ];
+  return `${out.join('\n').trimEnd()}\n`;
+}
+
+function verdictSection({ decision, image, digest, failOn }: SummaryOptions): string[] {
+  const rules = `fail-on: ${failOn.length > 0 ? failOn.join(', ') : 'none'}; secrets always block`;
+  const blocking = decision.blocking.length;
+  const counts = [
+    ...SHOWN.map((severity) => decision.counts[severity]),
+    decision.secrets,
+    decision.misconfigurations,
+    decision.ignored.length,
+  ];
+  return [
+    `## Build, scan and push: ${code(image)}`,
     '',
-  );
-  out.push(
+    decision.pass
+      ? `**Policy: ✅ pass** (${rules})`
+      : `**Policy: ❌ fail**: ${blocking} blocking finding${blocking === 1 ? '' : 's'} (${rules})`,
+    '',
     '| Critical | High | Medium | Low | Unknown | Secrets | Misconfigurations | Ignored |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    `| ${[...SHOWN.map((severity) => decision.counts[severity]), decision.secrets, decision.misconfigurations, decision.ignored.length].join(' | ')} |`,
+    `| ${counts.join(' | ')} |`,
     '',
-  );
-  out.push(`Image: ${code(options.image)}  `, `Digest: ${code(options.digest || 'unknown')}`, '');
+    `Image: ${code(image)}  `,
+    `Digest: ${code(digest || 'unknown')}`,
+    '',
+  ];
+}
 
-  if (decision.blocking.length > 0) {
-    out.push(
-      '### Blocking findings',
-      '',
-      '| Severity | ID | Package or file | Installed | Fixed | Dockerfile line | Why it blocks |',
-      '| --- | --- | --- | --- | --- | --- | --- |',
+function blockingSection({ decision, attribution, dockerfilePath }: SummaryOptions): string[] {
+  if (decision.blocking.length === 0) return [];
+  const rows = decision.blocking.slice(0, SUMMARY_LIST_LIMIT).map(({ finding, reason }) => {
+    const source = sourceOf(attribution, finding);
+    return row([
+      text(finding.severity),
+      text(finding.id),
+      text(subject(finding)),
+      text(finding.installedVersion ?? ''),
+      text(finding.fixedVersion || (finding.kind === 'vulnerability' ? 'no fix' : '')),
+      `${text(`${dockerfilePath}:${source.line}`)} ${code(truncate(source.instruction, 60))}` as Markup,
+      text(reason),
+    ]);
+  });
+  return [
+    '### Blocking findings',
+    '',
+    '| Severity | ID | Package or file | Installed | Fixed | Dockerfile line | Why it blocks |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    ...more(decision.blocking.length),
+    '',
+  ];
+}
+
+function ignoredSection(ignored: readonly IgnoredFinding[]): string[] {
+  if (ignored.length === 0) return [];
+  const rows = ignored
+    .slice(0, SUMMARY_LIST_LIMIT)
+    .map(({ finding, reason, until }) =>
+      row([finding.severity, finding.id, subject(finding), reason, until ?? ''].map(text)),
     );
-    for (const { finding, reason } of decision.blocking.slice(0, SUMMARY_LIST_LIMIT)) {
-      const source = sourceOf(options.attribution, finding);
-      out.push(
-        row([
-          text(finding.severity),
-          text(finding.id),
-          text(subject(finding)),
-          text(finding.installedVersion ?? ''),
-          text(finding.fixedVersion || (finding.kind === 'vulnerability' ? 'no fix' : '')),
-          `${text(`${options.dockerfilePath}:${source.line}`)} ${code(truncate(source.instruction, 60))}` as Markup,
-          text(reason),
-        ]),
-      );
-    }
-    out.push(...more(decision.blocking.length), '');
-  }
-
-  if (decision.ignored.length > 0) {
-    out.push(
-      '### Ignored findings',
-      '',
-      '| Severity | ID | Package or file | Why | Until |',
-      '| --- | --- | --- | --- | --- |',
-    );
-    for (const { finding, why, until } of decision.ignored.slice(0, SUMMARY_LIST_LIMIT))
-      out.push(row([finding.severity, finding.id, subject(finding), why, until ?? ''].map(text)));
-    out.push(...more(decision.ignored.length), '');
-  }
-
-  const notes = [...decision.warnings, ...(options.notes ?? [])];
-  if (notes.length > 0) out.push('### Warnings', '', ...notes.map((note) => `- ${text(note)}`), '');
-
-  if (options.pushed && options.pushed.length > 0)
-    out.push('### Pushed', '', ...options.pushed.map((reference) => `- ${code(reference)}`), '');
-  return `${out.join('\n').trimEnd()}\n`;
+  return [
+    '### Ignored findings',
+    '',
+    '| Severity | ID | Package or file | Why | Until |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows,
+    ...more(ignored.length),
+    '',
+  ];
 }
 
 /**

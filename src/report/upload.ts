@@ -82,19 +82,37 @@ export async function uploadSarif(options: UploadOptions): Promise<UploadResult>
     throw new Error(
       `cannot upload SARIF: commit "${options.commitSha}" is not a 40-hex commit SHA (GITHUB_SHA or the checked-out HEAD).`,
     );
-  const octokit = new Octokit({
-    auth: options.token,
-    baseUrl: options.apiUrl.replace(/\/+$/, ''),
-    log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
-  });
-  const retrying = <T>(request: () => Promise<T>) =>
-    withRetry(request, {
-      attempts: options.attempts ?? 3,
-      initialDelayMs: options.retryDelayMs ?? 2_000,
-      isTransient: isTransientHttpError,
-    });
-  const repository = `${options.owner}/${options.repo}`;
+  const api: CodeScanningApi = {
+    octokit: new Octokit({
+      auth: options.token,
+      baseUrl: options.apiUrl.replace(/\/+$/, ''),
+      log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
+    }),
+    retrying: (request) =>
+      withRetry(request, {
+        attempts: options.attempts ?? 3,
+        initialDelayMs: options.retryDelayMs ?? 2_000,
+        isTransient: isTransientHttpError,
+      }),
+    repository: `${options.owner}/${options.repo}`,
+  };
+  const posted = await postSarif(api, options);
+  return posted.status === 'skipped' ? posted : waitForProcessing(api, posted.id, options);
+}
 
+interface CodeScanningApi {
+  readonly octokit: Octokit;
+  readonly retrying: <T>(request: () => Promise<T>) => Promise<T>;
+  /** `owner/repo`, for messages. */
+  readonly repository: string;
+}
+
+async function postSarif(
+  { octokit, retrying, repository }: CodeScanningApi,
+  options: UploadOptions,
+): Promise<
+  { readonly status: 'posted'; readonly id: string } | Extract<UploadResult, { status: 'skipped' }>
+> {
   let id: string;
   try {
     const response = await retrying(() =>
@@ -118,7 +136,15 @@ export async function uploadSarif(options: UploadOptions): Promise<UploadResult>
     });
   }
   if (!id) throw new Error(`code scanning accepted the SARIF for ${repository} but returned no upload id.`);
+  return { status: 'posted', id };
+}
 
+/** Polls the upload until code scanning has processed it or the wait is over. */
+async function waitForProcessing(
+  { octokit, retrying, repository }: CodeScanningApi,
+  id: string,
+  options: UploadOptions,
+): Promise<UploadResult> {
   const deadline = Date.now() + (options.maxWaitMs ?? 120_000);
   for (;;) {
     const { data } = await retrying(() =>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { globMatches, isExpired, parseIgnoreFile, ruleMatches } from '../../src/gate/ignore.js';
-import type { Finding } from '../../src/scan/report.js';
+import type { Finding } from '../../src/vocabulary.js';
 
 const vulnerability = (overrides: Partial<Finding> = {}): Finding => ({
   kind: 'vulnerability',

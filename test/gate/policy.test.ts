@@ -46,7 +46,7 @@ describe('decide on alpine-310 (4 MEDIUM, all fixed: CVE-2019-1549/1551 in libcr
     const decision = decide(report, policy({ failOn: ['MEDIUM'], ignores }));
     expect(decision.counts).toEqual(counts(0, 0, 2, 0));
     expect(ids(decision.ignored)).toEqual(['CVE-2019-1549 libcrypto1.1', 'CVE-2019-1549 libssl1.1']);
-    expect(decision.ignored[0]).toMatchObject({ why: 'listed in .trivyignore:2', until: '2027-06-01' });
+    expect(decision.ignored[0]).toMatchObject({ reason: 'listed in .trivyignore:2', until: '2027-06-01' });
     expect(ids(decision.blocking)).toEqual(['CVE-2019-1551 libcrypto1.1', 'CVE-2019-1551 libssl1.1']);
     expect(decision.warnings).toEqual([]);
   });
@@ -58,7 +58,7 @@ describe('decide on alpine-310 (4 MEDIUM, all fixed: CVE-2019-1549/1551 in libcr
     );
     const decision = decide(report, policy({ failOn: ['MEDIUM'], ignores }));
     expect(ids(decision.ignored)).toEqual(['CVE-2019-1551 libssl1.1']);
-    expect(decision.ignored[0]!.why).toBe(
+    expect(decision.ignored[0]!.reason).toBe(
       'TLS is terminated upstream (.trivyignore.yaml: vulnerabilities[0])',
     );
     expect(decision.ignored[0]!.until).toBeUndefined();
@@ -95,7 +95,7 @@ describe('decide on centos-7 (bash LOW will_not_fix; openssl-libs MEDIUM and LOW
   it('ignore-unfixed drops the will_not_fix one, matching what Trivy itself wrote with --ignore-unfixed', () => {
     const decision = decide(report, policy({ ignoreUnfixed: true }));
     expect(decision.counts).toEqual(counts(0, 0, 1, 1));
-    expect(decision.ignored.map(({ finding, why }) => [finding.id, why])).toEqual([
+    expect(decision.ignored.map(({ finding, reason }) => [finding.id, reason])).toEqual([
       ['CVE-2019-18276', 'no fixed version yet (status will_not_fix; ignore-unfixed)'],
     ]);
     expect(decide(trivyFixture('centos-7-ignore-unfixed.json'), policy()).counts).toEqual(decision.counts);
@@ -229,5 +229,45 @@ describe('misconfigurations', () => {
 
   it('are ignored entirely when the scanner is off', () => {
     expect(decide(report, policy())).toMatchObject({ pass: true, misconfigurations: 0 });
+  });
+});
+
+describe('the decision carries every finding with its verdict', () => {
+  const verdicts = (decision: ReturnType<typeof decide>) =>
+    decision.findings.map(({ finding, verdict, by }) => [finding.id, finding.packageName, verdict, by]);
+
+  it('centos-7 with ignore-unfixed and severity MEDIUM: ignored, hidden by severity, blocking', () => {
+    const decision = decide(
+      trivyFixture('centos-7.json'),
+      policy({ ignoreUnfixed: true, severity: ['MEDIUM'], failOn: ['MEDIUM'] }),
+    );
+    expect(verdicts(decision)).toEqual([
+      ['CVE-2019-18276', 'bash', 'ignored', 'ignore-unfixed'],
+      ['CVE-2019-1559', 'openssl-libs', 'blocking', 'fail-on'],
+      ['CVE-2018-0734', 'openssl-libs', 'hidden', 'severity'],
+    ]);
+    expect(decision.findings[2]!.reason).toBe('LOW is not in severity');
+    expect(decision.blocking).toEqual([decision.findings[1]]);
+    expect(decision.ignored).toEqual([decision.findings[0]]);
+  });
+
+  it('an ignore-file entry is named on the finding it hides, with its expiry', () => {
+    const ignores = parseIgnoreFile('CVE-2019-1551 exp:2027-06-01\n', '.trivyignore');
+    const decision = decide(trivyFixture('alpine-310.json'), policy({ ignores }));
+    const hidden = decision.findings.filter(({ verdict }) => verdict === 'ignored');
+    expect(hidden).toHaveLength(2);
+    for (const decided of hidden)
+      expect(decided).toMatchObject({ by: 'ignore-file', ignore: ignores[0], until: '2027-06-01' });
+    expect(decision.findings.filter(({ verdict }) => verdict === 'reported')).toHaveLength(2);
+    expect(decision.findings[0]!.reason).toBe('MEDIUM is not in fail-on');
+  });
+
+  it('findings of a scanner that is off are hidden, and counted nowhere', () => {
+    const decision = decide(trivyFixture('secrets.json'), policy({ scanners: ['vuln'] }));
+    expect(decision.findings.map(({ verdict, by }) => [verdict, by])).toEqual([
+      ['hidden', 'scanner'],
+      ['hidden', 'scanner'],
+    ]);
+    expect(decision.reported).toEqual([]);
   });
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseIgnoreFile } from '../../src/gate/ignore.js';
 import { decide } from '../../src/gate/policy.js';
-import { attributeLayers } from '../../src/report/dockerfile.js';
+import { attributeLayers } from '../../src/report/layer-attribution.js';
 import type { SarifLog } from '../../src/report/sarif.js';
 import { rewriteSarif } from '../../src/report/sarif.js';
 import { renderSummary, scanOutputs } from '../../src/report/summary.js';
@@ -79,7 +79,6 @@ describe('scan → gate → SARIF → upload → summary', () => {
       category: 'build-scan-push:ghcr.io/octo/app',
       dockerfilePath: 'docker/Dockerfile',
       attribution,
-      report: scanned.report,
       decision,
     });
     expect([decision.pass, rewritten.results, rewritten.hiddenByPolicy]).toEqual([

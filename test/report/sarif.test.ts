@@ -5,11 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { parseIgnoreFile } from '../../src/gate/ignore.js';
 import type { Policy } from '../../src/gate/policy.js';
 import { decide } from '../../src/gate/policy.js';
-import { attributeLayers } from '../../src/report/dockerfile.js';
+import { attributeLayers } from '../../src/report/layer-attribution.js';
 import type { SarifLog } from '../../src/report/sarif.js';
 import { rewriteSarif } from '../../src/report/sarif.js';
 import type { ImageConfig } from '../../src/build/tarball.js';
-import type { TrivyReport } from '../../src/scan/report.js';
+import type { TrivyReport } from '../../src/scan/trivy-report.js';
 import { policy } from '../helpers/policy.js';
 import { TRIVY_FIXTURES, trivyFixture } from '../scan/trivy-fixtures.js';
 
@@ -31,7 +31,6 @@ function rewrite(
     category,
     dockerfilePath: 'docker/Dockerfile',
     attribution,
-    report,
     decision: decide(report, options.policy ?? policy()),
     limits: options.limits,
   });
@@ -67,7 +66,6 @@ describe('rewriteSarif on the SARIF Trivy wrote for alpine-310', () => {
       category: 'images/app/',
       dockerfilePath: 'Dockerfile',
       attribution: attributeLayers({ dockerfileText: 'FROM alpine\n', report }),
-      report,
       decision: decide(report, policy()),
     });
     expect(sarif.runs[0]!.automationDetails!.id).toBe('images/app/');
@@ -141,7 +139,6 @@ describe('rewriteSarif on the SARIF Trivy wrote for alpine-310', () => {
         category,
         dockerfilePath: '',
         attribution: attributeLayers({ dockerfileText: 'FROM alpine\n', report }),
-        report,
         decision: decide(report, policy()),
       }),
     ).toThrow(/never empty/);

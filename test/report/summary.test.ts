@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { parseIgnoreFile } from '../../src/gate/ignore.js';
 import { decide } from '../../src/gate/policy.js';
-import { attributeLayers } from '../../src/report/dockerfile.js';
+import { attributeLayers } from '../../src/report/layer-attribution.js';
 import {
   describeDecision,
   renderFailureSummary,
   renderSummary,
   scanOutputs,
 } from '../../src/report/summary.js';
-import type { TrivyReport } from '../../src/scan/report.js';
+import type { TrivyReport } from '../../src/scan/trivy-report.js';
 import { policy } from '../helpers/policy.js';
 import { trivyFixture } from '../scan/trivy-fixtures.js';
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TrivyReport } from '../../src/scan/report.js';
-import { parseTrivyReport } from '../../src/scan/report.js';
+import type { TrivyReport } from '../../src/scan/trivy-report.js';
+import { parseTrivyReport } from '../../src/scan/trivy-report.js';
 
 export const TRIVY_FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'trivy');
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DbCacheStore } from '../../src/scan/trivy.js';
 import { prepareTrivyDb, scanImage } from '../../src/scan/trivy.js';
-import { ReportError } from '../../src/scan/report.js';
+import { ReportError } from '../../src/scan/trivy-report.js';
 import { TRIVY_FIXTURES } from './trivy-fixtures.js';
 import { TRIVY_STANDIN, trivyStandinWith } from '../helpers/trivy-standin.js';
 

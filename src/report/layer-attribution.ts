@@ -1,7 +1,8 @@
 import type { Instruction, Stage } from '../dockerfile.js';
 import { parseDockerfile } from '../dockerfile.js';
 import type { ImageConfig } from '../build/tarball.js';
-import type { Finding, TrivyReport } from '../scan/report.js';
+import type { TrivyReport } from '../scan/trivy-report.js';
+import type { Finding } from '../vocabulary.js';
 
 /** Where a layer (or a finding in it) comes from in the Dockerfile. */
 export interface LayerSource {
@@ -43,24 +44,30 @@ const LAYER_KEYWORDS = new Set(['RUN', 'COPY', 'ADD', 'WORKDIR']);
 export function attributeLayers(options: AttributionOptions): LayerAttribution {
   const { stages } = parseDockerfile(options.dockerfileText);
   const built = pickStage(stages, options.target ?? '');
-  const fallback = built
-    ? { line: built.from.line, instruction: `FROM ${built.from.args}`, fromBaseImage: true }
-    : { line: 1, instruction: '', fromBaseImage: true };
+  const fallback = built ? fromLine(built.from) : { line: 1, instruction: '', fromBaseImage: true };
   const diffIdByDigest = new Map<string, string>();
   for (const layer of options.report?.Metadata?.Layers ?? [])
     if (layer.Digest && layer.DiffID) diffIdByDigest.set(layer.Digest, layer.DiffID);
-  const byDiffId = new Map<string, LayerSource>();
   const config = options.imageConfig ?? options.report?.Metadata?.ImageConfig;
-  if (!built || !config) return { fallback, byDiffId, diffIdByDigest };
+  const byDiffId = built && config ? attributeDiffIds(stageChain(stages, built), config) : new Map();
+  return { fallback, byDiffId, diffIdByDigest };
+}
 
-  // The chain of stages whose instructions end up in the image: a stage FROM another stage
-  // inherits that stage's layers.
+/**
+ * The chain of stages whose instructions end up in the image, oldest first: a stage FROM another
+ * stage inherits that stage's layers.
+ */
+function stageChain(stages: readonly Stage[], built: Stage): Stage[] {
   const chain: Stage[] = [built];
   for (let parent = stageNamed(stages, built.base, built); parent && !chain.includes(parent);) {
     chain.unshift(parent);
     parent = stageNamed(stages, parent.base, parent);
   }
-  const baseFrom = chain[0]!.from;
+  return chain;
+}
+
+function attributeDiffIds(chain: readonly Stage[], config: ImageConfig): Map<string, LayerSource> {
+  const base = fromLine(chain[0]!.from);
   const candidates = chain.flatMap((stage) =>
     stage.instructions.filter((i) => LAYER_KEYWORDS.has(i.keyword)),
   );
@@ -68,44 +75,35 @@ export function attributeLayers(options: AttributionOptions): LayerAttribution {
   const layerHistory = (config.history ?? []).filter((entry) => !entry.empty_layer);
   // Some builders write fewer history entries than layers; align both lists at their ends.
   const offset = diffIds.length - layerHistory.length;
-
+  const byDiffId = new Map<string, LayerSource>();
+  // Newest first; once an entry matches no remaining instruction, it and all older ones are base.
   let next = candidates.length - 1;
-  let inBaseImage = false;
   for (let index = layerHistory.length - 1; index >= 0; index -= 1) {
     const diffId = diffIds[index + offset];
     if (diffId === undefined) continue;
-    let match = -1;
-    if (!inBaseImage)
-      for (let candidate = next; candidate >= 0; candidate -= 1)
-        if (sameInstruction(layerHistory[index]!.created_by ?? '', candidates[candidate]!)) {
-          match = candidate;
-          break;
-        }
-    if (match < 0) {
-      inBaseImage = true;
-      byDiffId.set(diffId, {
-        line: baseFrom.line,
-        instruction: `FROM ${baseFrom.args}`,
-        fromBaseImage: true,
-      });
-      continue;
-    }
-    const instruction = candidates[match]!;
-    byDiffId.set(diffId, {
-      line: instruction.line,
-      instruction: `${instruction.keyword} ${instruction.args}`,
-      fromBaseImage: false,
-    });
+    const createdBy = layerHistory[index]!.created_by ?? '';
+    let match = next;
+    while (match >= 0 && !sameInstruction(createdBy, candidates[match]!)) match -= 1;
     next = match - 1;
+    const instruction = candidates[match];
+    byDiffId.set(
+      diffId,
+      instruction
+        ? {
+            line: instruction.line,
+            instruction: `${instruction.keyword} ${instruction.args}`,
+            fromBaseImage: false,
+          }
+        : base,
+    );
   }
   // Layers older than the history (offset > 0) also came with the base image.
-  for (let index = 0; index < offset; index += 1)
-    byDiffId.set(diffIds[index]!, {
-      line: baseFrom.line,
-      instruction: `FROM ${baseFrom.args}`,
-      fromBaseImage: true,
-    });
-  return { fallback, byDiffId, diffIdByDigest };
+  for (let index = 0; index < offset; index += 1) byDiffId.set(diffIds[index]!, base);
+  return byDiffId;
+}
+
+function fromLine(from: Instruction): LayerSource {
+  return { line: from.line, instruction: `FROM ${from.args}`, fromBaseImage: true };
 }
 
 /** The Dockerfile line for a finding: its layer's instruction, else the built stage's FROM. */

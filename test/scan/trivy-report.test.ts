@@ -1,7 +1,12 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { TrivyReport } from '../../src/scan/report.js';
-import { ReportError, findingsOf, parseTrivyReport, scannedImageMismatch } from '../../src/scan/report.js';
+import type { TrivyReport } from '../../src/scan/trivy-report.js';
+import {
+  ReportError,
+  findingsOf,
+  parseTrivyReport,
+  scannedImageMismatch,
+} from '../../src/scan/trivy-report.js';
 import { TRIVY_FIXTURES, trivyFixture } from './trivy-fixtures.js';
 
 describe('parseTrivyReport', () => {

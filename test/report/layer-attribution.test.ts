@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ImageConfig } from '../../src/build/tarball.js';
-import { findingsOf } from '../../src/scan/report.js';
-import { attributeLayers, sourceOf } from '../../src/report/dockerfile.js';
+import { findingsOf } from '../../src/scan/trivy-report.js';
+import { attributeLayers, sourceOf } from '../../src/report/layer-attribution.js';
 import { trivyFixture } from '../scan/trivy-fixtures.js';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures', 'attribution');
