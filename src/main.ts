@@ -15,20 +15,20 @@ import { decide } from './gate/policy.js';
 import { IGNORE_FILE_MAX_BYTES, parseIgnoreFile } from './gate/ignore.js';
 import type { Config, InputName } from './inputs.js';
 import { buildConfig } from './inputs.js';
-import type { PublishResult } from './publish/crane.js';
-import { PublishError, loginRegistry, publishImage } from './publish/crane.js';
+import type { PublishResult } from './publish/publish-image.js';
+import { PublishError, loginRegistry, publishImage } from './publish/publish-image.js';
 import type { LayerAttribution } from './report/dockerfile.js';
 import { attributeLayers } from './report/dockerfile.js';
 import type { SarifLog } from './report/sarif.js';
 import { rewriteSarif } from './report/sarif.js';
 import { describeDecision, renderFailureSummary, renderSummary, scanOutputs } from './report/summary.js';
 import { checkedOutCommit, resolveUploadTarget, uploadSarif } from './report/upload.js';
-import type { ScanResult } from './scan/trivy.js';
+import type { ScanResult } from './scan/trivy-scan.js';
 import { scannedImageMismatch } from './scan/report.js';
-import { prepareTrivyDb, scanImage } from './scan/trivy.js';
-import { craneRunner } from './tools/crane.js';
-import type { InstalledTools } from './tools/install.js';
-import { installTools } from './tools/install.js';
+import { prepareTrivyDb, scanImage } from './scan/trivy-scan.js';
+import { craneRunner } from './tools/crane-command.js';
+import type { InstalledTools } from './tools/install-tools.js';
+import { installTools } from './tools/install-tools.js';
 import { readWorkspaceFile } from './workspace-file.js';
 
 export interface MainOptions {

@@ -20,7 +20,7 @@ import { createGunzip } from 'node:zlib';
 import { EnvHttpProxyAgent, fetch } from 'undici';
 import type { Response } from 'undici';
 import { digestReference, isDigest, parseReference, taggedReference } from '../reference.js';
-import type { CraneRunner } from '../tools/crane.js';
+import type { CraneRunner } from '../tools/crane-command.js';
 import { describeNetworkError, proxyConfigured } from '../tools/download.js';
 
 /** The one repository the loopback registry serves. */

@@ -1,12 +1,12 @@
 import * as core from '@actions/core';
-import { installCrane } from './crane.js';
+import { installCrane } from './install-crane.js';
 import type { DownloadPolicy } from './download.js';
-import type { InstalledKaniko } from './kaniko.js';
-import { installKaniko, ociPlatform } from './kaniko.js';
-import type { InstalledTool } from './release-tool.js';
+import type { InstalledKaniko } from './install-kaniko.js';
+import { installKaniko, ociPlatform } from './install-kaniko.js';
+import type { InstalledTool } from './install-release-tool.js';
 import type { PinnedRelease } from './releases.js';
 import { CRANE_DEFAULT, TRIVY_DEFAULT, toolArch } from './releases.js';
-import { installTrivy } from './trivy.js';
+import { installTrivy } from './install-trivy.js';
 
 export interface InstallOptions {
   /** Plain x.y.z (the inputs normalise a leading v away). */

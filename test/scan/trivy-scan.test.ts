@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DbCacheStore } from '../../src/scan/trivy.js';
-import { prepareTrivyDb, scanImage } from '../../src/scan/trivy.js';
+import type { DbCacheStore } from '../../src/scan/trivy-scan.js';
+import { prepareTrivyDb, scanImage } from '../../src/scan/trivy-scan.js';
 import { ReportError } from '../../src/scan/report.js';
 import { TRIVY_FIXTURES } from './trivy-fixtures.js';
 import { TRIVY_STANDIN, trivyStandinWith } from '../helpers/trivy-standin.js';

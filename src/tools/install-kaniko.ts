@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isDigest, parseReference } from '../reference.js';
-import { craneRunner } from './crane.js';
-import { toolCacheRoot } from './release-tool.js';
+import { craneRunner } from './crane-command.js';
+import { toolCacheRoot } from './install-release-tool.js';
 import type { Arch } from './releases.js';
 
 export interface KanikoInstallOptions {

@@ -2,21 +2,6 @@ import { spawn } from 'node:child_process';
 import type { RunResult } from '../exec.js';
 import { childEnv, lastLines, run } from '../exec.js';
 import { isDigest } from '../reference.js';
-import type { InstalledTool, ReleaseToolOptions, ReleaseToolSpec } from './release-tool.js';
-import { installReleaseTool } from './release-tool.js';
-
-/** One archive holds crane, gcrane and krane; only crane is extracted. */
-export const CRANE_RELEASE: ReleaseToolSpec = {
-  name: 'crane',
-  owner: 'google',
-  repo: 'go-containerregistry',
-  asset: (_version, arch) => `go-containerregistry_Linux_${arch === 'x64' ? 'x86_64' : 'arm64'}.tar.gz`,
-  checksumsAsset: () => 'checksums.txt',
-};
-
-export function installCrane(options: ReleaseToolOptions): Promise<InstalledTool> {
-  return installReleaseTool(CRANE_RELEASE, options);
-}
 
 export interface CraneRunnerOptions {
   /** Path of the crane binary. */

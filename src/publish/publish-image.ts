@@ -7,8 +7,8 @@ import { lastLines } from '../exec.js';
 import { digestReference, isDigest, registryOf, taggedReference } from '../reference.js';
 import type { RetryOptions } from '../retry.js';
 import { withRetry } from '../retry.js';
-import type { CraneRunner } from '../tools/crane.js';
-import { CraneError, craneRunner, printedDigest, pushedDigest } from '../tools/crane.js';
+import type { CraneRunner } from '../tools/crane-command.js';
+import { CraneError, craneRunner, printedDigest, pushedDigest } from '../tools/crane-command.js';
 import { classifyCraneFailure } from './failures.js';
 
 /** How hard publishing tries a registry request that failed transiently. */
