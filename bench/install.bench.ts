@@ -19,6 +19,7 @@ import { writeImageTarball } from '../test/helpers/image-tarball.js';
 import { startRegistry } from '../test/helpers/registry.js';
 import { publishCrane, publishTrivy, startReleaseServer } from '../test/helpers/release-server.js';
 import { formatTiming, peakRssMiB, time } from './measure.js';
+import { Registries } from '../src/registries.js';
 
 const MiB = 1024 * 1024;
 const TRIVY_BYTES = 48 * MiB;
@@ -49,7 +50,7 @@ try {
     craneVersion: '0.22.1',
     kanikoImage,
     toolMirror: server.url,
-    insecureRegistries: [registry.host],
+    registries: new Registries({ insecure: [registry.host] }),
     arch: 'x64',
   };
   const release = { arch: 'x64', toolMirror: server.url } as const;
@@ -63,7 +64,7 @@ try {
       image: options.kanikoImage,
       arch: 'x64',
       crane: () => Promise.resolve(cranePath),
-      insecureRegistries: [registry.host],
+      registries: new Registries({ insecure: [registry.host] }),
     });
 
   let run = 0;

@@ -1,37 +1,57 @@
-import { spawn } from 'node:child_process';
-import type { RunResult } from '../exec.js';
-import { childEnv, lastLines, run } from '../exec.js';
+import { PassThrough } from 'node:stream';
+import type { RunOptions, RunResult } from '../exec.js';
+import { assertSuccess, childEnv, run } from '../exec.js';
 import { isDigest } from '../reference.js';
+import type { Registries, RegistryCredential } from '../registries.js';
 
-export interface CraneRunnerOptions {
+export interface CraneCommandOptions {
   /** Path of the crane binary. */
   readonly path: string;
-  /** The registry has no valid TLS: crane's global `--insecure` (plain HTTP or any certificate). */
-  readonly insecure: boolean;
+  /** The registry the commands talk to: `--insecure` exactly when `registries` says it is insecure. */
+  readonly registry: string;
+  readonly registries: Registries;
   /** A private DOCKER_CONFIG holding registry credentials; absent, crane reads only `$HOME/.docker`. */
   readonly dockerConfigDir?: string;
   /** Appended to every failure message: what the user can check. */
   readonly failureHint?: string;
 }
 
-/** crane exited non-zero; its output is kept so callers can classify the failure. */
-export class CraneError extends Error {
-  constructor(
-    message: string,
-    readonly stderr: string,
-  ) {
-    super(message);
-    this.name = 'CraneError';
-  }
-}
-
-export interface CraneRunner {
-  /** Runs `crane <args>` silently; throws a CraneError naming the command when it fails. */
+/** crane, one typed method per command the action uses; failures throw a ToolError. */
+export interface Crane {
+  /** Runs `crane <args>` silently; throws a ToolError naming the command when it fails. */
   run(args: readonly string[], input?: string): Promise<RunResult>;
+  /** `crane auth login <registry> -u <user> --password-stdin`: the password travels on stdin only. */
+  login(credential: RegistryCredential): Promise<void>;
   /** `crane digest [--platform p] <reference>`: the manifest digest the registry serves. */
   digest(reference: string, platform?: string): Promise<string>;
   /** `crane export … -` piped straight into `tar -x`: the flattened root never touches disk as a tarball. */
   exportTo(reference: string, platform: string, folder: string): Promise<void>;
+}
+
+/** The one way the action runs crane: argv arrays, a minimal environment, no output in the log. */
+export function craneCommand(options: CraneCommandOptions): Crane {
+  return craneWith({
+    path: options.path,
+    insecure: options.registries.isInsecure(options.registry),
+    ...(options.dockerConfigDir !== undefined && { dockerConfigDir: options.dockerConfigDir }),
+    ...(options.failureHint !== undefined && { failureHint: options.failureHint }),
+  });
+}
+
+/** @deprecated The former shape, which main.ts still calls: use craneCommand with Registries. */
+export interface CraneRunnerOptions {
+  readonly path: string;
+  readonly insecure: boolean;
+  readonly dockerConfigDir?: string;
+  readonly failureHint?: string;
+}
+
+/** @deprecated The former name of Crane. */
+export type CraneRunner = Crane;
+
+/** @deprecated The former factory, which main.ts still calls: use craneCommand with Registries. */
+export function craneRunner(options: CraneRunnerOptions): Crane {
+  return craneWith(options);
 }
 
 /** crane's whole environment: the runner's basics (see childEnv) and DOCKER_CONFIG when given. */
@@ -42,31 +62,32 @@ export function craneEnv(
   return childEnv(dockerConfigDir === undefined ? {} : { DOCKER_CONFIG: dockerConfigDir }, environment);
 }
 
-/** The one way the action runs crane: argv arrays, a minimal environment, no output in the log. */
-export function craneRunner(options: CraneRunnerOptions): CraneRunner {
+function craneWith(options: CraneRunnerOptions): Crane {
   const env = craneEnv(options.dockerConfigDir);
   // After the command, where cobra also takes crane's global flags (`crane digest --insecure …`).
   const globalFlags = options.insecure ? ['--insecure'] : [];
-  const hint = options.failureHint ? `\n${options.failureHint}` : '';
-
-  const runCrane = async (args: readonly string[], input?: string): Promise<RunResult> => {
+  const hint = options.failureHint ?? '';
+  const runCrane = async (args: readonly string[], how: CraneRun = {}): Promise<RunResult> => {
     const [command = '', ...rest] = args;
-    const result = await run(options.path, [command, ...globalFlags, ...rest], {
+    const argv = how.local ? [...args] : [command, ...globalFlags, ...rest];
+    const { input, stdout } = how;
+    const result = await run(options.path, argv, {
       env,
       silent: true,
       ...(input !== undefined && { input }),
+      ...(stdout !== undefined && { stdout }),
     });
-    if (result.exitCode === 0) return result;
-    const output = result.stderr.trim() || result.stdout.trim();
-    throw new CraneError(
-      `crane ${args.join(' ')} failed with exit code ${result.exitCode}${output ? `:\n${lastLines(output, 20)}` : ''}${hint}`,
-      result.stderr,
-    );
+    return assertSuccess(result, how.what ?? `crane ${args.join(' ')}`, hint, { tool: 'crane', argv });
   };
-
   return {
-    run: runCrane,
-
+    run: (args, input) => runCrane(args, input === undefined ? {} : { input }),
+    login: async ({ registry, username, password }) => {
+      // Only writes DOCKER_CONFIG, reaching no registry: no global flags.
+      await runCrane(['auth', 'login', registry, '-u', username, '--password-stdin'], {
+        input: password,
+        local: true,
+      });
+    },
     async digest(reference, platform) {
       const platformFlags = platform ? ['--platform', platform] : [];
       const result = await runCrane(['digest', ...platformFlags, reference]);
@@ -75,36 +96,46 @@ export function craneRunner(options: CraneRunnerOptions): CraneRunner {
         throw new Error(`crane digest ${reference} printed "${result.stdout.trim()}", not a sha256 digest`);
       return digest;
     },
-
-    async exportTo(reference, platform, folder) {
-      const exporter = spawn(
-        options.path,
-        ['export', ...globalFlags, '--platform', platform, reference, '-'],
-        {
-          env,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      const extractor = spawn(
-        'tar',
-        ['-x', '-f', '-', '-C', folder, '--numeric-owner', '--preserve-permissions'],
-        { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['pipe', 'ignore', 'pipe'] },
-      );
-      exporter.stdout.pipe(extractor.stdin);
-      // tar may exit early on bad input; crane then sees EPIPE, which its own exit code reports.
-      extractor.stdin.on('error', () => undefined);
-      const [exported, extracted] = await Promise.all([finished(exporter), finished(extractor)]);
-      if (exported.code !== 0)
-        throw new CraneError(
-          `crane export --platform ${platform} ${reference} failed with ${exported.how}:\n${exported.stderr}${hint}`,
-          exported.stderr,
-        );
-      if (extracted.code !== 0)
-        throw new Error(
-          `tar could not extract the root filesystem of ${reference} (${extracted.how}):\n${extracted.stderr}`,
-        );
-    },
+    exportTo: (reference, platform, folder) =>
+      exportInto(folder, reference, (stdout) =>
+        runCrane(['export', '--platform', platform, reference, '-'], {
+          stdout,
+          what: `crane export --platform ${platform} ${reference}`,
+        }),
+      ),
   };
+}
+
+/** How one crane command runs. */
+interface CraneRun extends Pick<RunOptions, 'input' | 'stdout'> {
+  /** The step a failure names; `crane <args>` when absent. */
+  readonly what?: string;
+  /** The command reaches no registry: crane's global flags stay off. */
+  readonly local?: boolean;
+}
+
+/** Runs an export that writes a tarball to `stdout` and unpacks it into `folder` as it streams. */
+async function exportInto(
+  folder: string,
+  reference: string,
+  exportTo: (stdout: PassThrough) => Promise<unknown>,
+): Promise<void> {
+  const stream = new PassThrough();
+  const argv = ['-x', '-f', '-', '-C', folder, '--numeric-owner', '--preserve-permissions'];
+  // tar may stop reading early on bad input: the rest is drained so the export ends and reports.
+  const extracting = run('tar', argv, {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    input: stream,
+    silent: true,
+  }).finally(() => stream.resume());
+  // Settled both, so crane's own failure is the one reported: tar then fails only for lack of input.
+  const [exported, extracted] = await Promise.allSettled([exportTo(stream), extracting]);
+  if (exported.status === 'rejected') throw exported.reason;
+  if (extracted.status === 'rejected') throw extracted.reason;
+  assertSuccess(extracted.value, `tar extracting the root filesystem of ${reference}`, '', {
+    tool: 'tar',
+    argv,
+  });
 }
 
 /**
@@ -121,25 +152,4 @@ export function pushedDigest(stdout: string): string | undefined {
 export function printedDigest(stdout: string): string | undefined {
   const digest = stdout.trim();
   return isDigest(digest) ? digest : undefined;
-}
-
-interface Finished {
-  readonly code: number | null;
-  readonly how: string;
-  readonly stderr: string;
-}
-
-function finished(child: ReturnType<typeof spawn>): Promise<Finished> {
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) =>
-      resolve({
-        code,
-        how: signal ? `signal ${signal}` : `exit code ${code}`,
-        stderr: lastLines(stderr.trim(), 20),
-      }),
-    );
-  });
 }
