@@ -9,16 +9,17 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { installCrane } from '../src/tools/crane.js';
-import type { InstallOptions } from '../src/tools/install.js';
-import { installTools } from '../src/tools/install.js';
-import { installKaniko } from '../src/tools/kaniko.js';
+import { installCrane } from '../src/tools/install-crane.js';
+import type { InstallOptions } from '../src/tools/install-tools.js';
+import { installTools } from '../src/tools/install-tools.js';
+import { installKaniko } from '../src/tools/install-kaniko.js';
 import { CRANE_DEFAULT, TRIVY_DEFAULT } from '../src/tools/releases.js';
-import { installTrivy } from '../src/tools/trivy.js';
+import { installTrivy } from '../src/tools/install-trivy.js';
 import { writeImageTarball } from '../test/helpers/image-tarball.js';
 import { startRegistry } from '../test/helpers/registry.js';
 import { publishCrane, publishTrivy, startReleaseServer } from '../test/helpers/release-server.js';
 import { formatTiming, peakRssMiB, time } from './measure.js';
+import { Registries } from '../src/registries.js';
 
 const MiB = 1024 * 1024;
 const TRIVY_BYTES = 48 * MiB;
@@ -49,7 +50,7 @@ try {
     craneVersion: '0.22.1',
     kanikoImage,
     toolMirror: server.url,
-    insecureRegistries: [registry.host],
+    registries: new Registries({ insecure: [registry.host] }),
     arch: 'x64',
   };
   const release = { arch: 'x64', toolMirror: server.url } as const;
@@ -63,7 +64,7 @@ try {
       image: options.kanikoImage,
       arch: 'x64',
       crane: () => Promise.resolve(cranePath),
-      insecureRegistries: [registry.host],
+      registries: new Registries({ insecure: [registry.host] }),
     });
 
   let run = 0;

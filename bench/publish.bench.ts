@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { publishImage } from '../src/publish/crane.js';
+import { publishImage } from '../src/publish/publish-image.js';
 import { classifyCraneFailure } from '../src/publish/failures.js';
 import { writeImageTarball } from '../test/helpers/image-tarball.js';
 import { startRegistry } from '../test/helpers/registry.js';

@@ -49,7 +49,7 @@ async function runAsRoot(args: readonly string[]): Promise<RunResult> {
   try {
     return await run(command, commandArgs, { silent: true });
   } catch (error) {
-    // @actions/exec throws when the program is missing, e.g. no sudo on a self-hosted runner.
+    // run rejects when the program is missing, e.g. no sudo on a self-hosted runner.
     return { exitCode: -1, stdout: '', stderr: (error as Error).message };
   }
 }

@@ -1,7 +1,12 @@
-import type { ExecListeners } from '@actions/exec';
-import { getExecOutput } from '@actions/exec';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import type { Writable } from 'node:stream';
+import { Readable } from 'node:stream';
+import type { FencedListeners } from './log-fence.js';
 import { relayFenced } from './log-fence.js';
+import { ToolError, lastLines } from './tool-error.js';
+
+export { ToolError, lastLines };
 
 /** Proxy settings, in both spellings tools read. */
 export const PROXY_VARIABLES = [
@@ -44,58 +49,132 @@ export interface RunOptions {
   /** The whole environment of the child; `childEnv()` when absent. Nothing else is inherited. */
   readonly env?: Readonly<Record<string, string>>;
   readonly cwd?: string;
-  /** Written to the child's stdin, e.g. a password for `--password-stdin`. */
-  readonly input?: string | Buffer;
-  /** Keep the child's output out of the log (it is still captured). */
+  /**
+   * The child's stdin: bytes (e.g. a password for `--password-stdin`) or a stream piped in with
+   * backpressure (e.g. another tool's `stdout`). Absent, stdin is empty.
+   */
+  readonly input?: string | Buffer | Readable;
+  /**
+   * Where the child's stdout streams instead of being captured (RunResult.stdout is then ''):
+   * large output such as `crane export -` piped into `tar -x`. It never reaches the log.
+   */
+  readonly stdout?: Writable;
+  /** Quiet: keep the command line and the output out of the log (the output is still captured). */
   readonly silent?: boolean;
 }
 
 export interface RunResult {
+  /** The exit code; 128 + the signal's number when a signal ended the child (as a shell says it). */
   readonly exitCode: number;
   readonly stdout: string;
   readonly stderr: string;
+  /** The signal that ended the child, if one did. */
+  readonly signal?: NodeJS.Signals;
 }
 
+/** After the child exits, how long its output may stay open (a grandchild holding it) before the run ends. */
+const STDIO_GRACE_MS = 10_000;
+
 /**
- * Runs a program with an argv array (never a shell line) and returns its exit code and output.
- * It does not throw on a non-zero exit: callers decide what a failure means with `assertSuccess`.
- * Unless silent, the command line and the output stream to the log fenced (see log-fence.ts):
- * @actions/exec's own echo would let the tool issue workflow commands.
+ * The one way the action starts a tool: an argv array (never a shell line), a minimal
+ * environment (childEnv), and its exit code and output back. It does not throw on a non-zero
+ * exit: callers decide what a failure means with `assertSuccess`; it rejects only when the
+ * program cannot be started. Unless silent, the command line and the output stream to the log
+ * fenced (see log-fence.ts), so the tool cannot issue workflow commands.
  */
 export async function run(
   command: string,
   args: readonly string[],
   options: RunOptions = {},
 ): Promise<RunResult> {
-  const execute = (listeners?: ExecListeners) =>
-    getExecOutput(command, [...args], {
-      env: { ...(options.env ?? childEnv()) },
-      cwd: options.cwd,
-      input: options.input === undefined ? undefined : Buffer.from(options.input),
-      silent: true,
-      ignoreReturnCode: true,
-      ...(listeners && { listeners }),
-    });
-  const output = options.silent
-    ? await execute()
-    : await relayFenced((listeners) => {
-        listeners.stdout(Buffer.from(`[command]${[command, ...args].join(' ')}\n`));
-        return execute(listeners);
+  if (options.silent) return runChild(command, args, options);
+  return relayFenced((listeners) => {
+    listeners.stdout(Buffer.from(`[command]${[command, ...args].join(' ')}\n`));
+    return runChild(command, args, options, listeners);
+  });
+}
+
+function runChild(
+  command: string,
+  args: readonly string[],
+  options: RunOptions,
+  relay?: FencedListeners,
+): Promise<RunResult> {
+  const child = spawn(command, [...args], {
+    env: { ...(options.env ?? childEnv()) },
+    cwd: options.cwd,
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+  });
+  const [childOut, childErr] = [child.stdout!, child.stderr!];
+  feedInput(child.stdin, options.input);
+  const stdout = collect(childOut, options.stdout ? undefined : relay?.stdout, options.stdout);
+  const stderr = collect(childErr, relay?.stderr);
+  return new Promise((resolve, reject) => {
+    let grace: NodeJS.Timeout | undefined;
+    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+      clearTimeout(grace);
+      resolve({
+        exitCode: code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0),
+        stdout: stdout(),
+        stderr: stderr(),
+        ...(signal && { signal }),
       });
-  return { exitCode: output.exitCode, stdout: output.stdout, stderr: output.stderr };
+    };
+    child.once('error', (error) =>
+      reject(new Error(`could not start ${command}: ${error.message}`, { cause: error })),
+    );
+    child.once('exit', (code, signal) => {
+      grace = setTimeout(() => {
+        childOut.destroy();
+        childErr.destroy();
+        finish(code, signal);
+      }, STDIO_GRACE_MS);
+    });
+    child.once('close', finish);
+  });
 }
 
-/** Throws an error that names the step and carries the tool's last lines when it failed. */
-export function assertSuccess(result: RunResult, what: string, hint = ''): RunResult {
+function feedInput(stdin: Writable | null, input: RunOptions['input']): void {
+  if (!stdin || input === undefined) return;
+  // The child may exit without reading all of it (EPIPE): its exit code tells what happened.
+  stdin.on('error', () => undefined);
+  if (input instanceof Readable) input.pipe(stdin);
+  else stdin.end(input);
+}
+
+/** Reads a child's stream into memory (unless piped on) while relaying it; returns its text when done. */
+function collect(stream: Readable, relay?: (data: Buffer) => void, pipeTo?: Writable): () => string {
+  if (pipeTo) {
+    stream.pipe(pipeTo);
+    return () => '';
+  }
+  const chunks: Buffer[] = [];
+  stream.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    relay?.(chunk);
+  });
+  return () => Buffer.concat(chunks).toString('utf8');
+}
+
+/** Throws a ToolError that names the step and carries the tool's last lines when it failed. */
+export function assertSuccess(result: RunResult, what: string, hint = '', tool?: ToolRun): RunResult {
   if (result.exitCode === 0) return result;
-  const tail = lastLines(result.stderr.trim() || result.stdout.trim(), 20);
-  throw new Error(
-    `${what} failed with exit code ${result.exitCode}${tail ? `:\n${tail}` : ''}${hint ? `\n${hint}` : ''}`,
-  );
+  throw new ToolError({
+    tool: tool?.tool ?? what,
+    argv: tool?.argv ?? [],
+    exitCode: result.exitCode,
+    signal: result.signal ?? null,
+    stderr: result.stderr,
+    stdout: result.stdout,
+    what,
+    hint,
+  });
 }
 
-export function lastLines(text: string, count: number): string {
-  return text.split('\n').slice(-count).join('\n');
+/** Which tool and argv a result came from, for the ToolError. */
+export interface ToolRun {
+  readonly tool: string;
+  readonly argv: readonly string[];
 }
 
 /**

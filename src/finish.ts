@@ -5,7 +5,7 @@ import { OUTPUT_NAMES } from './reporter.js';
 import { describeDecision, renderFailureSummary, renderSummary, scanOutputs } from './report/summary.js';
 import type { RunRecord } from './run-record.js';
 import { runVerdict } from './run-record.js';
-import type { InstalledTools } from './tools/install.js';
+import type { InstalledTools } from './tools/install-tools.js';
 
 /** Every output from the record; an output a stage did not reach is empty (pushed: false). */
 export function runOutputs(record: RunRecord): Record<OutputName, string> {

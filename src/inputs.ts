@@ -6,7 +6,7 @@ import { POLICY_INPUTS, parsePolicySettings } from './gate/policy-settings.js';
 import { InputError, StageInputs } from './input-parser.js';
 import type { PublishSettings } from './publish/publish-settings.js';
 import { PUBLISH_INPUTS, parsePublishSettings } from './publish/publish-settings.js';
-import type { RegistrySettings } from './registry-settings.js';
+import type { Registries } from './registries.js';
 import { REGISTRY_INPUTS, parseRegistrySettings } from './registry-settings.js';
 import type { ReportSettings } from './report/report-settings.js';
 import { REPORT_INPUTS, parseReportSettings } from './report/report-settings.js';
@@ -47,7 +47,7 @@ export interface RunSettings {
 /** The action's whole configuration, one part per stage, checked before any download or process. */
 export interface Config {
   readonly run: RunSettings;
-  readonly registries: RegistrySettings;
+  readonly registries: Registries;
   readonly tools: ToolSettings;
   readonly build: BuildSettings;
   readonly scan: ScanSettings;
@@ -85,7 +85,7 @@ export function buildConfig(sources: ConfigSources): Config {
   const scan = parseScanSettings(stage(SCAN_INPUTS));
   const report = parseReportSettings(stage(REPORT_INPUTS), publish.image);
   const tools = parseToolSettings(stage(TOOL_INPUTS));
-  const registries = parseRegistrySettings(stage(REGISTRY_INPUTS), github);
+  const registries = parseRegistrySettings(stage(REGISTRY_INPUTS), github, publish.registry);
   const build = parseBuildSettings(stage(BUILD_INPUTS), {
     github,
     image: publish.image,

@@ -65,7 +65,7 @@ export class FencedLog {
   }
 }
 
-/** `stdout` and `stderr` listeners in the shape @actions/exec takes. */
+/** `stdout` and `stderr` listeners, one per stream, as exec.run relays a child. */
 export interface FencedListeners {
   readonly stdout: (data: Buffer) => void;
   readonly stderr: (data: Buffer) => void;

@@ -16,7 +16,7 @@ import { decide } from './gate/policy.js';
 import { IGNORE_FILE_MAX_BYTES, parseIgnoreFile } from './gate/ignore.js';
 import type { Config, InputValues } from './inputs.js';
 import { buildConfig } from './inputs.js';
-import { PublishError, loginRegistry, publishImage } from './publish/crane.js';
+import { PublishError, login, publishImage } from './publish/publish-image.js';
 import { registryOf } from './reference.js';
 import type { Reporter } from './reporter.js';
 import { reporter } from './reporter.js';
@@ -26,12 +26,12 @@ import { rewriteSarif } from './report/sarif.js';
 import { describeDecision } from './report/summary.js';
 import { checkedOutCommit, resolveUploadTarget, uploadSarif } from './report/upload.js';
 import type { PlatformRun, PublishOutcome, RunRecord, StageName } from './run-record.js';
-import type { ScanResult } from './scan/trivy.js';
+import type { ScanResult } from './scan/trivy-scan.js';
 import { scannedImageMismatch } from './scan/trivy-report.js';
-import { prepareTrivyDb, scanImage } from './scan/trivy.js';
-import { craneRunner } from './tools/crane.js';
-import type { InstalledTools } from './tools/install.js';
-import { installTools } from './tools/install.js';
+import { prepareTrivyDb, scanImage } from './scan/trivy-scan.js';
+import { craneCommand } from './tools/crane-command.js';
+import type { InstalledTools } from './tools/install-tools.js';
+import { installTools } from './tools/install-tools.js';
 import { readWorkspaceFile } from './workspace-file.js';
 
 /** Where the inputs and the context come from, and where results go. */
@@ -57,11 +57,9 @@ export function loadConfig(sources: RunSources): Config {
     now: new Date(),
     commitTime: () => commitTime(env, github.payload.head_commit?.timestamp, github.workspace),
   });
-  // Mask every form of the secrets before anything can log them: the password may be a PAT
-  // rather than the job token, and its basic-auth form lands in credential files.
-  const { username, password } = config.registries;
-  for (const secret of [password, config.report.githubToken]) if (secret) reporter().setSecret(secret);
-  if (password) reporter().setSecret(Buffer.from(`${username}:${password}`).toString('base64'));
+  // The registry password was masked as it was read (Registries); the token is masked here,
+  // before anything can log it.
+  if (config.report.githubToken) reporter().setSecret(config.report.githubToken);
   return config;
 }
 
@@ -151,7 +149,7 @@ async function prepareFolders(config: Config): Promise<void> {
 function install(config: Config): Promise<InstalledTools> {
   return installTools({
     ...config.tools,
-    insecureRegistries: config.registries.insecure,
+    insecureRegistries: config.registries.insecureHosts,
     arch: process.arch,
   });
 }
@@ -166,7 +164,7 @@ function fetchTrivyDb(config: Config, tools: InstalledTools): Promise<unknown> {
     trivyPath: tools.trivy.path,
     cacheDir: trivyCacheDir(config),
     repositories: config.scan.trivyDbRepositories,
-    insecureRegistries: config.registries.insecure,
+    registries: config.registries,
   });
   ready.catch(() => undefined);
   return ready;
@@ -174,13 +172,10 @@ function fetchTrivyDb(config: Config, tools: InstalledTools): Promise<unknown> {
 
 /** kaniko's layer cache: a loopback registry in this process, not `cache-repo` itself. */
 function openLayerCache(config: Config): Promise<LayerCache> {
-  const { username, password } = config.registries;
   return startLayerCache({
     storeDir: join(config.run.tempDir, 'layer-cache'),
     cacheRepo: config.build.cacheRepo,
-    imageRegistry: config.publish.registry,
-    ...(password ? { credential: { username, password } } : {}),
-    insecureRegistries: config.registries.insecure,
+    registries: config.registries,
   });
 }
 
@@ -206,10 +201,14 @@ async function writeLayerCache(
     );
     return;
   }
-  const crane = craneRunner({
+  const cacheRegistry = registryOf(config.build.cacheRepo);
+  const crane = craneCommand({
     path: run.tools!.crane.path,
-    insecure: config.registries.insecure.includes(registryOf(config.build.cacheRepo)),
-    ...(config.registries.password ? { dockerConfigDir: dockerConfigDir(config) } : {}),
+    registry: cacheRegistry,
+    registries: config.registries,
+    ...(config.registries.credentialFor(config.publish.registry)
+      ? { dockerConfigDir: dockerConfigDir(config) }
+      : {}),
   });
   await exportLayerCache({ cache: layerCache, crane, scannedDiffIds: build.identity.diffIds });
 }
@@ -232,7 +231,7 @@ async function buildStage(
     labels: build.labels,
     target: build.target,
     reproducible: build.reproducible,
-    insecureRegistries: config.registries.insecure,
+    insecureRegistries: config.registries.insecureHosts,
     extraArgs: build.kanikoArgs,
     network: build.network,
     loopbackPorts: build.loopbackPorts,
@@ -337,25 +336,22 @@ async function upload(run: Recorder, sarif: SarifLog): Promise<void> {
 }
 
 async function publish(config: Config, tools: InstalledTools, build: BuildResult): Promise<PublishOutcome> {
-  const { username, password, insecure } = config.registries;
+  const { registries } = config;
   try {
-    const login = password
-      ? await loginRegistry({
-          crane: tools.crane.path,
-          registry: config.publish.registry,
-          username,
-          password,
-          dockerConfigDir: dockerConfigDir(config),
-        })
-      : undefined;
+    const loggedIn = await login({
+      crane: tools.crane.path,
+      registry: config.publish.registry,
+      registries,
+      dockerConfigDir: dockerConfigDir(config),
+    });
     const result = await publishImage({
       crane: tools.crane.path,
       tarball: build.tarball,
       image: config.publish.image,
       tags: config.publish.tags,
       expectedDigest: build.digest,
-      insecure: insecure.includes(config.publish.registry),
-      ...(login ? { dockerConfigDir: login.dockerConfigDir } : {}),
+      registries,
+      ...(loggedIn ? { dockerConfigDir: loggedIn.dockerConfigDir } : {}),
     });
     return { status: 'pushed', result };
   } catch (error) {

@@ -1,6 +1,7 @@
 import type { GitHubContext } from './context.js';
 import type { StageInputs } from './input-parser.js';
 import { isRegistryHost } from './input-parser.js';
+import { Registries } from './registries.js';
 
 export const REGISTRY_INPUTS = {
   'registry-username': '',
@@ -8,26 +9,22 @@ export const REGISTRY_INPUTS = {
   'insecure-registries': '',
 } as const;
 
-/** Who the action is at the image's registry, and which registries speak plain HTTP. */
-export interface RegistrySettings {
-  /** The user for the image's registry (the workflow's actor unless given). */
-  readonly username: string;
-  /** Empty when none is given: the registry is used anonymously. */
-  readonly password: string;
-  /** Hosts (host[:port]) reached over HTTP or without TLS verification. */
-  readonly insecure: readonly string[];
-}
-
+/**
+ * The registries the action talks to: which speak plain HTTP, and the credential for the image's
+ * registry (the workflow's actor unless a user is given), masked as soon as it is read.
+ */
 export function parseRegistrySettings(
   inputs: StageInputs<keyof typeof REGISTRY_INPUTS>,
   github: GitHubContext,
-): RegistrySettings {
+  imageRegistry: string,
+): Registries {
   const insecure = inputs.list('insecure-registries', { commas: true });
   for (const host of insecure)
     if (!isRegistryHost(host)) inputs.problem('insecure-registries', host, 'is not a host[:port]');
-  return {
-    username: inputs.given('registry-username') || github.actor,
-    password: inputs.given('registry-password'),
+  const password = inputs.given('registry-password');
+  const username = inputs.given('registry-username') || github.actor;
+  return new Registries({
     insecure,
-  };
+    credentials: password ? [{ registry: imageRegistry, username, password }] : [],
+  });
 }

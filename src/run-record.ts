@@ -1,10 +1,10 @@
 import type { BuildResult } from './build/kaniko.js';
 import type { Decision } from './gate/policy.js';
 import type { Config } from './inputs.js';
-import type { PublishResult } from './publish/crane.js';
+import type { PublishResult } from './publish/publish-image.js';
 import type { LayerAttribution } from './report/layer-attribution.js';
-import type { ScanResult } from './scan/trivy.js';
-import type { InstalledTools } from './tools/install.js';
+import type { ScanResult } from './scan/trivy-scan.js';
+import type { InstalledTools } from './tools/install-tools.js';
 
 /** The stages in the order they run; the record says which one a failure stopped. */
 export type StageName = 'inputs' | 'install' | 'build' | 'scan' | 'gate' | 'report' | 'publish' | 'cache';

@@ -62,7 +62,6 @@ describe('buildConfig defaults', () => {
     expect(config.tools.craneVersion).toBe(CRANE_DEFAULT.version);
     expect(config.tools.toolMirror).toBe('https://github.com');
     expect(config.scan.trivyDbRepositories).toEqual(DEFAULT_TRIVY_DB_REPOSITORIES);
-    expect(config.registries.username).toBe('octocat');
     expect(config.policy.ignoreFile).toBe('');
     expect(config.build.labels['org.opencontainers.image.version']).toBe('main');
     expect(config.build.labels['org.opencontainers.image.created']).toBe('2026-11-24T12:00:00.000Z');
@@ -76,6 +75,19 @@ describe('buildConfig defaults', () => {
       5000, 8443, 9000,
     ]);
     expect(configFor({ 'build-network': 'host' }).build.network).toBe('host');
+  });
+
+  it('gives the image’s registry, and only it, the password under the actor’s name unless a user is given', () => {
+    expect(configFor({}).registries.credentialFor('ghcr.io')).toBeUndefined();
+    const registries = configFor({ 'registry-password': 'hunter2' }).registries;
+    expect(registries.credentialFor('ghcr.io')).toEqual({
+      registry: 'ghcr.io',
+      username: 'octocat',
+      password: 'hunter2',
+    });
+    expect(registries.credentialFor('docker.io')).toBeUndefined();
+    const named = configFor({ 'registry-password': 'hunter2', 'registry-username': 'bot' }).registries;
+    expect(named.credentialFor('ghcr.io')?.username).toBe('bot');
   });
 
   it('does not push on pull requests with push: auto, but does with push: true', () => {
@@ -100,7 +112,7 @@ describe('buildConfig defaults', () => {
     expect(config.build.buildArgs).toEqual(['A=1', 'B=x=y z']);
     expect(config.build.labels.team).toBe('platform');
     expect(config.build.labels['org.opencontainers.image.title']).toBe('custom');
-    expect(config.registries.insecure).toEqual(['localhost:5000', '127.0.0.1:5001']);
+    expect(config.registries.insecureHosts).toEqual(['localhost:5000', '127.0.0.1:5001']);
     expect(config.build.kanikoArgs).toEqual(['--cleanup', '--log-format=json']);
     expect(config.policy.failOn).toEqual(['CRITICAL']);
   });

@@ -20,7 +20,8 @@ import { createGunzip } from 'node:zlib';
 import { EnvHttpProxyAgent, fetch } from 'undici';
 import type { Response } from 'undici';
 import { digestReference, isDigest, parseReference, taggedReference } from '../reference.js';
-import type { CraneRunner } from '../tools/crane.js';
+import { Registries } from '../registries.js';
+import type { Crane } from '../tools/crane-command.js';
 import { describeNetworkError, proxyConfigured } from '../tools/download.js';
 
 /** The one repository the loopback registry serves. */
@@ -47,11 +48,17 @@ export interface LayerCacheOptions {
   readonly storeDir: string;
   /** The real cache repository (`cache-repo`): misses are read from it, entries exported to it. */
   readonly cacheRepo: string;
-  /** The image's registry host: only a `cache-repo` on this very host is read with `credential`. */
+  /** Insecure hosts and credentials: `cache-repo` is read with its own host's credential only. */
+  readonly registries: Registries;
+}
+
+/** @deprecated The former options, which main.ts still passes: give `registries` instead. */
+export interface LegacyLayerCacheOptions {
+  readonly storeDir: string;
+  readonly cacheRepo: string;
+  /** The image's registry host, which `credential` belongs to. */
   readonly imageRegistry: string;
-  /** `registry-username` / `registry-password`, which belong to `imageRegistry`. */
   readonly credential?: { readonly username: string; readonly password: string };
-  /** Registries reached over plain HTTP. */
   readonly insecureRegistries: readonly string[];
 }
 
@@ -102,7 +109,10 @@ class RegistryError extends Error {
 }
 
 /** Starts the loopback registry on 127.0.0.1 and a random port. */
-export async function startLayerCache(options: LayerCacheOptions): Promise<LayerCache> {
+export async function startLayerCache(
+  given: LayerCacheOptions | LegacyLayerCacheOptions,
+): Promise<LayerCache> {
+  const options = 'registries' in given ? given : fromLegacy(given);
   const store = new Store(options.storeDir);
   await store.prepare();
   const upstream = new Upstream(options);
@@ -483,6 +493,18 @@ function parseJson(bytes: Buffer): unknown {
   }
 }
 
+function fromLegacy(options: LegacyLayerCacheOptions): LayerCacheOptions {
+  const { credential } = options;
+  return {
+    storeDir: options.storeDir,
+    cacheRepo: options.cacheRepo,
+    registries: new Registries({
+      insecure: options.insecureRegistries,
+      credentials: credential ? [{ registry: options.imageRegistry, ...credential }] : [],
+    }),
+  };
+}
+
 /** A read that could not reach `cache-repo`: answered as a cache miss. */
 class UpstreamError extends Error {}
 
@@ -495,7 +517,7 @@ class Upstream {
   private readonly repository: string;
   private readonly origin: string;
   private readonly insecure: boolean;
-  /** Only the image's own registry gets the image's credential: a credential goes to its own host. */
+  /** Only the credential of `cache-repo`'s own host (Registries.credentialFor): never another's. */
   private readonly basic: string | undefined;
   private authorization: string | undefined;
   private warned = false;
@@ -505,13 +527,9 @@ class Upstream {
     const { registry, repository } = parseReference(options.cacheRepo);
     this.registry = registry;
     this.repository = repository;
-    this.insecure = options.insecureRegistries.includes(registry);
+    this.insecure = options.registries.isInsecure(registry);
     this.origin = `${this.insecure ? 'http' : 'https'}://${registry}`;
-    const { credential } = options;
-    this.basic =
-      credential && registry === options.imageRegistry
-        ? `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`
-        : undefined;
+    this.basic = options.registries.basicAuthorization(registry);
   }
 
   /** Always a GET, also for a HEAD: the answer's digest and size are those of the bytes read. */
@@ -556,7 +574,7 @@ class Upstream {
 
   private statusReason(status: number): string {
     if ((status === 401 || status === 403) && this.basic === undefined)
-      return `HTTP ${status}; it is on another host than the image (${this.options.imageRegistry}), so it is read anonymously`;
+      return `HTTP ${status}; no credential is given for ${this.registry} and one is never sent to another host, so it is read anonymously`;
     return `HTTP ${status}`;
   }
 
@@ -635,7 +653,7 @@ class Upstream {
 export interface ExportOptions {
   readonly cache: LayerCache;
   /** crane with the private DOCKER_CONFIG of loginRegistry, which keys credentials by host. */
-  readonly crane: CraneRunner;
+  readonly crane: Crane;
   /** The scanned image's DiffIDs (BuildResult.identity.diffIds). */
   readonly scannedDiffIds: readonly string[];
 }

@@ -12,8 +12,9 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { LayerCache, LayerCacheOptions } from '../../src/build/layer-cache.js';
 import { CACHE_POINTER_LABEL, exportLayerCache, startLayerCache } from '../../src/build/layer-cache.js';
-import type { CraneRunner } from '../../src/tools/crane.js';
-import { CraneError } from '../../src/tools/crane.js';
+import { Registries } from '../../src/registries.js';
+import { ToolError } from '../../src/tool-error.js';
+import type { Crane } from '../../src/tools/crane-command.js';
 import type { FaultyProxy } from '../helpers/faulty-proxy.js';
 import { startFaultyProxy } from '../helpers/faulty-proxy.js';
 import { CRANE_STANDIN, writeImageTarball } from '../helpers/image-tarball.js';
@@ -50,8 +51,7 @@ async function open(overrides: Partial<LayerCacheOptions> = {}): Promise<LayerCa
   const cache = await startLayerCache({
     storeDir: join(scratch, `store-${++stores}`),
     cacheRepo: '127.0.0.1:9/octo-org/app/cache',
-    imageRegistry: '127.0.0.1:9',
-    insecureRegistries: ['127.0.0.1:9'],
+    registries: new Registries({ insecure: ['127.0.0.1:9'] }),
     ...overrides,
   });
   caches.push(cache);
@@ -281,15 +281,17 @@ describe('which entries may leave the runner', () => {
     await writeEntry(cache, 'builder-stage', [{ tar: Buffer.from('unscanned') }]);
     cache.closeWrites();
     const calls: string[][] = [];
-    const crane = (fail: boolean): CraneRunner =>
+    const crane = (fail: boolean): Crane =>
       ({
         run: (args: readonly string[]) => {
           calls.push([...args]);
           return fail
-            ? Promise.reject(new CraneError('crane copy failed: UNAUTHORIZED', 'UNAUTHORIZED'))
+            ? Promise.reject(
+                new ToolError({ tool: 'crane', argv: ['copy'], exitCode: 1, stderr: 'UNAUTHORIZED' }),
+              )
             : Promise.resolve({ exitCode: 0, stdout: '', stderr: '' });
         },
-      }) as CraneRunner;
+      }) as Crane;
 
     await exportLayerCache({ cache, crane: crane(false), scannedDiffIds: scanned.layerDiffIds });
     expect(calls).toEqual([
@@ -340,9 +342,10 @@ describe('reads that miss are answered from cache-repo', () => {
   const readThrough = (host: string): Promise<LayerCache> =>
     open({
       cacheRepo: `${host}/octo-org/app/cache`,
-      imageRegistry: imageHost.host,
-      credential: { username: USERNAME, password: PASSWORD },
-      insecureRegistries: [imageHost.host, otherHost.host],
+      registries: new Registries({
+        insecure: [imageHost.host, otherHost.host],
+        credentials: [{ registry: imageHost.host, username: USERNAME, password: PASSWORD }],
+      }),
     });
 
   it("sends the image's credential to cache-repo when it is on the image's registry", async () => {
@@ -376,7 +379,10 @@ describe('reads that miss are answered from cache-repo', () => {
 
   it('answers an unreachable or failing cache-repo as a miss with one warning', async () => {
     const dead = `127.0.0.1:${await freeLoopbackPort()}`;
-    const cache = await open({ cacheRepo: `${dead}/octo-org/app/cache`, insecureRegistries: [dead] });
+    const cache = await open({
+      cacheRepo: `${dead}/octo-org/app/cache`,
+      registries: new Registries({ insecure: [dead] }),
+    });
     expect((await fetch(url(cache, 'manifests/key-1'))).status).toBe(404);
     expect((await fetch(url(cache, `blobs/${cachedDigest}`))).status).toBe(404);
     expect(vi.mocked(core.warning)).toHaveBeenCalledTimes(1);

@@ -12,7 +12,7 @@ import type { SarifLog } from '../../src/report/sarif.js';
 import { rewriteSarif } from '../../src/report/sarif.js';
 import { renderSummary, scanOutputs } from '../../src/report/summary.js';
 import { uploadSarif } from '../../src/report/upload.js';
-import { prepareTrivyDb, scanImage } from '../../src/scan/trivy.js';
+import { prepareTrivyDb, scanImage } from '../../src/scan/trivy-scan.js';
 import { startCodeScanningApi } from '../helpers/github-api.js';
 import { trivyStandinWith } from '../helpers/trivy-standin.js';
 

@@ -15,12 +15,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { KanikoInstallOptions } from '../../src/tools/kaniko.js';
-import { installKaniko } from '../../src/tools/kaniko.js';
+import type { KanikoInstallOptions } from '../../src/tools/install-kaniko.js';
+import { installKaniko } from '../../src/tools/install-kaniko.js';
 import type { ImageTarball, LayerFiles } from '../helpers/image-tarball.js';
 import { CRANE_STANDIN, pushImageIndex, writeImageTarball } from '../helpers/image-tarball.js';
 import type { RunningRegistry } from '../helpers/registry.js';
 import { startRegistry } from '../helpers/registry.js';
+import { Registries } from '../../src/registries.js';
 
 let registry: RunningRegistry;
 let work: string;
@@ -104,7 +105,7 @@ function options(overrides: Partial<KanikoInstallOptions> = {}): KanikoInstallOp
     image: `${registry.host}/kaniko/executor:single`,
     arch: 'x64',
     crane: () => Promise.resolve(crane),
-    insecureRegistries: [registry.host],
+    registries: new Registries({ insecure: [registry.host] }),
     ...overrides,
   };
 }
@@ -173,7 +174,9 @@ describe('installKaniko', () => {
     const image = `${registry.host}/kaniko/executor@${indexDigest}`;
     const first = await installKaniko(options({ image }));
     const before = fingerprint(first.rootfs);
-    const second = await installKaniko(options({ image, crane: noCrane, insecureRegistries: [] }));
+    const second = await installKaniko(
+      options({ image, crane: noCrane, registries: new Registries({ insecure: [] }) }),
+    );
     expect(second).toEqual({ ...first, source: 'tool cache' });
     expect(fingerprint(second.rootfs)).toEqual(before);
   });
@@ -204,7 +207,7 @@ describe('installKaniko', () => {
     await installKaniko(
       options({
         crane: () => Promise.resolve(recorder),
-        insecureRegistries: insecure ? [registry.host] : ['other:5000'],
+        registries: new Registries({ insecure: insecure ? [registry.host] : ['other:5000'] }),
       }),
     );
     const image = `${registry.host}/kaniko/executor`;

@@ -3,12 +3,13 @@ import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { recordForCleanup } from '../cleanup.js';
 import type { RunResult } from '../exec.js';
-import { lastLines } from '../exec.js';
+import { ToolError, lastLines } from '../exec.js';
 import { digestReference, isDigest, registryOf, taggedReference } from '../reference.js';
+import { Registries } from '../registries.js';
 import type { RetryOptions } from '../retry.js';
 import { withRetry } from '../retry.js';
-import type { CraneRunner } from '../tools/crane.js';
-import { CraneError, craneRunner, printedDigest, pushedDigest } from '../tools/crane.js';
+import type { Crane } from '../tools/crane-command.js';
+import { craneCommand, printedDigest, pushedDigest } from '../tools/crane-command.js';
 import { classifyCraneFailure } from './failures.js';
 
 /** How hard publishing tries a registry request that failed transiently. */
@@ -19,11 +20,19 @@ const DEFAULT_PUBLISH_RETRY: PublishRetry = { attempts: 4, initialDelayMs: 2_000
 export interface LoginOptions {
   /** Path of the crane binary. */
   readonly crane: string;
-  /** Registry host, e.g. `ghcr.io` or `127.0.0.1:5000`. */
+  /** Registry host, e.g. `ghcr.io` or `127.0.0.1:5000`: its own credential is stored, no other. */
+  readonly registry: string;
+  readonly registries: Registries;
+  /** A directory inside the caller's private temporary directory; created with mode 0700. */
+  readonly dockerConfigDir: string;
+}
+
+/** @deprecated The former options, which main.ts still passes: use login with Registries. */
+export interface LegacyLoginOptions {
+  readonly crane: string;
   readonly registry: string;
   readonly username: string;
   readonly password: string;
-  /** A directory inside the caller's private temporary directory; created with mode 0700. */
   readonly dockerConfigDir: string;
 }
 
@@ -35,32 +44,42 @@ export interface LoginResult {
 }
 
 /**
- * Stores registry credentials with `crane auth login --password-stdin` in a private
- * DOCKER_CONFIG. The password travels on stdin only: never in argv, the environment or the log.
+ * Stores the registry's own credential (Registries.credentialFor) with `crane auth login
+ * --password-stdin` in a private DOCKER_CONFIG; undefined when there is none for it. The password
+ * travels on stdin only: never in argv, the environment or the log (Registries masked it).
  */
-export async function loginRegistry(options: LoginOptions): Promise<LoginResult> {
-  const { crane, registry, username, password, dockerConfigDir } = options;
-  if (!username || !password)
+export async function login(options: LoginOptions): Promise<LoginResult | undefined> {
+  const { registry, dockerConfigDir } = options;
+  const credential = options.registries.credentialFor(registry);
+  if (!credential) return undefined;
+  if (!credential.username || !credential.password)
     throw new Error(
-      `Cannot log in to ${registry}: the ${username ? 'password' : 'username'} is empty. Give both \`registry-username\` and \`registry-password\`.`,
+      `Cannot log in to ${registry}: the ${credential.username ? 'password' : 'username'} is empty. Give both \`registry-username\` and \`registry-password\`.`,
     );
-  core.setSecret(password);
-  core.setSecret(Buffer.from(`${username}:${password}`).toString('base64'));
   // Recorded before anything is written, so the post step removes it even if this step dies.
   recordForCleanup(dockerConfigDir);
   await mkdir(dockerConfigDir, { recursive: true, mode: 0o700 });
   await chmod(dockerConfigDir, 0o700);
-  await craneRunner({ path: crane, insecure: false, dockerConfigDir }).run(
-    ['auth', 'login', registry, '-u', username, '--password-stdin'],
-    password,
-  );
+  await craneCommand({
+    path: options.crane,
+    registry,
+    registries: options.registries,
+    dockerConfigDir,
+  }).login(credential);
   const configFile = join(dockerConfigDir, 'config.json');
   await chmod(configFile, 0o600);
   // crane auth login only writes the file: a wrong password shows up as a 401 at push time.
   core.info(
-    `Stored credentials for ${username} on ${registry} in a private DOCKER_CONFIG (checked at push).`,
+    `Stored credentials for ${credential.username} on ${registry} in a private DOCKER_CONFIG (checked at push).`,
   );
   return { dockerConfigDir, configFile };
+}
+
+/** @deprecated The former entry, which main.ts still calls: use login with Registries. */
+export async function loginRegistry(options: LegacyLoginOptions): Promise<LoginResult> {
+  const { crane, registry, username, password, dockerConfigDir } = options;
+  const registries = new Registries({ credentials: [{ registry, username, password }] });
+  return (await login({ crane, registry, registries, dockerConfigDir }))!;
 }
 
 export interface PublishOptions {
@@ -74,12 +93,18 @@ export interface PublishOptions {
   readonly tags: readonly string[];
   /** The tarball's manifest digest, as the build computed it: what was scanned. */
   readonly expectedDigest: string;
-  /** The registry has no valid TLS (listed in `insecure-registries`). */
-  readonly insecure: boolean;
-  /** From `loginRegistry`; without it crane uses the runner's own Docker configuration. */
+  /** Decides `--insecure` for the image's registry. */
+  readonly registries: Registries;
+  /** From `login`; without it crane uses the runner's own Docker configuration. */
   readonly dockerConfigDir?: string;
   readonly retry?: Partial<PublishRetry>;
 }
+
+/** @deprecated The former options, which main.ts still passes: give `registries` instead. */
+export type LegacyPublishOptions = Omit<PublishOptions, 'registries'> & {
+  /** The registry has no valid TLS (listed in `insecure-registries`). */
+  readonly insecure: boolean;
+};
 
 export interface PublishResult {
   /** The digest the registry reports for every pushed reference; equals `expectedDigest`. */
@@ -109,7 +134,8 @@ export class PublishError extends Error {
  * does each tag point at that digest (`crane tag`), and each is read back from the registry.
  * Transient registry errors are retried with backoff.
  */
-export async function publishImage(options: PublishOptions): Promise<PublishResult> {
+export async function publishImage(given: PublishOptions | LegacyPublishOptions): Promise<PublishResult> {
+  const options = 'registries' in given ? given : withRegistries(given);
   const { image, tags, expectedDigest } = options;
   if (tags.length === 0) throw new Error(`No tags to publish ${image} with: give at least one tag.`);
   if (!isDigest(expectedDigest))
@@ -119,9 +145,10 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
   const pinned = digestReference(image, expectedDigest);
   const references = tags.map((tag) => taggedReference(image, tag));
   const pushed: string[] = [];
-  const runner = craneRunner({
+  const runner = craneCommand({
     path: options.crane,
-    insecure: options.insecure,
+    registry,
+    registries: options.registries,
     ...(options.dockerConfigDir !== undefined && { dockerConfigDir: options.dockerConfigDir }),
   });
 
@@ -165,16 +192,21 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
   return { digest: expectedDigest, image: pinned, references };
 }
 
+function withRegistries(options: LegacyPublishOptions): PublishOptions {
+  const { insecure, ...rest } = options;
+  return { ...rest, registries: new Registries({ insecure: insecure ? [registryOf(options.image)] : [] }) };
+}
+
 /** One crane command with publishing's retries; the final error carries crane's output and a hint. */
 async function runWithRetry(
-  runner: CraneRunner,
+  runner: Crane,
   retry: PublishRetry,
   registry: string,
   args: readonly string[],
 ): Promise<RunResult> {
   const what = `crane ${args.join(' ')}`;
   const transient = (error: unknown): boolean =>
-    error instanceof CraneError && classifyCraneFailure(error.stderr, registry).transient;
+    error instanceof ToolError && classifyCraneFailure(error.stderr, registry).transient;
   try {
     return await withRetry(() => runner.run(args), {
       ...retry,
@@ -185,7 +217,7 @@ async function runWithRetry(
         ),
     });
   } catch (error) {
-    if (!(error instanceof CraneError)) throw error;
+    if (!(error instanceof ToolError)) throw error;
     const detail = failureText(error);
     if (transient(error))
       throw new Error(
@@ -198,9 +230,9 @@ async function runWithRetry(
   }
 }
 
-/** crane's own last lines; the CraneError message also names the command, which callers say once. */
+/** crane's own last lines; the ToolError message also names the command, which callers say once. */
 function failureText(error: unknown): string {
-  if (!(error instanceof CraneError)) return String(error);
+  if (!(error instanceof ToolError)) return String(error);
   return lastLines(error.stderr.trim() || error.message, 20);
 }
 

@@ -3,8 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DbCacheStore } from '../../src/scan/trivy.js';
-import { prepareTrivyDb, scanImage } from '../../src/scan/trivy.js';
+import type { DbCacheStore } from '../../src/scan/trivy-scan.js';
+import { Registries } from '../../src/registries.js';
+import { prepareTrivyDb, scanImage } from '../../src/scan/trivy-scan.js';
 import { ReportError } from '../../src/scan/trivy-report.js';
 import { TRIVY_FIXTURES } from './trivy-fixtures.js';
 import { TRIVY_STANDIN, trivyStandinWith } from '../helpers/trivy-standin.js';
@@ -119,7 +120,7 @@ describe('prepareTrivyDb', () => {
       ...t.process,
       cacheDir: t.cacheDir,
       repositories: ['127.0.0.1:5000/trivy-db:2'],
-      insecureRegistries: ['127.0.0.1:5000'],
+      registries: new Registries({ insecure: ['127.0.0.1:5000'] }),
       store: noCacheService,
       now,
     });
@@ -127,7 +128,7 @@ describe('prepareTrivyDb', () => {
       ...t.process,
       cacheDir: t.cacheDir,
       repositories,
-      insecureRegistries: ['127.0.0.1:5000'],
+      registries: new Registries({ insecure: ['127.0.0.1:5000'] }),
       store: noCacheService,
       now,
     });

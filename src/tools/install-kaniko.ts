@@ -2,8 +2,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isDigest, parseReference } from '../reference.js';
-import { craneRunner } from './crane.js';
-import { toolCacheRoot } from './release-tool.js';
+import type { Registries } from '../registries.js';
+import { craneCommand } from './crane-command.js';
+import { toolCacheRoot } from './install-release-tool.js';
 import type { Arch } from './releases.js';
 
 export interface KanikoInstallOptions {
@@ -12,8 +13,11 @@ export interface KanikoInstallOptions {
   readonly arch: Arch;
   /** Resolves the crane path; called only when the registry has to be asked. */
   readonly crane: () => Promise<string>;
-  /** Registries reached over plain HTTP (`crane --insecure`). */
-  readonly insecureRegistries: readonly string[];
+  /**
+   * Decides `crane --insecure` for the image's registry. The image is pulled without the action's
+   * credentials (crane sees only the runner's `$HOME/.docker`).
+   */
+  readonly registries: Registries;
 }
 
 export interface InstalledKaniko {
@@ -51,9 +55,10 @@ export async function installKaniko(options: KanikoInstallOptions): Promise<Inst
   const cached = reference.digest ? await readCache(reference.digest, options) : undefined;
   if (cached) return cached;
 
-  const crane = craneRunner({
+  const crane = craneCommand({
     path: await options.crane(),
-    insecure: options.insecureRegistries.includes(reference.registry),
+    registry: reference.registry,
+    registries: options.registries,
     failureHint: 'Check `kaniko-image` and `insecure-registries` for a plain-HTTP registry.',
   });
   const topDigest = reference.digest ?? (await crane.digest(options.image));

@@ -1,12 +1,13 @@
 import * as core from '@actions/core';
-import { installCrane } from './crane.js';
+import { Registries } from '../registries.js';
+import { installCrane } from './install-crane.js';
 import type { DownloadPolicy } from './download.js';
-import type { InstalledKaniko } from './kaniko.js';
-import { installKaniko, ociPlatform } from './kaniko.js';
-import type { InstalledTool } from './release-tool.js';
+import type { InstalledKaniko } from './install-kaniko.js';
+import { installKaniko, ociPlatform } from './install-kaniko.js';
+import type { InstalledTool } from './install-release-tool.js';
 import type { PinnedRelease } from './releases.js';
 import { CRANE_DEFAULT, TRIVY_DEFAULT, toolArch } from './releases.js';
-import { installTrivy } from './trivy.js';
+import { installTrivy } from './install-trivy.js';
 
 export interface InstallOptions {
   /** Plain x.y.z (the inputs normalise a leading v away). */
@@ -19,13 +20,19 @@ export interface InstallOptions {
   readonly kanikoImage: string;
   /** Replaces `https://github.com` in release URLs. */
   readonly toolMirror: string;
-  readonly insecureRegistries: readonly string[];
+  /** Decides `--insecure` for the kaniko image's registry. */
+  readonly registries: Registries;
   /** The runner's `process.arch`; only x64 and arm64 are supported. */
   readonly arch: NodeJS.Architecture;
   readonly download?: DownloadPolicy;
   /** The pinned default versions; tests replace them because real pinned archives cannot be served. */
   readonly pins?: { readonly trivy: PinnedRelease; readonly crane: PinnedRelease };
 }
+
+/** @deprecated The former options, which main.ts still passes: give `registries` instead. */
+export type LegacyInstallOptions = Omit<InstallOptions, 'registries'> & {
+  readonly insecureRegistries: readonly string[];
+};
 
 export interface InstalledTools {
   readonly trivy: InstalledTool;
@@ -38,7 +45,11 @@ export interface InstalledTools {
  * and not even for it when the pinned image is already cached. Logs one line per tool as it
  * finishes. When several installs fail, every distinct error is reported once.
  */
-export async function installTools(options: InstallOptions): Promise<InstalledTools> {
+export async function installTools(given: InstallOptions | LegacyInstallOptions): Promise<InstalledTools> {
+  const options =
+    'registries' in given
+      ? given
+      : { ...given, registries: new Registries({ insecure: given.insecureRegistries }) };
   const arch = toolArch(options.arch);
   const pins = options.pins ?? { trivy: TRIVY_DEFAULT, crane: CRANE_DEFAULT };
   const common = {
@@ -61,7 +72,7 @@ export async function installTools(options: InstallOptions): Promise<InstalledTo
         image: options.kanikoImage,
         arch,
         crane: async () => (await crane).path,
-        insecureRegistries: options.insecureRegistries,
+        registries: options.registries,
       }),
     (root) => {
       const digests = [

@@ -1,35 +1,19 @@
 import * as cache from '@actions/cache';
 import * as core from '@actions/core';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { arch, platform, tmpdir } from 'node:os';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { arch, platform } from 'node:os';
 import { join } from 'node:path';
-import { assertSuccess, childEnv, lastLines, run } from '../exec.js';
-import { registryOf } from '../reference.js';
+import { lastLines } from '../exec.js';
+import { Registries } from '../registries.js';
 import type { SbomFormat, Scanner } from '../vocabulary.js';
-import type { TrivyReport } from './report.js';
-import { parseTrivyReport } from './report.js';
+import { TRIVY_QUIET_FLAGS, trivyCommand } from '../tools/trivy-command.js';
+import type { TrivyReport } from './trivy-report.js';
+import { parseTrivyReport } from './trivy-report.js';
 
 interface TrivyProcessOptions {
   readonly trivyPath: string;
 }
-
-/**
- * Runs Trivy in a fresh empty directory (so no `trivy.yaml` or `.trivyignore` of the repository
- * applies) with HOME pointing there too (no user config) and a minimal environment.
- */
-async function runTrivy(options: TrivyProcessOptions, args: readonly string[]) {
-  const directory = await mkdtemp(join(tmpdir(), 'bsp-trivy-'));
-  try {
-    // childEnv keeps GITHUB_TOKEN (Trivy would send it to ghcr.io), INPUT_*, ACTIONS_* and
-    // TRIVY_* (each sets a flag, so a workflow variable could quietly change the policy) out.
-    return await run(options.trivyPath, args, { cwd: directory, env: childEnv({ HOME: directory }) });
-  } finally {
-    await rm(directory, { recursive: true, force: true });
-  }
-}
-
-const COMMON_FLAGS = ['--skip-version-check', '--disable-telemetry', '--no-progress'] as const;
 
 /** Stores the DB between runs; `@actions/cache` on a runner, a fake in tests. */
 export interface DbCacheStore {
@@ -53,7 +37,9 @@ export interface TrivyDbOptions extends TrivyProcessOptions {
   readonly cacheDir: string;
   /** Tried in order; the `trivy-db-repositories` input. */
   readonly repositories: readonly string[];
-  /** Registries reached over plain HTTP (`insecure-registries`); a DB repository there gets `--insecure`. */
+  /** A DB repository on an insecure registry gets `--insecure`. */
+  readonly registries?: Registries;
+  /** @deprecated The former option, which main.ts still passes: give `registries` instead. */
   readonly insecureRegistries?: readonly string[];
   readonly timeout?: string;
   /** Today's date picks the cache key, so a runner refreshes the DB at most once a day. */
@@ -86,46 +72,63 @@ export async function prepareTrivyDb(options: TrivyDbOptions): Promise<TrivyDbRe
   await mkdir(options.cacheDir, { recursive: true });
 
   const useCache = store.available();
-  let restoredKey: string | undefined;
-  if (!useCache) {
-    if (!warnedNoCacheService) {
-      warnedNoCacheService = true;
-      core.warning(
-        'No cache service (ACTIONS_CACHE_URL / ACTIONS_RESULTS_URL unset, e.g. a local run): the Trivy DB is downloaded instead of restored.',
-      );
-    }
-  } else {
-    try {
-      restoredKey = await store.restore([dbDir], cacheKey, [prefix]);
-    } catch (error) {
-      core.warning(
-        `Restoring the Trivy DB from the cache failed (${(error as Error).message}); downloading it.`,
-      );
-    }
-    if (restoredKey === cacheKey && hasDb(dbDir)) {
-      core.info(`Trivy DB restored from the cache (${cacheKey}).`);
-      return { source: 'cache', cacheKey };
-    }
+  const restoredKey = useCache ? await restoreDb(store, dbDir, cacheKey, prefix) : warnNoCacheService();
+  if (restoredKey === cacheKey && hasDb(dbDir)) {
+    core.info(`Trivy DB restored from the cache (${cacheKey}).`);
+    return { source: 'cache', cacheKey };
   }
+  const repository = await downloadDb(options, dbDir);
+  if (useCache && restoredKey !== cacheKey) await saveDb(store, dbDir, cacheKey);
+  return { source: 'download', repository, cacheKey };
+}
 
+function warnNoCacheService(): undefined {
+  if (warnedNoCacheService) return undefined;
+  warnedNoCacheService = true;
+  core.warning(
+    'No cache service (ACTIONS_CACHE_URL / ACTIONS_RESULTS_URL unset, e.g. a local run): the Trivy DB is downloaded instead of restored.',
+  );
+  return undefined;
+}
+
+/** The key restored from the cache, or undefined on a miss or a failed restore. */
+async function restoreDb(
+  store: DbCacheStore,
+  dbDir: string,
+  cacheKey: string,
+  prefix: string,
+): Promise<string | undefined> {
+  try {
+    return await store.restore([dbDir], cacheKey, [prefix]);
+  } catch (error) {
+    core.warning(
+      `Restoring the Trivy DB from the cache failed (${(error as Error).message}); downloading it.`,
+    );
+    return undefined;
+  }
+}
+
+/** Tries each repository in turn; the one the DB came from. */
+async function downloadDb(options: TrivyDbOptions, dbDir: string): Promise<string> {
+  const trivy = trivyCommand(options.trivyPath);
+  const registries = options.registries ?? new Registries({ insecure: options.insecureRegistries ?? [] });
   const failures: string[] = [];
   for (const repository of options.repositories) {
-    const result = await runTrivy(options, [
+    const result = await trivy.run([
       'image',
       '--download-db-only',
       '--cache-dir',
       options.cacheDir,
       '--db-repository',
       repository,
-      ...(options.insecureRegistries?.includes(registryOf(repository)) ? ['--insecure'] : []),
+      ...(registries.isInsecureReference(repository) ? ['--insecure'] : []),
       '--timeout',
       options.timeout ?? '10m',
-      ...COMMON_FLAGS,
+      ...TRIVY_QUIET_FLAGS,
     ]);
     if (result.exitCode === 0 && hasDb(dbDir)) {
       core.info(`Trivy DB downloaded from ${repository}.`);
-      if (useCache && restoredKey !== cacheKey) await saveDb(store, dbDir, cacheKey);
-      return { source: 'download', repository, cacheKey };
+      return repository;
     }
     const reason =
       lastLines(result.stderr.trim() || result.stdout.trim(), 1) || `exit code ${result.exitCode}`;
@@ -191,28 +194,28 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
   // A report left by an earlier run in the same folder (the local runner reuses ./out) must
   // never stand in for this scan's.
   await Promise.all([reportPath, sarifPath, sbomPath].map((path) => path && rm(path, { force: true })));
-  const scan = await runTrivy(options, [
-    'image',
-    '--input',
-    options.tarball,
-    '--format',
-    'json',
-    '--output',
-    reportPath,
-    '--scanners',
-    options.scanners.join(','),
-    ...(sbomPath ? ['--list-all-pkgs'] : []),
-    '--cache-dir',
-    options.cacheDir,
-    '--skip-db-update',
-    '--exit-code',
-    '0',
-    '--timeout',
-    options.timeout ?? '15m',
-    ...COMMON_FLAGS,
-  ]);
-  assertSuccess(
-    scan,
+  const trivy = trivyCommand(options.trivyPath);
+  await trivy.mustRun(
+    [
+      'image',
+      '--input',
+      options.tarball,
+      '--format',
+      'json',
+      '--output',
+      reportPath,
+      '--scanners',
+      options.scanners.join(','),
+      ...(sbomPath ? ['--list-all-pkgs'] : []),
+      '--cache-dir',
+      options.cacheDir,
+      '--skip-db-update',
+      '--exit-code',
+      '0',
+      '--timeout',
+      options.timeout ?? '15m',
+      ...TRIVY_QUIET_FLAGS,
+    ],
     `Trivy scan of ${options.tarball}`,
     'The scan did not complete, so the image is treated as failing: nothing is pushed.',
   );
@@ -226,9 +229,9 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
   }
   const report = parseTrivyReport(text, reportPath);
 
-  const convert = async (format: string, output: string) =>
-    assertSuccess(
-      await runTrivy(options, ['convert', '--format', format, '--output', output, reportPath]),
+  const convert = (format: string, output: string) =>
+    trivy.mustRun(
+      ['convert', '--format', format, '--output', output, reportPath],
       `trivy convert --format ${format} of ${reportPath}`,
     );
   await Promise.all([convert('sarif', sarifPath), ...(sbomPath ? [convert(options.sbom, sbomPath)] : [])]);

@@ -78,12 +78,12 @@ export async function installReleaseTool(
     }
     const binaryFolder = join(work, 'bin');
     await mkdir(binaryFolder);
+    const tarArgv = ['-xzf', archive, '-C', binaryFolder, '--no-same-owner', '--', spec.name];
     assertSuccess(
-      await run('tar', ['-xzf', archive, '-C', binaryFolder, '--no-same-owner', '--', spec.name], {
-        silent: true,
-      }),
+      await run('tar', tarArgv, { silent: true }),
       `extracting ${spec.name} from ${asset}`,
       `The archive passed its checksum but has no "${spec.name}" at its top level.`,
+      { tool: 'tar', argv: tarArgv },
     );
     const folder = await toolCache.cacheDir(binaryFolder, spec.name, version, arch);
     return { path: join(folder, spec.name), version, source: url };

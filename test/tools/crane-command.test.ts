@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { craneEnv, printedDigest, pushedDigest } from '../../src/tools/crane.js';
+import { craneEnv, printedDigest, pushedDigest } from '../../src/tools/crane-command.js';
 
 const digest = `sha256:${'ab'.repeat(32)}`;
 

@@ -7,13 +7,13 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { installCrane } from '../../src/tools/crane.js';
+import { installCrane } from '../../src/tools/install-crane.js';
 import type { DownloadPolicy } from '../../src/tools/download.js';
 import { parseChecksums, releaseUrl } from '../../src/tools/download.js';
-import type { ReleaseToolOptions } from '../../src/tools/release-tool.js';
+import type { ReleaseToolOptions } from '../../src/tools/install-release-tool.js';
 import type { PinnedRelease } from '../../src/tools/releases.js';
 import { CRANE_DEFAULT, TRIVY_DEFAULT, toolArch } from '../../src/tools/releases.js';
-import { installTrivy } from '../../src/tools/trivy.js';
+import { installTrivy } from '../../src/tools/install-trivy.js';
 import type { ReleaseServer } from '../helpers/release-server.js';
 import { publishCrane, publishTrivy, startReleaseServer } from '../helpers/release-server.js';
 

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { PublishOptions } from '../../src/publish/crane.js';
-import { PublishError, loginRegistry, publishImage } from '../../src/publish/crane.js';
+import type { PublishOptions } from '../../src/publish/publish-image.js';
+import { PublishError, login, publishImage } from '../../src/publish/publish-image.js';
+import { Registries } from '../../src/registries.js';
 import type { FaultyProxy } from '../helpers/faulty-proxy.js';
 import { startFaultyProxy } from '../helpers/faulty-proxy.js';
 import type { ImageTarball } from '../helpers/image-tarball.js';
@@ -13,7 +14,7 @@ import { CRANE_STANDIN, writeImageTarball } from '../helpers/image-tarball.js';
 import type { RunningRegistry } from '../helpers/registry.js';
 import { startRegistry } from '../helpers/registry.js';
 
-// publishImage and loginRegistry against a real registry, through the crane stand-in and a
+// publishImage and login against a real registry, through the crane stand-in and a
 // proxy that injects the failures real registries produce.
 
 let registry: RunningRegistry;
@@ -68,7 +69,7 @@ function options(overrides: Partial<PublishOptions> = {}): PublishOptions {
     image: `${proxy.host}/team/app-${++repositoryCount}`,
     tags: ['1.0.0', '1.0', 'latest'],
     expectedDigest: image.digest,
-    insecure: true,
+    registries: new Registries({ insecure: [proxy.host] }),
     retry: { attempts: 3, initialDelayMs: 100, sleep: async (ms) => void delays.push(ms) },
     ...overrides,
   };
@@ -217,11 +218,12 @@ describe('publishImage', () => {
     await proxy.stop();
     proxy = await startFaultyProxy(registry.host, { basicAuth: { username: 'robot', password: 'right' } });
     const dockerConfigDir = join(work, 'wrong-login');
-    await loginRegistry({
+    await login({
       crane,
       registry: proxy.host,
-      username: 'robot',
-      password: 'wrong',
+      registries: new Registries({
+        credentials: [{ registry: proxy.host, username: 'robot', password: 'wrong' }],
+      }),
       dockerConfigDir,
     });
     const error = (await publishImage(options({ dockerConfigDir })).catch(
@@ -235,26 +237,27 @@ describe('publishImage', () => {
   });
 });
 
-describe('loginRegistry', () => {
+describe('login', () => {
   it('keeps the password out of argv and the log, in a private config that publishing uses', async () => {
     const password = 'pa55-word-that-must-not-leak';
     await proxy.stop();
     proxy = await startFaultyProxy(registry.host, { basicAuth: { username: 'robot', password } });
     await writeFile(argvLog, '');
     const dockerConfigDir = join(work, 'private', 'docker-config');
-    const login = await loginRegistry({
+    const stored = await login({
       crane,
       registry: proxy.host,
-      username: 'robot',
-      password,
+      registries: new Registries({
+        credentials: [{ registry: proxy.host, username: 'robot', password }],
+      }),
       dockerConfigDir,
     });
 
-    expect(login.configFile).toBe(join(dockerConfigDir, 'config.json'));
+    expect(stored?.configFile).toBe(join(dockerConfigDir, 'config.json'));
     expect((await stat(dockerConfigDir)).mode & 0o777).toBe(0o700);
-    expect((await stat(login.configFile)).mode & 0o777).toBe(0o600);
+    expect((await stat(stored!.configFile)).mode & 0o777).toBe(0o600);
     const basic = Buffer.from(`robot:${password}`).toString('base64');
-    expect(JSON.parse(await readFile(login.configFile, 'utf8'))).toEqual({
+    expect(JSON.parse(await readFile(stored!.configFile, 'utf8'))).toEqual({
       auths: { [proxy.host]: { auth: basic } },
     });
 
@@ -277,13 +280,25 @@ describe('loginRegistry', () => {
 
   it('refuses an empty password before running crane', async () => {
     await expect(
-      loginRegistry({
+      login({
         crane,
         registry: proxy.host,
-        username: 'robot',
-        password: '',
+        registries: new Registries({
+          credentials: [{ registry: proxy.host, username: 'robot', password: '' }],
+        }),
         dockerConfigDir: join(work, 'x'),
       }),
     ).rejects.toThrow(/password is empty.*registry-password/);
+  });
+
+  it("stores only the registry's own credential: none for another host, and nothing is written", async () => {
+    await writeFile(argvLog, '');
+    const dockerConfigDir = join(work, 'other-host', 'docker-config');
+    const registries = new Registries({
+      credentials: [{ registry: 'ghcr.io', username: 'robot', password: 'for-ghcr-only' }],
+    });
+    expect(await login({ crane, registry: proxy.host, registries, dockerConfigDir })).toBeUndefined();
+    expect(await readFile(argvLog, 'utf8')).toBe('');
+    await expect(stat(dockerConfigDir)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

@@ -1,5 +1,5 @@
-import type { InstalledTool, ReleaseToolOptions, ReleaseToolSpec } from './release-tool.js';
-import { installReleaseTool } from './release-tool.js';
+import type { InstalledTool, ReleaseToolOptions, ReleaseToolSpec } from './install-release-tool.js';
+import { installReleaseTool } from './install-release-tool.js';
 import { refusedTrivyVersion } from './releases.js';
 
 export const TRIVY_RELEASE: ReleaseToolSpec = {

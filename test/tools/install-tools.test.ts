@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { DownloadPolicy } from '../../src/tools/download.js';
-import type { InstallOptions } from '../../src/tools/install.js';
-import { installTools } from '../../src/tools/install.js';
+import type { InstallOptions } from '../../src/tools/install-tools.js';
+import { installTools } from '../../src/tools/install-tools.js';
 import { CRANE_STANDIN, pushImageIndex, writeImageTarball } from '../helpers/image-tarball.js';
 import type { RunningRegistry } from '../helpers/registry.js';
 import { startRegistry } from '../helpers/registry.js';
 import type { ReleaseServer } from '../helpers/release-server.js';
 import { publishCrane, publishTrivy, startReleaseServer } from '../helpers/release-server.js';
+import { Registries } from '../../src/registries.js';
 
 const FAST: DownloadPolicy = { attempts: 2, backoffMs: 10, stallMs: 500 };
 /** The release's crane: a wrapper that runs the crane stand-in with this Node. */
@@ -69,7 +70,7 @@ function options(overrides: Partial<InstallOptions> = {}): InstallOptions {
     craneVersion: '0.22.1',
     kanikoImage: `${registry.host}/osscontainertools/kaniko:v1.28.2@${indexDigest}`,
     toolMirror: server.url,
-    insecureRegistries: [registry.host],
+    registries: new Registries({ insecure: [registry.host] }),
     arch: 'x64',
     download: FAST,
     ...overrides,

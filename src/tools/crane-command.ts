@@ -1,0 +1,155 @@
+import { PassThrough } from 'node:stream';
+import type { RunOptions, RunResult } from '../exec.js';
+import { assertSuccess, childEnv, run } from '../exec.js';
+import { isDigest } from '../reference.js';
+import type { Registries, RegistryCredential } from '../registries.js';
+
+export interface CraneCommandOptions {
+  /** Path of the crane binary. */
+  readonly path: string;
+  /** The registry the commands talk to: `--insecure` exactly when `registries` says it is insecure. */
+  readonly registry: string;
+  readonly registries: Registries;
+  /** A private DOCKER_CONFIG holding registry credentials; absent, crane reads only `$HOME/.docker`. */
+  readonly dockerConfigDir?: string;
+  /** Appended to every failure message: what the user can check. */
+  readonly failureHint?: string;
+}
+
+/** crane, one typed method per command the action uses; failures throw a ToolError. */
+export interface Crane {
+  /** Runs `crane <args>` silently; throws a ToolError naming the command when it fails. */
+  run(args: readonly string[], input?: string): Promise<RunResult>;
+  /** `crane auth login <registry> -u <user> --password-stdin`: the password travels on stdin only. */
+  login(credential: RegistryCredential): Promise<void>;
+  /** `crane digest [--platform p] <reference>`: the manifest digest the registry serves. */
+  digest(reference: string, platform?: string): Promise<string>;
+  /** `crane export … -` piped straight into `tar -x`: the flattened root never touches disk as a tarball. */
+  exportTo(reference: string, platform: string, folder: string): Promise<void>;
+}
+
+/** The one way the action runs crane: argv arrays, a minimal environment, no output in the log. */
+export function craneCommand(options: CraneCommandOptions): Crane {
+  return craneWith({
+    path: options.path,
+    insecure: options.registries.isInsecure(options.registry),
+    ...(options.dockerConfigDir !== undefined && { dockerConfigDir: options.dockerConfigDir }),
+    ...(options.failureHint !== undefined && { failureHint: options.failureHint }),
+  });
+}
+
+/** @deprecated The former shape, which main.ts still calls: use craneCommand with Registries. */
+export interface CraneRunnerOptions {
+  readonly path: string;
+  readonly insecure: boolean;
+  readonly dockerConfigDir?: string;
+  readonly failureHint?: string;
+}
+
+/** @deprecated The former name of Crane. */
+export type CraneRunner = Crane;
+
+/** @deprecated The former factory, which main.ts still calls: use craneCommand with Registries. */
+export function craneRunner(options: CraneRunnerOptions): Crane {
+  return craneWith(options);
+}
+
+/** crane's whole environment: the runner's basics (see childEnv) and DOCKER_CONFIG when given. */
+export function craneEnv(
+  dockerConfigDir: string | undefined,
+  environment: Readonly<Record<string, string | undefined>> = process.env,
+): Record<string, string> {
+  return childEnv(dockerConfigDir === undefined ? {} : { DOCKER_CONFIG: dockerConfigDir }, environment);
+}
+
+function craneWith(options: CraneRunnerOptions): Crane {
+  const env = craneEnv(options.dockerConfigDir);
+  // After the command, where cobra also takes crane's global flags (`crane digest --insecure …`).
+  const globalFlags = options.insecure ? ['--insecure'] : [];
+  const hint = options.failureHint ?? '';
+  const runCrane = async (args: readonly string[], how: CraneRun = {}): Promise<RunResult> => {
+    const [command = '', ...rest] = args;
+    const argv = how.local ? [...args] : [command, ...globalFlags, ...rest];
+    const { input, stdout } = how;
+    const result = await run(options.path, argv, {
+      env,
+      silent: true,
+      ...(input !== undefined && { input }),
+      ...(stdout !== undefined && { stdout }),
+    });
+    return assertSuccess(result, how.what ?? `crane ${args.join(' ')}`, hint, { tool: 'crane', argv });
+  };
+  return {
+    run: (args, input) => runCrane(args, input === undefined ? {} : { input }),
+    login: async ({ registry, username, password }) => {
+      // Only writes DOCKER_CONFIG, reaching no registry: no global flags.
+      await runCrane(['auth', 'login', registry, '-u', username, '--password-stdin'], {
+        input: password,
+        local: true,
+      });
+    },
+    async digest(reference, platform) {
+      const platformFlags = platform ? ['--platform', platform] : [];
+      const result = await runCrane(['digest', ...platformFlags, reference]);
+      const digest = printedDigest(result.stdout);
+      if (digest === undefined)
+        throw new Error(`crane digest ${reference} printed "${result.stdout.trim()}", not a sha256 digest`);
+      return digest;
+    },
+    exportTo: (reference, platform, folder) =>
+      exportInto(folder, reference, (stdout) =>
+        runCrane(['export', '--platform', platform, reference, '-'], {
+          stdout,
+          what: `crane export --platform ${platform} ${reference}`,
+        }),
+      ),
+  };
+}
+
+/** How one crane command runs. */
+interface CraneRun extends Pick<RunOptions, 'input' | 'stdout'> {
+  /** The step a failure names; `crane <args>` when absent. */
+  readonly what?: string;
+  /** The command reaches no registry: crane's global flags stay off. */
+  readonly local?: boolean;
+}
+
+/** Runs an export that writes a tarball to `stdout` and unpacks it into `folder` as it streams. */
+async function exportInto(
+  folder: string,
+  reference: string,
+  exportTo: (stdout: PassThrough) => Promise<unknown>,
+): Promise<void> {
+  const stream = new PassThrough();
+  const argv = ['-x', '-f', '-', '-C', folder, '--numeric-owner', '--preserve-permissions'];
+  // tar may stop reading early on bad input: the rest is drained so the export ends and reports.
+  const extracting = run('tar', argv, {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    input: stream,
+    silent: true,
+  }).finally(() => stream.resume());
+  // Settled both, so crane's own failure is the one reported: tar then fails only for lack of input.
+  const [exported, extracted] = await Promise.allSettled([exportTo(stream), extracting]);
+  if (exported.status === 'rejected') throw exported.reason;
+  if (extracted.status === 'rejected') throw extracted.reason;
+  assertSuccess(extracted.value, `tar extracting the root filesystem of ${reference}`, '', {
+    tool: 'tar',
+    argv,
+  });
+}
+
+/**
+ * The digest in `crane push`'s stdout, which ends with `registry/path@sha256:…`
+ * (the line that exists "to facilitate command composition").
+ */
+export function pushedDigest(stdout: string): string | undefined {
+  const lastLine = stdout.trim().split('\n').at(-1) ?? '';
+  const digest = lastLine.slice(lastLine.lastIndexOf('@') + 1);
+  return lastLine.includes('@') && isDigest(digest) ? digest : undefined;
+}
+
+/** The digest `crane digest` printed, or undefined when its output is not one. */
+export function printedDigest(stdout: string): string | undefined {
+  const digest = stdout.trim();
+  return isDigest(digest) ? digest : undefined;
+}
