@@ -12,6 +12,7 @@ import { runtimeSpec } from './runtime-spec.js';
 import { sandboxSeccompProfile } from './seccomp.js';
 import type { SandboxNetwork, SandboxNetworkMode } from './sandbox-network.js';
 import { connectSandboxNetwork } from './sandbox-network.js';
+import launchScript from './sandbox-launch.sh';
 
 export type { SandboxMount } from './runtime-spec.js';
 export { SANDBOX_CAPABILITIES } from './runtime-spec.js';
@@ -66,6 +67,7 @@ export interface SandboxResult {
 }
 
 const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/* The control files sandbox-launch.sh writes: the names are fixed in the script. */
 /** Written by the launcher into its control folder when overlayfs cannot be mounted. */
 const OVERLAY_UNAVAILABLE_MARKER = 'overlay-unavailable';
 /** Written by the launcher into its control folder when it fails before runc starts. */
@@ -74,44 +76,21 @@ const SETUP_FAILED_MARKER = 'setup-failed';
 const ROOT_READY_MARKER = 'root-ready';
 /** runc's own log: an error there means the runtime, not the program, failed. */
 const RUNC_LOG = 'runc.log';
+/** Every name above: a test holds each to the script. */
+export const LAUNCH_CONTROL_FILES = [
+  OVERLAY_UNAVAILABLE_MARKER,
+  SETUP_FAILED_MARKER,
+  ROOT_READY_MARKER,
+  RUNC_LOG,
+];
 const STATE_KEY = 'sandboxes';
 
-/*
- * The launcher: PID 1 of a new PID namespace (and of a new network namespace unless the runner's
- * is chosen), in a private mount namespace with its own /proc. It mounts the root, waits for the
- * action's word that the network is ready, then runs runc, which enters the root with pivot_root
- * and applies the capabilities, masks and seccomp profile of the runtime configuration.
- *
- * Its stdin is the action's lifeline: when the action's process ends for any reason, even
- * SIGKILL, the pipe closes, runc is killed, the launcher returns, and the kernel kills every
- * process left in the PID namespace, the build's included. Every value is a positional argument;
- * the program's environment travels in the runtime configuration file, never in argv.
- * Arguments: PATH strategy lower upper work root control runc-root bundle id.
+/**
+ * The launcher script (sandbox-launch.sh, bundled as text): PID 1 of the sandbox's PID namespace,
+ * it mounts the root, waits for the network, then runs runc; it writes the control files above.
  */
-export const LAUNCH_SCRIPT = `set -eu
-PATH=$1
-sb_strategy=$2 sb_lower=$3 sb_upper=$4 sb_work=$5 sb_root=$6 sb_control=$7
-sb_runc_root=$8 sb_bundle=$9
-shift 9
-sb_id=$1
-trap 'sb_exit=$?; if [ "$sb_exit" != 0 ]; then : > "$sb_control/${SETUP_FAILED_MARKER}"; fi' EXIT
-if [ "$sb_strategy" = overlay ]; then
-  if ! mount -t overlay overlay -o "lowerdir=$sb_lower,upperdir=$sb_upper,workdir=$sb_work" "$sb_root"; then
-    echo "sandbox: overlayfs cannot be mounted here" >&2
-    : > "$sb_control/${OVERLAY_UNAVAILABLE_MARKER}"
-    exit 1
-  fi
-fi
-: > "$sb_control/${ROOT_READY_MARKER}"
-exec 3<&0
-read -r sb_go <&3
-[ "$sb_go" = go ]
-trap - EXIT
-runc --root "$sb_runc_root" --log "$sb_control/${RUNC_LOG}" --log-format json run --bundle "$sb_bundle" "$sb_id" < /dev/null &
-sb_runc=$!
-( cat <&3 > /dev/null; kill -KILL "$sb_runc" 2> /dev/null ) &
-wait "$sb_runc"
-`;
+export const LAUNCH_SCRIPT: string = launchScript;
+
 /**
  * What a non-root runner must prefix to gain the privileges the sandbox needs, or an error that
  * says what the runner needs. Pure, so every case is tested.
