@@ -289,15 +289,45 @@ async function attempt(
   mountedFiles: readonly SandboxMount[],
 ): Promise<SandboxResult | 'overlay-unavailable'> {
   const layout = layoutFor(workDir, strategy);
-  const dirs = strategy === 'overlay' ? [layout.upper, layout.work, layout.root] : [];
-  for (const dir of dirs) await mkdir(dir, { recursive: true });
+  const bundle = await prepareBundle(spec, layout, mountedFiles);
+  const network = spec.network ?? 'isolated';
+  const id = `bsp-${basename(workDir)}-${strategy}`;
+  const runcRoot = join(layout.control, 'runc');
+  const [command, ...args] = [
+    ...prefix,
+    ...launcherArgv(network, layout, { lower: spec.rootfs, runcRoot, bundle, id }),
+  ];
+  // The program's argv holds inputs and Dockerfile paths: it is relayed fenced like its output.
+  const display = `sandbox (${strategy} of ${spec.rootfs}, ${network} network): ${spec.argv.map(shellDisplay).join(' ')}\n`;
+  const launched = await launch(command!, args, spec, {
+    display,
+    runcRoot,
+    id,
+    network,
+    control: layout.control,
+    prefix,
+  });
+  return attemptOutcome(spec, layout, launched);
+}
+
+/**
+ * Makes the layout's folders, writes the files into the upper layer (or the copy) and the runtime
+ * configuration into a bundle folder; returns the bundle's path.
+ */
+async function prepareBundle(
+  spec: SandboxSpec,
+  layout: SandboxLayout,
+  mountedFiles: readonly SandboxMount[],
+): Promise<string> {
+  const overlay = layout.strategy === 'overlay';
+  for (const dir of overlay ? [layout.upper, layout.work, layout.root] : [])
+    await mkdir(dir, { recursive: true });
   await mkdir(layout.control, { recursive: true, mode: 0o700 });
   // Files are written into the upper layer (or the copy) before the program starts: the upper
   // layer is a fresh folder of the action's, so no link of the image's can lead a write out of it.
-  await writeRootFiles(spec.files ?? [], strategy === 'overlay' ? layout.upper : layout.root);
+  await writeRootFiles(spec.files ?? [], overlay ? layout.upper : layout.root);
   const bundle = join(layout.control, 'bundle');
   await mkdir(bundle, { mode: 0o700 });
-  const network = spec.network ?? 'isolated';
   const config = runtimeSpec({
     root: layout.root,
     argv: spec.argv,
@@ -308,10 +338,16 @@ async function attempt(
   });
   // The program's environment (proxy passwords among it) is in this file, readable by root only.
   await writeFile(join(bundle, 'config.json'), JSON.stringify(config), { mode: 0o600 });
-  const id = `bsp-${basename(workDir)}-${strategy}`;
-  const runcRoot = join(layout.control, 'runc');
-  const [command, ...args] = [
-    ...prefix,
+  return bundle;
+}
+
+/** unshare's argv that starts sandbox-launch.sh with its positional arguments (see the script). */
+function launcherArgv(
+  network: SandboxNetworkMode,
+  layout: SandboxLayout,
+  run: { readonly lower: string; readonly runcRoot: string; readonly bundle: string; readonly id: string },
+): string[] {
+  return [
     'unshare',
     '--mount',
     '--pid',
@@ -327,26 +363,24 @@ async function attempt(
     LAUNCH_SCRIPT,
     'sandbox-launch',
     HOST_PATH,
-    strategy,
-    strategy === 'overlay' ? spec.rootfs : '-',
+    layout.strategy,
+    layout.strategy === 'overlay' ? run.lower : '-',
     layout.upper,
     layout.work,
     layout.root,
     layout.control,
-    runcRoot,
-    bundle,
-    id,
+    run.runcRoot,
+    run.bundle,
+    run.id,
   ];
-  // The program's argv holds inputs and Dockerfile paths: it is relayed fenced like its output.
-  const display = `sandbox (${strategy} of ${spec.rootfs}, ${network} network): ${spec.argv.map(shellDisplay).join(' ')}\n`;
-  const launched = await launch(command!, args, spec, {
-    display,
-    runcRoot,
-    id,
-    network,
-    control: layout.control,
-    prefix,
-  });
+}
+
+/** Reads the launcher's control files: the program's result, or why the sandbox never ran it. */
+function attemptOutcome(
+  spec: SandboxSpec,
+  layout: SandboxLayout,
+  launched: Launched,
+): SandboxResult | 'overlay-unavailable' {
   if (existsSync(join(layout.control, OVERLAY_UNAVAILABLE_MARKER))) return 'overlay-unavailable';
   const runtimeError = runcError(join(layout.control, RUNC_LOG));
   if (launched.cancelled)
@@ -355,7 +389,7 @@ async function attempt(
     );
   if (existsSync(join(layout.control, SETUP_FAILED_MARKER)) || runtimeError !== undefined)
     throw new Error(
-      `the build sandbox could not be set up (${strategy} of ${spec.rootfs}), so the program never started ` +
+      `the build sandbox could not be set up (${layout.strategy} of ${spec.rootfs}), so the program never started ` +
         `(exit status ${launched.exitCode})${runtimeError ? `: runc: ${runtimeError}` : ''}; its last lines:\n${launched.tail}`,
     );
   return { exitCode: launched.exitCode, output: launched.output, tail: launched.tail };
