@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildImage, kanikoArgv } from '../src/build/kaniko.js';
+import { buildImage, kanikoArgv } from '../src/build/kaniko-build.js';
 import { runInSandbox } from '../src/build/sandbox.js';
 import { makeTestRoot } from '../test/helpers/rootfs.js';
 import { formatTiming, time } from './measure.js';

@@ -17,6 +17,8 @@ async function bundle(outdir) {
     // The runner uses node24; Node 20 stays supported for self-hosted runners and local runs.
     target: 'node20',
     format: 'esm',
+    // The sandbox launcher is a real shell script (shellcheck reads it); it is bundled as a string.
+    loader: { '.sh': 'text' },
     // Some bundled dependencies still call require(); give ESM output one.
     banner: {
       js: "import { createRequire as __bspCreateRequire } from 'node:module'; const require = __bspCreateRequire(import.meta.url);",

@@ -52,61 +52,78 @@ function escapeCharacter(lines: readonly string[]): string {
 export function parseDockerfile(text: string): Dockerfile {
   const lines = text.split(/\r?\n/);
   const escape = escapeCharacter(lines);
-  const isSkipped = (line: string): boolean => line.trim() === '' || line.trimStart().startsWith('#');
-  const continues = (line: string): boolean => line.trimEnd().endsWith(escape);
   const instructions: Instruction[] = [];
-  const stages: { name: string; base: string; from: Instruction; instructions: Instruction[] }[] = [];
-
+  const stages: MutableStage[] = [];
   let index = 0;
   while (index < lines.length) {
-    const start = index;
     if (isSkipped(lines[index]!)) {
       index += 1;
       continue;
     }
-    const parts: string[] = [];
-    let current = lines[index]!;
-    index += 1;
-    while (continues(current)) {
-      parts.push(current.trimEnd().slice(0, -1));
-      while (index < lines.length && isSkipped(lines[index]!)) index += 1;
-      if (index >= lines.length) {
-        current = '';
-        break;
-      }
-      current = lines[index]!;
-      index += 1;
-    }
-    parts.push(current);
-    const joined = parts.join(' ').replace(/\s+/g, ' ').trim();
-    const space = joined.indexOf(' ');
-    const keyword = (space < 0 ? joined : joined.slice(0, space)).toUpperCase();
-    const args = space < 0 ? '' : joined.slice(space + 1);
-    const instruction: Instruction = {
-      keyword,
-      args,
-      line: start + 1,
-      text: args ? `${keyword} ${args}` : keyword,
-    };
+    const read = readInstruction(lines, index, escape);
+    const instruction = read.instruction;
     instructions.push(instruction);
-
-    if (HEREDOC_KEYWORDS.has(keyword))
-      for (const [, dash, , word] of args.matchAll(HEREDOC)) {
-        const ends = (line: string): boolean => (dash ? line.replace(/^\t+/, '') : line) === word;
-        while (index < lines.length && !ends(lines[index]!)) index += 1;
-        index += 1;
-      }
-
-    if (keyword === 'FROM') {
-      const words = args.split(' ').filter((word) => !word.startsWith('--'));
-      const asIndex = words.findIndex((word) => word.toUpperCase() === 'AS');
-      stages.push({
-        name: asIndex >= 0 ? (words[asIndex + 1] ?? '').toLowerCase() : '',
-        base: words[0] ?? '',
-        from: instruction,
-        instructions: [],
-      });
-    } else stages.at(-1)?.instructions.push(instruction);
+    index = skipHeredocs(lines, read.next, instruction);
+    if (instruction.keyword === 'FROM') stages.push(stageFrom(instruction));
+    else stages.at(-1)?.instructions.push(instruction);
   }
   return { instructions, stages };
+}
+
+type MutableStage = { name: string; base: string; from: Instruction; instructions: Instruction[] };
+
+const isSkipped = (line: string): boolean => line.trim() === '' || line.trimStart().startsWith('#');
+
+/** The instruction that starts at `start`, its continuation lines joined; `next` is the line after it. */
+function readInstruction(
+  lines: readonly string[],
+  start: number,
+  escape: string,
+): { readonly instruction: Instruction; readonly next: number } {
+  const continues = (line: string): boolean => line.trimEnd().endsWith(escape);
+  const parts: string[] = [];
+  let index = start;
+  let current = lines[index]!;
+  index += 1;
+  while (continues(current)) {
+    parts.push(current.trimEnd().slice(0, -1));
+    while (index < lines.length && isSkipped(lines[index]!)) index += 1;
+    if (index >= lines.length) {
+      current = '';
+      break;
+    }
+    current = lines[index]!;
+    index += 1;
+  }
+  parts.push(current);
+  const joined = parts.join(' ').replace(/\s+/g, ' ').trim();
+  const space = joined.indexOf(' ');
+  const keyword = (space < 0 ? joined : joined.slice(0, space)).toUpperCase();
+  const args = space < 0 ? '' : joined.slice(space + 1);
+  const text = args ? `${keyword} ${args}` : keyword;
+  return { instruction: { keyword, args, line: start + 1, text }, next: index };
+}
+
+/** The line after the bodies of the heredocs `instruction` opens (`index` itself when none). */
+function skipHeredocs(lines: readonly string[], index: number, instruction: Instruction): number {
+  if (!HEREDOC_KEYWORDS.has(instruction.keyword)) return index;
+  let next = index;
+  for (const [, dash, , word] of instruction.args.matchAll(HEREDOC)) {
+    const ends = (line: string): boolean => (dash ? line.replace(/^\t+/, '') : line) === word;
+    while (next < lines.length && !ends(lines[next]!)) next += 1;
+    next += 1;
+  }
+  return next;
+}
+
+/** The stage a FROM line opens: its base and its `AS` name (lower-cased, '' when unnamed). */
+function stageFrom(from: Instruction): MutableStage {
+  const words = from.args.split(' ').filter((word) => !word.startsWith('--'));
+  const asIndex = words.findIndex((word) => word.toUpperCase() === 'AS');
+  return {
+    name: asIndex >= 0 ? (words[asIndex + 1] ?? '').toLowerCase() : '',
+    base: words[0] ?? '',
+    from,
+    instructions: [],
+  };
 }

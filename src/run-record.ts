@@ -1,4 +1,4 @@
-import type { BuildResult } from './build/kaniko.js';
+import type { BuildResult } from './build/kaniko-build.js';
 import type { Decision } from './gate/policy.js';
 import type { Config } from './inputs.js';
 import type { PublishResult } from './publish/publish-image.js';

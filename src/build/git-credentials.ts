@@ -25,59 +25,114 @@ const SPACE = /[ \t\r\f\v]/;
  * escapes shape values, `#` and `;` start comments. Throws on what git itself would refuse.
  */
 function parseGitConfig(text: string, file: string): Statement[] {
+  const reader = new GitConfigReader(text, file);
   const statements: Statement[] = [];
-  let index = text.startsWith('\uFEFF') ? 1 : 0;
-  const fail = (what: string): never => {
-    const line = text.slice(0, index).split('\n').length;
+  while (!reader.atEnd()) {
+    const statement = reader.statement();
+    if (statement) statements.push(statement);
+  }
+  return statements;
+}
+
+/** A cursor over one git config's text; each method reads one construct from `index` on. */
+class GitConfigReader {
+  private index: number;
+
+  constructor(
+    private readonly text: string,
+    private readonly file: string,
+  ) {
+    this.index = text.startsWith('\uFEFF') ? 1 : 0;
+  }
+
+  atEnd(): boolean {
+    return this.index >= this.text.length;
+  }
+
+  /** The statement at the cursor, or undefined after skipping a blank. */
+  statement(): Statement | undefined {
+    const char = this.text[this.index]!;
+    if (char === '\n' || SPACE.test(char)) this.index++;
+    else if (char === '#' || char === ';') return this.comment();
+    else if (char === '[') return this.header();
+    else if (/[A-Za-z]/.test(char)) return this.variable();
+    else this.fail('a line must be a [section], a name = value or a comment');
+    return undefined;
+  }
+
+  private fail(what: string): never {
+    const line = this.text.slice(0, this.index).split('\n').length;
     throw new Error(
-      `${file}:${line} is not a valid git config (${what}); git refuses it too. The action gives the build ` +
+      `${this.file}:${line} is not a valid git config (${what}); git refuses it too. The action gives the build ` +
         'a copy of every git config without credentials and cannot tell what this one holds: fix or remove it.',
     );
-  };
-  const atNewline = (): boolean => text[index] === '\n' || text.startsWith('\r\n', index);
-  const skipNewline = (): void => {
-    index += text[index] === '\r' ? 2 : 1;
-  };
+  }
 
-  const header = (): Statement => {
-    const start = index++;
-    while (index < text.length && text[index] !== ']' && !SPACE.test(text[index]!)) {
-      if (!KEY_CHAR.test(text[index]!) && text[index] !== '.') fail('a bad section name');
-      index++;
+  private atNewline(): boolean {
+    return this.text[this.index] === '\n' || this.text.startsWith('\r\n', this.index);
+  }
+
+  private skipNewline(): void {
+    this.index += this.text[this.index] === '\r' ? 2 : 1;
+  }
+
+  private comment(): Statement {
+    const start = this.index;
+    while (!this.atEnd() && !this.atNewline()) this.index++;
+    return { kind: 'comment', start, end: this.index };
+  }
+
+  private header(): Statement {
+    const { text } = this;
+    const start = this.index++;
+    while (!this.atEnd() && text[this.index] !== ']' && !SPACE.test(text[this.index]!)) {
+      if (!KEY_CHAR.test(text[this.index]!) && text[this.index] !== '.') this.fail('a bad section name');
+      this.index++;
     }
-    let subsection: string | undefined;
-    if (SPACE.test(text[index] ?? '')) {
-      while (SPACE.test(text[index] ?? '')) index++;
-      if (text[index++] !== '"') fail('a subsection must be quoted');
-      subsection = '';
-      for (;;) {
-        if (index >= text.length || atNewline()) fail('an unterminated section header');
-        let char = text[index++]!;
-        if (char === '"') break;
-        if (char === '\\') {
-          if (index >= text.length || atNewline()) fail('an unterminated section header');
-          char = text[index++]!;
-        }
-        subsection += char;
+    const subsection = SPACE.test(text[this.index] ?? '') ? this.subsection() : undefined;
+    if (text[this.index++] !== ']') this.fail('an unterminated section header');
+    return { kind: 'header', start, end: this.index, subsection };
+  }
+
+  /** `[section "sub"]`: the quoted part, where `\` escapes the next character. */
+  private subsection(): string {
+    const { text } = this;
+    while (SPACE.test(text[this.index] ?? '')) this.index++;
+    if (text[this.index++] !== '"') this.fail('a subsection must be quoted');
+    let subsection = '';
+    for (;;) {
+      if (this.atEnd() || this.atNewline()) this.fail('an unterminated section header');
+      let char = text[this.index++]!;
+      if (char === '"') return subsection;
+      if (char === '\\') {
+        if (this.atEnd() || this.atNewline()) this.fail('an unterminated section header');
+        char = text[this.index++]!;
       }
+      subsection += char;
     }
-    if (text[index++] !== ']') fail('an unterminated section header');
-    return { kind: 'header', start, end: index, subsection };
-  };
+  }
 
-  const variable = (): Statement => {
-    const start = index;
-    while (index < text.length && KEY_CHAR.test(text[index]!)) index++;
-    const name = text.slice(start, index).toLowerCase();
-    while (SPACE.test(text[index] ?? '')) index++;
-    if (index >= text.length || atNewline()) return { kind: 'variable', start, end: index, name };
-    if (text[index++] !== '=') fail('a variable name must be followed by = or the end of the line');
+  private variable(): Statement {
+    const { text } = this;
+    const start = this.index;
+    while (!this.atEnd() && KEY_CHAR.test(text[this.index]!)) this.index++;
+    const name = text.slice(start, this.index).toLowerCase();
+    while (SPACE.test(text[this.index] ?? '')) this.index++;
+    if (this.atEnd() || this.atNewline()) return { kind: 'variable', start, end: this.index, name };
+    if (text[this.index++] !== '=') this.fail('a variable name must be followed by = or the end of the line');
+    const value = this.value();
+    return { kind: 'variable', start, end: this.index, name, value };
+  }
+
+  /** A value to the end of its line: quotes, escapes, `\` joining lines, inner spaces kept. */
+  private value(): string {
+    const { text } = this;
     let value = '';
     let quoted = false;
     let comment = false;
     let spaces = 0;
-    while (index < text.length && !atNewline()) {
-      const char = text[index++]!;
+    while (!this.atEnd() && !this.atNewline()) {
+      const char = text[this.index++]!;
       if (comment) continue;
       if (SPACE.test(char) && !quoted) {
         if (value !== '') spaces++;
@@ -91,31 +146,20 @@ function parseGitConfig(text: string, file: string): Statement[] {
       spaces = 0;
       if (char === '"') quoted = !quoted;
       else if (char !== '\\') value += char;
-      else if (index >= text.length) break;
-      else if (atNewline()) skipNewline();
-      else {
-        const escaped = text[index++]!;
-        const meaning = { n: '\n', t: '\t', b: '\b', '\\': '\\', '"': '"' }[escaped];
-        if (meaning === undefined) fail('an unknown escape in a value');
-        value += meaning;
-      }
+      else if (this.atEnd()) break;
+      else if (this.atNewline()) this.skipNewline();
+      else value += this.escape();
     }
-    if (quoted) fail('an unterminated quoted value');
-    return { kind: 'variable', start, end: index, name, value };
-  };
-
-  while (index < text.length) {
-    const char = text[index]!;
-    if (char === '\n' || SPACE.test(char)) index++;
-    else if (char === '#' || char === ';') {
-      const start = index;
-      while (index < text.length && !atNewline()) index++;
-      statements.push({ kind: 'comment', start, end: index });
-    } else if (char === '[') statements.push(header());
-    else if (/[A-Za-z]/.test(char)) statements.push(variable());
-    else fail('a line must be a [section], a name = value or a comment');
+    if (quoted) this.fail('an unterminated quoted value');
+    return value;
   }
-  return statements;
+
+  private escape(): string {
+    const escaped = this.text[this.index++]!;
+    const meaning = { n: '\n', t: '\t', b: '\b', '\\': '\\', '"': '"' }[escaped];
+    if (meaning === undefined) this.fail('an unknown escape in a value');
+    return meaning;
+  }
 }
 
 /** `scheme://user:password@` and `scheme://token@` in any URL; the last `@` ends the user part. */

@@ -159,55 +159,71 @@ async function serve(request: IncomingMessage, response: ServerResponse, context
   const method = request.method ?? 'GET';
   const { pathname: path, searchParams: query } = url;
   response.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
-  const write = (): void => {
-    if (!context.writable)
-      throw new RegistryError(403, 'DENIED', 'the build is over: the layer cache takes no more writes');
-  };
-
   if (path === '/v2/' || path === '/v2') return sendJson(response, 200, {}, method);
-  if (path === UPLOADS && method === 'POST') {
-    write();
-    const id = await context.store.startUpload();
-    // A cross-repository mount (`?mount=&from=`) is answered as a plain upload: nothing is
-    // mounted from anywhere, the client uploads the bytes (go-containerregistry write.go:266-277).
-    const digest = query.get('digest');
-    if (digest === null) return sendUploadState(response, id, 0);
-    await context.store.append(id, request, undefined);
-    return sendBlobCreated(response, await context.store.finishUpload(id, digest));
-  }
-  if (path.startsWith(UPLOADS)) {
-    const id = path.slice(UPLOADS.length);
-    if (method === 'DELETE') {
-      await context.store.cancelUpload(id);
-      response.writeHead(204).end();
-      return;
-    }
-    write();
-    if (method === 'PATCH') {
-      const size = await context.store.append(id, request, request.headers['content-range']);
-      return sendUploadState(response, id, size);
-    }
-    if (method === 'PUT') {
-      await context.store.append(id, request, undefined);
-      return sendBlobCreated(response, await context.store.finishUpload(id, query.get('digest') ?? ''));
-    }
-    throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported on an upload`);
-  }
-
+  if (path.startsWith(UPLOADS))
+    return serveUpload(request, response, context, path.slice(UPLOADS.length), query);
   const match = new RegExp(`^/v2/${REPOSITORY}/(manifests|blobs)/([^/]+)$`).exec(path);
   if (!match) throw new RegistryError(404, 'NAME_UNKNOWN', `this registry serves only /v2/${REPOSITORY}/`);
   const [, kind, reference] = match as unknown as [string, 'manifests' | 'blobs', string];
-  if (kind === 'blobs') {
-    if (!isDigest(reference))
-      throw new RegistryError(400, 'DIGEST_INVALID', `"${reference}" is not a digest`);
-    if (method !== 'GET' && method !== 'HEAD')
-      throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported on a blob`);
-    return serveBlob(response, context, reference, method);
+  if (kind === 'manifests') return serveManifest(request, response, context, reference);
+  if (!isDigest(reference)) throw new RegistryError(400, 'DIGEST_INVALID', `"${reference}" is not a digest`);
+  if (method !== 'GET' && method !== 'HEAD')
+    throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported on a blob`);
+  return serveBlob(response, context, reference, method);
+}
+
+function assertWritable(context: Context): void {
+  if (!context.writable)
+    throw new RegistryError(403, 'DENIED', 'the build is over: the layer cache takes no more writes');
+}
+
+/** POST to start an upload (or a one-request upload), PATCH a chunk, PUT the last, DELETE to cancel. */
+async function serveUpload(
+  request: IncomingMessage,
+  response: ServerResponse,
+  context: Context,
+  id: string,
+  query: URLSearchParams,
+): Promise<void> {
+  const method = request.method ?? 'GET';
+  if (id === '' && method === 'POST') {
+    assertWritable(context);
+    const started = await context.store.startUpload();
+    // A cross-repository mount (`?mount=&from=`) is answered as a plain upload: nothing is
+    // mounted from anywhere, the client uploads the bytes (go-containerregistry write.go:266-277).
+    const digest = query.get('digest');
+    if (digest === null) return sendUploadState(response, started, 0);
+    await context.store.append(started, request, undefined);
+    return sendBlobCreated(response, await context.store.finishUpload(started, digest));
   }
+  if (method === 'DELETE') {
+    await context.store.cancelUpload(id);
+    response.writeHead(204).end();
+    return;
+  }
+  assertWritable(context);
+  if (method === 'PATCH') {
+    const size = await context.store.append(id, request, request.headers['content-range']);
+    return sendUploadState(response, id, size);
+  }
+  if (method === 'PUT') {
+    await context.store.append(id, request, undefined);
+    return sendBlobCreated(response, await context.store.finishUpload(id, query.get('digest') ?? ''));
+  }
+  throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported on an upload`);
+}
+
+async function serveManifest(
+  request: IncomingMessage,
+  response: ServerResponse,
+  context: Context,
+  reference: string,
+): Promise<void> {
+  const method = request.method ?? 'GET';
   if (!isDigest(reference) && !TAG.test(reference))
     throw new RegistryError(400, 'MANIFEST_INVALID', `"${reference}" is neither a tag nor a digest`);
   if (method === 'PUT') {
-    write();
+    assertWritable(context);
     const digest = await context.store.putManifest(
       reference,
       request.headers['content-type'] ?? '',

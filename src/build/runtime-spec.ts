@@ -67,14 +67,7 @@ export interface RuntimeSpecOptions {
  * promises rest on is visible here and tested directly.
  */
 export function runtimeSpec(options: RuntimeSpecOptions): object {
-  const bad = Object.keys(options.env).find((key) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key));
-  if (bad !== undefined)
-    throw new Error(`sandbox environment variable name ${JSON.stringify(bad)} is not valid`);
-  if (options.argv.length === 0 || !isAbsolute(options.argv[0]!))
-    throw new Error('the sandbox program must be given as an absolute path inside the root');
-  for (const mount of options.mounts)
-    if (!isAbsolute(mount.target) || !isAbsolute(mount.source))
-      throw new Error(`sandbox mount ${mount.source} → ${mount.target}: both paths must be absolute`);
+  assertValidOptions(options);
   const capabilities = SANDBOX_CAPABILITIES.map((name) => `CAP_${name.toUpperCase()}`);
   return {
     ociVersion: '1.0.2',
@@ -96,31 +89,7 @@ export function runtimeSpec(options: RuntimeSpecOptions): object {
     root: { path: options.root, readonly: false },
     hostname: options.hostname,
     mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-      {
-        destination: '/dev',
-        type: 'tmpfs',
-        source: 'tmpfs',
-        options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
-      },
-      {
-        destination: '/dev/pts',
-        type: 'devpts',
-        source: 'devpts',
-        options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'],
-      },
-      {
-        destination: '/dev/shm',
-        type: 'tmpfs',
-        source: 'shm',
-        options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'],
-      },
-      {
-        destination: '/dev/mqueue',
-        type: 'mqueue',
-        source: 'mqueue',
-        options: ['nosuid', 'noexec', 'nodev'],
-      },
+      ...KERNEL_MOUNTS,
       ...options.mounts.map((mount) => ({
         destination: mount.target,
         type: 'bind',
@@ -139,3 +108,43 @@ export function runtimeSpec(options: RuntimeSpecOptions): object {
     },
   };
 }
+
+function assertValidOptions(options: RuntimeSpecOptions): void {
+  const bad = Object.keys(options.env).find((key) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key));
+  if (bad !== undefined)
+    throw new Error(`sandbox environment variable name ${JSON.stringify(bad)} is not valid`);
+  if (options.argv.length === 0 || !isAbsolute(options.argv[0]!))
+    throw new Error('the sandbox program must be given as an absolute path inside the root');
+  for (const mount of options.mounts)
+    if (!isAbsolute(mount.target) || !isAbsolute(mount.source))
+      throw new Error(`sandbox mount ${mount.source} → ${mount.target}: both paths must be absolute`);
+}
+
+/** /proc, and a /dev of its own with only what runc creates: Docker's default mounts. */
+const KERNEL_MOUNTS = [
+  { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+  {
+    destination: '/dev',
+    type: 'tmpfs',
+    source: 'tmpfs',
+    options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
+  },
+  {
+    destination: '/dev/pts',
+    type: 'devpts',
+    source: 'devpts',
+    options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'],
+  },
+  {
+    destination: '/dev/shm',
+    type: 'tmpfs',
+    source: 'shm',
+    options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'],
+  },
+  {
+    destination: '/dev/mqueue',
+    type: 'mqueue',
+    source: 'mqueue',
+    options: ['nosuid', 'noexec', 'nodev'],
+  },
+];

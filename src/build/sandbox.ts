@@ -12,6 +12,7 @@ import { runtimeSpec } from './runtime-spec.js';
 import { sandboxSeccompProfile } from './seccomp.js';
 import type { SandboxNetwork, SandboxNetworkMode } from './sandbox-network.js';
 import { connectSandboxNetwork } from './sandbox-network.js';
+import launchScript from './sandbox-launch.sh';
 
 export type { SandboxMount } from './runtime-spec.js';
 export { SANDBOX_CAPABILITIES } from './runtime-spec.js';
@@ -66,6 +67,7 @@ export interface SandboxResult {
 }
 
 const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/* The control files sandbox-launch.sh writes: the names are fixed in the script. */
 /** Written by the launcher into its control folder when overlayfs cannot be mounted. */
 const OVERLAY_UNAVAILABLE_MARKER = 'overlay-unavailable';
 /** Written by the launcher into its control folder when it fails before runc starts. */
@@ -74,44 +76,21 @@ const SETUP_FAILED_MARKER = 'setup-failed';
 const ROOT_READY_MARKER = 'root-ready';
 /** runc's own log: an error there means the runtime, not the program, failed. */
 const RUNC_LOG = 'runc.log';
+/** Every name above: a test holds each to the script. */
+export const LAUNCH_CONTROL_FILES = [
+  OVERLAY_UNAVAILABLE_MARKER,
+  SETUP_FAILED_MARKER,
+  ROOT_READY_MARKER,
+  RUNC_LOG,
+];
 const STATE_KEY = 'sandboxes';
 
-/*
- * The launcher: PID 1 of a new PID namespace (and of a new network namespace unless the runner's
- * is chosen), in a private mount namespace with its own /proc. It mounts the root, waits for the
- * action's word that the network is ready, then runs runc, which enters the root with pivot_root
- * and applies the capabilities, masks and seccomp profile of the runtime configuration.
- *
- * Its stdin is the action's lifeline: when the action's process ends for any reason, even
- * SIGKILL, the pipe closes, runc is killed, the launcher returns, and the kernel kills every
- * process left in the PID namespace, the build's included. Every value is a positional argument;
- * the program's environment travels in the runtime configuration file, never in argv.
- * Arguments: PATH strategy lower upper work root control runc-root bundle id.
+/**
+ * The launcher script (sandbox-launch.sh, bundled as text): PID 1 of the sandbox's PID namespace,
+ * it mounts the root, waits for the network, then runs runc; it writes the control files above.
  */
-export const LAUNCH_SCRIPT = `set -eu
-PATH=$1
-sb_strategy=$2 sb_lower=$3 sb_upper=$4 sb_work=$5 sb_root=$6 sb_control=$7
-sb_runc_root=$8 sb_bundle=$9
-shift 9
-sb_id=$1
-trap 'sb_exit=$?; if [ "$sb_exit" != 0 ]; then : > "$sb_control/${SETUP_FAILED_MARKER}"; fi' EXIT
-if [ "$sb_strategy" = overlay ]; then
-  if ! mount -t overlay overlay -o "lowerdir=$sb_lower,upperdir=$sb_upper,workdir=$sb_work" "$sb_root"; then
-    echo "sandbox: overlayfs cannot be mounted here" >&2
-    : > "$sb_control/${OVERLAY_UNAVAILABLE_MARKER}"
-    exit 1
-  fi
-fi
-: > "$sb_control/${ROOT_READY_MARKER}"
-exec 3<&0
-read -r sb_go <&3
-[ "$sb_go" = go ]
-trap - EXIT
-runc --root "$sb_runc_root" --log "$sb_control/${RUNC_LOG}" --log-format json run --bundle "$sb_bundle" "$sb_id" < /dev/null &
-sb_runc=$!
-( cat <&3 > /dev/null; kill -KILL "$sb_runc" 2> /dev/null ) &
-wait "$sb_runc"
-`;
+export const LAUNCH_SCRIPT: string = launchScript;
+
 /**
  * What a non-root runner must prefix to gain the privileges the sandbox needs, or an error that
  * says what the runner needs. Pure, so every case is tested.
@@ -310,15 +289,45 @@ async function attempt(
   mountedFiles: readonly SandboxMount[],
 ): Promise<SandboxResult | 'overlay-unavailable'> {
   const layout = layoutFor(workDir, strategy);
-  const dirs = strategy === 'overlay' ? [layout.upper, layout.work, layout.root] : [];
-  for (const dir of dirs) await mkdir(dir, { recursive: true });
+  const bundle = await prepareBundle(spec, layout, mountedFiles);
+  const network = spec.network ?? 'isolated';
+  const id = `bsp-${basename(workDir)}-${strategy}`;
+  const runcRoot = join(layout.control, 'runc');
+  const [command, ...args] = [
+    ...prefix,
+    ...launcherArgv(network, layout, { lower: spec.rootfs, runcRoot, bundle, id }),
+  ];
+  // The program's argv holds inputs and Dockerfile paths: it is relayed fenced like its output.
+  const display = `sandbox (${strategy} of ${spec.rootfs}, ${network} network): ${spec.argv.map(shellDisplay).join(' ')}\n`;
+  const launched = await launch(command!, args, spec, {
+    display,
+    runcRoot,
+    id,
+    network,
+    control: layout.control,
+    prefix,
+  });
+  return attemptOutcome(spec, layout, launched);
+}
+
+/**
+ * Makes the layout's folders, writes the files into the upper layer (or the copy) and the runtime
+ * configuration into a bundle folder; returns the bundle's path.
+ */
+async function prepareBundle(
+  spec: SandboxSpec,
+  layout: SandboxLayout,
+  mountedFiles: readonly SandboxMount[],
+): Promise<string> {
+  const overlay = layout.strategy === 'overlay';
+  for (const dir of overlay ? [layout.upper, layout.work, layout.root] : [])
+    await mkdir(dir, { recursive: true });
   await mkdir(layout.control, { recursive: true, mode: 0o700 });
   // Files are written into the upper layer (or the copy) before the program starts: the upper
   // layer is a fresh folder of the action's, so no link of the image's can lead a write out of it.
-  await writeRootFiles(spec.files ?? [], strategy === 'overlay' ? layout.upper : layout.root);
+  await writeRootFiles(spec.files ?? [], overlay ? layout.upper : layout.root);
   const bundle = join(layout.control, 'bundle');
   await mkdir(bundle, { mode: 0o700 });
-  const network = spec.network ?? 'isolated';
   const config = runtimeSpec({
     root: layout.root,
     argv: spec.argv,
@@ -329,10 +338,16 @@ async function attempt(
   });
   // The program's environment (proxy passwords among it) is in this file, readable by root only.
   await writeFile(join(bundle, 'config.json'), JSON.stringify(config), { mode: 0o600 });
-  const id = `bsp-${basename(workDir)}-${strategy}`;
-  const runcRoot = join(layout.control, 'runc');
-  const [command, ...args] = [
-    ...prefix,
+  return bundle;
+}
+
+/** unshare's argv that starts sandbox-launch.sh with its positional arguments (see the script). */
+function launcherArgv(
+  network: SandboxNetworkMode,
+  layout: SandboxLayout,
+  run: { readonly lower: string; readonly runcRoot: string; readonly bundle: string; readonly id: string },
+): string[] {
+  return [
     'unshare',
     '--mount',
     '--pid',
@@ -348,26 +363,24 @@ async function attempt(
     LAUNCH_SCRIPT,
     'sandbox-launch',
     HOST_PATH,
-    strategy,
-    strategy === 'overlay' ? spec.rootfs : '-',
+    layout.strategy,
+    layout.strategy === 'overlay' ? run.lower : '-',
     layout.upper,
     layout.work,
     layout.root,
     layout.control,
-    runcRoot,
-    bundle,
-    id,
+    run.runcRoot,
+    run.bundle,
+    run.id,
   ];
-  // The program's argv holds inputs and Dockerfile paths: it is relayed fenced like its output.
-  const display = `sandbox (${strategy} of ${spec.rootfs}, ${network} network): ${spec.argv.map(shellDisplay).join(' ')}\n`;
-  const launched = await launch(command!, args, spec, {
-    display,
-    runcRoot,
-    id,
-    network,
-    control: layout.control,
-    prefix,
-  });
+}
+
+/** Reads the launcher's control files: the program's result, or why the sandbox never ran it. */
+function attemptOutcome(
+  spec: SandboxSpec,
+  layout: SandboxLayout,
+  launched: Launched,
+): SandboxResult | 'overlay-unavailable' {
   if (existsSync(join(layout.control, OVERLAY_UNAVAILABLE_MARKER))) return 'overlay-unavailable';
   const runtimeError = runcError(join(layout.control, RUNC_LOG));
   if (launched.cancelled)
@@ -376,7 +389,7 @@ async function attempt(
     );
   if (existsSync(join(layout.control, SETUP_FAILED_MARKER)) || runtimeError !== undefined)
     throw new Error(
-      `the build sandbox could not be set up (${strategy} of ${spec.rootfs}), so the program never started ` +
+      `the build sandbox could not be set up (${layout.strategy} of ${spec.rootfs}), so the program never started ` +
         `(exit status ${launched.exitCode})${runtimeError ? `: runc: ${runtimeError}` : ''}; its last lines:\n${launched.tail}`,
     );
   return { exitCode: launched.exitCode, output: launched.output, tail: launched.tail };

@@ -2,7 +2,7 @@
 // A TEST STAND-IN for google/go-containerregistry's `crane`; it is NOT the real tool.
 //
 // It implements the few subcommands the action uses (version, auth login, push, tag, digest,
-// manifest, export, copy) with crane's argv, output and error style, in plain Node without
+// export, copy) and only the flags it passes them with crane's argv, output and error style, in plain Node without
 // dependencies, and speaks the real registry HTTP API v2 to a real registry. It is deliberately
 // stricter than crane: it never retries (crane retries a few transient errors itself; the action
 // has its own retries, which the tests exercise), it does not use proxies or credential helpers,
@@ -44,10 +44,6 @@ const FLAGS = {
   username: { type: 'string', scope: 'auth login', short: 'u' },
   password: { type: 'string', scope: 'auth login', short: 'p' },
   'password-stdin': { type: 'bool', scope: 'auth login' },
-  'image-refs': { type: 'string', scope: 'push' },
-  index: { type: 'bool', scope: 'push' },
-  'full-ref': { type: 'bool', scope: 'digest' },
-  tarball: { type: 'string', scope: 'digest' },
 };
 
 class UsageError extends Error {}
@@ -661,7 +657,6 @@ async function login(args, flags) {
 
 async function push(args, flags) {
   expectArgs(args, 2, 2);
-  if (flags.index) throw new Error('--index is not supported by the crane stand-in');
   const image = loadTarball(args[0]);
   const ref = parseReference(args[1]);
   const client = new RegistryClient(ref.registry, flags.insecure);
@@ -684,7 +679,6 @@ async function push(args, flags) {
     );
   }
   const pushed = `${repositoryName(ref)}@${manifestDigest}`;
-  if (flags['image-refs']) writeFileSync(flags['image-refs'], pushed, { mode: 0o600 });
   process.stdout.write(`${pushed}\n`);
 }
 
@@ -720,9 +714,7 @@ async function copy(args, flags) {
 }
 
 async function digest(args, flags) {
-  expectArgs(args, 0, 1);
-  if (flags.tarball) throw new Error('--tarball is not supported by the crane stand-in');
-  if (args.length === 0) throw new Error('image reference required without --tarball');
+  expectArgs(args, 1, 1);
   const ref = parseReference(args[0]);
   const client = new RegistryClient(ref.registry, flags.insecure);
   await client.authenticate(ref.repository, 'pull');
@@ -740,7 +732,7 @@ async function digest(args, flags) {
       result = (await client.manifest(ref)).digest;
     }
   }
-  process.stdout.write(`${flags['full-ref'] ? `${repositoryName(ref)}@${result}` : result}\n`);
+  process.stdout.write(`${result}\n`);
 }
 
 /** Go's log package format, which crane's progress and warning lines use (local time). */
@@ -751,20 +743,6 @@ function log(message) {
   process.stderr.write(
     `${date} ${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())} ${message}\n`,
   );
-}
-
-async function manifest(args, flags) {
-  expectArgs(args, 1, 1);
-  const ref = parseReference(args[0]);
-  const client = new RegistryClient(ref.registry, flags.insecure);
-  let body;
-  try {
-    await client.authenticate(ref.repository, 'pull');
-    body = (await client.manifest(ref)).body;
-  } catch (error) {
-    throw new Error(`fetching manifest ${args[0]}: ${error.message}`, { cause: error });
-  }
-  process.stdout.write(body);
 }
 
 async function exportFilesystem(args, flags) {
@@ -816,15 +794,13 @@ async function main(argv) {
       return tag(rest, flags);
     case 'digest':
       return digest(rest, flags);
-    case 'manifest':
-      return manifest(rest, flags);
     case 'export':
       return exportFilesystem(rest, flags);
     case 'copy':
       return copy(rest, flags);
     default:
       throw new UsageError(
-        `unknown command "${positionals.join(' ')}" for "crane" (the stand-in implements version, auth login, push, tag, digest, manifest, export, copy)`,
+        `unknown command "${positionals.join(' ')}" for "crane" (the stand-in implements version, auth login, push, tag, digest, export, copy)`,
       );
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { KanikoArgvOptions } from '../../src/build/kaniko.js';
+import type { KanikoArgvOptions } from '../../src/build/kaniko-build.js';
 import { parseDockerfile } from '../../src/dockerfile.js';
 import {
   failingInstruction,
@@ -7,7 +7,7 @@ import {
   kanikoFailure,
   loggedInstructions,
   proxySettings,
-} from '../../src/build/kaniko.js';
+} from '../../src/build/kaniko-build.js';
 
 const base: KanikoArgvOptions = {
   dockerfile: '/workspace/Dockerfile',

@@ -15,8 +15,8 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { BuildOptions } from '../../src/build/kaniko.js';
-import { buildImage } from '../../src/build/kaniko.js';
+import type { BuildOptions } from '../../src/build/kaniko-build.js';
+import { buildImage } from '../../src/build/kaniko-build.js';
 import { readImageTarball } from '../../src/build/tarball.js';
 import type * as Cleanup from '../../src/cleanup.js';
 import { pathsRecordedThisRun } from '../../src/cleanup.js';

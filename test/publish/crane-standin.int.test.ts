@@ -121,14 +121,10 @@ describe('crane stand-in', () => {
     }
   });
 
-  it('tag, digest and manifest read back what push wrote', async () => {
+  it('tag and digest read back what push wrote', async () => {
     await crane(['push', tarball, `${registry.host}/team/tagged:one`]);
     expect((await crane(['tag', `${registry.host}/team/tagged:one`, 'two'])).code).toBe(0);
     expect((await crane(['digest', `${registry.host}/team/tagged:two`])).stdout).toBe(`${image.digest}\n`);
-    expect((await crane(['manifest', `${registry.host}/team/tagged:two`])).stdout).toBe(image.manifest);
-    expect((await crane(['digest', '--full-ref', `${registry.host}/team/tagged:two`])).stdout).toBe(
-      `${registry.host}/team/tagged@${image.digest}\n`,
-    );
   });
 
   it('export flattens the layers, honouring whiteouts and opaque directories', async () => {

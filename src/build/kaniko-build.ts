@@ -5,7 +5,7 @@ import { basename, isAbsolute, join, relative } from 'node:path';
 import type { Instruction } from '../dockerfile.js';
 import { parseDockerfile } from '../dockerfile.js';
 import { sanitizedGitConfigs } from './git-credentials.js';
-import type { RootStrategy, SandboxFile, SandboxMount } from './sandbox.js';
+import type { RootStrategy, SandboxFile, SandboxMount, SandboxResult } from './sandbox.js';
 import { runInSandbox } from './sandbox.js';
 import type { SandboxNetworkMode } from './sandbox-network.js';
 import { sandboxResolvConf } from './sandbox-network.js';
@@ -149,25 +149,13 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   // The build may leave anything here (setuid files, deep trees): the post step removes it should
   // this step die before buildImage does.
   recordForCleanup(outputDir);
-  const inContext = relative(options.context, options.dockerfile);
-  const dockerfileInContext = !inContext.startsWith('..') && !isAbsolute(inContext);
-  const sandboxDockerfile = dockerfileInContext
-    ? `${SANDBOX_CONTEXT}/${inContext.split('\\').join('/')}`
-    : `${SANDBOX_DOCKERFILE_DIR}/${basename(options.dockerfile)}`;
-
-  const mounts: SandboxMount[] = [
-    { source: options.context, target: SANDBOX_CONTEXT, readOnly: true },
-    { source: outputDir, target: SANDBOX_OUTPUT, readOnly: false },
-  ];
-  if (!dockerfileInContext)
-    mounts.push({ source: options.dockerfile, target: sandboxDockerfile, readOnly: true });
-
+  const placed = placeDockerfile(options, outputDir);
   const proxy = proxySettings(options.hostEnv ?? process.env);
   // A proxy URL may carry a user and password; should a RUN line print it, the log masks it.
   for (const value of Object.values(proxy)) if (/\/\/[^/]*@/.test(value)) core.setSecret(value);
   const argv = kanikoArgv({
     ...options,
-    dockerfile: sandboxDockerfile,
+    dockerfile: placed.dockerfile,
     proxy: Object.keys(proxy),
     ...(options.layerCache ? { cacheRepo: options.layerCache.repository } : {}),
   });
@@ -176,7 +164,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     tempDir: options.tempDir,
     argv: [EXECUTOR, ...argv],
     env: { ...EXECUTOR_ENV, ...proxy },
-    mounts,
+    mounts: placed.mounts,
     files: await sandboxFiles(options),
     title: `Build ${options.image}:${options.firstTag} with kaniko`,
     strategy: options.strategy ?? 'auto',
@@ -188,28 +176,58 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     ],
   });
   try {
-    if (result.exitCode !== 0) {
-      const dockerfileText = await readFile(options.dockerfile, 'utf8');
-      throw new Error(
-        kanikoFailure(result.exitCode, result.output, result.tail, dockerfileText, options.dockerfile),
-      );
-    }
-    const tarball = await moveTarballOut(outputDir, options.outputDir, result.tail);
-    const kanikoDigest = await readKanikoDigest(join(outputDir, 'digest'));
-    const image = await readImageTarball(tarball);
-    if (kanikoDigest && kanikoDigest !== image.digest)
-      core.info(
-        `kaniko's digest file says ${kanikoDigest}; crane will push ${image.digest} (the tarball's Docker manifest), which is the digest used from here on`,
-      );
-    return {
-      tarball,
-      digest: image.digest,
-      identity: { configDigest: image.configDescriptor.digest, diffIds: image.config.rootfs?.diff_ids ?? [] },
-      imageConfig: image.config,
-    };
+    return await collectBuild(options, outputDir, result);
   } finally {
     await removePath(outputDir);
   }
+}
+
+/**
+ * The sandbox's mounts: the context and the output folder, and the Dockerfile on its own when it
+ * lies outside the context; `dockerfile` is its path inside the sandbox.
+ */
+function placeDockerfile(
+  options: BuildOptions,
+  outputDir: string,
+): { readonly dockerfile: string; readonly mounts: SandboxMount[] } {
+  const inContext = relative(options.context, options.dockerfile);
+  const dockerfileInContext = !inContext.startsWith('..') && !isAbsolute(inContext);
+  const dockerfile = dockerfileInContext
+    ? `${SANDBOX_CONTEXT}/${inContext.split('\\').join('/')}`
+    : `${SANDBOX_DOCKERFILE_DIR}/${basename(options.dockerfile)}`;
+  const mounts: SandboxMount[] = [
+    { source: options.context, target: SANDBOX_CONTEXT, readOnly: true },
+    { source: outputDir, target: SANDBOX_OUTPUT, readOnly: false },
+  ];
+  if (!dockerfileInContext) mounts.push({ source: options.dockerfile, target: dockerfile, readOnly: true });
+  return { dockerfile, mounts };
+}
+
+/** kaniko's failure explained, or its tarball moved out of the output folder and read. */
+async function collectBuild(
+  options: BuildOptions,
+  outputDir: string,
+  result: SandboxResult,
+): Promise<BuildResult> {
+  if (result.exitCode !== 0) {
+    const dockerfileText = await readFile(options.dockerfile, 'utf8');
+    throw new Error(
+      kanikoFailure(result.exitCode, result.output, result.tail, dockerfileText, options.dockerfile),
+    );
+  }
+  const tarball = await moveTarballOut(outputDir, options.outputDir, result.tail);
+  const kanikoDigest = await readKanikoDigest(join(outputDir, 'digest'));
+  const image = await readImageTarball(tarball);
+  if (kanikoDigest && kanikoDigest !== image.digest)
+    core.info(
+      `kaniko's digest file says ${kanikoDigest}; crane will push ${image.digest} (the tarball's Docker manifest), which is the digest used from here on`,
+    );
+  return {
+    tarball,
+    digest: image.digest,
+    identity: { configDigest: image.configDescriptor.digest, diffIds: image.config.rootfs?.diff_ids ?? [] },
+    imageConfig: image.config,
+  };
 }
 
 /** What to do about a file in the output folder that is not what kaniko writes there. */

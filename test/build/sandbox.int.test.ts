@@ -28,6 +28,7 @@ import { hashTree, makeTestRoot, mountsUnder } from '../helpers/rootfs.js';
 import { HOSTILE as HOSTILE_OUTPUT, captureStdout, runnerCommands } from '../helpers/runner-log.js';
 
 const SANDBOX_CHILD = join(import.meta.dirname, '..', 'helpers', 'sandbox-child.mts');
+const SHELL_TEXT = join(import.meta.dirname, '..', 'helpers', 'shell-text.mjs');
 const SYSCALL_PROBE_SOURCE = join(import.meta.dirname, '..', 'helpers', 'syscall-probe.c');
 const HOSTILE = ['two words', '$(touch /pwned)', 'line\nbreak', 'it\'s "quoted" `here`', '--', '-i', ''];
 
@@ -433,7 +434,16 @@ describe('runInSandbox (real namespaces, busybox root)', () => {
       const tempDir = mkdtempSync(join(runnerTemp, 'child-'));
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', SANDBOX_CHILD, root, tempDir, `sleep ${marker} & echo program-started; wait`],
+        [
+          '--import',
+          'tsx',
+          '--import',
+          SHELL_TEXT,
+          SANDBOX_CHILD,
+          root,
+          tempDir,
+          `sleep ${marker} & echo program-started; wait`,
+        ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       let text = '';
