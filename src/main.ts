@@ -147,11 +147,7 @@ async function prepareFolders(config: Config): Promise<void> {
 }
 
 function install(config: Config): Promise<InstalledTools> {
-  return installTools({
-    ...config.tools,
-    insecureRegistries: config.registries.insecureHosts,
-    arch: process.arch,
-  });
+  return installTools({ ...config.tools, registries: config.registries, arch: process.arch });
 }
 
 function trivyCacheDir(config: Config): string {
@@ -292,7 +288,6 @@ async function report(
     category: config.report.sarifCategory,
     dockerfilePath: repositoryPath(config, config.build.dockerfile),
     attribution,
-    report: scan.report,
     decision,
   });
   for (const note of rewritten.dropped) reporter().warning(note);

@@ -20,7 +20,7 @@ import { createGunzip } from 'node:zlib';
 import { EnvHttpProxyAgent, fetch } from 'undici';
 import type { Response } from 'undici';
 import { digestReference, isDigest, parseReference, taggedReference } from '../reference.js';
-import { Registries } from '../registries.js';
+import type { Registries } from '../registries.js';
 import type { Crane } from '../tools/crane-command.js';
 import { describeNetworkError, proxyConfigured } from '../tools/download.js';
 
@@ -50,16 +50,6 @@ export interface LayerCacheOptions {
   readonly cacheRepo: string;
   /** Insecure hosts and credentials: `cache-repo` is read with its own host's credential only. */
   readonly registries: Registries;
-}
-
-/** @deprecated The former options, which main.ts still passes: give `registries` instead. */
-export interface LegacyLayerCacheOptions {
-  readonly storeDir: string;
-  readonly cacheRepo: string;
-  /** The image's registry host, which `credential` belongs to. */
-  readonly imageRegistry: string;
-  readonly credential?: { readonly username: string; readonly password: string };
-  readonly insecureRegistries: readonly string[];
 }
 
 export interface LayerCache {
@@ -109,10 +99,7 @@ class RegistryError extends Error {
 }
 
 /** Starts the loopback registry on 127.0.0.1 and a random port. */
-export async function startLayerCache(
-  given: LayerCacheOptions | LegacyLayerCacheOptions,
-): Promise<LayerCache> {
-  const options = 'registries' in given ? given : fromLegacy(given);
+export async function startLayerCache(options: LayerCacheOptions): Promise<LayerCache> {
   const store = new Store(options.storeDir);
   await store.prepare();
   const upstream = new Upstream(options);
@@ -507,18 +494,6 @@ function parseJson(bytes: Buffer): unknown {
   } catch {
     return undefined;
   }
-}
-
-function fromLegacy(options: LegacyLayerCacheOptions): LayerCacheOptions {
-  const { credential } = options;
-  return {
-    storeDir: options.storeDir,
-    cacheRepo: options.cacheRepo,
-    registries: new Registries({
-      insecure: options.insecureRegistries,
-      credentials: credential ? [{ registry: options.imageRegistry, ...credential }] : [],
-    }),
-  };
 }
 
 /** A read that could not reach `cache-repo`: answered as a cache miss. */

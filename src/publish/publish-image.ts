@@ -5,7 +5,7 @@ import { recordForCleanup } from '../cleanup.js';
 import type { RunResult } from '../exec.js';
 import { ToolError, lastLines } from '../exec.js';
 import { digestReference, isDigest, registryOf, taggedReference } from '../reference.js';
-import { Registries } from '../registries.js';
+import type { Registries } from '../registries.js';
 import type { RetryOptions } from '../retry.js';
 import { withRetry } from '../retry.js';
 import type { Crane } from '../tools/crane-command.js';
@@ -24,15 +24,6 @@ export interface LoginOptions {
   readonly registry: string;
   readonly registries: Registries;
   /** A directory inside the caller's private temporary directory; created with mode 0700. */
-  readonly dockerConfigDir: string;
-}
-
-/** @deprecated The former options, which main.ts still passes: use login with Registries. */
-export interface LegacyLoginOptions {
-  readonly crane: string;
-  readonly registry: string;
-  readonly username: string;
-  readonly password: string;
   readonly dockerConfigDir: string;
 }
 
@@ -75,13 +66,6 @@ export async function login(options: LoginOptions): Promise<LoginResult | undefi
   return { dockerConfigDir, configFile };
 }
 
-/** @deprecated The former entry, which main.ts still calls: use login with Registries. */
-export async function loginRegistry(options: LegacyLoginOptions): Promise<LoginResult> {
-  const { crane, registry, username, password, dockerConfigDir } = options;
-  const registries = new Registries({ credentials: [{ registry, username, password }] });
-  return (await login({ crane, registry, registries, dockerConfigDir }))!;
-}
-
 export interface PublishOptions {
   /** Path of the crane binary. */
   readonly crane: string;
@@ -99,12 +83,6 @@ export interface PublishOptions {
   readonly dockerConfigDir?: string;
   readonly retry?: Partial<PublishRetry>;
 }
-
-/** @deprecated The former options, which main.ts still passes: give `registries` instead. */
-export type LegacyPublishOptions = Omit<PublishOptions, 'registries'> & {
-  /** The registry has no valid TLS (listed in `insecure-registries`). */
-  readonly insecure: boolean;
-};
 
 export interface PublishResult {
   /** The digest the registry reports for every pushed reference; equals `expectedDigest`. */
@@ -134,8 +112,7 @@ export class PublishError extends Error {
  * does each tag point at that digest (`crane tag`), and each is read back from the registry.
  * Transient registry errors are retried with backoff.
  */
-export async function publishImage(given: PublishOptions | LegacyPublishOptions): Promise<PublishResult> {
-  const options = 'registries' in given ? given : withRegistries(given);
+export async function publishImage(options: PublishOptions): Promise<PublishResult> {
   const { image, tags, expectedDigest } = options;
   if (tags.length === 0) throw new Error(`No tags to publish ${image} with: give at least one tag.`);
   if (!isDigest(expectedDigest))
@@ -190,11 +167,6 @@ export async function publishImage(given: PublishOptions | LegacyPublishOptions)
   }
   core.info(`Published ${pinned} as ${tags.join(', ')}`);
   return { digest: expectedDigest, image: pinned, references };
-}
-
-function withRegistries(options: LegacyPublishOptions): PublishOptions {
-  const { insecure, ...rest } = options;
-  return { ...rest, registries: new Registries({ insecure: insecure ? [registryOf(options.image)] : [] }) };
 }
 
 /** One crane command with publishing's retries; the final error carries crane's output and a hint. */

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { Decision } from '../gate/policy.js';
 import { isReported } from '../gate/policy.js';
-import type { TrivyReport } from '../scan/trivy-report.js';
 import type { Finding, Severity } from '../vocabulary.js';
 import { isSeverity, severityRank } from '../vocabulary.js';
 import type { LayerAttribution } from './layer-attribution.js';
@@ -64,8 +63,6 @@ export interface RewriteOptions {
   readonly attribution: LayerAttribution;
   /** Every finding with its verdict: which results stay, and their severity and layer. */
   readonly decision: Decision;
-  /** @deprecated Unused: the decision carries every finding. Kept until main.ts stops passing it. */
-  readonly report?: TrivyReport;
   /** Overrides for tests; GitHub's limits by default. */
   readonly limits?: Partial<typeof SARIF_LIMITS>;
 }

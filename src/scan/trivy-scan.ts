@@ -37,10 +37,8 @@ export interface TrivyDbOptions extends TrivyProcessOptions {
   readonly cacheDir: string;
   /** Tried in order; the `trivy-db-repositories` input. */
   readonly repositories: readonly string[];
-  /** A DB repository on an insecure registry gets `--insecure`. */
+  /** A DB repository on an insecure registry gets `--insecure`; none is, unless given. */
   readonly registries?: Registries;
-  /** @deprecated The former option, which main.ts still passes: give `registries` instead. */
-  readonly insecureRegistries?: readonly string[];
   readonly timeout?: string;
   /** Today's date picks the cache key, so a runner refreshes the DB at most once a day. */
   readonly now?: Date;
@@ -111,7 +109,7 @@ async function restoreDb(
 /** Tries each repository in turn; the one the DB came from. */
 async function downloadDb(options: TrivyDbOptions, dbDir: string): Promise<string> {
   const trivy = trivyCommand(options.trivyPath);
-  const registries = options.registries ?? new Registries({ insecure: options.insecureRegistries ?? [] });
+  const registries = options.registries ?? new Registries();
   const failures: string[] = [];
   for (const repository of options.repositories) {
     const result = await trivy.run([

@@ -38,20 +38,12 @@ export function craneCommand(options: CraneCommandOptions): Crane {
   });
 }
 
-/** @deprecated The former shape, which main.ts still calls: use craneCommand with Registries. */
-export interface CraneRunnerOptions {
+/** What one crane command needs: whether its registry is insecure, and crane's DOCKER_CONFIG. */
+interface CraneOptions {
   readonly path: string;
   readonly insecure: boolean;
   readonly dockerConfigDir?: string;
   readonly failureHint?: string;
-}
-
-/** @deprecated The former name of Crane. */
-export type CraneRunner = Crane;
-
-/** @deprecated The former factory, which main.ts still calls: use craneCommand with Registries. */
-export function craneRunner(options: CraneRunnerOptions): Crane {
-  return craneWith(options);
 }
 
 /** crane's whole environment: the runner's basics (see childEnv) and DOCKER_CONFIG when given. */
@@ -62,7 +54,7 @@ export function craneEnv(
   return childEnv(dockerConfigDir === undefined ? {} : { DOCKER_CONFIG: dockerConfigDir }, environment);
 }
 
-function craneWith(options: CraneRunnerOptions): Crane {
+function craneWith(options: CraneOptions): Crane {
   const env = craneEnv(options.dockerConfigDir);
   // After the command, where cobra also takes crane's global flags (`crane digest --insecure …`).
   const globalFlags = options.insecure ? ['--insecure'] : [];

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { Registries } from '../registries.js';
+import type { Registries } from '../registries.js';
 import { installCrane } from './install-crane.js';
 import type { DownloadPolicy } from './download.js';
 import type { InstalledKaniko } from './install-kaniko.js';
@@ -29,11 +29,6 @@ export interface InstallOptions {
   readonly pins?: { readonly trivy: PinnedRelease; readonly crane: PinnedRelease };
 }
 
-/** @deprecated The former options, which main.ts still passes: give `registries` instead. */
-export type LegacyInstallOptions = Omit<InstallOptions, 'registries'> & {
-  readonly insecureRegistries: readonly string[];
-};
-
 export interface InstalledTools {
   readonly trivy: InstalledTool;
   readonly crane: InstalledTool;
@@ -45,11 +40,7 @@ export interface InstalledTools {
  * and not even for it when the pinned image is already cached. Logs one line per tool as it
  * finishes. When several installs fail, every distinct error is reported once.
  */
-export async function installTools(given: InstallOptions | LegacyInstallOptions): Promise<InstalledTools> {
-  const options =
-    'registries' in given
-      ? given
-      : { ...given, registries: new Registries({ insecure: given.insecureRegistries }) };
+export async function installTools(options: InstallOptions): Promise<InstalledTools> {
   const arch = toolArch(options.arch);
   const pins = options.pins ?? { trivy: TRIVY_DEFAULT, crane: CRANE_DEFAULT };
   const common = {
