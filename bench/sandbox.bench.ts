@@ -3,6 +3,7 @@
  * a program that does nothing, and a whole stand-in build in the sandbox next to the same stand-in
  * run directly (a plain chroot into a writable copy of the root, no namespaces or mounts).
  */
+import { Registries } from '../src/registries.js';
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,8 +32,6 @@ try {
     labels: { 'org.opencontainers.image.title': 'bench' },
     target: '',
     reproducible: true,
-    cache: false,
-    cacheRepo: '',
     insecureRegistries: [],
     extraArgs: [],
   };
@@ -40,16 +39,25 @@ try {
   const overhead = (strategy: 'auto' | 'copy') => () =>
     runInSandbox({ rootfs: root, tempDir, argv: ['/bin/true'], env: {}, title: 'bench', strategy });
   const sandboxed = (strategy: 'auto' | 'copy') => () =>
-    buildImage({
-      ...build,
-      rootfs: root,
-      context,
-      dockerfile: join(context, 'Dockerfile'),
-      outputDir: join(scratch, 'out'),
-      tempDir,
-      hostEnv: {},
-      strategy,
-    });
+    buildImage(
+      {
+        ...build,
+        context,
+        dockerfile: join(context, 'Dockerfile'),
+        kanikoArgs: [],
+        network: 'isolated',
+        loopbackPorts: [],
+      },
+      {
+        ...build,
+        rootfs: root,
+        outputDir: join(scratch, 'out'),
+        tempDir,
+        registries: new Registries(),
+        hostEnv: {},
+        strategy,
+      },
+    );
 
   const direct = join(scratch, 'direct-root');
   cpSync(root, direct, { recursive: true, verbatimSymlinks: true });

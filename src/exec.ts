@@ -2,9 +2,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Writable } from 'node:stream';
 import { Readable } from 'node:stream';
-import type { FencedListeners } from './log-fence.js';
-import { relayFenced } from './log-fence.js';
 import { ToolError, lastLines } from './tool-error.js';
+import type { OutputListeners } from './reporter.js';
+import { relayOutput } from './reporter.js';
 
 export { ToolError, lastLines };
 
@@ -88,7 +88,7 @@ export async function run(
   options: RunOptions = {},
 ): Promise<RunResult> {
   if (options.silent) return runChild(command, args, options);
-  return relayFenced((listeners) => {
+  return relayOutput((listeners) => {
     listeners.stdout(Buffer.from(`[command]${[command, ...args].join(' ')}\n`));
     return runChild(command, args, options, listeners);
   });
@@ -98,7 +98,7 @@ function runChild(
   command: string,
   args: readonly string[],
   options: RunOptions,
-  relay?: FencedListeners,
+  relay?: OutputListeners,
 ): Promise<RunResult> {
   const child = spawn(command, [...args], {
     env: { ...(options.env ?? childEnv()) },

@@ -64,37 +64,3 @@ export class FencedLog {
     );
   }
 }
-
-/** `stdout` and `stderr` listeners, one per stream, as exec.run relays a child. */
-export interface FencedListeners {
-  readonly stdout: (data: Buffer) => void;
-  readonly stderr: (data: Buffer) => void;
-}
-
-/**
- * Runs `work` with listeners that relay a child's stdout and stderr fenced, each stream's lines
- * kept whole, and relays what is left of either once `work` settles.
- */
-export async function relayFenced<T>(
-  work: (listeners: FencedListeners) => Promise<T>,
-  writer: LogWriter = writeToStdout,
-): Promise<T> {
-  const stdout = new FencedLog(writer);
-  const stderr = new FencedLog(writer);
-  try {
-    return await work({ stdout: (data) => stdout.write(data), stderr: (data) => stderr.write(data) });
-  } finally {
-    stdout.close();
-    stderr.close();
-  }
-}
-
-/**
- * Logs a line of the action's that carries text it does not control (paths from the build
- * context, names from a report), fenced, so that text cannot issue a workflow command.
- */
-export function infoFenced(message: string, writer: LogWriter = writeToStdout): void {
-  const log = new FencedLog(writer);
-  log.write(`${message}\n`);
-  log.close();
-}

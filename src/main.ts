@@ -214,23 +214,13 @@ async function buildStage(
   tools: InstalledTools,
   layerCache: LayerCache | undefined,
 ): Promise<BuildResult> {
-  const { build, publish, run } = config;
-  const building = buildImage({
+  const building = buildImage(config.build, {
     rootfs: tools.kaniko.rootfs,
-    context: build.context,
-    dockerfile: build.dockerfile,
-    outputDir: run.outputDir,
-    tempDir: run.tempDir,
-    image: publish.image,
-    firstTag: publish.tags[0]!,
-    buildArgs: build.buildArgs,
-    labels: build.labels,
-    target: build.target,
-    reproducible: build.reproducible,
-    insecureRegistries: config.registries.insecureHosts,
-    extraArgs: build.kanikoArgs,
-    network: build.network,
-    loopbackPorts: build.loopbackPorts,
+    outputDir: config.run.outputDir,
+    tempDir: config.run.tempDir,
+    image: config.publish.image,
+    firstTag: config.publish.tags[0]!,
+    registries: config.registries,
     ...(layerCache ? { layerCache: { port: layerCache.port, repository: layerCache.repository } } : {}),
   });
   // Whatever the build did, it writes nothing more to the cache; the entries stay for the export.

@@ -83,3 +83,34 @@ export function reporter(): Reporter {
 export function useReporter(chosen: Reporter): void {
   active = chosen;
 }
+
+/** `stdout` and `stderr` listeners, one per stream, as exec.run relays a child. */
+export interface OutputListeners {
+  readonly stdout: (data: Buffer) => void;
+  readonly stderr: (data: Buffer) => void;
+}
+
+/**
+ * Runs `work` with listeners that relay a child's stdout and stderr through the reporter (fenced
+ * on a runner), each stream's lines kept whole, and relays what is left once `work` settles.
+ */
+export async function relayOutput<T>(work: (listeners: OutputListeners) => Promise<T>): Promise<T> {
+  const stdout = active.relayStream();
+  const stderr = active.relayStream();
+  try {
+    return await work({ stdout: (data) => stdout.write(data), stderr: (data) => stderr.write(data) });
+  } finally {
+    stdout.close();
+    stderr.close();
+  }
+}
+
+/**
+ * Logs a line of the action's that carries text it does not control (paths from the build
+ * context, names from a report) as relayed output, so that text cannot issue a workflow command.
+ */
+export function infoUntrusted(message: string): void {
+  const stream = active.relayStream();
+  stream.write(`${message}\n`);
+  stream.close();
+}

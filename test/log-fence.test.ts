@@ -1,7 +1,8 @@
 import * as core from '@actions/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { run } from '../src/exec.js';
-import { FencedLog, infoFenced, relayFenced } from '../src/log-fence.js';
+import { FencedLog } from '../src/log-fence.js';
+import { infoUntrusted, relayOutput } from '../src/reporter.js';
 import { HOSTILE, captureStdout, runnerCommands } from './helpers/runner-log.js';
 
 afterEach(() => {
@@ -76,17 +77,14 @@ describe('FencedLog', () => {
   });
 });
 
-describe('relayFenced', () => {
+describe('relayOutput (the runner’s reporter)', () => {
   it('gives listeners for both streams and relays their unfinished last lines when the work ends', async () => {
-    const written: string[] = [];
-    const result = await relayFenced(
-      async (listeners) => {
-        listeners.stdout(Buffer.from('::add-mask::out'));
-        listeners.stderr(Buffer.from('::add-mask::err'));
-        return 'done';
-      },
-      (text) => written.push(text.toString('utf8')),
-    );
+    const written = captureStdout();
+    const result = await relayOutput(async (listeners) => {
+      listeners.stdout(Buffer.from('::add-mask::out'));
+      listeners.stderr(Buffer.from('::add-mask::err'));
+      return 'done';
+    });
     expect(result).toBe('done');
     const relayed = written.join('');
     expect(relayed).toContain('::add-mask::out\n');
@@ -133,11 +131,11 @@ describe('errors carrying a tool tail', () => {
   });
 });
 
-describe('infoFenced', () => {
+describe('infoUntrusted (the runner’s reporter)', () => {
   it('logs the action’s line with text it does not control, which the runner then does not obey', () => {
-    const written: Buffer[] = [];
-    infoFenced(`context paths: ${HOSTILE}`, (text) => written.push(text));
-    const log = Buffer.concat(written).toString();
+    const written = captureStdout();
+    infoUntrusted(`context paths: ${HOSTILE}`);
+    const log = written.join('');
     expect(log).toContain('context paths: ::add-mask::policy failed');
     expect(runnerCommands(log)).toEqual([]);
   });

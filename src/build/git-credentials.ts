@@ -1,9 +1,8 @@
-import * as core from '@actions/core';
-import { infoFenced } from '../log-fence.js';
 import type { Dirent } from 'node:fs';
 import { lstat, readFile, readdir, realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import type { SandboxFile } from './sandbox.js';
+import { infoUntrusted, reporter } from '../reporter.js';
 
 type Statement =
   | { readonly kind: 'header'; readonly start: number; readonly end: number; readonly subsection?: string }
@@ -324,7 +323,7 @@ export async function sanitizedGitConfigs(context: string, sandboxContext: strin
     files.push({ target: `${sandboxContext}/${inContext}`, content: sanitized, asMount: true });
   }
   if (files.length > 0)
-    core.warning(
+    reporter().warning(
       `${files.length === 1 ? 'A git config' : `${files.length} git configs`} in the build context ${root} ` +
         `${files.length === 1 ? 'holds' : 'hold'} a git credential: ${files.map((file) => file.target.slice(sandboxContext.length + 1)).join(', ')}. ` +
         'actions/checkout keeps its token there unless `persist-credentials: false`; the build sees copies ' +
@@ -332,7 +331,7 @@ export async function sanitizedGitConfigs(context: string, sandboxContext: strin
         'when later steps need no git credentials.',
     );
   if (outside.length > 0)
-    infoFenced(
+    infoUntrusted(
       `These .git files or links of the build context lead outside it, so the build cannot see ` +
         `their git directories and nothing there is sanitized: ${outside.join(', ')}.`,
     );

@@ -1,4 +1,3 @@
-import * as core from '@actions/core';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative } from 'node:path';
@@ -7,13 +6,15 @@ import { parseDockerfile } from '../dockerfile.js';
 import { sanitizedGitConfigs } from './git-credentials.js';
 import type { RootStrategy, SandboxFile, SandboxMount, SandboxResult } from './sandbox.js';
 import { runInSandbox } from './sandbox.js';
-import type { SandboxNetworkMode } from './sandbox-network.js';
+import type { BuildSettings } from './build-settings.js';
 import { sandboxResolvConf } from './sandbox-network.js';
 import type { ImageConfig, ImageIdentity } from './tarball.js';
 import { PROXY_VARIABLES } from '../exec.js';
+import type { Registries } from '../registries.js';
 import { recordForCleanup, removePath } from '../cleanup.js';
 import { openUntrustedRegularFile, readUntrustedText } from '../untrusted-file.js';
 import { readImageTarball } from './tarball.js';
+import { reporter } from '../reporter.js';
 
 /** Where things live inside the sandbox. */
 export const SANDBOX_CONTEXT = '/workspace';
@@ -106,18 +107,37 @@ export interface LayerCacheAddress {
   readonly repository: string;
 }
 
-export interface BuildOptions extends Omit<KanikoArgvOptions, 'dockerfile' | 'proxy' | 'cacheRepo'> {
+/** What the build stage is asked to build: its settings as the inputs gave them. */
+export type BuildRequest = Pick<
+  BuildSettings,
+  | 'context'
+  | 'dockerfile'
+  | 'buildArgs'
+  | 'labels'
+  | 'target'
+  | 'reproducible'
+  | 'kanikoArgs'
+  | 'network'
+  | 'loopbackPorts'
+>;
+
+/** Where the build runs and what it is called, besides its settings. */
+export interface BuildEnvironment {
   /** The executor's root filesystem (cached, never written). */
   readonly rootfs: string;
-  /** Build context on the host; mounted read-only. */
-  readonly context: string;
-  /** Dockerfile on the host, inside or outside the context. */
-  readonly dockerfile: string;
   /** Host folder under which this build's output folder is created. */
   readonly outputDir: string;
   /** Host folder (under RUNNER_TEMP) for the sandbox's private work folder. */
   readonly tempDir: string;
-  /** The loopback layer cache; no credential of any registry ever enters the build for it. */
+  /** Repository without tag, and the tag that names the build. */
+  readonly image: string;
+  readonly firstTag: string;
+  /** The insecure registries kaniko may pull base images from. */
+  readonly registries: Registries;
+  /**
+   * The loopback layer cache, the only cache kaniko ever sees (the settings' `cache-repo` is
+   * written after the gate, by the action); no credential of any registry enters the build.
+   */
   readonly layerCache?: LayerCacheAddress;
   /** Where proxy settings are read from; the process environment by default. */
   readonly hostEnv?: Readonly<Record<string, string | undefined>>;
@@ -126,10 +146,6 @@ export interface BuildOptions extends Omit<KanikoArgvOptions, 'dockerfile' | 'pr
   /** `/etc` files copied in; tests point this elsewhere. */
   readonly hostEtc?: string;
   readonly strategy?: 'auto' | RootStrategy;
-  /** The build's network: its own (default) or the runner's. */
-  readonly network?: SandboxNetworkMode;
-  /** Runner loopback ports the build may reach (a local registry, the layer cache). */
-  readonly loopbackPorts?: readonly number[];
 }
 
 export interface BuildResult {
@@ -143,40 +159,48 @@ export interface BuildResult {
 }
 
 /** Builds the Dockerfile with kaniko in a throw-away root and reads the result from the tarball. */
-export async function buildImage(options: BuildOptions): Promise<BuildResult> {
-  await mkdir(options.outputDir, { recursive: true });
-  const outputDir = await mkdtemp(join(options.outputDir, 'build-'));
+export async function buildImage(request: BuildRequest, environment: BuildEnvironment): Promise<BuildResult> {
+  await mkdir(environment.outputDir, { recursive: true });
+  const outputDir = await mkdtemp(join(environment.outputDir, 'build-'));
   // The build may leave anything here (setuid files, deep trees): the post step removes it should
   // this step die before buildImage does.
   recordForCleanup(outputDir);
-  const placed = placeDockerfile(options, outputDir);
-  const proxy = proxySettings(options.hostEnv ?? process.env);
+  const placed = placeDockerfile(request, outputDir);
+  const proxy = proxySettings(environment.hostEnv ?? process.env);
   // A proxy URL may carry a user and password; should a RUN line print it, the log masks it.
-  for (const value of Object.values(proxy)) if (/\/\/[^/]*@/.test(value)) core.setSecret(value);
+  for (const value of Object.values(proxy)) if (/\/\/[^/]*@/.test(value)) reporter().setSecret(value);
+  // Each flag from its one source, by name: the settings' cache-repo must never reach kaniko.
   const argv = kanikoArgv({
-    ...options,
     dockerfile: placed.dockerfile,
+    image: environment.image,
+    firstTag: environment.firstTag,
+    buildArgs: request.buildArgs,
+    labels: request.labels,
+    target: request.target,
+    reproducible: request.reproducible,
+    insecureRegistries: environment.registries.insecureHosts,
     proxy: Object.keys(proxy),
-    ...(options.layerCache ? { cacheRepo: options.layerCache.repository } : {}),
+    extraArgs: request.kanikoArgs,
+    ...(environment.layerCache ? { cacheRepo: environment.layerCache.repository } : {}),
   });
   const result = await runInSandbox({
-    rootfs: options.rootfs,
-    tempDir: options.tempDir,
+    rootfs: environment.rootfs,
+    tempDir: environment.tempDir,
     argv: [EXECUTOR, ...argv],
     env: { ...EXECUTOR_ENV, ...proxy },
     mounts: placed.mounts,
-    files: await sandboxFiles(options),
-    title: `Build ${options.image}:${options.firstTag} with kaniko`,
-    strategy: options.strategy ?? 'auto',
-    network: options.network ?? 'isolated',
+    files: await sandboxFiles(request, environment),
+    title: `Build ${environment.image}:${environment.firstTag} with kaniko`,
+    strategy: environment.strategy ?? 'auto',
+    network: request.network,
     // The layer cache listens on the runner's loopback: kaniko must reach it from its own network.
     loopbackPorts: [
-      ...(options.loopbackPorts ?? []),
-      ...(options.layerCache ? [options.layerCache.port] : []),
+      ...request.loopbackPorts,
+      ...(environment.layerCache ? [environment.layerCache.port] : []),
     ],
   });
   try {
-    return await collectBuild(options, outputDir, result);
+    return await collectBuild(request.dockerfile, environment.outputDir, outputDir, result);
   } finally {
     await removePath(outputDir);
   }
@@ -187,7 +211,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
  * lies outside the context; `dockerfile` is its path inside the sandbox.
  */
 function placeDockerfile(
-  options: BuildOptions,
+  options: Pick<BuildRequest, 'context' | 'dockerfile'>,
   outputDir: string,
 ): { readonly dockerfile: string; readonly mounts: SandboxMount[] } {
   const inContext = relative(options.context, options.dockerfile);
@@ -205,21 +229,20 @@ function placeDockerfile(
 
 /** kaniko's failure explained, or its tarball moved out of the output folder and read. */
 async function collectBuild(
-  options: BuildOptions,
+  dockerfile: string,
+  outputRoot: string,
   outputDir: string,
   result: SandboxResult,
 ): Promise<BuildResult> {
   if (result.exitCode !== 0) {
-    const dockerfileText = await readFile(options.dockerfile, 'utf8');
-    throw new Error(
-      kanikoFailure(result.exitCode, result.output, result.tail, dockerfileText, options.dockerfile),
-    );
+    const dockerfileText = await readFile(dockerfile, 'utf8');
+    throw new Error(kanikoFailure(result.exitCode, result.output, result.tail, dockerfileText, dockerfile));
   }
-  const tarball = await moveTarballOut(outputDir, options.outputDir, result.tail);
+  const tarball = await moveTarballOut(outputDir, outputRoot, result.tail);
   const kanikoDigest = await readKanikoDigest(join(outputDir, 'digest'));
   const image = await readImageTarball(tarball);
   if (kanikoDigest && kanikoDigest !== image.digest)
-    core.info(
+    reporter().info(
       `kaniko's digest file says ${kanikoDigest}; crane will push ${image.digest} (the tarball's Docker manifest), which is the digest used from here on`,
     );
   return {
@@ -288,27 +311,27 @@ async function readKanikoDigest(path: string): Promise<string | undefined> {
   }
   const digest = text.trim();
   if (/^sha256:[0-9a-f]{64}$/.test(digest)) return digest;
-  core.warning(
+  reporter().warning(
     `kaniko's digest file ${path} is not a digest; it is ignored, and the digest is computed from the tarball.`,
   );
   return undefined;
 }
 
-async function sandboxFiles(options: BuildOptions): Promise<SandboxFile[]> {
-  const files: SandboxFile[] = await sanitizedGitConfigs(options.context, SANDBOX_CONTEXT);
-  const etc = options.hostEtc ?? '/etc';
+async function sandboxFiles(request: BuildRequest, environment: BuildEnvironment): Promise<SandboxFile[]> {
+  const files: SandboxFile[] = await sanitizedGitConfigs(request.context, SANDBOX_CONTEXT);
+  const etc = environment.hostEtc ?? '/etc';
   const resolvConf = join(etc, 'resolv.conf');
   if (existsSync(resolvConf))
     files.push({
       target: '/etc/resolv.conf',
-      content: sandboxResolvConf(await readFile(resolvConf, 'utf8'), options.network ?? 'isolated'),
+      content: sandboxResolvConf(await readFile(resolvConf, 'utf8'), request.network),
       asMount: true,
     });
   const hosts = join(etc, 'hosts');
   if (existsSync(hosts)) files.push({ target: '/etc/hosts', content: await readFile(hosts), asMount: true });
-  const hostBundle = options.hostCaBundle ?? HOST_CA_BUNDLE;
+  const hostBundle = environment.hostCaBundle ?? HOST_CA_BUNDLE;
   if (existsSync(hostBundle)) {
-    const executorBundle = join(options.rootfs, EXECUTOR_CA_BUNDLE);
+    const executorBundle = join(environment.rootfs, EXECUTOR_CA_BUNDLE);
     const base = existsSync(executorBundle) ? await readFile(executorBundle) : Buffer.alloc(0);
     const separator = base.length > 0 && base.at(-1) !== 0x0a ? '\n' : '';
     files.push({

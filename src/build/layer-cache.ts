@@ -5,7 +5,6 @@
  * the real `cache-repo`. Only after the scan and the policy passed are the entries whose layers
  * were scanned copied to `cache-repo` (exportLayerCache).
  */
-import * as core from '@actions/core';
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -23,6 +22,7 @@ import { digestReference, isDigest, parseReference, taggedReference } from '../r
 import type { Registries } from '../registries.js';
 import type { Crane } from '../tools/crane-command.js';
 import { describeNetworkError, proxyConfigured } from '../tools/download.js';
+import { reporter } from '../reporter.js';
 
 /** The one repository the loopback registry serves. */
 const REPOSITORY = 'cache';
@@ -634,7 +634,7 @@ class Upstream {
   private warnOnce(reason: string): void {
     if (this.warned) return;
     this.warned = true;
-    core.warning(
+    reporter().warning(
       `Reading the layer cache from ${this.options.cacheRepo} failed (${reason}): the build goes on as on a cache miss, ` +
         'rebuilding those layers. Later read failures are not reported.',
     );
@@ -658,7 +658,7 @@ export async function exportLayerCache(options: ExportOptions): Promise<void> {
   const { cache, crane } = options;
   const { scanned, refused } = await cache.review(options.scannedDiffIds);
   if (refused.length > 0)
-    core.warning(
+    reporter().warning(
       `${refused.length} layer cache ${refused.length === 1 ? 'entry holds' : 'entries hold'} layers that were not scanned, ` +
         `so ${refused.length === 1 ? 'it is' : 'they are'} not written to ${cache.cacheRepo}: ` +
         `${refused.map((entry) => `${entry.tag} (${entry.reason})`).join('; ')}. ` +
@@ -676,14 +676,14 @@ export async function exportLayerCache(options: ExportOptions): Promise<void> {
     }
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    core.warning(
+    reporter().warning(
       `Writing the layer cache to ${cache.cacheRepo} failed after ${copied} of ${scanned.length} entries: ${reason}\n` +
         'The image was pushed and the run does not fail for this: the cache is only an optimisation. ' +
         'Check that `registry-password` may push to the cache repository (a `cache-repo` on another host than the image gets no credential).',
     );
     return;
   }
-  core.info(
+  reporter().info(
     `Wrote ${copied} scanned layer cache ${copied === 1 ? 'entry' : 'entries'} to ${cache.cacheRepo}.`,
   );
 }

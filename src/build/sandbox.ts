@@ -6,13 +6,13 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { recordForCleanup, removePath } from '../cleanup.js';
 import { lastLines, run } from '../exec.js';
-import { relayFenced } from '../log-fence.js';
 import type { SandboxMount } from './runtime-spec.js';
 import { runtimeSpec } from './runtime-spec.js';
 import { sandboxSeccompProfile } from './seccomp.js';
 import type { SandboxNetwork, SandboxNetworkMode } from './sandbox-network.js';
 import { connectSandboxNetwork } from './sandbox-network.js';
 import launchScript from './sandbox-launch.sh';
+import { relayOutput, reporter } from '../reporter.js';
 
 export type { SandboxMount } from './runtime-spec.js';
 export { SANDBOX_CAPABILITIES } from './runtime-spec.js';
@@ -243,7 +243,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   const missing = missingCommandsProblem(network, onHostPath);
   if (missing) throw new Error(missing);
   if (network === 'host')
-    core.warning(
+    reporter().warning(
       'build-network is host: RUN lines share the runner’s network, including its loopback services and abstract unix sockets.',
     );
   const prefix = await sandboxPrivileges();
@@ -258,7 +258,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     assertNoSymlinkedTargets(spec);
     const mountedFiles = await stageMountedFiles(spec.files ?? [], join(workDir, 'files'));
     const wanted = spec.strategy ?? 'auto';
-    core.startGroup(spec.title);
+    reporter().startGroup(spec.title);
     try {
       // Tried directly: /proc/filesystems lists loaded modules only, and the mount itself loads overlay.
       if (wanted !== 'copy') {
@@ -266,7 +266,9 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
         if (result !== 'overlay-unavailable') return result;
         if (wanted === 'overlay')
           throw new Error(`overlayfs cannot be mounted over ${spec.rootfs} in ${workDir} on this runner`);
-        core.warning(`overlayfs is not available here; copying the root ${spec.rootfs} instead (slower)`);
+        reporter().warning(
+          `overlayfs is not available here; copying the root ${spec.rootfs} instead (slower)`,
+        );
       }
       await copyRoot(spec.rootfs, join(workDir, 'root'), prefix);
       const copied = await attempt(spec, prefix, workDir, 'copy', mountedFiles);
@@ -274,7 +276,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
         throw new Error('the copied sandbox root reported an overlay failure');
       return copied;
     } finally {
-      core.endGroup();
+      reporter().endGroup();
     }
   } finally {
     await removePath(workDir);
@@ -434,7 +436,7 @@ async function launch(
   const child = spawn(command, args, { env: { PATH: HOST_PATH }, stdio: ['pipe', 'pipe', 'pipe'] });
   const chunks: Buffer[] = [];
   // The build's output reaches the log as text only: a RUN line cannot issue workflow commands.
-  const { exitCode, cancelled } = await relayFenced((listeners) => {
+  const { exitCode, cancelled } = await relayOutput((listeners) => {
     listeners.stdout(Buffer.from(context.display));
     child.stdout.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
@@ -568,14 +570,14 @@ const recordedSandboxes: RecordedSandbox[] = [];
 
 function recordSandbox(sandbox: RecordedSandbox): RecordedSandbox {
   recordedSandboxes.push(sandbox);
-  core.saveState(STATE_KEY, JSON.stringify(recordedSandboxes));
+  reporter().saveState(STATE_KEY, JSON.stringify(recordedSandboxes));
   return sandbox;
 }
 
 /** A sandbox whose launcher has ended has nothing left for the post step to stop. */
 function forgetSandbox(sandbox: RecordedSandbox): void {
   recordedSandboxes.splice(recordedSandboxes.indexOf(sandbox), 1);
-  core.saveState(STATE_KEY, JSON.stringify(recordedSandboxes));
+  reporter().saveState(STATE_KEY, JSON.stringify(recordedSandboxes));
 }
 
 /**

@@ -1,4 +1,3 @@
-import * as core from '@actions/core';
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { recordForCleanup } from '../cleanup.js';
@@ -11,6 +10,7 @@ import { withRetry } from '../retry.js';
 import type { Crane } from '../tools/crane-command.js';
 import { craneCommand, printedDigest, pushedDigest } from '../tools/crane-command.js';
 import { classifyCraneFailure } from './failures.js';
+import { reporter } from '../reporter.js';
 
 /** How hard publishing tries a registry request that failed transiently. */
 export type PublishRetry = Pick<RetryOptions, 'attempts' | 'initialDelayMs' | 'maxDelayMs' | 'sleep'>;
@@ -60,7 +60,7 @@ export async function login(options: LoginOptions): Promise<LoginResult | undefi
   const configFile = join(dockerConfigDir, 'config.json');
   await chmod(configFile, 0o600);
   // crane auth login only writes the file: a wrong password shows up as a 401 at push time.
-  core.info(
+  reporter().info(
     `Stored credentials for ${credential.username} on ${registry} in a private DOCKER_CONFIG (checked at push).`,
   );
   return { dockerConfigDir, configFile };
@@ -147,7 +147,7 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
     );
   };
 
-  core.info(`Pushing ${options.tarball} to ${pinned}`);
+  reporter().info(`Pushing ${options.tarball} to ${pinned}`);
   const push = await crane(['push', options.tarball, pinned]);
   const uploaded = pushedDigest(push.stdout);
   if (uploaded !== expectedDigest)
@@ -165,7 +165,7 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
     pushed.push(reference);
     await verify(reference);
   }
-  core.info(`Published ${pinned} as ${tags.join(', ')}`);
+  reporter().info(`Published ${pinned} as ${tags.join(', ')}`);
   return { digest: expectedDigest, image: pinned, references };
 }
 
@@ -184,7 +184,7 @@ async function runWithRetry(
       ...retry,
       isTransient: transient,
       onRetry: (error, attempt, delay) =>
-        core.warning(
+        reporter().warning(
           `${what} failed (attempt ${attempt} of ${retry.attempts}), retrying in ${(delay / 1000).toFixed(1)} s: ${lastLines(failureText(error), 1)}`,
         ),
     });

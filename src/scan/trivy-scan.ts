@@ -1,5 +1,4 @@
 import * as cache from '@actions/cache';
-import * as core from '@actions/core';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { arch, platform } from 'node:os';
@@ -10,6 +9,7 @@ import type { SbomFormat, Scanner } from '../vocabulary.js';
 import { TRIVY_QUIET_FLAGS, trivyCommand } from '../tools/trivy-command.js';
 import type { TrivyReport } from './trivy-report.js';
 import { parseTrivyReport } from './trivy-report.js';
+import { reporter } from '../reporter.js';
 
 interface TrivyProcessOptions {
   readonly trivyPath: string;
@@ -72,7 +72,7 @@ export async function prepareTrivyDb(options: TrivyDbOptions): Promise<TrivyDbRe
   const useCache = store.available();
   const restoredKey = useCache ? await restoreDb(store, dbDir, cacheKey, prefix) : warnNoCacheService();
   if (restoredKey === cacheKey && hasDb(dbDir)) {
-    core.info(`Trivy DB restored from the cache (${cacheKey}).`);
+    reporter().info(`Trivy DB restored from the cache (${cacheKey}).`);
     return { source: 'cache', cacheKey };
   }
   const repository = await downloadDb(options, dbDir);
@@ -83,7 +83,7 @@ export async function prepareTrivyDb(options: TrivyDbOptions): Promise<TrivyDbRe
 function warnNoCacheService(): undefined {
   if (warnedNoCacheService) return undefined;
   warnedNoCacheService = true;
-  core.warning(
+  reporter().warning(
     'No cache service (ACTIONS_CACHE_URL / ACTIONS_RESULTS_URL unset, e.g. a local run): the Trivy DB is downloaded instead of restored.',
   );
   return undefined;
@@ -99,7 +99,7 @@ async function restoreDb(
   try {
     return await store.restore([dbDir], cacheKey, [prefix]);
   } catch (error) {
-    core.warning(
+    reporter().warning(
       `Restoring the Trivy DB from the cache failed (${(error as Error).message}); downloading it.`,
     );
     return undefined;
@@ -125,13 +125,13 @@ async function downloadDb(options: TrivyDbOptions, dbDir: string): Promise<strin
       ...TRIVY_QUIET_FLAGS,
     ]);
     if (result.exitCode === 0 && hasDb(dbDir)) {
-      core.info(`Trivy DB downloaded from ${repository}.`);
+      reporter().info(`Trivy DB downloaded from ${repository}.`);
       return repository;
     }
     const reason =
       lastLines(result.stderr.trim() || result.stdout.trim(), 1) || `exit code ${result.exitCode}`;
     failures.push(`  ${repository}: ${reason}`);
-    core.warning(`Trivy DB download from ${repository} failed; trying the next repository if any.`);
+    reporter().warning(`Trivy DB download from ${repository} failed; trying the next repository if any.`);
   }
   throw new Error(
     `the Trivy vulnerability DB could not be downloaded from any repository:\n${failures.join('\n')}\n` +
@@ -144,7 +144,7 @@ async function saveDb(store: DbCacheStore, dbDir: string, key: string): Promise<
     await store.save([dbDir], key);
   } catch (error) {
     // Another job of this workflow may have saved today's DB first; the scan does not depend on it.
-    core.warning(`Saving the Trivy DB to the cache under ${key} failed: ${(error as Error).message}`);
+    reporter().warning(`Saving the Trivy DB to the cache under ${key} failed: ${(error as Error).message}`);
   }
 }
 

@@ -1,4 +1,3 @@
-import * as core from '@actions/core';
 import type { Registries } from '../registries.js';
 import { installCrane } from './install-crane.js';
 import type { DownloadPolicy } from './download.js';
@@ -8,6 +7,7 @@ import type { InstalledTool } from './install-release-tool.js';
 import type { PinnedRelease } from './releases.js';
 import { CRANE_DEFAULT, TRIVY_DEFAULT, toolArch } from './releases.js';
 import { installTrivy } from './install-trivy.js';
+import { reporter } from '../reporter.js';
 
 export interface InstallOptions {
   /** Plain x.y.z (the inputs normalise a leading v away). */
@@ -93,6 +93,6 @@ export async function installTools(options: InstallOptions): Promise<InstalledTo
 async function logged<T>(task: () => Promise<T>, describe: (result: T) => string): Promise<T> {
   const started = performance.now();
   const result = await task();
-  core.info(`${describe(result)} in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+  reporter().info(`${describe(result)} in ${((performance.now() - started) / 1000).toFixed(2)} s`);
   return result;
 }

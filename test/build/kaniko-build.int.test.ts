@@ -15,9 +15,10 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { BuildOptions } from '../../src/build/kaniko-build.js';
+import type { BuildEnvironment, BuildRequest, BuildResult } from '../../src/build/kaniko-build.js';
 import { buildImage } from '../../src/build/kaniko-build.js';
 import { readImageTarball } from '../../src/build/tarball.js';
+import { Registries } from '../../src/registries.js';
 import type * as Cleanup from '../../src/cleanup.js';
 import { pathsRecordedThisRun } from '../../src/cleanup.js';
 import { writeImageTarball } from '../helpers/image-tarball.js';
@@ -77,7 +78,11 @@ function makeContext(dockerfile: string, files: Record<string, string> = { 'app.
   return context;
 }
 
-function options(context: string, overrides: Partial<BuildOptions> = {}): BuildOptions {
+/** One build's settings and environment, flat, as these tests vary them. */
+type TestBuild = BuildRequest &
+  Omit<BuildEnvironment, 'registries'> & { insecureRegistries: readonly string[] };
+
+function options(context: string, overrides: Partial<TestBuild> = {}): TestBuild {
   return {
     rootfs: root,
     context,
@@ -91,12 +96,20 @@ function options(context: string, overrides: Partial<BuildOptions> = {}): BuildO
     target: '',
     reproducible: false,
     insecureRegistries: [],
-    extraArgs: [],
+    kanikoArgs: [],
+    network: 'isolated',
+    loopbackPorts: [],
     hostEnv: {},
     hostEtc,
     hostCaBundle: join(scratch, 'runner-ca.crt'),
     ...overrides,
   };
+}
+
+/** buildImage with a test case's settings and environment. */
+function build(test: TestBuild): Promise<BuildResult> {
+  const { insecureRegistries, ...rest } = test;
+  return buildImage(rest, { ...rest, registries: new Registries({ insecure: insecureRegistries }) });
 }
 
 /** The build's output folder (/output in the sandbox) that a tarball was moved out of. */
@@ -117,7 +130,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
       HTTPS_PROXY: 'http://user:proxy-secret@proxy.example:3128',
       no_proxy: 'localhost',
     };
-    const result = await buildImage(
+    const result = await build(
       options(context, {
         hostEnv,
         buildArgs: HOSTILE.map((v, i) => `A${i}=${v}`),
@@ -210,7 +223,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
         'RUN if [ -e /kaniko/.docker/config.json ]; then echo present; else echo absent; fi > /output/seen-credential',
       ].join('\n'),
     );
-    const result = await buildImage(options(context));
+    const result = await build(options(context));
     expect(report(buildFolderOf(result.tarball), 'seen-ca')).toBe(
       `${EXECUTOR_CA_MARKER}# runner CA bundle\n`,
     );
@@ -226,7 +239,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     const elsewhere = join(scratch, 'docker files');
     mkdirSync(elsewhere);
     writeFileSync(join(elsewhere, 'Build.dockerfile'), 'FROM scratch AS release\nCOPY . /\n');
-    const result = await buildImage(
+    const result = await build(
       options(context, { dockerfile: join(elsewhere, 'Build.dockerfile'), target: 'release' }),
     );
     const argv = argvOf(buildFolderOf(result.tarball));
@@ -240,7 +253,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     const context = makeContext(
       'FROM scratch\nCOPY . /\n\nRUN echo compiling && \\\n    exit 3\nRUN echo never\n',
     );
-    const failure = buildImage(options(context));
+    const failure = build(options(context));
     await expect(failure).rejects.toThrow(
       /kaniko failed with exit code 1 at .*Dockerfile:4: RUN echo compiling && +exit 3\nkaniko's last lines:\n[^]*compiling[^]*error building image/,
     );
@@ -282,7 +295,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     });
     let result;
     try {
-      result = await buildImage(options(context));
+      result = await build(options(context));
     } finally {
       write.mockRestore();
     }
@@ -318,7 +331,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
 
   it('fails clearly when the executor rejects its flags', async () => {
     const context = makeContext('FROM scratch\n');
-    await expect(buildImage(options(context, { extraArgs: ['--no-such-flag'] }))).rejects.toThrow(
+    await expect(build(options(context, { kanikoArgs: ['--no-such-flag'] }))).rejects.toThrow(
       /before running any instruction[^]*unknown flag: --no-such-flag/,
     );
   });
@@ -330,10 +343,10 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     try {
       const outputDir = join(scratch, 'out-97');
       await expect(
-        buildImage(options(makeContext('FROM scratch\n'), { rootfs: root97, outputDir })),
+        build(options(makeContext('FROM scratch\n'), { rootfs: root97, outputDir })),
       ).rejects.toThrow(/kaniko failed with exit code 97 before running any instruction[^]*executor gave up/);
-      const [build] = readdirSync(outputDir);
-      expect(readFileSync(join(outputDir, build!, 'runs'), 'utf8')).toBe('ran\n');
+      const [folder] = readdirSync(outputDir);
+      expect(readFileSync(join(outputDir, folder!, 'runs'), 'utf8')).toBe('ran\n');
     } finally {
       rmSync(root97, { recursive: true, force: true });
     }
@@ -342,7 +355,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
   it('runs two builds at once without interference', async () => {
     const one = makeContext('FROM scratch\nCOPY . /\nRUN echo one > /tmp/which\n', { 'which.txt': 'one' });
     const two = makeContext('FROM scratch\nCOPY . /\nRUN echo two > /tmp/which\n', { 'which.txt': 'two' });
-    const [first, second] = await Promise.all([buildImage(options(one)), buildImage(options(two))]);
+    const [first, second] = await Promise.all([build(options(one)), build(options(two))]);
     expect(dirname(first.tarball)).not.toBe(dirname(second.tarball));
     expect(first.digest).not.toBe(second.digest);
     expect(report(buildFolderOf(first.tarball), 'standin-visible')).toContain('/workspace/which.txt');
@@ -354,7 +367,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
 
   it('builds the same way on a copied root when overlayfs is unavailable', async () => {
     const context = makeContext('FROM scratch\nCOPY . /\n');
-    const result = await buildImage(options(context, { strategy: 'copy', reproducible: true }));
+    const result = await build(options(context, { strategy: 'copy', reproducible: true }));
     expect(readFileSync(join(buildFolderOf(result.tarball), 'digest'), 'utf8').trim()).toBe(result.digest);
     expect(argvOf(buildFolderOf(result.tarball))).toContain('--reproducible');
     expect(hashTree(root)).toBe(rootHash);
@@ -363,7 +376,7 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
 
   it('computes the same digest as the tarball bytes say (independent check)', async () => {
     const context = makeContext('FROM scratch\nCOPY . /\n');
-    const result = await buildImage(options(context));
+    const result = await build(options(context));
     const manifestBytes = Buffer.from((await readImageTarball(result.tarball)).manifest);
     expect(`sha256:${createHash('sha256').update(manifestBytes).digest('hex')}`).toBe(result.digest);
   });
@@ -371,14 +384,14 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
 
 describe('buildImage trusts nothing the build left in its output folder', () => {
   /** What buildImage wrote to the log (stdout, where @actions/core writes) while it ran. */
-  async function buildLogged(buildOptions: BuildOptions): Promise<{ log: string; failure?: Error }> {
+  async function buildLogged(buildOptions: TestBuild): Promise<{ log: string; failure?: Error }> {
     const logged: string[] = [];
     const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
       logged.push(String(chunk));
       return true;
     });
     try {
-      await buildImage(buildOptions);
+      await build(buildOptions);
       return { log: logged.join('') };
     } catch (error) {
       return { log: logged.join(''), failure: error as Error };
@@ -393,7 +406,7 @@ describe('buildImage trusts nothing the build left in its output folder', () => 
       const context = makeContext(
         'FROM scratch\nCOPY . /\nRUN touch /output/left-behind && chmod 4755 /output/left-behind\n',
       );
-      const result = await buildImage(options(context));
+      const result = await build(options(context));
       const buildFolder = buildFolderOf(result.tarball);
       expect(buildFolder).toMatch(new RegExp(`^${join(scratch, 'out', 'build-')}\\w+$`));
       expect(dirname(result.tarball)).not.toBe(buildFolder);
