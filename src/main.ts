@@ -21,7 +21,7 @@ import type { LayerAttribution } from './report/dockerfile.js';
 import { attributeLayers } from './report/dockerfile.js';
 import type { SarifLog } from './report/sarif.js';
 import { rewriteSarif } from './report/sarif.js';
-import { describeDecision, renderFailureSummary, renderSummary, scanOutputs } from './report/summary.js';
+import { describeDecision, renderSummary, scanOutputs } from './report/summary.js';
 import { checkedOutCommit, resolveUploadTarget, uploadSarif } from './report/upload.js';
 import type { ScanResult } from './scan/trivy.js';
 import { scannedImageMismatch } from './scan/report.js';
@@ -29,6 +29,7 @@ import { prepareTrivyDb, scanImage } from './scan/trivy.js';
 import { craneRunner } from './tools/crane.js';
 import type { InstalledTools } from './tools/install.js';
 import { installTools } from './tools/install.js';
+import { enterStage, summarizeFailure } from './unexpected-failure.js';
 import { readWorkspaceFile } from './workspace-file.js';
 
 export interface MainOptions {
@@ -78,16 +79,23 @@ function commitTime(
 export async function runPipeline(config: Config): Promise<void> {
   core.setOutput('pushed', 'false');
   await prepareFolders(config);
+  enterStage('installing the tools');
   const tools = await install(config);
+  enterStage('building the image (the Trivy DB downloads meanwhile)');
   const trivyDb = fetchTrivyDb(config, tools);
   const layerCache = config.cache ? await openLayerCache(config) : undefined;
   try {
     const build = await buildStage(config, tools, layerCache);
     await trivyDb;
+    enterStage('scanning the image');
     const scan = await scanStage(config, tools, build);
+    enterStage('applying the policy');
     const decision = await gate(config, scan);
+    enterStage('reporting (SARIF rewrite and upload)');
     const reported = await report(config, build, scan, decision);
+    enterStage('pushing the image');
     const published = await settle(decision.pass && config.push ? publish(config, tools, build) : undefined);
+    enterStage('writing the layer cache and the summary');
     if (layerCache) await writeLayerCache(config, tools, layerCache, build, decision, published);
     // The summary is written whatever the push did: counts, verdict and what reached the registry.
     await writeResults(config, tools, build, decision, reported, published);
@@ -403,6 +411,7 @@ function repositoryPath(config: Config, path: string): string {
 }
 
 export async function main(options: MainOptions = {}): Promise<void> {
+  enterStage('reading the inputs');
   try {
     await runPipeline(loadConfig(options));
   } catch (error) {
@@ -410,10 +419,4 @@ export async function main(options: MainOptions = {}): Promise<void> {
     core.setFailed(message);
     if (!(error instanceof PolicyFailure)) await summarizeFailure(message);
   }
-}
-
-/** A failed run still leaves a summary: which step stopped and why, and that nothing was pushed. */
-async function summarizeFailure(message: string): Promise<void> {
-  if (!process.env.GITHUB_STEP_SUMMARY) return;
-  await core.summary.addRaw(renderFailureSummary(message)).write();
 }
