@@ -293,7 +293,11 @@ export function buildConfig(sources: ConfigSources): Config {
     const value = raw(name);
     const normalized = normalizeVersion(value);
     if (!normalized) {
-      problem(name, value, 'is not a version: use x.y.z (a leading v is allowed)');
+      problem(
+        name,
+        value,
+        'is not a version: use x.y.z or a semver pre-release such as 0.75.0-rc.1 (a leading v is allowed; build metadata such as +build is not, because the tool cache would file it under x.y.z)',
+      );
       return '';
     }
     return normalized;
