@@ -1,3 +1,5 @@
 import { main } from './main.js';
+import { exitOnUnexpectedFailure } from './unexpected-failure.js';
 
+exitOnUnexpectedFailure();
 void main();

@@ -32,6 +32,7 @@ import { prepareTrivyDb, scanImage } from './scan/trivy-scan.js';
 import { craneCommand } from './tools/crane-command.js';
 import type { InstalledTools } from './tools/install-tools.js';
 import { installTools } from './tools/install-tools.js';
+import { enterStage } from './unexpected-failure.js';
 import { readWorkspaceFile } from './workspace-file.js';
 
 /** Where the inputs and the context come from, and where results go. */
@@ -83,6 +84,13 @@ function commitTime(
 /** The run as it goes: each stage fills in its part; a stage that throws is recorded, not lost. */
 class Recorder {
   stage: StageName = 'install';
+
+  /** Moves on to a stage; an unexpected failure from here on names it. */
+  enter(stage: StageName): void {
+    this.stage = stage;
+    enterStage(`the ${stage} stage`);
+  }
+
   tools?: InstalledTools;
   platform: { -readonly [K in keyof PlatformRun]: PlatformRun[K] } = { platform: `linux/${goArch()}` };
   publish?: PublishOutcome;
@@ -112,25 +120,26 @@ function goArch(): string {
 /** The pipeline: install → build (DB fetched meanwhile) → scan → gate → report → publish → cache. */
 export async function runPipeline(config: Config): Promise<RunRecord> {
   const run = new Recorder(config);
+  run.enter('install');
   let layerCache: LayerCache | undefined;
   try {
     await prepareFolders(config);
     run.tools = await install(config);
     const trivyDb = fetchTrivyDb(config, run.tools);
     layerCache = config.build.cache ? await openLayerCache(config) : undefined;
-    run.stage = 'build';
+    run.enter('build');
     run.platform.build = await buildStage(config, run.tools, layerCache);
-    run.stage = 'scan';
+    run.enter('scan');
     await trivyDb;
     run.platform.scan = await scanStage(config, run.tools, run.platform.build);
-    run.stage = 'gate';
+    run.enter('gate');
     run.platform.decision = await gate(config, run.platform.scan);
-    run.stage = 'report';
+    run.enter('report');
     await report(run, run.platform.build, run.platform.scan, run.platform.decision);
-    run.stage = 'publish';
+    run.enter('publish');
     if (run.platform.decision.pass && config.publish.push)
       run.publish = await publish(config, run.tools, run.platform.build);
-    run.stage = 'cache';
+    run.enter('cache');
     if (layerCache) await writeLayerCache(run, layerCache, run.platform.build, run.platform.decision);
   } catch (error) {
     run.failure = { stage: run.stage, error: error instanceof Error ? error : new Error(String(error)) };
@@ -358,6 +367,7 @@ function dockerConfigDir(config: Config): string {
 export async function main(sources: Partial<RunSources> = {}, speaker: Reporter = reporter()): Promise<void> {
   const github = sources.github ?? readGitHubContext(process.env);
   let record: RunRecord;
+  enterStage('reading the inputs');
   try {
     const config = loadConfig({ read: (name) => core.getInput(name), github, ...sources });
     record = await runPipeline(config);

@@ -165,6 +165,20 @@ describe('buildConfig defaults', () => {
     });
   });
 
+  it('accepts semver pre-releases, normalising a leading v away', () => {
+    expect(
+      configFor({ 'trivy-version': '0.75.0-rc.1', 'crane-version': 'v0.22.0-beta.2' }).tools,
+    ).toMatchObject({
+      trivyVersion: '0.75.0-rc.1',
+      craneVersion: '0.22.0-beta.2',
+    });
+  });
+
+  it('accepts Trivy pre-releases outside the compromised versions', () => {
+    for (const version of ['0.69.3-rc.1', '0.69.7-rc.1', '0.75.0-alpha-2.x'])
+      expect(configFor({ 'trivy-version': version }).tools.trivyVersion).toBe(version);
+  });
+
   it('resolves a Dockerfile given relative to the workspace', () => {
     const workspace = makeWorkspace({ 'app/Dockerfile.prod': 'FROM scratch\n' });
     const config = configFor({ context: 'app', file: 'app/Dockerfile.prod' }, { workspace });
@@ -202,6 +216,31 @@ describe('buildConfig refuses bad inputs before any work', () => {
     ['malformed crane version', { 'crane-version': '0.21' }, 'crane-version', /x\.y\.z/],
     ['refused trivy version 0.69.4', { 'trivy-version': '0.69.4' }, 'trivy-version', /malicious release/],
     ['deleted trivy release', { 'trivy-version': 'v0.50.0' }, 'trivy-version', /deleted/],
+    ['trivy version with a path', { 'trivy-version': '../0.75.0' }, 'trivy-version', /x\.y\.z/],
+    ['trivy pre-release with a path', { 'trivy-version': '0.75.0-rc.1/../x' }, 'trivy-version', /x\.y\.z/],
+    ['crane version with a space', { 'crane-version': '0.22. 1' }, 'crane-version', /x\.y\.z/],
+    ['crane version "latest"', { 'crane-version': 'latest' }, 'crane-version', /x\.y\.z/],
+    ['pre-release with an empty identifier', { 'trivy-version': '0.75.0-rc..1' }, 'trivy-version', /x\.y\.z/],
+    [
+      'pre-release number with a leading zero',
+      { 'trivy-version': '0.75.0-rc.01' },
+      'trivy-version',
+      /x\.y\.z/,
+    ],
+    ['build metadata', { 'trivy-version': '0.75.0+build.1' }, 'trivy-version', /tool cache would file it/],
+    [
+      'pre-release of the malicious 0.69.4',
+      { 'trivy-version': 'v0.69.4-rc.1' },
+      'trivy-version',
+      /malicious release.*0\.69\.4-rc\.1 is a pre-release of v0\.69\.4/,
+    ],
+    [
+      'pre-release of the malicious 0.69.6 images',
+      { 'trivy-version': '0.69.6-beta' },
+      'trivy-version',
+      /malicious images.*pre-release of v0\.69\.6/,
+    ],
+    ['pre-release before 0.69.2', { 'trivy-version': '0.69.2-rc.1' }, 'trivy-version', /deleted/],
     ['unknown scanner', { scanners: 'vuln,virus' }, 'scanners', /unknown scanner/],
     ['unknown sbom format', { sbom: 'spdx' }, 'sbom', /cyclonedx, spdx-json, none/],
     ['tag with image name', { tags: 'ghcr.io/octo/app:1' }, 'tags', /bare tag/],

@@ -110,17 +110,6 @@ export async function readImageTarball(path: string): Promise<ImageTarball> {
     };
     const diffIds = config.rootfs?.diff_ids ?? [];
     const layerEntries = image.Layers.map(find);
-
-    const compressions = await Promise.all(layerEntries.map((entry) => peekCompression(handle, entry)));
-    // ggcr gzips uncompressed layers itself while pushing (bytes this code cannot predict), and
-    // when only some are uncompressed it uploads them as stored under a gzip media type, which
-    // makes a broken image. Either way the digest is not knowable here: refuse, do not guess.
-    const uncompressed = image.Layers.filter((_, index) => compressions[index] === 'none');
-    if (uncompressed.length > 0)
-      throw new Error(
-        `${path}: layer(s) ${uncompressed.join(', ')} are not compressed, so the digest crane would push cannot be known in advance ` +
-          '(crane compresses them itself). kaniko writes gzip layers by default: remove any --compression/--compressed-caching option from kaniko-args that changes this.',
-      );
     if (layerEntries.length === 0 && diffIds.length > 0)
       throw new Error(`${path}: the config lists ${diffIds.length} layer(s) but manifest.json lists none`);
     if (layerEntries.length > diffIds.length)
@@ -129,10 +118,14 @@ export async function readImageTarball(path: string): Promise<ImageTarball> {
       );
 
     const layers: Descriptor[] = [];
-    for (const entry of layerEntries) {
-      const hash = await hashEntry(handle, entry, path);
-      layers.push({ mediaType: DOCKER_LAYER, size: entry.size, digest: hash });
+    const notGzip: RefusedLayer[] = [];
+    for (const [index, entry] of layerEntries.entries()) {
+      const { digest, head } = await hashEntry(handle, entry, path);
+      layers.push({ mediaType: DOCKER_LAYER, size: entry.size, digest });
+      const format = layerFormat(head);
+      if (format !== 'gzip') notGzip.push({ index, file: image.Layers[index]!, digest, format, head });
     }
+    if (notGzip.length > 0) throw new Error(describeNotGzip(path, notGzip, layerEntries.length, config));
     const manifest = goJsonManifest(configDescriptor, layers);
     return {
       digest: sha256(Buffer.from(manifest)),
@@ -194,19 +187,83 @@ async function readEntry(handle: FileHandle, entry: TarEntry): Promise<Buffer> {
   return readAt(handle, entry.offset, entry.size);
 }
 
-/** ggcr's PeekCompression: gzip and zstd are told apart by their magic bytes. */
-async function peekCompression(handle: FileHandle, entry: TarEntry): Promise<'gzip' | 'zstd' | 'none'> {
-  const head = await readAt(handle, entry.offset, Math.min(4, entry.size));
+type LayerFormat = 'gzip' | 'zstd' | 'uncompressed tar' | 'unknown';
+
+/** gzip and zstd by their magic bytes, as ggcr's PeekCompression; a tar by its first header. */
+function layerFormat(head: Buffer): LayerFormat {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.length >= 4 && head.readUInt32BE(0) === 0x28b52ffd) return 'zstd';
-  return 'none';
+  if (head.length >= 512 && validChecksum(head)) return 'uncompressed tar';
+  return 'unknown';
+}
+
+interface RefusedLayer {
+  readonly index: number;
+  readonly file: string;
+  readonly digest: string;
+  readonly format: Exclude<LayerFormat, 'gzip'>;
+  readonly head: Buffer;
+}
+
+/**
+ * go-containerregistry's tarball loader, which `crane push` uses, types every docker-archive
+ * layer as gzip: zstd bytes go up under the gzip media type (a broken image), and uncompressed
+ * layers are compressed while pushing (a digest nobody can know before the push).
+ */
+const WHY_REFUSED: Readonly<Record<RefusedLayer['format'], { what: string; remedy: string }>> = {
+  zstd: {
+    what: 'zstd-compressed: crane would push these bytes under the gzip media type, an image no runtime can pull',
+    remedy:
+      "Use a base image published with gzip layers, or rebuild the base image with gzip compression: kaniko's --compression=gzip does not recompress the base layers it copies. If kaniko-args sets --compression=zstd, remove it.",
+  },
+  'uncompressed tar': {
+    what: 'an uncompressed tar: crane would compress it while pushing, so the pushed digest cannot be known in advance',
+    remedy:
+      'kaniko writes gzip layers by default: remove any --compression/--compressed-caching option from kaniko-args that changes this, or use a base image whose layers are compressed.',
+  },
+  unknown: {
+    what: 'neither gzip, zstd nor a tar',
+    remedy: 'The tarball is damaged or was not written by kaniko: build it again.',
+  },
+};
+
+/** Names each refused layer by position, file, digest and the history step that made it. */
+function describeNotGzip(
+  tarball: string,
+  refused: readonly RefusedLayer[],
+  layerCount: number,
+  config: ImageConfig,
+): string {
+  const history = (config.history ?? []).filter((step) => !step.empty_layer);
+  const lines = refused.map(({ index, file, digest, format, head }) => {
+    const step = history[index]?.created_by;
+    const madeBy = step
+      ? `, made by ${JSON.stringify(step.length > 120 ? `${step.slice(0, 120)}…` : step)}`
+      : '';
+    const firstBytes = format === 'unknown' ? ` (first bytes ${head.subarray(0, 4).toString('hex')})` : '';
+    return `  - layer ${index + 1} of ${layerCount} (${file}, ${digest}${madeBy}) is ${WHY_REFUSED[format].what}${firstBytes}`;
+  });
+  const remedies = [...new Set(refused.map(({ format }) => WHY_REFUSED[format].remedy))];
+  return [
+    `${tarball}: the image has layers that are not gzip, and crane pushes every layer of a docker-archive as gzip:`,
+    ...lines,
+    ...remedies,
+  ].join('\n');
 }
 
 const HASH_CHUNK = 1 << 20;
+/** A tar header's length: enough of a layer's start to tell gzip, zstd and tar apart. */
+const HEAD_BYTES = 512;
 
-async function hashEntry(handle: FileHandle, entry: TarEntry, tarball: string): Promise<string> {
+/** The layer's digest, and its first bytes taken from the same read (the layer is read once). */
+async function hashEntry(
+  handle: FileHandle,
+  entry: TarEntry,
+  tarball: string,
+): Promise<{ digest: string; head: Buffer }> {
   const hash = createHash('sha256');
   const buffer = Buffer.alloc(Math.min(HASH_CHUNK, entry.size));
+  let head = Buffer.alloc(0);
   for (let done = 0; done < entry.size;) {
     const { bytesRead } = await handle.read(
       buffer,
@@ -216,10 +273,11 @@ async function hashEntry(handle: FileHandle, entry: TarEntry, tarball: string): 
     );
     if (bytesRead === 0)
       throw new Error(`${tarball} ends inside the layer ${entry.name}: the file is cut short`);
+    if (done === 0) head = Buffer.from(buffer.subarray(0, Math.min(bytesRead, HEAD_BYTES)));
     hash.update(buffer.subarray(0, bytesRead));
     done += bytesRead;
   }
-  return `sha256:${hash.digest('hex')}`;
+  return { digest: `sha256:${hash.digest('hex')}`, head };
 }
 
 /** Lists the entries of a tar file (ustar, GNU long names, PAX path/size) without reading contents. */

@@ -1,11 +1,8 @@
 import { createHash } from 'node:crypto';
+import type { WriteStream } from 'node:fs';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { EnvHttpProxyAgent, fetch } from 'undici';
-import type { Response } from 'undici';
+import { EnvHttpProxyAgent, getGlobalDispatcher, interceptors } from 'undici';
 import { withRetry } from '../retry.js';
 
 /** How hard a download tries: the defaults suit a runner; tests shrink them. */
@@ -17,6 +14,9 @@ export interface DownloadPolicy {
   /** A response that sends no headers or no bytes for this long is abandoned (and retried). */
   readonly stallMs: number;
 }
+
+/** GitHub answers every release download with one redirect to its object storage. */
+const MAX_REDIRECTIONS = 5;
 
 export const DEFAULT_DOWNLOAD_POLICY: DownloadPolicy = { attempts: 4, backoffMs: 1000, stallMs: 30_000 };
 
@@ -82,66 +82,91 @@ export async function downloadFile(
   }
 }
 
-async function downloadOnce(url: string, destination: string, stallMs: number): Promise<Downloaded> {
-  const controller = new AbortController();
-  let stalled = false;
-  let timer: NodeJS.Timeout | undefined;
-  const watch = (): void => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      stalled = true;
-      controller.abort();
-    }, stallMs);
-  };
-  const transient = (error: unknown): Error =>
-    stalled
-      ? new TransientError(`the server sent nothing for ${stallMs / 1000} s`)
-      : new TransientError(describeNetworkError(error), { cause: error });
-
-  watch();
-  try {
-    let response: Response;
-    try {
-      // undici's fetch with EnvHttpProxyAgent honours HTTP(S)_PROXY and NO_PROXY, as a
-      // self-hosted runner behind a proxy needs; Node's global fetch ignores them.
-      response = await fetch(url, {
-        signal: controller.signal,
-        redirect: 'follow',
-        ...(proxyConfigured() ? { dispatcher: new EnvHttpProxyAgent() } : {}),
-      });
-    } catch (error) {
-      throw transient(error);
-    }
-    watch();
-    if (!response.ok || !response.body) {
-      await response.body?.cancel().catch(() => undefined);
-      if (response.status >= 500 || response.status === 408 || response.status === 429)
-        throw new TransientError(`HTTP ${response.status}`);
-      throw new HttpStatusError(url, response.status);
-    }
+/**
+ * One GET through undici's dispatcher API rather than fetch: fetch holds undici's HTTP/1 parser
+ * paused whenever its body buffer is full (16 KiB on Node 20), and undici 6 then crashes the process
+ * (`AssertionError: assert(!this.paused)` from the socket's 'end' handler, nodejs/undici#5360)
+ * when the server closes the connection after the last byte, as HTTP/1.0 mirrors do. This handler
+ * never pauses the parser: every chunk is hashed and handed to the file as it arrives, so at most
+ * one file's worth waits in memory when the disk is slower than the network.
+ */
+function downloadOnce(url: string, destination: string, stallMs: number): Promise<Downloaded> {
+  return new Promise((resolve, reject) => {
     const hash = createHash('sha256');
     let bytes = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        watch();
-        hash.update(chunk);
-        bytes += chunk.length;
-        callback(null, chunk);
+    let file: WriteStream | undefined;
+    let abortRequest: ((error: Error) => void) | undefined;
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+
+    // Failing waits for the file to be closed, so that the caller's removal cannot race its open.
+    const fail = (error: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      abortRequest?.(error);
+      if (!file) return reject(error);
+      file.once('close', () => reject(error));
+      file.destroy();
+    };
+    const stall = new TransientError(`the server sent nothing for ${stallMs / 1000} s`);
+    const watch = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fail(stall), stallMs);
+    };
+
+    const { origin, pathname, search } = new URL(url);
+    // EnvHttpProxyAgent honours HTTP(S)_PROXY and NO_PROXY, as a self-hosted runner behind a
+    // proxy needs; the redirect interceptor follows GitHub's redirect to its object storage.
+    const dispatcher = (proxyConfigured() ? new EnvHttpProxyAgent() : getGlobalDispatcher()).compose(
+      interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }),
+    );
+    watch();
+    dispatcher.dispatch(
+      { origin, path: pathname + search, method: 'GET', headers: { 'user-agent': 'build-scan-push' } },
+      {
+        onConnect(abort) {
+          abortRequest = abort;
+          if (settled) abort(stall);
+        },
+        onHeaders(status) {
+          // 1xx are informational: the final answer follows on the same request.
+          if (settled || status < 200) return true;
+          watch();
+          if (status > 299) {
+            const retryable = status >= 500 || status === 408 || status === 429;
+            fail(retryable ? new TransientError(`HTTP ${status}`) : new HttpStatusError(url, status));
+            return true;
+          }
+          file = createWriteStream(destination);
+          file.on('error', (error) =>
+            fail(new Error(`writing the download of ${url} to ${destination} failed: ${error.message}`)),
+          );
+          return true;
+        },
+        onData(chunk) {
+          if (settled || !file) return true;
+          watch();
+          hash.update(chunk);
+          bytes += chunk.length;
+          file.write(chunk);
+          return true; // never false: a paused parser is what crashed
+        },
+        onComplete() {
+          if (settled || !file) return;
+          clearTimeout(timer);
+          file.end(() => {
+            if (settled) return;
+            settled = true;
+            resolve({ sha256: hash.digest('hex'), bytes });
+          });
+        },
+        onError(error) {
+          fail(new TransientError(describeNetworkError(error), { cause: error }));
+        },
       },
-    });
-    try {
-      await pipeline(
-        Readable.fromWeb(response.body as WebReadableStream<Uint8Array>),
-        meter,
-        createWriteStream(destination),
-      );
-    } catch (error) {
-      throw transient(error);
-    }
-    return { sha256: hash.digest('hex'), bytes };
-  } finally {
-    clearTimeout(timer);
-  }
+    );
+  });
 }
 
 /** Only then is the proxy agent made: undici warns on every process that creates one. */

@@ -52,6 +52,11 @@ export function parseToolSettings(inputs: StageInputs<ToolInput>): ToolSettings 
 function toolVersion(inputs: StageInputs<ToolInput>, name: 'trivy-version' | 'crane-version'): string {
   const value = inputs.value(name);
   const normalized = normalizeVersion(value);
-  if (!normalized) inputs.problem(name, value, 'is not a version: use x.y.z (a leading v is allowed)');
+  if (!normalized)
+    inputs.problem(
+      name,
+      value,
+      'is not a version: use x.y.z or a semver pre-release such as 0.75.0-rc.1 (a leading v is allowed; build metadata such as +build is not, because the tool cache would file it under x.y.z)',
+    );
   return normalized ?? '';
 }

@@ -23,8 +23,18 @@ afterAll(() => {
 
 const sha = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 const GZIP_LAYER = Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0x00]), Buffer.from('not really deflate')]);
+const OTHER_GZIP_LAYER = Buffer.concat([GZIP_LAYER, Buffer.from(' either')]);
+// Only the magic bytes decide, as in go-containerregistry: no real zstd frame is needed.
 const ZSTD_LAYER = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.from('zstd frame')]);
-const PLAIN_LAYER = Buffer.from('plain tar bytes');
+const UNKNOWN_LAYER = Buffer.from('neither compressed nor a tar');
+
+/** A real uncompressed layer tar, written by the host's tar. */
+function uncompressedLayer(): Buffer {
+  const dir = mkdtempSync(join(tmpdir(), 'bsp-layer-'));
+  dirs.push(dir);
+  writeFileSync(join(dir, 'file'), 'content\n');
+  return execFileSync('tar', ['--format', 'ustar', '-C', dir, '-cf', '-', 'file']);
+}
 
 interface Archive {
   readonly config?: string;
@@ -91,25 +101,48 @@ describe('readImageTarball', () => {
       rootfs: { type: 'layers', diff_ids: ['sha256:1', 'sha256:2'] },
       history: [{ created_by: 'RUN a' }, { created_by: 'RUN b' }],
     });
-    const tarball = archive({ config, layers: [GZIP_LAYER, ZSTD_LAYER] });
+    const tarball = archive({ config, layers: [GZIP_LAYER, OTHER_GZIP_LAYER] });
     const image = await readImageTarball(tarball);
     const expected =
       `{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",` +
       `"config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":${config.length},"digest":"sha256:${sha(config)}"},` +
       `"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":${GZIP_LAYER.length},"digest":"sha256:${sha(GZIP_LAYER)}"},` +
-      `{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":${ZSTD_LAYER.length},"digest":"sha256:${sha(ZSTD_LAYER)}"}]}`;
+      `{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":${OTHER_GZIP_LAYER.length},"digest":"sha256:${sha(OTHER_GZIP_LAYER)}"}]}`;
     expect(image.manifest).toBe(expected);
     expect(image.digest).toBe(`sha256:${sha(expected)}`);
     expect(image.config.history?.map((entry) => entry.created_by)).toEqual(['RUN a', 'RUN b']);
     expect(image.repoTags).toEqual(['ghcr.io/o/app:1']);
   });
 
-  it('refuses to guess when a layer is not compressed (crane would compress it itself)', async () => {
-    await expect(readImageTarball(archive({ layers: [PLAIN_LAYER] }))).rejects.toThrow(
-      /layer\(s\) [a-f0-9]{64}\.tar\.gz are not compressed.*cannot be known/s,
+  it('refuses a zstd layer, naming it and saying what to do, before anything is pushed', async () => {
+    const config = JSON.stringify({
+      rootfs: { type: 'layers', diff_ids: ['sha256:1', 'sha256:2', 'sha256:3'] },
+      history: [
+        { created_by: 'ADD file:4f2a in / ' },
+        { created_by: 'ENV LANG=C.UTF-8', empty_layer: true },
+        { created_by: 'RUN apt-get install -y curl' },
+        { created_by: 'COPY . /app' },
+      ],
+    });
+    const tarball = archive({ config, layers: [GZIP_LAYER, ZSTD_LAYER, OTHER_GZIP_LAYER] });
+    const refusal = readImageTarball(tarball);
+    await expect(refusal).rejects.toThrow(
+      `${tarball}: the image has layers that are not gzip, and crane pushes every layer of a docker-archive as gzip:\n` +
+        `  - layer 2 of 3 (${sha(ZSTD_LAYER)}.tar.gz, sha256:${sha(ZSTD_LAYER)}, made by "RUN apt-get install -y curl") is zstd-compressed: crane would push these bytes under the gzip media type, an image no runtime can pull\n` +
+        "Use a base image published with gzip layers, or rebuild the base image with gzip compression: kaniko's --compression=gzip does not recompress the base layers it copies. If kaniko-args sets --compression=zstd, remove it.",
     );
-    await expect(readImageTarball(archive({ layers: [GZIP_LAYER, PLAIN_LAYER] }))).rejects.toThrow(
-      /not compressed/,
+  });
+
+  it('refuses an uncompressed layer, whose pushed digest crane alone decides', async () => {
+    const layer = uncompressedLayer();
+    await expect(readImageTarball(archive({ layers: [GZIP_LAYER, layer] }))).rejects.toThrow(
+      `  - layer 2 of 2 (${sha(layer)}.tar.gz, sha256:${sha(layer)}) is an uncompressed tar: crane would compress it while pushing, so the pushed digest cannot be known in advance`,
+    );
+  });
+
+  it('refuses a layer that is neither gzip, zstd nor a tar, showing its first bytes', async () => {
+    await expect(readImageTarball(archive({ layers: [UNKNOWN_LAYER] }))).rejects.toThrow(
+      /layer 1 of 1 .* is neither gzip, zstd nor a tar \(first bytes 6e656974\)\nThe tarball is damaged/,
     );
   });
 

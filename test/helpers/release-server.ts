@@ -138,7 +138,7 @@ export function trivyStandin(version: string): string {
  * `padding` (bytes) makes the archives as large as real ones; `trivy` replaces the script.
  */
 export function publishTrivy(
-  server: ReleaseServer,
+  server: Pick<ReleaseServer, 'put'>,
   version: string,
   {
     arch = 'x64',
@@ -183,7 +183,7 @@ export function publishTrivy(
  * `padding` (bytes) makes the archives as large as real ones; the script must then end in `exit`.
  */
 export function publishCrane(
-  server: ReleaseServer,
+  server: Pick<ReleaseServer, 'put'>,
   version: string,
   {
     arch = 'x64',

@@ -75,6 +75,25 @@ describe('installTrivy from a release mirror', () => {
     expect(server.requests).toEqual([]);
   });
 
+  it('installs a pre-release from its own tag, verified and cached apart from the release', async () => {
+    const release = publishTrivy(server, '0.75.0-rc.1');
+    const trivy = await installTrivy(options({ version: '0.75.0-rc.1' }));
+    expect(server.requests).toEqual([
+      '/aquasecurity/trivy/releases/download/v0.75.0-rc.1/trivy_0.75.0-rc.1_checksums.txt',
+      '/aquasecurity/trivy/releases/download/v0.75.0-rc.1/trivy_0.75.0-rc.1_Linux-64bit.tar.gz',
+    ]);
+    expect(release.assetPath).toBe(server.requests[1]);
+    expect(trivy.path).toBe(join(process.env.RUNNER_TOOL_CACHE!, 'trivy', '0.75.0-rc.1', 'x64', 'trivy'));
+    expect(execFileSync(trivy.path, ['--version'], { encoding: 'utf8' })).toContain('Version: 0.75.0-rc.1');
+  });
+
+  it('refuses a pre-release of a compromised Trivy even when the inputs were bypassed', async () => {
+    await expect(installTrivy(options({ version: '0.69.4-rc.1' }))).rejects.toThrow(
+      /^Trivy 0\.69\.4-rc\.1 is refused: v0\.69\.4 was a malicious release/,
+    );
+    expect(server.requests).toEqual([]);
+  });
+
   it('uses the arm64 asset on arm64', async () => {
     const release = publishTrivy(server, VERSION, { arch: 'arm64' });
     const trivy = await installTrivy(options({ arch: 'arm64' }));
