@@ -24,9 +24,9 @@ var __export = (target, all) => {
 };
 var __copyProps = (to, from, except, desc) => {
   if (from && typeof from === "object" || typeof from === "function") {
-    for (let key of __getOwnPropNames(from))
-      if (!__hasOwnProp.call(to, key) && key !== except)
-        __defProp(to, key, { get: () => from[key], enumerable: !(desc = __getOwnPropDesc(from, key)) || desc.enumerable });
+    for (let key2 of __getOwnPropNames(from))
+      if (!__hasOwnProp.call(to, key2) && key2 !== except)
+        __defProp(to, key2, { get: () => from[key2], enumerable: !(desc = __getOwnPropDesc(from, key2)) || desc.enumerable });
   }
   return to;
 };
@@ -810,9 +810,9 @@ var require_constants = __commonJS({
       "X-XSS-Protection"
     ];
     for (let i = 0; i < wellknownHeaderNames.length; ++i) {
-      const key = wellknownHeaderNames[i];
-      const lowerCasedKey = key.toLowerCase();
-      headerNameLowerCasedRecord[key] = headerNameLowerCasedRecord[lowerCasedKey] = lowerCasedKey;
+      const key2 = wellknownHeaderNames[i];
+      const lowerCasedKey = key2.toLowerCase();
+      headerNameLowerCasedRecord[key2] = headerNameLowerCasedRecord[lowerCasedKey] = lowerCasedKey;
     }
     Object.setPrototypeOf(headerNameLowerCasedRecord, null);
     module.exports = {
@@ -846,16 +846,16 @@ var require_tree = __commonJS({
        * @param {any} value
        * @param {number} index
        */
-      constructor(key, value, index) {
-        if (index === void 0 || index >= key.length) {
+      constructor(key2, value, index) {
+        if (index === void 0 || index >= key2.length) {
           throw new TypeError("Unreachable");
         }
-        const code2 = this.code = key.charCodeAt(index);
+        const code2 = this.code = key2.charCodeAt(index);
         if (code2 > 127) {
           throw new TypeError("key must be ascii string");
         }
-        if (key.length !== ++index) {
-          this.middle = new _TstNode(key, value, index);
+        if (key2.length !== ++index) {
+          this.middle = new _TstNode(key2, value, index);
         } else {
           this.value = value;
         }
@@ -864,15 +864,15 @@ var require_tree = __commonJS({
        * @param {string} key
        * @param {any} value
        */
-      add(key, value) {
-        const length = key.length;
+      add(key2, value) {
+        const length = key2.length;
         if (length === 0) {
           throw new TypeError("Unreachable");
         }
         let index = 0;
         let node = this;
         while (true) {
-          const code2 = key.charCodeAt(index);
+          const code2 = key2.charCodeAt(index);
           if (code2 > 127) {
             throw new TypeError("key must be ascii string");
           }
@@ -883,20 +883,20 @@ var require_tree = __commonJS({
             } else if (node.middle !== null) {
               node = node.middle;
             } else {
-              node.middle = new _TstNode(key, value, index);
+              node.middle = new _TstNode(key2, value, index);
               break;
             }
           } else if (node.code < code2) {
             if (node.left !== null) {
               node = node.left;
             } else {
-              node.left = new _TstNode(key, value, index);
+              node.left = new _TstNode(key2, value, index);
               break;
             }
           } else if (node.right !== null) {
             node = node.right;
           } else {
-            node.right = new _TstNode(key, value, index);
+            node.right = new _TstNode(key2, value, index);
             break;
           }
         }
@@ -905,12 +905,12 @@ var require_tree = __commonJS({
        * @param {Uint8Array} key
        * @return {TstNode | null}
        */
-      search(key) {
-        const keylength = key.length;
+      search(key2) {
+        const keylength = key2.length;
         let index = 0;
         let node = this;
         while (node !== null && index < keylength) {
-          let code2 = key[index];
+          let code2 = key2[index];
           if (code2 <= 90 && code2 >= 65) {
             code2 |= 32;
           }
@@ -935,25 +935,25 @@ var require_tree = __commonJS({
        * @param {string} key
        * @param {any} value
        * */
-      insert(key, value) {
+      insert(key2, value) {
         if (this.node === null) {
-          this.node = new TstNode(key, value, 0);
+          this.node = new TstNode(key2, value, 0);
         } else {
-          this.node.add(key, value);
+          this.node.add(key2, value);
         }
       }
       /**
        * @param {Uint8Array} key
        * @return {any}
        */
-      lookup(key) {
-        return this.node?.search(key)?.value ?? null;
+      lookup(key2) {
+        return this.node?.search(key2)?.value ?? null;
       }
     };
     var tree = new TernarySearchTree();
     for (let i = 0; i < wellknownHeaderNames.length; ++i) {
-      const key = headerNameLowerCasedRecord[wellknownHeaderNames[i]];
-      tree.insert(key, key);
+      const key2 = headerNameLowerCasedRecord[wellknownHeaderNames[i]];
+      tree.insert(key2, key2);
     }
     module.exports = {
       TernarySearchTree,
@@ -1177,20 +1177,20 @@ var require_util = __commonJS({
     function parseHeaders(headers, obj) {
       if (obj === void 0) obj = {};
       for (let i = 0; i < headers.length; i += 2) {
-        const key = headerNameToString(headers[i]);
-        let val = obj[key];
+        const key2 = headerNameToString(headers[i]);
+        let val = obj[key2];
         if (val) {
           if (typeof val === "string") {
             val = [val];
-            obj[key] = val;
+            obj[key2] = val;
           }
           val.push(headers[i + 1].toString("utf8"));
         } else {
           const headersValue = headers[i + 1];
           if (typeof headersValue === "string") {
-            obj[key] = headersValue;
+            obj[key2] = headersValue;
           } else {
-            obj[key] = Array.isArray(headersValue) ? headersValue.map((x) => x.toString("utf8")) : headersValue.toString("utf8");
+            obj[key2] = Array.isArray(headersValue) ? headersValue.map((x) => x.toString("utf8")) : headersValue.toString("utf8");
           }
         }
       }
@@ -1204,21 +1204,21 @@ var require_util = __commonJS({
       const ret = new Array(len);
       let hasContentLength = false;
       let contentDispositionIdx = -1;
-      let key;
+      let key2;
       let val;
       let kLen = 0;
       for (let n = 0; n < headers.length; n += 2) {
-        key = headers[n];
+        key2 = headers[n];
         val = headers[n + 1];
-        typeof key !== "string" && (key = key.toString());
+        typeof key2 !== "string" && (key2 = key2.toString());
         typeof val !== "string" && (val = val.toString("utf8"));
-        kLen = key.length;
-        if (kLen === 14 && key[7] === "-" && (key === "content-length" || key.toLowerCase() === "content-length")) {
+        kLen = key2.length;
+        if (kLen === 14 && key2[7] === "-" && (key2 === "content-length" || key2.toLowerCase() === "content-length")) {
           hasContentLength = true;
-        } else if (kLen === 19 && key[7] === "-" && (key === "content-disposition" || key.toLowerCase() === "content-disposition")) {
+        } else if (kLen === 19 && key2[7] === "-" && (key2 === "content-disposition" || key2.toLowerCase() === "content-disposition")) {
           contentDispositionIdx = n + 1;
         }
-        ret[n] = key;
+        ret[n] = key2;
         ret[n + 1] = val;
       }
       if (hasContentLength && contentDispositionIdx !== -1) {
@@ -1959,20 +1959,20 @@ var require_request = __commonJS({
           this.endHandler = null;
         }
       }
-      addHeader(key, value) {
-        processHeader(this, key, value);
+      addHeader(key2, value) {
+        processHeader(this, key2, value);
         return this;
       }
     };
-    function processHeader(request2, key, val) {
+    function processHeader(request2, key2, val) {
       if (val && (typeof val === "object" && !Array.isArray(val))) {
-        throw new InvalidArgumentError(`invalid ${key} header`);
+        throw new InvalidArgumentError(`invalid ${key2} header`);
       } else if (val === void 0) {
         return;
       }
-      let headerName = headerNameLowerCasedRecord[key];
+      let headerName = headerNameLowerCasedRecord[key2];
       if (headerName === void 0) {
-        headerName = key.toLowerCase();
+        headerName = key2.toLowerCase();
         if (headerNameLowerCasedRecord[headerName] === void 0 && !isValidHTTPToken(headerName)) {
           throw new InvalidArgumentError("invalid header key");
         }
@@ -1982,17 +1982,17 @@ var require_request = __commonJS({
         for (let i = 0; i < val.length; i++) {
           if (typeof val[i] === "string") {
             if (!isValidHeaderValue(val[i])) {
-              throw new InvalidArgumentError(`invalid ${key} header`);
+              throw new InvalidArgumentError(`invalid ${key2} header`);
             }
             arr.push(val[i]);
           } else if (val[i] === null) {
             arr.push("");
           } else if (typeof val[i] === "object") {
-            throw new InvalidArgumentError(`invalid ${key} header`);
+            throw new InvalidArgumentError(`invalid ${key2} header`);
           } else {
             const str = `${val[i]}`;
             if (!isValidHeaderValue(str)) {
-              throw new InvalidArgumentError(`invalid ${key} header`);
+              throw new InvalidArgumentError(`invalid ${key2} header`);
             }
             arr.push(str);
           }
@@ -2000,14 +2000,14 @@ var require_request = __commonJS({
         val = arr;
       } else if (typeof val === "string") {
         if (!isValidHeaderValue(val)) {
-          throw new InvalidArgumentError(`invalid ${key} header`);
+          throw new InvalidArgumentError(`invalid ${key2} header`);
         }
       } else if (val === null) {
         val = "";
       } else {
         val = `${val}`;
         if (!isValidHeaderValue(val)) {
-          throw new InvalidArgumentError(`invalid ${key} header`);
+          throw new InvalidArgumentError(`invalid ${key2} header`);
         }
       }
       if (headerName === "host") {
@@ -2028,7 +2028,7 @@ var require_request = __commonJS({
         }
       } else if (request2.contentType === null && headerName === "content-type") {
         request2.contentType = val;
-        request2.headers.push(key, val);
+        request2.headers.push(key2, val);
       } else if (headerName === "transfer-encoding" || headerName === "keep-alive" || headerName === "upgrade") {
         throw new InvalidArgumentError(`invalid ${headerName} header`);
       } else if (headerName === "connection") {
@@ -2042,7 +2042,7 @@ var require_request = __commonJS({
       } else if (headerName === "expect") {
         throw new NotSupportedError("expect header not supported");
       } else {
-        request2.headers.push(key, val);
+        request2.headers.push(key2, val);
       }
     }
     module.exports = Request;
@@ -2065,9 +2065,9 @@ var require_dispatcher = __commonJS({
         throw new Error("not implemented");
       }
       compose(...args) {
-        const interceptors = Array.isArray(args[0]) ? args[0] : args;
+        const interceptors2 = Array.isArray(args[0]) ? args[0] : args;
         let dispatch = this.dispatch.bind(this);
-        for (const interceptor of interceptors) {
+        for (const interceptor of interceptors2) {
           if (interceptor == null) {
             continue;
           }
@@ -2530,13 +2530,13 @@ var require_connect = __commonJS({
         constructor(maxCachedSessions) {
           this._maxCachedSessions = maxCachedSessions;
           this._sessionCache = /* @__PURE__ */ new Map();
-          this._sessionRegistry = new global.FinalizationRegistry((key) => {
+          this._sessionRegistry = new global.FinalizationRegistry((key2) => {
             if (this._sessionCache.size < this._maxCachedSessions) {
               return;
             }
-            const ref = this._sessionCache.get(key);
+            const ref = this._sessionCache.get(key2);
             if (ref !== void 0 && ref.deref() === void 0) {
-              this._sessionCache.delete(key);
+              this._sessionCache.delete(key2);
             }
           });
         }
@@ -2700,10 +2700,10 @@ var require_utils = __commonJS({
     exports2.enumToMap = void 0;
     function enumToMap(obj) {
       const res = {};
-      Object.keys(obj).forEach((key) => {
-        const value = obj[key];
+      Object.keys(obj).forEach((key2) => {
+        const value = obj[key2];
         if (typeof value === "number") {
-          res[key] = value;
+          res[key2] = value;
         }
       });
       return res;
@@ -2880,9 +2880,9 @@ var require_constants2 = __commonJS({
     ];
     exports2.METHOD_MAP = utils_1.enumToMap(METHODS);
     exports2.H_METHOD_MAP = {};
-    Object.keys(exports2.METHOD_MAP).forEach((key) => {
-      if (/^H/.test(key)) {
-        exports2.H_METHOD_MAP[key] = exports2.METHOD_MAP[key];
+    Object.keys(exports2.METHOD_MAP).forEach((key2) => {
+      if (/^H/.test(key2)) {
+        exports2.H_METHOD_MAP[key2] = exports2.METHOD_MAP[key2];
       }
     });
     var FINISH;
@@ -3853,19 +3853,19 @@ var require_webidl = __commonJS({
         const result = {};
         if (!types2.isProxy(O)) {
           const keys2 = [...Object.getOwnPropertyNames(O), ...Object.getOwnPropertySymbols(O)];
-          for (const key of keys2) {
-            const typedKey = keyConverter(key, prefix2, argument);
-            const typedValue = valueConverter(O[key], prefix2, argument);
+          for (const key2 of keys2) {
+            const typedKey = keyConverter(key2, prefix2, argument);
+            const typedValue = valueConverter(O[key2], prefix2, argument);
             result[typedKey] = typedValue;
           }
           return result;
         }
         const keys = Reflect.ownKeys(O);
-        for (const key of keys) {
-          const desc = Reflect.getOwnPropertyDescriptor(O, key);
+        for (const key2 of keys) {
+          const desc = Reflect.getOwnPropertyDescriptor(O, key2);
           if (desc?.enumerable) {
-            const typedKey = keyConverter(key, prefix2, argument);
-            const typedValue = valueConverter(O[key], prefix2, argument);
+            const typedKey = keyConverter(key2, prefix2, argument);
+            const typedValue = valueConverter(O[key2], prefix2, argument);
             result[typedKey] = typedValue;
           }
         }
@@ -3896,29 +3896,29 @@ var require_webidl = __commonJS({
           });
         }
         for (const options of converters) {
-          const { key, defaultValue, required, converter } = options;
+          const { key: key2, defaultValue, required, converter } = options;
           if (required === true) {
-            if (!Object.hasOwn(dictionary, key)) {
+            if (!Object.hasOwn(dictionary, key2)) {
               throw webidl.errors.exception({
                 header: prefix2,
-                message: `Missing required key "${key}".`
+                message: `Missing required key "${key2}".`
               });
             }
           }
-          let value = dictionary[key];
+          let value = dictionary[key2];
           const hasDefault = Object.hasOwn(options, "defaultValue");
           if (hasDefault && value !== null) {
             value ??= defaultValue();
           }
           if (required || hasDefault || value !== void 0) {
-            value = converter(value, prefix2, `${argument}.${key}`);
+            value = converter(value, prefix2, `${argument}.${key2}`);
             if (options.allowedValues && !options.allowedValues.includes(value)) {
               throw webidl.errors.exception({
                 header: prefix2,
                 message: `${value} is not an accepted type. Expected one of ${options.allowedValues.join(", ")}.`
               });
             }
-            dict[key] = value;
+            dict[key2] = value;
           }
         }
         return dict;
@@ -4080,7 +4080,7 @@ var require_webidl = __commonJS({
 var require_util2 = __commonJS({
   "node_modules/undici/lib/web/fetch/util.js"(exports2, module) {
     "use strict";
-    var { Transform: Transform3 } = __require("node:stream");
+    var { Transform: Transform2 } = __require("node:stream");
     var zlib2 = __require("node:zlib");
     var { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = require_constants3();
     var { getGlobalOrigin } = require_global();
@@ -4533,18 +4533,18 @@ var require_util2 = __commonJS({
               done: true
             };
           }
-          const { [keyIndex]: key, [valueIndex]: value } = values[index];
+          const { [keyIndex]: key2, [valueIndex]: value } = values[index];
           this.#index = index + 1;
           let result;
           switch (this.#kind) {
             case "key":
-              result = key;
+              result = key2;
               break;
             case "value":
               result = value;
               break;
             case "key+value":
-              result = [key, value];
+              result = [key2, value];
               break;
           }
           return {
@@ -4610,8 +4610,8 @@ var require_util2 = __commonJS({
                 `Failed to execute 'forEach' on '${name}': parameter 1 is not of type 'Function'.`
               );
             }
-            for (const { 0: key, 1: value } of makeIterator(this, "key+value")) {
-              callbackfn.call(thisArg, value, key, this);
+            for (const { 0: key2, 1: value } of makeIterator(this, "key+value")) {
+              callbackfn.call(thisArg, value, key2, this);
             }
           }
         }
@@ -4768,7 +4768,7 @@ var require_util2 = __commonJS({
       contentRange += isomorphicEncode(`${fullLength}`);
       return contentRange;
     }
-    var InflateStream = class extends Transform3 {
+    var InflateStream = class extends Transform2 {
       #zlibOptions;
       /** @param {zlib.ZlibOptions} [zlibOptions] */
       constructor(zlibOptions) {
@@ -5789,7 +5789,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants6 = require_constants2();
+    var constants7 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util5.addListener;
@@ -5864,7 +5864,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports3 }) {
         assert4(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports3;
-        this.ptr = this.llhttp.llhttp_alloc(constants6.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants7.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -5959,11 +5959,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants6.ERROR.OK) {
+          if (ret !== constants7.ERROR.OK) {
             const body2 = data.subarray(offset);
-            if (ret === constants6.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants7.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body2);
-            } else if (ret === constants6.ERROR.PAUSED) {
+            } else if (ret === constants7.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body2);
             } else {
@@ -5986,10 +5986,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants6.ERROR.OK) {
+        if (ret === constants7.ERROR.OK) {
           return null;
         }
-        if (ret === constants6.ERROR.PAUSED || ret === constants6.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants7.ERROR.PAUSED || ret === constants7.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6006,7 +6006,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants6.ERROR[ret], data);
+        return new HTTPParserError(message, constants7.ERROR[ret], data);
       }
       destroy() {
         assert4(this.ptr != null);
@@ -6054,15 +6054,15 @@ var require_client_h1 = __commonJS({
         } else {
           this.headers[len - 1] = Buffer.concat([this.headers[len - 1], buf]);
         }
-        const key = this.headers[len - 2];
-        if (key.length === 10) {
-          const headerName = util5.bufferToLowerCasedHeaderName(key);
+        const key2 = this.headers[len - 2];
+        if (key2.length === 10) {
+          const headerName = util5.bufferToLowerCasedHeaderName(key2);
           if (headerName === "keep-alive") {
             this.keepAlive += buf.toString();
           } else if (headerName === "connection") {
             this.connection += buf.toString();
           }
-        } else if (key.length === 14 && util5.bufferToLowerCasedHeaderName(key) === "content-length") {
+        } else if (key2.length === 14 && util5.bufferToLowerCasedHeaderName(key2) === "content-length") {
           this.contentLength += buf.toString();
         }
         this.trackHeader(buf.length);
@@ -6186,7 +6186,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants6.ERROR.PAUSED : 0;
+        return pause ? constants7.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6208,7 +6208,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request2.onData(buf) === false) {
-          return constants6.ERROR.PAUSED;
+          return constants7.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6244,13 +6244,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert4(client[kRunning] === 0);
           util5.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants7.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util5.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants7.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util5.destroy(socket, new InformationalError("reset"));
-          return constants6.ERROR.PAUSED;
+          return constants7.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -6560,15 +6560,15 @@ upgrade: ${upgrade}\r
       }
       if (Array.isArray(headers)) {
         for (let n = 0; n < headers.length; n += 2) {
-          const key = headers[n + 0];
+          const key2 = headers[n + 0];
           const val = headers[n + 1];
           if (Array.isArray(val)) {
             for (let i = 0; i < val.length; i++) {
-              header += `${key}: ${val[i]}\r
+              header += `${key2}: ${val[i]}\r
 `;
             }
           } else {
-            header += `${key}: ${val}\r
+            header += `${key2}: ${val}\r
 `;
           }
         }
@@ -6597,10 +6597,10 @@ upgrade: ${upgrade}\r
     }
     function writeStream(abort, body2, client, request2, socket, contentLength2, header, expectsPayload) {
       assert4(contentLength2 !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
-      let finished2 = false;
+      let finished = false;
       const writer = new AsyncWriter({ abort, socket, request: request2, contentLength: contentLength2, client, expectsPayload, header });
       const onData = function(chunk) {
-        if (finished2) {
+        if (finished) {
           return;
         }
         try {
@@ -6612,7 +6612,7 @@ upgrade: ${upgrade}\r
         }
       };
       const onDrain = function() {
-        if (finished2) {
+        if (finished) {
           return;
         }
         if (body2.resume) {
@@ -6623,16 +6623,16 @@ upgrade: ${upgrade}\r
         queueMicrotask(() => {
           body2.removeListener("error", onFinished);
         });
-        if (!finished2) {
+        if (!finished) {
           const err = new RequestAbortedError();
           queueMicrotask(() => onFinished(err));
         }
       };
       const onFinished = function(err) {
-        if (finished2) {
+        if (finished) {
           return;
         }
-        finished2 = true;
+        finished = true;
         assert4(socket.destroyed || socket[kWriting] && client[kRunning] <= 1);
         socket.off("drain", onDrain).off("error", onFinished);
         body2.removeListener("data", onData).removeListener("end", onFinished).removeListener("close", onClose);
@@ -6871,7 +6871,7 @@ var require_client_h2 = __commonJS({
     "use strict";
     var assert4 = __require("node:assert");
     var { errorMonitor } = __require("node:events");
-    var { pipeline: pipeline4 } = __require("node:stream");
+    var { pipeline: pipeline3 } = __require("node:stream");
     var util5 = require_util();
     var {
       RequestContentLengthMismatchError,
@@ -7078,18 +7078,18 @@ var require_client_h2 = __commonJS({
       }
       const headers = {};
       for (let n = 0; n < reqHeaders.length; n += 2) {
-        const key = reqHeaders[n + 0];
+        const key2 = reqHeaders[n + 0];
         const val = reqHeaders[n + 1];
         if (Array.isArray(val)) {
           for (let i = 0; i < val.length; i++) {
-            if (headers[key]) {
-              headers[key] += `,${val[i]}`;
+            if (headers[key2]) {
+              headers[key2] += `,${val[i]}`;
             } else {
-              headers[key] = val[i];
+              headers[key2] = val[i];
             }
           }
         } else {
-          headers[key] = val;
+          headers[key2] = val;
         }
       }
       let stream2;
@@ -7350,7 +7350,7 @@ var require_client_h2 = __commonJS({
     }
     function writeStream(abort, socket, expectsPayload, h2stream, body2, client, request2, contentLength2) {
       assert4(contentLength2 !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
-      const pipe = pipeline4(
+      const pipe = pipeline3(
         body2,
         h2stream,
         (err) => {
@@ -7584,9 +7584,9 @@ var require_redirect_handler = __commonJS({
           }
         }
       } else if (headers && typeof headers === "object") {
-        for (const key of Object.keys(headers)) {
-          if (!shouldRemoveHeader(key, removeContent, unknownOrigin)) {
-            ret.push(key, headers[key]);
+        for (const key2 of Object.keys(headers)) {
+          if (!shouldRemoveHeader(key2, removeContent, unknownOrigin)) {
+            ret.push(key2, headers[key2]);
           }
         }
       } else {
@@ -7695,7 +7695,7 @@ var require_client = __commonJS({
        * @param {import('../../types/client.js').Client.Options} options
        */
       constructor(url2, {
-        interceptors,
+        interceptors: interceptors2,
         maxHeaderSize,
         headersTimeout,
         socketTimeout,
@@ -7801,8 +7801,8 @@ var require_client = __commonJS({
             ...connect2
           });
         }
-        if (interceptors?.Client && Array.isArray(interceptors.Client)) {
-          this[kInterceptors] = interceptors.Client;
+        if (interceptors2?.Client && Array.isArray(interceptors2.Client)) {
+          this[kInterceptors] = interceptors2.Client;
           if (!deprecatedInterceptorWarned) {
             deprecatedInterceptorWarned = true;
             process.emitWarning("Client.Options#interceptor is deprecated. Use Dispatcher#compose instead.", {
@@ -8667,16 +8667,16 @@ var require_agent = __commonJS({
         return ret;
       }
       [kDispatch](opts, handler2) {
-        let key;
+        let key2;
         if (opts.origin && (typeof opts.origin === "string" || opts.origin instanceof URL)) {
-          key = String(opts.origin);
+          key2 = String(opts.origin);
         } else {
           throw new InvalidArgumentError("opts.origin must be a non-empty string or URL.");
         }
-        let dispatcher = this[kClients].get(key);
+        let dispatcher = this[kClients].get(key2);
         if (!dispatcher) {
           dispatcher = this[kFactory](opts.origin, this[kOptions]).on("drain", this[kOnDrain]).on("connect", this[kOnConnect]).on("disconnect", this[kOnDisconnect]).on("connectionError", this[kOnConnectionError]);
-          this[kClients].set(key, dispatcher);
+          this[kClients].set(key2, dispatcher);
         }
         return dispatcher.dispatch(opts, handler2);
       }
@@ -8915,7 +8915,7 @@ var require_proxy_agent = __commonJS({
       return headers;
     }
     function throwIfProxyAuthIsSent(headers) {
-      const existProxyAuth = headers && Object.keys(headers).find((key) => key.toLowerCase() === "proxy-authorization");
+      const existProxyAuth = headers && Object.keys(headers).find((key2) => key2.toLowerCase() === "proxy-authorization");
       if (existProxyAuth) {
         throw new InvalidArgumentError("Proxy-Authorization should be sent in ProxyAgent constructor");
       }
@@ -10040,7 +10040,7 @@ var require_api_stream = __commonJS({
   "node_modules/undici/lib/api/api-stream.js"(exports2, module) {
     "use strict";
     var assert4 = __require("node:assert");
-    var { finished: finished2, PassThrough } = __require("node:stream");
+    var { finished, PassThrough: PassThrough2 } = __require("node:stream");
     var { InvalidArgumentError, InvalidReturnValueError } = require_errors();
     var util5 = require_util();
     var { getResolveErrorBodyCallback } = require_util3();
@@ -10116,7 +10116,7 @@ var require_api_stream = __commonJS({
         if (this.throwOnError && statusCode >= 400) {
           const parsedHeaders = responseHeaders === "raw" ? util5.parseHeaders(rawHeaders) : headers;
           const contentType2 = parsedHeaders["content-type"];
-          res = new PassThrough();
+          res = new PassThrough2();
           this.callback = null;
           this.runInAsyncScope(
             getResolveErrorBodyCallback,
@@ -10136,7 +10136,7 @@ var require_api_stream = __commonJS({
           if (!res || typeof res.write !== "function" || typeof res.end !== "function" || typeof res.on !== "function") {
             throw new InvalidReturnValueError("expected Writable");
           }
-          finished2(res, { readable: false }, (err) => {
+          finished(res, { readable: false }, (err) => {
             const { callback: callback2, res: res2, opaque: opaque2, trailers, abort } = this;
             this.res = null;
             if (err || !res2.readable) {
@@ -10215,7 +10215,7 @@ var require_api_pipeline = __commonJS({
     var {
       Readable: Readable7,
       Duplex,
-      PassThrough
+      PassThrough: PassThrough2
     } = __require("node:stream");
     var {
       InvalidArgumentError,
@@ -10395,16 +10395,16 @@ var require_api_pipeline = __commonJS({
         util5.destroy(ret, err);
       }
     };
-    function pipeline4(opts, handler2) {
+    function pipeline3(opts, handler2) {
       try {
         const pipelineHandler = new PipelineHandler(opts, handler2);
         this.dispatch({ ...opts, body: pipelineHandler.req }, pipelineHandler);
         return pipelineHandler.ret;
       } catch (err) {
-        return new PassThrough().destroy(err);
+        return new PassThrough2().destroy(err);
       }
     }
-    module.exports = pipeline4;
+    module.exports = pipeline3;
   }
 });
 
@@ -10693,18 +10693,18 @@ var require_mock_utils = __commonJS({
         })
       );
     }
-    function getHeaderByName(headers, key) {
+    function getHeaderByName(headers, key2) {
       if (Array.isArray(headers)) {
         for (let i = 0; i < headers.length; i += 2) {
-          if (headers[i].toLocaleLowerCase() === key.toLocaleLowerCase()) {
+          if (headers[i].toLocaleLowerCase() === key2.toLocaleLowerCase()) {
             return headers[i + 1];
           }
         }
         return void 0;
       } else if (typeof headers.get === "function") {
-        return headers.get(key);
+        return headers.get(key2);
       } else {
-        return lowerCaseEntries(headers)[key.toLocaleLowerCase()];
+        return lowerCaseEntries(headers)[key2.toLocaleLowerCase()];
       }
     }
     function buildHeadersFromArray(headers) {
@@ -10768,41 +10768,41 @@ var require_mock_utils = __commonJS({
         return data.toString();
       }
     }
-    function getMockDispatch(mockDispatches, key) {
-      const basePath = key.query ? buildURL(key.path, key.query) : key.path;
+    function getMockDispatch(mockDispatches, key2) {
+      const basePath = key2.query ? buildURL(key2.path, key2.query) : key2.path;
       const resolvedPath = typeof basePath === "string" ? safeUrl(basePath) : basePath;
       let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path: path13 }) => matchValue(safeUrl(path13), resolvedPath));
       if (matchedMockDispatches.length === 0) {
         throw new MockNotMatchedError(`Mock dispatch not matched for path '${resolvedPath}'`);
       }
-      matchedMockDispatches = matchedMockDispatches.filter(({ method }) => matchValue(method, key.method));
+      matchedMockDispatches = matchedMockDispatches.filter(({ method }) => matchValue(method, key2.method));
       if (matchedMockDispatches.length === 0) {
-        throw new MockNotMatchedError(`Mock dispatch not matched for method '${key.method}' on path '${resolvedPath}'`);
+        throw new MockNotMatchedError(`Mock dispatch not matched for method '${key2.method}' on path '${resolvedPath}'`);
       }
-      matchedMockDispatches = matchedMockDispatches.filter(({ body: body2 }) => typeof body2 !== "undefined" ? matchValue(body2, key.body) : true);
+      matchedMockDispatches = matchedMockDispatches.filter(({ body: body2 }) => typeof body2 !== "undefined" ? matchValue(body2, key2.body) : true);
       if (matchedMockDispatches.length === 0) {
-        throw new MockNotMatchedError(`Mock dispatch not matched for body '${key.body}' on path '${resolvedPath}'`);
+        throw new MockNotMatchedError(`Mock dispatch not matched for body '${key2.body}' on path '${resolvedPath}'`);
       }
-      matchedMockDispatches = matchedMockDispatches.filter((mockDispatch2) => matchHeaders(mockDispatch2, key.headers));
+      matchedMockDispatches = matchedMockDispatches.filter((mockDispatch2) => matchHeaders(mockDispatch2, key2.headers));
       if (matchedMockDispatches.length === 0) {
-        const headers = typeof key.headers === "object" ? JSON.stringify(key.headers) : key.headers;
+        const headers = typeof key2.headers === "object" ? JSON.stringify(key2.headers) : key2.headers;
         throw new MockNotMatchedError(`Mock dispatch not matched for headers '${headers}' on path '${resolvedPath}'`);
       }
       return matchedMockDispatches[0];
     }
-    function addMockDispatch(mockDispatches, key, data) {
+    function addMockDispatch(mockDispatches, key2, data) {
       const baseData = { timesInvoked: 0, times: 1, persist: false, consumed: false };
       const replyData = typeof data === "function" ? { callback: data } : { ...data };
-      const newMockDispatch = { ...baseData, ...key, pending: true, data: { error: null, ...replyData } };
+      const newMockDispatch = { ...baseData, ...key2, pending: true, data: { error: null, ...replyData } };
       mockDispatches.push(newMockDispatch);
       return newMockDispatch;
     }
-    function deleteMockDispatch(mockDispatches, key) {
+    function deleteMockDispatch(mockDispatches, key2) {
       const index = mockDispatches.findIndex((dispatch) => {
         if (!dispatch.consumed) {
           return false;
         }
-        return matchKey(dispatch, key);
+        return matchKey(dispatch, key2);
       });
       if (index !== -1) {
         mockDispatches.splice(index, 1);
@@ -10822,9 +10822,9 @@ var require_mock_utils = __commonJS({
       const keys = Object.keys(data);
       const result = [];
       for (let i = 0; i < keys.length; ++i) {
-        const key = keys[i];
-        const value = data[key];
-        const name = Buffer.from(`${key}`);
+        const key2 = keys[i];
+        const value = data[key2];
+        const name = Buffer.from(`${key2}`);
         if (Array.isArray(value)) {
           for (let j = 0; j < value.length; ++j) {
             result.push(name, Buffer.from(`${value[j]}`));
@@ -10846,8 +10846,8 @@ var require_mock_utils = __commonJS({
       return Buffer.concat(buffers).toString("utf8");
     }
     function mockDispatch(opts, handler2) {
-      const key = buildKey(opts);
-      const mockDispatch2 = getMockDispatch(this[kDispatches], key);
+      const key2 = buildKey(opts);
+      const mockDispatch2 = getMockDispatch(this[kDispatches], key2);
       mockDispatch2.timesInvoked++;
       if (mockDispatch2.data.callback) {
         mockDispatch2.data = { ...mockDispatch2.data, ...mockDispatch2.data.callback(opts) };
@@ -10857,7 +10857,7 @@ var require_mock_utils = __commonJS({
       mockDispatch2.consumed = !persist && timesInvoked >= times;
       mockDispatch2.pending = timesInvoked < times;
       if (error2 !== null) {
-        deleteMockDispatch(this[kDispatches], key);
+        deleteMockDispatch(this[kDispatches], key2);
         handler2.onError(error2);
         return true;
       }
@@ -10882,7 +10882,7 @@ var require_mock_utils = __commonJS({
         handler2.onHeaders?.(statusCode, responseHeaders, resume, getStatusText(statusCode));
         handler2.onData?.(Buffer.from(responseData));
         handler2.onComplete?.(responseTrailers);
-        deleteMockDispatch(mockDispatches, key);
+        deleteMockDispatch(mockDispatches, key2);
       }
       function resume() {
       }
@@ -11254,13 +11254,13 @@ var require_pluralizer = __commonJS({
 var require_pending_interceptors_formatter = __commonJS({
   "node_modules/undici/lib/mock/pending-interceptors-formatter.js"(exports2, module) {
     "use strict";
-    var { Transform: Transform3 } = __require("node:stream");
+    var { Transform: Transform2 } = __require("node:stream");
     var { Console } = __require("node:console");
     var PERSISTENT = process.versions.icu ? "\u2705" : "Y ";
     var NOT_PERSISTENT = process.versions.icu ? "\u274C" : "N ";
     module.exports = class PendingInterceptorsFormatter {
       constructor({ disableColors } = {}) {
-        this.transform = new Transform3({
+        this.transform = new Transform2({
           transform(chunk, _enc, cb) {
             cb(null, chunk);
           }
@@ -11428,7 +11428,7 @@ var require_global2 = __commonJS({
     var globalDispatcher = /* @__PURE__ */ Symbol.for("undici.globalDispatcher.1");
     var { InvalidArgumentError } = require_errors();
     var Agent3 = require_agent();
-    if (getGlobalDispatcher() === void 0) {
+    if (getGlobalDispatcher2() === void 0) {
       setGlobalDispatcher(new Agent3());
     }
     function setGlobalDispatcher(agent) {
@@ -11442,12 +11442,12 @@ var require_global2 = __commonJS({
         configurable: false
       });
     }
-    function getGlobalDispatcher() {
+    function getGlobalDispatcher2() {
       return globalThis[globalDispatcher];
     }
     module.exports = {
       setGlobalDispatcher,
-      getGlobalDispatcher
+      getGlobalDispatcher: getGlobalDispatcher2
     };
   }
 });
@@ -12789,16 +12789,16 @@ var require_dispatcher_weakref = __commonJS({
       constructor(finalizer) {
         this.finalizer = finalizer;
       }
-      register(dispatcher, key) {
+      register(dispatcher, key2) {
         if (dispatcher.on) {
           dispatcher.on("disconnect", () => {
             if (dispatcher[kConnected] === 0 && dispatcher[kSize] === 0) {
-              this.finalizer(key);
+              this.finalizer(key2);
             }
           });
         }
       }
-      unregister(key) {
+      unregister(key2) {
       }
     };
     module.exports = function() {
@@ -13569,10 +13569,10 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable7, pipeline: pipeline4, finished: finished2 } = __require("node:stream");
+    var { Readable: Readable7, pipeline: pipeline3, finished } = __require("node:stream");
     var { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
-    var { getGlobalDispatcher } = require_global2();
+    var { getGlobalDispatcher: getGlobalDispatcher2 } = require_global2();
     var { webidl } = require_webidl();
     var { STATUS_CODES } = __require("node:http");
     var GET_OR_HEAD = ["GET", "HEAD"];
@@ -13611,7 +13611,7 @@ var require_fetch = __commonJS({
     function handleFetchDone(response) {
       finalizeAndReportTiming(response, "fetch");
     }
-    function fetch3(input, init = void 0) {
+    function fetch2(input, init = void 0) {
       webidl.argumentLengthCheck(arguments, 1, "globalThis.fetch");
       let p = createDeferredPromise();
       let requestObject;
@@ -13734,7 +13734,7 @@ var require_fetch = __commonJS({
       processResponseEndOfBody,
       processResponseConsumeBody,
       useParallelQueue = false,
-      dispatcher = getGlobalDispatcher()
+      dispatcher = getGlobalDispatcher2()
       // undici
     }) {
       assert4(dispatcher);
@@ -14037,7 +14037,7 @@ var require_fetch = __commonJS({
       if (internalResponse.body == null) {
         processResponseEndOfBody();
       } else {
-        finished2(internalResponse.body.stream, () => {
+        finished(internalResponse.body.stream, () => {
           processResponseEndOfBody();
         });
       }
@@ -14514,7 +14514,7 @@ var require_fetch = __commonJS({
                 status,
                 statusText,
                 headersList,
-                body: decoders.length ? pipeline4(this.body, ...decoders, (err) => {
+                body: decoders.length ? pipeline3(this.body, ...decoders, (err) => {
                   if (err) {
                     this.onError(err);
                   }
@@ -14566,7 +14566,7 @@ var require_fetch = __commonJS({
       }
     }
     module.exports = {
-      fetch: fetch3,
+      fetch: fetch2,
       Fetch,
       fetching,
       finalizeAndReportTiming
@@ -14958,7 +14958,7 @@ var require_util4 = __commonJS({
     var { getEncoding } = require_encoding();
     var { serializeAMimeType, parseMIMEType } = require_data_url();
     var { types: types2 } = __require("node:util");
-    var { StringDecoder: StringDecoder2 } = __require("string_decoder");
+    var { StringDecoder } = __require("string_decoder");
     var { btoa: btoa2 } = __require("node:buffer");
     var staticPropertyDescriptors = {
       enumerable: true,
@@ -15049,7 +15049,7 @@ var require_util4 = __commonJS({
             dataURL += serializeAMimeType(parsed);
           }
           dataURL += ";base64,";
-          const decoder = new StringDecoder2("latin1");
+          const decoder = new StringDecoder("latin1");
           for (const chunk of bytes) {
             dataURL += btoa2(decoder.write(chunk));
           }
@@ -15078,7 +15078,7 @@ var require_util4 = __commonJS({
         }
         case "BinaryString": {
           let binaryString = "";
-          const decoder = new StringDecoder2("latin1");
+          const decoder = new StringDecoder("latin1");
           for (const chunk of bytes) {
             binaryString += decoder.write(chunk);
           }
@@ -16283,8 +16283,8 @@ var require_util6 = __commonJS({
         if (!part.includes("=")) {
           throw new Error("Invalid unparsed");
         }
-        const [key, ...value] = part.split("=");
-        const trimmedKey = key.trim();
+        const [key2, ...value] = part.split("=");
+        const trimmedKey = key2.trim();
         const joinedValue = value.join("=");
         validateCookieName(trimmedKey);
         validateCookieValue(joinedValue);
@@ -17916,7 +17916,7 @@ var require_websocket = __commonJS({
     var { establishWebSocketConnection, closeWebSocketConnection } = require_connection();
     var { ByteParser } = require_receiver();
     var { kEnumerableProperty, isBlobLike } = require_util();
-    var { getGlobalDispatcher } = require_global2();
+    var { getGlobalDispatcher: getGlobalDispatcher2 } = require_global2();
     var { types: types2 } = __require("node:util");
     var { ErrorEvent, CloseEvent } = require_events();
     var { SendQueue } = require_sender();
@@ -18234,7 +18234,7 @@ var require_websocket = __commonJS({
       {
         key: "dispatcher",
         converter: webidl.converters.any,
-        defaultValue: () => getGlobalDispatcher()
+        defaultValue: () => getGlobalDispatcher2()
       },
       {
         key: "headers",
@@ -18311,7 +18311,7 @@ var require_eventsource_stream = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource-stream.js"(exports2, module) {
     "use strict";
     var buffer3 = __require("node:buffer");
-    var { Transform: Transform3 } = __require("node:stream");
+    var { Transform: Transform2 } = __require("node:stream");
     var { isASCIINumber, isValidLastEventId } = require_util8();
     var BOM = [239, 187, 191];
     var LF = 10;
@@ -18361,7 +18361,7 @@ var require_eventsource_stream = __commonJS({
       error2.aborted = false;
       return error2;
     }
-    var EventSourceStream = class extends Transform3 {
+    var EventSourceStream = class extends Transform2 {
       /**
        * @type {eventSourceSettings}
        */
@@ -18715,7 +18715,7 @@ ${value}`;
 var require_eventsource = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource.js"(exports2, module) {
     "use strict";
-    var { pipeline: pipeline4 } = __require("node:stream");
+    var { pipeline: pipeline3 } = __require("node:stream");
     var { fetching } = require_fetch();
     var { makeRequest } = require_request2();
     var { webidl } = require_webidl();
@@ -18726,7 +18726,7 @@ var require_eventsource = __commonJS({
     var { delay: delay4 } = require_util8();
     var { kEnumerableProperty } = require_util();
     var { environmentSettingsObject } = require_util2();
-    var { getGlobalDispatcher } = require_global2();
+    var { getGlobalDispatcher: getGlobalDispatcher2 } = require_global2();
     var experimentalWarned = false;
     var defaultReconnectionTime = 3e3;
     var CONNECTING = 0;
@@ -18875,7 +18875,7 @@ var require_eventsource = __commonJS({
               ));
             }
           });
-          pipeline4(
+          pipeline3(
             response.body.stream,
             eventSourceStream,
             (error2) => {
@@ -19001,7 +19001,7 @@ var require_eventsource = __commonJS({
         key: "dispatcher",
         // undici only
         converter: webidl.converters.any,
-        defaultValue: () => getGlobalDispatcher()
+        defaultValue: () => getGlobalDispatcher2()
       }
     ]);
     module.exports = {
@@ -19033,7 +19033,7 @@ var require_undici = __commonJS({
     var MockPool = require_mock_pool();
     var mockErrors = require_mock_errors();
     var RetryHandler = require_retry_handler();
-    var { getGlobalDispatcher, setGlobalDispatcher } = require_global2();
+    var { getGlobalDispatcher: getGlobalDispatcher2, setGlobalDispatcher } = require_global2();
     var DecoratorHandler = require_decorator_handler();
     var RedirectHandler = require_redirect_handler();
     var createRedirectInterceptor = require_redirect_interceptor();
@@ -19089,7 +19089,7 @@ var require_undici = __commonJS({
           }
           url2 = util5.parseURL(url2);
         }
-        const { agent, dispatcher = getGlobalDispatcher() } = opts;
+        const { agent, dispatcher = getGlobalDispatcher2() } = opts;
         if (agent) {
           throw new InvalidArgumentError("unsupported opts.agent. Did you mean opts.client?");
         }
@@ -19102,9 +19102,9 @@ var require_undici = __commonJS({
       };
     }
     module.exports.setGlobalDispatcher = setGlobalDispatcher;
-    module.exports.getGlobalDispatcher = getGlobalDispatcher;
+    module.exports.getGlobalDispatcher = getGlobalDispatcher2;
     var fetchImpl = require_fetch().fetch;
-    module.exports.fetch = async function fetch3(init, options = void 0) {
+    module.exports.fetch = async function fetch2(init, options = void 0) {
       try {
         return await fetchImpl(init, options);
       } catch (err) {
@@ -19230,11 +19230,11 @@ var require_visit = __commonJS({
     visit.BREAK = BREAK;
     visit.SKIP = SKIP;
     visit.REMOVE = REMOVE;
-    function visit_(key, node, visitor, path13) {
-      const ctrl = callVisitor(key, node, visitor, path13);
+    function visit_(key2, node, visitor, path13) {
+      const ctrl = callVisitor(key2, node, visitor, path13);
       if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path13, ctrl);
-        return visit_(key, ctrl, visitor, path13);
+        replaceNode(key2, path13, ctrl);
+        return visit_(key2, ctrl, visitor, path13);
       }
       if (typeof ctrl !== "symbol") {
         if (identity.isCollection(node)) {
@@ -19278,11 +19278,11 @@ var require_visit = __commonJS({
     visitAsync.BREAK = BREAK;
     visitAsync.SKIP = SKIP;
     visitAsync.REMOVE = REMOVE;
-    async function visitAsync_(key, node, visitor, path13) {
-      const ctrl = await callVisitor(key, node, visitor, path13);
+    async function visitAsync_(key2, node, visitor, path13) {
+      const ctrl = await callVisitor(key2, node, visitor, path13);
       if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path13, ctrl);
-        return visitAsync_(key, ctrl, visitor, path13);
+        replaceNode(key2, path13, ctrl);
+        return visitAsync_(key2, ctrl, visitor, path13);
       }
       if (typeof ctrl !== "symbol") {
         if (identity.isCollection(node)) {
@@ -19332,27 +19332,27 @@ var require_visit = __commonJS({
       }
       return visitor;
     }
-    function callVisitor(key, node, visitor, path13) {
+    function callVisitor(key2, node, visitor, path13) {
       if (typeof visitor === "function")
-        return visitor(key, node, path13);
+        return visitor(key2, node, path13);
       if (identity.isMap(node))
-        return visitor.Map?.(key, node, path13);
+        return visitor.Map?.(key2, node, path13);
       if (identity.isSeq(node))
-        return visitor.Seq?.(key, node, path13);
+        return visitor.Seq?.(key2, node, path13);
       if (identity.isPair(node))
-        return visitor.Pair?.(key, node, path13);
+        return visitor.Pair?.(key2, node, path13);
       if (identity.isScalar(node))
-        return visitor.Scalar?.(key, node, path13);
+        return visitor.Scalar?.(key2, node, path13);
       if (identity.isAlias(node))
-        return visitor.Alias?.(key, node, path13);
+        return visitor.Alias?.(key2, node, path13);
       return void 0;
     }
-    function replaceNode(key, path13, node) {
+    function replaceNode(key2, path13, node) {
       const parent = path13[path13.length - 1];
       if (identity.isCollection(parent)) {
-        parent.items[key] = node;
+        parent.items[key2] = node;
       } else if (identity.isPair(parent)) {
-        if (key === "key")
+        if (key2 === "key")
           parent.key = node;
         else
           parent.value = node;
@@ -19613,7 +19613,7 @@ var require_anchors = __commonJS({
 var require_applyReviver = __commonJS({
   "node_modules/yaml/dist/doc/applyReviver.js"(exports2) {
     "use strict";
-    function applyReviver(reviver, obj, key, val) {
+    function applyReviver(reviver, obj, key2, val) {
       if (val && typeof val === "object") {
         if (Array.isArray(val)) {
           for (let i = 0, len = val.length; i < len; ++i) {
@@ -19653,7 +19653,7 @@ var require_applyReviver = __commonJS({
           }
         }
       }
-      return reviver.call(obj, key, val);
+      return reviver.call(obj, key2, val);
     }
     exports2.applyReviver = applyReviver;
   }
@@ -20016,14 +20016,14 @@ var require_Collection = __commonJS({
         if (isEmptyPath(path13))
           this.add(value);
         else {
-          const [key, ...rest] = path13;
-          const node = this.get(key, true);
+          const [key2, ...rest] = path13;
+          const node = this.get(key2, true);
           if (identity.isCollection(node))
             node.addIn(rest, value);
           else if (node === void 0 && this.schema)
-            this.set(key, collectionFromPath(this.schema, rest, value));
+            this.set(key2, collectionFromPath(this.schema, rest, value));
           else
-            throw new Error(`Expected YAML collection at ${key}. Remaining path: ${rest}`);
+            throw new Error(`Expected YAML collection at ${key2}. Remaining path: ${rest}`);
         }
       }
       /**
@@ -20031,14 +20031,14 @@ var require_Collection = __commonJS({
        * @returns `true` if the item was found and removed.
        */
       deleteIn(path13) {
-        const [key, ...rest] = path13;
+        const [key2, ...rest] = path13;
         if (rest.length === 0)
-          return this.delete(key);
-        const node = this.get(key, true);
+          return this.delete(key2);
+        const node = this.get(key2, true);
         if (identity.isCollection(node))
           return node.deleteIn(rest);
         else
-          throw new Error(`Expected YAML collection at ${key}. Remaining path: ${rest}`);
+          throw new Error(`Expected YAML collection at ${key2}. Remaining path: ${rest}`);
       }
       /**
        * Returns item at `key`, or `undefined` if not found. By default unwraps
@@ -20046,8 +20046,8 @@ var require_Collection = __commonJS({
        * `true` (collections are always returned intact).
        */
       getIn(path13, keepScalar) {
-        const [key, ...rest] = path13;
-        const node = this.get(key, true);
+        const [key2, ...rest] = path13;
+        const node = this.get(key2, true);
         if (rest.length === 0)
           return !keepScalar && identity.isScalar(node) ? node.value : node;
         else
@@ -20065,10 +20065,10 @@ var require_Collection = __commonJS({
        * Checks if the collection includes a value with the key `key`.
        */
       hasIn(path13) {
-        const [key, ...rest] = path13;
+        const [key2, ...rest] = path13;
         if (rest.length === 0)
-          return this.has(key);
-        const node = this.get(key, true);
+          return this.has(key2);
+        const node = this.get(key2, true);
         return identity.isCollection(node) ? node.hasIn(rest) : false;
       }
       /**
@@ -20076,17 +20076,17 @@ var require_Collection = __commonJS({
        * boolean to add/remove the item from the set.
        */
       setIn(path13, value) {
-        const [key, ...rest] = path13;
+        const [key2, ...rest] = path13;
         if (rest.length === 0) {
-          this.set(key, value);
+          this.set(key2, value);
         } else {
-          const node = this.get(key, true);
+          const node = this.get(key2, true);
           if (identity.isCollection(node))
             node.setIn(rest, value);
           else if (node === void 0 && this.schema)
-            this.set(key, collectionFromPath(this.schema, rest, value));
+            this.set(key2, collectionFromPath(this.schema, rest, value));
           else
-            throw new Error(`Expected YAML collection at ${key}. Remaining path: ${rest}`);
+            throw new Error(`Expected YAML collection at ${key2}. Remaining path: ${rest}`);
         }
       }
     };
@@ -20664,19 +20664,19 @@ var require_stringifyPair = __commonJS({
     var Scalar = require_Scalar();
     var stringify = require_stringify();
     var stringifyComment = require_stringifyComment();
-    function stringifyPair({ key, value }, ctx, onComment, onChompKeep) {
+    function stringifyPair({ key: key2, value }, ctx, onComment, onChompKeep) {
       const { allNullValues, doc, indent, indentStep, options: { commentString, indentSeq, simpleKeys } } = ctx;
-      let keyComment = identity.isNode(key) && key.comment || null;
+      let keyComment = identity.isNode(key2) && key2.comment || null;
       if (simpleKeys) {
         if (keyComment) {
           throw new Error("With simple keys, key nodes cannot have comments");
         }
-        if (identity.isCollection(key) || !identity.isNode(key) && typeof key === "object") {
+        if (identity.isCollection(key2) || !identity.isNode(key2) && typeof key2 === "object") {
           const msg = "With simple keys, collection cannot be used as a key value";
           throw new Error(msg);
         }
       }
-      let explicitKey = !simpleKeys && (!key || keyComment && value == null && !ctx.inFlow || identity.isCollection(key) || (identity.isScalar(key) ? key.type === Scalar.Scalar.BLOCK_FOLDED || key.type === Scalar.Scalar.BLOCK_LITERAL : typeof key === "object"));
+      let explicitKey = !simpleKeys && (!key2 || keyComment && value == null && !ctx.inFlow || identity.isCollection(key2) || (identity.isScalar(key2) ? key2.type === Scalar.Scalar.BLOCK_FOLDED || key2.type === Scalar.Scalar.BLOCK_LITERAL : typeof key2 === "object"));
       ctx = Object.assign({}, ctx, {
         allNullValues: false,
         implicitKey: !explicitKey && (simpleKeys || !allNullValues),
@@ -20684,7 +20684,7 @@ var require_stringifyPair = __commonJS({
       });
       let keyCommentDone = false;
       let chompKeep = false;
-      let str = stringify.stringify(key, ctx, () => keyCommentDone = true, () => chompKeep = true);
+      let str = stringify.stringify(key2, ctx, () => keyCommentDone = true, () => chompKeep = true);
       if (!explicitKey && !ctx.inFlow && str.length > 1024) {
         if (simpleKeys)
           throw new Error("With simple keys, single line scalar must not span more than 1024 characters");
@@ -20828,7 +20828,7 @@ var require_merge = __commonJS({
       }),
       stringify: () => MERGE_KEY
     };
-    var isMergeKey = (ctx, key) => (merge2.identify(key) || identity.isScalar(key) && (!key.type || key.type === Scalar.Scalar.PLAIN) && merge2.identify(key.value)) && ctx?.doc.schema.tags.some((tag) => tag.tag === merge2.tag && tag.default);
+    var isMergeKey = (ctx, key2) => (merge2.identify(key2) || identity.isScalar(key2) && (!key2.type || key2.type === Scalar.Scalar.PLAIN) && merge2.identify(key2.value)) && ctx?.doc.schema.tags.some((tag) => tag.tag === merge2.tag && tag.default);
     function addMergeToJSMap(ctx, map, value) {
       const source = resolveAliasValue(ctx, value);
       if (identity.isSeq(source))
@@ -20845,14 +20845,14 @@ var require_merge = __commonJS({
       if (!identity.isMap(source))
         throw new Error("Merge sources must be maps or map aliases");
       const srcMap = source.toJSON(null, ctx, Map);
-      for (const [key, value2] of srcMap) {
+      for (const [key2, value2] of srcMap) {
         if (map instanceof Map) {
-          if (!map.has(key))
-            map.set(key, value2);
+          if (!map.has(key2))
+            map.set(key2, value2);
         } else if (map instanceof Set) {
-          map.add(key);
-        } else if (!Object.prototype.hasOwnProperty.call(map, key)) {
-          Object.defineProperty(map, key, {
+          map.add(key2);
+        } else if (!Object.prototype.hasOwnProperty.call(map, key2)) {
+          Object.defineProperty(map, key2, {
             value: value2,
             writable: true,
             enumerable: true,
@@ -20880,19 +20880,19 @@ var require_addPairToJSMap = __commonJS({
     var stringify = require_stringify();
     var identity = require_identity();
     var toJS = require_toJS();
-    function addPairToJSMap(ctx, map, { key, value }) {
-      if (identity.isNode(key) && key.addToJSMap)
-        key.addToJSMap(ctx, map, value);
-      else if (merge2.isMergeKey(ctx, key))
+    function addPairToJSMap(ctx, map, { key: key2, value }) {
+      if (identity.isNode(key2) && key2.addToJSMap)
+        key2.addToJSMap(ctx, map, value);
+      else if (merge2.isMergeKey(ctx, key2))
         merge2.addMergeToJSMap(ctx, map, value);
       else {
-        const jsKey = toJS.toJS(key, "", ctx);
+        const jsKey = toJS.toJS(key2, "", ctx);
         if (map instanceof Map) {
           map.set(jsKey, toJS.toJS(value, jsKey, ctx));
         } else if (map instanceof Set) {
           map.add(jsKey);
         } else {
-          const stringKey = stringifyKey(key, jsKey, ctx);
+          const stringKey = stringifyKey(key2, jsKey, ctx);
           const jsValue = toJS.toJS(value, stringKey, ctx);
           if (stringKey in map)
             Object.defineProperty(map, stringKey, {
@@ -20907,19 +20907,19 @@ var require_addPairToJSMap = __commonJS({
       }
       return map;
     }
-    function stringifyKey(key, jsKey, ctx) {
+    function stringifyKey(key2, jsKey, ctx) {
       if (jsKey === null)
         return "";
       if (typeof jsKey !== "object")
         return String(jsKey);
-      if (identity.isNode(key) && ctx?.doc) {
+      if (identity.isNode(key2) && ctx?.doc) {
         const strCtx = stringify.createStringifyContext(ctx.doc, {});
         strCtx.anchors = /* @__PURE__ */ new Set();
         for (const node of ctx.anchors.keys())
           strCtx.anchors.add(node.anchor);
         strCtx.inFlow = true;
         strCtx.inStringifyKey = true;
-        const strKey = key.toString(strCtx);
+        const strKey = key2.toString(strCtx);
         if (!ctx.mapKeyWarned) {
           let jsonStr = JSON.stringify(strKey);
           if (jsonStr.length > 40)
@@ -20943,24 +20943,24 @@ var require_Pair = __commonJS({
     var stringifyPair = require_stringifyPair();
     var addPairToJSMap = require_addPairToJSMap();
     var identity = require_identity();
-    function createPair(key, value, ctx) {
-      const k = createNode.createNode(key, void 0, ctx);
+    function createPair(key2, value, ctx) {
+      const k = createNode.createNode(key2, void 0, ctx);
       const v = createNode.createNode(value, void 0, ctx);
       return new Pair(k, v);
     }
     var Pair = class _Pair {
-      constructor(key, value = null) {
+      constructor(key2, value = null) {
         Object.defineProperty(this, identity.NODE_TYPE, { value: identity.PAIR });
-        this.key = key;
+        this.key = key2;
         this.value = value;
       }
       clone(schema) {
-        let { key, value } = this;
-        if (identity.isNode(key))
-          key = key.clone(schema);
+        let { key: key2, value } = this;
+        if (identity.isNode(key2))
+          key2 = key2.clone(schema);
         if (identity.isNode(value))
           value = value.clone(schema);
-        return new _Pair(key, value);
+        return new _Pair(key2, value);
       }
       toJSON(_, ctx) {
         const pair = ctx?.mapAsMap ? /* @__PURE__ */ new Map() : {};
@@ -21136,11 +21136,11 @@ var require_YAMLMap = __commonJS({
     var identity = require_identity();
     var Pair = require_Pair();
     var Scalar = require_Scalar();
-    function findPair(items, key) {
-      const k = identity.isScalar(key) ? key.value : key;
+    function findPair(items, key2) {
+      const k = identity.isScalar(key2) ? key2.value : key2;
       for (const it of items) {
         if (identity.isPair(it)) {
-          if (it.key === key || it.key === k)
+          if (it.key === key2 || it.key === k)
             return it;
           if (identity.isScalar(it.key) && it.key.value === k)
             return it;
@@ -21163,20 +21163,20 @@ var require_YAMLMap = __commonJS({
       static from(schema, obj, ctx) {
         const { keepUndefined, replacer } = ctx;
         const map = new this(schema);
-        const add = (key, value) => {
+        const add = (key2, value) => {
           if (typeof replacer === "function")
-            value = replacer.call(obj, key, value);
-          else if (Array.isArray(replacer) && !replacer.includes(key))
+            value = replacer.call(obj, key2, value);
+          else if (Array.isArray(replacer) && !replacer.includes(key2))
             return;
           if (value !== void 0 || keepUndefined)
-            map.items.push(Pair.createPair(key, value, ctx));
+            map.items.push(Pair.createPair(key2, value, ctx));
         };
         if (obj instanceof Map) {
-          for (const [key, value] of obj)
-            add(key, value);
+          for (const [key2, value] of obj)
+            add(key2, value);
         } else if (obj && typeof obj === "object") {
-          for (const key of Object.keys(obj))
-            add(key, obj[key]);
+          for (const key2 of Object.keys(obj))
+            add(key2, obj[key2]);
         }
         if (typeof schema.sortMapEntries === "function") {
           map.items.sort(schema.sortMapEntries);
@@ -21216,23 +21216,23 @@ var require_YAMLMap = __commonJS({
           this.items.push(_pair);
         }
       }
-      delete(key) {
-        const it = findPair(this.items, key);
+      delete(key2) {
+        const it = findPair(this.items, key2);
         if (!it)
           return false;
         const del = this.items.splice(this.items.indexOf(it), 1);
         return del.length > 0;
       }
-      get(key, keepScalar) {
-        const it = findPair(this.items, key);
+      get(key2, keepScalar) {
+        const it = findPair(this.items, key2);
         const node = it?.value;
         return (!keepScalar && identity.isScalar(node) ? node.value : node) ?? void 0;
       }
-      has(key) {
-        return !!findPair(this.items, key);
+      has(key2) {
+        return !!findPair(this.items, key2);
       }
-      set(key, value) {
-        this.add(new Pair.Pair(key, value), true);
+      set(key2, value) {
+        this.add(new Pair.Pair(key2, value), true);
       }
       /**
        * @param ctx - Conversion context, originally set in Document#toJS()
@@ -21321,15 +21321,15 @@ var require_YAMLSeq = __commonJS({
        *
        * @returns `true` if the item was found and removed.
        */
-      delete(key) {
-        const idx = asItemIndex(key);
+      delete(key2) {
+        const idx = asItemIndex(key2);
         if (typeof idx !== "number")
           return false;
         const del = this.items.splice(idx, 1);
         return del.length > 0;
       }
-      get(key, keepScalar) {
-        const idx = asItemIndex(key);
+      get(key2, keepScalar) {
+        const idx = asItemIndex(key2);
         if (typeof idx !== "number")
           return void 0;
         const it = this.items[idx];
@@ -21341,8 +21341,8 @@ var require_YAMLSeq = __commonJS({
        * `key` must contain a representation of an integer for this to succeed.
        * It may be wrapped in a `Scalar`.
        */
-      has(key) {
-        const idx = asItemIndex(key);
+      has(key2) {
+        const idx = asItemIndex(key2);
         return typeof idx === "number" && idx < this.items.length;
       }
       /**
@@ -21352,10 +21352,10 @@ var require_YAMLSeq = __commonJS({
        * If `key` does not contain a representation of an integer, this will throw.
        * It may be wrapped in a `Scalar`.
        */
-      set(key, value) {
-        const idx = asItemIndex(key);
+      set(key2, value) {
+        const idx = asItemIndex(key2);
         if (typeof idx !== "number")
-          throw new Error(`Expected a valid index, not ${key}.`);
+          throw new Error(`Expected a valid index, not ${key2}.`);
         const prev = this.items[idx];
         if (identity.isScalar(prev) && Scalar.isScalarValue(value))
           prev.value = value;
@@ -21389,8 +21389,8 @@ var require_YAMLSeq = __commonJS({
           let i = 0;
           for (let it of obj) {
             if (typeof replacer === "function") {
-              const key = obj instanceof Set ? it : String(i++);
-              it = replacer.call(obj, key, it);
+              const key2 = obj instanceof Set ? it : String(i++);
+              it = replacer.call(obj, key2, it);
             }
             seq.items.push(createNode.createNode(it, void 0, ctx));
           }
@@ -21398,8 +21398,8 @@ var require_YAMLSeq = __commonJS({
         return seq;
       }
     };
-    function asItemIndex(key) {
-      let idx = identity.isScalar(key) ? key.value : key;
+    function asItemIndex(key2) {
+      let idx = identity.isScalar(key2) ? key2.value : key2;
       if (idx && typeof idx === "string")
         idx = Number(idx);
       return typeof idx === "number" && Number.isInteger(idx) && idx >= 0 ? idx : null;
@@ -21813,25 +21813,25 @@ ${cn.comment}` : item.comment;
         for (let it of iterable) {
           if (typeof replacer === "function")
             it = replacer.call(iterable, String(i++), it);
-          let key, value;
+          let key2, value;
           if (Array.isArray(it)) {
             if (it.length === 2) {
-              key = it[0];
+              key2 = it[0];
               value = it[1];
             } else
               throw new TypeError(`Expected [key, value] tuple: ${it}`);
           } else if (it && it instanceof Object) {
             const keys = Object.keys(it);
             if (keys.length === 1) {
-              key = keys[0];
-              value = it[key];
+              key2 = keys[0];
+              value = it[key2];
             } else {
               throw new TypeError(`Expected tuple with one key, not ${keys.length} keys`);
             }
           } else {
-            key = it;
+            key2 = it;
           }
-          pairs2.items.push(Pair.createPair(key, value, ctx));
+          pairs2.items.push(Pair.createPair(key2, value, ctx));
         }
       return pairs2;
     }
@@ -21878,16 +21878,16 @@ var require_omap = __commonJS({
         if (ctx?.onCreate)
           ctx.onCreate(map);
         for (const pair of this.items) {
-          let key, value;
+          let key2, value;
           if (identity.isPair(pair)) {
-            key = toJS.toJS(pair.key, "", ctx);
-            value = toJS.toJS(pair.value, key, ctx);
+            key2 = toJS.toJS(pair.key, "", ctx);
+            value = toJS.toJS(pair.value, key2, ctx);
           } else {
-            key = toJS.toJS(pair, "", ctx);
+            key2 = toJS.toJS(pair, "", ctx);
           }
-          if (map.has(key))
+          if (map.has(key2))
             throw new Error("Ordered maps must not include duplicate keys");
-          map.set(key, value);
+          map.set(key2, value);
         }
         return map;
       }
@@ -21908,12 +21908,12 @@ var require_omap = __commonJS({
       resolve(seq, onError) {
         const pairs$1 = pairs.resolvePairs(seq, onError);
         const seenKeys = [];
-        for (const { key } of pairs$1.items) {
-          if (identity.isScalar(key)) {
-            if (seenKeys.includes(key.value)) {
-              onError(`Ordered maps must not include duplicate keys: ${key.value}`);
+        for (const { key: key2 } of pairs$1.items) {
+          if (identity.isScalar(key2)) {
+            if (seenKeys.includes(key2.value)) {
+              onError(`Ordered maps must not include duplicate keys: ${key2.value}`);
             } else {
-              seenKeys.push(key.value);
+              seenKeys.push(key2.value);
             }
           }
         }
@@ -22098,14 +22098,14 @@ var require_set = __commonJS({
         super(schema);
         this.tag = _YAMLSet.tag;
       }
-      add(key) {
+      add(key2) {
         let pair;
-        if (identity.isPair(key))
-          pair = key;
-        else if (key && typeof key === "object" && "key" in key && "value" in key && key.value === null)
-          pair = new Pair.Pair(key.key, null);
+        if (identity.isPair(key2))
+          pair = key2;
+        else if (key2 && typeof key2 === "object" && "key" in key2 && "value" in key2 && key2.value === null)
+          pair = new Pair.Pair(key2.key, null);
         else
-          pair = new Pair.Pair(key, null);
+          pair = new Pair.Pair(key2, null);
         const prev = YAMLMap.findPair(this.items, pair.key);
         if (!prev)
           this.items.push(pair);
@@ -22114,18 +22114,18 @@ var require_set = __commonJS({
        * If `keepPair` is `true`, returns the Pair matching `key`.
        * Otherwise, returns the value of that Pair's key.
        */
-      get(key, keepPair) {
-        const pair = YAMLMap.findPair(this.items, key);
+      get(key2, keepPair) {
+        const pair = YAMLMap.findPair(this.items, key2);
         return !keepPair && identity.isPair(pair) ? identity.isScalar(pair.key) ? pair.key.value : pair.key : pair;
       }
-      set(key, value) {
+      set(key2, value) {
         if (typeof value !== "boolean")
           throw new Error(`Expected boolean value for set(key, value) in a YAML set, not ${typeof value}`);
-        const prev = YAMLMap.findPair(this.items, key);
+        const prev = YAMLMap.findPair(this.items, key2);
         if (prev && !value) {
           this.items.splice(this.items.indexOf(prev), 1);
         } else if (!prev && value) {
-          this.items.push(new Pair.Pair(key));
+          this.items.push(new Pair.Pair(key2));
         }
       }
       toJSON(_, ctx) {
@@ -22372,7 +22372,7 @@ var require_tags = __commonJS({
         if (Array.isArray(customTags))
           tags2 = [];
         else {
-          const keys = Array.from(schemas.keys()).filter((key) => key !== "yaml11").map((key) => JSON.stringify(key)).join(", ");
+          const keys = Array.from(schemas.keys()).filter((key2) => key2 !== "yaml11").map((key2) => JSON.stringify(key2)).join(", ");
           throw new Error(`Unknown schema "${schemaName}"; use one of ${keys} or define customTags array`);
         }
       }
@@ -22388,7 +22388,7 @@ var require_tags = __commonJS({
         const tagObj = typeof tag === "string" ? tagsByName[tag] : tag;
         if (!tagObj) {
           const tagName = JSON.stringify(tag);
-          const keys = Object.keys(tagsByName).map((key) => JSON.stringify(key)).join(", ");
+          const keys = Object.keys(tagsByName).map((key2) => JSON.stringify(key2)).join(", ");
           throw new Error(`Unknown custom tag ${tagName}; use one of ${keys}`);
         }
         if (!tags3.includes(tagObj))
@@ -22652,8 +22652,8 @@ var require_Document = __commonJS({
        * Convert a key and a value into a `Pair` using the current schema,
        * recursively wrapping all values as `Scalar` or `Collection` nodes.
        */
-      createPair(key, value, options = {}) {
-        const k = this.createNode(key, null, options);
+      createPair(key2, value, options = {}) {
+        const k = this.createNode(key2, null, options);
         const v = this.createNode(value, null, options);
         return new Pair.Pair(k, v);
       }
@@ -22661,8 +22661,8 @@ var require_Document = __commonJS({
        * Removes a value from the document.
        * @returns `true` if the item was found and removed.
        */
-      delete(key) {
-        return assertCollection(this.contents) ? this.contents.delete(key) : false;
+      delete(key2) {
+        return assertCollection(this.contents) ? this.contents.delete(key2) : false;
       }
       /**
        * Removes a value from the document.
@@ -22682,8 +22682,8 @@ var require_Document = __commonJS({
        * scalar values from their surrounding node; to disable set `keepScalar` to
        * `true` (collections are always returned intact).
        */
-      get(key, keepScalar) {
-        return identity.isCollection(this.contents) ? this.contents.get(key, keepScalar) : void 0;
+      get(key2, keepScalar) {
+        return identity.isCollection(this.contents) ? this.contents.get(key2, keepScalar) : void 0;
       }
       /**
        * Returns item at `path`, or `undefined` if not found. By default unwraps
@@ -22698,8 +22698,8 @@ var require_Document = __commonJS({
       /**
        * Checks if the document includes a value with the key `key`.
        */
-      has(key) {
-        return identity.isCollection(this.contents) ? this.contents.has(key) : false;
+      has(key2) {
+        return identity.isCollection(this.contents) ? this.contents.has(key2) : false;
       }
       /**
        * Checks if the document includes a value at `path`.
@@ -22713,11 +22713,11 @@ var require_Document = __commonJS({
        * Sets a value in this document. For `!!set`, `value` needs to be a
        * boolean to add/remove the item from the set.
        */
-      set(key, value) {
+      set(key2, value) {
         if (this.contents == null) {
-          this.contents = Collection2.collectionFromPath(this.schema, [key], value);
+          this.contents = Collection2.collectionFromPath(this.schema, [key2], value);
         } else if (assertCollection(this.contents)) {
-          this.contents.set(key, value);
+          this.contents.set(key2, value);
         }
       }
       /**
@@ -23025,24 +23025,24 @@ var require_resolve_props = __commonJS({
 var require_util_contains_newline = __commonJS({
   "node_modules/yaml/dist/compose/util-contains-newline.js"(exports2) {
     "use strict";
-    function containsNewline(key) {
-      if (!key)
+    function containsNewline(key2) {
+      if (!key2)
         return null;
-      switch (key.type) {
+      switch (key2.type) {
         case "alias":
         case "scalar":
         case "double-quoted-scalar":
         case "single-quoted-scalar":
-          if (key.source.includes("\n"))
+          if (key2.source.includes("\n"))
             return true;
-          if (key.end) {
-            for (const st of key.end)
+          if (key2.end) {
+            for (const st of key2.end)
               if (st.type === "newline")
                 return true;
           }
           return false;
         case "flow-collection":
-          for (const it of key.items) {
+          for (const it of key2.items) {
             for (const st of it.start)
               if (st.type === "newline")
                 return true;
@@ -23116,10 +23116,10 @@ var require_resolve_block_map = __commonJS({
       let offset = bm.offset;
       let commentEnd = null;
       for (const collItem of bm.items) {
-        const { start, key, sep: sep13, value } = collItem;
+        const { start, key: key2, sep: sep13, value } = collItem;
         const keyProps = resolveProps.resolveProps(start, {
           indicator: "explicit-key-ind",
-          next: key ?? sep13?.[0],
+          next: key2 ?? sep13?.[0],
           offset,
           onError,
           parentIndent: bm.indent,
@@ -23127,10 +23127,10 @@ var require_resolve_block_map = __commonJS({
         });
         const implicitKey = !keyProps.found;
         if (implicitKey) {
-          if (key) {
-            if (key.type === "block-seq")
+          if (key2) {
+            if (key2.type === "block-seq")
               onError(offset, "BLOCK_AS_IMPLICIT_KEY", "A block sequence may not be used as an implicit map key");
-            else if ("indent" in key && key.indent !== bm.indent)
+            else if ("indent" in key2 && key2.indent !== bm.indent)
               onError(offset, "BAD_INDENT", startColMsg);
           }
           if (!keyProps.anchor && !keyProps.tag && !sep13) {
@@ -23143,17 +23143,17 @@ var require_resolve_block_map = __commonJS({
             }
             continue;
           }
-          if (keyProps.newlineAfterProp || utilContainsNewline.containsNewline(key)) {
-            onError(key ?? start[start.length - 1], "MULTILINE_IMPLICIT_KEY", "Implicit keys need to be on a single line");
+          if (keyProps.newlineAfterProp || utilContainsNewline.containsNewline(key2)) {
+            onError(key2 ?? start[start.length - 1], "MULTILINE_IMPLICIT_KEY", "Implicit keys need to be on a single line");
           }
         } else if (keyProps.found?.indent !== bm.indent) {
           onError(offset, "BAD_INDENT", startColMsg);
         }
         ctx.atKey = true;
         const keyStart = keyProps.end;
-        const keyNode = key ? composeNode(ctx, key, keyProps, onError) : composeEmptyNode(ctx, keyStart, start, null, keyProps, onError);
+        const keyNode = key2 ? composeNode(ctx, key2, keyProps, onError) : composeEmptyNode(ctx, keyStart, start, null, keyProps, onError);
         if (ctx.schema.compat)
-          utilFlowIndentCheck.flowIndentCheck(bm.indent, key, onError);
+          utilFlowIndentCheck.flowIndentCheck(bm.indent, key2, onError);
         ctx.atKey = false;
         if (utilMapIncludes.mapIncludes(ctx, map.items, keyNode))
           onError(keyStart, "DUPLICATE_KEY", "Map keys must be unique");
@@ -23163,7 +23163,7 @@ var require_resolve_block_map = __commonJS({
           offset: keyNode.range[2],
           onError,
           parentIndent: bm.indent,
-          startOnNewline: !key || key.type === "block-scalar"
+          startOnNewline: !key2 || key2.type === "block-scalar"
         });
         offset = valueProps.end;
         if (valueProps.found) {
@@ -23327,11 +23327,11 @@ var require_resolve_flow_collection = __commonJS({
       let offset = fc.offset + fc.start.source.length;
       for (let i = 0; i < fc.items.length; ++i) {
         const collItem = fc.items[i];
-        const { start, key, sep: sep13, value } = collItem;
+        const { start, key: key2, sep: sep13, value } = collItem;
         const props = resolveProps.resolveProps(start, {
           flow: fcName,
           indicator: "explicit-key-ind",
-          next: key ?? sep13?.[0],
+          next: key2 ?? sep13?.[0],
           offset,
           onError,
           parentIndent: fc.indent,
@@ -23352,9 +23352,9 @@ var require_resolve_flow_collection = __commonJS({
             offset = props.end;
             continue;
           }
-          if (!isMap2 && ctx.options.strict && utilContainsNewline.containsNewline(key))
+          if (!isMap2 && ctx.options.strict && utilContainsNewline.containsNewline(key2))
             onError(
-              key,
+              key2,
               // checked by containsNewline()
               "MULTILINE_IMPLICIT_KEY",
               "Implicit keys of flow sequence pairs need to be on a single line"
@@ -23401,8 +23401,8 @@ var require_resolve_flow_collection = __commonJS({
         } else {
           ctx.atKey = true;
           const keyStart = props.end;
-          const keyNode = key ? composeNode(ctx, key, props, onError) : composeEmptyNode(ctx, keyStart, start, null, props, onError);
-          if (isBlock(key))
+          const keyNode = key2 ? composeNode(ctx, key2, props, onError) : composeEmptyNode(ctx, keyStart, start, null, props, onError);
+          if (isBlock(key2))
             onError(keyNode.range, "BLOCK_IN_FLOW", blockMsg);
           ctx.atKey = false;
           const valueProps = resolveProps.resolveProps(sep13 ?? [], {
@@ -24552,9 +24552,9 @@ var require_cst_scalar = __commonJS({
         ];
         if (!addEndtoBlockProps(props, "end" in token ? token.end : void 0))
           props.push({ type: "newline", offset: -1, indent, source: "\n" });
-        for (const key of Object.keys(token))
-          if (key !== "type" && key !== "offset")
-            delete token[key];
+        for (const key2 of Object.keys(token))
+          if (key2 !== "type" && key2 !== "offset")
+            delete token[key2];
         Object.assign(token, { type: "block-scalar", indent, props, source: body2 });
       }
     }
@@ -24602,9 +24602,9 @@ var require_cst_scalar = __commonJS({
         default: {
           const indent = "indent" in token ? token.indent : -1;
           const end = "end" in token && Array.isArray(token.end) ? token.end.filter((st) => st.type === "space" || st.type === "comment" || st.type === "newline") : [];
-          for (const key of Object.keys(token))
-            if (key !== "type" && key !== "offset")
-              delete token[key];
+          for (const key2 of Object.keys(token))
+            if (key2 !== "type" && key2 !== "offset")
+              delete token[key2];
           Object.assign(token, { type, indent, source, end });
         }
       }
@@ -24659,12 +24659,12 @@ var require_cst_stringify = __commonJS({
         }
       }
     }
-    function stringifyItem({ start, key, sep: sep13, value }) {
+    function stringifyItem({ start, key: key2, sep: sep13, value }) {
       let res = "";
       for (const st of start)
         res += st.source;
-      if (key)
-        res += stringifyToken(key);
+      if (key2)
+        res += stringifyToken(key2);
       if (sep13)
         for (const st of sep13)
           res += st.source;
@@ -25996,7 +25996,7 @@ var require_parser = __commonJS({
                   });
                 } else if (isFlowToken(it.key) && !includesToken(it.sep, "newline")) {
                   const start2 = getFirstKeyStartProps(it.start);
-                  const key = it.key;
+                  const key2 = it.key;
                   const sep13 = it.sep;
                   sep13.push(this.sourceToken);
                   delete it.key;
@@ -26005,7 +26005,7 @@ var require_parser = __commonJS({
                     type: "block-map",
                     offset: this.offset,
                     indent: this.indent,
-                    items: [{ start: start2, key, sep: sep13 }]
+                    items: [{ start: start2, key: key2, sep: sep13 }]
                   });
                 } else if (start.length > 0) {
                   it.sep = it.sep.concat(start, this.sourceToken);
@@ -27361,10 +27361,10 @@ var require_truncate = __commonJS({
   "node_modules/semver/functions/truncate.js"(exports2, module) {
     "use strict";
     var parse4 = require_parse2();
-    var constants6 = require_constants6();
+    var constants7 = require_constants6();
     var SemVer = require_semver();
     var truncate2 = (version3, truncation, options) => {
-      if (!constants6.RELEASE_TYPES.includes(truncation)) {
+      if (!constants7.RELEASE_TYPES.includes(truncation)) {
         return null;
       }
       const clonedVersion = cloneInputVersion(version3, options);
@@ -27406,27 +27406,27 @@ var require_lrucache = __commonJS({
         this.max = 1e3;
         this.map = /* @__PURE__ */ new Map();
       }
-      get(key) {
-        const value = this.map.get(key);
+      get(key2) {
+        const value = this.map.get(key2);
         if (value === void 0) {
           return void 0;
         } else {
-          this.map.delete(key);
-          this.map.set(key, value);
+          this.map.delete(key2);
+          this.map.set(key2, value);
           return value;
         }
       }
-      delete(key) {
-        return this.map.delete(key);
+      delete(key2) {
+        return this.map.delete(key2);
       }
-      set(key, value) {
-        const deleted = this.delete(key);
+      set(key2, value) {
+        const deleted = this.delete(key2);
         if (!deleted && value !== void 0) {
           if (this.map.size >= this.max) {
             const firstKey = this.map.keys().next().value;
             this.delete(firstKey);
           }
-          this.map.set(key, value);
+          this.map.set(key2, value);
         }
         return this;
       }
@@ -28604,7 +28604,7 @@ var require_semver2 = __commonJS({
   "node_modules/semver/index.js"(exports2, module) {
     "use strict";
     var internalRe = require_re();
-    var constants6 = require_constants6();
+    var constants7 = require_constants6();
     var SemVer = require_semver();
     var identifiers = require_identifiers();
     var parse4 = require_parse2();
@@ -28688,8 +28688,8 @@ var require_semver2 = __commonJS({
       re: internalRe.re,
       src: internalRe.src,
       tokens: internalRe.t,
-      SEMVER_SPEC_VERSION: constants6.SEMVER_SPEC_VERSION,
-      RELEASE_TYPES: constants6.RELEASE_TYPES,
+      SEMVER_SPEC_VERSION: constants7.SEMVER_SPEC_VERSION,
+      RELEASE_TYPES: constants7.RELEASE_TYPES,
       compareIdentifiers: identifiers.compareIdentifiers,
       rcompareIdentifiers: identifiers.rcompareIdentifiers
     };
@@ -28824,8 +28824,8 @@ var require_common = __commonJS({
       createDebug.enabled = enabled2;
       createDebug.humanize = require_ms();
       createDebug.destroy = destroy2;
-      Object.keys(env).forEach((key) => {
-        createDebug[key] = env[key];
+      Object.keys(env).forEach((key2) => {
+        createDebug[key2] = env[key2];
       });
       createDebug.names = [];
       createDebug.skips = [];
@@ -29260,13 +29260,13 @@ var require_node = __commonJS({
       }
     } catch (error2) {
     }
-    exports2.inspectOpts = Object.keys(process.env).filter((key) => {
-      return /^debug_/i.test(key);
-    }).reduce((obj, key) => {
-      const prop = key.substring(6).toLowerCase().replace(/_([a-z])/g, (_, k) => {
+    exports2.inspectOpts = Object.keys(process.env).filter((key2) => {
+      return /^debug_/i.test(key2);
+    }).reduce((obj, key2) => {
+      const prop = key2.substring(6).toLowerCase().replace(/_([a-z])/g, (_, k) => {
         return k.toUpperCase();
       });
-      let val = process.env[key];
+      let val = process.env[key2];
       if (/^(yes|on|true|enabled)$/i.test(val)) {
         val = true;
       } else if (/^(no|off|false|disabled)$/i.test(val)) {
@@ -29635,15 +29635,15 @@ var require_parse_proxy_response = __commonJS({
               socket.destroy();
               return reject(new Error(`Invalid header from proxy CONNECT response: "${header}"`));
             }
-            const key = header.slice(0, firstColon).toLowerCase();
+            const key2 = header.slice(0, firstColon).toLowerCase();
             const value = header.slice(firstColon + 1).trimStart();
-            const current = headers[key];
+            const current = headers[key2];
             if (typeof current === "string") {
-              headers[key] = [current, value];
+              headers[key2] = [current, value];
             } else if (Array.isArray(current)) {
               current.push(value);
             } else {
-              headers[key] = value;
+              headers[key2] = value;
             }
           }
           debug2("got proxy server response: %o %o", firstLine, headers);
@@ -29805,10 +29805,10 @@ var require_dist3 = __commonJS({
     }
     function omit2(obj, ...keys) {
       const ret = {};
-      let key;
-      for (key in obj) {
-        if (!keys.includes(key)) {
-          ret[key] = obj[key];
+      let key2;
+      for (key2 in obj) {
+        if (!keys.includes(key2)) {
+          ret[key2] = obj[key2];
         }
       }
       return ret;
@@ -29935,10 +29935,10 @@ var require_dist4 = __commonJS({
     exports2.HttpProxyAgent = HttpProxyAgent2;
     function omit2(obj, ...keys) {
       const ret = {};
-      let key;
-      for (key in obj) {
-        if (!keys.includes(key)) {
-          ret[key] = obj[key];
+      let key2;
+      for (key2 in obj) {
+        if (!keys.includes(key2)) {
+          ret[key2] = obj[key2];
         }
       }
       return ret;
@@ -31656,11 +31656,11 @@ var require_reflection_json_reader = __commonJS({
                   break;
               }
               this.assert(val !== void 0, field.name + " map value", jsonObjValue);
-              let key = jsonObjKey;
+              let key2 = jsonObjKey;
               if (field.K == reflection_info_1.ScalarType.BOOL)
-                key = key == "true" ? true : key == "false" ? false : key;
-              key = this.scalar(key, field.K, reflection_info_1.LongType.STRING, field.name).toString();
-              fieldObj[key] = val;
+                key2 = key2 == "true" ? true : key2 == "false" ? false : key2;
+              key2 = this.scalar(key2, field.K, reflection_info_1.LongType.STRING, field.name).toString();
+              fieldObj[key2] = val;
             }
           } else if (field.repeat) {
             if (jsonValue === null)
@@ -32205,16 +32205,16 @@ var require_reflection_binary_reader = __commonJS({
       mapEntry(field, reader, options) {
         let length = reader.uint32();
         let end = reader.pos + length;
-        let key = void 0;
+        let key2 = void 0;
         let val = void 0;
         while (reader.pos < end) {
           let [fieldNo, wireType] = reader.tag();
           switch (fieldNo) {
             case 1:
               if (field.K == reflection_info_1.ScalarType.BOOL)
-                key = reader.bool().toString();
+                key2 = reader.bool().toString();
               else
-                key = this.scalar(reader, field.K, reflection_info_1.LongType.STRING);
+                key2 = this.scalar(reader, field.K, reflection_info_1.LongType.STRING);
               break;
             case 2:
               switch (field.V.kind) {
@@ -32233,9 +32233,9 @@ var require_reflection_binary_reader = __commonJS({
               throw new Error(`Unknown field ${fieldNo} (wire type ${wireType}) in map entry for ${this.info.typeName}#${field.name}`);
           }
         }
-        if (key === void 0) {
+        if (key2 === void 0) {
           let keyRaw = reflection_scalar_default_1.reflectionScalarDefault(field.K);
-          key = field.K == reflection_info_1.ScalarType.BOOL ? keyRaw.toString() : keyRaw;
+          key2 = field.K == reflection_info_1.ScalarType.BOOL ? keyRaw.toString() : keyRaw;
         }
         if (val === void 0)
           switch (field.V.kind) {
@@ -32249,7 +32249,7 @@ var require_reflection_binary_reader = __commonJS({
               val = field.V.T().create();
               break;
           }
-        return [key, val];
+        return [key2, val];
       }
       scalar(reader, type, longType) {
         switch (type) {
@@ -32354,8 +32354,8 @@ var require_reflection_binary_writer = __commonJS({
               break;
             case "map":
               assert_1.assert(typeof value == "object" && value !== null);
-              for (const [key, val] of Object.entries(value))
-                this.mapEntry(writer, options, field, key, val);
+              for (const [key2, val] of Object.entries(value))
+                this.mapEntry(writer, options, field, key2, val);
               break;
           }
         }
@@ -32363,21 +32363,21 @@ var require_reflection_binary_writer = __commonJS({
         if (u !== false)
           (u === true ? binary_format_contract_1.UnknownFieldHandler.onWrite : u)(this.info.typeName, message, writer);
       }
-      mapEntry(writer, options, field, key, value) {
+      mapEntry(writer, options, field, key2, value) {
         writer.tag(field.no, binary_format_contract_1.WireType.LengthDelimited);
         writer.fork();
-        let keyValue = key;
+        let keyValue = key2;
         switch (field.K) {
           case reflection_info_1.ScalarType.INT32:
           case reflection_info_1.ScalarType.FIXED32:
           case reflection_info_1.ScalarType.UINT32:
           case reflection_info_1.ScalarType.SFIXED32:
           case reflection_info_1.ScalarType.SINT32:
-            keyValue = Number.parseInt(key);
+            keyValue = Number.parseInt(key2);
             break;
           case reflection_info_1.ScalarType.BOOL:
-            assert_1.assert(key == "true" || key == "false");
-            keyValue = key == "true";
+            assert_1.assert(key2 == "true" || key2 == "false");
+            keyValue = key2 == "true";
             break;
         }
         this.scalar(writer, field.K, 1, keyValue, true);
@@ -33243,9 +33243,9 @@ var require_rpc_options = __commonJS({
       let o = {};
       copy(defaults2, o);
       copy(options, o);
-      for (let key of Object.keys(options)) {
-        let val = options[key];
-        switch (key) {
+      for (let key2 of Object.keys(options)) {
+        let val = options[key2];
+        switch (key2) {
           case "jsonOptions":
             o.jsonOptions = runtime_1.mergeJsonOptions(defaults2.jsonOptions, o.jsonOptions);
             break;
@@ -34279,7 +34279,7 @@ var require_commonjs2 = __commonJS({
 // src/local.ts
 import { mkdirSync, mkdtempSync, writeFileSync as writeFileSync4 } from "node:fs";
 import { homedir as homedir2, tmpdir as tmpdir4 } from "node:os";
-import { basename as basename7, join as join21, resolve as resolve5 } from "node:path";
+import { basename as basename7, join as join22, resolve as resolve5 } from "node:path";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -34330,16 +34330,16 @@ var Command = class {
     if (this.properties && Object.keys(this.properties).length > 0) {
       cmdStr += " ";
       let first = true;
-      for (const key in this.properties) {
-        if (this.properties.hasOwnProperty(key)) {
-          const val = this.properties[key];
+      for (const key2 in this.properties) {
+        if (this.properties.hasOwnProperty(key2)) {
+          const val = this.properties[key2];
           if (val) {
             if (first) {
               first = false;
             } else {
               cmdStr += ",";
             }
-            cmdStr += `${key}=${escapeProperty(val)}`;
+            cmdStr += `${key2}=${escapeProperty(val)}`;
           }
         }
       }
@@ -34371,16 +34371,16 @@ function issueFileCommand(command, message) {
     encoding: "utf8"
   });
 }
-function prepareKeyValueMessage(key, value) {
+function prepareKeyValueMessage(key2, value) {
   const delimiter3 = `ghadelimiter_${crypto2.randomUUID()}`;
   const convertedValue = toCommandValue(value);
-  if (key.includes(delimiter3)) {
+  if (key2.includes(delimiter3)) {
     throw new Error(`Unexpected input: name should not contain the delimiter "${delimiter3}"`);
   }
   if (convertedValue.includes(delimiter3)) {
     throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter3}"`);
   }
-  return `${key}<<${delimiter3}${os2.EOL}${convertedValue}${os2.EOL}${delimiter3}`;
+  return `${key2}<<${delimiter3}${os2.EOL}${convertedValue}${os2.EOL}${delimiter3}`;
 }
 
 // node_modules/@actions/core/lib/core.js
@@ -35049,7 +35049,7 @@ var HttpClient = class {
         if (statusCode === HttpCodes.NotFound) {
           resolve6(response);
         }
-        function dateTimeDeserializer(key, value) {
+        function dateTimeDeserializer(key2, value) {
           if (typeof value === "string") {
             const a = new Date(value);
             if (!isNaN(a.valueOf())) {
@@ -35215,7 +35215,7 @@ var Summary = class {
    * @returns {string} content wrapped in HTML element
    */
   wrap(tag, content, attrs = {}) {
-    const htmlAttrs = Object.entries(attrs).map(([key, value]) => ` ${key}="${value}"`).join("");
+    const htmlAttrs = Object.entries(attrs).map(([key2, value]) => ` ${key2}="${value}"`).join("");
     if (!content) {
       return `<${tag}${htmlAttrs}>`;
     }
@@ -35432,9 +35432,6 @@ var summary = _summary;
 
 // node_modules/@actions/core/lib/platform.js
 import os4 from "os";
-
-// node_modules/@actions/exec/lib/exec.js
-import { StringDecoder } from "string_decoder";
 
 // node_modules/@actions/exec/lib/toolrunner.js
 import * as os3 from "os";
@@ -36256,38 +36253,6 @@ function exec(commandLine, args, options) {
     return runner.exec();
   });
 }
-function getExecOutput(commandLine, args, options) {
-  return __awaiter7(this, void 0, void 0, function* () {
-    var _a2, _b;
-    let stdout = "";
-    let stderr = "";
-    const stdoutDecoder = new StringDecoder("utf8");
-    const stderrDecoder = new StringDecoder("utf8");
-    const originalStdoutListener = (_a2 = options === null || options === void 0 ? void 0 : options.listeners) === null || _a2 === void 0 ? void 0 : _a2.stdout;
-    const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
-    const stdErrListener = (data) => {
-      stderr += stderrDecoder.write(data);
-      if (originalStdErrListener) {
-        originalStdErrListener(data);
-      }
-    };
-    const stdOutListener = (data) => {
-      stdout += stdoutDecoder.write(data);
-      if (originalStdoutListener) {
-        originalStdoutListener(data);
-      }
-    };
-    const listeners = Object.assign(Object.assign({}, options === null || options === void 0 ? void 0 : options.listeners), { stdout: stdOutListener, stderr: stdErrListener });
-    const exitCode = yield exec(commandLine, args, Object.assign(Object.assign({}, options), { listeners }));
-    stdout += stdoutDecoder.end();
-    stderr += stderrDecoder.end();
-    return {
-      exitCode,
-      stdout,
-      stderr
-    };
-  });
-}
 
 // node_modules/@actions/core/lib/platform.js
 var platform = os4.platform();
@@ -36358,7 +36323,43 @@ import { readFileSync } from "node:fs";
 import { rm as rm2 } from "node:fs/promises";
 
 // src/exec.ts
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn as spawn2 } from "node:child_process";
+import { constants as constants3 } from "node:os";
+import { Readable } from "node:stream";
+
+// src/tool-error.ts
+var TAIL_LINES = 20;
+var ToolError = class extends Error {
+  tool;
+  argv;
+  exitCode;
+  signal;
+  /** The tool's stderr in full, to classify the failure (see publish/failures.ts). */
+  stderr;
+  /** Its last lines, as the message shows them. */
+  tail;
+  hint;
+  constructor(failure) {
+    const tail = lastLines(failure.stderr.trim() || (failure.stdout ?? "").trim(), TAIL_LINES);
+    const how = failure.signal ? `signal ${failure.signal}` : `exit code ${failure.exitCode}`;
+    const what = failure.what ?? [failure.tool, ...failure.argv].join(" ");
+    const hint = failure.hint ?? "";
+    super(`${what} failed with ${how}${tail ? `:
+${tail}` : ""}${hint ? `
+${hint}` : ""}`);
+    this.name = "ToolError";
+    this.tool = failure.tool;
+    this.argv = Object.freeze([...failure.argv]);
+    this.exitCode = failure.exitCode;
+    this.signal = failure.signal ?? null;
+    this.stderr = failure.stderr;
+    this.tail = tail;
+    this.hint = hint;
+  }
+};
+function lastLines(text2, count) {
+  return text2.split("\n").slice(-count).join("\n");
+}
 
 // src/log-fence.ts
 import { randomBytes } from "node:crypto";
@@ -36400,88 +36401,6 @@ var FencedLog = class {
     );
   }
 };
-async function relayFenced(work, writer = writeToStdout) {
-  const stdout = new FencedLog(writer);
-  const stderr = new FencedLog(writer);
-  try {
-    return await work({ stdout: (data) => stdout.write(data), stderr: (data) => stderr.write(data) });
-  } finally {
-    stdout.close();
-    stderr.close();
-  }
-}
-function infoFenced(message, writer = writeToStdout) {
-  const log2 = new FencedLog(writer);
-  log2.write(`${message}
-`);
-  log2.close();
-}
-
-// src/exec.ts
-var PROXY_VARIABLES = [
-  "HTTP_PROXY",
-  "http_proxy",
-  "HTTPS_PROXY",
-  "https_proxy",
-  "NO_PROXY",
-  "no_proxy"
-];
-var CHILD_VARIABLES = [
-  "PATH",
-  "HOME",
-  "TMPDIR",
-  ...PROXY_VARIABLES,
-  "SSL_CERT_FILE",
-  "SSL_CERT_DIR"
-];
-function childEnv(extra = {}, environment = process.env) {
-  const env = {};
-  for (const name of CHILD_VARIABLES) {
-    const value = environment[name];
-    if (value !== void 0) env[name] = value;
-  }
-  return { ...env, ...extra };
-}
-async function run(command, args, options = {}) {
-  const execute = (listeners) => getExecOutput(command, [...args], {
-    env: { ...options.env ?? childEnv() },
-    cwd: options.cwd,
-    input: options.input === void 0 ? void 0 : Buffer.from(options.input),
-    silent: true,
-    ignoreReturnCode: true,
-    ...listeners && { listeners }
-  });
-  const output = options.silent ? await execute() : await relayFenced((listeners) => {
-    listeners.stdout(Buffer.from(`[command]${[command, ...args].join(" ")}
-`));
-    return execute(listeners);
-  });
-  return { exitCode: output.exitCode, stdout: output.stdout, stderr: output.stderr };
-}
-function assertSuccess(result, what, hint = "") {
-  if (result.exitCode === 0) return result;
-  const tail = lastLines(result.stderr.trim() || result.stdout.trim(), 20);
-  throw new Error(
-    `${what} failed with exit code ${result.exitCode}${tail ? `:
-${tail}` : ""}${hint ? `
-${hint}` : ""}`
-  );
-}
-function lastLines(text2, count) {
-  return text2.split("\n").slice(-count).join("\n");
-}
-function gitOutput(args, cwd) {
-  try {
-    return execFileSync("git", [...args], {
-      cwd,
-      env: childEnv(),
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "ignore"]
-    }).trim();
-  } catch {
-    return "";
-  }
-}
 
 // src/reporter.ts
 var OUTPUT_NAMES = [
@@ -36523,6 +36442,135 @@ function reporter() {
 }
 function useReporter(chosen) {
   active = chosen;
+}
+async function relayOutput(work) {
+  const stdout = active.relayStream();
+  const stderr = active.relayStream();
+  try {
+    return await work({ stdout: (data) => stdout.write(data), stderr: (data) => stderr.write(data) });
+  } finally {
+    stdout.close();
+    stderr.close();
+  }
+}
+function infoUntrusted(message) {
+  const stream2 = active.relayStream();
+  stream2.write(`${message}
+`);
+  stream2.close();
+}
+
+// src/exec.ts
+var PROXY_VARIABLES = [
+  "HTTP_PROXY",
+  "http_proxy",
+  "HTTPS_PROXY",
+  "https_proxy",
+  "NO_PROXY",
+  "no_proxy"
+];
+var CHILD_VARIABLES = [
+  "PATH",
+  "HOME",
+  "TMPDIR",
+  ...PROXY_VARIABLES,
+  "SSL_CERT_FILE",
+  "SSL_CERT_DIR"
+];
+function childEnv(extra = {}, environment = process.env) {
+  const env = {};
+  for (const name of CHILD_VARIABLES) {
+    const value = environment[name];
+    if (value !== void 0) env[name] = value;
+  }
+  return { ...env, ...extra };
+}
+var STDIO_GRACE_MS = 1e4;
+async function run(command, args, options = {}) {
+  if (options.silent) return runChild(command, args, options);
+  return relayOutput((listeners) => {
+    listeners.stdout(Buffer.from(`[command]${[command, ...args].join(" ")}
+`));
+    return runChild(command, args, options, listeners);
+  });
+}
+function runChild(command, args, options, relay) {
+  const child2 = spawn2(command, [...args], {
+    env: { ...options.env ?? childEnv() },
+    cwd: options.cwd,
+    stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"]
+  });
+  const [childOut, childErr] = [child2.stdout, child2.stderr];
+  feedInput(child2.stdin, options.input);
+  const stdout = collect(childOut, options.stdout ? void 0 : relay?.stdout, options.stdout);
+  const stderr = collect(childErr, relay?.stderr);
+  return new Promise((resolve6, reject) => {
+    let grace;
+    const finish2 = (code2, signal) => {
+      clearTimeout(grace);
+      resolve6({
+        exitCode: code2 ?? 128 + (signal ? constants3.signals[signal] ?? 0 : 0),
+        stdout: stdout(),
+        stderr: stderr(),
+        ...signal && { signal }
+      });
+    };
+    child2.once(
+      "error",
+      (error2) => reject(new Error(`could not start ${command}: ${error2.message}`, { cause: error2 }))
+    );
+    child2.once("exit", (code2, signal) => {
+      grace = setTimeout(() => {
+        childOut.destroy();
+        childErr.destroy();
+        finish2(code2, signal);
+      }, STDIO_GRACE_MS);
+    });
+    child2.once("close", finish2);
+  });
+}
+function feedInput(stdin, input) {
+  if (!stdin || input === void 0) return;
+  stdin.on("error", () => void 0);
+  if (input instanceof Readable) input.pipe(stdin);
+  else stdin.end(input);
+}
+function collect(stream2, relay, pipeTo) {
+  if (pipeTo) {
+    stream2.pipe(pipeTo);
+    return () => "";
+  }
+  const chunks = [];
+  stream2.on("data", (chunk) => {
+    chunks.push(chunk);
+    relay?.(chunk);
+  });
+  return () => Buffer.concat(chunks).toString("utf8");
+}
+function assertSuccess(result, what, hint = "", tool) {
+  if (result.exitCode === 0) return result;
+  throw new ToolError({
+    tool: tool?.tool ?? what,
+    argv: tool?.argv ?? [],
+    exitCode: result.exitCode,
+    signal: result.signal ?? null,
+    stderr: result.stderr,
+    stdout: result.stdout,
+    what,
+    hint
+  });
+}
+function gitOutput(args, cwd) {
+  try {
+    return execFileSync("git", [...args], {
+      cwd,
+      env: childEnv(),
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"]
+    }).trim();
+  } catch {
+    return "";
+  }
 }
 
 // src/cleanup.ts
@@ -36689,7 +36737,7 @@ function computeLabels({
     "org.opencontainers.image.licenses": license && license !== "NOASSERTION" ? license : void 0
   };
   const labels = {};
-  for (const [key, value] of Object.entries(computed)) if (value) labels[key] = value;
+  for (const [key2, value] of Object.entries(computed)) if (value) labels[key2] = value;
   return { ...labels, ...userLabels };
 }
 
@@ -36729,7 +36777,7 @@ function digestReference(name, digest) {
 }
 
 // src/workspace-file.ts
-import { constants as constants3, lstatSync } from "node:fs";
+import { constants as constants4, lstatSync } from "node:fs";
 import { open as open2 } from "node:fs/promises";
 import { isAbsolute, join as join3, relative as relative2, resolve as resolve2, sep as sep2 } from "node:path";
 function lstatWorkspaceFile(workspace, path13) {
@@ -36761,7 +36809,7 @@ async function readWorkspaceFile(workspace, path13, maxBytes) {
   const changed = new Error(
     `${absolute} was replaced after it was checked; the action read nothing from it. Find the step that rewrites the workspace while this one runs.`
   );
-  const handle = await open2(absolute, constants3.O_RDONLY | constants3.O_NOFOLLOW | constants3.O_NONBLOCK).catch(
+  const handle = await open2(absolute, constants4.O_RDONLY | constants4.O_NOFOLLOW | constants4.O_NONBLOCK).catch(
     (error2) => {
       throw error2.code === "ELOOP" ? changed : error2;
     }
@@ -36964,7 +37012,7 @@ function kanikoFlagsOf(arg) {
 }
 
 // src/build/sandbox-network.ts
-import { spawn as spawn2 } from "node:child_process";
+import { spawn as spawn3 } from "node:child_process";
 import { once } from "node:events";
 import { createConnection, createServer } from "node:net";
 import { join as join4 } from "node:path";
@@ -37022,7 +37070,7 @@ async function startSlirp(options) {
     String(options.pid),
     "tap0"
   ];
-  const slirp = spawn2(command, args, {
+  const slirp = spawn3(command, args, {
     env: { PATH: options.path },
     stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"]
   });
@@ -37057,7 +37105,7 @@ async function startBridge(options, port, socketPath) {
     String(port),
     socketPath
   ];
-  const bridge = spawn2(command, args, { env: { PATH: options.path }, stdio: ["pipe", "pipe", "pipe"] });
+  const bridge = spawn3(command, args, { env: { PATH: options.path }, stdio: ["pipe", "pipe", "pipe"] });
   if (!await readyOrExit(bridge, bridge.stdout, "ready"))
     throw new Error(
       `cannot make port ${port} of the runner's loopback reachable in the build sandbox: ${stderrOf(bridge)}`
@@ -37160,10 +37208,10 @@ function parseLabels(inputs) {
   const labels = {};
   for (const line of inputs.list("labels")) {
     const equals = line.indexOf("=");
-    const key = line.slice(0, equals).trim();
-    if (equals <= 0 || !LABEL_KEY.test(key))
+    const key2 = line.slice(0, equals).trim();
+    if (equals <= 0 || !LABEL_KEY.test(key2))
       inputs.problem("labels", line, "is not key=value (one per line)");
-    else labels[key] = line.slice(equals + 1).trim();
+    else labels[key2] = line.slice(equals + 1).trim();
   }
   return labels;
 }
@@ -37206,8 +37254,24 @@ import { join as join6 } from "node:path";
 
 // src/vocabulary.ts
 var SEVERITIES = ["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
+var SEVERITIES_MOST_SEVERE_FIRST = [...SEVERITIES].reverse();
+function isSeverity(value) {
+  return SEVERITIES.includes(value);
+}
+function severityOf(value) {
+  const upper = value.toUpperCase();
+  return isSeverity(upper) ? upper : "UNKNOWN";
+}
+function severityRank(severity) {
+  return SEVERITIES.indexOf(severity);
+}
 var SCANNERS = ["vuln", "secret", "misconfig", "license"];
 var SBOM_FORMATS = ["cyclonedx", "spdx-json", "none"];
+var SCANNER_OF = {
+  vulnerability: "vuln",
+  secret: "secret",
+  misconfiguration: "misconfig"
+};
 
 // src/gate/policy-settings.ts
 var POLICY_INPUTS = {
@@ -37279,21 +37343,67 @@ function parseTags(inputs, github) {
   return { tags: tags2, version: tags2[0] ?? "" };
 }
 
+// src/registries.ts
+var Registries = class {
+  #insecure;
+  #credentials = /* @__PURE__ */ new Map();
+  constructor(options = {}) {
+    const mask = options.mask ?? ((secret) => reporter().setSecret(secret));
+    this.#insecure = new Set(options.insecure ?? []);
+    for (const credential of options.credentials ?? []) {
+      if (this.#credentials.has(credential.registry))
+        throw new Error(`Two credentials for ${credential.registry}: give one per registry.`);
+      maskCredential(credential, mask);
+      this.#credentials.set(credential.registry, Object.freeze({ ...credential }));
+    }
+  }
+  /** The hosts listed as insecure, in their given order (kaniko's `--insecure-registry`). */
+  get insecureHosts() {
+    return [...this.#insecure];
+  }
+  /** The one rule: a host is insecure when it is listed, exactly as written. */
+  isInsecure(host) {
+    return this.#insecure.has(host);
+  }
+  /** Whether the registry of an image or repository reference is insecure. */
+  isInsecureReference(reference) {
+    return this.isInsecure(registryOf(reference));
+  }
+  /** The credential given for exactly this host, or undefined: never another host's. */
+  credentialFor(host) {
+    return this.#credentials.get(host);
+  }
+  /** `Basic <base64 user:password>` for exactly this host, or undefined. */
+  basicAuthorization(host) {
+    const credential = this.credentialFor(host);
+    return credential && `Basic ${basicToken(credential)}`;
+  }
+};
+function basicToken(credential) {
+  return Buffer.from(`${credential.username}:${credential.password}`).toString("base64");
+}
+function maskCredential(credential, mask = (secret) => reporter().setSecret(secret)) {
+  if (!credential.password) return;
+  mask(credential.password);
+  mask(basicToken(credential));
+}
+
 // src/registry-settings.ts
 var REGISTRY_INPUTS = {
   "registry-username": "",
   "registry-password": "",
   "insecure-registries": ""
 };
-function parseRegistrySettings(inputs, github) {
+function parseRegistrySettings(inputs, github, imageRegistry) {
   const insecure = inputs.list("insecure-registries", { commas: true });
   for (const host of insecure)
     if (!isRegistryHost(host)) inputs.problem("insecure-registries", host, "is not a host[:port]");
-  return {
-    username: inputs.given("registry-username") || github.actor,
-    password: inputs.given("registry-password"),
-    insecure
-  };
+  const password = inputs.given("registry-password");
+  const username = inputs.given("registry-username") || github.actor;
+  return new Registries({
+    insecure,
+    credentials: password ? [{ registry: imageRegistry, username, password }] : []
+  });
 }
 
 // src/report/report-settings.ts
@@ -37355,21 +37465,37 @@ var CRANE_DEFAULT = {
   }
 };
 var KANIKO_IMAGE_DEFAULT = "ghcr.io/osscontainertools/kaniko:v1.28.2@sha256:4ea0e7301e3f6806de15150e4982c73018351e28c1dca6947bd3b4afb5ae3c60";
-var VERSION = /^v?(\d+)\.(\d+)\.(\d+)$/;
-function normalizeVersion(value) {
+var IDENTIFIER = "(?:0|[1-9]\\d*|\\d*[A-Za-z-][0-9A-Za-z-]*)";
+var VERSION = new RegExp(`^v?(\\d+)\\.(\\d+)\\.(\\d+)(?:-(${IDENTIFIER}(?:\\.${IDENTIFIER})*))?$`);
+function parseVersion(value) {
   const match3 = VERSION.exec(value.trim());
-  return match3 ? `${Number(match3[1])}.${Number(match3[2])}.${Number(match3[3])}` : void 0;
+  if (!match3) return void 0;
+  const core = [Number(match3[1]), Number(match3[2]), Number(match3[3])];
+  return match3[4] === void 0 ? { core } : { core, preRelease: match3[4] };
+}
+function normalizeVersion(value) {
+  const version3 = parseVersion(value);
+  if (!version3) return void 0;
+  return version3.core.join(".") + (version3.preRelease === void 0 ? "" : `-${version3.preRelease}`);
+}
+function compareCore(a, b) {
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
 }
 function refusedTrivyVersion(version3) {
-  const [major = 0, minor = 0, patch = 0] = version3.split(".").map(Number);
-  if (major === 0 && (minor < 69 || minor === 69 && patch < 2)) {
-    return `Trivy ${version3} is refused: the GitHub releases before v0.69.2 were deleted on 2026-03-01 during the supply-chain incident (GHSA-69fq-xp46-6x23), so no trustworthy asset exists. Use ${TRIVY_DEFAULT.version} or newer.`;
+  const parsed = parseVersion(version3);
+  if (!parsed) return `Trivy ${version3} is refused: it is not a version (x.y.z or x.y.z-pre.release).`;
+  const { core, preRelease } = parsed;
+  const use = `Use ${TRIVY_DEFAULT.version} or newer.`;
+  const sinceFirstSafe = compareCore(core, [0, 69, 2]);
+  if (sinceFirstSafe < 0 || sinceFirstSafe === 0 && preRelease !== void 0) {
+    return `Trivy ${version3} is refused: the GitHub releases before v0.69.2 were deleted on 2026-03-01 during the supply-chain incident (GHSA-69fq-xp46-6x23), so no trustworthy asset exists. ${use}`;
   }
-  if (major === 0 && minor === 69 && patch === 4) {
-    return `Trivy ${version3} is refused: v0.69.4 was a malicious release (binaries, packages and images published by the attacker on 2026-03-19; GHSA-69fq-xp46-6x23, CVE-2026-33634). Use ${TRIVY_DEFAULT.version} or newer.`;
+  const ofRelease = preRelease === void 0 ? "" : ` ${version3} is a pre-release of v${core.join(".")}, which the same compromised release pipeline would have published.`;
+  if (compareCore(core, [0, 69, 4]) === 0) {
+    return `Trivy ${version3} is refused: v0.69.4 was a malicious release (binaries, packages and images published by the attacker on 2026-03-19; GHSA-69fq-xp46-6x23, CVE-2026-33634).${ofRelease} ${use}`;
   }
-  if (major === 0 && minor === 69 && (patch === 5 || patch === 6)) {
-    return `Trivy ${version3} is refused: v0.69.5 and v0.69.6 were malicious images pushed to Docker Hub on 2026-03-22/23 (GHSA-69fq-xp46-6x23), never legitimate releases. Use ${TRIVY_DEFAULT.version} or newer.`;
+  if (compareCore(core, [0, 69, 5]) >= 0 && compareCore(core, [0, 69, 6]) <= 0) {
+    return `Trivy ${version3} is refused: v0.69.5 and v0.69.6 were malicious images pushed to Docker Hub on 2026-03-22/23 (GHSA-69fq-xp46-6x23), never legitimate releases.${ofRelease} ${use}`;
   }
   return void 0;
 }
@@ -37410,7 +37536,12 @@ function parseToolSettings(inputs) {
 function toolVersion(inputs, name) {
   const value = inputs.value(name);
   const normalized = normalizeVersion(value);
-  if (!normalized) inputs.problem(name, value, "is not a version: use x.y.z (a leading v is allowed)");
+  if (!normalized)
+    inputs.problem(
+      name,
+      value,
+      "is not a version: use x.y.z or a semver pre-release such as 0.75.0-rc.1 (a leading v is allowed; build metadata such as +build is not, because the tool cache would file it under x.y.z)"
+    );
   return normalized ?? "";
 }
 
@@ -37427,14 +37558,14 @@ var INPUT_DEFAULTS = {
 function buildConfig(sources) {
   const { github } = sources;
   const problems = [];
-  const stage = (defaults2) => new StageInputs(defaults2, (name) => sources.read(name), problems, github.workspace);
-  const publish2 = parsePublishSettings(stage(PUBLISH_INPUTS), github);
-  const policy = parsePolicySettings(stage(POLICY_INPUTS), github.workspace);
-  const scan = parseScanSettings(stage(SCAN_INPUTS));
-  const report2 = parseReportSettings(stage(REPORT_INPUTS), publish2.image);
-  const tools = parseToolSettings(stage(TOOL_INPUTS));
-  const registries = parseRegistrySettings(stage(REGISTRY_INPUTS), github);
-  const build = parseBuildSettings(stage(BUILD_INPUTS), {
+  const stage2 = (defaults2) => new StageInputs(defaults2, (name) => sources.read(name), problems, github.workspace);
+  const publish2 = parsePublishSettings(stage2(PUBLISH_INPUTS), github);
+  const policy = parsePolicySettings(stage2(POLICY_INPUTS), github.workspace);
+  const scan = parseScanSettings(stage2(SCAN_INPUTS));
+  const report2 = parseReportSettings(stage2(REPORT_INPUTS), publish2.image);
+  const tools = parseToolSettings(stage2(TOOL_INPUTS));
+  const registries = parseRegistrySettings(stage2(REGISTRY_INPUTS), github, publish2.registry);
+  const build = parseBuildSettings(stage2(BUILD_INPUTS), {
     github,
     image: publish2.image,
     version: publish2.version,
@@ -37456,9 +37587,9 @@ function deepFreeze(value) {
 // src/main.ts
 import { mkdir as mkdir9, readFile as readFile7, writeFile as writeFile5 } from "node:fs/promises";
 import { tmpdir as tmpdir3 } from "node:os";
-import { join as join20 } from "node:path";
+import { join as join21 } from "node:path";
 
-// src/build/kaniko.ts
+// src/build/kaniko-build.ts
 import { existsSync as existsSync4 } from "node:fs";
 import { mkdir as mkdir3, mkdtemp as mkdtemp2, readFile as readFile2, rename as rename2 } from "node:fs/promises";
 import { basename as basename4, isAbsolute as isAbsolute6, join as join9, relative as relative7 } from "node:path";
@@ -37478,60 +37609,67 @@ function escapeCharacter(lines) {
 function parseDockerfile(text2) {
   const lines = text2.split(/\r?\n/);
   const escape3 = escapeCharacter(lines);
-  const isSkipped = (line) => line.trim() === "" || line.trimStart().startsWith("#");
-  const continues = (line) => line.trimEnd().endsWith(escape3);
   const instructions = [];
   const stages = [];
   let index = 0;
   while (index < lines.length) {
-    const start = index;
     if (isSkipped(lines[index])) {
       index += 1;
       continue;
     }
-    const parts = [];
-    let current = lines[index];
-    index += 1;
-    while (continues(current)) {
-      parts.push(current.trimEnd().slice(0, -1));
-      while (index < lines.length && isSkipped(lines[index])) index += 1;
-      if (index >= lines.length) {
-        current = "";
-        break;
-      }
-      current = lines[index];
-      index += 1;
-    }
-    parts.push(current);
-    const joined = parts.join(" ").replace(/\s+/g, " ").trim();
-    const space = joined.indexOf(" ");
-    const keyword = (space < 0 ? joined : joined.slice(0, space)).toUpperCase();
-    const args = space < 0 ? "" : joined.slice(space + 1);
-    const instruction = {
-      keyword,
-      args,
-      line: start + 1,
-      text: args ? `${keyword} ${args}` : keyword
-    };
+    const read2 = readInstruction(lines, index, escape3);
+    const instruction = read2.instruction;
     instructions.push(instruction);
-    if (HEREDOC_KEYWORDS.has(keyword))
-      for (const [, dash, , word] of args.matchAll(HEREDOC)) {
-        const ends = (line) => (dash ? line.replace(/^\t+/, "") : line) === word;
-        while (index < lines.length && !ends(lines[index])) index += 1;
-        index += 1;
-      }
-    if (keyword === "FROM") {
-      const words = args.split(" ").filter((word) => !word.startsWith("--"));
-      const asIndex = words.findIndex((word) => word.toUpperCase() === "AS");
-      stages.push({
-        name: asIndex >= 0 ? (words[asIndex + 1] ?? "").toLowerCase() : "",
-        base: words[0] ?? "",
-        from: instruction,
-        instructions: []
-      });
-    } else stages.at(-1)?.instructions.push(instruction);
+    index = skipHeredocs(lines, read2.next, instruction);
+    if (instruction.keyword === "FROM") stages.push(stageFrom(instruction));
+    else stages.at(-1)?.instructions.push(instruction);
   }
   return { instructions, stages };
+}
+var isSkipped = (line) => line.trim() === "" || line.trimStart().startsWith("#");
+function readInstruction(lines, start, escape3) {
+  const continues = (line) => line.trimEnd().endsWith(escape3);
+  const parts = [];
+  let index = start;
+  let current = lines[index];
+  index += 1;
+  while (continues(current)) {
+    parts.push(current.trimEnd().slice(0, -1));
+    while (index < lines.length && isSkipped(lines[index])) index += 1;
+    if (index >= lines.length) {
+      current = "";
+      break;
+    }
+    current = lines[index];
+    index += 1;
+  }
+  parts.push(current);
+  const joined = parts.join(" ").replace(/\s+/g, " ").trim();
+  const space = joined.indexOf(" ");
+  const keyword = (space < 0 ? joined : joined.slice(0, space)).toUpperCase();
+  const args = space < 0 ? "" : joined.slice(space + 1);
+  const text2 = args ? `${keyword} ${args}` : keyword;
+  return { instruction: { keyword, args, line: start + 1, text: text2 }, next: index };
+}
+function skipHeredocs(lines, index, instruction) {
+  if (!HEREDOC_KEYWORDS.has(instruction.keyword)) return index;
+  let next = index;
+  for (const [, dash, , word] of instruction.args.matchAll(HEREDOC)) {
+    const ends = (line) => (dash ? line.replace(/^\t+/, "") : line) === word;
+    while (next < lines.length && !ends(lines[next])) next += 1;
+    next += 1;
+  }
+  return next;
+}
+function stageFrom(from) {
+  const words = from.args.split(" ").filter((word) => !word.startsWith("--"));
+  const asIndex = words.findIndex((word) => word.toUpperCase() === "AS");
+  return {
+    name: asIndex >= 0 ? (words[asIndex + 1] ?? "").toLowerCase() : "",
+    base: words[0] ?? "",
+    from,
+    instructions: []
+  };
 }
 
 // src/build/git-credentials.ts
@@ -37540,56 +37678,101 @@ import { dirname as dirname3, isAbsolute as isAbsolute3, join as join7, relative
 var KEY_CHAR = /[A-Za-z0-9-]/;
 var SPACE = /[ \t\r\f\v]/;
 function parseGitConfig(text2, file) {
+  const reader = new GitConfigReader(text2, file);
   const statements = [];
-  let index = text2.startsWith("\uFEFF") ? 1 : 0;
-  const fail = (what) => {
-    const line = text2.slice(0, index).split("\n").length;
+  while (!reader.atEnd()) {
+    const statement = reader.statement();
+    if (statement) statements.push(statement);
+  }
+  return statements;
+}
+var GitConfigReader = class {
+  constructor(text2, file) {
+    this.text = text2;
+    this.file = file;
+    this.index = text2.startsWith("\uFEFF") ? 1 : 0;
+  }
+  text;
+  file;
+  index;
+  atEnd() {
+    return this.index >= this.text.length;
+  }
+  /** The statement at the cursor, or undefined after skipping a blank. */
+  statement() {
+    const char = this.text[this.index];
+    if (char === "\n" || SPACE.test(char)) this.index++;
+    else if (char === "#" || char === ";") return this.comment();
+    else if (char === "[") return this.header();
+    else if (/[A-Za-z]/.test(char)) return this.variable();
+    else this.fail("a line must be a [section], a name = value or a comment");
+    return void 0;
+  }
+  fail(what) {
+    const line = this.text.slice(0, this.index).split("\n").length;
     throw new Error(
-      `${file}:${line} is not a valid git config (${what}); git refuses it too. The action gives the build a copy of every git config without credentials and cannot tell what this one holds: fix or remove it.`
+      `${this.file}:${line} is not a valid git config (${what}); git refuses it too. The action gives the build a copy of every git config without credentials and cannot tell what this one holds: fix or remove it.`
     );
-  };
-  const atNewline = () => text2[index] === "\n" || text2.startsWith("\r\n", index);
-  const skipNewline = () => {
-    index += text2[index] === "\r" ? 2 : 1;
-  };
-  const header = () => {
-    const start = index++;
-    while (index < text2.length && text2[index] !== "]" && !SPACE.test(text2[index])) {
-      if (!KEY_CHAR.test(text2[index]) && text2[index] !== ".") fail("a bad section name");
-      index++;
+  }
+  atNewline() {
+    return this.text[this.index] === "\n" || this.text.startsWith("\r\n", this.index);
+  }
+  skipNewline() {
+    this.index += this.text[this.index] === "\r" ? 2 : 1;
+  }
+  comment() {
+    const start = this.index;
+    while (!this.atEnd() && !this.atNewline()) this.index++;
+    return { kind: "comment", start, end: this.index };
+  }
+  header() {
+    const { text: text2 } = this;
+    const start = this.index++;
+    while (!this.atEnd() && text2[this.index] !== "]" && !SPACE.test(text2[this.index])) {
+      if (!KEY_CHAR.test(text2[this.index]) && text2[this.index] !== ".") this.fail("a bad section name");
+      this.index++;
     }
-    let subsection;
-    if (SPACE.test(text2[index] ?? "")) {
-      while (SPACE.test(text2[index] ?? "")) index++;
-      if (text2[index++] !== '"') fail("a subsection must be quoted");
-      subsection = "";
-      for (; ; ) {
-        if (index >= text2.length || atNewline()) fail("an unterminated section header");
-        let char = text2[index++];
-        if (char === '"') break;
-        if (char === "\\") {
-          if (index >= text2.length || atNewline()) fail("an unterminated section header");
-          char = text2[index++];
-        }
-        subsection += char;
+    const subsection = SPACE.test(text2[this.index] ?? "") ? this.subsection() : void 0;
+    if (text2[this.index++] !== "]") this.fail("an unterminated section header");
+    return { kind: "header", start, end: this.index, subsection };
+  }
+  /** `[section "sub"]`: the quoted part, where `\` escapes the next character. */
+  subsection() {
+    const { text: text2 } = this;
+    while (SPACE.test(text2[this.index] ?? "")) this.index++;
+    if (text2[this.index++] !== '"') this.fail("a subsection must be quoted");
+    let subsection = "";
+    for (; ; ) {
+      if (this.atEnd() || this.atNewline()) this.fail("an unterminated section header");
+      let char = text2[this.index++];
+      if (char === '"') return subsection;
+      if (char === "\\") {
+        if (this.atEnd() || this.atNewline()) this.fail("an unterminated section header");
+        char = text2[this.index++];
       }
+      subsection += char;
     }
-    if (text2[index++] !== "]") fail("an unterminated section header");
-    return { kind: "header", start, end: index, subsection };
-  };
-  const variable = () => {
-    const start = index;
-    while (index < text2.length && KEY_CHAR.test(text2[index])) index++;
-    const name = text2.slice(start, index).toLowerCase();
-    while (SPACE.test(text2[index] ?? "")) index++;
-    if (index >= text2.length || atNewline()) return { kind: "variable", start, end: index, name };
-    if (text2[index++] !== "=") fail("a variable name must be followed by = or the end of the line");
+  }
+  variable() {
+    const { text: text2 } = this;
+    const start = this.index;
+    while (!this.atEnd() && KEY_CHAR.test(text2[this.index])) this.index++;
+    const name = text2.slice(start, this.index).toLowerCase();
+    while (SPACE.test(text2[this.index] ?? "")) this.index++;
+    if (this.atEnd() || this.atNewline()) return { kind: "variable", start, end: this.index, name };
+    if (text2[this.index++] !== "=") this.fail("a variable name must be followed by = or the end of the line");
+    const value = this.value();
+    return { kind: "variable", start, end: this.index, name, value };
+  }
+  /** A value to the end of its line: quotes, escapes, `\` joining lines, inner spaces kept. */
+  value() {
+    const { text: text2 } = this;
     let value = "";
     let quoted = false;
     let comment = false;
     let spaces = 0;
-    while (index < text2.length && !atNewline()) {
-      const char = text2[index++];
+    while (!this.atEnd() && !this.atNewline()) {
+      const char = text2[this.index++];
       if (comment) continue;
       if (SPACE.test(char) && !quoted) {
         if (value !== "") spaces++;
@@ -37603,31 +37786,20 @@ function parseGitConfig(text2, file) {
       spaces = 0;
       if (char === '"') quoted = !quoted;
       else if (char !== "\\") value += char;
-      else if (index >= text2.length) break;
-      else if (atNewline()) skipNewline();
-      else {
-        const escaped = text2[index++];
-        const meaning2 = { n: "\n", t: "	", b: "\b", "\\": "\\", '"': '"' }[escaped];
-        if (meaning2 === void 0) fail("an unknown escape in a value");
-        value += meaning2;
-      }
+      else if (this.atEnd()) break;
+      else if (this.atNewline()) this.skipNewline();
+      else value += this.escape();
     }
-    if (quoted) fail("an unterminated quoted value");
-    return { kind: "variable", start, end: index, name, value };
-  };
-  while (index < text2.length) {
-    const char = text2[index];
-    if (char === "\n" || SPACE.test(char)) index++;
-    else if (char === "#" || char === ";") {
-      const start = index;
-      while (index < text2.length && !atNewline()) index++;
-      statements.push({ kind: "comment", start, end: index });
-    } else if (char === "[") statements.push(header());
-    else if (/[A-Za-z]/.test(char)) statements.push(variable());
-    else fail("a line must be a [section], a name = value or a comment");
+    if (quoted) this.fail("an unterminated quoted value");
+    return value;
   }
-  return statements;
-}
+  escape() {
+    const escaped = this.text[this.index++];
+    const meaning2 = { n: "\n", t: "	", b: "\b", "\\": "\\", '"': '"' }[escaped];
+    if (meaning2 === void 0) this.fail("an unknown escape in a value");
+    return meaning2;
+  }
+};
 var URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[^/?#\s]*@/gi;
 var withoutUserinfo = (text2) => text2.replace(URL_USERINFO, "$1");
 var quote2 = (text2) => `"${text2.replace(/[\\"]/g, "\\$&").replaceAll("\n", "\\n").replaceAll("	", "\\t").replaceAll("\b", "\\b")}"`;
@@ -37744,18 +37916,18 @@ async function sanitizedGitConfigs(context3, sandboxContext) {
     files.push({ target: `${sandboxContext}/${inContext}`, content: sanitized, asMount: true });
   }
   if (files.length > 0)
-    warning(
+    reporter().warning(
       `${files.length === 1 ? "A git config" : `${files.length} git configs`} in the build context ${root} ${files.length === 1 ? "holds" : "hold"} a git credential: ${files.map((file) => file.target.slice(sandboxContext.length + 1)).join(", ")}. actions/checkout keeps its token there unless \`persist-credentials: false\`; the build sees copies without it, so it is kept out of the image. Set \`persist-credentials: false\` on actions/checkout when later steps need no git credentials.`
     );
   if (outside.length > 0)
-    infoFenced(
+    infoUntrusted(
       `These .git files or links of the build context lead outside it, so the build cannot see their git directories and nothing there is sanitized: ${outside.join(", ")}.`
     );
   return files;
 }
 
 // src/build/sandbox.ts
-import { spawn as spawn3 } from "node:child_process";
+import { spawn as spawn4 } from "node:child_process";
 import { existsSync as existsSync3, lstatSync as lstatSync3, readFileSync as readFileSync3, readdirSync, readlinkSync } from "node:fs";
 import { mkdir as mkdir2, mkdtemp, writeFile as writeFile2 } from "node:fs/promises";
 import { basename as basename3, dirname as dirname4, isAbsolute as isAbsolute5, join as join8, relative as relative6 } from "node:path";
@@ -37791,14 +37963,7 @@ var MASKED_PATHS = [
   "/sys/devices/virtual/powercap"
 ];
 function runtimeSpec(options) {
-  const bad = Object.keys(options.env).find((key) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key));
-  if (bad !== void 0)
-    throw new Error(`sandbox environment variable name ${JSON.stringify(bad)} is not valid`);
-  if (options.argv.length === 0 || !isAbsolute4(options.argv[0]))
-    throw new Error("the sandbox program must be given as an absolute path inside the root");
-  for (const mount of options.mounts)
-    if (!isAbsolute4(mount.target) || !isAbsolute4(mount.source))
-      throw new Error(`sandbox mount ${mount.source} \u2192 ${mount.target}: both paths must be absolute`);
+  assertValidOptions(options);
   const capabilities = SANDBOX_CAPABILITIES.map((name) => `CAP_${name.toUpperCase()}`);
   return {
     ociVersion: "1.0.2",
@@ -37820,31 +37985,7 @@ function runtimeSpec(options) {
     root: { path: options.root, readonly: false },
     hostname: options.hostname,
     mounts: [
-      { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
-      {
-        destination: "/dev",
-        type: "tmpfs",
-        source: "tmpfs",
-        options: ["nosuid", "strictatime", "mode=755", "size=65536k"]
-      },
-      {
-        destination: "/dev/pts",
-        type: "devpts",
-        source: "devpts",
-        options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]
-      },
-      {
-        destination: "/dev/shm",
-        type: "tmpfs",
-        source: "shm",
-        options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]
-      },
-      {
-        destination: "/dev/mqueue",
-        type: "mqueue",
-        source: "mqueue",
-        options: ["nosuid", "noexec", "nodev"]
-      },
+      ...KERNEL_MOUNTS,
       ...options.mounts.map((mount) => ({
         destination: mount.target,
         type: "bind",
@@ -37863,6 +38004,43 @@ function runtimeSpec(options) {
     }
   };
 }
+function assertValidOptions(options) {
+  const bad = Object.keys(options.env).find((key2) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key2));
+  if (bad !== void 0)
+    throw new Error(`sandbox environment variable name ${JSON.stringify(bad)} is not valid`);
+  if (options.argv.length === 0 || !isAbsolute4(options.argv[0]))
+    throw new Error("the sandbox program must be given as an absolute path inside the root");
+  for (const mount of options.mounts)
+    if (!isAbsolute4(mount.target) || !isAbsolute4(mount.source))
+      throw new Error(`sandbox mount ${mount.source} \u2192 ${mount.target}: both paths must be absolute`);
+}
+var KERNEL_MOUNTS = [
+  { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
+  {
+    destination: "/dev",
+    type: "tmpfs",
+    source: "tmpfs",
+    options: ["nosuid", "strictatime", "mode=755", "size=65536k"]
+  },
+  {
+    destination: "/dev/pts",
+    type: "devpts",
+    source: "devpts",
+    options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]
+  },
+  {
+    destination: "/dev/shm",
+    type: "tmpfs",
+    source: "shm",
+    options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]
+  },
+  {
+    destination: "/dev/mqueue",
+    type: "mqueue",
+    source: "mqueue",
+    options: ["nosuid", "noexec", "nodev"]
+  }
+];
 
 // src/build/seccomp.ts
 var EPERM = 1;
@@ -37972,6 +38150,49 @@ function sandboxSeccompProfile(arch4 = process.arch) {
   };
 }
 
+// src/build/sandbox-launch.sh
+var sandbox_launch_default = `#!/bin/sh
+# The sandbox launcher: PID 1 of a new PID namespace (and of a new network namespace unless the
+# runner's is chosen), in a private mount namespace with its own /proc. It mounts the root, waits
+# for the action's word that the network is ready, then runs runc, which enters the root with
+# pivot_root and applies the capabilities, masks and seccomp profile of the runtime configuration.
+#
+# Its stdin is the action's lifeline: when the action's process ends for any reason, even
+# SIGKILL, the pipe closes, runc is killed, the launcher returns, and the kernel kills every
+# process left in the PID namespace, the build's included. Every value is a positional argument;
+# the program's environment travels in the runtime configuration file, never in argv.
+#
+# Arguments: PATH strategy lower upper work root control runc-root bundle id.
+# It writes these files into the control folder (src/build/sandbox.ts reads them by these names):
+#   setup-failed         it failed before runc started
+#   overlay-unavailable  overlayfs cannot be mounted here
+#   root-ready           the root is in place; it now waits for its network
+#   runc.log             runc's own log (JSON lines)
+set -eu
+PATH=$1
+sb_strategy=$2 sb_lower=$3 sb_upper=$4 sb_work=$5 sb_root=$6 sb_control=$7
+sb_runc_root=$8 sb_bundle=$9
+shift 9
+sb_id=$1
+trap '[ "$?" = 0 ] || : > "$sb_control/setup-failed"' EXIT
+if [ "$sb_strategy" = overlay ]; then
+  if ! mount -t overlay overlay -o "lowerdir=$sb_lower,upperdir=$sb_upper,workdir=$sb_work" "$sb_root"; then
+    echo "sandbox: overlayfs cannot be mounted here" >&2
+    : > "$sb_control/overlay-unavailable"
+    exit 1
+  fi
+fi
+: > "$sb_control/root-ready"
+exec 3<&0
+read -r sb_go <&3
+[ "$sb_go" = go ]
+trap - EXIT
+runc --root "$sb_runc_root" --log "$sb_control/runc.log" --log-format json run --bundle "$sb_bundle" "$sb_id" < /dev/null &
+sb_runc=$!
+( cat <&3 > /dev/null; kill -KILL "$sb_runc" 2> /dev/null ) &
+wait "$sb_runc"
+`;
+
 // src/build/sandbox.ts
 var HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 var OVERLAY_UNAVAILABLE_MARKER = "overlay-unavailable";
@@ -37979,30 +38200,7 @@ var SETUP_FAILED_MARKER = "setup-failed";
 var ROOT_READY_MARKER = "root-ready";
 var RUNC_LOG = "runc.log";
 var STATE_KEY2 = "sandboxes";
-var LAUNCH_SCRIPT = `set -eu
-PATH=$1
-sb_strategy=$2 sb_lower=$3 sb_upper=$4 sb_work=$5 sb_root=$6 sb_control=$7
-sb_runc_root=$8 sb_bundle=$9
-shift 9
-sb_id=$1
-trap 'sb_exit=$?; if [ "$sb_exit" != 0 ]; then : > "$sb_control/${SETUP_FAILED_MARKER}"; fi' EXIT
-if [ "$sb_strategy" = overlay ]; then
-  if ! mount -t overlay overlay -o "lowerdir=$sb_lower,upperdir=$sb_upper,workdir=$sb_work" "$sb_root"; then
-    echo "sandbox: overlayfs cannot be mounted here" >&2
-    : > "$sb_control/${OVERLAY_UNAVAILABLE_MARKER}"
-    exit 1
-  fi
-fi
-: > "$sb_control/${ROOT_READY_MARKER}"
-exec 3<&0
-read -r sb_go <&3
-[ "$sb_go" = go ]
-trap - EXIT
-runc --root "$sb_runc_root" --log "$sb_control/${RUNC_LOG}" --log-format json run --bundle "$sb_bundle" "$sb_id" < /dev/null &
-sb_runc=$!
-( cat <&3 > /dev/null; kill -KILL "$sb_runc" 2> /dev/null ) &
-wait "$sb_runc"
-`;
+var LAUNCH_SCRIPT = sandbox_launch_default;
 function privilegePrefix(uid, sudoWorks) {
   if (uid === 0) return [];
   if (sudoWorks) return ["sudo", "-n"];
@@ -38092,7 +38290,7 @@ async function runInSandbox(spec) {
   const missing = missingCommandsProblem(network, onHostPath);
   if (missing) throw new Error(missing);
   if (network === "host")
-    warning(
+    reporter().warning(
       "build-network is host: RUN lines share the runner\u2019s network, including its loopback services and abstract unix sockets."
     );
   const prefix2 = await sandboxPrivileges();
@@ -38107,14 +38305,16 @@ async function runInSandbox(spec) {
     assertNoSymlinkedTargets(spec);
     const mountedFiles = await stageMountedFiles(spec.files ?? [], join8(workDir, "files"));
     const wanted = spec.strategy ?? "auto";
-    startGroup(spec.title);
+    reporter().startGroup(spec.title);
     try {
       if (wanted !== "copy") {
         const result = await attempt(spec, prefix2, workDir, "overlay", mountedFiles);
         if (result !== "overlay-unavailable") return result;
         if (wanted === "overlay")
           throw new Error(`overlayfs cannot be mounted over ${spec.rootfs} in ${workDir} on this runner`);
-        warning(`overlayfs is not available here; copying the root ${spec.rootfs} instead (slower)`);
+        reporter().warning(
+          `overlayfs is not available here; copying the root ${spec.rootfs} instead (slower)`
+        );
       }
       await copyRoot(spec.rootfs, join8(workDir, "root"), prefix2);
       const copied = await attempt(spec, prefix2, workDir, "copy", mountedFiles);
@@ -38122,7 +38322,7 @@ async function runInSandbox(spec) {
         throw new Error("the copied sandbox root reported an overlay failure");
       return copied;
     } finally {
-      endGroup();
+      reporter().endGroup();
     }
   } finally {
     await removePath(workDir);
@@ -38130,13 +38330,34 @@ async function runInSandbox(spec) {
 }
 async function attempt(spec, prefix2, workDir, strategy, mountedFiles) {
   const layout = layoutFor(workDir, strategy);
-  const dirs = strategy === "overlay" ? [layout.upper, layout.work, layout.root] : [];
-  for (const dir of dirs) await mkdir2(dir, { recursive: true });
+  const bundle = await prepareBundle(spec, layout, mountedFiles);
+  const network = spec.network ?? "isolated";
+  const id = `bsp-${basename3(workDir)}-${strategy}`;
+  const runcRoot = join8(layout.control, "runc");
+  const [command, ...args] = [
+    ...prefix2,
+    ...launcherArgv(network, layout, { lower: spec.rootfs, runcRoot, bundle, id })
+  ];
+  const display = `sandbox (${strategy} of ${spec.rootfs}, ${network} network): ${spec.argv.map(shellDisplay).join(" ")}
+`;
+  const launched = await launch(command, args, spec, {
+    display,
+    runcRoot,
+    id,
+    network,
+    control: layout.control,
+    prefix: prefix2
+  });
+  return attemptOutcome(spec, layout, launched);
+}
+async function prepareBundle(spec, layout, mountedFiles) {
+  const overlay = layout.strategy === "overlay";
+  for (const dir of overlay ? [layout.upper, layout.work, layout.root] : [])
+    await mkdir2(dir, { recursive: true });
   await mkdir2(layout.control, { recursive: true, mode: 448 });
-  await writeRootFiles(spec.files ?? [], strategy === "overlay" ? layout.upper : layout.root);
+  await writeRootFiles(spec.files ?? [], overlay ? layout.upper : layout.root);
   const bundle = join8(layout.control, "bundle");
   await mkdir2(bundle, { mode: 448 });
-  const network = spec.network ?? "isolated";
   const config = runtimeSpec({
     root: layout.root,
     argv: spec.argv,
@@ -38146,10 +38367,10 @@ async function attempt(spec, prefix2, workDir, strategy, mountedFiles) {
     hostname: "sandbox"
   });
   await writeFile2(join8(bundle, "config.json"), JSON.stringify(config), { mode: 384 });
-  const id = `bsp-${basename3(workDir)}-${strategy}`;
-  const runcRoot = join8(layout.control, "runc");
-  const [command, ...args] = [
-    ...prefix2,
+  return bundle;
+}
+function launcherArgv(network, layout, run2) {
+  return [
     "unshare",
     "--mount",
     "--pid",
@@ -38165,26 +38386,18 @@ async function attempt(spec, prefix2, workDir, strategy, mountedFiles) {
     LAUNCH_SCRIPT,
     "sandbox-launch",
     HOST_PATH,
-    strategy,
-    strategy === "overlay" ? spec.rootfs : "-",
+    layout.strategy,
+    layout.strategy === "overlay" ? run2.lower : "-",
     layout.upper,
     layout.work,
     layout.root,
     layout.control,
-    runcRoot,
-    bundle,
-    id
+    run2.runcRoot,
+    run2.bundle,
+    run2.id
   ];
-  const display = `sandbox (${strategy} of ${spec.rootfs}, ${network} network): ${spec.argv.map(shellDisplay).join(" ")}
-`;
-  const launched = await launch(command, args, spec, {
-    display,
-    runcRoot,
-    id,
-    network,
-    control: layout.control,
-    prefix: prefix2
-  });
+}
+function attemptOutcome(spec, layout, launched) {
   if (existsSync3(join8(layout.control, OVERLAY_UNAVAILABLE_MARKER))) return "overlay-unavailable";
   const runtimeError = runcError(join8(layout.control, RUNC_LOG));
   if (launched.cancelled)
@@ -38193,7 +38406,7 @@ async function attempt(spec, prefix2, workDir, strategy, mountedFiles) {
     );
   if (existsSync3(join8(layout.control, SETUP_FAILED_MARKER)) || runtimeError !== void 0)
     throw new Error(
-      `the build sandbox could not be set up (${strategy} of ${spec.rootfs}), so the program never started (exit status ${launched.exitCode})${runtimeError ? `: runc: ${runtimeError}` : ""}; its last lines:
+      `the build sandbox could not be set up (${layout.strategy} of ${spec.rootfs}), so the program never started (exit status ${launched.exitCode})${runtimeError ? `: runc: ${runtimeError}` : ""}; its last lines:
 ${launched.tail}`
     );
   return { exitCode: launched.exitCode, output: launched.output, tail: launched.tail };
@@ -38211,9 +38424,9 @@ function runcError(logPath) {
   return void 0;
 }
 async function launch(command, args, spec, context3) {
-  const child2 = spawn3(command, args, { env: { PATH: HOST_PATH }, stdio: ["pipe", "pipe", "pipe"] });
+  const child2 = spawn4(command, args, { env: { PATH: HOST_PATH }, stdio: ["pipe", "pipe", "pipe"] });
   const chunks = [];
-  const { exitCode, cancelled } = await relayFenced((listeners) => {
+  const { exitCode, cancelled } = await relayOutput((listeners) => {
     listeners.stdout(Buffer.from(context3.display));
     child2.stdout.on("data", (chunk) => {
       chunks.push(chunk);
@@ -38311,12 +38524,12 @@ function childrenOf(pid) {
 var recordedSandboxes = [];
 function recordSandbox(sandbox) {
   recordedSandboxes.push(sandbox);
-  saveState(STATE_KEY2, JSON.stringify(recordedSandboxes));
+  reporter().saveState(STATE_KEY2, JSON.stringify(recordedSandboxes));
   return sandbox;
 }
 function forgetSandbox(sandbox) {
   recordedSandboxes.splice(recordedSandboxes.indexOf(sandbox), 1);
-  saveState(STATE_KEY2, JSON.stringify(recordedSandboxes));
+  reporter().saveState(STATE_KEY2, JSON.stringify(recordedSandboxes));
 }
 function shellDisplay(arg) {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg);
@@ -38352,9 +38565,9 @@ async function copyRoot(rootfs, copy, prefix2) {
 }
 
 // src/untrusted-file.ts
-import { constants as constants4 } from "node:fs";
+import { constants as constants5 } from "node:fs";
 import { open as open3 } from "node:fs/promises";
-var OPEN_FLAGS = constants4.O_RDONLY | constants4.O_NOFOLLOW | constants4.O_NONBLOCK | constants4.O_NOCTTY;
+var OPEN_FLAGS = constants5.O_RDONLY | constants5.O_NOFOLLOW | constants5.O_NONBLOCK | constants5.O_NOCTTY;
 function kindOf(stat3) {
   if (stat3.isDirectory()) return "a directory";
   if (stat3.isFIFO()) return "a fifo";
@@ -38435,12 +38648,6 @@ async function readImageTarball(path13) {
     };
     const diffIds = config.rootfs?.diff_ids ?? [];
     const layerEntries = image.Layers.map(find2);
-    const compressions = await Promise.all(layerEntries.map((entry) => peekCompression(handle, entry)));
-    const uncompressed = image.Layers.filter((_, index) => compressions[index] === "none");
-    if (uncompressed.length > 0)
-      throw new Error(
-        `${path13}: layer(s) ${uncompressed.join(", ")} are not compressed, so the digest crane would push cannot be known in advance (crane compresses them itself). kaniko writes gzip layers by default: remove any --compression/--compressed-caching option from kaniko-args that changes this.`
-      );
     if (layerEntries.length === 0 && diffIds.length > 0)
       throw new Error(`${path13}: the config lists ${diffIds.length} layer(s) but manifest.json lists none`);
     if (layerEntries.length > diffIds.length)
@@ -38448,10 +38655,14 @@ async function readImageTarball(path13) {
         `${path13}: manifest.json lists ${layerEntries.length} layer(s) but the config has ${diffIds.length} rootfs.diff_ids`
       );
     const layers = [];
-    for (const entry of layerEntries) {
-      const hash = await hashEntry(handle, entry, path13);
-      layers.push({ mediaType: DOCKER_LAYER, size: entry.size, digest: hash });
+    const notGzip = [];
+    for (const [index, entry] of layerEntries.entries()) {
+      const { digest, head } = await hashEntry(handle, entry, path13);
+      layers.push({ mediaType: DOCKER_LAYER, size: entry.size, digest });
+      const format = layerFormat(head);
+      if (format !== "gzip") notGzip.push({ index, file: image.Layers[index], digest, format, head });
     }
+    if (notGzip.length > 0) throw new Error(describeNotGzip(path13, notGzip, layerEntries.length, config));
     const manifest = goJsonManifest(configDescriptor, layers);
     return {
       digest: sha256(Buffer.from(manifest)),
@@ -38502,16 +38713,47 @@ async function readAt(handle, offset, length) {
 async function readEntry(handle, entry) {
   return readAt(handle, entry.offset, entry.size);
 }
-async function peekCompression(handle, entry) {
-  const head = await readAt(handle, entry.offset, Math.min(4, entry.size));
+function layerFormat(head) {
   if (head.length >= 2 && head[0] === 31 && head[1] === 139) return "gzip";
   if (head.length >= 4 && head.readUInt32BE(0) === 682962941) return "zstd";
-  return "none";
+  if (head.length >= 512 && validChecksum(head)) return "uncompressed tar";
+  return "unknown";
+}
+var WHY_REFUSED = {
+  zstd: {
+    what: "zstd-compressed: crane would push these bytes under the gzip media type, an image no runtime can pull",
+    remedy: "Use a base image published with gzip layers, or rebuild the base image with gzip compression: kaniko's --compression=gzip does not recompress the base layers it copies. If kaniko-args sets --compression=zstd, remove it."
+  },
+  "uncompressed tar": {
+    what: "an uncompressed tar: crane would compress it while pushing, so the pushed digest cannot be known in advance",
+    remedy: "kaniko writes gzip layers by default: remove any --compression/--compressed-caching option from kaniko-args that changes this, or use a base image whose layers are compressed."
+  },
+  unknown: {
+    what: "neither gzip, zstd nor a tar",
+    remedy: "The tarball is damaged or was not written by kaniko: build it again."
+  }
+};
+function describeNotGzip(tarball, refused, layerCount, config) {
+  const history = (config.history ?? []).filter((step) => !step.empty_layer);
+  const lines = refused.map(({ index, file, digest, format, head }) => {
+    const step = history[index]?.created_by;
+    const madeBy = step ? `, made by ${JSON.stringify(step.length > 120 ? `${step.slice(0, 120)}\u2026` : step)}` : "";
+    const firstBytes = format === "unknown" ? ` (first bytes ${head.subarray(0, 4).toString("hex")})` : "";
+    return `  - layer ${index + 1} of ${layerCount} (${file}, ${digest}${madeBy}) is ${WHY_REFUSED[format].what}${firstBytes}`;
+  });
+  const remedies = [...new Set(refused.map(({ format }) => WHY_REFUSED[format].remedy))];
+  return [
+    `${tarball}: the image has layers that are not gzip, and crane pushes every layer of a docker-archive as gzip:`,
+    ...lines,
+    ...remedies
+  ].join("\n");
 }
 var HASH_CHUNK = 1 << 20;
+var HEAD_BYTES = 512;
 async function hashEntry(handle, entry, tarball) {
   const hash = createHash("sha256");
   const buffer3 = Buffer.alloc(Math.min(HASH_CHUNK, entry.size));
+  let head = Buffer.alloc(0);
   for (let done = 0; done < entry.size; ) {
     const { bytesRead } = await handle.read(
       buffer3,
@@ -38521,10 +38763,11 @@ async function hashEntry(handle, entry, tarball) {
     );
     if (bytesRead === 0)
       throw new Error(`${tarball} ends inside the layer ${entry.name}: the file is cut short`);
+    if (done === 0) head = Buffer.from(buffer3.subarray(0, Math.min(bytesRead, HEAD_BYTES)));
     hash.update(buffer3.subarray(0, bytesRead));
     done += bytesRead;
   }
-  return `sha256:${hash.digest("hex")}`;
+  return { digest: `sha256:${hash.digest("hex")}`, head };
 }
 async function listTarEntries(handle, path13) {
   const entries = [];
@@ -38598,7 +38841,7 @@ function parsePax(data) {
   return records;
 }
 
-// src/build/kaniko.ts
+// src/build/kaniko-build.ts
 var SANDBOX_CONTEXT = "/workspace";
 var SANDBOX_OUTPUT = "/output";
 var SANDBOX_DOCKERFILE_DIR = "/kaniko/dockerfile";
@@ -38630,7 +38873,7 @@ function kanikoArgv(options) {
   const userArgNames = new Set(options.buildArgs.map((arg) => arg.split("=", 1)[0]));
   const proxyArgs = options.proxy.filter((name) => !userArgNames.has(name));
   for (const arg of [...options.buildArgs, ...proxyArgs]) argv.push("--build-arg", arg);
-  for (const [key, value] of Object.entries(options.labels)) argv.push("--label", `${key}=${value}`);
+  for (const [key2, value] of Object.entries(options.labels)) argv.push("--label", `${key2}=${value}`);
   if (options.target) argv.push("--target", options.target);
   if (options.reproducible) argv.push("--reproducible");
   if (!options.extraArgs.some((arg) => /^--snapshot-?[mM]ode(=|$)/.test(arg)))
@@ -38646,66 +38889,77 @@ function proxySettings(env) {
   for (const name of PROXY_VARIABLES) if (env[name]) settings[name] = env[name];
   return settings;
 }
-async function buildImage(options) {
-  await mkdir3(options.outputDir, { recursive: true });
-  const outputDir = await mkdtemp2(join9(options.outputDir, "build-"));
+async function buildImage(request2, environment) {
+  await mkdir3(environment.outputDir, { recursive: true });
+  const outputDir = await mkdtemp2(join9(environment.outputDir, "build-"));
   recordForCleanup(outputDir);
+  const placed = placeDockerfile(request2, outputDir);
+  const proxy = proxySettings(environment.hostEnv ?? process.env);
+  for (const value of Object.values(proxy)) if (/\/\/[^/]*@/.test(value)) reporter().setSecret(value);
+  const argv = kanikoArgv({
+    dockerfile: placed.dockerfile,
+    image: environment.image,
+    firstTag: environment.firstTag,
+    buildArgs: request2.buildArgs,
+    labels: request2.labels,
+    target: request2.target,
+    reproducible: request2.reproducible,
+    insecureRegistries: environment.registries.insecureHosts,
+    proxy: Object.keys(proxy),
+    extraArgs: request2.kanikoArgs,
+    ...environment.layerCache ? { cacheRepo: environment.layerCache.repository } : {}
+  });
+  const result = await runInSandbox({
+    rootfs: environment.rootfs,
+    tempDir: environment.tempDir,
+    argv: [EXECUTOR, ...argv],
+    env: { ...EXECUTOR_ENV, ...proxy },
+    mounts: placed.mounts,
+    files: await sandboxFiles(request2, environment),
+    title: `Build ${environment.image}:${environment.firstTag} with kaniko`,
+    strategy: environment.strategy ?? "auto",
+    network: request2.network,
+    // The layer cache listens on the runner's loopback: kaniko must reach it from its own network.
+    loopbackPorts: [
+      ...request2.loopbackPorts,
+      ...environment.layerCache ? [environment.layerCache.port] : []
+    ]
+  });
+  try {
+    return await collectBuild(request2.dockerfile, environment.outputDir, outputDir, result);
+  } finally {
+    await removePath(outputDir);
+  }
+}
+function placeDockerfile(options, outputDir) {
   const inContext = relative7(options.context, options.dockerfile);
   const dockerfileInContext = !inContext.startsWith("..") && !isAbsolute6(inContext);
-  const sandboxDockerfile = dockerfileInContext ? `${SANDBOX_CONTEXT}/${inContext.split("\\").join("/")}` : `${SANDBOX_DOCKERFILE_DIR}/${basename4(options.dockerfile)}`;
+  const dockerfile = dockerfileInContext ? `${SANDBOX_CONTEXT}/${inContext.split("\\").join("/")}` : `${SANDBOX_DOCKERFILE_DIR}/${basename4(options.dockerfile)}`;
   const mounts = [
     { source: options.context, target: SANDBOX_CONTEXT, readOnly: true },
     { source: outputDir, target: SANDBOX_OUTPUT, readOnly: false }
   ];
-  if (!dockerfileInContext)
-    mounts.push({ source: options.dockerfile, target: sandboxDockerfile, readOnly: true });
-  const proxy = proxySettings(options.hostEnv ?? process.env);
-  for (const value of Object.values(proxy)) if (/\/\/[^/]*@/.test(value)) setSecret(value);
-  const argv = kanikoArgv({
-    ...options,
-    dockerfile: sandboxDockerfile,
-    proxy: Object.keys(proxy),
-    ...options.layerCache ? { cacheRepo: options.layerCache.repository } : {}
-  });
-  const result = await runInSandbox({
-    rootfs: options.rootfs,
-    tempDir: options.tempDir,
-    argv: [EXECUTOR, ...argv],
-    env: { ...EXECUTOR_ENV, ...proxy },
-    mounts,
-    files: await sandboxFiles(options),
-    title: `Build ${options.image}:${options.firstTag} with kaniko`,
-    strategy: options.strategy ?? "auto",
-    network: options.network ?? "isolated",
-    // The layer cache listens on the runner's loopback: kaniko must reach it from its own network.
-    loopbackPorts: [
-      ...options.loopbackPorts ?? [],
-      ...options.layerCache ? [options.layerCache.port] : []
-    ]
-  });
-  try {
-    if (result.exitCode !== 0) {
-      const dockerfileText = await readFile2(options.dockerfile, "utf8");
-      throw new Error(
-        kanikoFailure(result.exitCode, result.output, result.tail, dockerfileText, options.dockerfile)
-      );
-    }
-    const tarball = await moveTarballOut(outputDir, options.outputDir, result.tail);
-    const kanikoDigest = await readKanikoDigest(join9(outputDir, "digest"));
-    const image = await readImageTarball(tarball);
-    if (kanikoDigest && kanikoDigest !== image.digest)
-      info(
-        `kaniko's digest file says ${kanikoDigest}; crane will push ${image.digest} (the tarball's Docker manifest), which is the digest used from here on`
-      );
-    return {
-      tarball,
-      digest: image.digest,
-      identity: { configDigest: image.configDescriptor.digest, diffIds: image.config.rootfs?.diff_ids ?? [] },
-      imageConfig: image.config
-    };
-  } finally {
-    await removePath(outputDir);
+  if (!dockerfileInContext) mounts.push({ source: options.dockerfile, target: dockerfile, readOnly: true });
+  return { dockerfile, mounts };
+}
+async function collectBuild(dockerfile, outputRoot, outputDir, result) {
+  if (result.exitCode !== 0) {
+    const dockerfileText = await readFile2(dockerfile, "utf8");
+    throw new Error(kanikoFailure(result.exitCode, result.output, result.tail, dockerfileText, dockerfile));
   }
+  const tarball = await moveTarballOut(outputDir, outputRoot, result.tail);
+  const kanikoDigest = await readKanikoDigest(join9(outputDir, "digest"));
+  const image = await readImageTarball(tarball);
+  if (kanikoDigest && kanikoDigest !== image.digest)
+    reporter().info(
+      `kaniko's digest file says ${kanikoDigest}; crane will push ${image.digest} (the tarball's Docker manifest), which is the digest used from here on`
+    );
+  return {
+    tarball,
+    digest: image.digest,
+    identity: { configDigest: image.configDescriptor.digest, diffIds: image.config.rootfs?.diff_ids ?? [] },
+    imageConfig: image.config
+  };
 }
 var OUTPUT_TAMPERED = "Something in the build (a RUN line, or a process it started) changed /output, the folder where the action has kaniko write its results; nothing from it is used. Remove whatever in the Dockerfile writes to /output.";
 async function moveTarballOut(buildOutput, outputRoot, tail) {
@@ -38749,26 +39003,26 @@ async function readKanikoDigest(path13) {
   }
   const digest = text2.trim();
   if (/^sha256:[0-9a-f]{64}$/.test(digest)) return digest;
-  warning(
+  reporter().warning(
     `kaniko's digest file ${path13} is not a digest; it is ignored, and the digest is computed from the tarball.`
   );
   return void 0;
 }
-async function sandboxFiles(options) {
-  const files = await sanitizedGitConfigs(options.context, SANDBOX_CONTEXT);
-  const etc = options.hostEtc ?? "/etc";
+async function sandboxFiles(request2, environment) {
+  const files = await sanitizedGitConfigs(request2.context, SANDBOX_CONTEXT);
+  const etc = environment.hostEtc ?? "/etc";
   const resolvConf = join9(etc, "resolv.conf");
   if (existsSync4(resolvConf))
     files.push({
       target: "/etc/resolv.conf",
-      content: sandboxResolvConf(await readFile2(resolvConf, "utf8"), options.network ?? "isolated"),
+      content: sandboxResolvConf(await readFile2(resolvConf, "utf8"), request2.network),
       asMount: true
     });
   const hosts = join9(etc, "hosts");
   if (existsSync4(hosts)) files.push({ target: "/etc/hosts", content: await readFile2(hosts), asMount: true });
-  const hostBundle = options.hostCaBundle ?? HOST_CA_BUNDLE;
+  const hostBundle = environment.hostCaBundle ?? HOST_CA_BUNDLE;
   if (existsSync4(hostBundle)) {
-    const executorBundle = join9(options.rootfs, EXECUTOR_CA_BUNDLE);
+    const executorBundle = join9(environment.rootfs, EXECUTOR_CA_BUNDLE);
     const base = existsSync4(executorBundle) ? await readFile2(executorBundle) : Buffer.alloc(0);
     const separator = base.length > 0 && base.at(-1) !== 10 ? "\n" : "";
     files.push({
@@ -38864,7 +39118,7 @@ import { mkdir as mkdir4, readFile as readFile3, rename as rename3, rm as rm4, s
 import { createServer as createServer2 } from "node:http";
 import { join as join10 } from "node:path";
 import { Readable as Readable2 } from "node:stream";
-import { pipeline as pipeline2 } from "node:stream/promises";
+import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 
 // src/tools/download.ts
@@ -38872,8 +39126,6 @@ var import_undici2 = __toESM(require_undici(), 1);
 import { createHash as createHash2 } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { rm as rm3 } from "node:fs/promises";
-import { Readable, Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
 
 // src/retry.ts
 function backoffDelay(options, failedAttempt) {
@@ -38896,6 +39148,7 @@ function sleep(ms) {
 }
 
 // src/tools/download.ts
+var MAX_REDIRECTIONS = 5;
 var DEFAULT_DOWNLOAD_POLICY = { attempts: 4, backoffMs: 1e3, stallMs: 3e4 };
 var HttpStatusError = class extends Error {
   constructor(url2, status) {
@@ -38937,60 +39190,78 @@ async function downloadFile(url2, destination, policy = DEFAULT_DOWNLOAD_POLICY)
     );
   }
 }
-async function downloadOnce(url2, destination, stallMs) {
-  const controller = new AbortController();
-  let stalled = false;
-  let timer;
-  const watch = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      stalled = true;
-      controller.abort();
-    }, stallMs);
-  };
-  const transient = (error2) => stalled ? new TransientError(`the server sent nothing for ${stallMs / 1e3} s`) : new TransientError(describeNetworkError(error2), { cause: error2 });
-  watch();
-  try {
-    let response;
-    try {
-      response = await (0, import_undici2.fetch)(url2, {
-        signal: controller.signal,
-        redirect: "follow",
-        ...proxyConfigured() ? { dispatcher: new import_undici2.EnvHttpProxyAgent() } : {}
-      });
-    } catch (error2) {
-      throw transient(error2);
-    }
-    watch();
-    if (!response.ok || !response.body) {
-      await response.body?.cancel().catch(() => void 0);
-      if (response.status >= 500 || response.status === 408 || response.status === 429)
-        throw new TransientError(`HTTP ${response.status}`);
-      throw new HttpStatusError(url2, response.status);
-    }
+function downloadOnce(url2, destination, stallMs) {
+  return new Promise((resolve6, reject) => {
     const hash = createHash2("sha256");
     let bytes = 0;
-    const meter = new Transform({
-      transform(chunk, _encoding, callback) {
-        watch();
-        hash.update(chunk);
-        bytes += chunk.length;
-        callback(null, chunk);
+    let file;
+    let abortRequest;
+    let settled = false;
+    let timer;
+    const fail = (error2) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      abortRequest?.(error2);
+      if (!file) return reject(error2);
+      file.once("close", () => reject(error2));
+      file.destroy();
+    };
+    const stall = new TransientError(`the server sent nothing for ${stallMs / 1e3} s`);
+    const watch = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fail(stall), stallMs);
+    };
+    const { origin, pathname, search } = new URL(url2);
+    const dispatcher = (proxyConfigured() ? new import_undici2.EnvHttpProxyAgent() : (0, import_undici2.getGlobalDispatcher)()).compose(
+      import_undici2.interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS })
+    );
+    watch();
+    dispatcher.dispatch(
+      { origin, path: pathname + search, method: "GET", headers: { "user-agent": "build-scan-push" } },
+      {
+        onConnect(abort) {
+          abortRequest = abort;
+          if (settled) abort(stall);
+        },
+        onHeaders(status) {
+          if (settled || status < 200) return true;
+          watch();
+          if (status > 299) {
+            const retryable = status >= 500 || status === 408 || status === 429;
+            fail(retryable ? new TransientError(`HTTP ${status}`) : new HttpStatusError(url2, status));
+            return true;
+          }
+          file = createWriteStream(destination);
+          file.on(
+            "error",
+            (error2) => fail(new Error(`writing the download of ${url2} to ${destination} failed: ${error2.message}`))
+          );
+          return true;
+        },
+        onData(chunk) {
+          if (settled || !file) return true;
+          watch();
+          hash.update(chunk);
+          bytes += chunk.length;
+          file.write(chunk);
+          return true;
+        },
+        onComplete() {
+          if (settled || !file) return;
+          clearTimeout(timer);
+          file.end(() => {
+            if (settled) return;
+            settled = true;
+            resolve6({ sha256: hash.digest("hex"), bytes });
+          });
+        },
+        onError(error2) {
+          fail(new TransientError(describeNetworkError(error2), { cause: error2 }));
+        }
       }
-    });
-    try {
-      await pipeline(
-        Readable.fromWeb(response.body),
-        meter,
-        createWriteStream(destination)
-      );
-    } catch (error2) {
-      throw transient(error2);
-    }
-    return { sha256: hash.digest("hex"), bytes };
-  } finally {
-    clearTimeout(timer);
-  }
+    );
+  });
 }
 function proxyConfigured() {
   return ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"].some(
@@ -39072,51 +39343,54 @@ async function serve(request2, response, context3) {
   const method = request2.method ?? "GET";
   const { pathname: path13, searchParams: query } = url2;
   response.setHeader("Docker-Distribution-API-Version", "registry/2.0");
-  const write = () => {
-    if (!context3.writable)
-      throw new RegistryError(403, "DENIED", "the build is over: the layer cache takes no more writes");
-  };
   if (path13 === "/v2/" || path13 === "/v2") return sendJson(response, 200, {}, method);
-  if (path13 === UPLOADS && method === "POST") {
-    write();
-    const id = await context3.store.startUpload();
-    const digest = query.get("digest");
-    if (digest === null) return sendUploadState(response, id, 0);
-    await context3.store.append(id, request2, void 0);
-    return sendBlobCreated(response, await context3.store.finishUpload(id, digest));
-  }
-  if (path13.startsWith(UPLOADS)) {
-    const id = path13.slice(UPLOADS.length);
-    if (method === "DELETE") {
-      await context3.store.cancelUpload(id);
-      response.writeHead(204).end();
-      return;
-    }
-    write();
-    if (method === "PATCH") {
-      const size = await context3.store.append(id, request2, request2.headers["content-range"]);
-      return sendUploadState(response, id, size);
-    }
-    if (method === "PUT") {
-      await context3.store.append(id, request2, void 0);
-      return sendBlobCreated(response, await context3.store.finishUpload(id, query.get("digest") ?? ""));
-    }
-    throw new RegistryError(405, "UNSUPPORTED", `${method} is not supported on an upload`);
-  }
+  if (path13.startsWith(UPLOADS))
+    return serveUpload(request2, response, context3, path13.slice(UPLOADS.length), query);
   const match3 = new RegExp(`^/v2/${REPOSITORY}/(manifests|blobs)/([^/]+)$`).exec(path13);
   if (!match3) throw new RegistryError(404, "NAME_UNKNOWN", `this registry serves only /v2/${REPOSITORY}/`);
   const [, kind, reference] = match3;
-  if (kind === "blobs") {
-    if (!isDigest(reference))
-      throw new RegistryError(400, "DIGEST_INVALID", `"${reference}" is not a digest`);
-    if (method !== "GET" && method !== "HEAD")
-      throw new RegistryError(405, "UNSUPPORTED", `${method} is not supported on a blob`);
-    return serveBlob(response, context3, reference, method);
+  if (kind === "manifests") return serveManifest(request2, response, context3, reference);
+  if (!isDigest(reference)) throw new RegistryError(400, "DIGEST_INVALID", `"${reference}" is not a digest`);
+  if (method !== "GET" && method !== "HEAD")
+    throw new RegistryError(405, "UNSUPPORTED", `${method} is not supported on a blob`);
+  return serveBlob(response, context3, reference, method);
+}
+function assertWritable(context3) {
+  if (!context3.writable)
+    throw new RegistryError(403, "DENIED", "the build is over: the layer cache takes no more writes");
+}
+async function serveUpload(request2, response, context3, id, query) {
+  const method = request2.method ?? "GET";
+  if (id === "" && method === "POST") {
+    assertWritable(context3);
+    const started = await context3.store.startUpload();
+    const digest = query.get("digest");
+    if (digest === null) return sendUploadState(response, started, 0);
+    await context3.store.append(started, request2, void 0);
+    return sendBlobCreated(response, await context3.store.finishUpload(started, digest));
   }
+  if (method === "DELETE") {
+    await context3.store.cancelUpload(id);
+    response.writeHead(204).end();
+    return;
+  }
+  assertWritable(context3);
+  if (method === "PATCH") {
+    const size = await context3.store.append(id, request2, request2.headers["content-range"]);
+    return sendUploadState(response, id, size);
+  }
+  if (method === "PUT") {
+    await context3.store.append(id, request2, void 0);
+    return sendBlobCreated(response, await context3.store.finishUpload(id, query.get("digest") ?? ""));
+  }
+  throw new RegistryError(405, "UNSUPPORTED", `${method} is not supported on an upload`);
+}
+async function serveManifest(request2, response, context3, reference) {
+  const method = request2.method ?? "GET";
   if (!isDigest(reference) && !TAG.test(reference))
     throw new RegistryError(400, "MANIFEST_INVALID", `"${reference}" is neither a tag nor a digest`);
   if (method === "PUT") {
-    write();
+    assertWritable(context3);
     const digest = await context3.store.putManifest(
       reference,
       request2.headers["content-type"] ?? "",
@@ -39149,7 +39423,7 @@ async function serveBlob(response, context3, digest, method) {
       "Docker-Content-Digest": digest
     });
     if (method === "HEAD") response.end();
-    else await pipeline2(createReadStream(context3.store.blobPath(digest)), response);
+    else await pipeline(createReadStream(context3.store.blobPath(digest)), response);
     return;
   }
   const remote = method === "GET" ? await context3.upstream.blob(digest) : void 0;
@@ -39160,7 +39434,7 @@ async function serveBlob(response, context3, digest, method) {
     "Docker-Content-Digest": digest,
     ...length ? { "Content-Length": length } : {}
   });
-  await pipeline2(Readable2.fromWeb(remote.body), response);
+  await pipeline(Readable2.fromWeb(remote.body), response);
 }
 function sendUploadState(response, id, size) {
   response.writeHead(202, {
@@ -39252,7 +39526,7 @@ var Store = class {
     }
     let added = 0;
     body2.on("data", (chunk) => added += chunk.length);
-    await pipeline2(body2, createWriteStream2(this.uploadPath(id), { flags: "a", mode: 384 }));
+    await pipeline(body2, createWriteStream2(this.uploadPath(id), { flags: "a", mode: 384 }));
     this.uploads.set(id, size + added);
     return size + added;
   }
@@ -39357,17 +39631,16 @@ var Upstream = class {
     const { registry, repository } = parseReference(options.cacheRepo);
     this.registry = registry;
     this.repository = repository;
-    this.insecure = options.insecureRegistries.includes(registry);
+    this.insecure = options.registries.isInsecure(registry);
     this.origin = `${this.insecure ? "http" : "https"}://${registry}`;
-    const { credential } = options;
-    this.basic = credential && registry === options.imageRegistry ? `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString("base64")}` : void 0;
+    this.basic = options.registries.basicAuthorization(registry);
   }
   options;
   registry;
   repository;
   origin;
   insecure;
-  /** Only the image's own registry gets the image's credential: a credential goes to its own host. */
+  /** Only the credential of `cache-repo`'s own host (Registries.credentialFor): never another's. */
   basic;
   authorization;
   warned = false;
@@ -39407,7 +39680,7 @@ var Upstream = class {
   }
   statusReason(status) {
     if ((status === 401 || status === 403) && this.basic === void 0)
-      return `HTTP ${status}; it is on another host than the image (${this.options.imageRegistry}), so it is read anonymously`;
+      return `HTTP ${status}; no credential is given for ${this.registry} and one is never sent to another host, so it is read anonymously`;
     return `HTTP ${status}`;
   }
   /** Follows redirects itself: the Authorization header goes to the registry's own origin only. */
@@ -39444,7 +39717,7 @@ var Upstream = class {
     if (scheme === "basic") return this.basic;
     if (scheme !== "bearer") return void 0;
     const params = Object.fromEntries(
-      [...challenge.matchAll(/(\w+)="([^"]*)"/g)].map(([, key, value]) => [key.toLowerCase(), value])
+      [...challenge.matchAll(/(\w+)="([^"]*)"/g)].map(([, key2, value]) => [key2.toLowerCase(), value])
     );
     if (!params.realm) throw new UpstreamError(`its Bearer challenge names no realm: ${challenge}`);
     const realm = new URL(params.realm);
@@ -39468,7 +39741,7 @@ var Upstream = class {
   warnOnce(reason) {
     if (this.warned) return;
     this.warned = true;
-    warning(
+    reporter().warning(
       `Reading the layer cache from ${this.options.cacheRepo} failed (${reason}): the build goes on as on a cache miss, rebuilding those layers. Later read failures are not reported.`
     );
   }
@@ -39477,7 +39750,7 @@ async function exportLayerCache(options) {
   const { cache, crane } = options;
   const { scanned, refused } = await cache.review(options.scannedDiffIds);
   if (refused.length > 0)
-    warning(
+    reporter().warning(
       `${refused.length} layer cache ${refused.length === 1 ? "entry holds" : "entries hold"} layers that were not scanned, so ${refused.length === 1 ? "it is" : "they are"} not written to ${cache.cacheRepo}: ${refused.map((entry) => `${entry.tag} (${entry.reason})`).join("; ")}. kaniko caches the layers of every stage, also those not in the image; later builds rebuild them.`
     );
   let copied = 0;
@@ -39492,13 +39765,13 @@ async function exportLayerCache(options) {
     }
   } catch (error2) {
     const reason = error2 instanceof Error ? error2.message : String(error2);
-    warning(
+    reporter().warning(
       `Writing the layer cache to ${cache.cacheRepo} failed after ${copied} of ${scanned.length} entries: ${reason}
 The image was pushed and the run does not fail for this: the cache is only an optimisation. Check that \`registry-password\` may push to the cache repository (a \`cache-repo\` on another host than the image gets no credential).`
     );
     return;
   }
-  info(
+  reporter().info(
     `Wrote ${copied} scanned layer cache ${copied === 1 ? "entry" : "entries"} to ${cache.cacheRepo}.`
   );
 }
@@ -39506,67 +39779,59 @@ The image was pushed and the run does not fail for this: the cache is only an op
 // src/finish.ts
 import { relative as relative8, sep as sep4 } from "node:path";
 
-// src/report/dockerfile.ts
+// src/report/layer-attribution.ts
 var LAYER_KEYWORDS = /* @__PURE__ */ new Set(["RUN", "COPY", "ADD", "WORKDIR"]);
 function attributeLayers(options) {
   const { stages } = parseDockerfile(options.dockerfileText);
   const built = pickStage(stages, options.target ?? "");
-  const fallback = built ? { line: built.from.line, instruction: `FROM ${built.from.args}`, fromBaseImage: true } : { line: 1, instruction: "", fromBaseImage: true };
+  const fallback = built ? fromLine(built.from) : { line: 1, instruction: "", fromBaseImage: true };
   const diffIdByDigest = /* @__PURE__ */ new Map();
   for (const layer of options.report?.Metadata?.Layers ?? [])
     if (layer.Digest && layer.DiffID) diffIdByDigest.set(layer.Digest, layer.DiffID);
-  const byDiffId = /* @__PURE__ */ new Map();
   const config = options.imageConfig ?? options.report?.Metadata?.ImageConfig;
-  if (!built || !config) return { fallback, byDiffId, diffIdByDigest };
+  const byDiffId = built && config ? attributeDiffIds(stageChain(stages, built), config) : /* @__PURE__ */ new Map();
+  return { fallback, byDiffId, diffIdByDigest };
+}
+function stageChain(stages, built) {
   const chain = [built];
   for (let parent = stageNamed(stages, built.base, built); parent && !chain.includes(parent); ) {
     chain.unshift(parent);
     parent = stageNamed(stages, parent.base, parent);
   }
-  const baseFrom = chain[0].from;
+  return chain;
+}
+function attributeDiffIds(chain, config) {
+  const base = fromLine(chain[0].from);
   const candidates = chain.flatMap(
-    (stage) => stage.instructions.filter((i) => LAYER_KEYWORDS.has(i.keyword))
+    (stage2) => stage2.instructions.filter((i) => LAYER_KEYWORDS.has(i.keyword))
   );
   const diffIds = config.rootfs?.diff_ids ?? [];
   const layerHistory = (config.history ?? []).filter((entry) => !entry.empty_layer);
   const offset = diffIds.length - layerHistory.length;
+  const byDiffId = /* @__PURE__ */ new Map();
   let next = candidates.length - 1;
-  let inBaseImage = false;
   for (let index = layerHistory.length - 1; index >= 0; index -= 1) {
     const diffId = diffIds[index + offset];
     if (diffId === void 0) continue;
-    let match3 = -1;
-    if (!inBaseImage) {
-      for (let candidate = next; candidate >= 0; candidate -= 1)
-        if (sameInstruction(layerHistory[index].created_by ?? "", candidates[candidate])) {
-          match3 = candidate;
-          break;
-        }
-    }
-    if (match3 < 0) {
-      inBaseImage = true;
-      byDiffId.set(diffId, {
-        line: baseFrom.line,
-        instruction: `FROM ${baseFrom.args}`,
-        fromBaseImage: true
-      });
-      continue;
-    }
-    const instruction = candidates[match3];
-    byDiffId.set(diffId, {
-      line: instruction.line,
-      instruction: `${instruction.keyword} ${instruction.args}`,
-      fromBaseImage: false
-    });
+    const createdBy = layerHistory[index].created_by ?? "";
+    let match3 = next;
+    while (match3 >= 0 && !sameInstruction(createdBy, candidates[match3])) match3 -= 1;
     next = match3 - 1;
+    const instruction = candidates[match3];
+    byDiffId.set(
+      diffId,
+      instruction ? {
+        line: instruction.line,
+        instruction: `${instruction.keyword} ${instruction.args}`,
+        fromBaseImage: false
+      } : base
+    );
   }
-  for (let index = 0; index < offset; index += 1)
-    byDiffId.set(diffIds[index], {
-      line: baseFrom.line,
-      instruction: `FROM ${baseFrom.args}`,
-      fromBaseImage: true
-    });
-  return { fallback, byDiffId, diffIdByDigest };
+  for (let index = 0; index < offset; index += 1) byDiffId.set(diffIds[index], base);
+  return byDiffId;
+}
+function fromLine(from) {
+  return { line: from.line, instruction: `FROM ${from.args}`, fromBaseImage: true };
 }
 function sourceOf(attribution, finding) {
   const diffId = finding.layerDiffId || attribution.diffIdByDigest.get(finding.layerDigest ?? "") || "";
@@ -39574,13 +39839,13 @@ function sourceOf(attribution, finding) {
 }
 function pickStage(stages, target) {
   if (!target) return stages.at(-1);
-  const stage = stages.find((candidate) => candidate.name === target.toLowerCase());
-  if (!stage) throw new Error(`the Dockerfile has no stage named "${target}" (the \`target\` input).`);
-  return stage;
+  const stage2 = stages.find((candidate) => candidate.name === target.toLowerCase());
+  if (!stage2) throw new Error(`the Dockerfile has no stage named "${target}" (the \`target\` input).`);
+  return stage2;
 }
 function stageNamed(stages, name, before) {
   const end = stages.indexOf(before);
-  return stages.slice(0, end).find((stage) => stage.name !== "" && stage.name === name.toLowerCase());
+  return stages.slice(0, end).find((stage2) => stage2.name !== "" && stage2.name === name.toLowerCase());
 }
 function sameInstruction(createdBy, instruction) {
   const history = normalize(createdBy);
@@ -39608,17 +39873,16 @@ function normalize(text2) {
 }
 
 // src/report/summary.ts
-var SHOWN = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"];
 var SUMMARY_LIST_LIMIT = 20;
 function describeDecision(decision) {
-  const counts = SHOWN.map((severity) => `${severity} ${decision.counts[severity]}`).join(", ");
+  const counts = SEVERITIES_MOST_SEVERE_FIRST.map((severity) => `${severity} ${decision.counts[severity]}`).join(", ");
   const verdict = decision.pass ? "policy passed" : `policy failed: ${decision.blocking.length} blocking finding${decision.blocking.length === 1 ? "" : "s"}`;
   return `vulnerabilities ${counts}; secrets ${decision.secrets}; misconfigurations ${decision.misconfigurations}; ignored ${decision.ignored.length}; ${verdict}`;
 }
 function scanOutputs(decision, paths) {
   return {
     vulnerabilities: JSON.stringify(
-      Object.fromEntries(SHOWN.map((severity) => [severity, decision.counts[severity]]))
+      Object.fromEntries(SEVERITIES_MOST_SEVERE_FIRST.map((severity) => [severity, decision.counts[severity]]))
     ),
     critical: String(decision.counts.CRITICAL),
     high: String(decision.counts.HIGH),
@@ -39633,60 +39897,78 @@ function scanOutputs(decision, paths) {
 }
 function renderSummary(options) {
   const { decision } = options;
-  const out = [];
-  out.push(`## Build, scan and push: ${code(options.image)}`, "");
-  const failOn = options.failOn.length > 0 ? options.failOn.join(", ") : "none";
-  out.push(
-    decision.pass ? `**Policy: \u2705 pass** (fail-on: ${failOn}; secrets always block)` : `**Policy: \u274C fail**: ${decision.blocking.length} blocking finding${decision.blocking.length === 1 ? "" : "s"} (fail-on: ${failOn}; secrets always block)`,
-    ""
-  );
-  out.push(
-    "| Critical | High | Medium | Low | Unknown | Secrets | Misconfigurations | Ignored |",
-    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    `| ${[...SHOWN.map((severity) => decision.counts[severity]), decision.secrets, decision.misconfigurations, decision.ignored.length].join(" | ")} |`,
-    ""
-  );
-  out.push(`Image: ${code(options.image)}  `, `Digest: ${code(options.digest || "unknown")}`, "");
-  if (decision.blocking.length > 0) {
-    out.push(
-      "### Blocking findings",
-      "",
-      "| Severity | ID | Package or file | Installed | Fixed | Dockerfile line | Why it blocks |",
-      "| --- | --- | --- | --- | --- | --- | --- |"
-    );
-    for (const { finding, reason } of decision.blocking.slice(0, SUMMARY_LIST_LIMIT)) {
-      const source = sourceOf(options.attribution, finding);
-      out.push(
-        row([
-          text(finding.severity),
-          text(finding.id),
-          text(subject(finding)),
-          text(finding.installedVersion ?? ""),
-          text(finding.fixedVersion || (finding.kind === "vulnerability" ? "no fix" : "")),
-          `${text(`${options.dockerfilePath}:${source.line}`)} ${code(truncate(source.instruction, 60))}`,
-          text(reason)
-        ])
-      );
-    }
-    out.push(...more(decision.blocking.length), "");
-  }
-  if (decision.ignored.length > 0) {
-    out.push(
-      "### Ignored findings",
-      "",
-      "| Severity | ID | Package or file | Why | Until |",
-      "| --- | --- | --- | --- | --- |"
-    );
-    for (const { finding, why, until } of decision.ignored.slice(0, SUMMARY_LIST_LIMIT))
-      out.push(row([finding.severity, finding.id, subject(finding), why, until ?? ""].map(text)));
-    out.push(...more(decision.ignored.length), "");
-  }
   const notes = [...decision.warnings, ...options.notes ?? []];
-  if (notes.length > 0) out.push("### Warnings", "", ...notes.map((note) => `- ${text(note)}`), "");
-  if (options.pushed && options.pushed.length > 0)
-    out.push("### Pushed", "", ...options.pushed.map((reference) => `- ${code(reference)}`), "");
+  const out = [
+    ...verdictSection(options),
+    ...blockingSection(options),
+    ...ignoredSection(decision.ignored),
+    ...notes.length > 0 ? ["### Warnings", "", ...notes.map((note) => `- ${text(note)}`), ""] : [],
+    ...options.pushed && options.pushed.length > 0 ? ["### Pushed", "", ...options.pushed.map((reference) => `- ${code(reference)}`), ""] : []
+  ];
   return `${out.join("\n").trimEnd()}
 `;
+}
+function verdictSection({ decision, image, digest, failOn }) {
+  const rules = `fail-on: ${failOn.length > 0 ? failOn.join(", ") : "none"}; secrets always block`;
+  const blocking = decision.blocking.length;
+  const counts = [
+    ...SEVERITIES_MOST_SEVERE_FIRST.map((severity) => decision.counts[severity]),
+    decision.secrets,
+    decision.misconfigurations,
+    decision.ignored.length
+  ];
+  return [
+    `## Build, scan and push: ${code(image)}`,
+    "",
+    decision.pass ? `**Policy: \u2705 pass** (${rules})` : `**Policy: \u274C fail**: ${blocking} blocking finding${blocking === 1 ? "" : "s"} (${rules})`,
+    "",
+    "| Critical | High | Medium | Low | Unknown | Secrets | Misconfigurations | Ignored |",
+    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    `| ${counts.join(" | ")} |`,
+    "",
+    `Image: ${code(image)}  `,
+    `Digest: ${code(digest || "unknown")}`,
+    ""
+  ];
+}
+function blockingSection({ decision, attribution, dockerfilePath }) {
+  if (decision.blocking.length === 0) return [];
+  const rows = decision.blocking.slice(0, SUMMARY_LIST_LIMIT).map(({ finding, reason }) => {
+    const source = sourceOf(attribution, finding);
+    return row([
+      text(finding.severity),
+      text(finding.id),
+      text(subject(finding)),
+      text(finding.installedVersion ?? ""),
+      text(finding.fixedVersion || (finding.kind === "vulnerability" ? "no fix" : "")),
+      `${text(`${dockerfilePath}:${source.line}`)} ${code(truncate(source.instruction, 60))}`,
+      text(reason)
+    ]);
+  });
+  return [
+    "### Blocking findings",
+    "",
+    "| Severity | ID | Package or file | Installed | Fixed | Dockerfile line | Why it blocks |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+    ...rows,
+    ...more(decision.blocking.length),
+    ""
+  ];
+}
+function ignoredSection(ignored) {
+  if (ignored.length === 0) return [];
+  const rows = ignored.slice(0, SUMMARY_LIST_LIMIT).map(
+    ({ finding, reason, until }) => row([finding.severity, finding.id, subject(finding), reason, until ?? ""].map(text))
+  );
+  return [
+    "### Ignored findings",
+    "",
+    "| Severity | ID | Package or file | Why | Until |",
+    "| --- | --- | --- | --- | --- |",
+    ...rows,
+    ...more(ignored.length),
+    ""
+  ];
 }
 function renderFailureSummary(message) {
   return [
@@ -39801,7 +40083,7 @@ function repositoryPath(config, path13) {
   return relative8(config.run.workspace, path13).split(sep4).join("/");
 }
 
-// src/scan/report.ts
+// src/scan/trivy-report.ts
 var ReportError = class extends Error {
   constructor(message) {
     super(message);
@@ -39895,13 +40177,6 @@ function findingsOf(report2) {
   }
   return findings;
 }
-function severityOf(value) {
-  const upper = value.toUpperCase();
-  return SEVERITIES.includes(upper) ? upper : "UNKNOWN";
-}
-function severityRank(severity) {
-  return SEVERITIES.indexOf(severity);
-}
 function isRecord(value) {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
@@ -39969,8 +40244,8 @@ function parseYamlIgnore(text2, fileName) {
     if (section === "licenses") continue;
     const kind = YAML_SECTIONS[section];
     if (kind === void 0) {
-      const key = (0, import_yaml.isMap)(parsed.contents) ? parsed.contents.items.find((pair) => (0, import_yaml.isScalar)(pair.key) && String(pair.key.value) === section)?.key : void 0;
-      const offset = (0, import_yaml.isScalar)(key) ? key.range?.[0] ?? 0 : 0;
+      const key2 = (0, import_yaml.isMap)(parsed.contents) ? parsed.contents.items.find((pair) => (0, import_yaml.isScalar)(pair.key) && String(pair.key.value) === section)?.key : void 0;
+      const offset = (0, import_yaml.isScalar)(key2) ? key2.range?.[0] ?? 0 : 0;
       throw new Error(
         `${at(offset)}: unknown section; use ${Object.keys(YAML_SECTIONS).join(", ")} (or licenses).`
       );
@@ -40058,8 +40333,8 @@ function parsePurl(text2) {
   const slash = fullName.lastIndexOf("/");
   const qualifiers = /* @__PURE__ */ new Map();
   for (const pair of query.split("&").filter(Boolean)) {
-    const [key = "", value = ""] = pair.split("=");
-    qualifiers.set(key.toLowerCase(), decodeURIComponent(value));
+    const [key2 = "", value = ""] = pair.split("=");
+    qualifiers.set(key2.toLowerCase(), decodeURIComponent(value));
   }
   return {
     type: type.toLowerCase(),
@@ -40076,89 +40351,115 @@ function purlMatches(ruleText, findingText) {
   if (rule.type !== finding.type || rule.namespace !== finding.namespace || rule.name !== finding.name)
     return false;
   if (rule.version !== "" && rule.version !== finding.version) return false;
-  for (const [key, value] of rule.qualifiers) if (finding.qualifiers.get(key) !== value) return false;
+  for (const [key2, value] of rule.qualifiers) if (finding.qualifiers.get(key2) !== value) return false;
   return true;
 }
 
 // src/gate/policy.ts
+function isReported(decided) {
+  return decided.verdict === "blocking" || decided.verdict === "reported";
+}
 var EXPIRY_WARNING_DAYS = 14;
 var DAY_MS = 864e5;
-var SCANNER_OF = {
-  vulnerability: "vuln",
-  secret: "secret",
-  misconfiguration: "misconfig"
-};
+var SECRET_BLOCKS = "a secret is baked into the image; remove it (or list its rule ID in the ignore file if it is not one)";
 function decide(report2, policy) {
+  const rules = new IgnoreRules(policy.ignores, policy.now);
+  const findings = findingsOf(report2).map((finding) => verdictOf(finding, policy, rules));
+  const reported = findings.filter(isReported);
+  const blocking = reported.filter((decided) => decided.verdict === "blocking");
+  return {
+    pass: blocking.length === 0,
+    findings,
+    ...tally(reported),
+    reported,
+    blocking,
+    ignored: findings.filter((decided) => decided.verdict === "ignored"),
+    warnings: [...rules.expiredWarnings(findings), ...rules.expiringWarnings(policy.now)]
+  };
+}
+function verdictOf(finding, policy, rules) {
+  const scanner = SCANNER_OF[finding.kind];
+  if (!policy.scanners.includes(scanner))
+    return { finding, verdict: "hidden", by: "scanner", reason: `the ${scanner} scanner is not in scanners` };
+  const ignore = rules.activeFor(finding);
+  if (ignore)
+    return {
+      finding,
+      verdict: "ignored",
+      by: "ignore-file",
+      ignore,
+      reason: ignore.statement ? `${ignore.statement} (${ignore.source})` : `listed in ${ignore.source}`,
+      ...ignore.expiresAt ? { until: ignore.expiresAt } : {}
+    };
+  if (finding.kind === "vulnerability" && policy.ignoreUnfixed && !hasFix(finding))
+    return {
+      finding,
+      verdict: "ignored",
+      by: "ignore-unfixed",
+      reason: `no fixed version yet (status ${finding.status || "unknown"}; ignore-unfixed)`
+    };
+  if (finding.kind === "secret") return { finding, verdict: "blocking", by: "secret", reason: SECRET_BLOCKS };
+  if (!policy.severity.includes(finding.severity))
+    return { finding, verdict: "hidden", by: "severity", reason: `${finding.severity} is not in severity` };
+  if (policy.failOn.includes(finding.severity))
+    return { finding, verdict: "blocking", by: "fail-on", reason: `${finding.severity} is in fail-on` };
+  return {
+    finding,
+    verdict: "reported",
+    by: "not-in-fail-on",
+    reason: `${finding.severity} is not in fail-on`
+  };
+}
+function tally(reported) {
   const counts = { CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0, UNKNOWN: 0 };
   let secrets = 0;
   let misconfigurations = 0;
-  const reported = [];
-  const blocking = [];
-  const ignored = [];
-  const active2 = policy.ignores.filter((rule) => !isExpired(rule, policy.now));
-  const activeById = groupById(active2);
-  const expiredById = groupById(policy.ignores.filter((rule) => isExpired(rule, policy.now)));
-  const expiredThatWouldHide = /* @__PURE__ */ new Set();
-  const failOn = new Set(policy.failOn);
-  const reportedSeverities = new Set(policy.severity);
-  for (const finding of findingsOf(report2)) {
-    if (!policy.scanners.includes(SCANNER_OF[finding.kind])) continue;
-    const rule = activeById.get(finding.id)?.find((candidate) => ruleMatches(candidate, finding));
-    if (rule) {
-      ignored.push({
-        finding,
-        why: rule.statement ? `${rule.statement} (${rule.source})` : `listed in ${rule.source}`,
-        ...rule.expiresAt ? { until: rule.expiresAt } : {}
-      });
-      continue;
-    }
-    for (const old of expiredById.get(finding.id) ?? [])
-      if (ruleMatches(old, finding)) expiredThatWouldHide.add(old);
-    if (finding.kind === "vulnerability" && policy.ignoreUnfixed && !hasFix(finding)) {
-      ignored.push({
-        finding,
-        why: `no fixed version yet (status ${finding.status || "unknown"}; ignore-unfixed)`
-      });
-      continue;
-    }
-    if (finding.kind !== "secret" && !reportedSeverities.has(finding.severity)) continue;
-    reported.push(finding);
+  for (const { finding } of reported) {
     if (finding.kind === "vulnerability") counts[finding.severity] += 1;
     else if (finding.kind === "secret") secrets += 1;
     else misconfigurations += 1;
-    if (finding.kind === "secret")
-      blocking.push({
-        finding,
-        reason: "a secret is baked into the image; remove it (or list its rule ID in the ignore file if it is not one)"
-      });
-    else if (failOn.has(finding.severity))
-      blocking.push({ finding, reason: `${finding.severity} is in fail-on` });
   }
-  const warnings = [];
-  for (const rule of expiredThatWouldHide)
-    warnings.push(
-      `ignore of ${rule.id} (${rule.source}) expired on ${rule.expiresAt}; it no longer hides anything: fix the finding or renew the date.`
-    );
-  for (const rule of active2) {
-    const expiry = expiryTime(rule);
-    if (expiry === void 0) continue;
-    const daysLeft = Math.ceil((expiry - policy.now.getTime()) / DAY_MS);
-    if (daysLeft <= EXPIRY_WARNING_DAYS)
-      warnings.push(
-        `ignore of ${rule.id} (${rule.source}) expires on ${rule.expiresAt}, in ${daysLeft} day${daysLeft === 1 ? "" : "s"}.`
-      );
-  }
-  return {
-    pass: blocking.length === 0,
-    counts,
-    secrets,
-    misconfigurations,
-    reported,
-    blocking,
-    ignored,
-    warnings
-  };
+  return { counts, secrets, misconfigurations };
 }
+var IgnoreRules = class {
+  active;
+  activeById;
+  expiredById;
+  constructor(rules, now) {
+    this.active = rules.filter((rule) => !isExpired(rule, now));
+    this.activeById = groupById(this.active);
+    this.expiredById = groupById(rules.filter((rule) => isExpired(rule, now)));
+  }
+  activeFor(finding) {
+    return this.activeById.get(finding.id)?.find((rule) => ruleMatches(rule, finding));
+  }
+  /** Expired entries that would still hide a finding the gate looked at, in report order. */
+  expiredWarnings(findings) {
+    const wouldHide = /* @__PURE__ */ new Set();
+    for (const { finding, by } of findings) {
+      if (by === "scanner" || by === "ignore-file") continue;
+      for (const old of this.expiredById.get(finding.id) ?? [])
+        if (ruleMatches(old, finding)) wouldHide.add(old);
+    }
+    return [...wouldHide].map(
+      (rule) => `ignore of ${rule.id} (${rule.source}) expired on ${rule.expiresAt}; it no longer hides anything: fix the finding or renew the date.`
+    );
+  }
+  /** Entries that expire within EXPIRY_WARNING_DAYS. */
+  expiringWarnings(now) {
+    const warnings = [];
+    for (const rule of this.active) {
+      const expiry = expiryTime(rule);
+      if (expiry === void 0) continue;
+      const daysLeft = Math.ceil((expiry - now.getTime()) / DAY_MS);
+      if (daysLeft <= EXPIRY_WARNING_DAYS)
+        warnings.push(
+          `ignore of ${rule.id} (${rule.source}) expires on ${rule.expiresAt}, in ${daysLeft} day${daysLeft === 1 ? "" : "s"}.`
+        );
+    }
+    return warnings;
+  }
+};
 function groupById(rules) {
   const byId = /* @__PURE__ */ new Map();
   for (const rule of rules) byId.set(rule.id, [...byId.get(rule.id) ?? [], rule]);
@@ -40168,285 +40469,47 @@ function hasFix(finding) {
   return finding.status ? finding.status === "fixed" : Boolean(finding.fixedVersion);
 }
 
-// src/publish/crane.ts
-import { chmod as chmod2, mkdir as mkdir6 } from "node:fs/promises";
-import { join as join13 } from "node:path";
+// src/publish/publish-image.ts
+import { chmod as chmod2, mkdir as mkdir5 } from "node:fs/promises";
+import { join as join11 } from "node:path";
 
-// src/tools/crane.ts
-import { spawn as spawn4 } from "node:child_process";
-
-// node_modules/@actions/tool-cache/lib/tool-cache.js
-import * as fs3 from "fs";
-
-// node_modules/@actions/tool-cache/lib/manifest.js
-var semver = __toESM(require_semver2(), 1);
-
-// node_modules/@actions/tool-cache/lib/tool-cache.js
-import * as os6 from "os";
-import * as path4 from "path";
-var semver2 = __toESM(require_semver2(), 1);
-import { ok as ok2 } from "assert";
-var __awaiter8 = function(thisArg, _arguments, P, generator) {
-  function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve6) {
-      resolve6(value);
-    });
-  }
-  return new (P || (P = Promise))(function(resolve6, reject) {
-    function fulfilled(value) {
-      try {
-        step(generator.next(value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function rejected(value) {
-      try {
-        step(generator["throw"](value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function step(result) {
-      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
-    }
-    step((generator = generator.apply(thisArg, _arguments || [])).next());
-  });
-};
-var IS_WINDOWS3 = process.platform === "win32";
-var IS_MAC = process.platform === "darwin";
-function cacheDir(sourceDir, tool, version3, arch4) {
-  return __awaiter8(this, void 0, void 0, function* () {
-    version3 = semver2.clean(version3) || version3;
-    arch4 = arch4 || os6.arch();
-    debug(`Caching tool ${tool} ${version3} ${arch4}`);
-    debug(`source dir: ${sourceDir}`);
-    if (!fs3.statSync(sourceDir).isDirectory()) {
-      throw new Error("sourceDir is not a directory");
-    }
-    const destPath = yield _createToolPath(tool, version3, arch4);
-    for (const itemName of fs3.readdirSync(sourceDir)) {
-      const s = path4.join(sourceDir, itemName);
-      yield cp(s, destPath, { recursive: true });
-    }
-    _completeToolPath(tool, version3, arch4);
-    return destPath;
+// src/tools/crane-command.ts
+import { PassThrough } from "node:stream";
+function craneCommand(options) {
+  return craneWith({
+    path: options.path,
+    insecure: options.registries.isInsecure(options.registry),
+    ...options.dockerConfigDir !== void 0 && { dockerConfigDir: options.dockerConfigDir },
+    ...options.failureHint !== void 0 && { failureHint: options.failureHint }
   });
 }
-function find(toolName, versionSpec, arch4) {
-  if (!toolName) {
-    throw new Error("toolName parameter is required");
-  }
-  if (!versionSpec) {
-    throw new Error("versionSpec parameter is required");
-  }
-  arch4 = arch4 || os6.arch();
-  if (!isExplicitVersion(versionSpec)) {
-    const localVersions = findAllVersions(toolName, arch4);
-    const match3 = evaluateVersions(localVersions, versionSpec);
-    versionSpec = match3;
-  }
-  let toolPath = "";
-  if (versionSpec) {
-    versionSpec = semver2.clean(versionSpec) || "";
-    const cachePath = path4.join(_getCacheDirectory(), toolName, versionSpec, arch4);
-    debug(`checking cache: ${cachePath}`);
-    if (fs3.existsSync(cachePath) && fs3.existsSync(`${cachePath}.complete`)) {
-      debug(`Found tool in cache ${toolName} ${versionSpec} ${arch4}`);
-      toolPath = cachePath;
-    } else {
-      debug("not found");
-    }
-  }
-  return toolPath;
-}
-function findAllVersions(toolName, arch4) {
-  const versions = [];
-  arch4 = arch4 || os6.arch();
-  const toolPath = path4.join(_getCacheDirectory(), toolName);
-  if (fs3.existsSync(toolPath)) {
-    const children = fs3.readdirSync(toolPath);
-    for (const child2 of children) {
-      if (isExplicitVersion(child2)) {
-        const fullPath = path4.join(toolPath, child2, arch4 || "");
-        if (fs3.existsSync(fullPath) && fs3.existsSync(`${fullPath}.complete`)) {
-          versions.push(child2);
-        }
-      }
-    }
-  }
-  return versions;
-}
-function _createToolPath(tool, version3, arch4) {
-  return __awaiter8(this, void 0, void 0, function* () {
-    const folderPath = path4.join(_getCacheDirectory(), tool, semver2.clean(version3) || version3, arch4 || "");
-    debug(`destination ${folderPath}`);
-    const markerPath = `${folderPath}.complete`;
-    yield rmRF(folderPath);
-    yield rmRF(markerPath);
-    yield mkdirP(folderPath);
-    return folderPath;
-  });
-}
-function _completeToolPath(tool, version3, arch4) {
-  const folderPath = path4.join(_getCacheDirectory(), tool, semver2.clean(version3) || version3, arch4 || "");
-  const markerPath = `${folderPath}.complete`;
-  fs3.writeFileSync(markerPath, "");
-  debug("finished caching tool");
-}
-function isExplicitVersion(versionSpec) {
-  const c = semver2.clean(versionSpec) || "";
-  debug(`isExplicit: ${c}`);
-  const valid2 = semver2.valid(c) != null;
-  debug(`explicit? ${valid2}`);
-  return valid2;
-}
-function evaluateVersions(versions, versionSpec) {
-  let version3 = "";
-  debug(`evaluating ${versions.length} versions`);
-  versions = versions.sort((a, b) => {
-    if (semver2.gt(a, b)) {
-      return 1;
-    }
-    return -1;
-  });
-  for (let i = versions.length - 1; i >= 0; i--) {
-    const potential = versions[i];
-    const satisfied = semver2.satisfies(potential, versionSpec);
-    if (satisfied) {
-      version3 = potential;
-      break;
-    }
-  }
-  if (version3) {
-    debug(`matched: ${version3}`);
-  } else {
-    debug("match not found");
-  }
-  return version3;
-}
-function _getCacheDirectory() {
-  const cacheDirectory = process.env["RUNNER_TOOL_CACHE"] || "";
-  ok2(cacheDirectory, "Expected RUNNER_TOOL_CACHE to be defined");
-  return cacheDirectory;
-}
-
-// src/tools/release-tool.ts
-import { existsSync as existsSync6 } from "node:fs";
-import { mkdir as mkdir5, mkdtemp as mkdtemp3, readFile as readFile4, rm as rm5 } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join as join12 } from "node:path";
-async function installReleaseTool(spec, options) {
-  const { version: version3, arch: arch4 } = options;
-  toolCacheRoot();
-  const cached = find(spec.name, version3, arch4);
-  if (cached && existsSync6(join12(cached, spec.name)))
-    return { path: join12(cached, spec.name), version: version3, source: "tool cache" };
-  const policy = options.download ?? DEFAULT_DOWNLOAD_POLICY;
-  const asset = spec.asset(version3, arch4);
-  const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${version3}`, asset);
-  const work = await mkdtemp3(join12(process.env.RUNNER_TEMP || tmpdir(), `bsp-${spec.name}-`));
-  try {
-    const archive = join12(work, asset);
-    const notFound = (assetName, assetUrl) => `${spec.name} version ${version3} has no asset ${assetName} at ${assetUrl}: check \`${spec.name}-version\` and \`tool-mirror\`.`;
-    const expected = await expectedSha256(spec, options, asset, work, policy, notFound);
-    const downloaded = await fetchAsset(url2, archive, policy, () => notFound(asset, url2));
-    if (downloaded.sha256 !== expected) {
-      await rm5(archive, { force: true });
-      throw new Error(
-        `checksum mismatch for ${asset}: expected ${expected}, got ${downloaded.sha256}. The download from ${url2} was deleted; the mirror may be serving a corrupted or tampered file.`
-      );
-    }
-    const binaryFolder = join12(work, "bin");
-    await mkdir5(binaryFolder);
-    assertSuccess(
-      await run("tar", ["-xzf", archive, "-C", binaryFolder, "--no-same-owner", "--", spec.name], {
-        silent: true
-      }),
-      `extracting ${spec.name} from ${asset}`,
-      `The archive passed its checksum but has no "${spec.name}" at its top level.`
-    );
-    const folder = await cacheDir(binaryFolder, spec.name, version3, arch4);
-    return { path: join12(folder, spec.name), version: version3, source: url2 };
-  } finally {
-    await rm5(work, { recursive: true, force: true });
-  }
-}
-function toolCacheRoot() {
-  const root = process.env.RUNNER_TOOL_CACHE;
-  if (!root)
-    throw new Error(
-      "RUNNER_TOOL_CACHE is not set: the tools are installed into the tool cache. A runner sets it; for a local run, point it at a writable folder."
-    );
-  return root;
-}
-async function fetchAsset(url2, destination, policy, notFound) {
-  try {
-    return await downloadFile(url2, destination, policy);
-  } catch (error2) {
-    if (error2 instanceof HttpStatusError && error2.status === 404)
-      throw new Error(notFound(), { cause: error2 });
-    throw error2;
-  }
-}
-async function expectedSha256(spec, options, asset, work, policy, notFound) {
-  if (options.version === options.pinned.version) return options.pinned.sha256[options.arch];
-  const checksumsAsset = spec.checksumsAsset(options.version);
-  const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${options.version}`, checksumsAsset);
-  const file = join12(work, checksumsAsset);
-  await fetchAsset(url2, file, policy, () => notFound(checksumsAsset, url2));
-  const expected = parseChecksums(await readFile4(file, "utf8")).get(asset);
-  if (!expected)
-    throw new Error(
-      `the checksums file ${url2} has no line for ${asset}, so the download cannot be verified; the release or the mirror is incomplete.`
-    );
-  return expected;
-}
-
-// src/tools/crane.ts
-var CRANE_RELEASE = {
-  name: "crane",
-  owner: "google",
-  repo: "go-containerregistry",
-  asset: (_version, arch4) => `go-containerregistry_Linux_${arch4 === "x64" ? "x86_64" : "arm64"}.tar.gz`,
-  checksumsAsset: () => "checksums.txt"
-};
-function installCrane(options) {
-  return installReleaseTool(CRANE_RELEASE, options);
-}
-var CraneError = class extends Error {
-  constructor(message, stderr) {
-    super(message);
-    this.stderr = stderr;
-    this.name = "CraneError";
-  }
-  stderr;
-};
 function craneEnv(dockerConfigDir2, environment = process.env) {
   return childEnv(dockerConfigDir2 === void 0 ? {} : { DOCKER_CONFIG: dockerConfigDir2 }, environment);
 }
-function craneRunner(options) {
+function craneWith(options) {
   const env = craneEnv(options.dockerConfigDir);
   const globalFlags = options.insecure ? ["--insecure"] : [];
-  const hint = options.failureHint ? `
-${options.failureHint}` : "";
-  const runCrane = async (args, input) => {
+  const hint = options.failureHint ?? "";
+  const runCrane = async (args, how = {}) => {
     const [command = "", ...rest] = args;
-    const result = await run(options.path, [command, ...globalFlags, ...rest], {
+    const argv = how.local ? [...args] : [command, ...globalFlags, ...rest];
+    const { input, stdout } = how;
+    const result = await run(options.path, argv, {
       env,
       silent: true,
-      ...input !== void 0 && { input }
+      ...input !== void 0 && { input },
+      ...stdout !== void 0 && { stdout }
     });
-    if (result.exitCode === 0) return result;
-    const output = result.stderr.trim() || result.stdout.trim();
-    throw new CraneError(
-      `crane ${args.join(" ")} failed with exit code ${result.exitCode}${output ? `:
-${lastLines(output, 20)}` : ""}${hint}`,
-      result.stderr
-    );
+    return assertSuccess(result, how.what ?? `crane ${args.join(" ")}`, hint, { tool: "crane", argv });
   };
   return {
-    run: runCrane,
+    run: (args, input) => runCrane(args, input === void 0 ? {} : { input }),
+    login: async ({ registry, username, password }) => {
+      await runCrane(["auth", "login", registry, "-u", username, "--password-stdin"], {
+        input: password,
+        local: true
+      });
+    },
     async digest(reference, platform3) {
       const platformFlags = platform3 ? ["--platform", platform3] : [];
       const result = await runCrane(["digest", ...platformFlags, reference]);
@@ -40455,36 +40518,31 @@ ${lastLines(output, 20)}` : ""}${hint}`,
         throw new Error(`crane digest ${reference} printed "${result.stdout.trim()}", not a sha256 digest`);
       return digest;
     },
-    async exportTo(reference, platform3, folder) {
-      const exporter = spawn4(
-        options.path,
-        ["export", ...globalFlags, "--platform", platform3, reference, "-"],
-        {
-          env,
-          stdio: ["ignore", "pipe", "pipe"]
-        }
-      );
-      const extractor = spawn4(
-        "tar",
-        ["-x", "-f", "-", "-C", folder, "--numeric-owner", "--preserve-permissions"],
-        { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, stdio: ["pipe", "ignore", "pipe"] }
-      );
-      exporter.stdout.pipe(extractor.stdin);
-      extractor.stdin.on("error", () => void 0);
-      const [exported, extracted] = await Promise.all([finished(exporter), finished(extractor)]);
-      if (exported.code !== 0)
-        throw new CraneError(
-          `crane export --platform ${platform3} ${reference} failed with ${exported.how}:
-${exported.stderr}${hint}`,
-          exported.stderr
-        );
-      if (extracted.code !== 0)
-        throw new Error(
-          `tar could not extract the root filesystem of ${reference} (${extracted.how}):
-${extracted.stderr}`
-        );
-    }
+    exportTo: (reference, platform3, folder) => exportInto(
+      folder,
+      reference,
+      (stdout) => runCrane(["export", "--platform", platform3, reference, "-"], {
+        stdout,
+        what: `crane export --platform ${platform3} ${reference}`
+      })
+    )
   };
+}
+async function exportInto(folder, reference, exportTo) {
+  const stream2 = new PassThrough();
+  const argv = ["-x", "-f", "-", "-C", folder, "--numeric-owner", "--preserve-permissions"];
+  const extracting = run("tar", argv, {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    input: stream2,
+    silent: true
+  }).finally(() => stream2.resume());
+  const [exported, extracted] = await Promise.allSettled([exportTo(stream2), extracting]);
+  if (exported.status === "rejected") throw exported.reason;
+  if (extracted.status === "rejected") throw extracted.reason;
+  assertSuccess(extracted.value, `tar extracting the root filesystem of ${reference}`, "", {
+    tool: "tar",
+    argv
+  });
 }
 function pushedDigest(stdout) {
   const lastLine = stdout.trim().split("\n").at(-1) ?? "";
@@ -40494,21 +40552,6 @@ function pushedDigest(stdout) {
 function printedDigest(stdout) {
   const digest = stdout.trim();
   return isDigest(digest) ? digest : void 0;
-}
-function finished(child2) {
-  let stderr = "";
-  child2.stderr?.setEncoding("utf8").on("data", (chunk) => stderr += chunk);
-  return new Promise((resolve6, reject) => {
-    child2.once("error", reject);
-    child2.once(
-      "close",
-      (code2, signal) => resolve6({
-        code: code2,
-        how: signal ? `signal ${signal}` : `exit code ${code2}`,
-        stderr: lastLines(stderr.trim(), 20)
-      })
-    );
-  });
 }
 
 // src/publish/failures.ts
@@ -40563,27 +40606,29 @@ function classifyCraneFailure(stderr, registry) {
   return { transient: false, hint: "" };
 }
 
-// src/publish/crane.ts
+// src/publish/publish-image.ts
 var DEFAULT_PUBLISH_RETRY = { attempts: 4, initialDelayMs: 2e3, maxDelayMs: 3e4 };
-async function loginRegistry(options) {
-  const { crane, registry, username, password, dockerConfigDir: dockerConfigDir2 } = options;
-  if (!username || !password)
+async function login(options) {
+  const { registry, dockerConfigDir: dockerConfigDir2 } = options;
+  const credential = options.registries.credentialFor(registry);
+  if (!credential) return void 0;
+  if (!credential.username || !credential.password)
     throw new Error(
-      `Cannot log in to ${registry}: the ${username ? "password" : "username"} is empty. Give both \`registry-username\` and \`registry-password\`.`
+      `Cannot log in to ${registry}: the ${credential.username ? "password" : "username"} is empty. Give both \`registry-username\` and \`registry-password\`.`
     );
-  setSecret(password);
-  setSecret(Buffer.from(`${username}:${password}`).toString("base64"));
   recordForCleanup(dockerConfigDir2);
-  await mkdir6(dockerConfigDir2, { recursive: true, mode: 448 });
+  await mkdir5(dockerConfigDir2, { recursive: true, mode: 448 });
   await chmod2(dockerConfigDir2, 448);
-  await craneRunner({ path: crane, insecure: false, dockerConfigDir: dockerConfigDir2 }).run(
-    ["auth", "login", registry, "-u", username, "--password-stdin"],
-    password
-  );
-  const configFile = join13(dockerConfigDir2, "config.json");
+  await craneCommand({
+    path: options.crane,
+    registry,
+    registries: options.registries,
+    dockerConfigDir: dockerConfigDir2
+  }).login(credential);
+  const configFile = join11(dockerConfigDir2, "config.json");
   await chmod2(configFile, 384);
-  info(
-    `Stored credentials for ${username} on ${registry} in a private DOCKER_CONFIG (checked at push).`
+  reporter().info(
+    `Stored credentials for ${credential.username} on ${registry} in a private DOCKER_CONFIG (checked at push).`
   );
   return { dockerConfigDir: dockerConfigDir2, configFile };
 }
@@ -40607,9 +40652,10 @@ async function publishImage(options) {
   const pinned = digestReference(image, expectedDigest);
   const references = tags2.map((tag) => taggedReference(image, tag));
   const pushed = [];
-  const runner = craneRunner({
+  const runner = craneCommand({
     path: options.crane,
-    insecure: options.insecure,
+    registry,
+    registries: options.registries,
     ...options.dockerConfigDir !== void 0 && { dockerConfigDir: options.dockerConfigDir }
   });
   const crane = (args) => runWithRetry(runner, retry2, registry, args).catch((error2) => {
@@ -40627,7 +40673,7 @@ async function publishImage(options) {
       references
     );
   };
-  info(`Pushing ${options.tarball} to ${pinned}`);
+  reporter().info(`Pushing ${options.tarball} to ${pinned}`);
   const push = await crane(["push", options.tarball, pinned]);
   const uploaded = pushedDigest(push.stdout);
   if (uploaded !== expectedDigest)
@@ -40644,22 +40690,22 @@ async function publishImage(options) {
     pushed.push(reference);
     await verify(reference);
   }
-  info(`Published ${pinned} as ${tags2.join(", ")}`);
+  reporter().info(`Published ${pinned} as ${tags2.join(", ")}`);
   return { digest: expectedDigest, image: pinned, references };
 }
 async function runWithRetry(runner, retry2, registry, args) {
   const what = `crane ${args.join(" ")}`;
-  const transient = (error2) => error2 instanceof CraneError && classifyCraneFailure(error2.stderr, registry).transient;
+  const transient = (error2) => error2 instanceof ToolError && classifyCraneFailure(error2.stderr, registry).transient;
   try {
     return await withRetry(() => runner.run(args), {
       ...retry2,
       isTransient: transient,
-      onRetry: (error2, attempt2, delay4) => warning(
+      onRetry: (error2, attempt2, delay4) => reporter().warning(
         `${what} failed (attempt ${attempt2} of ${retry2.attempts}), retrying in ${(delay4 / 1e3).toFixed(1)} s: ${lastLines(failureText(error2), 1)}`
       )
     });
   } catch (error2) {
-    if (!(error2 instanceof CraneError)) throw error2;
+    if (!(error2 instanceof ToolError)) throw error2;
     const detail = failureText(error2);
     if (transient(error2))
       throw new Error(
@@ -40675,7 +40721,7 @@ ${hint}` : ""}`, { cause: error2 });
   }
 }
 function failureText(error2) {
-  if (!(error2 instanceof CraneError)) return String(error2);
+  if (!(error2 instanceof ToolError)) return String(error2);
   return lastLines(error2.stderr.trim() || error2.message, 20);
 }
 function partialFailure(error2, pushed, references) {
@@ -40690,6 +40736,51 @@ ${state3}`, pushed, notPushed);
 // src/report/sarif.ts
 import { createHash as createHash4 } from "node:crypto";
 import { gzipSync } from "node:zlib";
+
+// src/report/sarif-findings.ts
+function sarifFindingLookup(findings) {
+  const byKey = /* @__PURE__ */ new Map();
+  for (const decided of findings) {
+    const key2 = keyOfFinding(decided.finding);
+    const same = byKey.get(key2);
+    if (same) same.push(decided);
+    else byKey.set(key2, [decided]);
+  }
+  return (result) => {
+    const candidates = keysOfResult(result).map((key2) => byKey.get(key2)).find((found) => found !== void 0);
+    if (!candidates) return void 0;
+    const uri = trimSlash(result.locations?.[0]?.physicalLocation?.artifactLocation?.uri ?? "");
+    const reported = candidates.filter(isReported);
+    const pool = reported.length > 0 ? reported : candidates;
+    return pool.find(({ finding }) => uri !== "" && locatedAt(finding, uri)) ?? pool[0];
+  };
+}
+function keyOfFinding(finding) {
+  if (finding.kind === "vulnerability")
+    return key("v", finding.id, finding.packageName ?? "", finding.installedVersion ?? "");
+  if (finding.kind === "secret") return key("s", finding.id, String(finding.line ?? 0));
+  return key("m", finding.id);
+}
+function keysOfResult(result) {
+  const ruleId = result.ruleId ?? "";
+  const text2 = result.message.text ?? "";
+  const packageName = /^Package: (.*)$/m.exec(text2)?.[1];
+  if (packageName !== void 0)
+    return [key("v", ruleId, packageName, /^Installed Version: (.*)$/m.exec(text2)?.[1] ?? "")];
+  const line = result.locations?.[0]?.physicalLocation?.region?.startLine ?? 0;
+  return [key("s", ruleId, String(line)), key("m", ruleId)];
+}
+function key(...parts) {
+  return parts.join("\0");
+}
+function locatedAt(finding, uri) {
+  return trimSlash(finding.path ?? "") === uri || trimSlash(finding.target) === uri;
+}
+function trimSlash(path13) {
+  return path13.replace(/^\/+/, "");
+}
+
+// src/report/sarif.ts
 var SARIF_LIMITS = {
   gzippedBytes: 10 * 1024 * 1024,
   resultsPerRun: 25e3
@@ -40698,20 +40789,21 @@ function rewriteSarif(input, options) {
   if (!options.dockerfilePath)
     throw new Error("rewriteSarif needs the Dockerfile path: a location URI is never empty.");
   const limits = { ...SARIF_LIMITS, ...options.limits };
-  const index = indexFindings(options.report, options.decision);
+  const findingOf = sarifFindingLookup(options.decision.findings);
   const dropped = [];
   let hiddenByPolicy = 0;
   const keptByRun = input.runs.map((run2) => {
     const rules = run2.tool.driver.rules ?? [];
     const kept = [];
     for (const result of run2.results ?? []) {
-      const match3 = index.match(result);
-      if (match3 === "hidden") {
+      const decided = findingOf(result);
+      if (decided && !isReported(decided)) {
         hiddenByPolicy += 1;
         continue;
       }
-      const severity = match3?.severity ?? severityOfResult(result, rules);
-      kept.push({ result: relocate(result, match3, options), severity });
+      const finding = decided?.finding;
+      const severity = finding?.severity ?? severityOfResult(result, rules);
+      kept.push({ result: relocate(result, finding, options), severity });
     }
     kept.sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
     if (kept.length > limits.resultsPerRun) {
@@ -40743,41 +40835,7 @@ function rewriteSarif(input, options) {
 function automationId(category) {
   return category.endsWith("/") ? category : `${category}/`;
 }
-function indexFindings(report2, decision) {
-  const reportedKeys = new Set(decision.reported.map(findingIdentity));
-  const byKey = /* @__PURE__ */ new Map();
-  for (const finding of findingsOf(report2)) {
-    const key = lookupKey(
-      finding.kind,
-      finding.id,
-      finding.packageName,
-      finding.installedVersion,
-      finding.line
-    );
-    byKey.set(key, [...byKey.get(key) ?? [], finding]);
-  }
-  return {
-    match(result) {
-      const text2 = result.message.text ?? "";
-      const packageName = /^Package: (.*)$/m.exec(text2)?.[1];
-      const installed = /^Installed Version: (.*)$/m.exec(text2)?.[1];
-      const location = result.locations?.[0]?.physicalLocation;
-      const uri = trimSlash(location?.artifactLocation?.uri ?? "");
-      const ruleId = result.ruleId ?? "";
-      const candidates = packageName !== void 0 ? byKey.get(lookupKey("vulnerability", ruleId, packageName, installed ?? "")) : byKey.get(lookupKey("secret", ruleId, void 0, void 0, location?.region?.startLine ?? 0)) ?? byKey.get(lookupKey("misconfiguration", ruleId));
-      if (!candidates) return void 0;
-      const reported = candidates.filter((finding) => reportedKeys.has(findingIdentity(finding)));
-      if (reported.length === 0) return "hidden";
-      return reported.find(
-        (finding) => uri !== "" && [finding.path ?? "", finding.target].map(trimSlash).includes(uri)
-      ) ?? reported[0];
-    }
-  };
-}
-function lookupKey(kind, id, packageName = "", installed = "", line = 0) {
-  return kind === "vulnerability" ? `v\0${id}\0${packageName}\0${installed}` : kind === "secret" ? `s\0${id}\0${line}` : `m\0${id}`;
-}
-function findingIdentity(finding) {
+function fingerprintSource(finding) {
   return [
     finding.kind,
     finding.id,
@@ -40801,7 +40859,7 @@ function relocate(result, finding, options) {
     },
     message: { text: `In the image: ${what}; ${origin}` }
   };
-  const identity = finding ? findingIdentity(finding) : `${result.ruleId ?? ""}\0${what}`;
+  const identity = finding ? fingerprintSource(finding) : `${result.ruleId ?? ""}\0${what}`;
   return {
     ...result,
     message: {
@@ -40820,7 +40878,7 @@ Layer ${origin}`
 }
 function severityOfResult(result, rules) {
   const rule = result.ruleIndex !== void 0 ? rules[result.ruleIndex] : rules.find((r) => r.id === result.ruleId);
-  const tagged = rule?.properties?.tags?.find((tag) => ["CRITICAL", "HIGH", "MEDIUM", "LOW"].includes(tag));
+  const tagged = rule?.properties?.tags?.find((tag) => isSeverity(tag) && tag !== "UNKNOWN");
   if (tagged) return tagged;
   const score = Number(rule?.properties?.["security-severity"]);
   if (score >= 9) return "CRITICAL";
@@ -40871,9 +40929,6 @@ function pruneRules(run2) {
     if (result.ruleIndex !== void 0) result.ruleIndex = used.get(oldIndex);
   }
   run2.tool = { ...run2.tool, driver: { ...run2.tool.driver, rules: kept } };
-}
-function trimSlash(path13) {
-  return path13.replace(/^\/+/, "");
 }
 
 // node_modules/universal-user-agent/index.js
@@ -41011,8 +41066,8 @@ function lowercaseKeys2(object) {
   if (!object) {
     return {};
   }
-  return Object.keys(object).reduce((newObj, key) => {
-    newObj[key.toLowerCase()] = object[key];
+  return Object.keys(object).reduce((newObj, key2) => {
+    newObj[key2.toLowerCase()] = object[key2];
     return newObj;
   }, {});
 }
@@ -41026,20 +41081,20 @@ function isPlainObject(value) {
 }
 function mergeDeep(defaults2, options) {
   const result = Object.assign({}, defaults2);
-  Object.keys(options).forEach((key) => {
-    if (isPlainObject(options[key])) {
-      if (!(key in defaults2)) Object.assign(result, { [key]: options[key] });
-      else result[key] = mergeDeep(defaults2[key], options[key]);
+  Object.keys(options).forEach((key2) => {
+    if (isPlainObject(options[key2])) {
+      if (!(key2 in defaults2)) Object.assign(result, { [key2]: options[key2] });
+      else result[key2] = mergeDeep(defaults2[key2], options[key2]);
     } else {
-      Object.assign(result, { [key]: options[key] });
+      Object.assign(result, { [key2]: options[key2] });
     }
   });
   return result;
 }
 function removeUndefinedProperties(obj) {
-  for (const key in obj) {
-    if (obj[key] === void 0) {
-      delete obj[key];
+  for (const key2 in obj) {
+    if (obj[key2] === void 0) {
+      delete obj[key2];
     }
   }
   return obj;
@@ -41091,9 +41146,9 @@ function extractUrlVariableNames(url2) {
 }
 function omit(object, keysToOmit) {
   const result = { __proto__: null };
-  for (const key of Object.keys(object)) {
-    if (keysToOmit.indexOf(key) === -1) {
-      result[key] = object[key];
+  for (const key2 of Object.keys(object)) {
+    if (keysToOmit.indexOf(key2) === -1) {
+      result[key2] = object[key2];
     }
   }
   return result;
@@ -41111,10 +41166,10 @@ function encodeUnreserved(str) {
     return "%" + c.charCodeAt(0).toString(16).toUpperCase();
   });
 }
-function encodeValue(operator, value, key) {
+function encodeValue(operator, value, key2) {
   value = operator === "+" || operator === "#" ? encodeReserved(value) : encodeUnreserved(value);
-  if (key) {
-    return encodeUnreserved(key) + "=" + value;
+  if (key2) {
+    return encodeUnreserved(key2) + "=" + value;
   } else {
     return value;
   }
@@ -41125,8 +41180,8 @@ function isDefined(value) {
 function isKeyOperator(operator) {
   return operator === ";" || operator === "&" || operator === "?";
 }
-function getValues(context3, operator, key, modifier) {
-  var value = context3[key], result = [];
+function getValues(context3, operator, key2, modifier) {
+  var value = context3[key2], result = [];
   if (isDefined(value) && value !== "") {
     if (typeof value === "string" || typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") {
       value = value.toString();
@@ -41134,14 +41189,14 @@ function getValues(context3, operator, key, modifier) {
         value = value.substring(0, parseInt(modifier, 10));
       }
       result.push(
-        encodeValue(operator, value, isKeyOperator(operator) ? key : "")
+        encodeValue(operator, value, isKeyOperator(operator) ? key2 : "")
       );
     } else {
       if (modifier === "*") {
         if (Array.isArray(value)) {
           value.filter(isDefined).forEach(function(value2) {
             result.push(
-              encodeValue(operator, value2, isKeyOperator(operator) ? key : "")
+              encodeValue(operator, value2, isKeyOperator(operator) ? key2 : "")
             );
           });
         } else {
@@ -41166,7 +41221,7 @@ function getValues(context3, operator, key, modifier) {
           });
         }
         if (isKeyOperator(operator)) {
-          result.push(encodeUnreserved(key) + "=" + tmp.join(","));
+          result.push(encodeUnreserved(key2) + "=" + tmp.join(","));
         } else if (tmp.length !== 0) {
           result.push(tmp.join(","));
         }
@@ -41175,10 +41230,10 @@ function getValues(context3, operator, key, modifier) {
   } else {
     if (operator === ";") {
       if (isDefined(value)) {
-        result.push(encodeUnreserved(key));
+        result.push(encodeUnreserved(key2));
       }
     } else if (value === "" && (operator === "&" || operator === "?")) {
-      result.push(encodeUnreserved(key) + "=");
+      result.push(encodeUnreserved(key2) + "=");
     } else if (value === "") {
       result.push("");
     }
@@ -41403,7 +41458,7 @@ function parseParameters(header, type, index, len, stopFlags) {
       if (code2 === EQ) {
         const keyEnd = keyWhitespace === -1 ? index : keyWhitespace;
         const value = header.slice(keyStart, keyEnd);
-        const key = (keyFlags & CASE_FLAGS) === 0 ? value : value.toLowerCase();
+        const key2 = (keyFlags & CASE_FLAGS) === 0 ? value : value.toLowerCase();
         index++;
         while ((CHAR_MAP[header.charCodeAt(index)] & OWS) !== 0) {
           index++;
@@ -41414,8 +41469,8 @@ function parseParameters(header, type, index, len, stopFlags) {
           while (index < len) {
             const code3 = header.charCodeAt(index);
             if (code3 === DQUOTE) {
-              if (parameters[key] === void 0) {
-                parameters[key] = escaped ? unescapeQuotedPairs(header, quotedStart, index) : header.slice(quotedStart, index);
+              if (parameters[key2] === void 0) {
+                parameters[key2] = escaped ? unescapeQuotedPairs(header, quotedStart, index) : header.slice(quotedStart, index);
               }
               index++;
               let stop2 = 0;
@@ -41459,9 +41514,9 @@ function parseParameters(header, type, index, len, stopFlags) {
           }
           index++;
         }
-        if (parameters[key] === void 0) {
+        if (parameters[key2] === void 0) {
           const valueEnd = valueWhitespace === -1 ? index : valueWhitespace;
-          parameters[key] = header.slice(valueStart, valueEnd);
+          parameters[key2] = header.slice(valueStart, valueEnd);
         }
         if (stop !== 0)
           break parameter;
@@ -41509,11 +41564,11 @@ var stringifyIteratively = (rootValue, replacer, spaceParam) => {
   }
   const isFunctionReplacer = typeof replacer === "function";
   const propertyList = Array.isArray(replacer) ? new Set(replacer.map(String)) : null;
-  const prepareVal = (parent, key, val) => {
+  const prepareVal = (parent, key2, val) => {
     const isObject2 = val !== null && typeof val === "object";
     const hasToJSON = isObject2 && typeof val.toJSON === "function";
     if (hasToJSON) {
-      val = val.toJSON(key);
+      val = val.toJSON(key2);
     }
     const isNoise = typeof val === "string" && noiseValue.test(val);
     if (isNoise) return val + "n";
@@ -41524,7 +41579,7 @@ var stringifyIteratively = (rootValue, replacer, spaceParam) => {
       return val.toString() + "n";
     }
     if (isFunctionReplacer) {
-      val = replacer.call(parent, key, val);
+      val = replacer.call(parent, key2, val);
     }
     const isPostReplacerObject = val !== null && typeof val === "object";
     if (isPostReplacerObject) {
@@ -41661,11 +41716,11 @@ var JSONStringify = (value, replacer, space) => {
     if (supportsRawJSON) {
       return originalStringify(
         value,
-        (key, val) => {
+        (key2, val) => {
           if (typeof val === "bigint") return JSON.rawJSON(val.toString());
           const hasFunctionReplacer = typeof replacer === "function";
-          if (hasFunctionReplacer) return replacer(key, val);
-          const isKeyInArrayReplacer = Array.isArray(replacer) && replacer.includes(key);
+          if (hasFunctionReplacer) return replacer(key2, val);
+          const isKeyInArrayReplacer = Array.isArray(replacer) && replacer.includes(key2);
           if (isKeyInArrayReplacer) return val;
           return val;
         },
@@ -41675,13 +41730,13 @@ var JSONStringify = (value, replacer, space) => {
     if (!value) return originalStringify(value, replacer, space);
     const convertedToCustomJSON = originalStringify(
       value,
-      (key, val) => {
+      (key2, val) => {
         const isNoise = typeof val === "string" && noiseValue.test(val);
         if (isNoise) return val.toString() + "n";
         if (typeof val === "bigint") return val.toString() + "n";
         const hasFunctionReplacer = typeof replacer === "function";
-        if (hasFunctionReplacer) return replacer(key, val);
-        const isKeyInArrayReplacer = Array.isArray(replacer) && replacer.includes(key);
+        if (hasFunctionReplacer) return replacer(key2, val);
+        const isKeyInArrayReplacer = Array.isArray(replacer) && replacer.includes(key2);
         if (isKeyInArrayReplacer) return val;
         return val;
       },
@@ -41723,17 +41778,17 @@ var isContextSourceSupported = () => {
     return false;
   }
 };
-var convertMarkedBigIntsReviver = (key, value, context3, userReviver) => {
+var convertMarkedBigIntsReviver = (key2, value, context3, userReviver) => {
   const isCustomFormatBigInt = typeof value === "string" && customFormat.test(value);
   if (isCustomFormatBigInt) return BigInt(value.slice(0, -1));
   const isNoiseValue = typeof value === "string" && noiseValue.test(value);
   if (isNoiseValue) return value.slice(0, -1);
   const hasUserReviver = typeof userReviver === "function";
   if (!hasUserReviver) return value;
-  return userReviver(key, value, context3);
+  return userReviver(key2, value, context3);
 };
 var JSONParseV2 = (text2, reviver) => {
-  return JSON.parse(text2, (key, value, context3) => {
+  return JSON.parse(text2, (key2, value, context3) => {
     const isNumber = typeof value === "number";
     const isOutOfBounds = value > Number.MAX_SAFE_INTEGER || value < Number.MIN_SAFE_INTEGER;
     const isBigNumber = isNumber && isOutOfBounds;
@@ -41742,7 +41797,7 @@ var JSONParseV2 = (text2, reviver) => {
     if (isBigInt) return BigInt(context3.source);
     const hasCustomReviver = typeof reviver === "function";
     if (!hasCustomReviver) return value;
-    return reviver(key, value, context3);
+    return reviver(key2, value, context3);
   });
 };
 var MAX_INT = Number.MAX_SAFE_INTEGER.toString();
@@ -41765,8 +41820,8 @@ var applyReviverIteratively = (parsed, userReviver) => {
         }
       }
     } else {
-      const { parent, key } = node;
-      let value = parent[key];
+      const { parent, key: key2 } = node;
+      let value = parent[key2];
       if (typeof value === "string") {
         const isCustomFormatBigInt = customFormat.test(value);
         if (isCustomFormatBigInt) {
@@ -41778,13 +41833,13 @@ var applyReviverIteratively = (parsed, userReviver) => {
       }
       const hasUserReviver = typeof userReviver === "function";
       if (hasUserReviver) {
-        value = userReviver.call(parent, key, value);
+        value = userReviver.call(parent, key2, value);
       }
       const isDeleted = value === void 0;
       if (isDeleted) {
-        delete parent[key];
+        delete parent[key2];
       } else {
-        parent[key] = value;
+        parent[key2] = value;
       }
       stack.pop();
     }
@@ -41813,7 +41868,7 @@ var JSONParse = (text2, reviver) => {
     const serializedData = serializeBigInts(text2);
     return originalParse(
       serializedData,
-      (key, value, context3) => convertMarkedBigIntsReviver(key, value, context3, reviver)
+      (key2, value, context3) => convertMarkedBigIntsReviver(key2, value, context3, reviver)
     );
   } catch (error2) {
     if (error2 instanceof RangeError) {
@@ -41881,8 +41936,8 @@ function isPlainObject2(value) {
 }
 var noop = () => "";
 async function fetchWrapper(requestOptions) {
-  const fetch3 = requestOptions.request?.fetch || globalThis.fetch;
-  if (!fetch3) {
+  const fetch2 = requestOptions.request?.fetch || globalThis.fetch;
+  if (!fetch2) {
     throw new Error(
       "fetch is not set. Please pass a fetch implementation as new Octokit({ request: { fetch }}). Learn more at https://github.com/octokit/octokit.js/#fetch-missing"
     );
@@ -41898,7 +41953,7 @@ async function fetchWrapper(requestOptions) {
   );
   let fetchResponse;
   try {
-    fetchResponse = await fetch3(requestOptions.url, {
+    fetchResponse = await fetch2(requestOptions.url, {
       method: requestOptions.method,
       body: body2,
       redirect: requestOptions.request?.redirect,
@@ -41933,8 +41988,8 @@ async function fetchWrapper(requestOptions) {
   const status = fetchResponse.status;
   const url2 = fetchResponse.url;
   const responseHeaders = {};
-  for (const [key, value] of fetchResponse.headers) {
-    responseHeaders[key] = value;
+  for (const [key2, value] of fetchResponse.headers) {
+    responseHeaders[key2] = value;
   }
   const octokitResponse = {
     url: url2,
@@ -42090,11 +42145,11 @@ function graphql(request2, query, options) {
         new Error(`[@octokit/graphql] "query" cannot be used as variable name`)
       );
     }
-    for (const key in options) {
-      if (!FORBIDDEN_VARIABLE_OPTIONS.includes(key)) continue;
+    for (const key2 in options) {
+      if (!FORBIDDEN_VARIABLE_OPTIONS.includes(key2)) continue;
       return Promise.reject(
         new Error(
-          `[@octokit/graphql] "${key}" cannot be used as variable name`
+          `[@octokit/graphql] "${key2}" cannot be used as variable name`
         )
       );
     }
@@ -42102,15 +42157,15 @@ function graphql(request2, query, options) {
   const parsedOptions = typeof query === "string" ? Object.assign({ query }, options) : query;
   const requestOptions = Object.keys(
     parsedOptions
-  ).reduce((result, key) => {
-    if (NON_VARIABLE_OPTIONS.includes(key)) {
-      result[key] = parsedOptions[key];
+  ).reduce((result, key2) => {
+    if (NON_VARIABLE_OPTIONS.includes(key2)) {
+      result[key2] = parsedOptions[key2];
       return result;
     }
     if (!result.variables) {
       result.variables = {};
     }
-    result.variables[key] = parsedOptions[key];
+    result.variables[key2] = parsedOptions[key2];
     return result;
   }, {});
   const baseUrl = parsedOptions.baseUrl || request2.endpoint.DEFAULTS.baseUrl;
@@ -42120,8 +42175,8 @@ function graphql(request2, query, options) {
   return request2(requestOptions).then((response) => {
     if (response.data.errors) {
       const headers = {};
-      for (const key of Object.keys(response.headers)) {
-        headers[key] = response.headers[key];
+      for (const key2 of Object.keys(response.headers)) {
+        headers[key2] = response.headers[key2];
       }
       throw new GraphqlResponseError(
         requestOptions,
@@ -44954,17 +45009,23 @@ async function uploadSarif(options) {
     throw new Error(
       `cannot upload SARIF: commit "${options.commitSha}" is not a 40-hex commit SHA (GITHUB_SHA or the checked-out HEAD).`
     );
-  const octokit = new Octokit2({
-    auth: options.token,
-    baseUrl: options.apiUrl.replace(/\/+$/, ""),
-    log: { debug: () => void 0, info: () => void 0, warn: () => void 0, error: () => void 0 }
-  });
-  const retrying = (request2) => withRetry(request2, {
-    attempts: options.attempts ?? 3,
-    initialDelayMs: options.retryDelayMs ?? 2e3,
-    isTransient: isTransientHttpError
-  });
-  const repository = `${options.owner}/${options.repo}`;
+  const api = {
+    octokit: new Octokit2({
+      auth: options.token,
+      baseUrl: options.apiUrl.replace(/\/+$/, ""),
+      log: { debug: () => void 0, info: () => void 0, warn: () => void 0, error: () => void 0 }
+    }),
+    retrying: (request2) => withRetry(request2, {
+      attempts: options.attempts ?? 3,
+      initialDelayMs: options.retryDelayMs ?? 2e3,
+      isTransient: isTransientHttpError
+    }),
+    repository: `${options.owner}/${options.repo}`
+  };
+  const posted = await postSarif(api, options);
+  return posted.status === "skipped" ? posted : waitForProcessing(api, posted.id, options);
+}
+async function postSarif({ octokit, retrying, repository }, options) {
   let id;
   try {
     const response = await retrying(
@@ -44988,6 +45049,9 @@ async function uploadSarif(options) {
     });
   }
   if (!id) throw new Error(`code scanning accepted the SARIF for ${repository} but returned no upload id.`);
+  return { status: "posted", id };
+}
+async function waitForProcessing({ octokit, retrying, repository }, id, options) {
   const deadline = Date.now() + (options.maxWaitMs ?? 12e4);
   for (; ; ) {
     const { data } = await retrying(
@@ -45035,10 +45099,10 @@ function describe(error2) {
 }
 
 // node_modules/@actions/cache/lib/cache.js
-import * as path12 from "path";
+import * as path11 from "path";
 
 // node_modules/@actions/glob/lib/internal-globber.js
-import * as fs4 from "fs";
+import * as fs3 from "fs";
 
 // node_modules/@actions/glob/lib/internal-glob-options-helper.js
 function getOptions(copy) {
@@ -45075,19 +45139,19 @@ function getOptions(copy) {
 }
 
 // node_modules/@actions/glob/lib/internal-globber.js
-import * as path9 from "path";
+import * as path8 from "path";
 
 // node_modules/@actions/glob/lib/internal-path-helper.js
-import * as path5 from "path";
+import * as path4 from "path";
 import assert from "assert";
-var IS_WINDOWS4 = process.platform === "win32";
-function dirname7(p) {
+var IS_WINDOWS3 = process.platform === "win32";
+function dirname6(p) {
   p = safeTrimTrailingSeparator(p);
-  if (IS_WINDOWS4 && /^\\\\[^\\]+(\\[^\\]+)?$/.test(p)) {
+  if (IS_WINDOWS3 && /^\\\\[^\\]+(\\[^\\]+)?$/.test(p)) {
     return p;
   }
-  let result = path5.dirname(p);
-  if (IS_WINDOWS4 && /^\\\\[^\\]+\\[^\\]+\\$/.test(result)) {
+  let result = path4.dirname(p);
+  if (IS_WINDOWS3 && /^\\\\[^\\]+\\[^\\]+\\$/.test(result)) {
     result = safeTrimTrailingSeparator(result);
   }
   return result;
@@ -45098,7 +45162,7 @@ function ensureAbsoluteRoot(root, itemPath) {
   if (hasAbsoluteRoot(itemPath)) {
     return itemPath;
   }
-  if (IS_WINDOWS4) {
+  if (IS_WINDOWS3) {
     if (itemPath.match(/^[A-Z]:[^\\/]|^[A-Z]:$/i)) {
       let cwd = process.cwd();
       assert(cwd.match(/^[A-Z]:\\/i), `Expected current directory to start with an absolute drive root. Actual '${cwd}'`);
@@ -45121,16 +45185,16 @@ function ensureAbsoluteRoot(root, itemPath) {
     }
   }
   assert(hasAbsoluteRoot(root), `ensureAbsoluteRoot parameter 'root' must have an absolute root`);
-  if (root.endsWith("/") || IS_WINDOWS4 && root.endsWith("\\")) {
+  if (root.endsWith("/") || IS_WINDOWS3 && root.endsWith("\\")) {
   } else {
-    root += path5.sep;
+    root += path4.sep;
   }
   return root + itemPath;
 }
 function hasAbsoluteRoot(itemPath) {
   assert(itemPath, `hasAbsoluteRoot parameter 'itemPath' must not be empty`);
   itemPath = normalizeSeparators2(itemPath);
-  if (IS_WINDOWS4) {
+  if (IS_WINDOWS3) {
     return itemPath.startsWith("\\\\") || /^[A-Z]:\\/i.test(itemPath);
   }
   return itemPath.startsWith("/");
@@ -45138,14 +45202,14 @@ function hasAbsoluteRoot(itemPath) {
 function hasRoot(itemPath) {
   assert(itemPath, `isRooted parameter 'itemPath' must not be empty`);
   itemPath = normalizeSeparators2(itemPath);
-  if (IS_WINDOWS4) {
+  if (IS_WINDOWS3) {
     return itemPath.startsWith("\\") || /^[A-Z]:/i.test(itemPath);
   }
   return itemPath.startsWith("/");
 }
 function normalizeSeparators2(p) {
   p = p || "";
-  if (IS_WINDOWS4) {
+  if (IS_WINDOWS3) {
     p = p.replace(/\//g, "\\");
     const isUnc = /^\\\\+[^\\]/.test(p);
     return (isUnc ? "\\" : "") + p.replace(/\\\\+/g, "\\");
@@ -45157,13 +45221,13 @@ function safeTrimTrailingSeparator(p) {
     return "";
   }
   p = normalizeSeparators2(p);
-  if (!p.endsWith(path5.sep)) {
+  if (!p.endsWith(path4.sep)) {
     return p;
   }
-  if (p === path5.sep) {
+  if (p === path4.sep) {
     return p;
   }
-  if (IS_WINDOWS4 && /^[A-Z]:\\$/i.test(p)) {
+  if (IS_WINDOWS3 && /^[A-Z]:\\$/i.test(p)) {
     return p;
   }
   return p.substr(0, p.length - 1);
@@ -45179,34 +45243,34 @@ var MatchKind;
 })(MatchKind || (MatchKind = {}));
 
 // node_modules/@actions/glob/lib/internal-pattern-helper.js
-var IS_WINDOWS5 = process.platform === "win32";
+var IS_WINDOWS4 = process.platform === "win32";
 function getSearchPaths(patterns) {
   patterns = patterns.filter((x) => !x.negate);
   const searchPathMap = {};
   for (const pattern of patterns) {
-    const key = IS_WINDOWS5 ? pattern.searchPath.toUpperCase() : pattern.searchPath;
-    searchPathMap[key] = "candidate";
+    const key2 = IS_WINDOWS4 ? pattern.searchPath.toUpperCase() : pattern.searchPath;
+    searchPathMap[key2] = "candidate";
   }
   const result = [];
   for (const pattern of patterns) {
-    const key = IS_WINDOWS5 ? pattern.searchPath.toUpperCase() : pattern.searchPath;
-    if (searchPathMap[key] === "included") {
+    const key2 = IS_WINDOWS4 ? pattern.searchPath.toUpperCase() : pattern.searchPath;
+    if (searchPathMap[key2] === "included") {
       continue;
     }
     let foundAncestor = false;
-    let tempKey = key;
-    let parent = dirname7(tempKey);
+    let tempKey = key2;
+    let parent = dirname6(tempKey);
     while (parent !== tempKey) {
       if (searchPathMap[parent]) {
         foundAncestor = true;
         break;
       }
       tempKey = parent;
-      parent = dirname7(tempKey);
+      parent = dirname6(tempKey);
     }
     if (!foundAncestor) {
       result.push(pattern.searchPath);
-      searchPathMap[key] = "included";
+      searchPathMap[key2] = "included";
     }
   }
   return result;
@@ -45227,8 +45291,8 @@ function partialMatch(patterns, itemPath) {
 }
 
 // node_modules/@actions/glob/lib/internal-pattern.js
-import * as os7 from "os";
-import * as path8 from "path";
+import * as os6 from "os";
+import * as path7 from "path";
 import assert3 from "assert";
 
 // node_modules/balanced-match/dist/esm/index.js
@@ -46445,11 +46509,11 @@ var qmarksTestNoExtDot = ([$0]) => {
   return (f) => f.length === len && f !== "." && f !== "..";
 };
 var defaultPlatform = typeof process === "object" && process ? typeof process.env === "object" && process.env && process.env.__MINIMATCH_TESTING_PLATFORM__ || process.platform : "posix";
-var path6 = {
+var path5 = {
   win32: { sep: "\\" },
   posix: { sep: "/" }
 };
-var sep7 = defaultPlatform === "win32" ? path6.win32.sep : path6.posix.sep;
+var sep7 = defaultPlatform === "win32" ? path5.win32.sep : path5.posix.sep;
 minimatch.sep = sep7;
 var GLOBSTAR = /* @__PURE__ */ Symbol("globstar **");
 minimatch.GLOBSTAR = GLOBSTAR;
@@ -47196,9 +47260,9 @@ minimatch.escape = escape;
 minimatch.unescape = unescape;
 
 // node_modules/@actions/glob/lib/internal-path.js
-import * as path7 from "path";
+import * as path6 from "path";
 import assert2 from "assert";
-var IS_WINDOWS6 = process.platform === "win32";
+var IS_WINDOWS5 = process.platform === "win32";
 var Path = class {
   /**
    * Constructs a Path
@@ -47210,15 +47274,15 @@ var Path = class {
       assert2(itemPath, `Parameter 'itemPath' must not be empty`);
       itemPath = safeTrimTrailingSeparator(itemPath);
       if (!hasRoot(itemPath)) {
-        this.segments = itemPath.split(path7.sep);
+        this.segments = itemPath.split(path6.sep);
       } else {
         let remaining = itemPath;
-        let dir = dirname7(remaining);
+        let dir = dirname6(remaining);
         while (dir !== remaining) {
-          const basename8 = path7.basename(remaining);
+          const basename8 = path6.basename(remaining);
           this.segments.unshift(basename8);
           remaining = dir;
-          dir = dirname7(remaining);
+          dir = dirname6(remaining);
         }
         this.segments.unshift(remaining);
       }
@@ -47230,10 +47294,10 @@ var Path = class {
         segment = normalizeSeparators2(itemPath[i]);
         if (i === 0 && hasRoot(segment)) {
           segment = safeTrimTrailingSeparator(segment);
-          assert2(segment === dirname7(segment), `Parameter 'itemPath' root segment contains information for multiple segments`);
+          assert2(segment === dirname6(segment), `Parameter 'itemPath' root segment contains information for multiple segments`);
           this.segments.push(segment);
         } else {
-          assert2(!segment.includes(path7.sep), `Parameter 'itemPath' contains unexpected path separators`);
+          assert2(!segment.includes(path6.sep), `Parameter 'itemPath' contains unexpected path separators`);
           this.segments.push(segment);
         }
       }
@@ -47244,12 +47308,12 @@ var Path = class {
    */
   toString() {
     let result = this.segments[0];
-    let skipSlash = result.endsWith(path7.sep) || IS_WINDOWS6 && /^[A-Z]:$/i.test(result);
+    let skipSlash = result.endsWith(path6.sep) || IS_WINDOWS5 && /^[A-Z]:$/i.test(result);
     for (let i = 1; i < this.segments.length; i++) {
       if (skipSlash) {
         skipSlash = false;
       } else {
-        result += path7.sep;
+        result += path6.sep;
       }
       result += this.segments[i];
     }
@@ -47258,7 +47322,7 @@ var Path = class {
 };
 
 // node_modules/@actions/glob/lib/internal-pattern.js
-var IS_WINDOWS7 = process.platform === "win32";
+var IS_WINDOWS6 = process.platform === "win32";
 var Pattern = class _Pattern {
   constructor(patternOrNegate, isImplicitPattern = false, segments, homedir3) {
     this.negate = false;
@@ -47281,22 +47345,22 @@ var Pattern = class _Pattern {
     }
     pattern = _Pattern.fixupPattern(pattern, homedir3);
     this.segments = new Path(pattern).segments;
-    this.trailingSeparator = normalizeSeparators2(pattern).endsWith(path8.sep);
+    this.trailingSeparator = normalizeSeparators2(pattern).endsWith(path7.sep);
     pattern = safeTrimTrailingSeparator(pattern);
     let foundGlob = false;
     const searchSegments = this.segments.map((x) => _Pattern.getLiteral(x)).filter((x) => !foundGlob && !(foundGlob = x === ""));
     this.searchPath = new Path(searchSegments).toString();
-    this.rootRegExp = new RegExp(_Pattern.regExpEscape(searchSegments[0]), IS_WINDOWS7 ? "i" : "");
+    this.rootRegExp = new RegExp(_Pattern.regExpEscape(searchSegments[0]), IS_WINDOWS6 ? "i" : "");
     this.isImplicitPattern = isImplicitPattern;
     const minimatchOptions = {
       dot: true,
       nobrace: true,
-      nocase: IS_WINDOWS7,
+      nocase: IS_WINDOWS6,
       nocomment: true,
       noext: true,
       nonegate: true
     };
-    pattern = IS_WINDOWS7 ? pattern.replace(/\\/g, "/") : pattern;
+    pattern = IS_WINDOWS6 ? pattern.replace(/\\/g, "/") : pattern;
     this.minimatch = new Minimatch(pattern, minimatchOptions);
   }
   /**
@@ -47305,8 +47369,8 @@ var Pattern = class _Pattern {
   match(itemPath) {
     if (this.segments[this.segments.length - 1] === "**") {
       itemPath = normalizeSeparators2(itemPath);
-      if (!itemPath.endsWith(path8.sep) && this.isImplicitPattern === false) {
-        itemPath = `${itemPath}${path8.sep}`;
+      if (!itemPath.endsWith(path7.sep) && this.isImplicitPattern === false) {
+        itemPath = `${itemPath}${path7.sep}`;
       }
     } else {
       itemPath = safeTrimTrailingSeparator(itemPath);
@@ -47321,16 +47385,16 @@ var Pattern = class _Pattern {
    */
   partialMatch(itemPath) {
     itemPath = safeTrimTrailingSeparator(itemPath);
-    if (dirname7(itemPath) === itemPath) {
+    if (dirname6(itemPath) === itemPath) {
       return this.rootRegExp.test(itemPath);
     }
-    return this.minimatch.matchOne(itemPath.split(IS_WINDOWS7 ? /\\+/ : /\/+/), this.minimatch.set[0], true);
+    return this.minimatch.matchOne(itemPath.split(IS_WINDOWS6 ? /\\+/ : /\/+/), this.minimatch.set[0], true);
   }
   /**
    * Escapes glob patterns within a path
    */
   static globEscape(s) {
-    return (IS_WINDOWS7 ? s : s.replace(/\\/g, "\\\\")).replace(/(\[)(?=[^/]+\])/g, "[[]").replace(/\?/g, "[?]").replace(/\*/g, "[*]");
+    return (IS_WINDOWS6 ? s : s.replace(/\\/g, "\\\\")).replace(/(\[)(?=[^/]+\])/g, "[[]").replace(/\?/g, "[?]").replace(/\*/g, "[*]");
   }
   /**
    * Normalizes slashes and ensures absolute root
@@ -47341,20 +47405,20 @@ var Pattern = class _Pattern {
     assert3(literalSegments.every((x, i) => (x !== "." || i === 0) && x !== ".."), `Invalid pattern '${pattern}'. Relative pathing '.' and '..' is not allowed.`);
     assert3(!hasRoot(pattern) || literalSegments[0], `Invalid pattern '${pattern}'. Root segment must not contain globs.`);
     pattern = normalizeSeparators2(pattern);
-    if (pattern === "." || pattern.startsWith(`.${path8.sep}`)) {
+    if (pattern === "." || pattern.startsWith(`.${path7.sep}`)) {
       pattern = _Pattern.globEscape(process.cwd()) + pattern.substr(1);
-    } else if (pattern === "~" || pattern.startsWith(`~${path8.sep}`)) {
-      homedir3 = homedir3 || os7.homedir();
+    } else if (pattern === "~" || pattern.startsWith(`~${path7.sep}`)) {
+      homedir3 = homedir3 || os6.homedir();
       assert3(homedir3, "Unable to determine HOME directory");
       assert3(hasAbsoluteRoot(homedir3), `Expected HOME directory to be a rooted path. Actual '${homedir3}'`);
       pattern = _Pattern.globEscape(homedir3) + pattern.substr(1);
-    } else if (IS_WINDOWS7 && (pattern.match(/^[A-Z]:$/i) || pattern.match(/^[A-Z]:[^\\]/i))) {
+    } else if (IS_WINDOWS6 && (pattern.match(/^[A-Z]:$/i) || pattern.match(/^[A-Z]:[^\\]/i))) {
       let root = ensureAbsoluteRoot("C:\\dummy-root", pattern.substr(0, 2));
       if (pattern.length > 2 && !root.endsWith("\\")) {
         root += "\\";
       }
       pattern = _Pattern.globEscape(root) + pattern.substr(2);
-    } else if (IS_WINDOWS7 && (pattern === "\\" || pattern.match(/^\\[^\\]/))) {
+    } else if (IS_WINDOWS6 && (pattern === "\\" || pattern.match(/^\\[^\\]/))) {
       let root = ensureAbsoluteRoot("C:\\dummy-root", "\\");
       if (!root.endsWith("\\")) {
         root += "\\";
@@ -47373,7 +47437,7 @@ var Pattern = class _Pattern {
     let literal = "";
     for (let i = 0; i < segment.length; i++) {
       const c = segment[i];
-      if (c === "\\" && !IS_WINDOWS7 && i + 1 < segment.length) {
+      if (c === "\\" && !IS_WINDOWS6 && i + 1 < segment.length) {
         literal += segment[++i];
         continue;
       } else if (c === "*" || c === "?") {
@@ -47383,7 +47447,7 @@ var Pattern = class _Pattern {
         let closed = -1;
         for (let i2 = i + 1; i2 < segment.length; i2++) {
           const c2 = segment[i2];
-          if (c2 === "\\" && !IS_WINDOWS7 && i2 + 1 < segment.length) {
+          if (c2 === "\\" && !IS_WINDOWS6 && i2 + 1 < segment.length) {
             set += segment[++i2];
             continue;
           } else if (c2 === "]") {
@@ -47426,7 +47490,7 @@ var SearchState = class {
 };
 
 // node_modules/@actions/glob/lib/internal-globber.js
-var __awaiter9 = function(thisArg, _arguments, P, generator) {
+var __awaiter8 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve6) {
       resolve6(value);
@@ -47516,7 +47580,7 @@ var __asyncGenerator = function(thisArg, _arguments, generator) {
     if (f(v), q.shift(), q.length) resume(q[0][0], q[0][1]);
   }
 };
-var IS_WINDOWS8 = process.platform === "win32";
+var IS_WINDOWS7 = process.platform === "win32";
 var DefaultGlobber = class _DefaultGlobber {
   constructor(options) {
     this.patterns = [];
@@ -47527,7 +47591,7 @@ var DefaultGlobber = class _DefaultGlobber {
     return this.searchPaths.slice();
   }
   glob() {
-    return __awaiter9(this, void 0, void 0, function* () {
+    return __awaiter8(this, void 0, void 0, function* () {
       var _a2, e_1, _b, _c;
       const result = [];
       try {
@@ -47563,7 +47627,7 @@ var DefaultGlobber = class _DefaultGlobber {
       for (const searchPath of getSearchPaths(patterns)) {
         debug(`Search path '${searchPath}'`);
         try {
-          yield __await(fs4.promises.lstat(searchPath));
+          yield __await(fs3.promises.lstat(searchPath));
         } catch (err) {
           if (err.code === "ENOENT") {
             continue;
@@ -47587,7 +47651,7 @@ var DefaultGlobber = class _DefaultGlobber {
         if (!stats) {
           continue;
         }
-        if (options.excludeHiddenFiles && path9.basename(item.path).match(/^\./)) {
+        if (options.excludeHiddenFiles && path8.basename(item.path).match(/^\./)) {
           continue;
         }
         if (stats.isDirectory()) {
@@ -47597,7 +47661,7 @@ var DefaultGlobber = class _DefaultGlobber {
             continue;
           }
           const childLevel = item.level + 1;
-          const childItems = (yield __await(fs4.promises.readdir(item.path))).map((x) => new SearchState(path9.join(item.path, x), childLevel));
+          const childItems = (yield __await(fs3.promises.readdir(item.path))).map((x) => new SearchState(path8.join(item.path, x), childLevel));
           stack.push(...childItems.reverse());
         } else if (match3 & MatchKind.File) {
           yield yield __await(item.path);
@@ -47609,9 +47673,9 @@ var DefaultGlobber = class _DefaultGlobber {
    * Constructs a DefaultGlobber
    */
   static create(patterns, options) {
-    return __awaiter9(this, void 0, void 0, function* () {
+    return __awaiter8(this, void 0, void 0, function* () {
       const result = new _DefaultGlobber(options);
-      if (IS_WINDOWS8) {
+      if (IS_WINDOWS7) {
         patterns = patterns.replace(/\r\n/g, "\n");
         patterns = patterns.replace(/\r/g, "\n");
       }
@@ -47628,11 +47692,11 @@ var DefaultGlobber = class _DefaultGlobber {
     });
   }
   static stat(item, options, traversalChain) {
-    return __awaiter9(this, void 0, void 0, function* () {
+    return __awaiter8(this, void 0, void 0, function* () {
       let stats;
       if (options.followSymbolicLinks) {
         try {
-          stats = yield fs4.promises.stat(item.path);
+          stats = yield fs3.promises.stat(item.path);
         } catch (err) {
           if (err.code === "ENOENT") {
             if (options.omitBrokenSymbolicLinks) {
@@ -47644,10 +47708,10 @@ var DefaultGlobber = class _DefaultGlobber {
           throw err;
         }
       } else {
-        stats = yield fs4.promises.lstat(item.path);
+        stats = yield fs3.promises.lstat(item.path);
       }
       if (stats.isDirectory() && options.followSymbolicLinks) {
-        const realPath = yield fs4.promises.realpath(item.path);
+        const realPath = yield fs3.promises.realpath(item.path);
         while (traversalChain.length >= item.level) {
           traversalChain.pop();
         }
@@ -47663,7 +47727,7 @@ var DefaultGlobber = class _DefaultGlobber {
 };
 
 // node_modules/@actions/glob/lib/glob.js
-var __awaiter10 = function(thisArg, _arguments, P, generator) {
+var __awaiter9 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve6) {
       resolve6(value);
@@ -47691,16 +47755,16 @@ var __awaiter10 = function(thisArg, _arguments, P, generator) {
   });
 };
 function create(patterns, options) {
-  return __awaiter10(this, void 0, void 0, function* () {
+  return __awaiter9(this, void 0, void 0, function* () {
     return yield DefaultGlobber.create(patterns, options);
   });
 }
 
 // node_modules/@actions/cache/lib/internal/cacheUtils.js
-var semver3 = __toESM(require_semver2(), 1);
+var semver = __toESM(require_semver2(), 1);
 import * as crypto3 from "crypto";
-import * as fs5 from "fs";
-import * as path10 from "path";
+import * as fs4 from "fs";
+import * as path9 from "path";
 import * as util from "util";
 
 // node_modules/@actions/cache/lib/internal/constants.js
@@ -47731,7 +47795,7 @@ var CacheFileSizeLimit = 10 * Math.pow(1024, 3);
 var CacheReadDeniedMessagePrefix = "cache read denied:";
 
 // node_modules/@actions/cache/lib/internal/cacheUtils.js
-var __awaiter11 = function(thisArg, _arguments, P, generator) {
+var __awaiter10 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve6) {
       resolve6(value);
@@ -47779,7 +47843,7 @@ var __asyncValues2 = function(o) {
 };
 var versionSalt = "1.0";
 function createTempDirectory() {
-  return __awaiter11(this, void 0, void 0, function* () {
+  return __awaiter10(this, void 0, void 0, function* () {
     const IS_WINDOWS10 = process.platform === "win32";
     let tempDirectory = process.env["RUNNER_TEMP"] || "";
     if (!tempDirectory) {
@@ -47793,18 +47857,18 @@ function createTempDirectory() {
           baseLocation = "/home";
         }
       }
-      tempDirectory = path10.join(baseLocation, "actions", "temp");
+      tempDirectory = path9.join(baseLocation, "actions", "temp");
     }
-    const dest = path10.join(tempDirectory, crypto3.randomUUID());
+    const dest = path9.join(tempDirectory, crypto3.randomUUID());
     yield mkdirP(dest);
     return dest;
   });
 }
 function getArchiveFileSizeInBytes(filePath) {
-  return fs5.statSync(filePath).size;
+  return fs4.statSync(filePath).size;
 }
 function resolvePaths(patterns) {
-  return __awaiter11(this, void 0, void 0, function* () {
+  return __awaiter10(this, void 0, void 0, function* () {
     var _a2, e_1, _b, _c;
     var _d;
     const paths = [];
@@ -47817,7 +47881,7 @@ function resolvePaths(patterns) {
         _c = _g.value;
         _e = false;
         const file = _c;
-        const relativeFile = path10.relative(workspace, file).replace(new RegExp(`\\${path10.sep}`, "g"), "/");
+        const relativeFile = path9.relative(workspace, file).replace(new RegExp(`\\${path9.sep}`, "g"), "/");
         debug(`Matched: ${relativeFile}`);
         if (relativeFile === "") {
           paths.push(".");
@@ -47838,12 +47902,12 @@ function resolvePaths(patterns) {
   });
 }
 function unlinkFile(filePath) {
-  return __awaiter11(this, void 0, void 0, function* () {
-    return util.promisify(fs5.unlink)(filePath);
+  return __awaiter10(this, void 0, void 0, function* () {
+    return util.promisify(fs4.unlink)(filePath);
   });
 }
 function getVersion(app_1) {
-  return __awaiter11(this, arguments, void 0, function* (app, additionalArgs = []) {
+  return __awaiter10(this, arguments, void 0, function* (app, additionalArgs = []) {
     let versionOutput = "";
     additionalArgs.push("--version");
     debug(`Checking ${app} ${additionalArgs.join(" ")}`);
@@ -47865,9 +47929,9 @@ function getVersion(app_1) {
   });
 }
 function getCompressionMethod() {
-  return __awaiter11(this, void 0, void 0, function* () {
+  return __awaiter10(this, void 0, void 0, function* () {
     const versionOutput = yield getVersion("zstd", ["--quiet"]);
-    const version3 = semver3.clean(versionOutput);
+    const version3 = semver.clean(versionOutput);
     debug(`zstd version: ${version3}`);
     if (versionOutput === "") {
       return CompressionMethod.Gzip;
@@ -47880,8 +47944,8 @@ function getCacheFileName(compressionMethod) {
   return compressionMethod === CompressionMethod.Gzip ? CacheFilename.Gzip : CacheFilename.Zstd;
 }
 function getGnuTarPathOnWindows() {
-  return __awaiter11(this, void 0, void 0, function* () {
-    if (fs5.existsSync(GnuTarPathOnWindows)) {
+  return __awaiter10(this, void 0, void 0, function* () {
+    if (fs4.existsSync(GnuTarPathOnWindows)) {
       return GnuTarPathOnWindows;
     }
     const versionOutput = yield getVersion("tar");
@@ -47914,7 +47978,7 @@ function getRuntimeToken() {
 }
 
 // node_modules/@actions/cache/lib/internal/cacheHttpClient.js
-import * as fs8 from "fs";
+import * as fs7 from "fs";
 import { URL as URL2 } from "url";
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/abort-controller/AbortError.js
@@ -48366,12 +48430,12 @@ var HttpPipeline = class _HttpPipeline {
   }
   sendRequest(httpClient, request2) {
     const policies = this.getOrderedPolicies();
-    const pipeline4 = policies.reduceRight((next, policy) => {
+    const pipeline3 = policies.reduceRight((next, policy) => {
       return (req) => {
         return policy.sendRequest(req, next);
       };
     }, (req) => httpClient.sendRequest(req));
-    return pipeline4(request2);
+    return pipeline3(request2);
   }
   getOrderedPolicies() {
     if (!this._orderedPolicies) {
@@ -48586,7 +48650,7 @@ var Sanitizer = class {
    */
   sanitize(obj) {
     const seen = /* @__PURE__ */ new Set();
-    return JSON.stringify(obj, (key, value) => {
+    return JSON.stringify(obj, (key2, value) => {
       if (value instanceof Error) {
         return {
           ...value,
@@ -48594,17 +48658,17 @@ var Sanitizer = class {
           message: value.message
         };
       }
-      if (key === "headers" && isObject(value)) {
+      if (key2 === "headers" && isObject(value)) {
         return this.sanitizeHeaders(value);
-      } else if (key === "url" && typeof value === "string") {
+      } else if (key2 === "url" && typeof value === "string") {
         return this.sanitizeUrl(value);
-      } else if (key === "query" && isObject(value)) {
+      } else if (key2 === "query" && isObject(value)) {
         return this.sanitizeQuery(value);
-      } else if (key === "body") {
+      } else if (key2 === "body") {
         return void 0;
-      } else if (key === "response") {
+      } else if (key2 === "response") {
         return void 0;
-      } else if (key === "operationSpec") {
+      } else if (key2 === "operationSpec") {
         return void 0;
       } else if (Array.isArray(value) || isObject(value)) {
         if (seen.has(value)) {
@@ -48628,20 +48692,20 @@ var Sanitizer = class {
     if (!url2.search) {
       return value;
     }
-    for (const [key] of url2.searchParams) {
-      if (!this.allowedQueryParameters.has(key.toLowerCase())) {
-        url2.searchParams.set(key, RedactedString);
+    for (const [key2] of url2.searchParams) {
+      if (!this.allowedQueryParameters.has(key2.toLowerCase())) {
+        url2.searchParams.set(key2, RedactedString);
       }
     }
     return url2.toString();
   }
   sanitizeHeaders(obj) {
     const sanitized = {};
-    for (const key of Object.keys(obj)) {
-      if (this.allowedHeaderNames.has(key.toLowerCase())) {
-        sanitized[key] = obj[key];
+    for (const key2 of Object.keys(obj)) {
+      if (this.allowedHeaderNames.has(key2.toLowerCase())) {
+        sanitized[key2] = obj[key2];
       } else {
-        sanitized[key] = RedactedString;
+        sanitized[key2] = RedactedString;
       }
     }
     return sanitized;
@@ -48742,7 +48806,7 @@ function stringToUint8Array(value, format) {
 import http2 from "node:http";
 import https2 from "node:https";
 import zlib from "node:zlib";
-import { Transform as Transform2 } from "node:stream";
+import { Transform } from "node:stream";
 
 // node_modules/@typespec/ts-http-runtime/dist/esm/log.js
 var logger = createClientLogger("ts-http-runtime");
@@ -48771,7 +48835,7 @@ function isStreamComplete(stream2) {
 function isArrayBuffer(body2) {
   return body2 && typeof body2.byteLength === "number";
 }
-var ReportTransform = class extends Transform2 {
+var ReportTransform = class extends Transform {
   loadedBytes = 0;
   progressCallback;
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
@@ -49321,12 +49385,12 @@ function defaultRetryPolicy(options = {}) {
 function convertBodyToFormDataMap(body2) {
   if (typeof FormData !== "undefined" && body2 instanceof FormData) {
     const formDataMap = {};
-    for (const [key, value] of body2.entries()) {
-      const existing = formDataMap[key];
+    for (const [key2, value] of body2.entries()) {
+      const existing = formDataMap[key2];
       if (Array.isArray(existing)) {
         existing.push(value);
       } else {
-        formDataMap[key] = existing !== void 0 ? [existing, value] : [value];
+        formDataMap[key2] = existing !== void 0 ? [existing, value] : [value];
       }
     }
     return formDataMap;
@@ -49360,13 +49424,13 @@ function formDataPolicy() {
 }
 function wwwFormUrlEncode(formData) {
   const urlSearchParams = new URLSearchParams();
-  for (const [key, value] of Object.entries(formData)) {
+  for (const [key2, value] of Object.entries(formData)) {
     if (Array.isArray(value)) {
       for (const subValue of value) {
-        urlSearchParams.append(key, subValue.toString());
+        urlSearchParams.append(key2, subValue.toString());
       }
     } else {
-      urlSearchParams.append(key, value.toString());
+      urlSearchParams.append(key2, value.toString());
     }
   }
   return urlSearchParams.toString();
@@ -49688,8 +49752,8 @@ function generateBoundary() {
 }
 function encodeHeaders(headers) {
   let result = "";
-  for (const [key, value] of headers) {
-    result += `${key}: ${value}\r
+  for (const [key2, value] of headers) {
+    result += `${key2}: ${value}\r
 `;
   }
   return result;
@@ -49812,14 +49876,14 @@ function redirectPolicy2(options = {}) {
 }
 
 // node_modules/@azure/core-rest-pipeline/dist/esm/util/userAgentPlatform.js
-import os8 from "node:os";
+import os7 from "node:os";
 import process4 from "node:process";
 function getHeaderName2() {
   return "User-Agent";
 }
 async function setPlatformSpecificData2(map) {
   if (process4 && process4.versions) {
-    const osInfo = `${os8.type()} ${os8.release()}; ${os8.arch()}`;
+    const osInfo = `${os7.type()} ${os7.release()}; ${os7.arch()}`;
     const versions = process4.versions;
     if (versions.bun) {
       map.set("Bun", `${versions.bun} (${osInfo})`);
@@ -49837,8 +49901,8 @@ var SDK_VERSION2 = "1.22.3";
 // node_modules/@azure/core-rest-pipeline/dist/esm/util/userAgent.js
 function getUserAgentString(telemetryInfo) {
   const parts = [];
-  for (const [key, value] of telemetryInfo) {
-    const token = value ? `${key}/${value}` : key;
+  for (const [key2, value] of telemetryInfo) {
+    const token = value ? `${key2}/${value}` : key2;
     parts.push(token);
   }
   return parts.join(" ");
@@ -50060,17 +50124,17 @@ var TracingContextImpl = class _TracingContextImpl {
   constructor(initialContext) {
     this._contextMap = initialContext instanceof _TracingContextImpl ? new Map(initialContext._contextMap) : /* @__PURE__ */ new Map();
   }
-  setValue(key, value) {
+  setValue(key2, value) {
     const newContext = new _TracingContextImpl(this);
-    newContext._contextMap.set(key, value);
+    newContext._contextMap.set(key2, value);
     return newContext;
   }
-  getValue(key) {
-    return this._contextMap.get(key);
+  getValue(key2) {
+    return this._contextMap.get(key2);
   }
-  deleteValue(key) {
+  deleteValue(key2) {
     const newContext = new _TracingContextImpl(this);
-    newContext._contextMap.delete(key);
+    newContext._contextMap.delete(key2);
     return newContext;
   }
 };
@@ -50244,8 +50308,8 @@ function tryCreateSpan(tracingClient2, request2, spanAttributes) {
       return void 0;
     }
     const headers = tracingClient2.createRequestHeaders(updatedOptions.tracingOptions.tracingContext);
-    for (const [key, value] of Object.entries(headers)) {
-      request2.headers.set(key, value);
+    for (const [key2, value] of Object.entries(headers)) {
+      request2.headers.set(key2, value);
     }
     return { span, tracingContext: updatedOptions.tracingOptions.tracingContext };
   } catch (e) {
@@ -50331,31 +50395,31 @@ function wrapAbortSignalLikePolicy() {
 
 // node_modules/@azure/core-rest-pipeline/dist/esm/createPipelineFromOptions.js
 function createPipelineFromOptions2(options) {
-  const pipeline4 = createEmptyPipeline2();
+  const pipeline3 = createEmptyPipeline2();
   if (isNodeLike2) {
     if (options.agent) {
-      pipeline4.addPolicy(agentPolicy2(options.agent));
+      pipeline3.addPolicy(agentPolicy2(options.agent));
     }
     if (options.tlsOptions) {
-      pipeline4.addPolicy(tlsPolicy2(options.tlsOptions));
+      pipeline3.addPolicy(tlsPolicy2(options.tlsOptions));
     }
-    pipeline4.addPolicy(proxyPolicy2(options.proxyOptions));
-    pipeline4.addPolicy(decompressResponsePolicy2());
+    pipeline3.addPolicy(proxyPolicy2(options.proxyOptions));
+    pipeline3.addPolicy(decompressResponsePolicy2());
   }
-  pipeline4.addPolicy(wrapAbortSignalLikePolicy());
-  pipeline4.addPolicy(formDataPolicy2(), { beforePolicies: [multipartPolicyName2] });
-  pipeline4.addPolicy(userAgentPolicy2(options.userAgentOptions));
-  pipeline4.addPolicy(setClientRequestIdPolicy(options.telemetryOptions?.clientRequestIdHeaderName));
-  pipeline4.addPolicy(multipartPolicy2(), { afterPhase: "Deserialize" });
-  pipeline4.addPolicy(defaultRetryPolicy2(options.retryOptions), { phase: "Retry" });
-  pipeline4.addPolicy(tracingPolicy({ ...options.userAgentOptions, ...options.loggingOptions }), {
+  pipeline3.addPolicy(wrapAbortSignalLikePolicy());
+  pipeline3.addPolicy(formDataPolicy2(), { beforePolicies: [multipartPolicyName2] });
+  pipeline3.addPolicy(userAgentPolicy2(options.userAgentOptions));
+  pipeline3.addPolicy(setClientRequestIdPolicy(options.telemetryOptions?.clientRequestIdHeaderName));
+  pipeline3.addPolicy(multipartPolicy2(), { afterPhase: "Deserialize" });
+  pipeline3.addPolicy(defaultRetryPolicy2(options.retryOptions), { phase: "Retry" });
+  pipeline3.addPolicy(tracingPolicy({ ...options.userAgentOptions, ...options.loggingOptions }), {
     afterPhase: "Retry"
   });
   if (isNodeLike2) {
-    pipeline4.addPolicy(redirectPolicy2(options.redirectOptions), { afterPhase: "Retry" });
+    pipeline3.addPolicy(redirectPolicy2(options.redirectOptions), { afterPhase: "Retry" });
   }
-  pipeline4.addPolicy(logPolicy2(options.loggingOptions), { afterPhase: "Sign" });
-  return pipeline4;
+  pipeline3.addPolicy(logPolicy2(options.loggingOptions), { afterPhase: "Sign" });
+  return pipeline3;
 }
 
 // node_modules/@azure/core-rest-pipeline/dist/esm/defaultHttpClient.js
@@ -50679,8 +50743,8 @@ function createDisableKeepAlivePolicy() {
     }
   };
 }
-function pipelineContainsDisableKeepAlivePolicy(pipeline4) {
-  return pipeline4.getOrderedPolicies().some((policy) => policy.name === disableKeepAlivePolicyName);
+function pipelineContainsDisableKeepAlivePolicy(pipeline3) {
+  return pipeline3.getOrderedPolicies().some((policy) => policy.name === disableKeepAlivePolicyName);
 }
 
 // node_modules/@azure/core-client/dist/esm/base64.js
@@ -50743,14 +50807,14 @@ function flattenResponse(fullResponse, responseSpec) {
   const isPageableResponse = Object.keys(modelProperties).some((k) => modelProperties[k].serializedName === "");
   if (expectedBodyTypeName === "Sequence" || isPageableResponse) {
     const arrayResponse = fullResponse.parsedBody ?? [];
-    for (const key of Object.keys(modelProperties)) {
-      if (modelProperties[key].serializedName) {
-        arrayResponse[key] = fullResponse.parsedBody?.[key];
+    for (const key2 of Object.keys(modelProperties)) {
+      if (modelProperties[key2].serializedName) {
+        arrayResponse[key2] = fullResponse.parsedBody?.[key2];
       }
     }
     if (parsedHeaders) {
-      for (const key of Object.keys(parsedHeaders)) {
-        arrayResponse[key] = parsedHeaders[key];
+      for (const key2 of Object.keys(parsedHeaders)) {
+        arrayResponse[key2] = parsedHeaders[key2];
       }
     }
     return isNullable && !fullResponse.parsedBody && !parsedHeaders && Object.getOwnPropertyNames(modelProperties).length === 0 ? null : arrayResponse;
@@ -51160,9 +51224,9 @@ function serializeDictionaryType(serializer, mapper, object, objectName, isXml, 
     throw new Error(`"value" metadata for a Dictionary must be defined in the mapper and it must of type "object" in ${objectName}.`);
   }
   const tempDictionary = {};
-  for (const key of Object.keys(object)) {
-    const serializedValue = serializer.serialize(valueType, object[key], objectName, options);
-    tempDictionary[key] = getXmlObjectValue(valueType, serializedValue, isXml, options);
+  for (const key2 of Object.keys(object)) {
+    const serializedValue = serializer.serialize(valueType, object[key2], objectName, options);
+    tempDictionary[key2] = getXmlObjectValue(valueType, serializedValue, isXml, options);
   }
   if (isXml && mapper.xmlNamespace) {
     const xmlnsKey = mapper.xmlNamespacePrefix ? `xmlns:${mapper.xmlNamespacePrefix}` : "xmlns";
@@ -51208,8 +51272,8 @@ function serializeCompositeType(serializer, mapper, object, objectName, isXml, o
   if (object !== void 0 && object !== null) {
     const payload = {};
     const modelProps = resolveModelProperties(serializer, mapper, objectName);
-    for (const key of Object.keys(modelProps)) {
-      const propertyMapper = modelProps[key];
+    for (const key2 of Object.keys(modelProps)) {
+      const propertyMapper = modelProps[key2];
       if (propertyMapper.readOnly) {
         continue;
       }
@@ -51226,7 +51290,7 @@ function serializeCompositeType(serializer, mapper, object, objectName, isXml, o
         propName3 = paths.pop();
         for (const pathName of paths) {
           const childObject = parentObject[pathName];
-          if ((childObject === void 0 || childObject === null) && (object[key] !== void 0 && object[key] !== null || propertyMapper.defaultValue !== void 0)) {
+          if ((childObject === void 0 || childObject === null) && (object[key2] !== void 0 && object[key2] !== null || propertyMapper.defaultValue !== void 0)) {
             parentObject[pathName] = {};
           }
           parentObject = parentObject[pathName];
@@ -51241,9 +51305,9 @@ function serializeCompositeType(serializer, mapper, object, objectName, isXml, o
           };
         }
         const propertyObjectName = propertyMapper.serializedName !== "" ? objectName + "." + propertyMapper.serializedName : objectName;
-        let toSerialize = object[key];
+        let toSerialize = object[key2];
         const polymorphicDiscriminator = getPolymorphicDiscriminatorRecursively(serializer, mapper);
-        if (polymorphicDiscriminator && polymorphicDiscriminator.clientName === key && (toSerialize === void 0 || toSerialize === null)) {
+        if (polymorphicDiscriminator && polymorphicDiscriminator.clientName === key2 && (toSerialize === void 0 || toSerialize === null)) {
           toSerialize = mapper.serializedName;
         }
         const serializedValue = serializer.serialize(propertyMapper, toSerialize, propertyObjectName, options);
@@ -51310,9 +51374,9 @@ function deserializeCompositeType(serializer, mapper, responseBody, objectName, 
   const modelProps = resolveModelProperties(serializer, mapper, objectName);
   let instance = {};
   const handledPropertyNames = [];
-  for (const key of Object.keys(modelProps)) {
-    const propertyMapper = modelProps[key];
-    const paths = splitSerializeName(modelProps[key].serializedName);
+  for (const key2 of Object.keys(modelProps)) {
+    const propertyMapper = modelProps[key2];
+    const paths = splitSerializeName(modelProps[key2].serializedName);
     handledPropertyNames.push(paths[0]);
     const { serializedName, xmlName, xmlElementName } = propertyMapper;
     let propertyObjectName = objectName;
@@ -51328,22 +51392,22 @@ function deserializeCompositeType(serializer, mapper, responseBody, objectName, 
         }
         handledPropertyNames.push(headerKey);
       }
-      instance[key] = dictionary;
+      instance[key2] = dictionary;
     } else if (serializer.isXML) {
       if (propertyMapper.xmlIsAttribute && responseBody[XML_ATTRKEY]) {
-        instance[key] = serializer.deserialize(propertyMapper, responseBody[XML_ATTRKEY][xmlName], propertyObjectName, options);
+        instance[key2] = serializer.deserialize(propertyMapper, responseBody[XML_ATTRKEY][xmlName], propertyObjectName, options);
       } else if (propertyMapper.xmlIsMsText) {
         if (responseBody[xmlCharKey] !== void 0) {
-          instance[key] = responseBody[xmlCharKey];
+          instance[key2] = responseBody[xmlCharKey];
         } else if (typeof responseBody === "string") {
-          instance[key] = responseBody;
+          instance[key2] = responseBody;
         }
       } else {
         const propertyName = xmlElementName || xmlName || serializedName;
         if (propertyMapper.xmlIsWrapped) {
           const wrapped = responseBody[xmlName];
           const elementList = wrapped?.[xmlElementName] ?? [];
-          Object.defineProperty(instance, key, {
+          Object.defineProperty(instance, key2, {
             value: serializer.deserialize(propertyMapper, elementList, propertyObjectName, options),
             enumerable: true,
             configurable: true,
@@ -51352,7 +51416,7 @@ function deserializeCompositeType(serializer, mapper, responseBody, objectName, 
           handledPropertyNames.push(xmlName);
         } else {
           const property = responseBody[propertyName];
-          instance[key] = serializer.deserialize(propertyMapper, property, propertyObjectName, options);
+          instance[key2] = serializer.deserialize(propertyMapper, property, propertyObjectName, options);
           handledPropertyNames.push(propertyName);
         }
       }
@@ -51371,12 +51435,12 @@ function deserializeCompositeType(serializer, mapper, responseBody, objectName, 
       }
       propertyInstance = res;
       const polymorphicDiscriminator = mapper.type.polymorphicDiscriminator;
-      if (polymorphicDiscriminator && key === polymorphicDiscriminator.clientName && (propertyInstance === void 0 || propertyInstance === null)) {
+      if (polymorphicDiscriminator && key2 === polymorphicDiscriminator.clientName && (propertyInstance === void 0 || propertyInstance === null)) {
         propertyInstance = mapper.serializedName;
       }
       let serializedValue;
-      if (Array.isArray(responseBody[key]) && modelProps[key].serializedName === "") {
-        propertyInstance = responseBody[key];
+      if (Array.isArray(responseBody[key2]) && modelProps[key2].serializedName === "") {
+        propertyInstance = responseBody[key2];
         const arrayInstance = serializer.deserialize(propertyMapper, propertyInstance, propertyObjectName, options);
         for (const [k, v] of Object.entries(instance)) {
           if (!Object.prototype.hasOwnProperty.call(arrayInstance, k)) {
@@ -51386,7 +51450,7 @@ function deserializeCompositeType(serializer, mapper, responseBody, objectName, 
         instance = arrayInstance;
       } else if (propertyInstance !== void 0 || propertyMapper.defaultValue !== void 0) {
         serializedValue = serializer.deserialize(propertyMapper, propertyInstance, propertyObjectName, options);
-        instance[key] = serializedValue;
+        instance[key2] = serializedValue;
       }
     }
   }
@@ -51413,10 +51477,10 @@ function deserializeCompositeType(serializer, mapper, responseBody, objectName, 
       }
     }
   } else if (responseBody && !options.ignoreUnknownProperties) {
-    for (const key of Object.keys(responseBody)) {
-      if (instance[key] === void 0 && !handledPropertyNames.includes(key) && !isSpecialXmlProperty(key, options)) {
-        Object.defineProperty(instance, key, {
-          value: responseBody[key],
+    for (const key2 of Object.keys(responseBody)) {
+      if (instance[key2] === void 0 && !handledPropertyNames.includes(key2) && !isSpecialXmlProperty(key2, options)) {
+        Object.defineProperty(instance, key2, {
+          value: responseBody[key2],
           enumerable: true,
           configurable: true,
           writable: true
@@ -51433,8 +51497,8 @@ function deserializeDictionaryType(serializer, mapper, responseBody, objectName,
   }
   if (responseBody) {
     const tempDictionary = {};
-    for (const key of Object.keys(responseBody)) {
-      tempDictionary[key] = serializer.deserialize(value, responseBody[key], objectName, options);
+    for (const key2 of Object.keys(responseBody)) {
+      tempDictionary[key2] = serializer.deserialize(value, responseBody[key2], objectName, options);
     }
     return tempDictionary;
   }
@@ -51843,8 +51907,8 @@ function serializeHeaders(request2, operationArguments, operationSpec) {
         headerValue = operationSpec.serializer.serialize(headerParameter.mapper, headerValue, getPathStringFromParameter(headerParameter));
         const headerCollectionPrefix = headerParameter.mapper.headerCollectionPrefix;
         if (headerCollectionPrefix) {
-          for (const key of Object.keys(headerValue)) {
-            request2.headers.set(headerCollectionPrefix + key, headerValue[key]);
+          for (const key2 of Object.keys(headerValue)) {
+            request2.headers.set(headerCollectionPrefix + key2, headerValue[key2]);
           }
         } else {
           request2.headers.set(headerParameter.mapper.serializedName || getPathStringFromParameter(headerParameter), headerValue);
@@ -51935,18 +51999,18 @@ function prepareXMLRootList(obj, elementName, xmlNamespaceKey, xmlNamespace) {
 
 // node_modules/@azure/core-client/dist/esm/pipeline.js
 function createClientPipeline(options = {}) {
-  const pipeline4 = createPipelineFromOptions2(options ?? {});
+  const pipeline3 = createPipelineFromOptions2(options ?? {});
   if (options.credentialOptions) {
-    pipeline4.addPolicy(bearerTokenAuthenticationPolicy({
+    pipeline3.addPolicy(bearerTokenAuthenticationPolicy({
       credential: options.credentialOptions.credential,
       scopes: options.credentialOptions.credentialScopes
     }));
   }
-  pipeline4.addPolicy(serializationPolicy(options.serializationOptions), { phase: "Serialize" });
-  pipeline4.addPolicy(deserializationPolicy(options.deserializationOptions), {
+  pipeline3.addPolicy(serializationPolicy(options.serializationOptions), { phase: "Serialize" });
+  pipeline3.addPolicy(deserializationPolicy(options.deserializationOptions), {
     phase: "Deserialize"
   });
-  return pipeline4;
+  return pipeline3;
 }
 
 // node_modules/@azure/core-client/dist/esm/httpClientCache.js
@@ -52373,7 +52437,7 @@ function getChallenge(response) {
 function parseChallenge(challenge) {
   const bearerChallenge = challenge.slice("Bearer ".length);
   const challengeParts = `${bearerChallenge.trim()} `.split(" ").filter((x) => x);
-  const keyValuePairs = challengeParts.map((keyValue) => (([key, value]) => ({ [key]: value }))(keyValue.trim().split("=")));
+  const keyValuePairs = challengeParts.map((keyValue) => (([key2, value]) => ({ [key2]: value }))(keyValue.trim().split("=")));
   return keyValuePairs.reduce((a, b) => ({ ...a, ...b }), {});
 }
 function requestToOptions(request2) {
@@ -53228,14 +53292,14 @@ function mergeEntityMaps(...maps) {
   const out = /* @__PURE__ */ Object.create(null);
   for (const map of maps) {
     if (!map) continue;
-    for (const key of Object.keys(map)) {
-      const raw = map[key];
+    for (const key2 of Object.keys(map)) {
+      const raw = map[key2];
       if (typeof raw === "string") {
-        out[key] = raw;
+        out[key2] = raw;
       } else if (raw && typeof raw === "object" && raw.val !== void 0) {
         const val = raw.val;
         if (typeof val === "string") {
-          out[key] = val;
+          out[key2] = val;
         }
       }
     }
@@ -53359,8 +53423,8 @@ var EntityDecoder = class {
    */
   setExternalEntities(map) {
     if (map) {
-      for (const key of Object.keys(map)) {
-        validateEntityName(key);
+      for (const key2 of Object.keys(map)) {
+        validateEntityName(key2);
       }
     }
     if (!this._onExternalEntity) {
@@ -53383,11 +53447,11 @@ var EntityDecoder = class {
    * @param {string} key
    * @param {string} value
    */
-  addExternalEntity(key, value) {
-    validateEntityName(key);
+  addExternalEntity(key2, value) {
+    validateEntityName(key2);
     if (typeof value === "string" && value.indexOf("&") === -1) {
-      if (this._applyRegistrationHook(this._onExternalEntity, key, value, "external")) {
-        this._externalMap[key] = value;
+      if (this._applyRegistrationHook(this._onExternalEntity, key2, value, "external")) {
+        this._externalMap[key2] = value;
       }
     }
   }
@@ -53795,9 +53859,9 @@ var XmlNode = class {
     this.child = [];
     this[":@"] = /* @__PURE__ */ Object.create(null);
   }
-  add(key, val) {
-    if (key === "__proto__") key = "#__proto__";
-    this.child.push({ [key]: val });
+  add(key2, val) {
+    if (key2 === "__proto__") key2 = "#__proto__";
+    this.child.push({ [key2]: val });
   }
   addChild(node, startIndex) {
     if (node.tagname === "__proto__") node.tagname = "#__proto__";
@@ -54763,9 +54827,9 @@ var ExpressionSet = class {
       if (!this._wildcardByDepth.has(depth)) this._wildcardByDepth.set(depth, []);
       this._wildcardByDepth.get(depth).push(expression);
     } else {
-      const key = `${depth}:${tag}`;
-      if (!this._byDepthAndTag.has(key)) this._byDepthAndTag.set(key, []);
-      this._byDepthAndTag.get(key).push(expression);
+      const key2 = `${depth}:${tag}`;
+      if (!this._byDepthAndTag.has(key2)) this._byDepthAndTag.set(key2, []);
+      this._byDepthAndTag.get(key2).push(expression);
     }
     return this;
   }
@@ -56156,12 +56220,12 @@ function extractRawAttributes(prefixedAttrs, options) {
   const attrs = options.attributesGroupName ? prefixedAttrs[options.attributesGroupName] : prefixedAttrs;
   if (!attrs) return {};
   const rawAttrs = {};
-  for (const key in attrs) {
-    if (key.startsWith(options.attributeNamePrefix)) {
-      const rawName = key.substring(options.attributeNamePrefix.length);
-      rawAttrs[rawName] = attrs[key];
+  for (const key2 in attrs) {
+    if (key2.startsWith(options.attributeNamePrefix)) {
+      const rawName = key2.substring(options.attributeNamePrefix.length);
+      rawAttrs[rawName] = attrs[key2];
     } else {
-      rawAttrs[key] = attrs[key];
+      rawAttrs[key2] = attrs[key2];
     }
   }
   return rawAttrs;
@@ -56795,12 +56859,12 @@ function stripAttributePrefix(attrs, prefix2) {
   if (!attrs || typeof attrs !== "object") return {};
   if (!prefix2) return attrs;
   const rawAttrs = {};
-  for (const key in attrs) {
-    if (key.startsWith(prefix2)) {
-      const rawName = key.substring(prefix2.length);
-      rawAttrs[rawName] = attrs[key];
+  for (const key2 in attrs) {
+    if (key2.startsWith(prefix2)) {
+      const rawName = key2.substring(prefix2.length);
+      rawAttrs[rawName] = attrs[key2];
     } else {
-      rawAttrs[key] = attrs[key];
+      rawAttrs[key2] = attrs[key2];
     }
   }
   return rawAttrs;
@@ -56869,8 +56933,8 @@ function compress(arr, options, matcher, readonlyMatcher) {
 function propName(obj) {
   const keys = Object.keys(obj);
   for (let i = 0; i < keys.length; i++) {
-    const key = keys[i];
-    if (key !== ":@") return key;
+    const key2 = keys[i];
+    if (key2 !== ":@") return key2;
   }
 }
 function assignAttributes(obj, attrMap, readonlyMatcher, options) {
@@ -56939,15 +57003,15 @@ var XMLParser = class {
    * @param {string} key 
    * @param {string} value 
    */
-  addEntity(key, value) {
+  addEntity(key2, value) {
     if (value.indexOf("&") !== -1) {
       throw new Error("Entity value can't have '&'");
-    } else if (key.indexOf("&") !== -1 || key.indexOf(";") !== -1) {
+    } else if (key2.indexOf("&") !== -1 || key2.indexOf(";") !== -1) {
       throw new Error("An entity must be set without '&' and ';'. Eg. use '#xD' for '&#xD;'");
     } else if (value === "&") {
       throw new Error("An entity with value '&' is not permitted");
     } else {
-      this.externalEntities[key] = value;
+      this.externalEntities[key2] = value;
     }
   }
   /**
@@ -57185,9 +57249,9 @@ function attr_to_str_raw(attrMap, options) {
 function propName2(obj) {
   const keys = Object.keys(obj);
   for (let i = 0; i < keys.length; i++) {
-    const key = keys[i];
-    if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
-    if (key !== ":@") return key;
+    const key2 = keys[i];
+    if (!Object.prototype.hasOwnProperty.call(obj, key2)) continue;
+    if (key2 !== ":@") return key2;
   }
 }
 function attr_to_str(attrMap, options, isStopNode, matcher, qNameValidator) {
@@ -57264,7 +57328,7 @@ var defaultOptions3 = {
   suppressEmptyNode: false,
   suppressUnpairedNode: true,
   suppressBooleanAttributes: true,
-  tagValueProcessor: function(key, a) {
+  tagValueProcessor: function(key2, a) {
     return a;
   },
   attributeValueProcessor: function(attrName, a) {
@@ -57373,16 +57437,16 @@ Builder.prototype.j2x = function(jObj, level, matcher, qNameValidator) {
   }
   const jPath = this.options.jPath ? matcher.toString() : matcher;
   const isCurrentStopNode = this.checkStopNode(matcher);
-  for (let key in jObj) {
-    if (!Object.prototype.hasOwnProperty.call(jObj, key)) continue;
-    const isSpecialKey = key === this.options.textNodeName || key === this.options.cdataPropName || key === this.options.commentPropName || this.options.attributesGroupName && key === this.options.attributesGroupName || this.isAttribute(key);
-    const resolvedKey = isSpecialKey ? key : resolveName(key, false, this.options, matcher, qNameValidator);
-    if (typeof jObj[key] === "undefined") {
-      if (this.isAttribute(key)) {
+  for (let key2 in jObj) {
+    if (!Object.prototype.hasOwnProperty.call(jObj, key2)) continue;
+    const isSpecialKey = key2 === this.options.textNodeName || key2 === this.options.cdataPropName || key2 === this.options.commentPropName || this.options.attributesGroupName && key2 === this.options.attributesGroupName || this.isAttribute(key2);
+    const resolvedKey = isSpecialKey ? key2 : resolveName(key2, false, this.options, matcher, qNameValidator);
+    if (typeof jObj[key2] === "undefined") {
+      if (this.isAttribute(key2)) {
         val += "";
       }
-    } else if (jObj[key] === null) {
-      if (this.isAttribute(key)) {
+    } else if (jObj[key2] === null) {
+      if (this.isAttribute(key2)) {
         val += "";
       } else if (resolvedKey === this.options.cdataPropName || resolvedKey === this.options.commentPropName) {
         val += "";
@@ -57391,39 +57455,39 @@ Builder.prototype.j2x = function(jObj, level, matcher, qNameValidator) {
       } else {
         val += this.indentate(level) + "<" + resolvedKey + "/" + this.tagEndChar;
       }
-    } else if (jObj[key] instanceof Date) {
-      val += this.buildTextValNode(jObj[key], resolvedKey, "", level, matcher);
-    } else if (typeof jObj[key] !== "object") {
-      const attr = this.isAttribute(key);
+    } else if (jObj[key2] instanceof Date) {
+      val += this.buildTextValNode(jObj[key2], resolvedKey, "", level, matcher);
+    } else if (typeof jObj[key2] !== "object") {
+      const attr = this.isAttribute(key2);
       if (attr && !this.ignoreAttributesFn(attr, jPath)) {
         const resolvedAttr = resolveName(attr, true, this.options, matcher, qNameValidator);
-        attrStr += this.buildAttrPairStr(resolvedAttr, valToStr(jObj[key]), isCurrentStopNode);
+        attrStr += this.buildAttrPairStr(resolvedAttr, valToStr(jObj[key2]), isCurrentStopNode);
       } else if (!attr) {
-        if (key === this.options.textNodeName) {
-          let newval = this.options.tagValueProcessor(key, valToStr(jObj[key]));
+        if (key2 === this.options.textNodeName) {
+          let newval = this.options.tagValueProcessor(key2, valToStr(jObj[key2]));
           val += this.replaceEntitiesValue(newval);
         } else {
           matcher.push(resolvedKey);
           const isStopNode = this.checkStopNode(matcher);
           matcher.pop();
           if (isStopNode) {
-            const textValue = valToStr(jObj[key]);
+            const textValue = valToStr(jObj[key2]);
             if (textValue === "") {
               val += this.indentate(level) + "<" + resolvedKey + this.closeTag(resolvedKey) + this.tagEndChar;
             } else {
               val += this.indentate(level) + "<" + resolvedKey + ">" + textValue + "</" + resolvedKey + this.tagEndChar;
             }
           } else {
-            val += this.buildTextValNode(jObj[key], resolvedKey, "", level, matcher);
+            val += this.buildTextValNode(jObj[key2], resolvedKey, "", level, matcher);
           }
         }
       }
-    } else if (Array.isArray(jObj[key])) {
-      const arrLen = jObj[key].length;
+    } else if (Array.isArray(jObj[key2])) {
+      const arrLen = jObj[key2].length;
       let listTagVal = "";
       let listTagAttr = "";
       for (let j = 0; j < arrLen; j++) {
-        const item = jObj[key][j];
+        const item = jObj[key2][j];
         if (typeof item === "undefined") {
         } else if (item === null) {
           if (resolvedKey[0] === "?") val += this.indentate(level) + "<" + resolvedKey + "?" + this.tagEndChar;
@@ -57468,15 +57532,15 @@ Builder.prototype.j2x = function(jObj, level, matcher, qNameValidator) {
       }
       val += listTagVal;
     } else {
-      if (this.options.attributesGroupName && key === this.options.attributesGroupName) {
-        const Ks = Object.keys(jObj[key]);
+      if (this.options.attributesGroupName && key2 === this.options.attributesGroupName) {
+        const Ks = Object.keys(jObj[key2]);
         const L = Ks.length;
         for (let j = 0; j < L; j++) {
           const resolvedAttr = resolveName(Ks[j], true, this.options, matcher, qNameValidator);
-          attrStr += this.buildAttrPairStr(resolvedAttr, valToStr(jObj[key][Ks[j]]), isCurrentStopNode);
+          attrStr += this.buildAttrPairStr(resolvedAttr, valToStr(jObj[key2][Ks[j]]), isCurrentStopNode);
         }
       } else {
-        val += this.processTextOrObjNode(jObj[key], resolvedKey, level, matcher, qNameValidator);
+        val += this.processTextOrObjNode(jObj[key2], resolvedKey, level, matcher, qNameValidator);
       }
     }
   }
@@ -57491,24 +57555,24 @@ Builder.prototype.buildAttrPairStr = function(attrName, val, isStopNode) {
     return " " + attrName;
   } else return " " + attrName + '="' + escapeAttribute(val) + '"';
 };
-function processTextOrObjNode(object, key, level, matcher, qNameValidator) {
+function processTextOrObjNode(object, key2, level, matcher, qNameValidator) {
   const attrValues = this.extractAttributes(object);
-  matcher.push(key, attrValues);
+  matcher.push(key2, attrValues);
   const isStopNode = this.checkStopNode(matcher);
   if (isStopNode) {
     const rawContent2 = this.buildRawContent(object, matcher.getDepth());
     const attrStr = this.buildAttributesForStopNode(object);
     matcher.pop();
-    return this.buildObjectNode(rawContent2, key, attrStr, level);
+    return this.buildObjectNode(rawContent2, key2, attrStr, level);
   }
   const result = this.j2x(object, level + 1, matcher, qNameValidator);
   matcher.pop();
-  if (key[0] === "?") {
-    return this.buildTextValNode("", key, result.attrStr, level, matcher);
+  if (key2[0] === "?") {
+    return this.buildTextValNode("", key2, result.attrStr, level, matcher);
   } else if (object[this.options.textNodeName] !== void 0 && Object.keys(object).length === 1) {
-    return this.buildTextValNode(object[this.options.textNodeName], key, result.attrStr, level, matcher);
+    return this.buildTextValNode(object[this.options.textNodeName], key2, result.attrStr, level, matcher);
   } else {
-    return this.buildObjectNode(result.val, key, result.attrStr, level);
+    return this.buildObjectNode(result.val, key2, result.attrStr, level);
   }
 }
 Builder.prototype.extractAttributes = function(obj) {
@@ -57524,11 +57588,11 @@ Builder.prototype.extractAttributes = function(obj) {
       hasAttrs = true;
     }
   } else {
-    for (let key in obj) {
-      if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
-      const attr = this.isAttribute(key);
+    for (let key2 in obj) {
+      if (!Object.prototype.hasOwnProperty.call(obj, key2)) continue;
+      const attr = this.isAttribute(key2);
       if (attr) {
-        attrValues[attr] = escapeAttribute(obj[key]);
+        attrValues[attr] = escapeAttribute(obj[key2]);
         hasAttrs = true;
       }
     }
@@ -57549,24 +57613,24 @@ Builder.prototype.buildRawContent = function(obj, depth = 0) {
     return obj[this.options.textNodeName];
   }
   let content = "";
-  for (let key in obj) {
-    if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
-    if (this.isAttribute(key)) continue;
-    if (this.options.attributesGroupName && key === this.options.attributesGroupName) continue;
-    const value = obj[key];
-    if (key === this.options.textNodeName) {
+  for (let key2 in obj) {
+    if (!Object.prototype.hasOwnProperty.call(obj, key2)) continue;
+    if (this.isAttribute(key2)) continue;
+    if (this.options.attributesGroupName && key2 === this.options.attributesGroupName) continue;
+    const value = obj[key2];
+    if (key2 === this.options.textNodeName) {
       content += value;
     } else if (Array.isArray(value)) {
       for (let item of value) {
         if (typeof item === "string" || typeof item === "number") {
-          content += `<${key}>${item}</${key}>`;
+          content += `<${key2}>${item}</${key2}>`;
         } else if (typeof item === "object" && item !== null) {
           const nestedContent = this.buildRawContent(item, depth + 1);
           const nestedAttrs = this.buildAttributesForStopNode(item);
           if (nestedContent === "") {
-            content += `<${key}${nestedAttrs}/>`;
+            content += `<${key2}${nestedAttrs}/>`;
           } else {
-            content += `<${key}${nestedAttrs}>${nestedContent}</${key}>`;
+            content += `<${key2}${nestedAttrs}>${nestedContent}</${key2}>`;
           }
         }
       }
@@ -57574,12 +57638,12 @@ Builder.prototype.buildRawContent = function(obj, depth = 0) {
       const nestedContent = this.buildRawContent(value, depth + 1);
       const nestedAttrs = this.buildAttributesForStopNode(value);
       if (nestedContent === "") {
-        content += `<${key}${nestedAttrs}/>`;
+        content += `<${key2}${nestedAttrs}/>`;
       } else {
-        content += `<${key}${nestedAttrs}>${nestedContent}</${key}>`;
+        content += `<${key2}${nestedAttrs}>${nestedContent}</${key2}>`;
       }
     } else {
-      content += `<${key}>${value}</${key}>`;
+      content += `<${key2}>${value}</${key2}>`;
     }
   }
   return content;
@@ -57600,11 +57664,11 @@ Builder.prototype.buildAttributesForStopNode = function(obj) {
       }
     }
   } else {
-    for (let key in obj) {
-      if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
-      const attr = this.isAttribute(key);
+    for (let key2 in obj) {
+      if (!Object.prototype.hasOwnProperty.call(obj, key2)) continue;
+      const attr = this.isAttribute(key2);
       if (attr) {
-        const val = obj[key];
+        const val = obj[key2];
         if (val === true && this.options.suppressBooleanAttributes) {
           attrStr += " " + attr;
         } else {
@@ -57615,38 +57679,38 @@ Builder.prototype.buildAttributesForStopNode = function(obj) {
   }
   return attrStr;
 };
-Builder.prototype.buildObjectNode = function(val, key, attrStr, level) {
+Builder.prototype.buildObjectNode = function(val, key2, attrStr, level) {
   if (val === "") {
-    if (key[0] === "?") return this.indentate(level) + "<" + key + attrStr + "?" + this.tagEndChar;
+    if (key2[0] === "?") return this.indentate(level) + "<" + key2 + attrStr + "?" + this.tagEndChar;
     else {
-      return this.indentate(level) + "<" + key + attrStr + this.closeTag(key) + this.tagEndChar;
+      return this.indentate(level) + "<" + key2 + attrStr + this.closeTag(key2) + this.tagEndChar;
     }
-  } else if (key[0] === "?") {
-    return this.indentate(level) + "<" + key + attrStr + "?" + this.tagEndChar;
+  } else if (key2[0] === "?") {
+    return this.indentate(level) + "<" + key2 + attrStr + "?" + this.tagEndChar;
   } else {
-    let tagEndExp = "</" + key + this.tagEndChar;
+    let tagEndExp = "</" + key2 + this.tagEndChar;
     let piClosingChar = "";
-    if (key[0] === "?") {
+    if (key2[0] === "?") {
       piClosingChar = "?";
       tagEndExp = "";
     }
     if ((attrStr || attrStr === "") && val.indexOf("<") === -1) {
-      return this.indentate(level) + "<" + key + attrStr + piClosingChar + ">" + val + tagEndExp;
-    } else if (this.options.commentPropName !== false && key === this.options.commentPropName && piClosingChar.length === 0) {
+      return this.indentate(level) + "<" + key2 + attrStr + piClosingChar + ">" + val + tagEndExp;
+    } else if (this.options.commentPropName !== false && key2 === this.options.commentPropName && piClosingChar.length === 0) {
       return this.indentate(level) + `<!--${safeComment(val)}-->` + this.newLine;
     } else {
-      return this.indentate(level) + "<" + key + attrStr + piClosingChar + this.tagEndChar + val + this.indentate(level) + tagEndExp;
+      return this.indentate(level) + "<" + key2 + attrStr + piClosingChar + this.tagEndChar + val + this.indentate(level) + tagEndExp;
     }
   }
 };
-Builder.prototype.closeTag = function(key) {
+Builder.prototype.closeTag = function(key2) {
   let closeTag = "";
-  if (this.options.unpairedTags.indexOf(key) !== -1) {
+  if (this.options.unpairedTags.indexOf(key2) !== -1) {
     if (!this.options.suppressUnpairedNode) closeTag = "/";
   } else if (this.options.suppressEmptyNode) {
     closeTag = "/";
   } else {
-    closeTag = `></${key}`;
+    closeTag = `></${key2}`;
   }
   return closeTag;
 };
@@ -57659,23 +57723,23 @@ Builder.prototype.checkStopNode = function(matcher) {
   }
   return false;
 };
-Builder.prototype.buildTextValNode = function(val, key, attrStr, level, matcher) {
-  if (this.options.cdataPropName !== false && key === this.options.cdataPropName) {
+Builder.prototype.buildTextValNode = function(val, key2, attrStr, level, matcher) {
+  if (this.options.cdataPropName !== false && key2 === this.options.cdataPropName) {
     const safeVal = safeCdata(val);
     return this.indentate(level) + `<![CDATA[${safeVal}]]>` + this.newLine;
-  } else if (this.options.commentPropName !== false && key === this.options.commentPropName) {
+  } else if (this.options.commentPropName !== false && key2 === this.options.commentPropName) {
     const safeVal = safeComment(val);
     return this.indentate(level) + `<!--${safeVal}-->` + this.newLine;
-  } else if (key[0] === "?") {
-    return this.indentate(level) + "<" + key + attrStr + "?" + this.tagEndChar;
+  } else if (key2[0] === "?") {
+    return this.indentate(level) + "<" + key2 + attrStr + "?" + this.tagEndChar;
   } else {
-    let textValue = this.options.tagValueProcessor(key, val);
+    let textValue = this.options.tagValueProcessor(key2, val);
     textValue = this.replaceEntitiesValue(textValue);
     textValue = valToStr(textValue);
     if (textValue === "") {
-      return this.indentate(level) + "<" + key + attrStr + this.closeTag(key) + this.tagEndChar;
+      return this.indentate(level) + "<" + key2 + attrStr + this.closeTag(key2) + this.tagEndChar;
     } else {
-      return this.indentate(level) + "<" + key + attrStr + ">" + textValue + "</" + key + this.tagEndChar;
+      return this.indentate(level) + "<" + key2 + attrStr + ">" + textValue + "</" + key2 + this.tagEndChar;
     }
   }
 };
@@ -57763,8 +57827,8 @@ async function parseXML(str, opts = {}) {
     delete parsedXml["?xml"];
   }
   if (!opts.includeRoot) {
-    for (const key of Object.keys(parsedXml)) {
-      const value = parsedXml[key];
+    for (const key2 of Object.keys(parsedXml)) {
+      const value = parsedXml[key2];
       return typeof value === "object" ? { ...value } : value;
     }
   }
@@ -58188,7 +58252,7 @@ var BufferScheduler = class {
 
 // node_modules/@azure/storage-common/dist/esm/crc64.js
 import { createRequire } from "node:module";
-import { dirname as dirname8 } from "node:path";
+import { dirname as dirname7 } from "node:path";
 import { fileURLToPath } from "node:url";
 var __isNode__ = typeof process === "object" && typeof process.versions === "object" && typeof process.versions.node === "string";
 var require2;
@@ -58197,7 +58261,7 @@ var __dirname2;
 if (__isNode__) {
   require2 = createRequire(import.meta.url);
   __filename = fileURLToPath(import.meta.url);
-  __dirname2 = dirname8(__filename);
+  __dirname2 = dirname7(__filename);
 }
 var NativeCRC64 = (() => {
   var _scriptDir = typeof document !== "undefined" && document.currentScript ? document.currentScript.src : void 0;
@@ -60729,8 +60793,8 @@ function setURLParameter(url2, name, value) {
   const searchPieces = [];
   for (const pair of searchString.slice(1).split("&")) {
     if (pair) {
-      const [key] = pair.split("=", 2);
-      if (key !== encodedName) {
+      const [key2] = pair.split("=", 2);
+      if (key2 !== encodedName) {
         searchPieces.push(pair);
       }
     }
@@ -60770,9 +60834,9 @@ function getURLQueries(url2) {
   const queries = {};
   for (const querySubString of querySubStrings) {
     const splitResults = querySubString.split("=");
-    const key = splitResults[0];
+    const key2 = splitResults[0];
     const value = splitResults[1];
-    queries[key] = value;
+    queries[key2] = value;
   }
   return queries;
 }
@@ -61330,17 +61394,17 @@ var StorageSharedKeyCredentialPolicy = class extends CredentialPolicy {
     const lowercaseQueries = {};
     if (queries) {
       const queryKeys = [];
-      for (const key in queries) {
-        if (Object.prototype.hasOwnProperty.call(queries, key)) {
-          const lowercaseKey = key.toLowerCase();
-          lowercaseQueries[lowercaseKey] = queries[key];
+      for (const key2 in queries) {
+        if (Object.prototype.hasOwnProperty.call(queries, key2)) {
+          const lowercaseKey = key2.toLowerCase();
+          lowercaseQueries[lowercaseKey] = queries[key2];
           queryKeys.push(lowercaseKey);
         }
       }
       queryKeys.sort();
-      for (const key of queryKeys) {
+      for (const key2 of queryKeys) {
         canonicalizedResourceString += `
-${key}:${decodeURIComponent(lowercaseQueries[key])}`;
+${key2}:${decodeURIComponent(lowercaseQueries[key2])}`;
       }
     }
     return canonicalizedResourceString;
@@ -61814,17 +61878,17 @@ function storageSharedKeyCredentialPolicy(options) {
     const lowercaseQueries = {};
     if (queries) {
       const queryKeys = [];
-      for (const key in queries) {
-        if (Object.prototype.hasOwnProperty.call(queries, key)) {
-          const lowercaseKey = key.toLowerCase();
-          lowercaseQueries[lowercaseKey] = queries[key];
+      for (const key2 in queries) {
+        if (Object.prototype.hasOwnProperty.call(queries, key2)) {
+          const lowercaseKey = key2.toLowerCase();
+          lowercaseQueries[lowercaseKey] = queries[key2];
           queryKeys.push(lowercaseKey);
         }
       }
       queryKeys.sort();
-      for (const key of queryKeys) {
+      for (const key2 of queryKeys) {
         canonicalizedResourceString += `
-${key}:${decodeURIComponent(lowercaseQueries[key])}`;
+${key2}:${decodeURIComponent(lowercaseQueries[key2])}`;
       }
     }
     return canonicalizedResourceString;
@@ -62079,11 +62143,11 @@ var PathStylePorts2 = [
 ];
 
 // node_modules/@azure/storage-blob/dist/esm/Pipeline.js
-function isPipelineLike(pipeline4) {
-  if (!pipeline4 || typeof pipeline4 !== "object") {
+function isPipelineLike(pipeline3) {
+  if (!pipeline3 || typeof pipeline3 !== "object") {
     return false;
   }
-  const castPipeline = pipeline4;
+  const castPipeline = pipeline3;
   return Array.isArray(castPipeline.factories) && typeof castPipeline.options === "object" && typeof castPipeline.toServiceClientOptions === "function";
 }
 var Pipeline = class {
@@ -62122,11 +62186,11 @@ function newPipeline(credential, pipelineOptions = {}) {
   if (!credential) {
     credential = new AnonymousCredential();
   }
-  const pipeline4 = new Pipeline([], pipelineOptions);
-  pipeline4._credential = credential;
-  return pipeline4;
+  const pipeline3 = new Pipeline([], pipelineOptions);
+  pipeline3._credential = credential;
+  return pipeline3;
 }
-function processDownlevelPipeline(pipeline4) {
+function processDownlevelPipeline(pipeline3) {
   const knownFactoryFunctions = [
     isAnonymousCredential,
     isStorageSharedKeyCredential,
@@ -62136,8 +62200,8 @@ function processDownlevelPipeline(pipeline4) {
     isStorageTelemetryPolicyFactory,
     isCoreHttpPolicyFactory
   ];
-  if (pipeline4.factories.length) {
-    const novelFactories = pipeline4.factories.filter((factory) => {
+  if (pipeline3.factories.length) {
+    const novelFactories = pipeline3.factories.filter((factory) => {
       return !knownFactoryFunctions.some((knownFactory) => knownFactory(factory));
     });
     if (novelFactories.length) {
@@ -62150,14 +62214,14 @@ function processDownlevelPipeline(pipeline4) {
   }
   return void 0;
 }
-function getCoreClientOptions(pipeline4) {
-  const { httpClient: v1Client, ...restOptions } = pipeline4.options;
-  let httpClient = pipeline4._coreHttpClient;
+function getCoreClientOptions(pipeline3) {
+  const { httpClient: v1Client, ...restOptions } = pipeline3.options;
+  let httpClient = pipeline3._coreHttpClient;
   if (!httpClient) {
     httpClient = v1Client ? convertHttpClient(v1Client) : getCachedDefaultHttpClient2();
-    pipeline4._coreHttpClient = httpClient;
+    pipeline3._coreHttpClient = httpClient;
   }
-  let corePipeline = pipeline4._corePipeline;
+  let corePipeline = pipeline3._corePipeline;
   if (!corePipeline) {
     const packageDetails = `azsdk-js-azure-storage-blob/${SDK_VERSION4}`;
     const userAgentPrefix = restOptions.userAgentOptions && restOptions.userAgentOptions.userAgentPrefix ? `${restOptions.userAgentOptions.userAgentPrefix} ${packageDetails}` : `${packageDetails}`;
@@ -62198,11 +62262,11 @@ function getCoreClientOptions(pipeline4) {
     corePipeline.addPolicy(storageRetryPolicy(restOptions.retryOptions), { phase: "Retry" });
     corePipeline.addPolicy(storageRequestFailureDetailsParserPolicy());
     corePipeline.addPolicy(storageBrowserPolicy());
-    const downlevelResults = processDownlevelPipeline(pipeline4);
+    const downlevelResults = processDownlevelPipeline(pipeline3);
     if (downlevelResults) {
       corePipeline.addPolicy(downlevelResults.wrappedPolicies, downlevelResults.afterRetry ? { afterPhase: "Retry" } : void 0);
     }
-    const credential = getCredentialFromPipeline(pipeline4);
+    const credential = getCredentialFromPipeline(pipeline3);
     if (isTokenCredential(credential)) {
       corePipeline.addPolicy(bearerTokenAuthenticationPolicy({
         credential,
@@ -62215,7 +62279,7 @@ function getCoreClientOptions(pipeline4) {
         accountKey: credential.accountKey
       }), { phase: "Sign" });
     }
-    pipeline4._corePipeline = corePipeline;
+    pipeline3._corePipeline = corePipeline;
   }
   return {
     ...restOptions,
@@ -62224,12 +62288,12 @@ function getCoreClientOptions(pipeline4) {
     pipeline: corePipeline
   };
 }
-function getCredentialFromPipeline(pipeline4) {
-  if (pipeline4._credential) {
-    return pipeline4._credential;
+function getCredentialFromPipeline(pipeline3) {
+  if (pipeline3._credential) {
+    return pipeline3._credential;
   }
   let credential = new AnonymousCredential();
-  for (const factory of pipeline4.factories) {
+  for (const factory of pipeline3.factories) {
     if (isTokenCredential(factory.credential)) {
       credential = factory.credential;
     } else if (isStorageSharedKeyCredential(factory)) {
@@ -75851,8 +75915,8 @@ function setURLParameter2(url2, name, value) {
   const searchPieces = [];
   for (const pair of searchString.slice(1).split("&")) {
     if (pair) {
-      const [key] = pair.split("=", 2);
-      if (key !== encodedName) {
+      const [key2] = pair.split("=", 2);
+      if (key2 !== encodedName) {
         searchPieces.push(pair);
       }
     }
@@ -75946,10 +76010,10 @@ function toBlobTagsString(tags2) {
     return void 0;
   }
   const tagPairs = [];
-  for (const key in tags2) {
-    if (Object.prototype.hasOwnProperty.call(tags2, key)) {
-      const value = tags2[key];
-      tagPairs.push(`${encodeURIComponent(key)}=${encodeURIComponent(value)}`);
+  for (const key2 in tags2) {
+    if (Object.prototype.hasOwnProperty.call(tags2, key2)) {
+      const value = tags2[key2];
+      tagPairs.push(`${encodeURIComponent(key2)}=${encodeURIComponent(value)}`);
     }
   }
   return tagPairs.join("&");
@@ -75961,11 +76025,11 @@ function toBlobTags(tags2) {
   const res = {
     blobTagSet: []
   };
-  for (const key in tags2) {
-    if (Object.prototype.hasOwnProperty.call(tags2, key)) {
-      const value = tags2[key];
+  for (const key2 in tags2) {
+    if (Object.prototype.hasOwnProperty.call(tags2, key2)) {
+      const value = tags2[key2];
       res.blobTagSet.push({
-        key,
+        key: key2,
         value
       });
     }
@@ -76036,15 +76100,15 @@ function parseObjectReplicationRecord(objectReplicationRecord) {
     return void 0;
   }
   const orProperties = [];
-  for (const key in objectReplicationRecord) {
-    const ids = key.split("_");
+  for (const key2 in objectReplicationRecord) {
+    const ids = key2.split("_");
     const policyPrefix = "or-";
     if (ids[0].startsWith(policyPrefix)) {
       ids[0] = ids[0].substring(policyPrefix.length);
     }
     const rule = {
       ruleId: ids[1],
-      replicationStatus: objectReplicationRecord[key]
+      replicationStatus: objectReplicationRecord[key2]
     };
     const policyIndex = orProperties.findIndex((policy) => policy.policyId === ids[0]);
     if (policyIndex > -1) {
@@ -76139,13 +76203,13 @@ var StorageClient2 = class {
    * @param url - url to resource
    * @param pipeline - request policy pipeline.
    */
-  constructor(url2, pipeline4) {
+  constructor(url2, pipeline3) {
     this.url = escapeURLPath(url2);
     this.accountName = getAccountNameFromUrl(url2);
-    this.pipeline = pipeline4;
-    this.storageClientContext = new StorageContextClient(this.url, getCoreClientOptions(pipeline4));
+    this.pipeline = pipeline3;
+    this.storageClientContext = new StorageContextClient(this.url, getCoreClientOptions(pipeline3));
     this.isHttps = iEqual(getURLScheme(this.url) || "", "https");
-    this.credential = getCredentialFromPipeline(pipeline4);
+    this.credential = getCredentialFromPipeline(pipeline3);
     const storageClientContext = this.storageClientContext;
     storageClientContext.requestContentType = void 0;
   }
@@ -76892,14 +76956,14 @@ var SASQueryParameters = class {
    * @param key -
    * @param value -
    */
-  tryAppendQueryParameter(queries, key, value) {
+  tryAppendQueryParameter(queries, key2, value) {
     if (!value) {
       return;
     }
-    key = encodeURIComponent(key);
+    key2 = encodeURIComponent(key2);
     value = encodeURIComponent(value);
-    if (key.length > 0 && value.length > 0) {
-      queries.push(`${key}=${value}`);
+    if (key2.length > 0 && value.length > 0) {
+      queries.push(`${key2}=${value}`);
     }
   }
 };
@@ -78192,9 +78256,9 @@ var AvroParser = class _AvroParser {
     return utf8decoder.decode(u8arr);
   }
   static async readMapPair(stream2, readItemMethod, options = {}) {
-    const key = await _AvroParser.readString(stream2, options);
+    const key2 = await _AvroParser.readString(stream2, options);
     const value = await readItemMethod(stream2, options);
-    return { key, value };
+    return { key: key2, value };
   }
   static async readMap(stream2, readItemMethod, options = {}) {
     const readPairMethod = (s, opts = {}) => {
@@ -78397,9 +78461,9 @@ var AvroRecordType = class extends AvroType {
   async read(stream2, options = {}) {
     const record = {};
     record["$schema"] = this._name;
-    for (const key in this._fields) {
-      if (Object.prototype.hasOwnProperty.call(this._fields, key)) {
-        record[key] = await this._fields[key].read(stream2, options);
+    for (const key2 in this._fields) {
+      if (Object.prototype.hasOwnProperty.call(this._fields, key2)) {
+        record[key2] = await this._fields[key2].read(stream2, options);
       }
     }
     return record;
@@ -79529,8 +79593,8 @@ var update = async function update2(options = {}) {
   return makeBlobBeginCopyFromURLPollOperation(state3);
 };
 var toString = function toString2() {
-  return JSON.stringify({ state: this.state }, (key, value) => {
-    if (key === "blobClient") {
+  return JSON.stringify({ state: this.state }, (key2, value) => {
+    if (key2 === "blobClient") {
       return void 0;
     }
     return value;
@@ -79674,7 +79738,7 @@ var Batch = class {
 };
 
 // node_modules/@azure/storage-blob/dist/esm/utils/utils.js
-import fs6 from "node:fs";
+import fs5 from "node:fs";
 import util3 from "node:util";
 async function streamToBuffer(stream2, buffer3, offset, end, encoding) {
   let pos = 0;
@@ -79713,7 +79777,7 @@ async function streamToBuffer(stream2, buffer3, offset, end, encoding) {
 }
 async function readStreamToLocalFile(rs, file) {
   return new Promise((resolve6, reject) => {
-    const ws = fs6.createWriteStream(file);
+    const ws = fs5.createWriteStream(file);
     rs.on("error", (err) => {
       reject(err);
     });
@@ -79724,8 +79788,8 @@ async function readStreamToLocalFile(rs, file) {
     rs.pipe(ws);
   });
 }
-var fsStat = util3.promisify(fs6.stat);
-var fsCreateReadStream = fs6.createReadStream;
+var fsStat = util3.promisify(fs5.stat);
+var fsCreateReadStream = fs5.createReadStream;
 
 // node_modules/@azure/storage-blob/dist/esm/Clients.js
 var BlobClient = class _BlobClient extends StorageClient2 {
@@ -79751,21 +79815,21 @@ var BlobClient = class _BlobClient extends StorageClient2 {
   }
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
     options = options || {};
-    let pipeline4;
+    let pipeline3;
     let url2;
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline4 = credentialOrPipelineOrContainerName;
+      pipeline3 = credentialOrPipelineOrContainerName;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline3 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       if (blobNameOrOptions && typeof blobNameOrOptions !== "string") {
         options = blobNameOrOptions;
       }
-      pipeline4 = newPipeline(new AnonymousCredential(), options);
+      pipeline3 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -79777,20 +79841,20 @@ var BlobClient = class _BlobClient extends StorageClient2 {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline4 = newPipeline(sharedKeyCredential, options);
+          pipeline3 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline4 = newPipeline(new AnonymousCredential(), options);
+        pipeline3 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline4);
+    super(url2, pipeline3);
     ({ blobName: this._name, containerName: this._containerName } = this.getBlobAndContainerNamesFromUrl());
     this.blobContext = this.storageClientContext.blob;
     this._snapshot = getURLParameter(this.url, URLConstants2.Parameters.SNAPSHOT);
@@ -80777,19 +80841,19 @@ var AppendBlobClient = class _AppendBlobClient extends BlobClient {
    */
   appendBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline4;
+    let pipeline3;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline4 = credentialOrPipelineOrContainerName;
+      pipeline3 = credentialOrPipelineOrContainerName;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline3 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
-      pipeline4 = newPipeline(new AnonymousCredential(), options);
+      pipeline3 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -80801,20 +80865,20 @@ var AppendBlobClient = class _AppendBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline4 = newPipeline(sharedKeyCredential, options);
+          pipeline3 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline4 = newPipeline(new AnonymousCredential(), options);
+        pipeline3 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline4);
+    super(url2, pipeline3);
     this.appendBlobContext = this.storageClientContext.appendBlob;
   }
   /**
@@ -81049,22 +81113,22 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
    */
   blockBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline4;
+    let pipeline3;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline4 = credentialOrPipelineOrContainerName;
+      pipeline3 = credentialOrPipelineOrContainerName;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline3 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
       if (blobNameOrOptions && typeof blobNameOrOptions !== "string") {
         options = blobNameOrOptions;
       }
-      pipeline4 = newPipeline(new AnonymousCredential(), options);
+      pipeline3 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -81076,20 +81140,20 @@ var BlockBlobClient = class _BlockBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline4 = newPipeline(sharedKeyCredential, options);
+          pipeline3 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline4 = newPipeline(new AnonymousCredential(), options);
+        pipeline3 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline4);
+    super(url2, pipeline3);
     this.blockBlobContext = this.storageClientContext.blockBlob;
     this._blobContext = this.storageClientContext.blob;
   }
@@ -81660,19 +81724,19 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
    */
   pageBlobContext;
   constructor(urlOrConnectionString, credentialOrPipelineOrContainerName, blobNameOrOptions, options) {
-    let pipeline4;
+    let pipeline3;
     let url2;
     options = options || {};
     if (isPipelineLike(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
-      pipeline4 = credentialOrPipelineOrContainerName;
+      pipeline3 = credentialOrPipelineOrContainerName;
     } else if (isNodeLike2 && credentialOrPipelineOrContainerName instanceof StorageSharedKeyCredential || credentialOrPipelineOrContainerName instanceof AnonymousCredential || isTokenCredential(credentialOrPipelineOrContainerName)) {
       url2 = urlOrConnectionString;
       options = blobNameOrOptions;
-      pipeline4 = newPipeline(credentialOrPipelineOrContainerName, options);
+      pipeline3 = newPipeline(credentialOrPipelineOrContainerName, options);
     } else if (!credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName !== "string") {
       url2 = urlOrConnectionString;
-      pipeline4 = newPipeline(new AnonymousCredential(), options);
+      pipeline3 = newPipeline(new AnonymousCredential(), options);
     } else if (credentialOrPipelineOrContainerName && typeof credentialOrPipelineOrContainerName === "string" && blobNameOrOptions && typeof blobNameOrOptions === "string") {
       const containerName = credentialOrPipelineOrContainerName;
       const blobName = blobNameOrOptions;
@@ -81684,20 +81748,20 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
           if (!options.proxyOptions) {
             options.proxyOptions = getDefaultProxySettings2(extractedCreds.proxyUri);
           }
-          pipeline4 = newPipeline(sharedKeyCredential, options);
+          pipeline3 = newPipeline(sharedKeyCredential, options);
         } else {
           throw new Error("Account connection string is only supported in Node.js environment");
         }
       } else if (extractedCreds.kind === "SASConnString") {
         url2 = appendToURLPath(appendToURLPath(extractedCreds.url, encodeURIComponent(containerName)), encodeURIComponent(blobName)) + "?" + extractedCreds.accountSas;
-        pipeline4 = newPipeline(new AnonymousCredential(), options);
+        pipeline3 = newPipeline(new AnonymousCredential(), options);
       } else {
         throw new Error("Connection string must be either an Account connection string or a SAS connection string");
       }
     } else {
       throw new Error("Expecting non-empty strings for containerName and blobName parameters");
     }
-    super(url2, pipeline4);
+    super(url2, pipeline3);
     this.pageBlobContext = this.storageClientContext.pageBlob;
   }
   /**
@@ -82445,7 +82509,7 @@ var RateLimitError = class extends Error {
 };
 
 // node_modules/@actions/cache/lib/internal/uploadUtils.js
-var __awaiter12 = function(thisArg, _arguments, P, generator) {
+var __awaiter11 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve6) {
       resolve6(value);
@@ -82552,7 +82616,7 @@ var UploadProgress = class {
   }
 };
 function uploadCacheArchiveSDK(signedUploadURL, archivePath, options) {
-  return __awaiter12(this, void 0, void 0, function* () {
+  return __awaiter11(this, void 0, void 0, function* () {
     var _a2;
     const blobClient = new BlobClient(signedUploadURL);
     const blockBlobClient = blobClient.getBlockBlobClient();
@@ -82584,12 +82648,12 @@ function uploadCacheArchiveSDK(signedUploadURL, archivePath, options) {
 
 // node_modules/@actions/cache/lib/internal/downloadUtils.js
 import * as buffer2 from "buffer";
-import * as fs7 from "fs";
+import * as fs6 from "fs";
 import * as stream from "stream";
 import * as util4 from "util";
 
 // node_modules/@actions/cache/lib/internal/requestUtils.js
-var __awaiter13 = function(thisArg, _arguments, P, generator) {
+var __awaiter12 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve6) {
       resolve6(value);
@@ -82640,12 +82704,12 @@ function isRetryableStatusCode(statusCode) {
   return retryableStatusCodes.includes(statusCode);
 }
 function sleep2(milliseconds) {
-  return __awaiter13(this, void 0, void 0, function* () {
+  return __awaiter12(this, void 0, void 0, function* () {
     return new Promise((resolve6) => setTimeout(resolve6, milliseconds));
   });
 }
 function retry(name_1, method_1, getStatusCode_1) {
-  return __awaiter13(this, arguments, void 0, function* (name, method, getStatusCode, maxAttempts = DefaultRetryAttempts, delay4 = DefaultRetryDelay, onError = void 0) {
+  return __awaiter12(this, arguments, void 0, function* (name, method, getStatusCode, maxAttempts = DefaultRetryAttempts, delay4 = DefaultRetryDelay, onError = void 0) {
     let errorMessage = "";
     let attempt2 = 1;
     while (attempt2 <= maxAttempts) {
@@ -82683,7 +82747,7 @@ function retry(name_1, method_1, getStatusCode_1) {
   });
 }
 function retryTypedResponse(name_1, method_1) {
-  return __awaiter13(this, arguments, void 0, function* (name, method, maxAttempts = DefaultRetryAttempts, delay4 = DefaultRetryDelay) {
+  return __awaiter12(this, arguments, void 0, function* (name, method, maxAttempts = DefaultRetryAttempts, delay4 = DefaultRetryDelay) {
     return yield retry(
       name,
       method,
@@ -82708,13 +82772,13 @@ function retryTypedResponse(name_1, method_1) {
   });
 }
 function retryHttpClientResponse(name_1, method_1) {
-  return __awaiter13(this, arguments, void 0, function* (name, method, maxAttempts = DefaultRetryAttempts, delay4 = DefaultRetryDelay) {
+  return __awaiter12(this, arguments, void 0, function* (name, method, maxAttempts = DefaultRetryAttempts, delay4 = DefaultRetryDelay) {
     return yield retry(name, method, (response) => response.message.statusCode, maxAttempts, delay4);
   });
 }
 
 // node_modules/@actions/cache/lib/internal/downloadUtils.js
-var __awaiter14 = function(thisArg, _arguments, P, generator) {
+var __awaiter13 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve6) {
       resolve6(value);
@@ -82742,9 +82806,9 @@ var __awaiter14 = function(thisArg, _arguments, P, generator) {
   });
 };
 function pipeResponseToStream(response, output) {
-  return __awaiter14(this, void 0, void 0, function* () {
-    const pipeline4 = util4.promisify(stream.pipeline);
-    yield pipeline4(response.message, output);
+  return __awaiter13(this, void 0, void 0, function* () {
+    const pipeline3 = util4.promisify(stream.pipeline);
+    yield pipeline3(response.message, output);
   });
 }
 var DownloadProgress = class {
@@ -82843,10 +82907,10 @@ var DownloadProgress = class {
   }
 };
 function downloadCacheHttpClient(archiveLocation, archivePath) {
-  return __awaiter14(this, void 0, void 0, function* () {
-    const writeStream = fs7.createWriteStream(archivePath);
+  return __awaiter13(this, void 0, void 0, function* () {
+    const writeStream = fs6.createWriteStream(archivePath);
     const httpClient = new HttpClient("actions/cache");
-    const downloadResponse = yield retryHttpClientResponse("downloadCache", () => __awaiter14(this, void 0, void 0, function* () {
+    const downloadResponse = yield retryHttpClientResponse("downloadCache", () => __awaiter13(this, void 0, void 0, function* () {
       return httpClient.get(archiveLocation);
     }));
     downloadResponse.message.socket.setTimeout(SocketTimeout, () => {
@@ -82867,15 +82931,15 @@ function downloadCacheHttpClient(archiveLocation, archivePath) {
   });
 }
 function downloadCacheHttpClientConcurrent(archiveLocation, archivePath, options) {
-  return __awaiter14(this, void 0, void 0, function* () {
+  return __awaiter13(this, void 0, void 0, function* () {
     var _a2;
-    const archiveDescriptor = yield fs7.promises.open(archivePath, "w");
+    const archiveDescriptor = yield fs6.promises.open(archivePath, "w");
     const httpClient = new HttpClient("actions/cache", void 0, {
       socketTimeout: options.timeoutInMs,
       keepAlive: true
     });
     try {
-      const res = yield retryHttpClientResponse("downloadCacheMetadata", () => __awaiter14(this, void 0, void 0, function* () {
+      const res = yield retryHttpClientResponse("downloadCacheMetadata", () => __awaiter13(this, void 0, void 0, function* () {
         return yield httpClient.request("HEAD", archiveLocation, null, {});
       }));
       const lengthHeader = res.message.headers["content-length"];
@@ -82892,7 +82956,7 @@ function downloadCacheHttpClientConcurrent(archiveLocation, archivePath, options
         const count = Math.min(blockSize, length - offset);
         downloads.push({
           offset,
-          promiseGetter: () => __awaiter14(this, void 0, void 0, function* () {
+          promiseGetter: () => __awaiter13(this, void 0, void 0, function* () {
             return yield downloadSegmentRetry(httpClient, archiveLocation, offset, count);
           })
         });
@@ -82905,7 +82969,7 @@ function downloadCacheHttpClientConcurrent(archiveLocation, archivePath, options
       const progressFn = progress.onProgress();
       const activeDownloads = [];
       let nextDownload;
-      const waitAndWrite = () => __awaiter14(this, void 0, void 0, function* () {
+      const waitAndWrite = () => __awaiter13(this, void 0, void 0, function* () {
         const segment = yield Promise.race(Object.values(activeDownloads));
         yield archiveDescriptor.write(segment.buffer, 0, segment.count, segment.offset);
         actives--;
@@ -82930,7 +82994,7 @@ function downloadCacheHttpClientConcurrent(archiveLocation, archivePath, options
   });
 }
 function downloadSegmentRetry(httpClient, archiveLocation, offset, count) {
-  return __awaiter14(this, void 0, void 0, function* () {
+  return __awaiter13(this, void 0, void 0, function* () {
     const retries = 5;
     let failures = 0;
     while (true) {
@@ -82951,8 +83015,8 @@ function downloadSegmentRetry(httpClient, archiveLocation, offset, count) {
   });
 }
 function downloadSegment(httpClient, archiveLocation, offset, count) {
-  return __awaiter14(this, void 0, void 0, function* () {
-    const partRes = yield retryHttpClientResponse("downloadCachePart", () => __awaiter14(this, void 0, void 0, function* () {
+  return __awaiter13(this, void 0, void 0, function* () {
+    const partRes = yield retryHttpClientResponse("downloadCachePart", () => __awaiter13(this, void 0, void 0, function* () {
       return yield httpClient.get(archiveLocation, {
         Range: `bytes=${offset}-${offset + count - 1}`
       });
@@ -82968,7 +83032,7 @@ function downloadSegment(httpClient, archiveLocation, offset, count) {
   });
 }
 function downloadCacheStorageSDK(archiveLocation, archivePath, options) {
-  return __awaiter14(this, void 0, void 0, function* () {
+  return __awaiter13(this, void 0, void 0, function* () {
     var _a2;
     const client = new BlockBlobClient(archiveLocation, void 0, {
       retryOptions: {
@@ -82985,7 +83049,7 @@ function downloadCacheStorageSDK(archiveLocation, archivePath, options) {
     } else {
       const maxSegmentSize = Math.min(134217728, buffer2.constants.MAX_LENGTH);
       const downloadProgress = new DownloadProgress(contentLength2);
-      const fd = fs7.openSync(archivePath, "w");
+      const fd = fs6.openSync(archivePath, "w");
       try {
         downloadProgress.startDisplayTimer();
         const controller = new AbortController();
@@ -83003,17 +83067,17 @@ function downloadCacheStorageSDK(archiveLocation, archivePath, options) {
             controller.abort();
             throw new Error("Aborting cache download as the download time exceeded the timeout.");
           } else if (Buffer.isBuffer(result)) {
-            fs7.writeFileSync(fd, result);
+            fs6.writeFileSync(fd, result);
           }
         }
       } finally {
         downloadProgress.stopDisplayTimer();
-        fs7.closeSync(fd);
+        fs6.closeSync(fd);
       }
     }
   });
 }
-var promiseWithTimeout = (timeoutMs, promise) => __awaiter14(void 0, void 0, void 0, function* () {
+var promiseWithTimeout = (timeoutMs, promise) => __awaiter13(void 0, void 0, void 0, function* () {
   let timeoutHandle;
   const timeoutPromise = new Promise((resolve6) => {
     timeoutHandle = setTimeout(() => resolve6("timeout"), timeoutMs);
@@ -83138,7 +83202,7 @@ function getUserAgentString2() {
 }
 
 // node_modules/@actions/cache/lib/internal/cacheHttpClient.js
-var __awaiter15 = function(thisArg, _arguments, P, generator) {
+var __awaiter14 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve6) {
       resolve6(value);
@@ -83191,12 +83255,12 @@ function createHttpClient() {
   return new HttpClient(getUserAgentString2(), [bearerCredentialHandler], getRequestOptions());
 }
 function getCacheEntry(keys, paths, options) {
-  return __awaiter15(this, void 0, void 0, function* () {
+  return __awaiter14(this, void 0, void 0, function* () {
     var _a2;
     const httpClient = createHttpClient();
     const version3 = getCacheVersion(paths, options === null || options === void 0 ? void 0 : options.compressionMethod, options === null || options === void 0 ? void 0 : options.enableCrossOsArchive);
     const resource = `cache?keys=${encodeURIComponent(keys.join(","))}&version=${version3}`;
-    const response = yield retryTypedResponse("getCacheEntry", () => __awaiter15(this, void 0, void 0, function* () {
+    const response = yield retryTypedResponse("getCacheEntry", () => __awaiter14(this, void 0, void 0, function* () {
       return httpClient.getJson(getCacheApiUrl(resource));
     }));
     if (response.statusCode === 204) {
@@ -83223,17 +83287,17 @@ function getCacheEntry(keys, paths, options) {
     return cacheResult;
   });
 }
-function printCachesListForDiagnostics(key, httpClient, version3) {
-  return __awaiter15(this, void 0, void 0, function* () {
-    const resource = `caches?key=${encodeURIComponent(key)}`;
-    const response = yield retryTypedResponse("listCache", () => __awaiter15(this, void 0, void 0, function* () {
+function printCachesListForDiagnostics(key2, httpClient, version3) {
+  return __awaiter14(this, void 0, void 0, function* () {
+    const resource = `caches?key=${encodeURIComponent(key2)}`;
+    const response = yield retryTypedResponse("listCache", () => __awaiter14(this, void 0, void 0, function* () {
       return httpClient.getJson(getCacheApiUrl(resource));
     }));
     if (response.statusCode === 200) {
       const cacheListResult = response.result;
       const totalCount = cacheListResult === null || cacheListResult === void 0 ? void 0 : cacheListResult.totalCount;
       if (totalCount && totalCount > 0) {
-        debug(`No matching cache found for cache key '${key}', version '${version3} and scope ${process.env["GITHUB_REF"]}. There exist one or more cache(s) with similar key but they have different version or scope. See more info on cache matching here: https://docs.github.com/en/actions/using-workflows/caching-dependencies-to-speed-up-workflows#matching-a-cache-key 
+        debug(`No matching cache found for cache key '${key2}', version '${version3} and scope ${process.env["GITHUB_REF"]}. There exist one or more cache(s) with similar key but they have different version or scope. See more info on cache matching here: https://docs.github.com/en/actions/using-workflows/caching-dependencies-to-speed-up-workflows#matching-a-cache-key 
 Other caches with similar key:`);
         for (const cacheEntry of (cacheListResult === null || cacheListResult === void 0 ? void 0 : cacheListResult.artifactCaches) || []) {
           debug(`Cache Key: ${cacheEntry === null || cacheEntry === void 0 ? void 0 : cacheEntry.cacheKey}, Cache Version: ${cacheEntry === null || cacheEntry === void 0 ? void 0 : cacheEntry.cacheVersion}, Cache Scope: ${cacheEntry === null || cacheEntry === void 0 ? void 0 : cacheEntry.scope}, Cache Created: ${cacheEntry === null || cacheEntry === void 0 ? void 0 : cacheEntry.creationTime}`);
@@ -83243,7 +83307,7 @@ Other caches with similar key:`);
   });
 }
 function downloadCache(archiveLocation, archivePath, options) {
-  return __awaiter15(this, void 0, void 0, function* () {
+  return __awaiter14(this, void 0, void 0, function* () {
     const archiveUrl = new URL2(archiveLocation);
     const downloadOptions = getDownloadOptions(options);
     if (archiveUrl.hostname.endsWith(".blob.core.windows.net")) {
@@ -83259,16 +83323,16 @@ function downloadCache(archiveLocation, archivePath, options) {
     }
   });
 }
-function reserveCache(key, paths, options) {
-  return __awaiter15(this, void 0, void 0, function* () {
+function reserveCache(key2, paths, options) {
+  return __awaiter14(this, void 0, void 0, function* () {
     const httpClient = createHttpClient();
     const version3 = getCacheVersion(paths, options === null || options === void 0 ? void 0 : options.compressionMethod, options === null || options === void 0 ? void 0 : options.enableCrossOsArchive);
     const reserveCacheRequest = {
-      key,
+      key: key2,
       version: version3,
       cacheSize: options === null || options === void 0 ? void 0 : options.cacheSize
     };
-    const response = yield retryTypedResponse("reserveCache", () => __awaiter15(this, void 0, void 0, function* () {
+    const response = yield retryTypedResponse("reserveCache", () => __awaiter14(this, void 0, void 0, function* () {
       return httpClient.postJson(getCacheApiUrl("caches"), reserveCacheRequest);
     }));
     return response;
@@ -83278,13 +83342,13 @@ function getContentRange(start, end) {
   return `bytes ${start}-${end}/*`;
 }
 function uploadChunk(httpClient, resourceUrl, openStream, start, end) {
-  return __awaiter15(this, void 0, void 0, function* () {
+  return __awaiter14(this, void 0, void 0, function* () {
     debug(`Uploading chunk of size ${end - start + 1} bytes at offset ${start} with content range: ${getContentRange(start, end)}`);
     const additionalHeaders = {
       "Content-Type": "application/octet-stream",
       "Content-Range": getContentRange(start, end)
     };
-    const uploadChunkResponse = yield retryHttpClientResponse(`uploadChunk (start: ${start}, end: ${end})`, () => __awaiter15(this, void 0, void 0, function* () {
+    const uploadChunkResponse = yield retryHttpClientResponse(`uploadChunk (start: ${start}, end: ${end})`, () => __awaiter14(this, void 0, void 0, function* () {
       return httpClient.sendStream("PATCH", resourceUrl, openStream(), additionalHeaders);
     }));
     if (!isSuccessStatusCode(uploadChunkResponse.message.statusCode)) {
@@ -83293,10 +83357,10 @@ function uploadChunk(httpClient, resourceUrl, openStream, start, end) {
   });
 }
 function uploadFile(httpClient, cacheId, archivePath, options) {
-  return __awaiter15(this, void 0, void 0, function* () {
+  return __awaiter14(this, void 0, void 0, function* () {
     const fileSize = getArchiveFileSizeInBytes(archivePath);
     const resourceUrl = getCacheApiUrl(`caches/${cacheId.toString()}`);
-    const fd = fs8.openSync(archivePath, "r");
+    const fd = fs7.openSync(archivePath, "r");
     const uploadOptions = getUploadOptions(options);
     const concurrency = assertDefined("uploadConcurrency", uploadOptions.uploadConcurrency);
     const maxChunkSize = assertDefined("uploadChunkSize", uploadOptions.uploadChunkSize);
@@ -83304,13 +83368,13 @@ function uploadFile(httpClient, cacheId, archivePath, options) {
     debug("Awaiting all uploads");
     let offset = 0;
     try {
-      yield Promise.all(parallelUploads.map(() => __awaiter15(this, void 0, void 0, function* () {
+      yield Promise.all(parallelUploads.map(() => __awaiter14(this, void 0, void 0, function* () {
         while (offset < fileSize) {
           const chunkSize = Math.min(fileSize - offset, maxChunkSize);
           const start = offset;
           const end = offset + chunkSize - 1;
           offset += maxChunkSize;
-          yield uploadChunk(httpClient, resourceUrl, () => fs8.createReadStream(archivePath, {
+          yield uploadChunk(httpClient, resourceUrl, () => fs7.createReadStream(archivePath, {
             fd,
             start,
             end,
@@ -83321,21 +83385,21 @@ function uploadFile(httpClient, cacheId, archivePath, options) {
         }
       })));
     } finally {
-      fs8.closeSync(fd);
+      fs7.closeSync(fd);
     }
     return;
   });
 }
 function commitCache(httpClient, cacheId, filesize) {
-  return __awaiter15(this, void 0, void 0, function* () {
+  return __awaiter14(this, void 0, void 0, function* () {
     const commitCacheRequest = { size: filesize };
-    return yield retryTypedResponse("commitCache", () => __awaiter15(this, void 0, void 0, function* () {
+    return yield retryTypedResponse("commitCache", () => __awaiter14(this, void 0, void 0, function* () {
       return httpClient.postJson(getCacheApiUrl(`caches/${cacheId.toString()}`), commitCacheRequest);
     }));
   });
 }
 function saveCache(cacheId, archivePath, signedUploadURL, options) {
-  return __awaiter15(this, void 0, void 0, function* () {
+  return __awaiter14(this, void 0, void 0, function* () {
     const uploadOptions = getUploadOptions(options);
     if (uploadOptions.useAzureSdk) {
       if (!signedUploadURL) {
@@ -84035,7 +84099,7 @@ function maskSecretUrls(body2) {
 }
 
 // node_modules/@actions/cache/lib/internal/shared/cacheTwirpClient.js
-var __awaiter16 = function(thisArg, _arguments, P, generator) {
+var __awaiter15 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve6) {
       resolve6(value);
@@ -84085,14 +84149,14 @@ var CacheServiceClient = class {
   // This function satisfies the Rpc interface. It is compatible with the JSON
   // JSON generated client.
   request(service, method, contentType2, data) {
-    return __awaiter16(this, void 0, void 0, function* () {
+    return __awaiter15(this, void 0, void 0, function* () {
       const url2 = new URL(`/twirp/${service}/${method}`, this.baseUrl).href;
       debug(`[Request] ${method} ${url2}`);
       const headers = {
         "Content-Type": contentType2
       };
       try {
-        const { body: body2 } = yield this.retryableRequest(() => __awaiter16(this, void 0, void 0, function* () {
+        const { body: body2 } = yield this.retryableRequest(() => __awaiter15(this, void 0, void 0, function* () {
           return this.httpClient.post(url2, JSON.stringify(data), headers);
         }));
         return body2;
@@ -84102,7 +84166,7 @@ var CacheServiceClient = class {
     });
   }
   retryableRequest(operation) {
-    return __awaiter16(this, void 0, void 0, function* () {
+    return __awaiter15(this, void 0, void 0, function* () {
       let attempt2 = 0;
       let errorMessage = "";
       let rawBody = "";
@@ -84185,7 +84249,7 @@ var CacheServiceClient = class {
     return retryableStatusCodes.includes(statusCode);
   }
   sleep(milliseconds) {
-    return __awaiter16(this, void 0, void 0, function* () {
+    return __awaiter15(this, void 0, void 0, function* () {
       return new Promise((resolve6) => setTimeout(resolve6, milliseconds));
     });
   }
@@ -84207,9 +84271,9 @@ function internalCacheTwirpClient(options) {
 }
 
 // node_modules/@actions/cache/lib/internal/tar.js
-import { existsSync as existsSync8, writeFileSync as writeFileSync3 } from "fs";
-import * as path11 from "path";
-var __awaiter17 = function(thisArg, _arguments, P, generator) {
+import { existsSync as existsSync6, writeFileSync as writeFileSync2 } from "fs";
+import * as path10 from "path";
+var __awaiter16 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve6) {
       resolve6(value);
@@ -84236,16 +84300,16 @@ var __awaiter17 = function(thisArg, _arguments, P, generator) {
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
 };
-var IS_WINDOWS9 = process.platform === "win32";
+var IS_WINDOWS8 = process.platform === "win32";
 function getTarPath() {
-  return __awaiter17(this, void 0, void 0, function* () {
+  return __awaiter16(this, void 0, void 0, function* () {
     switch (process.platform) {
       case "win32": {
         const gnuTar = yield getGnuTarPathOnWindows();
         const systemTar = SystemTarPathOnWindows;
         if (gnuTar) {
           return { path: gnuTar, type: ArchiveToolType.GNU };
-        } else if (existsSync8(systemTar)) {
+        } else if (existsSync6(systemTar)) {
           return { path: systemTar, type: ArchiveToolType.BSD };
         }
         break;
@@ -84271,21 +84335,21 @@ function getTarPath() {
   });
 }
 function getTarArgs(tarPath_1, compressionMethod_1, type_1) {
-  return __awaiter17(this, arguments, void 0, function* (tarPath, compressionMethod, type, archivePath = "") {
+  return __awaiter16(this, arguments, void 0, function* (tarPath, compressionMethod, type, archivePath = "") {
     const args = [`"${tarPath.path}"`];
     const cacheFileName = getCacheFileName(compressionMethod);
     const tarFile = "cache.tar";
     const workingDirectory = getWorkingDirectory();
-    const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS9;
+    const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS8;
     switch (type) {
       case "create":
-        args.push("--posix", "-cf", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path11.sep}`, "g"), "/"), "--exclude", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path11.sep}`, "g"), "/"), "-P", "-C", workingDirectory.replace(new RegExp(`\\${path11.sep}`, "g"), "/"), "--files-from", ManifestFilename);
+        args.push("--posix", "-cf", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "--exclude", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "-P", "-C", workingDirectory.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "--files-from", ManifestFilename);
         break;
       case "extract":
-        args.push("-xf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path11.sep}`, "g"), "/"), "-P", "-C", BSD_TAR_ZSTD ? quoteAbsolutePath(workingDirectory) : workingDirectory.replace(new RegExp(`\\${path11.sep}`, "g"), "/"));
+        args.push("-xf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "-P", "-C", BSD_TAR_ZSTD ? quoteAbsolutePath(workingDirectory) : workingDirectory.replace(new RegExp(`\\${path10.sep}`, "g"), "/"));
         break;
       case "list":
-        args.push("-tf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path11.sep}`, "g"), "/"), "-P");
+        args.push("-tf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "-P");
         break;
     }
     if (tarPath.type === ArchiveToolType.GNU) {
@@ -84302,12 +84366,12 @@ function getTarArgs(tarPath_1, compressionMethod_1, type_1) {
   });
 }
 function getCommands(compressionMethod_1, type_1) {
-  return __awaiter17(this, arguments, void 0, function* (compressionMethod, type, archivePath = "") {
+  return __awaiter16(this, arguments, void 0, function* (compressionMethod, type, archivePath = "") {
     let args;
     const tarPath = yield getTarPath();
     const tarArgs = yield getTarArgs(tarPath, compressionMethod, type, archivePath);
     const compressionArgs = type !== "create" ? yield getDecompressionProgram(tarPath, compressionMethod, archivePath) : yield getCompressionProgram(tarPath, compressionMethod);
-    const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS9;
+    const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS8;
     if (BSD_TAR_ZSTD && type !== "create") {
       args = [[...compressionArgs].join(" "), [...tarArgs].join(" ")];
     } else {
@@ -84324,11 +84388,11 @@ function getWorkingDirectory() {
   return (_a2 = process.env["GITHUB_WORKSPACE"]) !== null && _a2 !== void 0 ? _a2 : process.cwd();
 }
 function quoteAbsolutePath(filePath) {
-  return `"${path11.resolve(filePath).replace(new RegExp(`\\${path11.sep}`, "g"), "/")}"`;
+  return `"${path10.resolve(filePath).replace(new RegExp(`\\${path10.sep}`, "g"), "/")}"`;
 }
 function getDecompressionProgram(tarPath, compressionMethod, archivePath) {
-  return __awaiter17(this, void 0, void 0, function* () {
-    const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS9;
+  return __awaiter16(this, void 0, void 0, function* () {
+    const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS8;
     switch (compressionMethod) {
       case CompressionMethod.Zstd:
         return BSD_TAR_ZSTD ? [
@@ -84337,42 +84401,42 @@ function getDecompressionProgram(tarPath, compressionMethod, archivePath) {
           quoteAbsolutePath(archivePath)
         ] : [
           "--use-compress-program",
-          IS_WINDOWS9 ? '"zstd -d --long=30"' : "unzstd --long=30"
+          IS_WINDOWS8 ? '"zstd -d --long=30"' : "unzstd --long=30"
         ];
       case CompressionMethod.ZstdWithoutLong:
-        return BSD_TAR_ZSTD ? ["zstd -d --force -o", TarFilename, quoteAbsolutePath(archivePath)] : ["--use-compress-program", IS_WINDOWS9 ? '"zstd -d"' : "unzstd"];
+        return BSD_TAR_ZSTD ? ["zstd -d --force -o", TarFilename, quoteAbsolutePath(archivePath)] : ["--use-compress-program", IS_WINDOWS8 ? '"zstd -d"' : "unzstd"];
       default:
         return ["-z"];
     }
   });
 }
 function getCompressionProgram(tarPath, compressionMethod) {
-  return __awaiter17(this, void 0, void 0, function* () {
+  return __awaiter16(this, void 0, void 0, function* () {
     const cacheFileName = getCacheFileName(compressionMethod);
-    const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS9;
+    const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS8;
     switch (compressionMethod) {
       case CompressionMethod.Zstd:
         return BSD_TAR_ZSTD ? [
           "zstd -T0 --long=30 --force -o",
-          cacheFileName.replace(new RegExp(`\\${path11.sep}`, "g"), "/"),
+          cacheFileName.replace(new RegExp(`\\${path10.sep}`, "g"), "/"),
           TarFilename
         ] : [
           "--use-compress-program",
-          IS_WINDOWS9 ? '"zstd -T0 --long=30"' : "zstdmt --long=30"
+          IS_WINDOWS8 ? '"zstd -T0 --long=30"' : "zstdmt --long=30"
         ];
       case CompressionMethod.ZstdWithoutLong:
         return BSD_TAR_ZSTD ? [
           "zstd -T0 --force -o",
-          cacheFileName.replace(new RegExp(`\\${path11.sep}`, "g"), "/"),
+          cacheFileName.replace(new RegExp(`\\${path10.sep}`, "g"), "/"),
           TarFilename
-        ] : ["--use-compress-program", IS_WINDOWS9 ? '"zstd -T0"' : "zstdmt"];
+        ] : ["--use-compress-program", IS_WINDOWS8 ? '"zstd -T0"' : "zstdmt"];
       default:
         return ["-z"];
     }
   });
 }
 function execCommands(commands, cwd) {
-  return __awaiter17(this, void 0, void 0, function* () {
+  return __awaiter16(this, void 0, void 0, function* () {
     for (const command of commands) {
       try {
         yield exec(command, void 0, {
@@ -84386,7 +84450,7 @@ function execCommands(commands, cwd) {
   });
 }
 function execReadCommands(archivePath, compressionMethod, type) {
-  return __awaiter17(this, void 0, void 0, function* () {
+  return __awaiter16(this, void 0, void 0, function* () {
     const { commands, requiresTempDirectory } = yield getCommands(compressionMethod, type, archivePath);
     const tempDirectory = requiresTempDirectory ? yield createTempDirectory() : void 0;
     try {
@@ -84403,27 +84467,27 @@ function execReadCommands(archivePath, compressionMethod, type) {
   });
 }
 function listTar(archivePath, compressionMethod) {
-  return __awaiter17(this, void 0, void 0, function* () {
+  return __awaiter16(this, void 0, void 0, function* () {
     yield execReadCommands(archivePath, compressionMethod, "list");
   });
 }
 function extractTar(archivePath, compressionMethod) {
-  return __awaiter17(this, void 0, void 0, function* () {
+  return __awaiter16(this, void 0, void 0, function* () {
     const workingDirectory = getWorkingDirectory();
     yield mkdirP(workingDirectory);
     yield execReadCommands(archivePath, compressionMethod, "extract");
   });
 }
 function createTar(archiveFolder, sourceDirectories, compressionMethod) {
-  return __awaiter17(this, void 0, void 0, function* () {
-    writeFileSync3(path11.join(archiveFolder, ManifestFilename), sourceDirectories.join("\n"));
+  return __awaiter16(this, void 0, void 0, function* () {
+    writeFileSync2(path10.join(archiveFolder, ManifestFilename), sourceDirectories.join("\n"));
     const { commands } = yield getCommands(compressionMethod, "create");
     yield execCommands(commands, archiveFolder);
   });
 }
 
 // node_modules/@actions/cache/lib/cache.js
-var __awaiter18 = function(thisArg, _arguments, P, generator) {
+var __awaiter17 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve6) {
       resolve6(value);
@@ -84492,13 +84556,13 @@ function checkPaths(paths) {
     throw new ValidationError(`Path Validation Error: At least one directory or file path is required`);
   }
 }
-function checkKey(key) {
-  if (key.length > 512) {
-    throw new ValidationError(`Key Validation Error: ${key} cannot be larger than 512 characters.`);
+function checkKey(key2) {
+  if (key2.length > 512) {
+    throw new ValidationError(`Key Validation Error: ${key2} cannot be larger than 512 characters.`);
   }
   const regex = /^[^,]*$/;
-  if (!regex.test(key)) {
-    throw new ValidationError(`Key Validation Error: ${key} cannot contain commas.`);
+  if (!regex.test(key2)) {
+    throw new ValidationError(`Key Validation Error: ${key2} cannot contain commas.`);
   }
 }
 function isFeatureAvailable() {
@@ -84512,7 +84576,7 @@ function isFeatureAvailable() {
   }
 }
 function restoreCache(paths_1, primaryKey_1, restoreKeys_1, options_1) {
-  return __awaiter18(this, arguments, void 0, function* (paths, primaryKey, restoreKeys, options, enableCrossOsArchive = false) {
+  return __awaiter17(this, arguments, void 0, function* (paths, primaryKey, restoreKeys, options, enableCrossOsArchive = false) {
     const cacheServiceVersion = getCacheServiceVersion();
     debug(`Cache service version: ${cacheServiceVersion}`);
     checkPaths(paths);
@@ -84532,7 +84596,7 @@ function restoreCache(paths_1, primaryKey_1, restoreKeys_1, options_1) {
   });
 }
 function restoreCacheV1(paths_1, primaryKey_1, restoreKeys_1, options_1) {
-  return __awaiter18(this, arguments, void 0, function* (paths, primaryKey, restoreKeys, options, enableCrossOsArchive = false) {
+  return __awaiter17(this, arguments, void 0, function* (paths, primaryKey, restoreKeys, options, enableCrossOsArchive = false) {
     var _a2;
     restoreKeys = restoreKeys || [];
     const keys = [primaryKey, ...restoreKeys];
@@ -84541,8 +84605,8 @@ function restoreCacheV1(paths_1, primaryKey_1, restoreKeys_1, options_1) {
     if (keys.length > 10) {
       throw new ValidationError(`Key Validation Error: Keys are limited to a maximum of 10.`);
     }
-    for (const key of keys) {
-      checkKey(key);
+    for (const key2 of keys) {
+      checkKey(key2);
     }
     const compressionMethod = yield getCompressionMethod();
     let archivePath = "";
@@ -84567,7 +84631,7 @@ function restoreCacheV1(paths_1, primaryKey_1, restoreKeys_1, options_1) {
         info("Lookup only - skipping download");
         return cacheEntry.cacheKey;
       }
-      archivePath = path12.join(yield createTempDirectory(), getCacheFileName(compressionMethod));
+      archivePath = path11.join(yield createTempDirectory(), getCacheFileName(compressionMethod));
       debug(`Archive Path: ${archivePath}`);
       yield downloadCache(cacheEntry.archiveLocation, archivePath, options);
       if (isDebug()) {
@@ -84600,7 +84664,7 @@ function restoreCacheV1(paths_1, primaryKey_1, restoreKeys_1, options_1) {
   });
 }
 function restoreCacheV2(paths_1, primaryKey_1, restoreKeys_1, options_1) {
-  return __awaiter18(this, arguments, void 0, function* (paths, primaryKey, restoreKeys, options, enableCrossOsArchive = false) {
+  return __awaiter17(this, arguments, void 0, function* (paths, primaryKey, restoreKeys, options, enableCrossOsArchive = false) {
     var _a2;
     options = Object.assign(Object.assign({}, options), { useAzureSdk: true });
     restoreKeys = restoreKeys || [];
@@ -84610,8 +84674,8 @@ function restoreCacheV2(paths_1, primaryKey_1, restoreKeys_1, options_1) {
     if (keys.length > 10) {
       throw new ValidationError(`Key Validation Error: Keys are limited to a maximum of 10.`);
     }
-    for (const key of keys) {
-      checkKey(key);
+    for (const key2 of keys) {
+      checkKey(key2);
     }
     let archivePath = "";
     try {
@@ -84646,7 +84710,7 @@ function restoreCacheV2(paths_1, primaryKey_1, restoreKeys_1, options_1) {
         info("Lookup only - skipping download");
         return response.matchedKey;
       }
-      archivePath = path12.join(yield createTempDirectory(), getCacheFileName(compressionMethod));
+      archivePath = path11.join(yield createTempDirectory(), getCacheFileName(compressionMethod));
       debug(`Archive path: ${archivePath}`);
       debug(`Starting download of archive to: ${archivePath}`);
       yield downloadCache(response.signedDownloadUrl, archivePath, options);
@@ -84682,28 +84746,28 @@ function restoreCacheV2(paths_1, primaryKey_1, restoreKeys_1, options_1) {
   });
 }
 function saveCache2(paths_1, key_1, options_1) {
-  return __awaiter18(this, arguments, void 0, function* (paths, key, options, enableCrossOsArchive = false) {
+  return __awaiter17(this, arguments, void 0, function* (paths, key2, options, enableCrossOsArchive = false) {
     const cacheServiceVersion = getCacheServiceVersion();
     debug(`Cache service version: ${cacheServiceVersion}`);
     checkPaths(paths);
-    checkKey(key);
+    checkKey(key2);
     const cacheMode = getCacheMode();
     if (!isCacheWritable(cacheMode)) {
       info(`Cache save skipped: the effective cache-mode '${cacheMode}' does not permit writes.`);
-      debug(`Skipped save for paths [${paths.join(", ")}] with key '${key}'.`);
+      debug(`Skipped save for paths [${paths.join(", ")}] with key '${key2}'.`);
       return -1;
     }
     switch (cacheServiceVersion) {
       case "v2":
-        return yield saveCacheV2(paths, key, options, enableCrossOsArchive);
+        return yield saveCacheV2(paths, key2, options, enableCrossOsArchive);
       case "v1":
       default:
-        return yield saveCacheV1(paths, key, options, enableCrossOsArchive);
+        return yield saveCacheV1(paths, key2, options, enableCrossOsArchive);
     }
   });
 }
 function saveCacheV1(paths_1, key_1, options_1) {
-  return __awaiter18(this, arguments, void 0, function* (paths, key, options, enableCrossOsArchive = false) {
+  return __awaiter17(this, arguments, void 0, function* (paths, key2, options, enableCrossOsArchive = false) {
     var _a2, _b, _c, _d, _e, _f;
     const compressionMethod = yield getCompressionMethod();
     let cacheId = -1;
@@ -84714,7 +84778,7 @@ function saveCacheV1(paths_1, key_1, options_1) {
       throw new Error(`Path Validation Error: Path(s) specified in the action for caching do(es) not exist, hence no cache is being saved.`);
     }
     const archiveFolder = yield createTempDirectory();
-    const archivePath = path12.join(archiveFolder, getCacheFileName(compressionMethod));
+    const archivePath = path11.join(archiveFolder, getCacheFileName(compressionMethod));
     debug(`Archive Path: ${archivePath}`);
     try {
       yield createTar(archiveFolder, cachePaths, compressionMethod);
@@ -84728,7 +84792,7 @@ function saveCacheV1(paths_1, key_1, options_1) {
         throw new Error(`Cache size of ~${Math.round(archiveFileSize / (1024 * 1024))} MB (${archiveFileSize} B) is over the 10GB limit, not saving cache.`);
       }
       debug("Reserving Cache");
-      const reserveCacheResponse = yield reserveCache(key, paths, {
+      const reserveCacheResponse = yield reserveCache(key2, paths, {
         compressionMethod,
         enableCrossOsArchive,
         cacheSize: archiveFileSize
@@ -84740,9 +84804,9 @@ function saveCacheV1(paths_1, key_1, options_1) {
       } else {
         const detailMessage = (_e = reserveCacheResponse === null || reserveCacheResponse === void 0 ? void 0 : reserveCacheResponse.error) === null || _e === void 0 ? void 0 : _e.message;
         if (detailMessage === null || detailMessage === void 0 ? void 0 : detailMessage.startsWith(CACHE_WRITE_DENIED_PREFIX)) {
-          throw new CacheWriteDeniedError(`Unable to reserve cache with key ${key}. More details: ${detailMessage}`);
+          throw new CacheWriteDeniedError(`Unable to reserve cache with key ${key2}. More details: ${detailMessage}`);
         }
-        throw new ReserveCacheError(`Unable to reserve cache with key ${key}, another job may be creating this cache. More details: ${(_f = reserveCacheResponse === null || reserveCacheResponse === void 0 ? void 0 : reserveCacheResponse.error) === null || _f === void 0 ? void 0 : _f.message}`);
+        throw new ReserveCacheError(`Unable to reserve cache with key ${key2}, another job may be creating this cache. More details: ${(_f = reserveCacheResponse === null || reserveCacheResponse === void 0 ? void 0 : reserveCacheResponse.error) === null || _f === void 0 ? void 0 : _f.message}`);
       }
       debug(`Saving Cache (ID: ${cacheId})`);
       yield saveCache(cacheId, archivePath, "", options);
@@ -84770,7 +84834,7 @@ function saveCacheV1(paths_1, key_1, options_1) {
   });
 }
 function saveCacheV2(paths_1, key_1, options_1) {
-  return __awaiter18(this, arguments, void 0, function* (paths, key, options, enableCrossOsArchive = false) {
+  return __awaiter17(this, arguments, void 0, function* (paths, key2, options, enableCrossOsArchive = false) {
     var _a2;
     options = Object.assign(Object.assign({}, options), { uploadChunkSize: 64 * 1024 * 1024, uploadConcurrency: 8, useAzureSdk: true });
     const compressionMethod = yield getCompressionMethod();
@@ -84783,7 +84847,7 @@ function saveCacheV2(paths_1, key_1, options_1) {
       throw new Error(`Path Validation Error: Path(s) specified in the action for caching do(es) not exist, hence no cache is being saved.`);
     }
     const archiveFolder = yield createTempDirectory();
-    const archivePath = path12.join(archiveFolder, getCacheFileName(compressionMethod));
+    const archivePath = path11.join(archiveFolder, getCacheFileName(compressionMethod));
     debug(`Archive Path: ${archivePath}`);
     try {
       yield createTar(archiveFolder, cachePaths, compressionMethod);
@@ -84796,7 +84860,7 @@ function saveCacheV2(paths_1, key_1, options_1) {
       debug("Reserving Cache");
       const version3 = getCacheVersion(paths, compressionMethod, enableCrossOsArchive);
       const request2 = {
-        key,
+        key: key2,
         version: version3
       };
       let signedUploadUrl;
@@ -84813,14 +84877,14 @@ function saveCacheV2(paths_1, key_1, options_1) {
         debug(`Failed to reserve cache: ${error2}`);
         const errorMessage = (_a2 = error2 === null || error2 === void 0 ? void 0 : error2.message) !== null && _a2 !== void 0 ? _a2 : "";
         if (errorMessage.startsWith(CACHE_WRITE_DENIED_PREFIX)) {
-          throw new CacheWriteDeniedError(`Unable to reserve cache with key ${key}. More details: ${errorMessage}`);
+          throw new CacheWriteDeniedError(`Unable to reserve cache with key ${key2}. More details: ${errorMessage}`);
         }
-        throw new ReserveCacheError(`Unable to reserve cache with key ${key}, another job may be creating this cache.`);
+        throw new ReserveCacheError(`Unable to reserve cache with key ${key2}, another job may be creating this cache.`);
       }
       debug(`Attempting to upload cache located at: ${archivePath}`);
       yield saveCache(cacheId, archivePath, signedUploadUrl, options);
       const finalizeRequest = {
-        key,
+        key: key2,
         version: version3,
         sizeBytes: `${archiveFileSize}`
       };
@@ -84830,7 +84894,7 @@ function saveCacheV2(paths_1, key_1, options_1) {
         if (finalizeResponse.message) {
           throw new FinalizeCacheError(finalizeResponse.message);
         }
-        throw new Error(`Unable to finalize cache with key ${key}, another job may be finalizing this cache.`);
+        throw new Error(`Unable to finalize cache with key ${key2}, another job may be finalizing this cache.`);
       }
       cacheId = parseInt(finalizeResponse.entryId);
     } catch (error2) {
@@ -84859,25 +84923,38 @@ function saveCacheV2(paths_1, key_1, options_1) {
   });
 }
 
-// src/scan/trivy.ts
-import { existsSync as existsSync9 } from "node:fs";
-import { mkdir as mkdir7, mkdtemp as mkdtemp4, readFile as readFile5, rm as rm6 } from "node:fs/promises";
-import { arch as arch3, platform as platform2, tmpdir as tmpdir2 } from "node:os";
-import { join as join18 } from "node:path";
-async function runTrivy(options, args) {
-  const directory = await mkdtemp4(join18(tmpdir2(), "bsp-trivy-"));
-  try {
-    return await run(options.trivyPath, args, { cwd: directory, env: childEnv({ HOME: directory }) });
-  } finally {
-    await rm6(directory, { recursive: true, force: true });
-  }
+// src/scan/trivy-scan.ts
+import { existsSync as existsSync7 } from "node:fs";
+import { mkdir as mkdir6, readFile as readFile4, rm as rm6 } from "node:fs/promises";
+import { arch as arch2, platform as platform2 } from "node:os";
+import { join as join17 } from "node:path";
+
+// src/tools/trivy-command.ts
+import { mkdtemp as mkdtemp3, rm as rm5 } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join as join16 } from "node:path";
+var TRIVY_QUIET_FLAGS = ["--skip-version-check", "--disable-telemetry", "--no-progress"];
+function trivyCommand(path13) {
+  const runTrivy = async (args) => {
+    const directory = await mkdtemp3(join16(tmpdir(), "bsp-trivy-"));
+    try {
+      return await run(path13, args, { cwd: directory, env: childEnv({ HOME: directory }) });
+    } finally {
+      await rm5(directory, { recursive: true, force: true });
+    }
+  };
+  return {
+    run: runTrivy,
+    mustRun: async (args, what, hint) => assertSuccess(await runTrivy(args), what, hint, { tool: "trivy", argv: args })
+  };
 }
-var COMMON_FLAGS = ["--skip-version-check", "--disable-telemetry", "--no-progress"];
+
+// src/scan/trivy-scan.ts
 var actionsCacheStore = {
   available: () => isFeatureAvailable(),
-  restore: (paths, key, restoreKeys) => restoreCache(paths, key, restoreKeys),
-  save: async (paths, key) => {
-    await saveCache2(paths, key);
+  restore: (paths, key2, restoreKeys) => restoreCache(paths, key2, restoreKeys),
+  save: async (paths, key2) => {
+    await saveCache2(paths, key2);
   }
 };
 var warnedNoCacheService = false;
@@ -84885,54 +84962,62 @@ async function prepareTrivyDb(options) {
   if (options.repositories.length === 0)
     throw new Error("no Trivy DB repository to download from: set `trivy-db-repositories`.");
   const store = options.store ?? actionsCacheStore;
-  const dbDir = join18(options.cacheDir, "db");
-  const prefix2 = `build-scan-push-trivy-db-v2-${platform2()}-${arch3()}-`;
+  const dbDir = join17(options.cacheDir, "db");
+  const prefix2 = `build-scan-push-trivy-db-v2-${platform2()}-${arch2()}-`;
   const cacheKey = `${prefix2}${(options.now ?? /* @__PURE__ */ new Date()).toISOString().slice(0, 10)}`;
-  await mkdir7(options.cacheDir, { recursive: true });
+  await mkdir6(options.cacheDir, { recursive: true });
   const useCache = store.available();
-  let restoredKey;
-  if (!useCache) {
-    if (!warnedNoCacheService) {
-      warnedNoCacheService = true;
-      warning(
-        "No cache service (ACTIONS_CACHE_URL / ACTIONS_RESULTS_URL unset, e.g. a local run): the Trivy DB is downloaded instead of restored."
-      );
-    }
-  } else {
-    try {
-      restoredKey = await store.restore([dbDir], cacheKey, [prefix2]);
-    } catch (error2) {
-      warning(
-        `Restoring the Trivy DB from the cache failed (${error2.message}); downloading it.`
-      );
-    }
-    if (restoredKey === cacheKey && hasDb(dbDir)) {
-      info(`Trivy DB restored from the cache (${cacheKey}).`);
-      return { source: "cache", cacheKey };
-    }
+  const restoredKey = useCache ? await restoreDb(store, dbDir, cacheKey, prefix2) : warnNoCacheService();
+  if (restoredKey === cacheKey && hasDb(dbDir)) {
+    reporter().info(`Trivy DB restored from the cache (${cacheKey}).`);
+    return { source: "cache", cacheKey };
   }
+  const repository = await downloadDb(options, dbDir);
+  if (useCache && restoredKey !== cacheKey) await saveDb(store, dbDir, cacheKey);
+  return { source: "download", repository, cacheKey };
+}
+function warnNoCacheService() {
+  if (warnedNoCacheService) return void 0;
+  warnedNoCacheService = true;
+  reporter().warning(
+    "No cache service (ACTIONS_CACHE_URL / ACTIONS_RESULTS_URL unset, e.g. a local run): the Trivy DB is downloaded instead of restored."
+  );
+  return void 0;
+}
+async function restoreDb(store, dbDir, cacheKey, prefix2) {
+  try {
+    return await store.restore([dbDir], cacheKey, [prefix2]);
+  } catch (error2) {
+    reporter().warning(
+      `Restoring the Trivy DB from the cache failed (${error2.message}); downloading it.`
+    );
+    return void 0;
+  }
+}
+async function downloadDb(options, dbDir) {
+  const trivy = trivyCommand(options.trivyPath);
+  const registries = options.registries ?? new Registries();
   const failures = [];
   for (const repository of options.repositories) {
-    const result = await runTrivy(options, [
+    const result = await trivy.run([
       "image",
       "--download-db-only",
       "--cache-dir",
       options.cacheDir,
       "--db-repository",
       repository,
-      ...options.insecureRegistries?.includes(registryOf(repository)) ? ["--insecure"] : [],
+      ...registries.isInsecureReference(repository) ? ["--insecure"] : [],
       "--timeout",
       options.timeout ?? "10m",
-      ...COMMON_FLAGS
+      ...TRIVY_QUIET_FLAGS
     ]);
     if (result.exitCode === 0 && hasDb(dbDir)) {
-      info(`Trivy DB downloaded from ${repository}.`);
-      if (useCache && restoredKey !== cacheKey) await saveDb(store, dbDir, cacheKey);
-      return { source: "download", repository, cacheKey };
+      reporter().info(`Trivy DB downloaded from ${repository}.`);
+      return repository;
     }
     const reason = lastLines(result.stderr.trim() || result.stdout.trim(), 1) || `exit code ${result.exitCode}`;
     failures.push(`  ${repository}: ${reason}`);
-    warning(`Trivy DB download from ${repository} failed; trying the next repository if any.`);
+    reporter().warning(`Trivy DB download from ${repository} failed; trying the next repository if any.`);
   }
   throw new Error(
     `the Trivy vulnerability DB could not be downloaded from any repository:
@@ -84940,72 +85025,312 @@ ${failures.join("\n")}
 Check the runner can reach one of them, or list a reachable mirror in \`trivy-db-repositories\`.`
   );
 }
-async function saveDb(store, dbDir, key) {
+async function saveDb(store, dbDir, key2) {
   try {
-    await store.save([dbDir], key);
+    await store.save([dbDir], key2);
   } catch (error2) {
-    warning(`Saving the Trivy DB to the cache under ${key} failed: ${error2.message}`);
+    reporter().warning(`Saving the Trivy DB to the cache under ${key2} failed: ${error2.message}`);
   }
 }
 function hasDb(dbDir) {
-  return existsSync9(join18(dbDir, "trivy.db")) && existsSync9(join18(dbDir, "metadata.json"));
+  return existsSync7(join17(dbDir, "trivy.db")) && existsSync7(join17(dbDir, "metadata.json"));
 }
 var SBOM_FILES = {
   cyclonedx: "sbom.cdx.json",
   "spdx-json": "sbom.spdx.json"
 };
 async function scanImage(options) {
-  await mkdir7(options.outputDir, { recursive: true });
-  const reportPath = join18(options.outputDir, "trivy-report.json");
-  const sarifPath = join18(options.outputDir, "trivy-results.sarif");
-  const sbomPath = options.sbom === "none" ? void 0 : join18(options.outputDir, SBOM_FILES[options.sbom]);
+  await mkdir6(options.outputDir, { recursive: true });
+  const reportPath = join17(options.outputDir, "trivy-report.json");
+  const sarifPath = join17(options.outputDir, "trivy-results.sarif");
+  const sbomPath = options.sbom === "none" ? void 0 : join17(options.outputDir, SBOM_FILES[options.sbom]);
   await Promise.all([reportPath, sarifPath, sbomPath].map((path13) => path13 && rm6(path13, { force: true })));
-  const scan = await runTrivy(options, [
-    "image",
-    "--input",
-    options.tarball,
-    "--format",
-    "json",
-    "--output",
-    reportPath,
-    "--scanners",
-    options.scanners.join(","),
-    ...sbomPath ? ["--list-all-pkgs"] : [],
-    "--cache-dir",
-    options.cacheDir,
-    "--skip-db-update",
-    "--exit-code",
-    "0",
-    "--timeout",
-    options.timeout ?? "15m",
-    ...COMMON_FLAGS
-  ]);
-  assertSuccess(
-    scan,
+  const trivy = trivyCommand(options.trivyPath);
+  await trivy.mustRun(
+    [
+      "image",
+      "--input",
+      options.tarball,
+      "--format",
+      "json",
+      "--output",
+      reportPath,
+      "--scanners",
+      options.scanners.join(","),
+      ...sbomPath ? ["--list-all-pkgs"] : [],
+      "--cache-dir",
+      options.cacheDir,
+      "--skip-db-update",
+      "--exit-code",
+      "0",
+      "--timeout",
+      options.timeout ?? "15m",
+      ...TRIVY_QUIET_FLAGS
+    ],
     `Trivy scan of ${options.tarball}`,
     "The scan did not complete, so the image is treated as failing: nothing is pushed."
   );
   let text2;
   try {
-    text2 = await readFile5(reportPath, "utf8");
+    text2 = await readFile4(reportPath, "utf8");
   } catch (error2) {
     throw new Error(`Trivy exited 0 but wrote no report at ${reportPath}: ${error2.message}`, {
       cause: error2
     });
   }
   const report2 = parseTrivyReport(text2, reportPath);
-  const convert = async (format, output) => assertSuccess(
-    await runTrivy(options, ["convert", "--format", format, "--output", output, reportPath]),
+  const convert = (format, output) => trivy.mustRun(
+    ["convert", "--format", format, "--output", output, reportPath],
     `trivy convert --format ${format} of ${reportPath}`
   );
   await Promise.all([convert("sarif", sarifPath), ...sbomPath ? [convert(options.sbom, sbomPath)] : []]);
   return { report: report2, reportPath, sarifPath, ...sbomPath ? { sbomPath } : {} };
 }
 
-// src/tools/kaniko.ts
+// node_modules/@actions/tool-cache/lib/tool-cache.js
+import * as fs8 from "fs";
+
+// node_modules/@actions/tool-cache/lib/manifest.js
+var semver2 = __toESM(require_semver2(), 1);
+
+// node_modules/@actions/tool-cache/lib/tool-cache.js
+import * as os8 from "os";
+import * as path12 from "path";
+var semver3 = __toESM(require_semver2(), 1);
+import { ok as ok2 } from "assert";
+var __awaiter18 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve6, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+var IS_WINDOWS9 = process.platform === "win32";
+var IS_MAC = process.platform === "darwin";
+function cacheDir(sourceDir, tool, version3, arch4) {
+  return __awaiter18(this, void 0, void 0, function* () {
+    version3 = semver3.clean(version3) || version3;
+    arch4 = arch4 || os8.arch();
+    debug(`Caching tool ${tool} ${version3} ${arch4}`);
+    debug(`source dir: ${sourceDir}`);
+    if (!fs8.statSync(sourceDir).isDirectory()) {
+      throw new Error("sourceDir is not a directory");
+    }
+    const destPath = yield _createToolPath(tool, version3, arch4);
+    for (const itemName of fs8.readdirSync(sourceDir)) {
+      const s = path12.join(sourceDir, itemName);
+      yield cp(s, destPath, { recursive: true });
+    }
+    _completeToolPath(tool, version3, arch4);
+    return destPath;
+  });
+}
+function find(toolName, versionSpec, arch4) {
+  if (!toolName) {
+    throw new Error("toolName parameter is required");
+  }
+  if (!versionSpec) {
+    throw new Error("versionSpec parameter is required");
+  }
+  arch4 = arch4 || os8.arch();
+  if (!isExplicitVersion(versionSpec)) {
+    const localVersions = findAllVersions(toolName, arch4);
+    const match3 = evaluateVersions(localVersions, versionSpec);
+    versionSpec = match3;
+  }
+  let toolPath = "";
+  if (versionSpec) {
+    versionSpec = semver3.clean(versionSpec) || "";
+    const cachePath = path12.join(_getCacheDirectory(), toolName, versionSpec, arch4);
+    debug(`checking cache: ${cachePath}`);
+    if (fs8.existsSync(cachePath) && fs8.existsSync(`${cachePath}.complete`)) {
+      debug(`Found tool in cache ${toolName} ${versionSpec} ${arch4}`);
+      toolPath = cachePath;
+    } else {
+      debug("not found");
+    }
+  }
+  return toolPath;
+}
+function findAllVersions(toolName, arch4) {
+  const versions = [];
+  arch4 = arch4 || os8.arch();
+  const toolPath = path12.join(_getCacheDirectory(), toolName);
+  if (fs8.existsSync(toolPath)) {
+    const children = fs8.readdirSync(toolPath);
+    for (const child2 of children) {
+      if (isExplicitVersion(child2)) {
+        const fullPath = path12.join(toolPath, child2, arch4 || "");
+        if (fs8.existsSync(fullPath) && fs8.existsSync(`${fullPath}.complete`)) {
+          versions.push(child2);
+        }
+      }
+    }
+  }
+  return versions;
+}
+function _createToolPath(tool, version3, arch4) {
+  return __awaiter18(this, void 0, void 0, function* () {
+    const folderPath = path12.join(_getCacheDirectory(), tool, semver3.clean(version3) || version3, arch4 || "");
+    debug(`destination ${folderPath}`);
+    const markerPath = `${folderPath}.complete`;
+    yield rmRF(folderPath);
+    yield rmRF(markerPath);
+    yield mkdirP(folderPath);
+    return folderPath;
+  });
+}
+function _completeToolPath(tool, version3, arch4) {
+  const folderPath = path12.join(_getCacheDirectory(), tool, semver3.clean(version3) || version3, arch4 || "");
+  const markerPath = `${folderPath}.complete`;
+  fs8.writeFileSync(markerPath, "");
+  debug("finished caching tool");
+}
+function isExplicitVersion(versionSpec) {
+  const c = semver3.clean(versionSpec) || "";
+  debug(`isExplicit: ${c}`);
+  const valid2 = semver3.valid(c) != null;
+  debug(`explicit? ${valid2}`);
+  return valid2;
+}
+function evaluateVersions(versions, versionSpec) {
+  let version3 = "";
+  debug(`evaluating ${versions.length} versions`);
+  versions = versions.sort((a, b) => {
+    if (semver3.gt(a, b)) {
+      return 1;
+    }
+    return -1;
+  });
+  for (let i = versions.length - 1; i >= 0; i--) {
+    const potential = versions[i];
+    const satisfied = semver3.satisfies(potential, versionSpec);
+    if (satisfied) {
+      version3 = potential;
+      break;
+    }
+  }
+  if (version3) {
+    debug(`matched: ${version3}`);
+  } else {
+    debug("match not found");
+  }
+  return version3;
+}
+function _getCacheDirectory() {
+  const cacheDirectory = process.env["RUNNER_TOOL_CACHE"] || "";
+  ok2(cacheDirectory, "Expected RUNNER_TOOL_CACHE to be defined");
+  return cacheDirectory;
+}
+
+// src/tools/install-release-tool.ts
+import { existsSync as existsSync9 } from "node:fs";
+import { mkdir as mkdir7, mkdtemp as mkdtemp4, readFile as readFile5, rm as rm7 } from "node:fs/promises";
+import { tmpdir as tmpdir2 } from "node:os";
+import { join as join19 } from "node:path";
+async function installReleaseTool(spec, options) {
+  const { version: version3, arch: arch4 } = options;
+  toolCacheRoot();
+  const cached = find(spec.name, version3, arch4);
+  if (cached && existsSync9(join19(cached, spec.name)))
+    return { path: join19(cached, spec.name), version: version3, source: "tool cache" };
+  const policy = options.download ?? DEFAULT_DOWNLOAD_POLICY;
+  const asset = spec.asset(version3, arch4);
+  const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${version3}`, asset);
+  const work = await mkdtemp4(join19(process.env.RUNNER_TEMP || tmpdir2(), `bsp-${spec.name}-`));
+  try {
+    const archive = join19(work, asset);
+    const notFound = (assetName, assetUrl) => `${spec.name} version ${version3} has no asset ${assetName} at ${assetUrl}: check \`${spec.name}-version\` and \`tool-mirror\`.`;
+    const expected = await expectedSha256(spec, options, asset, work, policy, notFound);
+    const downloaded = await fetchAsset(url2, archive, policy, () => notFound(asset, url2));
+    if (downloaded.sha256 !== expected) {
+      await rm7(archive, { force: true });
+      throw new Error(
+        `checksum mismatch for ${asset}: expected ${expected}, got ${downloaded.sha256}. The download from ${url2} was deleted; the mirror may be serving a corrupted or tampered file.`
+      );
+    }
+    const binaryFolder = join19(work, "bin");
+    await mkdir7(binaryFolder);
+    const tarArgv = ["-xzf", archive, "-C", binaryFolder, "--no-same-owner", "--", spec.name];
+    assertSuccess(
+      await run("tar", tarArgv, { silent: true }),
+      `extracting ${spec.name} from ${asset}`,
+      `The archive passed its checksum but has no "${spec.name}" at its top level.`,
+      { tool: "tar", argv: tarArgv }
+    );
+    const folder = await cacheDir(binaryFolder, spec.name, version3, arch4);
+    return { path: join19(folder, spec.name), version: version3, source: url2 };
+  } finally {
+    await rm7(work, { recursive: true, force: true });
+  }
+}
+function toolCacheRoot() {
+  const root = process.env.RUNNER_TOOL_CACHE;
+  if (!root)
+    throw new Error(
+      "RUNNER_TOOL_CACHE is not set: the tools are installed into the tool cache. A runner sets it; for a local run, point it at a writable folder."
+    );
+  return root;
+}
+async function fetchAsset(url2, destination, policy, notFound) {
+  try {
+    return await downloadFile(url2, destination, policy);
+  } catch (error2) {
+    if (error2 instanceof HttpStatusError && error2.status === 404)
+      throw new Error(notFound(), { cause: error2 });
+    throw error2;
+  }
+}
+async function expectedSha256(spec, options, asset, work, policy, notFound) {
+  if (options.version === options.pinned.version) return options.pinned.sha256[options.arch];
+  const checksumsAsset = spec.checksumsAsset(options.version);
+  const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${options.version}`, checksumsAsset);
+  const file = join19(work, checksumsAsset);
+  await fetchAsset(url2, file, policy, () => notFound(checksumsAsset, url2));
+  const expected = parseChecksums(await readFile5(file, "utf8")).get(asset);
+  if (!expected)
+    throw new Error(
+      `the checksums file ${url2} has no line for ${asset}, so the download cannot be verified; the release or the mirror is incomplete.`
+    );
+  return expected;
+}
+
+// src/tools/install-crane.ts
+var CRANE_RELEASE = {
+  name: "crane",
+  owner: "google",
+  repo: "go-containerregistry",
+  asset: (_version, arch4) => `go-containerregistry_Linux_${arch4 === "x64" ? "x86_64" : "arm64"}.tar.gz`,
+  checksumsAsset: () => "checksums.txt"
+};
+function installCrane(options) {
+  return installReleaseTool(CRANE_RELEASE, options);
+}
+
+// src/tools/install-kaniko.ts
 import { existsSync as existsSync10 } from "node:fs";
-import { mkdir as mkdir8, mkdtemp as mkdtemp5, readFile as readFile6, rename as rename4, rm as rm7, writeFile as writeFile4 } from "node:fs/promises";
-import { dirname as dirname9, join as join19 } from "node:path";
+import { mkdir as mkdir8, mkdtemp as mkdtemp5, readFile as readFile6, rename as rename4, rm as rm8, writeFile as writeFile4 } from "node:fs/promises";
+import { dirname as dirname9, join as join20 } from "node:path";
 var DIGESTS_FILE = "digests.json";
 function ociPlatform(arch4) {
   return `linux/${arch4 === "x64" ? "amd64" : "arm64"}`;
@@ -85015,9 +85340,10 @@ async function installKaniko(options) {
   const platform3 = ociPlatform(options.arch);
   const cached = reference.digest ? await readCache(reference.digest, options) : void 0;
   if (cached) return cached;
-  const crane = craneRunner({
+  const crane = craneCommand({
     path: await options.crane(),
-    insecure: options.insecureRegistries.includes(reference.registry),
+    registry: reference.registry,
+    registries: options.registries,
     failureHint: "Check `kaniko-image` and `insecure-registries` for a plain-HTTP registry."
   });
   const topDigest = reference.digest ?? await crane.digest(options.image);
@@ -85035,25 +85361,25 @@ async function installKaniko(options) {
   await mkdir8(dirname9(folder), { recursive: true });
   const partial = await mkdtemp5(`${folder}.partial-`);
   try {
-    await mkdir8(join19(partial, "rootfs"));
-    await crane.exportTo(pinned, platform3, join19(partial, "rootfs"));
-    if (!existsSync10(join19(partial, "rootfs", "kaniko", "executor")))
+    await mkdir8(join20(partial, "rootfs"));
+    await crane.exportTo(pinned, platform3, join20(partial, "rootfs"));
+    if (!existsSync10(join20(partial, "rootfs", "kaniko", "executor")))
       throw new Error(
         `the image ${options.image} (${platform3} ${platformDigest}) has no /kaniko/executor: \`kaniko-image\` must name a kaniko executor image such as ghcr.io/osscontainertools/kaniko.`
       );
-    await writeFile4(join19(partial, DIGESTS_FILE), JSON.stringify(digests));
+    await writeFile4(join20(partial, DIGESTS_FILE), JSON.stringify(digests));
     if (!existsSync10(completeMarker(folder))) {
-      await rm7(folder, { recursive: true, force: true });
+      await rm8(folder, { recursive: true, force: true });
       await rename4(partial, folder);
       await writeFile4(completeMarker(folder), "");
     }
   } finally {
-    await rm7(partial, { recursive: true, force: true });
+    await rm8(partial, { recursive: true, force: true });
   }
-  return { rootfs: join19(folder, "rootfs"), image: options.image, ...digests, source: reference.registry };
+  return { rootfs: join20(folder, "rootfs"), image: options.image, ...digests, source: reference.registry };
 }
 function cacheFolder(digest, arch4) {
-  return join19(toolCacheRoot(), "kaniko", digest.replace(":", "-"), arch4);
+  return join20(toolCacheRoot(), "kaniko", digest.replace(":", "-"), arch4);
 }
 function completeMarker(folder) {
   return `${folder}.complete`;
@@ -85061,13 +85387,13 @@ function completeMarker(folder) {
 async function readCache(digest, options) {
   if (!isDigest(digest)) return void 0;
   const folder = cacheFolder(digest, options.arch);
-  if (!existsSync10(completeMarker(folder)) || !existsSync10(join19(folder, "rootfs", "kaniko", "executor")))
+  if (!existsSync10(completeMarker(folder)) || !existsSync10(join20(folder, "rootfs", "kaniko", "executor")))
     return void 0;
-  const digests = JSON.parse(await readFile6(join19(folder, DIGESTS_FILE), "utf8"));
-  return { rootfs: join19(folder, "rootfs"), image: options.image, ...digests, source: "tool cache" };
+  const digests = JSON.parse(await readFile6(join20(folder, DIGESTS_FILE), "utf8"));
+  return { rootfs: join20(folder, "rootfs"), image: options.image, ...digests, source: "tool cache" };
 }
 
-// src/tools/trivy.ts
+// src/tools/install-trivy.ts
 var TRIVY_RELEASE = {
   name: "trivy",
   owner: "aquasecurity",
@@ -85081,7 +85407,7 @@ async function installTrivy(options) {
   return installReleaseTool(TRIVY_RELEASE, options);
 }
 
-// src/tools/install.ts
+// src/tools/install-tools.ts
 async function installTools(options) {
   const arch4 = toolArch(options.arch);
   const pins = options.pins ?? { trivy: TRIVY_DEFAULT, crane: CRANE_DEFAULT };
@@ -85103,7 +85429,7 @@ async function installTools(options) {
       image: options.kanikoImage,
       arch: arch4,
       crane: async () => (await crane).path,
-      insecureRegistries: options.insecureRegistries
+      registries: options.registries
     }),
     (root) => {
       const digests = [
@@ -85131,8 +85457,33 @@ ${errors.map((error2) => `  - ${error2.message}`).join("\n")}`
 async function logged(task, describe2) {
   const started = performance.now();
   const result = await task();
-  info(`${describe2(result)} in ${((performance.now() - started) / 1e3).toFixed(2)} s`);
+  reporter().info(`${describe2(result)} in ${((performance.now() - started) / 1e3).toFixed(2)} s`);
   return result;
+}
+
+// src/unexpected-failure.ts
+var stage = "starting";
+function enterStage(description) {
+  stage = description;
+}
+async function failUnexpectedly(error2, runningStage) {
+  const detail = error2 instanceof Error ? `${error2.name}: ${error2.message}` : String(error2);
+  if (error2 instanceof Error && error2.stack) reporter().info(error2.stack);
+  const message = `build-scan-push stopped unexpectedly while ${runningStage}: ${detail.trim()}. This is a fault in the action or a library it uses, not in your build: re-run the job, and if it happens again, report it with this log.`;
+  reporter().setFailed(message);
+  await reporter().writeSummary(renderFailureSummary(message));
+}
+function exitOnUnexpectedFailure() {
+  let failing = false;
+  const fail = (error2) => {
+    if (failing) return;
+    failing = true;
+    void failUnexpectedly(error2, stage).catch(
+      (summaryError) => reporter().error(`the failure summary could not be written: ${String(summaryError)}`)
+    ).finally(() => process.exit(1));
+  };
+  process.on("uncaughtException", fail);
+  process.on("unhandledRejection", fail);
 }
 
 // src/main.ts
@@ -85143,14 +85494,12 @@ function loadConfig(sources) {
   const config = buildConfig({
     read: sources.read,
     github,
-    outputDir: sources.outputDir ?? join20(runnerTemp, "build-scan-push"),
-    tempDir: join20(runnerTemp, "build-scan-push-private"),
+    outputDir: sources.outputDir ?? join21(runnerTemp, "build-scan-push"),
+    tempDir: join21(runnerTemp, "build-scan-push-private"),
     now: /* @__PURE__ */ new Date(),
     commitTime: () => commitTime(env, github.payload.head_commit?.timestamp, github.workspace)
   });
-  const { username, password } = config.registries;
-  for (const secret of [password, config.report.githubToken]) if (secret) reporter().setSecret(secret);
-  if (password) reporter().setSecret(Buffer.from(`${username}:${password}`).toString("base64"));
+  if (config.report.githubToken) reporter().setSecret(config.report.githubToken);
   return config;
 }
 function commitTime(env, headCommitTime, workspace) {
@@ -85166,6 +85515,11 @@ var Recorder = class {
   }
   config;
   stage = "install";
+  /** Moves on to a stage; an unexpected failure from here on names it. */
+  enter(stage2) {
+    this.stage = stage2;
+    enterStage(`the ${stage2} stage`);
+  }
   tools;
   platform = { platform: `linux/${goArch()}` };
   publish;
@@ -85189,25 +85543,26 @@ function goArch() {
 }
 async function runPipeline(config) {
   const run2 = new Recorder(config);
+  run2.enter("install");
   let layerCache;
   try {
     await prepareFolders(config);
     run2.tools = await install(config);
     const trivyDb = fetchTrivyDb(config, run2.tools);
     layerCache = config.build.cache ? await openLayerCache(config) : void 0;
-    run2.stage = "build";
+    run2.enter("build");
     run2.platform.build = await buildStage(config, run2.tools, layerCache);
-    run2.stage = "scan";
+    run2.enter("scan");
     await trivyDb;
     run2.platform.scan = await scanStage(config, run2.tools, run2.platform.build);
-    run2.stage = "gate";
+    run2.enter("gate");
     run2.platform.decision = await gate(config, run2.platform.scan);
-    run2.stage = "report";
+    run2.enter("report");
     await report(run2, run2.platform.build, run2.platform.scan, run2.platform.decision);
-    run2.stage = "publish";
+    run2.enter("publish");
     if (run2.platform.decision.pass && config.publish.push)
       run2.publish = await publish(config, run2.tools, run2.platform.build);
-    run2.stage = "cache";
+    run2.enter("cache");
     if (layerCache) await writeLayerCache(run2, layerCache, run2.platform.build, run2.platform.decision);
   } catch (error2) {
     run2.failure = { stage: run2.stage, error: error2 instanceof Error ? error2 : new Error(String(error2)) };
@@ -85222,33 +85577,26 @@ async function prepareFolders(config) {
   await mkdir9(config.run.tempDir, { recursive: true, mode: 448 });
 }
 function install(config) {
-  return installTools({
-    ...config.tools,
-    insecureRegistries: config.registries.insecure,
-    arch: process.arch
-  });
+  return installTools({ ...config.tools, registries: config.registries, arch: process.arch });
 }
 function trivyCacheDir(config) {
-  return join20(config.run.tempDir, "trivy-cache");
+  return join21(config.run.tempDir, "trivy-cache");
 }
 function fetchTrivyDb(config, tools) {
   const ready = prepareTrivyDb({
     trivyPath: tools.trivy.path,
     cacheDir: trivyCacheDir(config),
     repositories: config.scan.trivyDbRepositories,
-    insecureRegistries: config.registries.insecure
+    registries: config.registries
   });
   ready.catch(() => void 0);
   return ready;
 }
 function openLayerCache(config) {
-  const { username, password } = config.registries;
   return startLayerCache({
-    storeDir: join20(config.run.tempDir, "layer-cache"),
+    storeDir: join21(config.run.tempDir, "layer-cache"),
     cacheRepo: config.build.cacheRepo,
-    imageRegistry: config.publish.registry,
-    ...password ? { credential: { username, password } } : {},
-    insecureRegistries: config.registries.insecure
+    registries: config.registries
   });
 }
 async function writeLayerCache(run2, layerCache, build, decision) {
@@ -85260,24 +85608,23 @@ async function writeLayerCache(run2, layerCache, build, decision) {
     );
     return;
   }
-  const crane = craneRunner({
+  const cacheRegistry = registryOf(config.build.cacheRepo);
+  const crane = craneCommand({
     path: run2.tools.crane.path,
-    insecure: config.registries.insecure.includes(registryOf(config.build.cacheRepo)),
-    ...config.registries.password ? { dockerConfigDir: dockerConfigDir(config) } : {}
+    registry: cacheRegistry,
+    registries: config.registries,
+    ...config.registries.credentialFor(config.publish.registry) ? { dockerConfigDir: dockerConfigDir(config) } : {}
   });
   await exportLayerCache({ cache: layerCache, crane, scannedDiffIds: build.identity.diffIds });
 }
 async function buildStage(config, tools, layerCache) {
-  const { build, publish: publish2, run: run2 } = config;
-  const building = buildImage({
-    ...build,
+  const building = buildImage(config.build, {
     rootfs: tools.kaniko.rootfs,
-    outputDir: run2.outputDir,
-    tempDir: run2.tempDir,
-    image: publish2.image,
-    firstTag: publish2.tags[0],
-    insecureRegistries: config.registries.insecure,
-    extraArgs: build.kanikoArgs,
+    outputDir: config.run.outputDir,
+    tempDir: config.run.tempDir,
+    image: config.publish.image,
+    firstTag: config.publish.tags[0],
+    registries: config.registries,
     ...layerCache ? { layerCache: { port: layerCache.port, repository: layerCache.repository } } : {}
   });
   return building.finally(() => layerCache?.closeWrites());
@@ -85323,7 +85670,6 @@ async function report(run2, build, scan, decision) {
     category: config.report.sarifCategory,
     dockerfilePath: repositoryPath(config, config.build.dockerfile),
     attribution,
-    report: scan.report,
     decision
   });
   for (const note of rewritten.dropped) reporter().warning(note);
@@ -85365,23 +85711,22 @@ async function upload(run2, sarif) {
   }
 }
 async function publish(config, tools, build) {
-  const { username, password, insecure } = config.registries;
+  const { registries } = config;
   try {
-    const login = password ? await loginRegistry({
+    const loggedIn = await login({
       crane: tools.crane.path,
       registry: config.publish.registry,
-      username,
-      password,
+      registries,
       dockerConfigDir: dockerConfigDir(config)
-    }) : void 0;
+    });
     const result = await publishImage({
       crane: tools.crane.path,
       tarball: build.tarball,
       image: config.publish.image,
       tags: config.publish.tags,
       expectedDigest: build.digest,
-      insecure: insecure.includes(config.publish.registry),
-      ...login ? { dockerConfigDir: login.dockerConfigDir } : {}
+      registries,
+      ...loggedIn ? { dockerConfigDir: loggedIn.dockerConfigDir } : {}
     });
     return { status: "pushed", result };
   } catch (error2) {
@@ -85394,11 +85739,12 @@ async function publish(config, tools, build) {
   }
 }
 function dockerConfigDir(config) {
-  return join20(config.run.tempDir, "docker-config");
+  return join21(config.run.tempDir, "docker-config");
 }
 async function main(sources = {}, speaker = reporter()) {
   const github = sources.github ?? readGitHubContext(process.env);
   let record;
+  enterStage("reading the inputs");
   try {
     const config = loadConfig({ read: (name) => getInput(name), github, ...sources });
     record = await runPipeline(config);
@@ -85513,10 +85859,10 @@ async function runLocal(argv) {
   const flags = parseFlags(argv);
   const outputDir = resolve5(flags.out ?? "out");
   mkdirSync(outputDir, { recursive: true });
-  for (const file of ["outputs.txt", "summary.md"]) writeFileSync4(join21(outputDir, file), "");
-  const runnerTemp = process.env.RUNNER_TEMP ?? mkdtempSync(join21(tmpdir4(), "build-scan-push-"));
+  for (const file of ["outputs.txt", "summary.md"]) writeFileSync4(join22(outputDir, file), "");
+  const runnerTemp = process.env.RUNNER_TEMP ?? mkdtempSync(join22(tmpdir4(), "build-scan-push-"));
   process.env.RUNNER_TEMP = runnerTemp;
-  process.env.RUNNER_TOOL_CACHE ??= join21(homedir2(), ".cache", "build-scan-push", "tools");
+  process.env.RUNNER_TOOL_CACHE ??= join22(homedir2(), ".cache", "build-scan-push", "tools");
   const github = localContext(process.env, process.cwd(), runnerTemp);
   const inputs = localInputs(flags, github, process.cwd());
   useReporter(terminalReporter({ outputDir, debug: process.env.RUNNER_DEBUG === "1" }));
@@ -85531,6 +85877,7 @@ ${verdict} in ${outputDir}.`);
 }
 
 // src/local-cli.ts
+exitOnUnexpectedFailure();
 runLocal(process.argv.slice(2)).catch((error2) => {
   console.error(error2 instanceof Error ? error2.message : String(error2));
   process.exitCode = 1;
