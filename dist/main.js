@@ -36447,23 +36447,6 @@ var FencedLog = class {
 };
 
 // src/reporter.ts
-var OUTPUT_NAMES = [
-  "digest",
-  "image",
-  "tags",
-  "pushed",
-  "policy",
-  "vulnerabilities",
-  "critical",
-  "high",
-  "medium",
-  "low",
-  "secrets",
-  "tarball",
-  "report",
-  "sarif",
-  "sbom"
-];
 var runnerReporter = {
   info: (message) => info(message),
   warning: (message) => warning(message),
@@ -39270,7 +39253,7 @@ function runVerdict(record, describe2) {
 
 // src/finish.ts
 function runOutputs(record) {
-  const outputs = Object.fromEntries(OUTPUT_NAMES.map((name) => [name, ""]));
+  const outputs = {};
   const [platform3] = record.platforms;
   if (platform3?.build) {
     outputs.digest = platform3.build.digest;
@@ -39289,14 +39272,18 @@ function runOutputs(record) {
   if (record.publish?.status === "pushed") {
     outputs.image = record.publish.result.image;
     outputs.tags = record.publish.result.references.join("\n");
-  } else if (record.publish?.status === "failed") outputs.tags = record.publish.pushed.join("\n");
+  } else if (platform3?.decision) {
+    outputs.image = "";
+    outputs.tags = record.publish?.status === "failed" ? record.publish.pushed.join("\n") : "";
+  }
   return outputs;
 }
 async function finish(record, reporter2) {
   for (const [name, value] of Object.entries(runOutputs(record)))
     reporter2.setOutput(name, value);
   const verdict = runVerdict(record, describeDecision);
-  const summary2 = findingsSummary(record) ?? (verdict ? renderFailureSummary(stoppedMessage(record, verdict.message)) : "");
+  const failure = verdict && verdict.kind !== "policy" ? renderFailureSummary(stoppedMessage(record, verdict.message)) : "";
+  const summary2 = failure + (findingsSummary(record) ?? "");
   if (summary2) await reporter2.writeSummary(summary2);
   if (verdict) reporter2.setFailed(verdict.message);
 }
@@ -39307,8 +39294,6 @@ function findingsSummary(record) {
   const [platform3] = record.platforms;
   const { config, tools } = record;
   if (!config || !platform3?.build || !platform3.decision || !platform3.attribution) return void 0;
-  const publishFailure = record.publish?.status === "failed" ? [`Push failed: ${record.publish.error.message}`] : [];
-  const stageFailure = record.failure ? [`The ${record.failure.stage} stage failed: ${record.failure.error.message}`] : [];
   return renderSummary({
     decision: platform3.decision,
     image: config.publish.image,
@@ -39316,7 +39301,7 @@ function findingsSummary(record) {
     dockerfilePath: repositoryPath(config, config.build.dockerfile),
     attribution: platform3.attribution,
     failOn: config.policy.failOn,
-    notes: [...record.notes, ...publishFailure, ...stageFailure, ...tools ? [toolsNote(tools)] : []],
+    notes: [...record.notes, ...tools ? [toolsNote(tools)] : []],
     ...record.publish?.status === "pushed" ? { pushed: record.publish.result.references } : {}
   });
 }
@@ -85679,7 +85664,6 @@ async function upload(run2, sarif) {
   if (uploaded.status === "rejected") {
     run2.uploadError = `SARIF upload failed: ${uploaded.reason.message}`;
     reporter().error(run2.uploadError);
-    run2.notes.push(run2.uploadError);
   } else if (uploaded.value.status === "complete")
     reporter().info(`SARIF uploaded to code scanning (${uploaded.value.id}).`);
   else {

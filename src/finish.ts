@@ -7,9 +7,12 @@ import type { RunRecord } from './run-record.js';
 import { runVerdict } from './run-record.js';
 import type { InstalledTools } from './tools/install-tools.js';
 
-/** Every output from the record; an output a stage did not reach is empty (pushed: false). */
-export function runOutputs(record: RunRecord): Record<OutputName, string> {
-  const outputs = Object.fromEntries(OUTPUT_NAMES.map((name) => [name, ''])) as Record<OutputName, string>;
+/**
+ * The outputs from the record: those of the stages reached (an output a stage did not reach is
+ * not set), and `pushed` always.
+ */
+export function runOutputs(record: RunRecord): Partial<Record<OutputName, string>> {
+  const outputs: Partial<Record<OutputName, string>> = {};
   const [platform] = record.platforms;
   if (platform?.build) {
     outputs.digest = platform.build.digest;
@@ -30,7 +33,10 @@ export function runOutputs(record: RunRecord): Record<OutputName, string> {
   if (record.publish?.status === 'pushed') {
     outputs.image = record.publish.result.image;
     outputs.tags = record.publish.result.references.join('\n');
-  } else if (record.publish?.status === 'failed') outputs.tags = record.publish.pushed.join('\n');
+  } else if (platform?.decision) {
+    outputs.image = '';
+    outputs.tags = record.publish?.status === 'failed' ? record.publish.pushed.join('\n') : '';
+  }
   return outputs;
 }
 
@@ -42,8 +48,10 @@ export async function finish(record: RunRecord, reporter: Reporter): Promise<voi
   for (const [name, value] of Object.entries(runOutputs(record)))
     reporter.setOutput(name as OutputName, value);
   const verdict = runVerdict(record, describeDecision);
-  const summary =
-    findingsSummary(record) ?? (verdict ? renderFailureSummary(stoppedMessage(record, verdict.message)) : '');
+  // A failed policy is explained by the findings; any other failure is said once, above them.
+  const failure =
+    verdict && verdict.kind !== 'policy' ? renderFailureSummary(stoppedMessage(record, verdict.message)) : '';
+  const summary = failure + (findingsSummary(record) ?? '');
   if (summary) await reporter.writeSummary(summary);
   if (verdict) reporter.setFailed(verdict.message);
 }
@@ -57,11 +65,6 @@ function findingsSummary(record: RunRecord): string | undefined {
   const [platform] = record.platforms;
   const { config, tools } = record;
   if (!config || !platform?.build || !platform.decision || !platform.attribution) return undefined;
-  const publishFailure =
-    record.publish?.status === 'failed' ? [`Push failed: ${record.publish.error.message}`] : [];
-  const stageFailure = record.failure
-    ? [`The ${record.failure.stage} stage failed: ${record.failure.error.message}`]
-    : [];
   return renderSummary({
     decision: platform.decision,
     image: config.publish.image,
@@ -69,7 +72,7 @@ function findingsSummary(record: RunRecord): string | undefined {
     dockerfilePath: repositoryPath(config, config.build.dockerfile),
     attribution: platform.attribution,
     failOn: config.policy.failOn,
-    notes: [...record.notes, ...publishFailure, ...stageFailure, ...(tools ? [toolsNote(tools)] : [])],
+    notes: [...record.notes, ...(tools ? [toolsNote(tools)] : [])],
     ...(record.publish?.status === 'pushed' ? { pushed: record.publish.result.references } : {}),
   });
 }

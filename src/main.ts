@@ -320,7 +320,6 @@ async function upload(run: Recorder, sarif: SarifLog): Promise<void> {
   if (uploaded.status === 'rejected') {
     run.uploadError = `SARIF upload failed: ${(uploaded.reason as Error).message}`;
     reporter().error(run.uploadError);
-    run.notes.push(run.uploadError);
   } else if (uploaded.value.status === 'complete')
     reporter().info(`SARIF uploaded to code scanning (${uploaded.value.id}).`);
   else {
