@@ -1,7 +1,6 @@
 import { relative, sep } from 'node:path';
 import type { Config } from './inputs.js';
 import type { OutputName, Reporter } from './reporter.js';
-import { OUTPUT_NAMES } from './reporter.js';
 import { describeDecision, renderFailureSummary, renderSummary, scanOutputs } from './report/summary.js';
 import type { RunRecord } from './run-record.js';
 import { runVerdict } from './run-record.js';
