@@ -91,82 +91,112 @@ export async function downloadFile(
  * one file's worth waits in memory when the disk is slower than the network.
  */
 function downloadOnce(url: string, destination: string, stallMs: number): Promise<Downloaded> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    let file: WriteStream | undefined;
-    let abortRequest: ((error: Error) => void) | undefined;
-    let settled = false;
-    let timer: NodeJS.Timeout | undefined;
+  return new Promise((resolve, reject) =>
+    new DownloadAttempt(url, destination, stallMs, resolve, reject).start(),
+  );
+}
 
-    // Failing waits for the file to be closed, so that the caller's removal cannot race its open.
-    const fail = (error: Error): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      abortRequest?.(error);
-      if (!file) return reject(error);
-      file.once('close', () => reject(error));
-      file.destroy();
-    };
-    const stall = new TransientError(`the server sent nothing for ${stallMs / 1000} s`);
-    const watch = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => fail(stall), stallMs);
-    };
+/**
+ * One GET through undici's dispatcher: each chunk is hashed and written as it arrives, and the
+ * handler never pauses the parser (a paused parser is what crashed on mirrors that close the
+ * connection). A stall aborts the request; a failure waits for the file to close.
+ */
+class DownloadAttempt {
+  readonly #hash = createHash('sha256');
+  #bytes = 0;
+  #file: WriteStream | undefined;
+  #abortRequest: ((error: Error) => void) | undefined;
+  #settled = false;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #stall: TransientError;
 
-    const { origin, pathname, search } = new URL(url);
+  constructor(
+    private readonly url: string,
+    private readonly destination: string,
+    private readonly stallMs: number,
+    private readonly resolve: (downloaded: Downloaded) => void,
+    private readonly reject: (error: Error) => void,
+  ) {
+    this.#stall = new TransientError(`the server sent nothing for ${stallMs / 1000} s`);
+  }
+
+  start(): void {
+    const { origin, pathname, search } = new URL(this.url);
     // EnvHttpProxyAgent honours HTTP(S)_PROXY and NO_PROXY, as a self-hosted runner behind a
     // proxy needs; the redirect interceptor follows GitHub's redirect to its object storage.
     const dispatcher = (proxyConfigured() ? new EnvHttpProxyAgent() : getGlobalDispatcher()).compose(
       interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }),
     );
-    watch();
+    this.#watch();
     dispatcher.dispatch(
       { origin, path: pathname + search, method: 'GET', headers: { 'user-agent': 'build-scan-push' } },
       {
-        onConnect(abort) {
-          abortRequest = abort;
-          if (settled) abort(stall);
-        },
-        onHeaders(status) {
-          // 1xx are informational: the final answer follows on the same request.
-          if (settled || status < 200) return true;
-          watch();
-          if (status > 299) {
-            const retryable = status >= 500 || status === 408 || status === 429;
-            fail(retryable ? new TransientError(`HTTP ${status}`) : new HttpStatusError(url, status));
-            return true;
-          }
-          file = createWriteStream(destination);
-          file.on('error', (error) =>
-            fail(new Error(`writing the download of ${url} to ${destination} failed: ${error.message}`)),
-          );
-          return true;
-        },
-        onData(chunk) {
-          if (settled || !file) return true;
-          watch();
-          hash.update(chunk);
-          bytes += chunk.length;
-          file.write(chunk);
-          return true; // never false: a paused parser is what crashed
-        },
-        onComplete() {
-          if (settled || !file) return;
-          clearTimeout(timer);
-          file.end(() => {
-            if (settled) return;
-            settled = true;
-            resolve({ sha256: hash.digest('hex'), bytes });
-          });
-        },
-        onError(error) {
-          fail(new TransientError(describeNetworkError(error), { cause: error }));
-        },
+        onConnect: (abort) => this.#onConnect(abort),
+        onHeaders: (status) => this.#onHeaders(status),
+        onData: (chunk) => this.#onData(chunk),
+        onComplete: () => this.#onComplete(),
+        onError: (error) => this.#fail(new TransientError(describeNetworkError(error), { cause: error })),
       },
     );
-  });
+  }
+
+  #watch(): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#fail(this.#stall), this.stallMs);
+  }
+
+  /** Failing waits for the file to be closed, so that the caller's removal cannot race its open. */
+  #fail(error: Error): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    clearTimeout(this.#timer);
+    this.#abortRequest?.(error);
+    if (!this.#file) return this.reject(error);
+    this.#file.once('close', () => this.reject(error));
+    this.#file.destroy();
+  }
+
+  #onConnect(abort: (error: Error) => void): void {
+    this.#abortRequest = abort;
+    if (this.#settled) abort(this.#stall);
+  }
+
+  #onHeaders(status: number): boolean {
+    // 1xx are informational: the final answer follows on the same request.
+    if (this.#settled || status < 200) return true;
+    this.#watch();
+    if (status > 299) {
+      const retryable = status >= 500 || status === 408 || status === 429;
+      this.#fail(retryable ? new TransientError(`HTTP ${status}`) : new HttpStatusError(this.url, status));
+      return true;
+    }
+    this.#file = createWriteStream(this.destination);
+    this.#file.on('error', (error) =>
+      this.#fail(
+        new Error(`writing the download of ${this.url} to ${this.destination} failed: ${error.message}`),
+      ),
+    );
+    return true;
+  }
+
+  #onData(chunk: Buffer): boolean {
+    if (this.#settled || !this.#file) return true;
+    this.#watch();
+    this.#hash.update(chunk);
+    this.#bytes += chunk.length;
+    this.#file.write(chunk);
+    return true; // never false: a paused parser is what crashed
+  }
+
+  #onComplete(): void {
+    if (this.#settled || !this.#file) return;
+    clearTimeout(this.#timer);
+    this.#file.end(() => {
+      if (this.#settled) return;
+      this.#settled = true;
+      this.resolve({ sha256: this.#hash.digest('hex'), bytes: this.#bytes });
+    });
+  }
 }
 
 /** Only then is the proxy agent made: undici warns on every process that creates one. */
