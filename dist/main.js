@@ -38361,78 +38361,101 @@ async function downloadFile(url2, destination, policy = DEFAULT_DOWNLOAD_POLICY)
   }
 }
 function downloadOnce(url2, destination, stallMs) {
-  return new Promise((resolve5, reject) => {
-    const hash = createHash2("sha256");
-    let bytes = 0;
-    let file;
-    let abortRequest;
-    let settled = false;
-    let timer;
-    const fail = (error2) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      abortRequest?.(error2);
-      if (!file) return reject(error2);
-      file.once("close", () => reject(error2));
-      file.destroy();
-    };
-    const stall = new TransientError(`the server sent nothing for ${stallMs / 1e3} s`);
-    const watch = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => fail(stall), stallMs);
-    };
-    const { origin, pathname, search } = new URL(url2);
+  return new Promise(
+    (resolve5, reject) => new DownloadAttempt(url2, destination, stallMs, resolve5, reject).start()
+  );
+}
+var DownloadAttempt = class {
+  constructor(url2, destination, stallMs, resolve5, reject) {
+    this.url = url2;
+    this.destination = destination;
+    this.stallMs = stallMs;
+    this.resolve = resolve5;
+    this.reject = reject;
+    this.#stall = new TransientError(`the server sent nothing for ${stallMs / 1e3} s`);
+  }
+  url;
+  destination;
+  stallMs;
+  resolve;
+  reject;
+  #hash = createHash2("sha256");
+  #bytes = 0;
+  #file;
+  #abortRequest;
+  #settled = false;
+  #timer;
+  #stall;
+  start() {
+    const { origin, pathname, search } = new URL(this.url);
     const dispatcher = (proxyConfigured() ? new import_undici2.EnvHttpProxyAgent() : (0, import_undici2.getGlobalDispatcher)()).compose(
       import_undici2.interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS })
     );
-    watch();
+    this.#watch();
     dispatcher.dispatch(
       { origin, path: pathname + search, method: "GET", headers: { "user-agent": "build-scan-push" } },
       {
-        onConnect(abort) {
-          abortRequest = abort;
-          if (settled) abort(stall);
-        },
-        onHeaders(status) {
-          if (settled || status < 200) return true;
-          watch();
-          if (status > 299) {
-            const retryable = status >= 500 || status === 408 || status === 429;
-            fail(retryable ? new TransientError(`HTTP ${status}`) : new HttpStatusError(url2, status));
-            return true;
-          }
-          file = createWriteStream(destination);
-          file.on(
-            "error",
-            (error2) => fail(new Error(`writing the download of ${url2} to ${destination} failed: ${error2.message}`))
-          );
-          return true;
-        },
-        onData(chunk) {
-          if (settled || !file) return true;
-          watch();
-          hash.update(chunk);
-          bytes += chunk.length;
-          file.write(chunk);
-          return true;
-        },
-        onComplete() {
-          if (settled || !file) return;
-          clearTimeout(timer);
-          file.end(() => {
-            if (settled) return;
-            settled = true;
-            resolve5({ sha256: hash.digest("hex"), bytes });
-          });
-        },
-        onError(error2) {
-          fail(new TransientError(describeNetworkError(error2), { cause: error2 }));
-        }
+        onConnect: (abort) => this.#onConnect(abort),
+        onHeaders: (status) => this.#onHeaders(status),
+        onData: (chunk) => this.#onData(chunk),
+        onComplete: () => this.#onComplete(),
+        onError: (error2) => this.#fail(new TransientError(describeNetworkError(error2), { cause: error2 }))
       }
     );
-  });
-}
+  }
+  #watch() {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#fail(this.#stall), this.stallMs);
+  }
+  /** Failing waits for the file to be closed, so that the caller's removal cannot race its open. */
+  #fail(error2) {
+    if (this.#settled) return;
+    this.#settled = true;
+    clearTimeout(this.#timer);
+    this.#abortRequest?.(error2);
+    if (!this.#file) return this.reject(error2);
+    this.#file.once("close", () => this.reject(error2));
+    this.#file.destroy();
+  }
+  #onConnect(abort) {
+    this.#abortRequest = abort;
+    if (this.#settled) abort(this.#stall);
+  }
+  #onHeaders(status) {
+    if (this.#settled || status < 200) return true;
+    this.#watch();
+    if (status > 299) {
+      const retryable = status >= 500 || status === 408 || status === 429;
+      this.#fail(retryable ? new TransientError(`HTTP ${status}`) : new HttpStatusError(this.url, status));
+      return true;
+    }
+    this.#file = createWriteStream(this.destination);
+    this.#file.on(
+      "error",
+      (error2) => this.#fail(
+        new Error(`writing the download of ${this.url} to ${this.destination} failed: ${error2.message}`)
+      )
+    );
+    return true;
+  }
+  #onData(chunk) {
+    if (this.#settled || !this.#file) return true;
+    this.#watch();
+    this.#hash.update(chunk);
+    this.#bytes += chunk.length;
+    this.#file.write(chunk);
+    return true;
+  }
+  #onComplete() {
+    if (this.#settled || !this.#file) return;
+    clearTimeout(this.#timer);
+    this.#file.end(() => {
+      if (this.#settled) return;
+      this.#settled = true;
+      this.resolve({ sha256: this.#hash.digest("hex"), bytes: this.#bytes });
+    });
+  }
+};
 function proxyConfigured() {
   return ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"].some(
     (name) => Boolean(process.env[name])
