@@ -11,7 +11,7 @@ const JAVA_ARCHIVE = /\.(jar|war|ear|par)$/i;
 
 /** Base images that ship a JDK/JRE or a Java build tool, so the image almost surely holds jars. */
 const JAVA_BASE =
-  /(^|[/_.:-])(openjdk|jdk|jre|java|temurin|corretto|zulu|liberica|semeru|sapmachine|maven|gradle|tomcat|jetty|wildfly|sbt)([/_.:-]|\d|$)/i;
+  /(^|[/_.:-])(openjdk|jdk|jre|java|temurin|amazoncorretto|corretto|zulu|liberica|semeru|sapmachine|maven|gradle|tomcat|jetty|wildfly|sbt)([/_.:-]|\d|$)/i;
 
 /**
  * Whether a stage of the Dockerfile starts FROM a Java image: then the Java DB is fetched while
