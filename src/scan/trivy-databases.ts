@@ -58,6 +58,20 @@ const connectionFlags = (insecure: boolean, timeout: string) => [
   timeout,
 ];
 
+/** `trivy image --download-…-only`: the one DB it names from one repository, and no scan. */
+const downloadOnly =
+  (flag: string, repositoryFlag: string): DatabaseKind['command'] =>
+  (repository, cacheDir, insecure, timeout) => [
+    'image',
+    flag,
+    '--cache-dir',
+    cacheDir,
+    repositoryFlag,
+    repository,
+    ...connectionFlags(insecure, timeout),
+    ...TRIVY_QUIET_FLAGS,
+  ];
+
 const DATABASES: Record<TrivyDatabase, DatabaseKind> = {
   vulnerability: {
     title: 'Trivy vulnerability DB',
@@ -65,16 +79,7 @@ const DATABASES: Record<TrivyDatabase, DatabaseKind> = {
     folder: 'db',
     files: ['trivy.db', 'metadata.json'],
     cacheKeyName: 'trivy-db-v2',
-    command: (repository, cacheDir, insecure, timeout) => [
-      'image',
-      '--download-db-only',
-      '--cache-dir',
-      cacheDir,
-      '--db-repository',
-      repository,
-      ...connectionFlags(insecure, timeout),
-      ...TRIVY_QUIET_FLAGS,
-    ],
+    command: downloadOnly('--download-db-only', '--db-repository'),
   },
   java: {
     title: 'Trivy Java DB',
@@ -82,16 +87,7 @@ const DATABASES: Record<TrivyDatabase, DatabaseKind> = {
     folder: 'java-db',
     files: ['trivy-java.db', 'metadata.json'],
     cacheKeyName: 'trivy-java-db-v1',
-    command: (repository, cacheDir, insecure, timeout) => [
-      'image',
-      '--download-java-db-only',
-      '--cache-dir',
-      cacheDir,
-      '--java-db-repository',
-      repository,
-      ...connectionFlags(insecure, timeout),
-      ...TRIVY_QUIET_FLAGS,
-    ],
+    command: downloadOnly('--download-java-db-only', '--java-db-repository'),
   },
   checks: {
     title: 'Trivy checks bundle',
