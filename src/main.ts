@@ -28,7 +28,8 @@ import { checkedOutCommit, resolveUploadTarget, uploadSarif } from './report/upl
 import type { PlatformRun, PublishOutcome, RunRecord, StageName } from './run-record.js';
 import type { ScanResult } from './scan/trivy-scan.js';
 import { scannedImageMismatch } from './scan/trivy-report.js';
-import { prepareTrivyDb, scanImage } from './scan/trivy-scan.js';
+import { scanImage } from './scan/trivy-scan.js';
+import { TrivyDatabases } from './scan/trivy-databases.js';
 import { craneCommand } from './tools/crane-command.js';
 import type { InstalledTools } from './tools/install-tools.js';
 import { installTools } from './tools/install-tools.js';
@@ -125,12 +126,12 @@ export async function runPipeline(config: Config): Promise<RunRecord> {
   try {
     await prepareFolders(config);
     run.tools = await install(config);
-    const trivyDb = fetchTrivyDb(config, run.tools);
+    const trivyDatabases = await startTrivyDatabases(config, run.tools);
     layerCache = config.build.cache ? await openLayerCache(config) : undefined;
     run.enter('build');
     run.platform.build = await buildStage(config, run.tools, layerCache);
     run.enter('scan');
-    await trivyDb;
+    await trivyDatabases.readyFor(run.platform.build.tarball);
     run.platform.scan = await scanStage(config, run.tools, run.platform.build);
     run.enter('gate');
     run.platform.decision = await gate(config, run.platform.scan);
@@ -163,16 +164,22 @@ function trivyCacheDir(config: Config): string {
   return join(config.run.tempDir, 'trivy-cache');
 }
 
-/** Starts the DB download while kaniko builds; the scan awaits it, a build failure ignores it. */
-function fetchTrivyDb(config: Config, tools: InstalledTools): Promise<unknown> {
-  const ready = prepareTrivyDb({
+/** Starts the databases' preparation while kaniko builds; the scan awaits them, a build failure ignores them. */
+function startTrivyDatabases(config: Config, tools: InstalledTools): Promise<TrivyDatabases> {
+  const { scan } = config;
+  return TrivyDatabases.start({
     trivyPath: tools.trivy.path,
     cacheDir: trivyCacheDir(config),
-    repositories: config.scan.trivyDbRepositories,
+    scanners: scan.scanners,
+    repositories: {
+      vulnerability: scan.trivyDbRepositories,
+      java: scan.trivyJavaDbRepositories,
+      checks: scan.trivyChecksRepositories,
+    },
     registries: config.registries,
+    dockerConfigDir: join(config.run.tempDir, 'trivy-docker-config'),
+    dockerfile: config.build.dockerfile,
   });
-  ready.catch(() => undefined);
-  return ready;
 }
 
 /** kaniko's layer cache: a loopback registry in this process, not `cache-repo` itself. */

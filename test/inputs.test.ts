@@ -270,6 +270,18 @@ describe('buildConfig refuses bad inputs before any work', () => {
       /registry host|not allowed/,
     ],
     [
+      'bad Java DB repository',
+      { 'trivy-java-db-repositories': 'https://ghcr.io/x/java-db:1' },
+      'trivy-java-db-repositories',
+      /./,
+    ],
+    [
+      'bad checks repository',
+      { 'trivy-checks-repositories': 'Mirror/Checks:2' },
+      'trivy-checks-repositories',
+      /registry host|not allowed/,
+    ],
+    [
       'kaniko-args owning a flag',
       { 'kaniko-args': '--destination=evil.io/x' },
       'kaniko-args',

@@ -53,7 +53,7 @@ export interface ImageTarball {
   readonly repoTags: readonly string[];
 }
 
-interface TarEntry {
+export interface TarEntry {
   readonly name: string;
   readonly type: string;
   readonly linkname: string;
@@ -164,7 +164,7 @@ function parseJson<T>(data: Buffer, what: string): T {
 }
 
 /** Finds a file by name as Go's archive/tar reader would (path.Clean), following links like ggcr. */
-function resolveEntry(entries: readonly TarEntry[], name: string, tarball: string): TarEntry {
+export function resolveEntry(entries: readonly TarEntry[], name: string, tarball: string): TarEntry {
   const seen = new Set<string>();
   let wanted = posix.normalize(name);
   for (;;) {
@@ -183,7 +183,7 @@ async function readAt(handle: FileHandle, offset: number, length: number): Promi
   return buffer.subarray(0, bytesRead);
 }
 
-async function readEntry(handle: FileHandle, entry: TarEntry): Promise<Buffer> {
+export async function readEntry(handle: FileHandle, entry: TarEntry): Promise<Buffer> {
   return readAt(handle, entry.offset, entry.size);
 }
 
@@ -281,7 +281,7 @@ async function hashEntry(
 }
 
 /** Lists the entries of a tar file (ustar, GNU long names, PAX path/size) without reading contents. */
-async function listTarEntries(handle: FileHandle, path: string): Promise<TarEntry[]> {
+export async function listTarEntries(handle: FileHandle, path: string): Promise<TarEntry[]> {
   const entries: TarEntry[] = [];
   const { size: fileSize } = await handle.stat();
   let offset = 0;

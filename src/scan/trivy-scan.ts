@@ -1,155 +1,13 @@
-import * as cache from '@actions/cache';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { arch, platform } from 'node:os';
 import { join } from 'node:path';
-import { lastLines } from '../exec.js';
-import { Registries } from '../registries.js';
 import type { SbomFormat, Scanner } from '../vocabulary.js';
 import { TRIVY_QUIET_FLAGS, trivyCommand } from '../tools/trivy-command.js';
 import type { TrivyReport } from './trivy-report.js';
 import { parseTrivyReport } from './trivy-report.js';
-import { reporter } from '../reporter.js';
+import { TRIVY_SKIP_UPDATE_FLAGS } from './trivy-databases.js';
 
 interface TrivyProcessOptions {
   readonly trivyPath: string;
-}
-
-/** Stores the DB between runs; `@actions/cache` on a runner, a fake in tests. */
-export interface DbCacheStore {
-  /** false when no cache service is reachable (a local run). */
-  available(): boolean;
-  /** The key that was restored, or undefined on a miss. */
-  restore(paths: string[], key: string, restoreKeys: string[]): Promise<string | undefined>;
-  save(paths: string[], key: string): Promise<void>;
-}
-
-export const actionsCacheStore: DbCacheStore = {
-  available: () => cache.isFeatureAvailable(),
-  restore: (paths, key, restoreKeys) => cache.restoreCache(paths, key, restoreKeys),
-  save: async (paths, key) => {
-    await cache.saveCache(paths, key);
-  },
-};
-
-export interface TrivyDbOptions extends TrivyProcessOptions {
-  /** The action's own Trivy cache directory; the DB lives in `<cacheDir>/db`. */
-  readonly cacheDir: string;
-  /** Tried in order; the `trivy-db-repositories` input. */
-  readonly repositories: readonly string[];
-  /** A DB repository on an insecure registry gets `--insecure`; none is, unless given. */
-  readonly registries?: Registries;
-  readonly timeout?: string;
-  /** Today's date picks the cache key, so a runner refreshes the DB at most once a day. */
-  readonly now?: Date;
-  readonly store?: DbCacheStore;
-}
-
-export interface TrivyDbResult {
-  readonly source: 'cache' | 'download';
-  /** The repository the DB came from when downloaded. */
-  readonly repository?: string;
-  readonly cacheKey: string;
-}
-
-let warnedNoCacheService = false;
-
-/**
- * Makes the vulnerability DB ready for a scan with `--skip-db-update`. Meant to start while
- * kaniko builds. A cache hit for today's key needs no network; otherwise each repository is
- * tried in turn (Trivy itself only moves on after 429/5xx, not after a network error) and the
- * fresh DB is saved under today's key.
- */
-export async function prepareTrivyDb(options: TrivyDbOptions): Promise<TrivyDbResult> {
-  if (options.repositories.length === 0)
-    throw new Error('no Trivy DB repository to download from: set `trivy-db-repositories`.');
-  const store = options.store ?? actionsCacheStore;
-  const dbDir = join(options.cacheDir, 'db');
-  const prefix = `build-scan-push-trivy-db-v2-${platform()}-${arch()}-`;
-  const cacheKey = `${prefix}${(options.now ?? new Date()).toISOString().slice(0, 10)}`;
-  await mkdir(options.cacheDir, { recursive: true });
-
-  const useCache = store.available();
-  const restoredKey = useCache ? await restoreDb(store, dbDir, cacheKey, prefix) : warnNoCacheService();
-  if (restoredKey === cacheKey && hasDb(dbDir)) {
-    reporter().info(`Trivy DB restored from the cache (${cacheKey}).`);
-    return { source: 'cache', cacheKey };
-  }
-  const repository = await downloadDb(options, dbDir);
-  if (useCache && restoredKey !== cacheKey) await saveDb(store, dbDir, cacheKey);
-  return { source: 'download', repository, cacheKey };
-}
-
-function warnNoCacheService(): undefined {
-  if (warnedNoCacheService) return undefined;
-  warnedNoCacheService = true;
-  reporter().warning(
-    'No cache service (ACTIONS_CACHE_URL / ACTIONS_RESULTS_URL unset, e.g. a local run): the Trivy DB is downloaded instead of restored.',
-  );
-  return undefined;
-}
-
-/** The key restored from the cache, or undefined on a miss or a failed restore. */
-async function restoreDb(
-  store: DbCacheStore,
-  dbDir: string,
-  cacheKey: string,
-  prefix: string,
-): Promise<string | undefined> {
-  try {
-    return await store.restore([dbDir], cacheKey, [prefix]);
-  } catch (error) {
-    reporter().warning(
-      `Restoring the Trivy DB from the cache failed (${(error as Error).message}); downloading it.`,
-    );
-    return undefined;
-  }
-}
-
-/** Tries each repository in turn; the one the DB came from. */
-async function downloadDb(options: TrivyDbOptions, dbDir: string): Promise<string> {
-  const trivy = trivyCommand(options.trivyPath);
-  const registries = options.registries ?? new Registries();
-  const failures: string[] = [];
-  for (const repository of options.repositories) {
-    const result = await trivy.run([
-      'image',
-      '--download-db-only',
-      '--cache-dir',
-      options.cacheDir,
-      '--db-repository',
-      repository,
-      ...(registries.isInsecureReference(repository) ? ['--insecure'] : []),
-      '--timeout',
-      options.timeout ?? '10m',
-      ...TRIVY_QUIET_FLAGS,
-    ]);
-    if (result.exitCode === 0 && hasDb(dbDir)) {
-      reporter().info(`Trivy DB downloaded from ${repository}.`);
-      return repository;
-    }
-    const reason =
-      lastLines(result.stderr.trim() || result.stdout.trim(), 1) || `exit code ${result.exitCode}`;
-    failures.push(`  ${repository}: ${reason}`);
-    reporter().warning(`Trivy DB download from ${repository} failed; trying the next repository if any.`);
-  }
-  throw new Error(
-    `the Trivy vulnerability DB could not be downloaded from any repository:\n${failures.join('\n')}\n` +
-      'Check the runner can reach one of them, or list a reachable mirror in `trivy-db-repositories`.',
-  );
-}
-
-async function saveDb(store: DbCacheStore, dbDir: string, key: string): Promise<void> {
-  try {
-    await store.save([dbDir], key);
-  } catch (error) {
-    // Another job of this workflow may have saved today's DB first; the scan does not depend on it.
-    reporter().warning(`Saving the Trivy DB to the cache under ${key} failed: ${(error as Error).message}`);
-  }
-}
-
-function hasDb(dbDir: string): boolean {
-  return existsSync(join(dbDir, 'trivy.db')) && existsSync(join(dbDir, 'metadata.json'));
 }
 
 export interface ScanOptions extends TrivyProcessOptions {
@@ -157,7 +15,7 @@ export interface ScanOptions extends TrivyProcessOptions {
   readonly tarball: string;
   /** Where the report, SARIF and SBOM are written. */
   readonly outputDir: string;
-  /** The cache directory `prepareTrivyDb` filled. */
+  /** The cache directory `prepareTrivyDatabase` filled: the scan downloads nothing itself. */
   readonly cacheDir: string;
   readonly scanners: readonly Scanner[];
   readonly sbom: SbomFormat;
@@ -207,7 +65,7 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
       ...(sbomPath ? ['--list-all-pkgs'] : []),
       '--cache-dir',
       options.cacheDir,
-      '--skip-db-update',
+      ...TRIVY_SKIP_UPDATE_FLAGS,
       '--exit-code',
       '0',
       '--timeout',

@@ -17,15 +17,19 @@ export interface Trivy {
 
 /**
  * Runs Trivy in a fresh empty directory (so no `trivy.yaml` or `.trivyignore` of the repository
- * applies) with HOME pointing there too (no user config) and a minimal environment.
+ * applies) with HOME pointing there too (no user config) and a minimal environment. A
+ * `dockerConfigDir` becomes DOCKER_CONFIG: go-containerregistry's default keychain, which Trivy
+ * v0.74.0 uses for its DB downloads (pkg/remote/remote.go authOptions), reads credentials there.
  */
-export function trivyCommand(path: string): Trivy {
+export function trivyCommand(path: string, dockerConfigDir?: string): Trivy {
+  const extra: Record<string, string> =
+    dockerConfigDir === undefined ? {} : { DOCKER_CONFIG: dockerConfigDir };
   const runTrivy = async (args: readonly string[]): Promise<RunResult> => {
     const directory = await mkdtemp(join(tmpdir(), 'bsp-trivy-'));
     try {
       // childEnv keeps GITHUB_TOKEN (Trivy would send it to ghcr.io), INPUT_*, ACTIONS_* and
       // TRIVY_* (each sets a flag, so a workflow variable could quietly change the policy) out.
-      return await run(path, args, { cwd: directory, env: childEnv({ HOME: directory }) });
+      return await run(path, args, { cwd: directory, env: childEnv({ HOME: directory, ...extra }) });
     } finally {
       await rm(directory, { recursive: true, force: true });
     }

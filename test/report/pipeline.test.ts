@@ -12,7 +12,8 @@ import type { SarifLog } from '../../src/report/sarif.js';
 import { rewriteSarif } from '../../src/report/sarif.js';
 import { renderSummary, scanOutputs } from '../../src/report/summary.js';
 import { uploadSarif } from '../../src/report/upload.js';
-import { prepareTrivyDb, scanImage } from '../../src/scan/trivy-scan.js';
+import { scanImage } from '../../src/scan/trivy-scan.js';
+import { prepareTrivyDatabase } from '../../src/scan/trivy-databases.js';
 import { startCodeScanningApi } from '../helpers/github-api.js';
 import { trivyStandinWith } from '../helpers/trivy-standin.js';
 
@@ -32,7 +33,7 @@ async function scan(report: string) {
   const cacheDir = join(root, `cache-${report}`);
   const trivyPath = trivyStandinWith({ TRIVY_STANDIN_REPORT: report });
   const store = { available: () => false, restore: async () => undefined, save: async () => undefined };
-  await prepareTrivyDb({
+  await prepareTrivyDatabase('vulnerability', {
     trivyPath,
     cacheDir,
     repositories: ['mirror.gcr.io/aquasec/trivy-db:2'],

@@ -3,9 +3,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DbCacheStore } from '../../src/scan/trivy-scan.js';
+import type { DbCacheStore } from '../../src/scan/trivy-databases.js';
 import { Registries } from '../../src/registries.js';
-import { prepareTrivyDb, scanImage } from '../../src/scan/trivy-scan.js';
+import { prepareTrivyDatabase } from '../../src/scan/trivy-databases.js';
+import { scanImage } from '../../src/scan/trivy-scan.js';
 import { ReportError } from '../../src/scan/trivy-report.js';
 import { TRIVY_FIXTURES } from './trivy-fixtures.js';
 import { TRIVY_STANDIN, trivyStandinWith } from '../helpers/trivy-standin.js';
@@ -82,12 +83,12 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-describe('prepareTrivyDb', () => {
+describe("prepareTrivyDatabase('vulnerability')", () => {
   const now = new Date('2026-11-24T20:00:00Z');
 
   it('without a cache service downloads from the first repository', async () => {
     const t = setup();
-    const result = await prepareTrivyDb({
+    const result = await prepareTrivyDatabase('vulnerability', {
       ...t.process,
       cacheDir: t.cacheDir,
       repositories,
@@ -116,19 +117,19 @@ describe('prepareTrivyDb', () => {
 
   it('passes --insecure only for a DB repository on a registry listed as insecure', async () => {
     const t = setup();
-    await prepareTrivyDb({
+    await prepareTrivyDatabase('vulnerability', {
       ...t.process,
       cacheDir: t.cacheDir,
-      repositories: ['127.0.0.1:5000/trivy-db:2'],
-      registries: new Registries({ insecure: ['127.0.0.1:5000'] }),
+      repositories: ['mirror.internal:5000/trivy-db:2'],
+      registries: new Registries({ insecure: ['mirror.internal:5000'] }),
       store: noCacheService,
       now,
     });
-    await prepareTrivyDb({
+    await prepareTrivyDatabase('vulnerability', {
       ...t.process,
       cacheDir: t.cacheDir,
       repositories,
-      registries: new Registries({ insecure: ['127.0.0.1:5000'] }),
+      registries: new Registries({ insecure: ['mirror.internal:5000'] }),
       store: noCacheService,
       now,
     });
@@ -139,7 +140,7 @@ describe('prepareTrivyDb', () => {
 
   it('tries the next repository itself when one fails on the network', async () => {
     const t = setup({ TRIVY_STANDIN_FAIL_REPOS: repositories[0]! });
-    const result = await prepareTrivyDb({
+    const result = await prepareTrivyDatabase('vulnerability', {
       ...t.process,
       cacheDir: t.cacheDir,
       repositories,
@@ -152,7 +153,7 @@ describe('prepareTrivyDb', () => {
 
   it('fails with every repository and its error when none works', async () => {
     const t = setup({ TRIVY_STANDIN_FAIL_REPOS: repositories.join(',') });
-    const error = await prepareTrivyDb({
+    const error = await prepareTrivyDatabase('vulnerability', {
       ...t.process,
       cacheDir: t.cacheDir,
       repositories,
@@ -160,7 +161,9 @@ describe('prepareTrivyDb', () => {
       now,
     }).catch((e: Error) => e);
     expect(error).toBeInstanceOf(Error);
-    expect((error as Error).message).toMatch(/could not be downloaded from any repository/);
+    expect((error as Error).message).toMatch(
+      /Trivy vulnerability DB could not be downloaded from any repository/,
+    );
     for (const repository of repositories) expect((error as Error).message).toContain(`  ${repository}: `);
     expect((error as Error).message).toMatch(/no such host/);
     expect((error as Error).message).toMatch(/trivy-db-repositories/);
@@ -175,7 +178,15 @@ describe('prepareTrivyDb', () => {
     };
     const today = `build-scan-push-trivy-db-v2-${process.platform}-${process.arch}-2026-11-24`;
     const { store, saved } = fakeStore(today, fill);
-    expect(await prepareTrivyDb({ ...t.process, cacheDir: t.cacheDir, repositories, store, now })).toEqual({
+    expect(
+      await prepareTrivyDatabase('vulnerability', {
+        ...t.process,
+        cacheDir: t.cacheDir,
+        repositories,
+        store,
+        now,
+      }),
+    ).toEqual({
       source: 'cache',
       cacheKey: today,
     });
@@ -187,7 +198,13 @@ describe('prepareTrivyDb', () => {
     for (const restored of ['build-scan-push-trivy-db-v2-linux-x64-2026-11-23', undefined]) {
       const t = setup();
       const { store, saved } = fakeStore(restored, () => undefined);
-      const result = await prepareTrivyDb({ ...t.process, cacheDir: t.cacheDir, repositories, store, now });
+      const result = await prepareTrivyDatabase('vulnerability', {
+        ...t.process,
+        cacheDir: t.cacheDir,
+        repositories,
+        store,
+        now,
+      });
       expect(result.source).toBe('download');
       expect(saved).toEqual([result.cacheKey]);
     }
@@ -207,7 +224,12 @@ describe('scanImage through the Trivy stand-in', () => {
     });
 
   async function readyDb(t: ReturnType<typeof setup>) {
-    await prepareTrivyDb({ ...t.process, cacheDir: t.cacheDir, repositories, store: noCacheService });
+    await prepareTrivyDatabase('vulnerability', {
+      ...t.process,
+      cacheDir: t.cacheDir,
+      repositories,
+      store: noCacheService,
+    });
   }
 
   it('scans once, then converts that report to SARIF and an SBOM', async () => {
@@ -248,6 +270,8 @@ describe('scanImage through the Trivy stand-in', () => {
       '--cache-dir',
       t.cacheDir,
       '--skip-db-update',
+      '--skip-java-db-update',
+      '--skip-check-update',
       '--exit-code',
       '0',
       '--timeout',

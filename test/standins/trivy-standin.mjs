@@ -4,16 +4,29 @@
 // uses and writes output in Trivy's real shapes, and it is at least as strict as Trivy:
 //
 //   image --input <tar> --format json --output <f> [--scanners …] [--severity …] [--list-all-pkgs]
-//         [--cache-dir <d>] [--skip-db-update] [--db-repository <r>] [--exit-code <n>] …
+//         [--cache-dir <d>] [--skip-db-update] [--skip-java-db-update] [--skip-check-update] …
 //     The input must be a readable docker-archive tarball (manifest.json inside). The report is a
 //     real Trivy report from test/fixtures/trivy chosen by TRIVY_STANDIN_REPORT, else by a
 //     /trivy-standin-report file inside the image (default alpine-310.json; "garbage" writes
-//     something that is not JSON), with ArtifactName set to the input. --skip-db-update fails, as in Trivy, when the cache dir holds no DB; without it
-//     the DB is "downloaded" first. A trivy.yaml in the working directory is read as Trivy
-//     reads it (severity, exit-code), so tests can show the action keeps it out.
-//   image --download-db-only --cache-dir <d> --db-repository <r>
-//     Writes db/trivy.db and db/metadata.json; repositories listed in TRIVY_STANDIN_FAIL_REPOS
-//     (comma-separated) fail like an unreachable registry.
+//     something that is not JSON), with ArtifactName set to the input. A trivy.yaml in the
+//     working directory is read as Trivy reads it (severity, exit-code), so tests can show the
+//     action keeps it out. The databases are checked as Trivy v0.74.0 checks them:
+//       - vuln: --skip-db-update with no db/ fails (pkg/db NeedsUpdate);
+//       - vuln and a layer holding a .jar/.war/.ear/.par (any case, jar.go requiredExtensions):
+//         --skip-java-db-update with no java-db/metadata.json fails (pkg/javadb/client.go Update:
+//         "'--skip-java-db-update' cannot be specified on the first run");
+//       - misconfig: --skip-check-update with no policy/content logs Trivy's error and falls back
+//         to the embedded checks (pkg/commands/artifact/run.go initMisconfScannerOption).
+//     A scan that would download a database itself (no skip flag) fails: there is no network
+//     here, and the action must have prepared it.
+//   image --download-db-only | --download-java-db-only --cache-dir <d> --db-repository <r> | --java-db-repository <r>
+//   config --cache-dir <d> --checks-bundle-repository <r> <dir>
+//     Fill db/, java-db/ or policy/ (content/ + metadata.json). A repository on 127.0.0.1 or
+//     localhost is really pulled over HTTP as go-containerregistry does (a 401 Basic challenge is
+//     answered from DOCKER_CONFIG/config.json `auths`, the default keychain; the single layer must
+//     have Trivy's media type). Any other repository is simulated; those listed in
+//     TRIVY_STANDIN_FAIL_REPOS (comma-separated) fail like an unreachable registry. As in Trivy,
+//     a checks bundle that fails to download is logged and `config` still exits 0.
 //   convert --format sarif|cyclonedx|spdx-json --output <f> <report.json>
 //
 // TRIVY_STANDIN_LOG: a file that gets one JSON line per call (argv, cwd, environment names).
@@ -46,6 +59,8 @@ const VALUE_FLAGS = new Set([
   '-s',
   '--cache-dir',
   '--db-repository',
+  '--java-db-repository',
+  '--checks-bundle-repository',
   '--timeout',
   '--ignorefile',
   '--exit-code',
@@ -60,19 +75,50 @@ const BOOLEAN_FLAGS = new Set([
   '--insecure',
   '--list-all-pkgs',
   '--download-db-only',
+  '--download-java-db-only',
+  '--skip-java-db-update',
+  '--skip-check-update',
   '--quiet',
   '-q',
   '--ignore-unfixed',
   '--show-suppressed',
 ]);
+/**
+ * Flags `trivy config` lacks (docs/guide/references/configuration/cli/trivy_config.md at v0.74.0:
+ * no DB flag group, no --scanners, no --list-all-pkgs or --show-suppressed).
+ */
+const NOT_FOR_CONFIG = new Set([
+  '--input',
+  '--scanners',
+  '--list-all-pkgs',
+  '--show-suppressed',
+  '--ignore-unfixed',
+  '--no-progress',
+  '--download-db-only',
+  '--download-java-db-only',
+  '--skip-db-update',
+  '--skip-java-db-update',
+  '--db-repository',
+  '--java-db-repository',
+]);
 const SEVERITIES = ['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
+const JAVA_ARCHIVE = /\.(jar|war|ear|par)$/i;
+/** Media types of the single layer each artifact must have (pkg/db/db.go, pkg/javadb/client.go, pkg/policy/policy.go). */
+const DATABASES = {
+  vulnerability: { folder: 'db', mediaType: 'application/vnd.aquasec.trivy.db.layer.v1.tar+gzip' },
+  java: { folder: 'java-db', mediaType: 'application/vnd.aquasec.trivy.javadb.layer.v1.tar+gzip' },
+  checks: {
+    folder: join('policy', 'content'),
+    mediaType: 'application/vnd.cncf.openpolicyagent.layer.v1.tar+gzip',
+  },
+};
 
 function fatal(message, code = 1) {
   process.stderr.write(`${new Date().toISOString()}\tFATAL\tFatal error\t${message}\n`);
   process.exit(code);
 }
 
-function parseArgs(argv) {
+function parseArgs(command, argv) {
   const flags = new Map();
   const positional = [];
   for (let i = 0; i < argv.length; i++) {
@@ -84,6 +130,10 @@ function parseArgs(argv) {
     const [name, inline] = arg.includes('=')
       ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
       : [arg, undefined];
+    if (command === 'config' && NOT_FOR_CONFIG.has(name)) {
+      process.stderr.write(`Error: unknown flag: ${name}\n`);
+      process.exit(1);
+    }
     if (VALUE_FLAGS.has(name)) {
       const value = inline ?? argv[++i];
       if (value === undefined) fatal(`flag needs an argument: ${name}`);
@@ -100,48 +150,176 @@ function parseArgs(argv) {
   return { flags, positional };
 }
 
-function dbDir(cacheDir) {
-  return join(cacheDir, 'db');
-}
+const DEFAULT_REPOSITORY = {
+  vulnerability: 'mirror.gcr.io/aquasec/trivy-db:2',
+  java: 'mirror.gcr.io/aquasec/trivy-java-db:1',
+  checks: 'mirror.gcr.io/aquasec/trivy-checks:2',
+};
 
-function downloadDb(cacheDir) {
-  const repositories = (flags.get('--db-repository') ?? 'mirror.gcr.io/aquasec/trivy-db:2').split(',');
-  const failing = (process.env.TRIVY_STANDIN_FAIL_REPOS ?? '').split(',').filter(Boolean);
+/** Downloads one database into the cache dir from the first repository, as Trivy does. */
+async function downloadDatabase(database, cacheDir, repositoryFlag) {
   // Like Trivy, more than one repository is only tried on 429/5xx; a network error ends the run.
-  const repository = repositories[0];
-  if (failing.includes(repository))
-    fatal(
-      `run error: init error: DB error: failed to download vulnerability DB: OCI artifact error: failed to download OCI artifact: ` +
-        `failed to download vulnerability DB from ${repository}: dial tcp: lookup ${repository.split('/')[0]}: no such host`,
+  const [repository] = (flags.get(repositoryFlag) ?? DEFAULT_REPOSITORY[database]).split(',');
+  const { folder, mediaType } = DATABASES[database];
+  const target = join(cacheDir, folder);
+  const host = repository.split('/')[0];
+  if (/^(127\.0\.0\.1|localhost)(:\d+)?$/.test(host)) await pullArtifact(repository, mediaType, target);
+  else simulateDownload(database, repository, target);
+  if (database === 'checks')
+    writeFileSync(
+      join(cacheDir, 'policy', 'metadata.json'),
+      JSON.stringify({ Digest: 'sha256:stand-in', DownloadedAt: new Date().toISOString(), MajorVersion: 2 }),
     );
-  mkdirSync(dbDir(cacheDir), { recursive: true });
-  writeFileSync(join(dbDir(cacheDir), 'trivy.db'), `stand-in vulnerability DB from ${repository}\n`);
-  const now = new Date();
-  writeFileSync(
-    join(dbDir(cacheDir), 'metadata.json'),
-    JSON.stringify({
-      Version: 2,
-      NextUpdate: new Date(now.getTime() + 86_400_000).toISOString(),
-      UpdatedAt: now.toISOString(),
-      DownloadedAt: now.toISOString(),
-    }),
-  );
 }
 
-function image() {
+function simulateDownload(database, repository, target) {
+  const failing = (process.env.TRIVY_STANDIN_FAIL_REPOS ?? '').split(',').filter(Boolean);
+  if (failing.includes(repository))
+    throw new Error(
+      `failed to download artifact from ${repository}: dial tcp: lookup ${repository.split('/')[0]}: no such host`,
+    );
+  mkdirSync(target, { recursive: true });
+  const now = new Date();
+  const metadata = {
+    Version: database === 'java' ? 1 : 2,
+    NextUpdate: new Date(now.getTime() + 86_400_000).toISOString(),
+    UpdatedAt: now.toISOString(),
+    DownloadedAt: now.toISOString(),
+  };
+  const files = {
+    vulnerability: {
+      'trivy.db': `stand-in vulnerability DB from ${repository}\n`,
+      'metadata.json': JSON.stringify(metadata),
+    },
+    java: {
+      'trivy-java.db': `stand-in Java DB from ${repository}\n`,
+      'metadata.json': JSON.stringify(metadata),
+    },
+    checks: { 'dockerfile.rego': `# stand-in checks from ${repository}\n` },
+  }[database];
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(target, name), content);
+}
+
+/** The DOCKER_CONFIG credential for a host, as go-containerregistry's default keychain reads it. */
+function keychainAuthorization(host) {
+  const dir = process.env.DOCKER_CONFIG ?? join(process.env.HOME ?? '/root', '.docker');
+  const path = join(dir, 'config.json');
+  if (!existsSync(path)) return undefined;
+  const auth = JSON.parse(readFileSync(path, 'utf8')).auths?.[host]?.auth;
+  return auth ? `Basic ${auth}` : undefined;
+}
+
+/** GET over HTTP, answering a Basic challenge from the keychain (loopback is plain HTTP in ggcr). */
+async function registryGet(url, host, accept) {
+  const headers = accept ? { Accept: accept } : {};
+  let response = await fetch(url, { headers });
+  if (response.status === 401 && /^Basic/i.test(response.headers.get('www-authenticate') ?? '')) {
+    const authorization = keychainAuthorization(host);
+    if (authorization) response = await fetch(url, { headers: { ...headers, Authorization: authorization } });
+  }
+  if (!response.ok)
+    throw new Error(
+      `GET ${url}: unexpected status code ${response.status}: ${(await response.text()).trim()}`,
+    );
+  return response;
+}
+
+/** Pulls a single-layer OCI artifact and unpacks its tar.gz layer into `target`. */
+async function pullArtifact(repository, mediaType, target) {
+  const host = repository.split('/')[0];
+  const [path, tag] = repository.slice(host.length + 1).split(':');
+  const base = `http://${host}/v2/${path}`;
+  const manifest = await (
+    await registryGet(
+      `${base}/manifests/${tag ?? 'latest'}`,
+      host,
+      'application/vnd.oci.image.manifest.v1+json',
+    )
+  ).json();
+  if (manifest.layers?.length !== 1) throw new Error('OCI artifact must be a single layer');
+  const [layer] = manifest.layers;
+  if (layer.mediaType !== mediaType) throw new Error(`unacceptable media type: ${layer.mediaType}`);
+  const blob = Buffer.from(await (await registryGet(`${base}/blobs/${layer.digest}`, host)).arrayBuffer());
+  mkdirSync(target, { recursive: true });
+  for (const [name, content] of tarEntries(gunzipSync(blob)))
+    if (!name.endsWith('/')) {
+      mkdirSync(dirname(join(target, name)), { recursive: true });
+      writeFileSync(join(target, name), content);
+    }
+}
+
+async function downloadOnly(cacheDir) {
+  const [database, repositoryFlag] = flags.has('--download-db-only')
+    ? ['vulnerability', '--db-repository']
+    : ['java', '--java-db-repository'];
+  try {
+    await downloadDatabase(database, cacheDir, repositoryFlag);
+  } catch (error) {
+    const what =
+      database === 'java'
+        ? 'Java DB error: OCI artifact error: failed to download Java DB'
+        : 'DB error: failed to download vulnerability DB';
+    fatal(`run error: init error: ${what}: ${error.message}`);
+  }
+}
+
+/** Fails as Trivy would (or as a scan that needs the network here would) before scanning. */
+function checkDatabasesForScan(input, cacheDir, scanners) {
+  const has = (...parts) => existsSync(join(cacheDir, ...parts));
+  const wouldDownload = (what) =>
+    fatal(
+      `stand-in: this scan would download the ${what} itself (no network here): prepare it and pass the skip flag`,
+    );
+  if (scanners.includes('vuln')) {
+    if (!flags.has('--skip-db-update')) wouldDownload('vulnerability DB');
+    if (!has('db', 'metadata.json') || !has('db', 'trivy.db'))
+      fatal('init error: DB error: --skip-db-update cannot be specified on the first run');
+    if (layerNames(input).some((name) => JAVA_ARCHIVE.test(name))) {
+      if (!flags.has('--skip-java-db-update')) wouldDownload('Java DB');
+      if (!has('java-db', 'metadata.json'))
+        fatal(
+          "scan error: image scan failed: analyze error: post analysis error: Unable to initialize the Java DB: Java DB update failed: '--skip-java-db-update' cannot be specified on the first run",
+        );
+    }
+  }
+  if (scanners.includes('misconfig')) {
+    if (!flags.has('--skip-check-update')) wouldDownload('checks bundle');
+    if (!has('policy', 'content'))
+      process.stderr.write(
+        `${new Date().toISOString()}\tERROR\t[misconfig] Falling back to embedded checks\terr="failed to check cache: ${join(cacheDir, 'policy', 'content')}: no such file or directory"\n`,
+      );
+  }
+}
+
+/** `trivy config <dir>`: here only the checks bundle download is simulated; the dir must exist. */
+async function config() {
   const cacheDir = flags.get('--cache-dir') ?? join(process.env.HOME ?? '/root', '.cache', 'trivy');
-  if (flags.has('--download-db-only')) {
-    downloadDb(cacheDir);
+  const [target] = positional;
+  if (!target || !existsSync(target)) fatal(`stat ${target}: no such file or directory`);
+  if (!flags.has('--skip-check-update'))
+    await downloadDatabase('checks', cacheDir, '--checks-bundle-repository').catch((error) =>
+      process.stderr.write(
+        `${new Date().toISOString()}\tERROR\t[misconfig] Falling back to embedded checks\terr="failed to download checks bundle: download error: ${error.message}"\n`,
+      ),
+    );
+  const format = flags.get('--format') ?? 'table';
+  const report = { SchemaVersion: 2, ArtifactName: target, ArtifactType: 'filesystem', Results: [] };
+  const text = format === 'json' ? JSON.stringify(report, null, 2) : '';
+  if (flags.get('--output')) writeFileSync(flags.get('--output'), text);
+  else process.stdout.write(text);
+}
+
+async function image() {
+  const cacheDir = flags.get('--cache-dir') ?? join(process.env.HOME ?? '/root', '.cache', 'trivy');
+  if (flags.has('--download-db-only') || flags.has('--download-java-db-only')) {
+    await downloadOnly(cacheDir);
     return;
   }
   const input = flags.get('--input');
   if (!input) fatal('image name or --input is required');
   if (!isDockerArchive(input))
     fatal(`unable to open ${input} as a docker-archive: no manifest.json (or not readable)`);
-  if (flags.has('--skip-db-update')) {
-    if (!existsSync(join(dbDir(cacheDir), 'metadata.json')) || !existsSync(join(dbDir(cacheDir), 'trivy.db')))
-      fatal('init error: DB error: --skip-db-update cannot be specified on the first run');
-  } else downloadDb(cacheDir);
+  checkDatabasesForScan(input, cacheDir, (flags.get('--scanners') ?? 'vuln,secret').split(','));
   const format = flags.get('--format') ?? 'table';
   if (format !== 'json') fatal(`stand-in: only --format json is implemented for image (got ${format})`);
 
@@ -241,16 +419,25 @@ function imageIdentity(input) {
  * because the action hands Trivy no TRIVY_* variable.
  */
 function reportNamedInImage(input) {
-  const archive = tarEntries(readFileSync(input));
-  const [image] = JSON.parse(archive.get('manifest.json')?.toString('utf8') ?? '[]');
-  for (const layer of [...(image?.Layers ?? [])].reverse()) {
-    const content = archive.get(layer);
-    if (!content) continue;
-    const files = tarEntries(content[0] === 0x1f && content[1] === 0x8b ? gunzipSync(content) : content);
+  for (const files of layerFiles(input).reverse()) {
     const named = files.get('trivy-standin-report');
     if (named) return named.toString('utf8').trim();
   }
   return undefined;
+}
+
+/** Each layer's files (name → content), oldest layer first. */
+function layerFiles(input) {
+  const archive = tarEntries(readFileSync(input));
+  const [image] = JSON.parse(archive.get('manifest.json')?.toString('utf8') ?? '[]');
+  return (image?.Layers ?? [])
+    .map((layer) => archive.get(layer))
+    .filter(Boolean)
+    .map((content) => tarEntries(content[0] === 0x1f && content[1] === 0x8b ? gunzipSync(content) : content));
+}
+
+function layerNames(input) {
+  return layerFiles(input).flatMap((files) => [...files.keys()]);
 }
 
 /** Reads tar headers looking for manifest.json (docker-archive; plain tar as kaniko writes it). */
@@ -482,8 +669,9 @@ if (process.env.TRIVY_STANDIN_LOG)
     process.env.TRIVY_STANDIN_LOG,
     `${JSON.stringify({ argv: process.argv.slice(2), cwd: process.cwd(), env: Object.keys(process.env).sort() })}\n`,
   );
-const { flags, positional } = parseArgs(rest);
-if (command === 'image') image();
+const { flags, positional } = parseArgs(command, rest);
+if (command === 'image') await image();
+else if (command === 'config') await config();
 else if (command === 'convert') convert();
 else {
   process.stderr.write(`Error: unknown command "${command}" for "trivy"\n`);
