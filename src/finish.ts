@@ -76,6 +76,7 @@ function findingsSummary(record: RunRecord): string | undefined {
     attribution: platform.attribution,
     failOn: config.policy.failOn,
     notes: [...record.notes, ...(tools ? [toolsNote(tools)] : [])],
+    ...(platform.base ? { base: platform.base } : {}),
     ...(record.publish?.status === 'pushed' ? { pushed: record.publish.result.references } : {}),
   });
 }
