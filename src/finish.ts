@@ -5,6 +5,7 @@ import { describeDecision, renderFailureSummary, renderSummary, scanOutputs } fr
 import type { RunRecord } from './run-record.js';
 import { runVerdict } from './run-record.js';
 import type { InstalledTools } from './tools/install-tools.js';
+import { VULNERABILITY_PREDICATE_TYPE } from './scan/trivy-scan.js';
 
 /**
  * The outputs from the record: those of the stages reached (an output a stage did not reach is
@@ -17,7 +18,7 @@ export function runOutputs(record: RunRecord): Partial<Record<OutputName, string
     outputs.digest = platform.build.digest;
     outputs.tarball = platform.build.tarball;
   }
-  if (platform?.decision && platform.scan)
+  if (platform?.decision && platform.scan) {
     Object.assign(
       outputs,
       scanOutputs(platform.decision, {
@@ -26,6 +27,9 @@ export function runOutputs(record: RunRecord): Partial<Record<OutputName, string
         sbom: platform.scan.sbomPath ?? '',
       }),
     );
+    outputs['vulnerability-predicate'] = platform.scan.vulnerabilityPredicatePath;
+    outputs['vulnerability-predicate-type'] = VULNERABILITY_PREDICATE_TYPE;
+  }
   outputs.pushed = record.publish?.status === 'pushed' ? 'true' : 'false';
   // After a push that stopped part-way, `tags` lists the references that do exist (and `pushed`
   // stays false), so whoever cleans up knows what to remove.
@@ -72,6 +76,7 @@ function findingsSummary(record: RunRecord): string | undefined {
     attribution: platform.attribution,
     failOn: config.policy.failOn,
     notes: [...record.notes, ...(tools ? [toolsNote(tools)] : [])],
+    ...(platform.base ? { base: platform.base } : {}),
     ...(record.publish?.status === 'pushed' ? { pushed: record.publish.result.references } : {}),
   });
 }

@@ -2,6 +2,9 @@ import * as core from '@actions/core';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { BaseImageFacts, BaseImageRegistryOptions } from './build/base-image-registry.js';
+import { checkBaseImage, resolveBaseImage } from './build/base-image-registry.js';
+import { withBaseLabels } from './build/base-image.js';
 import type { BuildResult } from './build/kaniko-build.js';
 import { buildImage } from './build/kaniko-build.js';
 import type { LayerCache } from './build/layer-cache.js';
@@ -129,7 +132,11 @@ export async function runPipeline(config: Config): Promise<RunRecord> {
     const trivyDatabases = await startTrivyDatabases(config, run.tools);
     layerCache = config.build.cache ? await openLayerCache(config) : undefined;
     run.enter('build');
-    run.platform.build = await buildStage(config, run.tools, layerCache);
+    const baseImage = baseImageOptions(config, run.tools, run.platform.platform);
+    run.platform.base = await resolveBaseImage(config.build, baseImage);
+    const build = await buildStage(config, run.tools, layerCache, run.platform.base);
+    if (run.platform.base) await checkBaseImage(run.platform.base, build.identity, baseImage);
+    run.platform.build = build;
     run.enter('scan');
     await trivyDatabases.readyFor(run.platform.build.tarball);
     run.platform.scan = await scanStage(config, run.tools, run.platform.build);
@@ -225,12 +232,25 @@ async function writeLayerCache(
   await exportLayerCache({ cache: layerCache, crane, scannedDiffIds: build.identity.diffIds });
 }
 
+function baseImageOptions(config: Config, tools: InstalledTools, platform: string): BaseImageRegistryOptions {
+  return {
+    cranePath: tools.crane.path,
+    registries: config.registries,
+    tempDir: config.run.tempDir,
+    runnerPlatform: platform,
+  };
+}
+
 async function buildStage(
   config: Config,
   tools: InstalledTools,
   layerCache: LayerCache | undefined,
+  base: BaseImageFacts | undefined,
 ): Promise<BuildResult> {
-  const building = buildImage(config.build, {
+  const request = base
+    ? { ...config.build, labels: withBaseLabels(config.build.labels, base) }
+    : config.build;
+  const building = buildImage(request, {
     rootfs: tools.kaniko.rootfs,
     outputDir: config.run.outputDir,
     tempDir: config.run.tempDir,

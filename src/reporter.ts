@@ -18,6 +18,8 @@ export const OUTPUT_NAMES = [
   'report',
   'sarif',
   'sbom',
+  'vulnerability-predicate',
+  'vulnerability-predicate-type',
 ] as const;
 export type OutputName = (typeof OUTPUT_NAMES)[number];
 

@@ -1,3 +1,4 @@
+import type { BaseImageFacts } from './build/base-image-registry.js';
 import type { BuildResult } from './build/kaniko-build.js';
 import type { Decision } from './gate/policy.js';
 import type { Config } from './inputs.js';
@@ -14,6 +15,8 @@ export interface PlatformRun {
   /** `os/arch[/variant]`, the runner's own until several platforms are built. */
   readonly platform: string;
   readonly build?: BuildResult;
+  /** The final stage's base image, when it has one, checked against the build's layers. */
+  readonly base?: BaseImageFacts;
   readonly scan?: ScanResult;
   readonly decision?: Decision;
   readonly attribution?: LayerAttribution;

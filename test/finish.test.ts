@@ -38,6 +38,7 @@ const scan = {
   report: trivyFixture('alpine-310.json'),
   reportPath: '/out/trivy-report.json',
   sarifPath: '/out/trivy-results.sarif',
+  vulnerabilityPredicatePath: '/out/vulnerability-predicate.json',
 };
 const passed = decide(trivyFixture('alpine-310.json'), policy({ failOn: [] }));
 const failed = decide(trivyFixture('debian-buster.json'), policy());
@@ -79,6 +80,8 @@ describe('runOutputs', () => {
       image: '',
       tags: '',
       report: scan.reportPath,
+      'vulnerability-predicate': '/out/vulnerability-predicate.json',
+      'vulnerability-predicate-type': 'https://cosign.sigstore.dev/attestation/vuln/v1',
     });
   });
 

@@ -52,6 +52,8 @@ export interface SummaryOptions {
   readonly pushed?: readonly string[];
   /** Notes from the SARIF rewrite or upload, e.g. what was dropped to fit GitHub's limits. */
   readonly notes?: readonly string[];
+  /** The final stage's base image, as its labels name it. */
+  readonly base?: { readonly name: string; readonly digest: string };
 }
 
 /** Markdown for the job summary: the verdict, the counts and the findings that decide. Pure. */
@@ -70,7 +72,7 @@ export function renderSummary(options: SummaryOptions): string {
   return `${out.join('\n').trimEnd()}\n`;
 }
 
-function verdictSection({ decision, image, digest, failOn }: SummaryOptions): string[] {
+function verdictSection({ decision, image, digest, failOn, base }: SummaryOptions): string[] {
   const rules = `fail-on: ${failOn.length > 0 ? failOn.join(', ') : 'none'}; secrets always block`;
   const blocking = decision.blocking.length;
   const counts = [
@@ -91,7 +93,8 @@ function verdictSection({ decision, image, digest, failOn }: SummaryOptions): st
     `| ${counts.join(' | ')} |`,
     '',
     `Image: ${code(image)}  `,
-    `Digest: ${code(digest || 'unknown')}`,
+    `Digest: ${code(digest || 'unknown')}${base ? '  ' : ''}`,
+    ...(base ? [`Base image: ${code(base.name)} ${code(base.digest)}`] : []),
     '',
   ];
 }

@@ -27,7 +27,12 @@ export interface ScanResult {
   readonly reportPath: string;
   readonly sarifPath: string;
   readonly sbomPath?: string;
+  /** The same report as a cosign vulnerability predicate, for `actions/attest` to sign. */
+  readonly vulnerabilityPredicatePath: string;
 }
+
+/** The predicate type of Trivy's `cosign-vuln` format, as attestations name it. */
+export const VULNERABILITY_PREDICATE_TYPE = 'https://cosign.sigstore.dev/attestation/vuln/v1';
 
 const SBOM_FILES: Record<Exclude<SbomFormat, 'none'>, string> = {
   cyclonedx: 'sbom.cdx.json',
@@ -35,7 +40,8 @@ const SBOM_FILES: Record<Exclude<SbomFormat, 'none'>, string> = {
 };
 
 /**
- * Scans the tarball once and derives SARIF and the SBOM from that report with `trivy convert`.
+ * Scans the tarball once and derives SARIF, the SBOM and the vulnerability predicate from that
+ * report with `trivy convert`: what is attested is what the gate decided on.
  *
  * No `--severity`: the gate needs every finding to apply `severity`, `fail-on` and the counts
  * itself. No `--ignorefile`: the gate applies the ignore file so that it can list what was
@@ -47,9 +53,14 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
   const reportPath = join(options.outputDir, 'trivy-report.json');
   const sarifPath = join(options.outputDir, 'trivy-results.sarif');
   const sbomPath = options.sbom === 'none' ? undefined : join(options.outputDir, SBOM_FILES[options.sbom]);
+  const vulnerabilityPredicatePath = join(options.outputDir, 'vulnerability-predicate.json');
   // A report left by an earlier run in the same folder (the local runner reuses ./out) must
   // never stand in for this scan's.
-  await Promise.all([reportPath, sarifPath, sbomPath].map((path) => path && rm(path, { force: true })));
+  await Promise.all(
+    [reportPath, sarifPath, sbomPath, vulnerabilityPredicatePath].map(
+      (path) => path && rm(path, { force: true }),
+    ),
+  );
   const trivy = trivyCommand(options.trivyPath);
   await trivy.mustRun(
     [
@@ -90,6 +101,10 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
       ['convert', '--format', format, '--output', output, reportPath],
       `trivy convert --format ${format} of ${reportPath}`,
     );
-  await Promise.all([convert('sarif', sarifPath), ...(sbomPath ? [convert(options.sbom, sbomPath)] : [])]);
-  return { report, reportPath, sarifPath, ...(sbomPath ? { sbomPath } : {}) };
+  await Promise.all([
+    convert('sarif', sarifPath),
+    convert('cosign-vuln', vulnerabilityPredicatePath),
+    ...(sbomPath ? [convert(options.sbom, sbomPath)] : []),
+  ]);
+  return { report, reportPath, sarifPath, vulnerabilityPredicatePath, ...(sbomPath ? { sbomPath } : {}) };
 }

@@ -24,6 +24,8 @@ export interface Crane {
   login(credential: RegistryCredential): Promise<void>;
   /** `crane digest [--platform p] <reference>`: the manifest digest the registry serves. */
   digest(reference: string, platform?: string): Promise<string>;
+  /** `crane config <reference>`: the image's raw config blob. */
+  config(reference: string): Promise<string>;
   /** `crane export … -` piped straight into `tar -x`: the flattened root never touches disk as a tarball. */
   exportTo(reference: string, platform: string, folder: string): Promise<void>;
 }
@@ -88,6 +90,7 @@ function craneWith(options: CraneOptions): Crane {
         throw new Error(`crane digest ${reference} printed "${result.stdout.trim()}", not a sha256 digest`);
       return digest;
     },
+    config: async (reference) => (await runCrane(['config', reference])).stdout,
     exportTo: (reference, platform, folder) =>
       exportInto(folder, reference, (stdout) =>
         runCrane(['export', '--platform', platform, reference, '-'], {

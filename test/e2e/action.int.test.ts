@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readImageTarball } from '../../src/build/tarball.js';
 import type { ActionHarness } from '../helpers/action-harness.js';
 import { PASSWORD, SHA, TOKEN, startActionHarness } from '../helpers/action-harness.js';
 import { mountsUnder } from '../helpers/rootfs.js';
@@ -59,6 +60,19 @@ describe('the action end to end', () => {
     expect(result.summary).toContain('pass');
     expect(result.summary).toContain(digest);
     expect(result.postExitCode).toBe(0);
+    // The vulnerability predicate for actions/attest: the very report the gate decided on.
+    expect(result.outputs['vulnerability-predicate-type']).toBe(
+      'https://cosign.sigstore.dev/attestation/vuln/v1',
+    );
+    const predicate = JSON.parse(readFileSync(result.outputs['vulnerability-predicate']!, 'utf8')) as {
+      scanner: { version: string; result: { Trivy: { Version: string }; Metadata: { ImageID: string } } };
+    };
+    const report = JSON.parse(readFileSync(result.outputs.report!, 'utf8')) as unknown;
+    expect(predicate.scanner.result).toEqual(report);
+    expect(predicate.scanner.version).toBe(predicate.scanner.result.Trivy.Version);
+    const pushed = await readImageTarball(result.outputs.tarball!);
+    expect(pushed.digest).toBe(digest);
+    expect(predicate.scanner.result.Metadata.ImageID).toBe(pushed.configDescriptor.digest);
   });
 
   it('a blocking finding pushes nothing and leaves no tag, but still uploads SARIF', async () => {

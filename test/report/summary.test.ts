@@ -38,6 +38,24 @@ describe('renderSummary', () => {
     expect(markdown).not.toContain('### Pushed');
   });
 
+  it('names the base image and its digest under the image’s, escaped as everything else', () => {
+    const report = trivyFixture('alpine-310.json');
+    const base = { name: 'docker.io/library/alpine:3.10<b>', digest: `sha256:${'cd'.repeat(32)}` };
+    const markdown = renderSummary({
+      decision: decide(report, policy()),
+      image: 'ghcr.io/octo/app',
+      digest,
+      dockerfilePath: 'Dockerfile',
+      attribution: attributeLayers({ dockerfileText: 'FROM alpine:3.10\n', report }),
+      failOn: [],
+      base,
+    });
+    expect(markdown).toContain(
+      `Digest: <code>${digest}</code>  \nBase image: <code>docker.io/library/alpine:3.10&lt;b&gt;</code> <code>${base.digest}</code>\n`,
+    );
+    expect(summarize(report)).not.toContain('Base image');
+  });
+
   it('ignored findings with why and until, warnings, and pushed references', () => {
     const report = trivyFixture('debian-buster.json');
     const ignores = parseIgnoreFile('CVE-2019-18224 exp:2026-12-01\n', '.trivyignore');

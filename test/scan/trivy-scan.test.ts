@@ -281,6 +281,7 @@ describe('scanImage through the Trivy stand-in', () => {
       '--no-progress',
     ]);
     expect(converts.map((call) => call.argv.slice(0, 3)).sort()).toEqual([
+      ['convert', '--format', 'cosign-vuln'],
       ['convert', '--format', 'cyclonedx'],
       ['convert', '--format', 'sarif'],
     ]);
@@ -288,6 +289,42 @@ describe('scanImage through the Trivy stand-in', () => {
       expect(call.cwd).not.toBe(process.cwd());
       expect(existsSync(call.cwd)).toBe(false);
     }
+  });
+
+  it('the vulnerability predicate is the same report, attested by the scanner that wrote it', async () => {
+    const t = setup();
+    await readyDb(t);
+    const before = Date.now();
+    const result = await scanVuln(t);
+    expect(result.vulnerabilityPredicatePath).toBe(join(t.outputDir, 'vulnerability-predicate.json'));
+    const predicate = JSON.parse(readFileSync(result.vulnerabilityPredicatePath, 'utf8')) as {
+      invocation: unknown;
+      scanner: { uri: string; version: string; db: unknown; result: typeof result.report };
+      metadata: { scanStartedOn: string; scanFinishedOn: string };
+    };
+    const report = JSON.parse(readFileSync(result.reportPath, 'utf8')) as typeof result.report & {
+      Trivy?: { Version?: string };
+    };
+    // The subject actions/attest binds it to is the image the report names: its config and layers.
+    expect(predicate.scanner.result).toEqual(report);
+    expect(predicate.scanner.result.Metadata?.ImageID).toBe(result.report.Metadata?.ImageID);
+    expect(predicate.scanner.result.Results![0]!.Vulnerabilities).toHaveLength(4);
+    expect(predicate.scanner.version).toBe('0.74.0');
+    expect(predicate.scanner.version).toBe(report.Trivy?.Version);
+    expect(predicate.scanner.uri).toBe('pkg:github/aquasecurity/trivy@0.74.0');
+    expect(predicate.scanner.db).toEqual({ uri: '', version: '' });
+    expect(predicate.invocation).toEqual({ parameters: null, uri: '', event_id: '', 'builder.id': '' });
+    expect(Date.parse(predicate.metadata.scanStartedOn)).toBeGreaterThanOrEqual(before);
+    expect(predicate.metadata.scanFinishedOn).toBe(predicate.metadata.scanStartedOn);
+    const convert = t.calls().find((call) => call.argv.includes('cosign-vuln'));
+    expect(convert!.argv).toEqual([
+      'convert',
+      '--format',
+      'cosign-vuln',
+      '--output',
+      result.vulnerabilityPredicatePath,
+      result.reportPath,
+    ]);
   });
 
   it('spdx-json and none', async () => {
@@ -462,5 +499,18 @@ describe('the stand-in writes SARIF in the shape real Trivy wrote for alpine-310
     const result = spawnSync(process.execPath, [standin, 'image', '--bogus'], { encoding: 'utf8' });
     expect(result.status).not.toBe(0);
     expect(result.stderr).toMatch(/unknown flag: --bogus/);
+  });
+
+  it('convert takes only the flags trivy convert has, and exactly one report', () => {
+    const report = join(TRIVY_FIXTURES, 'alpine-310.json');
+    const convert = (...args: string[]) =>
+      spawnSync(process.execPath, [standin, 'convert', '--format', 'cosign-vuln', ...args], {
+        encoding: 'utf8',
+      });
+    expect(convert('--skip-db-update', report).stderr).toMatch(/unknown flag: --skip-db-update/);
+    expect(convert('--no-progress', report).status).not.toBe(0);
+    expect(convert().stderr).toMatch(/Require at least 1 argument/);
+    expect(convert(report, report).stderr).toMatch(/multiple targets/);
+    expect(convert('--quiet', report).status).toBe(0);
   });
 });

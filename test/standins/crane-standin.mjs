@@ -2,7 +2,7 @@
 // A TEST STAND-IN for google/go-containerregistry's `crane`; it is NOT the real tool.
 //
 // It implements the few subcommands the action uses (version, auth login, push, tag, digest,
-// export, copy) and only the flags it passes them with crane's argv, output and error style, in plain Node without
+// config, export, copy) and only the flags it passes them with crane's argv, output and error style, in plain Node without
 // dependencies, and speaks the real registry HTTP API v2 to a real registry. It is deliberately
 // stricter than crane: it never retries (crane retries a few transient errors itself; the action
 // has its own retries, which the tests exercise), it does not use proxies or credential helpers,
@@ -735,6 +735,27 @@ async function digest(args, flags) {
   process.stdout.write(`${result}\n`);
 }
 
+/**
+ * `crane config IMAGE` (cmd/crane/cmd/config.go at v0.21.9): exactly one reference; the raw config
+ * blob of the image (remote.Image: an index resolves to --platform, linux/amd64 by default),
+ * printed as is with no newline; failures read `fetching config: reading image "REF": …`.
+ */
+async function config(args, flags) {
+  expectArgs(args, 1, 1);
+  const ref = parseReference(args[0]);
+  const client = new RegistryClient(ref.registry, flags.insecure);
+  try {
+    await client.authenticate(ref.repository, 'pull');
+    const image = await resolveImage(client, ref, flags.platform);
+    const parsed = JSON.parse(image.body.toString('utf8'));
+    if (parsed.schemaVersion === 1)
+      throw new Error('schema 1 images are not supported by the crane stand-in');
+    process.stdout.write(await client.blob(image.ref.repository, parsed.config.digest));
+  } catch (error) {
+    throw new Error(`fetching config: reading image "${args[0]}": ${error.message}`, { cause: error });
+  }
+}
+
 /** Go's log package format, which crane's progress and warning lines use (local time). */
 function log(message) {
   const now = new Date();
@@ -794,13 +815,15 @@ async function main(argv) {
       return tag(rest, flags);
     case 'digest':
       return digest(rest, flags);
+    case 'config':
+      return config(rest, flags);
     case 'export':
       return exportFilesystem(rest, flags);
     case 'copy':
       return copy(rest, flags);
     default:
       throw new UsageError(
-        `unknown command "${positionals.join(' ')}" for "crane" (the stand-in implements version, auth login, push, tag, digest, export, copy)`,
+        `unknown command "${positionals.join(' ')}" for "crane" (the stand-in implements version, auth login, push, tag, digest, config, export, copy)`,
       );
   }
 }

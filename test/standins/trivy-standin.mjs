@@ -27,7 +27,15 @@
 //     have Trivy's media type). Any other repository is simulated; those listed in
 //     TRIVY_STANDIN_FAIL_REPOS (comma-separated) fail like an unreachable registry. As in Trivy,
 //     a checks bundle that fails to download is logged and `config` still exits 0.
-//   convert --format sarif|cyclonedx|spdx-json --output <f> <report.json>
+//   convert --format sarif|cyclonedx|spdx-json|cosign-vuln --output <f> <report.json>
+//     Only the flags `trivy convert` has (pkg/commands/app.go NewConvertCommand at v0.74.0: the
+//     global flags, --scanners and the report flags); exactly one report, which must name its
+//     artifact (convert/run.go). cosign-vuln writes pkg/report/predicate/vuln.go's shape: the
+//     report as `scanner.result`, scanner uri/version from the binary's version, an empty db, and
+//     scanStartedOn = scanFinishedOn = the time of the conversion.
+//
+// The stand-in's version is TRIVY_STANDIN_VERSION (default 0.74.0): `image` writes it into the
+// report's Trivy.Version and cosign-vuln into scanner.version, as Trivy writes app.Version().
 //
 // TRIVY_STANDIN_LOG: a file that gets one JSON line per call (argv, cwd, environment names).
 // TRIVY_STANDIN_EXIT: exit with this code after writing the report (a crashing scanner).
@@ -112,13 +120,34 @@ const DATABASES = {
     mediaType: 'application/vnd.cncf.openpolicyagent.layer.v1.tar+gzip',
   },
 };
+const VERSION = process.env.TRIVY_STANDIN_VERSION ?? '0.74.0';
+/**
+ * The flags of the above that `trivy convert` lacks: it has the global flags (pkg/flag/global_flags.go),
+ * --scanners and the report flags (report_flags.go), not the scan, DB or image ones.
+ */
+const NOT_CONVERT_FLAGS = new Set([
+  '--input',
+  '--db-repository',
+  '--skip-db-update',
+  '--skip-version-check',
+  '--disable-telemetry',
+  '--no-progress',
+  '--download-db-only',
+  '--download-java-db-only',
+  '--java-db-repository',
+  '--skip-java-db-update',
+  '--skip-check-update',
+  '--checks-bundle-repository',
+  '--ignore-unfixed',
+]);
 
 function fatal(message, code = 1) {
   process.stderr.write(`${new Date().toISOString()}\tFATAL\tFatal error\t${message}\n`);
   process.exit(code);
 }
 
-function parseArgs(command, argv) {
+/** `refused`: flags this subcommand does not have, which fail as unknown ones do. */
+function parseArgs(argv, refused) {
   const flags = new Map();
   const positional = [];
   for (let i = 0; i < argv.length; i++) {
@@ -130,7 +159,7 @@ function parseArgs(command, argv) {
     const [name, inline] = arg.includes('=')
       ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
       : [arg, undefined];
-    if (command === 'config' && NOT_FOR_CONFIG.has(name)) {
+    if (refused.has(name)) {
       process.stderr.write(`Error: unknown flag: ${name}\n`);
       process.exit(1);
     }
@@ -330,6 +359,7 @@ async function image() {
   else {
     const report = JSON.parse(readFileSync(choice.startsWith('/') ? choice : join(FIXTURES, choice), 'utf8'));
     report.ArtifactName = input;
+    report.Trivy = { ...report.Trivy, Version: VERSION };
     // Real Trivy identifies the image it scanned by its config: ImageID is the config's digest,
     // DiffIDs its layers. The action checks them against what the build wrote.
     const identity = imageIdentity(input);
@@ -464,15 +494,23 @@ function isDockerArchive(path) {
 
 function convert() {
   const format = flags.get('--format');
+  if (positional.length === 0) fatal('Require at least 1 argument');
+  if (positional.length > 1) fatal('multiple targets cannot be specified');
   const [source] = positional;
-  if (!source) fatal('convert needs a JSON report: trivy convert --format <f> --output <out> <report.json>');
   let report;
   try {
     report = JSON.parse(readFileSync(source, 'utf8'));
   } catch (error) {
     fatal(`failed to read ${source}: ${error.message}`);
   }
-  const builders = { sarif: toSarif, cyclonedx: toCycloneDx, 'spdx-json': toSpdx };
+  if (!report.ArtifactName && !report.ArtifactType)
+    fatal('AWS and Kubernetes scanning reports are not yet supported');
+  const builders = {
+    sarif: toSarif,
+    cyclonedx: toCycloneDx,
+    'spdx-json': toSpdx,
+    'cosign-vuln': toCosignVuln,
+  };
   if (!builders[format]) fatal(`stand-in: convert --format ${format} is not implemented`);
   const text = JSON.stringify(builders[format](report), null, 2);
   const output = flags.get('--output');
@@ -593,6 +631,21 @@ function toSarif(report) {
   };
 }
 
+/** pkg/report/predicate/vuln.go at v0.74.0: DB left empty, both times the moment of writing. */
+function toCosignVuln(report) {
+  const now = new Date().toISOString();
+  return {
+    invocation: { parameters: null, uri: '', event_id: '', 'builder.id': '' },
+    scanner: {
+      uri: `pkg:github/aquasecurity/trivy@${VERSION}`,
+      version: VERSION,
+      db: { uri: '', version: '' },
+      result: report,
+    },
+    metadata: { scanStartedOn: now, scanFinishedOn: now },
+  };
+}
+
 function packagesForSbom(report) {
   const packageResults = (report.Results ?? []).filter(
     (r) => r.Class === 'os-pkgs' || r.Class === 'lang-pkgs',
@@ -669,7 +722,8 @@ if (process.env.TRIVY_STANDIN_LOG)
     process.env.TRIVY_STANDIN_LOG,
     `${JSON.stringify({ argv: process.argv.slice(2), cwd: process.cwd(), env: Object.keys(process.env).sort() })}\n`,
   );
-const { flags, positional } = parseArgs(command, rest);
+const refusedFlags = { config: NOT_FOR_CONFIG, convert: NOT_CONVERT_FLAGS }[command] ?? new Set();
+const { flags, positional } = parseArgs(rest, refusedFlags);
 if (command === 'image') await image();
 else if (command === 'config') await config();
 else if (command === 'convert') convert();

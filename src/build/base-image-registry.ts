@@ -1,0 +1,131 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseDockerfile } from '../dockerfile.js';
+import { digestReference, parseReference, registryOf } from '../reference.js';
+import type { Registries } from '../registries.js';
+import { reporter } from '../reporter.js';
+import type { Crane } from '../tools/crane-command.js';
+import { craneCommand } from '../tools/crane-command.js';
+import {
+  BASE_DIGEST_LABEL,
+  baseLayersMismatch,
+  finalBase,
+  kanikoPlatform,
+  qualifiedBaseName,
+} from './base-image.js';
+import type { BuildSettings } from './build-settings.js';
+import type { ImageIdentity } from './tarball.js';
+
+/** The image the final stage was built on: what the labels and the summary say. */
+export interface BaseImageFacts {
+  /** Fully qualified, the `org.opencontainers.image.base.name` label. */
+  readonly name: string;
+  /** The platform's manifest digest, the `org.opencontainers.image.base.digest` label. */
+  readonly digest: string;
+  /** The reference as written in the Dockerfile (ARGs substituted), as crane reads it. */
+  readonly reference: string;
+  readonly platform: string;
+}
+
+export interface BaseImageRegistryOptions {
+  readonly cranePath: string;
+  readonly registries: Registries;
+  /** Private scratch space; an empty DOCKER_CONFIG is made in it. */
+  readonly tempDir: string;
+  /** The runner's `os/arch`, unless `kaniko-args` sets `--custom-platform`. */
+  readonly runnerPlatform: string;
+}
+
+/**
+ * kaniko pulls base images with no credential (none enters the build), so crane asks the same
+ * way: an empty DOCKER_CONFIG, never the runner's `~/.docker` nor the action's login.
+ */
+async function anonymousCrane(reference: string, options: BaseImageRegistryOptions): Promise<Crane> {
+  const dockerConfigDir = join(options.tempDir, 'anonymous-docker-config');
+  await mkdir(dockerConfigDir, { recursive: true, mode: 0o700 });
+  return craneCommand({
+    path: options.cranePath,
+    registry: registryOf(reference),
+    registries: options.registries,
+    dockerConfigDir,
+  });
+}
+
+/**
+ * The final stage's base image and its digest for the build's platform, resolved before kaniko
+ * runs (labels are set at build time); undefined for `FROM scratch` or a FROM this cannot read.
+ */
+export async function resolveBaseImage(
+  build: Pick<BuildSettings, 'dockerfile' | 'target' | 'buildArgs' | 'kanikoArgs'>,
+  options: BaseImageRegistryOptions,
+): Promise<BaseImageFacts | undefined> {
+  const base = finalBase(parseDockerfile(await readFile(build.dockerfile, 'utf8')), {
+    target: build.target,
+    buildArgs: build.buildArgs,
+    platform: kanikoPlatform(build.kanikoArgs, options.runnerPlatform),
+  });
+  if (base.kind === 'scratch') return undefined;
+  if (base.kind === 'unknown') {
+    reporter().warning(`The image gets no base image labels: in ${build.dockerfile}, ${base.reason}.`);
+    return undefined;
+  }
+  const crane = await anonymousCrane(base.reference, options);
+  let digest: string;
+  try {
+    digest = await crane.digest(base.reference, base.platform);
+  } catch (error) {
+    throw new Error(
+      `the base image ${base.reference} (${base.platform}) of ${build.dockerfile} could not be resolved: ` +
+        `${(error as Error).message}\nkaniko pulls it the same way, anonymously: check the FROM line names a ` +
+        'public image for this platform, and that its registry is reachable (or listed in `insecure-registries`).',
+      { cause: error },
+    );
+  }
+  const facts = {
+    name: qualifiedBaseName(base.reference),
+    digest,
+    reference: base.reference,
+    platform: base.platform,
+  };
+  reporter().info(`Base image: ${facts.name} (${facts.platform}) is ${facts.digest}.`);
+  return facts;
+}
+
+/** The `rootfs.diff_ids` of an image config crane printed. */
+function baseDiffIds(configText: string, reference: string): readonly string[] {
+  let config: { rootfs?: { diff_ids?: unknown } };
+  try {
+    config = JSON.parse(configText) as typeof config;
+  } catch (error) {
+    throw new Error(`crane config ${reference} printed no JSON image config: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  const diffIds = config.rootfs?.diff_ids;
+  if (!Array.isArray(diffIds) || diffIds.some((diffId) => typeof diffId !== 'string'))
+    throw new Error(
+      `the image config of ${reference} has no rootfs.diff_ids list, so its layers cannot be compared`,
+    );
+  return diffIds as string[];
+}
+
+/**
+ * Checks that kaniko built on the digest the labels name: that digest's layers must be the first
+ * layers of the built image. A tag moved between the resolution and kaniko's pull fails here,
+ * so no image says it is based on what it is not.
+ */
+export async function checkBaseImage(
+  base: BaseImageFacts,
+  built: ImageIdentity,
+  options: BaseImageRegistryOptions,
+): Promise<void> {
+  const crane = await anonymousCrane(base.reference, options);
+  const pinned = digestReference(parseReference(base.reference).name, base.digest);
+  const mismatch = baseLayersMismatch(baseDiffIds(await crane.config(pinned), pinned), built.diffIds);
+  if (mismatch)
+    throw new Error(
+      `the base image ${base.reference} moved during the build: ${base.digest}, resolved before it, is not ` +
+        `what kaniko built on (${mismatch}), so the image's ${BASE_DIGEST_LABEL} label ` +
+        `would lie. Re-run the build, or pin the FROM line by digest (FROM ${pinned}).`,
+    );
+}
