@@ -156,7 +156,12 @@ async function prepareFolders(config: Config): Promise<void> {
 }
 
 function install(config: Config): Promise<InstalledTools> {
-  return installTools({ ...config.tools, registries: config.registries, arch: process.arch });
+  return installTools({
+    ...config.tools,
+    registries: config.registries,
+    arch: process.arch,
+    timeLimit: config.timeouts.install,
+  });
 }
 
 function trivyCacheDir(config: Config): string {
@@ -170,6 +175,7 @@ function fetchTrivyDb(config: Config, tools: InstalledTools): Promise<unknown> {
     cacheDir: trivyCacheDir(config),
     repositories: config.scan.trivyDbRepositories,
     registries: config.registries,
+    timeLimit: config.timeouts.scan,
   });
   ready.catch(() => undefined);
   return ready;
@@ -214,6 +220,7 @@ async function writeLayerCache(
     ...(config.registries.credentialFor(config.publish.registry)
       ? { dockerConfigDir: dockerConfigDir(config) }
       : {}),
+    timeLimit: config.timeouts.push,
   });
   await exportLayerCache({ cache: layerCache, crane, scannedDiffIds: build.identity.diffIds });
 }
@@ -230,6 +237,7 @@ async function buildStage(
     image: config.publish.image,
     firstTag: config.publish.tags[0]!,
     registries: config.registries,
+    timeLimit: config.timeouts.build,
     ...(layerCache ? { layerCache: { port: layerCache.port, repository: layerCache.repository } } : {}),
   });
   // Whatever the build did, it writes nothing more to the cache; the entries stay for the export.
@@ -243,6 +251,7 @@ async function scanStage(config: Config, tools: InstalledTools, build: BuildResu
     tarball: build.tarball,
     outputDir: config.run.outputDir,
     cacheDir: trivyCacheDir(config),
+    timeLimit: config.timeouts.scan,
   });
   const mismatch = scannedImageMismatch(scan.report, build.identity);
   if (mismatch) throw new Error(`${mismatch}: the report is not about this build, so nothing is pushed.`);
@@ -336,6 +345,7 @@ async function publish(config: Config, tools: InstalledTools, build: BuildResult
       registry: config.publish.registry,
       registries,
       dockerConfigDir: dockerConfigDir(config),
+      timeLimit: config.timeouts.push,
     });
     const result = await publishImage({
       crane: tools.crane.path,
@@ -344,6 +354,7 @@ async function publish(config: Config, tools: InstalledTools, build: BuildResult
       tags: config.publish.tags,
       expectedDigest: build.digest,
       registries,
+      timeLimit: config.timeouts.push,
       ...(loggedIn ? { dockerConfigDir: loggedIn.dockerConfigDir } : {}),
     });
     return { status: 'pushed', result };

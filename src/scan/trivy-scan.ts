@@ -5,6 +5,7 @@ import { arch, platform } from 'node:os';
 import { join } from 'node:path';
 import { lastLines } from '../exec.js';
 import { Registries } from '../registries.js';
+import type { TimeLimit } from '../timeout-settings.js';
 import type { SbomFormat, Scanner } from '../vocabulary.js';
 import { TRIVY_QUIET_FLAGS, trivyCommand } from '../tools/trivy-command.js';
 import type { TrivyReport } from './trivy-report.js';
@@ -13,6 +14,8 @@ import { reporter } from '../reporter.js';
 
 interface TrivyProcessOptions {
   readonly trivyPath: string;
+  /** The stage's limit on each Trivy process (see exec.run). */
+  readonly timeLimit?: TimeLimit;
 }
 
 /** Stores the DB between runs; `@actions/cache` on a runner, a fake in tests. */
@@ -108,7 +111,7 @@ async function restoreDb(
 
 /** Tries each repository in turn; the one the DB came from. */
 async function downloadDb(options: TrivyDbOptions, dbDir: string): Promise<string> {
-  const trivy = trivyCommand(options.trivyPath);
+  const trivy = trivyCommand(options.trivyPath, options.timeLimit);
   const registries = options.registries ?? new Registries();
   const failures: string[] = [];
   for (const repository of options.repositories) {
@@ -192,7 +195,7 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
   // A report left by an earlier run in the same folder (the local runner reuses ./out) must
   // never stand in for this scan's.
   await Promise.all([reportPath, sarifPath, sbomPath].map((path) => path && rm(path, { force: true })));
-  const trivy = trivyCommand(options.trivyPath);
+  const trivy = trivyCommand(options.trivyPath, options.timeLimit);
   await trivy.mustRun(
     [
       'image',

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunResult } from '../exec.js';
 import { assertSuccess, childEnv, run } from '../exec.js';
+import type { TimeLimit } from '../timeout-settings.js';
 
 /** Flags every Trivy command that could reach the network takes: no update check, no telemetry. */
 export const TRIVY_QUIET_FLAGS = ['--skip-version-check', '--disable-telemetry', '--no-progress'] as const;
@@ -19,13 +20,17 @@ export interface Trivy {
  * Runs Trivy in a fresh empty directory (so no `trivy.yaml` or `.trivyignore` of the repository
  * applies) with HOME pointing there too (no user config) and a minimal environment.
  */
-export function trivyCommand(path: string): Trivy {
+export function trivyCommand(path: string, timeLimit?: TimeLimit): Trivy {
   const runTrivy = async (args: readonly string[]): Promise<RunResult> => {
     const directory = await mkdtemp(join(tmpdir(), 'bsp-trivy-'));
     try {
       // childEnv keeps GITHUB_TOKEN (Trivy would send it to ghcr.io), INPUT_*, ACTIONS_* and
       // TRIVY_* (each sets a flag, so a workflow variable could quietly change the policy) out.
-      return await run(path, args, { cwd: directory, env: childEnv({ HOME: directory }) });
+      return await run(path, args, {
+        cwd: directory,
+        env: childEnv({ HOME: directory }),
+        ...(timeLimit !== undefined && { timeLimit }),
+      });
     } finally {
       await rm(directory, { recursive: true, force: true });
     }
