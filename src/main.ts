@@ -20,6 +20,7 @@ import { PublishError, login, publishImage } from './publish/publish-image.js';
 import { registryOf } from './reference.js';
 import type { Reporter } from './reporter.js';
 import { reporter } from './reporter.js';
+import { announceBlockingFindings } from './report/blocking-annotations.js';
 import { attributeLayers } from './report/layer-attribution.js';
 import type { SarifLog } from './report/sarif.js';
 import { rewriteSarif } from './report/sarif.js';
@@ -292,9 +293,11 @@ async function report(
     report: scan.report,
   });
   run.platform.attribution = attribution;
+  const dockerfilePath = repositoryPath(config, config.build.dockerfile);
+  announceBlockingFindings(decision, attribution, dockerfilePath);
   const rewritten = rewriteSarif(JSON.parse(await readFile(scan.sarifPath, 'utf8')) as SarifLog, {
     category: config.report.sarifCategory,
-    dockerfilePath: repositoryPath(config, config.build.dockerfile),
+    dockerfilePath,
     attribution,
     decision,
   });
