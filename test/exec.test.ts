@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { assertSuccess, run } from '../src/exec.js';
+import type { TimeLimit } from '../src/timeout-settings.js';
 import { ToolError, ToolTimeoutError } from '../src/tool-error.js';
 
 /** Whether a process runs (a zombie, dead but not yet reaped, does not). */
@@ -23,9 +24,13 @@ function hangingShell(pidFile: string): string[] {
   ];
 }
 
-async function pidsWritten(pidFile: string): Promise<number[]> {
+/** Starts a hanging shell under `limit`; `pids` resolves with its PIDs once both are running. */
+async function startHanging(limit: TimeLimit): Promise<{ hanging: Promise<unknown>; pids: number[] }> {
+  const pidFile = join(mkdtempSync(join(tmpdir(), 'bsp-exec-')), 'pids');
+  const hanging = run('sh', hangingShell(pidFile), { silent: true, timeLimit: limit });
+  hanging.catch(() => undefined);
   while (!existsSync(pidFile)) await new Promise((resolve) => setTimeout(resolve, 10));
-  return readFileSync(pidFile, 'utf8').trim().split('\n').map(Number);
+  return { hanging, pids: readFileSync(pidFile, 'utf8').trim().split('\n').map(Number) };
 }
 
 describe('run', () => {
@@ -74,12 +79,7 @@ describe('run', () => {
 
 describe('run under a time limit', () => {
   it('kills a tool that hangs past its limit with every process it started, and names stage, tool and limit', async () => {
-    const pidFile = join(mkdtempSync(join(tmpdir(), 'bsp-exec-')), 'pids');
-    const hanging = run('sh', hangingShell(pidFile), {
-      silent: true,
-      timeLimit: { stage: 'push', ms: 1_000 },
-    });
-    const pids = await pidsWritten(pidFile);
+    const { hanging, pids } = await startHanging({ stage: 'push', ms: 1_000 });
     const error = await hanging.catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ToolTimeoutError);
     expect((error as Error).message).toMatch(
@@ -89,12 +89,7 @@ describe('run under a time limit', () => {
   });
 
   it('kills the whole group when the step is cancelled, as the child no longer gets the signal itself', async () => {
-    const pidFile = join(mkdtempSync(join(tmpdir(), 'bsp-exec-')), 'pids');
-    const started = run('sh', hangingShell(pidFile), {
-      silent: true,
-      timeLimit: { stage: 'scan', ms: 600_000 },
-    });
-    const pids = await pidsWritten(pidFile);
+    const { hanging: started, pids } = await startHanging({ stage: 'scan', ms: 600_000 });
     process.emit('SIGTERM', 'SIGTERM');
     await expect(started).rejects.toThrow(
       'sh was stopped with every process it started: the step was cancelled (SIGTERM).',
