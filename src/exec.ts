@@ -1,12 +1,15 @@
 import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
+import { basename } from 'node:path';
 import type { Writable } from 'node:stream';
 import { Readable } from 'node:stream';
-import { ToolError, lastLines } from './tool-error.js';
+import type { TimeLimit } from './timeout-settings.js';
+import { ToolError, ToolTimeoutError, lastLines } from './tool-error.js';
 import type { OutputListeners } from './reporter.js';
 import { relayOutput } from './reporter.js';
 
-export { ToolError, lastLines };
+export { ToolError, ToolTimeoutError, lastLines };
 
 /** Proxy settings, in both spellings tools read. */
 export const PROXY_VARIABLES = [
@@ -61,6 +64,11 @@ export interface RunOptions {
   readonly stdout?: Writable;
   /** Quiet: keep the command line and the output out of the log (the output is still captured). */
   readonly silent?: boolean;
+  /**
+   * The stage's limit. The child then runs in a process group of its own: past the limit, or when
+   * the step is cancelled, the whole group is killed and `run` rejects (ToolTimeoutError on the limit).
+   */
+  readonly timeLimit?: TimeLimit;
 }
 
 export interface RunResult {
@@ -104,7 +112,11 @@ function runChild(
     env: { ...(options.env ?? childEnv()) },
     cwd: options.cwd,
     stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    detached: options.timeLimit !== undefined,
   });
+  const group = options.timeLimit
+    ? new LimitedGroup(child, toolName(command, args), options.timeLimit)
+    : undefined;
   const [childOut, childErr] = [child.stdout!, child.stderr!];
   feedInput(child.stdin, options.input);
   const stdout = collect(childOut, options.stdout ? undefined : relay?.stdout, options.stdout);
@@ -113,6 +125,8 @@ function runChild(
     let grace: NodeJS.Timeout | undefined;
     const finish = (code: number | null, signal: NodeJS.Signals | null) => {
       clearTimeout(grace);
+      const stopped = group?.end();
+      if (stopped) return reject(stopped);
       resolve({
         exitCode: code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0),
         stdout: stdout(),
@@ -120,9 +134,10 @@ function runChild(
         ...(signal && { signal }),
       });
     };
-    child.once('error', (error) =>
-      reject(new Error(`could not start ${command}: ${error.message}`, { cause: error })),
-    );
+    child.once('error', (error) => {
+      group?.end();
+      reject(new Error(`could not start ${command}: ${error.message}`, { cause: error }));
+    });
     child.once('exit', (code, signal) => {
       grace = setTimeout(() => {
         childOut.destroy();
@@ -132,6 +147,68 @@ function runChild(
     });
     child.once('close', finish);
   });
+}
+
+/** `crane push`, `trivy image`, `tar`: the program's name and its subcommand, if it has one. */
+function toolName(command: string, args: readonly string[]): string {
+  const [first] = args;
+  return first && !first.startsWith('-') ? `${basename(command)} ${first}` : basename(command);
+}
+
+/** Kill functions of the process groups running now, by group ID, for a cancelled step. */
+const liveGroups = new Map<number, (signal: NodeJS.Signals) => void>();
+
+/**
+ * A detached child no longer receives the signals the runner sends the action when the job is
+ * cancelled: while any group lives, SIGINT and SIGTERM kill them all (the step then fails as
+ * cancelled, and the summary is still written, as with the build sandbox's lifeline).
+ */
+function cancelAllGroups(signal: NodeJS.Signals): void {
+  for (const kill of [...liveGroups.values()]) kill(signal);
+}
+
+/** A child in its own process group, killed with every process in it past its time limit. */
+class LimitedGroup {
+  private readonly timer: NodeJS.Timeout;
+  private stopped?: Error;
+
+  constructor(
+    private readonly child: ChildProcess,
+    tool: string,
+    limit: TimeLimit,
+  ) {
+    this.timer = setTimeout(() => this.kill(new ToolTimeoutError(tool, limit)), limit.ms);
+    if (child.pid === undefined) return;
+    if (liveGroups.size === 0) {
+      process.on('SIGINT', cancelAllGroups);
+      process.on('SIGTERM', cancelAllGroups);
+    }
+    liveGroups.set(child.pid, (signal) =>
+      this.kill(
+        new Error(`${tool} was stopped with every process it started: the step was cancelled (${signal}).`),
+      ),
+    );
+  }
+
+  /** The child is done: no more killing. Returns why it was stopped, if it was. */
+  end(): Error | undefined {
+    clearTimeout(this.timer);
+    if (this.child.pid !== undefined && liveGroups.delete(this.child.pid) && liveGroups.size === 0) {
+      process.off('SIGINT', cancelAllGroups);
+      process.off('SIGTERM', cancelAllGroups);
+    }
+    return this.stopped;
+  }
+
+  private kill(reason: Error): void {
+    this.stopped ??= reason;
+    try {
+      // The negative PID names the group: the child and everything it started that stayed in it.
+      process.kill(-this.child.pid!, 'SIGKILL');
+    } catch {
+      // ESRCH: the group is already gone.
+    }
+  }
 }
 
 function feedInput(stdin: Writable | null, input: RunOptions['input']): void {

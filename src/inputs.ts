@@ -12,6 +12,8 @@ import type { ReportSettings } from './report/report-settings.js';
 import { REPORT_INPUTS, parseReportSettings } from './report/report-settings.js';
 import type { ScanSettings } from './scan/scan-settings.js';
 import { SCAN_INPUTS, parseScanSettings } from './scan/scan-settings.js';
+import type { TimeoutSettings } from './timeout-settings.js';
+import { TIMEOUT_INPUTS, parseTimeoutSettings } from './timeout-settings.js';
 import type { ToolSettings } from './tools/tool-settings.js';
 import { TOOL_INPUTS, parseToolSettings } from './tools/tool-settings.js';
 
@@ -31,6 +33,7 @@ export const INPUT_DEFAULTS = {
   ...POLICY_INPUTS,
   ...SCAN_INPUTS,
   ...TOOL_INPUTS,
+  ...TIMEOUT_INPUTS,
 } as const;
 export type InputName = keyof typeof INPUT_DEFAULTS;
 
@@ -54,6 +57,8 @@ export interface Config {
   readonly policy: PolicySettings;
   readonly report: ReportSettings;
   readonly publish: PublishSettings;
+  /** The time limit of each stage's tool processes. */
+  readonly timeouts: TimeoutSettings;
 }
 
 /** How an input's value is read: `core.getInput` on a runner, the local runner's flags otherwise. */
@@ -85,6 +90,7 @@ export function buildConfig(sources: ConfigSources): Config {
   const scan = parseScanSettings(stage(SCAN_INPUTS));
   const report = parseReportSettings(stage(REPORT_INPUTS), publish.image);
   const tools = parseToolSettings(stage(TOOL_INPUTS));
+  const timeouts = parseTimeoutSettings(stage(TIMEOUT_INPUTS));
   const registries = parseRegistrySettings(stage(REGISTRY_INPUTS), github, publish.registry);
   const build = parseBuildSettings(stage(BUILD_INPUTS), {
     github,
@@ -95,7 +101,7 @@ export function buildConfig(sources: ConfigSources): Config {
   });
   if (problems.length > 0 || build === undefined) throw new InputError(problems);
   const run = { github, workspace: github.workspace, outputDir: sources.outputDir, tempDir: sources.tempDir };
-  return deepFreeze({ run, registries, tools, build, scan, policy, report, publish });
+  return deepFreeze({ run, registries, tools, build, scan, policy, report, publish, timeouts });
 }
 
 function deepFreeze<T>(value: T): T {

@@ -23,6 +23,7 @@ import { PublishError, login, publishImage } from './publish/publish-image.js';
 import { registryOf } from './reference.js';
 import type { Reporter } from './reporter.js';
 import { reporter } from './reporter.js';
+import { announceBlockingFindings } from './report/blocking-annotations.js';
 import { attributeLayers } from './report/layer-attribution.js';
 import type { SarifLog } from './report/sarif.js';
 import { rewriteSarif } from './report/sarif.js';
@@ -164,7 +165,12 @@ async function prepareFolders(config: Config): Promise<void> {
 }
 
 function install(config: Config): Promise<InstalledTools> {
-  return installTools({ ...config.tools, registries: config.registries, arch: process.arch });
+  return installTools({
+    ...config.tools,
+    registries: config.registries,
+    arch: process.arch,
+    timeLimit: config.timeouts.install,
+  });
 }
 
 function trivyCacheDir(config: Config): string {
@@ -186,6 +192,7 @@ function startTrivyDatabases(config: Config, tools: InstalledTools): Promise<Tri
     registries: config.registries,
     dockerConfigDir: join(config.run.tempDir, 'trivy-docker-config'),
     dockerfile: config.build.dockerfile,
+    timeLimit: config.timeouts.scan,
   });
 }
 
@@ -228,6 +235,7 @@ async function writeLayerCache(
     ...(config.registries.credentialFor(config.publish.registry)
       ? { dockerConfigDir: dockerConfigDir(config) }
       : {}),
+    timeLimit: config.timeouts.push,
   });
   await exportLayerCache({ cache: layerCache, crane, scannedDiffIds: build.identity.diffIds });
 }
@@ -257,6 +265,7 @@ async function buildStage(
     image: config.publish.image,
     firstTag: config.publish.tags[0]!,
     registries: config.registries,
+    timeLimit: config.timeouts.build,
     ...(layerCache ? { layerCache: { port: layerCache.port, repository: layerCache.repository } } : {}),
   });
   // Whatever the build did, it writes nothing more to the cache; the entries stay for the export.
@@ -270,6 +279,7 @@ async function scanStage(config: Config, tools: InstalledTools, build: BuildResu
     tarball: build.tarball,
     outputDir: config.run.outputDir,
     cacheDir: trivyCacheDir(config),
+    timeLimit: config.timeouts.scan,
   });
   const mismatch = scannedImageMismatch(scan.report, build.identity);
   if (mismatch) throw new Error(`${mismatch}: the report is not about this build, so nothing is pushed.`);
@@ -310,9 +320,11 @@ async function report(
     report: scan.report,
   });
   run.platform.attribution = attribution;
+  const dockerfilePath = repositoryPath(config, config.build.dockerfile);
+  announceBlockingFindings(decision, attribution, dockerfilePath);
   const rewritten = rewriteSarif(JSON.parse(await readFile(scan.sarifPath, 'utf8')) as SarifLog, {
     category: config.report.sarifCategory,
-    dockerfilePath: repositoryPath(config, config.build.dockerfile),
+    dockerfilePath,
     attribution,
     decision,
   });
@@ -363,6 +375,7 @@ async function publish(config: Config, tools: InstalledTools, build: BuildResult
       registry: config.publish.registry,
       registries,
       dockerConfigDir: dockerConfigDir(config),
+      timeLimit: config.timeouts.push,
     });
     const result = await publishImage({
       crane: tools.crane.path,
@@ -371,6 +384,7 @@ async function publish(config: Config, tools: InstalledTools, build: BuildResult
       tags: config.publish.tags,
       expectedDigest: build.digest,
       registries,
+      timeLimit: config.timeouts.push,
       ...(loggedIn ? { dockerConfigDir: loggedIn.dockerConfigDir } : {}),
     });
     return { status: 'pushed', result };

@@ -38,7 +38,8 @@ export interface RelayedStream {
 export interface Reporter {
   info(message: string): void;
   warning(message: string): void;
-  error(message: string): void;
+  /** An error annotation, placed on a file's line when `annotation` names one. */
+  error(message: string, annotation?: Annotation): void;
   debug(message: string): void;
   startGroup(title: string): void;
   endGroup(): void;
@@ -55,11 +56,22 @@ export interface Reporter {
   setFailed(message: string): void;
 }
 
+/**
+ * Where an error annotation points, as @actions/core's AnnotationProperties: a repository path and
+ * its line, and a title. core escapes the message and every property (`%`, CR, LF, and `:` and
+ * `,` in properties), so a value cannot end the command or start another.
+ */
+export interface Annotation {
+  readonly file?: string;
+  readonly startLine?: number;
+  readonly title?: string;
+}
+
 /** The runner's reporter: @actions/core, with relayed output fenced (log-fence.ts). */
 export const runnerReporter: Reporter = {
   info: (message) => core.info(message),
   warning: (message) => core.warning(message),
-  error: (message) => core.error(message),
+  error: (message, annotation) => core.error(message, { ...annotation }),
   debug: (message) => core.debug(message),
   startGroup: (title) => core.startGroup(title),
   endGroup: () => core.endGroup(),

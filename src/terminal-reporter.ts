@@ -27,7 +27,12 @@ export function terminalReporter(options: TerminalReporterOptions): Reporter {
   return {
     info: (message) => line(message),
     warning: (message) => line(`Warning: ${message}`),
-    error: (message) => line(`Error: ${message}`),
+    error: (message, annotation) => {
+      const where = annotation?.file
+        ? `${annotation.file}${annotation.startLine ? `:${annotation.startLine}` : ''}: `
+        : '';
+      line(`Error: ${where}${message}`);
+    },
     debug: (message) => {
       if (options.debug) line(`debug: ${message}`);
     },

@@ -1,3 +1,6 @@
+import type { TimeLimit, TimedStage } from './timeout-settings.js';
+import { formatDuration } from './timeout-settings.js';
+
 /** What a failed tool run left behind, as ToolError takes it. */
 export interface ToolFailure {
   /** The program as the user knows it: `crane`, `trivy`, `tar`, … */
@@ -53,4 +56,32 @@ export class ToolError extends Error {
 
 export function lastLines(text: string, count: number): string {
   return text.split('\n').slice(-count).join('\n');
+}
+
+/** Why a stage's limit may be too short, after "raise `timeouts: <stage>=…`". */
+const RAISE_WHEN: Readonly<Record<TimedStage, string>> = {
+  install: 'if the tool mirror or the registry of `kaniko-image` is slow',
+  build:
+    'if the build needs longer (a build that waits for input, e.g. reads a FIFO in the context, never ends)',
+  scan: 'if the vulnerability DB download or the scan is slow',
+  push: 'if the registry is slow',
+};
+
+/**
+ * A tool that ran past its stage's time limit and was stopped with every process it started.
+ * Not a ToolError: its output says nothing about why it hung, and a retry would wait as long again.
+ */
+export class ToolTimeoutError extends Error {
+  constructor(
+    /** The tool as the user knows it, with its subcommand: `crane push`, `trivy image`, … */
+    readonly tool: string,
+    readonly limit: TimeLimit,
+  ) {
+    const { stage, ms } = limit;
+    super(
+      `${tool} timed out after ${formatDuration(ms)} in the ${stage} stage and was stopped with every process it started; ` +
+        `raise \`timeouts: ${stage}=…\` ${RAISE_WHEN[stage]}.`,
+    );
+    this.name = 'ToolTimeoutError';
+  }
 }

@@ -1,7 +1,37 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { assertSuccess, run } from '../src/exec.js';
-import { ToolError } from '../src/tool-error.js';
+import type { TimeLimit } from '../src/timeout-settings.js';
+import { ToolError, ToolTimeoutError } from '../src/tool-error.js';
+
+/** Whether a process runs (a zombie, dead but not yet reaped, does not). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** A shell that starts a child of its own, notes both PIDs in `pidFile` and waits forever. */
+function hangingShell(pidFile: string): string[] {
+  return [
+    '-c',
+    `sleep 600 & echo $! > ${pidFile}.tmp; echo $$ >> ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; wait`,
+  ];
+}
+
+/** Starts a hanging shell under `limit`; `pids` resolves with its PIDs once both are running. */
+async function startHanging(limit: TimeLimit): Promise<{ hanging: Promise<unknown>; pids: number[] }> {
+  const pidFile = join(mkdtempSync(join(tmpdir(), 'bsp-exec-')), 'pids');
+  const hanging = run('sh', hangingShell(pidFile), { silent: true, timeLimit: limit });
+  hanging.catch(() => undefined);
+  while (!existsSync(pidFile)) await new Promise((resolve) => setTimeout(resolve, 10));
+  return { hanging, pids: readFileSync(pidFile, 'utf8').trim().split('\n').map(Number) };
+}
 
 describe('run', () => {
   it('returns the exit code and both outputs, and does not throw on a failure', async () => {
@@ -44,6 +74,37 @@ describe('run', () => {
     await expect(run('/nonexistent/tool', [], { silent: true })).rejects.toThrow(
       /could not start \/nonexistent\/tool/,
     );
+  });
+});
+
+describe('run under a time limit', () => {
+  it('kills a tool that hangs past its limit with every process it started, and names stage, tool and limit', async () => {
+    const { hanging, pids } = await startHanging({ stage: 'push', ms: 1_000 });
+    const error = await hanging.catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ToolTimeoutError);
+    expect((error as Error).message).toMatch(
+      /^sh timed out after 1 s in the push stage and was stopped with every process it started; raise `timeouts: push=…` if the registry is slow\.$/,
+    );
+    expect(pids.filter(running)).toEqual([]);
+  });
+
+  it('kills the whole group when the step is cancelled, as the child no longer gets the signal itself', async () => {
+    const { hanging: started, pids } = await startHanging({ stage: 'scan', ms: 600_000 });
+    process.emit('SIGTERM', 'SIGTERM');
+    await expect(started).rejects.toThrow(
+      'sh was stopped with every process it started: the step was cancelled (SIGTERM).',
+    );
+    expect(pids.filter(running)).toEqual([]);
+    expect(process.listenerCount('SIGTERM')).toBe(0);
+  });
+
+  it('leaves a tool that ends in time alone, and stops listening for signals', async () => {
+    const result = await run('sh', ['-c', 'echo done'], {
+      silent: true,
+      timeLimit: { stage: 'scan', ms: 600_000 },
+    });
+    expect(result).toMatchObject({ exitCode: 0, stdout: 'done\n' });
+    expect(process.listenerCount('SIGINT') + process.listenerCount('SIGTERM')).toBe(0);
   });
 });
 

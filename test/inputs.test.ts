@@ -422,6 +422,38 @@ describe('listInput', () => {
 
 describe('INPUT_DEFAULTS', () => {
   it('lists every input once', () => {
-    expect(Object.keys(INPUT_DEFAULTS)).toHaveLength(31);
+    expect(Object.keys(INPUT_DEFAULTS)).toHaveLength(32);
+  });
+});
+
+describe('timeouts', () => {
+  it('gives each stage its documented default, and a stage named keeps the others at theirs', () => {
+    expect(configFor().timeouts).toEqual({
+      install: { stage: 'install', ms: 600_000 },
+      build: { stage: 'build', ms: 3_600_000 },
+      scan: { stage: 'scan', ms: 1_200_000 },
+      push: { stage: 'push', ms: 600_000 },
+    });
+    const { timeouts } = configFor({ timeouts: 'BUILD=2h\npush=90s' });
+    expect(timeouts.build.ms).toBe(7_200_000);
+    expect(timeouts.push.ms).toBe(90_000);
+    expect(timeouts.scan.ms).toBe(1_200_000);
+  });
+
+  it('refuses every bad pair at once, with the other inputs, before anything runs', () => {
+    const problems = problemsFor({
+      timeouts: 'build=1 hour, deploy=5m, scan=0s, push=10m, push=20m, install=200h, scan',
+      push: 'maybe',
+    });
+    expect(problems).toEqual([
+      expect.stringContaining('`push` "maybe"'),
+      '`timeouts` "build=1 hour" has no duration: use whole seconds, minutes or hours, e.g. 90s, 20m, 2h',
+      '`timeouts` "deploy=5m" names no stage: use install, build, scan, push',
+      '`timeouts` "scan=0s" is out of range: give more than 0 and at most 120h (5 days)',
+      '`timeouts` "push=20m" names push a second time',
+      '`timeouts` "install=200h" is out of range: give more than 0 and at most 120h (5 days)',
+      '`timeouts` "scan=" names scan a second time',
+      '`timeouts` "scan=" has no duration: use whole seconds, minutes or hours, e.g. 90s, 20m, 2h',
+    ]);
   });
 });

@@ -81,6 +81,17 @@ describe('terminalReporter', () => {
     expect(verbose.shown()).toBe('debug: checking cache\n');
   });
 
+  it('places an annotated error on its file and line, as a compiler would', () => {
+    const { reporter, shown } = setup();
+    reporter.error('curl 8.0 → 8.1: HIGH is in fail-on.', {
+      file: 'Dockerfile',
+      startLine: 12,
+      title: 'HIGH CVE-1',
+    });
+    reporter.error('no line known', { title: 'HIGH CVE-2' });
+    expect(shown()).toBe('Error: Dockerfile:12: curl 8.0 → 8.1: HIGH is in fail-on.\nError: no line known\n');
+  });
+
   it('prints tool output as the plain text it is, and hides secrets everywhere', () => {
     const { reporter, shown } = setup();
     reporter.setSecret('hunter2');

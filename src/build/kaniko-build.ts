@@ -15,6 +15,7 @@ import { recordForCleanup, removePath } from '../cleanup.js';
 import { openUntrustedRegularFile, readUntrustedText } from '../untrusted-file.js';
 import { readImageTarball } from './tarball.js';
 import { reporter } from '../reporter.js';
+import type { TimeLimit } from '../timeout-settings.js';
 
 /** Where things live inside the sandbox. */
 export const SANDBOX_CONTEXT = '/workspace';
@@ -146,6 +147,8 @@ export interface BuildEnvironment {
   /** `/etc` files copied in; tests point this elsewhere. */
   readonly hostEtc?: string;
   readonly strategy?: 'auto' | RootStrategy;
+  /** The build stage's limit on the whole build (see SandboxSpec.timeLimit). */
+  readonly timeLimit?: TimeLimit;
 }
 
 export interface BuildResult {
@@ -192,6 +195,7 @@ export async function buildImage(request: BuildRequest, environment: BuildEnviro
     files: await sandboxFiles(request, environment),
     title: `Build ${environment.image}:${environment.firstTag} with kaniko`,
     strategy: environment.strategy ?? 'auto',
+    ...(environment.timeLimit && { timeLimit: environment.timeLimit }),
     network: request.network,
     // The layer cache listens on the runner's loopback: kaniko must reach it from its own network.
     loopbackPorts: [

@@ -5,7 +5,8 @@ import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from '
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { recordForCleanup, removePath } from '../cleanup.js';
-import { lastLines, run } from '../exec.js';
+import { ToolTimeoutError, lastLines, run } from '../exec.js';
+import type { TimeLimit } from '../timeout-settings.js';
 import type { SandboxMount } from './runtime-spec.js';
 import { runtimeSpec } from './runtime-spec.js';
 import { sandboxSeccompProfile } from './seccomp.js';
@@ -56,6 +57,8 @@ export interface SandboxSpec {
   readonly loopbackPorts?: readonly number[];
   /** How many lines of output `tail` keeps. */
   readonly tailLines?: number;
+  /** Past this limit the lifeline closes, which stops the sandbox and everything in it. */
+  readonly timeLimit?: TimeLimit;
 }
 
 export interface SandboxResult {
@@ -385,6 +388,11 @@ function attemptOutcome(
 ): SandboxResult | 'overlay-unavailable' {
   if (existsSync(join(layout.control, OVERLAY_UNAVAILABLE_MARKER))) return 'overlay-unavailable';
   const runtimeError = runcError(join(layout.control, RUNC_LOG));
+  if (launched.timedOut && spec.timeLimit)
+    throw new ToolTimeoutError(
+      `${basename(spec.argv[0] ?? 'the program')} in the build sandbox`,
+      spec.timeLimit,
+    );
   if (launched.cancelled)
     throw new Error(
       `the build was cancelled (${launched.cancelled}): the sandbox and every process in it were stopped`,
@@ -414,6 +422,8 @@ function runcError(logPath: string): string | undefined {
 interface Launched extends SandboxResult {
   /** The signal that cancelled the step while the sandbox ran, if one did. */
   readonly cancelled?: NodeJS.Signals;
+  /** The sandbox ran past its time limit and was stopped. */
+  readonly timedOut?: boolean;
 }
 
 interface LaunchContext {
@@ -436,7 +446,7 @@ async function launch(
   const child = spawn(command, args, { env: { PATH: HOST_PATH }, stdio: ['pipe', 'pipe', 'pipe'] });
   const chunks: Buffer[] = [];
   // The build's output reaches the log as text only: a RUN line cannot issue workflow commands.
-  const { exitCode, cancelled } = await relayOutput((listeners) => {
+  const { exitCode, cancelled, timedOut } = await relayOutput((listeners) => {
     listeners.stdout(Buffer.from(context.display));
     child.stdout.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
@@ -450,18 +460,19 @@ async function launch(
   });
   const output = Buffer.concat(chunks).toString();
   const tail = lastLines(output.trimEnd(), spec.tailLines ?? 30);
-  return { exitCode, output, tail, ...(cancelled ? { cancelled } : {}) };
+  return { exitCode, output, tail, ...(cancelled ? { cancelled } : {}), ...(timedOut ? { timedOut } : {}) };
 }
 
 /**
  * Gives the started launcher its network, says go, and waits for it. A SIGINT or SIGTERM (the
- * runner cancelling the job) closes the lifeline, which stops the whole sandbox.
+ * runner cancelling the job) closes the lifeline, which stops the whole sandbox; so does the
+ * end of the time limit.
  */
 async function supervise(
   child: ChildProcessWithoutNullStreams,
   spec: SandboxSpec,
   context: LaunchContext,
-): Promise<{ exitCode: number; cancelled?: NodeJS.Signals }> {
+): Promise<Pick<Launched, 'exitCode' | 'cancelled' | 'timedOut'>> {
   const exited = new Promise<number>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)));
@@ -473,6 +484,13 @@ async function supervise(
   };
   process.on('SIGINT', cancel);
   process.on('SIGTERM', cancel);
+  let timedOut = false;
+  const timer = spec.timeLimit
+    ? setTimeout(() => {
+        timedOut = true;
+        child.stdin.destroy();
+      }, spec.timeLimit.ms)
+    : undefined;
   let network: SandboxNetwork | undefined;
   let recorded: RecordedSandbox | undefined;
   try {
@@ -487,15 +505,16 @@ async function supervise(
           privilege: context.prefix,
           path: HOST_PATH,
         });
-      if (!cancelled) child.stdin.write('go\n');
+      if (!cancelled && !timedOut) child.stdin.write('go\n');
     }
     const exitCode = await exited;
-    return { exitCode, ...(cancelled ? { cancelled } : {}) };
+    return { exitCode, ...(cancelled ? { cancelled } : {}), ...(timedOut ? { timedOut } : {}) };
   } catch (error) {
     child.stdin.destroy();
     await exited.catch(() => undefined);
     throw error;
   } finally {
+    clearTimeout(timer);
     child.stdin.destroy();
     process.off('SIGINT', cancel);
     process.off('SIGTERM', cancel);

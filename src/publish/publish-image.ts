@@ -6,6 +6,7 @@ import { ToolError, lastLines } from '../exec.js';
 import { digestReference, isDigest, registryOf, taggedReference } from '../reference.js';
 import type { Registries } from '../registries.js';
 import type { RetryOptions } from '../retry.js';
+import type { TimeLimit } from '../timeout-settings.js';
 import { withRetry } from '../retry.js';
 import type { Crane } from '../tools/crane-command.js';
 import { craneCommand, printedDigest, pushedDigest } from '../tools/crane-command.js';
@@ -25,6 +26,8 @@ export interface LoginOptions {
   readonly registries: Registries;
   /** A directory inside the caller's private temporary directory; created with mode 0700. */
   readonly dockerConfigDir: string;
+  /** The push stage's limit on each crane process (see exec.run). */
+  readonly timeLimit?: TimeLimit;
 }
 
 export interface LoginResult {
@@ -56,6 +59,7 @@ export async function login(options: LoginOptions): Promise<LoginResult | undefi
     registry,
     registries: options.registries,
     dockerConfigDir,
+    ...(options.timeLimit && { timeLimit: options.timeLimit }),
   }).login(credential);
   const configFile = join(dockerConfigDir, 'config.json');
   await chmod(configFile, 0o600);
@@ -82,6 +86,8 @@ export interface PublishOptions {
   /** From `login`; without it crane uses the runner's own Docker configuration. */
   readonly dockerConfigDir?: string;
   readonly retry?: Partial<PublishRetry>;
+  /** The push stage's limit on each crane process (see exec.run). */
+  readonly timeLimit?: TimeLimit;
 }
 
 export interface PublishResult {
@@ -127,6 +133,7 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
     registry,
     registries: options.registries,
     ...(options.dockerConfigDir !== undefined && { dockerConfigDir: options.dockerConfigDir }),
+    ...(options.timeLimit && { timeLimit: options.timeLimit }),
   });
 
   const crane = (args: readonly string[]): Promise<RunResult> =>

@@ -108,8 +108,13 @@ function fromLine(from: Instruction): LayerSource {
 
 /** The Dockerfile line for a finding: its layer's instruction, else the built stage's FROM. */
 export function sourceOf(attribution: LayerAttribution, finding: Finding): LayerSource {
+  return knownSourceOf(attribution, finding) ?? attribution.fallback;
+}
+
+/** The Dockerfile line of the finding's layer; undefined when its layer is not attributed. */
+export function knownSourceOf(attribution: LayerAttribution, finding: Finding): LayerSource | undefined {
   const diffId = finding.layerDiffId || attribution.diffIdByDigest.get(finding.layerDigest ?? '') || '';
-  return attribution.byDiffId.get(diffId) ?? attribution.fallback;
+  return attribution.byDiffId.get(diffId);
 }
 
 function pickStage(stages: readonly Stage[], target: string): Stage | undefined {

@@ -12,6 +12,7 @@ import { reporter } from '../reporter.js';
 import { TRIVY_QUIET_FLAGS, trivyCommand } from '../tools/trivy-command.js';
 import type { Scanner } from '../vocabulary.js';
 import { dockerfileSuggestsJava, imageHoldsJavaArchive } from './java-archives.js';
+import type { TimeLimit } from '../timeout-settings.js';
 
 /** Stores a database between runs; `@actions/cache` on a runner, a fake in tests. */
 export interface DbCacheStore {
@@ -123,6 +124,8 @@ export interface TrivyDbOptions {
   readonly registries?: Registries;
   /** A private DOCKER_CONFIG holding the credentials of the repositories' registries. */
   readonly dockerConfigDir?: string;
+  /** The scan stage's limit on each Trivy process (see exec.run). */
+  readonly timeLimit?: TimeLimit;
   readonly timeout?: string;
   /** Today's date picks the cache key, so a runner refreshes a database at most once a day. */
   readonly now?: Date;
@@ -196,7 +199,10 @@ async function restore(
 
 /** Tries each repository in turn; the one the database came from. */
 async function download(kind: DatabaseKind, options: TrivyDbOptions, folder: string): Promise<string> {
-  const trivy = trivyCommand(options.trivyPath, options.dockerConfigDir);
+  const trivy = trivyCommand(options.trivyPath, {
+    ...(options.dockerConfigDir !== undefined && { dockerConfigDir: options.dockerConfigDir }),
+    ...(options.timeLimit !== undefined && { timeLimit: options.timeLimit }),
+  });
   const registries = options.registries ?? new Registries();
   const failures: string[] = [];
   for (const repository of options.repositories) {

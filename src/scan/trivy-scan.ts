@@ -1,5 +1,6 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { TimeLimit } from '../timeout-settings.js';
 import type { SbomFormat, Scanner } from '../vocabulary.js';
 import { TRIVY_QUIET_FLAGS, trivyCommand } from '../tools/trivy-command.js';
 import type { TrivyReport } from './trivy-report.js';
@@ -8,6 +9,8 @@ import { TRIVY_SKIP_UPDATE_FLAGS } from './trivy-databases.js';
 
 interface TrivyProcessOptions {
   readonly trivyPath: string;
+  /** The stage's limit on each Trivy process (see exec.run). */
+  readonly timeLimit?: TimeLimit;
 }
 
 export interface ScanOptions extends TrivyProcessOptions {
@@ -61,7 +64,9 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
       (path) => path && rm(path, { force: true }),
     ),
   );
-  const trivy = trivyCommand(options.trivyPath);
+  const trivy = trivyCommand(options.trivyPath, {
+    ...(options.timeLimit && { timeLimit: options.timeLimit }),
+  });
   await trivy.mustRun(
     [
       'image',

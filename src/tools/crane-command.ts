@@ -3,6 +3,7 @@ import type { RunOptions, RunResult } from '../exec.js';
 import { assertSuccess, childEnv, run } from '../exec.js';
 import { isDigest } from '../reference.js';
 import type { Registries, RegistryCredential } from '../registries.js';
+import type { TimeLimit } from '../timeout-settings.js';
 
 export interface CraneCommandOptions {
   /** Path of the crane binary. */
@@ -14,6 +15,8 @@ export interface CraneCommandOptions {
   readonly dockerConfigDir?: string;
   /** Appended to every failure message: what the user can check. */
   readonly failureHint?: string;
+  /** The stage's limit on each crane (and tar) process (see exec.run). */
+  readonly timeLimit?: TimeLimit;
 }
 
 /** crane, one typed method per command the action uses; failures throw a ToolError. */
@@ -37,6 +40,7 @@ export function craneCommand(options: CraneCommandOptions): Crane {
     insecure: options.registries.isInsecure(options.registry),
     ...(options.dockerConfigDir !== undefined && { dockerConfigDir: options.dockerConfigDir }),
     ...(options.failureHint !== undefined && { failureHint: options.failureHint }),
+    ...(options.timeLimit !== undefined && { timeLimit: options.timeLimit }),
   });
 }
 
@@ -46,6 +50,7 @@ interface CraneOptions {
   readonly insecure: boolean;
   readonly dockerConfigDir?: string;
   readonly failureHint?: string;
+  readonly timeLimit?: TimeLimit;
 }
 
 /** crane's whole environment: the runner's basics (see childEnv) and DOCKER_CONFIG when given. */
@@ -68,6 +73,7 @@ function craneWith(options: CraneOptions): Crane {
     const result = await run(options.path, argv, {
       env,
       silent: true,
+      ...(options.timeLimit !== undefined && { timeLimit: options.timeLimit }),
       ...(input !== undefined && { input }),
       ...(stdout !== undefined && { stdout }),
     });
@@ -92,7 +98,7 @@ function craneWith(options: CraneOptions): Crane {
     },
     config: async (reference) => (await runCrane(['config', reference])).stdout,
     exportTo: (reference, platform, folder) =>
-      exportInto(folder, reference, (stdout) =>
+      exportInto(folder, reference, options.timeLimit, (stdout) =>
         runCrane(['export', '--platform', platform, reference, '-'], {
           stdout,
           what: `crane export --platform ${platform} ${reference}`,
@@ -113,6 +119,7 @@ interface CraneRun extends Pick<RunOptions, 'input' | 'stdout'> {
 async function exportInto(
   folder: string,
   reference: string,
+  timeLimit: TimeLimit | undefined,
   exportTo: (stdout: PassThrough) => Promise<unknown>,
 ): Promise<void> {
   const stream = new PassThrough();
@@ -122,6 +129,7 @@ async function exportInto(
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     input: stream,
     silent: true,
+    ...(timeLimit !== undefined && { timeLimit }),
   }).finally(() => stream.resume());
   // Settled both, so crane's own failure is the one reported: tar then fails only for lack of input.
   const [exported, extracted] = await Promise.allSettled([exportTo(stream), extracting]);

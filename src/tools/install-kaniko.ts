@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { dirname, join } from 'node:path';
 import { isDigest, parseReference } from '../reference.js';
 import type { Registries } from '../registries.js';
+import type { TimeLimit } from '../timeout-settings.js';
 import { craneCommand } from './crane-command.js';
 import { toolCacheRoot } from './install-release-tool.js';
 import type { Arch } from './releases.js';
@@ -18,6 +19,8 @@ export interface KanikoInstallOptions {
    * credentials (crane sees only the runner's `$HOME/.docker`).
    */
   readonly registries: Registries;
+  /** The stage's limit on each tool process (see exec.run). */
+  readonly timeLimit?: TimeLimit;
 }
 
 export interface InstalledKaniko {
@@ -60,6 +63,7 @@ export async function installKaniko(options: KanikoInstallOptions): Promise<Inst
     registry: reference.registry,
     registries: options.registries,
     failureHint: 'Check `kaniko-image` and `insecure-registries` for a plain-HTTP registry.',
+    ...(options.timeLimit && { timeLimit: options.timeLimit }),
   });
   const topDigest = reference.digest ?? (await crane.digest(options.image));
   const pinned = `${reference.name}@${topDigest}`;

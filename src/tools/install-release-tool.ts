@@ -13,6 +13,7 @@ import {
   releaseUrl,
 } from './download.js';
 import type { Arch, PinnedRelease } from './releases.js';
+import type { TimeLimit } from '../timeout-settings.js';
 
 /** Where a single-binary tool lives in GitHub releases and how its archive is named. */
 export interface ReleaseToolSpec {
@@ -33,6 +34,8 @@ export interface ReleaseToolOptions {
   /** The default version with its pinned SHA-256: that version skips the checksums file. */
   readonly pinned: PinnedRelease;
   readonly download?: DownloadPolicy;
+  /** The stage's limit on each tool process (see exec.run). */
+  readonly timeLimit?: TimeLimit;
 }
 
 export interface InstalledTool {
@@ -80,7 +83,7 @@ export async function installReleaseTool(
     await mkdir(binaryFolder);
     const tarArgv = ['-xzf', archive, '-C', binaryFolder, '--no-same-owner', '--', spec.name];
     assertSuccess(
-      await run('tar', tarArgv, { silent: true }),
+      await run('tar', tarArgv, { silent: true, ...(options.timeLimit && { timeLimit: options.timeLimit }) }),
       `extracting ${spec.name} from ${asset}`,
       `The archive passed its checksum but has no "${spec.name}" at its top level.`,
       { tool: 'tar', argv: tarArgv },

@@ -1,4 +1,5 @@
 import type { Registries } from '../registries.js';
+import type { TimeLimit } from '../timeout-settings.js';
 import { installCrane } from './install-crane.js';
 import type { DownloadPolicy } from './download.js';
 import type { InstalledKaniko } from './install-kaniko.js';
@@ -25,6 +26,8 @@ export interface InstallOptions {
   /** The runner's `process.arch`; only x64 and arm64 are supported. */
   readonly arch: NodeJS.Architecture;
   readonly download?: DownloadPolicy;
+  /** The stage's limit on each tool process (see exec.run). */
+  readonly timeLimit?: TimeLimit;
   /** The pinned default versions; tests replace them because real pinned archives cannot be served. */
   readonly pins?: { readonly trivy: PinnedRelease; readonly crane: PinnedRelease };
 }
@@ -47,6 +50,7 @@ export async function installTools(options: InstallOptions): Promise<InstalledTo
     arch,
     toolMirror: options.toolMirror,
     ...(options.download && { download: options.download }),
+    ...(options.timeLimit && { timeLimit: options.timeLimit }),
   };
 
   const trivy = logged(
@@ -64,6 +68,7 @@ export async function installTools(options: InstallOptions): Promise<InstalledTo
         arch,
         crane: async () => (await crane).path,
         registries: options.registries,
+        ...(options.timeLimit && { timeLimit: options.timeLimit }),
       }),
     (root) => {
       const digests = [

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunResult } from '../exec.js';
 import { assertSuccess, childEnv, run } from '../exec.js';
+import type { TimeLimit } from '../timeout-settings.js';
 
 /** Flags every Trivy command that could reach the network takes: no update check, no telemetry. */
 export const TRIVY_QUIET_FLAGS = ['--skip-version-check', '--disable-telemetry', '--no-progress'] as const;
@@ -21,7 +22,15 @@ export interface Trivy {
  * `dockerConfigDir` becomes DOCKER_CONFIG: go-containerregistry's default keychain, which Trivy
  * v0.74.0 uses for its DB downloads (pkg/remote/remote.go authOptions), reads credentials there.
  */
-export function trivyCommand(path: string, dockerConfigDir?: string): Trivy {
+export interface TrivyCommandOptions {
+  /** A private DOCKER_CONFIG holding the DB mirrors' credentials, each for its own host. */
+  readonly dockerConfigDir?: string;
+  /** The stage's limit on each Trivy process (see exec.run). */
+  readonly timeLimit?: TimeLimit;
+}
+
+export function trivyCommand(path: string, options: TrivyCommandOptions = {}): Trivy {
+  const { dockerConfigDir, timeLimit } = options;
   const extra: Record<string, string> =
     dockerConfigDir === undefined ? {} : { DOCKER_CONFIG: dockerConfigDir };
   const runTrivy = async (args: readonly string[]): Promise<RunResult> => {
@@ -29,7 +38,11 @@ export function trivyCommand(path: string, dockerConfigDir?: string): Trivy {
     try {
       // childEnv keeps GITHUB_TOKEN (Trivy would send it to ghcr.io), INPUT_*, ACTIONS_* and
       // TRIVY_* (each sets a flag, so a workflow variable could quietly change the policy) out.
-      return await run(path, args, { cwd: directory, env: childEnv({ HOME: directory, ...extra }) });
+      return await run(path, args, {
+        cwd: directory,
+        env: childEnv({ HOME: directory, ...extra }),
+        ...(timeLimit !== undefined && { timeLimit }),
+      });
     } finally {
       await rm(directory, { recursive: true, force: true });
     }

@@ -262,6 +262,25 @@ describe('buildImage (real sandbox, stand-in executor)', () => {
     expect(mountsUnder(scratch)).toEqual([]);
   });
 
+  it('stops a build past the build stage’s limit with every process in it, naming stage, tool and limit', async () => {
+    const context = makeContext('FROM scratch\nCOPY . /\nRUN sleep 3005\n');
+    const stopped = build(options(context, { timeLimit: { stage: 'build', ms: 1_000 } }));
+    await expect(stopped).rejects.toThrow(
+      /^executor in the build sandbox timed out after 1 s in the build stage and was stopped with every process it started; raise `timeouts: build=…`/,
+    );
+    const survivors = readdirSync('/proc')
+      .filter((entry) => /^\d+$/.test(entry))
+      .filter((entry) => {
+        try {
+          return readFileSync(`/proc/${entry}/cmdline`, 'utf8').startsWith('sleep\u00003005');
+        } catch {
+          return false;
+        }
+      });
+    expect(survivors).toEqual([]);
+    expect(mountsUnder(scratch)).toEqual([]);
+  });
+
   it('keeps the checkout token out of the build: sanitized git configs over the real ones, runner files unchanged', async () => {
     const token = 'ghs_checkouttoken123';
     const header = `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`;

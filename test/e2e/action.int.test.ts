@@ -2,7 +2,7 @@
 // dist/post.js run as the runner runs them, with stand-ins for the three tools and everything
 // around them real.
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -92,6 +92,30 @@ describe('the action end to end', () => {
     const upload = harness.api.uploads.at(-1)!;
     expect(upload.body.commit_sha).toBe(SHA);
     expect(upload.authorization).toContain(TOKEN);
+  });
+
+  it('a blocking finding is named in the log and annotated on the Dockerfile line of its layer', async () => {
+    // The stand-in reads the report from this path; its findings name the layer the build makes.
+    const reportPath = join(mkdtempSync(join(tmpdir(), 'bsp-e2e-report-')), 'report.json');
+    const fixture = readFileSync(resolve('test/fixtures/trivy/debian-buster.json'), 'utf8');
+    writeFileSync(reportPath, readFileSync(resolve('test/fixtures/trivy/alpine-310.json')));
+    const scenario = { report: reportPath, inputs: { image: `${harness.proxy.host}/octo-org/annotated` } };
+    const first = await harness.runAction(scenario);
+    const { config } = await readImageTarball(first.outputs.tarball!);
+    const layer = config.rootfs!.diff_ids!.at(-1)!;
+    writeFileSync(reportPath, fixture.replace(/"DiffID": "sha256:[0-9a-f]{64}"/g, `"DiffID": "${layer}"`));
+
+    const result = await harness.runAction(scenario);
+    const rebuilt = await readImageTarball(result.outputs.tarball!);
+    expect(rebuilt.config.rootfs!.diff_ids!.at(-1), 'the same context builds the same layer').toBe(layer);
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toMatch(
+      /^Blocking: CRITICAL CVE-2019-18224: libidn2-0 2\.0\.5-1 → 2\.0\.5-1\+deb10u1; layer of Dockerfile:2 \(COPY \. \/\)$/m,
+    );
+    expect(result.stdout).toMatch(
+      /^::error title=CRITICAL CVE-2019-18224 blocks the push,file=Dockerfile,line=2::libidn2-0 2\.0\.5-1 → 2\.0\.5-1\+deb10u1: CRITICAL is in fail-on\.$/m,
+    );
+    expect((await harness.registryTags('octo-org/annotated')).sort()).toEqual(['main', 'sha-c0ffee0']);
   });
 
   it('a secret blocks the push', async () => {

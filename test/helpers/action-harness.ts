@@ -6,7 +6,16 @@
 // that demands credentials and can inject faults) and SARIF to a loopback server that answers
 // like GitHub. The tools are the stand-ins in test/standins/. Used by test/e2e and the bench.
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -29,6 +38,7 @@ const CRANE_VERSION = '0.22.5';
 export const SHA = 'c0ffee0123456789abcdef0123456789abcdef01';
 export const PASSWORD = 'ghp_e2eRegistryPassword0123456789';
 export const TOKEN = 'ghs_e2eGithubToken0123456789abcdef';
+const CONTEXT_TIME = new Date('2026-01-01T00:00:00Z');
 /** Where the executor stand-in's wrapper notes its run time, inside the build's output folder. */
 export const EXECUTOR_TIME_FILE = 'standin-executor-centiseconds';
 
@@ -151,6 +161,9 @@ export async function startActionHarness(options: { timeLog?: string } = {}): Pr
     writeFileSync(join(workspace, 'Dockerfile'), scenario.dockerfile ?? 'FROM scratch\nCOPY . /\n');
     writeFileSync(join(workspace, 'hello.txt'), 'hello\n');
     writeFileSync(join(workspace, 'trivy-standin-report'), `${scenario.report}\n`);
+    // One time for the context's files, so that the same scenario builds the same layer twice.
+    for (const path of ['Dockerfile', 'hello.txt', 'trivy-standin-report', '.'])
+      utimesSync(join(workspace, path), CONTEXT_TIME, CONTEXT_TIME);
     const event = scenario.event ?? { name: 'push', ref: 'refs/heads/main' };
     writeFileSync(join(files, 'event.json'), JSON.stringify(event.payload ?? {}));
     for (const name of ['output', 'state', 'summary']) writeFileSync(join(files, name), '');
