@@ -19670,12 +19670,42 @@ import { rm as rm2 } from "node:fs/promises";
 // src/exec.ts
 import { execFileSync, spawn } from "node:child_process";
 import { constants as constants3 } from "node:os";
+import { basename } from "node:path";
 import { Readable } from "node:stream";
+
+// src/timeout-settings.ts
+var UNIT_MS = { s: 1e3, m: 6e4, h: 36e5 };
+var MAX_MS = 5 * 24 * UNIT_MS.h;
+function formatDuration(ms) {
+  if (ms % UNIT_MS.h === 0) return `${ms / UNIT_MS.h} h`;
+  if (ms % UNIT_MS.m === 0) return `${ms / UNIT_MS.m} min`;
+  if (ms % UNIT_MS.s === 0) return `${ms / UNIT_MS.s} s`;
+  return `${ms} ms`;
+}
 
 // src/tool-error.ts
 function lastLines(text, count) {
   return text.split("\n").slice(-count).join("\n");
 }
+var RAISE_WHEN = {
+  install: "if the tool mirror or the registry of `kaniko-image` is slow",
+  build: "if the build needs longer (a build that waits for input, e.g. reads a FIFO in the context, never ends)",
+  scan: "if the vulnerability DB download or the scan is slow",
+  push: "if the registry is slow"
+};
+var ToolTimeoutError = class extends Error {
+  constructor(tool, limit) {
+    const { stage, ms } = limit;
+    super(
+      `${tool} timed out after ${formatDuration(ms)} in the ${stage} stage and was stopped with every process it started; raise \`timeouts: ${stage}=\u2026\` ${RAISE_WHEN[stage]}.`
+    );
+    this.tool = tool;
+    this.limit = limit;
+    this.name = "ToolTimeoutError";
+  }
+  tool;
+  limit;
+};
 
 // src/log-fence.ts
 import { randomBytes } from "node:crypto";
@@ -19722,7 +19752,7 @@ var FencedLog = class {
 var runnerReporter = {
   info: (message) => info(message),
   warning: (message) => warning(message),
-  error: (message) => error(message),
+  error: (message, annotation) => error(message, { ...annotation }),
   debug: (message) => debug(message),
   startGroup: (title) => startGroup(title),
   endGroup: () => endGroup(),
@@ -19788,8 +19818,10 @@ function runChild(command, args, options, relay) {
   const child = spawn(command, [...args], {
     env: { ...options.env ?? childEnv() },
     cwd: options.cwd,
-    stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"]
+    stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"],
+    detached: options.timeLimit !== void 0
   });
+  const group = options.timeLimit ? new LimitedGroup(child, toolName(command, args), options.timeLimit) : void 0;
   const [childOut, childErr] = [child.stdout, child.stderr];
   feedInput(child.stdin, options.input);
   const stdout = collect(childOut, options.stdout ? void 0 : relay?.stdout, options.stdout);
@@ -19798,6 +19830,8 @@ function runChild(command, args, options, relay) {
     let grace;
     const finish = (code, signal) => {
       clearTimeout(grace);
+      const stopped = group?.end();
+      if (stopped) return reject(stopped);
       resolve({
         exitCode: code ?? 128 + (signal ? constants3.signals[signal] ?? 0 : 0),
         stdout: stdout(),
@@ -19805,10 +19839,10 @@ function runChild(command, args, options, relay) {
         ...signal && { signal }
       });
     };
-    child.once(
-      "error",
-      (error2) => reject(new Error(`could not start ${command}: ${error2.message}`, { cause: error2 }))
-    );
+    child.once("error", (error2) => {
+      group?.end();
+      reject(new Error(`could not start ${command}: ${error2.message}`, { cause: error2 }));
+    });
     child.once("exit", (code, signal) => {
       grace = setTimeout(() => {
         childOut.destroy();
@@ -19819,6 +19853,50 @@ function runChild(command, args, options, relay) {
     child.once("close", finish);
   });
 }
+function toolName(command, args) {
+  const [first] = args;
+  return first && !first.startsWith("-") ? `${basename(command)} ${first}` : basename(command);
+}
+var liveGroups = /* @__PURE__ */ new Map();
+function cancelAllGroups(signal) {
+  for (const kill of [...liveGroups.values()]) kill(signal);
+}
+var LimitedGroup = class {
+  constructor(child, tool, limit) {
+    this.child = child;
+    this.timer = setTimeout(() => this.kill(new ToolTimeoutError(tool, limit)), limit.ms);
+    if (child.pid === void 0) return;
+    if (liveGroups.size === 0) {
+      process.on("SIGINT", cancelAllGroups);
+      process.on("SIGTERM", cancelAllGroups);
+    }
+    liveGroups.set(
+      child.pid,
+      (signal) => this.kill(
+        new Error(`${tool} was stopped with every process it started: the step was cancelled (${signal}).`)
+      )
+    );
+  }
+  child;
+  timer;
+  stopped;
+  /** The child is done: no more killing. Returns why it was stopped, if it was. */
+  end() {
+    clearTimeout(this.timer);
+    if (this.child.pid !== void 0 && liveGroups.delete(this.child.pid) && liveGroups.size === 0) {
+      process.off("SIGINT", cancelAllGroups);
+      process.off("SIGTERM", cancelAllGroups);
+    }
+    return this.stopped;
+  }
+  kill(reason) {
+    this.stopped ??= reason;
+    try {
+      process.kill(-this.child.pid, "SIGKILL");
+    } catch {
+    }
+  }
+};
 function feedInput(stdin, input) {
   if (!stdin || input === void 0) return;
   stdin.on("error", () => void 0);
