@@ -109,7 +109,8 @@ export class PublishError extends Error {
  * Uploads the scanned tarball once, by digest (`crane push <tarball> image@<expectedDigest>`): the
  * registry refuses a manifest whose content does not match the digest in its URL, so nothing is
  * stored under a name unless it is exactly what was scanned, and no tag exists yet. Only then
- * does each tag point at that digest (`crane tag`), and each is read back from the registry.
+ * does each tag point at that digest (`crane tag`, a few at once), and each is read back from the
+ * registry.
  * Transient registry errors are retried with backoff.
  */
 export async function publishImage(options: PublishOptions): Promise<PublishResult> {
@@ -129,26 +130,21 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
     ...(options.dockerConfigDir !== undefined && { dockerConfigDir: options.dockerConfigDir }),
   });
 
-  const crane = (args: readonly string[]): Promise<RunResult> =>
-    runWithRetry(runner, retry, registry, args).catch((error: unknown) => {
-      throw partialFailure(error, pushed, references);
-    });
+  const crane = (args: readonly string[]): Promise<RunResult> => runWithRetry(runner, retry, registry, args);
   const verify = async (reference: string): Promise<void> => {
     const result = await crane(['digest', reference]);
     const digest = printedDigest(result.stdout);
     if (digest === expectedDigest) return;
-    throw partialFailure(
-      new Error(
-        `Digest mismatch for ${reference}: the registry reports ${digest ?? `"${result.stdout.trim()}"`} but the scanned image is ${expectedDigest}. ` +
-          'What the registry serves is not what was scanned; do not use this reference.',
-      ),
-      pushed,
-      references,
+    throw new Error(
+      `Digest mismatch for ${reference}: the registry reports ${digest ?? `"${result.stdout.trim()}"`} but the scanned image is ${expectedDigest}. ` +
+        'What the registry serves is not what was scanned; do not use this reference.',
     );
   };
 
   reporter().info(`Pushing ${options.tarball} to ${pinned}`);
-  const push = await crane(['push', options.tarball, pinned]);
+  const push = await crane(['push', options.tarball, pinned]).catch((error: unknown) => {
+    throw partialFailure(error, pushed, references);
+  });
   const uploaded = pushedDigest(push.stdout);
   if (uploaded !== expectedDigest)
     throw partialFailure(
@@ -159,14 +155,44 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
       pushed,
       references,
     );
-  for (const [index, tag] of tags.entries()) {
+  await setTags(tags, async (tag, index) => {
     const reference = references[index]!;
     await crane(['tag', pinned, tag]);
     pushed.push(reference);
     await verify(reference);
-  }
+  }).catch((error: unknown) => {
+    // In the order of `tags`, whichever tag finished first.
+    const existing = references.filter((reference) => pushed.includes(reference));
+    throw partialFailure(error, existing, references);
+  });
   reporter().info(`Published ${pinned} as ${tags.join(', ')}`);
   return { digest: expectedDigest, image: pinned, references };
+}
+
+/** How many tags are set and read back at once: a few requests in flight, not one per tag. */
+const TAG_CONCURRENCY = 4;
+
+/**
+ * Runs `setTag` for every tag, at most TAG_CONCURRENCY at a time. After the first failure no
+ * further tag is started, but those under way are awaited, so that what exists is known; then
+ * the first failure is thrown.
+ */
+async function setTags(
+  tags: readonly string[],
+  setTag: (tag: string, index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (next < tags.length && !failure) {
+      const index = next++;
+      await setTag(tags[index]!, index).catch((error: unknown) => {
+        failure ??= { error };
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(TAG_CONCURRENCY, tags.length) }, worker));
+  if (failure) throw failure.error;
 }
 
 /** One crane command with publishing's retries; the final error carries crane's output and a hint. */
