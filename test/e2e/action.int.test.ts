@@ -58,6 +58,8 @@ describe('the action end to end', () => {
     ).toBe(true);
     expect(result.summary).toContain('pass');
     expect(result.summary).toContain(digest);
+    // The sandbox is removed in the background, but before main ends: nothing is left for post.
+    expect(result.privateAfterMain.filter((name) => name.startsWith('sandbox-'))).toEqual([]);
     expect(result.postExitCode).toBe(0);
   });
 
@@ -78,6 +80,22 @@ describe('the action end to end', () => {
     const upload = harness.api.uploads.at(-1)!;
     expect(upload.body.commit_sha).toBe(SHA);
     expect(upload.authorization).toContain(TOKEN);
+  });
+
+  it('a push that fails still uploads its SARIF, which was sent alongside the push', async () => {
+    const uploadsBefore = harness.api.uploads.length;
+    const result = await harness.runAction({
+      report: 'alpine-310.json',
+      inputs: { image: `${harness.proxy.host}/octo-org/refused` },
+      registryFaults: [
+        { method: 'PUT', path: /\/manifests\//, times: Infinity, fault: { kind: 'status', status: 403 } },
+      ],
+    });
+    expect(result.exitCode).toBe(1);
+    expect(result.outputs).toMatchObject({ policy: 'pass', pushed: 'false' });
+    expect(await harness.registryTags('octo-org/refused')).toEqual([]);
+    expect(harness.api.uploads.length).toBe(uploadsBefore + 1);
+    expect(harness.api.uploads.at(-1)!.body.commit_sha).toBe(SHA);
   });
 
   it('a secret blocks the push', async () => {
