@@ -109,8 +109,8 @@ export class PublishError extends Error {
  * Uploads the scanned tarball once, by digest (`crane push <tarball> image@<expectedDigest>`): the
  * registry refuses a manifest whose content does not match the digest in its URL, so nothing is
  * stored under a name unless it is exactly what was scanned, and no tag exists yet. Only then
- * does each tag point at that digest (`crane tag`, a few at once), and each is read back from the
- * registry.
+ * does each tag point at that digest (`crane tag`), and then all are read back from the registry,
+ * a few at once.
  * Transient registry errors are retried with backoff.
  */
 export async function publishImage(options: PublishOptions): Promise<PublishResult> {
@@ -155,43 +155,44 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
       pushed,
       references,
     );
-  await setTags(tags, async (tag, index) => {
-    const reference = references[index]!;
-    await crane(['tag', pinned, tag]);
-    pushed.push(reference);
-    await verify(reference);
-  }).catch((error: unknown) => {
-    // In the order of `tags`, whichever tag finished first.
-    const existing = references.filter((reference) => pushed.includes(reference));
-    throw partialFailure(error, existing, references);
+  for (const [index, tag] of tags.entries()) {
+    await crane(['tag', pinned, tag]).catch((error: unknown) => {
+      throw partialFailure(error, pushed, references);
+    });
+    pushed.push(references[index]!);
+  }
+  // Read back together, once every tag is set: two writes of one manifest at once race in some
+  // registries (distribution's filesystem storage answered UNKNOWN to a concurrent `crane tag`).
+  await forEachAtMost(references, READ_BACK_CONCURRENCY, verify).catch((error: unknown) => {
+    throw partialFailure(error, pushed, references);
   });
   reporter().info(`Published ${pinned} as ${tags.join(', ')}`);
   return { digest: expectedDigest, image: pinned, references };
 }
 
-/** How many tags are set and read back at once: a few requests in flight, not one per tag. */
-const TAG_CONCURRENCY = 4;
+/** How many tags are read back at once: a few requests in flight, not one per tag. */
+const READ_BACK_CONCURRENCY = 4;
 
 /**
- * Runs `setTag` for every tag, at most TAG_CONCURRENCY at a time. After the first failure no
- * further tag is started, but those under way are awaited, so that what exists is known; then
- * the first failure is thrown.
+ * Runs `task` for every item, at most `limit` at a time. After the first failure no further item
+ * is started, but those under way are awaited (nothing runs on unseen); then it is thrown.
  */
-async function setTags(
-  tags: readonly string[],
-  setTag: (tag: string, index: number) => Promise<void>,
+async function forEachAtMost<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<void>,
 ): Promise<void> {
   let next = 0;
   let failure: { error: unknown } | undefined;
   const worker = async (): Promise<void> => {
-    while (next < tags.length && !failure) {
-      const index = next++;
-      await setTag(tags[index]!, index).catch((error: unknown) => {
+    while (next < items.length && !failure) {
+      const item = items[next++]!;
+      await task(item).catch((error: unknown) => {
         failure ??= { error };
       });
     }
   };
-  await Promise.all(Array.from({ length: Math.min(TAG_CONCURRENCY, tags.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failure) throw failure.error;
 }
 

@@ -157,24 +157,22 @@ describe('publishImage', () => {
     const failure = error as PublishError;
     expect(failure.message).toMatch(/crane tag .* failed 3 times with transient registry errors/);
     expect(failure.message).toContain('unexpected status code 500');
-    // The tags are set together: the others finished while 1.0 was retried, and are said.
     expect(failure.message).toContain(
-      `Pushed: ${opts.image}:1.0.0, ${opts.image}:latest. Not pushed: ${opts.image}:1.0.`,
+      `Pushed: ${opts.image}:1.0.0. Not pushed: ${opts.image}:1.0, ${opts.image}:latest.`,
     );
-    expect(failure.pushed).toEqual([`${opts.image}:1.0.0`, `${opts.image}:latest`]);
-    expect(failure.notPushed).toEqual([`${opts.image}:1.0`]);
-    expect((await registryTags(opts.image)).sort()).toEqual(['1.0.0', 'latest']);
+    expect(failure.pushed).toEqual([`${opts.image}:1.0.0`]);
+    expect(failure.notPushed).toEqual([`${opts.image}:1.0`, `${opts.image}:latest`]);
+    expect(await registryTags(opts.image)).toEqual(['1.0.0']);
     expect(delays).toEqual([100, 200]);
   });
 
-  it('a tag refused among several set at once: the error lists exactly the tags the registry holds', async () => {
+  it('a tag refused among several: the error lists exactly the tags the registry holds', async () => {
     const tags = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
     proxy.addRules({ method: 'PUT', path: /\/manifests\/c$/, fault: { kind: 'status', status: 403 } });
     const opts = options({ tags });
     const failure = (await publishImage(opts).catch((caught: unknown) => caught)) as PublishError;
     expect(failure).toBeInstanceOf(PublishError);
     expect(failure.message).toMatch(/crane tag .* c failed/);
-    // Whatever finished before or alongside the refusal is listed, in the order of `tags`.
     const held = await registryTags(opts.image);
     expect(failure.pushed).toEqual(
       tags.filter((tag) => held.includes(tag)).map((tag) => `${opts.image}:${tag}`),
