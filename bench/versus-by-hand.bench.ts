@@ -103,18 +103,8 @@ async function runByHand(setup: ByHand, repository: string): Promise<number> {
   ]);
   const tarball = join(output, 'image.tar');
   const report = join(work, 'report.json');
-  await tool('trivy', [
-    'image',
-    '--input',
-    tarball,
-    '--format',
-    'json',
-    '--output',
-    report,
-    '--cache-dir',
-    cache,
-    '--skip-db-update',
-  ]);
+  const scanFlags = ['--format', 'json', '--output', report];
+  await tool('trivy', ['image', '--input', tarball, ...scanFlags, '--cache-dir', cache, '--skip-db-update']);
   await tool('trivy', ['convert', '--format', 'sarif', '--output', join(work, 'report.sarif'), report]);
   await tool('crane', ['auth', 'login', setup.registry, '-u', 'octocat', '--password-stdin'], PASSWORD);
   await tool('crane', ['push', '--insecure', tarball, `${image}:${TAGS[0]}`]);
