@@ -90,6 +90,33 @@ export async function removePath(path: string): Promise<void> {
   }
 }
 
+const removalsUnderWay = new Set<Promise<string | undefined>>();
+
+/**
+ * Starts removing a path (removePath) and returns at once, so that what follows need not wait
+ * for a large tree to go. The path stays recorded for the post step; `finishBackgroundRemovals`
+ * waits for every removal started here.
+ */
+export function removeInBackground(path: string): void {
+  const removal = removePath(path).then(
+    () => undefined,
+    (error: unknown) => (error instanceof Error ? error.message : String(error)),
+  );
+  removalsUnderWay.add(removal);
+  void removal.then(() => removalsUnderWay.delete(removal));
+}
+
+/** Waits for every background removal, including any started meanwhile; returns why any failed. */
+export async function finishBackgroundRemovals(): Promise<string[]> {
+  const failures: string[] = [];
+  while (removalsUnderWay.size > 0) {
+    const removals = [...removalsUnderWay];
+    for (const removal of removals) removalsUnderWay.delete(removal);
+    for (const failure of await Promise.all(removals)) if (failure !== undefined) failures.push(failure);
+  }
+  return failures;
+}
+
 /** Removes every path, then fails once with every path that could not be removed. */
 export async function removePaths(paths: readonly string[]): Promise<void> {
   const failures: string[] = [];

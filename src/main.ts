@@ -9,7 +9,7 @@ import type { BuildResult } from './build/kaniko-build.js';
 import { buildImage } from './build/kaniko-build.js';
 import type { LayerCache } from './build/layer-cache.js';
 import { exportLayerCache, startLayerCache } from './build/layer-cache.js';
-import { recordForCleanup } from './cleanup.js';
+import { finishBackgroundRemovals, recordForCleanup } from './cleanup.js';
 import type { GitHubContext } from './context.js';
 import { readGitHubContext } from './context.js';
 import { gitOutput } from './exec.js';
@@ -122,7 +122,7 @@ function goArch(): string {
   return process.arch === 'x64' ? 'amd64' : process.arch;
 }
 
-/** The pipeline: install → build (DB fetched meanwhile) → scan → gate → report → publish → cache. */
+/** The pipeline: install → build (DB fetched meanwhile) → scan → gate → report → SARIF upload and publish together → cache. */
 export async function runPipeline(config: Config): Promise<RunRecord> {
   const run = new Recorder(config);
   run.enter('install');
@@ -144,18 +144,42 @@ export async function runPipeline(config: Config): Promise<RunRecord> {
     run.enter('gate');
     run.platform.decision = await gate(config, run.platform.scan);
     run.enter('report');
-    await report(run, run.platform.build, run.platform.scan, run.platform.decision);
+    const sarif = await report(run, run.platform.build, run.platform.scan, run.platform.decision);
     run.enter('publish');
-    if (run.platform.decision.pass && config.publish.push)
-      run.publish = await publish(config, run.tools, run.platform.build);
+    const pushing = run.platform.decision.pass && config.publish.push;
+    await uploadWhilePublishing(run, run.tools, pushing ? run.platform.build : undefined, sarif);
     run.enter('cache');
     if (layerCache) await writeLayerCache(run, layerCache, run.platform.build, run.platform.decision);
   } catch (error) {
     run.failure = { stage: run.stage, error: error instanceof Error ? error : new Error(String(error)) };
   } finally {
     await layerCache?.close();
+    // Nothing of the sandbox outlives the step; what could not be removed the post step retries.
+    for (const failure of await finishBackgroundRemovals()) {
+      reporter().warning(`${failure}\nThe post step tries again.`);
+      run.notes.push(failure);
+    }
   }
   return run.record();
+}
+
+/**
+ * The SARIF upload and the push (of `toPush`, when the policy passed and pushing is on) start
+ * together and are both awaited: neither waits for the other, and both outcomes are recorded.
+ */
+async function uploadWhilePublishing(
+  run: Recorder,
+  tools: InstalledTools,
+  toPush: BuildResult | undefined,
+  sarif: SarifLog,
+): Promise<void> {
+  const { config } = run;
+  const [uploaded, published] = await Promise.allSettled([
+    config.report.uploadSarif ? upload(run, sarif) : undefined,
+    toPush ? publish(config, tools, toPush) : undefined,
+  ]);
+  if (published.status === 'fulfilled' && published.value) run.publish = published.value;
+  for (const outcome of [uploaded, published]) if (outcome.status === 'rejected') throw outcome.reason;
 }
 
 async function prepareFolders(config: Config): Promise<void> {
@@ -305,13 +329,13 @@ async function gate(config: Config, scan: ScanResult): Promise<Decision> {
   return decision;
 }
 
-/** Rewrites the SARIF for code scanning and uploads it, whether the policy passed or not. */
+/** Rewrites the SARIF for code scanning (uploaded whether the policy passed or not) and returns it. */
 async function report(
   run: Recorder,
   build: BuildResult,
   scan: ScanResult,
   decision: Decision,
-): Promise<void> {
+): Promise<SarifLog> {
   const { config } = run;
   const attribution = attributeLayers({
     dockerfileText: await readFile(config.build.dockerfile, 'utf8'),
@@ -331,7 +355,7 @@ async function report(
   for (const note of rewritten.dropped) reporter().warning(note);
   run.notes.push(...rewritten.dropped);
   await writeFile(scan.sarifPath, JSON.stringify(rewritten.sarif));
-  if (config.report.uploadSarif) await upload(run, rewritten.sarif);
+  return rewritten.sarif;
 }
 
 async function upload(run: Recorder, sarif: SarifLog): Promise<void> {

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { mountsBelow, removePaths } from '../src/cleanup.js';
+import { finishBackgroundRemovals, mountsBelow, removeInBackground, removePaths } from '../src/cleanup.js';
 
 describe('mountsBelow', () => {
   const mountinfo = [
@@ -34,5 +34,28 @@ describe('removePaths', () => {
     await removePaths([credentials, join(root, 'never-created')]);
     expect(existsSync(credentials)).toBe(false);
     await expect(removePaths([credentials])).resolves.toBeUndefined();
+  });
+});
+
+describe('removeInBackground', () => {
+  const tree = (): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'bsp-background-'));
+    for (let i = 0; i < 50; i++) writeFileSync(join(dir, `file-${i}`), 'x');
+    return dir;
+  };
+
+  it('returns before the tree is gone; finishBackgroundRemovals waits until every tree is', async () => {
+    const first = tree();
+    const second = tree();
+    removeInBackground(first);
+    removeInBackground(second);
+    expect(existsSync(first)).toBe(true);
+    expect(await finishBackgroundRemovals()).toEqual([]);
+    expect(existsSync(first)).toBe(false);
+    expect(existsSync(second)).toBe(false);
+  });
+
+  it('is done at once when nothing was started', async () => {
+    expect(await finishBackgroundRemovals()).toEqual([]);
   });
 });

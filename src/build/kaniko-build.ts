@@ -196,6 +196,8 @@ export async function buildImage(request: BuildRequest, environment: BuildEnviro
     title: `Build ${environment.image}:${environment.firstTag} with kaniko`,
     strategy: environment.strategy ?? 'auto',
     ...(environment.timeLimit && { timeLimit: environment.timeLimit }),
+    // The sandbox's root (the files the build wrote) is removed while the image is read and scanned.
+    teardown: 'background',
     network: request.network,
     // The layer cache listens on the runner's loopback: kaniko must reach it from its own network.
     loopbackPorts: [

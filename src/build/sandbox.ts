@@ -4,7 +4,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
-import { recordForCleanup, removePath } from '../cleanup.js';
+import { recordForCleanup, removeInBackground, removePath } from '../cleanup.js';
 import { ToolTimeoutError, lastLines, run } from '../exec.js';
 import type { TimeLimit } from '../timeout-settings.js';
 import type { SandboxMount } from './runtime-spec.js';
@@ -59,6 +59,12 @@ export interface SandboxSpec {
   readonly tailLines?: number;
   /** Past this limit the lifeline closes, which stops the sandbox and everything in it. */
   readonly timeLimit?: TimeLimit;
+  /**
+   * `wait` (the default): the work folder is gone when runInSandbox returns. `background`: its
+   * removal is started (cleanup.ts removeInBackground) and the caller goes on, since every
+   * process of the sandbox has exited by then; finishBackgroundRemovals awaits it.
+   */
+  readonly teardown?: 'wait' | 'background';
 }
 
 export interface SandboxResult {
@@ -238,7 +244,8 @@ function layoutFor(workDir: string, strategy: RootStrategy): SandboxLayout {
  * mount, PID, IPC, UTS, cgroup and (unless `network: host`) network namespaces, Docker's default
  * capabilities less net_raw, masked and read-only /proc paths, a seccomp profile, the given mounts
  * and files, a cleared environment. The work folder is recorded for the post step and removed
- * here on success and failure; the launcher is recorded so the post step can kill what is left.
+ * on success and failure (before this returns, or meanwhile: `teardown`); the launcher is recorded
+ * so the post step can kill what is left.
  */
 export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   if (!existsSync(spec.rootfs)) throw new Error(`the sandbox root ${spec.rootfs} does not exist`);
@@ -282,7 +289,8 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       reporter().endGroup();
     }
   } finally {
-    await removePath(workDir);
+    if (spec.teardown === 'background') removeInBackground(workDir);
+    else await removePath(workDir);
   }
 }
 

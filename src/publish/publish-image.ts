@@ -115,7 +115,8 @@ export class PublishError extends Error {
  * Uploads the scanned tarball once, by digest (`crane push <tarball> image@<expectedDigest>`): the
  * registry refuses a manifest whose content does not match the digest in its URL, so nothing is
  * stored under a name unless it is exactly what was scanned, and no tag exists yet. Only then
- * does each tag point at that digest (`crane tag`), and each is read back from the registry.
+ * does each tag point at that digest (`crane tag`), and then all are read back from the registry,
+ * a few at once.
  * Transient registry errors are retried with backoff.
  */
 export async function publishImage(options: PublishOptions): Promise<PublishResult> {
@@ -136,26 +137,21 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
     ...(options.timeLimit && { timeLimit: options.timeLimit }),
   });
 
-  const crane = (args: readonly string[]): Promise<RunResult> =>
-    runWithRetry(runner, retry, registry, args).catch((error: unknown) => {
-      throw partialFailure(error, pushed, references);
-    });
+  const crane = (args: readonly string[]): Promise<RunResult> => runWithRetry(runner, retry, registry, args);
   const verify = async (reference: string): Promise<void> => {
     const result = await crane(['digest', reference]);
     const digest = printedDigest(result.stdout);
     if (digest === expectedDigest) return;
-    throw partialFailure(
-      new Error(
-        `Digest mismatch for ${reference}: the registry reports ${digest ?? `"${result.stdout.trim()}"`} but the scanned image is ${expectedDigest}. ` +
-          'What the registry serves is not what was scanned; do not use this reference.',
-      ),
-      pushed,
-      references,
+    throw new Error(
+      `Digest mismatch for ${reference}: the registry reports ${digest ?? `"${result.stdout.trim()}"`} but the scanned image is ${expectedDigest}. ` +
+        'What the registry serves is not what was scanned; do not use this reference.',
     );
   };
 
   reporter().info(`Pushing ${options.tarball} to ${pinned}`);
-  const push = await crane(['push', options.tarball, pinned]);
+  const push = await crane(['push', options.tarball, pinned]).catch((error: unknown) => {
+    throw partialFailure(error, pushed, references);
+  });
   const uploaded = pushedDigest(push.stdout);
   if (uploaded !== expectedDigest)
     throw partialFailure(
@@ -167,13 +163,44 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
       references,
     );
   for (const [index, tag] of tags.entries()) {
-    const reference = references[index]!;
-    await crane(['tag', pinned, tag]);
-    pushed.push(reference);
-    await verify(reference);
+    await crane(['tag', pinned, tag]).catch((error: unknown) => {
+      throw partialFailure(error, pushed, references);
+    });
+    pushed.push(references[index]!);
   }
+  // Read back together, once every tag is set: two writes of one manifest at once race in some
+  // registries (distribution's filesystem storage answered UNKNOWN to a concurrent `crane tag`).
+  await forEachAtMost(references, READ_BACK_CONCURRENCY, verify).catch((error: unknown) => {
+    throw partialFailure(error, pushed, references);
+  });
   reporter().info(`Published ${pinned} as ${tags.join(', ')}`);
   return { digest: expectedDigest, image: pinned, references };
+}
+
+/** How many tags are read back at once: a few requests in flight, not one per tag. */
+const READ_BACK_CONCURRENCY = 4;
+
+/**
+ * Runs `task` for every item, at most `limit` at a time. After the first failure no further item
+ * is started, but those under way are awaited (nothing runs on unseen); then it is thrown.
+ */
+async function forEachAtMost<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && !failure) {
+      const item = items[next++]!;
+      await task(item).catch((error: unknown) => {
+        failure ??= { error };
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
 }
 
 /** One crane command with publishing's retries; the final error carries crane's output and a hint. */

@@ -20,7 +20,7 @@ import { buildImage } from '../../src/build/kaniko-build.js';
 import { readImageTarball } from '../../src/build/tarball.js';
 import { Registries } from '../../src/registries.js';
 import type * as Cleanup from '../../src/cleanup.js';
-import { pathsRecordedThisRun } from '../../src/cleanup.js';
+import { finishBackgroundRemovals, pathsRecordedThisRun } from '../../src/cleanup.js';
 import { writeImageTarball } from '../helpers/image-tarball.js';
 import {
   EXECUTOR_CA_MARKER,
@@ -106,10 +106,17 @@ function options(context: string, overrides: Partial<TestBuild> = {}): TestBuild
   };
 }
 
-/** buildImage with a test case's settings and environment. */
-function build(test: TestBuild): Promise<BuildResult> {
+/**
+ * buildImage with a test case's settings and environment, then the sandbox's removal, which
+ * buildImage leaves running (the pipeline awaits it the same way before it ends).
+ */
+async function build(test: TestBuild): Promise<BuildResult> {
   const { insecureRegistries, ...rest } = test;
-  return buildImage(rest, { ...rest, registries: new Registries({ insecure: insecureRegistries }) });
+  try {
+    return await buildImage(rest, { ...rest, registries: new Registries({ insecure: insecureRegistries }) });
+  } finally {
+    expect(await finishBackgroundRemovals()).toEqual([]);
+  }
 }
 
 /** The build's output folder (/output in the sandbox) that a tarball was moved out of. */

@@ -59,6 +59,8 @@ describe('the action end to end', () => {
     ).toBe(true);
     expect(result.summary).toContain('pass');
     expect(result.summary).toContain(digest);
+    // The sandbox is removed in the background, but before main ends: nothing is left for post.
+    expect(result.privateAfterMain.filter((name) => name.startsWith('sandbox-'))).toEqual([]);
     expect(result.postExitCode).toBe(0);
     // The vulnerability predicate for actions/attest: the very report the gate decided on.
     expect(result.outputs['vulnerability-predicate-type']).toBe(
@@ -116,6 +118,22 @@ describe('the action end to end', () => {
       /^::error title=CRITICAL CVE-2019-18224 blocks the push,file=Dockerfile,line=2::libidn2-0 2\.0\.5-1 → 2\.0\.5-1\+deb10u1: CRITICAL is in fail-on\.$/m,
     );
     expect((await harness.registryTags('octo-org/annotated')).sort()).toEqual(['main', 'sha-c0ffee0']);
+  });
+
+  it('a push that fails still uploads its SARIF, which was sent alongside the push', async () => {
+    const uploadsBefore = harness.api.uploads.length;
+    const result = await harness.runAction({
+      report: 'alpine-310.json',
+      inputs: { image: `${harness.proxy.host}/octo-org/refused` },
+      registryFaults: [
+        { method: 'PUT', path: /\/manifests\//, times: Infinity, fault: { kind: 'status', status: 403 } },
+      ],
+    });
+    expect(result.exitCode).toBe(1);
+    expect(result.outputs).toMatchObject({ policy: 'pass', pushed: 'false' });
+    expect(await harness.registryTags('octo-org/refused')).toEqual([]);
+    expect(harness.api.uploads.length).toBe(uploadsBefore + 1);
+    expect(harness.api.uploads.at(-1)!.body.commit_sha).toBe(SHA);
   });
 
   it('a secret blocks the push', async () => {

@@ -8,9 +8,12 @@
 import { execFile, execFileSync } from 'node:child_process';
 import {
   chmodSync,
+  cpSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
   renameSync,
   rmSync,
   utimesSync,
@@ -52,6 +55,8 @@ export interface ActionRun {
   readonly postExitCode: number;
   /** Wall time of main plus post, in milliseconds. */
   readonly wallMs: number;
+  /** What the action's private folder under RUNNER_TEMP held when main had exited, before post. */
+  readonly privateAfterMain: readonly string[];
 }
 
 export interface Scenario {
@@ -62,6 +67,8 @@ export interface Scenario {
   readonly registryFaults?: readonly FaultRule[];
   /** The Dockerfile; `FROM scratch` + `COPY . /` by default. */
   readonly dockerfile?: string;
+  /** A folder whose files are copied into the workspace (the build context) besides the defaults. */
+  readonly contextFiles?: string;
 }
 
 export interface ActionHarness {
@@ -79,20 +86,26 @@ export interface ActionHarness {
   stop(): Promise<void>;
 }
 
-/**
- * A release archive's binary: a wrapper that runs a stand-in from this repository with node and,
- * when `timeLog` is given, appends its run time in nanoseconds (the bench subtracts tool time).
- */
-function wrapper(tool: string, script: string, timeLog?: string): string {
+export interface WrapperOptions {
+  /** Appends the stand-in's run time in nanoseconds here (the bench subtracts tool time). */
+  readonly timeLog?: string;
+  /** Seconds `trivy image --download-db-only` sleeps first: a modelled DB download. */
+  readonly dbFetchSeconds?: number;
+}
+
+/** A release archive's binary: a wrapper that runs a stand-in from this repository with node. */
+export function standinWrapper(tool: string, script: string, options: WrapperOptions = {}): string {
   const command = `"${process.execPath}" "${script}" "$@"`;
-  if (!timeLog) return `#!/bin/sh\n# Stand-in wrapper, not the real ${tool}.\nexec ${command}\n`;
+  const lines = ['#!/bin/sh', `# Stand-in wrapper, not the real ${tool}.`];
+  if (options.dbFetchSeconds)
+    lines.push(`case " $* " in *" --download-db-only "*) sleep ${options.dbFetchSeconds} ;; esac`);
+  if (!options.timeLog) return [...lines, `exec ${command}`, ''].join('\n');
   return [
-    '#!/bin/sh',
-    `# Stand-in wrapper, not the real ${tool}; it notes how long the stand-in ran.`,
+    ...lines,
     'start=$(date +%s%N)',
     `${command}`,
     'code=$?',
-    `echo "${tool} $(( $(date +%s%N) - start ))" >> "${timeLog}"`,
+    `echo "${tool} $(( $(date +%s%N) - start ))" >> "${options.timeLog}"`,
     'exit $code',
     '',
   ].join('\n');
@@ -117,14 +130,14 @@ function timeExecutor(root: string): void {
   chmodSync(join(root, 'kaniko', 'executor'), 0o755);
 }
 
-export async function startActionHarness(options: { timeLog?: string } = {}): Promise<ActionHarness> {
+export async function startActionHarness(options: WrapperOptions = {}): Promise<ActionHarness> {
   const registry = await startRegistry();
   const proxy = await startFaultyProxy(registry.host, {
     basicAuth: { username: 'octocat', password: PASSWORD },
   });
   const releases = await startReleaseServer();
-  publishTrivy(releases, TRIVY_VERSION, { trivy: wrapper('trivy', TRIVY_STANDIN, options.timeLog) });
-  publishCrane(releases, CRANE_VERSION, { crane: wrapper('crane', CRANE_STANDIN, options.timeLog) });
+  publishTrivy(releases, TRIVY_VERSION, { trivy: standinWrapper('trivy', TRIVY_STANDIN, options) });
+  publishCrane(releases, CRANE_VERSION, { crane: standinWrapper('crane', CRANE_STANDIN, options) });
   const api = await startCodeScanningApi();
   const toolCache = mkdtempSync(join(tmpdir(), 'bsp-e2e-tools-'));
 
@@ -164,6 +177,7 @@ export async function startActionHarness(options: { timeLog?: string } = {}): Pr
     // One time for the context's files, so that the same scenario builds the same layer twice.
     for (const path of ['Dockerfile', 'hello.txt', 'trivy-standin-report', '.'])
       utimesSync(join(workspace, path), CONTEXT_TIME, CONTEXT_TIME);
+    if (scenario.contextFiles) cpSync(scenario.contextFiles, workspace, { recursive: true });
     const event = scenario.event ?? { name: 'push', ref: 'refs/heads/main' };
     writeFileSync(join(files, 'event.json'), JSON.stringify(event.payload ?? {}));
     for (const name of ['output', 'state', 'summary']) writeFileSync(join(files, name), '');
@@ -211,6 +225,8 @@ export async function startActionHarness(options: { timeLog?: string } = {}): Pr
       (result) => ({ exitCode: 0, stdout: result.stdout }),
       (error: { code: number; stdout: string }) => ({ exitCode: error.code, stdout: error.stdout }),
     );
+    const privateDir = join(runnerTemp, 'build-scan-push-private');
+    const privateAfterMain = existsSync(privateDir) ? readdirSync(privateDir) : [];
     const state = readCommandFile(join(files, 'state'));
     const postEnv = { ...env };
     for (const [name, value] of Object.entries(state)) postEnv[`STATE_${name}`] = value;
@@ -230,6 +246,7 @@ export async function startActionHarness(options: { timeLog?: string } = {}): Pr
       workspace,
       postExitCode: post,
       wallMs: Number(process.hrtime.bigint() - started) / 1e6,
+      privateAfterMain,
     };
   };
 

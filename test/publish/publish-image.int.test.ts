@@ -162,7 +162,28 @@ describe('publishImage', () => {
     );
     expect(failure.pushed).toEqual([`${opts.image}:1.0.0`]);
     expect(failure.notPushed).toEqual([`${opts.image}:1.0`, `${opts.image}:latest`]);
+    expect(await registryTags(opts.image)).toEqual(['1.0.0']);
     expect(delays).toEqual([100, 200]);
+  });
+
+  it('a tag refused among several: the error lists exactly the tags the registry holds', async () => {
+    const tags = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+    proxy.addRules({ method: 'PUT', path: /\/manifests\/c$/, fault: { kind: 'status', status: 403 } });
+    const opts = options({ tags });
+    const failure = (await publishImage(opts).catch((caught: unknown) => caught)) as PublishError;
+    expect(failure).toBeInstanceOf(PublishError);
+    expect(failure.message).toMatch(/crane tag .* c failed/);
+    const held = await registryTags(opts.image);
+    expect(failure.pushed).toEqual(
+      tags.filter((tag) => held.includes(tag)).map((tag) => `${opts.image}:${tag}`),
+    );
+    expect(failure.notPushed).toContain(`${opts.image}:c`);
+    expect([...failure.pushed, ...failure.notPushed].sort()).toEqual(
+      tags.map((tag) => `${opts.image}:${tag}`),
+    );
+    expect(failure.message).toContain(
+      `Pushed: ${failure.pushed.join(', ')}. Not pushed: ${failure.notPushed.join(', ')}.`,
+    );
   });
 
   it('fails loudly when the registry serves another digest than the one scanned', async () => {
