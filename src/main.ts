@@ -34,6 +34,7 @@ import type { InstalledTools } from './tools/install-tools.js';
 import { installTools } from './tools/install-tools.js';
 import { enterStage } from './unexpected-failure.js';
 import { readWorkspaceFile } from './workspace-file.js';
+import { rescanPublished } from './rescan/rescan-pipeline.js';
 
 /** Where the inputs and the context come from, and where results go. */
 export interface RunSources {
@@ -82,7 +83,7 @@ function commitTime(
 }
 
 /** The run as it goes: each stage fills in its part; a stage that throws is recorded, not lost. */
-class Recorder {
+export class Recorder {
   stage: StageName = 'install';
 
   /** Moves on to a stage; an unexpected failure from here on names it. */
@@ -117,8 +118,12 @@ function goArch(): string {
   return process.arch === 'x64' ? 'amd64' : process.arch;
 }
 
-/** The pipeline: install → build (DB fetched meanwhile) → scan → gate → report → publish → cache. */
+/**
+ * The pipeline: install → build (DB fetched meanwhile) → scan → gate → report → publish → cache;
+ * with `rescan`, the rescan of what is published instead (src/rescan/rescan-pipeline.ts).
+ */
 export async function runPipeline(config: Config): Promise<RunRecord> {
+  if (config.rescan.enabled) return rescanPublished(config);
   const run = new Recorder(config);
   run.enter('install');
   let layerCache: LayerCache | undefined;
@@ -149,7 +154,7 @@ export async function runPipeline(config: Config): Promise<RunRecord> {
   return run.record();
 }
 
-async function prepareFolders(config: Config): Promise<void> {
+export async function prepareFolders(config: Config): Promise<void> {
   await mkdir(config.run.outputDir, { recursive: true });
   recordForCleanup(config.run.tempDir);
   await mkdir(config.run.tempDir, { recursive: true, mode: 0o700 });
@@ -159,12 +164,12 @@ function install(config: Config): Promise<InstalledTools> {
   return installTools({ ...config.tools, registries: config.registries, arch: process.arch });
 }
 
-function trivyCacheDir(config: Config): string {
+export function trivyCacheDir(config: Config): string {
   return join(config.run.tempDir, 'trivy-cache');
 }
 
 /** Starts the DB download while kaniko builds; the scan awaits it, a build failure ignores it. */
-function fetchTrivyDb(config: Config, tools: InstalledTools): Promise<unknown> {
+export function fetchTrivyDb(config: Config, tools: Pick<InstalledTools, 'trivy'>): Promise<unknown> {
   const ready = prepareTrivyDb({
     trivyPath: tools.trivy.path,
     cacheDir: trivyCacheDir(config),
@@ -249,7 +254,7 @@ async function scanStage(config: Config, tools: InstalledTools, build: BuildResu
   return scan;
 }
 
-async function gate(config: Config, scan: ScanResult): Promise<Decision> {
+export async function gate(config: Config, scan: ScanResult): Promise<Decision> {
   const { policy, run } = config;
   const ignores = policy.ignoreFile
     ? parseIgnoreFile(
@@ -295,7 +300,7 @@ async function report(
   if (config.report.uploadSarif) await upload(run, rewritten.sarif);
 }
 
-async function upload(run: Recorder, sarif: SarifLog): Promise<void> {
+export async function upload(run: Recorder, sarif: SarifLog): Promise<void> {
   const { github, workspace } = run.config.run;
   const target = resolveUploadTarget({
     ref: github.ref,
@@ -358,7 +363,7 @@ async function publish(config: Config, tools: InstalledTools, build: BuildResult
 }
 
 /** The private DOCKER_CONFIG loginRegistry writes; it keys the credential by the image's host. */
-function dockerConfigDir(config: Config): string {
+export function dockerConfigDir(config: Config): string {
   return join(config.run.tempDir, 'docker-config');
 }
 

@@ -18,6 +18,7 @@ export const OUTPUT_NAMES = [
   'report',
   'sarif',
   'sbom',
+  'base-updated',
 ] as const;
 export type OutputName = (typeof OUTPUT_NAMES)[number];
 
