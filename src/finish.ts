@@ -2,9 +2,11 @@ import { relative, sep } from 'node:path';
 import type { Config } from './inputs.js';
 import type { OutputName, Reporter } from './reporter.js';
 import { describeDecision, renderFailureSummary, renderSummary, scanOutputs } from './report/summary.js';
-import type { RunRecord } from './run-record.js';
+import { overallBaseUpdated } from './rescan/base-check.js';
+import { renderRescanSummary } from './rescan/rescan-summary.js';
+import type { PlatformRun, RunRecord } from './run-record.js';
 import { runVerdict } from './run-record.js';
-import type { InstalledTools } from './tools/install-tools.js';
+import type { InstalledTools, ScanTools } from './tools/install-tools.js';
 import { VULNERABILITY_PREDICATE_TYPE } from './scan/trivy-scan.js';
 
 /**
@@ -13,10 +15,11 @@ import { VULNERABILITY_PREDICATE_TYPE } from './scan/trivy-scan.js';
  */
 export function runOutputs(record: RunRecord): Partial<Record<OutputName, string>> {
   const outputs: Partial<Record<OutputName, string>> = {};
-  const [platform] = record.platforms;
-  if (platform?.build) {
-    outputs.digest = platform.build.digest;
-    outputs.tarball = platform.build.tarball;
+  const platform = decisivePlatform(record);
+  const image = platform?.build ?? platform?.pulled;
+  if (image) {
+    outputs.digest = image.digest;
+    outputs.tarball = image.tarball;
   }
   if (platform?.decision && platform.scan) {
     Object.assign(
@@ -40,7 +43,16 @@ export function runOutputs(record: RunRecord): Partial<Record<OutputName, string
     outputs.image = '';
     outputs.tags = record.publish?.status === 'failed' ? record.publish.pushed.join('\n') : '';
   }
+  if (record.config?.rescan.enabled)
+    outputs['base-updated'] = overallBaseUpdated(
+      record.platforms.flatMap(({ baseCheck }) => (baseCheck ? [baseCheck] : [])),
+    );
   return outputs;
+}
+
+/** The platform whose results the outputs give: the first the policy refused, else the first. */
+function decisivePlatform(record: RunRecord): PlatformRun | undefined {
+  return record.platforms.find((platform) => platform.decision?.pass === false) ?? record.platforms[0];
 }
 
 /**
@@ -63,11 +75,26 @@ function stoppedMessage(record: RunRecord, message: string): string {
   return record.failure ? `The ${record.failure.stage} stage failed: ${message}` : message;
 }
 
-/** The findings summary, when a platform's scan was decided. */
+/** The findings summary, a section per platform whose scan was decided; the notes in the first. */
 function findingsSummary(record: RunRecord): string | undefined {
-  const [platform] = record.platforms;
   const { config, tools } = record;
-  if (!config || !platform?.build || !platform.decision || !platform.attribution) return undefined;
+  if (!config) return undefined;
+  const notes = [...record.notes, ...(tools ? [toolsNote(tools)] : [])];
+  const sections = record.platforms
+    .filter((platform) => platform.decision)
+    .map((platform, index) => platformSummary(record, config, platform, index === 0 ? notes : []))
+    .filter(Boolean);
+  return sections.length > 0 ? sections.join('\n') : undefined;
+}
+
+function platformSummary(
+  record: RunRecord,
+  config: Config,
+  platform: PlatformRun,
+  notes: readonly string[],
+): string {
+  if (platform.pulled) return renderRescanSummary(config, platform, notes);
+  if (!platform.build || !platform.decision || !platform.attribution) return '';
   return renderSummary({
     decision: platform.decision,
     image: config.publish.image,
@@ -75,13 +102,17 @@ function findingsSummary(record: RunRecord): string | undefined {
     dockerfilePath: repositoryPath(config, config.build.dockerfile),
     attribution: platform.attribution,
     failOn: config.policy.failOn,
-    notes: [...record.notes, ...(tools ? [toolsNote(tools)] : [])],
+    notes,
     ...(platform.base ? { base: platform.base } : {}),
     ...(record.publish?.status === 'pushed' ? { pushed: record.publish.result.references } : {}),
   });
 }
 
-function toolsNote({ trivy, crane, kaniko }: InstalledTools): string {
+function toolsNote(tools: InstalledTools | ScanTools): string {
+  const { trivy, crane } = tools;
+  if (!('kaniko' in tools))
+    return `Pulled with crane ${crane.version} and scanned with Trivy ${trivy.version}; nothing was built or pushed.`;
+  const { kaniko } = tools;
   const platform = `${kaniko.platformDigest}${kaniko.indexDigest ? ` (index ${kaniko.indexDigest})` : ''}`;
   return `Built with kaniko ${kaniko.image} → ${platform}, scanned with Trivy ${trivy.version}, pushed with crane ${crane.version}.`;
 }

@@ -9,6 +9,8 @@ import { PUBLISH_INPUTS, parsePublishSettings } from './publish/publish-settings
 import type { Registries } from './registries.js';
 import { REGISTRY_INPUTS, parseRegistrySettings } from './registry-settings.js';
 import type { ReportSettings } from './report/report-settings.js';
+import type { RescanSettings } from './rescan/rescan-settings.js';
+import { RESCAN_INPUTS, parseRescanSettings } from './rescan/rescan-settings.js';
 import { REPORT_INPUTS, parseReportSettings } from './report/report-settings.js';
 import type { ScanSettings } from './scan/scan-settings.js';
 import { SCAN_INPUTS, parseScanSettings } from './scan/scan-settings.js';
@@ -34,6 +36,7 @@ export const INPUT_DEFAULTS = {
   ...SCAN_INPUTS,
   ...TOOL_INPUTS,
   ...TIMEOUT_INPUTS,
+  ...RESCAN_INPUTS,
 } as const;
 export type InputName = keyof typeof INPUT_DEFAULTS;
 
@@ -59,6 +62,7 @@ export interface Config {
   readonly publish: PublishSettings;
   /** The time limit of each stage's tool processes. */
   readonly timeouts: TimeoutSettings;
+  readonly rescan: RescanSettings;
 }
 
 /** How an input's value is read: `core.getInput` on a runner, the local runner's flags otherwise. */
@@ -92,6 +96,10 @@ export function buildConfig(sources: ConfigSources): Config {
   const tools = parseToolSettings(stage(TOOL_INPUTS));
   const timeouts = parseTimeoutSettings(stage(TIMEOUT_INPUTS));
   const registries = parseRegistrySettings(stage(REGISTRY_INPUTS), github, publish.registry);
+  const rescan = parseRescanSettings(stage(RESCAN_INPUTS), publish, {
+    tags: sources.read('tags').trim() !== '',
+    buildArgs: sources.read('build-args').trim() !== '',
+  });
   const build = parseBuildSettings(stage(BUILD_INPUTS), {
     github,
     image: publish.image,
@@ -101,7 +109,7 @@ export function buildConfig(sources: ConfigSources): Config {
   });
   if (problems.length > 0 || build === undefined) throw new InputError(problems);
   const run = { github, workspace: github.workspace, outputDir: sources.outputDir, tempDir: sources.tempDir };
-  return deepFreeze({ run, registries, tools, build, scan, policy, report, publish, timeouts });
+  return deepFreeze({ run, registries, tools, build, scan, policy, report, publish, timeouts, rescan });
 }
 
 function deepFreeze<T>(value: T): T {

@@ -39,6 +39,7 @@ import type { InstalledTools } from './tools/install-tools.js';
 import { installTools } from './tools/install-tools.js';
 import { enterStage } from './unexpected-failure.js';
 import { readWorkspaceFile } from './workspace-file.js';
+import { rescanPublished } from './rescan/rescan-pipeline.js';
 
 /** Where the inputs and the context come from, and where results go. */
 export interface RunSources {
@@ -87,7 +88,7 @@ function commitTime(
 }
 
 /** The run as it goes: each stage fills in its part; a stage that throws is recorded, not lost. */
-class Recorder {
+export class Recorder {
   stage: StageName = 'install';
 
   /** Moves on to a stage; an unexpected failure from here on names it. */
@@ -122,8 +123,13 @@ function goArch(): string {
   return process.arch === 'x64' ? 'amd64' : process.arch;
 }
 
-/** The pipeline: install → build (DB fetched meanwhile) → scan → gate → report → SARIF upload and publish together → cache. */
+/**
+ * The pipeline: install → build (DBs prepared meanwhile) → scan → gate → report → SARIF upload
+ * and publish together → cache; with `rescan`, the rescan of what is published instead
+ * (src/rescan/rescan-pipeline.ts).
+ */
 export async function runPipeline(config: Config): Promise<RunRecord> {
+  if (config.rescan.enabled) return rescanPublished(config);
   const run = new Recorder(config);
   run.enter('install');
   let layerCache: LayerCache | undefined;
@@ -182,7 +188,7 @@ async function uploadWhilePublishing(
   for (const outcome of [uploaded, published]) if (outcome.status === 'rejected') throw outcome.reason;
 }
 
-async function prepareFolders(config: Config): Promise<void> {
+export async function prepareFolders(config: Config): Promise<void> {
   await mkdir(config.run.outputDir, { recursive: true });
   recordForCleanup(config.run.tempDir);
   await mkdir(config.run.tempDir, { recursive: true, mode: 0o700 });
@@ -197,12 +203,15 @@ function install(config: Config): Promise<InstalledTools> {
   });
 }
 
-function trivyCacheDir(config: Config): string {
+export function trivyCacheDir(config: Config): string {
   return join(config.run.tempDir, 'trivy-cache');
 }
 
 /** Starts the databases' preparation while kaniko builds; the scan awaits them, a build failure ignores them. */
-function startTrivyDatabases(config: Config, tools: InstalledTools): Promise<TrivyDatabases> {
+export function startTrivyDatabases(
+  config: Config,
+  tools: Pick<InstalledTools, 'trivy'>,
+): Promise<TrivyDatabases> {
   const { scan } = config;
   return TrivyDatabases.start({
     trivyPath: tools.trivy.path,
@@ -310,7 +319,7 @@ async function scanStage(config: Config, tools: InstalledTools, build: BuildResu
   return scan;
 }
 
-async function gate(config: Config, scan: ScanResult): Promise<Decision> {
+export async function gate(config: Config, scan: ScanResult): Promise<Decision> {
   const { policy, run } = config;
   const ignores = policy.ignoreFile
     ? parseIgnoreFile(
@@ -358,7 +367,7 @@ async function report(
   return rewritten.sarif;
 }
 
-async function upload(run: Recorder, sarif: SarifLog): Promise<void> {
+export async function upload(run: Recorder, sarif: SarifLog): Promise<void> {
   const { github, workspace } = run.config.run;
   const target = resolveUploadTarget({
     ref: github.ref,
@@ -423,7 +432,7 @@ async function publish(config: Config, tools: InstalledTools, build: BuildResult
 }
 
 /** The private DOCKER_CONFIG loginRegistry writes; it keys the credential by the image's host. */
-function dockerConfigDir(config: Config): string {
+export function dockerConfigDir(config: Config): string {
   return join(config.run.tempDir, 'docker-config');
 }
 

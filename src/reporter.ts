@@ -20,6 +20,7 @@ export const OUTPUT_NAMES = [
   'sbom',
   'vulnerability-predicate',
   'vulnerability-predicate-type',
+  'base-updated',
 ] as const;
 export type OutputName = (typeof OUTPUT_NAMES)[number];
 

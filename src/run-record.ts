@@ -4,11 +4,14 @@ import type { Decision } from './gate/policy.js';
 import type { Config } from './inputs.js';
 import type { PublishResult } from './publish/publish-image.js';
 import type { LayerAttribution } from './report/layer-attribution.js';
+import type { BaseCheck } from './rescan/base-check.js';
+import type { PulledImage } from './rescan/pull-image.js';
 import type { ScanResult } from './scan/trivy-scan.js';
-import type { InstalledTools } from './tools/install-tools.js';
+import type { InstalledTools, ScanTools } from './tools/install-tools.js';
 
 /** The stages in the order they run; the record says which one a failure stopped. */
-export type StageName = 'inputs' | 'install' | 'build' | 'scan' | 'gate' | 'report' | 'publish' | 'cache';
+export type StageName =
+  'inputs' | 'install' | 'pull' | 'build' | 'scan' | 'gate' | 'report' | 'publish' | 'cache';
 
 /** What one platform's build went through; fields fill in as its stages finish. */
 export interface PlatformRun {
@@ -20,6 +23,10 @@ export interface PlatformRun {
   readonly scan?: ScanResult;
   readonly decision?: Decision;
   readonly attribution?: LayerAttribution;
+  /** A rescan's image, pulled from the registry instead of built. */
+  readonly pulled?: PulledImage;
+  /** A rescan's answer to whether the base image moved since this platform was built. */
+  readonly baseCheck?: BaseCheck;
 }
 
 /** What the push did: the references that exist, or why it stopped (with those that exist). */
@@ -33,7 +40,8 @@ export type PublishOutcome =
  */
 export interface RunRecord {
   readonly config?: Config;
-  readonly tools?: InstalledTools;
+  /** A rescan installs no kaniko. */
+  readonly tools?: InstalledTools | ScanTools;
   readonly platforms: readonly PlatformRun[];
   readonly publish?: PublishOutcome;
   /**

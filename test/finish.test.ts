@@ -1,32 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { finish, runOutputs } from '../src/finish.js';
 import { decide } from '../src/gate/policy.js';
-import type { OutputName, Reporter } from '../src/reporter.js';
 import type { RunRecord } from '../src/run-record.js';
 import { runVerdict } from '../src/run-record.js';
 import { policy } from './helpers/policy.js';
+import { recordingReporter } from './helpers/recording-reporter.js';
 import { trivyFixture } from './scan/trivy-fixtures.js';
-
-/** A reporter that keeps what finish tells it. */
-function recordingReporter() {
-  const outputs: Partial<Record<OutputName, string>> = {};
-  const said = { summary: '', failed: [] as string[] };
-  const reporter: Reporter = {
-    info: () => undefined,
-    warning: () => undefined,
-    error: () => undefined,
-    debug: () => undefined,
-    startGroup: () => undefined,
-    endGroup: () => undefined,
-    setSecret: () => undefined,
-    saveState: () => undefined,
-    relayStream: () => ({ write: () => undefined, close: () => undefined }),
-    setOutput: (name, value) => void (outputs[name] = value),
-    writeSummary: async (html) => void (said.summary += html),
-    setFailed: (message) => void said.failed.push(message),
-  };
-  return { reporter, outputs, said };
-}
 
 const build = {
   tarball: '/runner/_temp/build-scan-push/build-1-image-2/image.tar',

@@ -422,7 +422,7 @@ describe('listInput', () => {
 
 describe('INPUT_DEFAULTS', () => {
   it('lists every input once', () => {
-    expect(Object.keys(INPUT_DEFAULTS)).toHaveLength(34);
+    expect(Object.keys(INPUT_DEFAULTS)).toHaveLength(36);
   });
 });
 

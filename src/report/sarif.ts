@@ -58,9 +58,12 @@ export const SARIF_LIMITS = {
 export interface RewriteOptions {
   /** Code-scanning category; two images in one workflow need two categories. */
   readonly category: string;
-  /** The Dockerfile's path relative to the repository root, with forward slashes. */
-  readonly dockerfilePath: string;
-  readonly attribution: LayerAttribution;
+  /**
+   * The Dockerfile's path relative to the repository root, with forward slashes, and which of its
+   * lines made each layer. Both absent for a pulled image: its results stay located in the image.
+   */
+  readonly dockerfilePath?: string;
+  readonly attribution?: LayerAttribution;
   /** Every finding with its verdict: which results stay, and their severity and layer. */
   readonly decision: Decision;
   /** Overrides for tests; GitHub's limits by default. */
@@ -84,7 +87,7 @@ export interface RewriteResult {
  * are enforced by keeping the most severe results. Pure: no I/O.
  */
 export function rewriteSarif(input: SarifLog, options: RewriteOptions): RewriteResult {
-  if (!options.dockerfilePath)
+  if (options.attribution && !options.dockerfilePath)
     throw new Error('rewriteSarif needs the Dockerfile path: a location URI is never empty.');
   const limits = { ...SARIF_LIMITS, ...options.limits };
   const findingOf = sarifFindingLookup(options.decision.findings);
@@ -159,23 +162,24 @@ function fingerprintSource(finding: Finding): string {
   ].join('\0');
 }
 
-/** Replaces the result's locations with one: the Dockerfile line that made its layer. */
+/** Where a result points and what its message adds: the Dockerfile line, or the image itself. */
+interface Placement {
+  readonly location: SarifLocation;
+  readonly origin: string;
+}
+
+/**
+ * Replaces the result's locations with one: the Dockerfile line that made its layer, or, with no
+ * Dockerfile known (a pulled image), the path in the image and the layer's DiffID.
+ */
 function relocate(result: SarifResult, finding: Finding | undefined, options: RewriteOptions): SarifResult {
-  const source = finding ? sourceOf(options.attribution, finding) : options.attribution.fallback;
   const original = result.locations?.[0];
   const imagePath =
     original?.physicalLocation?.artifactLocation?.uri ?? finding?.path ?? finding?.target ?? '';
   const what = original?.message?.text ?? (imagePath || (result.ruleId ?? ''));
-  const origin = source.fromBaseImage
-    ? `came with the base image (Dockerfile line ${source.line}: ${source.instruction})`
-    : `introduced by Dockerfile line ${source.line}: ${source.instruction}`;
-  const location: SarifLocation = {
-    physicalLocation: {
-      artifactLocation: { uri: options.dockerfilePath },
-      region: { startLine: source.line, startColumn: 1 },
-    },
-    message: { text: `In the image: ${what}; ${origin}` },
-  };
+  const { location, origin } = options.attribution
+    ? onDockerfileLine(options.dockerfilePath!, options.attribution, finding, what)
+    : inTheImage(imagePath || (result.ruleId ?? 'image'), finding, what);
   const identity = finding ? fingerprintSource(finding) : `${result.ruleId ?? ''}\0${what}`;
   return {
     ...result,
@@ -188,6 +192,41 @@ function relocate(result: SarifResult, finding: Finding | undefined, options: Re
     partialFingerprints: {
       ...result.partialFingerprints,
       'buildScanPushFinding/v1': createHash('sha256').update(identity).digest('hex').slice(0, 32),
+    },
+  };
+}
+
+function onDockerfileLine(
+  dockerfilePath: string,
+  attribution: LayerAttribution,
+  finding: Finding | undefined,
+  what: string,
+): Placement {
+  const source = finding ? sourceOf(attribution, finding) : attribution.fallback;
+  const origin = source.fromBaseImage
+    ? `came with the base image (Dockerfile line ${source.line}: ${source.instruction})`
+    : `introduced by Dockerfile line ${source.line}: ${source.instruction}`;
+  return {
+    origin,
+    location: {
+      physicalLocation: {
+        artifactLocation: { uri: dockerfilePath },
+        region: { startLine: source.line, startColumn: 1 },
+      },
+      message: { text: `In the image: ${what}; ${origin}` },
+    },
+  };
+}
+
+/** No Dockerfile line is known: the result stays at its path in the image, with its layer named. */
+function inTheImage(imagePath: string, finding: Finding | undefined, what: string): Placement {
+  const layer = finding?.layerDiffId || finding?.layerDigest;
+  const origin = `${layer || 'unknown'} (a pulled image: no Dockerfile line is known)`;
+  return {
+    origin,
+    location: {
+      physicalLocation: { artifactLocation: { uri: imagePath }, region: { startLine: 1, startColumn: 1 } },
+      message: { text: `In the image: ${what}; layer ${origin}` },
     },
   };
 }

@@ -45,8 +45,9 @@ export interface SummaryOptions {
   /** Repository of the image, e.g. `ghcr.io/octo/app`. */
   readonly image: string;
   readonly digest: string;
-  readonly dockerfilePath: string;
-  readonly attribution: LayerAttribution;
+  /** Both absent for a pulled image: no Dockerfile line is known, findings name their layer. */
+  readonly dockerfilePath?: string;
+  readonly attribution?: LayerAttribution;
   readonly failOn: readonly string[];
   /** References pushed after the gate (`name:tag`); absent before or without a push. */
   readonly pushed?: readonly string[];
@@ -101,22 +102,26 @@ function verdictSection({ decision, image, digest, failOn, base }: SummaryOption
 
 function blockingSection({ decision, attribution, dockerfilePath }: SummaryOptions): string[] {
   if (decision.blocking.length === 0) return [];
-  const rows = decision.blocking.slice(0, SUMMARY_LIST_LIMIT).map(({ finding, reason }) => {
+  const origin = (finding: Finding): Markup => {
+    if (!attribution) return code(truncate(finding.layerDiffId || finding.layerDigest || 'unknown', 24));
     const source = sourceOf(attribution, finding);
+    return `${text(`${dockerfilePath ?? ''}:${source.line}`)} ${code(truncate(source.instruction, 60))}` as Markup;
+  };
+  const rows = decision.blocking.slice(0, SUMMARY_LIST_LIMIT).map(({ finding, reason }) => {
     return row([
       text(finding.severity),
       text(finding.id),
       text(subject(finding)),
       text(finding.installedVersion ?? ''),
       text(finding.fixedVersion || (finding.kind === 'vulnerability' ? 'no fix' : '')),
-      `${text(`${dockerfilePath}:${source.line}`)} ${code(truncate(source.instruction, 60))}` as Markup,
+      origin(finding),
       text(reason),
     ]);
   });
   return [
     '### Blocking findings',
     '',
-    '| Severity | ID | Package or file | Installed | Fixed | Dockerfile line | Why it blocks |',
+    `| Severity | ID | Package or file | Installed | Fixed | ${attribution ? 'Dockerfile line' : 'Layer'} | Why it blocks |`,
     '| --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
     ...more(decision.blocking.length),
@@ -172,7 +177,7 @@ function more(total: number): string[] {
  * from the build and the scanned image, i.e. from whoever wrote the Dockerfile. `Markup` is text
  * made inert by `text` or `code`, so that nothing else reaches a table row.
  */
-type Markup = string & { readonly inert: unique symbol };
+export type Markup = string & { readonly inert: unique symbol };
 
 function row(cells: readonly Markup[]): string {
   return `| ${cells.join(' | ')} |`;
@@ -183,7 +188,7 @@ function row(cells: readonly Markup[]): string {
  * pipes) as numeric references, which markdown shows as the characters and never parses; line
  * breaks as <br>, so that no line of the text starts a block (a heading, a list, a table row).
  */
-function text(value: string): Markup {
+export function text(value: string): Markup {
   return escapeHtml(value)
     .replace(/[\\`*_[\]~|]/g, (character) => `&#${character.charCodeAt(0)};`)
     .replace(/\r\n|\r|\n/g, '<br>') as Markup;
@@ -202,7 +207,7 @@ function escapeHtml(value: string): string {
 }
 
 /** Monospace text: a code span could be ended by a backtick in the text, an HTML element cannot. */
-function code(value: string): Markup {
+export function code(value: string): Markup {
   return `<code>${text(value)}</code>` as Markup;
 }
 

@@ -32,9 +32,13 @@ export interface InstallOptions {
   readonly pins?: { readonly trivy: PinnedRelease; readonly crane: PinnedRelease };
 }
 
-export interface InstalledTools {
+/** The tools a scan of an image needs; a rescan of a pushed image installs only these. */
+export interface ScanTools {
   readonly trivy: InstalledTool;
   readonly crane: InstalledTool;
+}
+
+export interface InstalledTools extends ScanTools {
   readonly kaniko: InstalledKaniko;
 }
 
@@ -45,22 +49,8 @@ export interface InstalledTools {
  */
 export async function installTools(options: InstallOptions): Promise<InstalledTools> {
   const arch = toolArch(options.arch);
-  const pins = options.pins ?? { trivy: TRIVY_DEFAULT, crane: CRANE_DEFAULT };
-  const common = {
-    arch,
-    toolMirror: options.toolMirror,
-    ...(options.download && { download: options.download }),
-    ...(options.timeLimit && { timeLimit: options.timeLimit }),
-  };
-
-  const trivy = logged(
-    () => installTrivy({ ...common, version: options.trivyVersion, pinned: pins.trivy }),
-    (tool) => `trivy ${tool.version} from ${tool.source}`,
-  );
-  const crane = logged(
-    () => installCrane({ ...common, version: options.craneVersion, pinned: pins.crane }),
-    (tool) => `crane ${tool.version} from ${tool.source}`,
-  );
+  const trivy = installTrivyTool(options);
+  const crane = installCraneTool(options);
   const kaniko = logged(
     () =>
       installKaniko({
@@ -92,6 +82,37 @@ export async function installTools(options: InstallOptions): Promise<InstalledTo
       `installing the tools failed:\n${errors.map((error) => `  - ${error.message}`).join('\n')}`,
     );
   return { trivy: await trivy, crane: await crane, kaniko: await kaniko };
+}
+
+/** The pinned versions and the download settings every release install shares. */
+function releaseInstall(options: InstallOptions) {
+  return {
+    pins: options.pins ?? { trivy: TRIVY_DEFAULT, crane: CRANE_DEFAULT },
+    common: {
+      arch: toolArch(options.arch),
+      toolMirror: options.toolMirror,
+      ...(options.download && { download: options.download }),
+      ...(options.timeLimit && { timeLimit: options.timeLimit }),
+    },
+  };
+}
+
+/** Installs Trivy alone (a rescan installs it only once the image is known to exist). */
+export function installTrivyTool(options: InstallOptions): Promise<InstalledTool> {
+  const { pins, common } = releaseInstall(options);
+  return logged(
+    () => installTrivy({ ...common, version: options.trivyVersion, pinned: pins.trivy }),
+    (tool) => `trivy ${tool.version} from ${tool.source}`,
+  );
+}
+
+/** Installs crane alone: a rescan needs it first, and never kaniko. */
+export function installCraneTool(options: InstallOptions): Promise<InstalledTool> {
+  const { pins, common } = releaseInstall(options);
+  return logged(
+    () => installCrane({ ...common, version: options.craneVersion, pinned: pins.crane }),
+    (tool) => `crane ${tool.version} from ${tool.source}`,
+  );
 }
 
 /** Runs one install and logs its line as soon as it is done, so a later failure keeps it. */

@@ -2,7 +2,7 @@
 // A TEST STAND-IN for google/go-containerregistry's `crane`; it is NOT the real tool.
 //
 // It implements the few subcommands the action uses (version, auth login, push, tag, digest,
-// config, export, copy) and only the flags it passes them with crane's argv, output and error style, in plain Node without
+// config, export, copy, manifest, pull) and only the flags it passes them with crane's argv, output and error style, in plain Node without
 // dependencies, and speaks the real registry HTTP API v2 to a real registry. It is deliberately
 // stricter than crane: it never retries (crane retries a few transient errors itself; the action
 // has its own retries, which the tests exercise), it does not use proxies or credential helpers,
@@ -44,6 +44,9 @@ const FLAGS = {
   username: { type: 'string', scope: 'auth login', short: 'u' },
   password: { type: 'string', scope: 'auth login', short: 'p' },
   'password-stdin': { type: 'bool', scope: 'auth login' },
+  // cmd/crane/cmd/pull.go (v0.21.9): --format defaults to tarball; --cache_path and --annotate-ref
+  // are not implemented, so they fail as unknown flags.
+  format: { type: 'string', scope: 'pull' },
 };
 
 class UsageError extends Error {}
@@ -795,6 +798,85 @@ async function exportFilesystem(args, flags) {
     });
 }
 
+/**
+ * `crane manifest IMAGE` (cmd/crane/cmd/manifest.go, v0.21.9): the manifest as the registry
+ * serves it, byte for byte, with no newline; a failure is wrapped as `fetching manifest <src>`.
+ */
+async function manifest(args, flags) {
+  expectArgs(args, 1, 1);
+  try {
+    const ref = parseReference(args[0]);
+    const client = new RegistryClient(ref.registry, flags.insecure);
+    await client.authenticate(ref.repository, 'pull');
+    process.stdout.write((await client.manifest(ref)).body);
+  } catch (error) {
+    throw new Error(`fetching manifest ${args[0]}: ${error.message}`, { cause: error });
+  }
+}
+
+const LAYER_EXTENSIONS = {
+  'application/vnd.oci.image.layer.v1.tar+zstd': '.tar.zst',
+  'application/vnd.oci.image.layer.v1.tar': '.tar',
+  'application/vnd.docker.image.rootfs.diff.tar': '.tar',
+};
+
+/**
+ * `crane pull [--format tarball] IMAGE TARBALL` (cmd/crane/cmd/pull.go and pkg/crane/pull.go
+ * MultiSave, pkg/v1/tarball/write.go, v0.21.9): the image (an index's child for --platform,
+ * linux/amd64 by default, as remote.Image picks it) as a docker-archive: the config as
+ * `sha256:<hex>`, each distinct layer blob as stored (`<hex>.tar.gz`), then manifest.json, whose
+ * RepoTags is the tag pulled, or `<repo>:i-was-a-digest` for a digest. Entries are mode 0644.
+ * One image per call; legacy and oci formats are not implemented.
+ */
+async function pull(args, flags) {
+  if (args.length < 2) throw new UsageError(`requires at least 2 arg(s), only received ${args.length}`);
+  if (args.length > 2)
+    throw new Error('pulling several images in one call is not supported by the crane stand-in');
+  const format = flags.format ?? 'tarball';
+  if (format === 'legacy' || format === 'oci')
+    throw new Error(`--format ${format} is not supported by the crane stand-in`);
+  if (format !== 'tarball')
+    throw new Error(`unexpected --format: "${format}" (valid values are: tarball, legacy, and oci)`);
+  const ref = parseReference(args[0]);
+  const client = new RegistryClient(ref.registry, flags.insecure);
+  await client.authenticate(ref.repository, 'pull');
+  const image = await resolveImage(client, ref, flags.platform);
+  const parsed = JSON.parse(image.body.toString('utf8'));
+  if (parsed.schemaVersion === 1) throw new Error('schema 1 images are not supported by the crane stand-in');
+  const entry = (name, data) => writeEntry({ ...PULLED_FILE, name, data });
+  const config = await client.blob(ref.repository, parsed.config.digest);
+  const blocks = [...entry(parsed.config.digest, config)];
+  const layerFiles = [];
+  for (const layer of parsed.layers ?? []) {
+    const name = `${layer.digest.slice('sha256:'.length)}${LAYER_EXTENSIONS[layer.mediaType] ?? '.tar.gz'}`;
+    if (!layerFiles.includes(name))
+      blocks.push(...entry(name, await client.blob(ref.repository, layer.digest)));
+    layerFiles.push(name);
+  }
+  const repoTag = `${repositoryName(ref)}:${ref.tag ?? 'i-was-a-digest'}`;
+  const archive = [{ Config: parsed.config.digest, RepoTags: [repoTag], Layers: layerFiles }];
+  blocks.push(...entry('manifest.json', Buffer.from(JSON.stringify(archive))), Buffer.alloc(1024));
+  try {
+    writeFileSync(args[1], Buffer.concat(blocks));
+  } catch (error) {
+    throw new Error(`saving tarball ${args[1]}: ${error.message}`, { cause: error });
+  }
+}
+
+/** Go's tar.Header{Mode: 0644, Typeflag: TypeReg}: everything else zero. */
+const PULLED_FILE = {
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  mtime: 0,
+  type: '0',
+  linkname: '',
+  uname: '',
+  gname: '',
+  devmajor: 0,
+  devminor: 0,
+};
+
 async function main(argv) {
   const { flags, positionals } = parseArgv(argv);
   const [command, ...rest] = positionals;
@@ -821,9 +903,13 @@ async function main(argv) {
       return exportFilesystem(rest, flags);
     case 'copy':
       return copy(rest, flags);
+    case 'manifest':
+      return manifest(rest, flags);
+    case 'pull':
+      return pull(rest, flags);
     default:
       throw new UsageError(
-        `unknown command "${positionals.join(' ')}" for "crane" (the stand-in implements version, auth login, push, tag, digest, config, export, copy)`,
+        `unknown command "${positionals.join(' ')}" for "crane" (the stand-in implements version, auth login, push, tag, digest, config, export, copy, manifest, pull)`,
       );
   }
 }

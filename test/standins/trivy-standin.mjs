@@ -6,7 +6,9 @@
 //   image --input <tar> --format json --output <f> [--scanners …] [--severity …] [--list-all-pkgs]
 //         [--cache-dir <d>] [--skip-db-update] [--skip-java-db-update] [--skip-check-update] …
 //     The input must be a readable docker-archive tarball (manifest.json inside). The report is a
-//     real Trivy report from test/fixtures/trivy chosen by TRIVY_STANDIN_REPORT, else by a
+//     real Trivy report from test/fixtures/trivy chosen by TRIVY_STANDIN_REPORT, else by the DB
+//     (one "downloaded" from a repository tagged with a fixture's name, `…:debian-buster.json`,
+//     knows that fixture's findings: a newer DB finds more in the same image), else by a
 //     /trivy-standin-report file inside the image (default alpine-310.json; "garbage" writes
 //     something that is not JSON), with ArtifactName set to the input. A trivy.yaml in the
 //     working directory is read as Trivy reads it (severity, exit-code), so tests can show the
@@ -353,7 +355,11 @@ async function image() {
   if (format !== 'json') fatal(`stand-in: only --format json is implemented for image (got ${format})`);
 
   const config = existsSync('trivy.yaml') ? (parseYaml(readFileSync('trivy.yaml', 'utf8')) ?? {}) : {};
-  const choice = process.env.TRIVY_STANDIN_REPORT ?? reportNamedInImage(input) ?? 'alpine-310.json';
+  const choice =
+    process.env.TRIVY_STANDIN_REPORT ??
+    reportKnownToDb(cacheDir) ??
+    reportNamedInImage(input) ??
+    'alpine-310.json';
   let text;
   if (choice === 'garbage') text = '{"SchemaVersion": 2, "Results": [ truncated';
   else {
@@ -408,6 +414,13 @@ function packagesOf(result) {
       Layer: v.Layer,
     });
   return [...byId.values()];
+}
+
+/** The fixture the DB in the cache was "downloaded" for: its repository's tag, when that names one. */
+function reportKnownToDb(cacheDir) {
+  const db = readFileSync(join(dbDir(cacheDir), 'trivy.db'), 'utf8').trim();
+  const tag = /:([\w.-]+\.json)$/.exec(db)?.[1];
+  return tag && existsSync(join(FIXTURES, tag)) ? tag : undefined;
 }
 
 /** Entries of a plain tar held in memory: name → content. */
