@@ -36314,9 +36314,9 @@ function saveState(name, value) {
 }
 
 // src/main.ts
-import { mkdir as mkdir11, readFile as readFile9, writeFile as writeFile6 } from "node:fs/promises";
+import { mkdir as mkdir12, readFile as readFile10, writeFile as writeFile7 } from "node:fs/promises";
 import { tmpdir as tmpdir3 } from "node:os";
-import { join as join23 } from "node:path";
+import { join as join25 } from "node:path";
 
 // src/build/base-image-registry.ts
 import { mkdir as mkdir2, readFile } from "node:fs/promises";
@@ -37641,6 +37641,24 @@ Remove it by hand as root (rm -rf --one-file-system ${path13}); where rm says "O
       );
   }
 }
+var removalsUnderWay = /* @__PURE__ */ new Set();
+function removeInBackground(path13) {
+  const removal = removePath(path13).then(
+    () => void 0,
+    (error2) => error2 instanceof Error ? error2.message : String(error2)
+  );
+  removalsUnderWay.add(removal);
+  void removal.then(() => removalsUnderWay.delete(removal));
+}
+async function finishBackgroundRemovals() {
+  const failures = [];
+  while (removalsUnderWay.size > 0) {
+    const removals = [...removalsUnderWay];
+    for (const removal of removals) removalsUnderWay.delete(removal);
+    for (const failure of await Promise.all(removals)) if (failure !== void 0) failures.push(failure);
+  }
+  return failures;
+}
 
 // src/build/runtime-spec.ts
 import { isAbsolute as isAbsolute4 } from "node:path";
@@ -38161,7 +38179,8 @@ async function runInSandbox(spec) {
       reporter().endGroup();
     }
   } finally {
-    await removePath(workDir);
+    if (spec.teardown === "background") removeInBackground(workDir);
+    else await removePath(workDir);
   }
 }
 async function attempt(spec, prefix2, workDir, strategy, mountedFiles) {
@@ -38766,6 +38785,8 @@ async function buildImage(request2, environment) {
     title: `Build ${environment.image}:${environment.firstTag} with kaniko`,
     strategy: environment.strategy ?? "auto",
     ...environment.timeLimit && { timeLimit: environment.timeLimit },
+    // The sandbox's root (the files the build wrote) is removed while the image is read and scanned.
+    teardown: "background",
     network: request2.network,
     // The layer cache listens on the runner's loopback: kaniko must reach it from its own network.
     loopbackPorts: [
@@ -39829,22 +39850,26 @@ function verdictSection({ decision, image, digest, failOn, base }) {
 }
 function blockingSection({ decision, attribution, dockerfilePath }) {
   if (decision.blocking.length === 0) return [];
-  const rows = decision.blocking.slice(0, SUMMARY_LIST_LIMIT).map(({ finding, reason }) => {
+  const origin = (finding) => {
+    if (!attribution) return code(truncate(finding.layerDiffId || finding.layerDigest || "unknown", 24));
     const source = sourceOf(attribution, finding);
+    return `${text(`${dockerfilePath ?? ""}:${source.line}`)} ${code(truncate(source.instruction, 60))}`;
+  };
+  const rows = decision.blocking.slice(0, SUMMARY_LIST_LIMIT).map(({ finding, reason }) => {
     return row([
       text(finding.severity),
       text(finding.id),
       text(subject(finding)),
       text(finding.installedVersion ?? ""),
       text(finding.fixedVersion || (finding.kind === "vulnerability" ? "no fix" : "")),
-      `${text(`${dockerfilePath}:${source.line}`)} ${code(truncate(source.instruction, 60))}`,
+      origin(finding),
       text(reason)
     ]);
   });
   return [
     "### Blocking findings",
     "",
-    "| Severity | ID | Package or file | Installed | Fixed | Dockerfile line | Why it blocks |",
+    `| Severity | ID | Package or file | Installed | Fixed | ${attribution ? "Dockerfile line" : "Layer"} | Why it blocks |`,
     "| --- | --- | --- | --- | --- | --- | --- |",
     ...rows,
     ...more(decision.blocking.length),
@@ -39903,6 +39928,80 @@ function code(value) {
 }
 function truncate(value, length) {
   return value.length > length ? `${value.slice(0, length - 1)}\u2026` : value;
+}
+
+// src/rescan/base-check.ts
+var BASE_NAME_LABEL2 = "org.opencontainers.image.base.name";
+var BASE_DIGEST_LABEL2 = "org.opencontainers.image.base.digest";
+var IMAGE_REFERENCE = /^[A-Za-z0-9][A-Za-z0-9._:/@-]*$/;
+async function checkBase(config, platform3, currentDigest2) {
+  const labels = config.config?.Labels ?? {};
+  const name = labels[BASE_NAME_LABEL2];
+  const builtOn = labels[BASE_DIGEST_LABEL2];
+  if (!name || !builtOn)
+    return {
+      updated: "unknown",
+      reason: `the image has no ${BASE_NAME_LABEL2} and ${BASE_DIGEST_LABEL2} labels (built before they were written, or by another builder)`
+    };
+  if (!IMAGE_REFERENCE.test(name))
+    return {
+      updated: "unknown",
+      name,
+      builtOn,
+      reason: `the ${BASE_NAME_LABEL2} label is not an image reference`
+    };
+  if (!isDigest(builtOn))
+    return {
+      updated: "unknown",
+      name,
+      builtOn,
+      reason: `the ${BASE_DIGEST_LABEL2} label is not a sha256 digest`
+    };
+  try {
+    const [current, forPlatform] = await Promise.all([currentDigest2(name), currentDigest2(name, platform3)]);
+    const updated = builtOn === current || builtOn === forPlatform ? "false" : "true";
+    return { updated, name, builtOn, current };
+  } catch (error2) {
+    return {
+      updated: "unknown",
+      name,
+      builtOn,
+      reason: `${name} cannot be resolved: ${error2.message}`
+    };
+  }
+}
+function overallBaseUpdated(checks) {
+  if (checks.some((check) => check.updated === "true")) return "true";
+  if (checks.length > 0 && checks.every((check) => check.updated === "false")) return "false";
+  return "unknown";
+}
+function describeBase(base) {
+  const name = base.name ?? "The base image";
+  if (base.updated === "unknown") return `${name}: unknown whether it moved: ${base.reason ?? ""}`;
+  if (base.updated === "false") return `${name} is still ${base.builtOn}, the digest the image was built on.`;
+  return `${name} moved from ${base.builtOn} (built on) to ${base.current}: a rebuild would start from the newer base and pick up its fixes.`;
+}
+
+// src/rescan/rescan-summary.ts
+function renderRescanSummary(config, platform3, notes) {
+  const { pulled, decision, baseCheck: base } = platform3;
+  if (!pulled || !decision) return "";
+  const findings = renderSummary({
+    decision,
+    image: config.publish.image,
+    digest: pulled.digest,
+    failOn: config.policy.failOn,
+    notes
+  });
+  return [
+    findings,
+    "### Rescan",
+    "",
+    `Pulled ${code(pulled.reference)} (${text(platform3.platform)}) and scanned it with today's vulnerability DB; nothing was built or pushed.`,
+    "",
+    `Base image: ${base ? text(describeBase(base)) : "not checked"}`,
+    ""
+  ].join("\n");
 }
 
 // src/run-record.ts
@@ -80312,10 +80411,11 @@ async function scanImage(options) {
 // src/finish.ts
 function runOutputs(record) {
   const outputs = {};
-  const [platform3] = record.platforms;
-  if (platform3?.build) {
-    outputs.digest = platform3.build.digest;
-    outputs.tarball = platform3.build.tarball;
+  const platform3 = decisivePlatform(record);
+  const image = platform3?.build ?? platform3?.pulled;
+  if (image) {
+    outputs.digest = image.digest;
+    outputs.tarball = image.tarball;
   }
   if (platform3?.decision && platform3.scan) {
     Object.assign(
@@ -80337,7 +80437,14 @@ function runOutputs(record) {
     outputs.image = "";
     outputs.tags = record.publish?.status === "failed" ? record.publish.pushed.join("\n") : "";
   }
+  if (record.config?.rescan.enabled)
+    outputs["base-updated"] = overallBaseUpdated(
+      record.platforms.flatMap(({ baseCheck }) => baseCheck ? [baseCheck] : [])
+    );
   return outputs;
+}
+function decisivePlatform(record) {
+  return record.platforms.find((platform3) => platform3.decision?.pass === false) ?? record.platforms[0];
 }
 async function finish(record, reporter2) {
   for (const [name, value] of Object.entries(runOutputs(record)))
@@ -80352,9 +80459,15 @@ function stoppedMessage(record, message) {
   return record.failure ? `The ${record.failure.stage} stage failed: ${message}` : message;
 }
 function findingsSummary(record) {
-  const [platform3] = record.platforms;
   const { config, tools } = record;
-  if (!config || !platform3?.build || !platform3.decision || !platform3.attribution) return void 0;
+  if (!config) return void 0;
+  const notes = [...record.notes, ...tools ? [toolsNote(tools)] : []];
+  const sections = record.platforms.filter((platform3) => platform3.decision).map((platform3, index) => platformSummary(record, config, platform3, index === 0 ? notes : [])).filter(Boolean);
+  return sections.length > 0 ? sections.join("\n") : void 0;
+}
+function platformSummary(record, config, platform3, notes) {
+  if (platform3.pulled) return renderRescanSummary(config, platform3, notes);
+  if (!platform3.build || !platform3.decision || !platform3.attribution) return "";
   return renderSummary({
     decision: platform3.decision,
     image: config.publish.image,
@@ -80362,12 +80475,16 @@ function findingsSummary(record) {
     dockerfilePath: repositoryPath(config, config.build.dockerfile),
     attribution: platform3.attribution,
     failOn: config.policy.failOn,
-    notes: [...record.notes, ...tools ? [toolsNote(tools)] : []],
+    notes,
     ...platform3.base ? { base: platform3.base } : {},
     ...record.publish?.status === "pushed" ? { pushed: record.publish.result.references } : {}
   });
 }
-function toolsNote({ trivy, crane, kaniko }) {
+function toolsNote(tools) {
+  const { trivy, crane } = tools;
+  if (!("kaniko" in tools))
+    return `Pulled with crane ${crane.version} and scanned with Trivy ${trivy.version}; nothing was built or pushed.`;
+  const { kaniko } = tools;
   const platform3 = `${kaniko.platformDigest}${kaniko.indexDigest ? ` (index ${kaniko.indexDigest})` : ""}`;
   return `Built with kaniko ${kaniko.image} \u2192 ${platform3}, scanned with Trivy ${trivy.version}, pushed with crane ${crane.version}.`;
 }
@@ -80913,6 +81030,35 @@ function parseRegistrySettings(inputs, github, imageRegistry) {
   });
 }
 
+// src/rescan/rescan-settings.ts
+var RESCAN_INPUTS = {
+  rescan: "false",
+  "rescan-ref": ""
+};
+function parseRescanSettings(inputs, publish2, ignored) {
+  const enabled2 = inputs.bool("rescan");
+  const ref = inputs.given("rescan-ref");
+  if (ref && !TAG_PATTERN.test(ref) && !isDigest(ref))
+    inputs.problem(
+      "rescan-ref",
+      ref,
+      "is neither a tag nor a sha256:<64 hex> digest: give only the tag or digest, the repository comes from `image`"
+    );
+  if (!enabled2) {
+    if (ref) inputs.problemText("rescan-ref", "is read only with `rescan: true`: set `rescan` or remove it");
+    return { enabled: enabled2, references: [] };
+  }
+  if (ignored.buildArgs)
+    inputs.problemText("rescan", "`build-args` is given, but a rescan builds nothing: remove `build-args`");
+  if (ignored.tags && ref)
+    inputs.problemText(
+      "rescan",
+      "`tags` is given, but `rescan-ref` names what is rescanned: remove one of them"
+    );
+  const at = (reference) => isDigest(reference) ? digestReference(publish2.image, reference) : taggedReference(publish2.image, reference);
+  return { enabled: enabled2, references: ref ? [at(ref)] : publish2.tags.map(at) };
+}
+
 // src/report/report-settings.ts
 var REPORT_INPUTS = {
   "upload-sarif": "true",
@@ -81077,7 +81223,8 @@ var INPUT_DEFAULTS = {
   ...POLICY_INPUTS,
   ...SCAN_INPUTS,
   ...TOOL_INPUTS,
-  ...TIMEOUT_INPUTS
+  ...TIMEOUT_INPUTS,
+  ...RESCAN_INPUTS
 };
 function buildConfig(sources) {
   const { github } = sources;
@@ -81090,6 +81237,10 @@ function buildConfig(sources) {
   const tools = parseToolSettings(stage2(TOOL_INPUTS));
   const timeouts = parseTimeoutSettings(stage2(TIMEOUT_INPUTS));
   const registries = parseRegistrySettings(stage2(REGISTRY_INPUTS), github, publish2.registry);
+  const rescan = parseRescanSettings(stage2(RESCAN_INPUTS), publish2, {
+    tags: sources.read("tags").trim() !== "",
+    buildArgs: sources.read("build-args").trim() !== ""
+  });
   const build = parseBuildSettings(stage2(BUILD_INPUTS), {
     github,
     image: publish2.image,
@@ -81099,7 +81250,7 @@ function buildConfig(sources) {
   });
   if (problems.length > 0 || build === void 0) throw new InputError(problems);
   const run2 = { github, workspace: github.workspace, outputDir: sources.outputDir, tempDir: sources.tempDir };
-  return deepFreeze({ run: run2, registries, tools, build, scan, policy, report: report2, publish: publish2, timeouts });
+  return deepFreeze({ run: run2, registries, tools, build, scan, policy, report: report2, publish: publish2, timeouts, rescan });
 }
 function deepFreeze(value) {
   if (value && typeof value === "object" && !Object.isFrozen(value)) {
@@ -81219,23 +81370,19 @@ async function publishImage(options) {
     ...options.dockerConfigDir !== void 0 && { dockerConfigDir: options.dockerConfigDir },
     ...options.timeLimit && { timeLimit: options.timeLimit }
   });
-  const crane = (args) => runWithRetry(runner, retry2, registry, args).catch((error2) => {
-    throw partialFailure(error2, pushed, references);
-  });
+  const crane = (args) => runWithRetry(runner, retry2, registry, args);
   const verify = async (reference) => {
     const result = await crane(["digest", reference]);
     const digest = printedDigest(result.stdout);
     if (digest === expectedDigest) return;
-    throw partialFailure(
-      new Error(
-        `Digest mismatch for ${reference}: the registry reports ${digest ?? `"${result.stdout.trim()}"`} but the scanned image is ${expectedDigest}. What the registry serves is not what was scanned; do not use this reference.`
-      ),
-      pushed,
-      references
+    throw new Error(
+      `Digest mismatch for ${reference}: the registry reports ${digest ?? `"${result.stdout.trim()}"`} but the scanned image is ${expectedDigest}. What the registry serves is not what was scanned; do not use this reference.`
     );
   };
   reporter().info(`Pushing ${options.tarball} to ${pinned}`);
-  const push = await crane(["push", options.tarball, pinned]);
+  const push = await crane(["push", options.tarball, pinned]).catch((error2) => {
+    throw partialFailure(error2, pushed, references);
+  });
   const uploaded = pushedDigest(push.stdout);
   if (uploaded !== expectedDigest)
     throw partialFailure(
@@ -81246,13 +81393,31 @@ async function publishImage(options) {
       references
     );
   for (const [index, tag] of tags2.entries()) {
-    const reference = references[index];
-    await crane(["tag", pinned, tag]);
-    pushed.push(reference);
-    await verify(reference);
+    await crane(["tag", pinned, tag]).catch((error2) => {
+      throw partialFailure(error2, pushed, references);
+    });
+    pushed.push(references[index]);
   }
+  await forEachAtMost(references, READ_BACK_CONCURRENCY, verify).catch((error2) => {
+    throw partialFailure(error2, pushed, references);
+  });
   reporter().info(`Published ${pinned} as ${tags2.join(", ")}`);
   return { digest: expectedDigest, image: pinned, references };
+}
+var READ_BACK_CONCURRENCY = 4;
+async function forEachAtMost(items, limit, task) {
+  let next = 0;
+  let failure;
+  const worker = async () => {
+    while (next < items.length && !failure) {
+      const item = items[next++];
+      await task(item).catch((error2) => {
+        failure ??= { error: error2 };
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
 }
 async function runWithRetry(runner, retry2, registry, args) {
   const what = `crane ${args.join(" ")}`;
@@ -81400,7 +81565,7 @@ var SARIF_LIMITS = {
   resultsPerRun: 25e3
 };
 function rewriteSarif(input, options) {
-  if (!options.dockerfilePath)
+  if (options.attribution && !options.dockerfilePath)
     throw new Error("rewriteSarif needs the Dockerfile path: a location URI is never empty.");
   const limits = { ...SARIF_LIMITS, ...options.limits };
   const findingOf = sarifFindingLookup(options.decision.findings);
@@ -81461,18 +81626,10 @@ function fingerprintSource(finding) {
   ].join("\0");
 }
 function relocate(result, finding, options) {
-  const source = finding ? sourceOf(options.attribution, finding) : options.attribution.fallback;
   const original = result.locations?.[0];
   const imagePath = original?.physicalLocation?.artifactLocation?.uri ?? finding?.path ?? finding?.target ?? "";
   const what = original?.message?.text ?? (imagePath || (result.ruleId ?? ""));
-  const origin = source.fromBaseImage ? `came with the base image (Dockerfile line ${source.line}: ${source.instruction})` : `introduced by Dockerfile line ${source.line}: ${source.instruction}`;
-  const location = {
-    physicalLocation: {
-      artifactLocation: { uri: options.dockerfilePath },
-      region: { startLine: source.line, startColumn: 1 }
-    },
-    message: { text: `In the image: ${what}; ${origin}` }
-  };
+  const { location, origin } = options.attribution ? onDockerfileLine(options.dockerfilePath, options.attribution, finding, what) : inTheImage(imagePath || (result.ruleId ?? "image"), finding, what);
   const identity = finding ? fingerprintSource(finding) : `${result.ruleId ?? ""}\0${what}`;
   return {
     ...result,
@@ -81487,6 +81644,31 @@ Layer ${origin}`
     partialFingerprints: {
       ...result.partialFingerprints,
       "buildScanPushFinding/v1": createHash5("sha256").update(identity).digest("hex").slice(0, 32)
+    }
+  };
+}
+function onDockerfileLine(dockerfilePath, attribution, finding, what) {
+  const source = finding ? sourceOf(attribution, finding) : attribution.fallback;
+  const origin = source.fromBaseImage ? `came with the base image (Dockerfile line ${source.line}: ${source.instruction})` : `introduced by Dockerfile line ${source.line}: ${source.instruction}`;
+  return {
+    origin,
+    location: {
+      physicalLocation: {
+        artifactLocation: { uri: dockerfilePath },
+        region: { startLine: source.line, startColumn: 1 }
+      },
+      message: { text: `In the image: ${what}; ${origin}` }
+    }
+  };
+}
+function inTheImage(imagePath, finding, what) {
+  const layer = finding?.layerDiffId || finding?.layerDigest;
+  const origin = `${layer || "unknown"} (a pulled image: no Dockerfile line is known)`;
+  return {
+    origin,
+    location: {
+      physicalLocation: { artifactLocation: { uri: imagePath }, region: { startLine: 1, startColumn: 1 } },
+      message: { text: `In the image: ${what}; layer ${origin}` }
     }
   };
 }
@@ -86036,21 +86218,8 @@ async function installTrivy(options) {
 // src/tools/install-tools.ts
 async function installTools(options) {
   const arch4 = toolArch(options.arch);
-  const pins = options.pins ?? { trivy: TRIVY_DEFAULT, crane: CRANE_DEFAULT };
-  const common = {
-    arch: arch4,
-    toolMirror: options.toolMirror,
-    ...options.download && { download: options.download },
-    ...options.timeLimit && { timeLimit: options.timeLimit }
-  };
-  const trivy = logged(
-    () => installTrivy({ ...common, version: options.trivyVersion, pinned: pins.trivy }),
-    (tool) => `trivy ${tool.version} from ${tool.source}`
-  );
-  const crane = logged(
-    () => installCrane({ ...common, version: options.craneVersion, pinned: pins.crane }),
-    (tool) => `crane ${tool.version} from ${tool.source}`
-  );
+  const trivy = installTrivyTool(options);
+  const crane = installCraneTool(options);
   const kaniko = logged(
     () => installKaniko({
       image: options.kanikoImage,
@@ -86081,6 +86250,31 @@ async function installTools(options) {
 ${errors.map((error2) => `  - ${error2.message}`).join("\n")}`
     );
   return { trivy: await trivy, crane: await crane, kaniko: await kaniko };
+}
+function releaseInstall(options) {
+  return {
+    pins: options.pins ?? { trivy: TRIVY_DEFAULT, crane: CRANE_DEFAULT },
+    common: {
+      arch: toolArch(options.arch),
+      toolMirror: options.toolMirror,
+      ...options.download && { download: options.download },
+      ...options.timeLimit && { timeLimit: options.timeLimit }
+    }
+  };
+}
+function installTrivyTool(options) {
+  const { pins, common } = releaseInstall(options);
+  return logged(
+    () => installTrivy({ ...common, version: options.trivyVersion, pinned: pins.trivy }),
+    (tool) => `trivy ${tool.version} from ${tool.source}`
+  );
+}
+function installCraneTool(options) {
+  const { pins, common } = releaseInstall(options);
+  return logged(
+    () => installCrane({ ...common, version: options.craneVersion, pinned: pins.crane }),
+    (tool) => `crane ${tool.version} from ${tool.source}`
+  );
 }
 async function logged(task, describe3) {
   const started = performance.now();
@@ -86114,6 +86308,202 @@ function exitOnUnexpectedFailure() {
   process.on("unhandledRejection", fail);
 }
 
+// src/rescan/rescan-pipeline.ts
+import { mkdir as mkdir11, readFile as readFile9, writeFile as writeFile6 } from "node:fs/promises";
+import { join as join24 } from "node:path";
+
+// src/rescan/pull-image.ts
+import { join as join23 } from "node:path";
+async function resolveTargets(crane, image, references) {
+  const byDigest = /* @__PURE__ */ new Map();
+  for (const reference of references) {
+    const digest = await crane.digest(reference);
+    reporter().info(`${reference} is ${digest}`);
+    byDigest.set(digest, [...byDigest.get(digest) ?? [], reference]);
+  }
+  const targets = [];
+  for (const [digest, named] of byDigest) {
+    const manifest = await readManifest(crane, digestReference(image, digest));
+    targets.push({ references: named, digest, manifests: platformManifests(manifest, digest) });
+  }
+  return targets;
+}
+async function readManifest(crane, reference) {
+  const { stdout } = await crane.run(["manifest", reference]);
+  try {
+    return JSON.parse(stdout);
+  } catch (error2) {
+    throw new Error(`crane manifest ${reference} printed no JSON manifest: ${error2.message}`, {
+      cause: error2
+    });
+  }
+}
+function platformManifests(manifest, digest) {
+  if (!manifest.manifests) return [{ digest }];
+  const images = manifest.manifests.filter((entry) => entry.platform?.os && entry.platform.os !== "unknown");
+  if (images.length === 0) throw new Error(`the index ${digest} lists no platform image to scan`);
+  return images.map((entry) => ({ platform: platformName(entry.platform ?? {}), digest: entry.digest }));
+}
+function platformName(platform3) {
+  return [platform3.os, platform3.architecture, platform3.variant].filter(Boolean).join("/");
+}
+async function pullPlatform(crane, image, manifest, folder) {
+  const reference = digestReference(image, manifest.digest);
+  const tarball = join23(folder, `image-${manifest.digest.slice("sha256:".length, "sha256:".length + 12)}.tar`);
+  const [expected] = await Promise.all([
+    readManifest(crane, reference),
+    crane.run(["pull", "--format", "tarball", reference, tarball])
+  ]);
+  const pulled = await readImageTarball(tarball);
+  if (pulled.configDescriptor.digest !== expected.config?.digest)
+    throw new Error(
+      `crane pull ${reference} wrote config ${pulled.configDescriptor.digest}, but the manifest names ${expected.config?.digest ?? "none"}: the tarball is not this image, so it is not scanned.`
+    );
+  const { config } = pulled;
+  const variant = typeof config.variant === "string" ? config.variant : void 0;
+  const platform3 = manifest.platform ?? platformName({ os: config.os, architecture: config.architecture, variant });
+  reporter().info(`Pulled ${reference} (${platform3}) into ${tarball}`);
+  return {
+    platform: platform3,
+    reference,
+    digest: manifest.digest,
+    tarball,
+    config,
+    identity: { configDigest: pulled.configDescriptor.digest, diffIds: config.rootfs?.diff_ids ?? [] }
+  };
+}
+
+// src/rescan/sarif-merge.ts
+var FINGERPRINT = "buildScanPushFinding/v1";
+function mergeSarif(logs) {
+  const [first, ...others] = logs;
+  if (!first) throw new Error("mergeSarif needs at least one log");
+  const runs = logs.flatMap((log2) => log2.runs);
+  const base = first.runs[0];
+  if (others.length === 0 || !base) return first;
+  const rules = [];
+  const results = [];
+  const seen = /* @__PURE__ */ new Set();
+  for (const run2 of runs)
+    for (const result of run2.results ?? []) {
+      const fingerprint = result.partialFingerprints?.[FINGERPRINT];
+      if (fingerprint !== void 0 && seen.has(fingerprint)) continue;
+      if (fingerprint !== void 0) seen.add(fingerprint);
+      results.push(withRuleFrom(run2, result, rules));
+    }
+  const merged = {
+    ...base,
+    tool: { ...base.tool, driver: { ...base.tool.driver, rules } },
+    results
+  };
+  return { ...first, runs: [merged] };
+}
+function withRuleFrom(run2, result, rules) {
+  const own = run2.tool.driver.rules ?? [];
+  const rule = result.ruleIndex !== void 0 ? own[result.ruleIndex] : own.find((r) => r.id === result.ruleId);
+  if (!rule) return result;
+  let index = rules.findIndex((known) => known.id === rule.id);
+  if (index < 0) index = rules.push(rule) - 1;
+  return result.ruleIndex === void 0 ? result : { ...result, ruleIndex: index };
+}
+
+// src/rescan/rescan-pipeline.ts
+async function rescanPublished(config) {
+  const run2 = new Recorder(config);
+  const platforms = [];
+  let tools;
+  run2.enter("install");
+  try {
+    await prepareFolders(config);
+    const crane = await installCraneTool(installOptions(config));
+    const registry = await registryCrane(config, crane.path);
+    run2.enter("pull");
+    const targets = await resolveTargets(registry, config.publish.image, config.rescan.references);
+    run2.enter("install");
+    tools = { crane, trivy: await installTrivyTool(installOptions(config)) };
+    const rescan = { run: run2, registry, tools, databases: await startTrivyDatabases(config, tools) };
+    const manifests = targets.flatMap((target) => target.manifests);
+    for (const manifest of manifests)
+      platforms.push(
+        await rescanPlatform(rescan, manifest, outputFolder(config, manifest, manifests.length))
+      );
+    run2.enter("report");
+    await reportRescan(run2, platforms);
+  } catch (error2) {
+    run2.failure = { stage: run2.stage, error: error2 instanceof Error ? error2 : new Error(String(error2)) };
+  }
+  return { ...run2.record(), platforms, ...tools ? { tools } : {} };
+}
+function installOptions(config) {
+  return { ...config.tools, registries: config.registries, arch: process.arch };
+}
+async function registryCrane(config, path13) {
+  const { registry } = config.publish;
+  const loggedIn = await login({
+    crane: path13,
+    registry,
+    registries: config.registries,
+    dockerConfigDir: dockerConfigDir(config)
+  });
+  return craneCommand({
+    path: path13,
+    registry,
+    registries: config.registries,
+    ...loggedIn ? { dockerConfigDir: loggedIn.dockerConfigDir } : {},
+    failureHint: `Check that ${config.publish.image} was pushed under the tag or digest rescanned (\`rescan-ref\`, else \`tags\` or the tags computed for this event) and that the registry credential may read it.`
+  });
+}
+function outputFolder(config, manifest, count) {
+  return count === 1 ? config.run.outputDir : join24(config.run.outputDir, manifest.digest.slice(7, 19));
+}
+async function rescanPlatform(rescan, manifest, folder) {
+  const { run: run2, tools } = rescan;
+  const { config } = run2;
+  run2.enter("pull");
+  await mkdir11(folder, { recursive: true });
+  const pulled = await pullPlatform(rescan.registry, config.publish.image, manifest, folder);
+  run2.enter("scan");
+  await rescan.databases.readyFor(pulled.tarball);
+  const scan = await scanImage({
+    ...config.scan,
+    trivyPath: tools.trivy.path,
+    tarball: pulled.tarball,
+    outputDir: folder,
+    cacheDir: trivyCacheDir(config),
+    timeLimit: config.timeouts.scan
+  });
+  const mismatch = scannedImageMismatch(scan.report, pulled.identity);
+  if (mismatch) throw new Error(`${mismatch}: the report is not about ${pulled.reference}.`);
+  run2.enter("gate");
+  const decision = await gate(config, scan);
+  const baseCheck = await checkBase(pulled.config, pulled.platform, currentDigest(config, tools.crane.path));
+  infoUntrusted(`${pulled.platform}: ${describeBase(baseCheck)}`);
+  return { platform: pulled.platform, pulled, scan, decision, baseCheck };
+}
+function currentDigest(config, path13) {
+  const loggedIn = config.registries.credentialFor(config.publish.registry) !== void 0;
+  return (reference, platform3) => craneCommand({
+    path: path13,
+    registry: registryOf(reference),
+    registries: config.registries,
+    ...loggedIn ? { dockerConfigDir: dockerConfigDir(config) } : {}
+  }).digest(reference, platform3);
+}
+async function reportRescan(run2, platforms) {
+  const { config } = run2;
+  const logs = [];
+  for (const { scan, decision } of platforms) {
+    if (!scan || !decision) continue;
+    const trivySarif = JSON.parse(await readFile9(scan.sarifPath, "utf8"));
+    const rewritten = rewriteSarif(trivySarif, { category: config.report.sarifCategory, decision });
+    for (const note of rewritten.dropped) reporter().warning(note);
+    run2.notes.push(...rewritten.dropped);
+    await writeFile6(scan.sarifPath, JSON.stringify(rewritten.sarif));
+    logs.push(rewritten.sarif);
+  }
+  if (config.report.uploadSarif && logs.length > 0) await upload(run2, mergeSarif(logs));
+}
+
 // src/main.ts
 function loadConfig(sources) {
   const { github } = sources;
@@ -86122,8 +86512,8 @@ function loadConfig(sources) {
   const config = buildConfig({
     read: sources.read,
     github,
-    outputDir: sources.outputDir ?? join23(runnerTemp, "build-scan-push"),
-    tempDir: join23(runnerTemp, "build-scan-push-private"),
+    outputDir: sources.outputDir ?? join25(runnerTemp, "build-scan-push"),
+    tempDir: join25(runnerTemp, "build-scan-push-private"),
     now: /* @__PURE__ */ new Date(),
     commitTime: () => commitTime(env, github.payload.head_commit?.timestamp, github.workspace)
   });
@@ -86170,6 +86560,7 @@ function goArch() {
   return process.arch === "x64" ? "amd64" : process.arch;
 }
 async function runPipeline(config) {
+  if (config.rescan.enabled) return rescanPublished(config);
   const run2 = new Recorder(config);
   run2.enter("install");
   let layerCache;
@@ -86190,23 +86581,37 @@ async function runPipeline(config) {
     run2.enter("gate");
     run2.platform.decision = await gate(config, run2.platform.scan);
     run2.enter("report");
-    await report(run2, run2.platform.build, run2.platform.scan, run2.platform.decision);
+    const sarif = await report(run2, run2.platform.build, run2.platform.scan, run2.platform.decision);
     run2.enter("publish");
-    if (run2.platform.decision.pass && config.publish.push)
-      run2.publish = await publish(config, run2.tools, run2.platform.build);
+    const pushing = run2.platform.decision.pass && config.publish.push;
+    await uploadWhilePublishing(run2, run2.tools, pushing ? run2.platform.build : void 0, sarif);
     run2.enter("cache");
     if (layerCache) await writeLayerCache(run2, layerCache, run2.platform.build, run2.platform.decision);
   } catch (error2) {
     run2.failure = { stage: run2.stage, error: error2 instanceof Error ? error2 : new Error(String(error2)) };
   } finally {
     await layerCache?.close();
+    for (const failure of await finishBackgroundRemovals()) {
+      reporter().warning(`${failure}
+The post step tries again.`);
+      run2.notes.push(failure);
+    }
   }
   return run2.record();
 }
+async function uploadWhilePublishing(run2, tools, toPush, sarif) {
+  const { config } = run2;
+  const [uploaded, published] = await Promise.allSettled([
+    config.report.uploadSarif ? upload(run2, sarif) : void 0,
+    toPush ? publish(config, tools, toPush) : void 0
+  ]);
+  if (published.status === "fulfilled" && published.value) run2.publish = published.value;
+  for (const outcome of [uploaded, published]) if (outcome.status === "rejected") throw outcome.reason;
+}
 async function prepareFolders(config) {
-  await mkdir11(config.run.outputDir, { recursive: true });
+  await mkdir12(config.run.outputDir, { recursive: true });
   recordForCleanup(config.run.tempDir);
-  await mkdir11(config.run.tempDir, { recursive: true, mode: 448 });
+  await mkdir12(config.run.tempDir, { recursive: true, mode: 448 });
 }
 function install(config) {
   return installTools({
@@ -86217,7 +86622,7 @@ function install(config) {
   });
 }
 function trivyCacheDir(config) {
-  return join23(config.run.tempDir, "trivy-cache");
+  return join25(config.run.tempDir, "trivy-cache");
 }
 function startTrivyDatabases(config, tools) {
   const { scan } = config;
@@ -86231,14 +86636,14 @@ function startTrivyDatabases(config, tools) {
       checks: scan.trivyChecksRepositories
     },
     registries: config.registries,
-    dockerConfigDir: join23(config.run.tempDir, "trivy-docker-config"),
+    dockerConfigDir: join25(config.run.tempDir, "trivy-docker-config"),
     dockerfile: config.build.dockerfile,
     timeLimit: config.timeouts.scan
   });
 }
 function openLayerCache(config) {
   return startLayerCache({
-    storeDir: join23(config.run.tempDir, "layer-cache"),
+    storeDir: join25(config.run.tempDir, "layer-cache"),
     cacheRepo: config.build.cacheRepo,
     registries: config.registries
   });
@@ -86316,7 +86721,7 @@ async function gate(config, scan) {
 async function report(run2, build, scan, decision) {
   const { config } = run2;
   const attribution = attributeLayers({
-    dockerfileText: await readFile9(config.build.dockerfile, "utf8"),
+    dockerfileText: await readFile10(config.build.dockerfile, "utf8"),
     target: config.build.target,
     imageConfig: build.imageConfig,
     report: scan.report
@@ -86324,7 +86729,7 @@ async function report(run2, build, scan, decision) {
   run2.platform.attribution = attribution;
   const dockerfilePath = repositoryPath(config, config.build.dockerfile);
   announceBlockingFindings(decision, attribution, dockerfilePath);
-  const rewritten = rewriteSarif(JSON.parse(await readFile9(scan.sarifPath, "utf8")), {
+  const rewritten = rewriteSarif(JSON.parse(await readFile10(scan.sarifPath, "utf8")), {
     category: config.report.sarifCategory,
     dockerfilePath,
     attribution,
@@ -86332,8 +86737,8 @@ async function report(run2, build, scan, decision) {
   });
   for (const note of rewritten.dropped) reporter().warning(note);
   run2.notes.push(...rewritten.dropped);
-  await writeFile6(scan.sarifPath, JSON.stringify(rewritten.sarif));
-  if (config.report.uploadSarif) await upload(run2, rewritten.sarif);
+  await writeFile7(scan.sarifPath, JSON.stringify(rewritten.sarif));
+  return rewritten.sarif;
 }
 async function upload(run2, sarif) {
   const { github, workspace } = run2.config.run;
@@ -86398,7 +86803,7 @@ async function publish(config, tools, build) {
   }
 }
 function dockerConfigDir(config) {
-  return join23(config.run.tempDir, "docker-config");
+  return join25(config.run.tempDir, "docker-config");
 }
 async function main(sources = {}, speaker = reporter()) {
   const github = sources.github ?? readGitHubContext(process.env);

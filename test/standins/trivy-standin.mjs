@@ -418,7 +418,7 @@ function packagesOf(result) {
 
 /** The fixture the DB in the cache was "downloaded" for: its repository's tag, when that names one. */
 function reportKnownToDb(cacheDir) {
-  const db = readFileSync(join(dbDir(cacheDir), 'trivy.db'), 'utf8').trim();
+  const db = readFileSync(join(cacheDir, DATABASES.vulnerability.folder, 'trivy.db'), 'utf8').trim();
   const tag = /:([\w.-]+\.json)$/.exec(db)?.[1];
   return tag && existsSync(join(FIXTURES, tag)) ? tag : undefined;
 }
