@@ -3,6 +3,7 @@ import type { Config } from './inputs.js';
 import type { OutputName, Reporter } from './reporter.js';
 import { describeDecision, renderFailureSummary, renderSummary, scanOutputs } from './report/summary.js';
 import type { RunRecord } from './run-record.js';
+import { runnerPathsOf } from './report/runner-paths.js';
 import { runVerdict } from './run-record.js';
 import type { InstalledTools } from './tools/install-tools.js';
 
@@ -71,6 +72,7 @@ function findingsSummary(record: RunRecord): string | undefined {
     dockerfilePath: repositoryPath(config, config.build.dockerfile),
     attribution: platform.attribution,
     failOn: config.policy.failOn,
+    runnerPaths: runnerPathsOf(config.publish.image, platform.build.tarball, platform.scan?.vexNames),
     notes: [...record.notes, ...(tools ? [toolsNote(tools)] : [])],
     ...(record.publish?.status === 'pushed' ? { pushed: record.publish.result.references } : {}),
   });

@@ -410,6 +410,6 @@ describe('listInput', () => {
 
 describe('INPUT_DEFAULTS', () => {
   it('lists every input once', () => {
-    expect(Object.keys(INPUT_DEFAULTS)).toHaveLength(31);
+    expect(Object.keys(INPUT_DEFAULTS)).toHaveLength(32);
   });
 });

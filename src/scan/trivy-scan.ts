@@ -1,6 +1,6 @@
 import * as cache from '@actions/cache';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { arch, platform } from 'node:os';
 import { join } from 'node:path';
 import { lastLines } from '../exec.js';
@@ -10,6 +10,7 @@ import { TRIVY_QUIET_FLAGS, trivyCommand } from '../tools/trivy-command.js';
 import type { TrivyReport } from './trivy-report.js';
 import { parseTrivyReport } from './trivy-report.js';
 import { reporter } from '../reporter.js';
+import type { VexDocument } from '../gate/vex.js';
 
 interface TrivyProcessOptions {
   readonly trivyPath: string;
@@ -162,6 +163,10 @@ export interface ScanOptions extends TrivyProcessOptions {
   readonly scanners: readonly Scanner[];
   readonly sbom: SbomFormat;
   readonly timeout?: string;
+  /** VEX documents Trivy applies (`--vex`); read and checked before the build. */
+  readonly vex?: readonly VexDocument[];
+  /** The Dockerfile's text, scanned itself (`trivy config`) when `misconfig` is on. */
+  readonly dockerfileText?: string;
 }
 
 export interface ScanResult {
@@ -169,6 +174,10 @@ export interface ScanResult {
   readonly reportPath: string;
   readonly sarifPath: string;
   readonly sbomPath?: string;
+  /** `trivy config`'s report on the Dockerfile, when `misconfig` is on. */
+  readonly dockerfileReport?: TrivyReport;
+  /** Each VEX document's name by the path Trivy was given (its copy). */
+  readonly vexNames?: ReadonlyMap<string, string>;
 }
 
 const SBOM_FILES: Record<Exclude<SbomFormat, 'none'>, string> = {
@@ -193,6 +202,7 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
   // never stand in for this scan's.
   await Promise.all([reportPath, sarifPath, sbomPath].map((path) => path && rm(path, { force: true })));
   const trivy = trivyCommand(options.trivyPath);
+  const vex = await vexCopies(options.outputDir, options.vex ?? []);
   await trivy.mustRun(
     [
       'image',
@@ -204,6 +214,8 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
       reportPath,
       '--scanners',
       options.scanners.join(','),
+      ...imageConfigScannerFlags(options.scanners),
+      ...vex.flags,
       ...(sbomPath ? ['--list-all-pkgs'] : []),
       '--cache-dir',
       options.cacheDir,
@@ -217,6 +229,35 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
     `Trivy scan of ${options.tarball}`,
     'The scan did not complete, so the image is treated as failing: nothing is pushed.',
   );
+  const report = await readReport(reportPath);
+  const dockerfileReport =
+    options.scanners.includes('misconfig') && options.dockerfileText !== undefined
+      ? await scanDockerfile(options, options.dockerfileText)
+      : undefined;
+
+  const convert = (format: string, output: string, source: string) =>
+    trivy.mustRun(
+      ['convert', '--format', format, '--output', output, source],
+      `trivy convert --format ${format} of ${source}`,
+    );
+  const sarifSource = dockerfileReport
+    ? await writeCombinedReport(options.outputDir, report, dockerfileReport)
+    : reportPath;
+  await Promise.all([
+    convert('sarif', sarifPath, sarifSource),
+    ...(sbomPath ? [convert(options.sbom, sbomPath, reportPath)] : []),
+  ]);
+  return {
+    report,
+    reportPath,
+    sarifPath,
+    ...(sbomPath ? { sbomPath } : {}),
+    ...(dockerfileReport ? { dockerfileReport } : {}),
+    vexNames: vex.names,
+  };
+}
+
+async function readReport(reportPath: string): Promise<TrivyReport> {
   let text: string;
   try {
     text = await readFile(reportPath, 'utf8');
@@ -225,13 +266,92 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
       cause: error,
     });
   }
-  const report = parseTrivyReport(text, reportPath);
+  return parseTrivyReport(text, reportPath);
+}
 
-  const convert = (format: string, output: string) =>
-    trivy.mustRun(
-      ['convert', '--format', format, '--output', output, reportPath],
-      `trivy convert --format ${format} of ${reportPath}`,
-    );
-  await Promise.all([convert('sarif', sarifPath), ...(sbomPath ? [convert(options.sbom, sbomPath)] : [])]);
-  return { report, reportPath, sarifPath, ...(sbomPath ? { sbomPath } : {}) };
+/**
+ * Trivy scans the image's config (ENV, LABEL, history) only when asked
+ * (docs/guide/target/container_image.md); it takes `misconfig` and `secret` there
+ * (pkg/flag/image_flags.go). A secret in an ENV set from a build argument is as leaked as one in
+ * a file.
+ */
+export function imageConfigScannerFlags(scanners: readonly Scanner[]): string[] {
+  const inConfig = (['misconfig', 'secret'] as const).filter((scanner) => scanners.includes(scanner));
+  return inConfig.length > 0 ? ['--image-config-scanners', inConfig.join(',')] : [];
+}
+
+/**
+ * Trivy reads `--vex` files itself, so it gets copies of the documents the action read and
+ * checked (never the workspace path, which could be swapped for a link). `--vex` is repeatable
+ * (a string slice, pkg/flag/vulnerability_flags.go); `--show-suppressed` keeps what VEX took out
+ * in the JSON (`ExperimentalModifiedFindings`, pkg/report/json.go), for the summary.
+ */
+async function vexCopies(
+  outputDir: string,
+  documents: readonly VexDocument[],
+): Promise<{ flags: string[]; names: Map<string, string> }> {
+  const names = new Map<string, string>();
+  if (documents.length === 0) return { flags: [], names };
+  const dir = join(outputDir, 'vex');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const flags: string[] = [];
+  for (const [index, document] of documents.entries()) {
+    const copy = join(dir, `${index + 1}.json`);
+    await writeFile(copy, document.text);
+    names.set(copy, document.name);
+    flags.push('--vex', copy);
+  }
+  return { flags: [...flags, '--show-suppressed'], names };
+}
+
+/**
+ * `trivy config` on a copy of the Dockerfile named `Dockerfile` (Trivy picks its Dockerfile
+ * checks by file name), with the checks bundle prepared in the cache dir and no update: the scan
+ * makes no request (pkg/commands/operation: with `--skip-check-update` and no bundle it falls
+ * back to the checks built into Trivy). `trivy config` has no `--no-progress`, `--list-all-pkgs`
+ * or `--show-suppressed` (pkg/commands/app.go NewConfigCommand).
+ */
+async function scanDockerfile(options: ScanOptions, dockerfileText: string): Promise<TrivyReport> {
+  const dir = join(options.outputDir, 'dockerfile-scan');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const dockerfile = join(dir, 'Dockerfile');
+  await writeFile(dockerfile, dockerfileText);
+  const reportPath = join(options.outputDir, 'trivy-dockerfile-report.json');
+  await rm(reportPath, { force: true });
+  await trivyCommand(options.trivyPath).mustRun(
+    [
+      'config',
+      '--format',
+      'json',
+      '--output',
+      reportPath,
+      '--cache-dir',
+      options.cacheDir,
+      '--skip-check-update',
+      '--exit-code',
+      '0',
+      '--timeout',
+      options.timeout ?? '15m',
+      '--skip-version-check',
+      '--disable-telemetry',
+      dockerfile,
+    ],
+    'Trivy scan of the Dockerfile',
+    'The scan did not complete, so the image is treated as failing: nothing is pushed.',
+  );
+  return readReport(reportPath);
+}
+
+/** One report for `trivy convert`: the image's results, then the Dockerfile's. */
+async function writeCombinedReport(
+  outputDir: string,
+  report: TrivyReport,
+  dockerfileReport: TrivyReport,
+): Promise<string> {
+  const path = join(outputDir, 'trivy-report-with-dockerfile.json');
+  const combined = { ...report, Results: [...(report.Results ?? []), ...(dockerfileReport.Results ?? [])] };
+  await writeFile(path, JSON.stringify(combined));
+  return path;
 }

@@ -14,7 +14,28 @@
 //   image --download-db-only --cache-dir <d> --db-repository <r>
 //     Writes db/trivy.db and db/metadata.json; repositories listed in TRIVY_STANDIN_FAIL_REPOS
 //     (comma-separated) fail like an unreachable registry.
+//     --image-config-scanners secret[,misconfig]: the image config is scanned for secrets as
+//     Trivy does (pkg/fanal/analyzer/imgconf/secret: the config as indented JSON, one field a
+//     line; the github-pat rule of pkg/fanal/secret/builtin-rules.go), reported under the
+//     artifact's name, Class "secret" (pkg/scan/local/service.go mergeSecrets). The stand-in
+//     keeps the config's own key order, so its line numbers may differ from Trivy's (Go's struct
+//     order); the shape and the masked Match are Trivy's. Values other than misconfig and secret
+//     are refused with Trivy's message (pkg/flag/options.go).
+//     --vex <file> (repeatable) applies OpenVEX statements as pkg/vex/openvex.go does for a
+//     package: the last statement naming the CVE and the package's PURL as a product (no
+//     subcomponents) decides; not_affected and fixed take the finding out, and with
+//     --show-suppressed it is listed in ExperimentalModifiedFindings (Statement: the
+//     justification, Source: the path given). CycloneDX VEX fails as in Trivy for an image;
+//     CSAF is not implemented here and fails.
+//   config --format json --output <f> [--cache-dir <d>] [--skip-check-update] … <Dockerfile>
+//     Two of trivy-checks' Dockerfile checks (checks/docker/root_user.rego DS-0002,
+//     add_instead_of_copy.rego DS-0005) in the JSON shape of Trivy's
+//     integration/testdata/dockerfile.json.golden; refuses the flags `trivy config` lacks
+//     (pkg/commands/app.go NewConfigCommand: no --no-progress, --list-all-pkgs,
+//     --show-suppressed, --scanners, --skip-db-update, --input, --vex).
 //   convert --format sarif|cyclonedx|spdx-json --output <f> <report.json>
+//     SARIF as pkg/report/sarif.go writes it for vulnerabilities, secrets, misconfigurations and
+//     licenses.
 //
 // TRIVY_STANDIN_LOG: a file that gets one JSON line per call (argv, cwd, environment names).
 // TRIVY_STANDIN_EXIT: exit with this code after writing the report (a crashing scanner).
@@ -51,7 +72,10 @@ const VALUE_FLAGS = new Set([
   '--exit-code',
   '--config',
   '-c',
+  '--image-config-scanners',
 ]);
+/** Flags Trivy declares as string slices: repeatable, and split at commas. */
+const SLICE_FLAGS = new Set(['--vex']);
 const BOOLEAN_FLAGS = new Set([
   '--skip-db-update',
   '--skip-version-check',
@@ -64,6 +88,21 @@ const BOOLEAN_FLAGS = new Set([
   '-q',
   '--ignore-unfixed',
   '--show-suppressed',
+  '--skip-check-update',
+]);
+/** Flags of `trivy image` that `trivy config` does not have (pkg/commands/app.go). */
+const NOT_IN_CONFIG = new Set([
+  '--no-progress',
+  '--list-all-pkgs',
+  '--show-suppressed',
+  '--scanners',
+  '--skip-db-update',
+  '--download-db-only',
+  '--db-repository',
+  '--input',
+  '--vex',
+  '--image-config-scanners',
+  '--ignore-unfixed',
 ]);
 const SEVERITIES = ['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
 
@@ -72,8 +111,9 @@ function fatal(message, code = 1) {
   process.exit(code);
 }
 
-function parseArgs(argv) {
+function parseArgs(argv, command) {
   const flags = new Map();
+  const slices = new Map();
   const positional = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -84,7 +124,15 @@ function parseArgs(argv) {
     const [name, inline] = arg.includes('=')
       ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
       : [arg, undefined];
-    if (VALUE_FLAGS.has(name)) {
+    if (command === 'config' && NOT_IN_CONFIG.has(name)) {
+      process.stderr.write(`Error: unknown flag: ${name}\n`);
+      process.exit(1);
+    }
+    if (SLICE_FLAGS.has(name)) {
+      const value = inline ?? argv[++i];
+      if (value === undefined) fatal(`flag needs an argument: ${name}`);
+      slices.set(name, [...(slices.get(name) ?? []), ...value.split(',')]);
+    } else if (VALUE_FLAGS.has(name)) {
       const value = inline ?? argv[++i];
       if (value === undefined) fatal(`flag needs an argument: ${name}`);
       flags.set(
@@ -97,7 +145,17 @@ function parseArgs(argv) {
       process.exit(1);
     }
   }
-  return { flags, positional };
+  return { flags, slices, positional };
+}
+
+/** Trivy's check of a flag's values (pkg/flag/options.go Parse/allowedValue). */
+function checkAllowed(name, allowed) {
+  if (!flags.has(name)) return;
+  const values = flags.get(name).split(',');
+  if (values.some((value) => !allowed.includes(value)))
+    fatal(
+      `flag error: invalid argument "[${values.join(' ')}]" for "${name}" flag: must be one of [${allowed.map((v) => `"${v}"`).join(' ')}]`,
+    );
 }
 
 function dbDir(cacheDir) {
@@ -134,6 +192,8 @@ function image() {
     downloadDb(cacheDir);
     return;
   }
+  checkAllowed('--scanners', ['vuln', 'misconfig', 'secret', 'license']);
+  checkAllowed('--image-config-scanners', ['misconfig', 'secret']);
   const input = flags.get('--input');
   if (!input) fatal('image name or --input is required');
   if (!isDockerArchive(input))
@@ -169,10 +229,20 @@ function image() {
         result.Misconfigurations = scanners.includes('misconfig')
           ? keep(result.Misconfigurations)
           : undefined;
+      if (result.Licenses) result.Licenses = scanners.includes('license') ? keep(result.Licenses) : undefined;
       if (flags.has('--list-all-pkgs') && (result.Class === 'os-pkgs' || result.Class === 'lang-pkgs'))
         result.Packages = packagesOf(result);
       else delete result.Packages;
     }
+    report.Results = (report.Results ?? []).filter(
+      (result) => !(result.Class === 'license' && result.Licenses === undefined),
+    );
+    const configSecrets = (flags.get('--image-config-scanners') ?? '').split(',').includes('secret')
+      ? imageConfigSecrets(report.Metadata?.ImageConfig, severities)
+      : [];
+    if (configSecrets.length > 0)
+      report.Results.push({ Target: input, Class: 'secret', Secrets: configSecrets });
+    applyVex(report);
     text = JSON.stringify(report, null, 2);
   }
   const output = flags.get('--output');
@@ -187,6 +257,113 @@ function image() {
     choice !== 'garbage' &&
     JSON.parse(text).Results?.some((r) => (r.Vulnerabilities ?? []).length + (r.Secrets ?? []).length > 0);
   process.exit(found ? exitCode : 0);
+}
+
+/** Trivy's github-pat rule; "WithoutWordPrefix": no letter or digit right before it. */
+const GITHUB_PAT = /(?<![0-9a-zA-Z])ghp_[0-9a-zA-Z]{36}/g;
+
+/**
+ * The config as Go's json.MarshalIndent(config, "  ", "") writes it: one field or element a
+ * line, each line prefixed by two spaces, no further indentation.
+ */
+function goIndentedLines(value) {
+  // JSON escapes a tab inside a string, so leading tabs can only be the indentation.
+  return JSON.stringify(value, null, '\t')
+    .split('\n')
+    .map((line) => line.replace(/^\t+/, ''))
+    .map((line, index) => (index === 0 ? line : `  ${line}`));
+}
+
+function imageConfigSecrets(config, severities) {
+  if (!config || !severities.includes('CRITICAL')) return [];
+  const lines = goIndentedLines(config);
+  const findings = [];
+  for (const [index, line] of lines.entries()) {
+    if (!GITHUB_PAT.test(line)) continue;
+    const masked = line.replace(GITHUB_PAT, (secret) => '*'.repeat(secret.length));
+    const number = index + 1;
+    findings.push({
+      RuleID: 'github-pat',
+      Category: 'GitHub',
+      Severity: 'CRITICAL',
+      Title: 'GitHub Personal Access Token',
+      StartLine: number,
+      EndLine: number,
+      Code: {
+        Lines: [
+          {
+            Number: number,
+            Content: masked,
+            IsCause: true,
+            Highlighted: masked,
+            FirstCause: true,
+            LastCause: true,
+          },
+        ],
+      },
+      Match: masked,
+    });
+  }
+  return findings;
+}
+
+/** Applies each --vex document as pkg/vex does for the paths the stand-in implements. */
+function applyVex(report) {
+  const documents = (slices.get('--vex') ?? []).map((path) => ({
+    path,
+    statements: openVexStatements(path),
+  }));
+  if (documents.length === 0) return;
+  for (const result of report.Results ?? []) {
+    if (!result.Vulnerabilities?.length) continue;
+    result.Vulnerabilities = result.Vulnerabilities.filter((vulnerability) => {
+      const modified = vexStatus(documents, vulnerability);
+      if (!modified) return true;
+      if (flags.has('--show-suppressed'))
+        (result.ExperimentalModifiedFindings ??= []).push({
+          Type: 'vulnerability',
+          ...modified,
+          Finding: vulnerability,
+        });
+      return false;
+    });
+  }
+}
+
+function openVexStatements(path) {
+  let document;
+  try {
+    document = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    fatal(
+      `VEX error: unable to load VEX: unable to load VEX from file: unable to decode VEX: ${error.message}`,
+    );
+  }
+  if (document.bomFormat === 'CycloneDX')
+    fatal(
+      'VEX error: unable to load VEX: unable to load VEX from file: CycloneDX VEX can be used with CycloneDX SBOM',
+    );
+  if (!document['@context']) fatal(`stand-in: ${path} is not OpenVEX; CSAF is not implemented here`);
+  return document.statements ?? [];
+}
+
+/** The first document whose last matching statement says not_affected or fixed. */
+function vexStatus(documents, vulnerability) {
+  const purl = vulnerability.PkgIdentifier?.PURL;
+  for (const { path, statements } of documents) {
+    const matching = statements.filter(
+      (statement) =>
+        (statement.vulnerability?.name === vulnerability.VulnerabilityID ||
+          (statement.vulnerability?.aliases ?? []).includes(vulnerability.VulnerabilityID)) &&
+        (statement.products ?? []).some(
+          (product) => product['@id'] === purl && !product.subcomponents?.length,
+        ),
+    );
+    const last = matching.at(-1);
+    if (last && (last.status === 'not_affected' || last.status === 'fixed'))
+      return { Status: last.status, Statement: last.justification ?? '', Source: path };
+  }
+  return undefined;
 }
 
 function packagesOf(result) {
@@ -273,6 +450,136 @@ function isDockerArchive(path) {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/**
+ * `trivy config` on a Dockerfile: instructions as Trivy's Dockerfile parser sees them (keyword,
+ * arguments, first and last line), continuation lines joined.
+ */
+function dockerfileInstructions(text) {
+  const lines = text.split('\n');
+  const instructions = [];
+  for (let index = 0; index < lines.length; index++) {
+    const start = index;
+    let joined = lines[index];
+    while (/\\\s*$/.test(joined) && index + 1 < lines.length)
+      joined = joined.replace(/\\\s*$/, ' ') + lines[++index];
+    const match = /^\s*([A-Za-z]+)\s+(.*)$/.exec(joined);
+    if (match && !joined.trim().startsWith('#'))
+      instructions.push({
+        keyword: match[1].toUpperCase(),
+        args: match[2].trim().split(/\s+/),
+        start: start + 1,
+        end: index + 1,
+      });
+  }
+  return instructions;
+}
+
+const DS_0002 = {
+  ID: 'DS-0002',
+  Title: "Image user should not be 'root'",
+  Description:
+    "Running containers with 'root' user can lead to a container escape situation. It is a best practice to run containers as non-root users, which can be done by adding a 'USER' statement to the Dockerfile.",
+  Namespace: 'builtin.dockerfile.DS002',
+  Query: 'data.builtin.dockerfile.DS002.deny',
+  Resolution: "Add 'USER <non root user name>' line to the Dockerfile",
+  Severity: 'HIGH',
+  PrimaryURL: 'https://avd.aquasec.com/misconfig/ds-0002',
+  References: [
+    'https://docs.docker.com/develop/develop-images/dockerfile_best-practices/',
+    'https://avd.aquasec.com/misconfig/ds-0002',
+  ],
+};
+const DS_0005 = {
+  ID: 'DS-0005',
+  Title: 'ADD instead of COPY',
+  Description:
+    'You should use COPY instead of ADD unless you want to extract a tar file. Note that an ADD command will extract a tar file, which adds the risk of Zip-based vulnerabilities. Accordingly, it is advised to use a COPY command, which does not extract tar files.',
+  Namespace: 'builtin.dockerfile.DS005',
+  Query: 'data.builtin.dockerfile.DS005.deny',
+  Resolution: 'Use COPY instead of ADD',
+  Severity: 'LOW',
+  PrimaryURL: 'https://avd.aquasec.com/misconfig/ds-0005',
+  References: [
+    'https://docs.docker.com/engine/reference/builder/#add',
+    'https://avd.aquasec.com/misconfig/ds-0005',
+  ],
+};
+
+function misconfiguration(check, message, instruction) {
+  return {
+    Type: 'Dockerfile Security Check',
+    ...check,
+    Message: message,
+    Status: 'FAIL',
+    CauseMetadata: {
+      Provider: 'Dockerfile',
+      Service: 'general',
+      ...(instruction ? { StartLine: instruction.start, EndLine: instruction.end } : {}),
+    },
+  };
+}
+
+/** root_user.rego: no USER at all, or a last USER of root or 0; add_instead_of_copy.rego. */
+function dockerfileChecks(text) {
+  const instructions = dockerfileInstructions(text);
+  const users = instructions.filter((i) => i.keyword === 'USER');
+  const failures = [];
+  if (users.length === 0)
+    failures.push(
+      misconfiguration(
+        DS_0002,
+        'Specify at least 1 USER command in Dockerfile with non-root user as argument',
+      ),
+    );
+  else if (/^(?:root|0)(?::.+)?$/.test(users.at(-1).args[0]))
+    failures.push(
+      misconfiguration(DS_0002, "Last USER command in Dockerfile should not be 'root'", users.at(-1)),
+    );
+  for (const add of instructions.filter((i) => i.keyword === 'ADD')) {
+    const args = add.args.join(' ');
+    if (['.tar', 'http://', 'https://', 'git@'].some((s) => args.includes(s))) continue;
+    failures.push(
+      misconfiguration(DS_0005, `Consider using 'COPY ${args}' command instead of 'ADD ${args}'`, add),
+    );
+  }
+  return failures;
+}
+
+function configScan() {
+  const [target] = positional;
+  if (!target) fatal('stand-in: trivy config needs a path');
+  if (!existsSync(target)) fatal(`scan error: ${target}: no such file or directory`);
+  if ((flags.get('--format') ?? 'table') !== 'json')
+    fatal('stand-in: only --format json is implemented for config');
+  const name = target.split('/').at(-1);
+  const failures = /^Dockerfile$|\.Dockerfile$|^Dockerfile\./i.test(name)
+    ? dockerfileChecks(readFileSync(target, 'utf8'))
+    : [];
+  const report = {
+    SchemaVersion: 2,
+    Trivy: { Version: 'dev' },
+    ArtifactName: target,
+    ArtifactType: 'filesystem',
+    Results: failures.length
+      ? [
+          {
+            Target: name,
+            Class: 'config',
+            Type: 'dockerfile',
+            MisconfSummary: {
+              Successes: 2 - new Set(failures.map((f) => f.ID)).size,
+              Failures: failures.length,
+            },
+            Misconfigurations: failures,
+          },
+        ]
+      : [],
+  };
+  const output = flags.get('--output');
+  if (output) writeFileSync(output, JSON.stringify(report, null, 2));
+  else process.stdout.write(JSON.stringify(report, null, 2));
 }
 
 function convert() {
@@ -370,6 +677,75 @@ function toSarif(report) {
             physicalLocation: {
               artifactLocation: { uri: result.Target, uriBaseId: 'ROOTPATH' },
               region: region(s.StartLine),
+            },
+            message: { text: result.Target },
+          },
+        ],
+      });
+    }
+    for (const m of result.Misconfigurations ?? []) {
+      const index = rule(m.ID, () => ({
+        id: m.ID,
+        name: 'Misconfiguration',
+        shortDescription: { text: m.Title },
+        fullDescription: { text: m.Description ?? '' },
+        defaultConfiguration: { level: LEVEL[m.Severity] },
+        helpUri: m.PrimaryURL,
+        help: { text: `Misconfiguration ${m.ID}\nType: ${m.Type}\nSeverity: ${m.Severity}`, markdown: '' },
+        properties: {
+          precision: 'very-high',
+          'security-severity': DEFAULT_SCORE[m.Severity],
+          tags: ['misconfiguration', 'security', m.Severity],
+        },
+      }));
+      results.push({
+        ruleId: m.ID,
+        ruleIndex: index,
+        level: LEVEL[m.Severity],
+        message: {
+          text: `Artifact: ${result.Target}\nType: ${result.Type ?? ''}\nVulnerability ${m.ID}\nSeverity: ${m.Severity}\nMessage: ${m.Message}\nLink: [${m.ID}](${m.PrimaryURL})`,
+        },
+        locations: [
+          {
+            physicalLocation: {
+              artifactLocation: { uri: result.Target, uriBaseId: 'ROOTPATH' },
+              region: region(m.CauseMetadata?.StartLine),
+            },
+            message: { text: result.Target },
+          },
+        ],
+      });
+    }
+    for (const l of result.Licenses ?? []) {
+      const id = `${l.PkgName}:${l.Name}`;
+      const index = rule(id, () => ({
+        id,
+        name: 'License',
+        shortDescription: { text: `${l.Name} in ${l.PkgName}` },
+        fullDescription: { text: `${l.Name} in ${l.PkgName}` },
+        defaultConfiguration: { level: LEVEL[l.Severity] },
+        help: {
+          text: `License ${l.Name}\nClassification: ${l.Category}\nPkgName: ${l.PkgName}\nPath: ${l.FilePath}`,
+          markdown: '',
+        },
+        properties: {
+          precision: 'very-high',
+          'security-severity': DEFAULT_SCORE[l.Severity],
+          tags: ['license', 'security', l.Severity],
+        },
+      }));
+      results.push({
+        ruleId: id,
+        ruleIndex: index,
+        level: LEVEL[l.Severity],
+        message: {
+          text: `Artifact: ${result.Target}\nLicense ${l.Name}\nPkgName: ${l.PkgName}\n Classification: ${l.Category}\n Path: ${l.FilePath}`,
+        },
+        locations: [
+          {
+            physicalLocation: {
+              artifactLocation: { uri: result.Target, uriBaseId: 'ROOTPATH' },
+              region: region(),
             },
             message: { text: result.Target },
           },
@@ -482,8 +858,9 @@ if (process.env.TRIVY_STANDIN_LOG)
     process.env.TRIVY_STANDIN_LOG,
     `${JSON.stringify({ argv: process.argv.slice(2), cwd: process.cwd(), env: Object.keys(process.env).sort() })}\n`,
   );
-const { flags, positional } = parseArgs(rest);
+const { flags, slices, positional } = parseArgs(rest, command);
 if (command === 'image') image();
+else if (command === 'config') configScan();
 else if (command === 'convert') convert();
 else {
   process.stderr.write(`Error: unknown command "${command}" for "trivy"\n`);
