@@ -156,9 +156,10 @@ function configSource(chain: readonly Instruction[], match: string): LayerSource
   return instruction && { line: instruction.line, instruction: instruction.text, fromBaseImage: false };
 }
 
-/** The unmasked start of a history entry, as the instruction's text would begin. */
+/** The unmasked start of a history entry (a JSON string's text), as the instruction's text would begin. */
 function createdByStart(createdBy: string): string {
-  return normalize(createdBy.replace(/\*.*$/, '').replace(/^\/bin\/sh -c (?:#\(nop\)\s*)?/, ''));
+  const unescaped = createdBy.replace(/\*.*$/, '').replace(/\\(["\\/])/g, '$1');
+  return normalize(unescaped.replace(/^\/bin\/sh -c (?:#\(nop\)\s*)?/, ''));
 }
 
 /** Whether `KEY=value …`, `"KEY"=value` or the old `KEY value` form sets the key. */

@@ -603,155 +603,138 @@ function convert() {
 const LEVEL = { CRITICAL: 'error', HIGH: 'error', MEDIUM: 'warning', LOW: 'note', UNKNOWN: 'note' };
 const DEFAULT_SCORE = { CRITICAL: '9.5', HIGH: '8.0', MEDIUM: '5.5', LOW: '2.0', UNKNOWN: '0.0' };
 
+/** One SARIF result and its rule, as pkg/report/sarif.go addSarifResult builds them. */
+function sarifEntry({
+  id,
+  name,
+  short,
+  full,
+  severity,
+  score,
+  helpUri,
+  help,
+  tag,
+  message,
+  uri,
+  line,
+  where,
+}) {
+  return {
+    rule: {
+      id,
+      name,
+      shortDescription: { text: short },
+      fullDescription: { text: full },
+      defaultConfiguration: { level: LEVEL[severity] },
+      ...(helpUri ? { helpUri } : {}),
+      help: { text: help, markdown: '' },
+      properties: {
+        precision: 'very-high',
+        'security-severity': score ?? DEFAULT_SCORE[severity],
+        tags: [tag, 'security', severity],
+      },
+    },
+    result: {
+      ruleId: id,
+      level: LEVEL[severity],
+      message: { text: message },
+      locations: [
+        {
+          physicalLocation: {
+            artifactLocation: { uri, uriBaseId: 'ROOTPATH' },
+            region: { startLine: line ?? 1, startColumn: 1, endLine: line ?? 1, endColumn: 1 },
+          },
+          message: { text: where },
+        },
+      ],
+    },
+  };
+}
+
+function vulnerabilityEntry(report, result, v) {
+  const score = v.CVSS?.[v.SeveritySource]?.V3Score;
+  // ToPathUri: an OS package's location is the scanned artifact, for --input the tarball's path.
+  const uri = result.Class === 'os-pkgs' ? report.ArtifactName : (v.PkgPath ?? result.Target);
+  return sarifEntry({
+    id: v.VulnerabilityID,
+    name: result.Class === 'os-pkgs' ? 'OsPackageVulnerability' : 'LanguageSpecificPackageVulnerability',
+    short: v.Title ?? v.VulnerabilityID,
+    full: v.Description ?? '',
+    severity: v.Severity,
+    score: score === undefined ? undefined : String(score),
+    helpUri: v.PrimaryURL,
+    help: `Vulnerability ${v.VulnerabilityID}\nSeverity: ${v.Severity}\nPackage: ${v.PkgName}`,
+    tag: 'vulnerability',
+    message: `Package: ${v.PkgName}\nInstalled Version: ${v.InstalledVersion}\nVulnerability ${v.VulnerabilityID}\nSeverity: ${v.Severity}\nFixed Version: ${v.FixedVersion ?? ''}\nLink: [${v.VulnerabilityID}](${v.PrimaryURL})`,
+    uri,
+    where: `${uri}: ${v.PkgName}@${v.InstalledVersion}`,
+  });
+}
+
+function secretEntry(result, s) {
+  return sarifEntry({
+    id: s.RuleID,
+    name: 'Secret',
+    short: s.Title,
+    full: s.Match ?? '',
+    severity: s.Severity,
+    help: `Secret ${s.Title}\nSeverity: ${s.Severity}`,
+    tag: 'secret',
+    message: `Artifact: ${result.Target}\nType: \nSecret ${s.Title}\nSeverity: ${s.Severity}\nMatch: ${s.Match}`,
+    uri: result.Target,
+    line: s.StartLine,
+    where: result.Target,
+  });
+}
+
+function misconfigurationEntry(result, m) {
+  return sarifEntry({
+    id: m.ID,
+    name: 'Misconfiguration',
+    short: m.Title,
+    full: m.Description ?? '',
+    severity: m.Severity,
+    helpUri: m.PrimaryURL,
+    help: `Misconfiguration ${m.ID}\nType: ${m.Type}\nSeverity: ${m.Severity}`,
+    tag: 'misconfiguration',
+    message: `Artifact: ${result.Target}\nType: ${result.Type ?? ''}\nVulnerability ${m.ID}\nSeverity: ${m.Severity}\nMessage: ${m.Message}\nLink: [${m.ID}](${m.PrimaryURL})`,
+    uri: result.Target,
+    line: m.CauseMetadata?.StartLine,
+    where: result.Target,
+  });
+}
+
+function licenseEntry(result, l) {
+  return sarifEntry({
+    id: `${l.PkgName}:${l.Name}`,
+    name: 'License',
+    short: `${l.Name} in ${l.PkgName}`,
+    full: `${l.Name} in ${l.PkgName}`,
+    severity: l.Severity,
+    help: `License ${l.Name}\nClassification: ${l.Category}\nPkgName: ${l.PkgName}\nPath: ${l.FilePath}`,
+    tag: 'license',
+    message: `Artifact: ${result.Target}\nLicense ${l.Name}\nPkgName: ${l.PkgName}\n Classification: ${l.Category}\n Path: ${l.FilePath}`,
+    uri: result.Target,
+    where: result.Target,
+  });
+}
+
 function toSarif(report) {
   const rules = [];
   const ruleIndex = new Map();
   const results = [];
-  const rule = (id, build) => {
-    if (!ruleIndex.has(id)) {
-      ruleIndex.set(id, rules.length);
-      rules.push(build());
+  const add = ({ rule, result }) => {
+    if (!ruleIndex.has(rule.id)) {
+      ruleIndex.set(rule.id, rules.length);
+      rules.push(rule);
     }
-    return ruleIndex.get(id);
+    results.push({ ...result, ruleIndex: ruleIndex.get(rule.id) });
   };
-  const region = (line = 1) => ({ startLine: line, startColumn: 1, endLine: line, endColumn: 1 });
   for (const result of report.Results ?? []) {
-    for (const v of result.Vulnerabilities ?? []) {
-      const score = v.CVSS?.[v.SeveritySource]?.V3Score;
-      const index = rule(v.VulnerabilityID, () => ({
-        id: v.VulnerabilityID,
-        name: result.Class === 'os-pkgs' ? 'OsPackageVulnerability' : 'LanguageSpecificPackageVulnerability',
-        shortDescription: { text: v.Title ?? v.VulnerabilityID },
-        fullDescription: { text: v.Description ?? '' },
-        defaultConfiguration: { level: LEVEL[v.Severity] },
-        helpUri: v.PrimaryURL,
-        help: {
-          text: `Vulnerability ${v.VulnerabilityID}\nSeverity: ${v.Severity}\nPackage: ${v.PkgName}`,
-          markdown: '',
-        },
-        properties: {
-          precision: 'very-high',
-          'security-severity': score === undefined ? DEFAULT_SCORE[v.Severity] : String(score),
-          tags: ['vulnerability', 'security', v.Severity],
-        },
-      }));
-      const uri = result.Class === 'os-pkgs' ? report.ArtifactName : (v.PkgPath ?? result.Target);
-      results.push({
-        ruleId: v.VulnerabilityID,
-        ruleIndex: index,
-        level: LEVEL[v.Severity],
-        message: {
-          text: `Package: ${v.PkgName}\nInstalled Version: ${v.InstalledVersion}\nVulnerability ${v.VulnerabilityID}\nSeverity: ${v.Severity}\nFixed Version: ${v.FixedVersion ?? ''}\nLink: [${v.VulnerabilityID}](${v.PrimaryURL})`,
-        },
-        locations: [
-          {
-            physicalLocation: { artifactLocation: { uri, uriBaseId: 'ROOTPATH' }, region: region() },
-            message: { text: `${uri}: ${v.PkgName}@${v.InstalledVersion}` },
-          },
-        ],
-      });
-    }
-    for (const s of result.Secrets ?? []) {
-      const index = rule(s.RuleID, () => ({
-        id: s.RuleID,
-        name: 'Secret',
-        shortDescription: { text: s.Title },
-        fullDescription: { text: s.Match ?? '' },
-        defaultConfiguration: { level: LEVEL[s.Severity] },
-        help: { text: `Secret ${s.Title}\nSeverity: ${s.Severity}`, markdown: '' },
-        properties: {
-          precision: 'very-high',
-          'security-severity': DEFAULT_SCORE[s.Severity],
-          tags: ['secret', 'security', s.Severity],
-        },
-      }));
-      results.push({
-        ruleId: s.RuleID,
-        ruleIndex: index,
-        level: LEVEL[s.Severity],
-        message: {
-          text: `Artifact: ${result.Target}\nType: \nSecret ${s.Title}\nSeverity: ${s.Severity}\nMatch: ${s.Match}`,
-        },
-        locations: [
-          {
-            physicalLocation: {
-              artifactLocation: { uri: result.Target, uriBaseId: 'ROOTPATH' },
-              region: region(s.StartLine),
-            },
-            message: { text: result.Target },
-          },
-        ],
-      });
-    }
-    for (const m of result.Misconfigurations ?? []) {
-      const index = rule(m.ID, () => ({
-        id: m.ID,
-        name: 'Misconfiguration',
-        shortDescription: { text: m.Title },
-        fullDescription: { text: m.Description ?? '' },
-        defaultConfiguration: { level: LEVEL[m.Severity] },
-        helpUri: m.PrimaryURL,
-        help: { text: `Misconfiguration ${m.ID}\nType: ${m.Type}\nSeverity: ${m.Severity}`, markdown: '' },
-        properties: {
-          precision: 'very-high',
-          'security-severity': DEFAULT_SCORE[m.Severity],
-          tags: ['misconfiguration', 'security', m.Severity],
-        },
-      }));
-      results.push({
-        ruleId: m.ID,
-        ruleIndex: index,
-        level: LEVEL[m.Severity],
-        message: {
-          text: `Artifact: ${result.Target}\nType: ${result.Type ?? ''}\nVulnerability ${m.ID}\nSeverity: ${m.Severity}\nMessage: ${m.Message}\nLink: [${m.ID}](${m.PrimaryURL})`,
-        },
-        locations: [
-          {
-            physicalLocation: {
-              artifactLocation: { uri: result.Target, uriBaseId: 'ROOTPATH' },
-              region: region(m.CauseMetadata?.StartLine),
-            },
-            message: { text: result.Target },
-          },
-        ],
-      });
-    }
-    for (const l of result.Licenses ?? []) {
-      const id = `${l.PkgName}:${l.Name}`;
-      const index = rule(id, () => ({
-        id,
-        name: 'License',
-        shortDescription: { text: `${l.Name} in ${l.PkgName}` },
-        fullDescription: { text: `${l.Name} in ${l.PkgName}` },
-        defaultConfiguration: { level: LEVEL[l.Severity] },
-        help: {
-          text: `License ${l.Name}\nClassification: ${l.Category}\nPkgName: ${l.PkgName}\nPath: ${l.FilePath}`,
-          markdown: '',
-        },
-        properties: {
-          precision: 'very-high',
-          'security-severity': DEFAULT_SCORE[l.Severity],
-          tags: ['license', 'security', l.Severity],
-        },
-      }));
-      results.push({
-        ruleId: id,
-        ruleIndex: index,
-        level: LEVEL[l.Severity],
-        message: {
-          text: `Artifact: ${result.Target}\nLicense ${l.Name}\nPkgName: ${l.PkgName}\n Classification: ${l.Category}\n Path: ${l.FilePath}`,
-        },
-        locations: [
-          {
-            physicalLocation: {
-              artifactLocation: { uri: result.Target, uriBaseId: 'ROOTPATH' },
-              region: region(),
-            },
-            message: { text: result.Target },
-          },
-        ],
-      });
-    }
+    for (const v of result.Vulnerabilities ?? []) add(vulnerabilityEntry(report, result, v));
+    for (const s of result.Secrets ?? []) add(secretEntry(result, s));
+    for (const m of result.Misconfigurations ?? []) add(misconfigurationEntry(result, m));
+    for (const l of result.Licenses ?? []) add(licenseEntry(result, l));
   }
   return {
     version: '2.1.0',
