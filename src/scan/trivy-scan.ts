@@ -204,28 +204,7 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
   const trivy = trivyCommand(options.trivyPath);
   const vex = await vexCopies(options.outputDir, options.vex ?? []);
   await trivy.mustRun(
-    [
-      'image',
-      '--input',
-      options.tarball,
-      '--format',
-      'json',
-      '--output',
-      reportPath,
-      '--scanners',
-      options.scanners.join(','),
-      ...imageConfigScannerFlags(options.scanners),
-      ...vex.flags,
-      ...(sbomPath ? ['--list-all-pkgs'] : []),
-      '--cache-dir',
-      options.cacheDir,
-      '--skip-db-update',
-      '--exit-code',
-      '0',
-      '--timeout',
-      options.timeout ?? '15m',
-      ...TRIVY_QUIET_FLAGS,
-    ],
+    imageScanArgs(options, reportPath, vex.flags, sbomPath !== undefined),
     `Trivy scan of ${options.tarball}`,
     'The scan did not complete, so the image is treated as failing: nothing is pushed.',
   );
@@ -255,6 +234,36 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
     ...(dockerfileReport ? { dockerfileReport } : {}),
     vexNames: vex.names,
   };
+}
+
+function imageScanArgs(
+  options: ScanOptions,
+  reportPath: string,
+  vexFlags: readonly string[],
+  listAllPackages: boolean,
+): string[] {
+  return [
+    'image',
+    '--input',
+    options.tarball,
+    '--format',
+    'json',
+    '--output',
+    reportPath,
+    '--scanners',
+    options.scanners.join(','),
+    ...imageConfigScannerFlags(options.scanners),
+    ...vexFlags,
+    ...(listAllPackages ? ['--list-all-pkgs'] : []),
+    '--cache-dir',
+    options.cacheDir,
+    '--skip-db-update',
+    '--exit-code',
+    '0',
+    '--timeout',
+    options.timeout ?? '15m',
+    ...TRIVY_QUIET_FLAGS,
+  ];
 }
 
 async function readReport(reportPath: string): Promise<TrivyReport> {

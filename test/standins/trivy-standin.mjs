@@ -207,44 +207,10 @@ function image() {
 
   const config = existsSync('trivy.yaml') ? (parseYaml(readFileSync('trivy.yaml', 'utf8')) ?? {}) : {};
   const choice = process.env.TRIVY_STANDIN_REPORT ?? reportNamedInImage(input) ?? 'alpine-310.json';
-  let text;
-  if (choice === 'garbage') text = '{"SchemaVersion": 2, "Results": [ truncated';
-  else {
-    const report = JSON.parse(readFileSync(choice.startsWith('/') ? choice : join(FIXTURES, choice), 'utf8'));
-    report.ArtifactName = input;
-    // Real Trivy identifies the image it scanned by its config: ImageID is the config's digest,
-    // DiffIDs its layers. The action checks them against what the build wrote.
-    const identity = imageIdentity(input);
-    if (identity) report.Metadata = { ...report.Metadata, ...identity };
-    const severities = (flags.get('--severity') ?? [].concat(config.severity ?? SEVERITIES).join(','))
-      .split(',')
-      .map((s) => s.trim().toUpperCase());
-    const scanners = (flags.get('--scanners') ?? 'vuln,secret').split(',');
-    for (const result of report.Results ?? []) {
-      const keep = (list) => (list ?? []).filter((item) => severities.includes(item.Severity));
-      if (result.Vulnerabilities)
-        result.Vulnerabilities = scanners.includes('vuln') ? keep(result.Vulnerabilities) : undefined;
-      if (result.Secrets) result.Secrets = scanners.includes('secret') ? keep(result.Secrets) : undefined;
-      if (result.Misconfigurations)
-        result.Misconfigurations = scanners.includes('misconfig')
-          ? keep(result.Misconfigurations)
-          : undefined;
-      if (result.Licenses) result.Licenses = scanners.includes('license') ? keep(result.Licenses) : undefined;
-      if (flags.has('--list-all-pkgs') && (result.Class === 'os-pkgs' || result.Class === 'lang-pkgs'))
-        result.Packages = packagesOf(result);
-      else delete result.Packages;
-    }
-    report.Results = (report.Results ?? []).filter(
-      (result) => !(result.Class === 'license' && result.Licenses === undefined),
-    );
-    const configSecrets = (flags.get('--image-config-scanners') ?? '').split(',').includes('secret')
-      ? imageConfigSecrets(report.Metadata?.ImageConfig, severities)
-      : [];
-    if (configSecrets.length > 0)
-      report.Results.push({ Target: input, Class: 'secret', Secrets: configSecrets });
-    applyVex(report);
-    text = JSON.stringify(report, null, 2);
-  }
+  const text =
+    choice === 'garbage'
+      ? '{"SchemaVersion": 2, "Results": [ truncated'
+      : JSON.stringify(scannedReport(choice, input, config), null, 2);
   const output = flags.get('--output');
   if (output) writeFileSync(output, text);
   else process.stdout.write(text);
@@ -364,6 +330,42 @@ function vexStatus(documents, vulnerability) {
       return { Status: last.status, Statement: last.justification ?? '', Source: path };
   }
   return undefined;
+}
+
+/** The fixture's report as Trivy would write it for this scan's flags. */
+function scannedReport(choice, input, config) {
+  const report = JSON.parse(readFileSync(choice.startsWith('/') ? choice : join(FIXTURES, choice), 'utf8'));
+  report.ArtifactName = input;
+  // Real Trivy identifies the image it scanned by its config: ImageID is the config's digest,
+  // DiffIDs its layers. The action checks them against what the build wrote.
+  const identity = imageIdentity(input);
+  if (identity) report.Metadata = { ...report.Metadata, ...identity };
+  const severities = (flags.get('--severity') ?? [].concat(config.severity ?? SEVERITIES).join(','))
+    .split(',')
+    .map((s) => s.trim().toUpperCase());
+  const scanners = (flags.get('--scanners') ?? 'vuln,secret').split(',');
+  for (const result of report.Results ?? []) {
+    const keep = (list) => (list ?? []).filter((item) => severities.includes(item.Severity));
+    if (result.Vulnerabilities)
+      result.Vulnerabilities = scanners.includes('vuln') ? keep(result.Vulnerabilities) : undefined;
+    if (result.Secrets) result.Secrets = scanners.includes('secret') ? keep(result.Secrets) : undefined;
+    if (result.Misconfigurations)
+      result.Misconfigurations = scanners.includes('misconfig') ? keep(result.Misconfigurations) : undefined;
+    if (result.Licenses) result.Licenses = scanners.includes('license') ? keep(result.Licenses) : undefined;
+    if (flags.has('--list-all-pkgs') && (result.Class === 'os-pkgs' || result.Class === 'lang-pkgs'))
+      result.Packages = packagesOf(result);
+    else delete result.Packages;
+  }
+  report.Results = (report.Results ?? []).filter(
+    (result) => !(result.Class === 'license' && result.Licenses === undefined),
+  );
+  const configSecrets = (flags.get('--image-config-scanners') ?? '').split(',').includes('secret')
+    ? imageConfigSecrets(report.Metadata?.ImageConfig, severities)
+    : [];
+  if (configSecrets.length > 0)
+    report.Results.push({ Target: input, Class: 'secret', Secrets: configSecrets });
+  applyVex(report);
+  return report;
 }
 
 function packagesOf(result) {
