@@ -5,6 +5,7 @@ import { describeDecision, renderFailureSummary, renderSummary, scanOutputs } fr
 import { overallBaseUpdated } from './rescan/base-check.js';
 import { renderRescanSummary } from './rescan/rescan-summary.js';
 import type { PlatformRun, RunRecord } from './run-record.js';
+import { runnerPathsOf } from './report/runner-paths.js';
 import { runVerdict } from './run-record.js';
 import type { InstalledTools, ScanTools } from './tools/install-tools.js';
 import { VULNERABILITY_PREDICATE_TYPE } from './scan/trivy-scan.js';
@@ -102,6 +103,7 @@ function platformSummary(
     dockerfilePath: repositoryPath(config, config.build.dockerfile),
     attribution: platform.attribution,
     failOn: config.policy.failOn,
+    runnerPaths: runnerPathsOf(config.publish.image, platform.build.tarball, platform.scan?.vexNames),
     notes,
     ...(platform.base ? { base: platform.base } : {}),
     ...(record.publish?.status === 'pushed' ? { pushed: record.publish.result.references } : {}),

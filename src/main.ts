@@ -17,6 +17,8 @@ import { finish, repositoryPath } from './finish.js';
 import type { Decision } from './gate/policy.js';
 import { decide } from './gate/policy.js';
 import { IGNORE_FILE_MAX_BYTES, parseIgnoreFile } from './gate/ignore.js';
+import type { VexDocument } from './gate/vex.js';
+import { readVexDocuments } from './gate/vex.js';
 import type { Config, InputValues } from './inputs.js';
 import { buildConfig } from './inputs.js';
 import { PublishError, login, publishImage } from './publish/publish-image.js';
@@ -27,6 +29,7 @@ import { announceBlockingFindings } from './report/blocking-annotations.js';
 import { attributeLayers } from './report/layer-attribution.js';
 import type { SarifLog } from './report/sarif.js';
 import { rewriteSarif } from './report/sarif.js';
+import { runnerPathsOf } from './report/runner-paths.js';
 import { describeDecision } from './report/summary.js';
 import { checkedOutCommit, resolveUploadTarget, uploadSarif } from './report/upload.js';
 import type { PlatformRun, PublishOutcome, RunRecord, StageName } from './run-record.js';
@@ -131,9 +134,11 @@ function goArch(): string {
 export async function runPipeline(config: Config): Promise<RunRecord> {
   if (config.rescan.enabled) return rescanPublished(config);
   const run = new Recorder(config);
-  run.enter('install');
+  run.enter('inputs');
   let layerCache: LayerCache | undefined;
   try {
+    const vex = await readVex(config);
+    run.enter('install');
     await prepareFolders(config);
     run.tools = await install(config);
     const trivyDatabases = await startTrivyDatabases(config, run.tools);
@@ -146,7 +151,7 @@ export async function runPipeline(config: Config): Promise<RunRecord> {
     run.platform.build = build;
     run.enter('scan');
     await trivyDatabases.readyFor(run.platform.build.tarball);
-    run.platform.scan = await scanStage(config, run.tools, run.platform.build);
+    run.platform.scan = await scanStage(config, run.tools, run.platform.build, vex);
     run.enter('gate');
     run.platform.decision = await gate(config, run.platform.scan);
     run.enter('report');
@@ -167,6 +172,14 @@ export async function runPipeline(config: Config): Promise<RunRecord> {
     }
   }
   return run.record();
+}
+
+/** The VEX documents, read and checked before anything is downloaded or built. */
+function readVex(config: Config): Promise<VexDocument[]> {
+  return readVexDocuments(
+    config.run.workspace,
+    config.policy.vexFiles.map((path) => ({ path, name: repositoryPath(config, path) })),
+  );
 }
 
 /**
@@ -305,7 +318,12 @@ async function buildStage(
   return building.finally(() => layerCache?.closeWrites());
 }
 
-async function scanStage(config: Config, tools: InstalledTools, build: BuildResult): Promise<ScanResult> {
+async function scanStage(
+  config: Config,
+  tools: InstalledTools,
+  build: BuildResult,
+  vex: readonly VexDocument[],
+): Promise<ScanResult> {
   const scan = await scanImage({
     ...config.scan,
     trivyPath: tools.trivy.path,
@@ -313,6 +331,8 @@ async function scanStage(config: Config, tools: InstalledTools, build: BuildResu
     outputDir: config.run.outputDir,
     cacheDir: trivyCacheDir(config),
     timeLimit: config.timeouts.scan,
+    vex,
+    dockerfileText: await readFile(config.build.dockerfile, 'utf8'),
   });
   const mismatch = scannedImageMismatch(scan.report, build.identity);
   if (mismatch) throw new Error(`${mismatch}: the report is not about this build, so nothing is pushed.`);
@@ -327,12 +347,17 @@ export async function gate(config: Config, scan: ScanResult): Promise<Decision> 
         repositoryPath(config, policy.ignoreFile),
       )
     : [];
-  const decision = decide(scan.report, {
-    ...policy,
-    scanners: config.scan.scanners,
-    ignores,
-    now: new Date(),
-  });
+  const decision = decide(
+    scan.report,
+    {
+      ...policy,
+      scanners: config.scan.scanners,
+      ignores,
+      now: new Date(),
+      vexNames: scan.vexNames ?? new Map(),
+    },
+    scan.dockerfileReport,
+  );
   for (const warning of decision.warnings) reporter().warning(warning);
   reporter().info(describeDecision(decision));
   return decision;
@@ -360,6 +385,7 @@ async function report(
     dockerfilePath,
     attribution,
     decision,
+    runnerPaths: runnerPathsOf(config.publish.image, build.tarball, scan.vexNames),
   });
   for (const note of rewritten.dropped) reporter().warning(note);
   run.notes.push(...rewritten.dropped);

@@ -14,6 +14,7 @@ export const OUTPUT_NAMES = [
   'medium',
   'low',
   'secrets',
+  'licenses',
   'tarball',
   'report',
   'sarif',

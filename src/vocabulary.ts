@@ -32,20 +32,28 @@ export type Scanner = (typeof SCANNERS)[number];
 export const SBOM_FORMATS = ['cyclonedx', 'spdx-json', 'none'] as const;
 export type SbomFormat = (typeof SBOM_FORMATS)[number];
 
-/** The kinds of finding the gate decides on; licenses are scanned but never gated. */
-export type FindingKind = 'vulnerability' | 'secret' | 'misconfiguration';
+/** The kinds of finding the gate decides on. */
+export type FindingKind = 'vulnerability' | 'secret' | 'misconfiguration' | 'license';
 
 /** The scanner that reports each kind of finding. */
 export const SCANNER_OF: Readonly<Record<FindingKind, Scanner>> = {
   vulnerability: 'vuln',
   secret: 'secret',
   misconfiguration: 'misconfig',
+  license: 'license',
 };
+
+/**
+ * Where in what was scanned a finding is: a file or package of the image's filesystem, the
+ * image's config (ENV, LABEL, history; `--image-config-scanners`), or the Dockerfile itself
+ * (`trivy config`).
+ */
+export type FindingOrigin = 'filesystem' | 'image-config' | 'dockerfile';
 
 /** One finding of any kind, flattened from the report for the gate, SARIF and the summary. */
 export interface Finding {
   readonly kind: FindingKind;
-  /** CVE/GHSA ID, secret rule ID or misconfiguration ID. */
+  /** CVE/GHSA ID, secret rule ID, misconfiguration ID or license name. */
   readonly id: string;
   readonly severity: Severity;
   /** Trivy's result target: the image (OS packages) or a file path inside the image. */
@@ -62,4 +70,8 @@ export interface Finding {
   /** Uncompressed layer digest (DiffID) that introduced the finding, when Trivy knows it. */
   readonly layerDiffId?: string;
   readonly layerDigest?: string;
+  /** Absent means the image's filesystem. */
+  readonly origin?: FindingOrigin;
+  /** A secret's masked match as Trivy writes it, e.g. `  "TOKEN=****"` for the image config. */
+  readonly match?: string;
 }

@@ -5,6 +5,7 @@ import type { EventPayload, GitHubContext } from '../src/context.js';
 import type { InputName } from '../src/inputs.js';
 import { INPUT_DEFAULTS, InputError, buildConfig } from '../src/inputs.js';
 import { listInput } from '../src/input-parser.js';
+import { runPipeline } from '../src/main.js';
 import { DEFAULT_TRIVY_DB_REPOSITORIES } from '../src/scan/scan-settings.js';
 import { CRANE_DEFAULT, KANIKO_IMAGE_DEFAULT, TRIVY_DEFAULT } from '../src/tools/releases.js';
 import { githubContext, makeWorkspace } from './helpers/github-context.js';
@@ -396,6 +397,28 @@ describe('buildConfig refuses bad inputs before any work', () => {
     );
   });
 
+  it('reads vex as workspace files, one problem for each missing or linked one', () => {
+    const workspace = makeWorkspace({ 'vex/a.json': '{}', 'vex/b.json': '{}' });
+    symlinkSync(join(workspace, 'vex/a.json'), join(workspace, 'link.json'));
+    const problems = problemsFor({ vex: 'vex/a.json\nmissing.json\nlink.json' }, workspace);
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/`vex`.*missing\.json.*does not exist/);
+    expect(problems[1]).toMatch(/`vex`.*link\.json.*symbolic link/);
+    expect(configFor({ vex: 'vex/a.json\nvex/b.json' }, { workspace }).policy.vexFiles).toEqual([
+      join(workspace, 'vex/a.json'),
+      join(workspace, 'vex/b.json'),
+    ]);
+  });
+
+  it('a vex file that does not parse stops the run before anything is installed or built', async () => {
+    const workspace = makeWorkspace({ 'app.vex.json': '{"statements": []}' });
+    const record = await runPipeline(configFor({ vex: 'app.vex.json' }, { workspace }));
+    expect(record.failure?.stage).toBe('inputs');
+    expect(record.failure?.error.message).toMatch(/app\.vex\.json is neither OpenVEX .* nor CSAF/);
+    expect(record.tools).toBeUndefined();
+    expect(record.platforms[0]?.build).toBeUndefined();
+  });
+
   it('refuses a context that is a file and a file that is a directory', () => {
     const workspace = makeWorkspace();
     mkdirSync(join(workspace, 'dir'));
@@ -422,7 +445,7 @@ describe('listInput', () => {
 
 describe('INPUT_DEFAULTS', () => {
   it('lists every input once', () => {
-    expect(Object.keys(INPUT_DEFAULTS)).toHaveLength(36);
+    expect(Object.keys(INPUT_DEFAULTS)).toHaveLength(37);
   });
 });
 

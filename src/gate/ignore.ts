@@ -24,7 +24,7 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 /**
  * Parses `.trivyignore` (one ID per line, optional `exp:YYYY-MM-DD`) or `.trivyignore.yaml`
- * (`vulnerabilities`, `secrets`, `misconfigurations` lists of `id`, `paths`, `purls`,
+ * (`vulnerabilities`, `secrets`, `misconfigurations`, `licenses` lists of `id`, `paths`, `purls`,
  * `expired_at`, `statement`), chosen by the file name. A malformed file throws and names the line:
  * a typo must not silently ignore, or stop ignoring, a finding. Errors give positions, never the
  * file's text: a file that is not an ignore file at all may hold anything, credentials included.
@@ -57,6 +57,7 @@ const YAML_SECTIONS = {
   vulnerabilities: 'vulnerability',
   secrets: 'secret',
   misconfigurations: 'misconfiguration',
+  licenses: 'license',
 } as const satisfies Record<string, FindingKind>;
 
 function parseYamlIgnore(text: string, fileName: string): IgnoreRule[] {
@@ -73,21 +74,17 @@ function parseYamlIgnore(text: string, fileName: string): IgnoreRule[] {
   if (document === null || document === undefined) return [];
   if (typeof document !== 'object' || Array.isArray(document))
     throw new Error(
-      `${fileName} must be a mapping with vulnerabilities, secrets or misconfigurations lists.`,
+      `${fileName} must be a mapping with vulnerabilities, secrets, misconfigurations or licenses lists.`,
     );
   const rules: IgnoreRule[] = [];
   for (const [section, value] of Object.entries(document as Record<string, unknown>)) {
-    // Licenses are not gated by this action; Trivy's other sections are accepted and unused.
-    if (section === 'licenses') continue;
     const kind = YAML_SECTIONS[section as keyof typeof YAML_SECTIONS];
     if (kind === undefined) {
       const key = isMap(parsed.contents)
         ? parsed.contents.items.find((pair) => isScalar(pair.key) && String(pair.key.value) === section)?.key
         : undefined;
       const offset = isScalar(key) ? (key.range?.[0] ?? 0) : 0;
-      throw new Error(
-        `${at(offset)}: unknown section; use ${Object.keys(YAML_SECTIONS).join(', ')} (or licenses).`,
-      );
+      throw new Error(`${at(offset)}: unknown section; use ${Object.keys(YAML_SECTIONS).join(', ')}.`);
     }
     if (value === null) continue;
     if (!Array.isArray(value))

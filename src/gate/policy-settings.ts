@@ -9,6 +9,7 @@ export const POLICY_INPUTS = {
   severity: SEVERITIES.join(','),
   'ignore-unfixed': 'false',
   'ignore-file': '',
+  vex: '',
 } as const;
 type PolicyInput = keyof typeof POLICY_INPUTS;
 
@@ -21,6 +22,8 @@ export interface PolicySettings {
   readonly ignoreUnfixed: boolean;
   /** Absolute path of the ignore file, or '' for none. */
   readonly ignoreFile: string;
+  /** Absolute paths of the VEX documents (checked to be workspace files; read before the build). */
+  readonly vexFiles: readonly string[];
 }
 
 export function parsePolicySettings(inputs: StageInputs<PolicyInput>, workspace: string): PolicySettings {
@@ -40,6 +43,10 @@ export function parsePolicySettings(inputs: StageInputs<PolicyInput>, workspace:
     severity,
     ignoreUnfixed: inputs.bool('ignore-unfixed'),
     ignoreFile: ignoreFile(inputs, workspace),
+    vexFiles: inputs
+      .list('vex')
+      .map((path) => inputs.workspaceFile('vex', path, path, 'cannot be read'))
+      .filter((path) => path !== ''),
   };
 }
 

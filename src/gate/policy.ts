@@ -1,5 +1,5 @@
-import type { TrivyReport } from '../scan/trivy-report.js';
-import { findingsOf } from '../scan/trivy-report.js';
+import type { TrivyReport, VexSuppressed } from '../scan/trivy-report.js';
+import { findingsOf, vexSuppressedOf } from '../scan/trivy-report.js';
 import type { Finding, Scanner, Severity } from '../vocabulary.js';
 import { SCANNER_OF } from '../vocabulary.js';
 import type { IgnoreRule } from './ignore.js';
@@ -14,6 +14,8 @@ export interface Policy {
   readonly scanners: readonly Scanner[];
   readonly ignores: readonly IgnoreRule[];
   readonly now: Date;
+  /** The VEX documents' names by the path Trivy was given (a private copy of each). */
+  readonly vexNames?: ReadonlyMap<string, string>;
 }
 
 export type SeverityCounts = Record<Severity, number>;
@@ -60,10 +62,16 @@ export interface Decision {
   readonly counts: SeverityCounts;
   readonly secrets: number;
   readonly misconfigurations: number;
+  readonly licenses: number;
   /** Every finding that is reported (counted), blocking or not, in report order. */
   readonly reported: readonly ReportedFinding[];
   readonly blocking: readonly BlockingFinding[];
   readonly ignored: readonly IgnoredFinding[];
+  /**
+   * Vulnerabilities a VEX statement marks not affected or fixed: Trivy left them out of the
+   * report, so they are in no count, verdict or SARIF result; the summary lists them.
+   */
+  readonly vexSuppressed: readonly VexSuppressed[];
   readonly warnings: readonly string[];
 }
 
@@ -86,9 +94,12 @@ const SECRET_BLOCKS =
  * decision must show each ignored finding with its statement and expiry, warn about rules that
  * are about to expire, and treat an expired rule exactly like a missing one.
  */
-export function decide(report: TrivyReport, policy: Policy): Decision {
+export function decide(report: TrivyReport, policy: Policy, dockerfileReport?: TrivyReport): Decision {
   const rules = new IgnoreRules(policy.ignores, policy.now);
-  const findings = findingsOf(report).map((finding) => verdictOf(finding, policy, rules));
+  const findings = [
+    ...findingsOf(report),
+    ...(dockerfileReport ? findingsOf(dockerfileReport, 'dockerfile') : []),
+  ].map((finding) => verdictOf(finding, policy, rules));
   const reported = findings.filter(isReported);
   const blocking = reported.filter((decided): decided is BlockingFinding => decided.verdict === 'blocking');
   return {
@@ -98,6 +109,10 @@ export function decide(report: TrivyReport, policy: Policy): Decision {
     reported,
     blocking,
     ignored: findings.filter((decided): decided is IgnoredFinding => decided.verdict === 'ignored'),
+    vexSuppressed: vexSuppressedOf(report).map((suppressed) => ({
+      ...suppressed,
+      source: policy.vexNames?.get(suppressed.source) ?? suppressed.source,
+    })),
     warnings: [...rules.expiredWarnings(findings), ...rules.expiringWarnings(policy.now)],
   };
 }
@@ -140,16 +155,19 @@ function verdictOf(finding: Finding, policy: Policy, rules: IgnoreRules): Decide
 
 function tally(
   reported: readonly ReportedFinding[],
-): Pick<Decision, 'counts' | 'secrets' | 'misconfigurations'> {
+): Pick<Decision, 'counts' | 'secrets' | 'misconfigurations' | 'licenses'> {
   const counts: SeverityCounts = { CRITICAL: 0, HIGH: 0, MEDIUM: 0, LOW: 0, UNKNOWN: 0 };
-  let secrets = 0;
-  let misconfigurations = 0;
+  const byKind = { vulnerability: 0, secret: 0, misconfiguration: 0, license: 0 };
   for (const { finding } of reported) {
     if (finding.kind === 'vulnerability') counts[finding.severity] += 1;
-    else if (finding.kind === 'secret') secrets += 1;
-    else misconfigurations += 1;
+    byKind[finding.kind] += 1;
   }
-  return { counts, secrets, misconfigurations };
+  return {
+    counts,
+    secrets: byKind.secret,
+    misconfigurations: byKind.misconfiguration,
+    licenses: byKind.license,
+  };
 }
 
 /** The ignore file's entries split by whether they still apply at the policy's time. */

@@ -20,6 +20,10 @@ export interface LayerAttribution {
   readonly byDiffId: ReadonlyMap<string, LayerSource>;
   /** Compressed layer digest → DiffID, from Trivy's layer list. */
   readonly diffIdByDigest: ReadonlyMap<string, string>;
+  /** The built stage and the stages it is built FROM, their instructions oldest first. */
+  readonly chain?: readonly Instruction[];
+  /** Every instruction of the Dockerfile: where the Dockerfile's own findings point. */
+  readonly instructions?: readonly Instruction[];
 }
 
 export interface AttributionOptions {
@@ -42,15 +46,17 @@ const LAYER_KEYWORDS = new Set(['RUN', 'COPY', 'ADD', 'WORKDIR']);
  * base image and point at the FROM line that named it.
  */
 export function attributeLayers(options: AttributionOptions): LayerAttribution {
-  const { stages } = parseDockerfile(options.dockerfileText);
+  const { stages, instructions } = parseDockerfile(options.dockerfileText);
   const built = pickStage(stages, options.target ?? '');
   const fallback = built ? fromLine(built.from) : { line: 1, instruction: '', fromBaseImage: true };
   const diffIdByDigest = new Map<string, string>();
   for (const layer of options.report?.Metadata?.Layers ?? [])
     if (layer.Digest && layer.DiffID) diffIdByDigest.set(layer.Digest, layer.DiffID);
   const config = options.imageConfig ?? options.report?.Metadata?.ImageConfig;
-  const byDiffId = built && config ? attributeDiffIds(stageChain(stages, built), config) : new Map();
-  return { fallback, byDiffId, diffIdByDigest };
+  const chain = built ? stageChain(stages, built) : [];
+  const byDiffId = built && config ? attributeDiffIds(chain, config) : new Map();
+  const chainInstructions = chain.flatMap((stage) => [stage.from, ...stage.instructions]);
+  return { fallback, byDiffId, diffIdByDigest, chain: chainInstructions, instructions };
 }
 
 /**
@@ -106,8 +112,15 @@ function fromLine(from: Instruction): LayerSource {
   return { line: from.line, instruction: `FROM ${from.args}`, fromBaseImage: true };
 }
 
-/** The Dockerfile line for a finding: its layer's instruction, else the built stage's FROM. */
+/**
+ * The Dockerfile line for a finding: for the Dockerfile's own findings the line Trivy names; for
+ * the image config's the instruction that wrote the value; otherwise its layer's instruction;
+ * else the built stage's FROM.
+ */
 export function sourceOf(attribution: LayerAttribution, finding: Finding): LayerSource {
+  if (finding.origin === 'dockerfile') return dockerfileSource(attribution, finding.line ?? 0);
+  if (finding.origin === 'image-config')
+    return configSource(attribution.chain ?? [], finding.match ?? '') ?? attribution.fallback;
   return knownSourceOf(attribution, finding) ?? attribution.fallback;
 }
 
@@ -115,6 +128,49 @@ export function sourceOf(attribution: LayerAttribution, finding: Finding): Layer
 export function knownSourceOf(attribution: LayerAttribution, finding: Finding): LayerSource | undefined {
   const diffId = finding.layerDiffId || attribution.diffIdByDigest.get(finding.layerDigest ?? '') || '';
   return attribution.byDiffId.get(diffId);
+}
+
+/** The instruction at a line of the Dockerfile; a check on the whole file points at line 1. */
+function dockerfileSource(attribution: LayerAttribution, line: number): LayerSource {
+  const instruction = [...(attribution.instructions ?? [])].reverse().find((i) => i.line <= line);
+  return instruction
+    ? { line: instruction.line, instruction: instruction.text, fromBaseImage: false }
+    : { line: 1, instruction: 'the Dockerfile as a whole', fromBaseImage: false };
+}
+
+/**
+ * The instruction that put a secret into the image config. Trivy scans the config as indented
+ * JSON (pkg/fanal/analyzer/imgconf/secret) and reports the masked line: `"KEY=****"` for an ENV
+ * entry, `"key": "****"` for a label, `"created_by": "RUN …****"` for history. The unmasked
+ * start names the variable, the label or the instruction; the newest instruction that sets it
+ * wins, as it is the one whose value the config holds. A value that came with the base image
+ * matches no instruction of this Dockerfile.
+ */
+function configSource(chain: readonly Instruction[], match: string): LayerSource | undefined {
+  const line = match.trim().replace(/,$/, '');
+  const history = /^"created_by":\s*"(.*)$/.exec(line);
+  const label = /^"([^"]+)":\s*"/.exec(line);
+  const env = /^"([^"=]+)=/.exec(line);
+  const sets = (instruction: Instruction): boolean => {
+    if (history)
+      return createdByStart(history[1]!) !== '' && instruction.text.startsWith(createdByStart(history[1]!));
+    if (label) return instruction.keyword === 'LABEL' && definesKey(instruction.args, label[1]!);
+    return env !== null && instruction.keyword === 'ENV' && definesKey(instruction.args, env[1]!);
+  };
+  const instruction = [...chain].reverse().find(sets);
+  return instruction && { line: instruction.line, instruction: instruction.text, fromBaseImage: false };
+}
+
+/** The unmasked start of a history entry (a JSON string's text), as the instruction's text would begin. */
+function createdByStart(createdBy: string): string {
+  const unescaped = createdBy.replace(/\*.*$/, '').replace(/\\(["\\/])/g, '$1');
+  return normalize(unescaped.replace(/^\/bin\/sh -c (?:#\(nop\)\s*)?/, ''));
+}
+
+/** Whether `KEY=value …`, `"KEY"=value` or the old `KEY value` form sets the key. */
+function definesKey(args: string, key: string): boolean {
+  const escaped = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(?:^|\\s)"?${escaped}"?(?:=|\\s)`).test(args);
 }
 
 function pickStage(stages: readonly Stage[], target: string): Stage | undefined {

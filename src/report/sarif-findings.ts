@@ -38,6 +38,8 @@ function keyOfFinding(finding: Finding): string {
   if (finding.kind === 'vulnerability')
     return key('v', finding.id, finding.packageName ?? '', finding.installedVersion ?? '');
   if (finding.kind === 'secret') return key('s', finding.id, String(finding.line ?? 0));
+  // Trivy's rule ID for a license is `<package>:<license>` (pkg/report/sarif.go).
+  if (finding.kind === 'license') return key('l', `${finding.packageName ?? ''}:${finding.id}`);
   return key('m', finding.id);
 }
 
@@ -48,6 +50,7 @@ function keysOfResult(result: SarifResult): string[] {
   const packageName = /^Package: (.*)$/m.exec(text)?.[1];
   if (packageName !== undefined)
     return [key('v', ruleId, packageName, /^Installed Version: (.*)$/m.exec(text)?.[1] ?? '')];
+  if (/^License /m.test(text)) return [key('l', ruleId)];
   const line = result.locations?.[0]?.physicalLocation?.region?.startLine ?? 0;
   return [key('s', ruleId, String(line)), key('m', ruleId)];
 }

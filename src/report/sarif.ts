@@ -7,6 +7,8 @@ import { isSeverity, severityRank } from '../vocabulary.js';
 import type { LayerAttribution } from './layer-attribution.js';
 import { sourceOf } from './layer-attribution.js';
 import { sarifFindingLookup } from './sarif-findings.js';
+import { IMAGE_CONFIG_TARGET } from '../scan/trivy-report.js';
+import { withoutRunnerPaths } from './runner-paths.js';
 
 /** The parts of SARIF 2.1.0 that are read or rewritten; everything else passes through. */
 export interface SarifLog {
@@ -68,6 +70,12 @@ export interface RewriteOptions {
   readonly decision: Decision;
   /** Overrides for tests; GitHub's limits by default. */
   readonly limits?: Partial<typeof SARIF_LIMITS>;
+  /**
+   * Runner paths Trivy wrote into the log (the scanned tarball's, for `--input`: OS package
+   * results' URI and messages, the image config's findings) and what to show instead (the image
+   * reference); replaced wherever they appear.
+   */
+  readonly runnerPaths?: ReadonlyMap<string, string>;
 }
 
 export interface RewriteResult {
@@ -126,7 +134,13 @@ export function rewriteSarif(input: SarifLog, options: RewriteOptions): RewriteR
       return rewritten;
     }),
   });
-  const sarif = fitSize(build, keptByRun, limits.gzippedBytes, dropped);
+  const runnerPaths = options.runnerPaths ?? new Map<string, string>();
+  const sarif = fitSize(
+    () => withoutRunnerPaths(build(), runnerPaths),
+    keptByRun,
+    limits.gzippedBytes,
+    dropped,
+  );
   return {
     sarif,
     results: sarif.runs.reduce((sum, run) => sum + (run.results?.length ?? 0), 0),
@@ -165,28 +179,28 @@ function fingerprintSource(finding: Finding): string {
 /** Where a result points and what its message adds: the Dockerfile line, or the image itself. */
 interface Placement {
   readonly location: SarifLocation;
-  readonly origin: string;
+  readonly messageTail: string;
 }
 
 /**
- * Replaces the result's locations with one: the Dockerfile line that made its layer, or, with no
+ * Replaces the result's locations with one: the Dockerfile line that made its layer (or wrote
+ * the image config's value), for the Dockerfile's own findings the line Trivy names, or, with no
  * Dockerfile known (a pulled image), the path in the image and the layer's DiffID.
  */
 function relocate(result: SarifResult, finding: Finding | undefined, options: RewriteOptions): SarifResult {
   const original = result.locations?.[0];
   const imagePath =
-    original?.physicalLocation?.artifactLocation?.uri ?? finding?.path ?? finding?.target ?? '';
+    finding?.origin === 'image-config'
+      ? IMAGE_CONFIG_TARGET
+      : (original?.physicalLocation?.artifactLocation?.uri ?? finding?.path ?? finding?.target ?? '');
   const what = original?.message?.text ?? (imagePath || (result.ruleId ?? ''));
-  const { location, origin } = options.attribution
-    ? onDockerfileLine(options.dockerfilePath!, options.attribution, finding, what)
+  const { location, messageTail } = options.attribution
+    ? onDockerfileLine(options.dockerfilePath!, options.attribution, finding, what, imagePath)
     : inTheImage(imagePath || (result.ruleId ?? 'image'), finding, what);
   const identity = finding ? fingerprintSource(finding) : `${result.ruleId ?? ''}\0${what}`;
   return {
     ...result,
-    message: {
-      ...result.message,
-      text: `${result.message.text ?? ''}\nIn the image: ${imagePath}\nLayer ${origin}`,
-    },
+    message: { ...result.message, text: `${result.message.text ?? ''}${messageTail}` },
     locations: [location],
     // Several packages share a CVE and a line; a fingerprint per finding keeps them apart as alerts.
     partialFingerprints: {
@@ -201,19 +215,24 @@ function onDockerfileLine(
   attribution: LayerAttribution,
   finding: Finding | undefined,
   what: string,
+  imagePath: string,
 ): Placement {
   const source = finding ? sourceOf(attribution, finding) : attribution.fallback;
   const origin = source.fromBaseImage
     ? `came with the base image (Dockerfile line ${source.line}: ${source.instruction})`
     : `introduced by Dockerfile line ${source.line}: ${source.instruction}`;
+  const [locationText, messageTail] =
+    finding?.origin === 'dockerfile'
+      ? [`Dockerfile line ${source.line}: ${source.instruction}`, '']
+      : [`In the image: ${what}; ${origin}`, `\nIn the image: ${imagePath}\nLayer ${origin}`];
   return {
-    origin,
+    messageTail,
     location: {
       physicalLocation: {
         artifactLocation: { uri: dockerfilePath },
         region: { startLine: source.line, startColumn: 1 },
       },
-      message: { text: `In the image: ${what}; ${origin}` },
+      message: { text: locationText },
     },
   };
 }
@@ -223,7 +242,7 @@ function inTheImage(imagePath: string, finding: Finding | undefined, what: strin
   const layer = finding?.layerDiffId || finding?.layerDigest;
   const origin = `${layer || 'unknown'} (a pulled image: no Dockerfile line is known)`;
   return {
-    origin,
+    messageTail: `\nIn the image: ${imagePath}\nLayer ${origin}`,
     location: {
       physicalLocation: { artifactLocation: { uri: imagePath }, region: { startLine: 1, startColumn: 1 } },
       message: { text: `In the image: ${what}; layer ${origin}` },

@@ -1,8 +1,10 @@
 import type { Decision, IgnoredFinding } from '../gate/policy.js';
+import type { VexSuppressed } from '../scan/trivy-report.js';
 import type { Finding } from '../vocabulary.js';
 import { SEVERITIES_MOST_SEVERE_FIRST as SHOWN } from '../vocabulary.js';
 import type { LayerAttribution } from './layer-attribution.js';
 import { sourceOf } from './layer-attribution.js';
+import { replaceRunnerPaths, withoutRunnerPaths } from './runner-paths.js';
 
 export const SUMMARY_LIST_LIMIT = 20;
 
@@ -12,7 +14,7 @@ export function describeDecision(decision: Decision): string {
   const verdict = decision.pass
     ? 'policy passed'
     : `policy failed: ${decision.blocking.length} blocking finding${decision.blocking.length === 1 ? '' : 's'}`;
-  return `vulnerabilities ${counts}; secrets ${decision.secrets}; misconfigurations ${decision.misconfigurations}; ignored ${decision.ignored.length}; ${verdict}`;
+  return `vulnerabilities ${counts}; secrets ${decision.secrets}; misconfigurations ${decision.misconfigurations}; licenses ${decision.licenses}; ignored ${decision.ignored.length}; ${verdict}`;
 }
 
 export interface ScanOutputPaths {
@@ -33,6 +35,7 @@ export function scanOutputs(decision: Decision, paths: ScanOutputPaths): Record<
     medium: String(decision.counts.MEDIUM),
     low: String(decision.counts.LOW),
     secrets: String(decision.secrets),
+    licenses: String(decision.licenses),
     policy: decision.pass ? 'pass' : 'fail',
     report: paths.report,
     sarif: paths.sarif,
@@ -55,16 +58,23 @@ export interface SummaryOptions {
   readonly notes?: readonly string[];
   /** The final stage's base image, as its labels name it. */
   readonly base?: { readonly name: string; readonly digest: string };
+  /** Runner paths in the findings (the scanned tarball's) and what to show instead. */
+  readonly runnerPaths?: ReadonlyMap<string, string>;
 }
 
 /** Markdown for the job summary: the verdict, the counts and the findings that decide. Pure. */
-export function renderSummary(options: SummaryOptions): string {
-  const { decision } = options;
-  const notes = [...decision.warnings, ...(options.notes ?? [])];
+export function renderSummary(given: SummaryOptions): string {
+  const runnerPaths = given.runnerPaths ?? new Map<string, string>();
+  const decision = withoutRunnerPaths(given.decision, runnerPaths);
+  const options = { ...given, decision };
+  const notes = [...decision.warnings, ...(options.notes ?? [])].map((note) =>
+    replaceRunnerPaths(note, runnerPaths),
+  );
   const out = [
     ...verdictSection(options),
     ...blockingSection(options),
     ...ignoredSection(decision.ignored),
+    ...vexSection(decision.vexSuppressed),
     ...(notes.length > 0 ? ['### Warnings', '', ...notes.map((note) => `- ${text(note)}`), ''] : []),
     ...(options.pushed && options.pushed.length > 0
       ? ['### Pushed', '', ...options.pushed.map((reference) => `- ${code(reference)}`), '']
@@ -80,6 +90,7 @@ function verdictSection({ decision, image, digest, failOn, base }: SummaryOption
     ...SHOWN.map((severity) => decision.counts[severity]),
     decision.secrets,
     decision.misconfigurations,
+    decision.licenses,
     decision.ignored.length,
   ];
   return [
@@ -89,8 +100,8 @@ function verdictSection({ decision, image, digest, failOn, base }: SummaryOption
       ? `**Policy: ✅ pass** (${rules})`
       : `**Policy: ❌ fail**: ${blocking} blocking finding${blocking === 1 ? '' : 's'} (${rules})`,
     '',
-    '| Critical | High | Medium | Low | Unknown | Secrets | Misconfigurations | Ignored |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| Critical | High | Medium | Low | Unknown | Secrets | Misconfigurations | Licenses | Ignored |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     `| ${counts.join(' | ')} |`,
     '',
     `Image: ${code(image)}  `,
@@ -143,6 +154,35 @@ function ignoredSection(ignored: readonly IgnoredFinding[]): string[] {
     '| --- | --- | --- | --- | --- |',
     ...rows,
     ...more(ignored.length),
+    '',
+  ];
+}
+
+function vexSection(suppressed: readonly VexSuppressed[]): string[] {
+  if (suppressed.length === 0) return [];
+  const rows = suppressed
+    .slice(0, SUMMARY_LIST_LIMIT)
+    .map(({ finding, status, statement, source }) =>
+      row(
+        [
+          finding.severity,
+          finding.id,
+          subject(finding),
+          status,
+          statement || 'no justification given',
+          source,
+        ].map(text),
+      ),
+    );
+  return [
+    '### Not affected, by VEX',
+    '',
+    'Left out of the counts, the gate and code scanning.',
+    '',
+    '| Severity | ID | Package | Status | Justification | VEX document |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    ...more(suppressed.length),
     '',
   ];
 }

@@ -1,5 +1,6 @@
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { VexDocument } from '../gate/vex.js';
 import type { TimeLimit } from '../timeout-settings.js';
 import type { SbomFormat, Scanner } from '../vocabulary.js';
 import { TRIVY_QUIET_FLAGS, trivyCommand } from '../tools/trivy-command.js';
@@ -18,11 +19,15 @@ export interface ScanOptions extends TrivyProcessOptions {
   readonly tarball: string;
   /** Where the report, SARIF and SBOM are written. */
   readonly outputDir: string;
-  /** The cache directory `prepareTrivyDatabase` filled: the scan downloads nothing itself. */
+  /** The cache directory the databases were prepared in: the scan downloads nothing itself. */
   readonly cacheDir: string;
   readonly scanners: readonly Scanner[];
   readonly sbom: SbomFormat;
   readonly timeout?: string;
+  /** VEX documents Trivy applies (`--vex`); read and checked before the build. */
+  readonly vex?: readonly VexDocument[];
+  /** The Dockerfile's text, scanned itself (`trivy config`) when `misconfig` is on. */
+  readonly dockerfileText?: string;
 }
 
 export interface ScanResult {
@@ -32,6 +37,10 @@ export interface ScanResult {
   readonly sbomPath?: string;
   /** The same report as a cosign vulnerability predicate, for `actions/attest` to sign. */
   readonly vulnerabilityPredicatePath: string;
+  /** `trivy config`'s report on the Dockerfile, when `misconfig` is on. */
+  readonly dockerfileReport?: TrivyReport;
+  /** Each VEX document's name by the path Trivy was given (its copy). */
+  readonly vexNames?: ReadonlyMap<string, string>;
 }
 
 /** The predicate type of Trivy's `cosign-vuln` format, as attestations name it. */
@@ -64,33 +73,79 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
       (path) => path && rm(path, { force: true }),
     ),
   );
-  const trivy = trivyCommand(options.trivyPath, {
-    ...(options.timeLimit && { timeLimit: options.timeLimit }),
-  });
+  const trivy = scanTrivy(options);
+  const vex = await vexCopies(options.outputDir, options.vex ?? []);
   await trivy.mustRun(
-    [
-      'image',
-      '--input',
-      options.tarball,
-      '--format',
-      'json',
-      '--output',
-      reportPath,
-      '--scanners',
-      options.scanners.join(','),
-      ...(sbomPath ? ['--list-all-pkgs'] : []),
-      '--cache-dir',
-      options.cacheDir,
-      ...TRIVY_SKIP_UPDATE_FLAGS,
-      '--exit-code',
-      '0',
-      '--timeout',
-      options.timeout ?? '15m',
-      ...TRIVY_QUIET_FLAGS,
-    ],
+    imageScanArgs(options, reportPath, vex.flags, sbomPath !== undefined),
     `Trivy scan of ${options.tarball}`,
     'The scan did not complete, so the image is treated as failing: nothing is pushed.',
   );
+  const report = await readReport(reportPath);
+  const dockerfileReport =
+    options.scanners.includes('misconfig') && options.dockerfileText !== undefined
+      ? await scanDockerfile(options, options.dockerfileText)
+      : undefined;
+
+  const convert = (format: string, output: string, source: string) =>
+    trivy.mustRun(
+      ['convert', '--format', format, '--output', output, source],
+      `trivy convert --format ${format} of ${source}`,
+    );
+  const sarifSource = dockerfileReport
+    ? await writeCombinedReport(options.outputDir, report, dockerfileReport)
+    : reportPath;
+  await Promise.all([
+    convert('sarif', sarifPath, sarifSource),
+    convert('cosign-vuln', vulnerabilityPredicatePath, reportPath),
+    ...(sbomPath ? [convert(options.sbom, sbomPath, reportPath)] : []),
+  ]);
+  return {
+    report,
+    reportPath,
+    sarifPath,
+    vulnerabilityPredicatePath,
+    ...(sbomPath ? { sbomPath } : {}),
+    ...(dockerfileReport ? { dockerfileReport } : {}),
+    vexNames: vex.names,
+  };
+}
+
+/** Trivy with the scan stage's time limit on each of its processes. */
+function scanTrivy(options: TrivyProcessOptions) {
+  return trivyCommand(options.trivyPath, { ...(options.timeLimit && { timeLimit: options.timeLimit }) });
+}
+
+function imageScanArgs(
+  options: ScanOptions,
+  reportPath: string,
+  vexFlags: readonly string[],
+  listAllPackages: boolean,
+): string[] {
+  return [
+    'image',
+    '--input',
+    options.tarball,
+    '--format',
+    'json',
+    '--output',
+    reportPath,
+    '--scanners',
+    options.scanners.join(','),
+    ...imageConfigScannerFlags(options.scanners),
+    ...vexFlags,
+    ...(listAllPackages ? ['--list-all-pkgs'] : []),
+    '--cache-dir',
+    options.cacheDir,
+    ...TRIVY_SKIP_UPDATE_FLAGS,
+    '--exit-code',
+    '0',
+    '--timeout',
+    options.timeout ?? '15m',
+    ...TRIVY_QUIET_FLAGS,
+  ];
+}
+
+async function readReport(reportPath: string): Promise<TrivyReport> {
   let text: string;
   try {
     text = await readFile(reportPath, 'utf8');
@@ -99,17 +154,92 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
       cause: error,
     });
   }
-  const report = parseTrivyReport(text, reportPath);
+  return parseTrivyReport(text, reportPath);
+}
 
-  const convert = (format: string, output: string) =>
-    trivy.mustRun(
-      ['convert', '--format', format, '--output', output, reportPath],
-      `trivy convert --format ${format} of ${reportPath}`,
-    );
-  await Promise.all([
-    convert('sarif', sarifPath),
-    convert('cosign-vuln', vulnerabilityPredicatePath),
-    ...(sbomPath ? [convert(options.sbom, sbomPath)] : []),
-  ]);
-  return { report, reportPath, sarifPath, vulnerabilityPredicatePath, ...(sbomPath ? { sbomPath } : {}) };
+/**
+ * Trivy scans the image's config (ENV, LABEL, history) only when asked
+ * (docs/guide/target/container_image.md); it takes `misconfig` and `secret` there
+ * (pkg/flag/image_flags.go). A secret in an ENV set from a build argument is as leaked as one in
+ * a file.
+ */
+export function imageConfigScannerFlags(scanners: readonly Scanner[]): string[] {
+  const inConfig = (['misconfig', 'secret'] as const).filter((scanner) => scanners.includes(scanner));
+  return inConfig.length > 0 ? ['--image-config-scanners', inConfig.join(',')] : [];
+}
+
+/**
+ * Trivy reads `--vex` files itself, so it gets copies of the documents the action read and
+ * checked (never the workspace path, which could be swapped for a link). `--vex` is repeatable
+ * (a string slice, pkg/flag/vulnerability_flags.go); `--show-suppressed` keeps what VEX took out
+ * in the JSON (`ExperimentalModifiedFindings`, pkg/report/json.go), for the summary.
+ */
+async function vexCopies(
+  outputDir: string,
+  documents: readonly VexDocument[],
+): Promise<{ flags: string[]; names: Map<string, string> }> {
+  const names = new Map<string, string>();
+  if (documents.length === 0) return { flags: [], names };
+  const dir = join(outputDir, 'vex');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const flags: string[] = [];
+  for (const [index, document] of documents.entries()) {
+    const copy = join(dir, `${index + 1}.json`);
+    await writeFile(copy, document.text);
+    names.set(copy, document.name);
+    flags.push('--vex', copy);
+  }
+  return { flags: [...flags, '--show-suppressed'], names };
+}
+
+/**
+ * `trivy config` on a copy of the Dockerfile named `Dockerfile` (Trivy picks its Dockerfile
+ * checks by file name), with the checks bundle prepared in the cache dir and no update: the scan
+ * makes no request (pkg/commands/operation: with `--skip-check-update` and no bundle it falls
+ * back to the checks built into Trivy). `trivy config` has no `--no-progress`, `--list-all-pkgs`
+ * or `--show-suppressed` (pkg/commands/app.go NewConfigCommand).
+ */
+async function scanDockerfile(options: ScanOptions, dockerfileText: string): Promise<TrivyReport> {
+  const dir = join(options.outputDir, 'dockerfile-scan');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const dockerfile = join(dir, 'Dockerfile');
+  await writeFile(dockerfile, dockerfileText);
+  const reportPath = join(options.outputDir, 'trivy-dockerfile-report.json');
+  await rm(reportPath, { force: true });
+  await scanTrivy(options).mustRun(
+    [
+      'config',
+      '--format',
+      'json',
+      '--output',
+      reportPath,
+      '--cache-dir',
+      options.cacheDir,
+      '--skip-check-update',
+      '--exit-code',
+      '0',
+      '--timeout',
+      options.timeout ?? '15m',
+      '--skip-version-check',
+      '--disable-telemetry',
+      dockerfile,
+    ],
+    'Trivy scan of the Dockerfile',
+    'The scan did not complete, so the image is treated as failing: nothing is pushed.',
+  );
+  return readReport(reportPath);
+}
+
+/** One report for `trivy convert`: the image's results, then the Dockerfile's. */
+async function writeCombinedReport(
+  outputDir: string,
+  report: TrivyReport,
+  dockerfileReport: TrivyReport,
+): Promise<string> {
+  const path = join(outputDir, 'trivy-report-with-dockerfile.json');
+  const combined = { ...report, Results: [...(report.Results ?? []), ...(dockerfileReport.Results ?? [])] };
+  await writeFile(path, JSON.stringify(combined));
+  return path;
 }

@@ -62,7 +62,7 @@ describe('parseIgnoreFile: .trivyignore', () => {
 });
 
 describe('parseIgnoreFile: .trivyignore.yaml', () => {
-  it('reads the three sections with paths, purls, expired_at and statement', () => {
+  it('reads the four sections with paths, purls, expired_at and statement', () => {
     const rules = parseIgnoreFile(
       [
         'vulnerabilities:',
@@ -103,6 +103,7 @@ describe('parseIgnoreFile: .trivyignore.yaml', () => {
       ['vulnerability', 'CVE-2023-3817', [], ['pkg:deb/debian/libssl3'], '2027-03-01', ''],
       ['secret', 'aws-access-key-id', ['**/test/*.sh'], [], undefined, ''],
       ['misconfiguration', 'AVD-DS-0002', [], [], undefined, ''],
+      ['license', 'GPL-3.0', [], [], undefined, ''],
     ]);
     expect(rules[1]!.source).toBe('.trivyignore.yml: vulnerabilities[1]');
   });

@@ -67,3 +67,58 @@ describe('attributeLayers', () => {
     expect(attribution.diffIdByDigest.get(finding!.layerDigest!)).toBe(finding!.layerDiffId);
   });
 });
+
+describe('sourceOf for the image config', () => {
+  const text = [
+    'FROM alpine:3.20 AS base',
+    'ENV TOKEN=from-base',
+    'FROM base',
+    'ARG KEY',
+    'LABEL org.example.key="$KEY" other=1',
+    'ENV TOKEN=$KEY MODE=prod',
+    'RUN echo "$KEY" > /dev/null',
+    '',
+  ].join('\n');
+  const attribution = attributeLayers({ dockerfileText: text });
+  const at = (match: string) =>
+    sourceOf(attribution, {
+      kind: 'secret',
+      id: 'github-pat',
+      severity: 'CRITICAL',
+      target: 'image config',
+      title: '',
+      origin: 'image-config',
+      match,
+    });
+
+  it('an ENV value points at the newest ENV that sets it, a label at its LABEL', () => {
+    expect(at('  "TOKEN=****************************************",')).toMatchObject({
+      line: 6,
+      instruction: 'ENV TOKEN=$KEY MODE=prod',
+    });
+    expect(at('  "org.example.key": "****************************************"')).toMatchObject({ line: 5 });
+  });
+
+  it('a history entry points at its instruction; an unknown one at the FROM line', () => {
+    expect(
+      at('  "created_by": "RUN echo \\"****************************************\\" > /dev/null",'),
+    ).toMatchObject({ line: 7 });
+    expect(at('  "SOMETHING_ELSE=****"')).toEqual(attribution.fallback);
+  });
+
+  it("the Dockerfile's own findings point at the instruction on their line, or line 1 for the whole file", () => {
+    const finding = {
+      kind: 'misconfiguration',
+      id: 'DS-0002',
+      severity: 'HIGH',
+      target: 'Dockerfile',
+      title: '',
+    } as const;
+    expect(sourceOf(attribution, { ...finding, origin: 'dockerfile', line: 5 })).toMatchObject({
+      line: 5,
+      instruction: 'LABEL org.example.key="$KEY" other=1',
+      fromBaseImage: false,
+    });
+    expect(sourceOf(attribution, { ...finding, origin: 'dockerfile', line: 0 }).line).toBe(1);
+  });
+});

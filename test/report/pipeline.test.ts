@@ -106,7 +106,7 @@ describe('scan → gate → SARIF → upload → summary', () => {
       failOn: ['CRITICAL', 'HIGH'],
     });
     expect(summary).toContain(
-      `| ${outputs.critical} | ${outputs.high} | ${outputs.medium} | ${outputs.low} | 0 | ${outputs.secrets} | 0 | ${decision.ignored.length} |`,
+      `| ${outputs.critical} | ${outputs.high} | ${outputs.medium} | ${outputs.low} | 0 | ${outputs.secrets} | 0 | ${outputs.licenses} | ${decision.ignored.length} |`,
     );
 
     const api = await startCodeScanningApi({ processing: ['pending', 'complete'] });

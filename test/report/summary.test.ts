@@ -184,13 +184,14 @@ describe('outputs and log line agree with the summary', () => {
       medium: '0',
       low: '1',
       secrets: '0',
+      licenses: '0',
       policy: 'fail',
       report: '/tmp/r.json',
       sarif: '/tmp/r.sarif',
       sbom: '',
     });
     expect(describeDecision(decision)).toBe(
-      'vulnerabilities CRITICAL 1, HIGH 0, MEDIUM 0, LOW 1, UNKNOWN 0; secrets 0; misconfigurations 0; ignored 0; policy failed: 1 blocking finding',
+      'vulnerabilities CRITICAL 1, HIGH 0, MEDIUM 0, LOW 1, UNKNOWN 0; secrets 0; misconfigurations 0; licenses 0; ignored 0; policy failed: 1 blocking finding',
     );
   });
 

@@ -266,6 +266,8 @@ describe('scanImage through the Trivy stand-in', () => {
       result.reportPath,
       '--scanners',
       'vuln,secret',
+      '--image-config-scanners',
+      'secret',
       '--list-all-pkgs',
       '--cache-dir',
       t.cacheDir,

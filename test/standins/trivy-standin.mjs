@@ -21,6 +21,19 @@
 //         to the embedded checks (pkg/commands/artifact/run.go initMisconfScannerOption).
 //     A scan that would download a database itself (no skip flag) fails: there is no network
 //     here, and the action must have prepared it.
+//     --image-config-scanners secret[,misconfig]: the image config is scanned for secrets as
+//     Trivy does (pkg/fanal/analyzer/imgconf/secret: the config as indented JSON, one field a
+//     line; the github-pat rule of pkg/fanal/secret/builtin-rules.go), reported under the
+//     artifact's name, Class "secret" (pkg/scan/local/service.go mergeSecrets). The stand-in
+//     keeps the config's own key order, so its line numbers may differ from Trivy's (Go's struct
+//     order); the shape and the masked Match are Trivy's. Values other than misconfig and secret
+//     are refused with Trivy's message (pkg/flag/options.go).
+//     --vex <file> (repeatable) applies OpenVEX statements as pkg/vex/openvex.go does for a
+//     package: the last statement naming the CVE and the package's PURL as a product (no
+//     subcomponents) decides; not_affected and fixed take the finding out, and with
+//     --show-suppressed it is listed in ExperimentalModifiedFindings (Statement: the
+//     justification, Source: the path given). CycloneDX VEX fails as in Trivy for an image;
+//     CSAF is not implemented here and fails.
 //   image --download-db-only | --download-java-db-only --cache-dir <d> --db-repository <r> | --java-db-repository <r>
 //   config --cache-dir <d> --checks-bundle-repository <r> <dir>
 //     Fill db/, java-db/ or policy/ (content/ + metadata.json). A repository on 127.0.0.1 or
@@ -38,6 +51,14 @@
 //
 // The stand-in's version is TRIVY_STANDIN_VERSION (default 0.74.0): `image` writes it into the
 // report's Trivy.Version and cosign-vuln into scanner.version, as Trivy writes app.Version().
+//   config … <Dockerfile>: after the checks bundle (above), with --format json
+//     Two of trivy-checks' Dockerfile checks (checks/docker/root_user.rego DS-0002,
+//     add_instead_of_copy.rego DS-0005) in the JSON shape of Trivy's
+//     integration/testdata/dockerfile.json.golden; refuses the flags `trivy config` lacks
+//     (pkg/commands/app.go NewConfigCommand: no --no-progress, --list-all-pkgs,
+//     --show-suppressed, --scanners, --skip-db-update, --input, --vex).
+//   convert: SARIF as pkg/report/sarif.go writes it for vulnerabilities, secrets,
+//     misconfigurations and licenses.
 //
 // TRIVY_STANDIN_LOG: a file that gets one JSON line per call (argv, cwd, environment names).
 // TRIVY_STANDIN_EXIT: exit with this code after writing the report (a crashing scanner).
@@ -50,6 +71,7 @@ import {
   openSync,
   readFileSync,
   readSync,
+  statSync,
   closeSync,
   writeFileSync,
 } from 'node:fs';
@@ -76,7 +98,10 @@ const VALUE_FLAGS = new Set([
   '--exit-code',
   '--config',
   '-c',
+  '--image-config-scanners',
 ]);
+/** Flags Trivy declares as string slices: repeatable, and split at commas. */
+const SLICE_FLAGS = new Set(['--vex']);
 const BOOLEAN_FLAGS = new Set([
   '--skip-db-update',
   '--skip-version-check',
@@ -92,6 +117,7 @@ const BOOLEAN_FLAGS = new Set([
   '-q',
   '--ignore-unfixed',
   '--show-suppressed',
+  '--skip-check-update',
 ]);
 /**
  * Flags `trivy config` lacks (docs/guide/references/configuration/cli/trivy_config.md at v0.74.0:
@@ -110,6 +136,8 @@ const NOT_FOR_CONFIG = new Set([
   '--skip-java-db-update',
   '--db-repository',
   '--java-db-repository',
+  '--vex',
+  '--image-config-scanners',
 ]);
 const SEVERITIES = ['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
 const JAVA_ARCHIVE = /\.(jar|war|ear|par)$/i;
@@ -140,6 +168,8 @@ const NOT_CONVERT_FLAGS = new Set([
   '--skip-java-db-update',
   '--skip-check-update',
   '--checks-bundle-repository',
+  '--image-config-scanners',
+  '--vex',
   '--ignore-unfixed',
 ]);
 
@@ -151,6 +181,7 @@ function fatal(message, code = 1) {
 /** `refused`: flags this subcommand does not have, which fail as unknown ones do. */
 function parseArgs(argv, refused) {
   const flags = new Map();
+  const slices = new Map();
   const positional = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -165,7 +196,11 @@ function parseArgs(argv, refused) {
       process.stderr.write(`Error: unknown flag: ${name}\n`);
       process.exit(1);
     }
-    if (VALUE_FLAGS.has(name)) {
+    if (SLICE_FLAGS.has(name)) {
+      const value = inline ?? argv[++i];
+      if (value === undefined) fatal(`flag needs an argument: ${name}`);
+      slices.set(name, [...(slices.get(name) ?? []), ...value.split(',')]);
+    } else if (VALUE_FLAGS.has(name)) {
       const value = inline ?? argv[++i];
       if (value === undefined) fatal(`flag needs an argument: ${name}`);
       flags.set(
@@ -178,7 +213,17 @@ function parseArgs(argv, refused) {
       process.exit(1);
     }
   }
-  return { flags, positional };
+  return { flags, slices, positional };
+}
+
+/** Trivy's check of a flag's values (pkg/flag/options.go Parse/allowedValue). */
+function checkAllowed(name, allowed) {
+  if (!flags.has(name)) return;
+  const values = flags.get(name).split(',');
+  if (values.some((value) => !allowed.includes(value)))
+    fatal(
+      `flag error: invalid argument "[${values.join(' ')}]" for "${name}" flag: must be one of [${allowed.map((v) => `"${v}"`).join(' ')}]`,
+    );
 }
 
 const DEFAULT_REPOSITORY = {
@@ -322,22 +367,23 @@ function checkDatabasesForScan(input, cacheDir, scanners) {
   }
 }
 
-/** `trivy config <dir>`: here only the checks bundle download is simulated; the dir must exist. */
+/**
+ * `trivy config <path>`: the checks bundle first (downloaded unless --skip-check-update, as
+ * Trivy does), then the scan: a Dockerfile gets the Dockerfile checks (configScan), anything
+ * else an empty report.
+ */
 async function config() {
   const cacheDir = flags.get('--cache-dir') ?? join(process.env.HOME ?? '/root', '.cache', 'trivy');
   const [target] = positional;
-  if (!target || !existsSync(target)) fatal(`stat ${target}: no such file or directory`);
+  if (!target) fatal('stand-in: trivy config needs a path');
+  if (!existsSync(target)) fatal(`scan error: ${target}: no such file or directory`);
   if (!flags.has('--skip-check-update'))
     await downloadDatabase('checks', cacheDir, '--checks-bundle-repository').catch((error) =>
       process.stderr.write(
         `${new Date().toISOString()}\tERROR\t[misconfig] Falling back to embedded checks\terr="failed to download checks bundle: download error: ${error.message}"\n`,
       ),
     );
-  const format = flags.get('--format') ?? 'table';
-  const report = { SchemaVersion: 2, ArtifactName: target, ArtifactType: 'filesystem', Results: [] };
-  const text = format === 'json' ? JSON.stringify(report, null, 2) : '';
-  if (flags.get('--output')) writeFileSync(flags.get('--output'), text);
-  else process.stdout.write(text);
+  configScan(target);
 }
 
 async function image() {
@@ -346,6 +392,8 @@ async function image() {
     await downloadOnly(cacheDir);
     return;
   }
+  checkAllowed('--scanners', ['vuln', 'misconfig', 'secret', 'license']);
+  checkAllowed('--image-config-scanners', ['misconfig', 'secret']);
   const input = flags.get('--input');
   if (!input) fatal('image name or --input is required');
   if (!isDockerArchive(input))
@@ -360,35 +408,10 @@ async function image() {
     reportKnownToDb(cacheDir) ??
     reportNamedInImage(input) ??
     'alpine-310.json';
-  let text;
-  if (choice === 'garbage') text = '{"SchemaVersion": 2, "Results": [ truncated';
-  else {
-    const report = JSON.parse(readFileSync(choice.startsWith('/') ? choice : join(FIXTURES, choice), 'utf8'));
-    report.ArtifactName = input;
-    report.Trivy = { ...report.Trivy, Version: VERSION };
-    // Real Trivy identifies the image it scanned by its config: ImageID is the config's digest,
-    // DiffIDs its layers. The action checks them against what the build wrote.
-    const identity = imageIdentity(input);
-    if (identity) report.Metadata = { ...report.Metadata, ...identity };
-    const severities = (flags.get('--severity') ?? [].concat(config.severity ?? SEVERITIES).join(','))
-      .split(',')
-      .map((s) => s.trim().toUpperCase());
-    const scanners = (flags.get('--scanners') ?? 'vuln,secret').split(',');
-    for (const result of report.Results ?? []) {
-      const keep = (list) => (list ?? []).filter((item) => severities.includes(item.Severity));
-      if (result.Vulnerabilities)
-        result.Vulnerabilities = scanners.includes('vuln') ? keep(result.Vulnerabilities) : undefined;
-      if (result.Secrets) result.Secrets = scanners.includes('secret') ? keep(result.Secrets) : undefined;
-      if (result.Misconfigurations)
-        result.Misconfigurations = scanners.includes('misconfig')
-          ? keep(result.Misconfigurations)
-          : undefined;
-      if (flags.has('--list-all-pkgs') && (result.Class === 'os-pkgs' || result.Class === 'lang-pkgs'))
-        result.Packages = packagesOf(result);
-      else delete result.Packages;
-    }
-    text = JSON.stringify(report, null, 2);
-  }
+  const text =
+    choice === 'garbage'
+      ? '{"SchemaVersion": 2, "Results": [ truncated'
+      : JSON.stringify(scannedReport(choice, input, config), null, 2);
   const output = flags.get('--output');
   if (output) writeFileSync(output, text);
   else process.stdout.write(text);
@@ -401,6 +424,150 @@ async function image() {
     choice !== 'garbage' &&
     JSON.parse(text).Results?.some((r) => (r.Vulnerabilities ?? []).length + (r.Secrets ?? []).length > 0);
   process.exit(found ? exitCode : 0);
+}
+
+/** Trivy's github-pat rule; "WithoutWordPrefix": no letter or digit right before it. */
+const GITHUB_PAT = /(?<![0-9a-zA-Z])ghp_[0-9a-zA-Z]{36}/g;
+
+/**
+ * The config as Go's json.MarshalIndent(config, "  ", "") writes it: one field or element a
+ * line, each line prefixed by two spaces, no further indentation.
+ */
+function goIndentedLines(value) {
+  // JSON escapes a tab inside a string, so leading tabs can only be the indentation.
+  return JSON.stringify(value, null, '\t')
+    .split('\n')
+    .map((line) => line.replace(/^\t+/, ''))
+    .map((line, index) => (index === 0 ? line : `  ${line}`));
+}
+
+function imageConfigSecrets(config, severities) {
+  if (!config || !severities.includes('CRITICAL')) return [];
+  const lines = goIndentedLines(config);
+  const findings = [];
+  for (const [index, line] of lines.entries()) {
+    if (!GITHUB_PAT.test(line)) continue;
+    const masked = line.replace(GITHUB_PAT, (secret) => '*'.repeat(secret.length));
+    const number = index + 1;
+    findings.push({
+      RuleID: 'github-pat',
+      Category: 'GitHub',
+      Severity: 'CRITICAL',
+      Title: 'GitHub Personal Access Token',
+      StartLine: number,
+      EndLine: number,
+      Code: {
+        Lines: [
+          {
+            Number: number,
+            Content: masked,
+            IsCause: true,
+            Highlighted: masked,
+            FirstCause: true,
+            LastCause: true,
+          },
+        ],
+      },
+      Match: masked,
+    });
+  }
+  return findings;
+}
+
+/** Applies each --vex document as pkg/vex does for the paths the stand-in implements. */
+function applyVex(report) {
+  const documents = (slices.get('--vex') ?? []).map((path) => ({
+    path,
+    statements: openVexStatements(path),
+  }));
+  if (documents.length === 0) return;
+  for (const result of report.Results ?? []) {
+    if (!result.Vulnerabilities?.length) continue;
+    result.Vulnerabilities = result.Vulnerabilities.filter((vulnerability) => {
+      const modified = vexStatus(documents, vulnerability);
+      if (!modified) return true;
+      if (flags.has('--show-suppressed'))
+        (result.ExperimentalModifiedFindings ??= []).push({
+          Type: 'vulnerability',
+          ...modified,
+          Finding: vulnerability,
+        });
+      return false;
+    });
+  }
+}
+
+function openVexStatements(path) {
+  let document;
+  try {
+    document = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    fatal(
+      `VEX error: unable to load VEX: unable to load VEX from file: unable to decode VEX: ${error.message}`,
+    );
+  }
+  if (document.bomFormat === 'CycloneDX')
+    fatal(
+      'VEX error: unable to load VEX: unable to load VEX from file: CycloneDX VEX can be used with CycloneDX SBOM',
+    );
+  if (!document['@context']) fatal(`stand-in: ${path} is not OpenVEX; CSAF is not implemented here`);
+  return document.statements ?? [];
+}
+
+/** The first document whose last matching statement says not_affected or fixed. */
+function vexStatus(documents, vulnerability) {
+  const purl = vulnerability.PkgIdentifier?.PURL;
+  for (const { path, statements } of documents) {
+    const matching = statements.filter(
+      (statement) =>
+        (statement.vulnerability?.name === vulnerability.VulnerabilityID ||
+          (statement.vulnerability?.aliases ?? []).includes(vulnerability.VulnerabilityID)) &&
+        (statement.products ?? []).some(
+          (product) => product['@id'] === purl && !product.subcomponents?.length,
+        ),
+    );
+    const last = matching.at(-1);
+    if (last && (last.status === 'not_affected' || last.status === 'fixed'))
+      return { Status: last.status, Statement: last.justification ?? '', Source: path };
+  }
+  return undefined;
+}
+
+/** The fixture's report as Trivy would write it for this scan's flags. */
+function scannedReport(choice, input, config) {
+  const report = JSON.parse(readFileSync(choice.startsWith('/') ? choice : join(FIXTURES, choice), 'utf8'));
+  report.ArtifactName = input;
+  report.Trivy = { ...report.Trivy, Version: VERSION };
+  // Real Trivy identifies the image it scanned by its config: ImageID is the config's digest,
+  // DiffIDs its layers. The action checks them against what the build wrote.
+  const identity = imageIdentity(input);
+  if (identity) report.Metadata = { ...report.Metadata, ...identity };
+  const severities = (flags.get('--severity') ?? [].concat(config.severity ?? SEVERITIES).join(','))
+    .split(',')
+    .map((s) => s.trim().toUpperCase());
+  const scanners = (flags.get('--scanners') ?? 'vuln,secret').split(',');
+  for (const result of report.Results ?? []) {
+    const keep = (list) => (list ?? []).filter((item) => severities.includes(item.Severity));
+    if (result.Vulnerabilities)
+      result.Vulnerabilities = scanners.includes('vuln') ? keep(result.Vulnerabilities) : undefined;
+    if (result.Secrets) result.Secrets = scanners.includes('secret') ? keep(result.Secrets) : undefined;
+    if (result.Misconfigurations)
+      result.Misconfigurations = scanners.includes('misconfig') ? keep(result.Misconfigurations) : undefined;
+    if (result.Licenses) result.Licenses = scanners.includes('license') ? keep(result.Licenses) : undefined;
+    if (flags.has('--list-all-pkgs') && (result.Class === 'os-pkgs' || result.Class === 'lang-pkgs'))
+      result.Packages = packagesOf(result);
+    else delete result.Packages;
+  }
+  report.Results = (report.Results ?? []).filter(
+    (result) => !(result.Class === 'license' && result.Licenses === undefined),
+  );
+  const configSecrets = (flags.get('--image-config-scanners') ?? '').split(',').includes('secret')
+    ? imageConfigSecrets(report.Metadata?.ImageConfig, severities)
+    : [];
+  if (configSecrets.length > 0)
+    report.Results.push({ Target: input, Class: 'secret', Secrets: configSecrets });
+  applyVex(report);
+  return report;
 }
 
 function packagesOf(result) {
@@ -418,7 +585,9 @@ function packagesOf(result) {
 
 /** The fixture the DB in the cache was "downloaded" for: its repository's tag, when that names one. */
 function reportKnownToDb(cacheDir) {
-  const db = readFileSync(join(cacheDir, DATABASES.vulnerability.folder, 'trivy.db'), 'utf8').trim();
+  const path = join(cacheDir, DATABASES.vulnerability.folder, 'trivy.db');
+  if (!existsSync(path)) return undefined;
+  const db = readFileSync(path, 'utf8').trim();
   const tag = /:([\w.-]+\.json)$/.exec(db)?.[1];
   return tag && existsSync(join(FIXTURES, tag)) ? tag : undefined;
 }
@@ -505,6 +674,134 @@ function isDockerArchive(path) {
   }
 }
 
+/**
+ * `trivy config` on a Dockerfile: instructions as Trivy's Dockerfile parser sees them (keyword,
+ * arguments, first and last line), continuation lines joined.
+ */
+function dockerfileInstructions(text) {
+  const lines = text.split('\n');
+  const instructions = [];
+  for (let index = 0; index < lines.length; index++) {
+    const start = index;
+    let joined = lines[index];
+    while (/\\\s*$/.test(joined) && index + 1 < lines.length)
+      joined = joined.replace(/\\\s*$/, ' ') + lines[++index];
+    const match = /^\s*([A-Za-z]+)\s+(.*)$/.exec(joined);
+    if (match && !joined.trim().startsWith('#'))
+      instructions.push({
+        keyword: match[1].toUpperCase(),
+        args: match[2].trim().split(/\s+/),
+        start: start + 1,
+        end: index + 1,
+      });
+  }
+  return instructions;
+}
+
+const DS_0002 = {
+  ID: 'DS-0002',
+  Title: "Image user should not be 'root'",
+  Description:
+    "Running containers with 'root' user can lead to a container escape situation. It is a best practice to run containers as non-root users, which can be done by adding a 'USER' statement to the Dockerfile.",
+  Namespace: 'builtin.dockerfile.DS002',
+  Query: 'data.builtin.dockerfile.DS002.deny',
+  Resolution: "Add 'USER <non root user name>' line to the Dockerfile",
+  Severity: 'HIGH',
+  PrimaryURL: 'https://avd.aquasec.com/misconfig/ds-0002',
+  References: [
+    'https://docs.docker.com/develop/develop-images/dockerfile_best-practices/',
+    'https://avd.aquasec.com/misconfig/ds-0002',
+  ],
+};
+const DS_0005 = {
+  ID: 'DS-0005',
+  Title: 'ADD instead of COPY',
+  Description:
+    'You should use COPY instead of ADD unless you want to extract a tar file. Note that an ADD command will extract a tar file, which adds the risk of Zip-based vulnerabilities. Accordingly, it is advised to use a COPY command, which does not extract tar files.',
+  Namespace: 'builtin.dockerfile.DS005',
+  Query: 'data.builtin.dockerfile.DS005.deny',
+  Resolution: 'Use COPY instead of ADD',
+  Severity: 'LOW',
+  PrimaryURL: 'https://avd.aquasec.com/misconfig/ds-0005',
+  References: [
+    'https://docs.docker.com/engine/reference/builder/#add',
+    'https://avd.aquasec.com/misconfig/ds-0005',
+  ],
+};
+
+function misconfiguration(check, message, instruction) {
+  return {
+    Type: 'Dockerfile Security Check',
+    ...check,
+    Message: message,
+    Status: 'FAIL',
+    CauseMetadata: {
+      Provider: 'Dockerfile',
+      Service: 'general',
+      ...(instruction ? { StartLine: instruction.start, EndLine: instruction.end } : {}),
+    },
+  };
+}
+
+/** root_user.rego: no USER at all, or a last USER of root or 0; add_instead_of_copy.rego. */
+function dockerfileChecks(text) {
+  const instructions = dockerfileInstructions(text);
+  const users = instructions.filter((i) => i.keyword === 'USER');
+  const failures = [];
+  if (users.length === 0)
+    failures.push(
+      misconfiguration(
+        DS_0002,
+        'Specify at least 1 USER command in Dockerfile with non-root user as argument',
+      ),
+    );
+  else if (/^(?:root|0)(?::.+)?$/.test(users.at(-1).args[0]))
+    failures.push(
+      misconfiguration(DS_0002, "Last USER command in Dockerfile should not be 'root'", users.at(-1)),
+    );
+  for (const add of instructions.filter((i) => i.keyword === 'ADD')) {
+    const args = add.args.join(' ');
+    if (['.tar', 'http://', 'https://', 'git@'].some((s) => args.includes(s))) continue;
+    failures.push(
+      misconfiguration(DS_0005, `Consider using 'COPY ${args}' command instead of 'ADD ${args}'`, add),
+    );
+  }
+  return failures;
+}
+
+function configScan(target) {
+  const name = target.split('/').at(-1);
+  const failures =
+    /^Dockerfile$|\.Dockerfile$|^Dockerfile\./i.test(name) && statSync(target).isFile()
+      ? dockerfileChecks(readFileSync(target, 'utf8'))
+      : [];
+  const report = {
+    SchemaVersion: 2,
+    Trivy: { Version: 'dev' },
+    ArtifactName: target,
+    ArtifactType: 'filesystem',
+    Results: failures.length
+      ? [
+          {
+            Target: name,
+            Class: 'config',
+            Type: 'dockerfile',
+            MisconfSummary: {
+              Successes: 2 - new Set(failures.map((f) => f.ID)).size,
+              Failures: failures.length,
+            },
+            Misconfigurations: failures,
+          },
+        ]
+      : [],
+  };
+  // Only the JSON format is implemented; any other writes nothing (the action asks for JSON).
+  const text = (flags.get('--format') ?? 'table') === 'json' ? JSON.stringify(report, null, 2) : '';
+  const output = flags.get('--output');
+  if (output) writeFileSync(output, text);
+  else process.stdout.write(text);
+}
+
 function convert() {
   const format = flags.get('--format');
   if (positional.length === 0) fatal('Require at least 1 argument');
@@ -534,86 +831,138 @@ function convert() {
 const LEVEL = { CRITICAL: 'error', HIGH: 'error', MEDIUM: 'warning', LOW: 'note', UNKNOWN: 'note' };
 const DEFAULT_SCORE = { CRITICAL: '9.5', HIGH: '8.0', MEDIUM: '5.5', LOW: '2.0', UNKNOWN: '0.0' };
 
+/** One SARIF result and its rule, as pkg/report/sarif.go addSarifResult builds them. */
+function sarifEntry({
+  id,
+  name,
+  short,
+  full,
+  severity,
+  score,
+  helpUri,
+  help,
+  tag,
+  message,
+  uri,
+  line,
+  where,
+}) {
+  return {
+    rule: {
+      id,
+      name,
+      shortDescription: { text: short },
+      fullDescription: { text: full },
+      defaultConfiguration: { level: LEVEL[severity] },
+      ...(helpUri ? { helpUri } : {}),
+      help: { text: help, markdown: '' },
+      properties: {
+        precision: 'very-high',
+        'security-severity': score ?? DEFAULT_SCORE[severity],
+        tags: [tag, 'security', severity],
+      },
+    },
+    result: {
+      ruleId: id,
+      level: LEVEL[severity],
+      message: { text: message },
+      locations: [
+        {
+          physicalLocation: {
+            artifactLocation: { uri, uriBaseId: 'ROOTPATH' },
+            region: { startLine: line ?? 1, startColumn: 1, endLine: line ?? 1, endColumn: 1 },
+          },
+          message: { text: where },
+        },
+      ],
+    },
+  };
+}
+
+function vulnerabilityEntry(report, result, v) {
+  const score = v.CVSS?.[v.SeveritySource]?.V3Score;
+  // ToPathUri: an OS package's location is the scanned artifact, for --input the tarball's path.
+  const uri = result.Class === 'os-pkgs' ? report.ArtifactName : (v.PkgPath ?? result.Target);
+  return sarifEntry({
+    id: v.VulnerabilityID,
+    name: result.Class === 'os-pkgs' ? 'OsPackageVulnerability' : 'LanguageSpecificPackageVulnerability',
+    short: v.Title ?? v.VulnerabilityID,
+    full: v.Description ?? '',
+    severity: v.Severity,
+    score: score === undefined ? undefined : String(score),
+    helpUri: v.PrimaryURL,
+    help: `Vulnerability ${v.VulnerabilityID}\nSeverity: ${v.Severity}\nPackage: ${v.PkgName}`,
+    tag: 'vulnerability',
+    message: `Package: ${v.PkgName}\nInstalled Version: ${v.InstalledVersion}\nVulnerability ${v.VulnerabilityID}\nSeverity: ${v.Severity}\nFixed Version: ${v.FixedVersion ?? ''}\nLink: [${v.VulnerabilityID}](${v.PrimaryURL})`,
+    uri,
+    where: `${uri}: ${v.PkgName}@${v.InstalledVersion}`,
+  });
+}
+
+function secretEntry(result, s) {
+  return sarifEntry({
+    id: s.RuleID,
+    name: 'Secret',
+    short: s.Title,
+    full: s.Match ?? '',
+    severity: s.Severity,
+    help: `Secret ${s.Title}\nSeverity: ${s.Severity}`,
+    tag: 'secret',
+    message: `Artifact: ${result.Target}\nType: \nSecret ${s.Title}\nSeverity: ${s.Severity}\nMatch: ${s.Match}`,
+    uri: result.Target,
+    line: s.StartLine,
+    where: result.Target,
+  });
+}
+
+function misconfigurationEntry(result, m) {
+  return sarifEntry({
+    id: m.ID,
+    name: 'Misconfiguration',
+    short: m.Title,
+    full: m.Description ?? '',
+    severity: m.Severity,
+    helpUri: m.PrimaryURL,
+    help: `Misconfiguration ${m.ID}\nType: ${m.Type}\nSeverity: ${m.Severity}`,
+    tag: 'misconfiguration',
+    message: `Artifact: ${result.Target}\nType: ${result.Type ?? ''}\nVulnerability ${m.ID}\nSeverity: ${m.Severity}\nMessage: ${m.Message}\nLink: [${m.ID}](${m.PrimaryURL})`,
+    uri: result.Target,
+    line: m.CauseMetadata?.StartLine,
+    where: result.Target,
+  });
+}
+
+function licenseEntry(result, l) {
+  return sarifEntry({
+    id: `${l.PkgName}:${l.Name}`,
+    name: 'License',
+    short: `${l.Name} in ${l.PkgName}`,
+    full: `${l.Name} in ${l.PkgName}`,
+    severity: l.Severity,
+    help: `License ${l.Name}\nClassification: ${l.Category}\nPkgName: ${l.PkgName}\nPath: ${l.FilePath}`,
+    tag: 'license',
+    message: `Artifact: ${result.Target}\nLicense ${l.Name}\nPkgName: ${l.PkgName}\n Classification: ${l.Category}\n Path: ${l.FilePath}`,
+    uri: result.Target,
+    where: result.Target,
+  });
+}
+
 function toSarif(report) {
   const rules = [];
   const ruleIndex = new Map();
   const results = [];
-  const rule = (id, build) => {
-    if (!ruleIndex.has(id)) {
-      ruleIndex.set(id, rules.length);
-      rules.push(build());
+  const add = ({ rule, result }) => {
+    if (!ruleIndex.has(rule.id)) {
+      ruleIndex.set(rule.id, rules.length);
+      rules.push(rule);
     }
-    return ruleIndex.get(id);
+    results.push({ ...result, ruleIndex: ruleIndex.get(rule.id) });
   };
-  const region = (line = 1) => ({ startLine: line, startColumn: 1, endLine: line, endColumn: 1 });
   for (const result of report.Results ?? []) {
-    for (const v of result.Vulnerabilities ?? []) {
-      const score = v.CVSS?.[v.SeveritySource]?.V3Score;
-      const index = rule(v.VulnerabilityID, () => ({
-        id: v.VulnerabilityID,
-        name: result.Class === 'os-pkgs' ? 'OsPackageVulnerability' : 'LanguageSpecificPackageVulnerability',
-        shortDescription: { text: v.Title ?? v.VulnerabilityID },
-        fullDescription: { text: v.Description ?? '' },
-        defaultConfiguration: { level: LEVEL[v.Severity] },
-        helpUri: v.PrimaryURL,
-        help: {
-          text: `Vulnerability ${v.VulnerabilityID}\nSeverity: ${v.Severity}\nPackage: ${v.PkgName}`,
-          markdown: '',
-        },
-        properties: {
-          precision: 'very-high',
-          'security-severity': score === undefined ? DEFAULT_SCORE[v.Severity] : String(score),
-          tags: ['vulnerability', 'security', v.Severity],
-        },
-      }));
-      const uri = result.Class === 'os-pkgs' ? report.ArtifactName : (v.PkgPath ?? result.Target);
-      results.push({
-        ruleId: v.VulnerabilityID,
-        ruleIndex: index,
-        level: LEVEL[v.Severity],
-        message: {
-          text: `Package: ${v.PkgName}\nInstalled Version: ${v.InstalledVersion}\nVulnerability ${v.VulnerabilityID}\nSeverity: ${v.Severity}\nFixed Version: ${v.FixedVersion ?? ''}\nLink: [${v.VulnerabilityID}](${v.PrimaryURL})`,
-        },
-        locations: [
-          {
-            physicalLocation: { artifactLocation: { uri, uriBaseId: 'ROOTPATH' }, region: region() },
-            message: { text: `${uri}: ${v.PkgName}@${v.InstalledVersion}` },
-          },
-        ],
-      });
-    }
-    for (const s of result.Secrets ?? []) {
-      const index = rule(s.RuleID, () => ({
-        id: s.RuleID,
-        name: 'Secret',
-        shortDescription: { text: s.Title },
-        fullDescription: { text: s.Match ?? '' },
-        defaultConfiguration: { level: LEVEL[s.Severity] },
-        help: { text: `Secret ${s.Title}\nSeverity: ${s.Severity}`, markdown: '' },
-        properties: {
-          precision: 'very-high',
-          'security-severity': DEFAULT_SCORE[s.Severity],
-          tags: ['secret', 'security', s.Severity],
-        },
-      }));
-      results.push({
-        ruleId: s.RuleID,
-        ruleIndex: index,
-        level: LEVEL[s.Severity],
-        message: {
-          text: `Artifact: ${result.Target}\nType: \nSecret ${s.Title}\nSeverity: ${s.Severity}\nMatch: ${s.Match}`,
-        },
-        locations: [
-          {
-            physicalLocation: {
-              artifactLocation: { uri: result.Target, uriBaseId: 'ROOTPATH' },
-              region: region(s.StartLine),
-            },
-            message: { text: result.Target },
-          },
-        ],
-      });
-    }
+    for (const v of result.Vulnerabilities ?? []) add(vulnerabilityEntry(report, result, v));
+    for (const s of result.Secrets ?? []) add(secretEntry(result, s));
+    for (const m of result.Misconfigurations ?? []) add(misconfigurationEntry(result, m));
+    for (const l of result.Licenses ?? []) add(licenseEntry(result, l));
   }
   return {
     version: '2.1.0',
@@ -736,7 +1085,7 @@ if (process.env.TRIVY_STANDIN_LOG)
     `${JSON.stringify({ argv: process.argv.slice(2), cwd: process.cwd(), env: Object.keys(process.env).sort() })}\n`,
   );
 const refusedFlags = { config: NOT_FOR_CONFIG, convert: NOT_CONVERT_FLAGS }[command] ?? new Set();
-const { flags, positional } = parseArgs(rest, refusedFlags);
+const { flags, slices, positional } = parseArgs(rest, refusedFlags);
 if (command === 'image') await image();
 else if (command === 'config') await config();
 else if (command === 'convert') convert();
