@@ -63,7 +63,8 @@ describe('rescan', () => {
         rescan: 'true',
         'rescan-ref': 'main',
         // The stand-in's DB from a repository tagged with a fixture knows that fixture's findings.
-        'trivy-db-repositories': `${harness.registry.host}/standin/trivy-db:debian-buster.json`,
+        // A repository off the loopback is simulated by the stand-in (a loopback one is really pulled).
+        'trivy-db-repositories': 'mirror.example/standin/trivy-db:debian-buster.json',
       },
     });
     expect(rescan.exitCode, rescan.stdout).toBe(1);
