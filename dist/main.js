@@ -38490,21 +38490,7 @@ async function readImageTarball(path13) {
   try {
     const entries = await listTarEntries(handle, path13);
     const find2 = (name) => resolveEntry(entries, name, path13);
-    const archiveManifest = parseJson(
-      await readEntry(handle, find2("manifest.json")),
-      `manifest.json in ${path13}`
-    );
-    if (!Array.isArray(archiveManifest) || archiveManifest.length !== 1)
-      throw new Error(
-        `${path13}: manifest.json must describe exactly one image (found ${Array.isArray(archiveManifest) ? archiveManifest.length : "no list"}); crane push accepts only a single-image tarball`
-      );
-    const image = archiveManifest[0];
-    if (typeof image.Config !== "string" || !isStringList(image.Layers))
-      throw new Error(`${path13}: manifest.json has no Config file name or no Layers list`);
-    if (image.LayerSources !== void 0 && Object.keys(image.LayerSources).length > 0)
-      throw new Error(
-        `${path13}: the image has foreign layers (LayerSources); their descriptors cannot be reproduced here, so the pushed digest is unknown`
-      );
+    const image = archiveImage(await readEntry(handle, find2("manifest.json")), path13);
     const configBytes = await readEntry(handle, find2(image.Config));
     const config = parseJson(configBytes, `the image config ${image.Config} in ${path13}`);
     const configDescriptor = {
@@ -38520,15 +38506,7 @@ async function readImageTarball(path13) {
       throw new Error(
         `${path13}: manifest.json lists ${layerEntries.length} layer(s) but the config has ${diffIds.length} rootfs.diff_ids`
       );
-    const layers = [];
-    const notGzip = [];
-    for (const [index, entry] of layerEntries.entries()) {
-      const { digest, head } = await hashEntry(handle, entry, path13);
-      layers.push({ mediaType: DOCKER_LAYER, size: entry.size, digest });
-      const format = layerFormat(head);
-      if (format !== "gzip") notGzip.push({ index, file: image.Layers[index], digest, format, head });
-    }
-    if (notGzip.length > 0) throw new Error(describeNotGzip(path13, notGzip, layerEntries.length, config));
+    const layers = await hashLayers(handle, layerEntries, image.Layers, path13, config);
     const manifest = goJsonManifest(configDescriptor, layers);
     return {
       digest: sha256(Buffer.from(manifest)),
@@ -38541,6 +38519,33 @@ async function readImageTarball(path13) {
   } finally {
     await handle.close();
   }
+}
+function archiveImage(bytes, path13) {
+  const archiveManifest = parseJson(bytes, `manifest.json in ${path13}`);
+  if (!Array.isArray(archiveManifest) || archiveManifest.length !== 1)
+    throw new Error(
+      `${path13}: manifest.json must describe exactly one image (found ${Array.isArray(archiveManifest) ? archiveManifest.length : "no list"}); crane push accepts only a single-image tarball`
+    );
+  const image = archiveManifest[0];
+  if (typeof image.Config !== "string" || !isStringList(image.Layers))
+    throw new Error(`${path13}: manifest.json has no Config file name or no Layers list`);
+  if (image.LayerSources !== void 0 && Object.keys(image.LayerSources).length > 0)
+    throw new Error(
+      `${path13}: the image has foreign layers (LayerSources); their descriptors cannot be reproduced here, so the pushed digest is unknown`
+    );
+  return image;
+}
+async function hashLayers(handle, entries, files, path13, config) {
+  const layers = [];
+  const notGzip = [];
+  for (const [index, entry] of entries.entries()) {
+    const { digest, head } = await hashEntry(handle, entry, path13);
+    layers.push({ mediaType: DOCKER_LAYER, size: entry.size, digest });
+    const format = layerFormat(head);
+    if (format !== "gzip") notGzip.push({ index, file: files[index], digest, format, head });
+  }
+  if (notGzip.length > 0) throw new Error(describeNotGzip(path13, notGzip, entries.length, config));
+  return layers;
 }
 function goJsonManifest(config, layers) {
   const descriptor = (d) => `{"mediaType":${JSON.stringify(d.mediaType)},"size":${d.size},"digest":${JSON.stringify(d.digest)}}`;

@@ -85,22 +85,7 @@ export async function readImageTarball(path: string): Promise<ImageTarball> {
     const entries = await listTarEntries(handle, path);
     const find = (name: string): TarEntry => resolveEntry(entries, name, path);
 
-    const archiveManifest = parseJson<unknown>(
-      await readEntry(handle, find('manifest.json')),
-      `manifest.json in ${path}`,
-    );
-    if (!Array.isArray(archiveManifest) || archiveManifest.length !== 1)
-      throw new Error(
-        `${path}: manifest.json must describe exactly one image (found ${Array.isArray(archiveManifest) ? archiveManifest.length : 'no list'}); crane push accepts only a single-image tarball`,
-      );
-    const image = archiveManifest[0] as ArchiveManifestEntry;
-    if (typeof image.Config !== 'string' || !isStringList(image.Layers))
-      throw new Error(`${path}: manifest.json has no Config file name or no Layers list`);
-    if (image.LayerSources !== undefined && Object.keys(image.LayerSources as object).length > 0)
-      throw new Error(
-        `${path}: the image has foreign layers (LayerSources); their descriptors cannot be reproduced here, so the pushed digest is unknown`,
-      );
-
+    const image = archiveImage(await readEntry(handle, find('manifest.json')), path);
     const configBytes = await readEntry(handle, find(image.Config));
     const config = parseJson<ImageConfig>(configBytes, `the image config ${image.Config} in ${path}`);
     const configDescriptor: Descriptor = {
@@ -117,15 +102,7 @@ export async function readImageTarball(path: string): Promise<ImageTarball> {
         `${path}: manifest.json lists ${layerEntries.length} layer(s) but the config has ${diffIds.length} rootfs.diff_ids`,
       );
 
-    const layers: Descriptor[] = [];
-    const notGzip: RefusedLayer[] = [];
-    for (const [index, entry] of layerEntries.entries()) {
-      const { digest, head } = await hashEntry(handle, entry, path);
-      layers.push({ mediaType: DOCKER_LAYER, size: entry.size, digest });
-      const format = layerFormat(head);
-      if (format !== 'gzip') notGzip.push({ index, file: image.Layers[index]!, digest, format, head });
-    }
-    if (notGzip.length > 0) throw new Error(describeNotGzip(path, notGzip, layerEntries.length, config));
+    const layers = await hashLayers(handle, layerEntries, image.Layers, path, config);
     const manifest = goJsonManifest(configDescriptor, layers);
     return {
       digest: sha256(Buffer.from(manifest)),
@@ -138,6 +115,46 @@ export async function readImageTarball(path: string): Promise<ImageTarball> {
   } finally {
     await handle.close();
   }
+}
+
+/** The one image manifest.json describes, checked for what crane can push. */
+function archiveImage(
+  bytes: Buffer,
+  path: string,
+): ArchiveManifestEntry & { Config: string; Layers: string[] } {
+  const archiveManifest = parseJson<unknown>(bytes, `manifest.json in ${path}`);
+  if (!Array.isArray(archiveManifest) || archiveManifest.length !== 1)
+    throw new Error(
+      `${path}: manifest.json must describe exactly one image (found ${Array.isArray(archiveManifest) ? archiveManifest.length : 'no list'}); crane push accepts only a single-image tarball`,
+    );
+  const image = archiveManifest[0] as ArchiveManifestEntry;
+  if (typeof image.Config !== 'string' || !isStringList(image.Layers))
+    throw new Error(`${path}: manifest.json has no Config file name or no Layers list`);
+  if (image.LayerSources !== undefined && Object.keys(image.LayerSources as object).length > 0)
+    throw new Error(
+      `${path}: the image has foreign layers (LayerSources); their descriptors cannot be reproduced here, so the pushed digest is unknown`,
+    );
+  return image as ArchiveManifestEntry & { Config: string; Layers: string[] };
+}
+
+/** Each layer's descriptor, hashed through the handle; any layer that is not gzip is refused. */
+async function hashLayers(
+  handle: FileHandle,
+  entries: readonly TarEntry[],
+  files: readonly string[],
+  path: string,
+  config: ImageConfig,
+): Promise<Descriptor[]> {
+  const layers: Descriptor[] = [];
+  const notGzip: RefusedLayer[] = [];
+  for (const [index, entry] of entries.entries()) {
+    const { digest, head } = await hashEntry(handle, entry, path);
+    layers.push({ mediaType: DOCKER_LAYER, size: entry.size, digest });
+    const format = layerFormat(head);
+    if (format !== 'gzip') notGzip.push({ index, file: files[index]!, digest, format, head });
+  }
+  if (notGzip.length > 0) throw new Error(describeNotGzip(path, notGzip, entries.length, config));
+  return layers;
 }
 
 /** json.Marshal of go-containerregistry's v1.Manifest: field order and no white space. */
