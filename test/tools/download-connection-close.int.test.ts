@@ -1,3 +1,4 @@
+// Integration: it starts Python's http.server (python3), which the unit project may not have.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
