@@ -4,7 +4,7 @@
  * exits with a stack trace and the job shows neither an annotation nor a summary.
  */
 import { renderFailureSummary } from './report/summary.js';
-import { reporter } from './reporter.js';
+import { infoUntrusted, reporter } from './reporter.js';
 
 let stage = 'starting';
 
@@ -16,7 +16,8 @@ export function enterStage(description: string): void {
 /** Fails the step with an annotation and a summary that name the stage that was running. */
 export async function failUnexpectedly(error: unknown, runningStage: string): Promise<void> {
   const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  if (error instanceof Error && error.stack) reporter().info(error.stack);
+  // The stack carries the message, which may hold a tool's last lines: relayed, never obeyed.
+  if (error instanceof Error && error.stack) infoUntrusted(error.stack);
   const message = `build-scan-push stopped unexpectedly while ${runningStage}: ${detail.trim()}. This is a fault in the action or a library it uses, not in your build: re-run the job, and if it happens again, report it with this log.`;
   reporter().setFailed(message);
   await reporter().writeSummary(renderFailureSummary(message));

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { failUnexpectedly } from '../src/unexpected-failure.js';
+import { HOSTILE, runnerCommands } from './helpers/runner-log.js';
 
 const CHILD = join(import.meta.dirname, 'helpers', 'unexpected-failure-child.mts');
 
@@ -34,6 +35,17 @@ it('failUnexpectedly annotates the step and writes a summary naming the stage', 
   expect(readFileSync(summaryFile, 'utf8')).toContain('## Build, scan and push: failed');
   expect(readFileSync(summaryFile, 'utf8')).toContain(expected);
   expect(process.exitCode).toBe(1);
+});
+
+it('relays the stack, which may hold a tool’s last lines, without letting it issue commands', async () => {
+  const written: string[] = [];
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => written.push(String(chunk)) > 0);
+  await failUnexpectedly(new Error(`trivy failed:\n${HOSTILE}`), 'scanning');
+  const log = written.join('');
+  expect(log).toContain('::add-mask::policy failed');
+  const obeyed = runnerCommands(log);
+  expect(obeyed).toHaveLength(1);
+  expect(obeyed[0]).toMatch(/^::error::build-scan-push stopped unexpectedly while scanning/);
 });
 
 it.each([

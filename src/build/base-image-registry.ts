@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parseDockerfile } from '../dockerfile.js';
 import { digestReference, parseReference, registryOf } from '../reference.js';
 import type { Registries } from '../registries.js';
-import { reporter } from '../reporter.js';
+import { infoUntrusted, reporter } from '../reporter.js';
 import type { Crane } from '../tools/crane-command.js';
 import { craneCommand } from '../tools/crane-command.js';
 import {
@@ -87,7 +87,8 @@ export async function resolveBaseImage(
     reference: base.reference,
     platform: base.platform,
   };
-  reporter().info(`Base image: ${facts.name} (${facts.platform}) is ${facts.digest}.`);
+  // The name comes from the Dockerfile: relayed as text.
+  infoUntrusted(`Base image: ${facts.name} (${facts.platform}) is ${facts.digest}.`);
   return facts;
 }
 
