@@ -37303,7 +37303,7 @@ kaniko pulls it the same way, anonymously: check the FROM line names a public im
     reference: base.reference,
     platform: base.platform
   };
-  reporter().info(`Base image: ${facts.name} (${facts.platform}) is ${facts.digest}.`);
+  infoUntrusted(`Base image: ${facts.name} (${facts.platform}) is ${facts.digest}.`);
   return facts;
 }
 function baseDiffIds(configText, reference) {
@@ -86589,7 +86589,7 @@ function enterStage(description) {
 }
 async function failUnexpectedly(error2, runningStage) {
   const detail = error2 instanceof Error ? `${error2.name}: ${error2.message}` : String(error2);
-  if (error2 instanceof Error && error2.stack) reporter().info(error2.stack);
+  if (error2 instanceof Error && error2.stack) infoUntrusted(error2.stack);
   const message = `build-scan-push stopped unexpectedly while ${runningStage}: ${detail.trim()}. This is a fault in the action or a library it uses, not in your build: re-run the job, and if it happens again, report it with this log.`;
   reporter().setFailed(message);
   await reporter().writeSummary(renderFailureSummary(message));
