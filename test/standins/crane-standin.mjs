@@ -2,11 +2,26 @@
 // A TEST STAND-IN for google/go-containerregistry's `crane`; it is NOT the real tool.
 //
 // It implements the few subcommands the action uses (version, auth login, push, tag, digest,
-// config, export, copy, manifest, pull) and only the flags it passes them with crane's argv, output and error style, in plain Node without
-// dependencies, and speaks the real registry HTTP API v2 to a real registry. It is deliberately
-// stricter than crane: it never retries (crane retries a few transient errors itself; the action
-// has its own retries, which the tests exercise), it does not use proxies or credential helpers,
-// and anything it does not implement fails loudly instead of guessing.
+// config, export, copy, manifest, pull) and only the flags it passes them with
+// crane's argv, output and error style, in plain Node without dependencies, and speaks the real
+// registry HTTP API v2 to a real registry. It is deliberately stricter than crane: it never
+// retries (crane retries a few transient errors itself; the action has its own retries, which the
+// tests exercise), it does not use proxies or credential helpers, and anything it does not
+// implement fails loudly instead of guessing.
+//
+// What it mirrors, in google/go-containerregistry at tag v0.21.9 (the pinned crane):
+// - argv: cmd/crane/cmd/root.go:136-139 (global flags), util.go:52-81 (--platform), pflag's
+//   bool (strconv.ParseBool) and string slice (encoding/csv) values;
+// - references: pkg/name/ref.go:41-49, repository.go:74-107, digest.go:102-133;
+// - errors: pkg/v1/remote/transport/error.go:47-110 (`<METHOD> <url>: CODE: message; detail`);
+// - push: cmd/crane/cmd/push.go:39-82, pkg/v1/remote/pusher.go:292-460 (existing manifests);
+// - tag, copy: cmd/crane/cmd/tag.go, copy.go (one image; an index is refused);
+// - digest: cmd/crane/cmd/digest.go:31-60, pkg/crane/digest.go:20-52;
+// - config: cmd/crane/cmd/config.go, pkg/crane/config.go and get.go:25-44;
+// - manifest: cmd/crane/cmd/manifest.go, pkg/crane/manifest.go:18-30 (--platform picks a child);
+// - index resolution: pkg/v1/remote/descriptor.go:108-135, index.go:154-291;
+// - export: cmd/crane/cmd/export.go, pkg/v1/mutate/mutate.go (Extract);
+// - pull: cmd/crane/cmd/pull.go, pkg/crane/pull.go, pkg/v1/tarball/write.go;
 
 import { createHash } from 'node:crypto';
 import {
@@ -78,16 +93,25 @@ function parseArgv(argv) {
       const rest = arg.slice(2);
       value = rest === '' ? undefined : rest.startsWith('=') ? rest.slice(1) : rest;
     }
+    const label = arg.startsWith('--') ? `--${name}` : `'${arg[1]}' in ${arg}`;
+    const flagName = FLAGS[name].short ? `-${FLAGS[name].short}, --${name}` : `--${name}`;
     if (FLAGS[name].type === 'bool') {
-      flags[name] = value === undefined ? true : value === 'true' || value === '1';
+      // pflag's boolValue.Set is strconv.ParseBool.
+      if (value === undefined || /^(1|t|T|TRUE|true|True)$/.test(value)) flags[name] = true;
+      else if (/^(0|f|F|FALSE|false|False)$/.test(value)) flags[name] = false;
+      else
+        throw new UsageError(
+          `invalid argument ${goQuote(value)} for ${goQuote(flagName)} flag: strconv.ParseBool: parsing ${goQuote(value)}: invalid syntax`,
+        );
     } else {
       if (value === undefined) {
-        if (i + 1 >= argv.length) throw new UsageError(`flag needs an argument: --${name}`);
+        if (i + 1 >= argv.length) throw new UsageError(`flag needs an argument: ${label}`);
         value = argv[++i];
       }
       flags[name] = value;
     }
   }
+  if (flags.platform !== undefined) parsePlatform(flags.platform);
   return { flags, positionals };
 }
 
@@ -112,7 +136,13 @@ function parseRegistry(name) {
   return name;
 }
 
+/**
+ * name.ParseReference (pkg/name/ref.go:41-49 at v0.21.9): a tag, else a digest; whatever is wrong,
+ * the error is `could not parse reference: <text>`. The repository is 2 to 255 characters
+ * (repository.go:74-76). `original` is what String() prints: the text as given.
+ */
 function parseReference(text) {
+  const fail = () => new Error(`could not parse reference: ${text}`);
   const at = text.indexOf('@');
   let repositoryPart = text;
   let tag;
@@ -120,13 +150,17 @@ function parseReference(text) {
   if (at >= 0) {
     repositoryPart = text.slice(0, at);
     digest = text.slice(at + 1);
-    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new Error(`could not parse reference: ${text}`);
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw fail();
+    // name.NewDigest drops a tag written before the digest (digest.go:119-122).
+    const colon = repositoryPart.lastIndexOf(':');
+    if (colon > repositoryPart.lastIndexOf('/') && TAG_PATTERN.test(repositoryPart.slice(colon + 1)))
+      repositoryPart = repositoryPart.slice(0, colon);
   } else {
     const colon = text.lastIndexOf(':');
     if (colon > text.lastIndexOf('/')) {
       repositoryPart = text.slice(0, colon);
       tag = text.slice(colon + 1);
-      if (!TAG_PATTERN.test(tag)) throw new Error(`could not parse reference: ${text}`);
+      if (!TAG_PATTERN.test(tag)) throw fail();
     } else tag = 'latest';
   }
   const slash = repositoryPart.indexOf('/');
@@ -134,15 +168,25 @@ function parseReference(text) {
   let registry = DEFAULT_REGISTRY;
   let repository = repositoryPart;
   if (first && (first.includes('.') || first.includes(':') || first === 'localhost')) {
-    registry = parseRegistry(first);
+    try {
+      registry = parseRegistry(first);
+    } catch {
+      throw fail();
+    }
     repository = repositoryPart.slice(slash + 1);
   }
+  if (repository.length < 2 || repository.length > 255 || !REPOSITORY_CHARS.test(repository)) throw fail();
   if (registry === DEFAULT_REGISTRY && !repository.includes('/')) repository = `library/${repository}`;
-  if (!repository || !REPOSITORY_CHARS.test(repository))
-    throw new Error(
-      `repository can only contain the characters \`abcdefghijklmnopqrstuvwxyz0123456789_-./\`: ${repository}`,
-    );
-  return { registry, repository, tag, digest, identifier: digest ?? tag };
+  return { registry, repository, tag, digest, identifier: digest ?? tag, original: text };
+}
+
+/** pkg/crane/get.go:26-30,38-43 (v0.21.9): how crane.Manifest and crane.Config word a bad reference. */
+function craneParseReference(text) {
+  try {
+    return parseReference(text);
+  } catch (error) {
+    throw new Error(`parsing reference ${goQuote(text)}: ${error.message}`, { cause: error });
+  }
 }
 
 const repositoryName = (ref) => `${ref.registry}/${ref.repository}`;
@@ -158,10 +202,46 @@ function scheme(registry, insecure) {
   return 'https';
 }
 
+/**
+ * The global --platform flag (cmd/crane/cmd/util.go:52-81, pkg/v1/platform.go:55-75 at v0.21.9):
+ * `all` or no flag is no platform; otherwise os[/arch[/variant]][:osversion], nothing required.
+ */
 function parsePlatform(text) {
-  const [os, architecture, variant] = (text ?? 'linux/amd64').split(':')[0].split('/');
-  if (!os || !architecture) throw new Error(`failed to parse platform '${text}': expected os/arch[/variant]`);
-  return { os, architecture, variant };
+  if (text === undefined || text === 'all') return undefined;
+  const platform = { os: '', architecture: '', variant: '', osVersion: '' };
+  let parts = text.trim().split(':');
+  if (parts.length === 2) platform.osVersion = parts[1];
+  parts = parts[0].split('/');
+  [platform.os = '', platform.architecture = '', platform.variant = ''] = parts;
+  if (parts.length > 3)
+    throw new UsageError(
+      `invalid argument ${goQuote(text)} for "--platform" flag: too many slashes in platform spec: ${text}`,
+    );
+  return platform;
+}
+
+/** v1.Platform.String() (platform.go:33-52): os/arch/variant:osversion, empty parts left out. */
+function platformString(platform) {
+  if (!platform.os) return '';
+  return (
+    platform.os +
+    (platform.architecture ? `/${platform.architecture}` : '') +
+    (platform.variant ? `/${platform.variant}` : '') +
+    (platform.osVersion ? `:${platform.osVersion}` : '')
+  );
+}
+
+/** remote's matchesPlatform (pkg/v1/remote/index.go:252-291 at v0.21.9). */
+function matchesPlatform(given, required) {
+  if (given.architecture !== required.architecture || given.os !== required.os) return false;
+  if (required.osVersion && given['os.version'] !== required.osVersion) return false;
+  if (required.variant && given.variant !== required.variant) return false;
+  return true;
+}
+
+/** Go's %q for a string: a double-quoted literal (JSON's escapes are close enough for ASCII). */
+function goQuote(text) {
+  return JSON.stringify(text);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -218,7 +298,10 @@ function transportError(method, url, response) {
   } catch {
     // Not a structured registry error: the raw body is reported instead.
   }
-  const describe = (d) => `${d.code}: ${d.message}${d.detail ? `; ${JSON.stringify(d.detail)}` : ''}`;
+  // transport.Diagnostic.String (pkg/v1/remote/transport/error.go:104-110 at v0.21.9): the
+  // detail is printed with %v, e.g. `map[Name:team/app Revision:sha256:…]`.
+  const describe = (d) =>
+    `${d.code}: ${d.message ?? ''}${d.detail !== undefined && d.detail !== null ? `; ${goValue(d.detail)}` : ''}`;
   let text;
   if (diagnostics.length === 1) text = describe(diagnostics[0]);
   else if (diagnostics.length > 1) text = `multiple errors returned: ${diagnostics.map(describe).join('; ')}`;
@@ -228,6 +311,31 @@ function transportError(method, url, response) {
     else if (method === 'HEAD') text += ' (HEAD responses have no body, use GET for details)';
   }
   return new Error(`${method} ${url}: ${text}`);
+}
+
+/** fmt's %v of a value encoding/json decoded into `any`: maps with sorted keys, slices, float64s. */
+function goValue(value) {
+  if (value === null) return '<nil>';
+  if (Array.isArray(value)) return `[${value.map(goValue).join(' ')}]`;
+  if (typeof value === 'object')
+    return `map[${Object.keys(value)
+      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+      .map((key) => `${key}:${goValue(value[key])}`)
+      .join(' ')}]`;
+  if (typeof value === 'number') return goFloat(value);
+  return String(value);
+}
+
+/** fmt's %v of a float64 (%g, shortest): exponent form below 1e-4 and from 1e6, as in `1e+06`. */
+function goFloat(number) {
+  if (number === 0) return Object.is(number, -0) ? '-0' : '0';
+  const exponent = Math.floor(Math.log10(Math.abs(number)));
+  if (exponent < -4 || exponent >= 6) {
+    const [mantissa, power] = number.toExponential().split('e');
+    const sign = power.startsWith('-') ? '-' : '+';
+    return `${mantissa}e${sign}${power.replace(/^[-+]/, '').padStart(2, '0')}`;
+  }
+  return String(number);
 }
 
 function parseChallenge(header) {
@@ -369,23 +477,30 @@ function sha256(data) {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
-/** Picks the platform's manifest from an index, as remote.Descriptor.Image() does. */
+/**
+ * The image a reference names, as remote.Descriptor.Image() gives it (pkg/v1/remote/descriptor.go:
+ * 108-135, index.go:154-203 at v0.21.9): an index resolves to its first child matching the
+ * platform (linux/amd64 without --platform; a child without a platform counts as linux/amd64),
+ * recursively; the child is fetched by digest in the same repository.
+ */
 async function resolveImage(client, ref, platformText) {
   const manifest = await client.manifest(ref);
   if (!INDEX_TYPES.has(manifest.mediaType)) return { ...manifest, ref };
-  const platform = parsePlatform(platformText);
-  const child = JSON.parse(manifest.body.toString('utf8')).manifests.find(
-    (entry) =>
-      entry.platform?.os === platform.os &&
-      entry.platform?.architecture === platform.architecture &&
-      (!platform.variant || entry.platform?.variant === platform.variant),
+  const platform = parsePlatform(platformText) ?? { os: 'linux', architecture: 'amd64' };
+  const child = JSON.parse(manifest.body.toString('utf8')).manifests?.find((entry) =>
+    matchesPlatform(entry.platform ?? { os: 'linux', architecture: 'amd64' }, platform),
   );
-  if (!child) {
-    const wanted = [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/');
-    throw new Error(`no child with platform ${wanted} in index ${repositoryName(ref)}:${ref.identifier}`);
-  }
-  const childRef = { ...ref, tag: undefined, digest: child.digest, identifier: child.digest };
-  return { ...(await client.manifest(childRef)), ref: childRef };
+  if (!child) throw new Error(`no child with platform ${platformString(platform)} in index ${ref.original}`);
+  if (child.data !== undefined)
+    throw new Error(`a child with embedded data (${child.digest}) is not supported by the crane stand-in`);
+  const childRef = {
+    ...ref,
+    tag: undefined,
+    digest: child.digest,
+    identifier: child.digest,
+    original: `${repositoryName(ref)}@${child.digest}`,
+  };
+  return resolveImage(client, childRef, platformText);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -718,11 +833,19 @@ async function copy(args, flags) {
 
 async function digest(args, flags) {
   expectArgs(args, 1, 1);
-  const ref = parseReference(args[0]);
+  let ref;
+  try {
+    ref = parseReference(args[0]);
+  } catch (error) {
+    // pkg/crane/digest.go:42-45: without a platform, the failed HEAD is logged before the GET.
+    if (!parsePlatform(flags.platform)) log(`HEAD request failed, falling back on GET: ${error.message}`);
+    craneParseReference(args[0]);
+  }
   const client = new RegistryClient(ref.registry, flags.insecure);
   await client.authenticate(ref.repository, 'pull');
   let result;
-  if (flags.platform) result = (await resolveImage(client, ref, flags.platform)).digest;
+  // pkg/crane/digest.go:20-41: `--platform all` is no platform, so a HEAD of the reference.
+  if (parsePlatform(flags.platform)) result = (await resolveImage(client, ref, flags.platform)).digest;
   else {
     const url = `/v2/${ref.repository}/manifests/${ref.identifier}`;
     try {
@@ -745,7 +868,12 @@ async function digest(args, flags) {
  */
 async function config(args, flags) {
   expectArgs(args, 1, 1);
-  const ref = parseReference(args[0]);
+  let ref;
+  try {
+    ref = craneParseReference(args[0]);
+  } catch (error) {
+    throw new Error(`fetching config: ${error.message}`, { cause: error });
+  }
   const client = new RegistryClient(ref.registry, flags.insecure);
   try {
     await client.authenticate(ref.repository, 'pull');
@@ -799,16 +927,21 @@ async function exportFilesystem(args, flags) {
 }
 
 /**
- * `crane manifest IMAGE` (cmd/crane/cmd/manifest.go, v0.21.9): the manifest as the registry
- * serves it, byte for byte, with no newline; a failure is wrapped as `fetching manifest <src>`.
+ * `crane manifest IMAGE` (cmd/crane/cmd/manifest.go, pkg/crane/manifest.go, v0.21.9): the
+ * manifest as the registry serves it, byte for byte, with no newline (with --platform, an index's
+ * matching child instead); a failure is wrapped as `fetching manifest <src>`.
  */
 async function manifest(args, flags) {
   expectArgs(args, 1, 1);
   try {
-    const ref = parseReference(args[0]);
+    const ref = craneParseReference(args[0]);
     const client = new RegistryClient(ref.registry, flags.insecure);
     await client.authenticate(ref.repository, 'pull');
-    process.stdout.write((await client.manifest(ref)).body);
+    // pkg/crane/manifest.go:18-30: with --platform, an index resolves to the matching child.
+    const platform = parsePlatform(flags.platform);
+    process.stdout.write(
+      platform ? (await resolveImage(client, ref, flags.platform)).body : (await client.manifest(ref)).body,
+    );
   } catch (error) {
     throw new Error(`fetching manifest ${args[0]}: ${error.message}`, { cause: error });
   }
