@@ -2,7 +2,7 @@
 // A TEST STAND-IN for google/go-containerregistry's `crane`; it is NOT the real tool.
 //
 // It implements the few subcommands the action uses (version, auth login, push, tag, digest,
-// config, export, copy, manifest, pull) and only the flags it passes them with
+// config, export, copy, manifest, pull, index append) and only the flags it passes them with
 // crane's argv, output and error style, in plain Node without dependencies, and speaks the real
 // registry HTTP API v2 to a real registry. It is deliberately stricter than crane: it never
 // retries (crane retries a few transient errors itself; the action has its own retries, which the
@@ -22,6 +22,9 @@
 // - index resolution: pkg/v1/remote/descriptor.go:108-135, index.go:154-291;
 // - export: cmd/crane/cmd/export.go, pkg/v1/mutate/mutate.go (Extract);
 // - pull: cmd/crane/cmd/pull.go, pkg/crane/pull.go, pkg/v1/tarball/write.go;
+// - index append: cmd/crane/cmd/index.go:181-334,361-498, pkg/v1/remote/fetcher.go:150-232,
+//   pkg/v1/mutate/index.go:31-159, pkg/v1/remote/pusher.go:292-460, write.go:606-681; local
+//   OCI layouts and copying children from another repository are refused.
 
 import { createHash } from 'node:crypto';
 import {
@@ -62,6 +65,11 @@ const FLAGS = {
   // cmd/crane/cmd/pull.go (v0.21.9): --format defaults to tarball; --cache_path and --annotate-ref
   // are not implemented, so they fail as unknown flags.
   format: { type: 'string', scope: 'pull' },
+  // cmd/crane/cmd/index.go:216-219 (v0.21.9): `index append`'s own flags.
+  manifest: { type: 'stringSlice', scope: 'index append', short: 'm' },
+  tag: { type: 'string', scope: 'index append', short: 't' },
+  'docker-empty-base': { type: 'bool', scope: 'index append' },
+  flatten: { type: 'bool', scope: 'index append', default: true },
 };
 
 class UsageError extends Error {}
@@ -108,11 +116,64 @@ function parseArgv(argv) {
         if (i + 1 >= argv.length) throw new UsageError(`flag needs an argument: ${label}`);
         value = argv[++i];
       }
-      flags[name] = value;
+      if (FLAGS[name].type === 'stringSlice') {
+        let fields;
+        try {
+          fields = csvRecord(value);
+        } catch (error) {
+          throw new UsageError(
+            `invalid argument ${goQuote(value)} for ${goQuote(flagName)} flag: ${error.message}`,
+          );
+        }
+        flags[name] = [...(flags[name] ?? []), ...fields];
+      } else flags[name] = value;
     }
   }
   if (flags.platform !== undefined) parsePlatform(flags.platform);
   return { flags, positionals };
+}
+
+/**
+ * pflag's StringSlice value (readAsCSV): the first record of encoding/csv's Reader over the
+ * value, "" being none; quoted fields may hold commas, `""` is a quote, a quote anywhere else
+ * fails with the Reader's ParseError text.
+ */
+function csvRecord(value) {
+  if (value === '') return [];
+  const fields = [];
+  let i = 0;
+  for (;;) {
+    let field = '';
+    if (value[i] === '"') {
+      i++;
+      for (;;) {
+        if (i >= value.length)
+          throw new Error(`parse error on line 1, column ${i + 1}: extraneous or missing " in quoted-field`);
+        if (value[i] === '"') {
+          if (value[i + 1] === '"') {
+            field += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        field += value[i++];
+      }
+      // The column is the closing quote's (encoding/csv counts from 1).
+      if (i < value.length && value[i] !== ',' && value[i] !== '\n' && value[i] !== '\r')
+        throw new Error(`parse error on line 1, column ${i}: extraneous or missing " in quoted-field`);
+    } else {
+      while (i < value.length && value[i] !== ',' && value[i] !== '\n' && value[i] !== '\r') {
+        if (value[i] === '"')
+          throw new Error(`parse error on line 1, column ${i + 1}: bare " in non-quoted-field`);
+        field += value[i++];
+      }
+    }
+    fields.push(field);
+    if (value[i] !== ',') return fields;
+    i++;
+  }
 }
 
 function expectArgs(args, min, max) {
@@ -947,6 +1008,282 @@ async function manifest(args, flags) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// `crane index append`, as cmd/crane/cmd/index.go (v0.21.9) has it, against registries only.
+
+const IMAGE_TYPES = new Set([OCI_MANIFEST, DOCKER_MANIFEST]);
+
+/**
+ * `crane index append [BASE] [-m REF]... [-t REF] [--docker-empty-base] [--flatten=false]`
+ * (index.go:181-334): each `-m` (then each positional after BASE) is fetched with remote.Get
+ * and becomes one descriptor (collectAddendums, index.go:420-485); BASE (an index) or, with `-t`
+ * and no BASE, an empty OCI index (a Docker manifest list with --docker-empty-base) gets them
+ * appended (mutate.AppendManifests); remote.WriteIndex then pushes it to `-t`, or to BASE
+ * (BASE's repository at the new digest when BASE is a digest). Prints `<repo>@<digest>`.
+ * Local OCI layouts (a BASE or `-m` that exists on disk, or a BASE starting with `.` or `/`) are
+ * refused; so is a child that is not already in the target repository (crane would copy it).
+ */
+async function indexAppend(args, flags) {
+  let baseRef = '';
+  const newManifests = [...(flags.manifest ?? [])];
+  if (args.length > 0) {
+    baseRef = args[0];
+    newManifests.push(...args.slice(1));
+  }
+  const flatten = flags.flatten ?? FLAGS.flatten.default;
+  const adds = [];
+  for (const text of newManifests) adds.push(...(await collectAddendum(text, flags, flatten)));
+  // isLocalReference (index.go:493-498): an existing path, or one starting with `.` or `/`.
+  if (baseRef !== '' && (existsSync(baseRef) || /^[./]/.test(baseRef)))
+    throw new Error(`appending to a local OCI layout (${baseRef}) is not supported by the crane stand-in`);
+  const newTag = flags.tag ?? '';
+
+  // appendRemote (index.go:271-334).
+  let base;
+  let mediaType;
+  if (baseRef === '') {
+    if (newTag === '') throw new Error('at least one of --base or --tag must be specified');
+    log('base unspecified, using empty index');
+    // empty.Index (pkg/v1/empty/index.go:59-64); mutate.IndexMediaType for --docker-empty-base.
+    mediaType = flags['docker-empty-base'] ? DOCKER_LIST : OCI_INDEX;
+    base = { schemaVersion: 2, mediaType, manifests: [] };
+  } else {
+    const ref = parseReference(baseRef);
+    const client = new RegistryClient(ref.registry, flags.insecure);
+    let fetched;
+    try {
+      await client.authenticate(ref.repository, 'pull');
+      fetched = await client.manifest(ref);
+    } catch (error) {
+      throw new Error(`pulling ${baseRef}: ${error.message}`, { cause: error });
+    }
+    if (!INDEX_TYPES.has(fetched.mediaType))
+      throw new Error(`expected ${baseRef} to be an index, got ${goQuote(fetched.mediaType)}`);
+    base = goIndexManifest(JSON.parse(fetched.body.toString('utf8')));
+    // remoteIndex.MediaType (pkg/v1/remote/index.go:56-61): the Content-Type it was served with.
+    mediaType = fetched.mediaType;
+  }
+  const index = { ...base, manifests: [...base.manifests, ...adds] };
+  const body = Buffer.from(goIndexJson(index));
+  const digest = sha256(body);
+
+  let target;
+  if (newTag !== '') {
+    try {
+      target = parseReference(newTag);
+    } catch (error) {
+      throw new Error(`parsing reference ${newTag}: ${error.message}`, { cause: error });
+    }
+  } else {
+    target = parseReference(baseRef);
+    // ref.Context().Digest(digest): the base's repository at the new digest.
+    if (target.digest)
+      target = { ...target, digest, identifier: digest, original: `${repositoryName(target)}@${digest}` };
+  }
+  try {
+    await writeIndex(target, index, body, digest, mediaType, flags);
+  } catch (error) {
+    throw new Error(`pushing image ${target.original}: ${error.message}`, { cause: error });
+  }
+  process.stdout.write(`${repositoryName(target)}@${digest}\n`);
+}
+
+/** One `-m` reference as descriptors to append (resolveManifest and collectAddendums). */
+async function collectAddendum(text, flags, flatten) {
+  // resolveManifest tries a local tarball or OCI layout first (index.go:365, push.go:90-102).
+  if (existsSync(text))
+    throw new Error(`appending a local image (${text}) is not supported by the crane stand-in`);
+  const ref = parseReference(text);
+  const client = new RegistryClient(ref.registry, flags.insecure);
+  await client.authenticate(ref.repository, 'pull');
+  const fetched = await client.manifest(ref);
+  const parsed = JSON.parse(fetched.body.toString('utf8'));
+  // fetchManifest's descriptor (pkg/v1/remote/fetcher.go:197-229): the manifest's annotations and
+  // artifactType, else its config's media type ("" for an index, which has no config).
+  const descriptor = {
+    mediaType: fetched.mediaType,
+    size: fetched.body.length,
+    digest: fetched.digest,
+    annotations: parsed.annotations,
+    artifactType: parsed.artifactType || parsed.config?.mediaType || '',
+  };
+  if (IMAGE_TYPES.has(fetched.mediaType)) {
+    // The platform comes from the config: ConfigFile.Platform() (pkg/v1/config.go:46-57).
+    const config = JSON.parse((await client.blob(ref.repository, parsed.config.digest)).toString('utf8'));
+    return [goDescriptor({ ...descriptor, platform: configPlatform(config) })];
+  }
+  if (!INDEX_TYPES.has(fetched.mediaType)) throw new Error(`unknown media type: ${fetched.mediaType}`);
+  if (!flatten) return [goDescriptor(descriptor)];
+  const adds = [];
+  for (const child of goIndexManifest(parsed).manifests) {
+    if (child.data !== undefined)
+      throw new Error(`a child with embedded data (${child.digest}) is not supported by the crane stand-in`);
+    if (!IMAGE_TYPES.has(child.mediaType) && !INDEX_TYPES.has(child.mediaType))
+      throw new Error(`unexpected child media type: ${child.mediaType}`);
+    // idx.Image / idx.ImageIndex fetch the child (remote/index.go:206-245); an image child's
+    // descriptor takes the child manifest's artifactType, else its config's media type.
+    const childRef = { ...ref, tag: undefined, digest: child.digest, identifier: child.digest };
+    const childManifest = JSON.parse((await client.manifest(childRef)).body.toString('utf8'));
+    if (IMAGE_TYPES.has(child.mediaType))
+      adds.push({
+        ...child,
+        artifactType: childManifest.artifactType || childManifest.config?.mediaType || '',
+      });
+    else adds.push(child);
+  }
+  return adds;
+}
+
+/** ConfigFile.Platform(): none when os, architecture, os.version, variant and os.features are empty. */
+function configPlatform(config) {
+  const platform = {
+    architecture: config.architecture ?? '',
+    os: config.os ?? '',
+    'os.version': config['os.version'] ?? '',
+    'os.features': config['os.features'] ?? [],
+    variant: config.variant ?? '',
+  };
+  const empty = !platform.os && !platform.architecture && !platform['os.version'] && !platform.variant;
+  return empty && platform['os.features'].length === 0 ? undefined : platform;
+}
+
+/**
+ * remote.WriteIndex (pkg/v1/remote/pusher.go:292-460 at v0.21.9): HEAD the target (a tag first,
+ * outside the per-digest work; a digest inside it); if it already is this index, done. Otherwise
+ * HEAD each child once (a digest the target HEAD answered with counts as seen); one that is
+ * missing would be copied by crane, which the stand-in refuses. Then PUT the index with its media
+ * type as Content-Type. crane runs the child checks concurrently; the stand-in in order.
+ */
+async function writeIndex(target, index, body, digest, mediaType, flags) {
+  const client = new RegistryClient(target.registry, flags.insecure);
+  await client.authenticate(target.repository, 'push,pull');
+  const seen = new Set([digest]);
+  const exists = async (ref, want) => {
+    const head = await client.call('HEAD', `/v2/${ref.repository}/manifests/${ref.identifier}`, {
+      headers: { Accept: ACCEPTED_MANIFESTS },
+      expect: [200, 403, 404],
+    });
+    if (head.status !== 200) return false;
+    // fetcher.headManifest (pkg/v1/remote/fetcher.go:256-281) insists on these headers.
+    const url = `${client.base}/v2/${ref.repository}/manifests/${ref.identifier}`;
+    if (!head.headers['content-type'])
+      throw new Error(`HEAD ${url}: response did not include Content-Type header`);
+    if (!head.headers['docker-content-digest'])
+      throw new Error(`HEAD ${url}: response did not include Docker-Content-Digest header`);
+    const got = head.headers['docker-content-digest'];
+    if (got !== want) {
+      seen.add(got);
+      return false;
+    }
+    log(ref.tag ? `existing manifest: ${ref.tag}@${got}` : `existing manifest: ${got}`);
+    return true;
+  };
+  if (await exists(target, digest)) return;
+  for (const child of index.manifests) {
+    if (seen.has(child.digest)) continue;
+    seen.add(child.digest);
+    if (!IMAGE_TYPES.has(child.mediaType) && !INDEX_TYPES.has(child.mediaType))
+      throw new Error(
+        `writing a ${child.mediaType} child (${child.digest}) is not supported by the crane stand-in`,
+      );
+    const childRef = { ...target, tag: undefined, digest: child.digest, identifier: child.digest };
+    if (!(await exists(childRef, child.digest)))
+      throw new Error(
+        `${repositoryName(target)}@${child.digest} is not in the repository: copying it there is not supported by the crane stand-in`,
+      );
+  }
+  await client.call('PUT', `/v2/${target.repository}/manifests/${target.identifier}`, {
+    headers: { 'Content-Type': mediaType },
+    body,
+    expect: [200, 201, 202],
+  });
+  log(`${target.original}: digest: ${digest} size: ${body.length}`);
+}
+
+// json.Marshal of v1.IndexManifest, v1.Descriptor and v1.Platform (pkg/v1/manifest.go:36-55,
+// platform.go:24-31): declared field order, omitempty fields left out when empty. Decoding into
+// those structs drops unknown keys and matches keys case-insensitively; rather than mimic that,
+// the stand-in refuses anything but the exact keys it re-encodes.
+
+const INDEX_KEYS = ['schemaVersion', 'mediaType', 'manifests', 'annotations', 'artifactType'];
+const DESCRIPTOR_KEYS = ['mediaType', 'size', 'digest', 'urls', 'annotations', 'platform', 'artifactType'];
+const PLATFORM_KEYS = ['architecture', 'os', 'os.version', 'os.features', 'variant', 'features'];
+
+function onlyKeys(object, keys, what) {
+  if (object === null || typeof object !== 'object' || Array.isArray(object))
+    throw new Error(`${what} is not a JSON object`);
+  const extra = Object.keys(object).filter((key) => !keys.includes(key));
+  if (extra.length > 0)
+    throw new Error(`${what} has fields the crane stand-in does not re-encode: ${extra.join(', ')}`);
+  return object;
+}
+
+function goIndexManifest(parsed) {
+  onlyKeys(parsed, INDEX_KEYS, 'the index');
+  return { ...parsed, manifests: (parsed.manifests ?? []).map((child) => goDescriptor(child)) };
+}
+
+function goDescriptor(descriptor) {
+  const copy = Object.fromEntries(Object.entries(descriptor).filter(([, value]) => value !== undefined));
+  onlyKeys(copy, DESCRIPTOR_KEYS, 'a descriptor');
+  if (copy.platform) onlyKeys(copy.platform, PLATFORM_KEYS, 'a platform');
+  return copy;
+}
+
+function goIndexJson(index) {
+  const parts = [`"schemaVersion":${index.schemaVersion ?? 0}`];
+  if (index.mediaType) parts.push(`"mediaType":${goString(index.mediaType)}`);
+  parts.push(`"manifests":[${index.manifests.map(goDescriptorJson).join(',')}]`);
+  if (index.annotations && Object.keys(index.annotations).length > 0)
+    parts.push(`"annotations":${goMapJson(index.annotations)}`);
+  if (index.artifactType) parts.push(`"artifactType":${goString(index.artifactType)}`);
+  return `{${parts.join(',')}}`;
+}
+
+function goDescriptorJson(descriptor) {
+  const parts = [
+    `"mediaType":${goString(descriptor.mediaType ?? '')}`,
+    `"size":${descriptor.size ?? 0}`,
+    `"digest":${goString(descriptor.digest)}`,
+  ];
+  if (descriptor.urls?.length) parts.push(`"urls":[${descriptor.urls.map(goString).join(',')}]`);
+  if (descriptor.annotations && Object.keys(descriptor.annotations).length > 0)
+    parts.push(`"annotations":${goMapJson(descriptor.annotations)}`);
+  if (descriptor.platform) {
+    const p = descriptor.platform;
+    const fields = [`"architecture":${goString(p.architecture ?? '')}`, `"os":${goString(p.os ?? '')}`];
+    if (p['os.version']) fields.push(`"os.version":${goString(p['os.version'])}`);
+    if (p['os.features']?.length) fields.push(`"os.features":[${p['os.features'].map(goString).join(',')}]`);
+    if (p.variant) fields.push(`"variant":${goString(p.variant)}`);
+    if (p.features?.length) fields.push(`"features":[${p.features.map(goString).join(',')}]`);
+    parts.push(`"platform":{${fields.join(',')}}`);
+  }
+  if (descriptor.artifactType) parts.push(`"artifactType":${goString(descriptor.artifactType)}`);
+  return `{${parts.join(',')}}`;
+}
+
+/** A map[string]string: keys sorted bytewise. */
+function goMapJson(map) {
+  const keys = Object.keys(map).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return `{${keys.map((key) => `${goString(key)}:${goString(map[key])}`).join(',')}}`;
+}
+
+/** encoding/json's string: <, >, &, U+2028, U+2029 and controls escaped (Go 1.22+), the rest UTF-8. */
+function goString(text) {
+  if (typeof text !== 'string') throw new Error(`expected a JSON string, got ${JSON.stringify(text)}`);
+  const short = { '"': '\\"', '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+  let out = '"';
+  for (const char of text) {
+    const code = char.codePointAt(0);
+    if (short[char]) out += short[char];
+    else if (code < 0x20 || '<>&'.includes(char) || code === 0x2028 || code === 0x2029)
+      out += `\\u${code.toString(16).padStart(4, '0')}`;
+    else if (code >= 0xd800 && code <= 0xdfff) out += '\ufffd';
+    else out += char;
+  }
+  return `${out}"`;
+}
+
 const LAYER_EXTENSIONS = {
   'application/vnd.oci.image.layer.v1.tar+zstd': '.tar.zst',
   'application/vnd.oci.image.layer.v1.tar': '.tar',
@@ -1013,10 +1350,18 @@ const PULLED_FILE = {
 async function main(argv) {
   const { flags, positionals } = parseArgv(argv);
   const [command, ...rest] = positionals;
-  const scoped = command === 'auth' ? `auth ${rest[0] ?? ''}` : command;
+  const scoped = command === 'auth' || command === 'index' ? `${command} ${rest[0] ?? ''}` : command;
   for (const name of Object.keys(flags))
-    if (FLAGS[name].scope !== 'global' && FLAGS[name].scope !== scoped)
-      throw new UsageError(`unknown flag: --${name}`);
+    if (FLAGS[name].scope !== 'global' && FLAGS[name].scope !== scoped) {
+      const given = argv.find(
+        (arg) => arg === `-${FLAGS[name].short}` || arg.startsWith(`-${FLAGS[name].short}`),
+      );
+      throw new UsageError(
+        FLAGS[name].short && given && !given.startsWith('--')
+          ? `unknown shorthand flag: '${FLAGS[name].short}' in ${given}`
+          : `unknown flag: --${name}`,
+      );
+    }
   switch (scoped) {
     case 'version':
       expectArgs(rest, 0, 0);
@@ -1040,9 +1385,11 @@ async function main(argv) {
       return manifest(rest, flags);
     case 'pull':
       return pull(rest, flags);
+    case 'index append':
+      return indexAppend(rest.slice(1), flags);
     default:
       throw new UsageError(
-        `unknown command "${positionals.join(' ')}" for "crane" (the stand-in implements version, auth login, push, tag, digest, config, export, copy, manifest, pull)`,
+        `unknown command "${positionals.join(' ')}" for "crane" (the stand-in implements version, auth login, push, tag, digest, config, export, copy, manifest, pull, index append)`,
       );
   }
 }
