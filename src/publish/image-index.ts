@@ -24,6 +24,12 @@ import { createHash } from 'node:crypto';
 // json.Marshal writes struct fields in declaration order and drops `omitempty` fields that are
 // empty: v1.IndexManifest, v1.Descriptor (pkg/v1/manifest.go:36-55) and v1.Platform
 // (pkg/v1/platform.go:24-31) give the key order below.
+//
+// The bytes depend on crane's version: v0.20.x to v0.21.5 wrote no `artifactType` for a Docker or
+// OCI image config (fetcher.go checked `!IsConfig()`), so they push another index with another
+// digest. With another crane the push is refused (it fails closed); the golden values in
+// test/publish/image-index.test.ts, taken from a real v0.21.9, are what to check again when the
+// pinned crane (src/tools/releases.ts) changes.
 
 /** `types.OCIImageIndex`: the media type of `empty.Index`, which crane appends to. */
 export const OCI_IMAGE_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -80,7 +86,13 @@ export interface ImageIndexPlan {
   readonly size: number;
   /**
    * crane's arguments after the binary (global flags such as `--insecure` go before them):
-   * `index append -m <repo>@<child> … -t <repo>@<digest>`.
+   * `index append -m <repo>@<child> … -t <repo>@<digest>`. Run crane in an empty private
+   * working directory: it tries each `-m` as a local tarball or OCI layout path first
+   * (index.go:365, push.go:90-102), so a file there named like the reference would replace the
+   * registry's image (the digest pin then makes the push fail, after crane has uploaded that
+   * file's image into the repository untagged). The children must already be in `repository`,
+   * as they are after `crane push … <repository>@<digest>`: crane HEADs each and PUTs only the
+   * index.
    */
   readonly craneArgs: readonly string[];
 }
