@@ -6,15 +6,12 @@ import type { Registries } from '../registries.js';
 import { infoUntrusted, reporter } from '../reporter.js';
 import type { Crane } from '../tools/crane-command.js';
 import { craneCommand } from '../tools/crane-command.js';
-import {
-  BASE_DIGEST_LABEL,
-  baseLayersMismatch,
-  finalBase,
-  kanikoPlatform,
-  qualifiedBaseName,
-} from './base-image.js';
+import { BASE_DIGEST_LABEL, baseLayersMismatch, finalBase, qualifiedBaseName } from './base-image.js';
 import type { BuildSettings } from './build-settings.js';
 import type { ImageIdentity } from './tarball.js';
+import type { Platform } from '../platform.js';
+import { formatPlatform } from '../platform.js';
+import { builtStages, pinnedDockerfile } from './stage-platforms.js';
 
 /** The image the final stage was built on: what the labels and the summary say. */
 export interface BaseImageFacts {
@@ -32,8 +29,8 @@ export interface BaseImageRegistryOptions {
   readonly registries: Registries;
   /** Private scratch space; an empty DOCKER_CONFIG is made in it. */
   readonly tempDir: string;
-  /** The runner's `os/arch`, unless `kaniko-args` sets `--custom-platform`. */
-  readonly runnerPlatform: string;
+  /** The runner's `os/arch[/variant]`, where kaniko runs. */
+  readonly buildPlatform: string;
 }
 
 /**
@@ -56,13 +53,14 @@ async function anonymousCrane(reference: string, options: BaseImageRegistryOptio
  * runs (labels are set at build time); undefined for `FROM scratch` or a FROM this cannot read.
  */
 export async function resolveBaseImage(
-  build: Pick<BuildSettings, 'dockerfile' | 'target' | 'buildArgs' | 'kanikoArgs'>,
-  options: BaseImageRegistryOptions,
+  build: Pick<BuildSettings, 'dockerfile' | 'target' | 'buildArgs'>,
+  options: BaseImageRegistryOptions & { readonly platform: string },
 ): Promise<BaseImageFacts | undefined> {
   const base = finalBase(parseDockerfile(await readFile(build.dockerfile, 'utf8')), {
     target: build.target,
     buildArgs: build.buildArgs,
-    platform: kanikoPlatform(build.kanikoArgs, options.runnerPlatform),
+    platform: options.platform,
+    buildPlatform: options.buildPlatform,
   });
   if (base.kind === 'scratch') return undefined;
   if (base.kind === 'unknown') {
@@ -129,4 +127,39 @@ export async function checkBaseImage(
         `what kaniko built on (${mismatch}), so the image's ${BASE_DIGEST_LABEL} label ` +
         `would lie. Re-run the build, or pin the FROM line by digest (FROM ${pinned}).`,
     );
+}
+
+/**
+ * The Dockerfile kaniko must read to build `platform`, when a stage it builds runs on another
+ * platform (`FROM --platform=$BUILDPLATFORM …`): kaniko v1.28.2 pulls every base for
+ * `--custom-platform` and ignores `--platform`, so that stage's image is pinned to the manifest
+ * of its own platform, which kaniko pulls as it is. Undefined when nothing needs pinning.
+ */
+export async function pinStagesElsewhere(
+  build: Pick<BuildSettings, 'dockerfile' | 'target'>,
+  request: { readonly buildArgs: readonly string[]; readonly platform: Platform },
+  options: BaseImageRegistryOptions,
+): Promise<string | undefined> {
+  const text = await readFile(build.dockerfile, 'utf8');
+  const stages = builtStages(text, { target: build.target, ...request });
+  const pins: { stage: (typeof stages)[number]['stage']; pinned: string }[] = [];
+  for (const { stage, platform, pin } of stages) {
+    if (!pin) continue;
+    const on = formatPlatform(platform);
+    const crane = await anonymousCrane(pin.reference, options);
+    const digest = await crane.digest(pin.reference, on).catch((error: unknown) => {
+      throw new Error(
+        `the image ${pin.reference} of the stage at line ${stage.from.line} of ${build.dockerfile} could not be resolved for ${on}, ` +
+          `the platform its FROM names: ${(error as Error).message}`,
+        { cause: error },
+      );
+    });
+    const pinned = digestReference(parseReference(pin.reference).name, digest);
+    infoUntrusted(
+      `${formatPlatform(request.platform)}: the stage at line ${stage.from.line} runs on ${on}, so kaniko is given ${pinned} for ${pin.reference} ` +
+        '(it pulls every base for the platform it builds, and ignores FROM --platform).',
+    );
+    pins.push({ stage, pinned });
+  }
+  return pins.length > 0 ? pinnedDockerfile(text, pins) : undefined;
 }

@@ -18,8 +18,10 @@ export interface FinalBaseOptions {
   readonly target: string;
   /** NAME=value, the `build-args` input. */
   readonly buildArgs: readonly string[];
-  /** `os/arch[/variant]` kaniko builds for. */
+  /** `os/arch[/variant]` kaniko builds for (`--custom-platform`), the TARGET* args. */
   readonly platform: string;
+  /** `os/arch[/variant]` kaniko runs on, the BUILD* args. */
+  readonly buildPlatform: string;
 }
 
 /**
@@ -68,12 +70,12 @@ function platformFlag(stage: Stage, args: ReadonlyMap<string, string>): string |
 
 /** The ARGs a FROM line can use: declared before the first FROM, and the platform ones. */
 function globalArgs(dockerfile: Dockerfile, options: FinalBaseOptions): Map<string, string> {
-  const [os = '', arch = '', variant = ''] = options.platform.split('/');
   const args = new Map<string, string>();
   for (const [prefix, platform] of [
     ['TARGET', options.platform],
-    ['BUILD', options.platform],
+    ['BUILD', options.buildPlatform],
   ] as const) {
+    const [os = '', arch = '', variant = ''] = platform.split('/');
     args.set(`${prefix}PLATFORM`, platform);
     args.set(`${prefix}OS`, os);
     args.set(`${prefix}ARCH`, arch);
@@ -154,16 +156,4 @@ export function baseLayersMismatch(
   return differing < 0
     ? undefined
     : `layer ${differing + 1} of the built image is ${builtDiffIds[differing]}, the base's is ${baseDiffIds[differing]}`;
-}
-
-/**
- * The platform kaniko builds for: its `--custom-platform` among `kaniko-args`, else the runner's.
- */
-export function kanikoPlatform(kanikoArgs: readonly string[], runnerPlatform: string): string {
-  let platform = runnerPlatform;
-  kanikoArgs.forEach((arg, index) => {
-    if (arg.startsWith('--custom-platform=')) platform = arg.slice('--custom-platform='.length);
-    else if (arg === '--custom-platform' && kanikoArgs[index + 1]) platform = kanikoArgs[index + 1]!;
-  });
-  return platform;
 }

@@ -1,10 +1,8 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Instruction, Stage } from '../dockerfile.js';
-import { parseDockerfile } from '../dockerfile.js';
 import type { Platform } from '../platform.js';
 import { formatPlatform, samePlatform } from '../platform.js';
-import { substitute } from './base-image.js';
+import { builtStages, withPlatformArgs } from './stage-platforms.js';
 
 /** One entry of /proc/sys/fs/binfmt_misc, as the kernel prints it. */
 export interface BinfmtHandler {
@@ -126,17 +124,23 @@ export interface EmulationOptions {
 }
 
 /**
- * The platforms whose build runs a foreign program: a platform the runner cannot execute natively
- * whose build has a RUN line. kaniko v1.28.2 pulls every base image for `--custom-platform` and
- * ignores `FROM --platform` (its KanikoStage has no platform), so a `FROM --platform=$BUILDPLATFORM`
- * stage runs for the target platform too; which stages it builds does not depend on the platform.
+ * The platforms whose build runs a foreign program: for each platform built, the stages kaniko
+ * builds that run a program (builtStages), on their own platform: the target's, or the one their
+ * FROM pins them to (the action pins `FROM --platform=$BUILDPLATFORM` to the runner's manifest,
+ * so a cross-compiling stage runs natively).
  */
 export function platformsNeedingEmulation(options: EmulationOptions): Platform[] {
-  if (!buildRunsCommands(options.dockerfileText, options.target, options.buildArgs)) return [];
   const needed: Platform[] = [];
   for (const platform of options.platforms) {
-    if (runsNatively(platform, options.runner)) continue;
-    if (!needed.some((other) => samePlatform(other, platform))) needed.push(platform);
+    const stages = builtStages(options.dockerfileText, {
+      target: options.target,
+      buildArgs: withPlatformArgs(options.buildArgs, platform, options.runner),
+      platform,
+    });
+    for (const stage of stages) {
+      if (!stage.runs || runsNatively(stage.platform, options.runner)) continue;
+      if (!needed.some((other) => samePlatform(other, stage.platform))) needed.push(stage.platform);
+    }
   }
   return needed;
 }
@@ -148,122 +152,6 @@ function runsNatively(platform: Platform, runner: Platform): boolean {
     samePlatform(platform, { os: 'linux', architecture: '386' }) &&
     samePlatform(runner, { os: 'linux', architecture: 'amd64' })
   );
-}
-
-/** An instruction of a stage as kaniko runs it: a base stage's ONBUILD ones come first. */
-type Command = Pick<Instruction, 'keyword' | 'args'>;
-
-/**
- * Whether a stage kaniko v1.28.2 builds has a RUN. It builds only the target stage and the stages
- * it depends on, through FROM and `COPY --from` (pkg/dockerfile/dockerfile.go, MakeKanikoStages;
- * this fork deprecated `--skip-unused-stages`, skipping being its default), never a stage after the
- * target. A FROM this cannot work out makes every earlier stage (and its ONBUILD lines) count, a
- * `COPY --from` with a variable every stage, an unknown target every stage.
- */
-function buildRunsCommands(text: string, target: string, buildArgs: readonly string[]): boolean {
-  const dockerfile = parseDockerfile(text);
-  const wanted = target.toLowerCase();
-  const { stages } = dockerfile;
-  const targetIndex = wanted ? stages.findIndex((stage) => stage.name === wanted) : stages.length - 1;
-  const considered = targetIndex < 0 ? stages : stages.slice(0, targetIndex + 1);
-  const args = kanikoMetaArgs(dockerfile.instructions, buildArgs);
-  // kaniko's stageByName map: of two stages with one name, the later wins for COPY --from.
-  const byName = new Map(considered.map((stage, index) => [stage.name, index] as const));
-  const every = considered.map((_stage, index) => index);
-  const built = new Set<number>();
-  const pending: number[] = [];
-  const add = (index: number): void => {
-    if (index < 0 || index >= considered.length || built.has(index)) return;
-    built.add(index);
-    pending.push(index);
-  };
-  (targetIndex < 0 ? every : [targetIndex]).forEach(add);
-  for (let index = pending.pop(); index !== undefined; index = pending.pop()) {
-    const base = baseStage(considered, index, args);
-    const bases =
-      base === 'unknown' ? every.filter((earlier) => earlier < index) : base === undefined ? [] : [base];
-    bases.forEach(add);
-    const onBuild = bases.flatMap((other) => onBuildCommands(considered[other]?.instructions ?? []));
-    const commands: Command[] = [...onBuild, ...considered[index]!.instructions];
-    if (commands.some((command) => command.keyword === 'RUN')) return true;
-    for (const from of copySources(commands)) {
-      if (/^\d+$/.test(from)) add(Number(from));
-      else if (from.includes('$')) every.forEach(add);
-      else add(byName.get(from.toLowerCase()) ?? -1);
-    }
-  }
-  return false;
-}
-
-/**
- * The earlier stage a stage's FROM names (kaniko's baseImageIndex: the first earlier stage of that
- * name), undefined for an image, 'unknown' when the FROM uses a form `substitute` does not evaluate.
- */
-function baseStage(
-  stages: readonly Stage[],
-  index: number,
-  args: ReadonlyMap<string, string>,
-): number | undefined | 'unknown' {
-  const base = substitute(stages[index]!.base, args);
-  if (base === undefined) return 'unknown';
-  const found = stages.slice(0, index).findIndex((stage) => stage.name === base.toLowerCase());
-  return found < 0 ? undefined : found;
-}
-
-/** The instructions a stage's ONBUILD lines add to a stage built FROM it. */
-function onBuildCommands(instructions: readonly Instruction[]): Command[] {
-  return instructions
-    .filter((instruction) => instruction.keyword === 'ONBUILD')
-    .map((instruction) => {
-      const space = instruction.args.indexOf(' ');
-      const keyword = (space < 0 ? instruction.args : instruction.args.slice(0, space)).toUpperCase();
-      return { keyword, args: space < 0 ? '' : instruction.args.slice(space + 1) };
-    });
-}
-
-/** The `--from=` values of the COPY commands: stage names, stage indexes or images. */
-function copySources(commands: readonly Command[]): string[] {
-  return commands
-    .filter((command) => command.keyword === 'COPY')
-    .flatMap((command) => command.args.split(' ').filter((word) => word.startsWith('--from=')))
-    .map((flag) => flag.slice('--from='.length));
-}
-
-/** A name never set reads as empty, as kaniko's shell lexer expands it in a FROM. */
-class EmptyWhenUnset extends Map<string, string> {
-  override get(name: string): string {
-    return super.get(name) ?? '';
-  }
-}
-
-/**
- * The variables kaniko substitutes in FROM lines (pkg/dockerfile/dockerfile.go: expandNestedArgs,
- * unifyArgs): the ARGs before the first FROM that have a value, their values expanded with the
- * ones before and the build args, then overridden by the build args that are not empty. Unlike
- * Docker it adds no TARGETARCH or BUILDPLATFORM there.
- */
-function kanikoMetaArgs(
-  instructions: readonly Instruction[],
-  buildArgs: readonly string[],
-): Map<string, string> {
-  const given = buildArgs.map((arg) => {
-    const equals = arg.indexOf('=');
-    return equals < 0 ? ([arg, ''] as const) : ([arg.slice(0, equals), arg.slice(equals + 1)] as const);
-  });
-  const args = new EmptyWhenUnset();
-  for (const instruction of instructions) {
-    if (instruction.keyword === 'FROM') break;
-    if (instruction.keyword !== 'ARG') continue;
-    for (const word of instruction.args.split(' ')) {
-      const equals = word.indexOf('=');
-      if (equals < 0) continue;
-      const raw = word.slice(equals + 1).replace(/^(["'])(.*)\1$/, '$2');
-      const visible = new EmptyWhenUnset([...args, ...given]);
-      args.set(word.slice(0, equals), substitute(raw, visible) ?? raw);
-    }
-  }
-  for (const [name, value] of given) if (value !== '') args.set(name, value);
-  return args;
 }
 
 /** How to register a handler with F; tonistiigi/binfmt's `--install` takes the GOARCH name. */

@@ -18,7 +18,7 @@ import { startRegistry } from '../helpers/registry.js';
 
 let registry: RunningRegistry;
 let work: string;
-let options: BaseImageRegistryOptions;
+let options: BaseImageRegistryOptions & { platform: string };
 
 /** Puts a two-platform base under `base:<tag>`; its images, by platform. */
 async function pushBase(tag: string, content: string): Promise<Record<'amd64' | 'arm64', ImageTarball>> {
@@ -51,12 +51,7 @@ async function dockerfile(): Promise<string> {
   return path;
 }
 
-const build = (path: string, kanikoArgs: string[] = []) => ({
-  dockerfile: path,
-  target: '',
-  buildArgs: [],
-  kanikoArgs,
-});
+const build = (path: string) => ({ dockerfile: path, target: '', buildArgs: [] });
 
 beforeAll(async () => {
   registry = await startRegistry();
@@ -65,7 +60,8 @@ beforeAll(async () => {
     cranePath: CRANE_STANDIN,
     registries: new Registries({ insecure: [registry.host], mask: () => undefined }),
     tempDir: join(work, 'private'),
-    runnerPlatform: 'linux/amd64',
+    buildPlatform: 'linux/amd64',
+    platform: 'linux/amd64',
   };
 }, 60_000);
 
@@ -95,7 +91,7 @@ describe('base image facts', () => {
       [BASE_NAME_LABEL]: `${registry.host}/base:1`,
       [BASE_DIGEST_LABEL]: base.amd64.digest,
     });
-    const arm64 = await resolveBaseImage(build(path, ['--custom-platform=linux/arm64/v8']), options);
+    const arm64 = await resolveBaseImage(build(path), { ...options, platform: 'linux/arm64/v8' });
     expect(arm64?.digest).toBe(base.arm64.digest);
 
     // Built on exactly those layers, with one of its own on top: the label tells the truth.

@@ -4,17 +4,20 @@ import {
   BASE_NAME_LABEL,
   baseLayersMismatch,
   finalBase,
-  kanikoPlatform,
   qualifiedBaseName,
   withBaseLabels,
 } from '../../src/build/base-image.js';
 import { parseDockerfile } from '../../src/dockerfile.js';
 
-const base = (text: string, options: { target?: string; buildArgs?: string[]; platform?: string } = {}) =>
+const base = (
+  text: string,
+  options: { target?: string; buildArgs?: string[]; platform?: string; buildPlatform?: string } = {},
+) =>
   finalBase(parseDockerfile(text), {
     target: options.target ?? '',
     buildArgs: options.buildArgs ?? [],
     platform: options.platform ?? 'linux/amd64',
+    buildPlatform: options.buildPlatform ?? 'linux/amd64',
   });
 
 const image = (reference: string, platform = 'linux/amd64') => ({ kind: 'image', reference, platform });
@@ -66,7 +69,7 @@ describe('finalBase', () => {
   it('pulls for the FROM’s --platform, the platform ARGs being the build’s', () => {
     const text = 'FROM --platform=$BUILDPLATFORM golang:1.22 AS build\nFROM --platform=linux/arm64 alpine\n';
     expect(base(text, { target: 'build', platform: 'linux/arm64/v8' })).toEqual(
-      image('golang:1.22', 'linux/arm64/v8'),
+      image('golang:1.22', 'linux/amd64'),
     );
     expect(base(text)).toEqual(image('alpine', 'linux/arm64'));
     expect(base('FROM alpine:$TARGETARCH\n', { platform: 'linux/s390x' })).toEqual(
@@ -123,12 +126,13 @@ describe('baseLayersMismatch', () => {
   });
 });
 
-describe('kanikoPlatform', () => {
-  it('is kaniko’s --custom-platform when kaniko-args sets it, else the runner’s', () => {
-    expect(kanikoPlatform([], 'linux/amd64')).toBe('linux/amd64');
-    expect(kanikoPlatform(['--custom-platform=linux/arm64'], 'linux/amd64')).toBe('linux/arm64');
-    expect(kanikoPlatform(['--verbosity=debug', '--custom-platform', 'linux/s390x'], 'linux/amd64')).toBe(
-      'linux/s390x',
+describe('the platform ARGs of a FROM line', () => {
+  it('are the target platform for TARGET* and the runner for BUILD*, as in BuildKit', () => {
+    const dockerfile = 'FROM --platform=$BUILDPLATFORM golang:1.22 AS build\nFROM alpine:3.20-$TARGETARCH\n';
+    expect(base(dockerfile, { platform: 'linux/arm64' })).toEqual(image('alpine:3.20-arm64', 'linux/arm64'));
+    const native = 'FROM --platform=$BUILDPLATFORM golang:1.22\n';
+    expect(base(native, { platform: 'linux/arm64', buildPlatform: 'linux/amd64' })).toEqual(
+      image('golang:1.22', 'linux/amd64'),
     );
   });
 });

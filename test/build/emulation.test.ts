@@ -181,11 +181,26 @@ describe('platformsNeedingEmulation', () => {
     expect(needing('FROM alpine\nRUN true\n', { platforms: [armV7], runner: arm64 })).toEqual([armV7]);
   });
 
-  it('counts a FROM --platform=$BUILDPLATFORM stage: kaniko pulls every base for the target platform', () => {
+  it('runs a FROM --platform=$BUILDPLATFORM stage natively (the action pins it), and a stage pinned elsewhere emulated', () => {
     const text =
       'FROM --platform=$BUILDPLATFORM golang:1.22 AS build\nRUN go build -o /app\n' +
       'FROM scratch\nCOPY --from=build /app /app\n';
-    expect(needing(text)).toEqual([arm64]);
+    expect(needing(text)).toEqual([]);
+    // A stage built FROM the pinned one runs on its root, natively too.
+    expect(
+      needing(`${text}FROM build AS test\nRUN go test\nFROM scratch\nCOPY --from=test /app /app\n`),
+    ).toEqual([]);
+    const elsewhere =
+      'FROM --platform=linux/arm64 alpine AS tools\nRUN make\nFROM scratch\nCOPY --from=tools / /\n';
+    expect(
+      platformsNeedingEmulation({
+        dockerfileText: elsewhere,
+        target: '',
+        buildArgs: [],
+        platforms: [amd64],
+        runner: amd64,
+      }),
+    ).toEqual([arm64]);
   });
 
   it('follows the stages the target depends on through FROM, COPY --from (name or index) and ONBUILD', () => {
