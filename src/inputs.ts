@@ -89,7 +89,10 @@ export function buildConfig(sources: ConfigSources): Config {
   const problems: string[] = [];
   const stage = <Name extends string>(defaults: Readonly<Record<Name, string>>): StageInputs<Name> =>
     new StageInputs(defaults, (name) => sources.read(name as InputName), problems, github.workspace);
-  const publish = parsePublishSettings(stage(PUBLISH_INPUTS), github);
+  const publish = parsePublishSettings(stage(PUBLISH_INPUTS), github, {
+    platforms: sources.read('platforms').trim() !== '',
+    rescan: sources.read('rescan').trim().toLowerCase() === 'true',
+  });
   const policy = parsePolicySettings(stage(POLICY_INPUTS), github.workspace);
   const scan = parseScanSettings(stage(SCAN_INPUTS));
   const report = parseReportSettings(stage(REPORT_INPUTS), publish.image);
@@ -105,6 +108,7 @@ export function buildConfig(sources: ConfigSources): Config {
     image: publish.image,
     version: publish.version,
     now: sources.now,
+    buildsNothing: publish.mergeDigests.length > 0,
     ...(sources.commitTime ? { commitTime: sources.commitTime } : {}),
   });
   if (problems.length > 0 || build === undefined) throw new InputError(problems);

@@ -135,3 +135,18 @@ export function samePlatform(a: Platform, b: Platform): boolean {
     (left.variant ?? '') === (right.variant ?? '')
   );
 }
+
+/**
+ * The platform an image config states (`os`, `architecture`, `variant`), normalized; its fields
+ * as written when they name no platform this knows, so that a message can show them.
+ */
+export function platformOfConfig(config: {
+  readonly os?: string;
+  readonly architecture?: string;
+  readonly [key: string]: unknown;
+}): string {
+  const variant = typeof config.variant === 'string' ? config.variant : '';
+  const written = [config.os ?? '?', config.architecture ?? '?', variant].filter(Boolean).join('/');
+  const parsed = parsePlatform(written);
+  return 'problem' in parsed ? written : formatPlatform(parsed);
+}

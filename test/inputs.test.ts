@@ -445,7 +445,7 @@ describe('listInput', () => {
 
 describe('INPUT_DEFAULTS', () => {
   it('lists every input once', () => {
-    expect(Object.keys(INPUT_DEFAULTS)).toHaveLength(37);
+    expect(Object.keys(INPUT_DEFAULTS)).toHaveLength(40);
   });
 });
 

@@ -4,6 +4,8 @@ import type { GitHubContext } from '../context.js';
 import type { StageInputs } from '../input-parser.js';
 import { imageProblem } from '../input-parser.js';
 import { computeLabels } from '../metadata.js';
+import type { Platform } from '../platform.js';
+import { formatPlatform, parsePlatform, runnerPlatform, samePlatform } from '../platform.js';
 import { KANIKO_OWNED_FLAGS, kanikoFlagsOf } from './kaniko-flags.js';
 import type { SandboxNetworkMode } from './sandbox-network.js';
 import { SANDBOX_NETWORK_MODES } from './sandbox-network.js';
@@ -20,6 +22,7 @@ export const BUILD_INPUTS = {
   'kaniko-args': '',
   'build-network': 'isolated',
   'build-loopback-ports': '',
+  platforms: '',
 } as const;
 type BuildInput = keyof typeof BUILD_INPUTS;
 
@@ -41,6 +44,8 @@ export interface BuildSettings {
   readonly network: SandboxNetworkMode;
   /** Runner loopback ports the build may reach on its own network. */
   readonly loopbackPorts: readonly number[];
+  /** What is built, one image per platform, in the order given; the runner's by default. */
+  readonly platforms: readonly Platform[];
 }
 
 export interface BuildContext {
@@ -55,6 +60,8 @@ export interface BuildContext {
    * run git, and bad inputs must fail before any process): so the build stage is parsed last.
    */
   readonly commitTime?: () => Date | undefined;
+  /** A merge of pushed digests builds nothing: its job need not check out the Dockerfile. */
+  readonly buildsNothing?: boolean;
 }
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -64,7 +71,9 @@ export function parseBuildSettings(
   inputs: StageInputs<BuildInput>,
   context: BuildContext,
 ): BuildSettings | undefined {
-  const { contextDir, dockerfile } = buildFiles(inputs);
+  const { contextDir, dockerfile } = context.buildsNothing
+    ? { contextDir: inputs.workspace, dockerfile: join(inputs.workspace, 'Dockerfile') }
+    : buildFiles(inputs);
   const buildArgs = inputs.list('build-args');
   for (const arg of buildArgs)
     if (!arg.includes('=') || !ENV_KEY.test(arg.split('=', 1)[0]!))
@@ -82,6 +91,7 @@ export function parseBuildSettings(
   const kanikoArgs = parseKanikoArgs(inputs);
   const { network, loopbackPorts } = parseNetwork(inputs);
   const reproducible = inputs.bool('reproducible');
+  const platforms = parsePlatforms(inputs);
   if (inputs.problemCount > 0) return undefined;
   const created = (reproducible ? (context.commitTime?.() ?? new Date(0)) : context.now).toISOString();
   const labels = computeLabels({ context: context.github, version: context.version, created, userLabels });
@@ -97,7 +107,28 @@ export function parseBuildSettings(
     kanikoArgs,
     network,
     loopbackPorts,
+    platforms,
   };
+}
+
+/** `os/arch[/variant]` values, normalized as kaniko's containerd does; each at most once. */
+function parsePlatforms(inputs: StageInputs<BuildInput>): Platform[] {
+  const platforms: Platform[] = [];
+  for (const value of inputs.list('platforms', { commas: true })) {
+    const parsed = parsePlatform(value);
+    if ('problem' in parsed) inputs.problem('platforms', value, parsed.problem);
+    else if (platforms.some((known) => samePlatform(known, parsed)))
+      inputs.problem('platforms', value, `names ${formatPlatform(parsed)} twice: list each platform once`);
+    else platforms.push(parsed);
+  }
+  if (platforms.length > 0) return platforms;
+  if (inputs.given('platforms'))
+    inputs.problem(
+      'platforms',
+      inputs.given('platforms'),
+      'lists no platform: give os/arch values, e.g. linux/amd64,linux/arm64',
+    );
+  return [runnerPlatform()];
 }
 
 /** The context folder and the Dockerfile, both inside the workspace. */

@@ -26,6 +26,7 @@ export const KANIKO_OWNED_FLAGS: Readonly<Record<string, string>> = {
   cache: 'use the `cache` and `cache-repo` inputs',
   'cache-repo': 'use the `cache` and `cache-repo` inputs',
   'cache-dir': 'use the `cache` and `cache-repo` inputs',
+  'custom-platform': 'use the `platforms` input',
   'insecure-registry': 'use the `insecure-registries` input',
   'skip-tls-verify-registry': 'use the `insecure-registries` input',
   insecure: 'use the `insecure-registries` input',

@@ -3,12 +3,14 @@ import { isPullRequestEvent } from '../context.js';
 import type { StageInputs } from '../input-parser.js';
 import { imageProblem, listInput } from '../input-parser.js';
 import { TAG_PATTERN, computeTags } from '../metadata.js';
-import { registryOf } from '../reference.js';
+import { isDigest, parseReference, registryOf } from '../reference.js';
 
 export const PUBLISH_INPUTS = {
   image: '',
   tags: '',
   push: 'auto',
+  'push-by-digest': 'false',
+  'merge-digests': '',
 } as const;
 type PublishInput = keyof typeof PUBLISH_INPUTS;
 
@@ -23,11 +25,22 @@ export interface PublishSettings {
   /** The version the tags express (the first tag given, or the one computed from the event). */
   readonly version: string;
   readonly push: boolean;
+  /** A matrix job's push: the platform's manifest by digest, no tag (a `merge-digests` job tags). */
+  readonly pushByDigest: boolean;
+  /** `sha256:…` digests in `image` to list in one index and tag; nothing is built when given. */
+  readonly mergeDigests: readonly string[];
+}
+
+/** Inputs of other stages that contradict this stage's modes. */
+export interface OtherInputsGiven {
+  readonly platforms: boolean;
+  readonly rescan: boolean;
 }
 
 export function parsePublishSettings(
   inputs: StageInputs<PublishInput>,
   github: GitHubContext,
+  others: OtherInputsGiven,
 ): PublishSettings {
   const image = inputs.value('image') || `ghcr.io/${github.repository}`.toLowerCase();
   const imageIssue =
@@ -38,7 +51,55 @@ export function parsePublishSettings(
   const { tags, version } = parseTags(inputs, github);
   const pushValue = inputs.oneOf('push', ['auto', 'true', 'false'] as const);
   const push = pushValue === 'auto' ? !isPullRequestEvent(github.eventName) : pushValue === 'true';
-  return { image, registry: registryOf(image), tags, version, push };
+  const pushByDigest = inputs.bool('push-by-digest');
+  if (pushByDigest && inputs.given('tags'))
+    inputs.problemText(
+      'push-by-digest',
+      'pushes no tag, but `tags` is given: the job that runs `merge-digests` sets the tags; remove `tags` here',
+    );
+  const mergeDigests = parseMergeDigests(inputs, image, others);
+  if (pushByDigest && mergeDigests.length > 0)
+    inputs.problemText(
+      'merge-digests',
+      'merges what `push-by-digest` jobs pushed: remove `push-by-digest` from the merge job',
+    );
+  return { image, registry: registryOf(image), tags, version, push, pushByDigest, mergeDigests };
+}
+
+/**
+ * `sha256:…` or `<image>@sha256:…`, one per line (or comma): the image must be `image`, since the
+ * index can only list manifests of its own repository.
+ */
+function parseMergeDigests(
+  inputs: StageInputs<PublishInput>,
+  image: string,
+  others: OtherInputsGiven,
+): string[] {
+  const digests: string[] = [];
+  for (const value of inputs.list('merge-digests', { commas: true })) {
+    const { name, tag, digest } = value.startsWith('sha256:')
+      ? { name: image, digest: value }
+      : parseReference(value);
+    if (digest === undefined || !isDigest(digest) || tag !== undefined)
+      inputs.problem('merge-digests', value, 'is not sha256:<64 hex> or <image>@sha256:<64 hex>');
+    else if (name !== image)
+      inputs.problem(
+        'merge-digests',
+        value,
+        `is not in \`image\` (${image}): an index lists manifests of its own repository`,
+      );
+    else if (digests.includes(digest)) inputs.problem('merge-digests', value, 'is listed twice');
+    else digests.push(digest);
+  }
+  if (digests.length === 0) return digests;
+  if (others.platforms)
+    inputs.problemText(
+      'merge-digests',
+      'builds nothing, but `platforms` is given: each matrix job builds its platform; remove `platforms` from the merge job',
+    );
+  if (others.rescan)
+    inputs.problemText('merge-digests', 'and `rescan: true` cannot be combined: run them as two steps');
+  return digests;
 }
 
 function parseTags(
