@@ -27,7 +27,7 @@ try {
   const publish = (repository: string) =>
     publishImage({
       crane,
-      tarball,
+      source: { tarball },
       image: `${registry.host}/bench/${repository}`,
       tags: ['1.0.0', '1.0', 'latest'],
       expectedDigest: image.digest,

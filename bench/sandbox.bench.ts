@@ -32,6 +32,7 @@ try {
     buildArgs: [],
     labels: { 'org.opencontainers.image.title': 'bench' },
     target: '',
+    platform: { os: 'linux', architecture: 'amd64' },
     reproducible: true,
     insecureRegistries: [],
     extraArgs: [],

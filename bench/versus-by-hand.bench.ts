@@ -78,6 +78,7 @@ async function runByHand(setup: ByHand, repository: string): Promise<number> {
         buildArgs: [],
         labels: {},
         target: '',
+        platform: { os: 'linux', architecture: 'amd64' },
         reproducible: true,
         insecureRegistries: [],
         proxy: [],

@@ -34278,8 +34278,8 @@ var require_dist4 = __commonJS({
 
 // src/local.ts
 import { mkdirSync, mkdtempSync, writeFileSync as writeFileSync4 } from "node:fs";
-import { homedir as homedir2, tmpdir as tmpdir4 } from "node:os";
-import { basename as basename8, join as join26, resolve as resolve5 } from "node:path";
+import { homedir as homedir2, tmpdir as tmpdir5 } from "node:os";
+import { basename as basename8, join as join29, resolve as resolve5 } from "node:path";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -36370,6 +36370,7 @@ function isPullRequestEvent(eventName) {
 }
 
 // src/metadata.ts
+var REVISION_LABEL = "org.opencontainers.image.revision";
 var TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 var SEMVER_TAG = /^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
 function computeTags(context3) {
@@ -36426,7 +36427,7 @@ function computeLabels({
     "org.opencontainers.image.source": url2,
     "org.opencontainers.image.version": version3,
     "org.opencontainers.image.created": created,
-    "org.opencontainers.image.revision": context3.sha,
+    [REVISION_LABEL]: context3.sha,
     "org.opencontainers.image.licenses": license && license !== "NOASSERTION" ? license : void 0
   };
   const labels = {};
@@ -36588,8 +36589,8 @@ var StageInputs = class {
     return listInput(this.value(name), options);
   }
   /** Several values from a fixed vocabulary, in the vocabulary's order; unknown ones are a problem. */
-  someOf(name, vocabulary, what, normalize2 = (value) => value) {
-    const values = listInput(normalize2(this.value(name)), { commas: true });
+  someOf(name, vocabulary, what, normalize3 = (value) => value) {
+    const values = listInput(normalize3(this.value(name)), { commas: true });
     const unknown = values.filter((value) => !vocabulary.includes(value));
     if (unknown.length > 0)
       this.problem(name, unknown.join(","), `has an unknown ${what}: use ${vocabulary.join(", ")}`);
@@ -37074,6 +37075,103 @@ ${failures.join("\n")}`);
 import { statSync } from "node:fs";
 import { join as join5, relative as relative4 } from "node:path";
 
+// src/platform.ts
+var SUPPORTED = /* @__PURE__ */ new Map([
+  ["amd64", [""]],
+  ["arm64", [""]],
+  ["arm", ["v7", "v6", "v5"]],
+  ["386", [""]],
+  ["ppc64le", [""]],
+  ["s390x", [""]],
+  ["riscv64", [""]]
+]);
+var ACCEPTED = [...SUPPORTED].flatMap(
+  ([architecture, variants]) => variants.map((variant) => formatPlatform({ os: "linux", architecture, variant }))
+).join(", ");
+function normalizeArch(architecture, variant) {
+  const arch4 = architecture.toLowerCase();
+  const vari = variant.toLowerCase();
+  switch (arch4) {
+    case "i386":
+      return { architecture: "386", variant: "" };
+    case "x86_64":
+    case "x86-64":
+    case "amd64":
+      return { architecture: "amd64", variant: vari === "v1" ? "" : vari };
+    case "aarch64":
+    case "arm64":
+      if (["8", "v8", "v8.0"].includes(vari)) return { architecture: "arm64", variant: "" };
+      return { architecture: "arm64", variant: ["9", "9.0", "v9.0"].includes(vari) ? "v9" : vari };
+    case "armhf":
+      return { architecture: "arm", variant: "v7" };
+    case "armel":
+      return { architecture: "arm", variant: "v6" };
+    case "arm":
+      if (vari === "" || vari === "7") return { architecture: "arm", variant: "v7" };
+      return { architecture: "arm", variant: ["5", "6", "8"].includes(vari) ? `v${vari}` : vari };
+    default:
+      return { architecture: arch4, variant: vari };
+  }
+}
+function normalize(platform3) {
+  const { architecture, variant } = normalizeArch(platform3.architecture, platform3.variant ?? "");
+  return { os: platform3.os.toLowerCase(), architecture, ...variant ? { variant } : {} };
+}
+function parsePlatform(text3) {
+  const trimmed = text3.trim();
+  if (trimmed === "") return { problem: `is empty: give os/architecture[/variant], one of ${ACCEPTED}` };
+  const parts = trimmed.split("/");
+  if (parts.length < 2 || parts.length > 3 || parts.some((part) => !/^[A-Za-z0-9_.-]+$/.test(part)))
+    return { problem: `is not os/architecture[/variant]: use one of ${ACCEPTED}` };
+  const [os9 = "", architecture = "", variant = ""] = parts;
+  const platform3 = normalize({ os: os9, architecture, variant });
+  if (platform3.os !== "linux")
+    return { problem: `names the OS ${os9}: only linux images are built; use one of ${ACCEPTED}` };
+  const variants = SUPPORTED.get(platform3.architecture);
+  if (!variants)
+    return {
+      problem: `names the architecture ${architecture}, which is not supported: use one of ${ACCEPTED}`
+    };
+  if (!variants.includes(platform3.variant ?? ""))
+    return {
+      problem: `names the variant ${variant} of ${platform3.architecture}, which is not supported: use one of ${ACCEPTED}`
+    };
+  return platform3;
+}
+function formatPlatform(platform3) {
+  return [platform3.os, platform3.architecture, platform3.variant].filter(Boolean).join("/");
+}
+function platformSlug(platform3) {
+  return formatPlatform(platform3).replaceAll("/", "-");
+}
+var GO_ARCHITECTURES = {
+  x64: "amd64",
+  arm64: "arm64",
+  arm: "arm",
+  ia32: "386",
+  ppc64: "ppc64le",
+  s390x: "s390x",
+  riscv64: "riscv64",
+  loong64: "loong64",
+  mips: "mips",
+  mipsel: "mipsle",
+  ppc: "ppc",
+  s390: "s390"
+};
+function runnerPlatform(arch4 = process.arch) {
+  return normalize({ os: "linux", architecture: GO_ARCHITECTURES[arch4] ?? arch4 });
+}
+function samePlatform(a, b) {
+  const [left, right] = [normalize(a), normalize(b)];
+  return left.os === right.os && left.architecture === right.architecture && (left.variant ?? "") === (right.variant ?? "");
+}
+function platformOfConfig(config) {
+  const variant = typeof config.variant === "string" ? config.variant : "";
+  const written = [config.os ?? "?", config.architecture ?? "?", variant].filter(Boolean).join("/");
+  const parsed = parsePlatform(written);
+  return "problem" in parsed ? written : formatPlatform(parsed);
+}
+
 // src/build/kaniko-flags.ts
 var NO_INPUT = "remove it: no input changes it, as the action decides where kaniko reads and writes";
 var KANIKO_OWNED_FLAGS = {
@@ -37092,6 +37190,7 @@ var KANIKO_OWNED_FLAGS = {
   cache: "use the `cache` and `cache-repo` inputs",
   "cache-repo": "use the `cache` and `cache-repo` inputs",
   "cache-dir": "use the `cache` and `cache-repo` inputs",
+  "custom-platform": "use the `platforms` input",
   "insecure-registry": "use the `insecure-registries` input",
   "skip-tls-verify-registry": "use the `insecure-registries` input",
   insecure: "use the `insecure-registries` input",
@@ -37268,12 +37367,13 @@ var BUILD_INPUTS = {
   reproducible: "false",
   "kaniko-args": "",
   "build-network": "isolated",
-  "build-loopback-ports": ""
+  "build-loopback-ports": "",
+  platforms: ""
 };
 var ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 var LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
 function parseBuildSettings(inputs, context3) {
-  const { contextDir, dockerfile } = buildFiles(inputs);
+  const { contextDir, dockerfile } = context3.buildsNothing ? { contextDir: inputs.workspace, dockerfile: join5(inputs.workspace, "Dockerfile") } : buildFiles(inputs);
   const buildArgs = inputs.list("build-args");
   for (const arg of buildArgs)
     if (!arg.includes("=") || !ENV_KEY.test(arg.split("=", 1)[0]))
@@ -37291,6 +37391,7 @@ function parseBuildSettings(inputs, context3) {
   const kanikoArgs = parseKanikoArgs(inputs);
   const { network, loopbackPorts } = parseNetwork(inputs);
   const reproducible = inputs.bool("reproducible");
+  const platforms = parsePlatforms(inputs);
   if (inputs.problemCount > 0) return void 0;
   const created = (reproducible ? context3.commitTime?.() ?? /* @__PURE__ */ new Date(0) : context3.now).toISOString();
   const labels = computeLabels({ context: context3.github, version: context3.version, created, userLabels });
@@ -37305,8 +37406,27 @@ function parseBuildSettings(inputs, context3) {
     reproducible,
     kanikoArgs,
     network,
-    loopbackPorts
+    loopbackPorts,
+    platforms
   };
+}
+function parsePlatforms(inputs) {
+  const platforms = [];
+  for (const value of inputs.list("platforms", { commas: true })) {
+    const parsed = parsePlatform(value);
+    if ("problem" in parsed) inputs.problem("platforms", value, parsed.problem);
+    else if (platforms.some((known) => samePlatform(known, parsed)))
+      inputs.problem("platforms", value, `names ${formatPlatform(parsed)} twice: list each platform once`);
+    else platforms.push(parsed);
+  }
+  if (platforms.length > 0) return platforms;
+  if (inputs.given("platforms"))
+    inputs.problem(
+      "platforms",
+      inputs.given("platforms"),
+      "lists no platform: give os/arch values, e.g. linux/amd64,linux/arm64"
+    );
+  return [runnerPlatform()];
 }
 function buildFiles(inputs) {
   const contextValue = inputs.value("context");
@@ -37434,16 +37554,55 @@ function ignoreFile(inputs, workspace) {
 var PUBLISH_INPUTS = {
   image: "",
   tags: "",
-  push: "auto"
+  push: "auto",
+  "push-by-digest": "false",
+  "merge-digests": ""
 };
-function parsePublishSettings(inputs, github) {
+function parsePublishSettings(inputs, github, others) {
   const image = inputs.value("image") || `ghcr.io/${github.repository}`.toLowerCase();
   const imageIssue = github.repository || inputs.given("image") ? imageProblem(image) : "is empty and GITHUB_REPOSITORY is not set: give `image`";
   if (imageIssue) inputs.problem("image", image, imageIssue);
   const { tags: tags2, version: version3 } = parseTags(inputs, github);
   const pushValue = inputs.oneOf("push", ["auto", "true", "false"]);
   const push = pushValue === "auto" ? !isPullRequestEvent(github.eventName) : pushValue === "true";
-  return { image, registry: registryOf(image), tags: tags2, version: version3, push };
+  const pushByDigest = inputs.bool("push-by-digest");
+  if (pushByDigest && inputs.given("tags"))
+    inputs.problemText(
+      "push-by-digest",
+      "pushes no tag, but `tags` is given: the job that runs `merge-digests` sets the tags; remove `tags` here"
+    );
+  const mergeDigests = parseMergeDigests(inputs, image, others);
+  if (pushByDigest && mergeDigests.length > 0)
+    inputs.problemText(
+      "merge-digests",
+      "merges what `push-by-digest` jobs pushed: remove `push-by-digest` from the merge job"
+    );
+  return { image, registry: registryOf(image), tags: tags2, version: version3, push, pushByDigest, mergeDigests };
+}
+function parseMergeDigests(inputs, image, others) {
+  const digests = [];
+  for (const value of inputs.list("merge-digests", { commas: true })) {
+    const { name, tag, digest } = value.startsWith("sha256:") ? { name: image, digest: value } : parseReference(value);
+    if (digest === void 0 || !isDigest(digest) || tag !== void 0)
+      inputs.problem("merge-digests", value, "is not sha256:<64 hex> or <image>@sha256:<64 hex>");
+    else if (name !== image)
+      inputs.problem(
+        "merge-digests",
+        value,
+        `is not in \`image\` (${image}): an index lists manifests of its own repository`
+      );
+    else if (digests.includes(digest)) inputs.problem("merge-digests", value, "is listed twice");
+    else digests.push(digest);
+  }
+  if (digests.length === 0) return digests;
+  if (others.platforms)
+    inputs.problemText(
+      "merge-digests",
+      "builds nothing, but `platforms` is given: each matrix job builds its platform; remove `platforms` from the merge job"
+    );
+  if (others.rescan)
+    inputs.problemText("merge-digests", "and `rescan: true` cannot be combined: run them as two steps");
+  return digests;
 }
 function parseTags(inputs, github) {
   const given = inputs.given("tags");
@@ -37728,7 +37887,10 @@ function buildConfig(sources) {
   const { github } = sources;
   const problems = [];
   const stage2 = (defaults2) => new StageInputs(defaults2, (name) => sources.read(name), problems, github.workspace);
-  const publish2 = parsePublishSettings(stage2(PUBLISH_INPUTS), github);
+  const publish2 = parsePublishSettings(stage2(PUBLISH_INPUTS), github, {
+    platforms: sources.read("platforms").trim() !== "",
+    rescan: sources.read("rescan").trim().toLowerCase() === "true"
+  });
   const policy = parsePolicySettings(stage2(POLICY_INPUTS), github.workspace);
   const scan = parseScanSettings(stage2(SCAN_INPUTS));
   const report2 = parseReportSettings(stage2(REPORT_INPUTS), publish2.image);
@@ -37744,6 +37906,7 @@ function buildConfig(sources) {
     image: publish2.image,
     version: publish2.version,
     now: sources.now,
+    buildsNothing: publish2.mergeDigests.length > 0,
     ...sources.commitTime ? { commitTime: sources.commitTime } : {}
   });
   if (problems.length > 0 || build === void 0) throw new InputError(problems);
@@ -37759,13 +37922,14 @@ function deepFreeze(value) {
 }
 
 // src/main.ts
-import { mkdir as mkdir12, readFile as readFile10, writeFile as writeFile8 } from "node:fs/promises";
-import { tmpdir as tmpdir3 } from "node:os";
-import { join as join25 } from "node:path";
+import { readFileSync as readFileSync4 } from "node:fs";
+import { mkdir as mkdir12, readFile as readFile11, writeFile as writeFile8 } from "node:fs/promises";
+import { tmpdir as tmpdir4 } from "node:os";
+import { join as join28 } from "node:path";
 
 // src/build/base-image-registry.ts
 import { mkdir as mkdir2, readFile } from "node:fs/promises";
-import { join as join7 } from "node:path";
+import { join as join8 } from "node:path";
 
 // src/dockerfile.ts
 var HEREDOC_KEYWORDS = /* @__PURE__ */ new Set(["RUN", "COPY", "ADD"]);
@@ -37846,6 +38010,9 @@ function stageFrom(from) {
 }
 
 // src/tools/crane-command.ts
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join as join7 } from "node:path";
 import { PassThrough } from "node:stream";
 function craneCommand(options) {
   return craneWith({
@@ -37859,16 +38026,27 @@ function craneCommand(options) {
 function craneEnv(dockerConfigDir2, environment = process.env) {
   return childEnv(dockerConfigDir2 === void 0 ? {} : { DOCKER_CONFIG: dockerConfigDir2 }, environment);
 }
+var workingDirectory;
+function emptyWorkingDirectory() {
+  workingDirectory ??= mkdtemp(join7(tmpdir(), "build-scan-push-crane-")).then((dir) => {
+    recordForCleanup(dir);
+    return dir;
+  });
+  return workingDirectory;
+}
 function craneWith(options) {
   const env = craneEnv(options.dockerConfigDir);
   const globalFlags = options.insecure ? ["--insecure"] : [];
   const hint = options.failureHint ?? "";
   const runCrane = async (args, how = {}) => {
-    const [command = "", ...rest] = args;
-    const argv = how.local ? [...args] : [command, ...globalFlags, ...rest];
+    const words = args[0] === "index" ? 2 : 1;
+    const argv = how.local ? [...args] : [...args.slice(0, words), ...globalFlags, ...args.slice(words)];
     const { input, stdout } = how;
     const result = await run(options.path, argv, {
       env,
+      // crane reads a reference as a local file or OCI layout first when one exists by that name
+      // (cmd/crane/cmd/index.go loadImage): nothing of the workspace may stand in for an image.
+      cwd: await emptyWorkingDirectory(),
       silent: true,
       ...options.timeLimit !== void 0 && { timeLimit: options.timeLimit },
       ...input !== void 0 && { input },
@@ -37970,12 +38148,12 @@ function platformFlag(stage2, args) {
   return flag === void 0 ? "" : substitute(flag.slice("--platform=".length), args);
 }
 function globalArgs(dockerfile, options) {
-  const [os9 = "", arch4 = "", variant = ""] = options.platform.split("/");
   const args = /* @__PURE__ */ new Map();
   for (const [prefix2, platform3] of [
     ["TARGET", options.platform],
-    ["BUILD", options.platform]
+    ["BUILD", options.buildPlatform]
   ]) {
+    const [os9 = "", arch4 = "", variant = ""] = platform3.split("/");
     args.set(`${prefix2}PLATFORM`, platform3);
     args.set(`${prefix2}OS`, os9);
     args.set(`${prefix2}ARCH`, arch4);
@@ -38029,18 +38207,146 @@ function baseLayersMismatch(baseDiffIds2, builtDiffIds) {
   const differing = baseDiffIds2.findIndex((diffId, index) => builtDiffIds[index] !== diffId);
   return differing < 0 ? void 0 : `layer ${differing + 1} of the built image is ${builtDiffIds[differing]}, the base's is ${baseDiffIds2[differing]}`;
 }
-function kanikoPlatform(kanikoArgs, runnerPlatform) {
-  let platform3 = runnerPlatform;
-  kanikoArgs.forEach((arg, index) => {
-    if (arg.startsWith("--custom-platform=")) platform3 = arg.slice("--custom-platform=".length);
-    else if (arg === "--custom-platform" && kanikoArgs[index + 1]) platform3 = kanikoArgs[index + 1];
+
+// src/build/stage-platforms.ts
+function withPlatformArgs(buildArgs, target, build) {
+  const given = new Set(buildArgs.map((arg) => arg.split("=", 1)[0]));
+  const automatic = [...platformArgs("TARGET", target), ...platformArgs("BUILD", build)];
+  return [...automatic.filter((arg) => !given.has(arg.split("=", 1)[0])), ...buildArgs];
+}
+function platformArgs(prefix2, platform3) {
+  return [
+    `${prefix2}PLATFORM=${formatPlatform(platform3)}`,
+    `${prefix2}OS=${platform3.os}`,
+    `${prefix2}ARCH=${platform3.architecture}`,
+    ...platform3.variant ? [`${prefix2}VARIANT=${platform3.variant}`] : []
+  ];
+}
+function builtStages(dockerfileText, options) {
+  const dockerfile = parseDockerfile(dockerfileText);
+  const wanted = options.target.toLowerCase();
+  const { stages } = dockerfile;
+  const targetIndex = wanted ? stages.findIndex((stage2) => stage2.name === wanted) : stages.length - 1;
+  const considered = targetIndex < 0 ? stages : stages.slice(0, targetIndex + 1);
+  const args = kanikoMetaArgs(dockerfile.instructions, options.buildArgs);
+  const byName = new Map(considered.map((stage2, index) => [stage2.name, index]));
+  const every = considered.map((_stage, index) => index);
+  const built = /* @__PURE__ */ new Set();
+  const pending = [];
+  const add = (index) => {
+    if (index < 0 || index >= considered.length || built.has(index)) return;
+    built.add(index);
+    pending.push(index);
+  };
+  (targetIndex < 0 ? every : [targetIndex]).forEach(add);
+  const runs = /* @__PURE__ */ new Map();
+  for (let index = pending.pop(); index !== void 0; index = pending.pop()) {
+    const base = baseStage(considered, index, args);
+    const bases = base === "unknown" ? every.filter((earlier) => earlier < index) : base === void 0 ? [] : [base];
+    bases.forEach(add);
+    const onBuild = bases.flatMap((other) => onBuildCommands(considered[other]?.instructions ?? []));
+    const commands = [...onBuild, ...considered[index].instructions];
+    runs.set(
+      index,
+      commands.some((command) => command.keyword === "RUN")
+    );
+    for (const from of copySources(commands)) {
+      if (/^\d+$/.test(from)) add(Number(from));
+      else if (from.includes("$")) every.forEach(add);
+      else add(byName.get(from.toLowerCase()) ?? -1);
+    }
+  }
+  return [...built].sort((a, b) => a - b).map((index) => describeStage(considered, index, args, options.platform, runs.get(index) ?? false));
+}
+function describeStage(stages, index, args, target, runs) {
+  const stage2 = stages[index];
+  const platform3 = stagePlatform(stages, index, args, target);
+  const reference = substitute(stage2.base, args);
+  const pinned = !samePlatform(platform3, target) && reference !== void 0 && reference.toLowerCase() !== "scratch" && baseStage(stages, index, args) === void 0;
+  return { stage: stage2, platform: platform3, runs, ...pinned ? { pin: { reference } } : {} };
+}
+function stagePlatform(stages, index, args, target) {
+  const own = fromPlatform(stages[index].from, args);
+  if (own) return own;
+  const base = baseStage(stages, index, args);
+  return typeof base === "number" ? stagePlatform(stages, base, args, target) : target;
+}
+function fromPlatform(from, args) {
+  const flag = from.args.split(" ").find((word) => word.toLowerCase().startsWith("--platform="));
+  const value = flag && substitute(flag.slice("--platform=".length), args);
+  const parsed = value ? parsePlatform(value) : void 0;
+  return parsed && !("problem" in parsed) ? parsed : void 0;
+}
+function baseStage(stages, index, args) {
+  const base = substitute(stages[index].base, args);
+  if (base === void 0) return "unknown";
+  const found = stages.slice(0, index).findIndex((stage2) => stage2.name === base.toLowerCase());
+  return found < 0 ? void 0 : found;
+}
+function onBuildCommands(instructions) {
+  return instructions.filter((instruction) => instruction.keyword === "ONBUILD").map((instruction) => {
+    const space = instruction.args.indexOf(" ");
+    const keyword = (space < 0 ? instruction.args : instruction.args.slice(0, space)).toUpperCase();
+    return { keyword, args: space < 0 ? "" : instruction.args.slice(space + 1) };
   });
-  return platform3;
+}
+function copySources(commands) {
+  return commands.filter((command) => command.keyword === "COPY").flatMap((command) => command.args.split(" ").filter((word) => word.startsWith("--from="))).map((flag) => flag.slice("--from=".length));
+}
+var EmptyWhenUnset = class extends Map {
+  get(name) {
+    return super.get(name) ?? "";
+  }
+};
+function kanikoMetaArgs(instructions, buildArgs) {
+  const given = buildArgs.map((arg) => {
+    const equals = arg.indexOf("=");
+    return equals < 0 ? [arg, ""] : [arg.slice(0, equals), arg.slice(equals + 1)];
+  });
+  const args = new EmptyWhenUnset();
+  for (const instruction of instructions) {
+    if (instruction.keyword === "FROM") break;
+    if (instruction.keyword !== "ARG") continue;
+    for (const word of instruction.args.split(" ")) {
+      const equals = word.indexOf("=");
+      if (equals < 0) continue;
+      const raw = word.slice(equals + 1).replace(/^(["'])(.*)\1$/, "$2");
+      const visible = new EmptyWhenUnset([...args, ...given]);
+      args.set(word.slice(0, equals), substitute(raw, visible) ?? raw);
+    }
+  }
+  for (const [name, value] of given) if (value !== "") args.set(name, value);
+  return args;
+}
+function pinnedDockerfile(dockerfileText, pins) {
+  const lines = dockerfileText.split("\n");
+  for (const { stage: stage2, pinned } of pins) {
+    const first = stage2.from.line - 1;
+    let last = first;
+    while (last < lines.length - 1 && /\\\s*$/.test(lines[last])) last++;
+    const as = stage2.name ? ` AS ${stage2.name}` : "";
+    lines.splice(first, last - first + 1, `FROM ${pinned}${as}`, ...Array(last - first).fill(""));
+  }
+  return lines.join("\n");
+}
+function finalStageProblems(dockerfileText, options) {
+  return options.platforms.flatMap((platform3) => {
+    const stages = builtStages(dockerfileText, {
+      target: options.target,
+      buildArgs: withPlatformArgs(options.buildArgs, platform3, options.runner),
+      platform: platform3
+    });
+    const last = stages.at(-1);
+    if (!last || samePlatform(last.platform, platform3)) return [];
+    return [
+      `The image for ${formatPlatform(platform3)} would be built on ${formatPlatform(last.platform)}: its stage at line ${last.stage.from.line} (${last.stage.from.text}) is pinned there by --platform. Leave the final stage's FROM without --platform (or use --platform=$TARGETPLATFORM) and pin only the stages that build for it.`
+    ];
+  });
 }
 
 // src/build/base-image-registry.ts
 async function anonymousCrane(reference, options) {
-  const dockerConfigDir2 = join7(options.tempDir, "anonymous-docker-config");
+  const dockerConfigDir2 = join8(options.tempDir, "anonymous-docker-config");
   await mkdir2(dockerConfigDir2, { recursive: true, mode: 448 });
   return craneCommand({
     path: options.cranePath,
@@ -38053,7 +38359,8 @@ async function resolveBaseImage(build, options) {
   const base = finalBase(parseDockerfile(await readFile(build.dockerfile, "utf8")), {
     target: build.target,
     buildArgs: build.buildArgs,
-    platform: kanikoPlatform(build.kanikoArgs, options.runnerPlatform)
+    platform: options.platform,
+    buildPlatform: options.buildPlatform
   });
   if (base.kind === "scratch") return void 0;
   if (base.kind === "unknown") {
@@ -38105,15 +38412,37 @@ async function checkBaseImage(base, built, options) {
       `the base image ${base.reference} moved during the build: ${base.digest}, resolved before it, is not what kaniko built on (${mismatch}), so the image's ${BASE_DIGEST_LABEL} label would lie. Re-run the build, or pin the FROM line by digest (FROM ${pinned}).`
     );
 }
+async function pinStagesElsewhere(build, request2, options) {
+  const text3 = await readFile(build.dockerfile, "utf8");
+  const stages = builtStages(text3, { target: build.target, ...request2 });
+  const pins = [];
+  for (const { stage: stage2, platform: platform3, pin } of stages) {
+    if (!pin) continue;
+    const on = formatPlatform(platform3);
+    const crane = await anonymousCrane(pin.reference, options);
+    const digest = await crane.digest(pin.reference, on).catch((error2) => {
+      throw new Error(
+        `the image ${pin.reference} of the stage at line ${stage2.from.line} of ${build.dockerfile} could not be resolved for ${on}, the platform its FROM names: ${error2.message}`,
+        { cause: error2 }
+      );
+    });
+    const pinned = digestReference(parseReference(pin.reference).name, digest);
+    infoUntrusted(
+      `${formatPlatform(request2.platform)}: the stage at line ${stage2.from.line} runs on ${on}, so kaniko is given ${pinned} for ${pin.reference} (it pulls every base for the platform it builds, and ignores FROM --platform).`
+    );
+    pins.push({ stage: stage2, pinned });
+  }
+  return pins.length > 0 ? pinnedDockerfile(text3, pins) : void 0;
+}
 
 // src/build/kaniko-build.ts
 import { existsSync as existsSync4 } from "node:fs";
-import { mkdir as mkdir4, mkdtemp as mkdtemp2, readFile as readFile3, rename as rename2 } from "node:fs/promises";
-import { basename as basename5, isAbsolute as isAbsolute6, join as join10, relative as relative7 } from "node:path";
+import { mkdir as mkdir4, mkdtemp as mkdtemp3, readFile as readFile3, rename as rename2 } from "node:fs/promises";
+import { basename as basename5, isAbsolute as isAbsolute6, join as join11, relative as relative7 } from "node:path";
 
 // src/build/git-credentials.ts
 import { lstat as lstat2, readFile as readFile2, readdir as readdir2, realpath } from "node:fs/promises";
-import { dirname as dirname3, isAbsolute as isAbsolute3, join as join8, relative as relative5, sep as sep3 } from "node:path";
+import { dirname as dirname3, isAbsolute as isAbsolute3, join as join9, relative as relative5, sep as sep3 } from "node:path";
 var KEY_CHAR = /[A-Za-z0-9-]/;
 var SPACE = /[ \t\r\f\v]/;
 function parseGitConfig(text3, file) {
@@ -38288,7 +38617,7 @@ async function pointedTo(file, prefix2) {
   const text3 = (await readFile2(file, "utf8")).trim();
   if (!text3.startsWith(prefix2)) throw new Error(`it is not a "${prefix2}" file`);
   const target = text3.slice(prefix2.length).trim();
-  return realpath(isAbsolute3(target) ? target : join8(dirname3(file), target));
+  return realpath(isAbsolute3(target) ? target : join9(dirname3(file), target));
 }
 async function readContext(root) {
   try {
@@ -38307,14 +38636,14 @@ async function findGitConfigs(context3) {
   const outside = [];
   const addGitDir = async (dir) => {
     gitDirs.add(dir);
-    const commondir = join8(dir, "commondir");
+    const commondir = join9(dir, "commondir");
     if (!(await lstat2(commondir).catch(() => void 0))?.isFile()) return;
     const common = await pointedTo(commondir, "").catch(() => void 0);
     if (common !== void 0 && isInside(root, common)) gitDirs.add(common);
   };
   for (const entry of entries) {
     if (entry.name !== ".git" || !(entry.isDirectory() || entry.isFile() || entry.isSymbolicLink())) continue;
-    const path13 = join8(entry.parentPath, entry.name);
+    const path13 = join9(entry.parentPath, entry.name);
     if (entry.isDirectory()) {
       await addGitDir(path13);
       continue;
@@ -38330,7 +38659,7 @@ async function findGitConfigs(context3) {
   const configs = [];
   for (const entry of entries) {
     if (entry.name !== "config" && entry.name !== "config.worktree") continue;
-    const path13 = join8(entry.parentPath, entry.name);
+    const path13 = join9(entry.parentPath, entry.name);
     const inGitDir = [...gitDirs].some(
       (dir) => CONFIG_IN_GIT_DIR.test(relative5(dir, path13).split(sep3).join("/"))
     );
@@ -38368,8 +38697,8 @@ async function sanitizedGitConfigs(context3, sandboxContext) {
 // src/build/sandbox.ts
 import { spawn as spawn4 } from "node:child_process";
 import { existsSync as existsSync3, lstatSync as lstatSync3, readFileSync as readFileSync3, readdirSync, readlinkSync } from "node:fs";
-import { mkdir as mkdir3, mkdtemp, writeFile as writeFile2 } from "node:fs/promises";
-import { basename as basename4, dirname as dirname4, isAbsolute as isAbsolute5, join as join9, relative as relative6 } from "node:path";
+import { mkdir as mkdir3, mkdtemp as mkdtemp2, writeFile as writeFile2 } from "node:fs/promises";
+import { basename as basename4, dirname as dirname4, isAbsolute as isAbsolute5, join as join10, relative as relative6 } from "node:path";
 
 // src/build/runtime-spec.ts
 import { isAbsolute as isAbsolute4 } from "node:path";
@@ -38664,7 +38993,7 @@ function overlayPathProblem(path13) {
 function symlinkOnPath(base, target) {
   let path13 = base;
   for (const part of target.split("/").filter(Boolean)) {
-    path13 = join9(path13, part);
+    path13 = join10(path13, part);
     try {
       if (lstatSync3(path13).isSymbolicLink()) return path13;
     } catch (error2) {
@@ -38707,20 +39036,20 @@ function missingCommandsProblem(network, exists2) {
   const isolation = missing.some((entry) => entry.when === "isolated") ? " slirp4netns gives the build a network of its own; `build-network: host` builds on the runner\u2019s network instead, where RUN lines can reach the runner\u2019s loopback services." : "";
   return `the build sandbox needs ${missing.map((entry) => entry.command).join(", ")}, which this runner lacks: run \`sudo apt-get install -y ${packages}\` in a step before this one.${isolation}`;
 }
-var onHostPath = (command) => HOST_PATH.split(":").some((dir) => existsSync3(join9(dir, command)));
+var onHostPath = (command) => HOST_PATH.split(":").some((dir) => existsSync3(join10(dir, command)));
 function layoutFor(workDir, strategy) {
   return strategy === "overlay" ? {
     strategy,
-    upper: join9(workDir, "upper"),
-    work: join9(workDir, "work"),
-    root: join9(workDir, "merged"),
-    control: join9(workDir, "control-overlay")
+    upper: join10(workDir, "upper"),
+    work: join10(workDir, "work"),
+    root: join10(workDir, "merged"),
+    control: join10(workDir, "control-overlay")
   } : {
     strategy,
     upper: "-",
     work: "-",
-    root: join9(workDir, "root"),
-    control: join9(workDir, "control-copy")
+    root: join10(workDir, "root"),
+    control: join10(workDir, "control-copy")
   };
 }
 async function runInSandbox(spec) {
@@ -38734,7 +39063,7 @@ async function runInSandbox(spec) {
     );
   const prefix2 = await sandboxPrivileges();
   await mkdir3(spec.tempDir, { recursive: true });
-  const workDir = await mkdtemp(join9(spec.tempDir, "sandbox-"));
+  const workDir = await mkdtemp2(join10(spec.tempDir, "sandbox-"));
   recordForCleanup(workDir);
   try {
     for (const path13 of [spec.rootfs, workDir]) {
@@ -38742,7 +39071,7 @@ async function runInSandbox(spec) {
       if (problem) throw new Error(`cannot build the sandbox: ${problem}`);
     }
     assertNoSymlinkedTargets(spec);
-    const mountedFiles = await stageMountedFiles(spec.files ?? [], join9(workDir, "files"));
+    const mountedFiles = await stageMountedFiles(spec.files ?? [], join10(workDir, "files"));
     const wanted = spec.strategy ?? "auto";
     reporter().startGroup(spec.title);
     try {
@@ -38755,7 +39084,7 @@ async function runInSandbox(spec) {
           `overlayfs is not available here; copying the root ${spec.rootfs} instead (slower)`
         );
       }
-      await copyRoot(spec.rootfs, join9(workDir, "root"), prefix2);
+      await copyRoot(spec.rootfs, join10(workDir, "root"), prefix2);
       const copied = await attempt(spec, prefix2, workDir, "copy", mountedFiles);
       if (copied === "overlay-unavailable")
         throw new Error("the copied sandbox root reported an overlay failure");
@@ -38773,7 +39102,7 @@ async function attempt(spec, prefix2, workDir, strategy, mountedFiles) {
   const bundle = await prepareBundle(spec, layout, mountedFiles);
   const network = spec.network ?? "isolated";
   const id = `bsp-${basename4(workDir)}-${strategy}`;
-  const runcRoot = join9(layout.control, "runc");
+  const runcRoot = join10(layout.control, "runc");
   const [command, ...args] = [
     ...prefix2,
     ...launcherArgv(network, layout, { lower: spec.rootfs, runcRoot, bundle, id })
@@ -38796,7 +39125,7 @@ async function prepareBundle(spec, layout, mountedFiles) {
     await mkdir3(dir, { recursive: true });
   await mkdir3(layout.control, { recursive: true, mode: 448 });
   await writeRootFiles(spec.files ?? [], overlay ? layout.upper : layout.root);
-  const bundle = join9(layout.control, "bundle");
+  const bundle = join10(layout.control, "bundle");
   await mkdir3(bundle, { mode: 448 });
   const config = runtimeSpec({
     root: layout.root,
@@ -38806,7 +39135,7 @@ async function prepareBundle(spec, layout, mountedFiles) {
     seccomp: sandboxSeccompProfile(),
     hostname: "sandbox"
   });
-  await writeFile2(join9(bundle, "config.json"), JSON.stringify(config), { mode: 384 });
+  await writeFile2(join10(bundle, "config.json"), JSON.stringify(config), { mode: 384 });
   return bundle;
 }
 function launcherArgv(network, layout, run2) {
@@ -38838,8 +39167,8 @@ function launcherArgv(network, layout, run2) {
   ];
 }
 function attemptOutcome(spec, layout, launched) {
-  if (existsSync3(join9(layout.control, OVERLAY_UNAVAILABLE_MARKER))) return "overlay-unavailable";
-  const runtimeError = runcError(join9(layout.control, RUNC_LOG));
+  if (existsSync3(join10(layout.control, OVERLAY_UNAVAILABLE_MARKER))) return "overlay-unavailable";
+  const runtimeError = runcError(join10(layout.control, RUNC_LOG));
   if (launched.timedOut && spec.timeLimit)
     throw new ToolTimeoutError(
       `${basename4(spec.argv[0] ?? "the program")} in the build sandbox`,
@@ -38849,7 +39178,7 @@ function attemptOutcome(spec, layout, launched) {
     throw new Error(
       `the build was cancelled (${launched.cancelled}): the sandbox and every process in it were stopped`
     );
-  if (existsSync3(join9(layout.control, SETUP_FAILED_MARKER)) || runtimeError !== void 0)
+  if (existsSync3(join10(layout.control, SETUP_FAILED_MARKER)) || runtimeError !== void 0)
     throw new Error(
       `the build sandbox could not be set up (${layout.strategy} of ${spec.rootfs}), so the program never started (exit status ${launched.exitCode})${runtimeError ? `: runc: ${runtimeError}` : ""}; its last lines:
 ${launched.tail}`
@@ -38907,7 +39236,7 @@ async function supervise(child2, spec, context3) {
   let network;
   let recorded2;
   try {
-    const launcher = await launcherPid(child2.pid, exited, join9(context3.control, ROOT_READY_MARKER));
+    const launcher = await launcherPid(child2.pid, exited, join10(context3.control, ROOT_READY_MARKER));
     if (launcher !== void 0) {
       recorded2 = recordSandbox({ ...launcher, runcRoot: context3.runcRoot, id: context3.id });
       if (context3.network === "isolated")
@@ -38991,7 +39320,7 @@ async function stageMountedFiles(files, dir) {
   for (const [index, file] of files.entries()) {
     if (!isAbsolute5(file.target)) throw new Error(`sandbox file ${file.target} must be an absolute path`);
     if (!file.asMount) continue;
-    const staged = join9(dir, String(index));
+    const staged = join10(dir, String(index));
     await writeFile2(staged, file.content, { mode: file.mode ?? 420 });
     mounts.push({ source: staged, target: file.target, readOnly: true });
   }
@@ -39000,9 +39329,9 @@ async function stageMountedFiles(files, dir) {
 async function writeRootFiles(files, base) {
   for (const file of files) {
     if (file.asMount) continue;
-    const path13 = join9(base, file.target);
+    const path13 = join10(base, file.target);
     await mkdir3(dirname4(path13), { recursive: true, mode: 493 });
-    const existing = join9(base, file.target);
+    const existing = join10(base, file.target);
     if (existsSync3(existing) && lstatSync3(existing).isSymbolicLink())
       throw new Error(`cannot place ${file.target} in the sandbox: it is a symbolic link in the root`);
     await writeFile2(path13, file.content, { mode: file.mode ?? 420 });
@@ -39331,6 +39660,7 @@ function kanikoArgv(options) {
   for (const arg of [...options.buildArgs, ...proxyArgs]) argv.push("--build-arg", arg);
   for (const [key2, value] of Object.entries(options.labels)) argv.push("--label", `${key2}=${value}`);
   if (options.target) argv.push("--target", options.target);
+  argv.push(`--custom-platform=${formatPlatform(options.platform)}`);
   if (options.reproducible) argv.push("--reproducible");
   if (!options.extraArgs.some((arg) => /^--snapshot-?[mM]ode(=|$)/.test(arg)))
     argv.push("--snapshot-mode=redo");
@@ -39347,7 +39677,7 @@ function proxySettings(env) {
 }
 async function buildImage(request2, environment) {
   await mkdir4(environment.outputDir, { recursive: true });
-  const outputDir = await mkdtemp2(join10(environment.outputDir, "build-"));
+  const outputDir = await mkdtemp3(join11(environment.outputDir, "build-"));
   recordForCleanup(outputDir);
   const placed = placeDockerfile(request2, outputDir);
   const proxy = proxySettings(environment.hostEnv ?? process.env);
@@ -39359,6 +39689,7 @@ async function buildImage(request2, environment) {
     buildArgs: request2.buildArgs,
     labels: request2.labels,
     target: request2.target,
+    platform: request2.platform,
     reproducible: request2.reproducible,
     insecureRegistries: environment.registries.insecureHosts,
     proxy: Object.keys(proxy),
@@ -39372,7 +39703,7 @@ async function buildImage(request2, environment) {
     env: { ...EXECUTOR_ENV, ...proxy },
     mounts: placed.mounts,
     files: await sandboxFiles(request2, environment),
-    title: `Build ${environment.image}:${environment.firstTag} with kaniko`,
+    title: `Build ${environment.image}:${environment.firstTag} for ${formatPlatform(request2.platform)} with kaniko`,
     strategy: environment.strategy ?? "auto",
     ...environment.timeLimit && { timeLimit: environment.timeLimit },
     // The sandbox's root (the files the build wrote) is removed while the image is read and scanned.
@@ -39385,44 +39716,52 @@ async function buildImage(request2, environment) {
     ]
   });
   try {
-    return await collectBuild(request2.dockerfile, environment.outputDir, outputDir, result);
+    return await collectBuild(request2, environment.outputDir, outputDir, result);
   } finally {
     await removePath(outputDir);
   }
 }
 function placeDockerfile(options, outputDir) {
   const inContext = relative7(options.context, options.dockerfile);
-  const dockerfileInContext = !inContext.startsWith("..") && !isAbsolute6(inContext);
+  const dockerfileInContext = options.dockerfileText === void 0 && !inContext.startsWith("..") && !isAbsolute6(inContext);
   const dockerfile = dockerfileInContext ? `${SANDBOX_CONTEXT}/${inContext.split("\\").join("/")}` : `${SANDBOX_DOCKERFILE_DIR}/${basename5(options.dockerfile)}`;
   const mounts = [
     { source: options.context, target: SANDBOX_CONTEXT, readOnly: true },
     { source: outputDir, target: SANDBOX_OUTPUT, readOnly: false }
   ];
-  if (!dockerfileInContext) mounts.push({ source: options.dockerfile, target: dockerfile, readOnly: true });
+  if (!dockerfileInContext && options.dockerfileText === void 0)
+    mounts.push({ source: options.dockerfile, target: dockerfile, readOnly: true });
   return { dockerfile, mounts };
 }
-async function collectBuild(dockerfile, outputRoot, outputDir, result) {
+async function collectBuild(request2, outputRoot, outputDir, result) {
+  const { dockerfile } = request2;
   if (result.exitCode !== 0) {
     const dockerfileText = await readFile3(dockerfile, "utf8");
     throw new Error(kanikoFailure(result.exitCode, result.output, result.tail, dockerfileText, dockerfile));
   }
   const tarball = await moveTarballOut(outputDir, outputRoot, result.tail);
-  const kanikoDigest = await readKanikoDigest(join10(outputDir, "digest"));
+  const kanikoDigest = await readKanikoDigest(join11(outputDir, "digest"));
   const image = await readImageTarball(tarball);
   if (kanikoDigest && kanikoDigest !== image.digest)
     reporter().info(
       `kaniko's digest file says ${kanikoDigest}; crane will push ${image.digest} (the tarball's Docker manifest), which is the digest used from here on`
     );
+  const built = platformOfConfig(image.config);
+  if (built !== formatPlatform(request2.platform))
+    throw new Error(
+      `kaniko was asked for ${formatPlatform(request2.platform)} but built an image for ${built}: the final stage of ${dockerfile} is pinned to another platform (\`FROM --platform=\u2026\`); an index entry must hold what it says. Pin the build stages to $BUILDPLATFORM and leave the final stage unpinned (or use $TARGETPLATFORM).`
+    );
   return {
     tarball,
     digest: image.digest,
+    manifestSize: Buffer.byteLength(image.manifest),
     identity: { configDigest: image.configDescriptor.digest, diffIds: image.config.rootfs?.diff_ids ?? [] },
     imageConfig: image.config
   };
 }
 var OUTPUT_TAMPERED = "Something in the build (a RUN line, or a process it started) changed /output, the folder where the action has kaniko write its results; nothing from it is used. Remove whatever in the Dockerfile writes to /output.";
 async function moveTarballOut(buildOutput, outputRoot, tail) {
-  const written = join10(buildOutput, "image.tar");
+  const written = join11(buildOutput, "image.tar");
   const original = await openUntrustedRegularFile(written).catch((error2) => {
     if (error2.code === "ENOENT")
       throw new Error(
@@ -39433,8 +39772,8 @@ ${tail}`
       cause: error2
     });
   });
-  const imageDir = await mkdtemp2(join10(outputRoot, `${basename5(buildOutput)}-image-`));
-  const moved = join10(imageDir, "image.tar");
+  const imageDir = await mkdtemp3(join11(outputRoot, `${basename5(buildOutput)}-image-`));
+  const moved = join11(imageDir, "image.tar");
   try {
     await rename2(written, moved);
     const { handle, stat: stat3 } = await openUntrustedRegularFile(moved);
@@ -39469,19 +39808,25 @@ async function readKanikoDigest(path13) {
 }
 async function sandboxFiles(request2, environment) {
   const files = await sanitizedGitConfigs(request2.context, SANDBOX_CONTEXT);
+  if (request2.dockerfileText !== void 0)
+    files.push({
+      target: `${SANDBOX_DOCKERFILE_DIR}/${basename5(request2.dockerfile)}`,
+      content: request2.dockerfileText,
+      asMount: true
+    });
   const etc = environment.hostEtc ?? "/etc";
-  const resolvConf = join10(etc, "resolv.conf");
+  const resolvConf = join11(etc, "resolv.conf");
   if (existsSync4(resolvConf))
     files.push({
       target: "/etc/resolv.conf",
       content: sandboxResolvConf(await readFile3(resolvConf, "utf8"), request2.network),
       asMount: true
     });
-  const hosts = join10(etc, "hosts");
+  const hosts = join11(etc, "hosts");
   if (existsSync4(hosts)) files.push({ target: "/etc/hosts", content: await readFile3(hosts), asMount: true });
   const hostBundle = environment.hostCaBundle ?? HOST_CA_BUNDLE;
   if (existsSync4(hostBundle)) {
-    const executorBundle = join10(environment.rootfs, EXECUTOR_CA_BUNDLE);
+    const executorBundle = join11(environment.rootfs, EXECUTOR_CA_BUNDLE);
     const base = existsSync4(executorBundle) ? await readFile3(executorBundle) : Buffer.alloc(0);
     const separator = base.length > 0 && base.at(-1) !== 10 ? "\n" : "";
     files.push({
@@ -39575,7 +39920,7 @@ import { createHash as createHash3, randomUUID as randomUUID2 } from "node:crypt
 import { createReadStream, createWriteStream as createWriteStream2 } from "node:fs";
 import { mkdir as mkdir5, readFile as readFile4, rename as rename3, rm as rm4, stat as stat2, writeFile as writeFile3 } from "node:fs/promises";
 import { createServer as createServer2 } from "node:http";
-import { join as join11 } from "node:path";
+import { join as join12 } from "node:path";
 import { Readable as Readable2 } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
@@ -39972,16 +40317,16 @@ var Store = class {
   uploads = /* @__PURE__ */ new Map();
   async prepare() {
     for (const folder of ["blobs", "uploads"])
-      await mkdir5(join11(this.dir, folder), { recursive: true, mode: 448 });
+      await mkdir5(join12(this.dir, folder), { recursive: true, mode: 448 });
   }
   blobPath(digest) {
-    return join11(this.dir, "blobs", digest.slice("sha256:".length));
+    return join12(this.dir, "blobs", digest.slice("sha256:".length));
   }
   async blobSize(digest) {
     return (await stat2(this.blobPath(digest)).catch(() => void 0))?.size;
   }
   uploadPath(id) {
-    return join11(this.dir, "uploads", id);
+    return join12(this.dir, "uploads", id);
   }
   uploadSize(id) {
     const size = this.uploads.get(id);
@@ -40347,7 +40692,7 @@ function configSource(chain, match3) {
 }
 function createdByStart(createdBy) {
   const unescaped = createdBy.replace(/\*.*$/, "").replace(/\\(["\\/])/g, "$1");
-  return normalize(unescaped.replace(/^\/bin\/sh -c (?:#\(nop\)\s*)?/, ""));
+  return normalize2(unescaped.replace(/^\/bin\/sh -c (?:#\(nop\)\s*)?/, ""));
 }
 function definesKey(args, key2) {
   const escaped = key2.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -40364,8 +40709,8 @@ function stageNamed(stages, name, before) {
   return stages.slice(0, end).find((stage2) => stage2.name !== "" && stage2.name === name.toLowerCase());
 }
 function sameInstruction(createdBy, instruction) {
-  const history = normalize(createdBy);
-  const args = normalize(instruction.args);
+  const history = normalize2(createdBy);
+  const args = normalize2(instruction.args);
   if (instruction.keyword === "RUN") {
     const command = withoutFlags(args);
     const written2 = withoutFlags(history.replace(/^RUN\s+/i, "")).replace(/^\|\d+(?:\s+\S+=\S*)*\s+/, "").replace(/^\/bin\/sh -c\s+/, "");
@@ -40382,9 +40727,9 @@ function sameInstruction(createdBy, instruction) {
   return classic !== null && (classic[1] === destination || classic[1] === `${destination}/`);
 }
 function withoutFlags(text3) {
-  return normalize(text3).replace(/^(?:--\S+\s+)*/, "");
+  return normalize2(text3).replace(/^(?:--\S+\s+)*/, "");
 }
-function normalize(text3) {
+function normalize2(text3) {
   return text3.replace(/\s+#\s*buildkit$/, "").replace(/\s+/g, " ").trim();
 }
 
@@ -40452,7 +40797,7 @@ function renderSummary(given) {
   return `${out.join("\n").trimEnd()}
 `;
 }
-function verdictSection({ decision, image, digest, failOn, base }) {
+function verdictSection({ decision, image, digest, failOn, base, platform: platform3 }) {
   const rules = `fail-on: ${failOn.length > 0 ? failOn.join(", ") : "none"}; secrets always block`;
   const blocking = decision.blocking.length;
   const counts = [
@@ -40463,7 +40808,7 @@ function verdictSection({ decision, image, digest, failOn, base }) {
     decision.ignored.length
   ];
   return [
-    `## Build, scan and push: ${code(image)}`,
+    `## Build, scan and push: ${code(image)}${platform3 ? ` for ${text(platform3)}` : ""}`,
     "",
     decision.pass ? `**Policy: \u2705 pass** (${rules})` : `**Policy: \u274C fail**: ${blocking} blocking finding${blocking === 1 ? "" : "s"} (${rules})`,
     "",
@@ -40675,18 +41020,18 @@ function runVerdict(record, describe3) {
 
 // src/scan/trivy-scan.ts
 import { mkdir as mkdir7, readFile as readFile6, rm as rm6, writeFile as writeFile5 } from "node:fs/promises";
-import { join as join18 } from "node:path";
+import { join as join19 } from "node:path";
 
 // src/tools/trivy-command.ts
-import { mkdtemp as mkdtemp3, rm as rm5 } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join as join12 } from "node:path";
+import { mkdtemp as mkdtemp4, rm as rm5 } from "node:fs/promises";
+import { tmpdir as tmpdir2 } from "node:os";
+import { join as join13 } from "node:path";
 var TRIVY_QUIET_FLAGS = ["--skip-version-check", "--disable-telemetry", "--no-progress"];
 function trivyCommand(path13, options = {}) {
   const { dockerConfigDir: dockerConfigDir2, timeLimit } = options;
   const extra = dockerConfigDir2 === void 0 ? {} : { DOCKER_CONFIG: dockerConfigDir2 };
   const runTrivy = async (args) => {
-    const directory = await mkdtemp3(join12(tmpdir(), "bsp-trivy-"));
+    const directory = await mkdtemp4(join13(tmpdir2(), "bsp-trivy-"));
     try {
       return await run(path13, args, {
         cwd: directory,
@@ -80111,14 +80456,14 @@ function getTarArgs(tarPath_1, compressionMethod_1, type_1) {
     const args = [`"${tarPath.path}"`];
     const cacheFileName = getCacheFileName(compressionMethod);
     const tarFile = "cache.tar";
-    const workingDirectory = getWorkingDirectory();
+    const workingDirectory2 = getWorkingDirectory();
     const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS8;
     switch (type) {
       case "create":
-        args.push("--posix", "-cf", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "--exclude", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "-P", "-C", workingDirectory.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "--files-from", ManifestFilename);
+        args.push("--posix", "-cf", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "--exclude", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "-P", "-C", workingDirectory2.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "--files-from", ManifestFilename);
         break;
       case "extract":
-        args.push("-xf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "-P", "-C", BSD_TAR_ZSTD ? quoteAbsolutePath(workingDirectory) : workingDirectory.replace(new RegExp(`\\${path10.sep}`, "g"), "/"));
+        args.push("-xf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "-P", "-C", BSD_TAR_ZSTD ? quoteAbsolutePath(workingDirectory2) : workingDirectory2.replace(new RegExp(`\\${path10.sep}`, "g"), "/"));
         break;
       case "list":
         args.push("-tf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "-P");
@@ -80245,8 +80590,8 @@ function listTar(archivePath, compressionMethod) {
 }
 function extractTar(archivePath, compressionMethod) {
   return __awaiter16(this, void 0, void 0, function* () {
-    const workingDirectory = getWorkingDirectory();
-    yield mkdirP(workingDirectory);
+    const workingDirectory2 = getWorkingDirectory();
+    yield mkdirP(workingDirectory2);
     yield execReadCommands(archivePath, compressionMethod, "extract");
   });
 }
@@ -80699,7 +81044,7 @@ function saveCacheV2(paths_1, key_1, options_1) {
 import { existsSync as existsSync7 } from "node:fs";
 import { chmod as chmod2, mkdir as mkdir6, readFile as readFile5, writeFile as writeFile4 } from "node:fs/promises";
 import { arch as arch2, platform as platform2 } from "node:os";
-import { join as join17 } from "node:path";
+import { join as join18 } from "node:path";
 
 // src/scan/java-archives.ts
 import { createGunzip as createGunzip2 } from "node:zlib";
@@ -80871,7 +81216,7 @@ async function prepareTrivyDatabase(database, options) {
   if (options.repositories.length === 0)
     throw new Error(`no ${kind.title} repository to download from: set \`${kind.input}\`.`);
   const store = options.store ?? actionsCacheStore;
-  const folder = join17(options.cacheDir, kind.folder);
+  const folder = join18(options.cacheDir, kind.folder);
   const prefix2 = `build-scan-push-${kind.cacheKeyName}-${platform2()}-${arch2()}-`;
   const cacheKey = `${prefix2}${(options.now ?? /* @__PURE__ */ new Date()).toISOString().slice(0, 10)}`;
   await mkdir6(options.cacheDir, { recursive: true });
@@ -80946,7 +81291,7 @@ async function save(kind, store, folder, key2) {
   }
 }
 function isComplete(kind, folder) {
-  return kind.files.every((file) => existsSync7(join17(folder, file)));
+  return kind.files.every((file) => existsSync7(join18(folder, file)));
 }
 async function writeDatabaseDockerConfig(dir, repositories2, registries) {
   const auths = {};
@@ -80958,7 +81303,7 @@ async function writeDatabaseDockerConfig(dir, repositories2, registries) {
   recordForCleanup(dir);
   await mkdir6(dir, { recursive: true, mode: 448 });
   await chmod2(dir, 448);
-  await writeFile4(join17(dir, "config.json"), JSON.stringify({ auths }), { mode: 384 });
+  await writeFile4(join18(dir, "config.json"), JSON.stringify({ auths }), { mode: 384 });
   reporter().info(
     `Trivy logs in to ${Object.keys(auths).join(", ")} for its databases (private DOCKER_CONFIG).`
   );
@@ -81019,10 +81364,10 @@ var SBOM_FILES = {
 };
 async function scanImage(options) {
   await mkdir7(options.outputDir, { recursive: true });
-  const reportPath = join18(options.outputDir, "trivy-report.json");
-  const sarifPath = join18(options.outputDir, "trivy-results.sarif");
-  const sbomPath = options.sbom === "none" ? void 0 : join18(options.outputDir, SBOM_FILES[options.sbom]);
-  const vulnerabilityPredicatePath = join18(options.outputDir, "vulnerability-predicate.json");
+  const reportPath = join19(options.outputDir, "trivy-report.json");
+  const sarifPath = join19(options.outputDir, "trivy-results.sarif");
+  const sbomPath = options.sbom === "none" ? void 0 : join19(options.outputDir, SBOM_FILES[options.sbom]);
+  const vulnerabilityPredicatePath = join19(options.outputDir, "vulnerability-predicate.json");
   await Promise.all(
     [reportPath, sarifPath, sbomPath, vulnerabilityPredicatePath].map(
       (path13) => path13 && rm6(path13, { force: true })
@@ -81102,12 +81447,12 @@ function imageConfigScannerFlags(scanners) {
 async function vexCopies(outputDir, documents) {
   const names = /* @__PURE__ */ new Map();
   if (documents.length === 0) return { flags: [], names };
-  const dir = join18(outputDir, "vex");
+  const dir = join19(outputDir, "vex");
   await rm6(dir, { recursive: true, force: true });
   await mkdir7(dir, { recursive: true });
   const flags = [];
   for (const [index, document2] of documents.entries()) {
-    const copy = join18(dir, `${index + 1}.json`);
+    const copy = join19(dir, `${index + 1}.json`);
     await writeFile5(copy, document2.text);
     names.set(copy, document2.name);
     flags.push("--vex", copy);
@@ -81115,12 +81460,12 @@ async function vexCopies(outputDir, documents) {
   return { flags: [...flags, "--show-suppressed"], names };
 }
 async function scanDockerfile(options, dockerfileText) {
-  const dir = join18(options.outputDir, "dockerfile-scan");
+  const dir = join19(options.outputDir, "dockerfile-scan");
   await rm6(dir, { recursive: true, force: true });
   await mkdir7(dir, { recursive: true });
-  const dockerfile = join18(dir, "Dockerfile");
+  const dockerfile = join19(dir, "Dockerfile");
   await writeFile5(dockerfile, dockerfileText);
-  const reportPath = join18(options.outputDir, "trivy-dockerfile-report.json");
+  const reportPath = join19(options.outputDir, "trivy-dockerfile-report.json");
   await rm6(reportPath, { force: true });
   await scanTrivy(options).mustRun(
     [
@@ -81146,38 +81491,79 @@ async function scanDockerfile(options, dockerfileText) {
   return readReport(reportPath);
 }
 async function writeCombinedReport(outputDir, report2, dockerfileReport) {
-  const path13 = join18(outputDir, "trivy-report-with-dockerfile.json");
+  const path13 = join19(outputDir, "trivy-report-with-dockerfile.json");
   const combined = { ...report2, Results: [...report2.Results ?? [], ...dockerfileReport.Results ?? []] };
   await writeFile5(path13, JSON.stringify(combined));
   return path13;
 }
 
+// src/platform-layout.ts
+import { join as join20 } from "node:path";
+function buildsIndex(config) {
+  return config.build.platforms.length > 1 || config.publish.pushByDigest;
+}
+function listsPlatforms(config) {
+  return config.build.platforms.length > 1 || config.publish.mergeDigests.length > 0;
+}
+function slugOf(platform3) {
+  const parsed = parsePlatform(platform3);
+  return "problem" in parsed ? platform3.replaceAll("/", "-") : platformSlug(parsed);
+}
+function sarifCategoryOf(config, platform3, index = buildsIndex(config)) {
+  return index ? `${config.report.sarifCategory}/${slugOf(platform3)}` : config.report.sarifCategory;
+}
+function platformFolder(config, platform3) {
+  return config.build.platforms.length > 1 ? join20(config.run.outputDir, slugOf(platform3)) : config.run.outputDir;
+}
+function platformLabel(config, platform3) {
+  return config.build.platforms.length > 1 ? `${platform3}: ` : "";
+}
+function combinedSarifPath(config) {
+  return join20(config.run.outputDir, "all-platforms.sarif");
+}
+
+// src/publish/index-summary.ts
+function renderIndexSummary(image, platforms, publish2) {
+  const pushed = publish2?.status === "pushed" ? [
+    `Index ${code(publish2.result.image)}${publish2.result.references.length > 0 ? ", tagged:" : " (no tag)"}`,
+    "",
+    ...publish2.result.references.map((reference) => `- ${code(reference)}`)
+  ] : [publish2?.status === "failed" ? "The push stopped; see the error above." : "Nothing was pushed."];
+  return [
+    `## Image index: ${code(image)}`,
+    "",
+    "| Platform | Manifest digest |",
+    "| --- | --- |",
+    ...platforms.map(({ platform: platform3, digest }) => `| ${text(platform3)} | ${code(digest)} |`),
+    "",
+    ...pushed,
+    ""
+  ].join("\n");
+}
+
 // src/finish.ts
 function runOutputs(record) {
   const outputs = {};
-  const platform3 = decisivePlatform(record);
-  const image = platform3?.build ?? platform3?.pulled;
-  if (image) {
-    outputs.digest = image.digest;
-    outputs.tarball = image.tarball;
-  }
-  if (platform3?.decision && platform3.scan) {
-    Object.assign(
-      outputs,
-      scanOutputs(platform3.decision, {
-        report: platform3.scan.reportPath,
-        sarif: platform3.scan.sarifPath,
-        sbom: platform3.scan.sbomPath ?? ""
-      })
-    );
-    outputs["vulnerability-predicate"] = platform3.scan.vulnerabilityPredicatePath;
-    outputs["vulnerability-predicate-type"] = VULNERABILITY_PREDICATE_TYPE;
-  }
+  const images = record.platforms.flatMap((platform3) => {
+    const image = platform3.build ?? platform3.pulled;
+    return image ? [{ platform: platform3.platform, ...image }] : [];
+  });
+  const index = record.config ? listsPlatforms(record.config) : false;
+  const decisive = decisivePlatform(record);
+  const decisiveImage = decisive?.build ?? decisive?.pulled;
+  if (index) outputs.digest = record.publish?.status === "pushed" ? record.publish.result.digest : "";
+  else if (decisiveImage) outputs.digest = decisiveImage.digest;
+  if (images.length > 0) outputs.tarball = images.map((image) => image.tarball).join("\n");
+  const digests = platformDigests(record);
+  if (digests) outputs["platform-digests"] = digests;
+  const results = platformResults(record);
+  if (results) outputs["platform-results"] = results;
+  Object.assign(outputs, decidedOutputs(record));
   outputs.pushed = record.publish?.status === "pushed" ? "true" : "false";
   if (record.publish?.status === "pushed") {
     outputs.image = record.publish.result.image;
     outputs.tags = record.publish.result.references.join("\n");
-  } else if (platform3?.decision) {
+  } else if (decisive?.decision || index) {
     outputs.image = "";
     outputs.tags = record.publish?.status === "failed" ? record.publish.pushed.join("\n") : "";
   }
@@ -81186,6 +81572,71 @@ function runOutputs(record) {
       record.platforms.flatMap(({ baseCheck }) => baseCheck ? [baseCheck] : [])
     );
   return outputs;
+}
+function platformDigests(record) {
+  const entries = record.platforms.flatMap((platform3) => {
+    const digest = (platform3.build ?? platform3.pulled ?? platform3.merged)?.digest;
+    return digest ? [[platform3.platform, digest]] : [];
+  });
+  return entries.length > 0 ? JSON.stringify(Object.fromEntries(entries)) : void 0;
+}
+function platformResults(record) {
+  const entries = record.platforms.flatMap(({ platform: platform3, build, pulled, merged, scan, decision }) => {
+    const digest = (build ?? pulled ?? merged)?.digest;
+    if (!digest) return [];
+    const image = build ?? pulled;
+    const result = {
+      digest,
+      ...image ? { tarball: image.tarball } : {},
+      ...decision ? { policy: decision.pass ? "pass" : "fail" } : {},
+      ...scan ? {
+        report: scan.reportPath,
+        sarif: scan.sarifPath,
+        sbom: scan.sbomPath ?? "",
+        "vulnerability-predicate": scan.vulnerabilityPredicatePath
+      } : {}
+    };
+    return [[platform3, result]];
+  });
+  return entries.length > 0 ? JSON.stringify(Object.fromEntries(entries)) : void 0;
+}
+function decidedOutputs(record) {
+  const perPlatform = record.platforms.flatMap(
+    ({ decision, scan }) => decision && scan ? [
+      {
+        ...scanOutputs(decision, {
+          report: scan.reportPath,
+          sarif: scan.sarifPath,
+          sbom: scan.sbomPath ?? ""
+        }),
+        "vulnerability-predicate": scan.vulnerabilityPredicatePath,
+        "vulnerability-predicate-type": VULNERABILITY_PREDICATE_TYPE
+      }
+    ] : []
+  );
+  if (perPlatform.length <= 1) return perPlatform[0] ?? {};
+  const combined = combineOutputs(perPlatform);
+  if (record.config && !record.config.rescan.enabled) combined.sarif = combinedSarifPath(record.config);
+  return combined;
+}
+function combineOutputs(outputs) {
+  const combined = {};
+  for (const name of Object.keys(outputs[0] ?? {})) {
+    const values = outputs.map((output) => output[name] ?? "");
+    if (name === "policy") combined[name] = values.includes("fail") ? "fail" : "pass";
+    else if (name === "vulnerabilities") combined[name] = JSON.stringify(highestCounts(values));
+    else if (values.every((value) => /^\d+$/.test(value)))
+      combined[name] = String(Math.max(...values.map(Number)));
+    else combined[name] = [...new Set(values)].join("\n");
+  }
+  return combined;
+}
+function highestCounts(values) {
+  const highest = {};
+  for (const value of values)
+    for (const [severity, count] of Object.entries(JSON.parse(value)))
+      highest[severity] = Math.max(highest[severity] ?? 0, count);
+  return highest;
 }
 function decisivePlatform(record) {
   return record.platforms.find((platform3) => platform3.decision?.pass === false) ?? record.platforms[0];
@@ -81207,6 +81658,13 @@ function findingsSummary(record) {
   if (!config) return void 0;
   const notes = [...record.notes, ...tools ? [toolsNote(tools)] : []];
   const sections = record.platforms.filter((platform3) => platform3.decision).map((platform3, index) => platformSummary(record, config, platform3, index === 0 ? notes : [])).filter(Boolean);
+  if (listsPlatforms(config)) {
+    const indexed = record.platforms.flatMap((platform3) => {
+      const digest = (platform3.build ?? platform3.merged)?.digest;
+      return digest ? [{ platform: platform3.platform, digest }] : [];
+    });
+    if (indexed.length > 0) sections.push(renderIndexSummary(config.publish.image, indexed, record.publish));
+  }
   return sections.length > 0 ? sections.join("\n") : void 0;
 }
 function platformSummary(record, config, platform3, notes) {
@@ -81222,7 +81680,8 @@ function platformSummary(record, config, platform3, notes) {
     runnerPaths: runnerPathsOf(config.publish.image, platform3.build.tarball, platform3.scan?.vexNames),
     notes,
     ...platform3.base ? { base: platform3.base } : {},
-    ...record.publish?.status === "pushed" ? { pushed: record.publish.result.references } : {}
+    ...listsPlatforms(config) ? { platform: platform3.platform } : {},
+    ...record.publish?.status === "pushed" && !listsPlatforms(config) ? { pushed: record.publish.result.references } : {}
   });
 }
 function toolsNote(tools) {
@@ -81578,7 +82037,7 @@ function vexFormat(text3, name) {
 
 // src/publish/publish-image.ts
 import { chmod as chmod3, mkdir as mkdir8 } from "node:fs/promises";
-import { join as join19 } from "node:path";
+import { join as join21 } from "node:path";
 
 // src/publish/failures.ts
 var PERMANENT = [
@@ -81652,7 +82111,7 @@ async function login(options) {
     dockerConfigDir: dockerConfigDir2,
     ...options.timeLimit && { timeLimit: options.timeLimit }
   }).login(credential);
-  const configFile = join19(dockerConfigDir2, "config.json");
+  const configFile = join21(dockerConfigDir2, "config.json");
   await chmod3(configFile, 384);
   reporter().info(
     `Stored credentials for ${credential.username} on ${registry} in a private DOCKER_CONFIG (checked at push).`
@@ -81671,9 +82130,9 @@ var PublishError = class extends Error {
 };
 async function publishImage(options) {
   const { image, tags: tags2, expectedDigest } = options;
-  if (tags2.length === 0) throw new Error(`No tags to publish ${image} with: give at least one tag.`);
+  const what = "tarball" in options.source ? options.source.tarball : options.source.description;
   if (!isDigest(expectedDigest))
-    throw new Error(`The expected digest "${expectedDigest}" of ${options.tarball} is not a sha256 digest.`);
+    throw new Error(`The expected digest "${expectedDigest}" of ${what} is not a sha256 digest.`);
   const retry2 = { ...DEFAULT_PUBLISH_RETRY, ...options.retry };
   const registry = registryOf(image);
   const pinned = digestReference(image, expectedDigest);
@@ -81695,15 +82154,15 @@ async function publishImage(options) {
       `Digest mismatch for ${reference}: the registry reports ${digest ?? `"${result.stdout.trim()}"`} but the scanned image is ${expectedDigest}. What the registry serves is not what was scanned; do not use this reference.`
     );
   };
-  reporter().info(`Pushing ${options.tarball} to ${pinned}`);
-  const push = await crane(["push", options.tarball, pinned]).catch((error2) => {
+  reporter().info(`Pushing ${what} to ${pinned}`);
+  const push = await crane(uploadArgs(options.source, pinned)).catch((error2) => {
     throw partialFailure(error2, pushed, references);
   });
   const uploaded = pushedDigest(push.stdout);
   if (uploaded !== expectedDigest)
     throw partialFailure(
       new Error(
-        `Digest mismatch after crane push ${pinned}: crane uploaded ${uploaded ?? `"${push.stdout.trim()}"`} but the scanned image is ${expectedDigest}. The tarball was changed or rewritten between scan and push; no tag was set.`
+        `Digest mismatch after crane push ${pinned}: crane uploaded ${uploaded ?? `"${push.stdout.trim()}"`} but the scanned image is ${expectedDigest}. ` + ("tarball" in options.source ? "The tarball was changed or rewritten between scan and push; no tag was set." : "The index crane wrote is not the one the action computed; no tag was set.")
       ),
       pushed,
       references
@@ -81717,8 +82176,13 @@ async function publishImage(options) {
   await forEachAtMost(references, READ_BACK_CONCURRENCY, verify).catch((error2) => {
     throw partialFailure(error2, pushed, references);
   });
-  reporter().info(`Published ${pinned} as ${tags2.join(", ")}`);
+  reporter().info(
+    tags2.length > 0 ? `Published ${pinned} as ${tags2.join(", ")}` : `Pushed ${pinned} (no tag)`
+  );
   return { digest: expectedDigest, image: pinned, references };
+}
+function uploadArgs(source, pinned) {
+  return "tarball" in source ? ["push", source.tarball, pinned] : source.craneArgs;
 }
 var READ_BACK_CONCURRENCY = 4;
 async function forEachAtMost(items, limit, task) {
@@ -81775,32 +82239,877 @@ function partialFailure(error2, pushed, references) {
 ${state3}`, pushed, notPushed);
 }
 
+// src/publish/image-index.ts
+import { createHash as createHash5 } from "node:crypto";
+var OCI_IMAGE_INDEX = "application/vnd.oci.image.index.v1+json";
+function planImageIndex(repository, manifests) {
+  checkRepository(repository);
+  if (manifests.length === 0) throw new Error("An image index needs at least one platform manifest.");
+  const entries = manifests.map((manifest2) => descriptorJson(manifest2));
+  const manifest = `{"schemaVersion":2,"mediaType":${goString(OCI_IMAGE_INDEX)},"manifests":[${entries.join(",")}]}`;
+  const digest = `sha256:${createHash5("sha256").update(manifest, "utf8").digest("hex")}`;
+  const craneArgs = ["index", "append"];
+  for (const { digest: child2 } of manifests) craneArgs.push("-m", `${repository}@${child2}`);
+  craneArgs.push("-t", `${repository}@${digest}`);
+  return {
+    mediaType: OCI_IMAGE_INDEX,
+    manifest,
+    digest,
+    size: Buffer.byteLength(manifest, "utf8"),
+    craneArgs
+  };
+}
+function configPlatform(config) {
+  const os9 = configString(config, "os");
+  const architecture = configString(config, "architecture");
+  const osVersion = configString(config, "os.version");
+  const variant = configString(config, "variant");
+  const osFeatures = configStrings(config, "os.features");
+  if (!os9 && !architecture && !osVersion && !variant && osFeatures.length === 0) return void 0;
+  return {
+    os: os9,
+    architecture,
+    ...osVersion && { osVersion },
+    ...osFeatures.length > 0 && { osFeatures },
+    ...variant && { variant }
+  };
+}
+function descriptorJson(manifest) {
+  if (!/^sha256:[0-9a-f]{64}$/.test(manifest.digest))
+    throw new Error(`Not a sha256 digest: ${JSON.stringify(manifest.digest)}`);
+  if (!Number.isSafeInteger(manifest.size) || manifest.size <= 0)
+    throw new Error(`Not a manifest size: ${manifest.size}`);
+  const parts = [
+    `"mediaType":${goString(manifest.mediaType)}`,
+    `"size":${manifest.size}`,
+    `"digest":${goString(manifest.digest)}`
+  ];
+  const annotations = Object.entries(manifest.annotations ?? {});
+  if (annotations.length > 0) {
+    annotations.sort(([a], [b]) => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8")));
+    parts.push(
+      `"annotations":{${annotations.map(([key2, value]) => `${goString(key2)}:${goString(value)}`).join(",")}}`
+    );
+  }
+  const platform3 = configPlatform(manifest.config);
+  if (platform3) parts.push(`"platform":${platformJson(platform3)}`);
+  const artifactType = manifest.artifactType || manifest.configMediaType;
+  if (artifactType) parts.push(`"artifactType":${goString(artifactType)}`);
+  return `{${parts.join(",")}}`;
+}
+function platformJson(platform3) {
+  const parts = [`"architecture":${goString(platform3.architecture)}`, `"os":${goString(platform3.os)}`];
+  if (platform3.osVersion) parts.push(`"os.version":${goString(platform3.osVersion)}`);
+  if (platform3.osFeatures?.length)
+    parts.push(`"os.features":[${platform3.osFeatures.map((feature) => goString(feature)).join(",")}]`);
+  if (platform3.variant) parts.push(`"variant":${goString(platform3.variant)}`);
+  return `{${parts.join(",")}}`;
+}
+function configString(config, key2) {
+  const value = config[key2];
+  if (value === void 0 || value === null) return "";
+  if (typeof value !== "string") throw new Error(`The image config's "${key2}" is not a string.`);
+  return value;
+}
+function configStrings(config, key2) {
+  const value = config[key2];
+  if (value === void 0 || value === null) return [];
+  if (!Array.isArray(value) || !value.every((item) => typeof item === "string"))
+    throw new Error(`The image config's "${key2}" is not a list of strings.`);
+  return value;
+}
+function checkRepository(repository) {
+  if (!/^[^\s,"@]+$/.test(repository) || /^[./\\]/.test(repository) || /:[\w][\w.-]*$/.test(lastPart(repository)))
+    throw new Error(`Not a repository name without tag or digest: ${JSON.stringify(repository)}`);
+}
+function lastPart(repository) {
+  return repository.slice(repository.lastIndexOf("/") + 1);
+}
+var SHORT_ESCAPES = {
+  '"': '\\"',
+  "\\": "\\\\",
+  "\b": "\\b",
+  "\f": "\\f",
+  "\n": "\\n",
+  "\r": "\\r",
+  "	": "\\t"
+};
+function goString(text3) {
+  let out = '"';
+  for (const char of text3) {
+    const code2 = char.codePointAt(0);
+    if (SHORT_ESCAPES[char]) out += SHORT_ESCAPES[char];
+    else if (code2 < 32 || char === "<" || char === ">" || char === "&" || code2 === 8232 || code2 === 8233)
+      out += `\\u${code2.toString(16).padStart(4, "0")}`;
+    else if (code2 >= 55296 && code2 <= 57343) out += "\uFFFD";
+    else out += char;
+  }
+  return `${out}"`;
+}
+
+// src/publish/publish-platforms.ts
+async function publishPlatforms(options) {
+  const { images, asIndex, ...common } = options;
+  if (!asIndex) {
+    const [image] = images;
+    if (!image || images.length > 1)
+      throw new Error(`One image is pushed without an index, not ${images.length}.`);
+    return publishImage({ ...common, source: { tarball: image.tarball }, expectedDigest: image.digest });
+  }
+  const pushes = await Promise.allSettled(
+    images.map(
+      (image) => publishImage({ ...common, tags: [], source: { tarball: image.tarball }, expectedDigest: image.digest })
+    )
+  );
+  const failed = pushes.flatMap(
+    (push, index) => push.status === "rejected" ? [`${images[index].platform}: ${push.reason.message}`] : []
+  );
+  if (failed.length > 0)
+    throw new PublishError(
+      `${failed.join("\n")}
+The index was not pushed and no tag was set: the platforms pushed are untagged manifests, which nothing points at.`,
+      [],
+      common.tags.map((tag) => `${common.image}:${tag}`)
+    );
+  return publishIndex(
+    common,
+    images.map((image) => ({
+      platform: image.platform,
+      // What `crane push` of a docker-archive tarball uploads (tarball.ts computed its bytes).
+      mediaType: DOCKER_MANIFEST_SCHEMA2,
+      size: image.manifestSize,
+      digest: image.digest,
+      configMediaType: DOCKER_CONFIG_JSON,
+      config: image.config
+    }))
+  );
+}
+function publishIndex(options, manifests) {
+  const plan = planImageIndex(options.image, manifests);
+  return publishImage({
+    ...options,
+    source: {
+      craneArgs: plan.craneArgs,
+      description: `the index of ${manifests.map((manifest) => manifest.platform).join(", ")}`
+    },
+    expectedDigest: plan.digest
+  });
+}
+async function outcomeOf(publishing) {
+  try {
+    return { status: "pushed", result: await publishing };
+  } catch (error2) {
+    const failure = error2 instanceof Error ? error2 : new Error(String(error2));
+    return {
+      status: "failed",
+      error: failure,
+      pushed: failure instanceof PublishError ? failure.pushed : []
+    };
+  }
+}
+
+// src/publish/merge-digests.ts
+import { createHash as createHash6 } from "node:crypto";
+
+// node_modules/@actions/tool-cache/lib/tool-cache.js
+import * as fs8 from "fs";
+
+// node_modules/@actions/tool-cache/lib/manifest.js
+var semver2 = __toESM(require_semver2(), 1);
+
+// node_modules/@actions/tool-cache/lib/tool-cache.js
+import * as os8 from "os";
+import * as path12 from "path";
+var semver3 = __toESM(require_semver2(), 1);
+import { ok as ok2 } from "assert";
+var __awaiter18 = function(thisArg, _arguments, P, generator) {
+  function adopt(value) {
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
+    });
+  }
+  return new (P || (P = Promise))(function(resolve6, reject) {
+    function fulfilled(value) {
+      try {
+        step(generator.next(value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function rejected(value) {
+      try {
+        step(generator["throw"](value));
+      } catch (e) {
+        reject(e);
+      }
+    }
+    function step(result) {
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
+    }
+    step((generator = generator.apply(thisArg, _arguments || [])).next());
+  });
+};
+var IS_WINDOWS9 = process.platform === "win32";
+var IS_MAC = process.platform === "darwin";
+function cacheDir(sourceDir, tool, version3, arch4) {
+  return __awaiter18(this, void 0, void 0, function* () {
+    version3 = semver3.clean(version3) || version3;
+    arch4 = arch4 || os8.arch();
+    debug(`Caching tool ${tool} ${version3} ${arch4}`);
+    debug(`source dir: ${sourceDir}`);
+    if (!fs8.statSync(sourceDir).isDirectory()) {
+      throw new Error("sourceDir is not a directory");
+    }
+    const destPath = yield _createToolPath(tool, version3, arch4);
+    for (const itemName of fs8.readdirSync(sourceDir)) {
+      const s = path12.join(sourceDir, itemName);
+      yield cp(s, destPath, { recursive: true });
+    }
+    _completeToolPath(tool, version3, arch4);
+    return destPath;
+  });
+}
+function find(toolName2, versionSpec, arch4) {
+  if (!toolName2) {
+    throw new Error("toolName parameter is required");
+  }
+  if (!versionSpec) {
+    throw new Error("versionSpec parameter is required");
+  }
+  arch4 = arch4 || os8.arch();
+  if (!isExplicitVersion(versionSpec)) {
+    const localVersions = findAllVersions(toolName2, arch4);
+    const match3 = evaluateVersions(localVersions, versionSpec);
+    versionSpec = match3;
+  }
+  let toolPath = "";
+  if (versionSpec) {
+    versionSpec = semver3.clean(versionSpec) || "";
+    const cachePath = path12.join(_getCacheDirectory(), toolName2, versionSpec, arch4);
+    debug(`checking cache: ${cachePath}`);
+    if (fs8.existsSync(cachePath) && fs8.existsSync(`${cachePath}.complete`)) {
+      debug(`Found tool in cache ${toolName2} ${versionSpec} ${arch4}`);
+      toolPath = cachePath;
+    } else {
+      debug("not found");
+    }
+  }
+  return toolPath;
+}
+function findAllVersions(toolName2, arch4) {
+  const versions = [];
+  arch4 = arch4 || os8.arch();
+  const toolPath = path12.join(_getCacheDirectory(), toolName2);
+  if (fs8.existsSync(toolPath)) {
+    const children = fs8.readdirSync(toolPath);
+    for (const child2 of children) {
+      if (isExplicitVersion(child2)) {
+        const fullPath = path12.join(toolPath, child2, arch4 || "");
+        if (fs8.existsSync(fullPath) && fs8.existsSync(`${fullPath}.complete`)) {
+          versions.push(child2);
+        }
+      }
+    }
+  }
+  return versions;
+}
+function _createToolPath(tool, version3, arch4) {
+  return __awaiter18(this, void 0, void 0, function* () {
+    const folderPath = path12.join(_getCacheDirectory(), tool, semver3.clean(version3) || version3, arch4 || "");
+    debug(`destination ${folderPath}`);
+    const markerPath = `${folderPath}.complete`;
+    yield rmRF(folderPath);
+    yield rmRF(markerPath);
+    yield mkdirP(folderPath);
+    return folderPath;
+  });
+}
+function _completeToolPath(tool, version3, arch4) {
+  const folderPath = path12.join(_getCacheDirectory(), tool, semver3.clean(version3) || version3, arch4 || "");
+  const markerPath = `${folderPath}.complete`;
+  fs8.writeFileSync(markerPath, "");
+  debug("finished caching tool");
+}
+function isExplicitVersion(versionSpec) {
+  const c = semver3.clean(versionSpec) || "";
+  debug(`isExplicit: ${c}`);
+  const valid2 = semver3.valid(c) != null;
+  debug(`explicit? ${valid2}`);
+  return valid2;
+}
+function evaluateVersions(versions, versionSpec) {
+  let version3 = "";
+  debug(`evaluating ${versions.length} versions`);
+  versions = versions.sort((a, b) => {
+    if (semver3.gt(a, b)) {
+      return 1;
+    }
+    return -1;
+  });
+  for (let i = versions.length - 1; i >= 0; i--) {
+    const potential = versions[i];
+    const satisfied = semver3.satisfies(potential, versionSpec);
+    if (satisfied) {
+      version3 = potential;
+      break;
+    }
+  }
+  if (version3) {
+    debug(`matched: ${version3}`);
+  } else {
+    debug("match not found");
+  }
+  return version3;
+}
+function _getCacheDirectory() {
+  const cacheDirectory = process.env["RUNNER_TOOL_CACHE"] || "";
+  ok2(cacheDirectory, "Expected RUNNER_TOOL_CACHE to be defined");
+  return cacheDirectory;
+}
+
+// src/tools/install-release-tool.ts
+import { existsSync as existsSync9 } from "node:fs";
+import { mkdir as mkdir9, mkdtemp as mkdtemp5, readFile as readFile7, rm as rm7 } from "node:fs/promises";
+import { tmpdir as tmpdir3 } from "node:os";
+import { join as join23 } from "node:path";
+async function installReleaseTool(spec, options) {
+  const { version: version3, arch: arch4 } = options;
+  toolCacheRoot();
+  const cached = find(spec.name, version3, arch4);
+  if (cached && existsSync9(join23(cached, spec.name)))
+    return { path: join23(cached, spec.name), version: version3, source: "tool cache" };
+  const policy = options.download ?? DEFAULT_DOWNLOAD_POLICY;
+  const asset = spec.asset(version3, arch4);
+  const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${version3}`, asset);
+  const work = await mkdtemp5(join23(process.env.RUNNER_TEMP || tmpdir3(), `bsp-${spec.name}-`));
+  try {
+    const archive = join23(work, asset);
+    const notFound = (assetName, assetUrl) => `${spec.name} version ${version3} has no asset ${assetName} at ${assetUrl}: check \`${spec.name}-version\` and \`tool-mirror\`.`;
+    const expected = await expectedSha256(spec, options, asset, work, policy, notFound);
+    const downloaded = await fetchAsset(url2, archive, policy, () => notFound(asset, url2));
+    if (downloaded.sha256 !== expected) {
+      await rm7(archive, { force: true });
+      throw new Error(
+        `checksum mismatch for ${asset}: expected ${expected}, got ${downloaded.sha256}. The download from ${url2} was deleted; the mirror may be serving a corrupted or tampered file.`
+      );
+    }
+    const binaryFolder = join23(work, "bin");
+    await mkdir9(binaryFolder);
+    const tarArgv = ["-xzf", archive, "-C", binaryFolder, "--no-same-owner", "--", spec.name];
+    assertSuccess(
+      await run("tar", tarArgv, { silent: true, ...options.timeLimit && { timeLimit: options.timeLimit } }),
+      `extracting ${spec.name} from ${asset}`,
+      `The archive passed its checksum but has no "${spec.name}" at its top level.`,
+      { tool: "tar", argv: tarArgv }
+    );
+    const folder = await cacheDir(binaryFolder, spec.name, version3, arch4);
+    return { path: join23(folder, spec.name), version: version3, source: url2 };
+  } finally {
+    await rm7(work, { recursive: true, force: true });
+  }
+}
+function toolCacheRoot() {
+  const root = process.env.RUNNER_TOOL_CACHE;
+  if (!root)
+    throw new Error(
+      "RUNNER_TOOL_CACHE is not set: the tools are installed into the tool cache. A runner sets it; for a local run, point it at a writable folder."
+    );
+  return root;
+}
+async function fetchAsset(url2, destination, policy, notFound) {
+  try {
+    return await downloadFile(url2, destination, policy);
+  } catch (error2) {
+    if (error2 instanceof HttpStatusError && error2.status === 404)
+      throw new Error(notFound(), { cause: error2 });
+    throw error2;
+  }
+}
+async function expectedSha256(spec, options, asset, work, policy, notFound) {
+  if (options.version === options.pinned.version) return options.pinned.sha256[options.arch];
+  const checksumsAsset = spec.checksumsAsset(options.version);
+  const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${options.version}`, checksumsAsset);
+  const file = join23(work, checksumsAsset);
+  await fetchAsset(url2, file, policy, () => notFound(checksumsAsset, url2));
+  const expected = parseChecksums(await readFile7(file, "utf8")).get(asset);
+  if (!expected)
+    throw new Error(
+      `the checksums file ${url2} has no line for ${asset}, so the download cannot be verified; the release or the mirror is incomplete.`
+    );
+  return expected;
+}
+
+// src/tools/install-crane.ts
+var CRANE_RELEASE = {
+  name: "crane",
+  owner: "google",
+  repo: "go-containerregistry",
+  asset: (_version, arch4) => `go-containerregistry_Linux_${arch4 === "x64" ? "x86_64" : "arm64"}.tar.gz`,
+  checksumsAsset: () => "checksums.txt"
+};
+function installCrane(options) {
+  return installReleaseTool(CRANE_RELEASE, options);
+}
+
+// src/tools/install-kaniko.ts
+import { existsSync as existsSync10 } from "node:fs";
+import { mkdir as mkdir10, mkdtemp as mkdtemp6, readFile as readFile8, rename as rename4, rm as rm8, writeFile as writeFile6 } from "node:fs/promises";
+import { dirname as dirname9, join as join24 } from "node:path";
+var DIGESTS_FILE = "digests.json";
+function ociPlatform(arch4) {
+  return `linux/${arch4 === "x64" ? "amd64" : "arm64"}`;
+}
+async function installKaniko(options) {
+  const reference = parseReference(options.image);
+  const platform3 = ociPlatform(options.arch);
+  const cached = reference.digest ? await readCache(reference.digest, options) : void 0;
+  if (cached) return cached;
+  const crane = craneCommand({
+    path: await options.crane(),
+    registry: reference.registry,
+    registries: options.registries,
+    failureHint: "Check `kaniko-image` and `insecure-registries` for a plain-HTTP registry.",
+    ...options.timeLimit && { timeLimit: options.timeLimit }
+  });
+  const topDigest = reference.digest ?? await crane.digest(options.image);
+  const pinned = `${reference.name}@${topDigest}`;
+  if (!reference.digest) {
+    const cachedByTag = await readCache(topDigest, options);
+    if (cachedByTag) return cachedByTag;
+  }
+  const platformDigest = await crane.digest(pinned, platform3);
+  const digests = {
+    ...platformDigest !== topDigest && { indexDigest: topDigest },
+    platformDigest
+  };
+  const folder = cacheFolder(topDigest, options.arch);
+  await mkdir10(dirname9(folder), { recursive: true });
+  const partial = await mkdtemp6(`${folder}.partial-`);
+  try {
+    await mkdir10(join24(partial, "rootfs"));
+    await crane.exportTo(pinned, platform3, join24(partial, "rootfs"));
+    if (!existsSync10(join24(partial, "rootfs", "kaniko", "executor")))
+      throw new Error(
+        `the image ${options.image} (${platform3} ${platformDigest}) has no /kaniko/executor: \`kaniko-image\` must name a kaniko executor image such as ghcr.io/osscontainertools/kaniko.`
+      );
+    await writeFile6(join24(partial, DIGESTS_FILE), JSON.stringify(digests));
+    if (!existsSync10(completeMarker(folder))) {
+      await rm8(folder, { recursive: true, force: true });
+      await rename4(partial, folder);
+      await writeFile6(completeMarker(folder), "");
+    }
+  } finally {
+    await rm8(partial, { recursive: true, force: true });
+  }
+  return { rootfs: join24(folder, "rootfs"), image: options.image, ...digests, source: reference.registry };
+}
+function cacheFolder(digest, arch4) {
+  return join24(toolCacheRoot(), "kaniko", digest.replace(":", "-"), arch4);
+}
+function completeMarker(folder) {
+  return `${folder}.complete`;
+}
+async function readCache(digest, options) {
+  if (!isDigest(digest)) return void 0;
+  const folder = cacheFolder(digest, options.arch);
+  if (!existsSync10(completeMarker(folder)) || !existsSync10(join24(folder, "rootfs", "kaniko", "executor")))
+    return void 0;
+  const digests = JSON.parse(await readFile8(join24(folder, DIGESTS_FILE), "utf8"));
+  return { rootfs: join24(folder, "rootfs"), image: options.image, ...digests, source: "tool cache" };
+}
+
+// src/tools/install-trivy.ts
+var TRIVY_RELEASE = {
+  name: "trivy",
+  owner: "aquasecurity",
+  repo: "trivy",
+  asset: (version3, arch4) => `trivy_${version3}_Linux-${arch4 === "x64" ? "64bit" : "ARM64"}.tar.gz`,
+  checksumsAsset: (version3) => `trivy_${version3}_checksums.txt`
+};
+async function installTrivy(options) {
+  const refusal = refusedTrivyVersion(options.version);
+  if (refusal) throw new Error(refusal);
+  return installReleaseTool(TRIVY_RELEASE, options);
+}
+
+// src/tools/install-tools.ts
+async function installTools(options) {
+  const arch4 = toolArch(options.arch);
+  const trivy = installTrivyTool(options);
+  const crane = installCraneTool(options);
+  const kaniko = logged(
+    () => installKaniko({
+      image: options.kanikoImage,
+      arch: arch4,
+      crane: async () => (await crane).path,
+      registries: options.registries,
+      ...options.timeLimit && { timeLimit: options.timeLimit }
+    }),
+    (root) => {
+      const digests = [
+        root.indexDigest && `index ${root.indexDigest}`,
+        `${ociPlatform(arch4)} ${root.platformDigest}`
+      ];
+      return `kaniko ${root.image} (${digests.filter(Boolean).join(", ")}) from ${root.source}`;
+    }
+  );
+  const settled = await Promise.allSettled([trivy, crane, kaniko]);
+  const errors = [
+    ...new Set(
+      settled.flatMap((outcome) => outcome.status === "rejected" ? [outcome.reason] : [])
+    )
+  ];
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1)
+    throw new AggregateError(
+      errors,
+      `installing the tools failed:
+${errors.map((error2) => `  - ${error2.message}`).join("\n")}`
+    );
+  return { trivy: await trivy, crane: await crane, kaniko: await kaniko };
+}
+function releaseInstall(options) {
+  return {
+    pins: options.pins ?? { trivy: TRIVY_DEFAULT, crane: CRANE_DEFAULT },
+    common: {
+      arch: toolArch(options.arch),
+      toolMirror: options.toolMirror,
+      ...options.download && { download: options.download },
+      ...options.timeLimit && { timeLimit: options.timeLimit }
+    }
+  };
+}
+function installTrivyTool(options) {
+  const { pins, common } = releaseInstall(options);
+  return logged(
+    () => installTrivy({ ...common, version: options.trivyVersion, pinned: pins.trivy }),
+    (tool) => `trivy ${tool.version} from ${tool.source}`
+  );
+}
+function installCraneTool(options) {
+  const { pins, common } = releaseInstall(options);
+  return logged(
+    () => installCrane({ ...common, version: options.craneVersion, pinned: pins.crane }),
+    (tool) => `crane ${tool.version} from ${tool.source}`
+  );
+}
+async function logged(task, describe3) {
+  const started = performance.now();
+  const result = await task();
+  reporter().info(`${describe3(result)} in ${((performance.now() - started) / 1e3).toFixed(2)} s`);
+  return result;
+}
+
+// src/publish/merge-digests.ts
+var IMAGE_MANIFEST_TYPES = [
+  "application/vnd.docker.distribution.manifest.v2+json",
+  "application/vnd.oci.image.manifest.v1+json"
+];
+async function mergePushedDigests(config) {
+  const run2 = new Recorder(config);
+  let platforms = [];
+  run2.enter("install");
+  try {
+    await prepareFolders(config);
+    const tool = await installCraneTool({
+      ...config.tools,
+      registries: config.registries,
+      arch: process.arch
+    });
+    const crane = await registryCrane(
+      config,
+      tool.path,
+      `Check that each \`merge-digests\` entry was pushed to ${config.publish.image} by a \`push-by-digest\` job of this run, and that the registry credential may read it.`
+    );
+    run2.enter("pull");
+    const manifests = await readPushedManifests(crane, config);
+    platforms = manifests.map((merged) => ({ platform: merged.platform, merged }));
+    run2.enter("publish");
+    run2.publish = await publishMerged(config, tool.path, manifests);
+  } catch (error2) {
+    run2.fail(error2);
+  }
+  return { ...run2.record(), platforms };
+}
+async function readPushedManifests(crane, config) {
+  const { image, mergeDigests } = config.publish;
+  const read2 = await Promise.allSettled(mergeDigests.map((digest) => readPushed(crane, image, digest)));
+  const problems = [];
+  const manifests = [];
+  read2.forEach((result, index) => {
+    const reference = digestReference(image, mergeDigests[index]);
+    if (result.status === "rejected") problems.push(`${reference}: ${result.reason.message}`);
+    else {
+      const problem = mergeProblem(result.value, manifests, config.run.github.sha);
+      if (problem) problems.push(`${reference}: ${problem}`);
+      manifests.push(result.value);
+    }
+  });
+  if (problems.length > 0)
+    throw new Error(
+      `${problems.length === 1 ? "A digest" : `${problems.length} digests`} of \`merge-digests\` cannot be merged, so no index or tag was pushed:
+` + problems.map((problem) => `  - ${problem}`).join("\n")
+    );
+  for (const merged of manifests)
+    infoUntrusted(`${merged.platform}: ${digestReference(image, merged.digest)}`);
+  return manifests;
+}
+function mergeProblem(merged, before, sha) {
+  if (!IMAGE_MANIFEST_TYPES.includes(merged.mediaType))
+    return `is a ${merged.mediaType}, not one platform's image manifest: give the digest each \`push-by-digest\` job output`;
+  const twin = before.find((other) => other.platform === merged.platform);
+  if (twin)
+    return `is a second image for ${merged.platform} (${twin.digest} is one too): an index lists each platform once`;
+  if (sha && merged.revision !== sha)
+    return `was built from commit ${merged.revision || "(no revision label)"}, not ${sha}, the commit of this run: merge only what this run's jobs pushed`;
+  return void 0;
+}
+async function readPushed(crane, image, digest) {
+  const reference = digestReference(image, digest);
+  const { stdout } = await crane.run(["manifest", reference]);
+  const served = `sha256:${createHash6("sha256").update(stdout, "utf8").digest("hex")}`;
+  if (served !== digest) throw new Error(`the registry served a manifest whose digest is ${served}`);
+  const manifest = parseJson4(stdout, `crane manifest ${reference}`);
+  const mediaType = manifest.mediaType ?? "";
+  const config = IMAGE_MANIFEST_TYPES.includes(mediaType) ? parseJson4(await crane.config(reference), `crane config ${reference}`) : {};
+  return {
+    digest,
+    mediaType,
+    size: Buffer.byteLength(stdout),
+    configMediaType: manifest.config?.mediaType ?? "",
+    ...manifest.artifactType ? { artifactType: manifest.artifactType } : {},
+    ...manifest.annotations ? { annotations: manifest.annotations } : {},
+    config,
+    platform: platformOfConfig(config),
+    revision: config.config?.Labels?.[REVISION_LABEL] ?? ""
+  };
+}
+function parseJson4(text3, what) {
+  try {
+    return JSON.parse(text3);
+  } catch (error2) {
+    throw new Error(`${what} printed no JSON: ${error2.message}`, { cause: error2 });
+  }
+}
+function publishMerged(config, cranePath, manifests) {
+  return outcomeOf(
+    publishIndex(
+      {
+        crane: cranePath,
+        image: config.publish.image,
+        tags: config.publish.tags,
+        registries: config.registries,
+        timeLimit: config.timeouts.push,
+        ...config.registries.credentialFor(config.publish.registry) ? { dockerConfigDir: dockerConfigDir(config) } : {}
+      },
+      manifests
+    )
+  );
+}
+
+// src/build/emulation.ts
+import { readFile as readFile9, readdir as readdir3 } from "node:fs/promises";
+import { join as join25 } from "node:path";
+var BINFMT_DIR = "/proc/sys/fs/binfmt_misc";
+function parseBinfmtEntry(name, text3) {
+  const lines = text3.split("\n").map((line) => line.trim());
+  const value = (key2) => {
+    const line = lines.find((candidate) => candidate.startsWith(`${key2} `) || candidate === key2);
+    return line?.slice(key2.length).trim();
+  };
+  const hex = (key2) => {
+    const found = value(key2)?.toLowerCase();
+    return found && /^(?:[0-9a-f]{2})+$/.test(found) ? found : void 0;
+  };
+  const extension = value("extension")?.replace(/^\./, "");
+  const magic = hex("magic");
+  const mask = hex("mask");
+  return {
+    name,
+    enabled: lines[0] === "enabled",
+    interpreter: value("interpreter") ?? "",
+    flags: value("flags:") ?? "",
+    offset: Number.parseInt(value("offset") ?? "0", 10) || 0,
+    ...magic ? { magic } : {},
+    ...mask ? { mask } : {},
+    ...extension ? { extension } : {}
+  };
+}
+var ELF_MACHINES = /* @__PURE__ */ new Map([
+  ["amd64", { elfClass: 2, data: 1, machine: 62 }],
+  ["arm64", { elfClass: 2, data: 1, machine: 183 }],
+  ["arm", { elfClass: 1, data: 1, machine: 40 }],
+  ["386", { elfClass: 1, data: 1, machine: 3 }],
+  ["ppc64le", { elfClass: 2, data: 1, machine: 21 }],
+  ["s390x", { elfClass: 2, data: 2, machine: 22 }],
+  ["riscv64", { elfClass: 2, data: 1, machine: 243 }]
+]);
+var ELF_TYPES = [2, 3];
+function elfHeader(platform3, type = 2) {
+  const elf = ELF_MACHINES.get(platform3.architecture);
+  if (!elf) return void 0;
+  const header = new Uint8Array(20);
+  header.set([127, 69, 76, 70, elf.elfClass, elf.data, 1]);
+  const view = new DataView(header.buffer);
+  view.setUint16(16, type, elf.data === 1);
+  view.setUint16(18, elf.machine, elf.data === 1);
+  return header;
+}
+function magicMatches(handler2, header) {
+  if (!handler2.magic) return false;
+  const magic = Buffer.from(handler2.magic, "hex");
+  const mask = handler2.mask ? Buffer.from(handler2.mask, "hex") : void 0;
+  if (handler2.offset + magic.length > header.length) return false;
+  return magic.every(
+    (byte, index) => ((header[handler2.offset + index] ^ byte) & (mask ? mask[index] ?? 0 : 255)) === 0
+  );
+}
+function handlerFor(platform3, handlers) {
+  const headers = ELF_TYPES.map((type) => elfHeader(platform3, type));
+  if (headers.some((header) => header === void 0)) return void 0;
+  const matching = handlers.filter(
+    (handler2) => handler2.enabled && headers.every((header) => magicMatches(handler2, header))
+  );
+  return matching.find((handler2) => !handler2.flags.includes("F")) ?? matching[0];
+}
+function platformsNeedingEmulation(options) {
+  const needed = [];
+  for (const platform3 of options.platforms) {
+    const stages = builtStages(options.dockerfileText, {
+      target: options.target,
+      buildArgs: withPlatformArgs(options.buildArgs, platform3, options.runner),
+      platform: platform3
+    });
+    for (const stage2 of stages) {
+      if (!stage2.runs || runsNatively(stage2.platform, options.runner)) continue;
+      if (!needed.some((other) => samePlatform(other, stage2.platform))) needed.push(stage2.platform);
+    }
+  }
+  return needed;
+}
+function runsNatively(platform3, runner) {
+  if (samePlatform(platform3, runner)) return true;
+  return samePlatform(platform3, { os: "linux", architecture: "386" }) && samePlatform(runner, { os: "linux", architecture: "amd64" });
+}
+function registerHandler(platform3, withApt) {
+  const apt = "`sudo apt-get install -y qemu-user-static` (the Ubuntu and Debian package registers its handlers with F) or ";
+  return `register a handler with the F flag: ${withApt ? apt : ""}\`docker run --privileged --rm tonistiigi/binfmt --install ${platform3.architecture}\` (what docker/setup-qemu-action runs)`;
+}
+function emulationProblems(needed, handlers, status) {
+  return needed.flatMap((platform3) => {
+    const subject2 = `Building ${formatPlatform(platform3)} runs its RUN lines through QEMU user emulation`;
+    if (handlers !== void 0 && !elfHeader(platform3))
+      return [`${subject2}, which this action cannot check for ${platform3.architecture}`];
+    const { causes, fixes } = missingEmulation(platform3, handlers, status);
+    if (causes.length === 0) return [];
+    return [
+      `${subject2}, but ${causes.join(", and ")}. In a step before this one, ${fixes.join(", then ")}; or leave ${formatPlatform(platform3)} out of \`platforms\`.`
+    ];
+  });
+}
+function missingEmulation(platform3, handlers, status) {
+  if (handlers === void 0)
+    return {
+      causes: [`binfmt_misc is not mounted at ${BINFMT_DIR}`],
+      fixes: [
+        `mount it (\`sudo mount -t binfmt_misc binfmt_misc ${BINFMT_DIR}\`)`,
+        registerHandler(platform3, true)
+      ]
+    };
+  const causes = [];
+  const fixes = [];
+  if (status === "disabled") {
+    causes.push(`binfmt_misc is disabled (${BINFMT_DIR}/status)`);
+    fixes.push(`enable it (\`echo 1 | sudo tee ${BINFMT_DIR}/status\`)`);
+  }
+  const handler2 = handlerFor(platform3, handlers);
+  if (!handler2) {
+    causes.push(`no enabled binfmt_misc handler runs ${platform3.architecture} programs`);
+    fixes.push(registerHandler(platform3, true));
+  } else if (!handler2.flags.includes("F")) {
+    causes.push(
+      `its binfmt_misc handler ${handler2.name} lacks the F (fix-binary) flag, so the kernel would look for ${handler2.interpreter || "its interpreter"} inside the build sandbox, which does not have it`
+    );
+    fixes.push(
+      `remove it (\`echo -1 | sudo tee ${BINFMT_DIR}/${handler2.name}\`)`,
+      registerHandler(platform3, false)
+    );
+  }
+  return { causes, fixes };
+}
+async function readBinfmtHandlers(dir = BINFMT_DIR) {
+  let statusText;
+  try {
+    statusText = await readFile9(join25(dir, "status"), "utf8");
+  } catch (error2) {
+    if (error2.code === "ENOENT") return {};
+    throw error2;
+  }
+  const names = (await readdir3(dir)).filter((name) => name !== "register" && name !== "status").sort();
+  const entries = await Promise.all(
+    names.map(async (name) => {
+      try {
+        return parseBinfmtEntry(name, await readFile9(join25(dir, name), "utf8"));
+      } catch (error2) {
+        if (error2.code === "ENOENT") return void 0;
+        throw error2;
+      }
+    })
+  );
+  const status = statusText.trim();
+  return {
+    ...status === "enabled" || status === "disabled" ? { status } : {},
+    handlers: entries.filter((entry) => entry !== void 0)
+  };
+}
+async function checkEmulation(options) {
+  const needed = platformsNeedingEmulation(options);
+  if (needed.length === 0) return;
+  const { status, handlers } = await readBinfmtHandlers(options.dir);
+  const problems = emulationProblems(needed, handlers, status);
+  if (problems.length === 1) throw new Error(problems[0]);
+  if (problems.length > 1)
+    throw new Error(
+      `Cannot build ${problems.length} platforms:
+${problems.map((problem) => `  - ${problem}`).join("\n")}`
+    );
+}
+
 // src/report/blocking-annotations.ts
 var ERROR_ANNOTATIONS_PER_STEP = 10;
 var ERRORS_AFTER_FINDINGS = 2;
-function blockingNotice(decision, attribution, dockerfilePath) {
-  const ordered = [...decision.blocking].sort(
-    (a, b) => severityRank(b.finding.severity) - severityRank(a.finding.severity)
+function platformsBlockingNotice(platforms, dockerfilePath) {
+  const described = platforms.flatMap(
+    ({ decision, attribution, platform: platform3 }) => [...decision.blocking].sort((a, b) => severityRank(b.finding.severity) - severityRank(a.finding.severity)).map((blocking) => {
+      const found = describe(blocking, attribution, dockerfilePath);
+      return { ...found, line: platform3 ? `${platform3}: ${found.line}` : found.line };
+    })
   );
-  const described = ordered.map((blocking) => describe(blocking, attribution, dockerfilePath));
+  const lines = described.map(({ line }) => `Blocking: ${line}`);
+  const once2 = new Map(
+    described.map((found) => [
+      [found.annotation.title, found.annotation.startLine, found.message].join("\n"),
+      found
+    ])
+  );
+  return { lines, annotations: limitedAnnotations([...once2.values()]) };
+}
+function limitedAnnotations(described) {
   const room = ERROR_ANNOTATIONS_PER_STEP - ERRORS_AFTER_FINDINGS;
   const shown = described.length > room ? described.slice(0, room - 1) : described;
   const rest = described.length - shown.length;
-  return {
-    lines: described.map(({ line }) => `Blocking: ${line}`),
-    annotations: [
-      ...shown.map(({ message, annotation }) => ({ message, annotation })),
-      ...rest > 0 ? [
-        {
-          message: `${rest} more blocking findings are not annotated here (GitHub shows ${ERROR_ANNOTATIONS_PER_STEP} error annotations per step): the step's log names every one, and the job summary lists them.`,
-          annotation: { title: `${rest} more blocking findings` }
-        }
-      ] : []
-    ]
-  };
+  return [
+    ...shown.map(({ message, annotation }) => ({ message, annotation })),
+    ...rest > 0 ? [
+      {
+        message: `${rest} more blocking findings are not annotated here (GitHub shows ${ERROR_ANNOTATIONS_PER_STEP} error annotations per step): the step's log names every one, and the job summary lists them.`,
+        annotation: { title: `${rest} more blocking findings` }
+      }
+    ] : []
+  ];
 }
-function announceBlockingFindings(decision, attribution, dockerfilePath) {
-  const notice = blockingNotice(decision, attribution, dockerfilePath);
+function announceBlockingFindings(platforms, dockerfilePath) {
+  const notice = platformsBlockingNotice(platforms, dockerfilePath);
   if (notice.lines.length > 0) infoUntrusted(notice.lines.join("\n"));
   for (const { message, annotation } of notice.annotations) reporter().error(message, annotation);
 }
@@ -81829,7 +83138,7 @@ function oneLine(text3) {
 }
 
 // src/report/sarif.ts
-import { createHash as createHash5 } from "node:crypto";
+import { createHash as createHash7 } from "node:crypto";
 import { gzipSync } from "node:zlib";
 
 // src/report/sarif-findings.ts
@@ -81962,7 +83271,7 @@ function relocate(result, finding, options) {
     // Several packages share a CVE and a line; a fingerprint per finding keeps them apart as alerts.
     partialFingerprints: {
       ...result.partialFingerprints,
-      "buildScanPushFinding/v1": createHash5("sha256").update(identity).digest("hex").slice(0, 32)
+      "buildScanPushFinding/v1": createHash7("sha256").update(identity).digest("hex").slice(0, 32)
     }
   };
 }
@@ -86218,395 +87527,6 @@ function describe2(error2) {
   return status === void 0 ? message : `HTTP ${status}: ${message}`;
 }
 
-// node_modules/@actions/tool-cache/lib/tool-cache.js
-import * as fs8 from "fs";
-
-// node_modules/@actions/tool-cache/lib/manifest.js
-var semver2 = __toESM(require_semver2(), 1);
-
-// node_modules/@actions/tool-cache/lib/tool-cache.js
-import * as os8 from "os";
-import * as path12 from "path";
-var semver3 = __toESM(require_semver2(), 1);
-import { ok as ok2 } from "assert";
-var __awaiter18 = function(thisArg, _arguments, P, generator) {
-  function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve6) {
-      resolve6(value);
-    });
-  }
-  return new (P || (P = Promise))(function(resolve6, reject) {
-    function fulfilled(value) {
-      try {
-        step(generator.next(value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function rejected(value) {
-      try {
-        step(generator["throw"](value));
-      } catch (e) {
-        reject(e);
-      }
-    }
-    function step(result) {
-      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
-    }
-    step((generator = generator.apply(thisArg, _arguments || [])).next());
-  });
-};
-var IS_WINDOWS9 = process.platform === "win32";
-var IS_MAC = process.platform === "darwin";
-function cacheDir(sourceDir, tool, version3, arch4) {
-  return __awaiter18(this, void 0, void 0, function* () {
-    version3 = semver3.clean(version3) || version3;
-    arch4 = arch4 || os8.arch();
-    debug(`Caching tool ${tool} ${version3} ${arch4}`);
-    debug(`source dir: ${sourceDir}`);
-    if (!fs8.statSync(sourceDir).isDirectory()) {
-      throw new Error("sourceDir is not a directory");
-    }
-    const destPath = yield _createToolPath(tool, version3, arch4);
-    for (const itemName of fs8.readdirSync(sourceDir)) {
-      const s = path12.join(sourceDir, itemName);
-      yield cp(s, destPath, { recursive: true });
-    }
-    _completeToolPath(tool, version3, arch4);
-    return destPath;
-  });
-}
-function find(toolName2, versionSpec, arch4) {
-  if (!toolName2) {
-    throw new Error("toolName parameter is required");
-  }
-  if (!versionSpec) {
-    throw new Error("versionSpec parameter is required");
-  }
-  arch4 = arch4 || os8.arch();
-  if (!isExplicitVersion(versionSpec)) {
-    const localVersions = findAllVersions(toolName2, arch4);
-    const match3 = evaluateVersions(localVersions, versionSpec);
-    versionSpec = match3;
-  }
-  let toolPath = "";
-  if (versionSpec) {
-    versionSpec = semver3.clean(versionSpec) || "";
-    const cachePath = path12.join(_getCacheDirectory(), toolName2, versionSpec, arch4);
-    debug(`checking cache: ${cachePath}`);
-    if (fs8.existsSync(cachePath) && fs8.existsSync(`${cachePath}.complete`)) {
-      debug(`Found tool in cache ${toolName2} ${versionSpec} ${arch4}`);
-      toolPath = cachePath;
-    } else {
-      debug("not found");
-    }
-  }
-  return toolPath;
-}
-function findAllVersions(toolName2, arch4) {
-  const versions = [];
-  arch4 = arch4 || os8.arch();
-  const toolPath = path12.join(_getCacheDirectory(), toolName2);
-  if (fs8.existsSync(toolPath)) {
-    const children = fs8.readdirSync(toolPath);
-    for (const child2 of children) {
-      if (isExplicitVersion(child2)) {
-        const fullPath = path12.join(toolPath, child2, arch4 || "");
-        if (fs8.existsSync(fullPath) && fs8.existsSync(`${fullPath}.complete`)) {
-          versions.push(child2);
-        }
-      }
-    }
-  }
-  return versions;
-}
-function _createToolPath(tool, version3, arch4) {
-  return __awaiter18(this, void 0, void 0, function* () {
-    const folderPath = path12.join(_getCacheDirectory(), tool, semver3.clean(version3) || version3, arch4 || "");
-    debug(`destination ${folderPath}`);
-    const markerPath = `${folderPath}.complete`;
-    yield rmRF(folderPath);
-    yield rmRF(markerPath);
-    yield mkdirP(folderPath);
-    return folderPath;
-  });
-}
-function _completeToolPath(tool, version3, arch4) {
-  const folderPath = path12.join(_getCacheDirectory(), tool, semver3.clean(version3) || version3, arch4 || "");
-  const markerPath = `${folderPath}.complete`;
-  fs8.writeFileSync(markerPath, "");
-  debug("finished caching tool");
-}
-function isExplicitVersion(versionSpec) {
-  const c = semver3.clean(versionSpec) || "";
-  debug(`isExplicit: ${c}`);
-  const valid2 = semver3.valid(c) != null;
-  debug(`explicit? ${valid2}`);
-  return valid2;
-}
-function evaluateVersions(versions, versionSpec) {
-  let version3 = "";
-  debug(`evaluating ${versions.length} versions`);
-  versions = versions.sort((a, b) => {
-    if (semver3.gt(a, b)) {
-      return 1;
-    }
-    return -1;
-  });
-  for (let i = versions.length - 1; i >= 0; i--) {
-    const potential = versions[i];
-    const satisfied = semver3.satisfies(potential, versionSpec);
-    if (satisfied) {
-      version3 = potential;
-      break;
-    }
-  }
-  if (version3) {
-    debug(`matched: ${version3}`);
-  } else {
-    debug("match not found");
-  }
-  return version3;
-}
-function _getCacheDirectory() {
-  const cacheDirectory = process.env["RUNNER_TOOL_CACHE"] || "";
-  ok2(cacheDirectory, "Expected RUNNER_TOOL_CACHE to be defined");
-  return cacheDirectory;
-}
-
-// src/tools/install-release-tool.ts
-import { existsSync as existsSync9 } from "node:fs";
-import { mkdir as mkdir9, mkdtemp as mkdtemp4, readFile as readFile7, rm as rm7 } from "node:fs/promises";
-import { tmpdir as tmpdir2 } from "node:os";
-import { join as join21 } from "node:path";
-async function installReleaseTool(spec, options) {
-  const { version: version3, arch: arch4 } = options;
-  toolCacheRoot();
-  const cached = find(spec.name, version3, arch4);
-  if (cached && existsSync9(join21(cached, spec.name)))
-    return { path: join21(cached, spec.name), version: version3, source: "tool cache" };
-  const policy = options.download ?? DEFAULT_DOWNLOAD_POLICY;
-  const asset = spec.asset(version3, arch4);
-  const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${version3}`, asset);
-  const work = await mkdtemp4(join21(process.env.RUNNER_TEMP || tmpdir2(), `bsp-${spec.name}-`));
-  try {
-    const archive = join21(work, asset);
-    const notFound = (assetName, assetUrl) => `${spec.name} version ${version3} has no asset ${assetName} at ${assetUrl}: check \`${spec.name}-version\` and \`tool-mirror\`.`;
-    const expected = await expectedSha256(spec, options, asset, work, policy, notFound);
-    const downloaded = await fetchAsset(url2, archive, policy, () => notFound(asset, url2));
-    if (downloaded.sha256 !== expected) {
-      await rm7(archive, { force: true });
-      throw new Error(
-        `checksum mismatch for ${asset}: expected ${expected}, got ${downloaded.sha256}. The download from ${url2} was deleted; the mirror may be serving a corrupted or tampered file.`
-      );
-    }
-    const binaryFolder = join21(work, "bin");
-    await mkdir9(binaryFolder);
-    const tarArgv = ["-xzf", archive, "-C", binaryFolder, "--no-same-owner", "--", spec.name];
-    assertSuccess(
-      await run("tar", tarArgv, { silent: true, ...options.timeLimit && { timeLimit: options.timeLimit } }),
-      `extracting ${spec.name} from ${asset}`,
-      `The archive passed its checksum but has no "${spec.name}" at its top level.`,
-      { tool: "tar", argv: tarArgv }
-    );
-    const folder = await cacheDir(binaryFolder, spec.name, version3, arch4);
-    return { path: join21(folder, spec.name), version: version3, source: url2 };
-  } finally {
-    await rm7(work, { recursive: true, force: true });
-  }
-}
-function toolCacheRoot() {
-  const root = process.env.RUNNER_TOOL_CACHE;
-  if (!root)
-    throw new Error(
-      "RUNNER_TOOL_CACHE is not set: the tools are installed into the tool cache. A runner sets it; for a local run, point it at a writable folder."
-    );
-  return root;
-}
-async function fetchAsset(url2, destination, policy, notFound) {
-  try {
-    return await downloadFile(url2, destination, policy);
-  } catch (error2) {
-    if (error2 instanceof HttpStatusError && error2.status === 404)
-      throw new Error(notFound(), { cause: error2 });
-    throw error2;
-  }
-}
-async function expectedSha256(spec, options, asset, work, policy, notFound) {
-  if (options.version === options.pinned.version) return options.pinned.sha256[options.arch];
-  const checksumsAsset = spec.checksumsAsset(options.version);
-  const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${options.version}`, checksumsAsset);
-  const file = join21(work, checksumsAsset);
-  await fetchAsset(url2, file, policy, () => notFound(checksumsAsset, url2));
-  const expected = parseChecksums(await readFile7(file, "utf8")).get(asset);
-  if (!expected)
-    throw new Error(
-      `the checksums file ${url2} has no line for ${asset}, so the download cannot be verified; the release or the mirror is incomplete.`
-    );
-  return expected;
-}
-
-// src/tools/install-crane.ts
-var CRANE_RELEASE = {
-  name: "crane",
-  owner: "google",
-  repo: "go-containerregistry",
-  asset: (_version, arch4) => `go-containerregistry_Linux_${arch4 === "x64" ? "x86_64" : "arm64"}.tar.gz`,
-  checksumsAsset: () => "checksums.txt"
-};
-function installCrane(options) {
-  return installReleaseTool(CRANE_RELEASE, options);
-}
-
-// src/tools/install-kaniko.ts
-import { existsSync as existsSync10 } from "node:fs";
-import { mkdir as mkdir10, mkdtemp as mkdtemp5, readFile as readFile8, rename as rename4, rm as rm8, writeFile as writeFile6 } from "node:fs/promises";
-import { dirname as dirname9, join as join22 } from "node:path";
-var DIGESTS_FILE = "digests.json";
-function ociPlatform(arch4) {
-  return `linux/${arch4 === "x64" ? "amd64" : "arm64"}`;
-}
-async function installKaniko(options) {
-  const reference = parseReference(options.image);
-  const platform3 = ociPlatform(options.arch);
-  const cached = reference.digest ? await readCache(reference.digest, options) : void 0;
-  if (cached) return cached;
-  const crane = craneCommand({
-    path: await options.crane(),
-    registry: reference.registry,
-    registries: options.registries,
-    failureHint: "Check `kaniko-image` and `insecure-registries` for a plain-HTTP registry.",
-    ...options.timeLimit && { timeLimit: options.timeLimit }
-  });
-  const topDigest = reference.digest ?? await crane.digest(options.image);
-  const pinned = `${reference.name}@${topDigest}`;
-  if (!reference.digest) {
-    const cachedByTag = await readCache(topDigest, options);
-    if (cachedByTag) return cachedByTag;
-  }
-  const platformDigest = await crane.digest(pinned, platform3);
-  const digests = {
-    ...platformDigest !== topDigest && { indexDigest: topDigest },
-    platformDigest
-  };
-  const folder = cacheFolder(topDigest, options.arch);
-  await mkdir10(dirname9(folder), { recursive: true });
-  const partial = await mkdtemp5(`${folder}.partial-`);
-  try {
-    await mkdir10(join22(partial, "rootfs"));
-    await crane.exportTo(pinned, platform3, join22(partial, "rootfs"));
-    if (!existsSync10(join22(partial, "rootfs", "kaniko", "executor")))
-      throw new Error(
-        `the image ${options.image} (${platform3} ${platformDigest}) has no /kaniko/executor: \`kaniko-image\` must name a kaniko executor image such as ghcr.io/osscontainertools/kaniko.`
-      );
-    await writeFile6(join22(partial, DIGESTS_FILE), JSON.stringify(digests));
-    if (!existsSync10(completeMarker(folder))) {
-      await rm8(folder, { recursive: true, force: true });
-      await rename4(partial, folder);
-      await writeFile6(completeMarker(folder), "");
-    }
-  } finally {
-    await rm8(partial, { recursive: true, force: true });
-  }
-  return { rootfs: join22(folder, "rootfs"), image: options.image, ...digests, source: reference.registry };
-}
-function cacheFolder(digest, arch4) {
-  return join22(toolCacheRoot(), "kaniko", digest.replace(":", "-"), arch4);
-}
-function completeMarker(folder) {
-  return `${folder}.complete`;
-}
-async function readCache(digest, options) {
-  if (!isDigest(digest)) return void 0;
-  const folder = cacheFolder(digest, options.arch);
-  if (!existsSync10(completeMarker(folder)) || !existsSync10(join22(folder, "rootfs", "kaniko", "executor")))
-    return void 0;
-  const digests = JSON.parse(await readFile8(join22(folder, DIGESTS_FILE), "utf8"));
-  return { rootfs: join22(folder, "rootfs"), image: options.image, ...digests, source: "tool cache" };
-}
-
-// src/tools/install-trivy.ts
-var TRIVY_RELEASE = {
-  name: "trivy",
-  owner: "aquasecurity",
-  repo: "trivy",
-  asset: (version3, arch4) => `trivy_${version3}_Linux-${arch4 === "x64" ? "64bit" : "ARM64"}.tar.gz`,
-  checksumsAsset: (version3) => `trivy_${version3}_checksums.txt`
-};
-async function installTrivy(options) {
-  const refusal = refusedTrivyVersion(options.version);
-  if (refusal) throw new Error(refusal);
-  return installReleaseTool(TRIVY_RELEASE, options);
-}
-
-// src/tools/install-tools.ts
-async function installTools(options) {
-  const arch4 = toolArch(options.arch);
-  const trivy = installTrivyTool(options);
-  const crane = installCraneTool(options);
-  const kaniko = logged(
-    () => installKaniko({
-      image: options.kanikoImage,
-      arch: arch4,
-      crane: async () => (await crane).path,
-      registries: options.registries,
-      ...options.timeLimit && { timeLimit: options.timeLimit }
-    }),
-    (root) => {
-      const digests = [
-        root.indexDigest && `index ${root.indexDigest}`,
-        `${ociPlatform(arch4)} ${root.platformDigest}`
-      ];
-      return `kaniko ${root.image} (${digests.filter(Boolean).join(", ")}) from ${root.source}`;
-    }
-  );
-  const settled = await Promise.allSettled([trivy, crane, kaniko]);
-  const errors = [
-    ...new Set(
-      settled.flatMap((outcome) => outcome.status === "rejected" ? [outcome.reason] : [])
-    )
-  ];
-  if (errors.length === 1) throw errors[0];
-  if (errors.length > 1)
-    throw new AggregateError(
-      errors,
-      `installing the tools failed:
-${errors.map((error2) => `  - ${error2.message}`).join("\n")}`
-    );
-  return { trivy: await trivy, crane: await crane, kaniko: await kaniko };
-}
-function releaseInstall(options) {
-  return {
-    pins: options.pins ?? { trivy: TRIVY_DEFAULT, crane: CRANE_DEFAULT },
-    common: {
-      arch: toolArch(options.arch),
-      toolMirror: options.toolMirror,
-      ...options.download && { download: options.download },
-      ...options.timeLimit && { timeLimit: options.timeLimit }
-    }
-  };
-}
-function installTrivyTool(options) {
-  const { pins, common } = releaseInstall(options);
-  return logged(
-    () => installTrivy({ ...common, version: options.trivyVersion, pinned: pins.trivy }),
-    (tool) => `trivy ${tool.version} from ${tool.source}`
-  );
-}
-function installCraneTool(options) {
-  const { pins, common } = releaseInstall(options);
-  return logged(
-    () => installCrane({ ...common, version: options.craneVersion, pinned: pins.crane }),
-    (tool) => `crane ${tool.version} from ${tool.source}`
-  );
-}
-async function logged(task, describe3) {
-  const started = performance.now();
-  const result = await task();
-  reporter().info(`${describe3(result)} in ${((performance.now() - started) / 1e3).toFixed(2)} s`);
-  return result;
-}
-
 // src/unexpected-failure.ts
 var stage = "starting";
 function enterStage(description) {
@@ -86633,11 +87553,11 @@ function exitOnUnexpectedFailure() {
 }
 
 // src/rescan/rescan-pipeline.ts
-import { mkdir as mkdir11, readFile as readFile9, writeFile as writeFile7 } from "node:fs/promises";
-import { join as join24 } from "node:path";
+import { mkdir as mkdir11, readFile as readFile10, writeFile as writeFile7 } from "node:fs/promises";
+import { join as join27 } from "node:path";
 
 // src/rescan/pull-image.ts
-import { join as join23 } from "node:path";
+import { join as join26 } from "node:path";
 async function resolveTargets(crane, image, references) {
   const byDigest = /* @__PURE__ */ new Map();
   for (const reference of references) {
@@ -86673,7 +87593,7 @@ function platformName(platform3) {
 }
 async function pullPlatform(crane, image, manifest, folder) {
   const reference = digestReference(image, manifest.digest);
-  const tarball = join23(folder, `image-${manifest.digest.slice("sha256:".length, "sha256:".length + 12)}.tar`);
+  const tarball = join26(folder, `image-${manifest.digest.slice("sha256:".length, "sha256:".length + 12)}.tar`);
   const [expected] = await Promise.all([
     readManifest(crane, reference),
     crane.run(["pull", "--format", "tarball", reference, tarball])
@@ -86689,6 +87609,7 @@ async function pullPlatform(crane, image, manifest, folder) {
   reporter().info(`Pulled ${reference} (${platform3}) into ${tarball}`);
   return {
     platform: platform3,
+    fromIndex: manifest.platform !== void 0,
     reference,
     digest: manifest.digest,
     tarball,
@@ -86740,7 +87661,11 @@ async function rescanPublished(config) {
   try {
     await prepareFolders(config);
     const crane = await installCraneTool(installOptions(config));
-    const registry = await registryCrane(config, crane.path);
+    const registry = await registryCrane(
+      config,
+      crane.path,
+      `Check that ${config.publish.image} was pushed under the tag or digest rescanned (\`rescan-ref\`, else \`tags\` or the tags computed for this event) and that the registry credential may read it.`
+    );
     run2.enter("pull");
     const targets = await resolveTargets(registry, config.publish.image, config.rescan.references);
     run2.enter("install");
@@ -86761,24 +87686,8 @@ async function rescanPublished(config) {
 function installOptions(config) {
   return { ...config.tools, registries: config.registries, arch: process.arch };
 }
-async function registryCrane(config, path13) {
-  const { registry } = config.publish;
-  const loggedIn = await login({
-    crane: path13,
-    registry,
-    registries: config.registries,
-    dockerConfigDir: dockerConfigDir(config)
-  });
-  return craneCommand({
-    path: path13,
-    registry,
-    registries: config.registries,
-    ...loggedIn ? { dockerConfigDir: loggedIn.dockerConfigDir } : {},
-    failureHint: `Check that ${config.publish.image} was pushed under the tag or digest rescanned (\`rescan-ref\`, else \`tags\` or the tags computed for this event) and that the registry credential may read it.`
-  });
-}
 function outputFolder(config, manifest, count) {
-  return count === 1 ? config.run.outputDir : join24(config.run.outputDir, manifest.digest.slice(7, 19));
+  return count === 1 ? config.run.outputDir : join27(config.run.outputDir, manifest.digest.slice(7, 19));
 }
 async function rescanPlatform(rescan, manifest, folder) {
   const { run: run2, tools } = rescan;
@@ -86815,29 +87724,32 @@ function currentDigest(config, path13) {
 }
 async function reportRescan(run2, platforms) {
   const { config } = run2;
-  const logs = [];
-  for (const { scan, decision } of platforms) {
-    if (!scan || !decision) continue;
-    const trivySarif = JSON.parse(await readFile9(scan.sarifPath, "utf8"));
-    const rewritten = rewriteSarif(trivySarif, { category: config.report.sarifCategory, decision });
+  const byCategory = /* @__PURE__ */ new Map();
+  for (const { scan, decision, pulled, platform: platform3 } of platforms) {
+    if (!scan || !decision || !pulled) continue;
+    const category = sarifCategoryOf(config, platform3, pulled.fromIndex);
+    const trivySarif = JSON.parse(await readFile10(scan.sarifPath, "utf8"));
+    const rewritten = rewriteSarif(trivySarif, { category, decision });
     for (const note of rewritten.dropped) reporter().warning(note);
     run2.notes.push(...rewritten.dropped);
     await writeFile7(scan.sarifPath, JSON.stringify(rewritten.sarif));
-    logs.push(rewritten.sarif);
+    byCategory.set(category, [...byCategory.get(category) ?? [], rewritten.sarif]);
   }
-  if (config.report.uploadSarif && logs.length > 0) await upload(run2, mergeSarif(logs));
+  const logs = [...byCategory.values()].map((group) => mergeSarif(group));
+  if (config.report.uploadSarif && logs.length > 0)
+    await upload(run2, { ...logs[0], runs: logs.flatMap((log2) => log2.runs) });
 }
 
 // src/main.ts
 function loadConfig(sources) {
   const { github } = sources;
   const env = sources.env ?? process.env;
-  const runnerTemp = github.runnerTemp || tmpdir3();
+  const runnerTemp = github.runnerTemp || tmpdir4();
   const config = buildConfig({
     read: sources.read,
     github,
-    outputDir: sources.outputDir ?? join25(runnerTemp, "build-scan-push"),
-    tempDir: join25(runnerTemp, "build-scan-push-private"),
+    outputDir: sources.outputDir ?? join28(runnerTemp, "build-scan-push"),
+    tempDir: join28(runnerTemp, "build-scan-push-private"),
     now: /* @__PURE__ */ new Date(),
     commitTime: () => commitTime(env, github.payload.head_commit?.timestamp, github.workspace)
   });
@@ -86854,6 +87766,7 @@ function commitTime(env, headCommitTime, workspace) {
 var Recorder = class {
   constructor(config) {
     this.config = config;
+    this.platforms = config.build.platforms.map((platform3) => ({ platform: formatPlatform(platform3) }));
   }
   config;
   stage = "install";
@@ -86863,15 +87776,24 @@ var Recorder = class {
     enterStage(`the ${stage2} stage`);
   }
   tools;
-  platform = { platform: `linux/${goArch()}` };
+  platforms;
   publish;
   uploadError;
   notes = [];
   failure;
+  /** Records what stopped the run, in the stage it stopped (a platform's own, when it says). */
+  fail(error2) {
+    const stopped = error2 instanceof StageFailure ? error2 : void 0;
+    const cause = stopped ? stopped.cause : error2;
+    this.failure = {
+      stage: stopped?.stage ?? this.stage,
+      error: cause instanceof Error ? cause : new Error(String(cause))
+    };
+  }
   record() {
     return {
       config: this.config,
-      platforms: [this.platform],
+      platforms: this.platforms,
       notes: this.notes,
       ...this.tools ? { tools: this.tools } : {},
       ...this.publish ? { publish: this.publish } : {},
@@ -86880,41 +87802,40 @@ var Recorder = class {
     };
   }
 };
-function goArch() {
-  return process.arch === "x64" ? "amd64" : process.arch;
-}
+var StageFailure = class extends Error {
+  constructor(stage2, cause) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.stage = stage2;
+    this.cause = cause;
+  }
+  stage;
+  cause;
+};
 async function runPipeline(config) {
   if (config.rescan.enabled) return rescanPublished(config);
+  if (config.publish.mergeDigests.length > 0) return mergePushedDigests(config);
   const run2 = new Recorder(config);
   run2.enter("inputs");
   let layerCache;
   try {
     const vex = await readVex(config);
+    await checkPlatforms(config);
     run2.enter("install");
     await prepareFolders(config);
     run2.tools = await install(config);
     const trivyDatabases = await startTrivyDatabases(config, run2.tools);
     layerCache = config.build.cache ? await openLayerCache(config) : void 0;
     run2.enter("build");
-    const baseImage = baseImageOptions(config, run2.tools, run2.platform.platform);
-    run2.platform.base = await resolveBaseImage(config.build, baseImage);
-    const build = await buildStage(config, run2.tools, layerCache, run2.platform.base);
-    if (run2.platform.base) await checkBaseImage(run2.platform.base, build.identity, baseImage);
-    run2.platform.build = build;
-    run2.enter("scan");
-    await trivyDatabases.readyFor(run2.platform.build.tarball);
-    run2.platform.scan = await scanStage(config, run2.tools, run2.platform.build, vex);
-    run2.enter("gate");
-    run2.platform.decision = await gate(config, run2.platform.scan);
-    run2.enter("report");
-    const sarif = await report(run2, run2.platform.build, run2.platform.scan, run2.platform.decision);
+    const dockerfiles = await prepareBuilds(run2, run2.tools);
+    const needs = { tools: run2.tools, layerCache, trivyDatabases, vex, dockerfiles };
+    const sarif = await buildAndCheckEach(run2, needs);
     run2.enter("publish");
-    const pushing = run2.platform.decision.pass && config.publish.push;
-    await uploadWhilePublishing(run2, run2.tools, pushing ? run2.platform.build : void 0, sarif);
+    const pushing = run2.platforms.every((platform3) => platform3.decision?.pass) && config.publish.push;
+    await uploadWhilePublishing(run2, run2.tools, pushing ? builtImages(run2) : void 0, sarif);
     run2.enter("cache");
-    if (layerCache) await writeLayerCache(run2, layerCache, run2.platform.build, run2.platform.decision);
+    if (layerCache) await writeLayerCache(run2, layerCache);
   } catch (error2) {
-    run2.failure = { stage: run2.stage, error: error2 instanceof Error ? error2 : new Error(String(error2)) };
+    run2.fail(error2);
   } finally {
     await layerCache?.close();
     for (const failure of await finishBackgroundRemovals()) {
@@ -86924,6 +87845,59 @@ The post step tries again.`);
     }
   }
   return run2.record();
+}
+async function buildAndCheckEach(run2, needs) {
+  const { config } = run2;
+  const logs = [];
+  let checking = Promise.resolve();
+  let stopped = false;
+  let buildFailure;
+  try {
+    for (const platform3 of run2.platforms) {
+      if (stopped) break;
+      run2.enter("build");
+      platform3.build = await buildStage(config, needs, platform3);
+      if (platform3.base)
+        await checkBaseImage(platform3.base, platform3.build.identity, baseImageOptions(config, needs.tools));
+      checking = checking.then(async () => logs.push(await checkPlatform(run2, needs, platform3)));
+      checking.catch(() => stopped = true);
+    }
+  } catch (error2) {
+    buildFailure = { error: error2 };
+  }
+  const [checked] = await Promise.allSettled([checking]);
+  if (buildFailure) throw buildFailure.error;
+  if (checked.status === "rejected") throw checked.reason;
+  announceBlockingFindings(
+    run2.platforms.map(({ decision, attribution, platform: platform3 }) => ({
+      decision,
+      attribution,
+      ...config.build.platforms.length > 1 ? { platform: platform3 } : {}
+    })),
+    repositoryPath(config, config.build.dockerfile)
+  );
+  return await sarifOfPlatforms(config, logs);
+}
+async function checkPlatform(run2, needs, platform3) {
+  const { config } = run2;
+  const build = platform3.build;
+  let stage2 = "scan";
+  try {
+    await needs.trivyDatabases.readyFor(build.tarball);
+    platform3.scan = await scanStage(
+      config,
+      needs.tools,
+      build,
+      needs.vex,
+      platformFolder(config, platform3.platform)
+    );
+    stage2 = "gate";
+    platform3.decision = await gate(config, platform3.scan, platformLabel(config, platform3.platform));
+    stage2 = "report";
+    return await report(run2, platform3);
+  } catch (error2) {
+    throw new StageFailure(stage2, error2);
+  }
 }
 function readVex(config) {
   return readVexDocuments(
@@ -86954,7 +87928,7 @@ function install(config) {
   });
 }
 function trivyCacheDir(config) {
-  return join25(config.run.tempDir, "trivy-cache");
+  return join28(config.run.tempDir, "trivy-cache");
 }
 function startTrivyDatabases(config, tools) {
   const { scan } = config;
@@ -86968,22 +87942,22 @@ function startTrivyDatabases(config, tools) {
       checks: scan.trivyChecksRepositories
     },
     registries: config.registries,
-    dockerConfigDir: join25(config.run.tempDir, "trivy-docker-config"),
+    dockerConfigDir: join28(config.run.tempDir, "trivy-docker-config"),
     dockerfile: config.build.dockerfile,
     timeLimit: config.timeouts.scan
   });
 }
 function openLayerCache(config) {
   return startLayerCache({
-    storeDir: join25(config.run.tempDir, "layer-cache"),
+    storeDir: join28(config.run.tempDir, "layer-cache"),
     cacheRepo: config.build.cacheRepo,
     registries: config.registries
   });
 }
-async function writeLayerCache(run2, layerCache, build, decision) {
+async function writeLayerCache(run2, layerCache) {
   const { config } = run2;
   if (run2.publish?.status !== "pushed") {
-    const why = !decision.pass ? "the policy failed" : !config.publish.push ? "pushing is off (a pull request, or `push: false`)" : "the image push failed";
+    const why = run2.platforms.some((platform3) => !platform3.decision?.pass) ? "the policy failed" : !config.publish.push ? "pushing is off (a pull request, or `push: false`)" : "the image push failed";
     reporter().info(
       `The layer cache was read only: nothing is written to ${config.build.cacheRepo}, as ${why}.`
     );
@@ -86997,18 +87971,59 @@ async function writeLayerCache(run2, layerCache, build, decision) {
     ...config.registries.credentialFor(config.publish.registry) ? { dockerConfigDir: dockerConfigDir(config) } : {},
     timeLimit: config.timeouts.push
   });
-  await exportLayerCache({ cache: layerCache, crane, scannedDiffIds: build.identity.diffIds });
+  const scannedDiffIds = run2.platforms.flatMap((platform3) => platform3.build?.identity.diffIds ?? []);
+  await exportLayerCache({ cache: layerCache, crane, scannedDiffIds });
 }
-function baseImageOptions(config, tools, platform3) {
+function baseImageOptions(config, tools) {
   return {
     cranePath: tools.crane.path,
     registries: config.registries,
     tempDir: config.run.tempDir,
-    runnerPlatform: platform3
+    buildPlatform: formatPlatform(runnerPlatform())
   };
 }
-async function buildStage(config, tools, layerCache, base) {
-  const request2 = base ? { ...config.build, labels: withBaseLabels(config.build.labels, base) } : config.build;
+async function prepareBuilds(run2, tools) {
+  const { build } = run2.config;
+  const options = baseImageOptions(run2.config, tools);
+  const dockerfiles = /* @__PURE__ */ new Map();
+  await Promise.all(
+    run2.platforms.map(async (platform3, index) => {
+      const base = await resolveBaseImage(build, { ...options, platform: platform3.platform });
+      if (base) platform3.base = base;
+      const wanted = build.platforms[index];
+      const request2 = { buildArgs: platformBuildArgs(run2.config, wanted), platform: wanted };
+      const pinned = await pinStagesElsewhere(build, request2, options);
+      if (pinned !== void 0) dockerfiles.set(platform3.platform, pinned);
+    })
+  );
+  return dockerfiles;
+}
+function platformBuildArgs(config, platform3) {
+  return withPlatformArgs(config.build.buildArgs, platform3, runnerPlatform());
+}
+async function checkPlatforms(config) {
+  const options = {
+    dockerfileText: readFileSync4(config.build.dockerfile, "utf8"),
+    target: config.build.target,
+    buildArgs: config.build.buildArgs,
+    platforms: config.build.platforms,
+    runner: runnerPlatform()
+  };
+  const problems = finalStageProblems(options.dockerfileText, options);
+  if (problems.length > 0) throw new Error(problems.join("\n"));
+  await checkEmulation(options);
+}
+async function buildStage(config, needs, platform3) {
+  const { tools, layerCache } = needs;
+  const wanted = config.build.platforms.find((known) => formatPlatform(known) === platform3.platform);
+  const pinned = needs.dockerfiles.get(platform3.platform);
+  const request2 = {
+    ...config.build,
+    platform: wanted,
+    buildArgs: platformBuildArgs(config, wanted),
+    ...pinned !== void 0 ? { dockerfileText: pinned } : {},
+    ...platform3.base ? { labels: withBaseLabels(config.build.labels, platform3.base) } : {}
+  };
   const building = buildImage(request2, {
     rootfs: tools.kaniko.rootfs,
     outputDir: config.run.outputDir,
@@ -87021,22 +88036,23 @@ async function buildStage(config, tools, layerCache, base) {
   });
   return building.finally(() => layerCache?.closeWrites());
 }
-async function scanStage(config, tools, build, vex) {
+async function scanStage(config, tools, build, vex, outputDir) {
+  await mkdir12(outputDir, { recursive: true });
   const scan = await scanImage({
     ...config.scan,
     trivyPath: tools.trivy.path,
     tarball: build.tarball,
-    outputDir: config.run.outputDir,
+    outputDir,
     cacheDir: trivyCacheDir(config),
     timeLimit: config.timeouts.scan,
     vex,
-    dockerfileText: await readFile10(config.build.dockerfile, "utf8")
+    dockerfileText: await readFile11(config.build.dockerfile, "utf8")
   });
   const mismatch = scannedImageMismatch(scan.report, build.identity);
   if (mismatch) throw new Error(`${mismatch}: the report is not about this build, so nothing is pushed.`);
   return scan;
 }
-async function gate(config, scan) {
+async function gate(config, scan, label = "") {
   const { policy, run: run2 } = config;
   const ignores = policy.ignoreFile ? parseIgnoreFile(
     await readWorkspaceFile(run2.workspace, policy.ignoreFile, IGNORE_FILE_MAX_BYTES),
@@ -87054,22 +88070,22 @@ async function gate(config, scan) {
     scan.dockerfileReport
   );
   for (const warning2 of decision.warnings) reporter().warning(warning2);
-  reporter().info(describeDecision(decision));
+  reporter().info(`${label}${describeDecision(decision)}`);
   return decision;
 }
-async function report(run2, build, scan, decision) {
+async function report(run2, platform3) {
   const { config } = run2;
+  const { build, scan, decision } = platform3;
   const attribution = attributeLayers({
-    dockerfileText: await readFile10(config.build.dockerfile, "utf8"),
+    dockerfileText: await readFile11(config.build.dockerfile, "utf8"),
     target: config.build.target,
     imageConfig: build.imageConfig,
     report: scan.report
   });
-  run2.platform.attribution = attribution;
+  platform3.attribution = attribution;
   const dockerfilePath = repositoryPath(config, config.build.dockerfile);
-  announceBlockingFindings(decision, attribution, dockerfilePath);
-  const rewritten = rewriteSarif(JSON.parse(await readFile10(scan.sarifPath, "utf8")), {
-    category: config.report.sarifCategory,
+  const rewritten = rewriteSarif(JSON.parse(await readFile11(scan.sarifPath, "utf8")), {
+    category: sarifCategoryOf(config, platform3.platform),
     dockerfilePath,
     attribution,
     decision,
@@ -87112,38 +88128,63 @@ async function upload(run2, sarif) {
     run2.notes.push(uploaded.value.warning);
   }
 }
-async function publish(config, tools, build) {
-  const { registries } = config;
-  try {
+async function publish(config, tools, images) {
+  const pushing = async () => {
     const loggedIn = await login({
       crane: tools.crane.path,
       registry: config.publish.registry,
-      registries,
+      registries: config.registries,
       dockerConfigDir: dockerConfigDir(config),
       timeLimit: config.timeouts.push
     });
-    const result = await publishImage({
+    return publishPlatforms({
       crane: tools.crane.path,
-      tarball: build.tarball,
       image: config.publish.image,
-      tags: config.publish.tags,
-      expectedDigest: build.digest,
-      registries,
+      tags: config.publish.pushByDigest ? [] : config.publish.tags,
+      images,
+      asIndex: buildsIndex(config) && !config.publish.pushByDigest,
+      registries: config.registries,
       timeLimit: config.timeouts.push,
       ...loggedIn ? { dockerConfigDir: loggedIn.dockerConfigDir } : {}
     });
-    return { status: "pushed", result };
-  } catch (error2) {
-    const failure = error2 instanceof Error ? error2 : new Error(String(error2));
-    return {
-      status: "failed",
-      error: failure,
-      pushed: failure instanceof PublishError ? failure.pushed : []
-    };
-  }
+  };
+  return outcomeOf(pushing());
+}
+function builtImages(run2) {
+  return run2.platforms.map(({ platform: platform3, build }) => ({
+    platform: platform3,
+    tarball: build.tarball,
+    digest: build.digest,
+    manifestSize: build.manifestSize,
+    config: build.imageConfig
+  }));
+}
+async function sarifOfPlatforms(config, logs) {
+  if (logs.length === 1) return logs[0];
+  const combined = { ...logs[0], runs: logs.flatMap((log2) => log2.runs) };
+  await writeFile8(combinedSarifPath(config), JSON.stringify(combined));
+  return combined;
 }
 function dockerConfigDir(config) {
-  return join25(config.run.tempDir, "docker-config");
+  return join28(config.run.tempDir, "docker-config");
+}
+async function registryCrane(config, cranePath, failureHint) {
+  const { registry } = config.publish;
+  const loggedIn = await login({
+    crane: cranePath,
+    registry,
+    registries: config.registries,
+    dockerConfigDir: dockerConfigDir(config),
+    timeLimit: config.timeouts.push
+  });
+  return craneCommand({
+    path: cranePath,
+    registry,
+    registries: config.registries,
+    timeLimit: config.timeouts.push,
+    ...loggedIn ? { dockerConfigDir: loggedIn.dockerConfigDir } : {},
+    failureHint
+  });
 }
 async function main(sources = {}, speaker = reporter()) {
   const github = sources.github ?? readGitHubContext(process.env);
@@ -87266,10 +88307,10 @@ async function runLocal(argv) {
   const flags = parseFlags(argv);
   const outputDir = resolve5(flags.out ?? "out");
   mkdirSync(outputDir, { recursive: true });
-  for (const file of ["outputs.txt", "summary.md"]) writeFileSync4(join26(outputDir, file), "");
-  const runnerTemp = process.env.RUNNER_TEMP ?? mkdtempSync(join26(tmpdir4(), "build-scan-push-"));
+  for (const file of ["outputs.txt", "summary.md"]) writeFileSync4(join29(outputDir, file), "");
+  const runnerTemp = process.env.RUNNER_TEMP ?? mkdtempSync(join29(tmpdir5(), "build-scan-push-"));
   process.env.RUNNER_TEMP = runnerTemp;
-  process.env.RUNNER_TOOL_CACHE ??= join26(homedir2(), ".cache", "build-scan-push", "tools");
+  process.env.RUNNER_TOOL_CACHE ??= join29(homedir2(), ".cache", "build-scan-push", "tools");
   const github = localContext(process.env, process.cwd(), runnerTemp);
   const inputs = localInputs(flags, github, process.cwd());
   useReporter(terminalReporter({ outputDir, debug: process.env.RUNNER_DEBUG === "1" }));

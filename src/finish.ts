@@ -9,38 +9,38 @@ import { runnerPathsOf } from './report/runner-paths.js';
 import { runVerdict } from './run-record.js';
 import type { InstalledTools, ScanTools } from './tools/install-tools.js';
 import { VULNERABILITY_PREDICATE_TYPE } from './scan/trivy-scan.js';
+import { combinedSarifPath, listsPlatforms } from './platform-layout.js';
+import { renderIndexSummary } from './publish/index-summary.js';
 
 /**
  * The outputs from the record: those of the stages reached (an output a stage did not reach is
- * not set), and `pushed` always.
+ * not set), and `pushed` always. With several platforms, `digest` and `image` are the index's,
+ * counts and `policy` the worst of any platform, and the files one path per line in platform order.
  */
 export function runOutputs(record: RunRecord): Partial<Record<OutputName, string>> {
   const outputs: Partial<Record<OutputName, string>> = {};
-  const platform = decisivePlatform(record);
-  const image = platform?.build ?? platform?.pulled;
-  if (image) {
-    outputs.digest = image.digest;
-    outputs.tarball = image.tarball;
-  }
-  if (platform?.decision && platform.scan) {
-    Object.assign(
-      outputs,
-      scanOutputs(platform.decision, {
-        report: platform.scan.reportPath,
-        sarif: platform.scan.sarifPath,
-        sbom: platform.scan.sbomPath ?? '',
-      }),
-    );
-    outputs['vulnerability-predicate'] = platform.scan.vulnerabilityPredicatePath;
-    outputs['vulnerability-predicate-type'] = VULNERABILITY_PREDICATE_TYPE;
-  }
+  const images = record.platforms.flatMap((platform) => {
+    const image = platform.build ?? platform.pulled;
+    return image ? [{ platform: platform.platform, ...image }] : [];
+  });
+  const index = record.config ? listsPlatforms(record.config) : false;
+  const decisive = decisivePlatform(record);
+  const decisiveImage = decisive?.build ?? decisive?.pulled;
+  if (index) outputs.digest = record.publish?.status === 'pushed' ? record.publish.result.digest : '';
+  else if (decisiveImage) outputs.digest = decisiveImage.digest;
+  if (images.length > 0) outputs.tarball = images.map((image) => image.tarball).join('\n');
+  const digests = platformDigests(record);
+  if (digests) outputs['platform-digests'] = digests;
+  const results = platformResults(record);
+  if (results) outputs['platform-results'] = results;
+  Object.assign(outputs, decidedOutputs(record));
   outputs.pushed = record.publish?.status === 'pushed' ? 'true' : 'false';
   // After a push that stopped part-way, `tags` lists the references that do exist (and `pushed`
   // stays false), so whoever cleans up knows what to remove.
   if (record.publish?.status === 'pushed') {
     outputs.image = record.publish.result.image;
     outputs.tags = record.publish.result.references.join('\n');
-  } else if (platform?.decision) {
+  } else if (decisive?.decision || index) {
     outputs.image = '';
     outputs.tags = record.publish?.status === 'failed' ? record.publish.pushed.join('\n') : '';
   }
@@ -49,6 +49,88 @@ export function runOutputs(record: RunRecord): Partial<Record<OutputName, string
       record.platforms.flatMap(({ baseCheck }) => (baseCheck ? [baseCheck] : [])),
     );
   return outputs;
+}
+
+/** `{ "linux/amd64": "sha256:…", … }` of every platform whose manifest is known. */
+function platformDigests(record: RunRecord): string | undefined {
+  const entries = record.platforms.flatMap((platform) => {
+    const digest = (platform.build ?? platform.pulled ?? platform.merged)?.digest;
+    return digest ? [[platform.platform, digest] as const] : [];
+  });
+  return entries.length > 0 ? JSON.stringify(Object.fromEntries(entries)) : undefined;
+}
+
+/**
+ * Each platform's digest, files and verdict as JSON, keyed by platform: what a later step needs
+ * to attest one platform's SBOM or scan to that platform's digest.
+ */
+function platformResults(record: RunRecord): string | undefined {
+  const entries = record.platforms.flatMap(({ platform, build, pulled, merged, scan, decision }) => {
+    const digest = (build ?? pulled ?? merged)?.digest;
+    if (!digest) return [];
+    const image = build ?? pulled;
+    const result = {
+      digest,
+      ...(image ? { tarball: image.tarball } : {}),
+      ...(decision ? { policy: decision.pass ? 'pass' : 'fail' } : {}),
+      ...(scan
+        ? {
+            report: scan.reportPath,
+            sarif: scan.sarifPath,
+            sbom: scan.sbomPath ?? '',
+            'vulnerability-predicate': scan.vulnerabilityPredicatePath,
+          }
+        : {}),
+    };
+    return [[platform, result] as const];
+  });
+  return entries.length > 0 ? JSON.stringify(Object.fromEntries(entries)) : undefined;
+}
+
+/** The scan outputs of every decided platform, combined: the worst count, every file. */
+function decidedOutputs(record: RunRecord): Record<string, string> {
+  const perPlatform = record.platforms.flatMap(({ decision, scan }) =>
+    decision && scan
+      ? [
+          {
+            ...scanOutputs(decision, {
+              report: scan.reportPath,
+              sarif: scan.sarifPath,
+              sbom: scan.sbomPath ?? '',
+            }),
+            'vulnerability-predicate': scan.vulnerabilityPredicatePath,
+            'vulnerability-predicate-type': VULNERABILITY_PREDICATE_TYPE,
+          },
+        ]
+      : [],
+  );
+  if (perPlatform.length <= 1) return perPlatform[0] ?? {};
+  const combined = combineOutputs(perPlatform);
+  // Several built platforms went to code scanning as one log: that file is the `sarif` output.
+  if (record.config && !record.config.rescan.enabled) combined.sarif = combinedSarifPath(record.config);
+  return combined;
+}
+
+/** Counts: the highest of any platform; `policy`: fail if any failed; anything else: each value once. */
+export function combineOutputs(outputs: readonly Record<string, string>[]): Record<string, string> {
+  const combined: Record<string, string> = {};
+  for (const name of Object.keys(outputs[0] ?? {})) {
+    const values = outputs.map((output) => output[name] ?? '');
+    if (name === 'policy') combined[name] = values.includes('fail') ? 'fail' : 'pass';
+    else if (name === 'vulnerabilities') combined[name] = JSON.stringify(highestCounts(values));
+    else if (values.every((value) => /^\d+$/.test(value)))
+      combined[name] = String(Math.max(...values.map(Number)));
+    else combined[name] = [...new Set(values)].join('\n');
+  }
+  return combined;
+}
+
+function highestCounts(values: readonly string[]): Record<string, number> {
+  const highest: Record<string, number> = {};
+  for (const value of values)
+    for (const [severity, count] of Object.entries(JSON.parse(value) as Record<string, number>))
+      highest[severity] = Math.max(highest[severity] ?? 0, count);
+  return highest;
 }
 
 /** The platform whose results the outputs give: the first the policy refused, else the first. */
@@ -85,6 +167,13 @@ function findingsSummary(record: RunRecord): string | undefined {
     .filter((platform) => platform.decision)
     .map((platform, index) => platformSummary(record, config, platform, index === 0 ? notes : []))
     .filter(Boolean);
+  if (listsPlatforms(config)) {
+    const indexed = record.platforms.flatMap((platform) => {
+      const digest = (platform.build ?? platform.merged)?.digest;
+      return digest ? [{ platform: platform.platform, digest }] : [];
+    });
+    if (indexed.length > 0) sections.push(renderIndexSummary(config.publish.image, indexed, record.publish));
+  }
   return sections.length > 0 ? sections.join('\n') : undefined;
 }
 
@@ -106,7 +195,10 @@ function platformSummary(
     runnerPaths: runnerPathsOf(config.publish.image, platform.build.tarball, platform.scan?.vexNames),
     notes,
     ...(platform.base ? { base: platform.base } : {}),
-    ...(record.publish?.status === 'pushed' ? { pushed: record.publish.result.references } : {}),
+    ...(listsPlatforms(config) ? { platform: platform.platform } : {}),
+    ...(record.publish?.status === 'pushed' && !listsPlatforms(config)
+      ? { pushed: record.publish.result.references }
+      : {}),
   });
 }
 

@@ -1,9 +1,10 @@
 import * as core from '@actions/core';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BaseImageFacts, BaseImageRegistryOptions } from './build/base-image-registry.js';
-import { checkBaseImage, resolveBaseImage } from './build/base-image-registry.js';
+import { checkBaseImage, pinStagesElsewhere, resolveBaseImage } from './build/base-image-registry.js';
 import { withBaseLabels } from './build/base-image.js';
 import type { BuildResult } from './build/kaniko-build.js';
 import { buildImage } from './build/kaniko-build.js';
@@ -21,7 +22,22 @@ import type { VexDocument } from './gate/vex.js';
 import { readVexDocuments } from './gate/vex.js';
 import type { Config, InputValues } from './inputs.js';
 import { buildConfig } from './inputs.js';
-import { PublishError, login, publishImage } from './publish/publish-image.js';
+import type { PublishResult } from './publish/publish-image.js';
+import { login } from './publish/publish-image.js';
+import type { PlatformImage } from './publish/publish-platforms.js';
+import { outcomeOf, publishPlatforms } from './publish/publish-platforms.js';
+import { mergePushedDigests } from './publish/merge-digests.js';
+import {
+  buildsIndex,
+  combinedSarifPath,
+  platformFolder,
+  platformLabel,
+  sarifCategoryOf,
+} from './platform-layout.js';
+import { formatPlatform, runnerPlatform } from './platform.js';
+import { checkEmulation } from './build/emulation.js';
+import { finalStageProblems, withPlatformArgs } from './build/stage-platforms.js';
+import type { Platform } from './platform.js';
 import { registryOf } from './reference.js';
 import type { Reporter } from './reporter.js';
 import { reporter } from './reporter.js';
@@ -37,6 +53,7 @@ import type { ScanResult } from './scan/trivy-scan.js';
 import { scannedImageMismatch } from './scan/trivy-report.js';
 import { scanImage } from './scan/trivy-scan.js';
 import { TrivyDatabases } from './scan/trivy-databases.js';
+import type { Crane } from './tools/crane-command.js';
 import { craneCommand } from './tools/crane-command.js';
 import type { InstalledTools } from './tools/install-tools.js';
 import { installTools } from './tools/install-tools.js';
@@ -101,18 +118,30 @@ export class Recorder {
   }
 
   tools?: InstalledTools;
-  platform: { -readonly [K in keyof PlatformRun]: PlatformRun[K] } = { platform: `linux/${goArch()}` };
+  readonly platforms: PlatformDraft[];
   publish?: PublishOutcome;
   uploadError?: string;
   readonly notes: string[] = [];
   failure?: { stage: StageName; error: Error };
 
-  constructor(readonly config: Config) {}
+  constructor(readonly config: Config) {
+    this.platforms = config.build.platforms.map((platform) => ({ platform: formatPlatform(platform) }));
+  }
+
+  /** Records what stopped the run, in the stage it stopped (a platform's own, when it says). */
+  fail(error: unknown): void {
+    const stopped = error instanceof StageFailure ? error : undefined;
+    const cause = stopped ? stopped.cause : error;
+    this.failure = {
+      stage: stopped?.stage ?? this.stage,
+      error: cause instanceof Error ? cause : new Error(String(cause)),
+    };
+  }
 
   record(): RunRecord {
     return {
       config: this.config,
-      platforms: [this.platform],
+      platforms: this.platforms,
       notes: this.notes,
       ...(this.tools ? { tools: this.tools } : {}),
       ...(this.publish ? { publish: this.publish } : {}),
@@ -122,47 +151,49 @@ export class Recorder {
   }
 }
 
-function goArch(): string {
-  return process.arch === 'x64' ? 'amd64' : process.arch;
+type PlatformDraft = { -readonly [K in keyof PlatformRun]: PlatformRun[K] };
+
+/** A failure in a stage that ran beside another (a platform's scan while the next one builds). */
+class StageFailure extends Error {
+  constructor(
+    readonly stage: StageName,
+    override readonly cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
 }
 
 /**
- * The pipeline: install → build (DBs prepared meanwhile) → scan → gate → report → SARIF upload
- * and publish together → cache; with `rescan`, the rescan of what is published instead
- * (src/rescan/rescan-pipeline.ts).
+ * The pipeline: install → for each platform, build, then scan → gate → report while the next one
+ * builds (DBs prepared meanwhile) → SARIF upload and publish together → cache; with `rescan`, the
+ * rescan of what is published instead (src/rescan/rescan-pipeline.ts); with `merge-digests`, the
+ * index of what matrix jobs pushed (src/publish/merge-digests.ts).
  */
 export async function runPipeline(config: Config): Promise<RunRecord> {
   if (config.rescan.enabled) return rescanPublished(config);
+  if (config.publish.mergeDigests.length > 0) return mergePushedDigests(config);
   const run = new Recorder(config);
   run.enter('inputs');
   let layerCache: LayerCache | undefined;
   try {
     const vex = await readVex(config);
+    await checkPlatforms(config);
     run.enter('install');
     await prepareFolders(config);
     run.tools = await install(config);
     const trivyDatabases = await startTrivyDatabases(config, run.tools);
     layerCache = config.build.cache ? await openLayerCache(config) : undefined;
     run.enter('build');
-    const baseImage = baseImageOptions(config, run.tools, run.platform.platform);
-    run.platform.base = await resolveBaseImage(config.build, baseImage);
-    const build = await buildStage(config, run.tools, layerCache, run.platform.base);
-    if (run.platform.base) await checkBaseImage(run.platform.base, build.identity, baseImage);
-    run.platform.build = build;
-    run.enter('scan');
-    await trivyDatabases.readyFor(run.platform.build.tarball);
-    run.platform.scan = await scanStage(config, run.tools, run.platform.build, vex);
-    run.enter('gate');
-    run.platform.decision = await gate(config, run.platform.scan);
-    run.enter('report');
-    const sarif = await report(run, run.platform.build, run.platform.scan, run.platform.decision);
+    const dockerfiles = await prepareBuilds(run, run.tools);
+    const needs = { tools: run.tools, layerCache, trivyDatabases, vex, dockerfiles };
+    const sarif = await buildAndCheckEach(run, needs);
     run.enter('publish');
-    const pushing = run.platform.decision.pass && config.publish.push;
-    await uploadWhilePublishing(run, run.tools, pushing ? run.platform.build : undefined, sarif);
+    const pushing = run.platforms.every((platform) => platform.decision?.pass) && config.publish.push;
+    await uploadWhilePublishing(run, run.tools, pushing ? builtImages(run) : undefined, sarif);
     run.enter('cache');
-    if (layerCache) await writeLayerCache(run, layerCache, run.platform.build, run.platform.decision);
+    if (layerCache) await writeLayerCache(run, layerCache);
   } catch (error) {
-    run.failure = { stage: run.stage, error: error instanceof Error ? error : new Error(String(error)) };
+    run.fail(error);
   } finally {
     await layerCache?.close();
     // Nothing of the sandbox outlives the step; what could not be removed the post step retries.
@@ -172,6 +203,83 @@ export async function runPipeline(config: Config): Promise<RunRecord> {
     }
   }
   return run.record();
+}
+
+/** What a platform's build needs besides its settings. */
+interface BuildAndCheck {
+  readonly tools: InstalledTools;
+  readonly layerCache: LayerCache | undefined;
+  readonly trivyDatabases: TrivyDatabases;
+  readonly vex: readonly VexDocument[];
+  /** The Dockerfile kaniko reads for a platform, when its stages had to be pinned (prepareBuilds). */
+  readonly dockerfiles: ReadonlyMap<string, string>;
+}
+
+/**
+ * Every platform is built in turn; each one's scan, gate and report run while the next one builds
+ * (one after another, in the order given). After a failure nothing more is built. Returns the
+ * SARIF to upload: one run per platform.
+ */
+async function buildAndCheckEach(run: Recorder, needs: BuildAndCheck): Promise<SarifLog> {
+  const { config } = run;
+  const logs: SarifLog[] = [];
+  let checking: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+  let buildFailure: { error: unknown } | undefined;
+  try {
+    for (const platform of run.platforms) {
+      if (stopped) break;
+      run.enter('build');
+      platform.build = await buildStage(config, needs, platform);
+      if (platform.base)
+        await checkBaseImage(platform.base, platform.build.identity, baseImageOptions(config, needs.tools));
+      checking = checking.then(async () => logs.push(await checkPlatform(run, needs, platform)));
+      checking.catch(() => (stopped = true));
+    }
+  } catch (error) {
+    buildFailure = { error };
+  }
+  // A scan under way finishes before the run goes on: no Trivy outlives its stage.
+  const [checked] = await Promise.allSettled([checking]);
+  if (buildFailure) throw buildFailure.error;
+  if (checked.status === 'rejected') throw checked.reason;
+  // Said once for all platforms: a finding that blocks several is one annotation, within one limit.
+  announceBlockingFindings(
+    run.platforms.map(({ decision, attribution, platform }) => ({
+      decision: decision!,
+      attribution: attribution!,
+      ...(config.build.platforms.length > 1 ? { platform } : {}),
+    })),
+    repositoryPath(config, config.build.dockerfile),
+  );
+  return await sarifOfPlatforms(config, logs);
+}
+
+/** One platform's scan → gate → report; a failure carries its stage, as another build may be under way. */
+async function checkPlatform(
+  run: Recorder,
+  needs: BuildAndCheck,
+  platform: PlatformDraft,
+): Promise<SarifLog> {
+  const { config } = run;
+  const build = platform.build!;
+  let stage: StageName = 'scan';
+  try {
+    await needs.trivyDatabases.readyFor(build.tarball);
+    platform.scan = await scanStage(
+      config,
+      needs.tools,
+      build,
+      needs.vex,
+      platformFolder(config, platform.platform),
+    );
+    stage = 'gate';
+    platform.decision = await gate(config, platform.scan, platformLabel(config, platform.platform));
+    stage = 'report';
+    return await report(run, platform);
+  } catch (error) {
+    throw new StageFailure(stage, error);
+  }
 }
 
 /** The VEX documents, read and checked before anything is downloaded or built. */
@@ -189,7 +297,7 @@ function readVex(config: Config): Promise<VexDocument[]> {
 async function uploadWhilePublishing(
   run: Recorder,
   tools: InstalledTools,
-  toPush: BuildResult | undefined,
+  toPush: readonly PlatformImage[] | undefined,
   sarif: SarifLog,
 ): Promise<void> {
   const { config } = run;
@@ -255,15 +363,10 @@ function openLayerCache(config: Config): Promise<LayerCache> {
  * After the image push, the scanned cache entries go to `cache-repo`; on a failed policy, a pull
  * request or `push: false` nothing does: what the build wrote was not shown to be harmless.
  */
-async function writeLayerCache(
-  run: Recorder,
-  layerCache: LayerCache,
-  build: BuildResult,
-  decision: Decision,
-): Promise<void> {
+async function writeLayerCache(run: Recorder, layerCache: LayerCache): Promise<void> {
   const { config } = run;
   if (run.publish?.status !== 'pushed') {
-    const why = !decision.pass
+    const why = run.platforms.some((platform) => !platform.decision?.pass)
       ? 'the policy failed'
       : !config.publish.push
         ? 'pushing is off (a pull request, or `push: false`)'
@@ -283,27 +386,79 @@ async function writeLayerCache(
       : {}),
     timeLimit: config.timeouts.push,
   });
-  await exportLayerCache({ cache: layerCache, crane, scannedDiffIds: build.identity.diffIds });
+  // Every platform's layers were scanned: an entry of any of them may go.
+  const scannedDiffIds = run.platforms.flatMap((platform) => platform.build?.identity.diffIds ?? []);
+  await exportLayerCache({ cache: layerCache, crane, scannedDiffIds });
 }
 
-function baseImageOptions(config: Config, tools: InstalledTools, platform: string): BaseImageRegistryOptions {
+function baseImageOptions(config: Config, tools: InstalledTools): BaseImageRegistryOptions {
   return {
     cranePath: tools.crane.path,
     registries: config.registries,
     tempDir: config.run.tempDir,
-    runnerPlatform: platform,
+    buildPlatform: formatPlatform(runnerPlatform()),
   };
+}
+
+/**
+ * Every platform's base image and pinned stages, resolved before anything is built: a base that
+ * lacks one of the platforms fails here, naming both, before any platform is built or pushed.
+ * Returns the rewritten Dockerfile of each platform that needs one.
+ */
+async function prepareBuilds(run: Recorder, tools: InstalledTools): Promise<Map<string, string>> {
+  const { build } = run.config;
+  const options = baseImageOptions(run.config, tools);
+  const dockerfiles = new Map<string, string>();
+  await Promise.all(
+    run.platforms.map(async (platform, index) => {
+      const base = await resolveBaseImage(build, { ...options, platform: platform.platform });
+      if (base) platform.base = base;
+      const wanted = build.platforms[index]!;
+      const request = { buildArgs: platformBuildArgs(run.config, wanted), platform: wanted };
+      const pinned = await pinStagesElsewhere(build, request, options);
+      if (pinned !== undefined) dockerfiles.set(platform.platform, pinned);
+    }),
+  );
+  return dockerfiles;
+}
+
+/** The build args kaniko gets for a platform: BuildKit's automatic platform ones, then the user's. */
+function platformBuildArgs(config: Config, platform: Platform): string[] {
+  return withPlatformArgs(config.build.buildArgs, platform, runnerPlatform());
+}
+
+/**
+ * Before any download: every platform's image holds its own platform's files, and this machine
+ * can run the foreign platforms' RUN lines.
+ */
+async function checkPlatforms(config: Config): Promise<void> {
+  const options = {
+    dockerfileText: readFileSync(config.build.dockerfile, 'utf8'),
+    target: config.build.target,
+    buildArgs: config.build.buildArgs,
+    platforms: config.build.platforms,
+    runner: runnerPlatform(),
+  };
+  const problems = finalStageProblems(options.dockerfileText, options);
+  if (problems.length > 0) throw new Error(problems.join('\n'));
+  await checkEmulation(options);
 }
 
 async function buildStage(
   config: Config,
-  tools: InstalledTools,
-  layerCache: LayerCache | undefined,
-  base: BaseImageFacts | undefined,
+  needs: BuildAndCheck,
+  platform: PlatformDraft,
 ): Promise<BuildResult> {
-  const request = base
-    ? { ...config.build, labels: withBaseLabels(config.build.labels, base) }
-    : config.build;
+  const { tools, layerCache } = needs;
+  const wanted = config.build.platforms.find((known) => formatPlatform(known) === platform.platform)!;
+  const pinned = needs.dockerfiles.get(platform.platform);
+  const request = {
+    ...config.build,
+    platform: wanted,
+    buildArgs: platformBuildArgs(config, wanted),
+    ...(pinned !== undefined ? { dockerfileText: pinned } : {}),
+    ...(platform.base ? { labels: withBaseLabels(config.build.labels, platform.base) } : {}),
+  };
   const building = buildImage(request, {
     rootfs: tools.kaniko.rootfs,
     outputDir: config.run.outputDir,
@@ -323,12 +478,14 @@ async function scanStage(
   tools: InstalledTools,
   build: BuildResult,
   vex: readonly VexDocument[],
+  outputDir: string,
 ): Promise<ScanResult> {
+  await mkdir(outputDir, { recursive: true });
   const scan = await scanImage({
     ...config.scan,
     trivyPath: tools.trivy.path,
     tarball: build.tarball,
-    outputDir: config.run.outputDir,
+    outputDir,
     cacheDir: trivyCacheDir(config),
     timeLimit: config.timeouts.scan,
     vex,
@@ -339,7 +496,8 @@ async function scanStage(
   return scan;
 }
 
-export async function gate(config: Config, scan: ScanResult): Promise<Decision> {
+/** The policy's decision on one scan; `label` names the platform in the log when there are several. */
+export async function gate(config: Config, scan: ScanResult, label = ''): Promise<Decision> {
   const { policy, run } = config;
   const ignores = policy.ignoreFile
     ? parseIgnoreFile(
@@ -359,29 +517,24 @@ export async function gate(config: Config, scan: ScanResult): Promise<Decision> 
     scan.dockerfileReport,
   );
   for (const warning of decision.warnings) reporter().warning(warning);
-  reporter().info(describeDecision(decision));
+  reporter().info(`${label}${describeDecision(decision)}`);
   return decision;
 }
 
 /** Rewrites the SARIF for code scanning (uploaded whether the policy passed or not) and returns it. */
-async function report(
-  run: Recorder,
-  build: BuildResult,
-  scan: ScanResult,
-  decision: Decision,
-): Promise<SarifLog> {
+async function report(run: Recorder, platform: PlatformDraft): Promise<SarifLog> {
   const { config } = run;
+  const { build, scan, decision } = platform as Required<PlatformDraft>;
   const attribution = attributeLayers({
     dockerfileText: await readFile(config.build.dockerfile, 'utf8'),
     target: config.build.target,
     imageConfig: build.imageConfig,
     report: scan.report,
   });
-  run.platform.attribution = attribution;
+  platform.attribution = attribution;
   const dockerfilePath = repositoryPath(config, config.build.dockerfile);
-  announceBlockingFindings(decision, attribution, dockerfilePath);
   const rewritten = rewriteSarif(JSON.parse(await readFile(scan.sarifPath, 'utf8')) as SarifLog, {
-    category: config.report.sarifCategory,
+    category: sarifCategoryOf(config, platform.platform),
     dockerfilePath,
     attribution,
     decision,
@@ -426,40 +579,78 @@ export async function upload(run: Recorder, sarif: SarifLog): Promise<void> {
   }
 }
 
-async function publish(config: Config, tools: InstalledTools, build: BuildResult): Promise<PublishOutcome> {
-  const { registries } = config;
-  try {
+async function publish(
+  config: Config,
+  tools: InstalledTools,
+  images: readonly PlatformImage[],
+): Promise<PublishOutcome> {
+  const pushing = async (): Promise<PublishResult> => {
     const loggedIn = await login({
       crane: tools.crane.path,
       registry: config.publish.registry,
-      registries,
+      registries: config.registries,
       dockerConfigDir: dockerConfigDir(config),
       timeLimit: config.timeouts.push,
     });
-    const result = await publishImage({
+    return publishPlatforms({
       crane: tools.crane.path,
-      tarball: build.tarball,
       image: config.publish.image,
-      tags: config.publish.tags,
-      expectedDigest: build.digest,
-      registries,
+      tags: config.publish.pushByDigest ? [] : config.publish.tags,
+      images,
+      asIndex: buildsIndex(config) && !config.publish.pushByDigest,
+      registries: config.registries,
       timeLimit: config.timeouts.push,
       ...(loggedIn ? { dockerConfigDir: loggedIn.dockerConfigDir } : {}),
     });
-    return { status: 'pushed', result };
-  } catch (error) {
-    const failure = error instanceof Error ? error : new Error(String(error));
-    return {
-      status: 'failed',
-      error: failure,
-      pushed: failure instanceof PublishError ? failure.pushed : [],
-    };
-  }
+  };
+  return outcomeOf(pushing());
+}
+
+/** Every platform's scanned image, in the order of `platforms`, as the push takes them. */
+function builtImages(run: Recorder): PlatformImage[] {
+  return run.platforms.map(({ platform, build }) => ({
+    platform,
+    tarball: build!.tarball,
+    digest: build!.digest,
+    manifestSize: build!.manifestSize,
+    config: build!.imageConfig,
+  }));
+}
+
+/**
+ * What goes to code scanning: the one platform's log, or every platform's run (each under its own
+ * category) in one log, one upload, written next to the platforms' folders for the `sarif` output.
+ */
+async function sarifOfPlatforms(config: Config, logs: readonly SarifLog[]): Promise<SarifLog> {
+  if (logs.length === 1) return logs[0]!;
+  const combined: SarifLog = { ...logs[0]!, runs: logs.flatMap((log) => log.runs) };
+  await writeFile(combinedSarifPath(config), JSON.stringify(combined));
+  return combined;
 }
 
 /** The private DOCKER_CONFIG loginRegistry writes; it keys the credential by the image's host. */
 export function dockerConfigDir(config: Config): string {
   return join(config.run.tempDir, 'docker-config');
+}
+
+/** crane for `image`'s registry, logged in with its credential (as the push does) when there is one. */
+export async function registryCrane(config: Config, cranePath: string, failureHint: string): Promise<Crane> {
+  const { registry } = config.publish;
+  const loggedIn = await login({
+    crane: cranePath,
+    registry,
+    registries: config.registries,
+    dockerConfigDir: dockerConfigDir(config),
+    timeLimit: config.timeouts.push,
+  });
+  return craneCommand({
+    path: cranePath,
+    registry,
+    registries: config.registries,
+    timeLimit: config.timeouts.push,
+    ...(loggedIn ? { dockerConfigDir: loggedIn.dockerConfigDir } : {}),
+    failureHint,
+  });
 }
 
 /** The action on a runner: inputs from the workflow, the pipeline, then `finish`. */

@@ -1,6 +1,9 @@
 import type { GitHubContext } from './context.js';
 import { isPullRequestEvent } from './context.js';
 
+/** The OCI label naming the commit an image was built from; a merge checks it. */
+export const REVISION_LABEL = 'org.opencontainers.image.revision';
+
 /** A Docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`. */
 export const TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
@@ -95,7 +98,7 @@ export function computeLabels({
     'org.opencontainers.image.source': url,
     'org.opencontainers.image.version': version,
     'org.opencontainers.image.created': created,
-    'org.opencontainers.image.revision': context.sha,
+    [REVISION_LABEL]: context.sha,
     'org.opencontainers.image.licenses': license && license !== 'NOASSERTION' ? license : undefined,
   };
   const labels: Record<string, string> = {};

@@ -4,6 +4,8 @@ import { FencedLog } from './log-fence.js';
 /** The action's outputs, as action.yml declares them (a test holds the two equal). */
 export const OUTPUT_NAMES = [
   'digest',
+  'platform-digests',
+  'platform-results',
   'image',
   'tags',
   'pushed',

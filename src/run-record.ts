@@ -6,6 +6,7 @@ import type { PublishResult } from './publish/publish-image.js';
 import type { LayerAttribution } from './report/layer-attribution.js';
 import type { BaseCheck } from './rescan/base-check.js';
 import type { PulledImage } from './rescan/pull-image.js';
+import type { MergedManifest } from './publish/merge-digests.js';
 import type { ScanResult } from './scan/trivy-scan.js';
 import type { InstalledTools, ScanTools } from './tools/install-tools.js';
 
@@ -27,6 +28,8 @@ export interface PlatformRun {
   readonly pulled?: PulledImage;
   /** A rescan's answer to whether the base image moved since this platform was built. */
   readonly baseCheck?: BaseCheck;
+  /** A merge's platform: a manifest a matrix job pushed by digest, read back and checked. */
+  readonly merged?: MergedManifest;
 }
 
 /** What the push did: the references that exist, or why it stopped (with those that exist). */

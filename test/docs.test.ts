@@ -38,7 +38,7 @@ describe('action.yml', () => {
 
   it('declares exactly the outputs the pipeline sets (OUTPUT_NAMES)', () => {
     expect(Object.keys(action.outputs).sort()).toEqual([...OUTPUT_NAMES].sort());
-    expect(OUTPUT_NAMES).toHaveLength(19);
+    expect(OUTPUT_NAMES).toHaveLength(21);
   });
 });
 

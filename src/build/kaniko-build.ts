@@ -16,6 +16,8 @@ import { openUntrustedRegularFile, readUntrustedText } from '../untrusted-file.j
 import { readImageTarball } from './tarball.js';
 import { reporter } from '../reporter.js';
 import type { TimeLimit } from '../timeout-settings.js';
+import type { Platform } from '../platform.js';
+import { formatPlatform, platformOfConfig } from '../platform.js';
 
 /** Where things live inside the sandbox. */
 export const SANDBOX_CONTEXT = '/workspace';
@@ -45,6 +47,8 @@ export interface KanikoArgvOptions {
   /** Computed and user labels, already merged. */
   readonly labels: Readonly<Record<string, string>>;
   readonly target: string;
+  /** The platform this build is for: kaniko's `--custom-platform`, also what sets its TARGET* args. */
+  readonly platform: Platform;
   readonly reproducible: boolean;
   /** kaniko's `--cache-repo`: the loopback layer cache (layer-cache.ts); absent, no layer cache. */
   readonly cacheRepo?: string;
@@ -81,6 +85,7 @@ export function kanikoArgv(options: KanikoArgvOptions): string[] {
   for (const arg of [...options.buildArgs, ...proxyArgs]) argv.push('--build-arg', arg);
   for (const [key, value] of Object.entries(options.labels)) argv.push('--label', `${key}=${value}`);
   if (options.target) argv.push('--target', options.target);
+  argv.push(`--custom-platform=${formatPlatform(options.platform)}`);
   if (options.reproducible) argv.push('--reproducible');
   // redo is the default, not a rule: a Dockerfile that needs full snapshots may ask for them.
   if (!options.extraArgs.some((arg) => /^--snapshot-?[mM]ode(=|$)/.test(arg)))
@@ -120,7 +125,15 @@ export type BuildRequest = Pick<
   | 'kanikoArgs'
   | 'network'
   | 'loopbackPorts'
->;
+> & {
+  /** One of the settings' platforms: each is built on its own. */
+  readonly platform: Platform;
+  /**
+   * What kaniko reads instead of the `dockerfile` file, when the action rewrote it (stages pinned
+   * to their platform's manifest, line numbers kept); the file itself names it in messages.
+   */
+  readonly dockerfileText?: string;
+};
 
 /** Where the build runs and what it is called, besides its settings. */
 export interface BuildEnvironment {
@@ -156,6 +169,8 @@ export interface BuildResult {
   readonly tarball: string;
   /** The digest crane will push, computed from the tarball. */
   readonly digest: string;
+  /** The byte size of that manifest, as an image index describes it. */
+  readonly manifestSize: number;
   /** Config digest and layer DiffIDs: what the scan report must name. */
   readonly identity: ImageIdentity;
   readonly imageConfig: ImageConfig;
@@ -180,6 +195,7 @@ export async function buildImage(request: BuildRequest, environment: BuildEnviro
     buildArgs: request.buildArgs,
     labels: request.labels,
     target: request.target,
+    platform: request.platform,
     reproducible: request.reproducible,
     insecureRegistries: environment.registries.insecureHosts,
     proxy: Object.keys(proxy),
@@ -193,7 +209,7 @@ export async function buildImage(request: BuildRequest, environment: BuildEnviro
     env: { ...EXECUTOR_ENV, ...proxy },
     mounts: placed.mounts,
     files: await sandboxFiles(request, environment),
-    title: `Build ${environment.image}:${environment.firstTag} with kaniko`,
+    title: `Build ${environment.image}:${environment.firstTag} for ${formatPlatform(request.platform)} with kaniko`,
     strategy: environment.strategy ?? 'auto',
     ...(environment.timeLimit && { timeLimit: environment.timeLimit }),
     // The sandbox's root (the files the build wrote) is removed while the image is read and scanned.
@@ -206,7 +222,7 @@ export async function buildImage(request: BuildRequest, environment: BuildEnviro
     ],
   });
   try {
-    return await collectBuild(request.dockerfile, environment.outputDir, outputDir, result);
+    return await collectBuild(request, environment.outputDir, outputDir, result);
   } finally {
     await removePath(outputDir);
   }
@@ -217,11 +233,13 @@ export async function buildImage(request: BuildRequest, environment: BuildEnviro
  * lies outside the context; `dockerfile` is its path inside the sandbox.
  */
 function placeDockerfile(
-  options: Pick<BuildRequest, 'context' | 'dockerfile'>,
+  options: Pick<BuildRequest, 'context' | 'dockerfile' | 'dockerfileText'>,
   outputDir: string,
 ): { readonly dockerfile: string; readonly mounts: SandboxMount[] } {
   const inContext = relative(options.context, options.dockerfile);
-  const dockerfileInContext = !inContext.startsWith('..') && !isAbsolute(inContext);
+  // A rewritten Dockerfile is a file of its own (sandboxFiles), never the context's.
+  const dockerfileInContext =
+    options.dockerfileText === undefined && !inContext.startsWith('..') && !isAbsolute(inContext);
   const dockerfile = dockerfileInContext
     ? `${SANDBOX_CONTEXT}/${inContext.split('\\').join('/')}`
     : `${SANDBOX_DOCKERFILE_DIR}/${basename(options.dockerfile)}`;
@@ -229,17 +247,19 @@ function placeDockerfile(
     { source: options.context, target: SANDBOX_CONTEXT, readOnly: true },
     { source: outputDir, target: SANDBOX_OUTPUT, readOnly: false },
   ];
-  if (!dockerfileInContext) mounts.push({ source: options.dockerfile, target: dockerfile, readOnly: true });
+  if (!dockerfileInContext && options.dockerfileText === undefined)
+    mounts.push({ source: options.dockerfile, target: dockerfile, readOnly: true });
   return { dockerfile, mounts };
 }
 
 /** kaniko's failure explained, or its tarball moved out of the output folder and read. */
 async function collectBuild(
-  dockerfile: string,
+  request: Pick<BuildRequest, 'dockerfile' | 'platform'>,
   outputRoot: string,
   outputDir: string,
   result: SandboxResult,
 ): Promise<BuildResult> {
+  const { dockerfile } = request;
   if (result.exitCode !== 0) {
     const dockerfileText = await readFile(dockerfile, 'utf8');
     throw new Error(kanikoFailure(result.exitCode, result.output, result.tail, dockerfileText, dockerfile));
@@ -251,9 +271,17 @@ async function collectBuild(
     reporter().info(
       `kaniko's digest file says ${kanikoDigest}; crane will push ${image.digest} (the tarball's Docker manifest), which is the digest used from here on`,
     );
+  const built = platformOfConfig(image.config);
+  if (built !== formatPlatform(request.platform))
+    throw new Error(
+      `kaniko was asked for ${formatPlatform(request.platform)} but built an image for ${built}: the final stage of ${dockerfile} ` +
+        'is pinned to another platform (`FROM --platform=…`); an index entry must hold what it says. ' +
+        'Pin the build stages to $BUILDPLATFORM and leave the final stage unpinned (or use $TARGETPLATFORM).',
+    );
   return {
     tarball,
     digest: image.digest,
+    manifestSize: Buffer.byteLength(image.manifest),
     identity: { configDigest: image.configDescriptor.digest, diffIds: image.config.rootfs?.diff_ids ?? [] },
     imageConfig: image.config,
   };
@@ -325,6 +353,12 @@ async function readKanikoDigest(path: string): Promise<string | undefined> {
 
 async function sandboxFiles(request: BuildRequest, environment: BuildEnvironment): Promise<SandboxFile[]> {
   const files: SandboxFile[] = await sanitizedGitConfigs(request.context, SANDBOX_CONTEXT);
+  if (request.dockerfileText !== undefined)
+    files.push({
+      target: `${SANDBOX_DOCKERFILE_DIR}/${basename(request.dockerfile)}`,
+      content: request.dockerfileText,
+      asMount: true,
+    });
   const etc = environment.hostEtc ?? '/etc';
   const resolvConf = join(etc, 'resolv.conf');
   if (existsSync(resolvConf))

@@ -73,13 +73,13 @@ export async function login(options: LoginOptions): Promise<LoginResult | undefi
 export interface PublishOptions {
   /** Path of the crane binary. */
   readonly crane: string;
-  /** The image tarball the build wrote and the scan passed. */
-  readonly tarball: string;
+  /** What is uploaded under `expectedDigest`. */
+  readonly source: PublishSource;
   /** Repository without tag or digest, e.g. `ghcr.io/owner/app`. */
   readonly image: string;
-  /** Bare tags, each pointed at the pushed digest once it is verified. At least one. */
+  /** Bare tags, each pointed at the pushed digest once it is verified; none for a push by digest only. */
   readonly tags: readonly string[];
-  /** The tarball's manifest digest, as the build computed it: what was scanned. */
+  /** The manifest digest as the action computed it: what was scanned, or the index of what was. */
   readonly expectedDigest: string;
   /** Decides `--insecure` for the image's registry. */
   readonly registries: Registries;
@@ -89,6 +89,13 @@ export interface PublishOptions {
   /** The push stage's limit on each crane process (see exec.run). */
   readonly timeLimit?: TimeLimit;
 }
+
+/**
+ * The scanned tarball (`crane push`), or an index of manifests already in `image`
+ * (`crane index append`, whose bytes the action predicted: see image-index.ts).
+ */
+export type PublishSource =
+  { readonly tarball: string } | { readonly craneArgs: readonly string[]; readonly description: string };
 
 export interface PublishResult {
   /** The digest the registry reports for every pushed reference; equals `expectedDigest`. */
@@ -121,9 +128,9 @@ export class PublishError extends Error {
  */
 export async function publishImage(options: PublishOptions): Promise<PublishResult> {
   const { image, tags, expectedDigest } = options;
-  if (tags.length === 0) throw new Error(`No tags to publish ${image} with: give at least one tag.`);
+  const what = 'tarball' in options.source ? options.source.tarball : options.source.description;
   if (!isDigest(expectedDigest))
-    throw new Error(`The expected digest "${expectedDigest}" of ${options.tarball} is not a sha256 digest.`);
+    throw new Error(`The expected digest "${expectedDigest}" of ${what} is not a sha256 digest.`);
   const retry: PublishRetry = { ...DEFAULT_PUBLISH_RETRY, ...options.retry };
   const registry = registryOf(image);
   const pinned = digestReference(image, expectedDigest);
@@ -148,8 +155,8 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
     );
   };
 
-  reporter().info(`Pushing ${options.tarball} to ${pinned}`);
-  const push = await crane(['push', options.tarball, pinned]).catch((error: unknown) => {
+  reporter().info(`Pushing ${what} to ${pinned}`);
+  const push = await crane(uploadArgs(options.source, pinned)).catch((error: unknown) => {
     throw partialFailure(error, pushed, references);
   });
   const uploaded = pushedDigest(push.stdout);
@@ -157,7 +164,9 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
     throw partialFailure(
       new Error(
         `Digest mismatch after crane push ${pinned}: crane uploaded ${uploaded ?? `"${push.stdout.trim()}"`} but the scanned image is ${expectedDigest}. ` +
-          'The tarball was changed or rewritten between scan and push; no tag was set.',
+          ('tarball' in options.source
+            ? 'The tarball was changed or rewritten between scan and push; no tag was set.'
+            : 'The index crane wrote is not the one the action computed; no tag was set.'),
       ),
       pushed,
       references,
@@ -173,8 +182,15 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
   await forEachAtMost(references, READ_BACK_CONCURRENCY, verify).catch((error: unknown) => {
     throw partialFailure(error, pushed, references);
   });
-  reporter().info(`Published ${pinned} as ${tags.join(', ')}`);
+  reporter().info(
+    tags.length > 0 ? `Published ${pinned} as ${tags.join(', ')}` : `Pushed ${pinned} (no tag)`,
+  );
   return { digest: expectedDigest, image: pinned, references };
+}
+
+/** crane's upload: the tarball by digest, or the index as planned (image-index.ts). */
+function uploadArgs(source: PublishSource, pinned: string): readonly string[] {
+  return 'tarball' in source ? ['push', source.tarball, pinned] : source.craneArgs;
 }
 
 /** How many tags are read back at once: a few requests in flight, not one per tag. */

@@ -29,36 +29,69 @@ export function blockingNotice(
   attribution: LayerAttribution,
   dockerfilePath: string,
 ): BlockingNotice {
-  const ordered = [...decision.blocking].sort(
-    (a, b) => severityRank(b.finding.severity) - severityRank(a.finding.severity),
+  return platformsBlockingNotice([{ decision, attribution }], dockerfilePath);
+}
+
+/** One platform's decision, and the layers its findings are attributed to. */
+export interface DecidedPlatform {
+  readonly decision: Decision;
+  readonly attribution: LayerAttribution;
+  /** `os/arch[/variant]`, when the image is one of several: it starts each log line. */
+  readonly platform?: string;
+}
+
+/**
+ * The notice for several platforms: every platform's log lines, and one annotation for a finding
+ * that blocks on several (the same text on the same line), within the one limit of the step.
+ */
+export function platformsBlockingNotice(
+  platforms: readonly DecidedPlatform[],
+  dockerfilePath: string,
+): BlockingNotice {
+  const described = platforms.flatMap(({ decision, attribution, platform }) =>
+    [...decision.blocking]
+      .sort((a, b) => severityRank(b.finding.severity) - severityRank(a.finding.severity))
+      .map((blocking) => {
+        const found = describe(blocking, attribution, dockerfilePath);
+        return { ...found, line: platform ? `${platform}: ${found.line}` : found.line };
+      }),
   );
-  const described = ordered.map((blocking) => describe(blocking, attribution, dockerfilePath));
+  const lines = described.map(({ line }) => `Blocking: ${line}`);
+  const once = new Map(
+    described.map((found) => [
+      [found.annotation.title, found.annotation.startLine, found.message].join('\n'),
+      found,
+    ]),
+  );
+  return { lines, annotations: limitedAnnotations([...once.values()]) };
+}
+
+/** GitHub's limit: all annotations, or all but the last few and one that counts the rest. */
+function limitedAnnotations(
+  described: readonly { readonly message: string; readonly annotation: Annotation }[],
+): BlockingNotice['annotations'] {
   const room = ERROR_ANNOTATIONS_PER_STEP - ERRORS_AFTER_FINDINGS;
   const shown = described.length > room ? described.slice(0, room - 1) : described;
   const rest = described.length - shown.length;
-  return {
-    lines: described.map(({ line }) => `Blocking: ${line}`),
-    annotations: [
-      ...shown.map(({ message, annotation }) => ({ message, annotation })),
-      ...(rest > 0
-        ? [
-            {
-              message: `${rest} more blocking findings are not annotated here (GitHub shows ${ERROR_ANNOTATIONS_PER_STEP} error annotations per step): the step's log names every one, and the job summary lists them.`,
-              annotation: { title: `${rest} more blocking findings` },
-            },
-          ]
-        : []),
-    ],
-  };
+  return [
+    ...shown.map(({ message, annotation }) => ({ message, annotation })),
+    ...(rest > 0
+      ? [
+          {
+            message: `${rest} more blocking findings are not annotated here (GitHub shows ${ERROR_ANNOTATIONS_PER_STEP} error annotations per step): the step's log names every one, and the job summary lists them.`,
+            annotation: { title: `${rest} more blocking findings` },
+          },
+        ]
+      : []),
+  ];
 }
 
 /** Logs each blocking finding and annotates it, through the reporter. */
 export function announceBlockingFindings(
-  decision: Decision,
-  attribution: LayerAttribution,
+  platforms: readonly DecidedPlatform[],
   dockerfilePath: string,
 ): void {
-  const notice = blockingNotice(decision, attribution, dockerfilePath);
+  const notice = platformsBlockingNotice(platforms, dockerfilePath);
   if (notice.lines.length > 0) infoUntrusted(notice.lines.join('\n'));
   for (const { message, annotation } of notice.annotations) reporter().error(message, annotation);
 }

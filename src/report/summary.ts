@@ -52,6 +52,8 @@ export interface SummaryOptions {
   readonly dockerfilePath?: string;
   readonly attribution?: LayerAttribution;
   readonly failOn: readonly string[];
+  /** The platform these findings are of, when the image is one of several. */
+  readonly platform?: string;
   /** References pushed after the gate (`name:tag`); absent before or without a push. */
   readonly pushed?: readonly string[];
   /** Notes from the SARIF rewrite or upload, e.g. what was dropped to fit GitHub's limits. */
@@ -83,7 +85,7 @@ export function renderSummary(given: SummaryOptions): string {
   return `${out.join('\n').trimEnd()}\n`;
 }
 
-function verdictSection({ decision, image, digest, failOn, base }: SummaryOptions): string[] {
+function verdictSection({ decision, image, digest, failOn, base, platform }: SummaryOptions): string[] {
   const rules = `fail-on: ${failOn.length > 0 ? failOn.join(', ') : 'none'}; secrets always block`;
   const blocking = decision.blocking.length;
   const counts = [
@@ -94,7 +96,7 @@ function verdictSection({ decision, image, digest, failOn, base }: SummaryOption
     decision.ignored.length,
   ];
   return [
-    `## Build, scan and push: ${code(image)}`,
+    `## Build, scan and push: ${code(image)}${platform ? ` for ${text(platform)}` : ''}`,
     '',
     decision.pass
       ? `**Policy: ✅ pass** (${rules})`

@@ -23,6 +23,8 @@ export interface RescanTarget {
 /** One pulled platform image: the tarball the scan reads and what it is. */
 export interface PulledImage {
   readonly platform: string;
+  /** Whether it is one platform of an index: its SARIF then goes under the platform's category. */
+  readonly fromIndex: boolean;
   /** `image@<platform manifest digest>`. */
   readonly reference: string;
   readonly digest: string;
@@ -118,6 +120,7 @@ export async function pullPlatform(
   reporter().info(`Pulled ${reference} (${platform}) into ${tarball}`);
   return {
     platform,
+    fromIndex: manifest.platform !== undefined,
     reference,
     digest: manifest.digest,
     tarball,

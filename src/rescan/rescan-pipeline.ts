@@ -8,9 +8,9 @@ import {
   gate,
   prepareFolders,
   trivyCacheDir,
+  registryCrane,
   upload,
 } from '../main.js';
-import { login } from '../publish/publish-image.js';
 import { registryOf } from '../reference.js';
 import { infoUntrusted, reporter } from '../reporter.js';
 import type { SarifLog } from '../report/sarif.js';
@@ -27,6 +27,7 @@ import { checkBase, describeBase } from './base-check.js';
 import type { PlatformManifest } from './pull-image.js';
 import { pullPlatform, resolveTargets } from './pull-image.js';
 import { mergeSarif } from './sarif-merge.js';
+import { sarifCategoryOf } from '../platform-layout.js';
 import type { TrivyDatabases } from '../scan/trivy-databases.js';
 
 /**
@@ -43,7 +44,11 @@ export async function rescanPublished(config: Config): Promise<RunRecord> {
   try {
     await prepareFolders(config);
     const crane = await installCraneTool(installOptions(config));
-    const registry = await registryCrane(config, crane.path);
+    const registry = await registryCrane(
+      config,
+      crane.path,
+      `Check that ${config.publish.image} was pushed under the tag or digest rescanned (\`rescan-ref\`, else \`tags\` or the tags computed for this event) and that the registry credential may read it.`,
+    );
     run.enter('pull');
     const targets = await resolveTargets(registry, config.publish.image, config.rescan.references);
     run.enter('install');
@@ -64,24 +69,6 @@ export async function rescanPublished(config: Config): Promise<RunRecord> {
 
 function installOptions(config: Config): InstallOptions {
   return { ...config.tools, registries: config.registries, arch: process.arch };
-}
-
-/** crane for `image`'s registry, logged in with its credential (as the push does) when there is one. */
-async function registryCrane(config: Config, path: string): Promise<Crane> {
-  const { registry } = config.publish;
-  const loggedIn = await login({
-    crane: path,
-    registry,
-    registries: config.registries,
-    dockerConfigDir: dockerConfigDir(config),
-  });
-  return craneCommand({
-    path,
-    registry,
-    registries: config.registries,
-    ...(loggedIn ? { dockerConfigDir: loggedIn.dockerConfigDir } : {}),
-    failureHint: `Check that ${config.publish.image} was pushed under the tag or digest rescanned (\`rescan-ref\`, else \`tags\` or the tags computed for this event) and that the registry credential may read it.`,
-  });
 }
 
 /** One platform's results: the output folder itself, or a folder per image when there are several. */
@@ -139,20 +126,24 @@ function currentDigest(config: Config, path: string): CurrentDigest {
 
 /**
  * Each platform's SARIF, located in the image (no Dockerfile line is known for a pulled image),
- * goes into one log under the build's category, so code scanning closes what was fixed and
- * opens what is new.
+ * goes under the category the build used (the platform's own for a platform of an index), so
+ * code scanning closes what was fixed and opens what is new: one run per category in one upload,
+ * the platforms of one category (several references) merged into it.
  */
 async function reportRescan(run: Recorder, platforms: readonly PlatformRun[]): Promise<void> {
   const { config } = run;
-  const logs: SarifLog[] = [];
-  for (const { scan, decision } of platforms) {
-    if (!scan || !decision) continue;
+  const byCategory = new Map<string, SarifLog[]>();
+  for (const { scan, decision, pulled, platform } of platforms) {
+    if (!scan || !decision || !pulled) continue;
+    const category = sarifCategoryOf(config, platform, pulled.fromIndex);
     const trivySarif = JSON.parse(await readFile(scan.sarifPath, 'utf8')) as SarifLog;
-    const rewritten = rewriteSarif(trivySarif, { category: config.report.sarifCategory, decision });
+    const rewritten = rewriteSarif(trivySarif, { category, decision });
     for (const note of rewritten.dropped) reporter().warning(note);
     run.notes.push(...rewritten.dropped);
     await writeFile(scan.sarifPath, JSON.stringify(rewritten.sarif));
-    logs.push(rewritten.sarif);
+    byCategory.set(category, [...(byCategory.get(category) ?? []), rewritten.sarif]);
   }
-  if (config.report.uploadSarif && logs.length > 0) await upload(run, mergeSarif(logs));
+  const logs = [...byCategory.values()].map((group) => mergeSarif(group));
+  if (config.report.uploadSarif && logs.length > 0)
+    await upload(run, { ...logs[0]!, runs: logs.flatMap((log) => log.runs) });
 }

@@ -1,7 +1,11 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { RunOptions, RunResult } from '../exec.js';
 import { assertSuccess, childEnv, run } from '../exec.js';
 import { isDigest } from '../reference.js';
+import { recordForCleanup } from '../cleanup.js';
 import type { Registries, RegistryCredential } from '../registries.js';
 import type { TimeLimit } from '../timeout-settings.js';
 
@@ -61,17 +65,32 @@ export function craneEnv(
   return childEnv(dockerConfigDir === undefined ? {} : { DOCKER_CONFIG: dockerConfigDir }, environment);
 }
 
+let workingDirectory: Promise<string> | undefined;
+
+/** A folder of this process's own, empty and private, where crane runs. */
+function emptyWorkingDirectory(): Promise<string> {
+  workingDirectory ??= mkdtemp(join(tmpdir(), 'build-scan-push-crane-')).then((dir) => {
+    recordForCleanup(dir);
+    return dir;
+  });
+  return workingDirectory;
+}
+
 function craneWith(options: CraneOptions): Crane {
   const env = craneEnv(options.dockerConfigDir);
   // After the command, where cobra also takes crane's global flags (`crane digest --insecure …`).
   const globalFlags = options.insecure ? ['--insecure'] : [];
   const hint = options.failureHint ?? '';
   const runCrane = async (args: readonly string[], how: CraneRun = {}): Promise<RunResult> => {
-    const [command = '', ...rest] = args;
-    const argv = how.local ? [...args] : [command, ...globalFlags, ...rest];
+    // `index append` is one command of two words: the flags go after both.
+    const words = args[0] === 'index' ? 2 : 1;
+    const argv = how.local ? [...args] : [...args.slice(0, words), ...globalFlags, ...args.slice(words)];
     const { input, stdout } = how;
     const result = await run(options.path, argv, {
       env,
+      // crane reads a reference as a local file or OCI layout first when one exists by that name
+      // (cmd/crane/cmd/index.go loadImage): nothing of the workspace may stand in for an image.
+      cwd: await emptyWorkingDirectory(),
       silent: true,
       ...(options.timeLimit !== undefined && { timeLimit: options.timeLimit }),
       ...(input !== undefined && { input }),

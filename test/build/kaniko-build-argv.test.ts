@@ -16,6 +16,7 @@ const base: KanikoArgvOptions = {
   buildArgs: [],
   labels: {},
   target: '',
+  platform: { os: 'linux', architecture: 'amd64' },
   reproducible: false,
   insecureRegistries: [],
   proxy: [],
@@ -42,6 +43,7 @@ describe('kanikoArgv', () => {
       '/output/image.tar',
       '--digest-file',
       '/output/digest',
+      '--custom-platform=linux/amd64',
       '--snapshot-mode=redo',
     ]);
   });

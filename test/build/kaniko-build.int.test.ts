@@ -94,6 +94,7 @@ function options(context: string, overrides: Partial<TestBuild> = {}): TestBuild
     buildArgs: [],
     labels: { 'org.opencontainers.image.revision': '0123456' },
     target: '',
+    platform: { os: 'linux', architecture: 'amd64' },
     reproducible: false,
     insecureRegistries: [],
     kanikoArgs: [],

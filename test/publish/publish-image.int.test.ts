@@ -65,7 +65,7 @@ afterEach(async () => {
 function options(overrides: Partial<PublishOptions> = {}): PublishOptions {
   return {
     crane,
-    tarball,
+    source: { tarball },
     image: `${proxy.host}/team/app-${++repositoryCount}`,
     tags: ['1.0.0', '1.0', 'latest'],
     expectedDigest: image.digest,

@@ -145,7 +145,7 @@ describe('blockingNotice', () => {
       const { decision, attribution } = decided([
         vulnerability('CVE-2026-0006', 'HIGH', RUN_LAYER, 'evil\n::add-mask::HIGH'),
       ]);
-      announceBlockingFindings(decision, attribution, 'app,x::Dockerfile');
+      announceBlockingFindings([{ decision, attribution }], 'app,x::Dockerfile');
     } finally {
       write.mockRestore();
     }

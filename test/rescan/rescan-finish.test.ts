@@ -16,6 +16,7 @@ function rescanned(platform: string, fixture: string, updated: 'true' | 'false')
     platform,
     pulled: {
       platform,
+      fromIndex: true,
       reference: `ghcr.io/octo-org/app@${digest}`,
       digest,
       tarball: `/out/${platform.replace('/', '-')}.tar`,

@@ -9,7 +9,8 @@
 //     real Trivy report from test/fixtures/trivy chosen by TRIVY_STANDIN_REPORT, else by the DB
 //     (one "downloaded" from a repository tagged with a fixture's name, `…:debian-buster.json`,
 //     knows that fixture's findings: a newer DB finds more in the same image), else by a
-//     /trivy-standin-report file inside the image (default alpine-310.json; "garbage" writes
+//     /trivy-standin-report file inside the image (a /trivy-standin-report-<architecture> file
+//     first, for an image of that architecture; default alpine-310.json; "garbage" writes
 //     something that is not JSON), with ArtifactName set to the input. A trivy.yaml in the
 //     working directory is read as Trivy reads it (severity, exit-code), so tests can show the
 //     action keeps it out. The databases are checked as Trivy v0.74.0 checks them:
@@ -631,11 +632,23 @@ function imageIdentity(input) {
  * because the action hands Trivy no TRIVY_* variable.
  */
 function reportNamedInImage(input) {
-  for (const files of layerFiles(input).reverse()) {
-    const named = files.get('trivy-standin-report');
-    if (named) return named.toString('utf8').trim();
-  }
+  // A `trivy-standin-report-<architecture>` file wins for an image of that architecture, so that
+  // one context can make the platforms of a multi-platform build find different things.
+  const architecture = imageConfigOf(input)?.architecture;
+  for (const name of [`trivy-standin-report-${architecture}`, 'trivy-standin-report'])
+    for (const files of layerFiles(input).reverse()) {
+      const named = files.get(name);
+      if (named) return named.toString('utf8').trim();
+    }
   return undefined;
+}
+
+/** The image config of a docker-archive tarball, parsed. */
+function imageConfigOf(input) {
+  const archive = tarEntries(readFileSync(input));
+  const [image] = JSON.parse(archive.get('manifest.json')?.toString('utf8') ?? '[]');
+  const config = image?.Config && archive.get(image.Config);
+  return config ? JSON.parse(config.toString('utf8')) : undefined;
 }
 
 /** Each layer's files (name → content), oldest layer first. */
