@@ -18,10 +18,10 @@
 # from `uname -m`). A spec with more than three parts is fatal there, as in kaniko; the stand-in
 # takes only os/arch[/variant]. The predefined args (pkg/dockerfile/buildargs.go:209-243:
 # BUILD{PLATFORM,OS,OSVERSION,ARCH,VARIANT}, TARGET{PLATFORM,OS,OSVERSION,ARCH,VARIANT,STAGE})
-# reach a RUN line only after an `ARG NAME` in its stage (buildargs.go:164-182, getBuildArg: a
+# reach a RUN line only after an `ARG NAME` in its stage (buildargs.go:165-182, getBuildArg: a
 # predefined value only for a declared arg). They are NOT substituted in FROM lines: kaniko resolves
 # a FROM with the global ARGs and --build-arg values only (pkg/dockerfile/dockerfile.go:284-295 and
-# 447-468), so `FROM image:$TARGETARCH` pulls `image:` and fails to parse. `FROM --platform=…` is
+# 447-468), so `FROM image:$TARGETARCH` leaves `image:`, which does not parse. `FROM --platform=…` is
 # parsed and ignored (buildkit keeps it in Stage.Platform, which kaniko never reads): every base is
 # pulled for --custom-platform (pkg/image/remote/remote.go:144-158).
 #
@@ -33,7 +33,7 @@
 # by --insecure-registry, or any with --insecure-pull (remote.go:86-92); anything else fails where
 # kaniko would need TLS, which the stand-in does not speak. It pings /v2/, fetches the manifest
 # with kaniko's Accept header, resolves an OCI index or Docker manifest list to the first child
-# whose platform matches (ggcr/pkg/v1/remote/index.go:171-190, 252-275; failing with
+# whose platform matches (ggcr/pkg/v1/remote/index.go:173-190, 252-275; failing with
 # "no child with platform … in index …"), then fetches the config and, for the tarball or the
 # stage's RUN lines, the layers, checking each blob's digest. A stage with a RUN line gets its
 # base's layers extracted into a root of its own (kaniko unpacks when a command needs the
@@ -276,7 +276,7 @@ case $(uname -m) in
 esac
 build_platform=linux/$build_arch${build_variant:+/$build_variant}
 [ -n "$custom_platform" ] || custom_platform=$build_platform
-# v1.ParsePlatform (ggcr/pkg/v1/platform.go:52-73) takes the spec as written: the platform pulled
+# v1.ParsePlatform (ggcr/pkg/v1/platform.go:55-76) takes the spec as written: the platform pulled
 # and written into the image config. Its only failure is fatal in ValidateFlags (root.go:114-116).
 IFS=/ read -r target_os target_arch target_variant extra_part <<EOF
 $custom_platform
@@ -542,7 +542,7 @@ printf '%s\0' "BUILDPLATFORM=$build_platform" BUILDOS=linux BUILDOSVERSION= "BUI
 PULL_FAILED="error building image: unable to complete operation after 0 attempts, last error:"
 
 # go-containerregistry's transport.Error text for the last answer (ggcr/pkg/v1/remote/transport/
-# error.go:48-77): the registry's diagnostics ("CODE: message; detail", a detail object printed as
+# error.go:48-110): the registry's diagnostics ("CODE: message; detail", a detail object printed as
 # Go prints a map), or the status and body.
 registry_error() {
   errors=$(json length /tmp/standin-http-body errors 2>/dev/null) || errors=0
@@ -669,7 +669,7 @@ pull_base() {
 
   # remote.Image: the manifest with every manifest type accepted (descriptor.go:29-32, 72-74,
   # fetcher.go:150-232), its type from the answer's Content-Type; an index resolves to the first
-  # child for the platform, fetched with the child's type (index.go:171-245).
+  # child for the platform, fetched with the child's type (index.go:173-245).
   accept=application/vnd.docker.distribution.manifest.v1+json,application/vnd.docker.distribution.manifest.v1+prettyjws,application/vnd.docker.distribution.manifest.v2+json,application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.list.v2+json,application/vnd.oci.image.index.v1+json
   shown=$2 media_type=''
   while :; do
@@ -892,7 +892,7 @@ if [ "$layer_made" = yes ]; then
 fi
 
 # The config's `config`: the base's members (kaniko keeps its whole config, blanking OnBuild and
-# giving a scratch base the default PATH, build.go:218-259), its Labels with --label over them.
+# giving a scratch base the default PATH, build.go:229-259), its Labels with --label over them.
 config_members='' separator=''
 if [ -f "$base_dir/config.json" ]; then
   json keys "$base_dir/config.json" config > "$work/config-keys" 2>/dev/null || : > "$work/config-keys"
