@@ -6,14 +6,24 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActionHarness, ActionRun } from '../helpers/action-harness.js';
 import { SHA, startActionHarness } from '../helpers/action-harness.js';
+import type { BusyboxPlatformIndex } from '../helpers/busybox-platform-index.js';
+import { pushBusyboxPlatformIndex } from '../helpers/busybox-platform-index.js';
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 
 let harness: ActionHarness;
+/** A real base image index: Debian's busybox-static for linux/amd64 and linux/arm64. */
+let base: BusyboxPlatformIndex;
 
 beforeAll(async () => {
   harness = await startActionHarness();
+  base = await pushBusyboxPlatformIndex({ registry: harness.registry.host, repository: 'base/busybox' });
 }, 120_000);
+
+/** Inputs that let the build reach the loopback registry holding the base image. */
+function reachingBase(): Record<string, string> {
+  return { 'build-loopback-ports': harness.registry.host.split(':')[1]! };
+}
 
 afterAll(async () => {
   await harness?.stop();
@@ -84,6 +94,45 @@ describe('several platforms on one runner', () => {
     expect(harness.api.uploads.length).toBe(uploadsBefore + 1);
     expect(result.summary).toContain('for linux/arm64');
     expect(result.summary).toContain('## Image index');
+  });
+
+  it('runs each platform’s own binaries: RUN uname -m is x86_64 for amd64 and aarch64 (QEMU) for arm64', async () => {
+    const result = await harness.runAction({
+      report: 'alpine-310.json',
+      dockerfile: `FROM ${base.reference}\nRUN echo "final stage on $(uname -m)"\nCOPY . /\n`,
+      inputs: { image: imageIn('octo-org/busybox'), platforms: 'linux/amd64,linux/arm64', ...reachingBase() },
+    });
+    expect(result.exitCode, result.stdout).toBe(0);
+    expect(result.stdout).toMatch(/^final stage on x86_64$/m);
+    expect(result.stdout).toMatch(/^final stage on aarch64$/m);
+    const results = JSON.parse(result.outputs['platform-results']!) as Record<string, { tarball: string }>;
+    const labels = Object.keys(results);
+    expect(labels).toEqual(['linux/amd64', 'linux/arm64']);
+    // Each platform's image starts with that platform's base layers, and is labelled with it.
+    expect(result.stdout).toContain(
+      `Base image: ${base.reference} (linux/arm64) is ${base.images.arm64.digest}.`,
+    );
+  });
+
+  it('a FROM --platform=$BUILDPLATFORM stage runs natively for every platform (pinned for kaniko)', async () => {
+    const result = await harness.runAction({
+      report: 'alpine-310.json',
+      dockerfile:
+        `FROM --platform=$BUILDPLATFORM ${base.reference} AS build\n` +
+        'ARG TARGETPLATFORM\n' +
+        'RUN echo "build stage for $TARGETPLATFORM on $(uname -m)"\n' +
+        `FROM ${base.reference}\n` +
+        'RUN echo "final stage on $(uname -m)"\n' +
+        'COPY --from=build /etc/base-platform /build-platform\n',
+      inputs: { image: imageIn('octo-org/cross'), platforms: 'linux/amd64,linux/arm64', ...reachingBase() },
+    });
+    expect(result.exitCode, result.stdout).toBe(0);
+    expect(result.stdout).toContain(
+      `linux/arm64: the stage at line 1 runs on linux/amd64, so kaniko is given ${base.reference.replace(/:1$/, '')}@${base.images.amd64.digest}`,
+    );
+    expect(result.stdout).toMatch(/^build stage for linux\/amd64 on x86_64$/m);
+    expect(result.stdout).toMatch(/^build stage for linux\/arm64 on x86_64$/m);
+    expect(result.stdout).toMatch(/^final stage on aarch64$/m);
   });
 
   it('one platform failing its policy pushes nothing at all: no manifest, no index, no tag', async () => {
