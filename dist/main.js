@@ -39097,7 +39097,7 @@ async function collectBuild(request2, outputRoot, outputDir, result) {
       `kaniko's digest file says ${kanikoDigest}; crane will push ${image.digest} (the tarball's Docker manifest), which is the digest used from here on`
     );
   const built = platformOfConfig(image.config);
-  if (built !== formatPlatform(request2.platform))
+  if (built !== platformOfConfig(request2.platform))
     throw new Error(
       `kaniko was asked for ${formatPlatform(request2.platform)} but built an image for ${built}: the final stage of ${dockerfile} is pinned to another platform (\`FROM --platform=\u2026\`); an index entry must hold what it says. Pin the build stages to $BUILDPLATFORM and leave the final stage unpinned (or use $TARGETPLATFORM).`
     );

@@ -143,7 +143,7 @@ export function samePlatform(a: Platform, b: Platform): boolean {
 export function platformOfConfig(config: {
   readonly os?: string;
   readonly architecture?: string;
-  readonly [key: string]: unknown;
+  readonly variant?: unknown;
 }): string {
   const variant = typeof config.variant === 'string' ? config.variant : '';
   const written = [config.os ?? '?', config.architecture ?? '?', variant].filter(Boolean).join('/');

@@ -272,7 +272,7 @@ async function collectBuild(
       `kaniko's digest file says ${kanikoDigest}; crane will push ${image.digest} (the tarball's Docker manifest), which is the digest used from here on`,
     );
   const built = platformOfConfig(image.config);
-  if (built !== formatPlatform(request.platform))
+  if (built !== platformOfConfig(request.platform))
     throw new Error(
       `kaniko was asked for ${formatPlatform(request.platform)} but built an image for ${built}: the final stage of ${dockerfile} ` +
         'is pinned to another platform (`FROM --platform=…`); an index entry must hold what it says. ' +

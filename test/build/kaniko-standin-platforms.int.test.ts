@@ -2,6 +2,8 @@
 // from a loopback registry (reached from the sandbox's own network through loopbackPorts), its
 // arm64 RUN lines under QEMU, and what kaniko v1.28.2 makes of FROM --platform and the
 // predefined platform args.
+import type { Platform } from '../../src/platform.js';
+import { runnerPlatform } from '../../src/platform.js';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { arch, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,8 +64,9 @@ async function build(
     labels: { 'org.opencontainers.image.revision': '0123456' },
     target: '',
     reproducible: false,
-    // The action will own --custom-platform; until then it comes as kaniko-args.
-    kanikoArgs: options.platform ? [`--custom-platform=${options.platform}`] : [],
+    // --custom-platform as the action writes it (kanikoArgv), the value as given here.
+    platform: options.platform ? asWritten(options.platform) : runnerPlatform(),
+    kanikoArgs: [],
     network: 'isolated' as const,
     loopbackPorts: options.loopback === false ? [] : [Number(registry.host.split(':')[1])],
   };
@@ -89,6 +92,12 @@ async function build(
     write.mockRestore();
     expect(await finishBackgroundRemovals()).toEqual([]);
   }
+}
+
+/** `os/arch[/variant]` as written, not normalized: what --custom-platform then says. */
+function asWritten(platform: string): Platform {
+  const [os = '', architecture = '', variant] = platform.split('/');
+  return { os, architecture, ...(variant ? { variant } : {}) };
 }
 
 describe('the kaniko stand-in builds on a real two-platform base', () => {
@@ -150,7 +159,7 @@ describe('the kaniko stand-in builds on a real two-platform base', () => {
     );
   });
 
-  it('without --custom-platform, builds for the build platform', async () => {
+  it('builds for the runner’s platform when that is the one asked for', async () => {
     const { log, result } = await build(`FROM ${index.reference}\nRUN uname -m\n`);
     expect(log).toMatch(new RegExp(`^${BUILD.uname}$`, 'm'));
     expect(`${result!.imageConfig.os}/${result!.imageConfig.architecture}`).toBe(BUILD.platform);
