@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BaseImageFacts, BaseImageRegistryOptions } from './build/base-image-registry.js';
+import type { BaseImageRegistryOptions } from './build/base-image-registry.js';
 import { checkBaseImage, pinStagesElsewhere, resolveBaseImage } from './build/base-image-registry.js';
 import { withBaseLabels } from './build/base-image.js';
 import type { BuildResult } from './build/kaniko-build.js';

@@ -92,6 +92,12 @@ describe('several platforms on one runner', () => {
     }
     // One SARIF upload, one run per platform under its own category.
     expect(harness.api.uploads.length).toBe(uploadsBefore + 1);
+    const sarif = harness.api.uploads.at(-1)!.sarif as { runs: { automationDetails: { id: string } }[] };
+    const category = `build-scan-push:${imageIn('octo-org/multi')}`;
+    expect(sarif.runs.map((run) => run.automationDetails.id)).toEqual([
+      `${category}/linux-amd64`,
+      `${category}/linux-arm64`,
+    ]);
     expect(result.summary).toContain('for linux/arm64');
     expect(result.summary).toContain('## Image index');
   });
