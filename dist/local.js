@@ -88252,6 +88252,7 @@ Runs the action's pipeline on this Linux machine, the way the runner would, and 
 tarball, report, SARIF, SBOM, summary and outputs to ./out (or --out <dir>).
 Every action input is a flag of the same name, e.g.
   npm run local -- --context examples/hello --fail-on CRITICAL --tool-mirror http://mirror.internal
+  npm run local -- --context examples/hello --platforms linux/amd64,linux/arm64
 Defaults are the action's, except: push false, upload-sarif false unless --github-token is
 given, image localhost/<folder name> outside a GitHub workflow, and tag local outside a git
 checkout. RUNNER_DEBUG=1 shows debug lines.`;

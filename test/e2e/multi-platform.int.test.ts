@@ -1,8 +1,10 @@
 // Multi-platform images end to end (dist/main.js through test/helpers/action-harness.ts): one
 // runner building several platforms, and the matrix path (push-by-digest jobs, then a merge).
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActionHarness, ActionRun } from '../helpers/action-harness.js';
 import { SHA, startActionHarness } from '../helpers/action-harness.js';
@@ -154,6 +156,42 @@ describe('several platforms on one runner', () => {
     expect(await harness.registryTags('octo-org/multi-blocked')).toEqual([]);
     for (const digest of Object.values(platformDigests(result)))
       expect((await manifest('octo-org/multi-blocked', digest)).status).toBe(404);
+  });
+});
+
+describe('the local runner', () => {
+  it('takes --platforms too: each platform’s results in a folder of its own, nothing pushed', async () => {
+    const workspace = mkdtempSync(join(tmpdir(), 'bsp-local-platforms-'));
+    cpSync(resolve('examples', 'hello'), workspace, { recursive: true });
+    const flags = Object.entries(harness.toolInputs).flatMap(([name, value]) => [`--${name}`, value]);
+    await promisify(execFile)(
+      process.execPath,
+      [resolve('dist', 'local.js'), ...flags, '--platforms', 'linux/amd64,linux/arm64'],
+      {
+        cwd: workspace,
+        env: {
+          PATH: process.env.PATH,
+          HOME: workspace,
+          RUNNER_TOOL_CACHE: harness.toolCache,
+          HTTP_PROXY: 'http://127.0.0.1:9',
+          HTTPS_PROXY: 'http://127.0.0.1:9',
+          NO_PROXY: '127.0.0.1,localhost',
+        },
+      },
+    );
+    const out = join(workspace, 'out');
+    expect(readdirSync(out)).toEqual(
+      expect.arrayContaining(['linux-amd64', 'linux-arm64', 'all-platforms.sarif']),
+    );
+    for (const platform of ['linux-amd64', 'linux-arm64'])
+      expect(readdirSync(join(out, platform))).toEqual(
+        expect.arrayContaining(['trivy-report.json', 'sbom.cdx.json']),
+      );
+    const outputs = readFileSync(join(out, 'outputs.txt'), 'utf8');
+    expect(outputs).toMatch(/^pushed<<.*\nfalse$/m);
+    expect(outputs).toMatch(
+      /^platform-digests<<.*\n\{"linux\/amd64":"sha256:[0-9a-f]{64}","linux\/arm64":"sha256:[0-9a-f]{64}"\}$/m,
+    );
   });
 });
 
