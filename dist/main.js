@@ -36316,12 +36316,12 @@ function saveState(name, value) {
 // src/main.ts
 import { readFileSync as readFileSync4 } from "node:fs";
 import { mkdir as mkdir12, readFile as readFile11, writeFile as writeFile8 } from "node:fs/promises";
-import { tmpdir as tmpdir4 } from "node:os";
-import { join as join28 } from "node:path";
+import { tmpdir as tmpdir3 } from "node:os";
+import { join as join27 } from "node:path";
 
 // src/build/base-image-registry.ts
 import { mkdir as mkdir2, readFile } from "node:fs/promises";
-import { join as join5 } from "node:path";
+import { join as join4 } from "node:path";
 
 // src/dockerfile.ts
 var HEREDOC_KEYWORDS = /* @__PURE__ */ new Set(["RUN", "COPY", "ADD"]);
@@ -36516,9 +36516,7 @@ function infoUntrusted(message) {
 }
 
 // src/tools/crane-command.ts
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join as join4 } from "node:path";
+import { dirname as dirname3 } from "node:path";
 import { PassThrough } from "node:stream";
 
 // src/exec.ts
@@ -37077,69 +37075,6 @@ function gitOutput(args, cwd) {
   }
 }
 
-// src/cleanup.ts
-import { readFileSync as readFileSync2 } from "node:fs";
-import { rm as rm2 } from "node:fs/promises";
-var STATE_KEY = "cleanup-paths";
-var recorded = /* @__PURE__ */ new Set();
-function recordForCleanup(path13) {
-  recorded.add(path13);
-  reporter().saveState(STATE_KEY, JSON.stringify([...recorded]));
-}
-function mountsBelow(path13, mountinfo = readFileSync2("/proc/self/mountinfo", "utf8")) {
-  const unescape2 = (field) => field.replace(/\\([0-7]{3})/g, (_m, octal) => String.fromCharCode(parseInt(octal, 8)));
-  return mountinfo.split("\n").map((line) => unescape2(line.split(" ")[4] ?? "")).filter((mountPoint) => mountPoint === path13 || mountPoint.startsWith(`${path13}/`)).sort((a, b) => b.length - a.length);
-}
-async function runAsRoot(args) {
-  const [command, commandArgs] = process.getuid?.() === 0 ? [args[0], args.slice(1)] : ["sudo", ["-n", ...args]];
-  try {
-    return await run(command, commandArgs, { silent: true });
-  } catch (error2) {
-    return { exitCode: -1, stdout: "", stderr: error2.message };
-  }
-}
-async function removePath(path13) {
-  for (const mountPoint of mountsBelow(path13)) {
-    const result = await runAsRoot(["umount", "--lazy", mountPoint]);
-    if (result.exitCode !== 0) throw new Error(`cannot unmount ${mountPoint}: ${result.stderr.trim()}`);
-  }
-  try {
-    await rm2(path13, { recursive: true, force: true });
-    return;
-  } catch (error2) {
-    const removeAsRoot = ["rm", "-rf", "--one-file-system", "--", path13];
-    let removal = await runAsRoot(removeAsRoot);
-    if (removal.exitCode !== 0 && removal.stderr.includes("Operation not permitted")) {
-      await runAsRoot(["chattr", "-R", "-i", "-a", "--", path13]);
-      removal = await runAsRoot(removeAsRoot);
-    }
-    if (removal.exitCode !== 0)
-      throw new Error(
-        `cannot remove ${path13}: ${lastLines(removal.stderr.trim(), 5) || error2.message}
-Remove it by hand as root (rm -rf --one-file-system ${path13}); where rm says "Operation not permitted", look for immutable or append-only attributes with lsattr and clear them with chattr -i -a.`,
-        { cause: error2 }
-      );
-  }
-}
-var removalsUnderWay = /* @__PURE__ */ new Set();
-function removeInBackground(path13) {
-  const removal = removePath(path13).then(
-    () => void 0,
-    (error2) => error2 instanceof Error ? error2.message : String(error2)
-  );
-  removalsUnderWay.add(removal);
-  void removal.then(() => removalsUnderWay.delete(removal));
-}
-async function finishBackgroundRemovals() {
-  const failures = [];
-  while (removalsUnderWay.size > 0) {
-    const removals = [...removalsUnderWay];
-    for (const removal of removals) removalsUnderWay.delete(removal);
-    for (const failure of await Promise.all(removals)) if (failure !== void 0) failures.push(failure);
-  }
-  return failures;
-}
-
 // src/tools/crane-command.ts
 function craneCommand(options) {
   return craneWith({
@@ -37153,14 +37088,6 @@ function craneCommand(options) {
 function craneEnv(dockerConfigDir2, environment = process.env) {
   return childEnv(dockerConfigDir2 === void 0 ? {} : { DOCKER_CONFIG: dockerConfigDir2 }, environment);
 }
-var workingDirectory;
-function emptyWorkingDirectory() {
-  workingDirectory ??= mkdtemp(join4(tmpdir(), "build-scan-push-crane-")).then((dir) => {
-    recordForCleanup(dir);
-    return dir;
-  });
-  return workingDirectory;
-}
 function craneWith(options) {
   const env = craneEnv(options.dockerConfigDir);
   const globalFlags = options.insecure ? ["--insecure"] : [];
@@ -37172,8 +37099,9 @@ function craneWith(options) {
     const result = await run(options.path, argv, {
       env,
       // crane reads a reference as a local file or OCI layout first when one exists by that name
-      // (cmd/crane/cmd/index.go loadImage): nothing of the workspace may stand in for an image.
-      cwd: await emptyWorkingDirectory(),
+      // (cmd/crane/cmd/index.go loadImage): it runs in its own verified install folder, where no
+      // `<registry host>/…` path exists, never in the workspace, where a file could stand in for an image.
+      cwd: dirname3(options.path),
       silent: true,
       ...options.timeLimit !== void 0 && { timeLimit: options.timeLimit },
       ...input !== void 0 && { input },
@@ -37570,7 +37498,7 @@ function finalStageProblems(dockerfileText, options) {
 
 // src/build/base-image-registry.ts
 async function anonymousCrane(reference, options) {
-  const dockerConfigDir2 = join5(options.tempDir, "anonymous-docker-config");
+  const dockerConfigDir2 = join4(options.tempDir, "anonymous-docker-config");
   await mkdir2(dockerConfigDir2, { recursive: true, mode: 448 });
   return craneCommand({
     path: options.cranePath,
@@ -37661,12 +37589,12 @@ async function pinStagesElsewhere(build, request2, options) {
 
 // src/build/kaniko-build.ts
 import { existsSync as existsSync4 } from "node:fs";
-import { mkdir as mkdir4, mkdtemp as mkdtemp3, readFile as readFile3, rename as rename2 } from "node:fs/promises";
-import { basename as basename5, isAbsolute as isAbsolute6, join as join9, relative as relative6 } from "node:path";
+import { mkdir as mkdir4, mkdtemp as mkdtemp2, readFile as readFile3, rename as rename2 } from "node:fs/promises";
+import { basename as basename5, isAbsolute as isAbsolute6, join as join8, relative as relative6 } from "node:path";
 
 // src/build/git-credentials.ts
 import { lstat as lstat2, readFile as readFile2, readdir as readdir2, realpath } from "node:fs/promises";
-import { dirname as dirname3, isAbsolute as isAbsolute3, join as join6, relative as relative4, sep as sep3 } from "node:path";
+import { dirname as dirname4, isAbsolute as isAbsolute3, join as join5, relative as relative4, sep as sep3 } from "node:path";
 var KEY_CHAR = /[A-Za-z0-9-]/;
 var SPACE = /[ \t\r\f\v]/;
 function parseGitConfig(text3, file) {
@@ -37841,7 +37769,7 @@ async function pointedTo(file, prefix2) {
   const text3 = (await readFile2(file, "utf8")).trim();
   if (!text3.startsWith(prefix2)) throw new Error(`it is not a "${prefix2}" file`);
   const target = text3.slice(prefix2.length).trim();
-  return realpath(isAbsolute3(target) ? target : join6(dirname3(file), target));
+  return realpath(isAbsolute3(target) ? target : join5(dirname4(file), target));
 }
 async function readContext(root) {
   try {
@@ -37860,14 +37788,14 @@ async function findGitConfigs(context3) {
   const outside = [];
   const addGitDir = async (dir) => {
     gitDirs.add(dir);
-    const commondir = join6(dir, "commondir");
+    const commondir = join5(dir, "commondir");
     if (!(await lstat2(commondir).catch(() => void 0))?.isFile()) return;
     const common = await pointedTo(commondir, "").catch(() => void 0);
     if (common !== void 0 && isInside(root, common)) gitDirs.add(common);
   };
   for (const entry of entries) {
     if (entry.name !== ".git" || !(entry.isDirectory() || entry.isFile() || entry.isSymbolicLink())) continue;
-    const path13 = join6(entry.parentPath, entry.name);
+    const path13 = join5(entry.parentPath, entry.name);
     if (entry.isDirectory()) {
       await addGitDir(path13);
       continue;
@@ -37883,7 +37811,7 @@ async function findGitConfigs(context3) {
   const configs = [];
   for (const entry of entries) {
     if (entry.name !== "config" && entry.name !== "config.worktree") continue;
-    const path13 = join6(entry.parentPath, entry.name);
+    const path13 = join5(entry.parentPath, entry.name);
     const inGitDir = [...gitDirs].some(
       (dir) => CONFIG_IN_GIT_DIR.test(relative4(dir, path13).split(sep3).join("/"))
     );
@@ -37921,8 +37849,71 @@ async function sanitizedGitConfigs(context3, sandboxContext) {
 // src/build/sandbox.ts
 import { spawn as spawn4 } from "node:child_process";
 import { existsSync as existsSync3, lstatSync as lstatSync2, readFileSync as readFileSync3, readdirSync, readlinkSync } from "node:fs";
-import { mkdir as mkdir3, mkdtemp as mkdtemp2, writeFile as writeFile2 } from "node:fs/promises";
-import { basename as basename4, dirname as dirname4, isAbsolute as isAbsolute5, join as join8, relative as relative5 } from "node:path";
+import { mkdir as mkdir3, mkdtemp, writeFile as writeFile2 } from "node:fs/promises";
+import { basename as basename4, dirname as dirname5, isAbsolute as isAbsolute5, join as join7, relative as relative5 } from "node:path";
+
+// src/cleanup.ts
+import { readFileSync as readFileSync2 } from "node:fs";
+import { rm as rm2 } from "node:fs/promises";
+var STATE_KEY = "cleanup-paths";
+var recorded = /* @__PURE__ */ new Set();
+function recordForCleanup(path13) {
+  recorded.add(path13);
+  reporter().saveState(STATE_KEY, JSON.stringify([...recorded]));
+}
+function mountsBelow(path13, mountinfo = readFileSync2("/proc/self/mountinfo", "utf8")) {
+  const unescape2 = (field) => field.replace(/\\([0-7]{3})/g, (_m, octal) => String.fromCharCode(parseInt(octal, 8)));
+  return mountinfo.split("\n").map((line) => unescape2(line.split(" ")[4] ?? "")).filter((mountPoint) => mountPoint === path13 || mountPoint.startsWith(`${path13}/`)).sort((a, b) => b.length - a.length);
+}
+async function runAsRoot(args) {
+  const [command, commandArgs] = process.getuid?.() === 0 ? [args[0], args.slice(1)] : ["sudo", ["-n", ...args]];
+  try {
+    return await run(command, commandArgs, { silent: true });
+  } catch (error2) {
+    return { exitCode: -1, stdout: "", stderr: error2.message };
+  }
+}
+async function removePath(path13) {
+  for (const mountPoint of mountsBelow(path13)) {
+    const result = await runAsRoot(["umount", "--lazy", mountPoint]);
+    if (result.exitCode !== 0) throw new Error(`cannot unmount ${mountPoint}: ${result.stderr.trim()}`);
+  }
+  try {
+    await rm2(path13, { recursive: true, force: true });
+    return;
+  } catch (error2) {
+    const removeAsRoot = ["rm", "-rf", "--one-file-system", "--", path13];
+    let removal = await runAsRoot(removeAsRoot);
+    if (removal.exitCode !== 0 && removal.stderr.includes("Operation not permitted")) {
+      await runAsRoot(["chattr", "-R", "-i", "-a", "--", path13]);
+      removal = await runAsRoot(removeAsRoot);
+    }
+    if (removal.exitCode !== 0)
+      throw new Error(
+        `cannot remove ${path13}: ${lastLines(removal.stderr.trim(), 5) || error2.message}
+Remove it by hand as root (rm -rf --one-file-system ${path13}); where rm says "Operation not permitted", look for immutable or append-only attributes with lsattr and clear them with chattr -i -a.`,
+        { cause: error2 }
+      );
+  }
+}
+var removalsUnderWay = /* @__PURE__ */ new Set();
+function removeInBackground(path13) {
+  const removal = removePath(path13).then(
+    () => void 0,
+    (error2) => error2 instanceof Error ? error2.message : String(error2)
+  );
+  removalsUnderWay.add(removal);
+  void removal.then(() => removalsUnderWay.delete(removal));
+}
+async function finishBackgroundRemovals() {
+  const failures = [];
+  while (removalsUnderWay.size > 0) {
+    const removals = [...removalsUnderWay];
+    for (const removal of removals) removalsUnderWay.delete(removal);
+    for (const failure of await Promise.all(removals)) if (failure !== void 0) failures.push(failure);
+  }
+  return failures;
+}
 
 // src/build/runtime-spec.ts
 import { isAbsolute as isAbsolute4 } from "node:path";
@@ -38146,7 +38137,7 @@ function sandboxSeccompProfile(arch4 = process.arch) {
 import { spawn as spawn3 } from "node:child_process";
 import { once } from "node:events";
 import { createConnection, createServer } from "node:net";
-import { join as join7 } from "node:path";
+import { join as join6 } from "node:path";
 var SANDBOX_NETWORK_MODES = ["isolated", "host"];
 var SLIRP_DNS = "10.0.2.3";
 function sandboxResolvConf(runnerResolvConf, network) {
@@ -38178,7 +38169,7 @@ async function connectSandboxNetwork(options) {
   try {
     processes.push(await startSlirp(options));
     for (const port of options.loopbackPorts) {
-      const socketPath = join7(options.controlDir, `loopback-${port}.sock`);
+      const socketPath = join6(options.controlDir, `loopback-${port}.sock`);
       servers.push(await listenForBridge(socketPath, port));
       processes.push(await startBridge(options, port, socketPath));
     }
@@ -38343,7 +38334,7 @@ function overlayPathProblem(path13) {
 function symlinkOnPath(base, target) {
   let path13 = base;
   for (const part of target.split("/").filter(Boolean)) {
-    path13 = join8(path13, part);
+    path13 = join7(path13, part);
     try {
       if (lstatSync2(path13).isSymbolicLink()) return path13;
     } catch (error2) {
@@ -38386,20 +38377,20 @@ function missingCommandsProblem(network, exists2) {
   const isolation = missing.some((entry) => entry.when === "isolated") ? " slirp4netns gives the build a network of its own; `build-network: host` builds on the runner\u2019s network instead, where RUN lines can reach the runner\u2019s loopback services." : "";
   return `the build sandbox needs ${missing.map((entry) => entry.command).join(", ")}, which this runner lacks: run \`sudo apt-get install -y ${packages}\` in a step before this one.${isolation}`;
 }
-var onHostPath = (command) => HOST_PATH.split(":").some((dir) => existsSync3(join8(dir, command)));
+var onHostPath = (command) => HOST_PATH.split(":").some((dir) => existsSync3(join7(dir, command)));
 function layoutFor(workDir, strategy) {
   return strategy === "overlay" ? {
     strategy,
-    upper: join8(workDir, "upper"),
-    work: join8(workDir, "work"),
-    root: join8(workDir, "merged"),
-    control: join8(workDir, "control-overlay")
+    upper: join7(workDir, "upper"),
+    work: join7(workDir, "work"),
+    root: join7(workDir, "merged"),
+    control: join7(workDir, "control-overlay")
   } : {
     strategy,
     upper: "-",
     work: "-",
-    root: join8(workDir, "root"),
-    control: join8(workDir, "control-copy")
+    root: join7(workDir, "root"),
+    control: join7(workDir, "control-copy")
   };
 }
 async function runInSandbox(spec) {
@@ -38413,7 +38404,7 @@ async function runInSandbox(spec) {
     );
   const prefix2 = await sandboxPrivileges();
   await mkdir3(spec.tempDir, { recursive: true });
-  const workDir = await mkdtemp2(join8(spec.tempDir, "sandbox-"));
+  const workDir = await mkdtemp(join7(spec.tempDir, "sandbox-"));
   recordForCleanup(workDir);
   try {
     for (const path13 of [spec.rootfs, workDir]) {
@@ -38421,7 +38412,7 @@ async function runInSandbox(spec) {
       if (problem) throw new Error(`cannot build the sandbox: ${problem}`);
     }
     assertNoSymlinkedTargets(spec);
-    const mountedFiles = await stageMountedFiles(spec.files ?? [], join8(workDir, "files"));
+    const mountedFiles = await stageMountedFiles(spec.files ?? [], join7(workDir, "files"));
     const wanted = spec.strategy ?? "auto";
     reporter().startGroup(spec.title);
     try {
@@ -38434,7 +38425,7 @@ async function runInSandbox(spec) {
           `overlayfs is not available here; copying the root ${spec.rootfs} instead (slower)`
         );
       }
-      await copyRoot(spec.rootfs, join8(workDir, "root"), prefix2);
+      await copyRoot(spec.rootfs, join7(workDir, "root"), prefix2);
       const copied = await attempt(spec, prefix2, workDir, "copy", mountedFiles);
       if (copied === "overlay-unavailable")
         throw new Error("the copied sandbox root reported an overlay failure");
@@ -38452,7 +38443,7 @@ async function attempt(spec, prefix2, workDir, strategy, mountedFiles) {
   const bundle = await prepareBundle(spec, layout, mountedFiles);
   const network = spec.network ?? "isolated";
   const id = `bsp-${basename4(workDir)}-${strategy}`;
-  const runcRoot = join8(layout.control, "runc");
+  const runcRoot = join7(layout.control, "runc");
   const [command, ...args] = [
     ...prefix2,
     ...launcherArgv(network, layout, { lower: spec.rootfs, runcRoot, bundle, id })
@@ -38475,7 +38466,7 @@ async function prepareBundle(spec, layout, mountedFiles) {
     await mkdir3(dir, { recursive: true });
   await mkdir3(layout.control, { recursive: true, mode: 448 });
   await writeRootFiles(spec.files ?? [], overlay ? layout.upper : layout.root);
-  const bundle = join8(layout.control, "bundle");
+  const bundle = join7(layout.control, "bundle");
   await mkdir3(bundle, { mode: 448 });
   const config = runtimeSpec({
     root: layout.root,
@@ -38485,7 +38476,7 @@ async function prepareBundle(spec, layout, mountedFiles) {
     seccomp: sandboxSeccompProfile(),
     hostname: "sandbox"
   });
-  await writeFile2(join8(bundle, "config.json"), JSON.stringify(config), { mode: 384 });
+  await writeFile2(join7(bundle, "config.json"), JSON.stringify(config), { mode: 384 });
   return bundle;
 }
 function launcherArgv(network, layout, run2) {
@@ -38517,8 +38508,8 @@ function launcherArgv(network, layout, run2) {
   ];
 }
 function attemptOutcome(spec, layout, launched) {
-  if (existsSync3(join8(layout.control, OVERLAY_UNAVAILABLE_MARKER))) return "overlay-unavailable";
-  const runtimeError = runcError(join8(layout.control, RUNC_LOG));
+  if (existsSync3(join7(layout.control, OVERLAY_UNAVAILABLE_MARKER))) return "overlay-unavailable";
+  const runtimeError = runcError(join7(layout.control, RUNC_LOG));
   if (launched.timedOut && spec.timeLimit)
     throw new ToolTimeoutError(
       `${basename4(spec.argv[0] ?? "the program")} in the build sandbox`,
@@ -38528,7 +38519,7 @@ function attemptOutcome(spec, layout, launched) {
     throw new Error(
       `the build was cancelled (${launched.cancelled}): the sandbox and every process in it were stopped`
     );
-  if (existsSync3(join8(layout.control, SETUP_FAILED_MARKER)) || runtimeError !== void 0)
+  if (existsSync3(join7(layout.control, SETUP_FAILED_MARKER)) || runtimeError !== void 0)
     throw new Error(
       `the build sandbox could not be set up (${layout.strategy} of ${spec.rootfs}), so the program never started (exit status ${launched.exitCode})${runtimeError ? `: runc: ${runtimeError}` : ""}; its last lines:
 ${launched.tail}`
@@ -38586,7 +38577,7 @@ async function supervise(child2, spec, context3) {
   let network;
   let recorded2;
   try {
-    const launcher = await launcherPid(child2.pid, exited, join8(context3.control, ROOT_READY_MARKER));
+    const launcher = await launcherPid(child2.pid, exited, join7(context3.control, ROOT_READY_MARKER));
     if (launcher !== void 0) {
       recorded2 = recordSandbox({ ...launcher, runcRoot: context3.runcRoot, id: context3.id });
       if (context3.network === "isolated")
@@ -38670,7 +38661,7 @@ async function stageMountedFiles(files, dir) {
   for (const [index, file] of files.entries()) {
     if (!isAbsolute5(file.target)) throw new Error(`sandbox file ${file.target} must be an absolute path`);
     if (!file.asMount) continue;
-    const staged = join8(dir, String(index));
+    const staged = join7(dir, String(index));
     await writeFile2(staged, file.content, { mode: file.mode ?? 420 });
     mounts.push({ source: staged, target: file.target, readOnly: true });
   }
@@ -38679,9 +38670,9 @@ async function stageMountedFiles(files, dir) {
 async function writeRootFiles(files, base) {
   for (const file of files) {
     if (file.asMount) continue;
-    const path13 = join8(base, file.target);
-    await mkdir3(dirname4(path13), { recursive: true, mode: 493 });
-    const existing = join8(base, file.target);
+    const path13 = join7(base, file.target);
+    await mkdir3(dirname5(path13), { recursive: true, mode: 493 });
+    const existing = join7(base, file.target);
     if (existsSync3(existing) && lstatSync2(existing).isSymbolicLink())
       throw new Error(`cannot place ${file.target} in the sandbox: it is a symbolic link in the root`);
     await writeFile2(path13, file.content, { mode: file.mode ?? 420 });
@@ -39027,7 +39018,7 @@ function proxySettings(env) {
 }
 async function buildImage(request2, environment) {
   await mkdir4(environment.outputDir, { recursive: true });
-  const outputDir = await mkdtemp3(join9(environment.outputDir, "build-"));
+  const outputDir = await mkdtemp2(join8(environment.outputDir, "build-"));
   recordForCleanup(outputDir);
   const placed = placeDockerfile(request2, outputDir);
   const proxy = proxySettings(environment.hostEnv ?? process.env);
@@ -39090,7 +39081,7 @@ async function collectBuild(request2, outputRoot, outputDir, result) {
     throw new Error(kanikoFailure(result.exitCode, result.output, result.tail, dockerfileText, dockerfile));
   }
   const tarball = await moveTarballOut(outputDir, outputRoot, result.tail);
-  const kanikoDigest = await readKanikoDigest(join9(outputDir, "digest"));
+  const kanikoDigest = await readKanikoDigest(join8(outputDir, "digest"));
   const image = await readImageTarball(tarball);
   if (kanikoDigest && kanikoDigest !== image.digest)
     reporter().info(
@@ -39111,7 +39102,7 @@ async function collectBuild(request2, outputRoot, outputDir, result) {
 }
 var OUTPUT_TAMPERED = "Something in the build (a RUN line, or a process it started) changed /output, the folder where the action has kaniko write its results; nothing from it is used. Remove whatever in the Dockerfile writes to /output.";
 async function moveTarballOut(buildOutput, outputRoot, tail) {
-  const written = join9(buildOutput, "image.tar");
+  const written = join8(buildOutput, "image.tar");
   const original = await openUntrustedRegularFile(written).catch((error2) => {
     if (error2.code === "ENOENT")
       throw new Error(
@@ -39122,8 +39113,8 @@ ${tail}`
       cause: error2
     });
   });
-  const imageDir = await mkdtemp3(join9(outputRoot, `${basename5(buildOutput)}-image-`));
-  const moved = join9(imageDir, "image.tar");
+  const imageDir = await mkdtemp2(join8(outputRoot, `${basename5(buildOutput)}-image-`));
+  const moved = join8(imageDir, "image.tar");
   try {
     await rename2(written, moved);
     const { handle, stat: stat3 } = await openUntrustedRegularFile(moved);
@@ -39165,18 +39156,18 @@ async function sandboxFiles(request2, environment) {
       asMount: true
     });
   const etc = environment.hostEtc ?? "/etc";
-  const resolvConf = join9(etc, "resolv.conf");
+  const resolvConf = join8(etc, "resolv.conf");
   if (existsSync4(resolvConf))
     files.push({
       target: "/etc/resolv.conf",
       content: sandboxResolvConf(await readFile3(resolvConf, "utf8"), request2.network),
       asMount: true
     });
-  const hosts = join9(etc, "hosts");
+  const hosts = join8(etc, "hosts");
   if (existsSync4(hosts)) files.push({ target: "/etc/hosts", content: await readFile3(hosts), asMount: true });
   const hostBundle = environment.hostCaBundle ?? HOST_CA_BUNDLE;
   if (existsSync4(hostBundle)) {
-    const executorBundle = join9(environment.rootfs, EXECUTOR_CA_BUNDLE);
+    const executorBundle = join8(environment.rootfs, EXECUTOR_CA_BUNDLE);
     const base = existsSync4(executorBundle) ? await readFile3(executorBundle) : Buffer.alloc(0);
     const separator = base.length > 0 && base.at(-1) !== 10 ? "\n" : "";
     files.push({
@@ -39270,7 +39261,7 @@ import { createHash as createHash3, randomUUID as randomUUID2 } from "node:crypt
 import { createReadStream, createWriteStream as createWriteStream2 } from "node:fs";
 import { mkdir as mkdir5, readFile as readFile4, rename as rename3, rm as rm4, stat as stat2, writeFile as writeFile3 } from "node:fs/promises";
 import { createServer as createServer2 } from "node:http";
-import { join as join10 } from "node:path";
+import { join as join9 } from "node:path";
 import { Readable as Readable2 } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
@@ -39667,16 +39658,16 @@ var Store = class {
   uploads = /* @__PURE__ */ new Map();
   async prepare() {
     for (const folder of ["blobs", "uploads"])
-      await mkdir5(join10(this.dir, folder), { recursive: true, mode: 448 });
+      await mkdir5(join9(this.dir, folder), { recursive: true, mode: 448 });
   }
   blobPath(digest) {
-    return join10(this.dir, "blobs", digest.slice("sha256:".length));
+    return join9(this.dir, "blobs", digest.slice("sha256:".length));
   }
   async blobSize(digest) {
     return (await stat2(this.blobPath(digest)).catch(() => void 0))?.size;
   }
   uploadPath(id) {
-    return join10(this.dir, "uploads", id);
+    return join9(this.dir, "uploads", id);
   }
   uploadSize(id) {
     const size = this.uploads.get(id);
@@ -40392,18 +40383,18 @@ function runVerdict(record, describe3) {
 
 // src/scan/trivy-scan.ts
 import { mkdir as mkdir7, readFile as readFile6, rm as rm6, writeFile as writeFile5 } from "node:fs/promises";
-import { join as join17 } from "node:path";
+import { join as join16 } from "node:path";
 
 // src/tools/trivy-command.ts
-import { mkdtemp as mkdtemp4, rm as rm5 } from "node:fs/promises";
-import { tmpdir as tmpdir2 } from "node:os";
-import { join as join11 } from "node:path";
+import { mkdtemp as mkdtemp3, rm as rm5 } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join as join10 } from "node:path";
 var TRIVY_QUIET_FLAGS = ["--skip-version-check", "--disable-telemetry", "--no-progress"];
 function trivyCommand(path13, options = {}) {
   const { dockerConfigDir: dockerConfigDir2, timeLimit } = options;
   const extra = dockerConfigDir2 === void 0 ? {} : { DOCKER_CONFIG: dockerConfigDir2 };
   const runTrivy = async (args) => {
-    const directory = await mkdtemp4(join11(tmpdir2(), "bsp-trivy-"));
+    const directory = await mkdtemp3(join10(tmpdir(), "bsp-trivy-"));
     try {
       return await run(path13, args, {
         cwd: directory,
@@ -40634,7 +40625,7 @@ import * as path8 from "path";
 import * as path4 from "path";
 import assert from "assert";
 var IS_WINDOWS3 = process.platform === "win32";
-function dirname6(p) {
+function dirname7(p) {
   p = safeTrimTrailingSeparator(p);
   if (IS_WINDOWS3 && /^\\\\[^\\]+(\\[^\\]+)?$/.test(p)) {
     return p;
@@ -40748,14 +40739,14 @@ function getSearchPaths(patterns) {
     }
     let foundAncestor = false;
     let tempKey = key2;
-    let parent = dirname6(tempKey);
+    let parent = dirname7(tempKey);
     while (parent !== tempKey) {
       if (searchPathMap[parent]) {
         foundAncestor = true;
         break;
       }
       tempKey = parent;
-      parent = dirname6(tempKey);
+      parent = dirname7(tempKey);
     }
     if (!foundAncestor) {
       result.push(pattern.searchPath);
@@ -42766,12 +42757,12 @@ var Path = class {
         this.segments = itemPath.split(path6.sep);
       } else {
         let remaining = itemPath;
-        let dir = dirname6(remaining);
+        let dir = dirname7(remaining);
         while (dir !== remaining) {
           const basename8 = path6.basename(remaining);
           this.segments.unshift(basename8);
           remaining = dir;
-          dir = dirname6(remaining);
+          dir = dirname7(remaining);
         }
         this.segments.unshift(remaining);
       }
@@ -42783,7 +42774,7 @@ var Path = class {
         segment = normalizeSeparators2(itemPath[i]);
         if (i === 0 && hasRoot(segment)) {
           segment = safeTrimTrailingSeparator(segment);
-          assert2(segment === dirname6(segment), `Parameter 'itemPath' root segment contains information for multiple segments`);
+          assert2(segment === dirname7(segment), `Parameter 'itemPath' root segment contains information for multiple segments`);
           this.segments.push(segment);
         } else {
           assert2(!segment.includes(path6.sep), `Parameter 'itemPath' contains unexpected path separators`);
@@ -42874,7 +42865,7 @@ var Pattern = class _Pattern {
    */
   partialMatch(itemPath) {
     itemPath = safeTrimTrailingSeparator(itemPath);
-    if (dirname6(itemPath) === itemPath) {
+    if (dirname7(itemPath) === itemPath) {
       return this.rootRegExp.test(itemPath);
     }
     return this.minimatch.matchOne(itemPath.split(IS_WINDOWS6 ? /\\+/ : /\/+/), this.minimatch.set[0], true);
@@ -53741,7 +53732,7 @@ var BufferScheduler = class {
 
 // node_modules/@azure/storage-common/dist/esm/crc64.js
 import { createRequire } from "node:module";
-import { dirname as dirname7 } from "node:path";
+import { dirname as dirname8 } from "node:path";
 import { fileURLToPath } from "node:url";
 var __isNode__ = typeof process === "object" && typeof process.versions === "object" && typeof process.versions.node === "string";
 var require2;
@@ -53750,7 +53741,7 @@ var __dirname2;
 if (__isNode__) {
   require2 = createRequire(import.meta.url);
   __filename = fileURLToPath(import.meta.url);
-  __dirname2 = dirname7(__filename);
+  __dirname2 = dirname8(__filename);
 }
 var NativeCRC64 = (() => {
   var _scriptDir = typeof document !== "undefined" && document.currentScript ? document.currentScript.src : void 0;
@@ -79828,14 +79819,14 @@ function getTarArgs(tarPath_1, compressionMethod_1, type_1) {
     const args = [`"${tarPath.path}"`];
     const cacheFileName = getCacheFileName(compressionMethod);
     const tarFile = "cache.tar";
-    const workingDirectory2 = getWorkingDirectory();
+    const workingDirectory = getWorkingDirectory();
     const BSD_TAR_ZSTD = tarPath.type === ArchiveToolType.BSD && compressionMethod !== CompressionMethod.Gzip && IS_WINDOWS8;
     switch (type) {
       case "create":
-        args.push("--posix", "-cf", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "--exclude", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "-P", "-C", workingDirectory2.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "--files-from", ManifestFilename);
+        args.push("--posix", "-cf", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "--exclude", BSD_TAR_ZSTD ? tarFile : cacheFileName.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "-P", "-C", workingDirectory.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "--files-from", ManifestFilename);
         break;
       case "extract":
-        args.push("-xf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "-P", "-C", BSD_TAR_ZSTD ? quoteAbsolutePath(workingDirectory2) : workingDirectory2.replace(new RegExp(`\\${path10.sep}`, "g"), "/"));
+        args.push("-xf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "-P", "-C", BSD_TAR_ZSTD ? quoteAbsolutePath(workingDirectory) : workingDirectory.replace(new RegExp(`\\${path10.sep}`, "g"), "/"));
         break;
       case "list":
         args.push("-tf", BSD_TAR_ZSTD ? tarFile : archivePath.replace(new RegExp(`\\${path10.sep}`, "g"), "/"), "-P");
@@ -79962,8 +79953,8 @@ function listTar(archivePath, compressionMethod) {
 }
 function extractTar(archivePath, compressionMethod) {
   return __awaiter16(this, void 0, void 0, function* () {
-    const workingDirectory2 = getWorkingDirectory();
-    yield mkdirP(workingDirectory2);
+    const workingDirectory = getWorkingDirectory();
+    yield mkdirP(workingDirectory);
     yield execReadCommands(archivePath, compressionMethod, "extract");
   });
 }
@@ -80416,7 +80407,7 @@ function saveCacheV2(paths_1, key_1, options_1) {
 import { existsSync as existsSync7 } from "node:fs";
 import { chmod as chmod2, mkdir as mkdir6, readFile as readFile5, writeFile as writeFile4 } from "node:fs/promises";
 import { arch as arch2, platform as platform2 } from "node:os";
-import { join as join16 } from "node:path";
+import { join as join15 } from "node:path";
 
 // src/registries.ts
 var Registries = class {
@@ -80633,7 +80624,7 @@ async function prepareTrivyDatabase(database, options) {
   if (options.repositories.length === 0)
     throw new Error(`no ${kind.title} repository to download from: set \`${kind.input}\`.`);
   const store = options.store ?? actionsCacheStore;
-  const folder = join16(options.cacheDir, kind.folder);
+  const folder = join15(options.cacheDir, kind.folder);
   const prefix2 = `build-scan-push-${kind.cacheKeyName}-${platform2()}-${arch2()}-`;
   const cacheKey = `${prefix2}${(options.now ?? /* @__PURE__ */ new Date()).toISOString().slice(0, 10)}`;
   await mkdir6(options.cacheDir, { recursive: true });
@@ -80708,7 +80699,7 @@ async function save(kind, store, folder, key2) {
   }
 }
 function isComplete(kind, folder) {
-  return kind.files.every((file) => existsSync7(join16(folder, file)));
+  return kind.files.every((file) => existsSync7(join15(folder, file)));
 }
 async function writeDatabaseDockerConfig(dir, repositories2, registries) {
   const auths = {};
@@ -80720,7 +80711,7 @@ async function writeDatabaseDockerConfig(dir, repositories2, registries) {
   recordForCleanup(dir);
   await mkdir6(dir, { recursive: true, mode: 448 });
   await chmod2(dir, 448);
-  await writeFile4(join16(dir, "config.json"), JSON.stringify({ auths }), { mode: 384 });
+  await writeFile4(join15(dir, "config.json"), JSON.stringify({ auths }), { mode: 384 });
   reporter().info(
     `Trivy logs in to ${Object.keys(auths).join(", ")} for its databases (private DOCKER_CONFIG).`
   );
@@ -80781,10 +80772,10 @@ var SBOM_FILES = {
 };
 async function scanImage(options) {
   await mkdir7(options.outputDir, { recursive: true });
-  const reportPath = join17(options.outputDir, "trivy-report.json");
-  const sarifPath = join17(options.outputDir, "trivy-results.sarif");
-  const sbomPath = options.sbom === "none" ? void 0 : join17(options.outputDir, SBOM_FILES[options.sbom]);
-  const vulnerabilityPredicatePath = join17(options.outputDir, "vulnerability-predicate.json");
+  const reportPath = join16(options.outputDir, "trivy-report.json");
+  const sarifPath = join16(options.outputDir, "trivy-results.sarif");
+  const sbomPath = options.sbom === "none" ? void 0 : join16(options.outputDir, SBOM_FILES[options.sbom]);
+  const vulnerabilityPredicatePath = join16(options.outputDir, "vulnerability-predicate.json");
   await Promise.all(
     [reportPath, sarifPath, sbomPath, vulnerabilityPredicatePath].map(
       (path13) => path13 && rm6(path13, { force: true })
@@ -80864,12 +80855,12 @@ function imageConfigScannerFlags(scanners) {
 async function vexCopies(outputDir, documents) {
   const names = /* @__PURE__ */ new Map();
   if (documents.length === 0) return { flags: [], names };
-  const dir = join17(outputDir, "vex");
+  const dir = join16(outputDir, "vex");
   await rm6(dir, { recursive: true, force: true });
   await mkdir7(dir, { recursive: true });
   const flags = [];
   for (const [index, document2] of documents.entries()) {
-    const copy = join17(dir, `${index + 1}.json`);
+    const copy = join16(dir, `${index + 1}.json`);
     await writeFile5(copy, document2.text);
     names.set(copy, document2.name);
     flags.push("--vex", copy);
@@ -80877,12 +80868,12 @@ async function vexCopies(outputDir, documents) {
   return { flags: [...flags, "--show-suppressed"], names };
 }
 async function scanDockerfile(options, dockerfileText) {
-  const dir = join17(options.outputDir, "dockerfile-scan");
+  const dir = join16(options.outputDir, "dockerfile-scan");
   await rm6(dir, { recursive: true, force: true });
   await mkdir7(dir, { recursive: true });
-  const dockerfile = join17(dir, "Dockerfile");
+  const dockerfile = join16(dir, "Dockerfile");
   await writeFile5(dockerfile, dockerfileText);
-  const reportPath = join17(options.outputDir, "trivy-dockerfile-report.json");
+  const reportPath = join16(options.outputDir, "trivy-dockerfile-report.json");
   await rm6(reportPath, { force: true });
   await scanTrivy(options).mustRun(
     [
@@ -80908,14 +80899,14 @@ async function scanDockerfile(options, dockerfileText) {
   return readReport(reportPath);
 }
 async function writeCombinedReport(outputDir, report2, dockerfileReport) {
-  const path13 = join17(outputDir, "trivy-report-with-dockerfile.json");
+  const path13 = join16(outputDir, "trivy-report-with-dockerfile.json");
   const combined = { ...report2, Results: [...report2.Results ?? [], ...dockerfileReport.Results ?? []] };
   await writeFile5(path13, JSON.stringify(combined));
   return path13;
 }
 
 // src/platform-layout.ts
-import { join as join18 } from "node:path";
+import { join as join17 } from "node:path";
 function buildsIndex(config) {
   return config.build.platforms.length > 1 || config.publish.pushByDigest;
 }
@@ -80930,13 +80921,13 @@ function sarifCategoryOf(config, platform3, index = buildsIndex(config)) {
   return index ? `${config.report.sarifCategory}/${slugOf(platform3)}` : config.report.sarifCategory;
 }
 function platformFolder(config, platform3) {
-  return config.build.platforms.length > 1 ? join18(config.run.outputDir, slugOf(platform3)) : config.run.outputDir;
+  return config.build.platforms.length > 1 ? join17(config.run.outputDir, slugOf(platform3)) : config.run.outputDir;
 }
 function platformLabel(config, platform3) {
   return config.build.platforms.length > 1 ? `${platform3}: ` : "";
 }
 function combinedSarifPath(config) {
-  return join18(config.run.outputDir, "all-platforms.sarif");
+  return join17(config.run.outputDir, "all-platforms.sarif");
 }
 
 // src/publish/index-summary.ts
@@ -81454,7 +81445,7 @@ function vexFormat(text3, name) {
 
 // src/build/build-settings.ts
 import { statSync as statSync2 } from "node:fs";
-import { join as join19, relative as relative9 } from "node:path";
+import { join as join18, relative as relative9 } from "node:path";
 
 // src/build/kaniko-flags.ts
 var NO_INPUT = "remove it: no input changes it, as the action decides where kaniko reads and writes";
@@ -81531,7 +81522,7 @@ var BUILD_INPUTS = {
 var ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 var LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
 function parseBuildSettings(inputs, context3) {
-  const { contextDir, dockerfile } = context3.buildsNothing ? { contextDir: inputs.workspace, dockerfile: join19(inputs.workspace, "Dockerfile") } : buildFiles(inputs);
+  const { contextDir, dockerfile } = context3.buildsNothing ? { contextDir: inputs.workspace, dockerfile: join18(inputs.workspace, "Dockerfile") } : buildFiles(inputs);
   const buildArgs = inputs.list("build-args");
   for (const arg of buildArgs)
     if (!arg.includes("=") || !ENV_KEY.test(arg.split("=", 1)[0]))
@@ -81592,7 +81583,7 @@ function buildFiles(inputs) {
   if (contextDir && !statSync2(contextDir).isDirectory())
     inputs.problem("context", contextValue, "is not a directory");
   const fileValue = inputs.given("file");
-  const dockerfile = fileValue ? inputs.pathInWorkspace("file", fileValue) : contextDir && inputs.pathInWorkspace("file", join19(relative9(inputs.workspace, contextDir) || ".", "Dockerfile"));
+  const dockerfile = fileValue ? inputs.pathInWorkspace("file", fileValue) : contextDir && inputs.pathInWorkspace("file", join18(relative9(inputs.workspace, contextDir) || ".", "Dockerfile"));
   if (dockerfile && !statSync2(dockerfile).isFile())
     inputs.problem(
       "file",
@@ -81647,7 +81638,7 @@ function parseNetwork(inputs) {
 
 // src/gate/policy-settings.ts
 import { lstatSync as lstatSync3 } from "node:fs";
-import { join as join20 } from "node:path";
+import { join as join19 } from "node:path";
 var POLICY_INPUTS = {
   "fail-on": "CRITICAL,HIGH",
   severity: SEVERITIES.join(","),
@@ -81680,7 +81671,7 @@ function severities(inputs, name) {
 function ignoreFile(inputs, workspace) {
   const given = inputs.given("ignore-file");
   if (given) return inputs.workspaceFile("ignore-file", given, given, "cannot be read");
-  const found = [".trivyignore.yaml", ".trivyignore"].map((name) => join20(workspace, name)).find((path13) => lstatSync3(path13, { throwIfNoEntry: false }) !== void 0);
+  const found = [".trivyignore.yaml", ".trivyignore"].map((name) => join19(workspace, name)).find((path13) => lstatSync3(path13, { throwIfNoEntry: false }) !== void 0);
   return found ? inputs.workspaceFile("ignore-file", "", found, "is empty and the default ignore file cannot be read") : "";
 }
 
@@ -82012,7 +82003,7 @@ function deepFreeze(value) {
 
 // src/publish/publish-image.ts
 import { chmod as chmod3, mkdir as mkdir8 } from "node:fs/promises";
-import { join as join21 } from "node:path";
+import { join as join20 } from "node:path";
 
 // src/publish/failures.ts
 var PERMANENT = [
@@ -82086,7 +82077,7 @@ async function login(options) {
     dockerConfigDir: dockerConfigDir2,
     ...options.timeLimit && { timeLimit: options.timeLimit }
   }).login(credential);
-  const configFile = join21(dockerConfigDir2, "config.json");
+  const configFile = join20(dockerConfigDir2, "config.json");
   await chmod3(configFile, 384);
   reporter().info(
     `Stored credentials for ${credential.username} on ${registry} in a private DOCKER_CONFIG (checked at push).`
@@ -82544,21 +82535,21 @@ function _getCacheDirectory() {
 
 // src/tools/install-release-tool.ts
 import { existsSync as existsSync9 } from "node:fs";
-import { mkdir as mkdir9, mkdtemp as mkdtemp5, readFile as readFile7, rm as rm7 } from "node:fs/promises";
-import { tmpdir as tmpdir3 } from "node:os";
-import { join as join23 } from "node:path";
+import { mkdir as mkdir9, mkdtemp as mkdtemp4, readFile as readFile7, rm as rm7 } from "node:fs/promises";
+import { tmpdir as tmpdir2 } from "node:os";
+import { join as join22 } from "node:path";
 async function installReleaseTool(spec, options) {
   const { version: version3, arch: arch4 } = options;
   toolCacheRoot();
   const cached = find(spec.name, version3, arch4);
-  if (cached && existsSync9(join23(cached, spec.name)))
-    return { path: join23(cached, spec.name), version: version3, source: "tool cache" };
+  if (cached && existsSync9(join22(cached, spec.name)))
+    return { path: join22(cached, spec.name), version: version3, source: "tool cache" };
   const policy = options.download ?? DEFAULT_DOWNLOAD_POLICY;
   const asset = spec.asset(version3, arch4);
   const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${version3}`, asset);
-  const work = await mkdtemp5(join23(process.env.RUNNER_TEMP || tmpdir3(), `bsp-${spec.name}-`));
+  const work = await mkdtemp4(join22(process.env.RUNNER_TEMP || tmpdir2(), `bsp-${spec.name}-`));
   try {
-    const archive = join23(work, asset);
+    const archive = join22(work, asset);
     const notFound = (assetName, assetUrl) => `${spec.name} version ${version3} has no asset ${assetName} at ${assetUrl}: check \`${spec.name}-version\` and \`tool-mirror\`.`;
     const expected = await expectedSha256(spec, options, asset, work, policy, notFound);
     const downloaded = await fetchAsset(url2, archive, policy, () => notFound(asset, url2));
@@ -82568,7 +82559,7 @@ async function installReleaseTool(spec, options) {
         `checksum mismatch for ${asset}: expected ${expected}, got ${downloaded.sha256}. The download from ${url2} was deleted; the mirror may be serving a corrupted or tampered file.`
       );
     }
-    const binaryFolder = join23(work, "bin");
+    const binaryFolder = join22(work, "bin");
     await mkdir9(binaryFolder);
     const tarArgv = ["-xzf", archive, "-C", binaryFolder, "--no-same-owner", "--", spec.name];
     assertSuccess(
@@ -82578,7 +82569,7 @@ async function installReleaseTool(spec, options) {
       { tool: "tar", argv: tarArgv }
     );
     const folder = await cacheDir(binaryFolder, spec.name, version3, arch4);
-    return { path: join23(folder, spec.name), version: version3, source: url2 };
+    return { path: join22(folder, spec.name), version: version3, source: url2 };
   } finally {
     await rm7(work, { recursive: true, force: true });
   }
@@ -82604,7 +82595,7 @@ async function expectedSha256(spec, options, asset, work, policy, notFound) {
   if (options.version === options.pinned.version) return options.pinned.sha256[options.arch];
   const checksumsAsset = spec.checksumsAsset(options.version);
   const url2 = releaseUrl(options.toolMirror, spec.owner, spec.repo, `v${options.version}`, checksumsAsset);
-  const file = join23(work, checksumsAsset);
+  const file = join22(work, checksumsAsset);
   await fetchAsset(url2, file, policy, () => notFound(checksumsAsset, url2));
   const expected = parseChecksums(await readFile7(file, "utf8")).get(asset);
   if (!expected)
@@ -82628,8 +82619,8 @@ function installCrane(options) {
 
 // src/tools/install-kaniko.ts
 import { existsSync as existsSync10 } from "node:fs";
-import { mkdir as mkdir10, mkdtemp as mkdtemp6, readFile as readFile8, rename as rename4, rm as rm8, writeFile as writeFile6 } from "node:fs/promises";
-import { dirname as dirname9, join as join24 } from "node:path";
+import { mkdir as mkdir10, mkdtemp as mkdtemp5, readFile as readFile8, rename as rename4, rm as rm8, writeFile as writeFile6 } from "node:fs/promises";
+import { dirname as dirname10, join as join23 } from "node:path";
 var DIGESTS_FILE = "digests.json";
 function ociPlatform(arch4) {
   return `linux/${arch4 === "x64" ? "amd64" : "arm64"}`;
@@ -82658,16 +82649,16 @@ async function installKaniko(options) {
     platformDigest
   };
   const folder = cacheFolder(topDigest, options.arch);
-  await mkdir10(dirname9(folder), { recursive: true });
-  const partial = await mkdtemp6(`${folder}.partial-`);
+  await mkdir10(dirname10(folder), { recursive: true });
+  const partial = await mkdtemp5(`${folder}.partial-`);
   try {
-    await mkdir10(join24(partial, "rootfs"));
-    await crane.exportTo(pinned, platform3, join24(partial, "rootfs"));
-    if (!existsSync10(join24(partial, "rootfs", "kaniko", "executor")))
+    await mkdir10(join23(partial, "rootfs"));
+    await crane.exportTo(pinned, platform3, join23(partial, "rootfs"));
+    if (!existsSync10(join23(partial, "rootfs", "kaniko", "executor")))
       throw new Error(
         `the image ${options.image} (${platform3} ${platformDigest}) has no /kaniko/executor: \`kaniko-image\` must name a kaniko executor image such as ghcr.io/osscontainertools/kaniko.`
       );
-    await writeFile6(join24(partial, DIGESTS_FILE), JSON.stringify(digests));
+    await writeFile6(join23(partial, DIGESTS_FILE), JSON.stringify(digests));
     if (!existsSync10(completeMarker(folder))) {
       await rm8(folder, { recursive: true, force: true });
       await rename4(partial, folder);
@@ -82676,10 +82667,10 @@ async function installKaniko(options) {
   } finally {
     await rm8(partial, { recursive: true, force: true });
   }
-  return { rootfs: join24(folder, "rootfs"), image: options.image, ...digests, source: reference.registry };
+  return { rootfs: join23(folder, "rootfs"), image: options.image, ...digests, source: reference.registry };
 }
 function cacheFolder(digest, arch4) {
-  return join24(toolCacheRoot(), "kaniko", digest.replace(":", "-"), arch4);
+  return join23(toolCacheRoot(), "kaniko", digest.replace(":", "-"), arch4);
 }
 function completeMarker(folder) {
   return `${folder}.complete`;
@@ -82687,10 +82678,10 @@ function completeMarker(folder) {
 async function readCache(digest, options) {
   if (!isDigest(digest)) return void 0;
   const folder = cacheFolder(digest, options.arch);
-  if (!existsSync10(completeMarker(folder)) || !existsSync10(join24(folder, "rootfs", "kaniko", "executor")))
+  if (!existsSync10(completeMarker(folder)) || !existsSync10(join23(folder, "rootfs", "kaniko", "executor")))
     return void 0;
-  const digests = JSON.parse(await readFile8(join24(folder, DIGESTS_FILE), "utf8"));
-  return { rootfs: join24(folder, "rootfs"), image: options.image, ...digests, source: "tool cache" };
+  const digests = JSON.parse(await readFile8(join23(folder, DIGESTS_FILE), "utf8"));
+  return { rootfs: join23(folder, "rootfs"), image: options.image, ...digests, source: "tool cache" };
 }
 
 // src/tools/install-trivy.ts
@@ -82884,7 +82875,7 @@ function publishMerged(config, cranePath, manifests) {
 
 // src/build/emulation.ts
 import { readFile as readFile9, readdir as readdir3 } from "node:fs/promises";
-import { join as join25 } from "node:path";
+import { join as join24 } from "node:path";
 var BINFMT_DIR = "/proc/sys/fs/binfmt_misc";
 function parseBinfmtEntry(name, text3) {
   const lines = text3.split("\n").map((line) => line.trim());
@@ -83015,7 +83006,7 @@ function missingEmulation(platform3, handlers, status) {
 async function readBinfmtHandlers(dir = BINFMT_DIR) {
   let statusText;
   try {
-    statusText = await readFile9(join25(dir, "status"), "utf8");
+    statusText = await readFile9(join24(dir, "status"), "utf8");
   } catch (error2) {
     if (error2.code === "ENOENT") return {};
     throw error2;
@@ -83024,7 +83015,7 @@ async function readBinfmtHandlers(dir = BINFMT_DIR) {
   const entries = await Promise.all(
     names.map(async (name) => {
       try {
-        return parseBinfmtEntry(name, await readFile9(join25(dir, name), "utf8"));
+        return parseBinfmtEntry(name, await readFile9(join24(dir, name), "utf8"));
       } catch (error2) {
         if (error2.code === "ENOENT") return void 0;
         throw error2;
@@ -87529,10 +87520,10 @@ function exitOnUnexpectedFailure() {
 
 // src/rescan/rescan-pipeline.ts
 import { mkdir as mkdir11, readFile as readFile10, writeFile as writeFile7 } from "node:fs/promises";
-import { join as join27 } from "node:path";
+import { join as join26 } from "node:path";
 
 // src/rescan/pull-image.ts
-import { join as join26 } from "node:path";
+import { join as join25 } from "node:path";
 async function resolveTargets(crane, image, references) {
   const byDigest = /* @__PURE__ */ new Map();
   for (const reference of references) {
@@ -87568,7 +87559,7 @@ function platformName(platform3) {
 }
 async function pullPlatform(crane, image, manifest, folder) {
   const reference = digestReference(image, manifest.digest);
-  const tarball = join26(folder, `image-${manifest.digest.slice("sha256:".length, "sha256:".length + 12)}.tar`);
+  const tarball = join25(folder, `image-${manifest.digest.slice("sha256:".length, "sha256:".length + 12)}.tar`);
   const [expected] = await Promise.all([
     readManifest(crane, reference),
     crane.run(["pull", "--format", "tarball", reference, tarball])
@@ -87662,7 +87653,7 @@ function installOptions(config) {
   return { ...config.tools, registries: config.registries, arch: process.arch };
 }
 function outputFolder(config, manifest, count) {
-  return count === 1 ? config.run.outputDir : join27(config.run.outputDir, manifest.digest.slice(7, 19));
+  return count === 1 ? config.run.outputDir : join26(config.run.outputDir, manifest.digest.slice(7, 19));
 }
 async function rescanPlatform(rescan, manifest, folder) {
   const { run: run2, tools } = rescan;
@@ -87719,12 +87710,12 @@ async function reportRescan(run2, platforms) {
 function loadConfig(sources) {
   const { github } = sources;
   const env = sources.env ?? process.env;
-  const runnerTemp = github.runnerTemp || tmpdir4();
+  const runnerTemp = github.runnerTemp || tmpdir3();
   const config = buildConfig({
     read: sources.read,
     github,
-    outputDir: sources.outputDir ?? join28(runnerTemp, "build-scan-push"),
-    tempDir: join28(runnerTemp, "build-scan-push-private"),
+    outputDir: sources.outputDir ?? join27(runnerTemp, "build-scan-push"),
+    tempDir: join27(runnerTemp, "build-scan-push-private"),
     now: /* @__PURE__ */ new Date(),
     commitTime: () => commitTime(env, github.payload.head_commit?.timestamp, github.workspace)
   });
@@ -87903,7 +87894,7 @@ function install(config) {
   });
 }
 function trivyCacheDir(config) {
-  return join28(config.run.tempDir, "trivy-cache");
+  return join27(config.run.tempDir, "trivy-cache");
 }
 function startTrivyDatabases(config, tools) {
   const { scan } = config;
@@ -87917,14 +87908,14 @@ function startTrivyDatabases(config, tools) {
       checks: scan.trivyChecksRepositories
     },
     registries: config.registries,
-    dockerConfigDir: join28(config.run.tempDir, "trivy-docker-config"),
+    dockerConfigDir: join27(config.run.tempDir, "trivy-docker-config"),
     dockerfile: config.build.dockerfile,
     timeLimit: config.timeouts.scan
   });
 }
 function openLayerCache(config) {
   return startLayerCache({
-    storeDir: join28(config.run.tempDir, "layer-cache"),
+    storeDir: join27(config.run.tempDir, "layer-cache"),
     cacheRepo: config.build.cacheRepo,
     registries: config.registries
   });
@@ -88141,7 +88132,7 @@ async function sarifOfPlatforms(config, logs) {
   return combined;
 }
 function dockerConfigDir(config) {
-  return join28(config.run.tempDir, "docker-config");
+  return join27(config.run.tempDir, "docker-config");
 }
 async function registryCrane(config, cranePath, failureHint) {
   const { registry } = config.publish;

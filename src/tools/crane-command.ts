@@ -1,11 +1,8 @@
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { RunOptions, RunResult } from '../exec.js';
 import { assertSuccess, childEnv, run } from '../exec.js';
 import { isDigest } from '../reference.js';
-import { recordForCleanup } from '../cleanup.js';
 import type { Registries, RegistryCredential } from '../registries.js';
 import type { TimeLimit } from '../timeout-settings.js';
 
@@ -65,17 +62,6 @@ export function craneEnv(
   return childEnv(dockerConfigDir === undefined ? {} : { DOCKER_CONFIG: dockerConfigDir }, environment);
 }
 
-let workingDirectory: Promise<string> | undefined;
-
-/** A folder of this process's own, empty and private, where crane runs. */
-function emptyWorkingDirectory(): Promise<string> {
-  workingDirectory ??= mkdtemp(join(tmpdir(), 'build-scan-push-crane-')).then((dir) => {
-    recordForCleanup(dir);
-    return dir;
-  });
-  return workingDirectory;
-}
-
 function craneWith(options: CraneOptions): Crane {
   const env = craneEnv(options.dockerConfigDir);
   // After the command, where cobra also takes crane's global flags (`crane digest --insecure …`).
@@ -89,8 +75,9 @@ function craneWith(options: CraneOptions): Crane {
     const result = await run(options.path, argv, {
       env,
       // crane reads a reference as a local file or OCI layout first when one exists by that name
-      // (cmd/crane/cmd/index.go loadImage): nothing of the workspace may stand in for an image.
-      cwd: await emptyWorkingDirectory(),
+      // (cmd/crane/cmd/index.go loadImage): it runs in its own verified install folder, where no
+      // `<registry host>/…` path exists, never in the workspace, where a file could stand in for an image.
+      cwd: dirname(options.path),
       silent: true,
       ...(options.timeLimit !== undefined && { timeLimit: options.timeLimit }),
       ...(input !== undefined && { input }),

@@ -97,8 +97,8 @@ describe('several platforms on one runner', () => {
     const sarif = harness.api.uploads.at(-1)!.sarif as { runs: { automationDetails: { id: string } }[] };
     const category = `build-scan-push:${imageIn('octo-org/multi')}`;
     expect(sarif.runs.map((run) => run.automationDetails.id)).toEqual([
-      `${category}/linux-amd64`,
-      `${category}/linux-arm64`,
+      `${category}/linux-amd64/`,
+      `${category}/linux-arm64/`,
     ]);
     expect(result.summary).toContain('for linux/arm64');
     expect(result.summary).toContain('## Image index');
