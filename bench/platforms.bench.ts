@@ -19,7 +19,7 @@ try {
   let repository = 0;
   const scenario = (inputs: Record<string, string>): Scenario => ({
     report: 'alpine-310.json',
-    dockerfile: `FROM ${base.reference}\nRUN uname -m > /built-on && ls /bin > /dev/null\nCOPY . /app/\n`,
+    dockerfile: `FROM ${base.reference}\nRUN uname -m > /built-on && ls /bin > /bin-list\nCOPY . /app/\n`,
     inputs: {
       image: `${harness.proxy.host}/bench/platforms-${++repository}`,
       'build-loopback-ports': harness.registry.host.split(':')[1]!,
