@@ -1,11 +1,9 @@
 // The whole action end to end, through test/helpers/action-harness.ts: dist/main.js and
 // dist/post.js run as the runner runs them, with stand-ins for the three tools and everything
 // around them real.
-import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readImageTarball } from '../../src/build/tarball.js';
 import type { ActionHarness } from '../helpers/action-harness.js';
@@ -278,18 +276,7 @@ describe('the action end to end', () => {
   it('npm run local runs the same pipeline without pushing and writes every result to ./out', async () => {
     const workspace = mkdtempSync(join(tmpdir(), 'bsp-local-'));
     cpSync(resolve('examples', 'hello'), workspace, { recursive: true });
-    const flags = Object.entries(harness.toolInputs).flatMap(([name, value]) => [`--${name}`, value]);
-    const { stdout } = await promisify(execFile)(process.execPath, [resolve('dist', 'local.js'), ...flags], {
-      cwd: workspace,
-      env: {
-        PATH: process.env.PATH,
-        HOME: workspace,
-        RUNNER_TOOL_CACHE: harness.toolCache,
-        HTTP_PROXY: 'http://127.0.0.1:9',
-        HTTPS_PROXY: 'http://127.0.0.1:9',
-        NO_PROXY: '127.0.0.1,localhost',
-      },
-    });
+    const stdout = await harness.runLocal(workspace);
     expect(stdout).toContain(`Results are in ${join(workspace, 'out')}.`);
     const out = readdirSync(join(workspace, 'out'));
     expect(out).toEqual(

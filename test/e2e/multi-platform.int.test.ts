@@ -1,10 +1,8 @@
 // Multi-platform images end to end (dist/main.js through test/helpers/action-harness.ts): one
 // runner building several platforms, and the matrix path (push-by-digest jobs, then a merge).
-import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActionHarness, ActionRun } from '../helpers/action-harness.js';
 import { SHA, startActionHarness } from '../helpers/action-harness.js';
@@ -163,22 +161,7 @@ describe('the local runner', () => {
   it('takes --platforms too: each platform’s results in a folder of its own, nothing pushed', async () => {
     const workspace = mkdtempSync(join(tmpdir(), 'bsp-local-platforms-'));
     cpSync(resolve('examples', 'hello'), workspace, { recursive: true });
-    const flags = Object.entries(harness.toolInputs).flatMap(([name, value]) => [`--${name}`, value]);
-    await promisify(execFile)(
-      process.execPath,
-      [resolve('dist', 'local.js'), ...flags, '--platforms', 'linux/amd64,linux/arm64'],
-      {
-        cwd: workspace,
-        env: {
-          PATH: process.env.PATH,
-          HOME: workspace,
-          RUNNER_TOOL_CACHE: harness.toolCache,
-          HTTP_PROXY: 'http://127.0.0.1:9',
-          HTTPS_PROXY: 'http://127.0.0.1:9',
-          NO_PROXY: '127.0.0.1,localhost',
-        },
-      },
-    );
+    await harness.runLocal(workspace, ['--platforms', 'linux/amd64,linux/arm64']);
     const out = join(workspace, 'out');
     expect(readdirSync(out)).toEqual(
       expect.arrayContaining(['linux-amd64', 'linux-arm64', 'all-platforms.sarif']),

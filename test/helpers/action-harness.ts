@@ -80,6 +80,8 @@ export interface ActionHarness {
   /** Inputs that point the action at the loopback mirror, registry and stand-in executor image. */
   readonly toolInputs: Readonly<Record<string, string>>;
   runAction(scenario: Scenario): Promise<ActionRun>;
+  /** `npm run local` (dist/local.js) in `workspace` with the tool inputs and `flags`; its stdout. */
+  runLocal(workspace: string, flags?: readonly string[]): Promise<string>;
   /** Tags of a repository in the real registry (asked directly, not through the proxy). */
   registryTags(repository: string): Promise<string[]>;
   registryDigest(repository: string, tag: string): Promise<string>;
@@ -250,6 +252,22 @@ export async function startActionHarness(options: WrapperOptions = {}): Promise<
     };
   };
 
+  const runLocal = async (workspace: string, flags: readonly string[] = []): Promise<string> => {
+    const toolFlags = Object.entries(toolInputs).flatMap(([name, value]) => [`--${name}`, value]);
+    const { stdout } = await run(process.execPath, [join(REPO, 'dist', 'local.js'), ...toolFlags, ...flags], {
+      cwd: workspace,
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: workspace,
+        RUNNER_TOOL_CACHE: toolCache,
+        HTTP_PROXY: 'http://127.0.0.1:9',
+        HTTPS_PROXY: 'http://127.0.0.1:9',
+        NO_PROXY: '127.0.0.1,localhost',
+      },
+    });
+    return stdout;
+  };
+
   return {
     registry,
     proxy,
@@ -258,6 +276,7 @@ export async function startActionHarness(options: WrapperOptions = {}): Promise<
     toolCache,
     toolInputs,
     runAction,
+    runLocal,
     async registryTags(repository) {
       const response = await fetch(`http://${registry.host}/v2/${repository}/tags/list`);
       if (response.status === 404) return [];
