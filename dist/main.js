@@ -36314,7 +36314,6 @@ function saveState(name, value) {
 }
 
 // src/main.ts
-import { readFileSync as readFileSync4 } from "node:fs";
 import { mkdir as mkdir12, readFile as readFile11, writeFile as writeFile8 } from "node:fs/promises";
 import { tmpdir as tmpdir3 } from "node:os";
 import { join as join27 } from "node:path";
@@ -82873,6 +82872,9 @@ function publishMerged(config, cranePath, manifests) {
   );
 }
 
+// src/build/platform-builds.ts
+import { readFileSync as readFileSync4 } from "node:fs";
+
 // src/build/emulation.ts
 import { readFile as readFile9, readdir as readdir3 } from "node:fs/promises";
 import { join as join24 } from "node:path";
@@ -83039,6 +83041,47 @@ async function checkEmulation(options) {
       `Cannot build ${problems.length} platforms:
 ${problems.map((problem) => `  - ${problem}`).join("\n")}`
     );
+}
+
+// src/build/platform-builds.ts
+function baseImageOptions(config, tools) {
+  return {
+    cranePath: tools.crane.path,
+    registries: config.registries,
+    tempDir: config.run.tempDir,
+    buildPlatform: formatPlatform(runnerPlatform())
+  };
+}
+async function prepareBuilds(config, tools, platforms) {
+  const { build } = config;
+  const options = baseImageOptions(config, tools);
+  const dockerfiles = /* @__PURE__ */ new Map();
+  await Promise.all(
+    platforms.map(async (platform3, index) => {
+      const base = await resolveBaseImage(build, { ...options, platform: platform3.platform });
+      if (base) platform3.base = base;
+      const wanted = build.platforms[index];
+      const request2 = { buildArgs: platformBuildArgs(config, wanted), platform: wanted };
+      const pinned = await pinStagesElsewhere(build, request2, options);
+      if (pinned !== void 0) dockerfiles.set(platform3.platform, pinned);
+    })
+  );
+  return dockerfiles;
+}
+function platformBuildArgs(config, platform3) {
+  return withPlatformArgs(config.build.buildArgs, platform3, runnerPlatform());
+}
+async function checkPlatforms(config) {
+  const options = {
+    dockerfileText: readFileSync4(config.build.dockerfile, "utf8"),
+    target: config.build.target,
+    buildArgs: config.build.buildArgs,
+    platforms: config.build.platforms,
+    runner: runnerPlatform()
+  };
+  const problems = finalStageProblems(options.dockerfileText, options);
+  if (problems.length > 0) throw new Error(problems.join("\n"));
+  await checkEmulation(options);
 }
 
 // src/report/blocking-annotations.ts
@@ -87792,7 +87835,7 @@ async function runPipeline(config) {
     const trivyDatabases = await startTrivyDatabases(config, run2.tools);
     layerCache = config.build.cache ? await openLayerCache(config) : void 0;
     run2.enter("build");
-    const dockerfiles = await prepareBuilds(run2, run2.tools);
+    const dockerfiles = await prepareBuilds(config, run2.tools, run2.platforms);
     const needs = { tools: run2.tools, layerCache, trivyDatabases, vex, dockerfiles };
     const sarif = await buildAndCheckEach(run2, needs);
     run2.enter("publish");
@@ -87939,45 +87982,6 @@ async function writeLayerCache(run2, layerCache) {
   });
   const scannedDiffIds = run2.platforms.flatMap((platform3) => platform3.build?.identity.diffIds ?? []);
   await exportLayerCache({ cache: layerCache, crane, scannedDiffIds });
-}
-function baseImageOptions(config, tools) {
-  return {
-    cranePath: tools.crane.path,
-    registries: config.registries,
-    tempDir: config.run.tempDir,
-    buildPlatform: formatPlatform(runnerPlatform())
-  };
-}
-async function prepareBuilds(run2, tools) {
-  const { build } = run2.config;
-  const options = baseImageOptions(run2.config, tools);
-  const dockerfiles = /* @__PURE__ */ new Map();
-  await Promise.all(
-    run2.platforms.map(async (platform3, index) => {
-      const base = await resolveBaseImage(build, { ...options, platform: platform3.platform });
-      if (base) platform3.base = base;
-      const wanted = build.platforms[index];
-      const request2 = { buildArgs: platformBuildArgs(run2.config, wanted), platform: wanted };
-      const pinned = await pinStagesElsewhere(build, request2, options);
-      if (pinned !== void 0) dockerfiles.set(platform3.platform, pinned);
-    })
-  );
-  return dockerfiles;
-}
-function platformBuildArgs(config, platform3) {
-  return withPlatformArgs(config.build.buildArgs, platform3, runnerPlatform());
-}
-async function checkPlatforms(config) {
-  const options = {
-    dockerfileText: readFileSync4(config.build.dockerfile, "utf8"),
-    target: config.build.target,
-    buildArgs: config.build.buildArgs,
-    platforms: config.build.platforms,
-    runner: runnerPlatform()
-  };
-  const problems = finalStageProblems(options.dockerfileText, options);
-  if (problems.length > 0) throw new Error(problems.join("\n"));
-  await checkEmulation(options);
 }
 async function buildStage(config, needs, platform3) {
   const { tools, layerCache } = needs;

@@ -1,10 +1,8 @@
 import * as core from '@actions/core';
-import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BaseImageRegistryOptions } from './build/base-image-registry.js';
-import { checkBaseImage, pinStagesElsewhere, resolveBaseImage } from './build/base-image-registry.js';
+import { checkBaseImage } from './build/base-image-registry.js';
 import { withBaseLabels } from './build/base-image.js';
 import type { BuildResult } from './build/kaniko-build.js';
 import { buildImage } from './build/kaniko-build.js';
@@ -34,10 +32,13 @@ import {
   platformLabel,
   sarifCategoryOf,
 } from './platform-layout.js';
-import { formatPlatform, runnerPlatform } from './platform.js';
-import { checkEmulation } from './build/emulation.js';
-import { finalStageProblems, withPlatformArgs } from './build/stage-platforms.js';
-import type { Platform } from './platform.js';
+import { formatPlatform } from './platform.js';
+import {
+  baseImageOptions,
+  checkPlatforms,
+  platformBuildArgs,
+  prepareBuilds,
+} from './build/platform-builds.js';
 import { registryOf } from './reference.js';
 import type { Reporter } from './reporter.js';
 import { reporter } from './reporter.js';
@@ -184,7 +185,7 @@ export async function runPipeline(config: Config): Promise<RunRecord> {
     const trivyDatabases = await startTrivyDatabases(config, run.tools);
     layerCache = config.build.cache ? await openLayerCache(config) : undefined;
     run.enter('build');
-    const dockerfiles = await prepareBuilds(run, run.tools);
+    const dockerfiles = await prepareBuilds(config, run.tools, run.platforms);
     const needs = { tools: run.tools, layerCache, trivyDatabases, vex, dockerfiles };
     const sarif = await buildAndCheckEach(run, needs);
     run.enter('publish');
@@ -389,59 +390,6 @@ async function writeLayerCache(run: Recorder, layerCache: LayerCache): Promise<v
   // Every platform's layers were scanned: an entry of any of them may go.
   const scannedDiffIds = run.platforms.flatMap((platform) => platform.build?.identity.diffIds ?? []);
   await exportLayerCache({ cache: layerCache, crane, scannedDiffIds });
-}
-
-function baseImageOptions(config: Config, tools: InstalledTools): BaseImageRegistryOptions {
-  return {
-    cranePath: tools.crane.path,
-    registries: config.registries,
-    tempDir: config.run.tempDir,
-    buildPlatform: formatPlatform(runnerPlatform()),
-  };
-}
-
-/**
- * Every platform's base image and pinned stages, resolved before anything is built: a base that
- * lacks one of the platforms fails here, naming both, before any platform is built or pushed.
- * Returns the rewritten Dockerfile of each platform that needs one.
- */
-async function prepareBuilds(run: Recorder, tools: InstalledTools): Promise<Map<string, string>> {
-  const { build } = run.config;
-  const options = baseImageOptions(run.config, tools);
-  const dockerfiles = new Map<string, string>();
-  await Promise.all(
-    run.platforms.map(async (platform, index) => {
-      const base = await resolveBaseImage(build, { ...options, platform: platform.platform });
-      if (base) platform.base = base;
-      const wanted = build.platforms[index]!;
-      const request = { buildArgs: platformBuildArgs(run.config, wanted), platform: wanted };
-      const pinned = await pinStagesElsewhere(build, request, options);
-      if (pinned !== undefined) dockerfiles.set(platform.platform, pinned);
-    }),
-  );
-  return dockerfiles;
-}
-
-/** The build args kaniko gets for a platform: BuildKit's automatic platform ones, then the user's. */
-function platformBuildArgs(config: Config, platform: Platform): string[] {
-  return withPlatformArgs(config.build.buildArgs, platform, runnerPlatform());
-}
-
-/**
- * Before any download: every platform's image holds its own platform's files, and this machine
- * can run the foreign platforms' RUN lines.
- */
-async function checkPlatforms(config: Config): Promise<void> {
-  const options = {
-    dockerfileText: readFileSync(config.build.dockerfile, 'utf8'),
-    target: config.build.target,
-    buildArgs: config.build.buildArgs,
-    platforms: config.build.platforms,
-    runner: runnerPlatform(),
-  };
-  const problems = finalStageProblems(options.dockerfileText, options);
-  if (problems.length > 0) throw new Error(problems.join('\n'));
-  await checkEmulation(options);
 }
 
 async function buildStage(
