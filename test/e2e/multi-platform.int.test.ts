@@ -102,6 +102,20 @@ describe('several platforms on one runner', () => {
     expect(result.summary).toContain('## Image index');
   });
 
+  it('a rescan of that index uploads each platform’s results under the category its build used', async () => {
+    const categories = (upload: { sarif: unknown }) =>
+      (upload.sarif as { runs: { automationDetails: { id: string } }[] }).runs.map(
+        (run) => run.automationDetails.id,
+      );
+    const built = categories(harness.api.uploads.at(-1)!);
+    const result = await harness.runAction({
+      report: 'alpine-310.json',
+      inputs: { image: imageIn('octo-org/multi'), rescan: 'true', 'rescan-ref': 'main' },
+    });
+    expect(result.exitCode, result.stdout).toBe(0);
+    expect(categories(harness.api.uploads.at(-1)!)).toEqual(built);
+  });
+
   it('runs each platform’s own binaries: RUN uname -m is x86_64 for amd64 and aarch64 (QEMU) for arm64', async () => {
     const result = await harness.runAction({
       report: 'alpine-310.json',
