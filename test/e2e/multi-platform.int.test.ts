@@ -155,6 +155,25 @@ describe('several platforms on one runner', () => {
     expect(result.stdout).toMatch(/^final stage on aarch64$/m);
   });
 
+  it('a base image without one of the platforms fails, naming both, before anything is built or pushed', async () => {
+    const result = await harness.runAction({
+      report: 'alpine-310.json',
+      dockerfile: `FROM ${base.reference}\nCOPY . /\n`,
+      inputs: {
+        image: imageIn('octo-org/no-riscv'),
+        platforms: 'linux/amd64,linux/riscv64',
+        ...reachingBase(),
+      },
+    });
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toContain(`::error::the base image ${base.reference} (linux/riscv64) of `);
+    expect(result.stdout).toContain(`no child with platform linux/riscv64 in index ${base.reference}`);
+    expect(result.summary).toContain('The build stage failed');
+    expect(result.stdout).not.toContain('Build ');
+    expect(result.outputs).toMatchObject({ pushed: 'false' });
+    expect(await harness.registryTags('octo-org/no-riscv')).toEqual([]);
+  });
+
   it('one platform failing its policy pushes nothing at all: no manifest, no index, no tag', async () => {
     const result = await harness.runAction({
       report: 'alpine-310.json',
