@@ -1,0 +1,220 @@
+// Where the action's wall time goes, step by step, in the versus bench's scenario (2,000 files,
+// 80 MB, four instructions, DB fetch modelled as 0 s): one warm run of dist/main.js + dist/post.js
+// with every line of its log stamped as it arrives, and every Trivy and crane process (the
+// stand-ins, behind wrappers that note when each started and ended) on the same clock. Prints
+// one timeline per run and, over RUNS runs, the median of each gap between landmarks.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PASSWORD, SHA, TOKEN, startActionHarness } from '../test/helpers/action-harness.js';
+import type { ActionHarness } from '../test/helpers/action-harness.js';
+import { CRANE_STANDIN } from '../test/helpers/image-tarball.js';
+import { TRIVY_STANDIN } from '../test/helpers/trivy-standin.js';
+
+const REPO = resolve(import.meta.dirname, '..');
+const RUNS = Number(process.env.STEPS_RUNS ?? 3);
+const DB_FETCH_SECONDS = Number(process.env.STEPS_DB_FETCH ?? 0);
+const FILES = 2_000;
+const TOTAL_BYTES = 80 << 20;
+const DOCKERFILE = 'FROM scratch\nCOPY . /\nENV APP_HOME=/srv\nWORKDIR /srv\n';
+
+function makeContext(dir: string): void {
+  writeFileSync(join(dir, 'Dockerfile'), DOCKERFILE);
+  writeFileSync(join(dir, 'trivy-standin-report'), 'alpine-310.json\n');
+  const size = TOTAL_BYTES / FILES;
+  for (let i = 0; i < FILES; i++) {
+    const sub = join(dir, 'app', `pkg-${i % 50}`);
+    mkdirSync(sub, { recursive: true });
+    const text = Buffer.from(`module ${i}: ${'lorem ipsum dolor sit amet '.repeat(size / 54)}`).subarray(
+      0,
+      size / 2,
+    );
+    writeFileSync(join(sub, `file-${i}.bin`), Buffer.concat([randomBytes(size / 2), text]));
+  }
+}
+
+/** A stand-in behind a wrapper that logs `start-ns end-ns tool args…` to `log` (epoch nanoseconds). */
+function loggingWrapper(tool: string, script: string, log: string): string {
+  return [
+    '#!/bin/sh',
+    `# Stand-in wrapper (not the real ${tool}) that notes when each run started and ended.`,
+    ...(DB_FETCH_SECONDS
+      ? [`case " $* " in *" --download-db-only "*) sleep ${DB_FETCH_SECONDS} ;; esac`]
+      : []),
+    'start=$(date +%s%N)',
+    `"${process.execPath}" "${script}" "$@"`,
+    'code=$?',
+    `echo "$start $(date +%s%N) ${tool} $1 $2" >> "${log}"`,
+    'exit $code',
+    '',
+  ].join('\n');
+}
+
+/** Replaces the cached trivy and crane of the harness's tool cache with logging wrappers. */
+function instrumentToolCache(toolCache: string, log: string): void {
+  for (const [tool, script] of [
+    ['trivy', TRIVY_STANDIN],
+    ['crane', CRANE_STANDIN],
+  ] as const) {
+    const versions = join(toolCache, tool);
+    for (const version of readdirSync(versions))
+      for (const arch of readdirSync(join(versions, version))) {
+        const path = join(versions, version, arch, tool);
+        try {
+          writeFileSync(path, loggingWrapper(tool, script, log));
+          chmodSync(path, 0o755);
+        } catch {
+          // the `.complete` markers beside the folders
+        }
+      }
+  }
+}
+
+interface Event {
+  readonly ms: number;
+  readonly what: string;
+}
+
+/** One action run like ActionHarness.runAction, but with its log stamped line by line. */
+async function timedRun(harness: ActionHarness, context: string, toolLog: string): Promise<Event[]> {
+  const top = mkdtempSync(join(tmpdir(), 'bsp-steps-'));
+  const workspace = join(top, 'workspace');
+  const runnerTemp = join(top, 'runner-temp');
+  const files = join(top, 'runner-files');
+  for (const dir of [workspace, runnerTemp, files]) mkdirSync(dir);
+  cpSync(context, workspace, { recursive: true });
+  writeFileSync(join(files, 'event.json'), '{}');
+  for (const name of ['output', 'state', 'summary']) writeFileSync(join(files, name), '');
+  writeFileSync(toolLog, '');
+  const inputs: Record<string, string> = {
+    image: `${harness.proxy.host}/octo-org/hello`,
+    'registry-username': 'octocat',
+    'registry-password': PASSWORD,
+    'github-token': TOKEN,
+    ...harness.toolInputs,
+  };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: top,
+    HTTP_PROXY: 'http://127.0.0.1:9',
+    HTTPS_PROXY: 'http://127.0.0.1:9',
+    NO_PROXY: '127.0.0.1,localhost',
+    GITHUB_ACTIONS: 'true',
+    GITHUB_WORKSPACE: workspace,
+    GITHUB_REPOSITORY: 'Octo-Org/Hello',
+    GITHUB_REPOSITORY_OWNER: 'Octo-Org',
+    GITHUB_SHA: SHA,
+    GITHUB_REF: 'refs/heads/main',
+    GITHUB_EVENT_NAME: 'push',
+    GITHUB_EVENT_PATH: join(files, 'event.json'),
+    GITHUB_ACTOR: 'octocat',
+    GITHUB_SERVER_URL: 'https://github.com',
+    GITHUB_API_URL: harness.api.url,
+    GITHUB_RUN_ID: '1',
+    GITHUB_OUTPUT: join(files, 'output'),
+    GITHUB_STATE: join(files, 'state'),
+    GITHUB_STEP_SUMMARY: join(files, 'summary'),
+    RUNNER_TEMP: runnerTemp,
+    RUNNER_TOOL_CACHE: harness.toolCache,
+    RUNNER_ARCH: 'X64',
+  };
+  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
+  harness.proxy.reset();
+
+  const events: Event[] = [];
+  const t0 = Date.now();
+  const stamp = (what: string) => events.push({ ms: Date.now() - t0, what });
+  stamp('main starts');
+  const exitCode = await new Promise<number>((done, fail) => {
+    const child = spawn(process.execPath, [join(REPO, 'dist', 'main.js')], { env, cwd: workspace });
+    let pending = '';
+    let inGroup = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      pending += chunk.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) {
+        // Inside the build's group, only its start and end (the build's own lines are many).
+        if (line.startsWith('::group::')) inGroup = true;
+        if (line.startsWith('::endgroup::')) {
+          inGroup = false;
+          stamp('log: ::endgroup:: (sandbox done)');
+          continue;
+        }
+        if (inGroup && !line.startsWith('::group::')) {
+          // eslint-disable-next-line no-control-regex
+          const plain = line.replace(/\x1b\[[0-9;]*m/g, '');
+          if (plain.includes('INFO[') || plain.startsWith('TIMING')) stamp(`build: ${plain.slice(0, 80)}`);
+          continue;
+        }
+        if (line.trim()) stamp(`log: ${line.slice(0, 110)}`);
+      }
+    });
+    child.stderr.resume();
+    child.on('error', fail);
+    child.on('close', (code) => done(code ?? 1));
+  });
+  stamp(`main exits (${exitCode})`);
+  const state: Record<string, string> = {};
+  const lines = readFileSync(join(files, 'state'), 'utf8').split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const header = /^([^<]+)<<(.+)$/.exec(lines[i]!);
+    if (!header) continue;
+    const end = lines.indexOf(header[2]!, i + 1);
+    state[`STATE_${header[1]!}`] = lines.slice(i + 1, end).join('\n');
+    i = end;
+  }
+  await new Promise<void>((done) => {
+    const post = spawn(process.execPath, [join(REPO, 'dist', 'post.js')], {
+      env: { ...env, ...state },
+      cwd: workspace,
+      stdio: 'ignore',
+    });
+    post.on('close', () => done());
+  });
+  stamp('post exits');
+  for (const line of readFileSync(toolLog, 'utf8').split('\n').filter(Boolean)) {
+    const [start, end, ...what] = line.split(' ');
+    const startMs = Number(BigInt(start!) / 1_000_000n) - t0;
+    const endMs = Number(BigInt(end!) / 1_000_000n) - t0;
+    events.push({ ms: startMs, what: `  ┌ ${what.join(' ')}` });
+    events.push({ ms: endMs, what: `  └ ${what.join(' ')} (${endMs - startMs} ms)` });
+  }
+  rmSync(top, { recursive: true, force: true });
+  if (exitCode !== 0) throw new Error('the action failed');
+  return events.sort((a, b) => a.ms - b.ms);
+}
+
+const context = mkdtempSync(join(tmpdir(), 'bench-steps-context-'));
+const toolLog = join(tmpdir(), `bsp-steps-tools-${process.pid}.log`);
+const harness = await startActionHarness({ dbFetchSeconds: DB_FETCH_SECONDS });
+try {
+  makeContext(context);
+  // Warm: the tool cache filled (then instrumented), the context in the page cache.
+  await harness.runAction({ report: 'alpine-310.json', dockerfile: DOCKERFILE, contextFiles: context });
+  instrumentToolCache(harness.toolCache, toolLog);
+  for (let run = 0; run < RUNS; run++) {
+    const events = await timedRun(harness, context, toolLog);
+    console.log(`\nrun ${run + 1} (DB fetch ${DB_FETCH_SECONDS} s): ms since main started, gap to previous`);
+    let previous = 0;
+    for (const event of events) {
+      console.log(`${String(event.ms).padStart(6)} ${`+${event.ms - previous}`.padStart(6)}  ${event.what}`);
+      previous = event.ms;
+    }
+  }
+} finally {
+  await harness.stop();
+  rmSync(context, { recursive: true, force: true });
+  rmSync(toolLog, { force: true });
+}
