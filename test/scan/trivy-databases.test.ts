@@ -1,10 +1,15 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registries } from '../../src/registries.js';
-import { dockerfileSuggestsJava, imageHoldsJavaArchive } from '../../src/scan/java-archives.js';
+import {
+  dockerfileSuggestsJava,
+  imageHoldsJavaArchive,
+  someEntryName,
+} from '../../src/scan/java-archives.js';
 import type { DbCacheStore, TrivyDatabase } from '../../src/scan/trivy-databases.js';
 import { TrivyDatabases, writeDatabaseDockerConfig } from '../../src/scan/trivy-databases.js';
 import {
@@ -125,6 +130,43 @@ describe('which image needs the Java DB', () => {
       const tarball = join(root, `long-${format}.tar`);
       await writeImageTarball(tarball, { layers: [{ 'etc/os-release': 'x' }, layer] });
       expect(await imageHoldsJavaArchive(tarball)).toBe(true);
+    }
+  });
+
+  it('layers are walked together: a match in one stops the walks of the others', async () => {
+    const big = { 'data/blob.bin': randomBytes(8 << 20) };
+    const tarball = join(root, 'many-layers.tar');
+    await writeImageTarball(tarball, { layers: [big, { 'app/app.jar': 'PK' }, big, { 'etc/x': 'y' }] });
+    expect(await imageHoldsJavaArchive(tarball)).toBe(true);
+    await writeImageTarball(tarball, { layers: [big, { 'etc/x': 'y' }, big] });
+    expect(await imageHoldsJavaArchive(tarball)).toBe(false);
+  });
+
+  it('finds every name however the layer is cut into chunks', async () => {
+    const tree = join(root, 'tree-chunks');
+    const long = join('opt', 'c'.repeat(90), 'd'.repeat(60));
+    mkdirSync(join(tree, long), { recursive: true });
+    const expected = ['./', './opt/', `./${long}/`];
+    for (let i = 0; i < 5; i++) {
+      writeFileSync(join(tree, long, `lib-${i}.jar`), 'x'.repeat(i * 300));
+      writeFileSync(join(tree, `small-${i}.txt`), 'y'.repeat(i * 700 + 1));
+    }
+    for (const format of ['gnu', 'pax']) {
+      const layer = execFileSync('tar', [`--format=${format}`, '-cf', '-', '-C', tree, '.']);
+      const all = execFileSync('tar', ['-tf', '-'], { input: layer, encoding: 'utf8' }).trim().split('\n');
+      expect(all).toEqual(expect.arrayContaining(expected));
+      for (const size of [1, 100, 511, 512, 513, 1000, 4096, layer.length]) {
+        const seen: string[] = [];
+        async function* chunks() {
+          for (let at = 0; at < layer.length; at += size) yield layer.subarray(at, at + size);
+        }
+        const found = await someEntryName(chunks(), (name) => {
+          seen.push(name);
+          return false;
+        });
+        expect(found).toBe(false);
+        expect(seen, `${format}, chunks of ${size}`).toEqual(all);
+      }
     }
   });
 
