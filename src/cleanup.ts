@@ -94,14 +94,18 @@ const removalsUnderWay = new Set<Promise<string | undefined>>();
 
 /**
  * Starts removing a path (removePath) and returns at once, so that what follows need not wait
- * for a large tree to go. The path stays recorded for the post step; `finishBackgroundRemovals`
- * waits for every removal started here.
+ * for a large tree to go. With `after`, the removal starts once that has settled (what still
+ * uses the tree lets go of it first). The path stays recorded for the post step;
+ * `finishBackgroundRemovals` waits for every removal started here.
  */
-export function removeInBackground(path: string): void {
-  const removal = removePath(path).then(
-    () => undefined,
-    (error: unknown) => (error instanceof Error ? error.message : String(error)),
-  );
+export function removeInBackground(path: string, after?: Promise<unknown>): void {
+  const removal = Promise.resolve(after)
+    .catch(() => undefined)
+    .then(() => removePath(path))
+    .then(
+      () => undefined,
+      (error: unknown) => (error instanceof Error ? error.message : String(error)),
+    );
   removalsUnderWay.add(removal);
   void removal.then(() => removalsUnderWay.delete(removal));
 }

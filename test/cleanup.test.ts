@@ -55,6 +55,24 @@ describe('removeInBackground', () => {
     expect(existsSync(second)).toBe(false);
   });
 
+  it('with `after`, removes nothing until that has settled, fulfilled or not', async () => {
+    const kept = tree();
+    const alsoKept = tree();
+    let release!: () => void;
+    let fail!: (error: Error) => void;
+    removeInBackground(kept, new Promise<void>((resolve) => (release = resolve)));
+    removeInBackground(alsoKept, new Promise<void>((_resolve, reject) => (fail = reject)));
+    const finished = finishBackgroundRemovals();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(existsSync(kept)).toBe(true);
+    expect(existsSync(alsoKept)).toBe(true);
+    release();
+    fail(new Error('the holder failed'));
+    expect(await finished).toEqual([]);
+    expect(existsSync(kept)).toBe(false);
+    expect(existsSync(alsoKept)).toBe(false);
+  });
+
   it('is done at once when nothing was started', async () => {
     expect(await finishBackgroundRemovals()).toEqual([]);
   });

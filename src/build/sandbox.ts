@@ -60,9 +60,10 @@ export interface SandboxSpec {
   /** Past this limit the lifeline closes, which stops the sandbox and everything in it. */
   readonly timeLimit?: TimeLimit;
   /**
-   * `wait` (the default): the work folder is gone when runInSandbox returns. `background`: its
-   * removal is started (cleanup.ts removeInBackground) and the caller goes on, since every
-   * process of the sandbox has exited by then; finishBackgroundRemovals awaits it.
+   * `wait` (the default): the sandbox is torn down when runInSandbox returns. `background`:
+   * runInSandbox returns once every process of the sandbox has exited, and the rest (the root's
+   * unmount, which flushes what the program wrote to disk, the network's helpers and the work
+   * folder) goes on meanwhile (cleanup.ts removeInBackground); finishBackgroundRemovals awaits it.
    */
   readonly teardown?: 'wait' | 'background';
 }
@@ -260,6 +261,8 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   await mkdir(spec.tempDir, { recursive: true });
   const workDir = await mkdtemp(join(spec.tempDir, 'sandbox-'));
   recordForCleanup(workDir);
+  // What outlives the sandbox's processes, each let go of at teardown: see TeardownSteps.
+  const teardown: TeardownSteps = [];
   try {
     for (const path of [spec.rootfs, workDir]) {
       const problem = overlayPathProblem(path);
@@ -272,7 +275,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     try {
       // Tried directly: /proc/filesystems lists loaded modules only, and the mount itself loads overlay.
       if (wanted !== 'copy') {
-        const result = await attempt(spec, prefix, workDir, 'overlay', mountedFiles);
+        const result = await attempt(spec, prefix, workDir, 'overlay', mountedFiles, teardown);
         if (result !== 'overlay-unavailable') return result;
         if (wanted === 'overlay')
           throw new Error(`overlayfs cannot be mounted over ${spec.rootfs} in ${workDir} on this runner`);
@@ -281,7 +284,7 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
         );
       }
       await copyRoot(spec.rootfs, join(workDir, 'root'), prefix);
-      const copied = await attempt(spec, prefix, workDir, 'copy', mountedFiles);
+      const copied = await attempt(spec, prefix, workDir, 'copy', mountedFiles, teardown);
       if (copied === 'overlay-unavailable')
         throw new Error('the copied sandbox root reported an overlay failure');
       return copied;
@@ -289,10 +292,21 @@ export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       reporter().endGroup();
     }
   } finally {
-    if (spec.teardown === 'background') removeInBackground(workDir);
-    else await removePath(workDir);
+    const released = Promise.all(teardown.map((release) => release()));
+    if (spec.teardown === 'background') removeInBackground(workDir, released);
+    else {
+      await released.catch(() => undefined);
+      await removePath(workDir);
+    }
   }
 }
+
+/**
+ * What a sandbox leaves once its processes have exited, each with the function that lets go of
+ * it and resolves when it is gone: the hold on its mount namespace (holdMountNamespace) and its
+ * network's helpers. The work folder is removed only after them.
+ */
+type TeardownSteps = (() => Promise<unknown>)[];
 
 async function attempt(
   spec: SandboxSpec,
@@ -300,6 +314,7 @@ async function attempt(
   workDir: string,
   strategy: RootStrategy,
   mountedFiles: readonly SandboxMount[],
+  teardown: TeardownSteps,
 ): Promise<SandboxResult | 'overlay-unavailable'> {
   const layout = layoutFor(workDir, strategy);
   const bundle = await prepareBundle(spec, layout, mountedFiles);
@@ -319,6 +334,7 @@ async function attempt(
     network,
     control: layout.control,
     prefix,
+    teardown,
   });
   return attemptOutcome(spec, layout, launched);
 }
@@ -442,6 +458,8 @@ interface LaunchContext {
   readonly network: SandboxNetworkMode;
   readonly control: string;
   readonly prefix: readonly string[];
+  /** Where supervise leaves what must be let go of once the sandbox's processes are gone. */
+  readonly teardown: TeardownSteps;
 }
 
 /** Starts the launcher and relays its output, fenced, while `supervise` runs it. */
@@ -474,7 +492,8 @@ async function launch(
 /**
  * Gives the started launcher its network, says go, and waits for it. A SIGINT or SIGTERM (the
  * runner cancelling the job) closes the lifeline, which stops the whole sandbox; so does the
- * end of the time limit.
+ * end of the time limit. The network and the hold on the mount namespace are left in
+ * `context.teardown`.
  */
 async function supervise(
   child: ChildProcessWithoutNullStreams,
@@ -499,20 +518,25 @@ async function supervise(
         child.stdin.destroy();
       }, spec.timeLimit.ms)
     : undefined;
-  let network: SandboxNetwork | undefined;
   let recorded: RecordedSandbox | undefined;
   try {
     const launcher = await launcherPid(child.pid!, exited, join(context.control, ROOT_READY_MARKER));
     if (launcher !== undefined) {
       recorded = recordSandbox({ ...launcher, runcRoot: context.runcRoot, id: context.id });
-      if (context.network === 'isolated')
-        network = await connectSandboxNetwork({
+      // Held before the program starts, so that its end never waits for the overlay's flush.
+      const hold = holdMountNamespace(launcher.pid, context.prefix);
+      context.teardown.push(hold.release);
+      if (context.network === 'isolated') {
+        const network: SandboxNetwork = await connectSandboxNetwork({
           pid: launcher.pid,
           loopbackPorts: spec.loopbackPorts ?? [],
           controlDir: context.control,
           privilege: context.prefix,
           path: HOST_PATH,
         });
+        context.teardown.push(() => network.close());
+      }
+      await hold.held;
       if (!cancelled && !timedOut) child.stdin.write('go\n');
     }
     const exitCode = await exited;
@@ -526,9 +550,55 @@ async function supervise(
     child.stdin.destroy();
     process.off('SIGINT', cancel);
     process.off('SIGTERM', cancel);
-    await network?.close();
     if (recorded && child.exitCode !== null) forgetSandbox(recorded);
   }
+}
+
+/** A hold on the sandbox's mount namespace: see holdMountNamespace. */
+interface MountNamespaceHold {
+  /** Resolves once the helper holds the namespace, or has ended without (then nothing is held). */
+  readonly held: Promise<void>;
+  /** Lets go of the namespace; resolves once the helper has ended, and with it the namespace. */
+  readonly release: () => Promise<void>;
+}
+
+/**
+ * Holds the sandbox's mount namespace from a helper outside the sandbox (`nsenter --mount`, then
+ * a shell that says so and becomes `cat`, which only waits on its stdin) until `release`. The
+ * launcher's end then no longer tears the namespace down: that teardown unmounts the overlay,
+ * and overlayfs flushes its whole upper file system to disk as it goes, which took half a second
+ * after a build that wrote 170 MB. Every process of the sandbox has exited by then; the flush
+ * happens when the hold is let go of, meanwhile with `teardown: background`. Should the helper
+ * fail or the action die, nothing is held longer (stdin closes, cat ends).
+ */
+function holdMountNamespace(pid: number, prefix: readonly string[]): MountNamespaceHold {
+  const [command, ...args] = [
+    ...prefix,
+    'nsenter',
+    `--mount=/proc/${pid}/ns/mnt`,
+    '--',
+    '/bin/sh',
+    '-c',
+    'echo held && exec cat',
+  ];
+  const holder = spawn(command!, args, { env: { PATH: HOST_PATH }, stdio: ['pipe', 'pipe', 'ignore'] });
+  const ended = new Promise<void>((resolve) => {
+    holder.once('error', () => resolve());
+    holder.once('close', () => resolve());
+  });
+  const held = new Promise<void>((resolve) => {
+    holder.stdout.once('data', () => resolve());
+    void ended.then(resolve);
+  });
+  holder.stdout.resume();
+  holder.stdin.on('error', () => undefined);
+  return {
+    held,
+    release: () => {
+      holder.stdin.end();
+      return ended;
+    },
+  };
 }
 
 interface LauncherProcess {

@@ -24,6 +24,7 @@ import {
   stopRecordedSandboxes,
 } from '../../src/build/sandbox.js';
 import type { SandboxSpec } from '../../src/build/sandbox.js';
+import { finishBackgroundRemovals } from '../../src/cleanup.js';
 import { hashTree, makeTestRoot, mountsUnder } from '../helpers/rootfs.js';
 import { HOSTILE as HOSTILE_OUTPUT, captureStdout, runnerCommands } from '../helpers/runner-log.js';
 
@@ -417,6 +418,47 @@ describe('runInSandbox (real namespaces, busybox root)', () => {
     expect(survivors).toEqual([]);
   });
 
+  it('with teardown: background, returns once its processes are gone and tears down the rest meanwhile', async () => {
+    const ours = readlinkSync('/proc/self/ns/mnt');
+    // Processes this test started (through sudo or not) that live in another mount namespace.
+    const inOtherMountNamespaces = (): string[] => {
+      const found: string[] = [];
+      const visit = (pid: string): void => {
+        for (const task of readdirSync(`/proc/${pid}/task`)) {
+          let children: string[];
+          try {
+            children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean);
+          } catch {
+            continue;
+          }
+          for (const child of children) {
+            try {
+              if (readlinkSync(`/proc/${child}/ns/mnt`) !== ours) found.push(child);
+              visit(child);
+            } catch {
+              continue;
+            }
+          }
+        }
+      };
+      visit(String(process.pid));
+      return found;
+    };
+    const result = await runInSandbox(
+      spec('dd if=/dev/zero of=/tmp/written bs=1M count=64 2>/dev/null; echo done', {
+        teardown: 'background',
+      }),
+    );
+    expect(result.exitCode).toBe(0);
+    expect(result.output).toContain('done');
+    // Only the hold on the mount namespace is left of the sandbox; the program's processes are gone.
+    expect(inOtherMountNamespaces()).toHaveLength(1);
+    expect(await finishBackgroundRemovals()).toEqual([]);
+    expect(inOtherMountNamespaces()).toEqual([]);
+    expect(mountsUnder(runnerTemp)).toEqual([]);
+    expect(readdirSync(runnerTemp)).toEqual(['runner-temp-marker']);
+  });
+
   describe('when the step is cancelled or killed', () => {
     const sleepers = (marker: string): string[] =>
       readdirSync('/proc')
@@ -471,9 +513,23 @@ describe('runInSandbox (real namespaces, busybox root)', () => {
             }
           });
       expect(networkHelpers()).toHaveLength(1);
+      // The launcher's mount namespace, which a helper of the action holds while the sandbox runs.
+      const mountNamespace = readlinkSync(`/proc/${launcher}/ns/mnt`);
+      const inMountNamespace = (): string[] =>
+        readdirSync('/proc')
+          .filter((entry) => /^\d+$/.test(entry))
+          .filter((entry) => {
+            try {
+              return readlinkSync(`/proc/${entry}/ns/mnt`) === mountNamespace;
+            } catch {
+              return false;
+            }
+          });
+      expect(inMountNamespace().length).toBeGreaterThan(1);
       child.kill('SIGKILL');
       await vi.waitFor(() => expect(sleepers(marker)).toEqual([]), { timeout: 5_000, interval: 50 });
       await vi.waitFor(() => expect(networkHelpers()).toEqual([]), { timeout: 5_000, interval: 50 });
+      await vi.waitFor(() => expect(inMountNamespace()).toEqual([]), { timeout: 5_000, interval: 50 });
     });
 
     it.each(['SIGINT', 'SIGTERM'] as const)(
