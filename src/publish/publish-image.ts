@@ -1,10 +1,11 @@
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { recordForCleanup } from '../cleanup.js';
 import type { RunResult } from '../exec.js';
 import { ToolError, lastLines } from '../exec.js';
-import { digestReference, isDigest, registryOf, taggedReference } from '../reference.js';
+import { DEFAULT_REGISTRY, digestReference, isDigest, registryOf, taggedReference } from '../reference.js';
 import type { Registries } from '../registries.js';
+import { basicToken } from '../registries.js';
 import type { RetryOptions } from '../retry.js';
 import type { TimeLimit } from '../timeout-settings.js';
 import { withRetry } from '../retry.js';
@@ -19,28 +20,33 @@ export type PublishRetry = Pick<RetryOptions, 'attempts' | 'initialDelayMs' | 'm
 const DEFAULT_PUBLISH_RETRY: PublishRetry = { attempts: 4, initialDelayMs: 2_000, maxDelayMs: 30_000 };
 
 export interface LoginOptions {
-  /** Path of the crane binary. */
+  /** Path of the crane binary; login itself runs no crane (see `login`). */
   readonly crane: string;
   /** Registry host, e.g. `ghcr.io` or `127.0.0.1:5000`: its own credential is stored, no other. */
   readonly registry: string;
   readonly registries: Registries;
   /** A directory inside the caller's private temporary directory; created with mode 0700. */
   readonly dockerConfigDir: string;
-  /** The push stage's limit on each crane process (see exec.run). */
+  /** The push stage's limit on each crane process (see exec.run); login starts none. */
   readonly timeLimit?: TimeLimit;
 }
 
 export interface LoginResult {
   /** Pass this as `dockerConfigDir` to `publishImage`. */
   readonly dockerConfigDir: string;
-  /** The credential file crane wrote (mode 0600); the post step deletes its directory. */
+  /** The credential file (mode 0600); the post step deletes its directory. */
   readonly configFile: string;
 }
 
 /**
- * Stores the registry's own credential (Registries.credentialFor) with `crane auth login
- * --password-stdin` in a private DOCKER_CONFIG; undefined when there is none for it. The password
- * travels on stdin only: never in argv, the environment or the log (Registries masked it).
+ * Stores the registry's own credential (Registries.credentialFor) in a private DOCKER_CONFIG;
+ * undefined when there is none for it. The file is the one `crane auth login --password-stdin`
+ * writes (go-containerregistry v0.21.9 cmd/crane/cmd/auth.go, docker/cli's configfile.Save):
+ * `{"auths": {host: {"auth": base64(user:password)}}}`, tab-indented, Docker Hub keyed
+ * `https://index.docker.io/v1/`, created 0600 under a temporary name and renamed into place in
+ * a 0700 folder. It is written here rather than by a crane process that would only write it: the
+ * password is never in any process's argv, environment or stdin, nor in the log (Registries
+ * masked it).
  */
 export async function login(options: LoginOptions): Promise<LoginResult | undefined> {
   const { registry, dockerConfigDir } = options;
@@ -54,20 +60,44 @@ export async function login(options: LoginOptions): Promise<LoginResult | undefi
   recordForCleanup(dockerConfigDir);
   await mkdir(dockerConfigDir, { recursive: true, mode: 0o700 });
   await chmod(dockerConfigDir, 0o700);
-  await craneCommand({
-    path: options.crane,
-    registry,
-    registries: options.registries,
-    dockerConfigDir,
-    ...(options.timeLimit && { timeLimit: options.timeLimit }),
-  }).login(credential);
   const configFile = join(dockerConfigDir, 'config.json');
-  await chmod(configFile, 0o600);
-  // crane auth login only writes the file: a wrong password shows up as a 401 at push time.
+  await storeCredential(configFile, credentialKey(registry), basicToken(credential));
+  // Nothing reaches the registry here: a wrong password shows up as a 401 at push time.
   reporter().info(
     `Stored credentials for ${credential.username} on ${registry} in a private DOCKER_CONFIG (checked at push).`,
   );
   return { dockerConfigDir, configFile };
+}
+
+/** The key crane stores a registry's credential under (name.NewRegistry, then authn.DefaultAuthKey). */
+function credentialKey(registry: string): string {
+  return registry === 'docker.io' || registry === DEFAULT_REGISTRY ? 'https://index.docker.io/v1/' : registry;
+}
+
+/**
+ * Adds one `auths` entry to the config file (keeping what it holds, as crane does), written 0600
+ * under a temporary name in the same folder, then renamed over the old file.
+ */
+async function storeCredential(configFile: string, key: string, auth: string): Promise<void> {
+  let config: { auths?: Record<string, unknown> } = {};
+  try {
+    config = JSON.parse(await readFile(configFile, 'utf8')) as typeof config;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new Error(`cannot read the private Docker config ${configFile}: ${(error as Error).message}`, {
+        cause: error,
+      });
+  }
+  const text = JSON.stringify({ ...config, auths: { ...config.auths, [key]: { auth } } }, null, '\t');
+  const temporary = `${configFile}.${process.pid}.tmp`;
+  try {
+    await writeFile(temporary, text, { mode: 0o600, flag: 'wx' });
+    await chmod(temporary, 0o600);
+    await rename(temporary, configFile);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
 }
 
 export interface PublishOptions {

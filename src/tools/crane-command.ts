@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import type { RunOptions, RunResult } from '../exec.js';
 import { assertSuccess, childEnv, run } from '../exec.js';
 import { isDigest } from '../reference.js';
-import type { Registries, RegistryCredential } from '../registries.js';
+import type { Registries } from '../registries.js';
 import type { TimeLimit } from '../timeout-settings.js';
 
 export interface CraneCommandOptions {
@@ -24,8 +24,6 @@ export interface CraneCommandOptions {
 export interface Crane {
   /** Runs `crane <args>` silently; throws a ToolError naming the command when it fails. */
   run(args: readonly string[], input?: string): Promise<RunResult>;
-  /** `crane auth login <registry> -u <user> --password-stdin`: the password travels on stdin only. */
-  login(credential: RegistryCredential): Promise<void>;
   /** `crane digest [--platform p] <reference>`: the manifest digest the registry serves. */
   digest(reference: string, platform?: string): Promise<string>;
   /** `crane config <reference>`: the image's raw config blob. */
@@ -70,7 +68,7 @@ function craneWith(options: CraneOptions): Crane {
   const runCrane = async (args: readonly string[], how: CraneRun = {}): Promise<RunResult> => {
     // `index append` is one command of two words: the flags go after both.
     const words = args[0] === 'index' ? 2 : 1;
-    const argv = how.local ? [...args] : [...args.slice(0, words), ...globalFlags, ...args.slice(words)];
+    const argv = [...args.slice(0, words), ...globalFlags, ...args.slice(words)];
     const { input, stdout } = how;
     const result = await run(options.path, argv, {
       env,
@@ -87,13 +85,6 @@ function craneWith(options: CraneOptions): Crane {
   };
   return {
     run: (args, input) => runCrane(args, input === undefined ? {} : { input }),
-    login: async ({ registry, username, password }) => {
-      // Only writes DOCKER_CONFIG, reaching no registry: no global flags.
-      await runCrane(['auth', 'login', registry, '-u', username, '--password-stdin'], {
-        input: password,
-        local: true,
-      });
-    },
     async digest(reference, platform) {
       const platformFlags = platform ? ['--platform', platform] : [];
       const result = await runCrane(['digest', ...platformFlags, reference]);
@@ -117,8 +108,6 @@ function craneWith(options: CraneOptions): Crane {
 interface CraneRun extends Pick<RunOptions, 'input' | 'stdout'> {
   /** The step a failure names; `crane <args>` when absent. */
   readonly what?: string;
-  /** The command reaches no registry: crane's global flags stay off. */
-  readonly local?: boolean;
 }
 
 /** Runs an export that writes a tarball to `stdout` and unpacks it into `folder` as it streams. */

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -259,7 +259,7 @@ describe('publishImage', () => {
 });
 
 describe('login', () => {
-  it('keeps the password out of argv and the log, in a private config that publishing uses', async () => {
+  it('writes the private config crane auth login would, runs no process, and publishing uses it', async () => {
     const password = 'pa55-word-that-must-not-leak';
     await proxy.stop();
     proxy = await startFaultyProxy(registry.host, { basicAuth: { username: 'robot', password } });
@@ -278,12 +278,13 @@ describe('login', () => {
     expect((await stat(dockerConfigDir)).mode & 0o777).toBe(0o700);
     expect((await stat(stored!.configFile)).mode & 0o777).toBe(0o600);
     const basic = Buffer.from(`robot:${password}`).toString('base64');
-    expect(JSON.parse(await readFile(stored!.configFile, 'utf8'))).toEqual({
-      auths: { [proxy.host]: { auth: basic } },
-    });
-
-    const argv = await readFile(argvLog, 'utf8');
-    expect(argv.split('\n')).toEqual(['auth', 'login', proxy.host, '-u', 'robot', '--password-stdin', '']);
+    // Byte for byte what crane v0.21.9 writes into an empty DOCKER_CONFIG (json.MarshalIndent, tabs).
+    expect(await readFile(stored!.configFile, 'utf8')).toBe(
+      `{\n\t"auths": {\n\t\t"${proxy.host}": {\n\t\t\t"auth": "${basic}"\n\t\t}\n\t}\n}`,
+    );
+    expect(await readdir(dockerConfigDir)).toEqual(['config.json']);
+    // No crane ran to log in: the password was in no process's argv, environment or stdin.
+    expect(await readFile(argvLog, 'utf8')).toBe('');
     const log = stdout.join('');
     expect(log).toContain(`::add-mask::${password}`);
     expect(log).toContain(`::add-mask::${basic}`);
@@ -299,7 +300,26 @@ describe('login', () => {
     expect(await readFile(argvLog, 'utf8')).not.toContain(password);
   });
 
-  it('refuses an empty password before running crane', async () => {
+  it('keeps what the config holds and adds the entry, keyed as crane keys Docker Hub', async () => {
+    const dockerConfigDir = join(work, 'merged', 'docker-config');
+    const credentials = [
+      { registry: proxy.host, username: 'robot', password: 'first' },
+      { registry: 'index.docker.io', username: 'hub-user', password: 'hub-token' },
+    ];
+    const registries = new Registries({ credentials });
+    await login({ crane, registry: proxy.host, registries, dockerConfigDir });
+    const stored = await login({ crane, registry: 'index.docker.io', registries, dockerConfigDir });
+    expect(JSON.parse(await readFile(stored!.configFile, 'utf8'))).toEqual({
+      auths: {
+        [proxy.host]: { auth: Buffer.from('robot:first').toString('base64') },
+        'https://index.docker.io/v1/': { auth: Buffer.from('hub-user:hub-token').toString('base64') },
+      },
+    });
+    expect((await stat(stored!.configFile)).mode & 0o777).toBe(0o600);
+    expect(await readdir(dockerConfigDir)).toEqual(['config.json']);
+  });
+
+  it('refuses an empty password before writing anything', async () => {
     await expect(
       login({
         crane,
