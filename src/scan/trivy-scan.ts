@@ -52,8 +52,9 @@ const SBOM_FILES: Record<Exclude<SbomFormat, 'none'>, string> = {
 };
 
 /**
- * Scans the tarball once and derives SARIF, the SBOM and the vulnerability predicate from that
- * report with `trivy convert`: what is attested is what the gate decided on.
+ * Scans the tarball once and derives SARIF and the SBOM from that report with `trivy convert`,
+ * and the vulnerability predicate from the same report (vulnerabilityPredicate): what is
+ * attested is what the gate decided on.
  *
  * No `--severity`: the gate needs every finding to apply `severity`, `fail-on` and the counts
  * itself. No `--ignorefile`: the gate applies the ignore file so that it can list what was
@@ -80,7 +81,7 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
     `Trivy scan of ${options.tarball}`,
     'The scan did not complete, so the image is treated as failing: nothing is pushed.',
   );
-  const report = await readReport(reportPath);
+  const { report, text: reportText } = await readReport(reportPath);
   const dockerfileReport =
     options.scanners.includes('misconfig') && options.dockerfileText !== undefined
       ? await scanDockerfile(options, options.dockerfileText)
@@ -94,9 +95,12 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
   const sarifSource = dockerfileReport
     ? await writeCombinedReport(options.outputDir, report, dockerfileReport)
     : reportPath;
+  const predicate = vulnerabilityPredicate(reportText, new Date());
   await Promise.all([
     convert('sarif', sarifPath, sarifSource),
-    convert('cosign-vuln', vulnerabilityPredicatePath, reportPath),
+    predicate === undefined
+      ? convert('cosign-vuln', vulnerabilityPredicatePath, reportPath)
+      : writeFile(vulnerabilityPredicatePath, predicate),
     ...(sbomPath ? [convert(options.sbom, sbomPath, reportPath)] : []),
   ]);
   return {
@@ -145,7 +149,7 @@ function imageScanArgs(
   ];
 }
 
-async function readReport(reportPath: string): Promise<TrivyReport> {
+async function readReport(reportPath: string): Promise<{ report: TrivyReport; text: string }> {
   let text: string;
   try {
     text = await readFile(reportPath, 'utf8');
@@ -154,7 +158,36 @@ async function readReport(reportPath: string): Promise<TrivyReport> {
       cause: error,
     });
   }
-  return parseTrivyReport(text, reportPath);
+  return { report: parseTrivyReport(text, reportPath), text };
+}
+
+/**
+ * What `trivy convert --format cosign-vuln` writes for a report (pkg/report/predicate/vuln.go at
+ * v0.74.0): the report itself as `scanner.result`, the Trivy version that wrote it (which the
+ * report names, `Trivy.Version`) in `scanner.version` and its package URL, empty invocation and
+ * DB fields, and one time for the scan's start and end; indented by two spaces. Built here, a
+ * process fewer. Undefined when the report names no plain version (a Trivy older than the field):
+ * then `trivy convert` writes it.
+ */
+export function vulnerabilityPredicate(reportText: string, now: Date): string | undefined {
+  const report = JSON.parse(reportText) as { Trivy?: { Version?: unknown } };
+  const version = report.Trivy?.Version;
+  if (typeof version !== 'string' || !/^\d+\.\d+\.\d+$/.test(version)) return undefined;
+  const time = now.toISOString();
+  return JSON.stringify(
+    {
+      invocation: { parameters: null, uri: '', event_id: '', 'builder.id': '' },
+      scanner: {
+        uri: `pkg:github/aquasecurity/trivy@${version}`,
+        version,
+        db: { uri: '', version: '' },
+        result: report,
+      },
+      metadata: { scanStartedOn: time, scanFinishedOn: time },
+    },
+    null,
+    2,
+  );
 }
 
 /**
@@ -229,7 +262,7 @@ async function scanDockerfile(options: ScanOptions, dockerfileText: string): Pro
     'Trivy scan of the Dockerfile',
     'The scan did not complete, so the image is treated as failing: nothing is pushed.',
   );
-  return readReport(reportPath);
+  return (await readReport(reportPath)).report;
 }
 
 /** One report for `trivy convert`: the image's results, then the Dockerfile's. */

@@ -282,8 +282,8 @@ describe('scanImage through the Trivy stand-in', () => {
       '--disable-telemetry',
       '--no-progress',
     ]);
+    // The vulnerability predicate is written without a Trivy process (vulnerabilityPredicate).
     expect(converts.map((call) => call.argv.slice(0, 3)).sort()).toEqual([
-      ['convert', '--format', 'cosign-vuln'],
       ['convert', '--format', 'cyclonedx'],
       ['convert', '--format', 'sarif'],
     ]);
@@ -318,6 +318,31 @@ describe('scanImage through the Trivy stand-in', () => {
     expect(predicate.invocation).toEqual({ parameters: null, uri: '', event_id: '', 'builder.id': '' });
     expect(Date.parse(predicate.metadata.scanStartedOn)).toBeGreaterThanOrEqual(before);
     expect(predicate.metadata.scanFinishedOn).toBe(predicate.metadata.scanStartedOn);
+    expect(t.calls().some((call) => call.argv.includes('cosign-vuln'))).toBe(false);
+    // What `trivy convert --format cosign-vuln` (here the stand-in) writes for the same report.
+    const converted = JSON.parse(
+      execFileSync(
+        process.execPath,
+        [TRIVY_STANDIN, 'convert', '--format', 'cosign-vuln', result.reportPath],
+        {
+          encoding: 'utf8',
+        },
+      ),
+    ) as typeof predicate;
+    const { metadata: _times, ...rest } = converted;
+    expect(Object.keys(predicate)).toEqual(Object.keys(converted));
+    expect(predicate).toMatchObject(rest);
+    expect(Object.keys(predicate.scanner)).toEqual(['uri', 'version', 'db', 'result']);
+  });
+
+  it('a report that names no plain Trivy version gets its predicate from trivy convert', async () => {
+    const t = setup({ TRIVY_STANDIN_VERSION: '0.75.0-rc.1' });
+    await readyDb(t);
+    const result = await scanVuln(t);
+    const predicate = JSON.parse(readFileSync(result.vulnerabilityPredicatePath, 'utf8')) as {
+      scanner: { version: string };
+    };
+    expect(predicate.scanner.version).toBe('0.75.0-rc.1');
     const convert = t.calls().find((call) => call.argv.includes('cosign-vuln'));
     expect(convert!.argv).toEqual([
       'convert',
