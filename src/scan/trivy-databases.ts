@@ -290,6 +290,23 @@ export interface TrivyDatabasesOptions extends Omit<TrivyDbOptions, 'repositorie
   readonly dockerfile: string;
 }
 
+const NO_JAVA = 'The image holds no .jar/.war/.ear/.par: no Java DB is needed.';
+
+type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+/** A promise that never rejects, so that an outcome can wait unobserved. */
+function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then(
+    (value) => ({ ok: true, value }),
+    (error: unknown) => ({ ok: false, error }),
+  );
+}
+
+function unsettle<T>(settled: Settled<T>): T {
+  if (settled.ok) return settled.value;
+  throw settled.error;
+}
+
 /**
  * Every database the scan will need, each prepared once: the vulnerability DB (`vuln`) and the
  * checks bundle (`misconfig`) from the start, the Java DB from the start when the Dockerfile
@@ -319,11 +336,52 @@ export class TrivyDatabases {
 
   /** Resolves when everything a scan of this tarball needs is in the cache dir. */
   async readyFor(tarball: string): Promise<void> {
-    if (this.#options.scanners.includes('vuln') && !this.#started.has('java')) {
+    if (this.#javaUndecided()) {
       if (await imageHoldsJavaArchive(tarball)) this.#prepare('java');
-      else reporter().info('The image holds no .jar/.war/.ear/.par: no Java DB is needed.');
+      else reporter().info(NO_JAVA);
     }
     await Promise.all(this.#started.values());
+  }
+
+  /**
+   * Runs `scan` (a scan of `tarball` that reads prepared databases only) as readyFor and then
+   * `scan` would, but sooner: when whether the image needs the Java DB is still open, `scan`
+   * starts as soon as the databases started before the build are ready, while the layers are
+   * checked for Java archives. Should they hold one, that first run's outcome is discarded
+   * whatever it was (it had no Java DB; Trivy refuses such a scan), the Java DB is prepared, and
+   * `scan` runs again once the first run has ended. What is returned therefore always comes from
+   * a run that had every database the image needs; the runs never overlap.
+   */
+  async scanWhenReady<T>(tarball: string, scan: () => Promise<T>): Promise<T> {
+    if (!this.#javaUndecided()) {
+      await this.readyFor(tarball);
+      return scan();
+    }
+    let holdsJava: boolean | undefined;
+    const checking = imageHoldsJavaArchive(tarball).then((found) => (holdsJava = found));
+    checking.catch(() => undefined);
+    await Promise.all(this.#started.values());
+    const first = holdsJava === true ? undefined : settle(scan());
+    const found = await checking.catch(async (error: unknown) => {
+      await first;
+      throw error;
+    });
+    if (!found) {
+      reporter().info(NO_JAVA);
+      return unsettle(await first!);
+    }
+    reporter().info(
+      'The image holds a .jar/.war/.ear/.par: the Java DB is prepared and the scan runs again with it.',
+    );
+    this.#prepare('java');
+    await first;
+    await Promise.all(this.#started.values());
+    return scan();
+  }
+
+  /** The scan needs the vulnerability DB and nothing has yet decided on the Java DB. */
+  #javaUndecided(): boolean {
+    return this.#options.scanners.includes('vuln') && !this.#started.has('java');
   }
 
   #prepare(database: TrivyDatabase): void {

@@ -272,6 +272,113 @@ describe('TrivyDatabases: everything the scan needs, ready before it starts', ()
   });
 });
 
+describe('TrivyDatabases.scanWhenReady: the scan starts while the layers are checked for Java', () => {
+  /** A scan that notes, each time it runs, whether the Java DB was there; `outcome` is told too. */
+  const recordingScan = (
+    cacheDir: string,
+    outcome: (javaDb: boolean, run: number) => Promise<string> = async (_javaDb, run) => `run ${run}`,
+  ) => {
+    const runs: { javaDb: boolean }[] = [];
+    let running = 0;
+    const scan = async (): Promise<string> => {
+      expect(running).toBe(0);
+      running += 1;
+      const javaDb = existsSync(join(cacheDir, 'java-db', 'trivy-java.db'));
+      runs.push({ javaDb });
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return await outcome(javaDb, runs.length);
+      } finally {
+        running -= 1;
+      }
+    };
+    return { scan, runs };
+  };
+
+  it('an image with no Java archive: one scan, its outcome, no Java DB', async () => {
+    const t = setup();
+    const { scan, runs } = recordingScan(t.cacheDir);
+    const databases = await t.start(['vuln', 'secret']);
+    expect(await databases.scanWhenReady(plainImage, scan)).toBe('run 1');
+    expect(runs).toEqual([{ javaDb: false }]);
+    expect(downloads(t.argvs(), '--download-java-db-only')).toEqual([]);
+    const failing = recordingScan(t.cacheDir, () => Promise.reject(new Error('scanner failed')));
+    await expect(databases.scanWhenReady(plainImage, failing.scan)).rejects.toThrow('scanner failed');
+  });
+
+  it('the scan does not wait for the check: it starts while the layers are still being read', async () => {
+    const t = setup();
+    const big = join(root, 'big-plain.tar');
+    await writeImageTarball(big, { layers: [{ 'data/zeros.bin': Buffer.alloc(96 << 20) }] });
+    const said: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string | Uint8Array) => {
+      said.push(chunk.toString());
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      const databases = await t.start(['vuln'], warmCache(t.cacheDir).store);
+      let decidedAtStart: boolean | undefined;
+      await databases.scanWhenReady(big, async () => {
+        decidedAtStart = said.join('').includes('no Java DB is needed');
+        return 'scanned';
+      });
+      expect(decidedAtStart).toBe(false);
+      expect(said.join('')).toContain('no Java DB is needed');
+    } finally {
+      process.stdout.write = write;
+    }
+  });
+
+  it('a Java image: the run without the Java DB is discarded, whatever it gave, and the scan runs again with it', async () => {
+    for (const first of [() => Promise.resolve('clean'), () => Promise.reject(new Error('no Java DB'))]) {
+      const t = setup();
+      const { scan, runs } = recordingScan(t.cacheDir, (javaDb) =>
+        javaDb ? Promise.resolve('with java') : first(),
+      );
+      const databases = await t.start(['vuln']);
+      expect(await databases.scanWhenReady(javaImage, scan)).toBe('with java');
+      expect(runs.at(-1)).toEqual({ javaDb: true });
+      expect(runs.length).toBeLessThanOrEqual(2);
+      expect(downloads(t.argvs(), '--download-java-db-only')).toHaveLength(1);
+    }
+  });
+
+  it('with the real scan: a Java image is scanned with the Java DB', async () => {
+    const t = setup();
+    const databases = await t.start(['vuln']);
+    const result = await databases.scanWhenReady(javaImage, () => t.scan(javaImage, ['vuln']));
+    expect(result.report.Results!.length).toBeGreaterThan(0);
+    const scans = t.argvs().filter((argv) => argv.includes('--input'));
+    expect(scans.length).toBeGreaterThanOrEqual(1);
+    expect(existsSync(join(t.cacheDir, 'java-db', 'trivy-java.db'))).toBe(true);
+  });
+
+  it('a tarball whose layers cannot be read fails with that reason, after the scan has ended', async () => {
+    const t = setup();
+    const broken = join(root, 'broken.tar');
+    const bytes = readFileSync(plainImage);
+    const layerAt = bytes.indexOf(Buffer.from([0x1f, 0x8b]));
+    bytes.fill(0x41, layerAt + 20, layerAt + 40);
+    writeFileSync(broken, bytes);
+    const { scan, runs } = recordingScan(t.cacheDir);
+    const databases = await t.start(['vuln']);
+    await expect(databases.scanWhenReady(broken, scan)).rejects.toThrow();
+    expect(runs.length).toBeLessThanOrEqual(1);
+  });
+
+  it('no check when nothing is open: a Dockerfile FROM a Java image, or no vuln scanner', async () => {
+    const java = setup('FROM eclipse-temurin:21-jre\n');
+    const fromJava = recordingScan(java.cacheDir);
+    expect(await (await java.start(['vuln'])).scanWhenReady(plainImage, fromJava.scan)).toBe('run 1');
+    expect(fromJava.runs).toEqual([{ javaDb: true }]);
+    const noVuln = setup();
+    const withoutVuln = recordingScan(noVuln.cacheDir);
+    expect(await (await noVuln.start(['secret'])).scanWhenReady(javaImage, withoutVuln.scan)).toBe('run 1');
+    expect(withoutVuln.runs).toEqual([{ javaDb: false }]);
+  });
+});
+
 describe('the private DOCKER_CONFIG for DB mirrors', () => {
   it('holds exactly the hosts with a credential, 0700/0600; none when no host has one', async () => {
     const dir = join(root, 'docker-config');
