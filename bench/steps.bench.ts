@@ -1,10 +1,11 @@
 // Where the action's wall time goes, step by step, in the versus bench's scenario (2,000 files,
-// 80 MB, four instructions, DB fetch modelled as 0 s): one warm run of dist/main.js + dist/post.js
-// with every line of its log stamped as it arrives, and every Trivy and crane process (the
-// stand-ins, behind wrappers that note when each started and ended) on the same clock. Prints
-// one timeline per run and, over RUNS runs, the median of each gap between landmarks.
+// 80 MB, four instructions, DB fetch modelled as 0 s): warm runs of dist/main.js + dist/post.js
+// with every line of the log stamped as it arrives, and every Trivy and crane process (the
+// stand-ins, behind wrappers that note when each started and ended) on the same clock; one
+// timeline per run. STEPS_RUNS runs (3); STEPS_DB_FETCH seconds of modelled DB fetch (0);
+// STEPS_BY_HAND=1 runs the versus bench's by-hand sequence before each action run, as that bench
+// alternates them, and prints its time too.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
   cpSync,
@@ -20,29 +21,14 @@ import { join, resolve } from 'node:path';
 import { PASSWORD, SHA, TOKEN, startActionHarness } from '../test/helpers/action-harness.js';
 import type { ActionHarness } from '../test/helpers/action-harness.js';
 import { CRANE_STANDIN } from '../test/helpers/image-tarball.js';
+import { makeTestRoot } from '../test/helpers/rootfs.js';
 import { TRIVY_STANDIN } from '../test/helpers/trivy-standin.js';
+import { DOCKERFILE, byHandBin, makeContext, runByHand } from './by-hand.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const RUNS = Number(process.env.STEPS_RUNS ?? 3);
 const DB_FETCH_SECONDS = Number(process.env.STEPS_DB_FETCH ?? 0);
-const FILES = 2_000;
-const TOTAL_BYTES = 80 << 20;
-const DOCKERFILE = 'FROM scratch\nCOPY . /\nENV APP_HOME=/srv\nWORKDIR /srv\n';
-
-function makeContext(dir: string): void {
-  writeFileSync(join(dir, 'Dockerfile'), DOCKERFILE);
-  writeFileSync(join(dir, 'trivy-standin-report'), 'alpine-310.json\n');
-  const size = TOTAL_BYTES / FILES;
-  for (let i = 0; i < FILES; i++) {
-    const sub = join(dir, 'app', `pkg-${i % 50}`);
-    mkdirSync(sub, { recursive: true });
-    const text = Buffer.from(`module ${i}: ${'lorem ipsum dolor sit amet '.repeat(size / 54)}`).subarray(
-      0,
-      size / 2,
-    );
-    writeFileSync(join(sub, `file-${i}.bin`), Buffer.concat([randomBytes(size / 2), text]));
-  }
-}
+const BY_HAND = process.env.STEPS_BY_HAND === '1';
 
 /** A stand-in behind a wrapper that logs `start-ns end-ns tool args…` to `log` (epoch nanoseconds). */
 function loggingWrapper(tool: string, script: string, log: string): string {
@@ -79,6 +65,11 @@ function instrumentToolCache(toolCache: string, log: string): void {
         }
       }
   }
+}
+
+/** Dirty pages (data written, not yet on disk), from /proc/meminfo: what a flush would write. */
+function dirtyMemory(): string {
+  return /^Dirty:\s+(\d+ kB)$/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? '?';
 }
 
 interface Event {
@@ -135,7 +126,7 @@ async function timedRun(harness: ActionHarness, context: string, toolLog: string
   const events: Event[] = [];
   const t0 = Date.now();
   const stamp = (what: string) => events.push({ ms: Date.now() - t0, what });
-  stamp('main starts');
+  stamp(`main starts (${dirtyMemory()} of dirty pages waiting to be written)`);
   const exitCode = await new Promise<number>((done, fail) => {
     const child = spawn(process.execPath, [join(REPO, 'dist', 'main.js')], { env, cwd: workspace });
     let pending = '';
@@ -165,7 +156,7 @@ async function timedRun(harness: ActionHarness, context: string, toolLog: string
     child.on('error', fail);
     child.on('close', (code) => done(code ?? 1));
   });
-  stamp(`main exits (${exitCode})`);
+  stamp(`main exits (${exitCode}; ${dirtyMemory()} dirty)`);
   const state: Record<string, string> = {};
   const lines = readFileSync(join(files, 'state'), 'utf8').split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -199,12 +190,23 @@ async function timedRun(harness: ActionHarness, context: string, toolLog: string
 const context = mkdtempSync(join(tmpdir(), 'bench-steps-context-'));
 const toolLog = join(tmpdir(), `bsp-steps-tools-${process.pid}.log`);
 const harness = await startActionHarness({ dbFetchSeconds: DB_FETCH_SECONDS });
+const rootfs = makeTestRoot();
+const bin = byHandBin(DB_FETCH_SECONDS);
 try {
   makeContext(context);
   // Warm: the tool cache filled (then instrumented), the context in the page cache.
   await harness.runAction({ report: 'alpine-310.json', dockerfile: DOCKERFILE, contextFiles: context });
   instrumentToolCache(harness.toolCache, toolLog);
+  const quiet = process.stdout.write.bind(process.stdout);
   for (let run = 0; run < RUNS; run++) {
+    if (BY_HAND) {
+      // The sandbox relays the build's output; only the figure is wanted here.
+      process.stdout.write = (() => true) as typeof process.stdout.write;
+      const ms = await runByHand({ rootfs, context, bin, registry: harness.proxy.host }, 'by-hand').finally(
+        () => (process.stdout.write = quiet),
+      );
+      console.log(`\nby hand before run ${run + 1}: ${ms.toFixed(0)} ms`);
+    }
     const events = await timedRun(harness, context, toolLog);
     console.log(`\nrun ${run + 1} (DB fetch ${DB_FETCH_SECONDS} s): ms since main started, gap to previous`);
     let previous = 0;
@@ -215,6 +217,5 @@ try {
   }
 } finally {
   await harness.stop();
-  rmSync(context, { recursive: true, force: true });
-  rmSync(toolLog, { force: true });
+  for (const path of [context, toolLog, rootfs, bin]) rmSync(path, { recursive: true, force: true });
 }

@@ -8,112 +8,16 @@
 // first). The build resembles issue 15's: 2,000 files, 80 MB, four instructions. Runs alternate
 // (action first, then by hand first); each figure is the median of five.
 // Targets: ratio ≤ 1.00 with a 0 s fetch and ≤ 0.75 with a 2 s fetch.
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { EXECUTOR_ENV, kanikoArgv } from '../src/build/kaniko-build.js';
-import { runInSandbox } from '../src/build/sandbox.js';
 import type { ActionHarness } from '../test/helpers/action-harness.js';
-import { PASSWORD, standinWrapper, startActionHarness } from '../test/helpers/action-harness.js';
-import { CRANE_STANDIN } from '../test/helpers/image-tarball.js';
+import { startActionHarness } from '../test/helpers/action-harness.js';
 import { makeTestRoot } from '../test/helpers/rootfs.js';
-import { TRIVY_STANDIN } from '../test/helpers/trivy-standin.js';
+import type { ByHand } from './by-hand.js';
+import { DOCKERFILE, FILES, TOTAL_BYTES, byHandBin, makeContext, runByHand } from './by-hand.js';
 
 const RUNS = 5;
-const FILES = 2_000;
-const TOTAL_BYTES = 80 << 20;
-const DOCKERFILE = 'FROM scratch\nCOPY . /\nENV APP_HOME=/srv\nWORKDIR /srv\n';
-const TAGS = ['main', 'sha-c0ffee0'];
-const DB_REPOSITORY = 'mirror.gcr.io/aquasec/trivy-db:2';
-const execute = promisify(execFile);
-
-/** 2,000 files of 40 KiB, half random and half text: about 2:1 under gzip, like a built app. */
-function makeContext(dir: string): void {
-  writeFileSync(join(dir, 'Dockerfile'), DOCKERFILE);
-  writeFileSync(join(dir, 'trivy-standin-report'), 'alpine-310.json\n');
-  const size = TOTAL_BYTES / FILES;
-  for (let i = 0; i < FILES; i++) {
-    const sub = join(dir, 'app', `pkg-${i % 50}`);
-    mkdirSync(sub, { recursive: true });
-    const text = Buffer.from(`module ${i}: ${'lorem ipsum dolor sit amet '.repeat(size / 54)}`).subarray(
-      0,
-      size / 2,
-    );
-    writeFileSync(join(sub, `file-${i}.bin`), Buffer.concat([randomBytes(size / 2), text]));
-  }
-}
-
-interface ByHand {
-  readonly rootfs: string;
-  readonly context: string;
-  readonly bin: string;
-  readonly registry: string;
-}
-
-/** The tools one after another, as a script would run them; returns milliseconds. */
-async function runByHand(setup: ByHand, repository: string): Promise<number> {
-  const work = mkdtempSync(join(tmpdir(), 'bench-by-hand-'));
-  const output = join(work, 'output');
-  mkdirSync(output);
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work, DOCKER_CONFIG: join(work, 'docker') };
-  const tool = (name: string, args: string[], input?: string) => {
-    const child = execute(join(setup.bin, name), args, { env, cwd: work, maxBuffer: 64 << 20 });
-    if (input !== undefined) child.child.stdin?.end(input);
-    return child;
-  };
-  const image = `${setup.registry}/octo-org/${repository}`;
-  const started = process.hrtime.bigint();
-  const built = await runInSandbox({
-    rootfs: setup.rootfs,
-    tempDir: join(work, 'sandbox'),
-    argv: [
-      '/kaniko/executor',
-      ...kanikoArgv({
-        dockerfile: '/workspace/Dockerfile',
-        image,
-        firstTag: TAGS[0]!,
-        buildArgs: [],
-        labels: {},
-        target: '',
-        platform: { os: 'linux', architecture: 'amd64' },
-        reproducible: true,
-        insecureRegistries: [],
-        proxy: [],
-        extraArgs: [],
-      }),
-    ],
-    env: EXECUTOR_ENV,
-    mounts: [
-      { source: setup.context, target: '/workspace', readOnly: true },
-      { source: output, target: '/output', readOnly: false },
-    ],
-    title: 'kaniko by hand',
-  });
-  if (built.exitCode !== 0) throw new Error(`kaniko by hand failed:\n${built.tail}`);
-  const cache = join(work, 'trivy-cache');
-  await tool('trivy', [
-    'image',
-    '--download-db-only',
-    '--cache-dir',
-    cache,
-    '--db-repository',
-    DB_REPOSITORY,
-  ]);
-  const tarball = join(output, 'image.tar');
-  const report = join(work, 'report.json');
-  const scanFlags = ['--format', 'json', '--output', report];
-  await tool('trivy', ['image', '--input', tarball, ...scanFlags, '--cache-dir', cache, '--skip-db-update']);
-  await tool('trivy', ['convert', '--format', 'sarif', '--output', join(work, 'report.sarif'), report]);
-  await tool('crane', ['auth', 'login', setup.registry, '-u', 'octocat', '--password-stdin'], PASSWORD);
-  await tool('crane', ['push', '--insecure', tarball, `${image}:${TAGS[0]}`]);
-  for (const tag of TAGS.slice(1)) await tool('crane', ['tag', '--insecure', `${image}:${TAGS[0]}`, tag]);
-  const elapsed = Number(process.hrtime.bigint() - started) / 1e6;
-  rmSync(work, { recursive: true, force: true });
-  return elapsed;
-}
 
 async function runAction(harness: ActionHarness, context: string): Promise<number> {
   const run = await harness.runAction({
@@ -136,15 +40,8 @@ async function compare(
   target: number,
 ): Promise<void> {
   const harness = await startActionHarness({ dbFetchSeconds });
-  const bin = mkdtempSync(join(tmpdir(), 'bench-by-hand-bin-'));
+  const bin = byHandBin(dbFetchSeconds);
   try {
-    for (const [name, script] of [
-      ['trivy', TRIVY_STANDIN],
-      ['crane', CRANE_STANDIN],
-    ] as const) {
-      writeFileSync(join(bin, name), standinWrapper(name, script, { dbFetchSeconds }));
-      chmodSync(join(bin, name), 0o755);
-    }
     const setup: ByHand = { rootfs, context, bin, registry: harness.proxy.host };
     // Both warm: the tool cache filled, the context in the page cache.
     await runAction(harness, context);
