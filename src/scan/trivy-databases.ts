@@ -31,7 +31,11 @@ export interface DbCacheStore {
 const actionsCache = (): Promise<typeof ActionsCache> => import('@actions/cache');
 
 export const actionsCacheStore: DbCacheStore = {
-  available: async () => (await actionsCache()).isFeatureAvailable(),
+  // isFeatureAvailable (v6.3.0) needs ACTIONS_RESULTS_URL (cache service v2) or ACTIONS_CACHE_URL
+  // (v1): without either (a local run) the module is not even loaded.
+  available: async () =>
+    Boolean(process.env.ACTIONS_RESULTS_URL || process.env.ACTIONS_CACHE_URL) &&
+    (await actionsCache()).isFeatureAvailable(),
   restore: async (paths, key, restoreKeys) => (await actionsCache()).restoreCache(paths, key, restoreKeys),
   save: async (paths, key) => {
     await (await actionsCache()).saveCache(paths, key);

@@ -11,7 +11,11 @@ import {
   someEntryName,
 } from '../../src/scan/java-archives.js';
 import type { DbCacheStore, TrivyDatabase } from '../../src/scan/trivy-databases.js';
-import { TrivyDatabases, writeDatabaseDockerConfig } from '../../src/scan/trivy-databases.js';
+import {
+  TrivyDatabases,
+  actionsCacheStore,
+  writeDatabaseDockerConfig,
+} from '../../src/scan/trivy-databases.js';
 import {
   DEFAULT_TRIVY_CHECKS_REPOSITORIES,
   DEFAULT_TRIVY_DB_REPOSITORIES,
@@ -376,6 +380,27 @@ describe('TrivyDatabases.scanWhenReady: the scan starts while the layers are che
     const withoutVuln = recordingScan(noVuln.cacheDir);
     expect(await (await noVuln.start(['secret'])).scanWhenReady(javaImage, withoutVuln.scan)).toBe('run 1');
     expect(withoutVuln.runs).toEqual([{ javaDb: false }]);
+  });
+});
+
+describe('actionsCacheStore', () => {
+  it('is available exactly when @actions/cache says so; without a cache URL it is not loaded', async () => {
+    const saved = { ...process.env };
+    try {
+      for (const name of ['ACTIONS_RESULTS_URL', 'ACTIONS_CACHE_URL', 'ACTIONS_CACHE_SERVICE_V2'])
+        delete process.env[name];
+      expect(await actionsCacheStore.available()).toBe(false);
+      process.env.ACTIONS_CACHE_URL = 'https://cache.example/';
+      expect(await actionsCacheStore.available()).toBe(true);
+      process.env.ACTIONS_CACHE_SERVICE_V2 = 'true';
+      expect(await actionsCacheStore.available()).toBe(false);
+      process.env.ACTIONS_RESULTS_URL = 'https://results.example/';
+      expect(await actionsCacheStore.available()).toBe(true);
+    } finally {
+      for (const name of ['ACTIONS_RESULTS_URL', 'ACTIONS_CACHE_URL', 'ACTIONS_CACHE_SERVICE_V2'])
+        if (saved[name] === undefined) delete process.env[name];
+        else process.env[name] = saved[name];
+    }
   });
 });
 
