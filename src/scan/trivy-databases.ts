@@ -306,6 +306,16 @@ function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
   );
 }
 
+/**
+ * Waits for a discarded run to be over, including what it left running: a scan that returned
+ * with its files still being written (ScanResult.derived, scanImage's `deriveLater`).
+ */
+async function ended<T>(run: Promise<Settled<T>> | undefined): Promise<void> {
+  const settled = await run;
+  const derived = settled?.ok ? (settled.value as { derived?: unknown } | undefined)?.derived : undefined;
+  if (derived instanceof Promise) await derived.catch(() => undefined);
+}
+
 function unsettle<T>(settled: Settled<T>): T {
   if (settled.ok) return settled.value;
   throw settled.error;
@@ -353,8 +363,9 @@ export class TrivyDatabases {
    * starts as soon as the databases started before the build are ready, while the layers are
    * checked for Java archives. Should they hold one, that first run's outcome is discarded
    * whatever it was (it had no Java DB; Trivy refuses such a scan), the Java DB is prepared, and
-   * `scan` runs again once the first run has ended. What is returned therefore always comes from
-   * a run that had every database the image needs; the runs never overlap.
+   * `scan` runs again once the first run has ended, with what it left running (a ScanResult's
+   * `derived` files). What is returned therefore always comes from a run that had every database
+   * the image needs; the runs never overlap.
    */
   async scanWhenReady<T>(tarball: string, scan: () => Promise<T>): Promise<T> {
     if (!this.#javaUndecided()) {
@@ -367,7 +378,7 @@ export class TrivyDatabases {
     await Promise.all(this.#started.values());
     const first = holdsJava === true ? undefined : settle(scan());
     const found = await checking.catch(async (error: unknown) => {
-      await first;
+      await ended(first);
       throw error;
     });
     if (!found) {
@@ -378,7 +389,7 @@ export class TrivyDatabases {
       'The image holds a .jar/.war/.ear/.par: the Java DB is prepared and the scan runs again with it.',
     );
     this.#prepare('java');
-    await first;
+    await ended(first);
     await Promise.all(this.#started.values());
     return scan();
   }
