@@ -266,13 +266,9 @@ async function checkPlatform(
   const build = platform.build!;
   let stage: StageName = 'scan';
   try {
-    await needs.trivyDatabases.readyFor(build.tarball);
-    platform.scan = await scanStage(
-      config,
-      needs.tools,
-      build,
-      needs.vex,
-      platformFolder(config, platform.platform),
+    // The scan starts while the layers are checked for Java archives (scanWhenReady).
+    platform.scan = await needs.trivyDatabases.scanWhenReady(build.tarball, () =>
+      scanStage(config, needs.tools, build, needs.vex, platformFolder(config, platform.platform)),
     );
     stage = 'gate';
     platform.decision = await gate(config, platform.scan, platformLabel(config, platform.platform));
@@ -302,10 +298,10 @@ async function uploadWhilePublishing(
   sarif: SarifLog,
 ): Promise<void> {
   const { config } = run;
-  const [uploaded, published] = await Promise.allSettled([
-    config.report.uploadSarif ? upload(run, sarif) : undefined,
-    toPush ? publish(config, tools, toPush) : undefined,
-  ]);
+  // The push starts first: the upload's own preparation (gzip, the commit) must not delay it.
+  const publishing = toPush ? publish(config, tools, toPush) : undefined;
+  const uploading = config.report.uploadSarif ? upload(run, sarif) : undefined;
+  const [uploaded, published] = await Promise.allSettled([uploading, publishing]);
   if (published.status === 'fulfilled' && published.value) run.publish = published.value;
   for (const outcome of [uploaded, published]) if (outcome.status === 'rejected') throw outcome.reason;
 }
