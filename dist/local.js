@@ -85060,9 +85060,10 @@ async function publishImage(options) {
     (error2) => ({ error: error2 })
   );
   const { image, tags: tags2, expectedDigest } = options;
-  const what = "tarball" in options.source ? options.source.tarball : options.source.description;
   if (!isDigest(expectedDigest))
-    throw new Error(`The expected digest "${expectedDigest}" of ${what} is not a sha256 digest.`);
+    throw new Error(
+      `The expected digest "${expectedDigest}" of ${sourceName(options.source)} is not a sha256 digest.`
+    );
   const retry2 = { ...DEFAULT_PUBLISH_RETRY, ...options.retry };
   const registry = registryOf(image);
   const pinned = digestReference(image, expectedDigest);
@@ -85084,19 +85085,9 @@ async function publishImage(options) {
       `Digest mismatch for ${reference}: the registry reports ${digest ?? `"${result.stdout.trim()}"`} but the scanned image is ${expectedDigest}. What the registry serves is not what was scanned; do not use this reference.`
     );
   };
-  reporter().info(`Pushing ${what} to ${pinned}`);
-  const push = await crane(uploadArgs(options.source, pinned)).catch((error2) => {
+  await uploadByDigest(crane, options.source, pinned, expectedDigest).catch((error2) => {
     throw partialFailure(error2, pushed, references);
   });
-  const uploaded = pushedDigest(push.stdout);
-  if (uploaded !== expectedDigest)
-    throw partialFailure(
-      new Error(
-        `Digest mismatch after crane push ${pinned}: crane uploaded ${uploaded ?? `"${push.stdout.trim()}"`} but the scanned image is ${expectedDigest}. ` + ("tarball" in options.source ? "The tarball was changed or rewritten between scan and push; no tag was set." : "The index crane wrote is not the one the action computed; no tag was set.")
-      ),
-      pushed,
-      references
-    );
   const refused = await mayTag;
   if (refused) throw partialFailure(refused.error, pushed, references);
   for (const [index, tag] of tags2.entries()) {
@@ -85112,6 +85103,18 @@ async function publishImage(options) {
     tags2.length > 0 ? `Published ${pinned} as ${tags2.join(", ")}` : `Pushed ${pinned} (no tag)`
   );
   return { digest: expectedDigest, image: pinned, references };
+}
+function sourceName(source) {
+  return "tarball" in source ? source.tarball : source.description;
+}
+async function uploadByDigest(crane, source, pinned, expectedDigest) {
+  reporter().info(`Pushing ${sourceName(source)} to ${pinned}`);
+  const push = await crane(uploadArgs(source, pinned));
+  const uploaded = pushedDigest(push.stdout);
+  if (uploaded !== expectedDigest)
+    throw new Error(
+      `Digest mismatch after crane push ${pinned}: crane uploaded ${uploaded ?? `"${push.stdout.trim()}"`} but the scanned image is ${expectedDigest}. ` + ("tarball" in source ? "The tarball was changed or rewritten between scan and push; no tag was set." : "The index crane wrote is not the one the action computed; no tag was set.")
+    );
 }
 function uploadArgs(source, pinned) {
   return "tarball" in source ? ["push", source.tarball, pinned] : source.craneArgs;

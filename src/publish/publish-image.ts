@@ -170,9 +170,10 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
     (error: unknown) => ({ error }),
   );
   const { image, tags, expectedDigest } = options;
-  const what = 'tarball' in options.source ? options.source.tarball : options.source.description;
   if (!isDigest(expectedDigest))
-    throw new Error(`The expected digest "${expectedDigest}" of ${what} is not a sha256 digest.`);
+    throw new Error(
+      `The expected digest "${expectedDigest}" of ${sourceName(options.source)} is not a sha256 digest.`,
+    );
   const retry: PublishRetry = { ...DEFAULT_PUBLISH_RETRY, ...options.retry };
   const registry = registryOf(image);
   const pinned = digestReference(image, expectedDigest);
@@ -197,22 +198,9 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
     );
   };
 
-  reporter().info(`Pushing ${what} to ${pinned}`);
-  const push = await crane(uploadArgs(options.source, pinned)).catch((error: unknown) => {
+  await uploadByDigest(crane, options.source, pinned, expectedDigest).catch((error: unknown) => {
     throw partialFailure(error, pushed, references);
   });
-  const uploaded = pushedDigest(push.stdout);
-  if (uploaded !== expectedDigest)
-    throw partialFailure(
-      new Error(
-        `Digest mismatch after crane push ${pinned}: crane uploaded ${uploaded ?? `"${push.stdout.trim()}"`} but the scanned image is ${expectedDigest}. ` +
-          ('tarball' in options.source
-            ? 'The tarball was changed or rewritten between scan and push; no tag was set.'
-            : 'The index crane wrote is not the one the action computed; no tag was set.'),
-      ),
-      pushed,
-      references,
-    );
   const refused = await mayTag;
   if (refused) throw partialFailure(refused.error, pushed, references);
   for (const [index, tag] of tags.entries()) {
@@ -230,6 +218,32 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
     tags.length > 0 ? `Published ${pinned} as ${tags.join(', ')}` : `Pushed ${pinned} (no tag)`,
   );
   return { digest: expectedDigest, image: pinned, references };
+}
+
+function sourceName(source: PublishSource): string {
+  return 'tarball' in source ? source.tarball : source.description;
+}
+
+/**
+ * Uploads `source` under `pinned` (its digest): the registry refuses bytes that do not hash to it,
+ * and crane must report that very digest, else no tag is set.
+ */
+async function uploadByDigest(
+  crane: (args: readonly string[]) => Promise<RunResult>,
+  source: PublishSource,
+  pinned: string,
+  expectedDigest: string,
+): Promise<void> {
+  reporter().info(`Pushing ${sourceName(source)} to ${pinned}`);
+  const push = await crane(uploadArgs(source, pinned));
+  const uploaded = pushedDigest(push.stdout);
+  if (uploaded !== expectedDigest)
+    throw new Error(
+      `Digest mismatch after crane push ${pinned}: crane uploaded ${uploaded ?? `"${push.stdout.trim()}"`} but the scanned image is ${expectedDigest}. ` +
+        ('tarball' in source
+          ? 'The tarball was changed or rewritten between scan and push; no tag was set.'
+          : 'The index crane wrote is not the one the action computed; no tag was set.'),
+    );
 }
 
 /** crane's upload: the tarball by digest, or the index as planned (image-index.ts). */
