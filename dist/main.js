@@ -84837,7 +84837,8 @@ var TOOL_INPUTS = {
   "crane-version": CRANE_DEFAULT.version,
   "tool-mirror": "https://github.com"
 };
-function parseToolSettings(inputs) {
+var INDEX_CRANE = [0, 21, 6];
+function parseToolSettings(inputs, pushesIndex = false) {
   const kanikoImage = inputs.value("kaniko-image");
   const kanikoIssue = referenceProblem(kanikoImage);
   const { tag, digest } = parseReference(kanikoImage);
@@ -84848,6 +84849,12 @@ function parseToolSettings(inputs) {
   const refusal = trivyVersion ? refusedTrivyVersion(trivyVersion) : void 0;
   if (refusal) inputs.problem("trivy-version", inputs.value("trivy-version"), `is refused. ${refusal}`);
   const craneVersion = toolVersion(inputs, "crane-version");
+  if (pushesIndex && craneVersion && olderThan(craneVersion, INDEX_CRANE))
+    inputs.problem(
+      "crane-version",
+      inputs.value("crane-version"),
+      `is older than ${INDEX_CRANE.join(".")}, whose \`index append\` writes the image index as the action computes it (each entry's artifactType): use ${INDEX_CRANE.join(".")} or later to push several platforms or merge digests`
+    );
   const toolMirror = inputs.value("tool-mirror").replace(/\/+$/, "");
   if (!/^https?:\/\/[^\s/]+(\/\S*)?$/.test(toolMirror))
     inputs.problem(
@@ -84867,6 +84874,15 @@ function toolVersion(inputs, name) {
       "is not a version: use x.y.z or a semver pre-release such as 0.75.0-rc.1 (a leading v is allowed; build metadata such as +build is not, because the tool cache would file it under x.y.z)"
     );
   return normalized ?? "";
+}
+function olderThan(version3, than) {
+  const [core = "", pre] = version3.split("-", 2);
+  const parts = core.split(".").map(Number);
+  for (const [index, wanted] of than.entries()) {
+    const part = parts[index] ?? 0;
+    if (part !== wanted) return part < wanted;
+  }
+  return pre !== void 0;
 }
 
 // src/inputs.ts
@@ -84892,7 +84908,8 @@ function buildConfig(sources) {
   const policy = parsePolicySettings(stage2(POLICY_INPUTS), github.workspace);
   const scan = parseScanSettings(stage2(SCAN_INPUTS));
   const report2 = parseReportSettings(stage2(REPORT_INPUTS), publish2.image);
-  const tools = parseToolSettings(stage2(TOOL_INPUTS));
+  const pushesIndex = publish2.mergeDigests.length > 0 || listInput(sources.read("platforms"), { commas: true }).length > 1;
+  const tools = parseToolSettings(stage2(TOOL_INPUTS), pushesIndex);
   const timeouts = parseTimeoutSettings(stage2(TIMEOUT_INPUTS));
   const registries = parseRegistrySettings(stage2(REGISTRY_INPUTS), github, publish2.registry);
   const rescan = parseRescanSettings(stage2(RESCAN_INPUTS), publish2, {

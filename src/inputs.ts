@@ -3,7 +3,7 @@ import { BUILD_INPUTS, parseBuildSettings } from './build/build-settings.js';
 import type { GitHubContext } from './context.js';
 import type { PolicySettings } from './gate/policy-settings.js';
 import { POLICY_INPUTS, parsePolicySettings } from './gate/policy-settings.js';
-import { InputError, StageInputs } from './input-parser.js';
+import { InputError, StageInputs, listInput } from './input-parser.js';
 import type { PublishSettings } from './publish/publish-settings.js';
 import { PUBLISH_INPUTS, parsePublishSettings } from './publish/publish-settings.js';
 import type { Registries } from './registries.js';
@@ -96,7 +96,9 @@ export function buildConfig(sources: ConfigSources): Config {
   const policy = parsePolicySettings(stage(POLICY_INPUTS), github.workspace);
   const scan = parseScanSettings(stage(SCAN_INPUTS));
   const report = parseReportSettings(stage(REPORT_INPUTS), publish.image);
-  const tools = parseToolSettings(stage(TOOL_INPUTS));
+  const pushesIndex =
+    publish.mergeDigests.length > 0 || listInput(sources.read('platforms'), { commas: true }).length > 1;
+  const tools = parseToolSettings(stage(TOOL_INPUTS), pushesIndex);
   const timeouts = parseTimeoutSettings(stage(TIMEOUT_INPUTS));
   const registries = parseRegistrySettings(stage(REGISTRY_INPUTS), github, publish.registry);
   const rescan = parseRescanSettings(stage(RESCAN_INPUTS), publish, {

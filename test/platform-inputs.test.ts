@@ -66,6 +66,25 @@ describe('platforms', () => {
   });
 });
 
+describe('crane for an image index', () => {
+  it('is 0.21.6 or later when an index is pushed: older cranes write another index than the one computed', () => {
+    const refusal =
+      '`crane-version` "0.21.5" is older than 0.21.6, whose `index append` writes the image index as the action computes it';
+    for (const inputs of [{ platforms: 'linux/amd64,linux/arm64' }, { 'merge-digests': digest('a') }])
+      expect(problemsFor({ ...inputs, 'crane-version': '0.21.5' })[0]).toContain(refusal);
+    expect(
+      problemsFor({ platforms: 'linux/amd64,linux/arm64', 'crane-version': '0.21.6-rc.1' }),
+    ).toHaveLength(1);
+    expect(
+      configFor({ platforms: 'linux/amd64,linux/arm64', 'crane-version': '0.21.6' }).tools.craneVersion,
+    ).toBe('0.21.6');
+    // One platform's image, even pushed by digest for a merge, is no index.
+    expect(configFor({ 'push-by-digest': 'true', 'crane-version': '0.20.2' }).tools.craneVersion).toBe(
+      '0.20.2',
+    );
+  });
+});
+
 describe('push-by-digest and merge-digests', () => {
   it('push-by-digest pushes no tag, and keeps the computed version for the labels', () => {
     const config = configFor({ 'push-by-digest': 'true' });
