@@ -83563,9 +83563,7 @@ function settle(promise) {
   );
 }
 async function ended(run2) {
-  const settled = await run2;
-  const derived = settled?.ok ? settled.value?.derived : void 0;
-  if (derived instanceof Promise) await derived.catch(() => void 0);
+  await run2;
 }
 function unsettle(settled) {
   if (settled.ok) return settled.value;
@@ -83604,8 +83602,7 @@ var TrivyDatabases = class _TrivyDatabases {
    * starts as soon as the databases started before the build are ready, while the layers are
    * checked for Java archives. Should they hold one, that first run's outcome is discarded
    * whatever it was (it had no Java DB; Trivy refuses such a scan), the Java DB is prepared, and
-   * `scan` runs again once the first run has ended, with what it left running (a ScanResult's
-   * `derived` files). What is returned therefore always comes from a run that had every database
+   * `scan` runs again once the first run has ended. What is returned therefore always comes from a run that had every database
    * the image needs; the runs never overlap.
    */
   async scanWhenReady(tarball, scan) {
@@ -83690,13 +83687,11 @@ async function scanImage(options) {
   );
   const sarifSource = dockerfileReport ? await writeCombinedReport(options.outputDir, report2, dockerfileReport) : reportPath;
   const predicate = vulnerabilityPredicate(reportText, /* @__PURE__ */ new Date());
-  const derived = Promise.all([
+  await Promise.all([
     convert("sarif", sarifPath, sarifSource),
     predicate === void 0 ? convert("cosign-vuln", vulnerabilityPredicatePath, reportPath) : writeFile5(vulnerabilityPredicatePath, predicate),
     ...sbomPath ? [convert(options.sbom, sbomPath, reportPath)] : []
-  ]).then(() => void 0);
-  if (options.deriveLater) derived.catch(() => void 0);
-  else await derived;
+  ]);
   return {
     report: report2,
     reportPath,
@@ -83704,8 +83699,7 @@ async function scanImage(options) {
     vulnerabilityPredicatePath,
     ...sbomPath ? { sbomPath } : {},
     ...dockerfileReport ? { dockerfileReport } : {},
-    vexNames: vex.names,
-    derived
+    vexNames: vex.names
   };
 }
 function scanTrivy(options) {
@@ -85047,10 +85041,6 @@ var PublishError = class extends Error {
   notPushed;
 };
 async function publishImage(options) {
-  const mayTag = options.tagAfter?.then(
-    () => void 0,
-    (error2) => ({ error: error2 })
-  );
   const { image, tags: tags2, expectedDigest } = options;
   if (!isDigest(expectedDigest))
     throw new Error(
@@ -85080,8 +85070,6 @@ async function publishImage(options) {
   await uploadByDigest(crane, options.source, pinned, expectedDigest).catch((error2) => {
     throw partialFailure(error2, pushed, references);
   });
-  const refused = await mayTag;
-  if (refused) throw partialFailure(refused.error, pushed, references);
   for (const [index, tag] of tags2.entries()) {
     await crane(["tag", pinned, tag]).catch((error2) => {
       throw partialFailure(error2, pushed, references);

@@ -306,14 +306,9 @@ function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
   );
 }
 
-/**
- * Waits for a discarded run to be over, including what it left running: a scan that returned
- * with its files still being written (ScanResult.derived, scanImage's `deriveLater`).
- */
+/** Waits for a discarded run to be over. */
 async function ended<T>(run: Promise<Settled<T>> | undefined): Promise<void> {
-  const settled = await run;
-  const derived = settled?.ok ? (settled.value as { derived?: unknown } | undefined)?.derived : undefined;
-  if (derived instanceof Promise) await derived.catch(() => undefined);
+  await run;
 }
 
 function unsettle<T>(settled: Settled<T>): T {
@@ -363,8 +358,7 @@ export class TrivyDatabases {
    * starts as soon as the databases started before the build are ready, while the layers are
    * checked for Java archives. Should they hold one, that first run's outcome is discarded
    * whatever it was (it had no Java DB; Trivy refuses such a scan), the Java DB is prepared, and
-   * `scan` runs again once the first run has ended, with what it left running (a ScanResult's
-   * `derived` files). What is returned therefore always comes from a run that had every database
+   * `scan` runs again once the first run has ended. What is returned therefore always comes from a run that had every database
    * the image needs; the runs never overlap.
    */
   async scanWhenReady<T>(tarball: string, scan: () => Promise<T>): Promise<T> {

@@ -28,12 +28,6 @@ export interface ScanOptions extends TrivyProcessOptions {
   readonly vex?: readonly VexDocument[];
   /** The Dockerfile's text, scanned itself (`trivy config`) when `misconfig` is on. */
   readonly dockerfileText?: string;
-  /**
-   * Return as soon as the report is read (and the Dockerfile scanned), while SARIF, the SBOM and
-   * the vulnerability predicate are still being written: `derived` says when they are. Off by
-   * default: scanImage returns once they are written.
-   */
-  readonly deriveLater?: boolean;
 }
 
 export interface ScanResult {
@@ -47,12 +41,6 @@ export interface ScanResult {
   readonly dockerfileReport?: TrivyReport;
   /** Each VEX document's name by the path Trivy was given (its copy). */
   readonly vexNames?: ReadonlyMap<string, string>;
-  /**
-   * Settles once SARIF, the SBOM and the predicate are written, rejecting with the failure to
-   * write one; already settled unless the scan was asked to `deriveLater`. Whoever asks for that
-   * must wait for it before using those files, and before the step ends.
-   */
-  readonly derived?: Promise<void>;
 }
 
 /** The predicate type of Trivy's `cosign-vuln` format, as attestations name it. */
@@ -108,15 +96,13 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
     ? await writeCombinedReport(options.outputDir, report, dockerfileReport)
     : reportPath;
   const predicate = vulnerabilityPredicate(reportText, new Date());
-  const derived = Promise.all([
+  await Promise.all([
     convert('sarif', sarifPath, sarifSource),
     predicate === undefined
       ? convert('cosign-vuln', vulnerabilityPredicatePath, reportPath)
       : writeFile(vulnerabilityPredicatePath, predicate),
     ...(sbomPath ? [convert(options.sbom, sbomPath, reportPath)] : []),
-  ]).then(() => undefined);
-  if (options.deriveLater) derived.catch(() => undefined);
-  else await derived;
+  ]);
   return {
     report,
     reportPath,
@@ -125,7 +111,6 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
     ...(sbomPath ? { sbomPath } : {}),
     ...(dockerfileReport ? { dockerfileReport } : {}),
     vexNames: vex.names,
-    derived,
   };
 }
 

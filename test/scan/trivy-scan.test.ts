@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,6 @@ import { Registries } from '../../src/registries.js';
 import { prepareTrivyDatabase } from '../../src/scan/trivy-databases.js';
 import { scanImage } from '../../src/scan/trivy-scan.js';
 import { ReportError } from '../../src/scan/trivy-report.js';
-import type { Scanner } from '../../src/vocabulary.js';
 import { TRIVY_FIXTURES } from './trivy-fixtures.js';
 import { TRIVY_STANDIN, trivyStandinWith } from '../helpers/trivy-standin.js';
 
@@ -334,49 +333,6 @@ describe('scanImage through the Trivy stand-in', () => {
     expect(Object.keys(predicate)).toEqual(Object.keys(converted));
     expect(predicate).toMatchObject(rest);
     expect(Object.keys(predicate.scanner)).toEqual(['uri', 'version', 'db', 'result']);
-  });
-
-  it('deriveLater: returns with the report while SARIF and the SBOM are still being written', async () => {
-    const slowConvert = (fail: boolean) => {
-      const t = setup();
-      const path = join(root, `slow-convert-${calls}`);
-      // The stand-in, with every `convert` a second late (and the SARIF one failing, if asked).
-      writeFileSync(
-        path,
-        [
-          '#!/bin/sh',
-          `if [ "$1" = convert ]; then sleep 1; ${fail ? 'case " $* " in *" sarif "*) echo "FATAL convert failed" >&2; exit 1 ;; esac; ' : ''}fi`,
-          `exec "${t.process.trivyPath}" "$@"`,
-          '',
-        ].join('\n'),
-      );
-      chmodSync(path, 0o755);
-      return { ...t, process: { trivyPath: path } };
-    };
-    const options = (t: ReturnType<typeof slowConvert>) => ({
-      ...t.process,
-      tarball,
-      outputDir: t.outputDir,
-      cacheDir: t.cacheDir,
-      scanners: ['vuln'] as Scanner[],
-      sbom: 'cyclonedx' as const,
-      deriveLater: true,
-    });
-
-    const t = slowConvert(false);
-    await readyDb(t);
-    const result = await scanImage(options(t));
-    expect(result.report.Results![0]!.Vulnerabilities).toHaveLength(4);
-    expect(existsSync(result.sarifPath)).toBe(false);
-    await result.derived;
-    expect(existsSync(result.sarifPath)).toBe(true);
-    expect(existsSync(result.sbomPath!)).toBe(true);
-    expect(existsSync(result.vulnerabilityPredicatePath)).toBe(true);
-
-    const failing = slowConvert(true);
-    await readyDb(failing);
-    const scanned = await scanImage(options(failing));
-    await expect(scanned.derived).rejects.toThrow(/trivy convert --format sarif/);
   });
 
   it('a report that names no plain Trivy version gets its predicate from trivy convert', async () => {
