@@ -81197,13 +81197,13 @@ function holdMountNamespace(pid, prefix2) {
     "echo held && exec cat"
   ];
   const holder = spawn4(command, args, { env: { PATH: HOST_PATH }, stdio: ["pipe", "pipe", "ignore"] });
-  const ended2 = new Promise((resolve5) => {
+  const ended = new Promise((resolve5) => {
     holder.once("error", () => resolve5());
     holder.once("close", () => resolve5());
   });
   const held = new Promise((resolve5) => {
     holder.stdout.once("data", () => resolve5());
-    void ended2.then(resolve5);
+    void ended.then(resolve5);
   });
   holder.stdout.resume();
   holder.stdin.on("error", () => void 0);
@@ -81211,23 +81211,23 @@ function holdMountNamespace(pid, prefix2) {
     held,
     release: () => {
       holder.stdin.end();
-      return ended2;
+      return ended;
     }
   };
 }
 async function launcherPid(started, exited, rootReady) {
   const ours = readlinkSync("/proc/self/ns/pid");
-  let ended2 = false;
+  let ended = false;
   void exited.then(
-    () => ended2 = true,
-    () => ended2 = true
+    () => ended = true,
+    () => ended = true
   );
-  for (let attempt2 = 0; attempt2 < 1e3 && !ended2; attempt2++) {
+  for (let attempt2 = 0; attempt2 < 1e3 && !ended; attempt2++) {
     const found = existsSync3(rootReady) ? descendantInOtherNamespace(started, ours) : void 0;
     if (found) return found;
     await new Promise((resolve5) => setTimeout(resolve5, 5));
   }
-  if (ended2) return void 0;
+  if (ended) return void 0;
   throw new Error("the build sandbox did not start within 5 s");
 }
 function descendantInOtherNamespace(pid, ours) {
@@ -81346,6 +81346,11 @@ async function readUntrustedText(path13, maxBytes) {
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
 var DOCKER_MANIFEST_SCHEMA2 = "application/vnd.docker.distribution.manifest.v2+json";
+var OCI_IMAGE_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+var IMAGE_MANIFEST_TYPES = /* @__PURE__ */ new Set([
+  DOCKER_MANIFEST_SCHEMA2,
+  OCI_IMAGE_MANIFEST
+]);
 var DOCKER_CONFIG_JSON = "application/vnd.docker.container.image.v1+json";
 var DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 async function readImageTarball(path13) {
@@ -82062,9 +82067,6 @@ function parseChecksums(text3) {
 
 // src/build/layer-cache.ts
 var REPOSITORY = "cache";
-var DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
-var OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
-var IMAGE_MANIFESTS = /* @__PURE__ */ new Set([DOCKER_MANIFEST, OCI_MANIFEST]);
 var GZIP_LAYERS = /* @__PURE__ */ new Set([
   "application/vnd.docker.image.rootfs.diff.tar.gzip",
   "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -82331,7 +82333,7 @@ var Store = class {
   }
   async putManifest(reference, contentType2, body2) {
     const mediaType = contentType2.split(";", 1)[0].trim();
-    if (!IMAGE_MANIFESTS.has(mediaType))
+    if (!IMAGE_MANIFEST_TYPES.has(mediaType))
       throw new RegistryError(
         400,
         "MANIFEST_INVALID",
@@ -82425,10 +82427,10 @@ var Upstream = class {
   dispatcher = proxyConfigured() ? new import_undici3.EnvHttpProxyAgent() : void 0;
   /** Always a GET, also for a HEAD: the answer's digest and size are those of the bytes read. */
   async manifest(reference) {
-    const response = await this.read("manifests", reference, [...IMAGE_MANIFESTS].join(","));
+    const response = await this.read("manifests", reference, [...IMAGE_MANIFEST_TYPES].join(","));
     if (!response) return void 0;
     const body2 = Buffer.from(await response.arrayBuffer());
-    const mediaType = response.headers.get("content-type") ?? DOCKER_MANIFEST;
+    const mediaType = response.headers.get("content-type") ?? DOCKER_MANIFEST_SCHEMA2;
     if (isDigest(reference) && sha2562(body2) !== reference) {
       this.warnOnce(`its manifest ${reference} has another digest, ${sha2562(body2)}`);
       return void 0;
@@ -83562,9 +83564,6 @@ function settle(promise) {
     (error2) => ({ ok: false, error: error2 })
   );
 }
-async function ended(run2) {
-  await run2;
-}
 function unsettle(settled) {
   if (settled.ok) return settled.value;
   throw settled.error;
@@ -83616,7 +83615,7 @@ var TrivyDatabases = class _TrivyDatabases {
     await Promise.all(this.#started.values());
     const first = holdsJava === true ? void 0 : settle(scan());
     const found = await checking.catch(async (error2) => {
-      await ended(first);
+      await first;
       throw error2;
     });
     if (!found) {
@@ -83627,7 +83626,7 @@ var TrivyDatabases = class _TrivyDatabases {
       "The image holds a .jar/.war/.ear/.par: the Java DB is prepared and the scan runs again with it."
     );
     this.#prepare("java");
-    await ended(first);
+    await first;
     await Promise.all(this.#started.values());
     return scan();
   }
@@ -83874,10 +83873,13 @@ function runOutputs(record) {
   if (index) outputs.digest = record.publish?.status === "pushed" ? record.publish.result.digest : "";
   else if (decisiveImage) outputs.digest = decisiveImage.digest;
   if (images.length > 0) outputs.tarball = images.map((image) => image.tarball).join("\n");
-  const digests = platformDigests(record);
-  if (digests) outputs["platform-digests"] = digests;
   const results = platformResults(record);
-  if (results) outputs["platform-results"] = results;
+  if (results.length > 0) {
+    outputs["platform-digests"] = JSON.stringify(
+      Object.fromEntries(results.map(([platform3, { digest }]) => [platform3, digest]))
+    );
+    outputs["platform-results"] = JSON.stringify(Object.fromEntries(results));
+  }
   Object.assign(outputs, decidedOutputs(record));
   outputs.pushed = record.publish?.status === "pushed" ? "true" : "false";
   if (record.publish?.status === "pushed") {
@@ -83893,15 +83895,8 @@ function runOutputs(record) {
     );
   return outputs;
 }
-function platformDigests(record) {
-  const entries = record.platforms.flatMap((platform3) => {
-    const digest = (platform3.build ?? platform3.pulled ?? platform3.merged)?.digest;
-    return digest ? [[platform3.platform, digest]] : [];
-  });
-  return entries.length > 0 ? JSON.stringify(Object.fromEntries(entries)) : void 0;
-}
 function platformResults(record) {
-  const entries = record.platforms.flatMap(({ platform: platform3, build, pulled, merged, scan, decision }) => {
+  return record.platforms.flatMap(({ platform: platform3, build, pulled, merged, scan, decision }) => {
     const digest = (build ?? pulled ?? merged)?.digest;
     if (!digest) return [];
     const image = build ?? pulled;
@@ -83918,7 +83913,6 @@ function platformResults(record) {
     };
     return [[platform3, result]];
   });
-  return entries.length > 0 ? JSON.stringify(Object.fromEntries(entries)) : void 0;
 }
 function decidedOutputs(record) {
   const perPlatform = record.platforms.flatMap(
@@ -85726,10 +85720,6 @@ async function logged(task, describe3) {
 }
 
 // src/publish/merge-digests.ts
-var IMAGE_MANIFEST_TYPES = [
-  "application/vnd.docker.distribution.manifest.v2+json",
-  "application/vnd.oci.image.manifest.v1+json"
-];
 async function mergePushedDigests(config) {
   const run2 = new Recorder(config);
   let platforms = [];
@@ -85780,7 +85770,7 @@ async function readPushedManifests(crane, config) {
   return manifests;
 }
 function mergeProblem(merged, before, sha) {
-  if (!IMAGE_MANIFEST_TYPES.includes(merged.mediaType))
+  if (!IMAGE_MANIFEST_TYPES.has(merged.mediaType))
     return `is a ${merged.mediaType}, not one platform's image manifest: give the digest each \`push-by-digest\` job output`;
   const twin = before.find((other) => other.platform === merged.platform);
   if (twin)
@@ -85796,7 +85786,7 @@ async function readPushed(crane, image, digest) {
   if (served !== digest) throw new Error(`the registry served a manifest whose digest is ${served}`);
   const manifest = parseJson4(stdout, `crane manifest ${reference}`);
   const mediaType = manifest.mediaType ?? "";
-  const config = IMAGE_MANIFEST_TYPES.includes(mediaType) ? parseJson4(await crane.config(reference), `crane config ${reference}`) : {};
+  const config = IMAGE_MANIFEST_TYPES.has(mediaType) ? parseJson4(await crane.config(reference), `crane config ${reference}`) : {};
   return {
     digest,
     mediaType,
@@ -86156,6 +86146,11 @@ function trimSlash(path13) {
 }
 
 // src/report/sarif.ts
+function logOfRuns(logs) {
+  const [first] = logs;
+  if (!first) throw new Error("logOfRuns needs at least one log");
+  return { ...first, runs: logs.flatMap((log2) => log2.runs) };
+}
 var SARIF_LIMITS = {
   gzippedBytes: 10 * 1024 * 1024,
   resultsPerRun: 25e3
@@ -90705,8 +90700,7 @@ async function reportRescan(run2, platforms) {
     byCategory.set(category, [...byCategory.get(category) ?? [], rewritten.sarif]);
   }
   const logs = [...byCategory.values()].map((group) => mergeSarif(group));
-  if (config.report.uploadSarif && logs.length > 0)
-    await upload(run2, { ...logs[0], runs: logs.flatMap((log2) => log2.runs) });
+  if (config.report.uploadSarif && logs.length > 0) await upload(run2, logOfRuns(logs));
 }
 
 // src/main.ts
@@ -91086,7 +91080,7 @@ function builtImages(run2) {
 }
 async function sarifOfPlatforms(config, logs) {
   if (logs.length === 1) return logs[0];
-  const combined = { ...logs[0], runs: logs.flatMap((log2) => log2.runs) };
+  const combined = logOfRuns(logs);
   await writeFile9(combinedSarifPath(config), JSON.stringify(combined));
   return combined;
 }

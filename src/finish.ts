@@ -29,10 +29,14 @@ export function runOutputs(record: RunRecord): Partial<Record<OutputName, string
   if (index) outputs.digest = record.publish?.status === 'pushed' ? record.publish.result.digest : '';
   else if (decisiveImage) outputs.digest = decisiveImage.digest;
   if (images.length > 0) outputs.tarball = images.map((image) => image.tarball).join('\n');
-  const digests = platformDigests(record);
-  if (digests) outputs['platform-digests'] = digests;
+  // Every platform whose manifest is known: `{ "linux/amd64": "sha256:…", … }`, and its files.
   const results = platformResults(record);
-  if (results) outputs['platform-results'] = results;
+  if (results.length > 0) {
+    outputs['platform-digests'] = JSON.stringify(
+      Object.fromEntries(results.map(([platform, { digest }]) => [platform, digest])),
+    );
+    outputs['platform-results'] = JSON.stringify(Object.fromEntries(results));
+  }
   Object.assign(outputs, decidedOutputs(record));
   outputs.pushed = record.publish?.status === 'pushed' ? 'true' : 'false';
   // After a push that stopped part-way, `tags` lists the references that do exist (and `pushed`
@@ -51,21 +55,12 @@ export function runOutputs(record: RunRecord): Partial<Record<OutputName, string
   return outputs;
 }
 
-/** `{ "linux/amd64": "sha256:…", … }` of every platform whose manifest is known. */
-function platformDigests(record: RunRecord): string | undefined {
-  const entries = record.platforms.flatMap((platform) => {
-    const digest = (platform.build ?? platform.pulled ?? platform.merged)?.digest;
-    return digest ? [[platform.platform, digest] as const] : [];
-  });
-  return entries.length > 0 ? JSON.stringify(Object.fromEntries(entries)) : undefined;
-}
-
 /**
  * Each platform's digest, files and verdict as JSON, keyed by platform: what a later step needs
  * to attest one platform's SBOM or scan to that platform's digest.
  */
-function platformResults(record: RunRecord): string | undefined {
-  const entries = record.platforms.flatMap(({ platform, build, pulled, merged, scan, decision }) => {
+function platformResults(record: RunRecord): (readonly [string, PlatformResult])[] {
+  return record.platforms.flatMap(({ platform, build, pulled, merged, scan, decision }) => {
     const digest = (build ?? pulled ?? merged)?.digest;
     if (!digest) return [];
     const image = build ?? pulled;
@@ -84,7 +79,12 @@ function platformResults(record: RunRecord): string | undefined {
     };
     return [[platform, result] as const];
   });
-  return entries.length > 0 ? JSON.stringify(Object.fromEntries(entries)) : undefined;
+}
+
+/** One platform's entry of `platform-results`. */
+interface PlatformResult {
+  readonly digest: string;
+  readonly [file: string]: string;
 }
 
 /** The scan outputs of every decided platform, combined: the worst count, every file. */

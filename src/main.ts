@@ -45,7 +45,7 @@ import { reporter } from './reporter.js';
 import { announceBlockingFindings } from './report/blocking-annotations.js';
 import { attributeLayers } from './report/layer-attribution.js';
 import type { SarifLog } from './report/sarif.js';
-import { rewriteSarif } from './report/sarif.js';
+import { logOfRuns, rewriteSarif } from './report/sarif.js';
 import { runnerPathsOf } from './report/runner-paths.js';
 import { describeDecision } from './report/summary.js';
 import { checkedOutCommit, resolveUploadTarget, uploadSarif } from './report/upload.js';
@@ -567,7 +567,7 @@ function builtImages(run: Recorder): PlatformImage[] {
  */
 async function sarifOfPlatforms(config: Config, logs: readonly SarifLog[]): Promise<SarifLog> {
   if (logs.length === 1) return logs[0]!;
-  const combined: SarifLog = { ...logs[0]!, runs: logs.flatMap((log) => log.runs) };
+  const combined = logOfRuns(logs);
   await writeFile(combinedSarifPath(config), JSON.stringify(combined));
   return combined;
 }

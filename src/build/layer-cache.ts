@@ -22,14 +22,11 @@ import { digestReference, isDigest, parseReference, taggedReference } from '../r
 import type { Registries } from '../registries.js';
 import type { Crane } from '../tools/crane-command.js';
 import { describeNetworkError, proxyConfigured } from '../tools/download.js';
+import { DOCKER_MANIFEST_SCHEMA2, IMAGE_MANIFEST_TYPES } from './tarball.js';
 import { reporter } from '../reporter.js';
 
 /** The one repository the loopback registry serves. */
 const REPOSITORY = 'cache';
-const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-/** kaniko caches single images (push.go pushLayerToCache, pushCachePointer): no index is stored. */
-const IMAGE_MANIFESTS = new Set([DOCKER_MANIFEST, OCI_MANIFEST]);
 const GZIP_LAYERS = new Set([
   'application/vnd.docker.image.rootfs.diff.tar.gzip',
   'application/vnd.oci.image.layer.v1.tar+gzip',
@@ -408,7 +405,8 @@ class Store {
 
   async putManifest(reference: string, contentType: string, body: Buffer): Promise<string> {
     const mediaType = contentType.split(';', 1)[0]!.trim();
-    if (!IMAGE_MANIFESTS.has(mediaType))
+    // kaniko caches single images (push.go pushLayerToCache, pushCachePointer): no index is stored.
+    if (!IMAGE_MANIFEST_TYPES.has(mediaType))
       throw new RegistryError(
         400,
         'MANIFEST_INVALID',
@@ -525,10 +523,10 @@ class Upstream {
 
   /** Always a GET, also for a HEAD: the answer's digest and size are those of the bytes read. */
   async manifest(reference: string): Promise<StoredManifest | undefined> {
-    const response = await this.read('manifests', reference, [...IMAGE_MANIFESTS].join(','));
+    const response = await this.read('manifests', reference, [...IMAGE_MANIFEST_TYPES].join(','));
     if (!response) return undefined;
     const body = Buffer.from(await response.arrayBuffer());
-    const mediaType = response.headers.get('content-type') ?? DOCKER_MANIFEST;
+    const mediaType = response.headers.get('content-type') ?? DOCKER_MANIFEST_SCHEMA2;
     if (isDigest(reference) && sha256(body) !== reference) {
       this.warnOnce(`its manifest ${reference} has another digest, ${sha256(body)}`);
       return undefined;

@@ -4,6 +4,12 @@ import { posix } from 'node:path';
 import { openUntrustedRegularFile } from '../untrusted-file.js';
 
 export const DOCKER_MANIFEST_SCHEMA2 = 'application/vnd.docker.distribution.manifest.v2+json';
+export const OCI_IMAGE_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+/** The manifests of one image (not an index), in either format registries serve. */
+export const IMAGE_MANIFEST_TYPES: ReadonlySet<string> = new Set([
+  DOCKER_MANIFEST_SCHEMA2,
+  OCI_IMAGE_MANIFEST,
+]);
 export const DOCKER_CONFIG_JSON = 'application/vnd.docker.container.image.v1+json';
 export const DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
 

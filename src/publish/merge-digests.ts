@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ImageConfig } from '../build/tarball.js';
+import { IMAGE_MANIFEST_TYPES } from '../build/tarball.js';
 import type { PushedPlatformManifest } from './image-index.js';
 import type { Config } from '../inputs.js';
 import { Recorder, dockerConfigDir, prepareFolders, registryCrane } from '../main.js';
@@ -20,11 +21,6 @@ export interface MergedManifest extends PushedPlatformManifest {
   /** Its `org.opencontainers.image.revision` label, '' when it has none. */
   readonly revision: string;
 }
-
-const IMAGE_MANIFEST_TYPES = [
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.oci.image.manifest.v1+json',
-];
 
 /**
  * The last job of a matrix: nothing is built or scanned (each job did that for its platform and
@@ -90,7 +86,7 @@ export function mergeProblem(
   before: readonly MergedManifest[],
   sha: string,
 ): string | undefined {
-  if (!IMAGE_MANIFEST_TYPES.includes(merged.mediaType))
+  if (!IMAGE_MANIFEST_TYPES.has(merged.mediaType))
     return `is a ${merged.mediaType}, not one platform's image manifest: give the digest each \`push-by-digest\` job output`;
   const twin = before.find((other) => other.platform === merged.platform);
   if (twin)
@@ -108,7 +104,7 @@ async function readPushed(crane: Crane, image: string, digest: string): Promise<
   if (served !== digest) throw new Error(`the registry served a manifest whose digest is ${served}`);
   const manifest = parseJson<PushedManifestJson>(stdout, `crane manifest ${reference}`);
   const mediaType = manifest.mediaType ?? '';
-  const config = IMAGE_MANIFEST_TYPES.includes(mediaType)
+  const config = IMAGE_MANIFEST_TYPES.has(mediaType)
     ? parseJson<ImageConfig>(await crane.config(reference), `crane config ${reference}`)
     : {};
   return {

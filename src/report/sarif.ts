@@ -17,6 +17,16 @@ export interface SarifLog {
   readonly runs: SarifRun[];
 }
 
+/**
+ * Several logs as one, each run kept as it is (one per code scanning category): one upload for
+ * several platforms, since each upload of a category replaces that category's last one.
+ */
+export function logOfRuns(logs: readonly SarifLog[]): SarifLog {
+  const [first] = logs;
+  if (!first) throw new Error('logOfRuns needs at least one log');
+  return { ...first, runs: logs.flatMap((log) => log.runs) };
+}
+
 export interface SarifRun {
   tool: { driver: { name: string; rules?: SarifRule[]; [key: string]: unknown } };
   results?: SarifResult[];

@@ -14,7 +14,7 @@ import {
 import { registryOf } from '../reference.js';
 import { infoUntrusted, reporter } from '../reporter.js';
 import type { SarifLog } from '../report/sarif.js';
-import { rewriteSarif } from '../report/sarif.js';
+import { logOfRuns, rewriteSarif } from '../report/sarif.js';
 import type { PlatformRun, RunRecord } from '../run-record.js';
 import { scannedImageMismatch } from '../scan/trivy-report.js';
 import { scanImage } from '../scan/trivy-scan.js';
@@ -144,6 +144,5 @@ async function reportRescan(run: Recorder, platforms: readonly PlatformRun[]): P
     byCategory.set(category, [...(byCategory.get(category) ?? []), rewritten.sarif]);
   }
   const logs = [...byCategory.values()].map((group) => mergeSarif(group));
-  if (config.report.uploadSarif && logs.length > 0)
-    await upload(run, { ...logs[0]!, runs: logs.flatMap((log) => log.runs) });
+  if (config.report.uploadSarif && logs.length > 0) await upload(run, logOfRuns(logs));
 }

@@ -306,11 +306,6 @@ function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
   );
 }
 
-/** Waits for a discarded run to be over. */
-async function ended<T>(run: Promise<Settled<T>> | undefined): Promise<void> {
-  await run;
-}
-
 function unsettle<T>(settled: Settled<T>): T {
   if (settled.ok) return settled.value;
   throw settled.error;
@@ -372,7 +367,7 @@ export class TrivyDatabases {
     await Promise.all(this.#started.values());
     const first = holdsJava === true ? undefined : settle(scan());
     const found = await checking.catch(async (error: unknown) => {
-      await ended(first);
+      await first;
       throw error;
     });
     if (!found) {
@@ -383,7 +378,7 @@ export class TrivyDatabases {
       'The image holds a .jar/.war/.ear/.par: the Java DB is prepared and the scan runs again with it.',
     );
     this.#prepare('java');
-    await ended(first);
+    await first;
     await Promise.all(this.#started.values());
     return scan();
   }
