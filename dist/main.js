@@ -84602,6 +84602,11 @@ function parsePublishSettings(inputs, github, others) {
       "push-by-digest",
       "pushes no tag, but `tags` is given: the job that runs `merge-digests` sets the tags; remove `tags` here"
     );
+  if (pushByDigest && others.platformCount > 1)
+    inputs.problemText(
+      "push-by-digest",
+      `pushes one platform's manifest, for a matrix job, but \`platforms\` lists ${others.platformCount}: give each job one platform, or leave out push-by-digest to push them as one index`
+    );
   const mergeDigests = parseMergeDigests(inputs, image, others);
   if (pushByDigest && mergeDigests.length > 0)
     inputs.problemText(
@@ -84889,14 +84894,16 @@ function buildConfig(sources) {
   const { github } = sources;
   const problems = [];
   const stage2 = (defaults2) => new StageInputs(defaults2, (name) => sources.read(name), problems, github.workspace);
+  const platformCount = listInput(sources.read("platforms"), { commas: true }).length;
   const publish2 = parsePublishSettings(stage2(PUBLISH_INPUTS), github, {
     platforms: sources.read("platforms").trim() !== "",
+    platformCount,
     rescan: sources.read("rescan").trim().toLowerCase() === "true"
   });
   const policy = parsePolicySettings(stage2(POLICY_INPUTS), github.workspace);
   const scan = parseScanSettings(stage2(SCAN_INPUTS));
   const report2 = parseReportSettings(stage2(REPORT_INPUTS), publish2.image);
-  const pushesIndex = publish2.mergeDigests.length > 0 || listInput(sources.read("platforms"), { commas: true }).length > 1;
+  const pushesIndex = publish2.mergeDigests.length > 0 || platformCount > 1;
   const tools = parseToolSettings(stage2(TOOL_INPUTS), pushesIndex);
   const timeouts = parseTimeoutSettings(stage2(TIMEOUT_INPUTS));
   const registries = parseRegistrySettings(stage2(REGISTRY_INPUTS), github, publish2.registry);

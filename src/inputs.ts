@@ -89,15 +89,16 @@ export function buildConfig(sources: ConfigSources): Config {
   const problems: string[] = [];
   const stage = <Name extends string>(defaults: Readonly<Record<Name, string>>): StageInputs<Name> =>
     new StageInputs(defaults, (name) => sources.read(name as InputName), problems, github.workspace);
+  const platformCount = listInput(sources.read('platforms'), { commas: true }).length;
   const publish = parsePublishSettings(stage(PUBLISH_INPUTS), github, {
     platforms: sources.read('platforms').trim() !== '',
+    platformCount,
     rescan: sources.read('rescan').trim().toLowerCase() === 'true',
   });
   const policy = parsePolicySettings(stage(POLICY_INPUTS), github.workspace);
   const scan = parseScanSettings(stage(SCAN_INPUTS));
   const report = parseReportSettings(stage(REPORT_INPUTS), publish.image);
-  const pushesIndex =
-    publish.mergeDigests.length > 0 || listInput(sources.read('platforms'), { commas: true }).length > 1;
+  const pushesIndex = publish.mergeDigests.length > 0 || platformCount > 1;
   const tools = parseToolSettings(stage(TOOL_INPUTS), pushesIndex);
   const timeouts = parseTimeoutSettings(stage(TIMEOUT_INPUTS));
   const registries = parseRegistrySettings(stage(REGISTRY_INPUTS), github, publish.registry);

@@ -92,6 +92,12 @@ describe('push-by-digest and merge-digests', () => {
     expect(config.publish.mergeDigests).toEqual([]);
   });
 
+  it('refuses push-by-digest with several platforms: a matrix job pushes one platform’s manifest', () => {
+    expect(problemsFor({ 'push-by-digest': 'true', platforms: 'linux/amd64,linux/arm64' })).toEqual([
+      "`push-by-digest`: pushes one platform's manifest, for a matrix job, but `platforms` lists 2: give each job one platform, or leave out push-by-digest to push them as one index",
+    ]);
+  });
+
   it('refuses push-by-digest together with tags', () => {
     expect(problemsFor({ 'push-by-digest': 'true', tags: 'v1' })).toEqual([
       '`push-by-digest`: pushes no tag, but `tags` is given: the job that runs `merge-digests` sets the tags; remove `tags` here',
@@ -120,6 +126,7 @@ describe('push-by-digest and merge-digests', () => {
       ].join('\n'),
     });
     expect(problems).toEqual([
+      "`push-by-digest`: pushes one platform's manifest, for a matrix job, but `platforms` lists 2: give each job one platform, or leave out push-by-digest to push them as one index",
       '`merge-digests` "sha256:abc" is not sha256:<64 hex> or <image>@sha256:<64 hex>',
       `\`merge-digests\` "ghcr.io/octo-org/other@${digest('a')}" is not in \`image\` (ghcr.io/octo-org/app): an index lists manifests of its own repository`,
       `\`merge-digests\` "ghcr.io/octo-org/app@${digest('b')}" is listed twice`,

@@ -34,6 +34,8 @@ export interface PublishSettings {
 /** Inputs of other stages that contradict this stage's modes. */
 export interface OtherInputsGiven {
   readonly platforms: boolean;
+  /** How many platforms `platforms` lists. */
+  readonly platformCount: number;
   readonly rescan: boolean;
 }
 
@@ -56,6 +58,11 @@ export function parsePublishSettings(
     inputs.problemText(
       'push-by-digest',
       'pushes no tag, but `tags` is given: the job that runs `merge-digests` sets the tags; remove `tags` here',
+    );
+  if (pushByDigest && others.platformCount > 1)
+    inputs.problemText(
+      'push-by-digest',
+      `pushes one platform's manifest, for a matrix job, but \`platforms\` lists ${others.platformCount}: give each job one platform, or leave out push-by-digest to push them as one index`,
     );
   const mergeDigests = parseMergeDigests(inputs, image, others);
   if (pushByDigest && mergeDigests.length > 0)
