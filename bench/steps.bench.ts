@@ -18,7 +18,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { PASSWORD, SHA, TOKEN, startActionHarness } from '../test/helpers/action-harness.js';
+import { runnerEnvironment, startActionHarness } from '../test/helpers/action-harness.js';
 import type { ActionHarness } from '../test/helpers/action-harness.js';
 import { CRANE_STANDIN } from '../test/helpers/image-tarball.js';
 import { makeTestRoot } from '../test/helpers/rootfs.js';
@@ -88,39 +88,13 @@ async function timedRun(harness: ActionHarness, context: string, toolLog: string
   writeFileSync(join(files, 'event.json'), '{}');
   for (const name of ['output', 'state', 'summary']) writeFileSync(join(files, name), '');
   writeFileSync(toolLog, '');
-  const inputs: Record<string, string> = {
-    image: `${harness.proxy.host}/octo-org/hello`,
-    'registry-username': 'octocat',
-    'registry-password': PASSWORD,
-    'github-token': TOKEN,
-    ...harness.toolInputs,
-  };
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: top,
-    HTTP_PROXY: 'http://127.0.0.1:9',
-    HTTPS_PROXY: 'http://127.0.0.1:9',
-    NO_PROXY: '127.0.0.1,localhost',
-    GITHUB_ACTIONS: 'true',
-    GITHUB_WORKSPACE: workspace,
-    GITHUB_REPOSITORY: 'Octo-Org/Hello',
-    GITHUB_REPOSITORY_OWNER: 'Octo-Org',
-    GITHUB_SHA: SHA,
-    GITHUB_REF: 'refs/heads/main',
-    GITHUB_EVENT_NAME: 'push',
-    GITHUB_EVENT_PATH: join(files, 'event.json'),
-    GITHUB_ACTOR: 'octocat',
-    GITHUB_SERVER_URL: 'https://github.com',
-    GITHUB_API_URL: harness.api.url,
-    GITHUB_RUN_ID: '1',
-    GITHUB_OUTPUT: join(files, 'output'),
-    GITHUB_STATE: join(files, 'state'),
-    GITHUB_STEP_SUMMARY: join(files, 'summary'),
-    RUNNER_TEMP: runnerTemp,
-    RUNNER_TOOL_CACHE: harness.toolCache,
-    RUNNER_ARCH: 'X64',
-  };
-  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
+  const env = runnerEnvironment({
+    folders: { top, workspace, runnerTemp, files },
+    event: { name: 'push', ref: 'refs/heads/main' },
+    apiUrl: harness.api.url,
+    toolCache: harness.toolCache,
+    inputs: { image: `${harness.proxy.host}/octo-org/hello`, ...harness.toolInputs },
+  });
   harness.proxy.reset();
 
   const events: Event[] = [];

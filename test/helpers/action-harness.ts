@@ -132,6 +132,63 @@ function timeExecutor(root: string): void {
   chmodSync(join(root, 'kaniko', 'executor'), 0o755);
 }
 
+/** The folders of one run: the workspace, RUNNER_TEMP and the runner's command files. */
+export interface RunFolders {
+  readonly top: string;
+  readonly workspace: string;
+  readonly runnerTemp: string;
+  readonly files: string;
+}
+
+/**
+ * The environment the runner gives the action's steps: its variables, the event, the command
+ * files and `INPUT_*` for the inputs (credentials for the proxy's registry and the API first).
+ */
+export function runnerEnvironment(options: {
+  readonly folders: RunFolders;
+  readonly event: { readonly name: string; readonly ref: string };
+  readonly apiUrl: string;
+  readonly toolCache: string;
+  readonly inputs: Readonly<Record<string, string>>;
+}): Record<string, string> {
+  const { top, workspace, runnerTemp, files } = options.folders;
+  const { event, apiUrl, toolCache } = options;
+  const inputs: Record<string, string> = {
+    'registry-username': 'octocat',
+    'registry-password': PASSWORD,
+    'github-token': TOKEN,
+    ...options.inputs,
+  };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: top,
+    // Anything that would leave the machine fails: only loopback bypasses this proxy.
+    HTTP_PROXY: 'http://127.0.0.1:9',
+    HTTPS_PROXY: 'http://127.0.0.1:9',
+    NO_PROXY: '127.0.0.1,localhost',
+    GITHUB_ACTIONS: 'true',
+    GITHUB_WORKSPACE: workspace,
+    GITHUB_REPOSITORY: 'Octo-Org/Hello',
+    GITHUB_REPOSITORY_OWNER: 'Octo-Org',
+    GITHUB_SHA: SHA,
+    GITHUB_REF: event.ref,
+    GITHUB_EVENT_NAME: event.name,
+    GITHUB_EVENT_PATH: join(files, 'event.json'),
+    GITHUB_ACTOR: 'octocat',
+    GITHUB_SERVER_URL: 'https://github.com',
+    GITHUB_API_URL: apiUrl,
+    GITHUB_RUN_ID: '1',
+    GITHUB_OUTPUT: join(files, 'output'),
+    GITHUB_STATE: join(files, 'state'),
+    GITHUB_STEP_SUMMARY: join(files, 'summary'),
+    RUNNER_TEMP: runnerTemp,
+    RUNNER_TOOL_CACHE: toolCache,
+    RUNNER_ARCH: 'X64',
+  };
+  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
+  return env;
+}
+
 export async function startActionHarness(options: WrapperOptions = {}): Promise<ActionHarness> {
   const registry = await startRegistry();
   const proxy = await startFaultyProxy(registry.host, {
@@ -186,41 +243,13 @@ export async function startActionHarness(options: WrapperOptions = {}): Promise<
     proxy.reset();
     if (scenario.registryFaults) proxy.addRules(...scenario.registryFaults);
 
-    const inputs: Record<string, string> = {
-      image: `${proxy.host}/octo-org/hello`,
-      'registry-username': 'octocat',
-      'registry-password': PASSWORD,
-      'github-token': TOKEN,
-      ...toolInputs,
-      ...scenario.inputs,
-    };
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: top,
-      // Anything that would leave the machine fails: only loopback bypasses this proxy.
-      HTTP_PROXY: 'http://127.0.0.1:9',
-      HTTPS_PROXY: 'http://127.0.0.1:9',
-      NO_PROXY: '127.0.0.1,localhost',
-      GITHUB_ACTIONS: 'true',
-      GITHUB_WORKSPACE: workspace,
-      GITHUB_REPOSITORY: 'Octo-Org/Hello',
-      GITHUB_REPOSITORY_OWNER: 'Octo-Org',
-      GITHUB_SHA: SHA,
-      GITHUB_REF: event.ref,
-      GITHUB_EVENT_NAME: event.name,
-      GITHUB_EVENT_PATH: join(files, 'event.json'),
-      GITHUB_ACTOR: 'octocat',
-      GITHUB_SERVER_URL: 'https://github.com',
-      GITHUB_API_URL: api.url,
-      GITHUB_RUN_ID: '1',
-      GITHUB_OUTPUT: join(files, 'output'),
-      GITHUB_STATE: join(files, 'state'),
-      GITHUB_STEP_SUMMARY: join(files, 'summary'),
-      RUNNER_TEMP: runnerTemp,
-      RUNNER_TOOL_CACHE: toolCache,
-      RUNNER_ARCH: 'X64',
-    };
-    for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
+    const env = runnerEnvironment({
+      folders: { top, workspace, runnerTemp, files },
+      event,
+      apiUrl: api.url,
+      toolCache,
+      inputs: { image: `${proxy.host}/octo-org/hello`, ...toolInputs, ...scenario.inputs },
+    });
 
     const started = process.hrtime.bigint();
     const main = await run(process.execPath, [join(REPO, 'dist', 'main.js')], { env, cwd: workspace }).then(
