@@ -80493,7 +80493,7 @@ function buildConfig(sources) {
   });
   const policy = parsePolicySettings(stage2(POLICY_INPUTS), github.workspace);
   const scan = parseScanSettings(stage2(SCAN_INPUTS));
-  const report2 = parseReportSettings(stage2(REPORT_INPUTS), publish2.image);
+  const report = parseReportSettings(stage2(REPORT_INPUTS), publish2.image);
   const pushesIndex = publish2.mergeDigests.length > 0 || platformCount > 1;
   const tools = parseToolSettings(stage2(TOOL_INPUTS), pushesIndex);
   const timeouts = parseTimeoutSettings(stage2(TIMEOUT_INPUTS));
@@ -80512,7 +80512,7 @@ function buildConfig(sources) {
   });
   if (problems.length > 0 || build === void 0) throw new InputError(problems);
   const run2 = { github, workspace: github.workspace, outputDir: sources.outputDir, tempDir: sources.tempDir };
-  return deepFreeze({ run: run2, registries, tools, build, scan, policy, report: report2, publish: publish2, timeouts, rescan });
+  return deepFreeze({ run: run2, registries, tools, build, scan, policy, report, publish: publish2, timeouts, rescan });
 }
 function deepFreeze(value) {
   if (value && typeof value === "object" && !Object.isFrozen(value)) {
@@ -83723,15 +83723,15 @@ function parseTrivyReport(text3, source) {
   }
   return value;
 }
-function findingsOf(report2, origin = "image") {
-  return (report2.Results ?? []).flatMap((result) => [
+function findingsOf(report, origin = "image") {
+  return (report.Results ?? []).flatMap((result) => [
     ...(result.Vulnerabilities ?? []).map((vulnerability) => vulnerabilityFinding(result, vulnerability)),
-    ...(result.Secrets ?? []).map((secret) => secretFinding(report2, result, secret)),
+    ...(result.Secrets ?? []).map((secret) => secretFinding(report, result, secret)),
     ...(result.Misconfigurations ?? []).filter(
       (misconfiguration) => misconfiguration.Status === void 0 || misconfiguration.Status === "FAIL"
     ).map(
       (misconfiguration) => misconfigurationFinding(
-        report2,
+        report,
         result,
         misconfiguration,
         origin === "dockerfile" ? "dockerfile" : void 0
@@ -83758,11 +83758,11 @@ function vulnerabilityFinding(result, vulnerability) {
   };
 }
 var IMAGE_CONFIG_TARGET = "image config";
-function isImageConfig(report2, result) {
-  return report2.ArtifactName !== void 0 && result.Target === report2.ArtifactName;
+function isImageConfig(report, result) {
+  return report.ArtifactName !== void 0 && result.Target === report.ArtifactName;
 }
-function secretFinding(report2, result, secret) {
-  const inConfig = isImageConfig(report2, result);
+function secretFinding(report, result, secret) {
+  const inConfig = isImageConfig(report, result);
   const target = inConfig ? IMAGE_CONFIG_TARGET : result.Target;
   return {
     kind: "secret",
@@ -83777,8 +83777,8 @@ function secretFinding(report2, result, secret) {
     ...inConfig ? { origin: "image-config", match: secret.Match ?? "" } : {}
   };
 }
-function misconfigurationFinding(report2, result, misconfiguration, dockerfile) {
-  const origin = dockerfile ?? (isImageConfig(report2, result) ? "image-config" : void 0);
+function misconfigurationFinding(report, result, misconfiguration, dockerfile) {
+  const origin = dockerfile ?? (isImageConfig(report, result) ? "image-config" : void 0);
   const target = origin === "image-config" ? IMAGE_CONFIG_TARGET : result.Target;
   return {
     kind: "misconfiguration",
@@ -83805,8 +83805,8 @@ function licenseFinding(result, license) {
   };
 }
 var VEX_SUPPRESSING = /* @__PURE__ */ new Set(["not_affected", "fixed"]);
-function vexSuppressedOf(report2) {
-  return (report2.Results ?? []).flatMap(
+function vexSuppressedOf(report) {
+  return (report.Results ?? []).flatMap(
     (result) => (result.ExperimentalModifiedFindings ?? []).filter((modified) => modified.Type === "vulnerability" && VEX_SUPPRESSING.has(modified.Status)).map((modified) => ({
       finding: vulnerabilityFinding(result, modified.Finding),
       status: modified.Status,
@@ -83830,8 +83830,8 @@ function modifiedFindingsProblem(list) {
 function isRecord(value) {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
-function scannedImageMismatch(report2, expected) {
-  const scanned = report2.Metadata;
+function scannedImageMismatch(report, expected) {
+  const scanned = report.Metadata;
   if (!scanned?.ImageID)
     return "the Trivy report does not name the image it scanned (no Metadata.ImageID), so it cannot be matched to the build";
   if (scanned.ImageID !== expected.configDigest)
@@ -84268,45 +84268,57 @@ var SBOM_FILES = {
   "spdx-json": "sbom.spdx.json"
 };
 async function scanImage(options) {
+  const scan = await scanReport(options);
+  return { ...scan, ...await writeScanFiles(options, scan) };
+}
+async function scanReport(options) {
   await mkdir7(options.outputDir, { recursive: true });
   const reportPath = join18(options.outputDir, "trivy-report.json");
-  const sarifPath = join18(options.outputDir, "trivy-results.sarif");
-  const sbomPath = options.sbom === "none" ? void 0 : join18(options.outputDir, SBOM_FILES[options.sbom]);
-  const vulnerabilityPredicatePath = join18(options.outputDir, "vulnerability-predicate.json");
+  const { sarifPath, sbomPath, vulnerabilityPredicatePath } = scanFilePaths(options);
   await Promise.all(
     [reportPath, sarifPath, sbomPath, vulnerabilityPredicatePath].map(
       (path13) => path13 && rm6(path13, { force: true })
     )
   );
-  const trivy = scanTrivy(options);
   const vex = await vexCopies(options.outputDir, options.vex ?? []);
-  await trivy.mustRun(
+  await scanTrivy(options).mustRun(
     imageScanArgs(options, reportPath, vex.flags, sbomPath !== void 0),
     `Trivy scan of ${options.tarball}`,
     "The scan did not complete, so the image is treated as failing: nothing is pushed."
   );
-  const { report: report2, text: reportText } = await readReport(reportPath);
+  const { report } = await readReport(reportPath);
   const dockerfileReport = options.scanners.includes("misconfig") && options.dockerfileText !== void 0 ? await scanDockerfile(options, options.dockerfileText) : void 0;
+  return {
+    report,
+    reportPath,
+    ...dockerfileReport ? { dockerfileReport } : {},
+    vexNames: vex.names
+  };
+}
+function scanFilePaths(options) {
+  const { outputDir, sbom } = options;
+  return {
+    sarifPath: join18(outputDir, "trivy-results.sarif"),
+    ...sbom === "none" ? {} : { sbomPath: join18(outputDir, SBOM_FILES[sbom]) },
+    vulnerabilityPredicatePath: join18(outputDir, "vulnerability-predicate.json")
+  };
+}
+async function writeScanFiles(options, scan) {
+  const trivy = scanTrivy(options);
   const convert = (format, output, source) => trivy.mustRun(
     ["convert", "--format", format, "--output", output, source],
     `trivy convert --format ${format} of ${source}`
   );
-  const sarifSource = dockerfileReport ? await writeCombinedReport(options.outputDir, report2, dockerfileReport) : reportPath;
-  const predicate = vulnerabilityPredicate(reportText, /* @__PURE__ */ new Date());
+  const { reportPath, dockerfileReport } = scan;
+  const files = scanFilePaths(options);
+  const sarifSource = dockerfileReport ? await writeCombinedReport(options.outputDir, scan.report, dockerfileReport) : reportPath;
+  const predicate = vulnerabilityPredicate((await readReport(reportPath)).text, /* @__PURE__ */ new Date());
   await Promise.all([
-    convert("sarif", sarifPath, sarifSource),
-    predicate === void 0 ? convert("cosign-vuln", vulnerabilityPredicatePath, reportPath) : writeFile5(vulnerabilityPredicatePath, predicate),
-    ...sbomPath ? [convert(options.sbom, sbomPath, reportPath)] : []
+    convert("sarif", files.sarifPath, sarifSource),
+    predicate === void 0 ? convert("cosign-vuln", files.vulnerabilityPredicatePath, reportPath) : writeFile5(files.vulnerabilityPredicatePath, predicate),
+    ...files.sbomPath ? [convert(options.sbom, files.sbomPath, reportPath)] : []
   ]);
-  return {
-    report: report2,
-    reportPath,
-    sarifPath,
-    vulnerabilityPredicatePath,
-    ...sbomPath ? { sbomPath } : {},
-    ...dockerfileReport ? { dockerfileReport } : {},
-    vexNames: vex.names
-  };
+  return files;
 }
 function scanTrivy(options) {
   return trivyCommand(options.trivyPath, { ...options.timeLimit && { timeLimit: options.timeLimit } });
@@ -84347,8 +84359,8 @@ async function readReport(reportPath) {
   return { report: parseTrivyReport(text3, reportPath), text: text3 };
 }
 function vulnerabilityPredicate(reportText, now) {
-  const report2 = JSON.parse(reportText);
-  const version3 = report2.Trivy?.Version;
+  const report = JSON.parse(reportText);
+  const version3 = report.Trivy?.Version;
   if (typeof version3 !== "string" || !/^\d+\.\d+\.\d+$/.test(version3)) return void 0;
   const time = now.toISOString();
   return JSON.stringify(
@@ -84358,7 +84370,7 @@ function vulnerabilityPredicate(reportText, now) {
         uri: `pkg:github/aquasecurity/trivy@${version3}`,
         version: version3,
         db: { uri: "", version: "" },
-        result: report2
+        result: report
       },
       metadata: { scanStartedOn: time, scanFinishedOn: time }
     },
@@ -84416,9 +84428,9 @@ async function scanDockerfile(options, dockerfileText) {
   );
   return (await readReport(reportPath)).report;
 }
-async function writeCombinedReport(outputDir, report2, dockerfileReport) {
+async function writeCombinedReport(outputDir, report, dockerfileReport) {
   const path13 = join18(outputDir, "trivy-report-with-dockerfile.json");
-  const combined = { ...report2, Results: [...report2.Results ?? [], ...dockerfileReport.Results ?? []] };
+  const combined = { ...report, Results: [...report.Results ?? [], ...dockerfileReport.Results ?? []] };
   await writeFile5(path13, JSON.stringify(combined));
   return path13;
 }
@@ -84503,7 +84515,7 @@ function runOutputs(record) {
   return outputs;
 }
 function platformResults(record) {
-  return record.platforms.flatMap(({ platform: platform3, build, pulled, merged, scan, decision }) => {
+  return record.platforms.flatMap(({ platform: platform3, build, pulled, merged, scan, files, decision }) => {
     const digest = (build ?? pulled ?? merged)?.digest;
     if (!digest) return [];
     const image = build ?? pulled;
@@ -84511,11 +84523,11 @@ function platformResults(record) {
       digest,
       ...image ? { tarball: image.tarball } : {},
       ...decision ? { policy: decision.pass ? "pass" : "fail" } : {},
-      ...scan ? {
-        report: scan.reportPath,
-        sarif: scan.sarifPath,
-        sbom: scan.sbomPath ?? "",
-        "vulnerability-predicate": scan.vulnerabilityPredicatePath
+      ...scan ? { report: scan.reportPath } : {},
+      ...files ? {
+        sarif: files.sarifPath,
+        sbom: files.sbomPath ?? "",
+        "vulnerability-predicate": files.vulnerabilityPredicatePath
       } : {}
     };
     return [[platform3, result]];
@@ -84523,14 +84535,14 @@ function platformResults(record) {
 }
 function decidedOutputs(record) {
   const perPlatform = record.platforms.flatMap(
-    ({ decision, scan }) => decision && scan ? [
+    ({ decision, scan, files }) => decision && scan && files ? [
       {
         ...scanOutputs(decision, {
           report: scan.reportPath,
-          sarif: scan.sarifPath,
-          sbom: scan.sbomPath ?? ""
+          sarif: files.sarifPath,
+          sbom: files.sbomPath ?? ""
         }),
-        "vulnerability-predicate": scan.vulnerabilityPredicatePath,
+        "vulnerability-predicate": files.vulnerabilityPredicatePath,
         "vulnerability-predicate-type": VULNERABILITY_PREDICATE_TYPE
       }
     ] : []
@@ -84785,10 +84797,10 @@ function isReported(decided) {
 var EXPIRY_WARNING_DAYS = 14;
 var DAY_MS = 864e5;
 var SECRET_BLOCKS = "a secret is baked into the image; remove it (or list its rule ID in the ignore file if it is not one)";
-function decide(report2, policy, dockerfileReport) {
+function decide(report, policy, dockerfileReport) {
   const rules = new IgnoreRules(policy.ignores, policy.now);
   const findings = [
-    ...findingsOf(report2),
+    ...findingsOf(report),
     ...dockerfileReport ? findingsOf(dockerfileReport, "dockerfile") : []
   ].map((finding) => verdictOf(finding, policy, rules));
   const reported = findings.filter(isReported);
@@ -84800,7 +84812,7 @@ function decide(report2, policy, dockerfileReport) {
     reported,
     blocking,
     ignored: findings.filter((decided) => decided.verdict === "ignored"),
-    vexSuppressed: vexSuppressedOf(report2).map((suppressed) => ({
+    vexSuppressed: vexSuppressedOf(report).map((suppressed) => ({
       ...suppressed,
       source: policy.vexNames?.get(suppressed.source) ?? suppressed.source
     })),
@@ -85067,6 +85079,10 @@ var PublishError = class extends Error {
   notPushed;
 };
 async function publishImage(options) {
+  const mayTag = options.tagAfter?.then(
+    () => void 0,
+    (error2) => ({ error: error2 })
+  );
   const { image, tags: tags2, expectedDigest } = options;
   if (!isDigest(expectedDigest))
     throw new Error(
@@ -85096,6 +85112,13 @@ async function publishImage(options) {
   await uploadByDigest(crane, options.source, pinned, expectedDigest).catch((error2) => {
     throw partialFailure(error2, pushed, references);
   });
+  const refused = await mayTag;
+  if (refused)
+    throw new PublishError(
+      `No tag was set: ${pinned} was pushed by digest, and nothing points at it, as what must come before any tag failed.`,
+      [],
+      references
+    );
   for (const [index, tag] of tags2.entries()) {
     await crane(["tag", pinned, tag]).catch((error2) => {
       throw partialFailure(error2, pushed, references);
@@ -85290,12 +85313,18 @@ function goString(text3) {
 
 // src/publish/publish-platforms.ts
 async function publishPlatforms(options) {
-  const { images, asIndex, ...common } = options;
+  const { images, asIndex, tagAfter, ...common } = options;
+  const waitFor = tagAfter ? { tagAfter } : {};
   if (!asIndex) {
     const [image] = images;
     if (!image || images.length > 1)
       throw new Error(`One image is pushed without an index, not ${images.length}.`);
-    return publishImage({ ...common, source: { tarball: image.tarball }, expectedDigest: image.digest });
+    return publishImage({
+      ...common,
+      ...waitFor,
+      source: { tarball: image.tarball },
+      expectedDigest: image.digest
+    });
   }
   const pushes = await Promise.allSettled(
     images.map(
@@ -85313,7 +85342,7 @@ The index was not pushed and no tag was set: the platforms pushed are untagged m
       common.tags.map((tag) => `${common.image}:${tag}`)
     );
   return publishIndex(
-    common,
+    { ...common, ...waitFor },
     images.map((image) => ({
       platform: image.platform,
       // What `crane push` of a docker-archive tarball uploads (tarball.ts computed its bytes).
@@ -90707,7 +90736,7 @@ async function rescanPlatform(rescan, manifest, folder) {
   const decision = await gate(config, scan);
   const baseCheck = await checkBase(pulled.config, pulled.platform, currentDigest(config, tools.crane.path));
   infoUntrusted(`${pulled.platform}: ${describeBase(baseCheck)}`);
-  return { platform: pulled.platform, pulled, scan, decision, baseCheck };
+  return { platform: pulled.platform, pulled, scan, files: scan, decision, baseCheck };
 }
 function currentDigest(config, path13) {
   const loggedIn = config.registries.credentialFor(config.publish.registry) !== void 0;
@@ -90721,14 +90750,14 @@ function currentDigest(config, path13) {
 async function reportRescan(run2, platforms) {
   const { config } = run2;
   const byCategory = /* @__PURE__ */ new Map();
-  for (const { scan, decision, pulled, platform: platform3 } of platforms) {
-    if (!scan || !decision || !pulled) continue;
+  for (const { files, decision, pulled, platform: platform3 } of platforms) {
+    if (!files || !decision || !pulled) continue;
     const category = sarifCategoryOf(config, platform3, pulled.fromIndex);
-    const trivySarif = JSON.parse(await readFile11(scan.sarifPath, "utf8"));
+    const trivySarif = JSON.parse(await readFile11(files.sarifPath, "utf8"));
     const rewritten = rewriteSarif(trivySarif, { category, decision });
     for (const note of rewritten.dropped) reporter().warning(note);
     run2.notes.push(...rewritten.dropped);
-    await writeFile8(scan.sarifPath, JSON.stringify(rewritten.sarif));
+    await writeFile8(files.sarifPath, JSON.stringify(rewritten.sarif));
     byCategory.set(category, [...byCategory.get(category) ?? [], rewritten.sarif]);
   }
   const logs = [...byCategory.values()].map((group) => mergeSarif(group));
@@ -90823,10 +90852,9 @@ async function runPipeline(config) {
     run2.enter("build");
     const dockerfiles = await prepareBuilds(config, run2.tools, run2.platforms);
     const needs = { tools: run2.tools, layerCache, trivyDatabases, vex, dockerfiles };
-    const sarif = await buildAndCheckEach(run2, needs);
+    const reporting = await buildAndGateEach(run2, needs);
     run2.enter("publish");
-    const pushing = run2.platforms.every((platform3) => platform3.decision?.pass) && config.publish.push;
-    await uploadWhilePublishing(run2, run2.tools, pushing ? builtImages(run2) : void 0, sarif);
+    await reportWhilePublishing(run2, run2.tools, reporting);
     run2.enter("cache");
     if (layerCache) await writeLayerCache(run2, layerCache);
   } catch (error2) {
@@ -90841,10 +90869,11 @@ The post step tries again.`);
   }
   return run2.record();
 }
-async function buildAndCheckEach(run2, needs) {
+async function buildAndGateEach(run2, needs) {
   const { config } = run2;
   const logs = [];
-  let checking = Promise.resolve();
+  let gating = Promise.resolve();
+  let reporting = Promise.resolve();
   let stopped = false;
   let buildFailure;
   try {
@@ -90854,38 +90883,49 @@ async function buildAndCheckEach(run2, needs) {
       platform3.build = await buildStage(config, needs, platform3);
       if (platform3.base)
         await checkBaseImage(platform3.base, platform3.build.identity, baseImageOptions(config, needs.tools));
-      checking = checking.then(async () => logs.push(await checkPlatform(run2, needs, platform3)));
-      checking.catch(() => stopped = true);
+      const gated2 = gating.then(() => scanAndGate(run2, needs, platform3));
+      const reported2 = Promise.all([gated2, reporting]).then(
+        async ([scan]) => logs.push(await reportPlatform(run2, needs, platform3, scan))
+      );
+      [gating, reporting] = [gated2, reported2];
+      for (const chain of [gated2, reported2]) chain.catch(() => stopped = true);
     }
   } catch (error2) {
     buildFailure = { error: error2 };
   }
-  const [checked] = await Promise.allSettled([checking]);
-  if (buildFailure) throw buildFailure.error;
-  if (checked.status === "rejected") throw checked.reason;
-  announceBlockingFindings(
-    run2.platforms.map(({ decision, attribution, platform: platform3 }) => ({
-      decision,
-      attribution,
-      ...config.build.platforms.length > 1 ? { platform: platform3 } : {}
-    })),
-    repositoryPath(config, config.build.dockerfile)
-  );
-  return await sarifOfPlatforms(config, logs);
+  const [gated] = await Promise.allSettled([gating]);
+  const failure = buildFailure ?? (gated.status === "rejected" ? { error: gated.reason } : void 0);
+  if (failure) {
+    await Promise.allSettled([reporting]);
+    throw failure.error;
+  }
+  const reported = reporting.then(() => {
+    announceBlockingFindings(
+      run2.platforms.map(({ decision, attribution, platform: platform3 }) => ({
+        decision,
+        attribution,
+        ...config.build.platforms.length > 1 ? { platform: platform3 } : {}
+      })),
+      repositoryPath(config, config.build.dockerfile)
+    );
+    return sarifOfPlatforms(config, logs);
+  });
+  reported.catch(() => void 0);
+  return { reported };
 }
-async function checkPlatform(run2, needs, platform3) {
+async function scanAndGate(run2, needs, platform3) {
   const { config } = run2;
   const build = platform3.build;
   let stage2 = "scan";
   try {
-    platform3.scan = await needs.trivyDatabases.scanWhenReady(
+    const scan = await needs.trivyDatabases.scanWhenReady(
       build.tarball,
       () => scanStage(config, needs.tools, build, needs.vex, platformFolder(config, platform3.platform))
     );
+    platform3.scan = scan;
     stage2 = "gate";
-    platform3.decision = await gate(config, platform3.scan, platformLabel(config, platform3.platform));
-    stage2 = "report";
-    return await report(run2, platform3);
+    platform3.decision = await gate(config, scan, platformLabel(config, platform3.platform));
+    return scan;
   } catch (error2) {
     throw new StageFailure(stage2, error2);
   }
@@ -90896,12 +90936,19 @@ function readVex(config) {
     config.policy.vexFiles.map((path13) => ({ path: path13, name: repositoryPath(config, path13) }))
   );
 }
-async function uploadWhilePublishing(run2, tools, toPush, sarif) {
+async function reportWhilePublishing(run2, tools, reporting) {
   const { config } = run2;
-  const publishing = toPush ? publish(config, tools, toPush) : void 0;
-  const uploading = config.report.uploadSarif ? upload(run2, sarif) : void 0;
+  const { reported } = reporting;
+  const pushing = run2.platforms.every((platform3) => platform3.decision?.pass) && config.publish.push;
+  const publishing = pushing ? publish(config, tools, builtImages(run2), reported) : void 0;
+  const uploading = reported.then((sarif) => config.report.uploadSarif ? upload(run2, sarif) : void 0);
   const [uploaded, published] = await Promise.allSettled([uploading, publishing]);
   if (published.status === "fulfilled" && published.value) run2.publish = published.value;
+  if (uploaded.status === "rejected" && run2.publish?.status === "failed") {
+    const stopped = uploaded.reason instanceof StageFailure ? uploaded.reason : new StageFailure("report", uploaded.reason);
+    throw new StageFailure(stopped.stage, new Error(`${stopped.message}
+${run2.publish.error.message}`));
+  }
   for (const outcome of [uploaded, published]) if (outcome.status === "rejected") throw outcome.reason;
 }
 async function prepareFolders(config) {
@@ -90989,7 +91036,7 @@ async function buildStage(config, needs, platform3) {
 }
 async function scanStage(config, tools, build, vex, outputDir) {
   await mkdir12(outputDir, { recursive: true });
-  const scan = await scanImage({
+  const scan = await scanReport({
     ...config.scan,
     trivyPath: tools.trivy.path,
     tarball: build.tarball,
@@ -91024,28 +91071,41 @@ async function gate(config, scan, label = "") {
   reporter().info(`${label}${describeDecision(decision)}`);
   return decision;
 }
-async function report(run2, platform3) {
+async function reportPlatform(run2, needs, platform3, scan) {
   const { config } = run2;
-  const { build, scan, decision } = platform3;
-  const attribution = attributeLayers({
-    dockerfileText: await readFile12(config.build.dockerfile, "utf8"),
-    target: config.build.target,
-    imageConfig: build.imageConfig,
-    report: scan.report
-  });
-  platform3.attribution = attribution;
-  const dockerfilePath = repositoryPath(config, config.build.dockerfile);
-  const rewritten = rewriteSarif(JSON.parse(await readFile12(scan.sarifPath, "utf8")), {
-    category: sarifCategoryOf(config, platform3.platform),
-    dockerfilePath,
-    attribution,
-    decision,
-    runnerPaths: runnerPathsOf(config.publish.image, build.tarball, scan.vexNames)
-  });
-  for (const note of rewritten.dropped) reporter().warning(note);
-  run2.notes.push(...rewritten.dropped);
-  await writeFile9(scan.sarifPath, JSON.stringify(rewritten.sarif));
-  return rewritten.sarif;
+  const { build, decision } = platform3;
+  try {
+    const files = await writeScanFiles(
+      {
+        trivyPath: needs.tools.trivy.path,
+        timeLimit: config.timeouts.scan,
+        outputDir: platformFolder(config, platform3.platform),
+        sbom: config.scan.sbom
+      },
+      scan
+    );
+    platform3.files = files;
+    const attribution = attributeLayers({
+      dockerfileText: await readFile12(config.build.dockerfile, "utf8"),
+      target: config.build.target,
+      imageConfig: build.imageConfig,
+      report: scan.report
+    });
+    platform3.attribution = attribution;
+    const rewritten = rewriteSarif(JSON.parse(await readFile12(files.sarifPath, "utf8")), {
+      category: sarifCategoryOf(config, platform3.platform),
+      dockerfilePath: repositoryPath(config, config.build.dockerfile),
+      attribution,
+      decision,
+      runnerPaths: runnerPathsOf(config.publish.image, build.tarball, scan.vexNames)
+    });
+    for (const note of rewritten.dropped) reporter().warning(note);
+    run2.notes.push(...rewritten.dropped);
+    await writeFile9(files.sarifPath, JSON.stringify(rewritten.sarif));
+    return rewritten.sarif;
+  } catch (error2) {
+    throw new StageFailure("report", error2);
+  }
 }
 async function upload(run2, sarif) {
   const { github, workspace } = run2.config.run;
@@ -91079,7 +91139,7 @@ async function upload(run2, sarif) {
     run2.notes.push(uploaded.value.warning);
   }
 }
-async function publish(config, tools, images) {
+async function publish(config, tools, images, tagAfter) {
   const pushing = async () => {
     const loggedIn = await login({
       crane: tools.crane.path,
@@ -91094,6 +91154,7 @@ async function publish(config, tools, images) {
       tags: config.publish.pushByDigest ? [] : config.publish.tags,
       images,
       asIndex: buildsIndex(config) && !config.publish.pushByDigest,
+      tagAfter,
       registries: config.registries,
       timeLimit: config.timeouts.push,
       ...loggedIn ? { dockerConfigDir: loggedIn.dockerConfigDir } : {}

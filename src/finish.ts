@@ -60,7 +60,7 @@ export function runOutputs(record: RunRecord): Partial<Record<OutputName, string
  * to attest one platform's SBOM or scan to that platform's digest.
  */
 function platformResults(record: RunRecord): (readonly [string, PlatformResult])[] {
-  return record.platforms.flatMap(({ platform, build, pulled, merged, scan, decision }) => {
+  return record.platforms.flatMap(({ platform, build, pulled, merged, scan, files, decision }) => {
     const digest = (build ?? pulled ?? merged)?.digest;
     if (!digest) return [];
     const image = build ?? pulled;
@@ -68,12 +68,12 @@ function platformResults(record: RunRecord): (readonly [string, PlatformResult])
       digest,
       ...(image ? { tarball: image.tarball } : {}),
       ...(decision ? { policy: decision.pass ? 'pass' : 'fail' } : {}),
-      ...(scan
+      ...(scan ? { report: scan.reportPath } : {}),
+      ...(files
         ? {
-            report: scan.reportPath,
-            sarif: scan.sarifPath,
-            sbom: scan.sbomPath ?? '',
-            'vulnerability-predicate': scan.vulnerabilityPredicatePath,
+            sarif: files.sarifPath,
+            sbom: files.sbomPath ?? '',
+            'vulnerability-predicate': files.vulnerabilityPredicatePath,
           }
         : {}),
     };
@@ -89,16 +89,16 @@ interface PlatformResult {
 
 /** The scan outputs of every decided platform, combined: the worst count, every file. */
 function decidedOutputs(record: RunRecord): Record<string, string> {
-  const perPlatform = record.platforms.flatMap(({ decision, scan }) =>
-    decision && scan
+  const perPlatform = record.platforms.flatMap(({ decision, scan, files }) =>
+    decision && scan && files
       ? [
           {
             ...scanOutputs(decision, {
               report: scan.reportPath,
-              sarif: scan.sarifPath,
-              sbom: scan.sbomPath ?? '',
+              sarif: files.sarifPath,
+              sbom: files.sbomPath ?? '',
             }),
-            'vulnerability-predicate': scan.vulnerabilityPredicatePath,
+            'vulnerability-predicate': files.vulnerabilityPredicatePath,
             'vulnerability-predicate-type': VULNERABILITY_PREDICATE_TYPE,
           },
         ]

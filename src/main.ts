@@ -52,7 +52,7 @@ import { checkedOutCommit, resolveUploadTarget, uploadSarif } from './report/upl
 import type { PlatformRun, PublishOutcome, RunRecord, StageName } from './run-record.js';
 import type { ScanResult } from './scan/trivy-scan.js';
 import { scannedImageMismatch } from './scan/trivy-report.js';
-import { scanImage } from './scan/trivy-scan.js';
+import { scanReport, writeScanFiles } from './scan/trivy-scan.js';
 import { TrivyDatabases } from './scan/trivy-databases.js';
 import type { Crane } from './tools/crane-command.js';
 import { craneCommand } from './tools/crane-command.js';
@@ -187,10 +187,9 @@ export async function runPipeline(config: Config): Promise<RunRecord> {
     run.enter('build');
     const dockerfiles = await prepareBuilds(config, run.tools, run.platforms);
     const needs = { tools: run.tools, layerCache, trivyDatabases, vex, dockerfiles };
-    const sarif = await buildAndCheckEach(run, needs);
+    const reporting = await buildAndGateEach(run, needs);
     run.enter('publish');
-    const pushing = run.platforms.every((platform) => platform.decision?.pass) && config.publish.push;
-    await uploadWhilePublishing(run, run.tools, pushing ? builtImages(run) : undefined, sarif);
+    await reportWhilePublishing(run, run.tools, reporting);
     run.enter('cache');
     if (layerCache) await writeLayerCache(run, layerCache);
   } catch (error) {
@@ -217,14 +216,20 @@ interface BuildAndCheck {
 }
 
 /**
- * Every platform is built in turn; each one's scan, gate and report run while the next one builds
- * (one after another, in the order given). After a failure nothing more is built. Returns the
- * SARIF to upload: one run per platform.
+ * Every platform is built in turn; each one's scan and gate run while the next one builds (one
+ * after another, in the order given), then its report (SARIF, SBOM, predicate) while the next is
+ * scanned. After a failure nothing more is built. Returns once every platform is gated, as the
+ * push needs nothing more, with the reports still being written: `reported` settles to the SARIF
+ * to upload, one run per platform, once the blocking findings are announced.
  */
-async function buildAndCheckEach(run: Recorder, needs: BuildAndCheck): Promise<SarifLog> {
+async function buildAndGateEach(
+  run: Recorder,
+  needs: BuildAndCheck,
+): Promise<{ readonly reported: Promise<SarifLog> }> {
   const { config } = run;
   const logs: SarifLog[] = [];
-  let checking: Promise<unknown> = Promise.resolve();
+  let gating: Promise<unknown> = Promise.resolve();
+  let reporting: Promise<unknown> = Promise.resolve();
   let stopped = false;
   let buildFailure: { error: unknown } | undefined;
   try {
@@ -234,46 +239,58 @@ async function buildAndCheckEach(run: Recorder, needs: BuildAndCheck): Promise<S
       platform.build = await buildStage(config, needs, platform);
       if (platform.base)
         await checkBaseImage(platform.base, platform.build.identity, baseImageOptions(config, needs.tools));
-      checking = checking.then(async () => logs.push(await checkPlatform(run, needs, platform)));
-      checking.catch(() => (stopped = true));
+      const gated = gating.then(() => scanAndGate(run, needs, platform));
+      const reported = Promise.all([gated, reporting]).then(async ([scan]) =>
+        logs.push(await reportPlatform(run, needs, platform, scan)),
+      );
+      [gating, reporting] = [gated, reported];
+      for (const chain of [gated, reported]) chain.catch(() => (stopped = true));
     }
   } catch (error) {
     buildFailure = { error };
   }
-  // A scan under way finishes before the run goes on: no Trivy outlives its stage.
-  const [checked] = await Promise.allSettled([checking]);
-  if (buildFailure) throw buildFailure.error;
-  if (checked.status === 'rejected') throw checked.reason;
-  // Said once for all platforms: a finding that blocks several is one annotation, within one limit.
-  announceBlockingFindings(
-    run.platforms.map(({ decision, attribution, platform }) => ({
-      decision: decision!,
-      attribution: attribution!,
-      ...(config.build.platforms.length > 1 ? { platform } : {}),
-    })),
-    repositoryPath(config, config.build.dockerfile),
-  );
-  return await sarifOfPlatforms(config, logs);
+  const [gated] = await Promise.allSettled([gating]);
+  const failure = buildFailure ?? (gated.status === 'rejected' ? { error: gated.reason } : undefined);
+  if (failure) {
+    // A report under way finishes before the run goes on: no Trivy outlives its stage.
+    await Promise.allSettled([reporting]);
+    throw failure.error;
+  }
+  const reported = reporting.then(() => {
+    // Said once for all platforms: a finding that blocks several is one annotation, within one limit.
+    announceBlockingFindings(
+      run.platforms.map(({ decision, attribution, platform }) => ({
+        decision: decision!,
+        attribution: attribution!,
+        ...(config.build.platforms.length > 1 ? { platform } : {}),
+      })),
+      repositoryPath(config, config.build.dockerfile),
+    );
+    return sarifOfPlatforms(config, logs);
+  });
+  // Awaited by reportWhilePublishing; observed here so that an early failure is not unhandled.
+  reported.catch(() => undefined);
+  return { reported };
 }
 
-/** One platform's scan → gate → report; a failure carries its stage, as another build may be under way. */
-async function checkPlatform(
+/** One platform's scan → gate; a failure carries its stage, as another build may be under way. */
+async function scanAndGate(
   run: Recorder,
   needs: BuildAndCheck,
   platform: PlatformDraft,
-): Promise<SarifLog> {
+): Promise<ScanResult> {
   const { config } = run;
   const build = platform.build!;
   let stage: StageName = 'scan';
   try {
     // The scan starts while the layers are checked for Java archives (scanWhenReady).
-    platform.scan = await needs.trivyDatabases.scanWhenReady(build.tarball, () =>
+    const scan = await needs.trivyDatabases.scanWhenReady(build.tarball, () =>
       scanStage(config, needs.tools, build, needs.vex, platformFolder(config, platform.platform)),
     );
+    platform.scan = scan;
     stage = 'gate';
-    platform.decision = await gate(config, platform.scan, platformLabel(config, platform.platform));
-    stage = 'report';
-    return await report(run, platform);
+    platform.decision = await gate(config, scan, platformLabel(config, platform.platform));
+    return scan;
   } catch (error) {
     throw new StageFailure(stage, error);
   }
@@ -288,21 +305,28 @@ function readVex(config: Config): Promise<VexDocument[]> {
 }
 
 /**
- * The SARIF upload and the push (of `toPush`, when the policy passed and pushing is on) start
- * together and are both awaited: neither waits for the other, and both outcomes are recorded.
+ * The push starts as soon as every platform is gated and passed (and pushing is on); the reports
+ * are written meanwhile, then the SARIF is uploaded. No tag is set before the reports are
+ * written. Both the push and the reports are awaited, and both outcomes recorded.
  */
-async function uploadWhilePublishing(
+async function reportWhilePublishing(
   run: Recorder,
   tools: InstalledTools,
-  toPush: readonly PlatformImage[] | undefined,
-  sarif: SarifLog,
+  reporting: { readonly reported: Promise<SarifLog> },
 ): Promise<void> {
   const { config } = run;
-  // The push starts first: the upload's own preparation (gzip, the commit) must not delay it.
-  const publishing = toPush ? publish(config, tools, toPush) : undefined;
-  const uploading = config.report.uploadSarif ? upload(run, sarif) : undefined;
+  const { reported } = reporting;
+  const pushing = run.platforms.every((platform) => platform.decision?.pass) && config.publish.push;
+  const publishing = pushing ? publish(config, tools, builtImages(run), reported) : undefined;
+  const uploading = reported.then((sarif) => (config.report.uploadSarif ? upload(run, sarif) : undefined));
   const [uploaded, published] = await Promise.allSettled([uploading, publishing]);
   if (published.status === 'fulfilled' && published.value) run.publish = published.value;
+  if (uploaded.status === 'rejected' && run.publish?.status === 'failed') {
+    // The report failed while the image was being pushed: the failure says what exists.
+    const stopped =
+      uploaded.reason instanceof StageFailure ? uploaded.reason : new StageFailure('report', uploaded.reason);
+    throw new StageFailure(stopped.stage, new Error(`${stopped.message}\n${run.publish.error.message}`));
+  }
   for (const outcome of [uploaded, published]) if (outcome.status === 'rejected') throw outcome.reason;
 }
 
@@ -425,7 +449,7 @@ async function scanStage(
   outputDir: string,
 ): Promise<ScanResult> {
   await mkdir(outputDir, { recursive: true });
-  const scan = await scanImage({
+  const scan = await scanReport({
     ...config.scan,
     trivyPath: tools.trivy.path,
     tarball: build.tarball,
@@ -465,29 +489,50 @@ export async function gate(config: Config, scan: ScanResult, label = ''): Promis
   return decision;
 }
 
-/** Rewrites the SARIF for code scanning (uploaded whether the policy passed or not) and returns it. */
-async function report(run: Recorder, platform: PlatformDraft): Promise<SarifLog> {
+/**
+ * One platform's report: SARIF, SBOM and predicate written from its scan, then the SARIF
+ * rewritten for code scanning (uploaded whether the policy passed or not) and returned.
+ */
+async function reportPlatform(
+  run: Recorder,
+  needs: BuildAndCheck,
+  platform: PlatformDraft,
+  scan: ScanResult,
+): Promise<SarifLog> {
   const { config } = run;
-  const { build, scan, decision } = platform as Required<PlatformDraft>;
-  const attribution = attributeLayers({
-    dockerfileText: await readFile(config.build.dockerfile, 'utf8'),
-    target: config.build.target,
-    imageConfig: build.imageConfig,
-    report: scan.report,
-  });
-  platform.attribution = attribution;
-  const dockerfilePath = repositoryPath(config, config.build.dockerfile);
-  const rewritten = rewriteSarif(JSON.parse(await readFile(scan.sarifPath, 'utf8')) as SarifLog, {
-    category: sarifCategoryOf(config, platform.platform),
-    dockerfilePath,
-    attribution,
-    decision,
-    runnerPaths: runnerPathsOf(config.publish.image, build.tarball, scan.vexNames),
-  });
-  for (const note of rewritten.dropped) reporter().warning(note);
-  run.notes.push(...rewritten.dropped);
-  await writeFile(scan.sarifPath, JSON.stringify(rewritten.sarif));
-  return rewritten.sarif;
+  const { build, decision } = platform as Required<PlatformDraft>;
+  try {
+    const files = await writeScanFiles(
+      {
+        trivyPath: needs.tools.trivy.path,
+        timeLimit: config.timeouts.scan,
+        outputDir: platformFolder(config, platform.platform),
+        sbom: config.scan.sbom,
+      },
+      scan,
+    );
+    platform.files = files;
+    const attribution = attributeLayers({
+      dockerfileText: await readFile(config.build.dockerfile, 'utf8'),
+      target: config.build.target,
+      imageConfig: build.imageConfig,
+      report: scan.report,
+    });
+    platform.attribution = attribution;
+    const rewritten = rewriteSarif(JSON.parse(await readFile(files.sarifPath, 'utf8')) as SarifLog, {
+      category: sarifCategoryOf(config, platform.platform),
+      dockerfilePath: repositoryPath(config, config.build.dockerfile),
+      attribution,
+      decision,
+      runnerPaths: runnerPathsOf(config.publish.image, build.tarball, scan.vexNames),
+    });
+    for (const note of rewritten.dropped) reporter().warning(note);
+    run.notes.push(...rewritten.dropped);
+    await writeFile(files.sarifPath, JSON.stringify(rewritten.sarif));
+    return rewritten.sarif;
+  } catch (error) {
+    throw new StageFailure('report', error);
+  }
 }
 
 export async function upload(run: Recorder, sarif: SarifLog): Promise<void> {
@@ -523,10 +568,12 @@ export async function upload(run: Recorder, sarif: SarifLog): Promise<void> {
   }
 }
 
+/** Pushes `images`; no tag is set before `tagAfter` resolves, none at all if it rejects. */
 async function publish(
   config: Config,
   tools: InstalledTools,
   images: readonly PlatformImage[],
+  tagAfter: Promise<unknown>,
 ): Promise<PublishOutcome> {
   const pushing = async (): Promise<PublishResult> => {
     const loggedIn = await login({
@@ -542,6 +589,7 @@ async function publish(
       tags: config.publish.pushByDigest ? [] : config.publish.tags,
       images,
       asIndex: buildsIndex(config) && !config.publish.pushByDigest,
+      tagAfter,
       registries: config.registries,
       timeLimit: config.timeouts.push,
       ...(loggedIn ? { dockerConfigDir: loggedIn.dockerConfigDir } : {}),

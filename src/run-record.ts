@@ -7,7 +7,7 @@ import type { LayerAttribution } from './report/layer-attribution.js';
 import type { BaseCheck } from './rescan/base-check.js';
 import type { PulledImage } from './rescan/pull-image.js';
 import type { MergedManifest } from './publish/merge-digests.js';
-import type { ScanResult } from './scan/trivy-scan.js';
+import type { ScanFiles, ScanResult } from './scan/trivy-scan.js';
 import type { InstalledTools, ScanTools } from './tools/install-tools.js';
 
 /** The stages in the order they run; the record says which one a failure stopped. */
@@ -23,6 +23,8 @@ export interface PlatformRun {
   readonly base?: BaseImageFacts;
   readonly scan?: ScanResult;
   readonly decision?: Decision;
+  /** SARIF, SBOM and predicate, once written from the scan's report. */
+  readonly files?: ScanFiles;
   readonly attribution?: LayerAttribution;
   /** A rescan's image, pulled from the registry instead of built. */
   readonly pulled?: PulledImage;

@@ -118,6 +118,13 @@ export interface PublishOptions {
   readonly retry?: Partial<PublishRetry>;
   /** The push stage's limit on each crane process (see exec.run). */
   readonly timeLimit?: TimeLimit;
+  /**
+   * No tag is set before this resolves (the upload by digest does not wait for it): what must be
+   * done before anything points at the image, e.g. the scan's SARIF, SBOM and predicate. Should it
+   * reject, publishImage fails with its error and sets no tag; the uploaded manifest stays
+   * untagged, which nothing points at.
+   */
+  readonly tagAfter?: Promise<unknown>;
 }
 
 /**
@@ -152,11 +159,16 @@ export class PublishError extends Error {
  * Uploads the scanned tarball once, by digest (`crane push <tarball> image@<expectedDigest>`): the
  * registry refuses a manifest whose content does not match the digest in its URL, so nothing is
  * stored under a name unless it is exactly what was scanned, and no tag exists yet. Only then
- * does each tag point at that digest (`crane tag`), and then
+ * (and once `tagAfter` has resolved) does each tag point at that digest (`crane tag`), and then
  * all are read back from the registry, a few at once.
  * Transient registry errors are retried with backoff.
  */
 export async function publishImage(options: PublishOptions): Promise<PublishResult> {
+  // Observed at once: it may reject while the upload is still under way.
+  const mayTag = options.tagAfter?.then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  );
   const { image, tags, expectedDigest } = options;
   if (!isDigest(expectedDigest))
     throw new Error(
@@ -189,6 +201,13 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
   await uploadByDigest(crane, options.source, pinned, expectedDigest).catch((error: unknown) => {
     throw partialFailure(error, pushed, references);
   });
+  const refused = await mayTag;
+  if (refused)
+    throw new PublishError(
+      `No tag was set: ${pinned} was pushed by digest, and nothing points at it, as what must come before any tag failed.`,
+      [],
+      references,
+    );
   for (const [index, tag] of tags.entries()) {
     await crane(['tag', pinned, tag]).catch((error: unknown) => {
       throw partialFailure(error, pushed, references);

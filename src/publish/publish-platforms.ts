@@ -29,14 +29,21 @@ export interface PlatformsPublishOptions extends Omit<PublishOptions, 'source' |
  * One image: pushed by digest, then tagged (no tag for a matrix job's push by digest). Several:
  * every platform's manifest by digest first, all of them or the index is not written; then the
  * index listing them, by the digest the action computed for it; only then the tags, on the index.
+ * Uploads do not wait for `tagAfter`; tags do.
  */
 export async function publishPlatforms(options: PlatformsPublishOptions): Promise<PublishResult> {
-  const { images, asIndex, ...common } = options;
+  const { images, asIndex, tagAfter, ...common } = options;
+  const waitFor = tagAfter ? { tagAfter } : {};
   if (!asIndex) {
     const [image] = images;
     if (!image || images.length > 1)
       throw new Error(`One image is pushed without an index, not ${images.length}.`);
-    return publishImage({ ...common, source: { tarball: image.tarball }, expectedDigest: image.digest });
+    return publishImage({
+      ...common,
+      ...waitFor,
+      source: { tarball: image.tarball },
+      expectedDigest: image.digest,
+    });
   }
   const pushes = await Promise.allSettled(
     images.map((image) =>
@@ -53,7 +60,7 @@ export async function publishPlatforms(options: PlatformsPublishOptions): Promis
       common.tags.map((tag) => `${common.image}:${tag}`),
     );
   return publishIndex(
-    common,
+    { ...common, ...waitFor },
     images.map((image) => ({
       platform: image.platform,
       // What `crane push` of a docker-archive tarball uploads (tarball.ts computed its bytes).

@@ -109,7 +109,7 @@ async function rescanPlatform(
   const decision = await gate(config, scan);
   const baseCheck = await checkBase(pulled.config, pulled.platform, currentDigest(config, tools.crane.path));
   infoUntrusted(`${pulled.platform}: ${describeBase(baseCheck)}`);
-  return { platform: pulled.platform, pulled, scan, decision, baseCheck };
+  return { platform: pulled.platform, pulled, scan, files: scan, decision, baseCheck };
 }
 
 /** What a base image reference resolves to now, asked with the private credentials, if any. */
@@ -133,14 +133,14 @@ function currentDigest(config: Config, path: string): CurrentDigest {
 async function reportRescan(run: Recorder, platforms: readonly PlatformRun[]): Promise<void> {
   const { config } = run;
   const byCategory = new Map<string, SarifLog[]>();
-  for (const { scan, decision, pulled, platform } of platforms) {
-    if (!scan || !decision || !pulled) continue;
+  for (const { files, decision, pulled, platform } of platforms) {
+    if (!files || !decision || !pulled) continue;
     const category = sarifCategoryOf(config, platform, pulled.fromIndex);
-    const trivySarif = JSON.parse(await readFile(scan.sarifPath, 'utf8')) as SarifLog;
+    const trivySarif = JSON.parse(await readFile(files.sarifPath, 'utf8')) as SarifLog;
     const rewritten = rewriteSarif(trivySarif, { category, decision });
     for (const note of rewritten.dropped) reporter().warning(note);
     run.notes.push(...rewritten.dropped);
-    await writeFile(scan.sarifPath, JSON.stringify(rewritten.sarif));
+    await writeFile(files.sarifPath, JSON.stringify(rewritten.sarif));
     byCategory.set(category, [...(byCategory.get(category) ?? []), rewritten.sarif]);
   }
   const logs = [...byCategory.values()].map((group) => mergeSarif(group));

@@ -30,17 +30,22 @@ export interface ScanOptions extends TrivyProcessOptions {
   readonly dockerfileText?: string;
 }
 
+/** What the gate decides on. */
 export interface ScanResult {
   readonly report: TrivyReport;
   readonly reportPath: string;
-  readonly sarifPath: string;
-  readonly sbomPath?: string;
-  /** The same report as a cosign vulnerability predicate, for `actions/attest` to sign. */
-  readonly vulnerabilityPredicatePath: string;
   /** `trivy config`'s report on the Dockerfile, when `misconfig` is on. */
   readonly dockerfileReport?: TrivyReport;
   /** Each VEX document's name by the path Trivy was given (its copy). */
   readonly vexNames?: ReadonlyMap<string, string>;
+}
+
+/** What is derived from a ScanResult's report, once written (writeScanFiles). */
+export interface ScanFiles {
+  readonly sarifPath: string;
+  readonly sbomPath?: string;
+  /** The same report as a cosign vulnerability predicate, for `actions/attest` to sign. */
+  readonly vulnerabilityPredicatePath: string;
 }
 
 /** The predicate type of Trivy's `cosign-vuln` format, as attestations name it. */
@@ -54,19 +59,27 @@ const SBOM_FILES: Record<Exclude<SbomFormat, 'none'>, string> = {
 /**
  * Scans the tarball once and derives SARIF and the SBOM from that report with `trivy convert`,
  * and the vulnerability predicate from the same report (vulnerabilityPredicate): what is
- * attested is what the gate decided on.
+ * attested is what the gate decided on. scanReport then writeScanFiles, one after the other.
+ */
+export async function scanImage(options: ScanOptions): Promise<ScanResult & ScanFiles> {
+  const scan = await scanReport(options);
+  return { ...scan, ...(await writeScanFiles(options, scan)) };
+}
+
+/**
+ * The scan itself: Trivy's JSON report on the tarball (and on the Dockerfile with `misconfig`),
+ * all the gate needs. Whatever an earlier run left in the folder, report or derived files, is
+ * removed first.
  *
  * No `--severity`: the gate needs every finding to apply `severity`, `fail-on` and the counts
  * itself. No `--ignorefile`: the gate applies the ignore file so that it can list what was
  * ignored, why and until when (see decide()). `--exit-code 0` because the verdict is the gate's;
  * any non-zero exit is therefore a scanner failure, and so is a report that cannot be parsed.
  */
-export async function scanImage(options: ScanOptions): Promise<ScanResult> {
+export async function scanReport(options: ScanOptions): Promise<ScanResult> {
   await mkdir(options.outputDir, { recursive: true });
   const reportPath = join(options.outputDir, 'trivy-report.json');
-  const sarifPath = join(options.outputDir, 'trivy-results.sarif');
-  const sbomPath = options.sbom === 'none' ? undefined : join(options.outputDir, SBOM_FILES[options.sbom]);
-  const vulnerabilityPredicatePath = join(options.outputDir, 'vulnerability-predicate.json');
+  const { sarifPath, sbomPath, vulnerabilityPredicatePath } = scanFilePaths(options);
   // A report left by an earlier run in the same folder (the local runner reuses ./out) must
   // never stand in for this scan's.
   await Promise.all(
@@ -74,44 +87,63 @@ export async function scanImage(options: ScanOptions): Promise<ScanResult> {
       (path) => path && rm(path, { force: true }),
     ),
   );
-  const trivy = scanTrivy(options);
   const vex = await vexCopies(options.outputDir, options.vex ?? []);
-  await trivy.mustRun(
+  await scanTrivy(options).mustRun(
     imageScanArgs(options, reportPath, vex.flags, sbomPath !== undefined),
     `Trivy scan of ${options.tarball}`,
     'The scan did not complete, so the image is treated as failing: nothing is pushed.',
   );
-  const { report, text: reportText } = await readReport(reportPath);
+  const { report } = await readReport(reportPath);
   const dockerfileReport =
     options.scanners.includes('misconfig') && options.dockerfileText !== undefined
       ? await scanDockerfile(options, options.dockerfileText)
       : undefined;
+  return {
+    report,
+    reportPath,
+    ...(dockerfileReport ? { dockerfileReport } : {}),
+    vexNames: vex.names,
+  };
+}
 
+/** Where a scan's derived files go in its output folder. */
+function scanFilePaths(options: Pick<ScanOptions, 'outputDir' | 'sbom'>): ScanFiles {
+  const { outputDir, sbom } = options;
+  return {
+    sarifPath: join(outputDir, 'trivy-results.sarif'),
+    ...(sbom === 'none' ? {} : { sbomPath: join(outputDir, SBOM_FILES[sbom]) }),
+    vulnerabilityPredicatePath: join(outputDir, 'vulnerability-predicate.json'),
+  };
+}
+
+/**
+ * Writes what is derived from scanReport's report: SARIF (with the Dockerfile's results) and the
+ * SBOM by `trivy convert`, the predicate in-process, all at once.
+ */
+export async function writeScanFiles(
+  options: TrivyProcessOptions & Pick<ScanOptions, 'outputDir' | 'sbom'>,
+  scan: ScanResult,
+): Promise<ScanFiles> {
+  const trivy = scanTrivy(options);
   const convert = (format: string, output: string, source: string) =>
     trivy.mustRun(
       ['convert', '--format', format, '--output', output, source],
       `trivy convert --format ${format} of ${source}`,
     );
+  const { reportPath, dockerfileReport } = scan;
+  const files = scanFilePaths(options);
   const sarifSource = dockerfileReport
-    ? await writeCombinedReport(options.outputDir, report, dockerfileReport)
+    ? await writeCombinedReport(options.outputDir, scan.report, dockerfileReport)
     : reportPath;
-  const predicate = vulnerabilityPredicate(reportText, new Date());
+  const predicate = vulnerabilityPredicate((await readReport(reportPath)).text, new Date());
   await Promise.all([
-    convert('sarif', sarifPath, sarifSource),
+    convert('sarif', files.sarifPath, sarifSource),
     predicate === undefined
-      ? convert('cosign-vuln', vulnerabilityPredicatePath, reportPath)
-      : writeFile(vulnerabilityPredicatePath, predicate),
-    ...(sbomPath ? [convert(options.sbom, sbomPath, reportPath)] : []),
+      ? convert('cosign-vuln', files.vulnerabilityPredicatePath, reportPath)
+      : writeFile(files.vulnerabilityPredicatePath, predicate),
+    ...(files.sbomPath ? [convert(options.sbom, files.sbomPath, reportPath)] : []),
   ]);
-  return {
-    report,
-    reportPath,
-    sarifPath,
-    vulnerabilityPredicatePath,
-    ...(sbomPath ? { sbomPath } : {}),
-    ...(dockerfileReport ? { dockerfileReport } : {}),
-    vexNames: vex.names,
-  };
+  return files;
 }
 
 /** Trivy with the scan stage's time limit on each of its processes. */

@@ -93,6 +93,11 @@ export interface WrapperOptions {
   readonly timeLog?: string;
   /** Seconds `trivy image --download-db-only` sleeps first: a modelled DB download. */
   readonly dbFetchSeconds?: number;
+  /**
+   * `trivy convert` waits until this file exists before it runs, and fails as a convert that
+   * cannot write its output would when the file says `fail`: a slow or failing report.
+   */
+  readonly convertWaitsFor?: string;
 }
 
 /** A release archive's binary: a wrapper that runs a stand-in from this repository with node. */
@@ -101,6 +106,16 @@ export function standinWrapper(tool: string, script: string, options: WrapperOpt
   const lines = ['#!/bin/sh', `# Stand-in wrapper, not the real ${tool}.`];
   if (options.dbFetchSeconds)
     lines.push(`case " $* " in *" --download-db-only "*) sleep ${options.dbFetchSeconds} ;; esac`);
+  if (options.convertWaitsFor)
+    lines.push(
+      'if [ "$1" = convert ]; then',
+      `  while [ ! -e "${options.convertWaitsFor}" ]; do sleep 0.05; done`,
+      `  if grep -q fail "${options.convertWaitsFor}"; then`,
+      `    echo 'FATAL	Fatal error	err="write: no space left on device"' >&2`,
+      '    exit 1',
+      '  fi',
+      'fi',
+    );
   if (!options.timeLog) return [...lines, `exec ${command}`, ''].join('\n');
   return [
     ...lines,

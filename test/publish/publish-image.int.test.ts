@@ -117,6 +117,31 @@ describe('publishImage', () => {
     expect(delays).toEqual([]);
   });
 
+  it('tagAfter: uploads by digest at once, sets no tag before it resolves, none at all if it rejects', async () => {
+    let release!: () => void;
+    const opts = options({ tagAfter: new Promise<void>((resolve) => (release = resolve)) });
+    const publishing = publishImage(opts);
+    const manifestPut = () =>
+      proxy.requests.some(
+        (request) => request.method === 'PUT' && request.path.includes(`/manifests/${image.digest}`),
+      );
+    await vi.waitFor(() => expect(manifestPut()).toBe(true), { timeout: 20_000, interval: 20 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await registryTags(opts.image)).toEqual([]);
+    release();
+    expect((await publishing).references).toHaveLength(3);
+    expect((await registryTags(opts.image)).sort()).toEqual(['1.0', '1.0.0', 'latest']);
+
+    const refused = options({ tagAfter: Promise.reject(new Error('the SARIF could not be written')) });
+    const error = (await publishImage(refused).catch((caught: unknown) => caught)) as PublishError;
+    expect(error).toBeInstanceOf(PublishError);
+    expect(error.message).toBe(
+      `No tag was set: ${refused.image}@${image.digest} was pushed by digest, and nothing points at it, as what must come before any tag failed.`,
+    );
+    expect(error.pushed).toEqual([]);
+    expect(await registryTags(refused.image)).toEqual([]);
+  });
+
   it('retries a 503 on the manifest upload and then succeeds', async () => {
     proxy.addRules({ method: 'PUT', path: /\/manifests\/sha256:/, fault: { kind: 'status', status: 503 } });
     const result = await publishImage(options());

@@ -23,9 +23,8 @@ function rescanned(platform: string, fixture: string, updated: 'true' | 'false')
       config: {},
       identity: { configDigest: digest, diffIds: [] },
     },
-    scan: {
-      report,
-      reportPath: `/out/${platform}/trivy-report.json`,
+    scan: { report, reportPath: `/out/${platform}/trivy-report.json` },
+    files: {
       sarifPath: `/out/${platform}/r.sarif`,
       vulnerabilityPredicatePath: `/out/${platform}/vulnerability-predicate.json`,
     },

@@ -12,7 +12,7 @@ import { runnerPathsOf } from '../../src/report/runner-paths.js';
 import type { SarifLog } from '../../src/report/sarif.js';
 import { rewriteSarif } from '../../src/report/sarif.js';
 import { renderSummary, scanOutputs } from '../../src/report/summary.js';
-import type { ScanOptions, ScanResult } from '../../src/scan/trivy-scan.js';
+import type { ScanFiles, ScanOptions, ScanResult } from '../../src/scan/trivy-scan.js';
 import { scanImage } from '../../src/scan/trivy-scan.js';
 import type { Scanner } from '../../src/vocabulary.js';
 import { TRIVY_STANDIN, trivyStandinWith } from '../helpers/trivy-standin.js';
@@ -57,7 +57,7 @@ async function scan(
   scanners: Scanner[],
   extra: Partial<ScanOptions> = {},
   env: Record<string, string> = {},
-): Promise<ScanResult> {
+): Promise<ScanResult & ScanFiles> {
   const dir = join(root, `scan-${(cases += 1)}`);
   const cacheDir = join(dir, 'cache');
   mkdirSync(join(cacheDir, 'db'), { recursive: true });
@@ -75,7 +75,7 @@ async function scan(
 }
 
 /** What a reader sees: the rewritten SARIF (as uploaded) and the summary. */
-function shown(result: ScanResult, decision: ReturnType<typeof decide>, tarball: string) {
+function shown(result: ScanResult & ScanFiles, decision: ReturnType<typeof decide>, tarball: string) {
   const attribution = attributeLayers({ dockerfileText: DOCKERFILE, report: result.report });
   const runnerPaths = runnerPathsOf(IMAGE, tarball, result.vexNames);
   const rawSarif = readFileSync(result.sarifPath, 'utf8');
