@@ -17,15 +17,14 @@ const build = {
   imageConfig: {},
   manifestSize: 428,
 };
-const scan = {
-  report: trivyFixture('alpine-310.json'),
-  reportPath: '/out/trivy-report.json',
+const scan = { report: trivyFixture('alpine-310.json'), reportPath: '/out/trivy-report.json' };
+const files = {
   sarifPath: '/out/trivy-results.sarif',
   vulnerabilityPredicatePath: '/out/vulnerability-predicate.json',
 };
 const passed = decide(trivyFixture('alpine-310.json'), policy({ failOn: [] }));
 const failed = decide(trivyFixture('debian-buster.json'), policy());
-const platform = (decision = passed) => ({ platform: 'linux/amd64', build, scan, decision });
+const platform = (decision = passed) => ({ platform: 'linux/amd64', build, scan, files, decision });
 
 describe('runVerdict', () => {
   it('puts a stopped stage first, then a failed push, then a failed upload, then the policy', () => {
@@ -96,8 +95,8 @@ describe('runOutputs with several platforms', () => {
   const arm64Build = { ...build, digest: `sha256:${'c'.repeat(64)}`, tarball: '/t/arm64/image.tar' };
   const arm64Scan = { ...scan, reportPath: '/out/linux-arm64/trivy-report.json' };
   const platforms = [
-    { platform: 'linux/amd64', build, scan, decision: passed },
-    { platform: 'linux/arm64', build: arm64Build, scan: arm64Scan, decision: failed },
+    { platform: 'linux/amd64', build, scan, files, decision: passed },
+    { platform: 'linux/arm64', build: arm64Build, scan: arm64Scan, files, decision: failed },
   ];
 
   it('gives the worst counts and policy, every file, each platform’s digest, and no index digest unpushed', () => {
