@@ -80857,7 +80857,11 @@ shift 9
 sb_id=$1
 trap '[ "$?" = 0 ] || : > "$sb_control/setup-failed"' EXIT
 if [ "$sb_strategy" = overlay ]; then
-  if ! mount -t overlay overlay -o "lowerdir=$sb_lower,upperdir=$sb_upper,workdir=$sb_work" "$sb_root"; then
+  sb_layers="lowerdir=$sb_lower,upperdir=$sb_upper,workdir=$sb_work"
+  # volatile (Linux 5.10+): the upper folder is thrown away after the build, so nothing written
+  # there is synced to disk, not even when the overlay is unmounted; older kernels refuse the option.
+  if ! mount -t overlay overlay -o "$sb_layers,volatile" "$sb_root" 2> /dev/null &&
+    ! mount -t overlay overlay -o "$sb_layers" "$sb_root"; then
     echo "sandbox: overlayfs cannot be mounted here" >&2
     : > "$sb_control/overlay-unavailable"
     exit 1
