@@ -4,7 +4,8 @@
 // stand-ins, behind wrappers that note when each started and ended) on the same clock; one
 // timeline per run. STEPS_RUNS runs (3); STEPS_DB_FETCH seconds of modelled DB fetch (0);
 // STEPS_BY_HAND=1 runs the versus bench's by-hand sequence before each action run, as that bench
-// alternates them, and prints its time too.
+// alternates them, and prints its time too. Each run pushes to a repository of its own, as in
+// the versus bench.
 import { spawn } from 'node:child_process';
 import {
   chmodSync,
@@ -78,7 +79,12 @@ interface Event {
 }
 
 /** One action run like ActionHarness.runAction, but with its log stamped line by line. */
-async function timedRun(harness: ActionHarness, context: string, toolLog: string): Promise<Event[]> {
+async function timedRun(
+  harness: ActionHarness,
+  context: string,
+  toolLog: string,
+  repository: string,
+): Promise<Event[]> {
   const top = mkdtempSync(join(tmpdir(), 'bsp-steps-'));
   const workspace = join(top, 'workspace');
   const runnerTemp = join(top, 'runner-temp');
@@ -93,7 +99,7 @@ async function timedRun(harness: ActionHarness, context: string, toolLog: string
     event: { name: 'push', ref: 'refs/heads/main' },
     apiUrl: harness.api.url,
     toolCache: harness.toolCache,
-    inputs: { image: `${harness.proxy.host}/octo-org/hello`, ...harness.toolInputs },
+    inputs: { image: `${harness.proxy.host}/octo-org/${repository}`, ...harness.toolInputs },
   });
   harness.proxy.reset();
 
@@ -176,12 +182,11 @@ try {
     if (BY_HAND) {
       // The sandbox relays the build's output; only the figure is wanted here.
       process.stdout.write = (() => true) as typeof process.stdout.write;
-      const ms = await runByHand({ rootfs, context, bin, registry: harness.proxy.host }, 'by-hand').finally(
-        () => (process.stdout.write = quiet),
-      );
+      const setup = { rootfs, context, bin, registry: harness.proxy.host };
+      const ms = await runByHand(setup, `by-hand-${run}`).finally(() => (process.stdout.write = quiet));
       console.log(`\nby hand before run ${run + 1}: ${ms.toFixed(0)} ms`);
     }
-    const events = await timedRun(harness, context, toolLog);
+    const events = await timedRun(harness, context, toolLog, `action-${run}`);
     console.log(`\nrun ${run + 1} (DB fetch ${DB_FETCH_SECONDS} s): ms since main started, gap to previous`);
     let previous = 0;
     for (const event of events) {
