@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { openUntrustedRegularFile } from '../untrusted-file.js';
+import { mapAtMost } from '../at-most.js';
 
 export const DOCKER_MANIFEST_SCHEMA2 = 'application/vnd.docker.distribution.manifest.v2+json';
 export const OCI_IMAGE_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -151,16 +153,15 @@ async function hashLayers(
   path: string,
   config: ImageConfig,
 ): Promise<Descriptor[]> {
-  const layers: Descriptor[] = [];
+  // A few at once (reads at their own offsets through the one handle), not one after another.
+  const hashed = await mapAtMost(entries, availableParallelism(), (entry) => hashEntry(handle, entry, path));
   const notGzip: RefusedLayer[] = [];
-  for (const [index, entry] of entries.entries()) {
-    const { digest, head } = await hashEntry(handle, entry, path);
-    layers.push({ mediaType: DOCKER_LAYER, size: entry.size, digest });
+  for (const [index, { digest, head }] of hashed.entries()) {
     const format = layerFormat(head);
     if (format !== 'gzip') notGzip.push({ index, file: files[index]!, digest, format, head });
   }
   if (notGzip.length > 0) throw new Error(describeNotGzip(path, notGzip, entries.length, config));
-  return layers;
+  return hashed.map(({ digest }, index) => ({ mediaType: DOCKER_LAYER, size: entries[index]!.size, digest }));
 }
 
 /** json.Marshal of go-containerregistry's v1.Manifest: field order and no white space. */

@@ -2,6 +2,7 @@ import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { recordForCleanup } from '../cleanup.js';
 import type { RunResult } from '../exec.js';
+import { mapAtMost } from '../at-most.js';
 import { ToolError, lastLines } from '../exec.js';
 import { DEFAULT_REGISTRY, digestReference, isDigest, registryOf, taggedReference } from '../reference.js';
 import type { Registries } from '../registries.js';
@@ -216,7 +217,7 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
   }
   // Read back together, once every tag is set: two writes of one manifest at once race in some
   // registries (distribution's filesystem storage answered UNKNOWN to a concurrent `crane tag`).
-  await forEachAtMost(references, READ_BACK_CONCURRENCY, verify).catch((error: unknown) => {
+  await mapAtMost(references, READ_BACK_CONCURRENCY, verify).catch((error: unknown) => {
     throw partialFailure(error, pushed, references);
   });
   reporter().info(
@@ -258,29 +259,6 @@ function uploadArgs(source: PublishSource, pinned: string): readonly string[] {
 
 /** How many tags are read back at once: a few requests in flight, not one per tag. */
 const READ_BACK_CONCURRENCY = 4;
-
-/**
- * Runs `task` for every item, at most `limit` at a time. After the first failure no further item
- * is started, but those under way are awaited (nothing runs on unseen); then it is thrown.
- */
-async function forEachAtMost<T>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (next < items.length && !failure) {
-      const item = items[next++]!;
-      await task(item).catch((error: unknown) => {
-        failure ??= { error };
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.error;
-}
 
 /** One crane command with publishing's retries; the final error carries crane's output and a hint. */
 async function runWithRetry(
