@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkBaseImage } from './build/base-image-registry.js';
 import { withBaseLabels } from './build/base-image.js';
-import type { BuildResult } from './build/kaniko-build.js';
-import { buildImage } from './build/kaniko-build.js';
+import type { BuiltImage } from './build/kaniko-build.js';
+import { buildImage, describeBuild } from './build/kaniko-build.js';
 import type { LayerCache } from './build/layer-cache.js';
 import { exportLayerCache, startLayerCache } from './build/layer-cache.js';
 import { finishBackgroundRemovals, recordForCleanup } from './cleanup.js';
@@ -236,10 +236,10 @@ async function buildAndGateEach(
     for (const platform of run.platforms) {
       if (stopped) break;
       run.enter('build');
-      platform.build = await buildStage(config, needs, platform);
+      const built = await buildStage(config, needs, platform);
       if (platform.base)
-        await checkBaseImage(platform.base, platform.build.identity, baseImageOptions(config, needs.tools));
-      const gated = gating.then(() => scanAndGate(run, needs, platform));
+        await checkBaseImage(platform.base, built.identity, baseImageOptions(config, needs.tools));
+      const gated = scanWhileHashing(run, needs, platform, built, gating);
       const reported = Promise.all([gated, reporting]).then(async ([scan]) =>
         logs.push(await reportPlatform(run, needs, platform, scan)),
       );
@@ -273,14 +273,34 @@ async function buildAndGateEach(
   return { reported };
 }
 
+/**
+ * One platform's scan and gate (once `previous` platform's are done) while its layers are hashed,
+ * as the digest is first needed by the push; settles when both have. A failure carries its stage.
+ */
+async function scanWhileHashing(
+  run: Recorder,
+  needs: BuildAndCheck,
+  platform: PlatformDraft,
+  built: BuiltImage,
+  previous: Promise<unknown>,
+): Promise<ScanResult> {
+  const [scanned, hashed] = await Promise.allSettled([
+    previous.then(() => scanAndGate(run, needs, platform, built)),
+    describeBuild(built).then((build) => (platform.build = build)),
+  ]);
+  if (hashed.status === 'rejected') throw new StageFailure('build', hashed.reason);
+  if (scanned.status === 'rejected') throw scanned.reason;
+  return scanned.value;
+}
+
 /** One platform's scan → gate; a failure carries its stage, as another build may be under way. */
 async function scanAndGate(
   run: Recorder,
   needs: BuildAndCheck,
   platform: PlatformDraft,
+  build: BuiltImage,
 ): Promise<ScanResult> {
   const { config } = run;
-  const build = platform.build!;
   let stage: StageName = 'scan';
   try {
     // The scan starts while the layers are checked for Java archives (scanWhenReady).
@@ -416,7 +436,7 @@ async function buildStage(
   config: Config,
   needs: BuildAndCheck,
   platform: PlatformDraft,
-): Promise<BuildResult> {
+): Promise<BuiltImage> {
   const { tools, layerCache } = needs;
   const wanted = config.build.platforms.find((known) => formatPlatform(known) === platform.platform)!;
   const pinned = needs.dockerfiles.get(platform.platform);
@@ -444,7 +464,7 @@ async function buildStage(
 async function scanStage(
   config: Config,
   tools: InstalledTools,
-  build: BuildResult,
+  build: BuiltImage,
   vex: readonly VexDocument[],
   outputDir: string,
 ): Promise<ScanResult> {

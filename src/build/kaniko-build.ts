@@ -8,12 +8,12 @@ import type { RootStrategy, SandboxFile, SandboxMount, SandboxResult } from './s
 import { runInSandbox } from './sandbox.js';
 import type { BuildSettings } from './build-settings.js';
 import { sandboxResolvConf } from './sandbox-network.js';
-import type { ImageConfig, ImageIdentity } from './tarball.js';
+import type { ImageConfig, ImageHead, ImageIdentity } from './tarball.js';
 import { PROXY_VARIABLES } from '../exec.js';
 import type { Registries } from '../registries.js';
 import { recordForCleanup, removePath } from '../cleanup.js';
 import { openUntrustedRegularFile, readUntrustedText } from '../untrusted-file.js';
-import { readImageTarball } from './tarball.js';
+import { hashImageLayers, readImageHead } from './tarball.js';
 import { reporter } from '../reporter.js';
 import type { TimeLimit } from '../timeout-settings.js';
 import type { Platform } from '../platform.js';
@@ -176,8 +176,21 @@ export interface BuildResult {
   readonly imageConfig: ImageConfig;
 }
 
-/** Builds the Dockerfile with kaniko in a throw-away root and reads the result from the tarball. */
-export async function buildImage(request: BuildRequest, environment: BuildEnvironment): Promise<BuildResult> {
+/**
+ * What kaniko built, checked (its platform, layers crane can push), before its layers are hashed:
+ * all a scan needs. describeBuild gives the digest.
+ */
+export interface BuiltImage extends Omit<BuildResult, 'digest' | 'manifestSize'> {
+  readonly head: ImageHead;
+  /** The digest kaniko's digest file names, if it names one. */
+  readonly kanikoDigest?: string;
+}
+
+/**
+ * Builds the Dockerfile with kaniko in a throw-away root and reads the tarball's manifest and
+ * config; its layers are hashed by describeBuild, which may run while the image is scanned.
+ */
+export async function buildImage(request: BuildRequest, environment: BuildEnvironment): Promise<BuiltImage> {
   await mkdir(environment.outputDir, { recursive: true });
   const outputDir = await mkdtemp(join(environment.outputDir, 'build-'));
   // The build may leave anything here (setuid files, deep trees): the post step removes it should
@@ -252,13 +265,13 @@ function placeDockerfile(
   return { dockerfile, mounts };
 }
 
-/** kaniko's failure explained, or its tarball moved out of the output folder and read. */
+/** kaniko's failure explained, or its tarball moved out of the output folder and its head read. */
 async function collectBuild(
   request: Pick<BuildRequest, 'dockerfile' | 'platform'>,
   outputRoot: string,
   outputDir: string,
   result: SandboxResult,
-): Promise<BuildResult> {
+): Promise<BuiltImage> {
   const { dockerfile } = request;
   if (result.exitCode !== 0) {
     const dockerfileText = await readFile(dockerfile, 'utf8');
@@ -266,12 +279,8 @@ async function collectBuild(
   }
   const tarball = await moveTarballOut(outputDir, outputRoot, result.tail);
   const kanikoDigest = await readKanikoDigest(join(outputDir, 'digest'));
-  const image = await readImageTarball(tarball);
-  if (kanikoDigest && kanikoDigest !== image.digest)
-    reporter().info(
-      `kaniko's digest file says ${kanikoDigest}; crane will push ${image.digest} (the tarball's Docker manifest), which is the digest used from here on`,
-    );
-  const built = platformOfConfig(image.config);
+  const head = await readImageHead(tarball);
+  const built = platformOfConfig(head.config);
   if (built !== platformOfConfig(request.platform))
     throw new Error(
       `kaniko was asked for ${formatPlatform(request.platform)} but built an image for ${built}: the final stage of ${dockerfile} ` +
@@ -280,11 +289,22 @@ async function collectBuild(
     );
   return {
     tarball,
-    digest: image.digest,
-    manifestSize: Buffer.byteLength(image.manifest),
-    identity: { configDigest: image.configDescriptor.digest, diffIds: image.config.rootfs?.diff_ids ?? [] },
-    imageConfig: image.config,
+    identity: { configDigest: head.configDescriptor.digest, diffIds: head.config.rootfs?.diff_ids ?? [] },
+    imageConfig: head.config,
+    head,
+    ...(kanikoDigest ? { kanikoDigest } : {}),
   };
+}
+
+/** The built image's manifest digest, as crane will push it: every layer hashed. */
+export async function describeBuild(built: BuiltImage): Promise<BuildResult> {
+  const { tarball, identity, imageConfig, kanikoDigest } = built;
+  const { digest, manifest } = await hashImageLayers(built.head);
+  if (kanikoDigest && kanikoDigest !== digest)
+    reporter().info(
+      `kaniko's digest file says ${kanikoDigest}; crane will push ${digest} (the tarball's Docker manifest), which is the digest used from here on`,
+    );
+  return { tarball, digest, manifestSize: Buffer.byteLength(manifest), identity, imageConfig };
 }
 
 /** What to do about a file in the output folder that is not what kaniko writes there. */

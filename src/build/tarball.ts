@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { availableParallelism } from 'node:os';
+import type { UntrustedFile } from '../untrusted-file.js';
 import { openUntrustedRegularFile } from '../untrusted-file.js';
 import { mapAtMost } from '../at-most.js';
 
@@ -77,6 +78,20 @@ interface ArchiveManifestEntry {
 }
 
 /**
+ * What a tarball says before its layers are hashed: enough to scan it, check its platform and
+ * refuse layers crane cannot push (readImageHead); hashImageLayers then gives its digest.
+ */
+export interface ImageHead {
+  readonly path: string;
+  readonly config: ImageConfig;
+  readonly configDescriptor: Descriptor;
+  readonly repoTags: readonly string[];
+  /** The file read, by device and inode: hashImageLayers reads that very file or nothing. */
+  readonly file: { readonly dev: number; readonly ino: number };
+  readonly layerEntries: readonly TarEntry[];
+}
+
+/**
  * Reads a docker-archive tarball (as kaniko's `--tar-path` writes it) and computes the manifest
  * digest exactly as go-containerregistry's `tarball.Image` does, which is what `crane push`
  * uploads: config descriptor plus one gzip-typed descriptor per stored layer file, hashed as
@@ -84,11 +99,26 @@ interface ArchiveManifestEntry {
  * differ for OCI-typed base images (go-containerregistry#1568).
  */
 export async function readImageTarball(path: string): Promise<ImageTarball> {
-  // A build wrote this file: everything is read through one handle on the regular file checked
-  // here, never by path again, so a link planted in its place is refused and cannot be swapped in.
-  const { handle } = await openUntrustedRegularFile(path).catch((error: unknown) => {
+  const head = await readImageHead(path);
+  const { config, configDescriptor, repoTags } = head;
+  return { ...(await hashImageLayers(head)), config, configDescriptor, repoTags };
+}
+
+/** Opens a tarball a build wrote: a regular file, not reached through a link. */
+async function openTarball(path: string): Promise<UntrustedFile> {
+  return openUntrustedRegularFile(path).catch((error: unknown) => {
     throw new Error(`cannot open the image tarball ${path}: ${(error as Error).message}`, { cause: error });
   });
+}
+
+/**
+ * The tarball's manifest.json and config, and the first bytes of each layer: a layer that is
+ * not gzip is refused here, before anything is scanned.
+ */
+export async function readImageHead(path: string): Promise<ImageHead> {
+  // A build wrote this file: everything is read through one handle on the regular file checked
+  // here, never by path again, so a link planted in its place is refused and cannot be swapped in.
+  const { handle, stat } = await openTarball(path);
   try {
     const entries = await listTarEntries(handle, path);
     const find = (name: string): TarEntry => resolveEntry(entries, name, path);
@@ -109,17 +139,43 @@ export async function readImageTarball(path: string): Promise<ImageTarball> {
       throw new Error(
         `${path}: manifest.json lists ${layerEntries.length} layer(s) but the config has ${diffIds.length} rootfs.diff_ids`,
       );
-
-    const layers = await hashLayers(handle, layerEntries, image.Layers, path, config);
-    const manifest = goJsonManifest(configDescriptor, layers);
+    await refuseNotGzip(handle, layerEntries, image.Layers, path, config);
     return {
-      digest: sha256(Buffer.from(manifest)),
-      manifest,
+      path,
       config,
       configDescriptor,
-      layers,
       repoTags: isStringList(image.RepoTags) ? image.RepoTags : [],
+      file: { dev: stat.dev, ino: stat.ino },
+      layerEntries,
     };
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Every layer's digest, a few at once, and the manifest they make: read from the file the head
+ * was read from (same device and inode), else refused.
+ */
+export async function hashImageLayers(
+  head: ImageHead,
+): Promise<Pick<ImageTarball, 'digest' | 'manifest' | 'layers'>> {
+  const { path } = head;
+  const { handle, stat } = await openTarball(path);
+  try {
+    if (stat.dev !== head.file.dev || stat.ino !== head.file.ino)
+      throw new Error(`${path} is not the file whose manifest and config were read: nothing of it is pushed`);
+    // A few at once (reads at their own offsets through the one handle), not one after another.
+    const digests = await mapAtMost(head.layerEntries, availableParallelism(), (entry) =>
+      hashEntry(handle, entry, path),
+    );
+    const layers = digests.map((digest, index) => ({
+      mediaType: DOCKER_LAYER,
+      size: head.layerEntries[index]!.size,
+      digest,
+    }));
+    const manifest = goJsonManifest(head.configDescriptor, layers);
+    return { digest: sha256(Buffer.from(manifest)), manifest, layers };
   } finally {
     await handle.close();
   }
@@ -145,23 +201,28 @@ function archiveImage(
   return image as ArchiveManifestEntry & { Config: string; Layers: string[] };
 }
 
-/** Each layer's descriptor, hashed through the handle; any layer that is not gzip is refused. */
-async function hashLayers(
+/** Refuses, naming each one, the layers that are not gzip (by their first bytes). */
+async function refuseNotGzip(
   handle: FileHandle,
   entries: readonly TarEntry[],
   files: readonly string[],
   path: string,
   config: ImageConfig,
-): Promise<Descriptor[]> {
-  // A few at once (reads at their own offsets through the one handle), not one after another.
-  const hashed = await mapAtMost(entries, availableParallelism(), (entry) => hashEntry(handle, entry, path));
+): Promise<void> {
   const notGzip: RefusedLayer[] = [];
-  for (const [index, { digest, head }] of hashed.entries()) {
+  for (const [index, entry] of entries.entries()) {
+    const head = await readAt(handle, entry.offset, Math.min(HEAD_BYTES, entry.size));
     const format = layerFormat(head);
-    if (format !== 'gzip') notGzip.push({ index, file: files[index]!, digest, format, head });
+    if (format !== 'gzip')
+      notGzip.push({
+        index,
+        file: files[index]!,
+        digest: await hashEntry(handle, entry, path),
+        format,
+        head,
+      });
   }
   if (notGzip.length > 0) throw new Error(describeNotGzip(path, notGzip, entries.length, config));
-  return hashed.map(({ digest }, index) => ({ mediaType: DOCKER_LAYER, size: entries[index]!.size, digest }));
 }
 
 /** json.Marshal of go-containerregistry's v1.Manifest: field order and no white space. */
@@ -279,15 +340,10 @@ const HASH_CHUNK = 1 << 20;
 /** A tar header's length: enough of a layer's start to tell gzip, zstd and tar apart. */
 const HEAD_BYTES = 512;
 
-/** The layer's digest, and its first bytes taken from the same read (the layer is read once). */
-async function hashEntry(
-  handle: FileHandle,
-  entry: TarEntry,
-  tarball: string,
-): Promise<{ digest: string; head: Buffer }> {
+/** The layer's digest, as stored. */
+async function hashEntry(handle: FileHandle, entry: TarEntry, tarball: string): Promise<string> {
   const hash = createHash('sha256');
   const buffer = Buffer.alloc(Math.min(HASH_CHUNK, entry.size));
-  let head = Buffer.alloc(0);
   for (let done = 0; done < entry.size;) {
     const { bytesRead } = await handle.read(
       buffer,
@@ -297,11 +353,10 @@ async function hashEntry(
     );
     if (bytesRead === 0)
       throw new Error(`${tarball} ends inside the layer ${entry.name}: the file is cut short`);
-    if (done === 0) head = Buffer.from(buffer.subarray(0, Math.min(bytesRead, HEAD_BYTES)));
     hash.update(buffer.subarray(0, bytesRead));
     done += bytesRead;
   }
-  return { digest: `sha256:${hash.digest('hex')}`, head };
+  return `sha256:${hash.digest('hex')}`;
 }
 
 /** Lists the entries of a tar file (ustar, GNU long names, PAX path/size) without reading contents. */

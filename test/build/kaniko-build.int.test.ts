@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { BuildEnvironment, BuildRequest, BuildResult } from '../../src/build/kaniko-build.js';
-import { buildImage } from '../../src/build/kaniko-build.js';
+import { buildImage, describeBuild } from '../../src/build/kaniko-build.js';
 import { readImageTarball } from '../../src/build/tarball.js';
 import { Registries } from '../../src/registries.js';
 import type * as Cleanup from '../../src/cleanup.js';
@@ -114,7 +114,9 @@ function options(context: string, overrides: Partial<TestBuild> = {}): TestBuild
 async function build(test: TestBuild): Promise<BuildResult> {
   const { insecureRegistries, ...rest } = test;
   try {
-    return await buildImage(rest, { ...rest, registries: new Registries({ insecure: insecureRegistries }) });
+    return await describeBuild(
+      await buildImage(rest, { ...rest, registries: new Registries({ insecure: insecureRegistries }) }),
+    );
   } finally {
     expect(await finishBackgroundRemovals()).toEqual([]);
   }

@@ -9,7 +9,7 @@ import { arch, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { BuildResult } from '../../src/build/kaniko-build.js';
-import { buildImage } from '../../src/build/kaniko-build.js';
+import { buildImage, describeBuild } from '../../src/build/kaniko-build.js';
 import { readImageTarball } from '../../src/build/tarball.js';
 import { finishBackgroundRemovals } from '../../src/cleanup.js';
 import { Registries } from '../../src/registries.js';
@@ -76,7 +76,7 @@ async function build(
     return true;
   });
   try {
-    const result = await buildImage(request, {
+    const built = await buildImage(request, {
       rootfs: root,
       outputDir: join(scratch, 'out'),
       tempDir: scratch,
@@ -85,7 +85,7 @@ async function build(
       registries: new Registries({}),
       hostEnv: {},
     });
-    return { log: logged.join(''), result };
+    return { log: logged.join(''), result: await describeBuild(built) };
   } catch (error) {
     return { log: logged.join(''), failure: error as Error };
   } finally {

@@ -4,6 +4,7 @@ import {
   linkSync,
   mkdirSync,
   mkdtempSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -13,7 +14,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { goJsonManifest, readImageTarball } from '../../src/build/tarball.js';
+import { goJsonManifest, hashImageLayers, readImageHead, readImageTarball } from '../../src/build/tarball.js';
 import { writeImageTarball } from '../helpers/image-tarball.js';
 
 const dirs: string[] = [];
@@ -114,7 +115,18 @@ describe('readImageTarball', () => {
     expect(image.repoTags).toEqual(['ghcr.io/o/app:1']);
   });
 
-  it('refuses a zstd layer, naming it and saying what to do, before anything is pushed', async () => {
+  it('hashes later only the very file whose head it read: a tarball swapped in between is refused', async () => {
+    const tarball = archive();
+    const head = await readImageHead(tarball);
+    expect(head.config.architecture).toBe('amd64');
+    expect((await hashImageLayers(head)).digest).toBe((await readImageTarball(tarball)).digest);
+    renameSync(archive({ layers: [OTHER_GZIP_LAYER] }), tarball);
+    await expect(hashImageLayers(head)).rejects.toThrow(
+      `${tarball} is not the file whose manifest and config were read: nothing of it is pushed`,
+    );
+  });
+
+  it('refuses a zstd layer with the head, naming it and saying what to do, before anything is pushed', async () => {
     const config = JSON.stringify({
       rootfs: { type: 'layers', diff_ids: ['sha256:1', 'sha256:2', 'sha256:3'] },
       history: [
@@ -125,7 +137,7 @@ describe('readImageTarball', () => {
       ],
     });
     const tarball = archive({ config, layers: [GZIP_LAYER, ZSTD_LAYER, OTHER_GZIP_LAYER] });
-    const refusal = readImageTarball(tarball);
+    const refusal = readImageHead(tarball);
     await expect(refusal).rejects.toThrow(
       `${tarball}: the image has layers that are not gzip, and crane pushes every layer of a docker-archive as gzip:\n` +
         `  - layer 2 of 3 (${sha(ZSTD_LAYER)}.tar.gz, sha256:${sha(ZSTD_LAYER)}, made by "RUN apt-get install -y curl") is zstd-compressed: crane would push these bytes under the gzip media type, an image no runtime can pull\n` +
