@@ -166,10 +166,7 @@ export class PublishError extends Error {
  */
 export async function publishImage(options: PublishOptions): Promise<PublishResult> {
   // Observed at once: it may reject while the upload is still under way.
-  const mayTag = options.tagAfter?.then(
-    () => undefined,
-    (error: unknown) => ({ error }),
-  );
+  const mayTag = options.tagAfter?.then(() => true).catch(() => false);
   const { image, tags, expectedDigest } = options;
   if (!isDigest(expectedDigest))
     throw new Error(
@@ -202,8 +199,7 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
   await uploadByDigest(crane, options.source, pinned, expectedDigest).catch((error: unknown) => {
     throw partialFailure(error, pushed, references);
   });
-  const refused = await mayTag;
-  if (refused)
+  if ((await mayTag) === false)
     throw new PublishError(
       `No tag was set: ${pinned} was pushed by digest, and nothing points at it, as what must come before any tag failed.`,
       [],
