@@ -232,6 +232,7 @@ async function buildAndGateEach(
   let reporting: Promise<unknown> = Promise.resolve();
   let stopped = false;
   let buildFailure: { error: unknown } | undefined;
+  let reportFailure: { error: unknown } | undefined;
   try {
     for (const platform of run.platforms) {
       if (stopped) break;
@@ -244,13 +245,18 @@ async function buildAndGateEach(
         logs.push(await reportPlatform(run, needs, platform, scan)),
       );
       [gating, reporting] = [gated, reported];
-      for (const chain of [gated, reported]) chain.catch(() => (stopped = true));
+      gated.catch(() => (stopped = true));
+      reported.catch((error: unknown) => {
+        stopped = true;
+        reportFailure ??= { error };
+      });
     }
   } catch (error) {
     buildFailure = { error };
   }
   const [gated] = await Promise.allSettled([gating]);
-  const failure = buildFailure ?? (gated.status === 'rejected' ? { error: gated.reason } : undefined);
+  // A report that failed while a later platform was built or scanned stops the run before any push.
+  const failure = buildFailure ?? (gated.status === 'rejected' ? { error: gated.reason } : reportFailure);
   if (failure) {
     // A report under way finishes before the run goes on: no Trivy outlives its stage.
     await Promise.allSettled([reporting]);

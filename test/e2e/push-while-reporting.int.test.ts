@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ActionHarness } from '../helpers/action-harness.js';
 import { startActionHarness } from '../helpers/action-harness.js';
+import { pushBusyboxPlatformIndex } from '../helpers/busybox-platform-index.js';
 
 const gateDir = mkdtempSync(join(tmpdir(), 'bsp-convert-gate-'));
 const convertGate = join(gateDir, 'convert-may-run');
@@ -41,6 +42,31 @@ describe('the push while the reports are written', () => {
     expect(result.exitCode, result.stdout).toBe(0);
     expect(result.outputs).toMatchObject({ policy: 'pass', pushed: 'true' });
     expect((await harness.registryTags('octo-org/hello')).sort()).toEqual(['main', 'sha-c0ffee0']);
+  });
+
+  it('a report that failed before the last platform was gated stops the run: nothing at all is pushed', async () => {
+    writeFileSync(convertGate, 'fail');
+    const base = await pushBusyboxPlatformIndex({
+      registry: harness.registry.host,
+      repository: 'base/busybox',
+    });
+    harness.proxy.reset();
+    const result = await harness.runAction({
+      report: 'alpine-310.json',
+      // arm64 is still building (under QEMU) long after amd64's report failed.
+      dockerfile: `FROM ${base.reference}\nRUN [ "$(uname -m)" != aarch64 ] || sleep 3\nCOPY . /\n`,
+      inputs: {
+        image: `${harness.proxy.host}/octo-org/two-platforms`,
+        platforms: 'linux/amd64,linux/arm64',
+        'build-loopback-ports': harness.registry.host.split(':')[1]!,
+      },
+    });
+    expect(result.exitCode).toBe(1);
+    expect(result.summary).toContain('The report stage failed: trivy convert --format');
+    expect(result.outputs.pushed).toBe('false');
+    expect(
+      harness.proxy.requests.filter((request) => request.method === 'PUT' || request.method === 'POST'),
+    ).toEqual([]);
   });
 
   it('a report that cannot be written fails the step and sets no tag: the manifest stays untagged', async () => {
