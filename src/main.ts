@@ -7,7 +7,6 @@ import { withBaseLabels } from './build/base-image.js';
 import type { BuiltImage } from './build/kaniko-build.js';
 import { buildImage, describeBuild } from './build/kaniko-build.js';
 import type { LayerCache } from './build/layer-cache.js';
-import { exportLayerCache, startLayerCache } from './build/layer-cache.js';
 import { finishBackgroundRemovals, recordForCleanup } from './cleanup.js';
 import type { GitHubContext } from './context.js';
 import { readGitHubContext } from './context.js';
@@ -397,8 +396,12 @@ export function startTrivyDatabases(
   });
 }
 
+/** Loaded when a layer cache is used: it makes requests with undici, which is slow to load. */
+const layerCacheModule = () => import('./build/layer-cache.js');
+
 /** kaniko's layer cache: a loopback registry in this process, not `cache-repo` itself. */
-function openLayerCache(config: Config): Promise<LayerCache> {
+async function openLayerCache(config: Config): Promise<LayerCache> {
+  const { startLayerCache } = await layerCacheModule();
   return startLayerCache({
     storeDir: join(config.run.tempDir, 'layer-cache'),
     cacheRepo: config.build.cacheRepo,
@@ -435,6 +438,7 @@ async function writeLayerCache(run: Recorder, layerCache: LayerCache): Promise<v
   });
   // Every platform's layers were scanned: an entry of any of them may go.
   const scannedDiffIds = run.platforms.flatMap((platform) => platform.build?.identity.diffIds ?? []);
+  const { exportLayerCache } = await layerCacheModule();
   await exportLayerCache({ cache: layerCache, crane, scannedDiffIds });
 }
 

@@ -1,4 +1,4 @@
-import { Octokit } from '@octokit/rest';
+import type { Octokit } from '@octokit/rest';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { run } from '../exec.js';
@@ -82,8 +82,10 @@ export async function uploadSarif(options: UploadOptions): Promise<UploadResult>
     throw new Error(
       `cannot upload SARIF: commit "${options.commitSha}" is not a 40-hex commit SHA (GITHUB_SHA or the checked-out HEAD).`,
     );
+  // Loaded by the first upload, not at start: it is slow to load and the build does not need it.
+  const octokitModule = await import('@octokit/rest');
   const api: CodeScanningApi = {
-    octokit: new Octokit({
+    octokit: new octokitModule.Octokit({
       auth: options.token,
       baseUrl: options.apiUrl.replace(/\/+$/, ''),
       log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { WriteStream } from 'node:fs';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { EnvHttpProxyAgent, getGlobalDispatcher, interceptors } from 'undici';
+import type * as Undici from 'undici';
 import { withRetry } from '../retry.js';
 
 /** How hard a download tries: the defaults suit a runner; tests shrink them. */
@@ -90,9 +90,11 @@ export async function downloadFile(
  * never pauses the parser: every chunk is hashed and handed to the file as it arrives, so at most
  * one file's worth waits in memory when the disk is slower than the network.
  */
-function downloadOnce(url: string, destination: string, stallMs: number): Promise<Downloaded> {
+async function downloadOnce(url: string, destination: string, stallMs: number): Promise<Downloaded> {
+  // Loaded by the first download, not at start: a warm tool cache downloads nothing.
+  const undici = await import('undici');
   return new Promise((resolve, reject) =>
-    new DownloadAttempt(url, destination, stallMs, resolve, reject).start(),
+    new DownloadAttempt(url, destination, stallMs, resolve, reject).start(undici),
   );
 }
 
@@ -120,7 +122,7 @@ class DownloadAttempt {
     this.#stall = new TransientError(`the server sent nothing for ${stallMs / 1000} s`);
   }
 
-  start(): void {
+  start({ EnvHttpProxyAgent, getGlobalDispatcher, interceptors }: typeof Undici): void {
     const { origin, pathname, search } = new URL(this.url);
     // EnvHttpProxyAgent honours HTTP(S)_PROXY and NO_PROXY, as a self-hosted runner behind a
     // proxy needs; the redirect interceptor follows GitHub's redirect to its object storage.
