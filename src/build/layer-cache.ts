@@ -16,12 +16,11 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
-import { EnvHttpProxyAgent, fetch } from 'undici';
 import type { Response } from 'undici';
-import { digestReference, isDigest, parseReference, taggedReference } from '../reference.js';
+import { digestReference, isDigest, taggedReference } from '../reference.js';
 import type { Registries } from '../registries.js';
 import type { Crane } from '../tools/crane-command.js';
-import { describeNetworkError, proxyConfigured } from '../tools/download.js';
+import { RegistryReadError, RegistryReader } from '../registry-reader.js';
 import { DOCKER_MANIFEST_SCHEMA2, IMAGE_MANIFEST_TYPES } from './tarball.js';
 import { reporter } from '../reporter.js';
 
@@ -37,8 +36,6 @@ const MANIFEST_LIMIT = 4 * 1024 * 1024;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 /** The label of kaniko's pointer entries (pkg/executor/push.go cachePointerLabel). */
 export const CACHE_POINTER_LABEL = 'kaniko.cache.pointer-target';
-const UPSTREAM_HEADERS_TIMEOUT_MS = 30_000;
-const REDIRECT_LIMIT = 5;
 
 export interface LayerCacheOptions {
   /** Folder for what kaniko writes, inside the action's private temp dir: the build never sees it. */
@@ -494,139 +491,41 @@ function parseJson(bytes: Buffer): unknown {
   }
 }
 
-/** A read that could not reach `cache-repo`: answered as a cache miss. */
-class UpstreamError extends Error {}
-
 /**
- * Read-only access to the real `cache-repo`, the registry way: anonymous first, then what the
- * 401's WWW-Authenticate asks for (Basic, or a Bearer token from its realm). A failure is a miss.
+ * Read-only access to the real `cache-repo` (RegistryReader): a read that fails is a miss, and
+ * the first failure is said once.
  */
 class Upstream {
-  private readonly registry: string;
-  private readonly repository: string;
-  private readonly origin: string;
-  private readonly insecure: boolean;
-  /** Only the credential of `cache-repo`'s own host (Registries.credentialFor): never another's. */
-  private readonly basic: string | undefined;
-  private authorization: string | undefined;
+  private readonly reader: RegistryReader;
   private warned = false;
-  private readonly dispatcher = proxyConfigured() ? new EnvHttpProxyAgent() : undefined;
 
   constructor(private readonly options: LayerCacheOptions) {
-    const { registry, repository } = parseReference(options.cacheRepo);
-    this.registry = registry;
-    this.repository = repository;
-    this.insecure = options.registries.isInsecure(registry);
-    this.origin = `${this.insecure ? 'http' : 'https'}://${registry}`;
-    this.basic = options.registries.basicAuthorization(registry);
+    this.reader = new RegistryReader(options.cacheRepo, options.registries);
   }
 
   /** Always a GET, also for a HEAD: the answer's digest and size are those of the bytes read. */
   async manifest(reference: string): Promise<StoredManifest | undefined> {
-    const response = await this.read('manifests', reference, [...IMAGE_MANIFEST_TYPES].join(','));
-    if (!response) return undefined;
-    const body = Buffer.from(await response.arrayBuffer());
-    const mediaType = response.headers.get('content-type') ?? DOCKER_MANIFEST_SCHEMA2;
-    if (isDigest(reference) && sha256(body) !== reference) {
-      this.warnOnce(`its manifest ${reference} has another digest, ${sha256(body)}`);
+    const served = await this.missOnFailure(() => this.reader.manifest(reference, [...IMAGE_MANIFEST_TYPES]));
+    if (!served) return undefined;
+    if (isDigest(reference) && sha256(served.body) !== reference) {
+      this.warnOnce(`its manifest ${reference} has another digest, ${sha256(served.body)}`);
       return undefined;
     }
-    return { mediaType, body };
+    return { mediaType: served.mediaType || DOCKER_MANIFEST_SCHEMA2, body: served.body };
   }
 
   blob(digest: string): Promise<Response | undefined> {
-    return this.read('blobs', digest, undefined);
+    return this.missOnFailure(() => this.reader.blob(digest));
   }
 
-  private async read(
-    kind: 'manifests' | 'blobs',
-    reference: string,
-    accept: string | undefined,
-  ): Promise<Response | undefined> {
-    const url = `${this.origin}/v2/${this.repository}/${kind}/${reference}`;
+  private async missOnFailure<T>(read: () => Promise<T | undefined>): Promise<T | undefined> {
     try {
-      let response = await this.send(url, accept);
-      if (response.status === 401) {
-        await response.body?.cancel();
-        this.authorization = await this.authorize(response.headers.get('www-authenticate') ?? '');
-        response = await this.send(url, accept);
-      }
-      if (response.ok) return response;
-      await response.body?.cancel();
-      if (response.status !== 404) this.warnOnce(this.statusReason(response.status));
-      return undefined;
+      return await read();
     } catch (error) {
-      this.warnOnce(error instanceof UpstreamError ? error.message : describeNetworkError(error));
+      if (!(error instanceof RegistryReadError)) throw error;
+      this.warnOnce(error.message);
       return undefined;
     }
-  }
-
-  private statusReason(status: number): string {
-    if ((status === 401 || status === 403) && this.basic === undefined)
-      return `HTTP ${status}; no credential is given for ${this.registry} and one is never sent to another host, so it is read anonymously`;
-    return `HTTP ${status}`;
-  }
-
-  /** Follows redirects itself: the Authorization header goes to the registry's own origin only. */
-  private async send(url: string, accept: string | undefined): Promise<Response> {
-    let target = url;
-    for (let hop = 0; ; hop++) {
-      const headers: Record<string, string> = accept ? { accept } : {};
-      if (this.authorization && new URL(target).origin === this.origin)
-        headers.authorization = this.authorization;
-      const response = await this.fetchWithTimeout(target, { method: 'GET', headers, redirect: 'manual' });
-      const location = response.headers.get('location');
-      if (response.status < 300 || response.status >= 400 || !location || hop >= REDIRECT_LIMIT)
-        return response;
-      await response.body?.cancel();
-      target = new URL(location, target).toString();
-    }
-  }
-
-  /** Gives up when no headers arrive in time; a body that is flowing is never cut. */
-  private async fetchWithTimeout(
-    url: string,
-    init: { method: string; headers: Record<string, string>; redirect: 'manual' },
-  ): Promise<Response> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), UPSTREAM_HEADERS_TIMEOUT_MS);
-    try {
-      return await fetch(url, {
-        ...init,
-        signal: controller.signal,
-        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
-      });
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  private async authorize(challenge: string): Promise<string | undefined> {
-    const scheme = challenge.trim().split(/\s+/, 1)[0]?.toLowerCase();
-    if (scheme === 'basic') return this.basic;
-    if (scheme !== 'bearer') return undefined;
-    const params = Object.fromEntries(
-      [...challenge.matchAll(/(\w+)="([^"]*)"/g)].map(([, key, value]) => [key!.toLowerCase(), value!]),
-    );
-    if (!params.realm) throw new UpstreamError(`its Bearer challenge names no realm: ${challenge}`);
-    const realm = new URL(params.realm);
-    if (params.service) realm.searchParams.set('service', params.service);
-    // Only ever a pull token: the build reads the cache, it never writes through here.
-    realm.searchParams.set('scope', `repository:${this.repository}:pull`);
-    const withCredential = this.basic && (realm.protocol === 'https:' || this.insecure);
-    const response = await this.fetchWithTimeout(realm.toString(), {
-      method: 'GET',
-      headers: withCredential ? { authorization: this.basic! } : {},
-      redirect: 'manual',
-    });
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw new UpstreamError(`its token service ${realm.origin} answered HTTP ${response.status}`);
-    }
-    const body = (await response.json().catch(() => ({}))) as { token?: string; access_token?: string };
-    const token = body.token ?? body.access_token;
-    if (!token) throw new UpstreamError(`its token service ${realm.origin} sent no token`);
-    return `Bearer ${token}`;
   }
 
   private warnOnce(reason: string): void {

@@ -13,6 +13,8 @@ export const IMAGE_MANIFEST_TYPES: ReadonlySet<string> = new Set([
   DOCKER_MANIFEST_SCHEMA2,
   OCI_IMAGE_MANIFEST,
 ]);
+/** A Docker manifest list: the index format older registries and tools write. */
+export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 export const DOCKER_CONFIG_JSON = 'application/vnd.docker.container.image.v1+json';
 export const DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { recordForCleanup } from '../cleanup.js';
@@ -13,6 +14,9 @@ import { withRetry } from '../retry.js';
 import type { Crane } from '../tools/crane-command.js';
 import { craneCommand, printedDigest, pushedDigest } from '../tools/crane-command.js';
 import { classifyCraneFailure } from './failures.js';
+import { OCI_IMAGE_INDEX } from './image-index.js';
+import { DOCKER_MANIFEST_LIST, IMAGE_MANIFEST_TYPES } from '../build/tarball.js';
+import { RegistryReadError, RegistryReader } from '../registry-reader.js';
 import { reporter } from '../reporter.js';
 
 /** How hard publishing tries a registry request that failed transiently. */
@@ -161,8 +165,8 @@ export class PublishError extends Error {
  * registry refuses a manifest whose content does not match the digest in its URL, so nothing is
  * stored under a name unless it is exactly what was scanned, and no tag exists yet. Only then
  * (and once `tagAfter` has resolved) does each tag point at that digest (`crane tag`), and then
- * all are read back from the registry, a few at once.
- * Transient registry errors are retried with backoff.
+ * all are read back from the registry, a few at once: by the action itself, or by `crane digest`
+ * when its own read gets no answer. Transient registry errors are retried with backoff.
  */
 export async function publishImage(options: PublishOptions): Promise<PublishResult> {
   // Observed at once: it may reject while the upload is still under way.
@@ -186,16 +190,6 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
   });
 
   const crane = (args: readonly string[]): Promise<RunResult> => runWithRetry(runner, retry, registry, args);
-  const verify = async (reference: string): Promise<void> => {
-    const result = await crane(['digest', reference]);
-    const digest = printedDigest(result.stdout);
-    if (digest === expectedDigest) return;
-    throw new Error(
-      `Digest mismatch for ${reference}: the registry reports ${digest ?? `"${result.stdout.trim()}"`} but the scanned image is ${expectedDigest}. ` +
-        'What the registry serves is not what was scanned; do not use this reference.',
-    );
-  };
-
   await uploadByDigest(crane, options.source, pinned, expectedDigest).catch((error: unknown) => {
     throw partialFailure(error, pushed, references);
   });
@@ -213,13 +207,58 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
   }
   // Read back together, once every tag is set: two writes of one manifest at once race in some
   // registries (distribution's filesystem storage answered UNKNOWN to a concurrent `crane tag`).
-  await mapAtMost(references, READ_BACK_CONCURRENCY, verify).catch((error: unknown) => {
+  const reader = new RegistryReader(image, options.registries);
+  const verify = (tag: string) => verifyTag(reader, crane, taggedReference(image, tag), tag, expectedDigest);
+  await mapAtMost(tags, READ_BACK_CONCURRENCY, verify).catch((error: unknown) => {
     throw partialFailure(error, pushed, references);
   });
   reporter().info(
     tags.length > 0 ? `Published ${pinned} as ${tags.join(', ')}` : `Pushed ${pinned} (no tag)`,
   );
   return { digest: expectedDigest, image: pinned, references };
+}
+
+/** What a read back accepts: every manifest type a tag can name (crane digest accepts the same). */
+const READ_BACK_TYPES = [...IMAGE_MANIFEST_TYPES, OCI_IMAGE_INDEX, DOCKER_MANIFEST_LIST];
+
+/** Fails unless the registry serves the scanned digest for `tag` (readBack). */
+async function verifyTag(
+  reader: RegistryReader,
+  crane: (args: readonly string[]) => Promise<RunResult>,
+  reference: string,
+  tag: string,
+  expectedDigest: string,
+): Promise<void> {
+  const digest = await readBack(reader, reference, tag, async () => {
+    const { stdout } = await crane(['digest', reference]);
+    return printedDigest(stdout) ?? `"${stdout.trim()}"`;
+  });
+  if (digest === expectedDigest) return;
+  throw new Error(
+    `Digest mismatch for ${reference}: the registry reports ${digest} but the scanned image is ${expectedDigest}. ` +
+      'What the registry serves is not what was scanned; do not use this reference.',
+  );
+}
+
+/**
+ * The digest of the manifest the registry serves for `tag`: read in-process (a GET, hashed as
+ * read), and with `crane digest` (`withCrane`, retried) when that read gets no answer.
+ */
+async function readBack(
+  reader: RegistryReader,
+  reference: string,
+  tag: string,
+  withCrane: () => Promise<string>,
+): Promise<string> {
+  try {
+    const served = await reader.manifest(tag, READ_BACK_TYPES);
+    if (served) return `sha256:${createHash('sha256').update(served.body).digest('hex')}`;
+    reporter().debug(`${reference}: no manifest read back, asking crane`);
+  } catch (error) {
+    if (!(error instanceof RegistryReadError)) throw error;
+    reporter().debug(`${reference}: reading it back failed (${error.message}), asking crane`);
+  }
+  return withCrane();
 }
 
 function sourceName(source: PublishSource): string {

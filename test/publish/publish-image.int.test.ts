@@ -117,6 +117,33 @@ describe('publishImage', () => {
     expect(delays).toEqual([]);
   });
 
+  it('reads every tag back itself, hashing what the registry serves, with no crane process', async () => {
+    await writeFile(argvLog, '');
+    const opts = options();
+    await publishImage(opts);
+    const cranes = (await readFile(argvLog, 'utf8')).split('\n');
+    expect(cranes.filter((arg) => arg === 'tag')).toHaveLength(3);
+    expect(cranes).not.toContain('digest');
+    for (const tag of opts.tags)
+      expect(
+        proxy.requests.some(
+          (request) =>
+            request.method === 'GET' && request.path.endsWith(`/manifests/${tag}`) && request.status === 200,
+        ),
+      ).toBe(true);
+  });
+
+  it('asks crane for a tag it could not read back itself (a 503), and compares what crane reports', async () => {
+    await writeFile(argvLog, '');
+    proxy.addRules({ method: 'GET', path: /\/manifests\/1\.0$/, fault: { kind: 'status', status: 503 } });
+    const result = await publishImage(options());
+    expect(result.digest).toBe(image.digest);
+    const cranes = (await readFile(argvLog, 'utf8')).split('\n');
+    expect(cranes.filter((arg) => arg === 'digest')).toHaveLength(1);
+    const asked = cranes.slice(cranes.indexOf('digest')).find((arg) => arg.includes('/team/'));
+    expect(asked).toMatch(/:1\.0$/);
+  });
+
   it('tagAfter: uploads by digest at once, sets no tag before it resolves, none at all if it rejects', async () => {
     let release!: () => void;
     const opts = options({ tagAfter: new Promise<void>((resolve) => (release = resolve)) });
@@ -212,12 +239,13 @@ describe('publishImage', () => {
   });
 
   it('fails loudly when the registry serves another digest than the one scanned', async () => {
-    proxy.addRules({
-      method: 'HEAD',
-      path: /\/manifests\/1\.0\.0$/,
-      times: Infinity,
-      fault: { kind: 'tamper-manifest' },
-    });
+    for (const method of ['HEAD', 'GET'])
+      proxy.addRules({
+        method,
+        path: /\/manifests\/1\.0\.0$/,
+        times: Infinity,
+        fault: { kind: 'tamper-manifest' },
+      });
     const error = (await publishImage(options()).catch((caught: unknown) => caught)) as Error;
     expect(error.message).toMatch(
       /^Digest mismatch for .*:1\.0\.0: the registry reports sha256:[0-9a-f]{64} but the scanned image is/,
@@ -319,7 +347,10 @@ describe('login', () => {
 
     const result = await publishImage(options({ dockerConfigDir }));
     expect(result.digest).toBe(image.digest);
-    expect(proxy.requests.filter((request) => request.path !== '/v2/').every((r) => r.hasAuthorization)).toBe(
+    // Every request but a first anonymous one (the ping, or a read answered 401) carries it.
+    const anonymous = (request: { path: string; status: number | undefined }) =>
+      request.path === '/v2/' || request.status === 401;
+    expect(proxy.requests.filter((request) => !anonymous(request)).every((r) => r.hasAuthorization)).toBe(
       true,
     );
     expect(await readFile(argvLog, 'utf8')).not.toContain(password);
