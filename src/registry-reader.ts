@@ -30,7 +30,7 @@ export class RegistryReader {
   /** Only the credential of the repository's own host (Registries.credentialFor): never another's. */
   private readonly basic: string | undefined;
   private authorization: string | undefined;
-  #undici: Promise<{ fetch: typeof Undici.fetch; dispatcher?: Dispatcher }> | undefined;
+  readonly #undici: Promise<{ fetch: typeof Undici.fetch; dispatcher?: Dispatcher }>;
 
   /** `repository`: a reference without tag or digest, e.g. `ghcr.io/owner/app`. */
   constructor(repository: string, registries: Registries) {
@@ -40,6 +40,13 @@ export class RegistryReader {
     this.insecure = registries.isInsecure(parsed.registry);
     this.origin = `${this.insecure ? 'http' : 'https'}://${parsed.registry}`;
     this.basic = registries.basicAuthorization(parsed.registry);
+    // Loading starts now, so that a reader made ahead of its first read finds it loaded.
+    this.#undici = import('undici').then(({ fetch, EnvHttpProxyAgent }) => ({
+      fetch,
+      ...(proxyConfigured() ? { dispatcher: new EnvHttpProxyAgent() } : {}),
+    }));
+    // A failure here (a proxy variable undici refuses) is the first read's to report, not unhandled.
+    this.#undici.catch(() => undefined);
   }
 
   /**
@@ -109,11 +116,6 @@ export class RegistryReader {
     url: string,
     init: { method: string; headers: Record<string, string>; redirect: 'manual' },
   ): Promise<Response> {
-    // undici loads with the first read, not at start: it is slow to load.
-    this.#undici ??= import('undici').then(({ fetch, EnvHttpProxyAgent }) => ({
-      fetch,
-      ...(proxyConfigured() ? { dispatcher: new EnvHttpProxyAgent() } : {}),
-    }));
     const { fetch, dispatcher } = await this.#undici;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), HEADERS_TIMEOUT_MS);

@@ -190,6 +190,8 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
   });
 
   const crane = (args: readonly string[]): Promise<RunResult> => runWithRetry(runner, retry, registry, args);
+  // Made before the upload: what it reads with loads meanwhile.
+  const reader = new RegistryReader(image, options.registries);
   await uploadByDigest(crane, options.source, pinned, expectedDigest).catch((error: unknown) => {
     throw partialFailure(error, pushed, references);
   });
@@ -207,7 +209,6 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
   }
   // Read back together, once every tag is set: two writes of one manifest at once race in some
   // registries (distribution's filesystem storage answered UNKNOWN to a concurrent `crane tag`).
-  const reader = new RegistryReader(image, options.registries);
   const verify = (tag: string) => verifyTag(reader, crane, taggedReference(image, tag), tag, expectedDigest);
   await mapAtMost(tags, READ_BACK_CONCURRENCY, verify).catch((error: unknown) => {
     throw partialFailure(error, pushed, references);
