@@ -20,7 +20,7 @@ import type { Response } from 'undici';
 import { digestReference, isDigest, taggedReference } from '../reference.js';
 import type { Registries } from '../registries.js';
 import type { Crane } from '../tools/crane-command.js';
-import { RegistryReadError, RegistryReader } from '../registry-reader.js';
+import { RegistryRequestError, RegistryClient } from '../registry-client.js';
 import { DOCKER_MANIFEST_SCHEMA2, IMAGE_MANIFEST_TYPES } from './tarball.js';
 import { reporter } from '../reporter.js';
 
@@ -492,15 +492,15 @@ function parseJson(bytes: Buffer): unknown {
 }
 
 /**
- * Read-only access to the real `cache-repo` (RegistryReader): a read that fails is a miss, and
+ * Read-only access to the real `cache-repo` (RegistryClient): a read that fails is a miss, and
  * the first failure is said once.
  */
 class Upstream {
-  private readonly reader: RegistryReader;
+  private readonly reader: RegistryClient;
   private warned = false;
 
   constructor(private readonly options: LayerCacheOptions) {
-    this.reader = new RegistryReader(options.cacheRepo, options.registries);
+    this.reader = new RegistryClient(options.cacheRepo, options.registries);
   }
 
   /** Always a GET, also for a HEAD: the answer's digest and size are those of the bytes read. */
@@ -522,7 +522,7 @@ class Upstream {
     try {
       return await read();
     } catch (error) {
-      if (!(error instanceof RegistryReadError)) throw error;
+      if (!(error instanceof RegistryRequestError)) throw error;
       this.warnOnce(error.message);
       return undefined;
     }

@@ -16,7 +16,8 @@ import { craneCommand, printedDigest, pushedDigest } from '../tools/crane-comman
 import { classifyCraneFailure } from './failures.js';
 import { OCI_IMAGE_INDEX } from './image-index.js';
 import { DOCKER_MANIFEST_LIST, IMAGE_MANIFEST_TYPES } from '../build/tarball.js';
-import { RegistryReadError, RegistryReader } from '../registry-reader.js';
+import type { ServedManifest } from '../registry-client.js';
+import { RegistryClient, RegistryRequestError } from '../registry-client.js';
 import { reporter } from '../reporter.js';
 
 /** How hard publishing tries a registry request that failed transiently. */
@@ -191,7 +192,7 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
 
   const crane = (args: readonly string[]): Promise<RunResult> => runWithRetry(runner, retry, registry, args);
   // Made before the upload: what it reads with loads meanwhile.
-  const reader = new RegistryReader(image, options.registries);
+  const client = new RegistryClient(image, options.registries, 'pull,push');
   await uploadByDigest(crane, options.source, pinned, expectedDigest).catch((error: unknown) => {
     throw partialFailure(error, pushed, references);
   });
@@ -201,15 +202,16 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
       [],
       references,
     );
+  const uploaded = tags.length > 0 ? await uploadedManifest(client, expectedDigest) : undefined;
   for (const [index, tag] of tags.entries()) {
-    await crane(['tag', pinned, tag]).catch((error: unknown) => {
+    await setTag(client, uploaded, crane, pinned, tag).catch((error: unknown) => {
       throw partialFailure(error, pushed, references);
     });
     pushed.push(references[index]!);
   }
   // Read back together, once every tag is set: two writes of one manifest at once race in some
   // registries (distribution's filesystem storage answered UNKNOWN to a concurrent `crane tag`).
-  const verify = (tag: string) => verifyTag(reader, crane, taggedReference(image, tag), tag, expectedDigest);
+  const verify = (tag: string) => verifyTag(client, crane, taggedReference(image, tag), tag, expectedDigest);
   await mapAtMost(tags, READ_BACK_CONCURRENCY, verify).catch((error: unknown) => {
     throw partialFailure(error, pushed, references);
   });
@@ -222,15 +224,51 @@ export async function publishImage(options: PublishOptions): Promise<PublishResu
 /** What a read back accepts: every manifest type a tag can name (crane digest accepts the same). */
 const READ_BACK_TYPES = [...IMAGE_MANIFEST_TYPES, OCI_IMAGE_INDEX, DOCKER_MANIFEST_LIST];
 
+/**
+ * The manifest just uploaded, read back by its digest and checked against it: what each tag is
+ * given, as `crane tag` gives it. Undefined when it cannot be read (then crane sets the tags).
+ */
+async function uploadedManifest(client: RegistryClient, digest: string): Promise<ServedManifest | undefined> {
+  try {
+    const served = await client.manifest(digest, READ_BACK_TYPES);
+    return served && sha256Of(served.body) === digest ? served : undefined;
+  } catch (error) {
+    if (!(error instanceof RegistryRequestError)) throw error;
+    reporter().debug(`${digest}: not read back (${error.message}); crane sets the tags`);
+    return undefined;
+  }
+}
+
+/**
+ * Points `tag` at the uploaded manifest: a PUT of its very bytes by the action, or `crane tag`
+ * (retried) when the action has no bytes or the registry did not take its PUT.
+ */
+async function setTag(
+  client: RegistryClient,
+  uploaded: ServedManifest | undefined,
+  crane: (args: readonly string[]) => Promise<RunResult>,
+  pinned: string,
+  tag: string,
+): Promise<void> {
+  if (uploaded)
+    try {
+      return await client.putManifest(tag, uploaded);
+    } catch (error) {
+      if (!(error instanceof RegistryRequestError)) throw error;
+      reporter().debug(`${tag}: not set by the action (${error.message}); asking crane`);
+    }
+  await crane(['tag', pinned, tag]);
+}
+
 /** Fails unless the registry serves the scanned digest for `tag` (readBack). */
 async function verifyTag(
-  reader: RegistryReader,
+  client: RegistryClient,
   crane: (args: readonly string[]) => Promise<RunResult>,
   reference: string,
   tag: string,
   expectedDigest: string,
 ): Promise<void> {
-  const digest = await readBack(reader, reference, tag, async () => {
+  const digest = await readBack(client, reference, tag, async () => {
     const { stdout } = await crane(['digest', reference]);
     return printedDigest(stdout) ?? `"${stdout.trim()}"`;
   });
@@ -246,20 +284,24 @@ async function verifyTag(
  * read), and with `crane digest` (`withCrane`, retried) when that read gets no answer.
  */
 async function readBack(
-  reader: RegistryReader,
+  client: RegistryClient,
   reference: string,
   tag: string,
   withCrane: () => Promise<string>,
 ): Promise<string> {
   try {
-    const served = await reader.manifest(tag, READ_BACK_TYPES);
-    if (served) return `sha256:${createHash('sha256').update(served.body).digest('hex')}`;
+    const served = await client.manifest(tag, READ_BACK_TYPES);
+    if (served) return sha256Of(served.body);
     reporter().debug(`${reference}: no manifest read back, asking crane`);
   } catch (error) {
-    if (!(error instanceof RegistryReadError)) throw error;
+    if (!(error instanceof RegistryRequestError)) throw error;
     reporter().debug(`${reference}: reading it back failed (${error.message}), asking crane`);
   }
   return withCrane();
+}
+
+function sha256Of(bytes: Buffer): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
 function sourceName(source: PublishSource): string {

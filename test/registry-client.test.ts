@@ -1,10 +1,10 @@
-// RegistryReader against a loopback registry that answers as ghcr.io does: 401 with a Bearer
+// RegistryClient against a loopback registry that answers as ghcr.io does: 401 with a Bearer
 // challenge, a token service that takes the credential as Basic, then the manifest for the token.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RegistryReadError, RegistryReader } from '../src/registry-reader.js';
+import { RegistryRequestError, RegistryClient } from '../src/registry-client.js';
 import { Registries } from '../src/registries.js';
 
 const MANIFEST = '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}';
@@ -21,6 +21,7 @@ let server: Server;
 let host: string;
 let seen: Seen[];
 let challenge: (origin: string) => string;
+let stored: { type: string | undefined; body: string }[];
 
 function answer(request: IncomingMessage, response: ServerResponse): void {
   const url = new URL(request.url ?? '/', `http://${host}`);
@@ -46,6 +47,15 @@ function answer(request: IncomingMessage, response: ServerResponse): void {
       .writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json' })
       .end(MANIFEST);
   if (url.pathname === '/v2/octo-org/app/manifests/broken') return void response.writeHead(500).end();
+  if (request.method === 'PUT' && url.pathname === '/v2/octo-org/app/manifests/release') {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      stored.push({ type: request.headers['content-type'], body: Buffer.concat(chunks).toString() });
+      response.writeHead(201).end();
+    });
+    return;
+  }
   response.writeHead(404).end();
 }
 
@@ -65,21 +75,23 @@ afterAll(async () => {
 
 beforeEach(() => {
   seen = [];
+  stored = [];
   challenge = (origin) =>
     `Bearer realm="${origin}/token",service="registry.test",scope="repository:octo-org/app:pull"`;
 });
 
-const reader = (credential = true) =>
-  new RegistryReader(
+const reader = (credential = true, access: 'pull' | 'pull,push' = 'pull') =>
+  new RegistryClient(
     `${host}/octo-org/app`,
     new Registries({
       insecure: [host],
       credentials: credential ? [{ registry: host, username: 'octocat', password: PASSWORD }] : [],
       mask: () => undefined,
     }),
+    access,
   );
 
-describe('RegistryReader', () => {
+describe('RegistryClient', () => {
   it('answers a Bearer challenge with a pull token asked for with the credential, then reads the manifest', async () => {
     const served = await reader().manifest('main', ['application/vnd.oci.image.index.v1+json']);
     expect(served).toEqual({
@@ -98,6 +110,18 @@ describe('RegistryReader', () => {
     });
   });
 
+  it('stores a manifest under a tag with a push token, its media type as sent', async () => {
+    const mediaType = 'application/vnd.oci.image.index.v1+json';
+    await reader(true, 'pull,push').putManifest('release', { mediaType, body: Buffer.from(MANIFEST) });
+    expect(stored).toEqual([{ type: mediaType, body: MANIFEST }]);
+    expect(seen.find(({ path }) => path.startsWith('/token'))?.path).toBe(
+      '/token?service=registry.test&scope=repository%3Aocto-org%2Fapp%3Apull%2Cpush',
+    );
+    await expect(reader().putManifest('release', { mediaType, body: Buffer.from(MANIFEST) })).rejects.toThrow(
+      'putManifest needs a client made with push access',
+    );
+  });
+
   it('keeps the token for the next read', async () => {
     const once = reader();
     await once.manifest('main', []);
@@ -113,7 +137,7 @@ describe('RegistryReader', () => {
 
   it('is undefined for a manifest the registry does not have, and fails on any other answer', async () => {
     expect(await reader().manifest('missing', [])).toBeUndefined();
-    await expect(reader().manifest('broken', [])).rejects.toThrow(new RegistryReadError('HTTP 500'));
+    await expect(reader().manifest('broken', [])).rejects.toThrow(new RegistryRequestError('HTTP 500'));
   });
 
   it('says that no credential was given when the registry refuses an anonymous read', async () => {

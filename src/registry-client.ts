@@ -1,8 +1,9 @@
 /**
- * Reads one repository of a registry over its HTTP API, the registry way: anonymous first, then
- * what the 401's WWW-Authenticate asks for (Basic, or a pull token from its realm), with the
- * credential of the repository's own host only. Used where a read needs no crane process: the
- * layer cache's misses, and the tags read back after a push.
+ * One repository of a registry over its HTTP API, the registry way: anonymous first, then what
+ * the 401's WWW-Authenticate asks for (Basic, or a token from its realm: pull, or pull and push
+ * for a client made to push), with the credential of the repository's own host only. Used where
+ * a request needs no crane process: the layer cache's misses, and the tags set and read back
+ * after a push.
  */
 import type * as Undici from 'undici';
 import type { Dispatcher, Response } from 'undici';
@@ -11,6 +12,13 @@ import type { Registries } from './registries.js';
 import { describeNetworkError, proxyConfigured } from './tools/download.js';
 
 const HEADERS_TIMEOUT_MS = 30_000;
+
+/** What a request sends: redirects are followed by `send`, never by undici. */
+interface Request {
+  readonly method: 'GET' | 'PUT';
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: Buffer;
+}
 const REDIRECT_LIMIT = 5;
 
 /** A manifest as the registry served it. */
@@ -19,10 +27,10 @@ export interface ServedManifest {
   readonly body: Buffer;
 }
 
-/** A read that did not get an answer from the registry: its reason says why. */
-export class RegistryReadError extends Error {}
+/** A request the registry did not answer as asked: its reason says why. */
+export class RegistryRequestError extends Error {}
 
-export class RegistryReader {
+export class RegistryClient {
   readonly registry: string;
   private readonly repository: string;
   private readonly origin: string;
@@ -32,8 +40,15 @@ export class RegistryReader {
   private authorization: string | undefined;
   readonly #undici: Promise<{ fetch: typeof Undici.fetch; dispatcher?: Dispatcher }>;
 
-  /** `repository`: a reference without tag or digest, e.g. `ghcr.io/owner/app`. */
-  constructor(repository: string, registries: Registries) {
+  /**
+   * `repository`: a reference without tag or digest, e.g. `ghcr.io/owner/app`. A client that
+   * may `putManifest` asks for push access; any other, for pull access only.
+   */
+  constructor(
+    repository: string,
+    registries: Registries,
+    private readonly access: 'pull' | 'pull,push' = 'pull',
+  ) {
     const parsed = parseReference(repository);
     this.registry = parsed.registry;
     this.repository = parsed.repository;
@@ -51,7 +66,7 @@ export class RegistryReader {
 
   /**
    * The manifest `reference` (a tag or a digest) names, by GET: its digest is that of the bytes
-   * read. Undefined when the registry has none (404); RegistryReadError for any other answer.
+   * read. Undefined when the registry has none (404); RegistryRequestError for any other answer.
    */
   async manifest(reference: string, accept: readonly string[]): Promise<ServedManifest | undefined> {
     const response = await this.read('manifests', reference, accept.join(','));
@@ -60,9 +75,21 @@ export class RegistryReader {
     return { mediaType: response.headers.get('content-type') ?? '', body };
   }
 
-  /** A blob's bytes as a response to stream; undefined on 404, RegistryReadError otherwise. */
+  /** A blob's bytes as a response to stream; undefined on 404, RegistryRequestError otherwise. */
   blob(digest: string): Promise<Response | undefined> {
     return this.read('blobs', digest, undefined);
+  }
+
+  /** Stores `manifest` under `tag`, as a push does; RegistryRequestError unless the registry took it. */
+  async putManifest(tag: string, manifest: ServedManifest): Promise<void> {
+    if (this.access !== 'pull,push') throw new Error('putManifest needs a client made with push access');
+    const response = await this.request(`${this.origin}/v2/${this.repository}/manifests/${tag}`, {
+      method: 'PUT',
+      headers: { 'content-type': manifest.mediaType },
+      body: manifest.body,
+    });
+    await response.body?.cancel();
+    if (response.status !== 201) throw new RegistryRequestError(this.statusReason(response.status));
   }
 
   private async read(
@@ -71,22 +98,27 @@ export class RegistryReader {
     accept: string | undefined,
   ): Promise<Response | undefined> {
     const url = `${this.origin}/v2/${this.repository}/${kind}/${reference}`;
-    let response: Response;
-    try {
-      response = await this.send(url, accept);
-      if (response.status === 401) {
-        await response.body?.cancel();
-        this.authorization = await this.authorize(response.headers.get('www-authenticate') ?? '');
-        response = await this.send(url, accept);
-      }
-    } catch (error) {
-      if (error instanceof RegistryReadError) throw error;
-      throw new RegistryReadError(describeNetworkError(error), { cause: error });
-    }
+    const response = await this.request(url, { method: 'GET', headers: accept ? { accept } : {} });
     if (response.ok) return response;
     await response.body?.cancel();
     if (response.status === 404) return undefined;
-    throw new RegistryReadError(this.statusReason(response.status));
+    throw new RegistryRequestError(this.statusReason(response.status));
+  }
+
+  /** One request, authorized as the registry's challenge asks; any failure to get an answer is a RegistryRequestError. */
+  private async request(url: string, init: Request): Promise<Response> {
+    try {
+      let response = await this.send(url, init);
+      if (response.status === 401) {
+        await response.body?.cancel();
+        this.authorization = await this.authorize(response.headers.get('www-authenticate') ?? '');
+        response = await this.send(url, init);
+      }
+      return response;
+    } catch (error) {
+      if (error instanceof RegistryRequestError) throw error;
+      throw new RegistryRequestError(describeNetworkError(error), { cause: error });
+    }
   }
 
   private statusReason(status: number): string {
@@ -96,13 +128,13 @@ export class RegistryReader {
   }
 
   /** Follows redirects itself: the Authorization header goes to the registry's own origin only. */
-  private async send(url: string, accept: string | undefined): Promise<Response> {
+  private async send(url: string, init: Request): Promise<Response> {
     let target = url;
     for (let hop = 0; ; hop++) {
-      const headers: Record<string, string> = accept ? { accept } : {};
+      const headers: Record<string, string> = { ...init.headers };
       if (this.authorization && new URL(target).origin === this.origin)
         headers.authorization = this.authorization;
-      const response = await this.fetchWithTimeout(target, { method: 'GET', headers, redirect: 'manual' });
+      const response = await this.fetchWithTimeout(target, { ...init, headers });
       const location = response.headers.get('location');
       if (response.status < 300 || response.status >= 400 || !location || hop >= REDIRECT_LIMIT)
         return response;
@@ -112,15 +144,17 @@ export class RegistryReader {
   }
 
   /** Gives up when no headers arrive in time; a body that is flowing is never cut. */
-  private async fetchWithTimeout(
-    url: string,
-    init: { method: string; headers: Record<string, string>; redirect: 'manual' },
-  ): Promise<Response> {
+  private async fetchWithTimeout(url: string, init: Request): Promise<Response> {
     const { fetch, dispatcher } = await this.#undici;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), HEADERS_TIMEOUT_MS);
     try {
-      return await fetch(url, { ...init, signal: controller.signal, ...(dispatcher ? { dispatcher } : {}) });
+      return await fetch(url, {
+        ...init,
+        redirect: 'manual',
+        signal: controller.signal,
+        ...(dispatcher ? { dispatcher } : {}),
+      });
     } finally {
       clearTimeout(timer);
     }
@@ -133,24 +167,23 @@ export class RegistryReader {
     const params = Object.fromEntries(
       [...challenge.matchAll(/(\w+)="([^"]*)"/g)].map(([, key, value]) => [key!.toLowerCase(), value!]),
     );
-    if (!params.realm) throw new RegistryReadError(`its Bearer challenge names no realm: ${challenge}`);
+    if (!params.realm) throw new RegistryRequestError(`its Bearer challenge names no realm: ${challenge}`);
     const realm = new URL(params.realm);
     if (params.service) realm.searchParams.set('service', params.service);
-    // Only ever a pull token: nothing is written through here.
-    realm.searchParams.set('scope', `repository:${this.repository}:pull`);
+    // Pull access only, unless the client was made to push.
+    realm.searchParams.set('scope', `repository:${this.repository}:${this.access}`);
     const withCredential = this.basic && (realm.protocol === 'https:' || this.insecure);
     const response = await this.fetchWithTimeout(realm.toString(), {
       method: 'GET',
       headers: withCredential ? { authorization: this.basic! } : {},
-      redirect: 'manual',
     });
     if (!response.ok) {
       await response.body?.cancel();
-      throw new RegistryReadError(`its token service ${realm.origin} answered HTTP ${response.status}`);
+      throw new RegistryRequestError(`its token service ${realm.origin} answered HTTP ${response.status}`);
     }
     const body = (await response.json().catch(() => ({}))) as { token?: string; access_token?: string };
     const token = body.token ?? body.access_token;
-    if (!token) throw new RegistryReadError(`its token service ${realm.origin} sent no token`);
+    if (!token) throw new RegistryRequestError(`its token service ${realm.origin} sent no token`);
     return `Bearer ${token}`;
   }
 }
