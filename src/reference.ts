@@ -2,6 +2,7 @@
  * Image references (`registry/path[:tag][@sha256:…]`), split the way the Docker reference grammar
  * and crane split them. Pure functions; validation of the parts is the inputs' job.
  */
+import { createHash } from 'node:crypto';
 
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
@@ -20,6 +21,11 @@ export interface ImageReference {
 }
 
 /** A whole `sha256:<64 lower-case hex>` digest. */
+/** The `sha256:` digest of these bytes (a string as UTF-8), as registries name content. */
+export function digestOf(bytes: Buffer | string): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
 export function isDigest(text: string): boolean {
   return DIGEST.test(text);
 }

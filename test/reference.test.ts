@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { digestReference, isDigest, parseReference, registryOf, taggedReference } from '../src/reference.js';
+import {
+  digestOf,
+  digestReference,
+  isDigest,
+  parseReference,
+  registryOf,
+  taggedReference,
+} from '../src/reference.js';
 
 const digest = `sha256:${'ab'.repeat(32)}`;
 
@@ -67,5 +74,15 @@ describe('references', () => {
     expect(isDigest(`${digest}0`)).toBe(false);
     expect(isDigest(digest.toUpperCase())).toBe(false);
     expect(isDigest('sha512:00')).toBe(false);
+  });
+});
+
+describe('digestOf', () => {
+  it('is the sha256 of the bytes, a string taken as UTF-8, as registries name content', () => {
+    const empty = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+    expect(digestOf('')).toBe(empty);
+    expect(digestOf(Buffer.alloc(0))).toBe(empty);
+    expect(digestOf('é')).toBe(digestOf(Buffer.from([0xc3, 0xa9])));
+    expect(isDigest(digestOf('{"schemaVersion":2}'))).toBe(true);
   });
 });

@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
 import type { Response } from 'undici';
-import { digestReference, isDigest, taggedReference } from '../reference.js';
+import { digestOf, digestReference, isDigest, taggedReference } from '../reference.js';
 import type { Registries } from '../registries.js';
 import type { Crane } from '../tools/crane-command.js';
 import { RegistryRequestError, RegistryClient } from '../registry-client.js';
@@ -226,7 +226,7 @@ async function serveManifest(
   response.writeHead(200, {
     'Content-Type': stored.mediaType,
     'Content-Length': stored.body.length,
-    'Docker-Content-Digest': sha256(stored.body),
+    'Docker-Content-Digest': digestOf(stored.body),
   });
   response.end(method === 'HEAD' ? undefined : stored.body);
 }
@@ -305,10 +305,6 @@ async function readBody(request: IncomingMessage, limit: number): Promise<Buffer
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
-}
-
-function sha256(bytes: Buffer): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
 async function sha256OfStream(stream: NodeJS.ReadableStream): Promise<string> {
@@ -412,7 +408,7 @@ class Store {
     const parsed = parseJson(body) as { schemaVersion?: unknown } | undefined;
     if (parsed?.schemaVersion !== 2)
       throw new RegistryError(400, 'MANIFEST_INVALID', 'the manifest is not JSON with schemaVersion 2');
-    const digest = sha256(body);
+    const digest = digestOf(body);
     if (isDigest(reference) && reference !== digest)
       throw new RegistryError(400, 'DIGEST_INVALID', `the manifest is ${digest}, not ${reference}`);
     await writeFile(this.blobPath(digest), body, { mode: 0o600 });
@@ -507,8 +503,8 @@ class Upstream {
   async manifest(reference: string): Promise<StoredManifest | undefined> {
     const served = await this.missOnFailure(() => this.reader.manifest(reference, [...IMAGE_MANIFEST_TYPES]));
     if (!served) return undefined;
-    if (isDigest(reference) && sha256(served.body) !== reference) {
-      this.warnOnce(`its manifest ${reference} has another digest, ${sha256(served.body)}`);
+    if (isDigest(reference) && digestOf(served.body) !== reference) {
+      this.warnOnce(`its manifest ${reference} has another digest, ${digestOf(served.body)}`);
       return undefined;
     }
     return { mediaType: served.mediaType || DOCKER_MANIFEST_SCHEMA2, body: served.body };

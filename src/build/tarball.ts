@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import type { UntrustedFile } from '../untrusted-file.js';
 import { openUntrustedRegularFile } from '../untrusted-file.js';
 import { mapAtMost } from '../at-most.js';
+import { digestOf } from '../reference.js';
 
 export const DOCKER_MANIFEST_SCHEMA2 = 'application/vnd.docker.distribution.manifest.v2+json';
 export const OCI_IMAGE_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -131,7 +132,7 @@ export async function readImageHead(path: string): Promise<ImageHead> {
     const configDescriptor: Descriptor = {
       mediaType: DOCKER_CONFIG_JSON,
       size: configBytes.length,
-      digest: sha256(configBytes),
+      digest: digestOf(configBytes),
     };
     const diffIds = config.rootfs?.diff_ids ?? [];
     const layerEntries = image.Layers.map(find);
@@ -177,7 +178,7 @@ export async function hashImageLayers(
       digest,
     }));
     const manifest = goJsonManifest(head.configDescriptor, layers);
-    return { digest: sha256(Buffer.from(manifest)), manifest, layers };
+    return { digest: digestOf(manifest), manifest, layers };
   } finally {
     await handle.close();
   }
@@ -232,10 +233,6 @@ export function goJsonManifest(config: Descriptor, layers: readonly Descriptor[]
   const descriptor = (d: Descriptor): string =>
     `{"mediaType":${JSON.stringify(d.mediaType)},"size":${d.size},"digest":${JSON.stringify(d.digest)}}`;
   return `{"schemaVersion":2,"mediaType":${JSON.stringify(DOCKER_MANIFEST_SCHEMA2)},"config":${descriptor(config)},"layers":[${layers.map(descriptor).join(',')}]}`;
-}
-
-function sha256(data: Buffer): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
 function isStringList(value: unknown): value is string[] {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { digestOf } from '../reference.js';
 
 // The image index `crane index append` (go-containerregistry v0.21.9) pushes, computed ahead of
 // the push so the index can be pushed by digest: the registry then refuses the upload unless the
@@ -112,7 +112,7 @@ export function planImageIndex(
   // v1.IndexManifest: schemaVersion, mediaType, manifests; annotations, subject and artifactType
   // are empty (omitempty) for an index appended to empty.Index.
   const manifest = `{"schemaVersion":2,"mediaType":${goString(OCI_IMAGE_INDEX)},"manifests":[${entries.join(',')}]}`;
-  const digest = `sha256:${createHash('sha256').update(manifest, 'utf8').digest('hex')}`;
+  const digest = digestOf(manifest);
   const craneArgs = ['index', 'append'];
   for (const { digest: child } of manifests) craneArgs.push('-m', `${repository}@${child}`);
   craneArgs.push('-t', `${repository}@${digest}`);

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { ImageConfig } from '../build/tarball.js';
 import { IMAGE_MANIFEST_TYPES } from '../build/tarball.js';
 import type { PushedPlatformManifest } from './image-index.js';
@@ -6,7 +5,7 @@ import type { Config } from '../inputs.js';
 import { Recorder, dockerConfigDir, prepareFolders, registryCrane } from '../main.js';
 import { REVISION_LABEL } from '../metadata.js';
 import { platformOfConfig } from '../platform.js';
-import { digestReference } from '../reference.js';
+import { digestOf, digestReference } from '../reference.js';
 import { infoUntrusted } from '../reporter.js';
 import type { PlatformRun, PublishOutcome, RunRecord } from '../run-record.js';
 import type { Crane } from '../tools/crane-command.js';
@@ -100,7 +99,7 @@ async function readPushed(crane: Crane, image: string, digest: string): Promise<
   const reference = digestReference(image, digest);
   const { stdout } = await crane.run(['manifest', reference]);
   // The index lists these bytes by this digest: the registry must have served exactly them.
-  const served = `sha256:${createHash('sha256').update(stdout, 'utf8').digest('hex')}`;
+  const served = digestOf(stdout);
   if (served !== digest) throw new Error(`the registry served a manifest whose digest is ${served}`);
   const manifest = parseJson<PushedManifestJson>(stdout, `crane manifest ${reference}`);
   const mediaType = manifest.mediaType ?? '';

@@ -1,11 +1,17 @@
-import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { recordForCleanup } from '../cleanup.js';
 import type { RunResult } from '../exec.js';
 import { mapAtMost } from '../at-most.js';
 import { ToolError, lastLines } from '../exec.js';
-import { DEFAULT_REGISTRY, digestReference, isDigest, registryOf, taggedReference } from '../reference.js';
+import {
+  DEFAULT_REGISTRY,
+  digestOf,
+  digestReference,
+  isDigest,
+  registryOf,
+  taggedReference,
+} from '../reference.js';
 import type { Registries } from '../registries.js';
 import { basicToken } from '../registries.js';
 import type { RetryOptions } from '../retry.js';
@@ -231,7 +237,7 @@ const READ_BACK_TYPES = [...IMAGE_MANIFEST_TYPES, OCI_IMAGE_INDEX, DOCKER_MANIFE
 async function uploadedManifest(client: RegistryClient, digest: string): Promise<ServedManifest | undefined> {
   try {
     const served = await client.manifest(digest, READ_BACK_TYPES);
-    return served && sha256Of(served.body) === digest ? served : undefined;
+    return served && digestOf(served.body) === digest ? served : undefined;
   } catch (error) {
     if (!(error instanceof RegistryRequestError)) throw error;
     reporter().debug(`${digest}: not read back (${error.message}); crane sets the tags`);
@@ -291,17 +297,13 @@ async function readBack(
 ): Promise<string> {
   try {
     const served = await client.manifest(tag, READ_BACK_TYPES);
-    if (served) return sha256Of(served.body);
+    if (served) return digestOf(served.body);
     reporter().debug(`${reference}: no manifest read back, asking crane`);
   } catch (error) {
     if (!(error instanceof RegistryRequestError)) throw error;
     reporter().debug(`${reference}: reading it back failed (${error.message}), asking crane`);
   }
   return withCrane();
-}
-
-function sha256Of(bytes: Buffer): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
 function sourceName(source: PublishSource): string {
