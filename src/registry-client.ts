@@ -30,6 +30,23 @@ export interface ServedManifest {
 /** A request the registry did not answer as asked: its reason says why. */
 export class RegistryRequestError extends Error {}
 
+/**
+ * `request`'s answer, or undefined when the registry gave none as asked (RegistryRequestError),
+ * once `unanswered` has been told why; any other error is thrown.
+ */
+export async function unlessUnanswered<T>(
+  request: () => Promise<T | undefined>,
+  unanswered: (reason: string) => void,
+): Promise<T | undefined> {
+  try {
+    return await request();
+  } catch (error) {
+    if (!(error instanceof RegistryRequestError)) throw error;
+    unanswered(error.message);
+    return undefined;
+  }
+}
+
 export class RegistryClient {
   readonly registry: string;
   private readonly repository: string;

@@ -20,7 +20,7 @@ import type { Response } from 'undici';
 import { digestOf, digestReference, isDigest, taggedReference } from '../reference.js';
 import type { Registries } from '../registries.js';
 import type { Crane } from '../tools/crane-command.js';
-import { RegistryRequestError, RegistryClient } from '../registry-client.js';
+import { RegistryClient, unlessUnanswered } from '../registry-client.js';
 import { DOCKER_MANIFEST_SCHEMA2, IMAGE_MANIFEST_TYPES } from './tarball.js';
 import { reporter } from '../reporter.js';
 
@@ -492,16 +492,16 @@ function parseJson(bytes: Buffer): unknown {
  * the first failure is said once.
  */
 class Upstream {
-  private readonly reader: RegistryClient;
+  private readonly client: RegistryClient;
   private warned = false;
 
   constructor(private readonly options: LayerCacheOptions) {
-    this.reader = new RegistryClient(options.cacheRepo, options.registries);
+    this.client = new RegistryClient(options.cacheRepo, options.registries);
   }
 
   /** Always a GET, also for a HEAD: the answer's digest and size are those of the bytes read. */
   async manifest(reference: string): Promise<StoredManifest | undefined> {
-    const served = await this.missOnFailure(() => this.reader.manifest(reference, [...IMAGE_MANIFEST_TYPES]));
+    const served = await this.missOnFailure(() => this.client.manifest(reference, [...IMAGE_MANIFEST_TYPES]));
     if (!served) return undefined;
     if (isDigest(reference) && digestOf(served.body) !== reference) {
       this.warnOnce(`its manifest ${reference} has another digest, ${digestOf(served.body)}`);
@@ -511,17 +511,11 @@ class Upstream {
   }
 
   blob(digest: string): Promise<Response | undefined> {
-    return this.missOnFailure(() => this.reader.blob(digest));
+    return this.missOnFailure(() => this.client.blob(digest));
   }
 
-  private async missOnFailure<T>(read: () => Promise<T | undefined>): Promise<T | undefined> {
-    try {
-      return await read();
-    } catch (error) {
-      if (!(error instanceof RegistryRequestError)) throw error;
-      this.warnOnce(error.message);
-      return undefined;
-    }
+  private missOnFailure<T>(read: () => Promise<T | undefined>): Promise<T | undefined> {
+    return unlessUnanswered(read, (reason) => this.warnOnce(reason));
   }
 
   private warnOnce(reason: string): void {

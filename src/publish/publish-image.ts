@@ -23,7 +23,7 @@ import { classifyCraneFailure } from './failures.js';
 import { OCI_IMAGE_INDEX } from './image-index.js';
 import { DOCKER_MANIFEST_LIST, IMAGE_MANIFEST_TYPES } from '../build/tarball.js';
 import type { ServedManifest } from '../registry-client.js';
-import { RegistryClient, RegistryRequestError } from '../registry-client.js';
+import { RegistryClient, unlessUnanswered } from '../registry-client.js';
 import { reporter } from '../reporter.js';
 
 /** How hard publishing tries a registry request that failed transiently. */
@@ -171,9 +171,10 @@ export class PublishError extends Error {
  * Uploads the scanned tarball once, by digest (`crane push <tarball> image@<expectedDigest>`): the
  * registry refuses a manifest whose content does not match the digest in its URL, so nothing is
  * stored under a name unless it is exactly what was scanned, and no tag exists yet. Only then
- * (and once `tagAfter` has resolved) does each tag point at that digest (`crane tag`), and then
- * all are read back from the registry, a few at once: by the action itself, or by `crane digest`
- * when its own read gets no answer. Transient registry errors are retried with backoff.
+ * (and once `tagAfter` has resolved) does each tag point at that digest, and then all are read
+ * back from the registry, a few at once: both by the action itself (setTag, readBack), or by
+ * `crane tag` and `crane digest` when the registry does not answer it. Transient registry errors
+ * are retried with backoff.
  */
 export async function publishImage(options: PublishOptions): Promise<PublishResult> {
   // Observed at once: it may reject while the upload is still under way.
@@ -235,14 +236,11 @@ const READ_BACK_TYPES = [...IMAGE_MANIFEST_TYPES, OCI_IMAGE_INDEX, DOCKER_MANIFE
  * given, as `crane tag` gives it. Undefined when it cannot be read (then crane sets the tags).
  */
 async function uploadedManifest(client: RegistryClient, digest: string): Promise<ServedManifest | undefined> {
-  try {
-    const served = await client.manifest(digest, READ_BACK_TYPES);
-    return served && digestOf(served.body) === digest ? served : undefined;
-  } catch (error) {
-    if (!(error instanceof RegistryRequestError)) throw error;
-    reporter().debug(`${digest}: not read back (${error.message}); crane sets the tags`);
-    return undefined;
-  }
+  const served = await unlessUnanswered(
+    () => client.manifest(digest, READ_BACK_TYPES),
+    (reason) => reporter().debug(`${digest}: not read back (${reason}); crane sets the tags`),
+  );
+  return served && digestOf(served.body) === digest ? served : undefined;
 }
 
 /**
@@ -256,14 +254,13 @@ async function setTag(
   pinned: string,
   tag: string,
 ): Promise<void> {
-  if (uploaded)
-    try {
-      return await client.putManifest(tag, uploaded);
-    } catch (error) {
-      if (!(error instanceof RegistryRequestError)) throw error;
-      reporter().debug(`${tag}: not set by the action (${error.message}); asking crane`);
-    }
-  await crane(['tag', pinned, tag]);
+  const set =
+    uploaded &&
+    (await unlessUnanswered(
+      () => client.putManifest(tag, uploaded).then(() => true),
+      (reason) => reporter().debug(`${tag}: not set by the action (${reason}); asking crane`),
+    ));
+  if (!set) await crane(['tag', pinned, tag]);
 }
 
 /** Fails unless the registry serves the scanned digest for `tag` (readBack). */
@@ -295,14 +292,13 @@ async function readBack(
   tag: string,
   withCrane: () => Promise<string>,
 ): Promise<string> {
-  try {
-    const served = await client.manifest(tag, READ_BACK_TYPES);
-    if (served) return digestOf(served.body);
-    reporter().debug(`${reference}: no manifest read back, asking crane`);
-  } catch (error) {
-    if (!(error instanceof RegistryRequestError)) throw error;
-    reporter().debug(`${reference}: reading it back failed (${error.message}), asking crane`);
-  }
+  let reason = 'the registry has no manifest for it';
+  const served = await unlessUnanswered(
+    () => client.manifest(tag, READ_BACK_TYPES),
+    (why) => (reason = why),
+  );
+  if (served) return digestOf(served.body);
+  reporter().debug(`${reference}: not read back by the action (${reason}), asking crane`);
   return withCrane();
 }
 
