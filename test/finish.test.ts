@@ -24,6 +24,14 @@ const files = {
 };
 const passed = decide(trivyFixture('alpine-310.json'), policy({ failOn: [] }));
 const failed = decide(trivyFixture('debian-buster.json'), policy());
+/** The outputs of a run that built the image and stopped before its scan was decided. */
+const builtNotScanned = {
+  digest: build.digest,
+  tarball: build.tarball,
+  'platform-digests': JSON.stringify({ 'linux/amd64': build.digest }),
+  'platform-results': JSON.stringify({ 'linux/amd64': { digest: build.digest, tarball: build.tarball } }),
+  pushed: 'false',
+};
 const platform = (decision = passed) => ({ platform: 'linux/amd64', build, scan, files, decision });
 
 describe('runVerdict', () => {
@@ -54,13 +62,7 @@ describe('runOutputs', () => {
       pushed: 'false',
     });
     const built = runOutputs({ platforms: [{ platform: 'linux/amd64', build }], notes: [] });
-    expect(built).toEqual({
-      digest: build.digest,
-      tarball: build.tarball,
-      'platform-digests': JSON.stringify({ 'linux/amd64': build.digest }),
-      'platform-results': JSON.stringify({ 'linux/amd64': { digest: build.digest, tarball: build.tarball } }),
-      pushed: 'false',
-    });
+    expect(built).toEqual(builtNotScanned);
     const decided = runOutputs({ platforms: [platform(failed)], notes: [] });
     expect(decided).toMatchObject({
       policy: 'fail',
@@ -176,13 +178,7 @@ describe('finish', () => {
     expect(said.summary.match(/trivy exited with 2/g)).toHaveLength(1);
     expect(said.summary).toContain('Build, scan and push: failed');
     expect(said.summary).toContain('The scan stage failed');
-    expect(outputs).toEqual({
-      digest: build.digest,
-      tarball: build.tarball,
-      'platform-digests': JSON.stringify({ 'linux/amd64': build.digest }),
-      'platform-results': JSON.stringify({ 'linux/amd64': { digest: build.digest, tarball: build.tarball } }),
-      pushed: 'false',
-    });
+    expect(outputs).toEqual(builtNotScanned);
   });
 
   it('succeeds silently when everything passed and nothing was to be pushed', async () => {
