@@ -58,8 +58,11 @@ export function byHandBin(dbFetchSeconds: number): string {
   return bin;
 }
 
-/** The tools one after another, as a script would run them; returns milliseconds. */
-export async function runByHand(setup: ByHand, repository: string): Promise<number> {
+/**
+ * The tools one after another, as a script would run them; returns milliseconds. `built` hears
+ * when kaniko's sandbox has ended (the steps bench's timeline).
+ */
+export async function runByHand(setup: ByHand, repository: string, built?: () => void): Promise<number> {
   const work = mkdtempSync(join(tmpdir(), 'bench-by-hand-'));
   const output = join(work, 'output');
   mkdirSync(output);
@@ -71,7 +74,7 @@ export async function runByHand(setup: ByHand, repository: string): Promise<numb
   };
   const image = `${setup.registry}/octo-org/${repository}`;
   const started = process.hrtime.bigint();
-  const built = await runInSandbox({
+  const sandbox = await runInSandbox({
     rootfs: setup.rootfs,
     tempDir: join(work, 'sandbox'),
     argv: [
@@ -97,7 +100,8 @@ export async function runByHand(setup: ByHand, repository: string): Promise<numb
     ],
     title: 'kaniko by hand',
   });
-  if (built.exitCode !== 0) throw new Error(`kaniko by hand failed:\n${built.tail}`);
+  if (sandbox.exitCode !== 0) throw new Error(`kaniko by hand failed:\n${sandbox.tail}`);
+  built?.();
   const cache = join(work, 'trivy-cache');
   await tool('trivy', [
     'image',

@@ -4,7 +4,8 @@
 // stand-ins, behind wrappers that note when each started and ended) on the same clock; one
 // timeline per run. STEPS_RUNS runs (3); STEPS_DB_FETCH seconds of modelled DB fetch (0);
 // STEPS_BY_HAND=1 runs the versus bench's by-hand sequence before each action run, as that bench
-// alternates them, and prints its time too. Each run pushes to a repository of its own, as in
+// alternates them, and prints its timeline too; STEPS_CPU_PROFILE=<dir> writes a CPU profile of
+// each main and post run there; STEPS_INPUTS='{"sbom":"none"}' adds inputs. Each run pushes to a repository of its own, as in
 // the versus bench.
 import { spawn } from 'node:child_process';
 import {
@@ -24,12 +25,16 @@ import type { ActionHarness } from '../test/helpers/action-harness.js';
 import { CRANE_STANDIN } from '../test/helpers/image-tarball.js';
 import { makeTestRoot } from '../test/helpers/rootfs.js';
 import { TRIVY_STANDIN } from '../test/helpers/trivy-standin.js';
-import { DOCKERFILE, byHandBin, makeContext, runByHand } from './by-hand.js';
+import type { ByHand } from './by-hand.js';
+import { DOCKERFILE, makeContext, runByHand } from './by-hand.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const RUNS = Number(process.env.STEPS_RUNS ?? 3);
 const DB_FETCH_SECONDS = Number(process.env.STEPS_DB_FETCH ?? 0);
 const BY_HAND = process.env.STEPS_BY_HAND === '1';
+const PROFILE_DIR = process.env.STEPS_CPU_PROFILE;
+const EXTRA_INPUTS = JSON.parse(process.env.STEPS_INPUTS ?? '{}') as Record<string, string>;
+const nodeFlags = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
 
 /** A stand-in behind a wrapper that logs `start-ns end-ns tool args…` to `log` (epoch nanoseconds). */
 function loggingWrapper(tool: string, script: string, log: string): string {
@@ -99,7 +104,7 @@ async function timedRun(
     event: { name: 'push', ref: 'refs/heads/main' },
     apiUrl: harness.api.url,
     toolCache: harness.toolCache,
-    inputs: { image: `${harness.proxy.host}/octo-org/${repository}`, ...harness.toolInputs },
+    inputs: { image: `${harness.proxy.host}/octo-org/${repository}`, ...harness.toolInputs, ...EXTRA_INPUTS },
   });
   harness.proxy.reset();
 
@@ -108,7 +113,10 @@ async function timedRun(
   const stamp = (what: string) => events.push({ ms: Date.now() - t0, what });
   stamp(`main starts (${dirtyMemory()} of dirty pages waiting to be written)`);
   const exitCode = await new Promise<number>((done, fail) => {
-    const child = spawn(process.execPath, [join(REPO, 'dist', 'main.js')], { env, cwd: workspace });
+    const child = spawn(process.execPath, [...nodeFlags, join(REPO, 'dist', 'main.js')], {
+      env,
+      cwd: workspace,
+    });
     let pending = '';
     let inGroup = false;
     child.stdout.on('data', (chunk: Buffer) => {
@@ -147,7 +155,7 @@ async function timedRun(
     i = end;
   }
   await new Promise<void>((done) => {
-    const post = spawn(process.execPath, [join(REPO, 'dist', 'post.js')], {
+    const post = spawn(process.execPath, [...nodeFlags, join(REPO, 'dist', 'post.js')], {
       env: { ...env, ...state },
       cwd: workspace,
       stdio: 'ignore',
@@ -155,44 +163,76 @@ async function timedRun(
     post.on('close', () => done());
   });
   stamp('post exits');
-  for (const line of readFileSync(toolLog, 'utf8').split('\n').filter(Boolean)) {
-    const [start, end, ...what] = line.split(' ');
-    const startMs = Number(BigInt(start!) / 1_000_000n) - t0;
-    const endMs = Number(BigInt(end!) / 1_000_000n) - t0;
-    events.push({ ms: startMs, what: `  ┌ ${what.join(' ')}` });
-    events.push({ ms: endMs, what: `  └ ${what.join(' ')} (${endMs - startMs} ms)` });
-  }
+  events.push(...toolEvents(toolLog, t0));
   rmSync(top, { recursive: true, force: true });
   if (exitCode !== 0) throw new Error('the action failed');
   return events.sort((a, b) => a.ms - b.ms);
+}
+
+/** The start and end of each tool process a logging wrapper noted, in ms since `t0`. */
+function toolEvents(toolLog: string, t0: number): Event[] {
+  return readFileSync(toolLog, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .flatMap((line) => {
+      const [start, end, ...what] = line.split(' ');
+      const startMs = Number(BigInt(start!) / 1_000_000n) - t0;
+      const endMs = Number(BigInt(end!) / 1_000_000n) - t0;
+      return [
+        { ms: startMs, what: `  ┌ ${what.join(' ')}` },
+        { ms: endMs, what: `  └ ${what.join(' ')} (${endMs - startMs} ms)` },
+      ];
+    });
+}
+
+/** The by-hand sequence with its tools behind logging wrappers, as a timeline. */
+async function timedByHand(setup: ByHand, toolLog: string, repository: string): Promise<Event[]> {
+  writeFileSync(toolLog, '');
+  const t0 = Date.now();
+  const events: Event[] = [{ ms: 0, what: 'by hand starts: kaniko in the sandbox' }];
+  // The sandbox relays the build's output; only the timeline is wanted here.
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = (() => true) as typeof process.stdout.write;
+  const ms = await runByHand(setup, repository, () =>
+    events.push({ ms: Date.now() - t0, what: 'sandbox done' }),
+  ).finally(() => (process.stdout.write = write));
+  events.push({ ms: Math.round(ms), what: 'by hand ends' }, ...toolEvents(toolLog, t0));
+  return events.sort((a, b) => a.ms - b.ms);
+}
+
+function printTimeline(title: string, events: readonly Event[]): void {
+  console.log(`\n${title}: ms since start, gap to previous`);
+  let previous = 0;
+  for (const event of events) {
+    console.log(`${String(event.ms).padStart(6)} ${`+${event.ms - previous}`.padStart(6)}  ${event.what}`);
+    previous = event.ms;
+  }
 }
 
 const context = mkdtempSync(join(tmpdir(), 'bench-steps-context-'));
 const toolLog = join(tmpdir(), `bsp-steps-tools-${process.pid}.log`);
 const harness = await startActionHarness({ dbFetchSeconds: DB_FETCH_SECONDS });
 const rootfs = makeTestRoot();
-const bin = byHandBin(DB_FETCH_SECONDS);
+const bin = mkdtempSync(join(tmpdir(), 'bench-steps-by-hand-bin-'));
 try {
   makeContext(context);
   // Warm: the tool cache filled (then instrumented), the context in the page cache.
   await harness.runAction({ report: 'alpine-310.json', dockerfile: DOCKERFILE, contextFiles: context });
   instrumentToolCache(harness.toolCache, toolLog);
-  const quiet = process.stdout.write.bind(process.stdout);
+  for (const [tool, script] of [
+    ['trivy', TRIVY_STANDIN],
+    ['crane', CRANE_STANDIN],
+  ] as const) {
+    writeFileSync(join(bin, tool), loggingWrapper(tool, script, toolLog));
+    chmodSync(join(bin, tool), 0o755);
+  }
   for (let run = 0; run < RUNS; run++) {
     if (BY_HAND) {
-      // The sandbox relays the build's output; only the figure is wanted here.
-      process.stdout.write = (() => true) as typeof process.stdout.write;
       const setup = { rootfs, context, bin, registry: harness.proxy.host };
-      const ms = await runByHand(setup, `by-hand-${run}`).finally(() => (process.stdout.write = quiet));
-      console.log(`\nby hand before run ${run + 1}: ${ms.toFixed(0)} ms`);
+      printTimeline(`by hand before run ${run + 1}`, await timedByHand(setup, toolLog, `by-hand-${run}`));
     }
     const events = await timedRun(harness, context, toolLog, `action-${run}`);
-    console.log(`\nrun ${run + 1} (DB fetch ${DB_FETCH_SECONDS} s): ms since main started, gap to previous`);
-    let previous = 0;
-    for (const event of events) {
-      console.log(`${String(event.ms).padStart(6)} ${`+${event.ms - previous}`.padStart(6)}  ${event.what}`);
-      previous = event.ms;
-    }
+    printTimeline(`run ${run + 1} (DB fetch ${DB_FETCH_SECONDS} s)`, events);
   }
 } finally {
   await harness.stop();
