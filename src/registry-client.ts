@@ -5,11 +5,12 @@
  * a request needs no crane process: the layer cache's misses, and the tags set and read back
  * after a push.
  */
-import type * as Undici from 'undici';
-import type { Dispatcher, Response } from 'undici';
+import type { Response } from 'undici';
+import type { ProxiedFetch } from './proxied-fetch.js';
+import { proxiedFetch } from './proxied-fetch.js';
 import { parseReference } from './reference.js';
 import type { Registries } from './registries.js';
-import { describeNetworkError, proxyConfigured } from './tools/download.js';
+import { describeNetworkError } from './tools/download.js';
 
 const HEADERS_TIMEOUT_MS = 30_000;
 
@@ -55,7 +56,7 @@ export class RegistryClient {
   /** Only the credential of the repository's own host (Registries.credentialFor): never another's. */
   private readonly basic: string | undefined;
   private authorization: string | undefined;
-  readonly #undici: Promise<{ fetch: typeof Undici.fetch; dispatcher?: Dispatcher }>;
+  readonly #undici: Promise<ProxiedFetch>;
 
   /**
    * `repository`: a reference without tag or digest, e.g. `ghcr.io/owner/app`. A client that
@@ -73,10 +74,7 @@ export class RegistryClient {
     this.origin = `${this.insecure ? 'http' : 'https'}://${parsed.registry}`;
     this.basic = registries.basicAuthorization(parsed.registry);
     // Loading starts now, so that a reader made ahead of its first read finds it loaded.
-    this.#undici = import('undici').then(({ fetch, EnvHttpProxyAgent }) => ({
-      fetch,
-      ...(proxyConfigured() ? { dispatcher: new EnvHttpProxyAgent() } : {}),
-    }));
+    this.#undici = proxiedFetch();
     // A failure here (a proxy variable undici refuses) is the first read's to report, not unhandled.
     this.#undici.catch(() => undefined);
   }

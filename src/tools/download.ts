@@ -4,6 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type * as Undici from 'undici';
 import { withRetry } from '../retry.js';
+import { proxyConfigured } from '../proxied-fetch.js';
 
 /** How hard a download tries: the defaults suit a runner; tests shrink them. */
 export interface DownloadPolicy {
@@ -199,13 +200,6 @@ class DownloadAttempt {
       this.resolve({ sha256: this.#hash.digest('hex'), bytes: this.#bytes });
     });
   }
-}
-
-/** Only then is the proxy agent made: undici warns on every process that creates one. */
-export function proxyConfigured(): boolean {
-  return ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) =>
-    Boolean(process.env[name]),
-  );
 }
 
 /** fetch reports every network failure as "fetch failed"; the useful part is in the cause. */

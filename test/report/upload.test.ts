@@ -8,6 +8,7 @@ import type { UploadOptions } from '../../src/report/upload.js';
 import { checkedOutCommit, resolveUploadTarget, uploadSarif } from '../../src/report/upload.js';
 import type { CodeScanningScript, FakeCodeScanningApi } from '../helpers/github-api.js';
 import { SARIF_ID, startCodeScanningApi } from '../helpers/github-api.js';
+import { startTunnelProxy, throughProxy } from '../helpers/tunnel-proxy.js';
 import { TRIVY_FIXTURES } from '../scan/trivy-fixtures.js';
 
 const sha = '0123456789abcdef0123456789abcdef01234567';
@@ -57,6 +58,19 @@ describe('uploadSarif against a loopback code-scanning API', () => {
       for (const location of result.locations!)
         expect(location.physicalLocation!.artifactLocation!.uri).not.toBe('');
     expect(api!.statusRequests).toHaveLength(3);
+  });
+
+  it('goes through HTTP(S)_PROXY when one is set, like the action’s other requests (Node’s own fetch would not)', async () => {
+    const proxy = await startTunnelProxy();
+    try {
+      const result = await throughProxy(proxy.url, () => upload({ processing: ['complete'] }));
+      expect(result).toMatchObject({ status: 'complete', id: SARIF_ID });
+    } finally {
+      proxy.close();
+    }
+    expect(api!.uploads).toHaveLength(1);
+    expect(proxy.tunnels.length).toBeGreaterThan(0);
+    expect(proxy.tunnels.every((target) => target === new URL(api!.url).host)).toBe(true);
   });
 
   it('honours a GHES API URL with a path prefix', async () => {

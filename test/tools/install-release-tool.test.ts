@@ -1,8 +1,5 @@
 import * as toolCache from '@actions/tool-cache';
 import { execFileSync } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { connect } from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,6 +13,7 @@ import { CRANE_DEFAULT, TRIVY_DEFAULT, toolArch } from '../../src/tools/releases
 import { installTrivy } from '../../src/tools/install-trivy.js';
 import type { ReleaseServer } from '../helpers/release-server.js';
 import { publishCrane, publishTrivy, startReleaseServer } from '../helpers/release-server.js';
+import { startTunnelProxy, throughProxy } from '../helpers/tunnel-proxy.js';
 
 const FAST: DownloadPolicy = { attempts: 3, backoffMs: 10, stallMs: 300 };
 const VERSION = '0.75.0';
@@ -152,31 +150,11 @@ describe('installTrivy from a release mirror', () => {
 
   it('goes through HTTP(S)_PROXY when one is set, as a runner behind a proxy needs', async () => {
     const release = publishTrivy(server, VERSION);
-    const tunnels: string[] = [];
-    const proxy = createServer((_request, response) => response.writeHead(405).end());
-    proxy.on('connect', (request, client) => {
-      tunnels.push(request.url ?? '');
-      const [host, port] = (request.url ?? '').split(':');
-      const upstream = connect(Number(port), host, () => {
-        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-        upstream.pipe(client).pipe(upstream);
-      });
-      upstream.on('error', () => client.destroy());
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    const saved = {
-      HTTP_PROXY: process.env.HTTP_PROXY,
-      NO_PROXY: process.env.NO_PROXY,
-      no_proxy: process.env.no_proxy,
-    };
-    process.env.HTTP_PROXY =
-      process.env.http_proxy = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-    process.env.NO_PROXY = process.env.no_proxy = '';
+    const proxy = await startTunnelProxy();
+    const { tunnels } = proxy;
     try {
-      await installTrivy(options());
+      await throughProxy(proxy.url, () => installTrivy(options()));
     } finally {
-      Object.assign(process.env, saved);
-      process.env.http_proxy = saved.HTTP_PROXY;
       proxy.close();
     }
     expect(tunnels.length).toBeGreaterThan(0);
