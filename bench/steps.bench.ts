@@ -7,7 +7,7 @@
 // alternates them, and prints its timeline too; STEPS_CPU_PROFILE=<dir> writes a CPU profile of
 // each main and post run there; STEPS_INPUTS='{"sbom":"none"}' adds inputs. Each run pushes to a repository of its own, as in
 // the versus bench.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   chmodSync,
   cpSync,
@@ -107,6 +107,8 @@ async function timedRun(
     inputs: { image: `${harness.proxy.host}/octo-org/${repository}`, ...harness.toolInputs, ...EXTRA_INPUTS },
   });
   harness.proxy.reset();
+  // As in the versus bench: the workspace on disk before the clock starts.
+  execFileSync('sync');
 
   const events: Event[] = [];
   const t0 = Date.now();
