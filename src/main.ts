@@ -6,6 +6,7 @@ import { checkBaseImage } from './build/base-image-registry.js';
 import { withBaseLabels } from './build/base-image.js';
 import type { BuiltImage } from './build/kaniko-build.js';
 import { buildImage, describeBuild } from './build/kaniko-build.js';
+import { proxiedFetch } from './proxied-fetch.js';
 import type { LayerCache } from './build/layer-cache.js';
 import { finishBackgroundRemovals, recordForCleanup } from './cleanup.js';
 import type { GitHubContext } from './context.js';
@@ -466,9 +467,23 @@ async function buildStage(
     registries: config.registries,
     timeLimit: config.timeouts.build,
     ...(layerCache ? { layerCache: { port: layerCache.port, repository: layerCache.repository } } : {}),
+    onStarted: () => loadLaterStages(config),
   });
   // Whatever the build did, it writes nothing more to the cache; the entries stay for the export.
   return building.finally(() => layerCache?.closeWrites());
+}
+
+/**
+ * Loads the code the upload and the push will run (Octokit, undici) while kaniko builds: a core
+ * is idle then, and none is once the scan, the reports and the push run side by side on a
+ * 2-core runner. A module loads once; whoever needs it later finds it loaded, or its failure.
+ */
+function loadLaterStages(config: Config): void {
+  const loads = [
+    ...(config.report.uploadSarif ? [import('@octokit/rest')] : []),
+    ...(config.publish.push ? [proxiedFetch()] : []),
+  ];
+  for (const load of loads) load.catch(() => undefined);
 }
 
 async function scanStage(

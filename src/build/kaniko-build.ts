@@ -162,6 +162,8 @@ export interface BuildEnvironment {
   readonly strategy?: 'auto' | RootStrategy;
   /** The build stage's limit on the whole build (see SandboxSpec.timeLimit). */
   readonly timeLimit?: TimeLimit;
+  /** Called once kaniko has started (SandboxSpec.onStarted). */
+  readonly onStarted?: () => void;
 }
 
 export interface BuildResult {
@@ -225,6 +227,7 @@ export async function buildImage(request: BuildRequest, environment: BuildEnviro
     title: `Build ${environment.image}:${environment.firstTag} for ${formatPlatform(request.platform)} with kaniko`,
     strategy: environment.strategy ?? 'auto',
     ...(environment.timeLimit && { timeLimit: environment.timeLimit }),
+    ...(environment.onStarted && { onStarted: environment.onStarted }),
     // The sandbox's root (the files the build wrote) is removed while the image is read and scanned.
     teardown: 'background',
     network: request.network,

@@ -66,6 +66,8 @@ export interface SandboxSpec {
    * folder) goes on meanwhile (cleanup.ts removeInBackground); finishBackgroundRemovals awaits it.
    */
   readonly teardown?: 'wait' | 'background';
+  /** Called once the program has been told to start: what the caller does meanwhile starts then. */
+  readonly onStarted?: () => void;
 }
 
 export interface SandboxResult {
@@ -537,7 +539,10 @@ async function supervise(
         context.teardown.push(() => network.close());
       }
       await hold.held;
-      if (!cancelled && !timedOut) child.stdin.write('go\n');
+      if (!cancelled && !timedOut) {
+        child.stdin.write('go\n');
+        spec.onStarted?.();
+      }
     }
     const exitCode = await exited;
     return { exitCode, ...(cancelled ? { cancelled } : {}), ...(timedOut ? { timedOut } : {}) };

@@ -122,6 +122,7 @@ describe('runInSandbox (real namespaces, busybox root)', () => {
     'isolates the program and leaves nothing behind (%s root)',
     async (strategy) => {
       const output = mkdtempSync(join(tmpdir(), 'bsp-out-'));
+      let started = 0;
       try {
         const result = await runInSandbox(
           spec(
@@ -152,10 +153,12 @@ describe('runInSandbox (real namespaces, busybox root)', () => {
                 { target: '/etc/resolv.conf', content: 'nameserver 192.0.2.53\n', asMount: true },
                 { target: '/kaniko/.docker/config.json', content: '{}', mode: 0o600 },
               ],
+              onStarted: () => (started += 1),
             },
           ),
         );
         expect(result.exitCode).toBe(7);
+        expect(started).toBe(1);
         expect(result.output).toMatch(strategy === 'auto' ? /root-fs=overlay\n/ : /root-fs=(?!overlay)/);
         // The upper folder is thrown away: nothing in it is ever synced (Linux 5.10+ has volatile).
         const [major = 0, minor = 0] = release().split('.').map(Number);
