@@ -2,7 +2,7 @@
 // exactly in package.json, so the same sources always give the same bytes; `--check` builds
 // into a temporary folder and fails when the committed dist/ differs from it.
 import { build } from 'esbuild';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -39,13 +39,15 @@ async function bundle(outdir) {
     platform: 'node',
     // The runner uses node24; Node 20 stays supported for self-hosted runners and local runs.
     target: 'node20',
-    format: 'esm',
+    // CommonJS, marked so by dist/package.json: Node loads it without the ES module loader's
+    // work (a facade per built-in module), ~15 ms less for main and for post each.
+    format: 'cjs',
+    // import.meta means nothing in CommonJS: bundled ES modules that read import.meta.url (the
+    // Azure storage code under @actions/cache makes a require() of it) get this file's URL.
+    banner: { js: 'const __bspImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+    define: { 'import.meta.url': '__bspImportMetaUrl' },
     // The sandbox launcher is a real shell script (shellcheck reads it); it is bundled as a string.
     loader: { '.sh': 'text' },
-    // Some bundled dependencies still call require(); give ESM output one.
-    banner: {
-      js: "import { createRequire as __bspCreateRequire } from 'node:module'; const require = __bspCreateRequire(import.meta.url);",
-    },
     legalComments: 'linked',
     sourcemap: false,
     // White space and syntax only: names stay as written, for stack traces; ~60 ms less to load.
@@ -54,6 +56,8 @@ async function bundle(outdir) {
     plugins: [loadedOnlyWhenUsed],
     logLevel: 'warning',
   });
+  // The repository's package.json says "module" for src/ and the tests; the bundles are not.
+  writeFileSync(join(outdir, 'package.json'), '{ "type": "commonjs" }\n');
 }
 
 function listFiles(dir) {

@@ -3,6 +3,8 @@
 // around them real.
 import { cpSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readImageTarball } from '../../src/build/tarball.js';
@@ -73,6 +75,37 @@ describe('the action end to end', () => {
     const pushed = await readImageTarball(result.outputs.tarball!);
     expect(pushed.digest).toBe(digest);
     expect(predicate.scanner.result.Metadata.ImageID).toBe(pushed.configDescriptor.digest);
+  });
+
+  it('on a runner with the Actions cache service, the bundled cache client asks it for the databases', async () => {
+    // A cache service that has nothing (Twirp answers ok: false): every database is a miss, so it
+    // is downloaded, and saving it is refused.
+    const asked: string[] = [];
+    const service = createServer((request, response) => {
+      asked.push(request.url ?? '');
+      request.resume();
+      request.on('end', () =>
+        response.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":false}'),
+      );
+    });
+    await new Promise<void>((done) => service.listen(0, '127.0.0.1', done));
+    try {
+      const result = await harness.runAction({
+        report: 'alpine-310.json',
+        inputs: { image: `${harness.proxy.host}/octo-org/cached` },
+        env: {
+          ACTIONS_RESULTS_URL: `http://127.0.0.1:${(service.address() as AddressInfo).port}/`,
+          ACTIONS_CACHE_SERVICE_V2: 'true',
+          ACTIONS_RUNTIME_TOKEN: 'cache-token',
+        },
+      });
+      expect(result.exitCode, result.stdout).toBe(0);
+      expect(result.stdout).not.toContain('No cache service');
+      expect(asked.some((path) => path.endsWith('CacheService/GetCacheEntryDownloadURL'))).toBe(true);
+      expect(result.stdout).toContain('Trivy vulnerability DB downloaded from');
+    } finally {
+      service.close();
+    }
   });
 
   it('a blocking finding pushes nothing and leaves no tag, but still uploads SARIF', async () => {

@@ -74,6 +74,8 @@ export interface Scenario {
    * earlier step made would be, so that no run pays for writing back what was set up for it.
    */
   readonly settled?: boolean;
+  /** Runner variables besides the harness's own (e.g. ACTIONS_RESULTS_URL for a cache service). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface ActionHarness {
@@ -270,6 +272,7 @@ export async function startActionHarness(options: WrapperOptions = {}): Promise<
       toolCache,
       inputs: { image: `${proxy.host}/octo-org/hello`, ...toolInputs, ...scenario.inputs },
     });
+    Object.assign(env, scenario.env);
 
     if (scenario.settled) execFileSync('sync');
     const started = process.hrtime.bigint();
