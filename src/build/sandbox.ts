@@ -66,7 +66,7 @@ export interface SandboxSpec {
    * folder) goes on meanwhile (cleanup.ts removeInBackground); finishBackgroundRemovals awaits it.
    */
   readonly teardown?: 'wait' | 'background';
-  /** Called once the program has been told to start: what the caller does meanwhile starts then. */
+  /** Called once the program has been told to start (not at all when it never is): what the caller does meanwhile starts then. */
   readonly onStarted?: () => void;
 }
 
@@ -539,10 +539,7 @@ async function supervise(
         context.teardown.push(() => network.close());
       }
       await hold.held;
-      if (!cancelled && !timedOut) {
-        child.stdin.write('go\n');
-        spec.onStarted?.();
-      }
+      if (!cancelled && !timedOut) child.stdin.write('go\n', (error) => error || spec.onStarted?.());
     }
     const exitCode = await exited;
     return { exitCode, ...(cancelled ? { cancelled } : {}), ...(timedOut ? { timedOut } : {}) };
