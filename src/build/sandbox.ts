@@ -66,7 +66,10 @@ export interface SandboxSpec {
    * folder) goes on meanwhile (cleanup.ts removeInBackground); finishBackgroundRemovals awaits it.
    */
   readonly teardown?: 'wait' | 'background';
-  /** Called once the program has been told to start (not at all when it never is): what the caller does meanwhile starts then. */
+  /**
+   * Called once the program has been told to start (never when it is not): what the caller does
+   * meanwhile starts then.
+   */
   readonly onStarted?: () => void;
 }
 
