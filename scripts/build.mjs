@@ -56,6 +56,10 @@ async function bundle(outdir) {
     plugins: [loadedOnlyWhenUsed],
     logLevel: 'warning',
   });
+  // Any other import.meta (dirname, resolve…) would be an empty object in CommonJS: refused here.
+  for (const file of listFiles(outdir).filter((name) => name.endsWith('.js')))
+    if (readFileSync(join(outdir, file), 'utf8').includes('import_meta'))
+      throw new Error(`${file} reads import.meta beyond import.meta.url, which CommonJS does not have`);
   // The repository's package.json says "module" for src/ and the tests; the bundles are not.
   writeFileSync(join(outdir, 'package.json'), '{ "type": "commonjs" }\n');
 }

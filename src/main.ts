@@ -6,7 +6,6 @@ import { checkBaseImage } from './build/base-image-registry.js';
 import { withBaseLabels } from './build/base-image.js';
 import type { BuiltImage } from './build/kaniko-build.js';
 import { buildImage, describeBuild } from './build/kaniko-build.js';
-import { proxiedFetch } from './proxied-fetch.js';
 import type { LayerCache } from './build/layer-cache.js';
 import { finishBackgroundRemovals, recordForCleanup } from './cleanup.js';
 import type { GitHubContext } from './context.js';
@@ -33,6 +32,7 @@ import {
   sarifCategoryOf,
 } from './platform-layout.js';
 import { formatPlatform } from './platform.js';
+import { loadUndici } from './proxied-fetch.js';
 import {
   baseImageOptions,
   checkPlatforms,
@@ -480,8 +480,8 @@ async function buildStage(
  */
 function loadLaterStages(config: Config): void {
   const loads = [
-    ...(config.report.uploadSarif ? [import('@octokit/rest')] : []),
-    ...(config.publish.push ? [proxiedFetch()] : []),
+    ...(config.report.uploadSarif && config.report.githubToken ? [import('@octokit/rest')] : []),
+    ...(config.publish.push ? [loadUndici()] : []),
   ];
   for (const load of loads) load.catch(() => undefined);
 }

@@ -19,8 +19,11 @@ export function proxyConfigured(): boolean {
   );
 }
 
-/** Loads undici on the first call, not at start; a proxy variable undici refuses rejects here. */
+/** undici, loaded on the first call rather than at start; later calls find it loaded. */
+export const loadUndici = (): Promise<typeof Undici> => import('undici');
+
+/** A proxy variable undici refuses rejects here. */
 export async function proxiedFetch(): Promise<ProxiedFetch> {
-  const { fetch, EnvHttpProxyAgent } = await import('undici');
+  const { fetch, EnvHttpProxyAgent } = await loadUndici();
   return { fetch, ...(proxyConfigured() ? { dispatcher: new EnvHttpProxyAgent() } : {}) };
 }
