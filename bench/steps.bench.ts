@@ -187,19 +187,26 @@ function toolEvents(toolLog: string, t0: number): Event[] {
     });
 }
 
-/** The by-hand sequence with its tools behind logging wrappers, as a timeline. */
+/**
+ * The by-hand sequence with its tools behind logging wrappers, as a timeline from its clock's
+ * start (after the sync that precedes it).
+ */
 async function timedByHand(setup: ByHand, toolLog: string, repository: string): Promise<Event[]> {
   writeFileSync(toolLog, '');
-  const t0 = Date.now();
-  const events: Event[] = [{ ms: 0, what: 'by hand starts: kaniko in the sandbox' }];
+  let built = 0;
   // The sandbox relays the build's output; only the timeline is wanted here.
   const write = process.stdout.write.bind(process.stdout);
   process.stdout.write = (() => true) as typeof process.stdout.write;
-  const ms = await runByHand(setup, repository, () =>
-    events.push({ ms: Date.now() - t0, what: 'sandbox done' }),
-  ).finally(() => (process.stdout.write = write));
-  events.push({ ms: Math.round(ms), what: 'by hand ends' }, ...toolEvents(toolLog, t0));
-  return events.sort((a, b) => a.ms - b.ms);
+  const ms = await runByHand(setup, repository, () => (built = Date.now())).finally(
+    () => (process.stdout.write = write),
+  );
+  const start = Date.now() - Math.round(ms);
+  return [
+    { ms: 0, what: 'by hand starts: kaniko in the sandbox' },
+    { ms: built - start, what: 'sandbox done' },
+    { ms: Math.round(ms), what: 'by hand ends' },
+    ...toolEvents(toolLog, start),
+  ].sort((a, b) => a.ms - b.ms);
 }
 
 function printTimeline(title: string, events: readonly Event[]): void {
