@@ -20,12 +20,12 @@ export interface ImageReference {
   readonly digest?: string;
 }
 
-/** A whole `sha256:<64 lower-case hex>` digest. */
 /** The `sha256:` digest of these bytes (a string as UTF-8), as registries name content. */
 export function digestOf(bytes: Buffer | string): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
+/** A whole `sha256:<64 lower-case hex>` digest. */
 export function isDigest(text: string): boolean {
   return DIGEST.test(text);
 }
