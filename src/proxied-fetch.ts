@@ -5,13 +5,9 @@
  * all of them also keeps a second copy of undici, Node's own, from being loaded.
  */
 import type * as Undici from 'undici';
-import type { Dispatcher } from 'undici';
 
-export interface ProxiedFetch {
-  readonly fetch: typeof Undici.fetch;
-  /** Set only when a proxy variable is: undici warns on every process that creates a proxy agent. */
-  readonly dispatcher?: Dispatcher;
-}
+/** undici's fetch, as the action's requests make them. */
+export type ProxiedFetch = typeof Undici.fetch;
 
 export function proxyConfigured(): boolean {
   return ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) =>
@@ -22,8 +18,14 @@ export function proxyConfigured(): boolean {
 /** undici, loaded on the first call rather than at start; later calls find it loaded. */
 export const loadUndici = (): Promise<typeof Undici> => import('undici');
 
-/** A proxy variable undici refuses rejects here. */
+/**
+ * A fetch whose every request goes through the proxy agent when a proxy variable is set (only
+ * then is one made: undici warns on every process that creates one). A proxy variable undici
+ * refuses rejects here.
+ */
 export async function proxiedFetch(): Promise<ProxiedFetch> {
   const { fetch, EnvHttpProxyAgent } = await loadUndici();
-  return { fetch, ...(proxyConfigured() ? { dispatcher: new EnvHttpProxyAgent() } : {}) };
+  if (!proxyConfigured()) return fetch;
+  const dispatcher = new EnvHttpProxyAgent();
+  return (input, init) => fetch(input, { ...init, dispatcher });
 }

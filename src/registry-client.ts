@@ -56,7 +56,7 @@ export class RegistryClient {
   /** Only the credential of the repository's own host (Registries.credentialFor): never another's. */
   private readonly basic: string | undefined;
   private authorization: string | undefined;
-  readonly #undici: Promise<ProxiedFetch>;
+  readonly #fetch: Promise<ProxiedFetch>;
 
   /**
    * `repository`: a reference without tag or digest, e.g. `ghcr.io/owner/app`. A client that
@@ -74,9 +74,9 @@ export class RegistryClient {
     this.origin = `${this.insecure ? 'http' : 'https'}://${parsed.registry}`;
     this.basic = registries.basicAuthorization(parsed.registry);
     // Loading starts now, so that a reader made ahead of its first read finds it loaded.
-    this.#undici = proxiedFetch();
+    this.#fetch = proxiedFetch();
     // A failure here (a proxy variable undici refuses) is the first read's to report, not unhandled.
-    this.#undici.catch(() => undefined);
+    this.#fetch.catch(() => undefined);
   }
 
   /**
@@ -160,7 +160,7 @@ export class RegistryClient {
 
   /** Gives up when no headers arrive in time; a body that is flowing is never cut. */
   private async fetchWithTimeout(url: string, init: Request): Promise<Response> {
-    const { fetch, dispatcher } = await this.#undici;
+    const fetch = await this.#fetch;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), HEADERS_TIMEOUT_MS);
     try {
@@ -168,7 +168,6 @@ export class RegistryClient {
         ...init,
         redirect: 'manual',
         signal: controller.signal,
-        ...(dispatcher ? { dispatcher } : {}),
       });
     } finally {
       clearTimeout(timer);

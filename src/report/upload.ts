@@ -84,20 +84,14 @@ export async function uploadSarif(options: UploadOptions): Promise<UploadResult>
       `cannot upload SARIF: commit "${options.commitSha}" is not a 40-hex commit SHA (GITHUB_SHA or the checked-out HEAD).`,
     );
   // Loaded by the first upload, not at start: it is slow to load and the build does not need it.
-  const [octokitModule, { fetch, dispatcher }] = await Promise.all([import('@octokit/rest'), proxiedFetch()]);
+  const [octokitModule, fetch] = await Promise.all([import('@octokit/rest'), proxiedFetch()]);
   const api: CodeScanningApi = {
     octokit: new octokitModule.Octokit({
       auth: options.token,
       baseUrl: options.apiUrl.replace(/\/+$/, ''),
       log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
       // Through the runner's proxy, as the action's other requests (proxied-fetch.ts).
-      request: {
-        fetch: ((url: string, init: Parameters<typeof fetch>[1]) =>
-          fetch(url, {
-            ...init,
-            ...(dispatcher ? { dispatcher } : {}),
-          })) as unknown as typeof globalThis.fetch,
-      },
+      request: { fetch: fetch as unknown as typeof globalThis.fetch },
     }),
     retrying: (request) =>
       withRetry(request, {

@@ -4,7 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type * as Undici from 'undici';
 import { withRetry } from '../retry.js';
-import { proxyConfigured } from '../proxied-fetch.js';
+import { loadUndici, proxyConfigured } from '../proxied-fetch.js';
 
 /** How hard a download tries: the defaults suit a runner; tests shrink them. */
 export interface DownloadPolicy {
@@ -93,7 +93,7 @@ export async function downloadFile(
  */
 async function downloadOnce(url: string, destination: string, stallMs: number): Promise<Downloaded> {
   // Loaded by the first download, not at start: a warm tool cache downloads nothing.
-  const undici = await import('undici');
+  const undici = await loadUndici();
   return new Promise((resolve, reject) =>
     new DownloadAttempt(url, destination, stallMs, resolve, reject).start(undici),
   );
