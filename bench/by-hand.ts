@@ -45,14 +45,20 @@ export interface ByHand {
   readonly registry: string;
 }
 
-/** A folder with `trivy` and `crane`: the stand-ins behind the wrappers the action's releases hold. */
-export function byHandBin(dbFetchSeconds: number): string {
+/**
+ * A folder with `trivy` and `crane`: the stand-ins behind `wrap`, by default the wrappers the
+ * action's releases hold.
+ */
+export function byHandBin(
+  dbFetchSeconds: number,
+  wrap = (tool: string, script: string): string => standinWrapper(tool, script, { dbFetchSeconds }),
+): string {
   const bin = mkdtempSync(join(tmpdir(), 'bench-by-hand-bin-'));
   for (const [name, script] of [
     ['trivy', TRIVY_STANDIN],
     ['crane', CRANE_STANDIN],
   ] as const) {
-    writeFileSync(join(bin, name), standinWrapper(name, script, { dbFetchSeconds }));
+    writeFileSync(join(bin, name), wrap(name, script));
     chmodSync(join(bin, name), 0o755);
   }
   return bin;

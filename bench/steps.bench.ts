@@ -20,13 +20,13 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { runnerEnvironment, startActionHarness } from '../test/helpers/action-harness.js';
+import { readCommandFile, runnerEnvironment, startActionHarness } from '../test/helpers/action-harness.js';
 import type { ActionHarness } from '../test/helpers/action-harness.js';
 import { CRANE_STANDIN } from '../test/helpers/image-tarball.js';
 import { makeTestRoot } from '../test/helpers/rootfs.js';
 import { TRIVY_STANDIN } from '../test/helpers/trivy-standin.js';
 import type { ByHand } from './by-hand.js';
-import { DOCKERFILE, makeContext, runByHand } from './by-hand.js';
+import { DOCKERFILE, byHandBin, makeContext, runByHand } from './by-hand.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const RUNS = Number(process.env.STEPS_RUNS ?? 3);
@@ -148,14 +148,8 @@ async function timedRun(
   });
   stamp(`main exits (${exitCode}; ${dirtyMemory()} dirty)`);
   const state: Record<string, string> = {};
-  const lines = readFileSync(join(files, 'state'), 'utf8').split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const header = /^([^<]+)<<(.+)$/.exec(lines[i]!);
-    if (!header) continue;
-    const end = lines.indexOf(header[2]!, i + 1);
-    state[`STATE_${header[1]!}`] = lines.slice(i + 1, end).join('\n');
-    i = end;
-  }
+  for (const [name, value] of Object.entries(readCommandFile(join(files, 'state'))))
+    state[`STATE_${name}`] = value;
   await new Promise<void>((done) => {
     const post = spawn(process.execPath, [...nodeFlags, join(REPO, 'dist', 'post.js')], {
       env: { ...env, ...state },
@@ -222,19 +216,12 @@ const context = mkdtempSync(join(tmpdir(), 'bench-steps-context-'));
 const toolLog = join(tmpdir(), `bsp-steps-tools-${process.pid}.log`);
 const harness = await startActionHarness({ dbFetchSeconds: DB_FETCH_SECONDS });
 const rootfs = makeTestRoot();
-const bin = mkdtempSync(join(tmpdir(), 'bench-steps-by-hand-bin-'));
+const bin = byHandBin(DB_FETCH_SECONDS, (tool, script) => loggingWrapper(tool, script, toolLog));
 try {
   makeContext(context);
   // Warm: the tool cache filled (then instrumented), the context in the page cache.
   await harness.runAction({ report: 'alpine-310.json', dockerfile: DOCKERFILE, contextFiles: context });
   instrumentToolCache(harness.toolCache, toolLog);
-  for (const [tool, script] of [
-    ['trivy', TRIVY_STANDIN],
-    ['crane', CRANE_STANDIN],
-  ] as const) {
-    writeFileSync(join(bin, tool), loggingWrapper(tool, script, toolLog));
-    chmodSync(join(bin, tool), 0o755);
-  }
   for (let run = 0; run < RUNS; run++) {
     if (BY_HAND) {
       const setup = { rootfs, context, bin, registry: harness.proxy.host };

@@ -350,7 +350,7 @@ export async function startActionHarness(options: WrapperOptions = {}): Promise<
 }
 
 /** `name<<DELIMITER\nvalue\nDELIMITER` records, as @actions/core writes GITHUB_OUTPUT and GITHUB_STATE. */
-function readCommandFile(path: string): Record<string, string> {
+export function readCommandFile(path: string): Record<string, string> {
   const values: Record<string, string> = {};
   const lines = readFileSync(path, 'utf8').split('\n');
   for (let i = 0; i < lines.length; i++) {
